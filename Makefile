@@ -1,0 +1,26 @@
+# shoal — the four contracts: setup, run, test, bench (see ARCHITECTURE.md).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.PHONY: setup run test lint bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(VENV)/bin/shoal server $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check shoal tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: lint
+	$(VENV)/bin/pytest -q -p no:cacheprovider $(ARGS)
+
+bench: setup
+	$(PY) bench/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Idempotent setup: the Python venv with shoal and its dev tools, and, as root,
+# the system packages shoal's tests use for real (etcd, podman + runc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    need=()
+    command -v etcd >/dev/null || need+=(etcd-server etcd-client)
+    command -v podman >/dev/null || need+=(podman)
+    command -v runc >/dev/null || need+=(runc)
+    [ -d /usr/lib/cni ] || need+=(containernetworking-plugins)
+    command -v busybox >/dev/null || need+=(busybox-static)
+    command -v iptables >/dev/null || need+=(iptables)
+    command -v nft >/dev/null || need+=(nftables)
+    [ -x /usr/bin/catatonit ] || [ -x /usr/libexec/podman/catatonit ] || need+=(catatonit)
+    if [ ${#need[@]} -gt 0 ]; then
+        echo "setup: installing ${need[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+    if command -v podman >/dev/null && [ ! -f /etc/containers/containers.conf.shoal ]; then
+        # This sandbox: crun refuses hybrid cgroups, and the hard limits are low;
+        # derive the ulimits from this machine rather than hard-coding them.
+        mkdir -p /etc/containers
+        nofile=$(ulimit -Hn); nproc=$(ulimit -Hu)
+        [ "$nproc" = unlimited ] && nproc=65536
+        [ "$nofile" = unlimited ] && nofile=1048576
+        cat > /etc/containers/containers.conf <<CONF
+[containers]
+default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=${nproc}:${nproc}"]
+[engine]
+runtime = "runc"
+CONF
+        touch /etc/containers/containers.conf.shoal
+    fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+stamp="$VENV/.shoal-deps"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+    "$VENV/bin/pip" install -q -e '.[dev]'
+    touch "$stamp"
+fi
+
+# A small local image for tests and examples (no registry is reachable here).
+if [ "$(id -u)" = 0 ] && command -v podman >/dev/null && command -v busybox >/dev/null; then
+    if ! podman image exists localhost/busybox:test 2>/dev/null; then
+        tmp=$(mktemp -d)
+        mkdir -p "$tmp/r/bin" "$tmp/r/www" "$tmp/r/tmp"
+        cp "$(command -v busybox)" "$tmp/r/bin/"
+        for c in sh httpd wget nc sleep ls cat echo env hostname nslookup true false ps kill id; do ln -sf busybox "$tmp/r/bin/$c"; done
+        echo hello > "$tmp/r/www/index.html"
+        tar -C "$tmp/r" -cf "$tmp/busybox.tar" .
+        podman import -q "$tmp/busybox.tar" localhost/busybox:test >/dev/null
+        rm -rf "$tmp"
+    fi
+fi
+echo "setup: ok"
