@@ -1,0 +1,75 @@
+"""Every served kind, keyed by (apiVersion, kind), for decoding by type.
+
+Import a model from its group module (``shoal.api.models.core.Pod``) or from
+here; ``KINDS`` lets generic code (the apiserver, ``kubectl apply`` of a
+manifest file) pick the class from the ``apiVersion`` and ``kind`` it reads.
+"""
+
+from __future__ import annotations
+
+from shoal.api.meta import Status
+from shoal.api.models.apps import DaemonSet, Deployment, ReplicaSet
+from shoal.api.models.autoscaling import Scale
+from shoal.api.models.batch import CronJob, Job
+from shoal.api.models.coordination import Lease
+from shoal.api.models.core import (
+    Binding,
+    ConfigMap,
+    Endpoints,
+    Event,
+    Namespace,
+    Node,
+    Pod,
+    PodTemplate,
+    Secret,
+    Service,
+    ServiceAccount,
+)
+from shoal.api.models.discovery import EndpointSlice
+
+KINDS: dict[tuple[str, str], type] = {
+    ("v1", "Namespace"): Namespace,
+    ("v1", "Node"): Node,
+    ("v1", "Pod"): Pod,
+    ("v1", "PodTemplate"): PodTemplate,
+    ("v1", "Service"): Service,
+    ("v1", "Endpoints"): Endpoints,
+    ("v1", "ConfigMap"): ConfigMap,
+    ("v1", "Secret"): Secret,
+    ("v1", "Event"): Event,
+    ("v1", "ServiceAccount"): ServiceAccount,
+    ("v1", "Binding"): Binding,
+    ("v1", "Status"): Status,
+    ("apps/v1", "Deployment"): Deployment,
+    ("apps/v1", "ReplicaSet"): ReplicaSet,
+    ("apps/v1", "DaemonSet"): DaemonSet,
+    ("batch/v1", "Job"): Job,
+    ("batch/v1", "CronJob"): CronJob,
+    ("coordination.k8s.io/v1", "Lease"): Lease,
+    ("autoscaling/v1", "Scale"): Scale,
+    ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
+}
+
+__all__ = [
+    "KINDS",
+    "Binding",
+    "ConfigMap",
+    "CronJob",
+    "DaemonSet",
+    "Deployment",
+    "EndpointSlice",
+    "Endpoints",
+    "Event",
+    "Job",
+    "Lease",
+    "Namespace",
+    "Node",
+    "Pod",
+    "PodTemplate",
+    "ReplicaSet",
+    "Scale",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+    "Status",
+]
