@@ -1,0 +1,88 @@
+"""Tolerant reading of decoded Kubernetes JSON for the printers.
+
+Printers see objects as plain dicts straight from the store. A table must
+render even a half-written or odd object (a missing status, a null list, a
+timestamp someone typed by hand), so every accessor here returns an empty
+value of the expected type instead of raising, just as Go's zero values do in
+the upstream printers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shoal.apiserver.tables.duration import human_duration
+
+Obj = dict[str, Any]
+
+UNKNOWN = "<unknown>"
+NONE = "<none>"
+
+
+def as_dict(value: object) -> Obj:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def as_int(value: object, default: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return default
+    return value
+
+
+def dig(obj: object, *path: str) -> Any:
+    """``obj[path[0]][path[1]]...``, or None where a step is missing or not a dict."""
+    current: Any = obj
+    for key in path:
+        if not isinstance(current, dict):
+            return None
+        current = current.get(key)
+    return current
+
+
+def parse_time(value: object) -> datetime | None:
+    """An RFC 3339 timestamp (``metav1.Time`` or ``MicroTime``) as aware UTC, or None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text[-1] in "Zz":
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def since(value: datetime | object, now: datetime) -> str:
+    """Age of a timestamp as upstream's ``translateTimestampSince``: ``<unknown>`` if unset."""
+    when = value if isinstance(value, datetime) else parse_time(value)
+    if when is None:
+        return UNKNOWN
+    return human_duration(now - when)
+
+
+def name_of(obj: Obj) -> str:
+    return as_str(dig(obj, "metadata", "name"))
+
+
+def age_of(obj: Obj, now: datetime) -> str:
+    return since(dig(obj, "metadata", "creationTimestamp"), now)
+
+
+def containers_cells(pod_spec: object) -> tuple[str, str]:
+    """The wide CONTAINERS and IMAGES cells: names and images joined by commas."""
+    containers = [as_dict(c) for c in as_list(dig(pod_spec, "containers"))]
+    names = ",".join(as_str(c.get("name")) for c in containers)
+    images = ",".join(as_str(c.get("image")) for c in containers)
+    return names, images
