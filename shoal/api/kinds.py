@@ -1,0 +1,62 @@
+"""Every resource shoal serves: the table behind routing, discovery and OpenAPI."""
+
+from __future__ import annotations
+
+from shoal.api.models import apps, autoscaling, batch, coordination, core, discovery
+from shoal.api.registry import ResourceInfo
+
+_ALL = ("all",)
+
+RESOURCES: tuple[ResourceInfo, ...] = (
+    ResourceInfo("", "v1", "Namespace", "namespaces", "namespace", False, core.Namespace,
+                 short_names=("ns",), subresources=("status", "finalize"), status_subresource=True, has_spec=False),
+    ResourceInfo("", "v1", "Node", "nodes", "node", False, core.Node,
+                 short_names=("no",), subresources=("status",), status_subresource=True),
+    ResourceInfo("", "v1", "Pod", "pods", "pod", True, core.Pod,
+                 short_names=("po",), categories=_ALL,
+                 subresources=("status", "binding", "log", "exec"), status_subresource=True),
+    ResourceInfo("", "v1", "Service", "services", "service", True, core.Service,
+                 short_names=("svc",), categories=_ALL, subresources=("status",), status_subresource=True),
+    ResourceInfo("", "v1", "Endpoints", "endpoints", "endpoints", True, core.Endpoints,
+                 short_names=("ep",), has_spec=False),
+    ResourceInfo("", "v1", "ConfigMap", "configmaps", "configmap", True, core.ConfigMap,
+                 short_names=("cm",), has_spec=False),
+    ResourceInfo("", "v1", "Secret", "secrets", "secret", True, core.Secret, has_spec=False),
+    ResourceInfo("", "v1", "Event", "events", "event", True, core.Event, short_names=("ev",), has_spec=False),
+    ResourceInfo("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", True, core.ServiceAccount,
+                 short_names=("sa",), has_spec=False),
+    ResourceInfo("apps", "v1", "Deployment", "deployments", "deployment", True, apps.Deployment,
+                 short_names=("deploy",), categories=_ALL, subresources=("status", "scale"), status_subresource=True),
+    ResourceInfo("apps", "v1", "ReplicaSet", "replicasets", "replicaset", True, apps.ReplicaSet,
+                 short_names=("rs",), categories=_ALL, subresources=("status", "scale"), status_subresource=True),
+    ResourceInfo("apps", "v1", "DaemonSet", "daemonsets", "daemonset", True, apps.DaemonSet,
+                 short_names=("ds",), categories=_ALL, subresources=("status",), status_subresource=True),
+    ResourceInfo("batch", "v1", "Job", "jobs", "job", True, batch.Job,
+                 categories=_ALL, subresources=("status",), status_subresource=True),
+    ResourceInfo("batch", "v1", "CronJob", "cronjobs", "cronjob", True, batch.CronJob,
+                 short_names=("cj",), categories=_ALL, subresources=("status",), status_subresource=True),
+    ResourceInfo("coordination.k8s.io", "v1", "Lease", "leases", "lease", True, coordination.Lease),
+    ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", True,
+                 discovery.EndpointSlice, has_spec=False),
+)
+
+# Kinds that appear only as subresource bodies.
+SCALE = autoscaling.Scale
+BINDING = core.Binding
+
+# Group versions, in the order discovery lists them (core first, as upstream).
+GROUP_VERSIONS: tuple[str, ...] = tuple(dict.fromkeys(r.group_version for r in RESOURCES))
+
+
+def by_group_version() -> dict[str, list[ResourceInfo]]:
+    out: dict[str, list[ResourceInfo]] = {}
+    for r in RESOURCES:
+        out.setdefault(r.group_version, []).append(r)
+    return out
+
+
+def lookup(group: str, version: str, plural: str) -> ResourceInfo | None:
+    for r in RESOURCES:
+        if r.group == group and r.version == version and r.plural == plural:
+            return r
+    return None

@@ -1,0 +1,80 @@
+"""Admission: turn a client's JSON into a valid, defaulted object or refuse it.
+
+Order as upstream: unknown-field check (fieldValidation Strict / Warn /
+Ignore), decoding into the typed model (a wrong type is a 400 naming the field),
+defaulting, then validation (422 Invalid, with every field error as a cause).
+Nothing here touches the store, so a refused write changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shoal.api import convert, defaults, fields, validation
+from shoal.api.registry import ResourceInfo
+from shoal.apiserver import errors
+
+FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
+
+
+def check_unknown(info: ResourceInfo, data: dict[str, Any], mode: str) -> list[str]:
+    """Apply ``fieldValidation``: raise (Strict) or return warnings (Warn)."""
+    if mode == "Ignore":
+        return []
+    unknown = fields.unknown_fields(data, info.model)
+    if not unknown:
+        return []
+    msgs = [f'unknown field "{p}"' for p in unknown]
+    if mode == "Strict":
+        raise errors.bad_request("strict decoding error: " + ", ".join(msgs))
+    return msgs
+
+
+def _name(data: dict[str, Any]) -> str:
+    meta = data.get("metadata") or {}
+    return str(meta.get("name") or meta.get("generateName") or "")
+
+
+def _field_causes(errs: list[Any]) -> list[dict[str, str]]:
+    causes = []
+    for e in errs:
+        causes.append({"reason": _reason(e.type), "message": e.message(), "field": e.path})
+    return causes
+
+
+def _reason(t: str) -> str:
+    return {
+        "Required value": "FieldValueRequired",
+        "Invalid value": "FieldValueInvalid",
+        "Unsupported value": "FieldValueNotSupported",
+        "Not supported": "FieldValueNotSupported",
+        "Duplicate value": "FieldValueDuplicate",
+        "Forbidden": "FieldValueForbidden",
+        "Too long": "FieldValueTooLong",
+    }.get(t, "FieldValueInvalid")
+
+
+def admit(
+    info: ResourceInfo,
+    data: dict[str, Any],
+    *,
+    old: dict[str, Any] | None = None,
+    field_validation: str = "Strict",
+) -> tuple[dict[str, Any], list[str]]:
+    """Validate and default ``data``; return the object as a dict and any warnings."""
+    warnings = check_unknown(info, data, field_validation)
+    try:
+        obj = convert.decode(data, info.model)
+    except validation.InvalidError as e:
+        raise errors.bad_request(e.message(info.kind, _name(data))) from None
+    defaults.apply_defaults(obj)
+    old_obj = None
+    if old is not None:
+        try:
+            old_obj = convert.decode(old, info.model)
+        except validation.InvalidError:
+            old_obj = None
+    errs = validation.validate(obj, old=old_obj)
+    if errs:
+        raise errors.invalid(info.kind, _name(data), _field_causes(errs), info.group)
+    return convert.to_dict(obj), warnings

@@ -1,0 +1,181 @@
+"""The API server as an aiohttp application.
+
+Builds one ``Resource`` and one watch-cache ``Broadcaster`` per served kind over
+a store, and the request pipeline: error translation (every failure becomes a
+``Status``; never a traceback) -> authentication -> authorization -> handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from shoal.api import kinds
+from shoal.apiserver import discovery, errors, rawobj
+from shoal.apiserver.auth import PUBLIC_PATHS, RequestAttributes, TokenAuthenticator, authorize
+from shoal.apiserver.handlers import Handlers
+from shoal.apiserver.resource import Clock, Resource, utcnow
+from shoal.apiserver.watchcache import Broadcaster
+from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+class ApiServer:
+    """The Kubernetes API over one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        authenticator: TokenAuthenticator | None = None,
+        clock: Clock = utcnow,
+        server_address: str = "127.0.0.1:6443",
+        bookmark_interval: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.authenticator = authenticator
+        self.server_address = server_address
+        self.ready = False
+        ns_info = kinds.lookup("", "v1", "namespaces")
+        assert ns_info is not None
+        self.resources: dict[str, Resource] = {}
+        self.broadcasters: dict[str, Broadcaster] = {}
+        for info in kinds.RESOURCES:
+            self.resources[info.storage_prefix] = Resource(
+                store, info, clock=clock, namespace_lookup=self._namespace
+            )
+            self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
+        self._ns_info = ns_info
+        self.handlers = Handlers(self.resources, self.broadcasters, bookmark_interval=bookmark_interval)
+
+    async def _namespace(self, name: str) -> dict[str, Any] | None:
+        kv = await self.store.get(self._ns_info.key(None, name))
+        return None if kv is None else rawobj.decode(kv.value)
+
+    async def start(self) -> None:
+        for b in self.broadcasters.values():
+            await b.start()
+        ns = self.resources[self._ns_info.storage_prefix]
+        for name in SYSTEM_NAMESPACES:
+            if await self._namespace(name) is None:
+                try:
+                    await ns.create(None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+                except errors.ApiError as e:
+                    if e.code != 409:
+                        raise
+                except KeyExistsError:
+                    pass
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        for b in self.broadcasters.values():
+            await b.stop()
+
+    # ---- middleware ---------------------------------------------------------------------
+    @web.middleware
+    async def error_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except errors.ApiError as e:
+            return web.Response(body=e.body(), status=e.code, content_type="application/json", headers=e.headers)
+        except web.HTTPException:
+            raise
+        except StoreUnavailableError as e:
+            err = errors.ApiError(503, "ServiceUnavailable", f"the storage backend is unavailable: {e}")
+            return web.Response(body=err.body(), status=503, content_type="application/json")
+        except Exception:
+            log.exception("internal error serving %s %s", request.method, request.path)
+            err = errors.ApiError(500, "InternalError", "an internal error occurred; see the server log")
+            return web.Response(body=err.body(), status=500, content_type="application/json")
+
+    @web.middleware
+    async def auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.authenticator is None or request.path in PUBLIC_PATHS:
+            return await handler(request)
+        user = self.authenticator.authenticate(request.headers.get("Authorization"))
+        if user is None:
+            raise errors.unauthorized()
+        attrs = RequestAttributes(user=user, verb=_VERBS.get(request.method, request.method.lower()), path=request.path)
+        if not authorize(attrs):
+            raise errors.forbidden(f'User "{user.name}" cannot {attrs.verb} path "{request.path}"')
+        request["user"] = user
+        return await handler(request)
+
+    # ---- simple endpoints ------------------------------------------------------------------
+    async def health(self, request: web.Request) -> web.Response:
+        if not self.ready:
+            return web.Response(status=503, text="not ready")
+        return web.Response(text="ok")
+
+    async def version(self, request: web.Request) -> web.Response:
+        return _json(discovery.version_info())
+
+    async def api(self, request: web.Request) -> web.Response:
+        return _json(discovery.api_versions(self.server_address))
+
+    async def apis(self, request: web.Request) -> web.Response:
+        return _json(discovery.api_group_list())
+
+    async def api_group(self, request: web.Request) -> web.Response:
+        g = discovery.api_group(request.match_info["group"])
+        if g is None:
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        return _json(g)
+
+    async def resource_list(self, request: web.Request) -> web.Response:
+        gv = request.match_info.get("gv") or f"{request.match_info['group']}/{request.match_info['version']}"
+        rl = discovery.resource_list(gv)
+        if rl is None:
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        return _json(rl)
+
+    async def openapi_index(self, request: web.Request) -> web.Response:
+        from shoal.api import openapi
+
+        return _json(openapi.openapi_index())
+
+    async def openapi_doc(self, request: web.Request) -> web.Response:
+        from shoal.api import openapi
+
+        gv = request.match_info["path"]
+        gv = gv[4:] if gv.startswith("api/") else gv[5:] if gv.startswith("apis/") else gv
+        try:
+            body, etag = openapi.document_bytes(gv)
+        except KeyError:
+            raise errors.ApiError(404, "NotFound", f"no OpenAPI document for {gv}") from None
+        return web.Response(body=body, content_type="application/json", headers={"ETag": f'"{etag}"'})
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self.error_middleware, self.auth_middleware],
+                              client_max_size=4 * 1024 * 1024)
+        r = app.router
+        for p in ("/livez", "/readyz", "/healthz"):
+            r.add_get(p, self.health)
+        r.add_get("/version", self.version)
+        r.add_get("/api", self.api)
+        r.add_get("/api/{gv:v1}", self.resource_list)
+        r.add_get("/apis", self.apis)
+        r.add_get("/apis/{group}", self.api_group)
+        r.add_get("/apis/{group}/{version}", self.resource_list)
+        r.add_get("/openapi/v3", self.openapi_index)
+        r.add_get("/openapi/v3/{path:.+}", self.openapi_doc)
+        r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
+        r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
+        r.add_route("*", "/{tail:.*}", self.not_found)
+        return app
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=msgspec.json.encode(body), status=status, content_type="application/json")

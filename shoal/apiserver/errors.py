@@ -1,0 +1,118 @@
+"""API errors as Kubernetes ``Status`` objects.
+
+Every failure that reaches a client crosses the HTTP boundary as one of these:
+a ``Status`` with the code and reason Kubernetes would use, and a message that
+names the object or field. Handlers raise ``ApiError``; the error middleware
+turns it (and any unexpected exception, as a last resort) into JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class ApiError(Exception):
+    """An error answered to the client as a ``metav1.Status``."""
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+    def status(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details:
+            body["details"] = self.details
+        return body
+
+    def body(self) -> bytes:
+        return msgspec.json.encode(self.status())
+
+
+def _details(kind: str, name: str | None, group: str = "") -> dict[str, Any]:
+    d: dict[str, Any] = {"kind": kind}
+    if name:
+        d["name"] = name
+    if group:
+        d["group"] = group
+    return d
+
+
+def not_found(resource: str, name: str, group: str = "") -> ApiError:
+    qual = f"{resource}.{group}" if group else resource
+    return ApiError(404, "NotFound", f'{qual} "{name}" not found', details=_details(resource, name, group))
+
+
+def already_exists(resource: str, name: str, group: str = "") -> ApiError:
+    qual = f"{resource}.{group}" if group else resource
+    return ApiError(409, "AlreadyExists", f'{qual} "{name}" already exists', details=_details(resource, name, group))
+
+
+def conflict(resource: str, name: str, group: str = "", why: str | None = None) -> ApiError:
+    qual = f"{resource}.{group}" if group else resource
+    why = why or "the object has been modified; please apply your changes to the latest version and try again"
+    return ApiError(
+        409, "Conflict", f'Operation cannot be fulfilled on {qual} "{name}": {why}', details=_details(resource, name, group)
+    )
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def invalid(kind: str, name: str, causes: list[dict[str, str]], group: str = "") -> ApiError:
+    """422 Invalid, with one cause per field error (``field``, ``reason``, ``message``)."""
+    qual = f"{kind}.{group}" if group else kind
+    parts = [f"{c['field']}: {c['message']}" if c.get("field") else c["message"] for c in causes]
+    if len(parts) == 1:
+        text = f'{qual} "{name}" is invalid: {parts[0]}'
+    else:
+        text = f'{qual} "{name}" is invalid: [{", ".join(parts)}]'
+    details = _details(kind, name, group)
+    details["causes"] = causes
+    return ApiError(422, "Invalid", text, details=details)
+
+
+def gone(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)
+
+
+def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+    return ApiError(405, "MethodNotAllowed", message)
+
+
+def unauthorized() -> ApiError:
+    return ApiError(401, "Unauthorized", "Unauthorized")
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "Forbidden", message)
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "RequestEntityTooLarge", f"the request body exceeds the limit of {limit} bytes")
+
+
+def unsupported_media(content_type: str) -> ApiError:
+    return ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type!r})")

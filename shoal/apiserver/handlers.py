@@ -1,0 +1,474 @@
+"""HTTP handlers: Kubernetes REST requests in, JSON (or Tables, or watch streams) out.
+
+This layer only translates: it parses paths, query parameters and bodies,
+calls ``Resource`` (where the semantics live) and encodes the answer. Lists are
+assembled from stored bytes without decoding unless a selector or a Table needs
+the objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from typing import Any
+
+import msgspec
+import yaml
+from aiohttp import web
+
+from shoal.api import selectors
+from shoal.api.registry import ResourceInfo
+from shoal.apiserver import errors, rawobj, routing, tables
+from shoal.apiserver.resource import Resource, Result
+from shoal.apiserver.watchcache import Broadcaster, TooOldError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 3 * 1024 * 1024
+JSON = "application/json"
+PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
+
+# Field selectors each kind supports, beyond metadata.name / metadata.namespace (as upstream).
+FIELD_LABELS: dict[str, frozenset[str]] = {
+    "Pod": frozenset({"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+                      "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"}),
+    "Event": frozenset({"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+                        "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+                        "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"}),
+    "Node": frozenset({"spec.unschedulable"}),
+    "Namespace": frozenset({"status.phase"}),
+    "Secret": frozenset({"type"}),
+    "ReplicaSet": frozenset({"status.replicas"}),
+    "Job": frozenset({"status.successful"}),
+}
+
+_yaml_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def wants_table(request: web.Request) -> bool:
+    return "as=Table" in request.headers.get("Accept", "")
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    raw = body if isinstance(body, bytes) else msgspec.json.encode(body)
+    return web.Response(body=raw, status=status, content_type=JSON, headers=headers)
+
+
+def _warning_headers(warnings: list[str]) -> dict[str, str]:
+    if not warnings:
+        return {}
+    # aiohttp takes one value per header name; kubectl splits on commas between quoted warnings
+    return {"Warning": ", ".join(f'299 - "{w.replace(chr(34), chr(39))}"' for w in warnings)}
+
+
+def _bool(request: web.Request, name: str) -> bool:
+    v = request.query.get(name, "")
+    return v.lower() in ("1", "true", "yes")
+
+
+def _int(request: web.Request, name: str) -> int | None:
+    v = request.query.get(name)
+    if v is None or v == "":
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        raise errors.bad_request(f"{name}: invalid integer {v!r}") from None
+
+
+def _dry_run(request: web.Request, body: dict[str, Any] | None = None) -> bool:
+    vals = request.query.getall("dryRun", [])
+    if body and isinstance(body.get("dryRun"), list):
+        vals = [*vals, *body["dryRun"]]
+    for v in vals:
+        if v != "All":
+            raise errors.bad_request(f'dryRun: Unsupported value: "{v}": supported values: "All"')
+    return bool(vals)
+
+
+def _field_validation(request: web.Request) -> str:
+    v = request.query.get("fieldValidation", "")
+    if v == "":
+        return "Warn"  # upstream's default for servers that validate fields
+    if v not in ("Strict", "Warn", "Ignore"):
+        raise errors.bad_request(f'fieldValidation: Unsupported value: "{v}": supported values: "Ignore", "Strict", "Warn"')
+    return v
+
+
+async def read_body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise errors.too_large(MAX_BODY)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise errors.too_large(MAX_BODY)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_body(raw: bytes, content_type: str) -> Any:
+    ct = content_type.split(";")[0].strip().lower()
+    if not raw.strip():
+        raise errors.bad_request("the request body is empty")
+    try:
+        if ct in ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml"):
+            return yaml.load(raw, Loader=_yaml_loader)  # noqa: S506 - a safe loader
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, yaml.YAMLError, UnicodeDecodeError) as e:
+        kind = "YAML" if "yaml" in ct else "JSON"
+        raise errors.bad_request(f"the body of the request could not be decoded as {kind}: {e}") from None
+
+
+def build_match(info: ResourceInfo, request: web.Request) -> selectors.Matcher | None:
+    """Combine labelSelector and fieldSelector into one predicate over object dicts."""
+    ls = request.query.get("labelSelector", "")
+    fs = request.query.get("fieldSelector", "")
+    if not ls and not fs:
+        return None
+    try:
+        lsel = selectors.parse_label_selector(ls) if ls else None
+        fsel = selectors.parse_field_selector(fs) if fs else None
+    except selectors.SelectorError as e:
+        raise errors.bad_request(str(e)) from None
+    if fsel is not None:
+        allowed = FIELD_LABELS.get(info.kind, frozenset()) | {"metadata.name", "metadata.namespace"}
+        for req in fsel.requirements:
+            if req.field not in allowed:
+                raise errors.bad_request(f'field label not supported: {req.field}')
+    return selectors.Matcher(lsel, fsel)
+
+
+class Handlers:
+    """Request handlers bound to the resources and watch caches of one server."""
+
+    def __init__(
+        self,
+        resources: dict[str, Resource],
+        broadcasters: dict[str, Broadcaster],
+        *,
+        bookmark_interval: float = 5.0,
+    ) -> None:
+        self.resources = resources
+        self.broadcasters = broadcasters
+        self.bookmark_interval = bookmark_interval
+
+    def resource(self, info: ResourceInfo) -> Resource:
+        return self.resources[info.storage_prefix]
+
+    # ---- responses -----------------------------------------------------------------
+    def _object_response(self, request: web.Request, r: Result, status: int = 200) -> web.Response:
+        if wants_table(request) and request.method == "GET":
+            return _json(self._table(request, r.obj["kind"], [r.obj], rev=r.obj["metadata"].get("resourceVersion")))
+        return web.Response(body=r.raw, status=status, content_type=JSON, headers=_warning_headers(r.warnings))
+
+    def _table(self, request: web.Request, kind: str, objs: list[dict[str, Any]], *, rev: str | None = None,
+               cont: str | None = None) -> dict[str, Any]:
+        include = request.query.get("includeObject", "Metadata")
+        if include not in ("None", "Metadata", "Object"):
+            raise errors.bad_request(f'includeObject: Unsupported value: "{include}"')
+        lm: dict[str, Any] = {}
+        if rev is not None:
+            lm["resourceVersion"] = rev
+        if cont:
+            lm["continue"] = cont
+        return tables.render_table(kind, objs, include_object=include, now=dt.datetime.now(dt.UTC), list_meta=lm)
+
+    # ---- entry point ---------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            target = routing.parse(request.path)
+        except routing.RouteError:
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource") from None
+        info, ns, name, sub = target.info, target.namespace, target.name, target.subresource
+        res = self.resource(info)
+        m = request.method
+        if sub == "scale":
+            return await self._scale(request, res, ns, name or "")
+        if sub == "binding":
+            if m != "POST":
+                raise errors.method_not_allowed()
+            return await self._binding(request, res, ns, name or "")
+        if sub in ("log", "exec", "attach", "portforward"):
+            return await self._node_proxy(request, res, ns, name or "", sub)
+        if sub == "finalize":
+            if m != "PUT":
+                raise errors.method_not_allowed()
+            return await self._finalize(request, res, name or "")
+        if name is None:
+            if m == "GET":
+                if _bool(request, "watch"):
+                    return await self._watch(request, res, ns)
+                return await self._list(request, res, ns)
+            if m == "POST":
+                body = parse_body(await read_body(request), request.content_type)
+                r = await res.create(ns, body, dry_run=_dry_run(request), field_validation=_field_validation(request))
+                return self._object_response(request, r, 201)
+            if m == "DELETE":
+                return await self._delete_collection(request, res, ns)
+            raise errors.method_not_allowed()
+        if m == "GET":
+            if sub == "status" or not sub:
+                return self._object_response(request, await res.get(ns, name))
+        if m == "PUT":
+            body = parse_body(await read_body(request), request.content_type)
+            r = await res.update(ns, name, body, subresource=sub, dry_run=_dry_run(request),
+                                 field_validation=_field_validation(request))
+            return self._object_response(request, r)
+        if m == "PATCH":
+            ct = request.content_type
+            if ct not in PATCH_TYPES:
+                raise errors.unsupported_media(ct)
+            if ct == "application/apply-patch+yaml":
+                raise errors.ApiError(415, "UnsupportedMediaType",
+                                      "server-side apply is not supported yet; use client-side `kubectl apply`")
+            raw = await read_body(request)
+            r = await res.patch(ns, name, raw, ct, subresource=sub, dry_run=_dry_run(request),
+                                field_validation=_field_validation(request))
+            return self._object_response(request, r)
+        if m == "DELETE" and not sub:
+            opts = await self._delete_options(request)
+            r = await res.delete(
+                ns, name, grace_seconds=opts.get("gracePeriodSeconds"),
+                precondition_uid=(opts.get("preconditions") or {}).get("uid"),
+                precondition_rv=(opts.get("preconditions") or {}).get("resourceVersion"),
+                dry_run=_dry_run(request, opts),
+            )
+            return self._object_response(request, r)
+        raise errors.method_not_allowed()
+
+    async def _delete_options(self, request: web.Request) -> dict[str, Any]:
+        raw = await read_body(request)
+        opts: dict[str, Any] = {}
+        if raw.strip():
+            body = parse_body(raw, request.content_type or JSON)
+            if not isinstance(body, dict):
+                raise errors.bad_request("DeleteOptions must be an object")
+            opts = body
+        g = _int(request, "gracePeriodSeconds")
+        if g is not None:
+            opts["gracePeriodSeconds"] = g
+        if "gracePeriodSeconds" in opts:
+            gv = opts["gracePeriodSeconds"]
+            if gv is not None and (not isinstance(gv, int) or isinstance(gv, bool)):
+                raise errors.bad_request("gracePeriodSeconds must be an integer")
+        pp = request.query.get("propagationPolicy") or opts.get("propagationPolicy")
+        if pp is not None and pp not in ("Orphan", "Background", "Foreground"):
+            raise errors.bad_request(f'propagationPolicy: Unsupported value: "{pp}": supported values: "Foreground", "Background", "Orphan"')
+        return opts
+
+    # ---- list / watch ---------------------------------------------------------------
+    async def _list(self, request: web.Request, res: Resource, ns: str | None) -> web.StreamResponse:
+        match = build_match(res.info, request)
+        limit = _int(request, "limit") or 0
+        if limit < 0:
+            raise errors.bad_request("limit must not be negative")
+        table = wants_table(request)
+        lst = await res.list(
+            ns, match=match, limit=limit, continue_token=request.query.get("continue") or None,
+            resource_version=request.query.get("resourceVersion"),
+            resource_version_match=request.query.get("resourceVersionMatch"),
+            want_objects=table,
+        )
+        if table:
+            return _json(self._table(request, res.info.kind, lst.objs or [], rev=str(lst.revision), cont=lst.continue_token))
+        meta = {"resourceVersion": str(lst.revision)}
+        if lst.continue_token:
+            meta["continue"] = lst.continue_token
+        head = msgspec.json.encode({"kind": f"{res.info.kind}List", "apiVersion": res.info.api_version, "metadata": meta})
+        body = b"".join((head[:-1], b',"items":[', b",".join(lst.raws), b"]}"))
+        return web.Response(body=body, content_type=JSON)
+
+    async def _delete_collection(self, request: web.Request, res: Resource, ns: str | None) -> web.StreamResponse:
+        opts = await self._delete_options(request)
+        match = build_match(res.info, request)
+        lst = await res.delete_collection(ns, match=match, grace_seconds=opts.get("gracePeriodSeconds"),
+                                          dry_run=_dry_run(request, opts))
+        head = msgspec.json.encode({"kind": f"{res.info.kind}List", "apiVersion": res.info.api_version,
+                                    "metadata": {"resourceVersion": str(lst.revision)}})
+        return web.Response(body=b"".join((head[:-1], b',"items":[', b",".join(lst.raws), b"]}")), content_type=JSON)
+
+    async def _watch(self, request: web.Request, res: Resource, ns: str | None) -> web.StreamResponse:
+        info = res.info
+        match = build_match(info, request)
+        bc = self.broadcasters[info.storage_prefix]
+        rv = request.query.get("resourceVersion", "")
+        send_initial = request.query.get("sendInitialEvents")
+        bookmarks = _bool(request, "allowWatchBookmarks")
+        timeout = _int(request, "timeoutSeconds")
+        table = wants_table(request)
+        if send_initial is not None and send_initial.lower() == "true":
+            if request.query.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks:
+                raise errors.invalid(
+                    "ListOptions", "", [{"reason": "FieldValueInvalid", "field": "sendInitialEvents",
+                                         "message": "Forbidden: sendInitialEvents is forbidden for watch unless "
+                                         "resourceVersionMatch is NotOlderThan and allowWatchBookmarks is true"}])
+        initial: list[tuple[bytes, dict[str, Any] | None]] = []
+        initial_end = False
+        if send_initial == "true" or rv in ("", "0") and send_initial != "false":
+            lst = await res.list(ns, match=match, want_objects=True)
+            initial = list(zip(lst.raws, lst.objs or [], strict=True))
+            from_rev = lst.revision
+            initial_end = send_initial == "true"
+        else:
+            try:
+                from_rev = int(rv) if rv else 0
+            except ValueError:
+                raise errors.bad_request(f"invalid resourceVersion {rv!r}") from None
+        prefix = info.prefix(ns)
+        resp = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        try:
+            watcher = bc.subscribe(prefix=prefix, from_rev=from_rev, match=match)
+        except TooOldError as e:
+            st = errors.gone(f"too old resource version: {e.asked} ({e.oldest})").status()
+            await resp.write(b'{"type":"ERROR","object":' + msgspec.json.encode(st) + b"}\n")
+            return resp
+        first_table = True
+
+        async def send(typ: str, raw: bytes, obj: dict[str, Any] | None) -> None:
+            nonlocal first_table
+            if table and typ != "BOOKMARK":
+                o = obj if obj is not None else rawobj.decode(raw)
+                t = self._table(request, info.kind, [o])
+                if not first_table:
+                    t["columnDefinitions"] = []
+                first_table = False
+                raw = msgspec.json.encode(t)
+            await resp.write(b'{"type":"' + typ.encode() + b'","object":' + raw + b"}\n")
+
+        def bookmark(rev: int, end: bool = False) -> bytes:
+            meta: dict[str, Any] = {"resourceVersion": str(rev)}
+            if end:
+                meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+            return msgspec.json.encode({"kind": info.kind, "apiVersion": info.api_version, "metadata": meta})
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout if timeout else None
+        try:
+            for raw, obj in initial:
+                await send("ADDED", raw, obj)
+            if initial_end:
+                await send("BOOKMARK", bookmark(from_rev, True), None)
+            last_sent = from_rev
+            while True:
+                wait = self.bookmark_interval if bookmarks else 30.0
+                if deadline is not None:
+                    wait = min(wait, deadline - loop.time())
+                    if wait <= 0:
+                        break
+                try:
+                    ev = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
+                except TimeoutError:
+                    if bookmarks and watcher.queue.empty():
+                        rev = max(last_sent, bc.last_rev)
+                        await send("BOOKMARK", bookmark(rev), None)
+                    continue
+                if ev is None:
+                    break
+                last_sent = ev.rev
+                if table:
+                    await send(ev.type, ev.raw, ev.obj)
+                else:
+                    await resp.write(ev.line())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            bc.unsubscribe(watcher)
+        with contextlib.suppress(Exception):
+            await resp.write_eof()
+        return resp
+
+    # ---- subresources -----------------------------------------------------------------
+    def _scale_of(self, obj: dict[str, Any]) -> dict[str, Any]:
+        md = obj["metadata"]
+        spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
+        sel = spec.get("selector")
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md},
+            "spec": {"replicas": int(spec.get("replicas") or 0)},
+            "status": {"replicas": int(status.get("replicas") or 0),
+                       "selector": selectors.selector_to_string(sel) if sel else ""},
+        }
+
+    async def _scale(self, request: web.Request, res: Resource, ns: str | None, name: str) -> web.StreamResponse:
+        from shoal.api import patch as patchlib
+        from shoal.api.kinds import SCALE
+
+        m = request.method
+        if m == "GET":
+            return _json(self._scale_of((await res.get(ns, name)).obj))
+        if m not in ("PUT", "PATCH"):
+            raise errors.method_not_allowed()
+        raw = await read_body(request)
+        current = await res.get(ns, name)
+        scale = self._scale_of(current.obj)
+        if m == "PUT":
+            new = parse_body(raw, request.content_type)
+        else:
+            if request.content_type not in PATCH_TYPES[:3]:
+                raise errors.unsupported_media(request.content_type)
+            try:
+                new = patchlib.apply_patch(scale, raw, request.content_type, model=SCALE)
+            except (patchlib.PatchError, ValueError) as e:
+                raise errors.bad_request(str(e)) from None
+        if not isinstance(new, dict):
+            raise errors.bad_request("the body of the request must be a Scale object")
+        replicas = (new.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise errors.invalid("Scale", name, [{"reason": "FieldValueInvalid", "field": "spec.replicas",
+                                                  "message": f"Invalid value: {replicas!r}: must be greater than or equal to 0"}],
+                                 "autoscaling")
+        rv = (new.get("metadata") or {}).get("resourceVersion") if m == "PUT" else None
+        body = dict(current.obj)
+        body["spec"] = dict(body.get("spec") or {}, replicas=replicas)
+        if rv:
+            body["metadata"] = dict(body["metadata"], resourceVersion=rv)
+        else:
+            body["metadata"] = {k: v for k, v in body["metadata"].items() if k != "resourceVersion"}
+        r = await res.update(ns, name, body, dry_run=_dry_run(request), field_validation="Ignore")
+        return _json(self._scale_of(r.obj))
+
+    async def _binding(self, request: web.Request, res: Resource, ns: str | None, name: str) -> web.StreamResponse:
+        body = parse_body(await read_body(request), request.content_type)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request must be a Binding object")
+        target = body.get("target") or {}
+        node = target.get("name") if isinstance(target, dict) else None
+        if not node or not isinstance(node, str):
+            raise errors.invalid("Binding", name, [{"reason": "FieldValueRequired", "field": "target.name",
+                                                    "message": "Required value"}])
+        r = await res.bind(ns, name, node, dry_run=_dry_run(request))
+        return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
+                     status=201, headers=_warning_headers(r.warnings))
+
+    async def _finalize(self, request: web.Request, res: Resource, name: str) -> web.StreamResponse:
+        body = parse_body(await read_body(request), request.content_type)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request must be a Namespace object")
+        fins = (body.get("spec") or {}).get("finalizers") or []
+        r = await res.set_spec_finalizers(name, fins)
+        return _json(r.raw)
+
+    async def _node_proxy(self, request: web.Request, res: Resource, ns: str | None, name: str,
+                          sub: str) -> web.StreamResponse:
+        pod = (await res.get(ns, name)).obj
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node:
+            raise errors.bad_request(f'pod {name} does not have a host assigned')
+        raise errors.ApiError(
+            503, "ServiceUnavailable",
+            f'cannot reach the node agent of node "{node}" for pods/{sub}: no agent tunnel is connected',
+        )

@@ -1,0 +1,69 @@
+"""Stored objects as bytes, with the resourceVersion spliced in on the way out.
+
+The store keeps each object as the JSON its model encodes, *without*
+``metadata.resourceVersion``: the version is the store's revision of the write,
+unknown until the write commits (etcd's mod_revision). Models encode
+``apiVersion``, ``kind`` and then ``metadata`` first, so the first
+``"metadata":{`` in the bytes opens the object's own metadata and the version can
+be inserted there without decoding: a list of 10,000 pods is served by
+concatenating bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+_META = b'"metadata":{'
+_decoder = msgspec.json.Decoder()
+
+
+def with_rv(raw: bytes, rev: int) -> bytes:
+    """``raw`` with ``metadata.resourceVersion`` set to ``rev``."""
+    i = raw.find(_META)
+    if i < 0:
+        obj = _decoder.decode(raw)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(rev)
+        return msgspec.json.encode(obj)
+    j = i + len(_META)
+    sep = b"" if raw[j : j + 1] == b"}" else b","
+    return b"".join((raw[:j], b'"resourceVersion":"', str(rev).encode(), b'"', sep, raw[j:]))
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    obj = _decoder.decode(raw)
+    if not isinstance(obj, dict):
+        raise ValueError("stored object is not a JSON object")
+    return obj
+
+
+def decode_rv(raw: bytes, rev: int) -> dict[str, Any]:
+    obj = decode(raw)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(rev)
+    return obj
+
+
+def encode(obj: Any) -> bytes:
+    return msgspec.json.encode(obj)
+
+
+def canonical(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with apiVersion, kind and metadata first (what ``with_rv`` relies on)."""
+    out: dict[str, Any] = {}
+    for k in ("apiVersion", "kind", "metadata"):
+        if k in obj:
+            out[k] = obj[k]
+    for k, v in obj.items():
+        if k not in out:
+            out[k] = v
+    return out
+
+
+def encode_for_store(obj: dict[str, Any]) -> bytes:
+    """Canonical JSON bytes without ``metadata.resourceVersion``."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "resourceVersion" in meta:
+        meta = {k: v for k, v in meta.items() if k != "resourceVersion"}
+        obj = {**obj, "metadata": meta}
+    return msgspec.json.encode(canonical(obj))

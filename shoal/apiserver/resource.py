@@ -1,0 +1,532 @@
+"""Generic REST storage: the Kubernetes verbs for one resource over the Store.
+
+This is where API semantics live, independent of HTTP: optimistic concurrency
+(resourceVersion = the store's mod revision, 409 on a stale one), generateName,
+uid and timestamps, generation bumps on spec changes, finalizers and graceful
+deletion, the status and scale subresources, patches (retried on a concurrent
+write, as upstream's GuaranteedUpdate does), dry run, and list pagination with
+continue tokens tied to a store revision.
+
+Every write goes through ``admission.admit`` before the store sees it, and the
+store write is a single conditional operation, so a refused request changes
+nothing and no object is ever half-written.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import datetime as dt
+import json
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shoal.api import patch as patchlib
+from shoal.api.registry import ResourceInfo
+from shoal.apiserver import admission, errors, rawobj, strategy
+from shoal.store.base import (
+    CompactedError,
+    ConflictError,
+    KeyExistsError,
+    KeyValue,
+    NotFoundError,
+    Store,
+)
+
+Clock = Callable[[], dt.datetime]
+Match = Callable[[dict[str, Any]], bool]
+
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+_MAX_RETRIES = 16
+# subresources whose writes the server itself builds from the current object
+_INTERNAL = frozenset({"binding", "finalize"})
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def fmt_time(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class Result:
+    """An object as returned to the client, with any warnings for the response."""
+
+    obj: dict[str, Any]
+    raw: bytes
+    warnings: list[str]
+    created: bool = False
+
+
+@dataclass(slots=True)
+class ListResult:
+    raws: list[bytes]
+    objs: list[dict[str, Any]] | None
+    revision: int
+    continue_token: str | None
+
+
+def encode_continue(rev: int, start: str) -> str:
+    data = json.dumps({"v": "meta.k8s.io/v1", "rv": rev, "start": start}).encode()
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[int, str]:
+    try:
+        pad = "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(token + pad))
+        return int(data["rv"]), str(data["start"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise errors.bad_request("continue key is not valid: invalid continue token") from None
+
+
+class Resource:
+    """The verbs of one resource (e.g. pods) over a store."""
+
+    def __init__(
+        self,
+        store: Store,
+        info: ResourceInfo,
+        *,
+        clock: Clock = utcnow,
+        namespace_lookup: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.store = store
+        self.info = info
+        self.clock = clock
+        self.namespace_lookup = namespace_lookup
+
+    # ---- helpers -------------------------------------------------------------------
+    def _nf(self, name: str) -> errors.ApiError:
+        return errors.not_found(self.info.plural, name, self.info.group)
+
+    def _conflict(self, name: str, why: str | None = None) -> errors.ApiError:
+        return errors.conflict(self.info.plural, name, self.info.group, why)
+
+    def _result(self, obj: dict[str, Any], rev: int, warnings: list[str], created: bool = False) -> Result:
+        obj = rawobj.canonical(obj)
+        obj["metadata"]["resourceVersion"] = str(rev)
+        return Result(obj, rawobj.encode(obj), warnings, created)
+
+    async def _get_kv(self, ns: str | None, name: str) -> KeyValue:
+        kv = await self.store.get(self.info.key(ns, name))
+        if kv is None:
+            raise self._nf(name)
+        return kv
+
+    def _set_type(self, obj: dict[str, Any]) -> None:
+        obj["apiVersion"] = self.info.api_version
+        obj["kind"] = self.info.kind
+
+    def _check_body_identity(self, data: Any, ns: str | None, name: str | None) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise errors.bad_request("the body of the request must be a JSON or YAML object")
+        av, kind = data.get("apiVersion"), data.get("kind")
+        if kind is not None and kind != self.info.kind:
+            raise errors.bad_request(
+                f"the API version in the data ({av}) does not match the expected API version "
+                f"({self.info.api_version})"
+                if av not in (None, self.info.api_version)
+                else f'kind "{kind}" in the request body does not match the resource "{self.info.plural}" ({self.info.kind})'
+            )
+        if av is not None and av != self.info.api_version:
+            raise errors.bad_request(
+                f"the API version in the data ({av}) does not match the expected API version ({self.info.api_version})"
+            )
+        meta = data.get("metadata")
+        if meta is None:
+            meta = data["metadata"] = {}
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata: must be an object")
+        if self.info.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and ns and body_ns != ns:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            if ns:
+                meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
+        if name is not None:
+            body_name = meta.get("name")
+            if body_name and body_name != name:
+                raise errors.bad_request(
+                    f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+                )
+            meta["name"] = name
+        self._set_type(data)
+        return data
+
+    async def _check_namespace(self, ns: str | None) -> None:
+        if not self.info.namespaced or self.namespace_lookup is None or ns is None:
+            return
+        nsobj = await self.namespace_lookup(ns)
+        if nsobj is None:
+            raise errors.not_found("namespaces", ns)
+        if (nsobj.get("metadata") or {}).get("deletionTimestamp"):
+            raise errors.forbidden(
+                f'{self.info.plural} "{ns}" is forbidden: unable to create new content in namespace '
+                f"{ns} because it is being terminated"
+            )
+
+    # ---- create ---------------------------------------------------------------------
+    async def create(
+        self, ns: str | None, data: Any, *, dry_run: bool = False, field_validation: str = "Strict"
+    ) -> Result:
+        data = self._check_body_identity(data, ns, None)
+        meta = data["metadata"]
+        if not meta.get("name"):
+            gen = meta.get("generateName")
+            if gen and isinstance(gen, str):
+                meta["name"] = gen + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+            else:
+                raise errors.invalid(
+                    self.info.kind,
+                    "",
+                    [{"reason": "FieldValueRequired", "field": "metadata.name",
+                      "message": "Required value: name or generateName is required"}],
+                    self.info.group,
+                )
+        for f in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp",
+                  "deletionGracePeriodSeconds", "generation"):
+            meta.pop(f, None)
+        obj, warnings = admission.admit(self.info, data, field_validation=field_validation)
+        self._set_type(obj)
+        m = obj["metadata"]
+        m["uid"] = str(uuid.uuid4())
+        m["creationTimestamp"] = fmt_time(self.clock())
+        strategy.prepare_create(self.info, obj)
+        await self._check_namespace(ns)
+        name = m["name"]
+        key = self.info.key(ns, name)
+        if dry_run:
+            if await self.store.get(key) is not None:
+                raise errors.already_exists(self.info.plural, name, self.info.group)
+            return self._result(obj, 0, warnings, created=True)
+        try:
+            rev = await self.store.create(key, rawobj.encode_for_store(obj))
+        except KeyExistsError:
+            raise errors.already_exists(self.info.plural, name, self.info.group) from None
+        return self._result(obj, rev, warnings, created=True)
+
+    # ---- read -----------------------------------------------------------------------
+    async def get(self, ns: str | None, name: str) -> Result:
+        kv = await self._get_kv(ns, name)
+        return Result(rawobj.decode_rv(kv.value, kv.mod_revision), rawobj.with_rv(kv.value, kv.mod_revision), [])
+
+    async def get_raw(self, ns: str | None, name: str) -> bytes:
+        kv = await self._get_kv(ns, name)
+        return rawobj.with_rv(kv.value, kv.mod_revision)
+
+    async def list(
+        self,
+        ns: str | None,
+        *,
+        match: Match | None = None,
+        limit: int = 0,
+        continue_token: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+        want_objects: bool = False,
+    ) -> ListResult:
+        prefix = self.info.prefix(ns)
+        rev = 0
+        start_after: str | None = None
+        if continue_token:
+            rev, start_after = decode_continue(continue_token)
+        elif resource_version and resource_version_match == "Exact":
+            try:
+                rev = int(resource_version)
+            except ValueError:
+                raise errors.bad_request(f"invalid resourceVersion {resource_version!r}") from None
+        raws: list[bytes] = []
+        objs: list[dict[str, Any]] = []
+        decode = want_objects or match is not None
+        page = max(limit, 500) if limit else 0
+        last_key: str | None = None
+        more = False
+        while True:
+            try:
+                kvs, rev_now, more = await self.store.list(prefix, start_after=start_after, limit=page, revision=rev)
+            except CompactedError:
+                raise errors.gone(
+                    "The provided continue parameter is too old to display a consistent list result. "
+                    "You can start a new list without the continue parameter."
+                ) from None
+            rev = rev_now
+            for kv in kvs:
+                if limit and len(raws) >= limit:
+                    more = True
+                    break
+                last_key = kv.key
+                if decode:
+                    o = rawobj.decode_rv(kv.value, kv.mod_revision)
+                    if match is not None and not match(o):
+                        continue
+                    objs.append(o)
+                raws.append(rawobj.with_rv(kv.value, kv.mod_revision))
+            else:
+                if more and kvs:
+                    start_after = kvs[-1].key
+                    last_key = start_after
+                    if not limit or len(raws) < limit:
+                        continue
+                break
+            break
+        token = encode_continue(rev, last_key) if (limit and more and last_key) else None
+        return ListResult(raws, objs if decode else None, rev, token)
+
+    # ---- update -----------------------------------------------------------------------
+    async def update(
+        self,
+        ns: str | None,
+        name: str,
+        data: Any,
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+        field_validation: str = "Strict",
+    ) -> Result:
+        data = self._check_body_identity(data, ns, name)
+        rv = data["metadata"].get("resourceVersion")
+        expected = 0
+        if rv:
+            try:
+                expected = int(rv)
+            except (TypeError, ValueError):
+                raise errors.bad_request(f"metadata.resourceVersion: Invalid value: {rv!r}") from None
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            return copy.deepcopy(data)
+
+        return await self._guaranteed_update(
+            ns, name, mutate, expected=expected, subresource=subresource,
+            dry_run=dry_run, field_validation=field_validation,
+        )
+
+    async def patch(
+        self,
+        ns: str | None,
+        name: str,
+        body: bytes,
+        patch_type: str,
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+        field_validation: str = "Strict",
+    ) -> Result:
+        model = self.info.model
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            try:
+                out = patchlib.apply_patch(current, body, patch_type, model=model)
+            except patchlib.UnsupportedPatchError as e:
+                raise errors.unsupported_media(patch_type) from e
+            except (patchlib.PatchError, ValueError) as e:
+                raise errors.ApiError(422 if "test" in str(e) else 400, "BadRequest" if "test" not in str(e) else "Invalid", str(e)) from None
+            if not isinstance(out, dict):
+                raise errors.bad_request("the patch result is not an object")
+            return out
+
+        return await self._guaranteed_update(
+            ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
+            field_validation=field_validation, from_patch=True,
+        )
+
+    async def _guaranteed_update(
+        self,
+        ns: str | None,
+        name: str,
+        mutate: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        expected: int,
+        subresource: str,
+        dry_run: bool,
+        field_validation: str,
+        from_patch: bool = False,
+    ) -> Result:
+        for _ in range(_MAX_RETRIES):
+            kv = await self._get_kv(ns, name)
+            if expected and kv.mod_revision != expected:
+                raise self._conflict(name)
+            current = rawobj.decode_rv(kv.value, kv.mod_revision)
+            new = mutate(copy.deepcopy(current))
+            if from_patch:
+                new = self._check_body_identity(new, ns, name)
+                prv = new["metadata"].get("resourceVersion")
+                if prv and str(prv) != str(kv.mod_revision):
+                    raise self._conflict(name)
+            uid = new["metadata"].get("uid")
+            if uid and uid != current["metadata"].get("uid"):
+                raise self._conflict(
+                    name, f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                    f"{current['metadata'].get('uid')}"
+                )
+            if subresource == "status":
+                new = strategy.prepare_status_update(self.info, new, current)
+            elif subresource not in _INTERNAL:
+                strategy.prepare_update(self.info, new, current)
+            obj, warnings = admission.admit(self.info, new, old=current, field_validation=field_validation)
+            self._set_type(obj)
+            for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+                if f in current["metadata"]:
+                    obj["metadata"][f] = current["metadata"][f]
+                else:
+                    obj["metadata"].pop(f, None)
+            if subresource != "status" and "generation" in new["metadata"]:
+                obj["metadata"]["generation"] = new["metadata"]["generation"]
+            if dry_run:
+                return self._result(obj, kv.mod_revision, warnings)
+            md = obj["metadata"]
+            if md.get("deletionTimestamp") and not md.get("finalizers") and self._may_finish_delete(obj):
+                try:
+                    dkv = await self.store.delete(kv.key, expected_revision=kv.mod_revision)
+                except ConflictError:
+                    continue
+                except NotFoundError:
+                    raise self._nf(name) from None
+                return self._result(obj, dkv.mod_revision, warnings)
+            try:
+                rev = await self.store.update(kv.key, rawobj.encode_for_store(obj), expected_revision=kv.mod_revision)
+            except ConflictError:
+                if expected:
+                    raise self._conflict(name) from None
+                continue
+            except NotFoundError:
+                raise self._nf(name) from None
+            return self._result(obj, rev, warnings)
+        raise self._conflict(name, "too many concurrent writes; try again")
+
+    async def bind(self, ns: str | None, name: str, node: str, *, dry_run: bool = False) -> Result:
+        """The ``pods/binding`` subresource: set spec.nodeName once, mark PodScheduled."""
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            spec = current.setdefault("spec", {})
+            if spec.get("nodeName"):
+                raise self._conflict(name, f'pod {name} is already assigned to node "{spec["nodeName"]}"')
+            if current["metadata"].get("deletionTimestamp"):
+                raise self._conflict(name, f"pod {name} is being deleted, cannot be assigned to a host")
+            spec["nodeName"] = node
+            status = current.setdefault("status", {})
+            conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+            conds.insert(0, {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                             "lastTransitionTime": fmt_time(self.clock())})
+            status["conditions"] = conds
+            return current
+
+        return await self._guaranteed_update(
+            ns, name, mutate, expected=0, subresource="binding", dry_run=dry_run, field_validation="Ignore"
+        )
+
+    async def set_spec_finalizers(self, name: str, finalizers: list[str]) -> Result:
+        """The ``namespaces/finalize`` subresource: replace spec.finalizers only."""
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            current.setdefault("spec", {})["finalizers"] = list(finalizers)
+            return current
+
+        return await self._guaranteed_update(
+            None, name, mutate, expected=0, subresource="finalize", dry_run=False, field_validation="Ignore"
+        )
+
+    def _spec_finalizers(self, obj: dict[str, Any]) -> bool:
+        """Namespaces are also held by ``spec.finalizers`` (the namespace controller's)."""
+        return self.info.kind == "Namespace" and bool((obj.get("spec") or {}).get("finalizers"))
+
+    def _may_finish_delete(self, obj: dict[str, Any]) -> bool:
+        """A terminating object with no finalizers left goes, unless a pod is still stopping."""
+        if self._spec_finalizers(obj):
+            return False
+        if self.info.kind == "Pod":
+            return not obj["metadata"].get("deletionGracePeriodSeconds")
+        return True
+
+    # ---- delete -----------------------------------------------------------------------
+    async def delete(
+        self,
+        ns: str | None,
+        name: str,
+        *,
+        grace_seconds: int | None = None,
+        precondition_uid: str | None = None,
+        precondition_rv: str | None = None,
+        dry_run: bool = False,
+    ) -> Result:
+        for _ in range(_MAX_RETRIES):
+            kv = await self._get_kv(ns, name)
+            obj = rawobj.decode_rv(kv.value, kv.mod_revision)
+            md = obj["metadata"]
+            if precondition_uid and precondition_uid != md.get("uid"):
+                raise self._conflict(
+                    name, f"Precondition failed: UID in precondition: {precondition_uid}, UID in object meta: {md.get('uid')}"
+                )
+            if precondition_rv and precondition_rv != str(kv.mod_revision):
+                raise self._conflict(name)
+            grace = strategy.graceful_seconds(self.info, obj, grace_seconds)
+            blocked = bool(md.get("finalizers")) or self._spec_finalizers(obj)
+            if md.get("deletionTimestamp") and grace_seconds is None and blocked:
+                return self._result(obj, kv.mod_revision, [])  # already terminating
+            if blocked or grace > 0:
+                now = self.clock()
+                changed = False
+                if not md.get("deletionTimestamp"):
+                    md["deletionTimestamp"] = fmt_time(now + dt.timedelta(seconds=grace))
+                    md["deletionGracePeriodSeconds"] = grace
+                    changed = True
+                elif grace < int(md.get("deletionGracePeriodSeconds") or 0):
+                    md["deletionTimestamp"] = fmt_time(now + dt.timedelta(seconds=grace))
+                    md["deletionGracePeriodSeconds"] = grace
+                    changed = True
+                if self.info.kind == "Namespace":
+                    obj.setdefault("status", {})["phase"] = "Terminating"
+                    changed = True
+                if not blocked and grace == 0:
+                    pass  # fall through to an immediate delete
+                else:
+                    if dry_run or not changed:
+                        return self._result(obj, kv.mod_revision, [])
+                    try:
+                        rev = await self.store.update(kv.key, rawobj.encode_for_store(obj), expected_revision=kv.mod_revision)
+                    except ConflictError:
+                        continue
+                    except NotFoundError:
+                        raise self._nf(name) from None
+                    return self._result(obj, rev, [])
+            if dry_run:
+                return self._result(obj, kv.mod_revision, [])
+            try:
+                dkv = await self.store.delete(kv.key, expected_revision=kv.mod_revision)
+            except ConflictError:
+                continue
+            except NotFoundError:
+                raise self._nf(name) from None
+            return self._result(obj, dkv.mod_revision, [])
+        raise self._conflict(name, "too many concurrent writes; try again")
+
+    async def delete_collection(
+        self,
+        ns: str | None,
+        *,
+        match: Match | None,
+        grace_seconds: int | None = None,
+        dry_run: bool = False,
+    ) -> ListResult:
+        lst = await self.list(ns, match=match, want_objects=True)
+        done: list[bytes] = []
+        for o in lst.objs or []:
+            md = o["metadata"]
+            try:
+                r = await self.delete(md.get("namespace"), md["name"], grace_seconds=grace_seconds, dry_run=dry_run)
+            except errors.ApiError as e:
+                if e.code == 404:
+                    continue
+                raise
+            done.append(r.raw)
+        return ListResult(done, None, lst.revision, None)

@@ -1,0 +1,85 @@
+"""Per-kind rules the generic REST storage applies on create, update and delete.
+
+Kubernetes calls these "strategies": which parts of an object a write may set
+(status belongs to the status subresource), when ``metadata.generation`` moves
+(spec changes only), and how deletion proceeds (finalizers; pods bound to a
+node terminate gracefully and are removed by their node agent).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from shoal.api.registry import ResourceInfo
+
+# Kinds whose status a create may not set (it is reset), as upstream.
+_RESET_STATUS_ON_CREATE = frozenset(
+    {"Pod", "Deployment", "ReplicaSet", "DaemonSet", "Job", "CronJob", "Service", "Namespace"}
+)
+
+
+def prepare_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
+    """Reset what a create may not set (status of most kinds)."""
+    if info.kind in _RESET_STATUS_ON_CREATE:
+        if info.kind == "Pod":
+            obj["status"] = {"phase": "Pending"}
+        elif info.kind == "Namespace":
+            obj["status"] = {"phase": "Active"}
+        elif info.kind == "Service":
+            obj["status"] = {"loadBalancer": {}}
+        else:
+            obj.pop("status", None)
+    if info.has_spec:
+        obj["metadata"]["generation"] = 1
+
+
+def spec_of(obj: dict[str, Any]) -> Any:
+    """The part of an object whose change bumps generation."""
+    if "spec" in obj:
+        return obj.get("spec")
+    # kinds without a spec (none served today with has_spec) fall back to everything but metadata/status
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+def prepare_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]) -> None:
+    """Keep server-owned fields of ``old`` in ``new`` for an update of the main resource."""
+    nm, om = new.setdefault("metadata", {}), old.get("metadata", {})
+    for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+        if f in om:
+            nm[f] = om[f]
+        else:
+            nm.pop(f, None)
+    if info.status_subresource:
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
+    if info.has_spec and spec_of(new) != spec_of(old):
+        nm["generation"] = int(om.get("generation") or 0) + 1
+
+
+def prepare_status_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """An update through ``/status``: take only the status (and nothing else) from ``new``."""
+    out = copy.deepcopy(old)
+    if "status" in new:
+        out["status"] = new["status"]
+    else:
+        out.pop("status", None)
+    return out
+
+
+def graceful_seconds(info: ResourceInfo, obj: dict[str, Any], requested: int | None) -> int:
+    """How long a deletion may take: only pods bound to a node terminate gracefully."""
+    if info.kind != "Pod":
+        return 0
+    spec = obj.get("spec") or {}
+    if not spec.get("nodeName"):
+        return 0  # never ran: nothing to stop
+    phase = (obj.get("status") or {}).get("phase")
+    if phase in ("Succeeded", "Failed"):
+        return 0
+    if requested is not None:
+        return max(0, requested)
+    g = spec.get("terminationGracePeriodSeconds")
+    return 30 if g is None else max(0, int(g))

@@ -1,0 +1,202 @@
+"""The watch cache: one store watch per resource, fanned out to every client.
+
+Each served resource has a ``Broadcaster`` that follows the store from the
+revision it started at, keeps a window of recent events (so a client can resume
+from a resourceVersion it saw), and delivers each event to every registered
+watcher. Every event is decoded and serialised once, whatever the number of
+watchers. A watcher asking for a revision older than the window gets 410 Gone
+("too old resource version") and relists, as with kube-apiserver's cache.
+
+Selectors are applied per watcher with upstream's transitions: an object that
+stops matching is sent as DELETED, one that starts matching as ADDED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shoal.api.registry import ResourceInfo
+from shoal.apiserver import rawobj
+from shoal.store.base import CompactedError, Store, WatchEvent
+
+log = logging.getLogger(__name__)
+
+Filter = Callable[[dict[str, Any]], bool]
+
+
+@dataclass(slots=True)
+class Event:
+    """One change, decoded once and shared by every watcher."""
+
+    type: str  # ADDED | MODIFIED | DELETED
+    rev: int
+    key: str
+    obj: dict[str, Any]
+    raw: bytes  # the object's JSON with resourceVersion
+    prev: dict[str, Any] | None = None
+    _line: bytes | None = None
+
+    def line(self) -> bytes:
+        if self._line is None:
+            self._line = b'{"type":"' + self.type.encode() + b'","object":' + self.raw + b"}\n"
+        return self._line
+
+
+@dataclass(eq=False)
+class Watcher:
+    prefix: str
+    match: Filter | None
+    min_rev: int = 0  # events at or below this revision were already seen by the client
+    queue: asyncio.Queue[Event | None] = field(default_factory=lambda: asyncio.Queue(maxsize=100_000))
+    closed: bool = False
+
+    def offer(self, ev: Event) -> None:
+        if self.closed or ev.rev <= self.min_rev or not ev.key.startswith(self.prefix):
+            return
+        out = ev
+        if self.match is not None:
+            now = ev.type != "DELETED" and self.match(ev.obj)
+            before = ev.prev is not None and self.match(ev.prev)
+            if ev.type == "DELETED":
+                now, before = False, self.match(ev.obj)
+                if not before:
+                    return
+            elif now and not before and ev.type == "MODIFIED":
+                out = Event("ADDED", ev.rev, ev.key, ev.obj, ev.raw)
+            elif before and not now:
+                out = Event("DELETED", ev.rev, ev.key, ev.obj, ev.raw)
+            elif not now:
+                return
+        try:
+            self.queue.put_nowait(out)
+        except asyncio.QueueFull:
+            # a client that cannot keep up is cut off; it will re-list and watch again
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.put_nowait(None)
+
+
+class Broadcaster:
+    """Follows one resource's key prefix in the store and fans events out."""
+
+    def __init__(self, store: Store, info: ResourceInfo, *, window: int = 10_000) -> None:
+        self.store = store
+        self.info = info
+        self.window: collections.deque[Event] = collections.deque(maxlen=window)
+        self.watchers: set[Watcher] = set()
+        self.start_rev = 0
+        self.last_rev = 0  # revision of the newest event applied
+        self._last_raw: dict[str, bytes] = {}  # key -> last value (without rv), for prev objects
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def oldest_servable(self) -> int:
+        """A watch from revision R can be served iff R >= this."""
+        if len(self.window) == self.window.maxlen:
+            return self.window[0].rev - 1
+        return self.start_rev
+
+    async def start(self) -> None:
+        items, rev, _ = await self.store.list(self.info.storage_prefix)
+        self._last_raw = {kv.key: kv.value for kv in items}
+        self.start_rev = self.last_rev = rev
+        self._task = asyncio.create_task(self._run(rev), name=f"watchcache:{self.info.plural}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        for w in list(self.watchers):
+            w.close()
+
+    async def _run(self, rev: int) -> None:
+        while True:
+            try:
+                async for batch in self.store.watch(self.info.storage_prefix, from_revision=rev):
+                    for wev in batch:
+                        self._apply(wev)
+                        rev = max(rev, wev.kv.mod_revision)
+            except asyncio.CancelledError:
+                raise
+            except CompactedError:
+                # we fell behind compaction: every watcher must relist
+                log.warning("watch cache for %s fell behind compaction; resetting", self.info.plural)
+                for w in list(self.watchers):
+                    w.close()
+                self.window.clear()
+                items, rev, _ = await self.store.list(self.info.storage_prefix)
+                self._last_raw = {kv.key: kv.value for kv in items}
+                self.start_rev = self.last_rev = rev
+            except Exception:
+                log.exception("watch cache for %s: store watch failed; retrying", self.info.plural)
+                await asyncio.sleep(0.5)
+
+    def _apply(self, wev: WatchEvent) -> None:
+        kv = wev.kv
+        prev_raw = self._last_raw.get(kv.key)
+        if wev.type == "DELETE":
+            self._last_raw.pop(kv.key, None)
+            raw = rawobj.with_rv(kv.value, kv.mod_revision)
+            ev = Event("DELETED", kv.mod_revision, kv.key, rawobj.decode_rv(kv.value, kv.mod_revision), raw)
+        else:
+            self._last_raw[kv.key] = kv.value
+            typ = "ADDED" if prev_raw is None else "MODIFIED"
+            raw = rawobj.with_rv(kv.value, kv.mod_revision)
+            ev = Event(typ, kv.mod_revision, kv.key, rawobj.decode_rv(kv.value, kv.mod_revision), raw)
+            if prev_raw is not None:
+                ev.prev = _LazyPrev(prev_raw).get() if self._needs_prev() else None
+        self.window.append(ev)
+        self.last_rev = kv.mod_revision
+        for w in list(self.watchers):
+            w.offer(ev)
+            if w.closed:
+                self.watchers.discard(w)
+
+    def _needs_prev(self) -> bool:
+        return any(w.match is not None for w in self.watchers)
+
+    def subscribe(self, *, prefix: str, from_rev: int, match: Filter | None) -> Watcher:
+        """Register a watcher receiving every event with revision > ``from_rev``.
+
+        Raises ``TooOld`` if the window no longer holds that history.
+        """
+        if from_rev < self.oldest_servable:
+            raise TooOldError(from_rev, self.oldest_servable)
+        w = Watcher(prefix, match, min_rev=from_rev)
+        for ev in self.window:
+            w.offer(ev)
+        # no await between replay and registration: nothing can slip in between
+        self.watchers.add(w)
+        return w
+
+    def unsubscribe(self, w: Watcher) -> None:
+        self.watchers.discard(w)
+        w.close()
+
+
+class _LazyPrev:
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def get(self) -> dict[str, Any]:
+        return rawobj.decode(self.raw)
+
+
+class TooOldError(Exception):
+    def __init__(self, asked: int, oldest: int) -> None:
+        super().__init__(f"too old resource version: {asked} ({oldest})")
+        self.asked = asked
+        self.oldest = oldest

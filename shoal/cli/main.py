@@ -1,0 +1,100 @@
+"""The ``shoal`` command line: the only layer that prints or prompts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from shoal.datadir import DataDir, default_data_dir
+
+RUNTIMES = click.Choice(["auto", "docker", "process", "simulated"])
+
+
+def _data_dir(value: str | None) -> Path:
+    return Path(value).expanduser() if value else default_data_dir()
+
+
+@click.group()
+@click.version_option(package_name="shoal")
+def main() -> None:
+    """shoal: a small, fast container orchestrator that speaks the Kubernetes API."""
+
+
+@main.command()
+@click.option("--data-dir", help="State directory (default /var/lib/shoal as root, else ~/.local/share/shoal).")
+@click.option("--listen", default="127.0.0.1:6443", show_default=True, help="HOST:PORT for the HTTPS API.")
+@click.option("--store", "store", default="sqlite", show_default=True,
+              help="sqlite (embedded, in the data dir) or etcd://HOST:PORT[,HOST:PORT...].")
+@click.option("--runtime", type=RUNTIMES, default="auto", show_default=True)
+@click.option("--docker-host", help="Docker Engine API URL (unix:///run/podman/podman.sock ...).")
+@click.option("--no-agent", is_flag=True, help="Do not run a node agent in this process.")
+@click.option("--node-name", help="Name of this machine's node (default: the hostname).")
+@click.option("-v", "--verbose", is_flag=True)
+def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
+           no_agent: bool, node_name: str | None, verbose: bool) -> None:
+    """Run the all-in-one server: API, store and the cluster's components."""
+    from shoal.server import Server, ServerOptions, split_listen
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        split_listen(listen)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--listen") from None
+    if not (store == "sqlite" or store.startswith("sqlite://") or store.startswith("etcd://")):
+        raise click.BadParameter("expected sqlite or etcd://HOST:PORT[,HOST:PORT...]", param_hint="--store")
+    opts = ServerOptions(data_dir=_data_dir(data_dir), listen=listen, store=store, runtime=runtime,
+                         docker_host=docker_host, no_agent=no_agent, node_name=node_name)
+    try:
+        import uvloop  # type: ignore[import-not-found]
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        asyncio.run(Server(opts).run())
+    except OSError as e:
+        click.echo(f"shoal server: {e}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--server", "server_url", required=True, help="URL of the shoal API server.")
+@click.option("--token", required=True, help="The node join token (`shoal token` on the server).")
+@click.option("--data-dir")
+@click.option("--node-name")
+@click.option("--runtime", type=RUNTIMES, default="auto", show_default=True)
+@click.option("--simulate-nodes", type=int, default=0)
+@click.option("--labels", default="", help="k=v,... added to the node's labels.")
+@click.option("--capacity", default="", help="cpu=..,memory=..,pods=.. instead of the host's.")
+def agent(server_url: str, token: str, data_dir: str | None, node_name: str | None, runtime: str,
+          simulate_nodes: int, labels: str, capacity: str) -> None:
+    """Join a machine to a cluster as a node (not available in this build yet)."""
+    click.echo("shoal agent: the node agent is not part of this build yet (see the README)", err=True)
+    sys.exit(2)
+
+
+@main.command("kubeconfig")
+@click.option("--data-dir")
+def kubeconfig_cmd(data_dir: str | None) -> None:
+    """Print the admin kubeconfig."""
+    path = DataDir(_data_dir(data_dir)).admin_kubeconfig
+    if not path.exists():
+        click.echo(f"no kubeconfig at {path}: start `shoal server` first", err=True)
+        sys.exit(1)
+    click.echo(path.read_text(), nl=False)
+
+
+@main.command()
+@click.option("--data-dir")
+def token(data_dir: str | None) -> None:
+    """Print the node join token."""
+    path = DataDir(_data_dir(data_dir)).node_token
+    if not path.exists():
+        click.echo(f"no node token at {path}: start `shoal server` first", err=True)
+        sys.exit(1)
+    click.echo(path.read_text().strip())

@@ -1,0 +1,131 @@
+"""The composition root of ``shoal server``: one process, every component.
+
+It opens the store, makes sure the CA, serving certificate, tokens and admin
+kubeconfig exist in the data dir, and serves the API over HTTPS. Components
+that run beside the API (scheduler, controllers, the local agent) are started
+here too as they are added; they talk to the API only through ``shoal.client``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from shoal import kubeconfig
+from shoal.apiserver.app import ApiServer
+from shoal.apiserver.auth import ADMIN, TokenAuthenticator, User
+from shoal.apiserver.certs import ensure_serving_cert
+from shoal.datadir import DataDir, ensure_token, write_private
+from shoal.store.open import open_store
+
+log = logging.getLogger("shoal.server")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    data_dir: Path
+    listen: str = "127.0.0.1:6443"
+    store: str = "sqlite"
+    runtime: str = "auto"
+    docker_host: str | None = None
+    no_agent: bool = False
+    node_name: str | None = None
+    compact_keep: int = 10_000
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--listen must be HOST:PORT, got {listen!r}")
+    return host.strip("[]"), int(port)
+
+
+class Server:
+    """A running all-in-one server; ``start``/``stop`` for tests, ``run`` for the CLI."""
+
+    def __init__(self, opts: ServerOptions) -> None:
+        self.opts = opts
+        self.dd = DataDir(opts.data_dir)
+        self.api: ApiServer | None = None
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.port = 0
+        self.url = ""
+
+    async def start(self) -> None:
+        opts = self.opts
+        dd = self.dd.ensure()
+        host, port = split_listen(opts.listen)
+        admin_token = ensure_token(dd.admin_token, "shoal-admin-")
+        node_token = ensure_token(dd.node_token, "shoal-node-")
+        crt, key = ensure_serving_cert(dd, hosts=[host])
+        auth = TokenAuthenticator()
+        auth.add(admin_token, ADMIN)
+        auth.add(node_token, User("system:node", ("system:nodes", "system:authenticated")))
+        self.store = open_store(opts.store, data_dir=dd.root)
+        await self.store.start()
+        self.api = ApiServer(self.store, authenticator=auth, server_address=f"{host}:{port}")
+        await self.api.start()
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(crt, key)
+        self._runner = web.AppRunner(self.api.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, ssl_context=ctx, backlog=1024, reuse_address=True)
+        await site.start()
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            self.port = server.sockets[0].getsockname()[1]
+        else:
+            self.port = port
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        self.url = f"https://{shown}:{self.port}"
+        write_private(dd.admin_kubeconfig, kubeconfig.render(
+            server=self.url, ca_pem=dd.ca_crt.read_bytes(), token=admin_token))
+        self._tasks.append(asyncio.create_task(self._compactor(), name="compactor"))
+        log.info("shoal server listening on %s (store: %s, data dir: %s)", self.url, opts.store, dd.root)
+        if not opts.no_agent:
+            log.info("runtime %s requested; the node agent is not part of this build yet, so no node runs",
+                     opts.runtime)
+
+    async def _compactor(self) -> None:
+        """Keep the store from growing forever: compact history older than ``compact_keep`` revisions."""
+        while True:
+            await asyncio.sleep(60)
+            try:
+                rev = await self.store.current_revision()
+                target = rev - self.opts.compact_keep
+                if target > await self.store.compacted_revision():
+                    await self.store.compact(target)
+            except Exception:
+                log.exception("compaction failed")
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self.api is not None:
+            await self.api.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.api is not None:
+            await self.store.close()
+
+    async def run(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            log.info("shutting down")
+            await self.stop()

@@ -1,0 +1,17 @@
+"""Shared fixtures: a real shoal server subprocess for end-to-end API tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.server_fixture import RunningServer, start_server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    srv = start_server(Path(tmp_path_factory.mktemp("shoal")))
+    yield srv
+    srv.stop()

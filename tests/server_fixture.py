@@ -1,0 +1,110 @@
+"""Start a real ``shoal server`` subprocess on a free loopback port, for tests.
+
+Tests talk to it the way users do: the real kubectl with the admin kubeconfig,
+the official ``kubernetes`` client, or plain HTTPS with the admin token.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    proc: subprocess.Popen[bytes]
+    data_dir: Path
+    url: str
+    port: int
+    log_path: Path
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.data_dir / "admin.kubeconfig"
+
+    @property
+    def ca(self) -> str:
+        return str(self.data_dir / "ca.crt")
+
+    @property
+    def token(self) -> str:
+        return (self.data_dir / "admin-token").read_text().strip()
+
+    def session(self) -> requests.Session:
+        s = requests.Session()
+        s.verify = self.ca
+        s.headers["Authorization"] = f"Bearer {self.token}"
+        return s
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        e = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(self.data_dir)}
+        if env:
+            e.update(env)
+        p = subprocess.run(["kubectl", *args], input=input, capture_output=True, text=True, env=e, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+        return p
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def start_server(data_dir: Path, *, port: int | None = None, args: list[str] | None = None,
+                 timeout: float = 30) -> RunningServer:
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "server.log"
+    cmd = [sys.executable, "-m", "shoal", "server", "--data-dir", str(data_dir),
+           "--listen", f"127.0.0.1:{port}", "--no-agent", *(args or [])]
+    logf = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"https://127.0.0.1:{port}"
+    srv = RunningServer(proc, data_dir, url, port, log_path, list(args or []))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"shoal server exited with {proc.returncode}:\n{srv.log()}")
+        ca = data_dir / "ca.crt"
+        if ca.exists() and srv.kubeconfig.exists():
+            try:
+                r = requests.get(url + "/readyz", verify=str(ca), timeout=2)
+                if r.status_code == 200:
+                    return srv
+            except requests.RequestException:
+                pass
+        time.sleep(0.1)
+    srv.stop(signal.SIGKILL)
+    raise RuntimeError(f"shoal server did not become ready:\n{srv.log()}")
+
+
+def obj(kind: str, name: str, **rest: Any) -> dict[str, Any]:
+    api = {"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "DaemonSet": "apps/v1",
+           "Job": "batch/v1", "CronJob": "batch/v1", "Lease": "coordination.k8s.io/v1"}.get(kind, "v1")
+    return {"apiVersion": api, "kind": kind, "metadata": {"name": name}, **rest}
