@@ -100,6 +100,18 @@ NODE = {
     },
 }
 
+# A kind without a printer of its own: the generic NAME/AGE table.
+LIMIT_RANGE = {
+    "apiVersion": "v1",
+    "kind": "LimitRange",
+    "metadata": {
+        "name": "defaults",
+        "namespace": "default",
+        "creationTimestamp": stamp(timedelta(seconds=95)),
+    },
+    "spec": {"limits": []},
+}
+
 RESOURCES = [
     {
         "name": "pods",
@@ -108,6 +120,14 @@ RESOURCES = [
         "kind": "Pod",
         "verbs": ["get", "list", "watch"],
         "shortNames": ["po"],
+    },
+    {
+        "name": "limitranges",
+        "singularName": "limitrange",
+        "namespaced": True,
+        "kind": "LimitRange",
+        "verbs": ["get", "list", "watch"],
+        "shortNames": ["limits"],
     },
     {
         "name": "nodes",
@@ -194,6 +214,9 @@ def make_app() -> web.Application:
     async def nodes(request: web.Request) -> web.StreamResponse:
         return await list_handler(request, "Node", [NODE])
 
+    async def limitranges(request: web.Request) -> web.StreamResponse:
+        return await list_handler(request, "LimitRange", [LIMIT_RANGE])
+
     app = web.Application()
     app.router.add_get("/version", version)
     app.router.add_get("/api", api)
@@ -202,6 +225,7 @@ def make_app() -> web.Application:
     app.router.add_get("/api/v1/pods", pods)
     app.router.add_get("/api/v1/namespaces/{ns}/pods", pods)
     app.router.add_get("/api/v1/nodes", nodes)
+    app.router.add_get("/api/v1/namespaces/{ns}/limitranges", limitranges)
     return app
 
 
@@ -302,3 +326,8 @@ async def test_kubectl_watch_with_event_types(server: str, tmp_path: Path) -> No
         ["MODIFIED", "web", "0/1", "CrashLoopBackOff"],
         ["MODIFIED", "web", "1/1", "Terminating"],
     ]
+
+
+async def test_kubectl_generic_table(server: str, tmp_path: Path) -> None:
+    rows = await kubectl(server, tmp_path, "get", "limitranges")
+    assert rows == [["NAME", "AGE"], ["defaults", "95s"]]
