@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -154,8 +154,15 @@ class Store(Protocol):
     async def delete(self, key: str, *, expected_revision: int = 0) -> KeyValue:
         """Delete ``key``; returns its last value with ``mod_revision`` = the delete's revision."""
 
-    def watch(self, prefix: str, *, from_revision: int) -> AsyncIterator[builtins.list[WatchEvent]]:
-        """Every change under ``prefix`` after ``from_revision``, in order, then live ones."""
+    def watch(
+        self, prefix: str, *, from_revision: int
+    ) -> AsyncGenerator[builtins.list[WatchEvent], None]:
+        """Every change under ``prefix`` after ``from_revision``, in order, then live ones.
+
+        Nothing runs until the first ``anext``; ``CompactedError`` is raised
+        there when events after ``from_revision`` are gone. Close the generator
+        (``aclose``) when done: it releases the backend's stream.
+        """
 
     async def compact(self, revision: int) -> None:
         """Forget superseded versions older than ``revision`` (a no-op if already compacted)."""

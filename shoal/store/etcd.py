@@ -29,7 +29,7 @@ import asyncio
 import builtins
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import aetcd
@@ -337,14 +337,16 @@ class EtcdStore:
 
     # -- watch ---------------------------------------------------------------
 
-    def watch(self, prefix: str, *, from_revision: int) -> AsyncIterator[builtins.list[WatchEvent]]:
+    def watch(
+        self, prefix: str, *, from_revision: int
+    ) -> AsyncGenerator[builtins.list[WatchEvent], None]:
         if from_revision < 0:
             raise ValueError("from_revision must be >= 0")
         return self._watch(prefix, from_revision)
 
     async def _watch(
         self, prefix: str, from_revision: int
-    ) -> AsyncIterator[builtins.list[WatchEvent]]:
+    ) -> AsyncGenerator[builtins.list[WatchEvent], None]:
         self._ensure_open()
         start, end = prefix.encode() or b"\0", _range_end(prefix.encode())
         next_rev = from_revision + 1

@@ -44,7 +44,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -549,14 +549,16 @@ class SqliteStore:
 
     # -- watch ---------------------------------------------------------------
 
-    def watch(self, prefix: str, *, from_revision: int) -> AsyncIterator[builtins.list[WatchEvent]]:
+    def watch(
+        self, prefix: str, *, from_revision: int
+    ) -> AsyncGenerator[builtins.list[WatchEvent], None]:
         if from_revision < 0:
             raise ValueError("from_revision must be >= 0")
         return self._watch(prefix, from_revision)
 
     async def _watch(
         self, prefix: str, from_revision: int
-    ) -> AsyncIterator[builtins.list[WatchEvent]]:
+    ) -> AsyncGenerator[builtins.list[WatchEvent], None]:
         self._ensure_open()
         # Register before reading history: whatever commits after this point is
         # either in the log read below or in `pending` (or both; deduplicated

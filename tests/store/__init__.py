@@ -1,0 +1,1 @@
+"""Tests of shoal.store: one conformance suite over every backend, plus SQLite specifics."""
