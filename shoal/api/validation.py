@@ -1,0 +1,184 @@
+"""Validation of API objects: ``validate(obj, *, old=None) -> list[FieldError]``.
+
+The API server calls this after ``apply_defaults`` on every create (``old`` is
+None) and update (``old`` is the stored object), and turns a non-empty result
+into a 422 ``Invalid`` Status with ``InvalidError(errors).message(kind, name)``.
+Rules live beside the kinds they check (``validation_pod``, ``validation_core``,
+``validation_workloads``); this module only dispatches and checks metadata.
+
+Status-only writes (``/status``) should call ``validate_metadata_update`` and
+skip spec rules, as upstream's status strategies do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shoal.api.models.apps import DaemonSet, Deployment, ReplicaSet
+from shoal.api.models.batch import CronJob, Job
+from shoal.api.models.core import (
+    ConfigMap,
+    Namespace,
+    Node,
+    Secret,
+    Service,
+    ServiceAccount,
+)
+from shoal.api.models.pod import Pod, PodTemplate
+from shoal.api.validation_base import (
+    FieldError,
+    InvalidError,
+    check,
+    dns1035_label,
+    dns1123_label,
+    dns1123_subdomain,
+    index,
+    one_of,
+    qualified_name,
+    required,
+    validate_object_meta,
+    validate_object_meta_update,
+)
+from shoal.api.validation_core import (
+    validate_config_map,
+    validate_config_map_update,
+    validate_node,
+    validate_secret,
+    validate_secret_update,
+    validate_service,
+    validate_service_update,
+)
+from shoal.api.validation_pod import validate_pod_spec, validate_pod_spec_update
+from shoal.api.validation_workloads import (
+    validate_cron_job,
+    validate_daemon_set,
+    validate_deployment,
+    validate_job,
+    validate_job_update,
+    validate_replica_set,
+    validate_selector_update,
+    validate_template,
+)
+
+__all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update", "raise_if_invalid"]
+
+CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node)
+NameCheck = Callable[[str], list[str]]
+Rule = Callable[[Any], list[FieldError]]
+UpdateRule = Callable[[Any, Any], list[FieldError]]
+
+# How each kind's metadata.name is checked (default: RFC 1123 subdomain).
+NAME_CHECKS: dict[type, NameCheck] = {
+    Namespace: dns1123_label,
+    Service: dns1035_label,
+}
+
+
+def _pod(pod: Pod) -> list[FieldError]:
+    return validate_pod_spec(pod.spec, "spec")
+
+
+def _pod_template(pt: PodTemplate) -> list[FieldError]:
+    return validate_template(
+        pt.template,
+        "template",
+        selector=None,
+        restart_policies=("Always", "OnFailure", "Never"),
+        owner="PodTemplate",
+    )
+
+
+def _namespace(ns: Namespace) -> list[FieldError]:
+    errs: list[FieldError] = []
+    if ns.spec is not None:
+        for i, fin in enumerate(ns.spec.finalizers or []):
+            errs += check(index("spec.finalizers", i), fin, qualified_name)
+    if ns.status is not None:
+        errs += one_of("status.phase", ns.status.phase, ("Active", "Terminating"))
+    return errs
+
+
+def _service_account(sa: ServiceAccount) -> list[FieldError]:
+    errs: list[FieldError] = []
+    for i, ref in enumerate(sa.image_pull_secrets or []):
+        if not ref.name:
+            errs.append(required(index("imagePullSecrets", i) + ".name"))
+    return errs
+
+
+RULES: dict[type, Rule] = {
+    Pod: _pod,
+    PodTemplate: _pod_template,
+    Service: validate_service,
+    ConfigMap: validate_config_map,
+    Secret: validate_secret,
+    Namespace: _namespace,
+    Node: validate_node,
+    ServiceAccount: _service_account,
+    Deployment: validate_deployment,
+    ReplicaSet: validate_replica_set,
+    DaemonSet: validate_daemon_set,
+    Job: validate_job,
+    CronJob: validate_cron_job,
+}
+
+
+def _pod_update(new: Pod, old: Pod) -> list[FieldError]:
+    return validate_pod_spec_update(new.spec, old.spec)
+
+
+def _selector_update(new: Any, old: Any) -> list[FieldError]:
+    new_sel = new.spec.selector if new.spec is not None else None
+    old_sel = old.spec.selector if old.spec is not None else None
+    return validate_selector_update(new_sel, old_sel)
+
+
+UPDATE_RULES: dict[type, UpdateRule] = {
+    Pod: _pod_update,
+    Service: validate_service_update,
+    ConfigMap: validate_config_map_update,
+    Secret: validate_secret_update,
+    Deployment: _selector_update,
+    ReplicaSet: _selector_update,
+    DaemonSet: _selector_update,
+    Job: validate_job_update,
+}
+
+
+def validate(obj: Any, *, old: Any = None) -> list[FieldError]:
+    """Every problem with ``obj`` (and, on update, with its change from ``old``)."""
+    cls = type(obj)
+    errs = validate_object_meta(
+        getattr(obj, "metadata", None),
+        namespaced=cls not in CLUSTER_SCOPED,
+        name_check=NAME_CHECKS.get(cls, dns1123_subdomain),
+    )
+    rule = RULES.get(cls)
+    if rule is not None:
+        errs += rule(obj)
+    if old is not None:
+        errs += validate_update(obj, old)
+    return errs
+
+
+def validate_update(obj: Any, old: Any) -> list[FieldError]:
+    """Only the update rules: immutable metadata and each kind's immutable fields."""
+    errs = validate_metadata_update(obj, old)
+    update_rule = UPDATE_RULES.get(type(obj))
+    if update_rule is not None and type(old) is type(obj):
+        errs += update_rule(obj, old)
+    return errs
+
+
+def validate_metadata_update(obj: Any, old: Any) -> list[FieldError]:
+    return validate_object_meta_update(
+        getattr(obj, "metadata", None), getattr(old, "metadata", None)
+    )
+
+
+def raise_if_invalid(obj: Any, *, old: Any = None) -> None:
+    """``validate`` that raises ``InvalidError`` when anything is wrong."""
+    errs = validate(obj, old=old)
+    if errs:
+        raise InvalidError(errs)
