@@ -25,19 +25,26 @@ def etcd_available() -> bool:
     return shutil.which("etcd") is not None
 
 
-def start_etcd(tmp_path: Path, *, timeout: float = 20.0) -> tuple[str, Callable[[], None]]:
+def start_etcd(
+    tmp_path: Path,
+    *,
+    timeout: float = 20.0,
+    client_port: int | None = None,
+    peer_port: int | None = None,
+) -> tuple[str, Callable[[], None]]:
     """Run etcd with its data in ``tmp_path``; returns ``("127.0.0.1:PORT", stop)``.
 
     The endpoint is ``host:port`` (the store spec is ``etcd://`` + endpoint).
-    ``stop()`` terminates the process; it is safe to call twice.
+    ``stop()`` terminates the process; it is safe to call twice. Calling again
+    with the same ``tmp_path`` and ports restarts the same member with its data.
     """
     binary = shutil.which("etcd")
     if binary is None:
         raise RuntimeError("etcd is not installed (run `make setup` as root)")
     tmp_path.mkdir(parents=True, exist_ok=True)
-    client, peer = free_port(), free_port()
+    client, peer = client_port or free_port(), peer_port or free_port()
     client_url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
-    logfile = open(tmp_path / "etcd.log", "wb")  # noqa: SIM115 - closed by stop()
+    logfile = open(tmp_path / "etcd.log", "ab")  # noqa: SIM115 - closed by stop()
     proc = subprocess.Popen(
         [
             binary,
