@@ -71,7 +71,8 @@ def field_error(message: str, *, data: Any, model: type) -> FieldError:
         return required(f"{path}.{name}" if path else name)
     value = _lookup(data, segments)
     if expected := _EXPECTED.match(text):
-        detail = f"expected {expected.group('want')}"
+        want = expected.group("want").replace(" | null", "")
+        detail = f"expected {want}"
     else:
         detail = text[:1].lower() + text[1:]
     return invalid(path, value, detail) if value is not OMIT else FieldError(path, INVALID, detail)
