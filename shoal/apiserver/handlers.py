@@ -56,6 +56,14 @@ def wants_table(request: web.Request) -> bool:
     return "as=Table" in request.headers.get("Accept", "")
 
 
+def _table_version(request: web.Request) -> str:
+    """The Table version of the first Table media type the client accepts."""
+    for part in request.headers.get("Accept", "").split(","):
+        if "as=Table" in part:
+            return "v1beta1" if "v=v1beta1" in part else "v1"
+    return "v1"
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     raw = body if isinstance(body, bytes) else msgspec.json.encode(body)
     return web.Response(body=raw, status=status, content_type=JSON, headers=headers)
@@ -128,14 +136,29 @@ def parse_body(raw: bytes, content_type: str) -> Any:
         raise errors.bad_request(f"the body of the request could not be decoded as {kind}: {e}") from None
 
 
-def build_match(info: ResourceInfo, request: web.Request) -> selectors.Matcher | None:
+class Matcher:
+    """A label selector and a field selector, as one predicate over object dicts."""
+
+    __slots__ = ("fields", "labels")
+
+    def __init__(self, labels: selectors.Selector | None, fields: selectors.FieldSelector | None) -> None:
+        self.labels = labels
+        self.fields = fields
+
+    def __call__(self, obj: dict[str, Any]) -> bool:
+        if self.labels is not None and not self.labels.matches((obj.get("metadata") or {}).get("labels")):
+            return False
+        return self.fields is None or self.fields.matches(obj)
+
+
+def build_match(info: ResourceInfo, request: web.Request) -> Matcher | None:
     """Combine labelSelector and fieldSelector into one predicate over object dicts."""
     ls = request.query.get("labelSelector", "")
     fs = request.query.get("fieldSelector", "")
     if not ls and not fs:
         return None
     try:
-        lsel = selectors.parse_label_selector(ls) if ls else None
+        lsel = selectors.parse_selector(ls) if ls else None
         fsel = selectors.parse_field_selector(fs) if fs else None
     except selectors.SelectorError as e:
         raise errors.bad_request(str(e)) from None
@@ -144,7 +167,7 @@ def build_match(info: ResourceInfo, request: web.Request) -> selectors.Matcher |
         for req in fsel.requirements:
             if req.field not in allowed:
                 raise errors.bad_request(f'field label not supported: {req.field}')
-    return selectors.Matcher(lsel, fsel)
+    return Matcher(lsel, fsel)
 
 
 class Handlers:
@@ -173,14 +196,18 @@ class Handlers:
     def _table(self, request: web.Request, kind: str, objs: list[dict[str, Any]], *, rev: str | None = None,
                cont: str | None = None) -> dict[str, Any]:
         include = request.query.get("includeObject", "Metadata")
-        if include not in ("None", "Metadata", "Object"):
-            raise errors.bad_request(f'includeObject: Unsupported value: "{include}"')
-        lm: dict[str, Any] = {}
-        if rev is not None:
-            lm["resourceVersion"] = rev
-        if cont:
-            lm["continue"] = cont
-        return tables.render_table(kind, objs, include_object=include, now=dt.datetime.now(dt.UTC), list_meta=lm)
+        lm: dict[str, Any] | None = None
+        if rev is not None or cont:
+            lm = {}
+            if rev is not None:
+                lm["resourceVersion"] = rev
+            if cont:
+                lm["continue"] = cont
+        try:
+            return tables.render_table(kind, objs, include_object=include, now=dt.datetime.now(dt.UTC),
+                                       list_meta=lm, table_version=_table_version(request))
+        except tables.TableError as e:
+            raise errors.bad_request(str(e)) from None
 
     # ---- entry point ---------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -339,9 +366,13 @@ class Handlers:
             nonlocal first_table
             if table and typ != "BOOKMARK":
                 o = obj if obj is not None else rawobj.decode(raw)
-                t = self._table(request, info.kind, [o])
-                if not first_table:
-                    t["columnDefinitions"] = []
+                try:
+                    t = tables.watch_event_table(
+                        info.kind, o, now=dt.datetime.now(dt.UTC), first=first_table,
+                        include_object=request.query.get("includeObject", "Metadata"),
+                        table_version=_table_version(request))
+                except tables.TableError as e:
+                    raise errors.bad_request(str(e)) from None
                 first_table = False
                 raw = msgspec.json.encode(t)
             await resp.write(b'{"type":"' + typ.encode() + b'","object":' + raw + b"}\n")
