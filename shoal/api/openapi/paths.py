@@ -46,7 +46,7 @@ def _gvk(group: str, version: str, kind: str) -> dict[str, str]:
 
 
 def _param(
-    name: str, where: str, description: str, schema: Schema, *, required: bool = False
+    name: str, *, where: str, description: str, schema: Schema, required: bool = False
 ) -> Schema:
     out: Schema = {"name": name, "in": where, "description": description, "schema": schema}
     if required:
@@ -54,8 +54,10 @@ def _param(
     return out
 
 
-def _query(name: str, description: str, kind: str = "string") -> Schema:
-    return _param(name, "query", description, {"type": kind, "uniqueItems": True})
+def _query(name: str, description: str, *, kind: str = "string") -> Schema:
+    return _param(
+        name, where="query", description=description, schema={"type": kind, "uniqueItems": True}
+    )
 
 
 PRETTY = _query("pretty", "If 'true', then the output is pretty printed.")
@@ -76,21 +78,23 @@ FORCE = _query(
     "force",
     'Force is going to "force" Apply requests: re-acquire conflicting '
     "fields owned by other people. Only for apply patches.",
-    "boolean",
+    kind="boolean",
 )
 GRACE_PERIOD = _query(
-    "gracePeriodSeconds", "The duration in seconds before the object should be deleted.", "integer"
+    "gracePeriodSeconds",
+    "The duration in seconds before the object should be deleted.",
+    kind="integer",
 )
 PROPAGATION = _query(
     "propagationPolicy",
     "Whether and how garbage collection will be performed: Orphan, Background or Foreground.",
 )
 LIST_PARAMS = (
-    _query("allowWatchBookmarks", "Requests watch events with type BOOKMARK.", "boolean"),
+    _query("allowWatchBookmarks", "Requests watch events with type BOOKMARK.", kind="boolean"),
     _query("continue", "The continue token of a previous, paginated list call."),
     _query("fieldSelector", "A selector to restrict the list of returned objects by their fields."),
     _query("labelSelector", "A selector to restrict the list of returned objects by their labels."),
-    _query("limit", "The maximum number of responses to return for a list call.", "integer"),
+    _query("limit", "The maximum number of responses to return for a list call.", kind="integer"),
     _query(
         "resourceVersion",
         "Sets a constraint on what resource versions a request may be served from.",
@@ -100,14 +104,14 @@ LIST_PARAMS = (
         "sendInitialEvents",
         "With watch=true, starts the watch stream with synthetic events "
         "producing the current state of objects.",
-        "boolean",
+        kind="boolean",
     ),
-    _query("timeoutSeconds", "Timeout for the list/watch call.", "integer"),
+    _query("timeoutSeconds", "Timeout for the list/watch call.", kind="integer"),
     _query(
         "watch",
         "Watch for changes to the described resources and return them as a stream "
         "of add, update, and remove notifications.",
-        "boolean",
+        kind="boolean",
     ),
 )
 WRITE_PARAMS = (DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION)
@@ -115,7 +119,8 @@ DELETE_PARAMS = (DRY_RUN, GRACE_PERIOD, PROPAGATION)
 
 
 def _path_param(name: str, description: str) -> Schema:
-    return _param(name, "path", description, {"type": "string", "uniqueItems": True}, required=True)
+    schema = {"type": "string", "uniqueItems": True}
+    return _param(name, where="path", description=description, schema=schema, required=True)
 
 
 NAMESPACE = _path_param("namespace", "object name and auth scope, such as for teams and projects")
@@ -138,37 +143,44 @@ def _responses(schema: Schema, *codes: str) -> Schema:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class _Op:
-    """The facts one operation needs besides its schemas."""
+LOG_PARAMS = (
+    _query("container", "The container for which to stream logs."),
+    _query("follow", "Follow the log stream of the pod.", kind="boolean"),
+    _query("previous", "Return previous terminated container logs.", kind="boolean"),
+    _query(
+        "sinceSeconds",
+        "A relative time in seconds before the current time from which to show logs.",
+        kind="integer",
+    ),
+    _query("tailLines", "The number of lines from the end of the logs to show.", kind="integer"),
+    _query(
+        "timestamps", "Add an RFC3339 timestamp at the beginning of every line.", kind="boolean"
+    ),
+    _query(
+        "limitBytes",
+        "The number of bytes to read from the server before terminating the log output.",
+        kind="integer",
+    ),
+)
+EXEC_PARAMS = (
+    _query("command", "Command is the remote command to execute; argv array."),
+    _query("container", "Container in which to execute the command."),
+    _query("stdin", "Redirect the standard input stream of the pod for this call.", kind="boolean"),
+    _query(
+        "stdout", "Redirect the standard output stream of the pod for this call.", kind="boolean"
+    ),
+    _query(
+        "stderr", "Redirect the standard error stream of the pod for this call.", kind="boolean"
+    ),
+    _query("tty", "Allocate a terminal for this exec call.", kind="boolean"),
+)
 
-    action: str  # x-kubernetes-action
-    operation_id: str
-    description: str
-    gvk: dict[str, str]
 
-
-def _operation(
-    op: _Op,
-    *,
-    tag: str,
-    params: tuple[Schema, ...] = (),
-    body: Schema | None = None,
-    responses: Schema,
-) -> Schema:
-    out: Schema = {
-        "description": op.description,
-        "operationId": op.operation_id,
-        "tags": [tag],
+def _text_responses(media_type: str) -> Schema:
+    return {
+        "200": {"description": "OK", "content": {media_type: {"schema": {"type": "string"}}}},
+        "401": {"description": "Unauthorized"},
     }
-    if params:
-        out["parameters"] = [dict(p) for p in params]
-    if body is not None:
-        out["requestBody"] = body
-    out["responses"] = responses
-    out["x-kubernetes-action"] = op.action
-    out["x-kubernetes-group-version-kind"] = dict(op.gvk)
-    return out
 
 
 def _camel_group_version(group: str, version: str) -> str:
@@ -190,127 +202,134 @@ class _Builder:
         self.collection = f"{prefix}{scope}/{resource.plural}"
         self.all_namespaces = f"{prefix}/{resource.plural}"
         self.item = f"{self.collection}/{{name}}"
-        self._id_stem = _camel_group_version(resource.group, resource.version)
+        self.gvk = _gvk(group, version, resource.kind)
+        self._id_stem = _camel_group_version(group, version)
         self._ns = "Namespaced" if resource.namespaced else ""
 
     def _id(self, verb: str, suffix: str = "", *, ns: bool = True) -> str:
         return f"{verb}{self._id_stem}{self._ns if ns else ''}{self.r.kind}{suffix}"
 
-    def _kind_gvk(self) -> dict[str, str]:
-        return _gvk(self.r.group, self.r.version, self.r.kind)
+    def _op(
+        self,
+        *,
+        action: str,
+        operation_id: str,
+        description: str,
+        responses: Schema,
+        gvk: dict[str, str] | None = None,
+        params: tuple[Schema, ...] = (),
+        body: Schema | None = None,
+    ) -> Schema:
+        out: Schema = {
+            "description": description,
+            "operationId": operation_id,
+            "tags": [self.tag],
+        }
+        if params:
+            out["parameters"] = [dict(p) for p in params]
+        if body is not None:
+            out["requestBody"] = body
+        out["responses"] = responses
+        out["x-kubernetes-action"] = action
+        out["x-kubernetes-group-version-kind"] = dict(gvk or self.gvk)
+        return out
 
-    def _item(self, path: str) -> Schema:
+    def _path_item(self, path: str, *, named: bool, namespaced: bool) -> Schema:
         item = self.paths.setdefault(path, {})
         if "parameters" not in item:
-            params = [_name_param(self.r.kind)]
-            if self.r.namespaced:
+            params = [_name_param(self.r.kind)] if named else []
+            if namespaced:
                 params.append(NAMESPACE)
             item["parameters"] = [*params, PRETTY]
         return item
 
-    def _collection_item(self, path: str, *, namespaced: bool) -> Schema:
-        item = self.paths.setdefault(path, {})
-        if "parameters" not in item:
-            item["parameters"] = [NAMESPACE, PRETTY] if namespaced else [PRETTY]
-        return item
-
     def build(self) -> dict[str, Schema]:
         verbs = set(self.r.verbs)
-        obj, lst = ref(self.refs.object), ref(self.refs.list)
-        kind, gvk, tag = self.r.kind, self._kind_gvk(), self.tag
+        obj, lst, kind = ref(self.refs.object), ref(self.refs.list), self.r.kind
         if verbs & {"list", "create", "deletecollection"}:
-            coll = self._collection_item(self.collection, namespaced=self.r.namespaced)
+            coll = self._path_item(self.collection, named=False, namespaced=self.r.namespaced)
             if "list" in verbs:
-                coll["get"] = _operation(
-                    _Op("list", self._id("list"), f"list or watch objects of kind {kind}", gvk),
-                    tag=tag,
+                coll["get"] = self._op(
+                    action="list",
+                    operation_id=self._id("list"),
+                    description=f"list or watch objects of kind {kind}",
                     params=LIST_PARAMS,
                     responses=_responses(lst, "200"),
                 )
             if "create" in verbs:
-                coll["post"] = _operation(
-                    _Op("post", self._id("create"), f"create a {kind}", gvk),
-                    tag=tag,
+                coll["post"] = self._op(
+                    action="post",
+                    operation_id=self._id("create"),
+                    description=f"create a {kind}",
                     params=WRITE_PARAMS,
                     body={"required": True, **_content(obj)},
                     responses=_responses(obj, "200", "201", "202"),
                 )
             if "deletecollection" in verbs:
-                coll["delete"] = _operation(
-                    _Op(
-                        "deletecollection",
-                        self._id("deleteCollection"),
-                        f"delete collection of {kind}",
-                        gvk,
-                    ),
-                    tag=tag,
+                coll["delete"] = self._op(
+                    action="deletecollection",
+                    operation_id=self._id("deleteCollection"),
+                    description=f"delete collection of {kind}",
                     params=DELETE_PARAMS + LIST_PARAMS,
                     body=_content(ref(DELETE_OPTIONS)),
                     responses=_responses(ref(STATUS), "200"),
                 )
         if self.r.namespaced and "list" in verbs:
-            every = self._collection_item(self.all_namespaces, namespaced=False)
-            every["get"] = _operation(
-                _Op(
-                    "list",
-                    self._id("list", "ForAllNamespaces", ns=False),
-                    f"list or watch objects of kind {kind}",
-                    gvk,
-                ),
-                tag=tag,
+            every = self._path_item(self.all_namespaces, named=False, namespaced=False)
+            every["get"] = self._op(
+                action="list",
+                operation_id=self._id("list", "ForAllNamespaces", ns=False),
+                description=f"list or watch objects of kind {kind}",
                 params=LIST_PARAMS,
                 responses=_responses(lst, "200"),
             )
-        self._object_ops(self.item, verbs, obj=obj, gvk=gvk, suffix="", what=kind)
+        self._object_ops(self.item, verbs, obj=obj, gvk=self.gvk, suffix="")
         for sub in self.r.subresources:
             self._subresource(sub, verbs)
         return self.paths
 
     def _object_ops(
-        self,
-        path: str,
-        verbs: set[str],
-        *,
-        obj: Schema,
-        gvk: dict[str, str],
-        suffix: str,
-        what: str,
+        self, path: str, verbs: set[str], *, obj: Schema, gvk: dict[str, str], suffix: str
     ) -> None:
+        """get/put/patch (and delete, on the object itself) of an object or subresource."""
         if not verbs & {"get", "update", "patch", "delete"}:
             return
-        item = self._item(path)
-        tag = self.tag
+        what = f"{suffix.lower()} of the specified {self.r.kind}" if suffix else self.r.kind
+        item = self._path_item(path, named=True, namespaced=self.r.namespaced)
         if "get" in verbs:
-            item["get"] = _operation(
-                _Op("get", self._id("read", suffix), f"read the specified {what}", gvk),
-                tag=tag,
+            item["get"] = self._op(
+                action="get",
+                operation_id=self._id("read", suffix),
+                description=f"read the specified {what}",
+                gvk=gvk,
                 responses=_responses(obj, "200"),
             )
         if "update" in verbs:
-            item["put"] = _operation(
-                _Op("put", self._id("replace", suffix), f"replace the specified {what}", gvk),
-                tag=tag,
+            item["put"] = self._op(
+                action="put",
+                operation_id=self._id("replace", suffix),
+                description=f"replace the specified {what}",
+                gvk=gvk,
                 params=WRITE_PARAMS,
                 body={"required": True, **_content(obj)},
                 responses=_responses(obj, "200", "201"),
             )
         if "patch" in verbs:
-            item["patch"] = _operation(
-                _Op(
-                    "patch",
-                    self._id("patch", suffix),
-                    f"partially update the specified {what}",
-                    gvk,
-                ),
-                tag=tag,
+            item["patch"] = self._op(
+                action="patch",
+                operation_id=self._id("patch", suffix),
+                description=f"partially update the specified {what}",
+                gvk=gvk,
                 params=(*WRITE_PARAMS, FORCE),
                 body={"required": True, **_content(ref(PATCH), PATCH_CONTENT_TYPES)},
                 responses=_responses(obj, "200", "201"),
             )
         if "delete" in verbs and not suffix:
-            item["delete"] = _operation(
-                _Op("delete", self._id("delete", suffix), f"delete a {what}", gvk),
-                tag=tag,
+            item["delete"] = self._op(
+                action="delete",
+                operation_id=self._id("delete"),
+                description=f"delete a {what}",
+                gvk=gvk,
                 params=DELETE_PARAMS,
                 body=_content(ref(DELETE_OPTIONS)),
                 responses=_responses(obj, "200", "202"),
@@ -319,130 +338,67 @@ class _Builder:
     def _subresource(self, sub: str, verbs: set[str]) -> None:
         path = f"{self.item}/{sub}"
         kind = self.r.kind
+        obj = ref(self.refs.object)
         if sub == "status":
             self._object_ops(
-                path,
-                {"get", "update", "patch"} & verbs,
-                obj=ref(self.refs.object),
-                gvk=self._kind_gvk(),
-                suffix="Status",
-                what=f"status of the specified {kind}",
-            )
-        elif sub == "scale" and self.refs.scale is not None:
-            self._object_ops(
-                path,
-                {"get", "update", "patch"},
-                obj=ref(self.refs.scale),
-                gvk=_gvk("autoscaling", "v1", "Scale"),
-                suffix="Scale",
-                what=f"scale of the specified {kind}",
-            )
-        elif sub == "binding" and self.refs.binding is not None:
-            item = self._item(path)
-            item["post"] = _operation(
-                _Op(
-                    "post",
-                    self._id("create", "Binding"),
-                    f"create binding of a {kind}",
-                    _gvk("", "v1", short_name(self.refs.binding)),
-                ),
-                tag=self.tag,
-                params=WRITE_PARAMS,
-                body={"required": True, **_content(ref(self.refs.binding))},
-                responses=_responses(ref(self.refs.binding), "200", "201", "202"),
+                path, {"get", "update", "patch"} & verbs, obj=obj, gvk=self.gvk, suffix="Status"
             )
         elif sub == "finalize":
+            self._object_ops(path, {"update"}, obj=obj, gvk=self.gvk, suffix="Finalize")
+        elif sub == "scale" and self.refs.scale is not None:
+            scale_gvk = _gvk("autoscaling", "v1", "Scale")
+            scale = ref(self.refs.scale)
             self._object_ops(
-                path,
-                {"update"},
-                obj=ref(self.refs.object),
-                gvk=self._kind_gvk(),
-                suffix="Finalize",
-                what=f"finalize of the specified {kind}",
+                path, {"get", "update", "patch"}, obj=scale, gvk=scale_gvk, suffix="Scale"
+            )
+        elif sub == "binding" and self.refs.binding is not None:
+            binding = ref(self.refs.binding)
+            self._path_item(path, named=True, namespaced=self.r.namespaced)["post"] = self._op(
+                action="post",
+                operation_id=self._id("create", "Binding"),
+                description=f"create binding of a {kind}",
+                gvk=_gvk("", "v1", short_name(self.refs.binding)),
+                params=WRITE_PARAMS,
+                body={"required": True, **_content(binding)},
+                responses=_responses(binding, "200", "201", "202"),
+            )
+        elif sub == "eviction":
+            anything: Schema = {"type": "object"}
+            self._path_item(path, named=True, namespaced=self.r.namespaced)["post"] = self._op(
+                action="post",
+                operation_id=self._id("create", "Eviction"),
+                description=f"create eviction of a {kind}",
+                gvk=_gvk("policy", "v1", "Eviction"),
+                params=WRITE_PARAMS,
+                body={"required": True, **_content(anything)},
+                responses=_responses(anything, "200", "201", "202"),
             )
         elif sub == "log":
-            item = self._item(path)
-            item["get"] = _operation(
-                _Op(
-                    "get",
-                    self._id("read", "Log"),
-                    f"read log of the specified {kind}",
-                    self._kind_gvk(),
-                ),
-                tag=self.tag,
-                params=tuple(_query(n, d, t) for n, d, t in _LOG_PARAMS),
-                responses={
-                    "200": {
-                        "description": "OK",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    },
-                    "401": {"description": "Unauthorized"},
-                },
+            self._path_item(path, named=True, namespaced=self.r.namespaced)["get"] = self._op(
+                action="get",
+                operation_id=self._id("read", "Log"),
+                description=f"read log of the specified {kind}",
+                params=LOG_PARAMS,
+                responses=_text_responses("text/plain"),
             )
         elif sub == "exec":
-            item = self._item(path)
-            gvk = _gvk(self.r.group, self.r.version, f"{kind}ExecOptions")
+            item = self._path_item(path, named=True, namespaced=self.r.namespaced)
+            exec_gvk = _gvk(self.r.group, self.r.version, f"{kind}ExecOptions")
             for verb in ("get", "post"):
-                item[verb] = _operation(
-                    _Op(
-                        "connect",
-                        self._id(f"connect{verb.capitalize()}", "Exec"),
-                        f"connect {verb.upper()} requests to exec of {kind}",
-                        gvk,
-                    ),
-                    tag=self.tag,
-                    params=tuple(_query(n, d, t) for n, d, t in _EXEC_PARAMS),
-                    responses={
-                        "200": {
-                            "description": "OK",
-                            "content": {"*/*": {"schema": {"type": "string"}}},
-                        },
-                        "401": {"description": "Unauthorized"},
-                    },
+                item[verb] = self._op(
+                    action="connect",
+                    operation_id=self._id(f"connect{verb.capitalize()}", "Exec"),
+                    description=f"connect {verb.upper()} requests to exec of {kind}",
+                    gvk=exec_gvk,
+                    params=EXEC_PARAMS,
+                    responses=_text_responses("*/*"),
                 )
-        elif sub == "eviction":
-            item = self._item(path)
-            item["post"] = _operation(
-                _Op(
-                    "post",
-                    self._id("create", "Eviction"),
-                    f"create eviction of a {kind}",
-                    _gvk("policy", "v1", "Eviction"),
-                ),
-                tag=self.tag,
-                params=WRITE_PARAMS,
-                body={"required": True, **_content({"type": "object"})},
-                responses=_responses({"type": "object"}, "200", "201", "202"),
-            )
-
-
-_LOG_PARAMS: tuple[tuple[str, str, str], ...] = (
-    ("container", "The container for which to stream logs.", "string"),
-    ("follow", "Follow the log stream of the pod.", "boolean"),
-    ("previous", "Return previous terminated container logs.", "boolean"),
-    (
-        "sinceSeconds",
-        "A relative time in seconds before the current time from which to show logs.",
-        "integer",
-    ),
-    ("tailLines", "The number of lines from the end of the logs to show.", "integer"),
-    ("timestamps", "Add an RFC3339 timestamp at the beginning of every line.", "boolean"),
-    (
-        "limitBytes",
-        "The number of bytes to read from the server before terminating the log output.",
-        "integer",
-    ),
-)
-_EXEC_PARAMS: tuple[tuple[str, str, str], ...] = (
-    ("command", "Command is the remote command to execute; argv array.", "string"),
-    ("container", "Container in which to execute the command.", "string"),
-    ("stdin", "Redirect the standard input stream of the pod for this call.", "boolean"),
-    ("stdout", "Redirect the standard output stream of the pod for this call.", "boolean"),
-    ("stderr", "Redirect the standard error stream of the pod for this call.", "boolean"),
-    ("tty", "Allocate a terminal for this exec call.", "boolean"),
-)
 
 
 def resource_paths(resource: ResourceInfo, refs: KindRefs) -> dict[str, Any]:
-    """The path items (URL template -> operations) of one served resource."""
+    """The path items (URL template -> operations) of one served resource.
+
+    Verbs the resource does not allow get no operation; subresources shoal does
+    not know are left out.
+    """
     return _Builder(resource, refs).build()
