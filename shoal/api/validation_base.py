@@ -85,6 +85,10 @@ class FieldError:
             text = f"{self.type}: {format_value(self.value)}"
         return f"{text}: {self.detail}" if self.detail else text
 
+    def message(self) -> str:
+        """The text without the path, as a ``StatusCause.message`` carries it."""
+        return self.body()
+
     def __str__(self) -> str:
         return f"{self.path}: {self.body()}" if self.path else self.body()
 
