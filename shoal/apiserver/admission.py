@@ -36,10 +36,7 @@ def _name(data: dict[str, Any]) -> str:
 
 
 def _field_causes(errs: list[Any]) -> list[dict[str, str]]:
-    causes = []
-    for e in errs:
-        causes.append({"reason": _reason(e.type), "message": e.message(), "field": e.path})
-    return causes
+    return [e.cause() for e in errs]
 
 
 def _reason(t: str) -> str:
