@@ -3,8 +3,8 @@
 msgspec silently drops unknown fields while decoding, which is what
 ``fieldValidation=Ignore`` wants. For ``Strict`` and ``Warn`` the API server
 must name them the way upstream does (``spec.template.spec.containers[0].imagee``),
-so this walks the JSON value beside the model's msgspec type information. The
-per-struct field tables are computed once per class and cached.
+so this walks the JSON value beside a "shape" tree compiled once per model
+from its msgspec type information.
 
 Opaque fields (``dict[str, Any]``) and maps accept anything, as upstream's
 ``x-kubernetes-preserve-unknown-fields`` would.
@@ -62,41 +62,75 @@ def for_value(t: mi.Type, value: Any) -> mi.Type | None:
     return None
 
 
+class _Shape:
+    """What a JSON value at one place may hold: object fields, map values, list items.
+
+    ``fields is None`` means "not a struct here"; ``None`` children mean "anything
+    goes below" (scalars, opaque maps), so the walk stops early.
+    """
+
+    __slots__ = ("fields", "items", "values")
+
+    def __init__(self) -> None:
+        self.fields: dict[str, _Shape | None] | None = None
+        self.values: _Shape | None = None
+        self.items: _Shape | None = None
+
+
+_SHAPES: dict[type, _Shape] = {}
+
+
+def _shape(t: mi.Type) -> _Shape | None:
+    t = unwrap(t)
+    members = t.types if isinstance(t, mi.UnionType) else (t,)
+    shape = _Shape()
+    interesting = False
+    for member in members:
+        if isinstance(member, mi.StructType):
+            cached = _SHAPES.get(member.cls)
+            if cached is None:
+                cached = _SHAPES[member.cls] = _Shape()  # placeholder first: types may recurse
+                cached.fields = {f.encode_name: _shape(f.type) for f in member.fields}
+            shape.fields = cached.fields
+            interesting = True
+        elif isinstance(member, mi.DictType):
+            shape.values = _shape(member.value_type)
+            interesting = interesting or shape.values is not None
+        elif isinstance(member, _SEQUENCES):
+            shape.items = _shape(member.item_type)
+            interesting = interesting or shape.items is not None
+    return shape if interesting else None
+
+
+@cache
+def _model_shape(model: type) -> _Shape | None:
+    return _shape(type_info(model))
+
+
 def unknown_fields(data: Any, model: type) -> list[str]:
     """Kubernetes-style paths of every field in ``data`` that ``model`` lacks."""
     found: list[str] = []
-    _walk(data, type_info(model), "", found)
+    shape = _model_shape(model)
+    if shape is not None:
+        _walk(data, shape, "", found)
     return found
 
 
-def _walk(value: Any, t: mi.Type, path: str, found: list[str]) -> None:
-    resolved = for_value(t, value)
-    if resolved is None:
-        return
-    if isinstance(resolved, mi.StructType):
-        if not isinstance(value, dict):
-            return
-        fields = struct_fields(resolved)
-        for key, item in value.items():
-            sub = f"{path}.{key}" if path else str(key)
-            ftype = fields.get(key)
-            if ftype is None:
-                found.append(sub)
-            else:
-                _walk(item, ftype, sub, found)
-    elif isinstance(resolved, mi.DictType):
-        if isinstance(value, dict) and _interesting(resolved.value_type):
+def _walk(value: Any, shape: _Shape, path: str, found: list[str]) -> None:
+    if isinstance(value, dict):
+        fields = shape.fields
+        if fields is not None:
             for key, item in value.items():
-                _walk(item, resolved.value_type, f"{path}[{key}]", found)
-    elif isinstance(resolved, _SEQUENCES):
-        items = value if isinstance(value, list) and _interesting(resolved.item_type) else []
-        for i, item in enumerate(items):
-            _walk(item, resolved.item_type, f"{path}[{i}]", found)
-
-
-def _interesting(t: mi.Type) -> bool:
-    """Whether values of this type can hold fields at all (skip lists of strings)."""
-    t = unwrap(t)
-    if isinstance(t, mi.UnionType):
-        return any(_interesting(m) for m in t.types)
-    return isinstance(t, (mi.StructType, mi.DictType, *_SEQUENCES))
+                sub = f"{path}.{key}" if path else str(key)
+                if key not in fields:
+                    found.append(sub)
+                    continue
+                child = fields[key]
+                if child is not None and isinstance(item, dict | list):
+                    _walk(item, child, sub, found)
+        elif shape.values is not None:
+            for key, item in value.items():
+                _walk(item, shape.values, f"{path}[{key}]", found)
+    elif isinstance(value, list) and shape.items is not None:
+        for i, item in enumerate(value):
+            _walk(item, shape.items, f"{path}[{i}]", found)
