@@ -48,6 +48,7 @@ class RunningServer:
 
     def session(self) -> requests.Session:
         s = requests.Session()
+        s.trust_env = False  # REQUESTS_CA_BUNDLE would otherwise override verify
         s.verify = self.ca
         s.headers["Authorization"] = f"Bearer {self.token}"
         return s

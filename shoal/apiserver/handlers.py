@@ -242,9 +242,8 @@ class Handlers:
             if m == "DELETE":
                 return await self._delete_collection(request, res, ns)
             raise errors.method_not_allowed()
-        if m == "GET":
-            if sub == "status" or not sub:
-                return self._object_response(request, await res.get(ns, name))
+        if m == "GET" and (sub == "status" or not sub):
+            return self._object_response(request, await res.get(ns, name))
         if m == "PUT":
             body = parse_body(await read_body(request), request.content_type)
             r = await res.update(ns, name, body, subresource=sub, dry_run=_dry_run(request),
@@ -332,15 +331,17 @@ class Handlers:
         bookmarks = _bool(request, "allowWatchBookmarks")
         timeout = _int(request, "timeoutSeconds")
         table = wants_table(request)
-        if send_initial is not None and send_initial.lower() == "true":
-            if request.query.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks:
-                raise errors.invalid(
-                    "ListOptions", "", [{"reason": "FieldValueInvalid", "field": "sendInitialEvents",
-                                         "message": "Forbidden: sendInitialEvents is forbidden for watch unless "
-                                         "resourceVersionMatch is NotOlderThan and allowWatchBookmarks is true"}])
+        send_initial = send_initial.lower() if send_initial is not None else None
+        if send_initial == "true" and (
+            request.query.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks
+        ):
+            raise errors.invalid(
+                "ListOptions", "", [{"reason": "FieldValueInvalid", "field": "sendInitialEvents",
+                                     "message": "Forbidden: sendInitialEvents is forbidden for watch unless "
+                                     "resourceVersionMatch is NotOlderThan and allowWatchBookmarks is true"}])
         initial: list[tuple[bytes, dict[str, Any] | None]] = []
         initial_end = False
-        if send_initial == "true" or rv in ("", "0") and send_initial != "false":
+        if send_initial == "true" or (rv in ("", "0") and send_initial != "false"):
             lst = await res.list(ns, match=match, want_objects=True)
             initial = list(zip(lst.raws, lst.objs or [], strict=True))
             from_rev = lst.revision

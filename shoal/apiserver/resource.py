@@ -72,6 +72,11 @@ class ListResult:
     continue_token: str | None
 
 
+def _without_rv(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "resourceVersion"}
+    return {**obj, "metadata": meta}
+
+
 def encode_continue(rev: int, start: str) -> str:
     data = json.dumps({"v": "meta.k8s.io/v1", "rv": rev, "start": start}).encode()
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
@@ -393,6 +398,9 @@ class Resource:
                 except NotFoundError:
                     raise self._nf(name) from None
                 return self._result(obj, dkv.mod_revision, warnings)
+            if _without_rv(obj) == _without_rv(current):
+                # nothing changed: no new revision and no watch event (as upstream's GuaranteedUpdate)
+                return self._result(obj, kv.mod_revision, warnings)
             try:
                 rev = await self.store.update(kv.key, rawobj.encode_for_store(obj), expected_revision=kv.mod_revision)
             except ConflictError:
@@ -476,11 +484,7 @@ class Resource:
             if blocked or grace > 0:
                 now = self.clock()
                 changed = False
-                if not md.get("deletionTimestamp"):
-                    md["deletionTimestamp"] = fmt_time(now + dt.timedelta(seconds=grace))
-                    md["deletionGracePeriodSeconds"] = grace
-                    changed = True
-                elif grace < int(md.get("deletionGracePeriodSeconds") or 0):
+                if not md.get("deletionTimestamp") or grace < int(md.get("deletionGracePeriodSeconds") or 0):
                     md["deletionTimestamp"] = fmt_time(now + dt.timedelta(seconds=grace))
                     md["deletionGracePeriodSeconds"] = grace
                     changed = True
