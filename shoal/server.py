@@ -23,6 +23,7 @@ from shoal.apiserver.app import ApiServer
 from shoal.apiserver.auth import ADMIN, TokenAuthenticator, User
 from shoal.apiserver.certs import ensure_serving_cert
 from shoal.datadir import DataDir, ensure_token, write_private
+from shoal.store.base import auto_compact
 from shoal.store.open import open_store
 
 log = logging.getLogger("shoal.server")
@@ -88,23 +89,12 @@ class Server:
         self.url = f"https://{shown}:{self.port}"
         write_private(dd.admin_kubeconfig, kubeconfig.render(
             server=self.url, ca_pem=dd.ca_crt.read_bytes(), token=admin_token))
-        self._tasks.append(asyncio.create_task(self._compactor(), name="compactor"))
+        # keep the store from growing forever (k3s users report multi-GB SQLite files)
+        self._tasks.append(asyncio.create_task(auto_compact(self.store, keep=opts.compact_keep), name="compactor"))
         log.info("shoal server listening on %s (store: %s, data dir: %s)", self.url, opts.store, dd.root)
         if not opts.no_agent:
             log.info("runtime %s requested; the node agent is not part of this build yet, so no node runs",
                      opts.runtime)
-
-    async def _compactor(self) -> None:
-        """Keep the store from growing forever: compact history older than ``compact_keep`` revisions."""
-        while True:
-            await asyncio.sleep(60)
-            try:
-                rev = await self.store.current_revision()
-                target = rev - self.opts.compact_keep
-                if target > await self.store.compacted_revision():
-                    await self.store.compact(target)
-            except Exception:
-                log.exception("compaction failed")
 
     async def stop(self) -> None:
         for t in self._tasks:
