@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import signal
 import ssl
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from shoal import kubeconfig
 from shoal.apiserver.app import ApiServer
 from shoal.apiserver.auth import ADMIN, TokenAuthenticator, User
 from shoal.apiserver.certs import ensure_serving_cert
+from shoal.client import ApiClient
 from shoal.datadir import DataDir, ensure_token, write_private
 from shoal.store.base import auto_compact
 from shoal.store.open import open_store
@@ -70,6 +73,8 @@ class Server:
         auth = TokenAuthenticator()
         auth.add(admin_token, ADMIN)
         auth.add(node_token, User("system:node", ("system:nodes", "system:authenticated")))
+        self._internal_token = secrets.token_hex(24)
+        auth.add(self._internal_token, User("system:shoal", ("system:masters", "system:authenticated")))
         self.store = open_store(opts.store, data_dir=dd.root)
         await self.store.start()
         self.api = ApiServer(self.store, authenticator=auth, server_address=f"{host}:{port}")
@@ -85,6 +90,12 @@ class Server:
             self.port = server.sockets[0].getsockname()[1]
         else:
             self.port = port
+        # the in-process transport: the same application on a private Unix socket, no TLS
+        self.socket_path = dd.root / "api.sock"
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        await web.UnixSite(self._runner, str(self.socket_path)).start()
+        os.chmod(self.socket_path, 0o600)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.url = f"https://{shown}:{self.port}"
         write_private(dd.admin_kubeconfig, kubeconfig.render(
@@ -95,6 +106,11 @@ class Server:
         if not opts.no_agent:
             log.info("runtime %s requested; the node agent is not part of this build yet, so no node runs",
                      opts.runtime)
+
+    def client(self) -> ApiClient:
+        """An API client for components running inside this process."""
+        return ApiClient("http://shoal", unix_socket=str(self.socket_path), token=self._internal_token,
+                         user_agent="shoal-server")
 
     async def stop(self) -> None:
         for t in self._tasks:
