@@ -195,7 +195,11 @@ def _length_scalar(type_: str, value: memoryview, where: str) -> Any:
     if type_ in ("fieldsv1", "rawextension"):
         return _json_bytes(_first_bytes(value), where)
     if type_ == "stringlist":
-        return [_text(item, where) for number, wire, item in iter_fields(value) if number == 1]
+        return [
+            _text(item, where)
+            for number, wire, item in iter_fields(value)
+            if number == 1 and wire == LEN
+        ]
     raise ProtobufError(f"{where}: unsupported type {type_}")  # pragma: no cover
 
 
