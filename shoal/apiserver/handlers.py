@@ -18,7 +18,7 @@ import msgspec
 import yaml
 from aiohttp import web
 
-from shoal.api import selectors
+from shoal.api import protobuf, selectors
 from shoal.api.registry import ResourceInfo
 from shoal.apiserver import errors, rawobj, routing, tables
 from shoal.apiserver.resource import Resource, Result
@@ -127,6 +127,11 @@ def parse_body(raw: bytes, content_type: str) -> Any:
     ct = content_type.split(";")[0].strip().lower()
     if not raw.strip():
         raise errors.bad_request("the request body is empty")
+    if ct == "application/vnd.kubernetes.protobuf":
+        try:
+            return protobuf.decode_k8s_protobuf(raw)
+        except protobuf.ProtobufError as e:
+            raise errors.bad_request(f"the body of the request could not be decoded as protobuf: {e}") from None
     try:
         if ct in ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml"):
             return yaml.load(raw, Loader=_yaml_loader)  # noqa: S506 - a safe loader
