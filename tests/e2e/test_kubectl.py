@@ -311,6 +311,43 @@ def test_delete_with_manifest(kubectl: Kubectl) -> None:
     assert "NotFound" in kubectl.fail("get", "deploy", "web").stderr
 
 
+def test_server_dry_run_changes_nothing(kubectl: Kubectl) -> None:
+    out = kubectl("create", "-f", POD, "--dry-run=server", "-o", "json").stdout
+    assert json.loads(out)["spec"]["restartPolicy"] == "Always"  # admitted and defaulted...
+    assert kubectl("get", "pods").stdout == ""  # ...but not stored
+    kubectl("apply", "-f", DEPLOYMENT)
+    rv = kubectl.json("get", "deploy", "web")["metadata"]["resourceVersion"]
+    out = kubectl("apply", "-f", DEPLOYMENT_V2, "--dry-run=server").stdout
+    assert out.strip() == "deployment.apps/web configured (server dry run)"
+    d = kubectl.json("get", "deploy", "web")
+    assert d["metadata"]["resourceVersion"] == rv
+    assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
+    refused = kubectl.fail("create", "-f", str(MANIFESTS / "invalid-no-image.yaml"), "--dry-run=server")
+    assert "spec.containers[0].image: Required value" in refused.stderr
+
+
+def test_diff(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", DEPLOYMENT)
+    same = kubectl("diff", "-f", DEPLOYMENT)
+    assert same.returncode == 0 and same.stdout == ""
+    changed = kubectl("diff", "-f", DEPLOYMENT_V2, check=False)
+    assert changed.returncode == 1, changed.stderr
+    lines = changed.stdout.splitlines()
+    removed = {line[1:].strip() for line in lines if line.startswith("-") and not line.startswith("---")}
+    added = {line[1:].strip() for line in lines if line.startswith("+") and not line.startswith("+++")}
+    assert removed == {"image: nginx:1.25", "- name: DEBUG", 'value: "false"', "generation: 1"}
+    assert added == {"image: nginx:1.27", "generation: 2"}
+    assert kubectl.json("get", "deploy", "web")["metadata"]["generation"] == 1  # diff is a dry run
+
+
+def test_logs_of_an_unscheduled_pod_is_refused(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", POD)
+    p = kubectl.fail("logs", "solo")
+    assert "pod solo does not have a host assigned" in p.stderr
+    missing = kubectl.fail("logs", "ghost")
+    assert 'pods "ghost" not found' in missing.stderr
+
+
 # ---- metadata edits ------------------------------------------------------------------------
 
 
