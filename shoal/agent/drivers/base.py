@@ -1,0 +1,148 @@
+"""The Driver protocol: what the node agent needs from a container runtime.
+
+Three drivers implement it: ``docker`` (the Docker Engine API, which Podman
+serves too), ``process`` (host processes, no isolation) and ``simulated``
+(hollow nodes for scale tests, as KWOK does). The agent's pod logic is written
+against this protocol only, and errors cross it only as ``DriverError`` and
+its subclasses, never as a runtime library's own exceptions.
+
+A pod is one *sandbox* (the infra container that holds the network namespace
+and the pod IP) plus its containers joined to it. Every container carries
+labels tying it to its pod (uid, namespace, name) and container name, so an
+agent that restarts can adopt what is already running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+LABEL_POD_UID = "io.shoal.pod.uid"
+LABEL_POD_NAME = "io.shoal.pod.name"
+LABEL_POD_NAMESPACE = "io.shoal.pod.namespace"
+LABEL_CONTAINER = "io.shoal.container.name"
+LABEL_NODE = "io.shoal.node"
+LABEL_ROLE = "io.shoal.role"  # "sandbox" | "container"
+
+
+class DriverError(Exception):
+    """A runtime operation failed; ``reason`` is the Kubernetes-style reason to show."""
+
+    def __init__(self, message: str, *, reason: str = "RunContainerError") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ImagePullError(DriverError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="ErrImagePull")
+
+
+class NotFoundError(DriverError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="NotFound")
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSpec:
+    pod_uid: str
+    pod_name: str
+    namespace: str
+    hostname: str
+    host_network: bool = False
+    dns_servers: tuple[str, ...] = ()
+    dns_searches: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    port_mappings: tuple[tuple[int, int, str], ...] = ()  # (hostPort, containerPort, protocol)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Sandbox:
+    id: str
+    ip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    pod_uid: str
+    pod_name: str
+    namespace: str
+    name: str
+    image: str
+    sandbox_id: str
+    command: tuple[str, ...] = ()  # entrypoint override (Kubernetes `command`)
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    image_pull_policy: str = "IfNotPresent"
+    memory_limit: int | None = None  # bytes
+    cpu_limit_millis: int | None = None
+    cpu_request_millis: int | None = None
+    tty: bool = False
+    stdin: bool = False
+    mounts: tuple[tuple[str, str, bool], ...] = ()  # (host path, container path, read only)
+    attempt: int = 0  # restart count, part of the runtime name
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerStatus:
+    id: str
+    name: str  # container name inside the pod
+    pod_uid: str
+    state: str  # "created" | "running" | "exited" | "unknown"
+    exit_code: int | None = None
+    started_at: str | None = None  # RFC 3339
+    finished_at: str | None = None
+    oom_killed: bool = False
+    reason: str | None = None
+    message: str | None = None
+    image: str = ""
+    image_id: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class ExecSession(Protocol):
+    """A running exec: write stdin, read output, resize, wait for the exit code."""
+
+    async def write_stdin(self, data: bytes) -> None: ...
+    async def close_stdin(self) -> None: ...
+    def output(self) -> AsyncIterator[tuple[int, bytes]]: ...  # (1 stdout | 2 stderr, data)
+    async def resize(self, width: int, height: int) -> None: ...
+    async def wait(self) -> int: ...  # exit code
+    async def kill(self) -> None: ...
+
+
+class Driver(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+    async def run_sandbox(self, spec: SandboxSpec) -> Sandbox: ...
+    async def stop_sandbox(self, sandbox_id: str) -> None: ...
+    async def remove_sandbox(self, sandbox_id: str) -> None: ...
+
+    async def ensure_image(self, image: str, pull_policy: str) -> None: ...
+    async def create_container(self, spec: ContainerSpec) -> str: ...
+    async def start_container(self, container_id: str) -> None: ...
+    async def stop_container(self, container_id: str, timeout: float) -> None: ...
+    async def remove_container(self, container_id: str) -> None: ...
+    async def inspect(self, container_id: str) -> ContainerStatus: ...
+    async def list_containers(self, labels: dict[str, str] | None = None) -> list[ContainerStatus]: ...
+
+    def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since_seconds: int | None = None,
+        timestamps: bool = False,
+    ) -> AsyncIterator[bytes]: ...
+
+    async def exec(
+        self, container_id: str, command: list[str], *, tty: bool = False, stdin: bool = False
+    ) -> ExecSession: ...

@@ -1,0 +1,59 @@
+"""The controller manager: every controller in one process, sharing informers.
+
+Controllers are listed in ``CONTROLLERS`` by name; the manager builds each with
+a shared ``Context`` (one client, one informer factory, one clock), lets each
+register its informers, starts the informers once, waits for their caches to
+fill, and runs every controller's workers until stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from typing import Any
+
+from shoal.client import ApiClient, InformerFactory
+from shoal.controllers.base import Clock, Context, Controller, utcnow
+
+log = logging.getLogger(__name__)
+
+# name -> "module:Class"; a controller is enabled by being listed here
+CONTROLLERS: dict[str, str] = {}
+
+
+def register(name: str, target: str) -> None:
+    CONTROLLERS[name] = target
+
+
+class ControllerManager:
+    def __init__(self, client: ApiClient, *, clock: Clock = utcnow, enabled: list[str] | None = None,
+                 options: dict[str, Any] | None = None) -> None:
+        self.ctx = Context(client=client, factory=InformerFactory(client), clock=clock, options=options or {})
+        self.controllers: list[Controller] = []
+        for name, target in CONTROLLERS.items():
+            if enabled is not None and name not in enabled:
+                continue
+            mod, _, cls = target.partition(":")
+            ctl = getattr(importlib.import_module(mod), cls)(self.ctx)
+            self.controllers.append(ctl)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for c in self.controllers:
+            c.setup()
+        self.ctx.factory.start()
+        await self.ctx.factory.wait_synced(60)
+        for c in self.controllers:
+            self._tasks.append(asyncio.create_task(c.run(), name=f"controller:{c.name}"))
+        log.info("controllers running: %s", ", ".join(c.name for c in self.controllers) or "none")
+
+    async def stop(self) -> None:
+        for c in self.controllers:
+            await c.stop()
+        for t in self._tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        await self.ctx.factory.stop()
