@@ -15,8 +15,10 @@ import os
 import secrets
 import signal
 import ssl
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -42,6 +44,8 @@ class ServerOptions:
     no_agent: bool = False
     node_name: str | None = None
     compact_keep: int = 10_000
+    # component options (scheduler config path, node monitor grace period, service CIDR, ...)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -60,6 +64,7 @@ class Server:
         self.api: ApiServer | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stoppers: list[Callable[[], Awaitable[None]]] = []
         self.port = 0
         self.url = ""
 
@@ -103,9 +108,17 @@ class Server:
         # keep the store from growing forever (k3s users report multi-GB SQLite files)
         self._tasks.append(asyncio.create_task(auto_compact(self.store, keep=opts.compact_keep), name="compactor"))
         log.info("shoal server listening on %s (store: %s, data dir: %s)", self.url, opts.store, dd.root)
-        if not opts.no_agent:
-            log.info("runtime %s requested; the node agent is not part of this build yet, so no node runs",
-                     opts.runtime)
+        await self._start_components()
+
+    async def _start_components(self) -> None:
+        """Start the components that run beside the API, each through the in-process client.
+
+        Each component adds its own block here and appends an async stop callable
+        to ``self._stoppers`` (stopped in reverse order).
+        """
+        # -- scheduler --
+        # -- controllers --
+        # -- agent --
 
     def client(self) -> ApiClient:
         """An API client for components running inside this process."""
@@ -113,6 +126,12 @@ class Server:
                          user_agent="shoal-server")
 
     async def stop(self) -> None:
+        for stopper in reversed(self._stoppers):
+            try:
+                await stopper()
+            except Exception:
+                log.exception("stopping a component failed")
+        self._stoppers.clear()
         for t in self._tasks:
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
