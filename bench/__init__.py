@@ -1,0 +1,1 @@
+"""shoal's control-plane benchmarks (``make bench``); see docs/benchmarks.md."""
