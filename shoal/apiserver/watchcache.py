@@ -40,7 +40,14 @@ class Event:
     obj: dict[str, Any]
     raw: bytes  # the object's JSON with resourceVersion
     prev: dict[str, Any] | None = None
+    prev_raw: bytes | None = None  # the value before this change, decoded on demand by previous()
     _line: bytes | None = None
+
+    def previous(self) -> dict[str, Any] | None:
+        """The object before this change (decoded once, and only if a selector asks)."""
+        if self.prev is None and self.prev_raw is not None:
+            self.prev = rawobj.decode(self.prev_raw)
+        return self.prev
 
     def line(self) -> bytes:
         if self._line is None:
@@ -62,7 +69,8 @@ class Watcher:
         out = ev
         if self.match is not None:
             now = ev.type != "DELETED" and self.match(ev.obj)
-            before = ev.prev is not None and self.match(ev.prev)
+            prev = ev.previous()
+            before = prev is not None and self.match(prev)
             if ev.type == "DELETED":
                 now, before = False, self.match(ev.obj)
                 if not before:
@@ -154,17 +162,14 @@ class Broadcaster:
             typ = "ADDED" if prev_raw is None else "MODIFIED"
             raw = rawobj.with_rv(kv.value, kv.mod_revision)
             ev = Event(typ, kv.mod_revision, kv.key, rawobj.decode_rv(kv.value, kv.mod_revision), raw)
-            if prev_raw is not None:
-                ev.prev = _LazyPrev(prev_raw).get() if self._needs_prev() else None
+            # kept even with no selector watcher now: one may replay this event later
+            ev.prev_raw = prev_raw
         self.window.append(ev)
         self.last_rev = kv.mod_revision
         for w in list(self.watchers):
             w.offer(ev)
             if w.closed:
                 self.watchers.discard(w)
-
-    def _needs_prev(self) -> bool:
-        return any(w.match is not None for w in self.watchers)
 
     def subscribe(self, *, prefix: str, from_rev: int, match: Filter | None) -> Watcher:
         """Register a watcher receiving every event with revision > ``from_rev``.
@@ -183,16 +188,6 @@ class Broadcaster:
     def unsubscribe(self, w: Watcher) -> None:
         self.watchers.discard(w)
         w.close()
-
-
-class _LazyPrev:
-    __slots__ = ("raw",)
-
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
-
-    def get(self) -> dict[str, Any]:
-        return rawobj.decode(self.raw)
 
 
 class TooOldError(Exception):
