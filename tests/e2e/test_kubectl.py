@@ -305,6 +305,20 @@ def test_delete_by_name_label_and_all(kubectl: Kubectl) -> None:
     assert 'configmaps "ghost" not found' in missing.stderr
 
 
+def test_delete_bound_pod_is_graceful_then_forced(kubectl: Kubectl) -> None:
+    bound = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bound"},
+             "spec": {"nodeName": "nowhere", "containers": [{"name": "a", "image": "nginx"}]}}
+    kubectl("create", "-f", "-", input=json.dumps(bound))
+    kubectl("delete", "pod", "bound", "--wait=false")
+    pod = kubectl.json("get", "pod", "bound")  # no agent confirms the stop: it stays, terminating
+    assert pod["metadata"]["deletionGracePeriodSeconds"] == 30
+    assert pod["metadata"]["deletionTimestamp"]
+    assert rows(kubectl("get", "pod", "bound").stdout)[0][2] == "Terminating"
+    forced = kubectl("delete", "pod", "bound", "--grace-period=0", "--force")
+    assert forced.stdout.strip() == 'pod "bound" force deleted'
+    assert "NotFound" in kubectl.fail("get", "pod", "bound").stderr
+
+
 def test_delete_with_manifest(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", DEPLOYMENT)
     assert kubectl("delete", "-f", DEPLOYMENT).stdout.strip() == 'deployment.apps "web" deleted'
@@ -523,6 +537,21 @@ def test_wait_for_node_ready(kubectl_cluster: Kubectl, node_name: str) -> None:
     assert waiter.finish() == 0, waiter.lines
     assert waiter.lines == [f"node/{node_name} condition met"]
     assert rows(kubectl_cluster("get", "node", node_name).stdout)[0][1] == "Ready"
+
+
+def test_wait_for_jsonpath_on_pod_status(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", POD)
+    waiter = kubectl.background("wait", "--for=jsonpath={.status.phase}=Running", "pod/solo", "--timeout=15s")
+    status = {"status": {"phase": "Running", "podIP": "10.1.2.3", "conditions": [
+        {"type": "Ready", "status": "True"}], "containerStatuses": [
+        {"name": "main", "ready": True, "restartCount": 1, "image": "busybox:1.36", "imageID": "",
+         "state": {"running": {"startedAt": "2024-01-01T00:00:00Z"}}}]}}
+    kubectl("patch", "pod", "solo", "--subresource=status", "--type=merge", "-p", json.dumps(status))
+    assert waiter.finish() == 0, waiter.lines
+    assert waiter.lines == ["pod/solo condition met"]
+    kubectl("wait", "--for=condition=Ready", "pod/solo", "--timeout=5s")
+    row = rows(kubectl("get", "pod", "solo", "-o", "wide").stdout)[0]
+    assert row[:6] == ["solo", "1/1", "Running", "1", row[4], "10.1.2.3"]
 
 
 def test_wait_for_delete(kubectl: Kubectl) -> None:

@@ -273,17 +273,29 @@ def test_watch_configmaps_sees_added_modified_deleted(core: client.CoreV1Api, ns
     assert w.resource_version == str(revs[-1])
 
 
-def test_watch_with_label_selector_filters(core: client.CoreV1Api, ns: str) -> None:
+def test_watch_with_label_selector_follows_objects_in_and_out(core: client.CoreV1Api, ns: str) -> None:
+    """An object entering the selector is ADDED, leaving it is DELETED (as upstream's watch cache)."""
     start_rv = core.list_namespaced_config_map(ns).metadata.resource_version
     core.create_namespaced_config_map(ns, configmap("ignored", labels={"w": "no"}))
-    core.create_namespaced_config_map(ns, configmap("seen", labels={"w": "yes"}))
+    core.create_namespaced_config_map(ns, configmap("mover", labels={"w": "no"}))
+    core.patch_namespaced_config_map("mover", ns, {"metadata": {"labels": {"w": "yes"}}})
+    core.patch_namespaced_config_map("mover", ns, {"data": {"a": "1"}})
+    core.patch_namespaced_config_map("mover", ns, {"metadata": {"labels": {"w": "no"}}})
+    core.patch_namespaced_config_map("ignored", ns, {"data": {"b": "2"}})
+    core.delete_namespaced_config_map("mover", ns)
     w = watch.Watch()
-    names = []
+    seen = []
     for ev in w.stream(core.list_namespaced_config_map, ns, resource_version=start_rv,
                        label_selector="w=yes", timeout_seconds=5):
-        names.append((ev["type"], ev["object"].metadata.name))
-        w.stop()
-    assert names == [("ADDED", "seen")]
+        o = ev["object"]
+        seen.append((ev["type"], o.metadata.name, o.metadata.labels["w"], o.data))
+        if ev["type"] == "DELETED":
+            w.stop()
+    assert seen == [
+        ("ADDED", "mover", "yes", None),
+        ("MODIFIED", "mover", "yes", {"a": "1"}),
+        ("DELETED", "mover", "no", {"a": "1"}),  # the object as it left the selector
+    ]
 
 
 # ---- paging ------------------------------------------------------------------------------------
