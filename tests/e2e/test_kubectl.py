@@ -480,6 +480,31 @@ def test_scale(kubectl: Kubectl) -> None:
     assert "not found" in missing.stderr
 
 
+def test_set_image_env_and_rollout_restart(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", DEPLOYMENT)
+    assert kubectl("set", "image", "deploy/web", "app=nginx:2").stdout.strip() == "deployment.apps/web image updated"
+    assert kubectl("set", "env", "deploy/web", "DEBUG-", "NEW=1").stdout.strip() == "deployment.apps/web env updated"
+    assert kubectl("rollout", "restart", "deploy/web").stdout.strip() == "deployment.apps/web restarted"
+    d = kubectl.json("get", "deploy", "web")
+    assert d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:2"
+    assert container_env(d) == {"MODE": "production", "NEW": "1"}
+    assert "kubectl.kubernetes.io/restartedAt" in d["spec"]["template"]["metadata"]["annotations"]
+    assert d["metadata"]["generation"] == 4
+
+
+def test_replace(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", DEPLOYMENT)
+    uid = kubectl.json("get", "deploy", "web")["metadata"]["uid"]
+    assert kubectl("replace", "-f", DEPLOYMENT_V2).stdout.strip() == "deployment.apps/web replaced"
+    d = kubectl.json("get", "deploy", "web")
+    assert d["metadata"]["uid"] == uid
+    assert container_env(d) == {"MODE": "production"}
+    forced = kubectl("replace", "--force", "-f", DEPLOYMENT).stdout.splitlines()
+    assert forced == ['deployment.apps "web" deleted', "deployment.apps/web replaced"]
+    assert kubectl.json("get", "deploy", "web")["metadata"]["uid"] != uid
+    assert "NotFound" in kubectl.fail("replace", "-f", POD).stderr
+
+
 # ---- explain -------------------------------------------------------------------------------
 
 

@@ -169,6 +169,26 @@ def test_bad_name_is_422(core: client.CoreV1Api, ns: str) -> None:
     assert [c["field"] for c in causes] == ["metadata.name"]
 
 
+def test_generate_name_dry_run_and_cluster_wide_list(core: client.CoreV1Api, ns: str) -> None:
+    made = core.create_namespaced_pod(ns, client.V1Pod(
+        metadata=client.V1ObjectMeta(generate_name="gen-", labels={"e2e": ns}),
+        spec=client.V1PodSpec(containers=[client.V1Container(name="main", image="nginx")])))
+    assert made.metadata.name.startswith("gen-") and len(made.metadata.name) == len("gen-") + 5
+    dry = core.create_namespaced_pod(ns, pod("dry"), dry_run="All")
+    assert dry.metadata.name == "dry" and dry.spec.dns_policy == "ClusterFirst"
+    with pytest.raises(client.ApiException) as ei:
+        core.read_namespaced_pod("dry", ns)
+    assert ei.value.status == 404
+    everywhere = core.list_pod_for_all_namespaces(label_selector=f"e2e={ns}")
+    assert [(p.metadata.namespace, p.metadata.name) for p in everywhere.items] == [(ns, made.metadata.name)]
+    namespace = core.read_namespace(ns)
+    assert namespace.status.phase == "Active"
+    assert namespace.metadata.labels["kubernetes.io/metadata.name"] == ns
+    with pytest.raises(client.ApiException) as ei:
+        core.create_namespaced_config_map(f"{ns}-missing", configmap("x"))
+    assert ei.value.status == 404  # the namespace does not exist
+
+
 # ---- optimistic concurrency ------------------------------------------------------------------
 
 
