@@ -9,6 +9,7 @@ clear its ``spec.finalizers`` through the ``finalize`` subresource.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import threading
@@ -119,7 +120,7 @@ class Background:
     """A kubectl process left running (``get -w``, ``wait``), read line by line."""
 
     def __init__(self, srv: RunningServer, args: list[str]) -> None:
-        env = {"KUBECONFIG": str(srv.kubeconfig), "HOME": str(srv.data_dir), "PATH": "/usr/bin:/bin:/usr/local/bin"}
+        env = {**os.environ, "KUBECONFIG": str(srv.kubeconfig), "HOME": str(srv.data_dir)}
         self.proc = subprocess.Popen(["kubectl", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, env=env)
         self.lines: list[str] = []
