@@ -82,7 +82,8 @@ class Server:
         auth.add(self._internal_token, User("system:shoal", ("system:masters", "system:authenticated")))
         self.store = open_store(opts.store, data_dir=dd.root)
         await self.store.start()
-        self.api = ApiServer(self.store, authenticator=auth, server_address=f"{host}:{port}")
+        self.api = ApiServer(self.store, authenticator=auth, server_address=f"{host}:{port}",
+                             service_cidr=opts.extra.get("service_cidr", "10.43.0.0/16"))
         await self.api.start()
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(crt, key)

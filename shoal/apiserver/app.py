@@ -15,6 +15,7 @@ from aiohttp import web
 
 from shoal.api import kinds
 from shoal.apiserver import discovery, errors, rawobj
+from shoal.apiserver.allocator import ServiceAllocator
 from shoal.apiserver.auth import PUBLIC_PATHS, RequestAttributes, TokenAuthenticator, authorize
 from shoal.apiserver.handlers import Handlers
 from shoal.apiserver.resource import Clock, Resource, utcnow
@@ -39,8 +40,10 @@ class ApiServer:
         clock: Clock = utcnow,
         server_address: str = "127.0.0.1:6443",
         bookmark_interval: float = 5.0,
+        service_cidr: str = "10.43.0.0/16",
     ) -> None:
         self.store = store
+        self.allocator = ServiceAllocator(store, service_cidr=service_cidr)
         self.authenticator = authenticator
         self.server_address = server_address
         self.ready = False
@@ -50,7 +53,8 @@ class ApiServer:
         self.broadcasters: dict[str, Broadcaster] = {}
         for info in kinds.RESOURCES:
             self.resources[info.storage_prefix] = Resource(
-                store, info, clock=clock, namespace_lookup=self._namespace
+                store, info, clock=clock, namespace_lookup=self._namespace,
+                hooks=self.allocator if info.kind == "Service" else None,
             )
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
         self._ns_info = ns_info
@@ -63,6 +67,9 @@ class ApiServer:
     async def start(self) -> None:
         for b in self.broadcasters.values():
             await b.start()
+        svc = kinds.lookup("", "v1", "services")
+        assert svc is not None
+        await self.allocator.repair(svc.storage_prefix)
         ns = self.resources[self._ns_info.storage_prefix]
         for name in SYSTEM_NAMESPACES:
             if await self._namespace(name) is None:
@@ -87,8 +94,13 @@ class ApiServer:
             return await handler(request)
         except errors.ApiError as e:
             return web.Response(body=e.body(), status=e.code, content_type="application/json", headers=e.headers)
-        except web.HTTPException:
-            raise
+        except web.HTTPException as e:
+            if e.status < 400:
+                raise
+            # aiohttp's own refusals (no route matched, e.g. a path with a newline) answer as a Status too
+            err = errors.from_http_status(e.status, e.reason)
+            headers = {k: v for k, v in e.headers.items() if k.lower() == "allow"}
+            return web.Response(body=err.body(), status=e.status, content_type="application/json", headers=headers)
         except StoreUnavailableError as e:
             err = errors.ApiError(503, "ServiceUnavailable", f"the storage backend is unavailable: {e}")
             return web.Response(body=err.body(), status=503, content_type="application/json")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -34,8 +35,10 @@ def main() -> None:
 @click.option("--no-agent", is_flag=True, help="Do not run a node agent in this process.")
 @click.option("--node-name", help="Name of this machine's node (default: the hostname).")
 @click.option("-v", "--verbose", is_flag=True)
+# component options: each lands in ServerOptions.extra under its Python name
+@click.option("--service-cidr", default="10.43.0.0/16", show_default=True, help="Range of Service ClusterIPs.")
 def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
-           no_agent: bool, node_name: str | None, verbose: bool) -> None:
+           no_agent: bool, node_name: str | None, verbose: bool, **extra: Any) -> None:
     """Run the all-in-one server: API, store and the cluster's components."""
     from shoal.server import Server, ServerOptions, split_listen
 
@@ -45,10 +48,17 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
         split_listen(listen)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--listen") from None
+    try:
+        import ipaddress
+
+        ipaddress.ip_network(extra["service_cidr"], strict=False)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--service-cidr") from None
     if not (store == "sqlite" or store.startswith("sqlite://") or store.startswith("etcd://")):
         raise click.BadParameter("expected sqlite or etcd://HOST:PORT[,HOST:PORT...]", param_hint="--store")
     opts = ServerOptions(data_dir=_data_dir(data_dir), listen=listen, store=store, runtime=runtime,
-                         docker_host=docker_host, no_agent=no_agent, node_name=node_name)
+                         docker_host=docker_host, no_agent=no_agent, node_name=node_name,
+                         extra={k: v for k, v in extra.items() if v is not None})
     try:
         import uvloop  # type: ignore[import-not-found]
 
