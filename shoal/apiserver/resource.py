@@ -31,6 +31,7 @@ from shoal.apiserver import admission, errors, rawobj, strategy
 from shoal.store.base import (
     CompactedError,
     ConflictError,
+    FutureRevisionError,
     KeyExistsError,
     KeyValue,
     NotFoundError,
@@ -42,6 +43,7 @@ Match = Callable[[dict[str, Any]], bool]
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _MAX_RETRIES = 16
+_MAX_GRACE_SECONDS = 100 * 365 * 86400
 # subresources whose writes the server itself builds from the current object
 _INTERNAL = frozenset({"binding", "finalize"})
 
@@ -86,9 +88,13 @@ def decode_continue(token: str) -> tuple[int, str]:
     try:
         pad = "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(token + pad))
-        return int(data["rv"]), str(data["start"])
+        rev, start = data["rv"], data["start"]
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise errors.bad_request("continue key is not valid: invalid continue token") from None
+    # only tokens this server could have issued: a non-negative integer revision and a key
+    if not isinstance(rev, int) or isinstance(rev, bool) or rev < 0 or not isinstance(start, str):
+        raise errors.bad_request("continue key is not valid: invalid continue token")
+    return rev, start
 
 
 class Resource:
@@ -101,8 +107,12 @@ class Resource:
         *,
         clock: Clock = utcnow,
         namespace_lookup: Callable[[str], Any] | None = None,
+        hooks: Any = None,
     ) -> None:
         self.store = store
+        # per-kind side effects around writes (Service address allocation): an object with
+        # ``prepare(new, old) -> (undo, release_keys)``, ``release_keys(keys)`` and ``release_all(obj)``
+        self.hooks = hooks
         self.info = info
         self.clock = clock
         self.namespace_lookup = namespace_lookup
@@ -215,10 +225,17 @@ class Resource:
             if await self.store.get(key) is not None:
                 raise errors.already_exists(self.info.plural, name, self.info.group)
             return self._result(obj, 0, warnings, created=True)
+        undo: list[Any] = []
+        if self.hooks is not None:
+            undo, _ = await self.hooks.prepare(obj, None)
         try:
             rev = await self.store.create(key, rawobj.encode_for_store(obj))
-        except KeyExistsError:
-            raise errors.already_exists(self.info.plural, name, self.info.group) from None
+        except BaseException as e:
+            for u in undo:
+                await u()
+            if isinstance(e, KeyExistsError):
+                raise errors.already_exists(self.info.plural, name, self.info.group) from None
+            raise
         return self._result(obj, rev, warnings, created=True)
 
     # ---- read -----------------------------------------------------------------------
@@ -250,7 +267,9 @@ class Resource:
             try:
                 rev = int(resource_version)
             except ValueError:
-                raise errors.bad_request(f"invalid resourceVersion {resource_version!r}") from None
+                rev = -1
+            if rev < 0:
+                raise errors.bad_request(f"invalid resourceVersion {resource_version!r}")
         raws: list[bytes] = []
         objs: list[dict[str, Any]] = []
         decode = want_objects or match is not None
@@ -265,6 +284,10 @@ class Resource:
                     "The provided continue parameter is too old to display a consistent list result. "
                     "You can start a new list without the continue parameter."
                 ) from None
+            except FutureRevisionError as e:
+                if continue_token:  # never issued by this store
+                    raise errors.bad_request("continue key is not valid: invalid continue token") from None
+                raise errors.too_large_resource_version(rev, e.current) from None
             rev = rev_now
             for kv in kvs:
                 if limit and len(raws) >= limit:
@@ -397,18 +420,29 @@ class Resource:
                     continue
                 except NotFoundError:
                     raise self._nf(name) from None
+                await self._deleted(current)
                 return self._result(obj, dkv.mod_revision, warnings)
             if _without_rv(obj) == _without_rv(current):
                 # nothing changed: no new revision and no watch event (as upstream's GuaranteedUpdate)
                 return self._result(obj, kv.mod_revision, warnings)
+            undo: list[Any] = []
+            release: list[str] = []
+            if self.hooks is not None:
+                undo, release = await self.hooks.prepare(obj, current)
             try:
                 rev = await self.store.update(kv.key, rawobj.encode_for_store(obj), expected_revision=kv.mod_revision)
-            except ConflictError:
-                if expected:
-                    raise self._conflict(name) from None
-                continue
-            except NotFoundError:
-                raise self._nf(name) from None
+            except BaseException as e:
+                for u in undo:
+                    await u()
+                if isinstance(e, ConflictError):
+                    if expected:
+                        raise self._conflict(name) from None
+                    continue
+                if isinstance(e, NotFoundError):
+                    raise self._nf(name) from None
+                raise
+            if release:
+                await self.hooks.release_keys(release)
             return self._result(obj, rev, warnings)
         raise self._conflict(name, "too many concurrent writes; try again")
 
@@ -444,6 +478,11 @@ class Resource:
             None, name, mutate, expected=0, subresource="finalize", dry_run=False, field_validation="Ignore"
         )
 
+    async def _deleted(self, obj: dict[str, Any]) -> None:
+        """Release what a deleted object held (a Service's addresses)."""
+        if self.hooks is not None:
+            await self.hooks.release_all(obj)
+
     def _spec_finalizers(self, obj: dict[str, Any]) -> bool:
         """Namespaces are also held by ``spec.finalizers`` (the namespace controller's)."""
         return self.info.kind == "Namespace" and bool((obj.get("spec") or {}).get("finalizers"))
@@ -466,6 +505,7 @@ class Resource:
         precondition_uid: str | None = None,
         precondition_rv: str | None = None,
         dry_run: bool = False,
+        propagation: str | None = None,
     ) -> Result:
         for _ in range(_MAX_RETRIES):
             kv = await self._get_kv(ns, name)
@@ -478,14 +518,16 @@ class Resource:
             if precondition_rv and precondition_rv != str(kv.mod_revision):
                 raise self._conflict(name)
             grace = strategy.graceful_seconds(self.info, obj, grace_seconds)
+            gc_changed = _apply_propagation(md, propagation)
             blocked = bool(md.get("finalizers")) or self._spec_finalizers(obj)
-            if md.get("deletionTimestamp") and grace_seconds is None and blocked:
+            if md.get("deletionTimestamp") and grace_seconds is None and blocked and not gc_changed:
                 return self._result(obj, kv.mod_revision, [])  # already terminating
             if blocked or grace > 0:
                 now = self.clock()
-                changed = False
+                changed = gc_changed
                 if not md.get("deletionTimestamp") or grace < int(md.get("deletionGracePeriodSeconds") or 0):
-                    md["deletionTimestamp"] = fmt_time(now + dt.timedelta(seconds=grace))
+                    # a grace period of centuries is legal (int64) but beyond datetime's range
+                    md["deletionTimestamp"] = fmt_time(now + dt.timedelta(seconds=min(grace, _MAX_GRACE_SECONDS)))
                     md["deletionGracePeriodSeconds"] = grace
                     changed = True
                 if self.info.kind == "Namespace":
@@ -511,6 +553,7 @@ class Resource:
                 continue
             except NotFoundError:
                 raise self._nf(name) from None
+            await self._deleted(obj)
             return self._result(obj, dkv.mod_revision, [])
         raise self._conflict(name, "too many concurrent writes; try again")
 
@@ -521,16 +564,47 @@ class Resource:
         match: Match | None,
         grace_seconds: int | None = None,
         dry_run: bool = False,
+        propagation: str | None = None,
     ) -> ListResult:
         lst = await self.list(ns, match=match, want_objects=True)
         done: list[bytes] = []
         for o in lst.objs or []:
             md = o["metadata"]
             try:
-                r = await self.delete(md.get("namespace"), md["name"], grace_seconds=grace_seconds, dry_run=dry_run)
+                r = await self.delete(md.get("namespace"), md["name"], grace_seconds=grace_seconds, dry_run=dry_run,
+                                     propagation=propagation)
             except errors.ApiError as e:
                 if e.code == 404:
                     continue
                 raise
             done.append(r.raw)
         return ListResult(done, None, lst.revision, None)
+
+
+# the finalizers through which the garbage collector carries out a deletion's propagation policy
+ORPHAN_FINALIZER = "orphan"
+FOREGROUND_FINALIZER = "foregroundDeletion"
+
+
+def _apply_propagation(md: dict[str, Any], policy: str | None) -> bool:
+    """Set the garbage collector's finalizers for ``policy``, as upstream does before deleting.
+
+    ``Orphan`` adds ``orphan`` (the collector strips this owner from its dependents, then the
+    finalizer), ``Foreground`` adds ``foregroundDeletion`` (the collector deletes the dependents
+    first), ``Background`` removes both; no policy keeps what is there. Returns whether it changed.
+    """
+    if policy is None:
+        return False
+    old = list(md.get("finalizers") or [])
+    fins = [f for f in old if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)]
+    if policy == "Orphan":
+        fins.append(ORPHAN_FINALIZER)
+    elif policy == "Foreground":
+        fins.append(FOREGROUND_FINALIZER)
+    if fins == old:
+        return False
+    if fins:
+        md["finalizers"] = fins
+    else:
+        md.pop("finalizers", None)
+    return True
