@@ -14,7 +14,7 @@ agent that restarts can adopt what is already running.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,7 +23,9 @@ LABEL_POD_NAME = "io.shoal.pod.name"
 LABEL_POD_NAMESPACE = "io.shoal.pod.namespace"
 LABEL_CONTAINER = "io.shoal.container.name"
 LABEL_NODE = "io.shoal.node"
-LABEL_ROLE = "io.shoal.role"  # "sandbox" | "container"
+LABEL_ROLE = "io.shoal.role"  # "sandbox" | "container" | "init"
+LABEL_ATTEMPT = "io.shoal.container.attempt"  # restart count when created
+LABEL_RESTART_POLICY = "io.shoal.pod.restartPolicy"  # lets the simulated driver finish batch pods
 
 
 class DriverError(Exception):
@@ -102,6 +104,21 @@ class ContainerStatus:
     image: str = ""
     image_id: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    ip: str | None = None  # sandboxes: the pod IP
+
+    @property
+    def role(self) -> str:
+        return self.labels.get(LABEL_ROLE, "container")
+
+    @property
+    def attempt(self) -> int:
+        try:
+            return int(self.labels.get(LABEL_ATTEMPT, "0"))
+        except ValueError:
+            return 0
+
+
+ChangeHandler = Callable[[str], None]  # called with a pod uid whose containers changed state
 
 
 class ExecSession(Protocol):
@@ -120,6 +137,11 @@ class Driver(Protocol):
 
     async def start(self) -> None: ...
     async def close(self) -> None: ...
+    def set_change_handler(self, handler: ChangeHandler) -> None:
+        """Be told (with the pod uid) when a container changes state on its own (exits, dies)."""
+        ...
+
+    async def version(self) -> str: ...  # e.g. "podman://4.3.1", shown as the node's runtime
 
     async def run_sandbox(self, spec: SandboxSpec) -> Sandbox: ...
     async def stop_sandbox(self, sandbox_id: str) -> None: ...
