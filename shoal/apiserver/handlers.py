@@ -20,7 +20,7 @@ from aiohttp import web
 
 from shoal.api import protobuf, selectors
 from shoal.api.registry import ResourceInfo
-from shoal.apiserver import errors, rawobj, routing, tables
+from shoal.apiserver import admission, errors, rawobj, routing, tables
 from shoal.apiserver.resource import Resource, Result
 from shoal.apiserver.watchcache import Broadcaster, TooOldError
 
@@ -48,6 +48,9 @@ FIELD_LABELS: dict[str, frozenset[str]] = {
     "ReplicaSet": frozenset({"status.replicas"}),
     "Job": frozenset({"status.successful"}),
 }
+
+# Kinds whose immediate deletion answers with the deleted object, as upstream; others get a Status.
+RETURN_DELETED_OBJECT = frozenset({"Pod", "Service"})
 
 _yaml_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -86,9 +89,12 @@ def _int(request: web.Request, name: str) -> int | None:
     if v is None or v == "":
         return None
     try:
-        return int(v)
+        n = int(v)
     except ValueError:
         raise errors.bad_request(f"{name}: invalid integer {v!r}") from None
+    if not -(2**63) <= n < 2**63:  # int64, as upstream; the store cannot take more
+        raise errors.bad_request(f"{name}: integer out of range {v!r}")
+    return n
 
 
 def _dry_run(request: web.Request, body: dict[str, Any] | None = None) -> bool:
@@ -134,11 +140,14 @@ def parse_body(raw: bytes, content_type: str) -> Any:
             raise errors.bad_request(f"the body of the request could not be decoded as protobuf: {e}") from None
     try:
         if ct in ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml"):
-            return yaml.load(raw, Loader=_yaml_loader)  # noqa: S506 - a safe loader
-        return msgspec.json.decode(raw)
-    except (msgspec.DecodeError, yaml.YAMLError, UnicodeDecodeError) as e:
+            body = yaml.load(raw, Loader=_yaml_loader)  # noqa: S506 - a safe loader
+        else:
+            body = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:
         kind = "YAML" if "yaml" in ct else "JSON"
         raise errors.bad_request(f"the body of the request could not be decoded as {kind}: {e}") from None
+    admission.check_shape(body)  # deep nesting, or YAML aliases making a cycle or a billion nodes
+    return body
 
 
 class Matcher:
@@ -271,8 +280,15 @@ class Handlers:
                 ns, name, grace_seconds=opts.get("gracePeriodSeconds"),
                 precondition_uid=(opts.get("preconditions") or {}).get("uid"),
                 precondition_rv=(opts.get("preconditions") or {}).get("resourceVersion"),
-                dry_run=_dry_run(request, opts),
+                dry_run=_dry_run(request, opts), propagation=opts.get("propagationPolicy"),
             )
+            if r.deleted and info.kind not in RETURN_DELETED_OBJECT:
+                md = r.obj["metadata"]
+                details = {"name": name, "kind": info.plural, "uid": md.get("uid")}
+                if info.group:
+                    details["group"] = info.group
+                return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                              "details": details})
             return self._object_response(request, r)
         raise errors.method_not_allowed()
 
@@ -289,11 +305,19 @@ class Handlers:
             opts["gracePeriodSeconds"] = g
         if "gracePeriodSeconds" in opts:
             gv = opts["gracePeriodSeconds"]
-            if gv is not None and (not isinstance(gv, int) or isinstance(gv, bool)):
+            if gv is not None and (not isinstance(gv, int) or isinstance(gv, bool) or not -(2**63) <= gv < 2**63):
                 raise errors.bad_request("gracePeriodSeconds must be an integer")
         pp = request.query.get("propagationPolicy") or opts.get("propagationPolicy")
         if pp is not None and pp not in ("Orphan", "Background", "Foreground"):
             raise errors.bad_request(f'propagationPolicy: Unsupported value: "{pp}": supported values: "Foreground", "Background", "Orphan"')
+        orphan = opts.get("orphanDependents")
+        if pp is not None and orphan is not None:
+            raise errors.invalid("DeleteOptions", "", [{
+                "reason": "FieldValueInvalid", "field": "propagationPolicy",
+                "message": "Invalid value: orphanDependents and propagationPolicy cannot both be set"}])
+        if pp is None and isinstance(orphan, bool):
+            pp = "Orphan" if orphan else "Background"  # the deprecated form
+        opts["propagationPolicy"] = pp
         return opts
 
     # ---- list / watch ---------------------------------------------------------------
@@ -322,7 +346,7 @@ class Handlers:
         opts = await self._delete_options(request)
         match = build_match(res.info, request)
         lst = await res.delete_collection(ns, match=match, grace_seconds=opts.get("gracePeriodSeconds"),
-                                          dry_run=_dry_run(request, opts))
+                                          dry_run=_dry_run(request, opts), propagation=opts.get("propagationPolicy"))
         head = msgspec.json.encode({"kind": f"{res.info.kind}List", "apiVersion": res.info.api_version,
                                     "metadata": {"resourceVersion": str(lst.revision)}})
         return web.Response(body=b"".join((head[:-1], b',"items":[', b",".join(lst.raws), b"]}")), content_type=JSON)
@@ -355,7 +379,9 @@ class Handlers:
             try:
                 from_rev = int(rv) if rv else 0
             except ValueError:
-                raise errors.bad_request(f"invalid resourceVersion {rv!r}") from None
+                from_rev = -1
+            if from_rev < 0:
+                raise errors.bad_request(f"invalid resourceVersion {rv!r}")
         prefix = info.prefix(ns)
         resp = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
         resp.enable_chunked_encoding()
@@ -365,6 +391,7 @@ class Handlers:
         except TooOldError as e:
             st = errors.gone(f"too old resource version: {e.asked} ({e.oldest})").status()
             await resp.write(b'{"type":"ERROR","object":' + msgspec.json.encode(st) + b"}\n")
+            await resp.write_eof()  # end the stream: the client lists again
             return resp
         first_table = True
 
@@ -501,11 +528,8 @@ class Handlers:
 
     async def _node_proxy(self, request: web.Request, res: Resource, ns: str | None, name: str,
                           sub: str) -> web.StreamResponse:
+        # logs and exec are relayed through the node's agent tunnel
+        from shoal.apiserver import streaming
+
         pod = (await res.get(ns, name)).obj
-        node = (pod.get("spec") or {}).get("nodeName")
-        if not node:
-            raise errors.bad_request(f'pod {name} does not have a host assigned')
-        raise errors.ApiError(
-            503, "ServiceUnavailable",
-            f'cannot reach the node agent of node "{node}" for pods/{sub}: no agent tunnel is connected',
-        )
+        return await streaming.node_proxy(request, pod=pod, subresource=sub)

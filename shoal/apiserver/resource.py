@@ -64,6 +64,7 @@ class Result:
     raw: bytes
     warnings: list[str]
     created: bool = False
+    deleted: bool = False  # the object is gone (not merely marked for deletion)
 
 
 @dataclass(slots=True)
@@ -554,7 +555,9 @@ class Resource:
             except NotFoundError:
                 raise self._nf(name) from None
             await self._deleted(obj)
-            return self._result(obj, dkv.mod_revision, [])
+            r = self._result(obj, dkv.mod_revision, [])
+            r.deleted = True
+            return r
         raise self._conflict(name, "too many concurrent writes; try again")
 
     async def delete_collection(

@@ -482,3 +482,13 @@ def test_watch_send_initial_events_ends_with_bookmark(server: RunningServer, htt
 def test_watch_timeout_seconds_ends_stream(server: RunningServer, http: requests.Session, ns: str) -> None:
     r = http.get(url(server, CM, ns), params={"watch": "1", "timeoutSeconds": "1", "resourceVersion": "0"}, timeout=10)
     assert r.status_code == 200
+
+
+def test_delete_answers_status_or_object_as_upstream(server: RunningServer, http: requests.Session, ns: str) -> None:
+    uid = http.post(url(server, CM, ns), json=obj("ConfigMap", "gone")).json()["metadata"]["uid"]
+    st = http.delete(url(server, CM, ns) + "/gone").json()
+    assert st["kind"] == "Status" and st["status"] == "Success"
+    assert st["details"]["name"] == "gone" and st["details"]["uid"] == uid
+    http.post(url(server, PODS, ns), json=pod("gonepod"))
+    p = http.delete(url(server, PODS, ns) + "/gonepod").json()
+    assert p["kind"] == "Pod" and p["metadata"]["name"] == "gonepod"
