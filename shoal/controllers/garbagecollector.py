@@ -1,0 +1,277 @@
+"""The garbage collector: cascading deletion through ownerReferences, and pod cleanup.
+
+Upstream's design, kept: the collector watches every kind that can own or be
+owned (one shared informer each; Events excluded, as upstream), indexes
+objects by the uids of their owners, and works object by object:
+
+* an object whose owners are all gone (or all being deleted in the
+  foreground) is deleted itself; with some owner still there, references to
+  the gone ones are removed instead. "Gone" is checked against the API, not
+  only the cache, so a dependent seen before its brand-new owner survives;
+* an owner being deleted with ``propagationPolicy: Orphan`` carries the
+  ``orphan`` finalizer: the collector removes the owner from every dependent's
+  ownerReferences, then the finalizer, and the API server removes the owner;
+* an owner deleted with ``Foreground`` carries ``foregroundDeletion``: its
+  dependents are deleted (those with dependents of their own in the foreground
+  too) and the finalizer comes off once no dependent with
+  ``blockOwnerDeletion`` is left;
+* ``Background`` (kubectl's default) needs no finalizer: the owner goes at
+  once and its dependents follow as the collector notices their owner missing.
+
+``podgc`` (terminated pods beyond a threshold, pods of nodes that no longer
+exist) runs beside it on a timer; see that module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Hashable
+from typing import Any
+
+from shoal.api import kinds
+from shoal.api.registry import ResourceInfo
+from shoal.client import ApiException, Informer, key_of
+from shoal.controllers.base import Context, Controller
+from shoal.controllers.podgc import PodGC
+from shoal.controllers.podutil import is_terminating, meta
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+ORPHAN = "orphan"
+FOREGROUND = "foregroundDeletion"
+IGNORED = frozenset({"events"})
+
+
+def _group(api_version: str) -> str:
+    return api_version.rpartition("/")[0] if "/" in api_version else ""
+
+
+def _owner_uids(obj: Obj) -> list[str]:
+    return [str(r["uid"]) for r in meta(obj).get("ownerReferences") or [] if r.get("uid")]
+
+
+def _uid(obj: Obj) -> list[str]:
+    u = meta(obj).get("uid")
+    return [str(u)] if u else []
+
+
+def collectable() -> list[ResourceInfo]:
+    """Every served resource the collector watches."""
+    return [r for r in kinds.RESOURCES
+            if r.plural not in IGNORED and {"list", "watch", "delete"} <= set(r.verbs)]
+
+
+class GarbageCollector(Controller):
+    name = "garbagecollector"
+    workers = 8
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.infos = {r.plural: r for r in collectable()}
+        self.by_kind = {(r.group, r.kind): r for r in self.infos.values()}
+        self.informers: dict[str, Informer] = {}
+        self.podgc = PodGC(ctx, period=float(ctx.options.get("podgc_period", 5.0)),
+                           threshold=int(ctx.options.get("terminated_pod_gc_threshold", 12500)))
+        self._podgc_task: asyncio.Task[None] | None = None
+
+    # ---- wiring --------------------------------------------------------------------------
+    def setup(self) -> None:
+        for plural, info in self.infos.items():
+            inf = self.ctx.factory.informer(info)
+            inf.add_index("gc:owner", _owner_uids)
+            inf.add_index("gc:uid", _uid)
+            self.informers[plural] = inf
+            inf.add_handler(
+                on_add=lambda o, p=plural: self._changed(p, None, o),  # type: ignore[misc]
+                on_update=lambda old, new, p=plural: self._changed(p, old, new),  # type: ignore[misc]
+                on_delete=lambda o, p=plural: self._deleted(p, o),  # type: ignore[misc]
+            )
+        self.podgc.setup(self.informers["pods"], self.informers["nodes"])
+
+    def _changed(self, plural: str, old: Obj | None, new: Obj) -> None:
+        md = meta(new)
+        fins = md.get("finalizers") or []
+        deleting = is_terminating(new) and (ORPHAN in fins or FOREGROUND in fins)
+        refs_changed = old is None or meta(old).get("ownerReferences") != md.get("ownerReferences")
+        if deleting or (md.get("ownerReferences") and (refs_changed or is_terminating(new) != is_terminating(old or {}))):
+            self.queue.add((plural, key_of(new)))
+        if old is not None and refs_changed:
+            self._enqueue_owners(new, meta(old).get("ownerReferences") or [])
+
+    def _deleted(self, plural: str, obj: Obj) -> None:
+        for dep_plural, dep in self.dependents(str(meta(obj).get("uid") or "")):
+            self.queue.add((dep_plural, key_of(dep)))
+        self._enqueue_owners(obj, meta(obj).get("ownerReferences") or [])
+
+    def _enqueue_owners(self, obj: Obj, refs: list[Obj]) -> None:
+        for ref in refs:
+            info = self.by_kind.get((_group(str(ref.get("apiVersion") or "")), str(ref.get("kind") or "")))
+            if info is None:
+                continue
+            ns = meta(obj).get("namespace") if info.namespaced else None
+            self.queue.add((info.plural, f"{ns}/{ref.get('name')}" if ns else str(ref.get("name"))))
+
+    def dependents(self, uid: str) -> list[tuple[str, Obj]]:
+        if not uid:
+            return []
+        return [(p, o) for p, inf in self.informers.items() for o in inf.by_index("gc:owner", uid)]
+
+    async def run(self) -> None:
+        self._podgc_task = asyncio.create_task(self.podgc.run(), name="podgc")
+        try:
+            await super().run()
+        finally:
+            self._podgc_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._podgc_task
+
+    async def stop(self) -> None:
+        if self._podgc_task is not None:
+            self._podgc_task.cancel()
+        await super().stop()
+
+    # ---- reconcile -----------------------------------------------------------------------
+    async def reconcile(self, key: Hashable) -> None:
+        assert isinstance(key, tuple)
+        plural, okey = str(key[0]), str(key[1])
+        obj = self.informers[plural].get(okey)
+        if obj is None:
+            return
+        info = self.infos[plural]
+        md = meta(obj)
+        fins = md.get("finalizers") or []
+        if is_terminating(obj) and ORPHAN in fins:
+            await self._orphan_dependents(info, obj)
+            return
+        if is_terminating(obj) and FOREGROUND in fins:
+            await self._process_deleting_dependents(info, obj)
+        if md.get("ownerReferences"):
+            await self._attempt_to_delete(info, obj)
+
+    async def _orphan_dependents(self, info: ResourceInfo, owner: Obj) -> None:
+        uid = str(meta(owner).get("uid"))
+        for dep_plural, dep in self.dependents(uid):
+            await self._edit(self.infos[dep_plural], dep, drop_owner_uids={uid})
+        await self._edit(info, owner, drop_finalizer=ORPHAN)
+        log.info("garbagecollector: orphaned the dependents of %s %s", info.kind, key_of(owner))
+
+    async def _process_deleting_dependents(self, info: ResourceInfo, owner: Obj) -> None:
+        uid = str(meta(owner).get("uid"))
+        deps = self.dependents(uid)
+        blocking = [(p, d) for p, d in deps
+                    if any(r.get("uid") == uid and r.get("blockOwnerDeletion")
+                           for r in meta(d).get("ownerReferences") or [])]
+        if not blocking:
+            await self._edit(info, owner, drop_finalizer=FOREGROUND)
+            return
+        for p, d in deps:
+            self.queue.add((p, key_of(d)))
+
+    async def _owner_state(self, dep: Obj, ref: Obj) -> str:
+        """``solid``, ``waiting`` (being deleted in the foreground) or ``dangling``."""
+        info = self.by_kind.get((_group(str(ref.get("apiVersion") or "")), str(ref.get("kind") or "")))
+        if info is None:
+            return "solid"  # a kind shoal does not serve: never delete on its account
+        ns = meta(dep).get("namespace") if info.namespaced else None
+        if info.namespaced and not ns:
+            return "solid"  # a namespaced owner of a cluster-scoped object is invalid; leave it
+        inf = self.informers.get(info.plural)
+        owner = inf.get_by(ns, str(ref.get("name"))) if inf is not None else None
+        if owner is None or meta(owner).get("uid") != ref.get("uid"):
+            try:  # the cache may be behind: ask the API before deleting anything
+                owner = await self.client.get(info, str(ref.get("name")), ns)
+            except ApiException as e:
+                if e.status == 404:
+                    return "dangling"
+                raise
+            if meta(owner).get("uid") != ref.get("uid"):
+                return "dangling"
+        if is_terminating(owner) and FOREGROUND in (meta(owner).get("finalizers") or []):
+            return "waiting"
+        return "solid"
+
+    async def _attempt_to_delete(self, info: ResourceInfo, obj: Obj) -> None:
+        states = [(ref, await self._owner_state(obj, ref)) for ref in meta(obj).get("ownerReferences") or []]
+        if all(s == "solid" for _, s in states):
+            return
+        # about to act: decide on the object as it is now, not as the cache last saw it
+        md = meta(obj)
+        try:
+            obj = await self.client.get(info, md["name"], md.get("namespace"))
+        except ApiException as e:
+            if e.status == 404:
+                return
+            raise
+        if meta(obj).get("uid") != md.get("uid"):
+            return
+        md = meta(obj)
+        states = [(ref, await self._owner_state(obj, ref)) for ref in md.get("ownerReferences") or []]
+        if not states:
+            return
+        solid = [r for r, s in states if s == "solid"]
+        gone = {str(r.get("uid")) for r, s in states if s != "solid"}
+        if solid:
+            if gone:
+                await self._edit(info, obj, drop_owner_uids=gone)
+            return
+        if is_terminating(obj):
+            return  # already on its way
+        waiting = any(s == "waiting" for _, s in states)
+        fins = md.get("finalizers") or []
+        if waiting and self.dependents(str(md.get("uid"))):
+            policy = "Foreground"
+        elif ORPHAN in fins:
+            policy = "Orphan"
+        elif FOREGROUND in fins:
+            policy = "Foreground"
+        else:
+            policy = "Background"
+        try:
+            await self.client.delete(info, md["name"], md.get("namespace"), uid=md.get("uid"),
+                                     propagation_policy=policy)
+        except ApiException as e:
+            if e.status in (404, 409):
+                return  # gone already, or replaced by a new object of the same name
+            raise
+        log.info("garbagecollector: deleted %s %s (owners gone; propagation %s)", info.kind, key_of(obj), policy)
+
+    async def _edit(self, info: ResourceInfo, obj: Obj, *, drop_owner_uids: set[str] | None = None,
+                    drop_finalizer: str | None = None) -> None:
+        """Remove owner references or a finalizer, by a merge patch conditional on resourceVersion."""
+        md = meta(obj)
+        ns, name = md.get("namespace"), md["name"]
+        current = obj
+        for _ in range(5):
+            cm = meta(current)
+            if cm.get("uid") != md.get("uid"):
+                return
+            patch_md: dict[str, Any] = {"resourceVersion": cm.get("resourceVersion")}
+            if drop_owner_uids:
+                refs = cm.get("ownerReferences") or []
+                kept = [r for r in refs if str(r.get("uid")) not in drop_owner_uids]
+                if len(kept) != len(refs):
+                    patch_md["ownerReferences"] = kept or None
+            if drop_finalizer:
+                fins = cm.get("finalizers") or []
+                if drop_finalizer in fins:
+                    patch_md["finalizers"] = [f for f in fins if f != drop_finalizer] or None
+            if len(patch_md) == 1:
+                return
+            try:
+                await self.client.patch(info, name, {"metadata": patch_md}, ns)
+                return
+            except ApiException as e:
+                if e.status == 404:
+                    return
+                if e.status != 409:
+                    raise
+            try:
+                current = await self.client.get(info, name, ns)
+            except ApiException as e:
+                if e.status == 404:
+                    return
+                raise
+        raise ApiException(409, "Conflict", f"{info.plural} {name}: too many concurrent writes")
