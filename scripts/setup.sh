@@ -21,20 +21,22 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
-    if command -v podman >/dev/null && [ ! -f /etc/containers/containers.conf.shoal ]; then
-        # This sandbox: crun refuses hybrid cgroups, and the hard limits are low;
-        # derive the ulimits from this machine rather than hard-coding them.
+    if command -v podman >/dev/null; then
+        # This sandbox: crun refuses hybrid cgroups, and the hard limits are low; derive the
+        # ulimits from this machine (a container cannot get more processes than pid_max).
         mkdir -p /etc/containers
         nofile=$(ulimit -Hn); nproc=$(ulimit -Hu)
-        [ "$nproc" = unlimited ] && nproc=65536
         [ "$nofile" = unlimited ] && nofile=1048576
-        cat > /etc/containers/containers.conf <<CONF
-[containers]
-default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=${nproc}:${nproc}"]
+        [ "$nproc" = unlimited ] && nproc=1048576
+        pid_max=$(cat /proc/sys/kernel/pid_max 2>/dev/null || echo "$nproc")
+        [ "$nproc" -gt "$pid_max" ] && nproc=$pid_max
+        conf="[containers]
+default_ulimits = [\"nofile=${nofile}:${nofile}\", \"nproc=${nproc}:${nproc}\"]
 [engine]
-runtime = "runc"
-CONF
-        touch /etc/containers/containers.conf.shoal
+runtime = \"runc\""
+        if [ "$(cat /etc/containers/containers.conf 2>/dev/null)" != "$conf" ]; then
+            printf '%s\n' "$conf" > /etc/containers/containers.conf
+        fi
     fi
 fi
 
