@@ -183,6 +183,10 @@ class ApiServer:
         r.add_get("/apis/{group}/{version}", self.resource_list)
         r.add_get("/openapi/v3", self.openapi_index)
         r.add_get("/openapi/v3/{path:.+}", self.openapi_doc)
+        # the node agents' tunnel (/shoal/v1/tunnel), which pods/log and pods/exec go through
+        from shoal.apiserver import tunnel
+
+        tunnel.install(app)
         r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/{tail:.*}", self.not_found)
