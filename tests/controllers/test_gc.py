@@ -254,3 +254,27 @@ async def test_podgc_terminated_threshold_and_orphaned_pods(client: ApiClient, n
         assert await gone(client, "pods", "lost", ns)
     finally:
         await factory.stop()
+
+
+# ---- the real kubectl ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cascade", ["background", "foreground", "orphan"])
+async def test_kubectl_delete_cascade(server: RunningServer, client: ApiClient, ns: str, gc: GarbageCollector,
+                                      cascade: str) -> None:
+    rs = await client.create("replicasets", rs_body("web"), ns)
+    for i in range(3):
+        await pod(client, ns, f"web-{i}", rs)
+    p = await asyncio.to_thread(server.kubectl, "delete", "replicaset", "web", "-n", ns, f"--cascade={cascade}",
+                                "--timeout=30s")
+    assert 'replicaset.apps "web" deleted' in p.stdout
+    # kubectl waits for the ReplicaSet itself to be gone (foreground: after its pods)
+    assert await gone(client, "replicasets", "web", ns)
+    if cascade == "foreground":
+        assert await names(client, "pods", ns) == set()
+    elif cascade == "background":
+        await eventually(lambda: _eq(names(client, "pods", ns), set()))
+    else:
+        left = (await client.list("pods", ns))["items"]
+        assert {q["metadata"]["name"] for q in left} == {"web-0", "web-1", "web-2"}
+        assert all(not q["metadata"].get("ownerReferences") for q in left)
