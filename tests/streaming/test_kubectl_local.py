@@ -20,7 +20,14 @@ from pathlib import Path
 import pytest
 
 from tests.server_fixture import RunningServer
-from tests.streaming.conftest import Agent, PodMaker, running_status, start_agent, stop_agent, wait_connected
+from tests.streaming.conftest import (
+    Agent,
+    PodMaker,
+    running_status,
+    start_agent,
+    stop_agent,
+    wait_connected,
+)
 from tests.streaming.localdriver import append_log
 
 

@@ -215,23 +215,26 @@ async def test_options_reach_the_driver(cluster: Cluster) -> None:
 
 async def test_a_reader_that_does_not_read_bounds_the_servers_memory(cluster: Cluster) -> None:
     """An endless log and a client that stops reading: the server holds at most one window."""
-    async with agent(cluster), aiohttp.ClientSession() as s:
-        async with s.get(log_url(cluster, "endless", "follow=true")) as r:
-            assert r.status == 200
-            await r.content.readexactly(1_000_000)
-            await asyncio.sleep(1.0)  # stop reading; buffers fill; the agent must stall
-            before = cluster.driver.produced
-            await asyncio.sleep(0.5)
-            assert cluster.driver.produced == before, "the agent kept producing for a stalled reader"
-            tunnel = cluster.registry().get("n1")
-            assert tunnel is not None
-            for st in tunnel.streams.values():
-                queued = sum(len(item[1]) for item in st._inbox._queue if item is not None)  # type: ignore[attr-defined]
-                assert queued <= server_tunnel.WINDOW_SIZE
-            assert before < 64 * 1024 * 1024  # socket buffers, not an unbounded queue
-            # reading again resumes the stream
-            await r.content.readexactly(before + 1_000_000)  # more than was ever produced before
-            assert cluster.driver.produced > before
+    async with (
+        agent(cluster),
+        aiohttp.ClientSession() as s,
+        s.get(log_url(cluster, "endless", "follow=true")) as r,
+    ):
+        assert r.status == 200
+        await r.content.readexactly(1_000_000)
+        await asyncio.sleep(1.0)  # stop reading; buffers fill; the agent must stall
+        before = cluster.driver.produced
+        await asyncio.sleep(0.5)
+        assert cluster.driver.produced == before, "the agent kept producing for a stalled reader"
+        tunnel = cluster.registry().get("n1")
+        assert tunnel is not None
+        for st in tunnel.streams.values():
+            queued = sum(len(item[1]) for item in st._inbox._queue if item is not None)  # type: ignore[attr-defined]
+            assert queued <= server_tunnel.WINDOW_SIZE
+        assert before < 64 * 1024 * 1024  # socket buffers, not an unbounded queue
+        # reading again resumes the stream
+        await r.content.readexactly(before + 1_000_000)  # more than was ever produced before
+        assert cluster.driver.produced > before
 
 
 async def test_limit_bytes_cuts_an_endless_log(cluster: Cluster) -> None:
