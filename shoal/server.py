@@ -118,7 +118,32 @@ class Server:
         to ``self._stoppers`` (stopped in reverse order).
         """
         # -- scheduler --
+        from shoal.scheduler.config import ConfigError, SchedulerConfig, load_config_text
+        from shoal.scheduler.worker import Scheduler
+
+        sched_cfg = SchedulerConfig()
+        if self.opts.extra.get("scheduler_config"):
+            path = Path(self.opts.extra["scheduler_config"])
+            try:
+                sched_cfg = load_config_text(path.read_text())
+                scheduler = Scheduler(self.client(), config=sched_cfg)
+            except (OSError, ConfigError) as e:
+                raise SystemExit(f"shoal server: --scheduler-config {path}: {e}") from None
+        else:
+            scheduler = Scheduler(self.client(), config=sched_cfg)
+        await scheduler.start()
+        self.scheduler = scheduler
+        self._stoppers.append(scheduler.stop)
         # -- controllers --
+        from shoal.controllers.manager import ControllerManager, parse_enabled
+
+        # which controllers: ``--controllers`` (extra) or $SHOAL_CONTROLLERS: "*" (default), "none", or "a,b"
+        enabled = parse_enabled(self.opts.extra.get("controllers", os.environ.get("SHOAL_CONTROLLERS", "*")))
+        if enabled is None or enabled:
+            controllers = ControllerManager(self.client(), enabled=enabled, options=dict(self.opts.extra))
+            await controllers.start()
+            self.controllers = controllers
+            self._stoppers.append(controllers.stop)
         # -- agent --
 
     def client(self) -> ApiClient:

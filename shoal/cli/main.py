@@ -37,6 +37,8 @@ def main() -> None:
 @click.option("-v", "--verbose", is_flag=True)
 # component options: each lands in ServerOptions.extra under its Python name
 @click.option("--service-cidr", default="10.43.0.0/16", show_default=True, help="Range of Service ClusterIPs.")
+@click.option("--scheduler-config", type=click.Path(exists=True, dir_okay=False),
+              help="A KubeSchedulerConfiguration file (scheduler profiles, plugins, plugin args).")
 def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
            no_agent: bool, node_name: str | None, verbose: bool, **extra: Any) -> None:
     """Run the all-in-one server: API, store and the cluster's components."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,9 +170,10 @@ class Profile:
                 break
         return Diagnosis(ok, failed, reasons)
 
-    def evaluate(self, pod: PodInfo) -> Any:
-        """The filters alone, on a fresh cycle (for preemption's what-ifs)."""
-        def run(cluster: ClusterState) -> Mask:
+    def evaluator(self, cluster: ClusterState) -> Callable[[PodInfo], Mask]:
+        """The filters alone, on a fresh cycle, against ``cluster`` as it is when called
+        (preemption's what-ifs remove pods and ask again)."""
+        def run(pod: PodInfo) -> Mask:
             return self.diagnose(CycleState(), pod, cluster).ok
         return run
 
@@ -223,7 +224,7 @@ class Profile:
         if n:
             for p in self.post_filter:
                 t0 = time.perf_counter()
-                res = p.post_filter(state, pod, cluster, diag.failed, self.evaluate(pod))
+                res = p.post_filter(state, pod, cluster, diag.failed, self.evaluator(cluster))
                 self._time(p.name, t0)
                 extra = res.status.message()
                 if res.nominated is not None:

@@ -125,14 +125,19 @@ class LabelColumn:
             self._ints = table[self.codes]  # code -1 reads the trailing NaN
         return self._ints
 
+    def per_node(self, per_domain: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        """Spread a value per domain (indexed by code) back over the nodes; 0 without the label."""
+        padded = np.append(per_domain.astype(np.float64), 0.0)  # code -1 reads the trailing 0
+        out: npt.NDArray[np.float64] = padded[self.codes]
+        return out
+
     def domain_sum(self, per_node: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         """For each node, the sum of ``per_node`` over the nodes of its domain (0 without the label)."""
         ok = self.codes >= 0
         if not ok.any():
             return np.zeros(len(self.codes))
         sums = np.bincount(self.codes[ok], weights=per_node[ok], minlength=len(self.values))
-        out: npt.NDArray[np.float64] = np.where(ok, sums[np.maximum(self.codes, 0)], 0.0)
-        return out
+        return self.per_node(sums)
 
 
 class ClusterState:

@@ -117,7 +117,7 @@ class PodTopologySpread:
             if ndom < c.min_domains:
                 min_match = 0.0
             self_match = 1 if c.selector.matches(pod.labels) else 0
-            per_node = np.where(col.present, dom[np.maximum(col.codes, 0)], 0.0)
+            per_node = col.per_node(dom)
             skewed |= col.present & (per_node + self_match - min_match > c.max_skew)
         reasons = [Reason(MISSING, missing, resolvable=False), Reason(SKEW, skewed & ~missing)]
         return FilterResult.from_reasons(cluster.n, reasons)
@@ -137,7 +137,7 @@ class PodTopologySpread:
             counts = cluster.count_matching(frozenset({pod.namespace}), c.selector)
             dom, exists = self._domain_counts(col, counts, eligible)
             weight = math.log(int(exists.sum()) + 2)
-            per_node = np.where(col.present, dom[np.maximum(col.codes, 0)], 0.0)
+            per_node = col.per_node(dom)
             total += (per_node + c.max_skew - 1) * weight
         raw = total[nodes]
         out = np.zeros(len(nodes))

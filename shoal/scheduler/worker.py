@@ -1,0 +1,333 @@
+"""The scheduler process: informers in, bindings and status out, around the pure core.
+
+``Scheduler`` watches nodes and pods through shared informers and keeps the
+``ClusterState`` current; pending pods whose ``spec.schedulerName`` names one
+of its profiles (and that have no ``spec.nodeName`` and no deletion
+timestamp) go to the ``SchedulingQueue``. The loop pops pods and asks the core
+for a decision, one at a time, yielding to the event loop between pods:
+
+- placed: the pod is *assumed* on the node at once (the next decision sees its
+  resources) and bound through ``pods/binding`` by the profile's bind plugin,
+  concurrently. A 409 (already bound, being deleted) or 404 drops the
+  assumption - the informer tells the truth; other errors drop it and retry
+  the pod with back-off. An assumption the informer never confirms expires.
+- not placed: the pod gets ``PodScheduled=False``, reason ``Unschedulable``
+  and the message (status subresource, strategic merge patch on the
+  condition), a ``FailedScheduling`` Warning event, and waits in the queue
+  for a cluster event (node added or changed, pod deleted). If preemption
+  nominated a node, the victims are deleted, each gets a ``Preempted`` event,
+  and the pod's ``status.nominatedNodeName`` is set.
+
+Writes that are not the binding itself (status, events) run on their own
+tasks so a slow write never holds the next decision; ``Scheduled`` events are
+best effort (dropped when the event backlog is full, like client-go's
+broadcaster).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shoal.client import ApiClient, ApiException, Informer, InformerFactory
+from shoal.client.events import EventRecorder
+from shoal.scheduler.config import SchedulerConfig
+from shoal.scheduler.core import Decision, Profile, build_profiles
+from shoal.scheduler.framework import Code
+from shoal.scheduler.podinfo import PodInfo, pod_info_or_error
+from shoal.scheduler.queue import QueuedPod, SchedulingQueue
+from shoal.scheduler.snapshot import ClusterState
+
+log = logging.getLogger("shoal.scheduler")
+
+COMPONENT = "default-scheduler"
+ASSUME_TTL = 30.0
+
+
+@dataclass(slots=True)
+class Metrics:
+    """Counters the benchmark and tests read."""
+
+    attempts: int = 0
+    scheduled: int = 0
+    unschedulable: int = 0
+    errors: int = 0
+    bind_conflicts: int = 0
+    preemptions: int = 0
+    latencies: list[float] = field(default_factory=list)  # first queued -> bound, seconds
+    decide_seconds: float = 0.0
+
+
+def _now_text() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _terminal(pod: Mapping[str, Any]) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+class Scheduler:
+    def __init__(self, client: ApiClient, *, config: SchedulerConfig | None = None,
+                 informers: InformerFactory | None = None, bind_concurrency: int = 64,
+                 event_backlog: int = 2000, record_scheduled_events: bool = True,
+                 initial_backoff: float = 1.0, max_backoff: float = 10.0) -> None:
+        self.client = client
+        self.profiles: dict[str, Profile] = build_profiles(config or SchedulerConfig())
+        self.factory = informers or InformerFactory(client)
+        self._own_factory = informers is None
+        self.cluster = ClusterState()
+        self.queue = SchedulingQueue(initial_backoff=initial_backoff, max_backoff=max_backoff)
+        self.recorder = EventRecorder(client, COMPONENT)
+        self.metrics = Metrics()
+        self.record_scheduled_events = record_scheduled_events
+        self._bind_slots = asyncio.Semaphore(bind_concurrency)
+        self._writes: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=event_backlog)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._assume_deadline: dict[str, float] = {}
+        self.pods: Informer = self.factory.informer("pods")
+        self.nodes: Informer = self.factory.informer("nodes")
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    async def start(self, *, sync_timeout: float = 60) -> None:
+        self.nodes.add_handler(self._node_added, self._node_updated, self._node_deleted)
+        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        if self._own_factory:
+            self.factory.start()
+        else:
+            self.pods.start()
+            self.nodes.start()
+        await asyncio.gather(self.pods.wait_synced(sync_timeout), self.nodes.wait_synced(sync_timeout))
+        self._tasks.append(asyncio.create_task(self._loop(), name="scheduler"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="scheduler-housekeeping"))
+        for i in range(4):
+            self._tasks.append(asyncio.create_task(self._writer(), name=f"scheduler-writer-{i}"))
+        log.info("scheduler started (profiles: %s)", ", ".join(sorted(self.profiles)))
+
+    async def stop(self) -> None:
+        for t in self._tasks + list(self._inflight):
+            t.cancel()
+        for t in self._tasks + list(self._inflight):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        if self._own_factory:
+            await self.factory.stop()
+
+    # ---- informer handlers (only bookkeeping; no I/O) ---------------------------------------
+    def _node_added(self, node: dict[str, Any]) -> None:
+        if self.cluster.set_node(node):
+            self.queue.move_all()
+
+    def _node_updated(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        self._node_added(new)
+
+    def _node_deleted(self, node: dict[str, Any]) -> None:
+        self.cluster.remove_node(str((node.get("metadata") or {}).get("name")))
+
+    def _responsible(self, pod: Mapping[str, Any]) -> bool:
+        spec = pod.get("spec") or {}
+        return (not spec.get("nodeName") and not (pod.get("metadata") or {}).get("deletionTimestamp")
+                and (spec.get("schedulerName") or COMPONENT) in self.profiles and not _terminal(pod))
+
+    def _pod_added(self, pod: dict[str, Any]) -> None:
+        spec = pod.get("spec") or {}
+        node = spec.get("nodeName")
+        if node:
+            self._assigned(pod, str(node))
+        elif self._responsible(pod):
+            self.queue.add(pod_info_or_error(pod))
+
+    def _assigned(self, pod: dict[str, Any], node: str) -> None:
+        uid = str((pod.get("metadata") or {}).get("uid"))
+        self.queue.delete(uid)
+        if _terminal(pod):  # finished pods hold no resources
+            if self.cluster.remove_pod(uid) is not None:
+                self.queue.move_all()
+            return
+        if uid in self.cluster.assumed and self.cluster.node_of(uid) == node:
+            self.cluster.assumed.discard(uid)  # our binding, confirmed: keep the parsed pod
+            self._assume_deadline.pop(uid, None)
+            return
+        self.cluster.add_pod(pod_info_or_error(pod), node)
+        self._assume_deadline.pop(uid, None)
+
+    def _pod_updated(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        node = (new.get("spec") or {}).get("nodeName")
+        if node:
+            uid = str((new.get("metadata") or {}).get("uid"))
+            was = self.cluster.pods.get(uid)
+            relabelled = was is not None and was[1].labels != ((new.get("metadata") or {}).get("labels") or {})
+            if relabelled or (was is not None and was[1].deleting != bool(new["metadata"].get("deletionTimestamp"))):
+                self.cluster.add_pod(pod_info_or_error(new), str(node))
+                self.queue.move_all()
+            else:
+                self._assigned(new, str(node))
+            return
+        uid = str((new.get("metadata") or {}).get("uid"))
+        if not self._responsible(new):
+            self.queue.delete(uid)
+            return
+        info = pod_info_or_error(new)
+        if old.get("spec") != new.get("spec") or (old.get("metadata") or {}).get("labels") != \
+                (new.get("metadata") or {}).get("labels"):
+            self.queue.add(info)
+        else:
+            self.queue.update(info)
+
+    def _pod_deleted(self, pod: dict[str, Any]) -> None:
+        uid = str((pod.get("metadata") or {}).get("uid"))
+        self.queue.delete(uid)
+        self._assume_deadline.pop(uid, None)
+        if self.cluster.remove_pod(uid) is not None:
+            self.queue.move_all()
+
+    # ---- the loop ---------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        while True:
+            qp = self.queue.pop()
+            if qp is None:
+                await self.queue.wait(1.0)
+                continue
+            try:
+                self._schedule(qp)
+            except Exception as e:  # a bug must not stop the scheduler; the user sees it on the pod
+                log.exception("scheduling %s failed", qp.pod.key)
+                self.metrics.errors += 1
+                self.queue.failed(qp.pod.uid, unschedulable=False, message=str(e))
+                msg = f"scheduler error: {type(e).__name__}: {e}"
+                self._spawn(self._report_failure(qp.pod, Decision(qp.pod, code=Code.ERROR, message=msg)))
+            await asyncio.sleep(0)
+
+    def _schedule(self, qp: QueuedPod) -> None:
+        pod = qp.pod
+        profile = self.profiles[pod.scheduler_name]
+        self.metrics.attempts += 1
+        t0 = time.perf_counter()
+        d = profile.schedule_one(self.cluster, pod)
+        self.metrics.decide_seconds += time.perf_counter() - t0
+        if d.node is not None:
+            self.cluster.add_pod(pod, d.node, assumed=True)
+            self._spawn(self._bind(profile, qp, d.node))
+            return
+        self.metrics.unschedulable += 1
+        self.queue.failed(pod.uid, unschedulable=d.code != Code.ERROR, message=d.message)
+        self._spawn(self._report_failure(pod, d))
+        if d.nominated is not None:
+            self.metrics.preemptions += 1
+            self._spawn(self._preempt(pod, d))
+
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.create_task(coro)
+        self._inflight.add(t)
+        t.add_done_callback(self._inflight.discard)
+
+    async def _bind(self, profile: Profile, qp: QueuedPod, node: str) -> None:
+        pod = qp.pod
+        async with self._bind_slots:
+            try:
+                for plugin in profile.bind:
+                    st = await plugin.bind(pod, node, self._do_bind)
+                    if st.code != Code.SKIP:
+                        break
+            except ApiException as e:
+                if self.cluster.node_of(pod.uid) == node and pod.uid in self.cluster.assumed:
+                    self.cluster.remove_pod(pod.uid)
+                if e.status in (404, 409):
+                    self.metrics.bind_conflicts += 1
+                    self.queue.delete(pod.uid)
+                    return
+                self.metrics.errors += 1
+                log.warning("binding %s to %s failed: %s", pod.key, node, e)
+                self.queue.failed(pod.uid, unschedulable=False, message=str(e))
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                if pod.uid in self.cluster.assumed:
+                    self.cluster.remove_pod(pod.uid)
+                self.metrics.errors += 1
+                log.exception("binding %s to %s failed", pod.key, node)
+                self.queue.failed(pod.uid, unschedulable=False, message=str(e))
+                return
+        self.metrics.scheduled += 1
+        self.metrics.latencies.append(time.monotonic() - qp.first_queued)
+        self.queue.delete(pod.uid)
+        if pod.uid in self.cluster.assumed:
+            self._assume_deadline[pod.uid] = time.monotonic() + ASSUME_TTL
+        if self.record_scheduled_events:
+            self._enqueue_write("event", (pod.raw, "Normal", "Scheduled",
+                                          f"Successfully assigned {pod.key} to {node}"))
+
+    async def _do_bind(self, namespace: str, name: str, uid: str, node: str) -> None:
+        await self.client.bind(namespace, name, node, uid=uid)
+
+    # ---- reporting --------------------------------------------------------------------------
+    def _enqueue_write(self, kind: str, payload: Any) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self._writes.put_nowait((kind, payload))
+
+    async def _writer(self) -> None:
+        while True:
+            kind, payload = await self._writes.get()
+            try:
+                if kind == "event":
+                    await self.recorder.event(*payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.debug("scheduler write failed", exc_info=True)
+
+    async def _report_failure(self, pod: PodInfo, d: Decision) -> None:
+        conds = (pod.raw.get("status") or {}).get("conditions") or []
+        current = next((c for c in conds if c.get("type") == "PodScheduled"), None)
+        same = (current is not None and current.get("status") == "False"
+                and current.get("message") == d.message)
+        if not same:
+            reason = "SchedulerError" if d.code == Code.ERROR else "Unschedulable"
+            patch = {"status": {"conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": reason, "message": d.message,
+                "lastProbeTime": None, "lastTransitionTime": _now_text()}]}}
+            try:
+                await self.client.patch("pods", pod.name, patch, pod.namespace, patch_type="strategic",
+                                        subresource="status")
+            except ApiException as e:
+                log.debug("status of %s not written: %s", pod.key, e)
+        await self.recorder.event(pod.raw, "Warning", "FailedScheduling", d.message)
+
+    async def _preempt(self, pod: PodInfo, d: Decision) -> None:
+        assert d.nominated is not None
+        node = d.nominated.node
+        for victim in d.nominated.pods:
+            try:
+                await self.client.delete("pods", victim.name, victim.namespace, uid=victim.uid)
+            except ApiException as e:
+                if e.status != 404:
+                    log.warning("preempting %s failed: %s", victim.key, e)
+                continue
+            await self.recorder.event(victim.raw, "Normal", "Preempted",
+                                      f"Preempted by pod {pod.uid} on node {node}")
+        try:
+            await self.client.patch("pods", pod.name, {"status": {"nominatedNodeName": node}}, pod.namespace,
+                                    subresource="status")
+        except ApiException as e:
+            log.debug("nominatedNodeName of %s not written: %s", pod.key, e)
+
+    # ---- housekeeping -----------------------------------------------------------------------
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for uid, deadline in list(self._assume_deadline.items()):
+                if deadline <= now:
+                    self._assume_deadline.pop(uid, None)
+                    if uid in self.cluster.assumed:
+                        log.info("assumed pod %s expired without confirmation", uid)
+                        self.cluster.remove_pod(uid)
+            self.queue.flush()
