@@ -1,9 +1,12 @@
 """A stand-in node agent for the tunnel tests: ``TunnelClient`` + ``LocalDriver``.
 
-    python -m tests.streaming.agent_main --server URL --token T --ca CA --node N --root DIR
+    python -m tests.streaming.agent_main --server URL --token T --ca CA --node N --root DIR [--docker-host URL]
 
-Pod ``NS/P`` container ``C`` resolves to the log file ``DIR/NS.P.C.log``
-(``NS.P.C.prev.log`` with ``previous``); a missing file is an unknown container.
+With ``LocalDriver`` (the default), pod ``NS/P`` container ``C`` resolves to the
+log file ``DIR/NS.P.C.log`` (``NS.P.C.prev.log`` with ``previous``); a missing
+file is an unknown container. With ``--docker-host`` the real ``docker`` driver
+is used and containers are found by their pod labels, as the agent does: the
+newest attempt, or the one before it with ``previous``.
 Prints ``connected`` once the tunnel is up, then serves until SIGTERM.
 """
 
@@ -16,7 +19,9 @@ import signal
 import sys
 from pathlib import Path
 
-from shoal.agent.tunnel import TunnelClient
+from shoal.agent.drivers.base import LABEL_CONTAINER, LABEL_POD_NAME, LABEL_POD_NAMESPACE, Driver
+from shoal.agent.drivers.docker import DockerDriver
+from shoal.agent.tunnel import Resolver, TunnelClient
 from tests.streaming.localdriver import LocalDriver
 
 
@@ -24,19 +29,45 @@ def container_id(namespace: str, pod: str, container: str, previous: bool) -> st
     return f"{namespace}.{pod}.{container}" + (".prev" if previous else "")
 
 
-async def main(args: argparse.Namespace) -> None:
-    driver = LocalDriver(Path(args.root))
+def local_resolver(root: Path) -> Resolver:
+    driver = LocalDriver(root)
 
-    def resolve(namespace: str, pod: str, container: str, previous: bool) -> tuple[LocalDriver, str]:
+    def resolve(namespace: str, pod: str, container: str, previous: bool) -> tuple[Driver, str]:
         cid = container_id(namespace, pod, container, previous)
         if not (driver.root / f"{cid}.log").exists():
             if previous:
                 raise LookupError(f'previous terminated container "{container}" in pod "{pod}" not found')
             raise LookupError(f'container "{container}" in pod "{pod}" is not available')
-        return driver, cid
+        return driver, cid  # type: ignore[return-value]
 
+    return resolve
+
+
+def docker_resolver(driver: DockerDriver) -> Resolver:
+    async def resolve(namespace: str, pod: str, container: str, previous: bool) -> tuple[Driver, str]:
+        found = await driver.list_containers(
+            labels={LABEL_POD_NAMESPACE: namespace, LABEL_POD_NAME: pod, LABEL_CONTAINER: container})
+        attempts = sorted((c for c in found if c.role != "sandbox"), key=lambda c: c.attempt)
+        if previous:
+            if len(attempts) < 2:
+                raise LookupError(f'previous terminated container "{container}" in pod "{pod}" not found')
+            return driver, attempts[-2].id  # type: ignore[return-value]
+        if not attempts:
+            raise LookupError(f'container "{container}" in pod "{pod}" is not available')
+        return driver, attempts[-1].id  # type: ignore[return-value]
+
+    return resolve
+
+
+async def main(args: argparse.Namespace) -> None:
+    docker: DockerDriver | None = None
+    if args.docker_host:
+        docker = DockerDriver(args.docker_host, node_name=args.node)
+        resolve = docker_resolver(docker)
+    else:
+        resolve = local_resolver(Path(args.root))
     tunnel = TunnelClient(args.server, token=args.token, ca_file=args.ca, node_name=args.node.split(","),
-                          resolver=resolve)  # type: ignore[arg-type]
+                          resolver=resolve)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -46,11 +77,14 @@ async def main(args: argparse.Namespace) -> None:
     print("connected", flush=True)
     await stop.wait()
     await tunnel.stop()
+    if docker is not None:
+        await docker.engine.close()
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     for opt in ("--server", "--token", "--ca", "--node", "--root"):
         p.add_argument(opt, required=True)
+    p.add_argument("--docker-host")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     asyncio.run(main(p.parse_args()))

@@ -30,12 +30,15 @@ class Agent:
         return self.log_path.read_text(errors="replace")
 
 
-def start_agent(server: RunningServer, root: Path, *, node: str = NODE, token: str | None = None) -> Agent:
+def start_agent(server: RunningServer, root: Path, *, node: str = NODE, token: str | None = None,
+                docker_host: str | None = None) -> Agent:
     root.mkdir(parents=True, exist_ok=True)
     log_path = root / "agent.log"
     token = token or (server.data_dir / "node-token").read_text().strip()
     cmd = [sys.executable, "-m", "tests.streaming.agent_main", "--server", server.url, "--token", token,
            "--ca", server.ca, "--node", node, "--root", str(root)]
+    if docker_host:
+        cmd += ["--docker-host", docker_host]
     logf = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=logf, cwd=Path(__file__).parents[2],
                             env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
