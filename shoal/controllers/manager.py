@@ -20,18 +20,38 @@ from shoal.controllers.base import Clock, Context, Controller, utcnow
 log = logging.getLogger(__name__)
 
 # name -> "module:Class"; a controller is enabled by being listed here
-CONTROLLERS: dict[str, str] = {}
+CONTROLLERS: dict[str, str] = {
+    "replicaset": "shoal.controllers.replicaset:ReplicaSetController",
+    "deployment": "shoal.controllers.deployment:DeploymentController",
+}
 
 
 def register(name: str, target: str) -> None:
     CONTROLLERS[name] = target
 
 
+def parse_enabled(value: str | list[str] | None) -> list[str] | None:
+    """``"*"``/None: every controller (None); ``"none"``/``""``: none ([]); ``"a,b"``: those."""
+    if value is None:
+        return None
+    names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
+    if names == ["*"]:
+        return None
+    if names in ([], ["none"]):
+        return []
+    return names
+
+
 class ControllerManager:
+    """Builds the enabled controllers (all of ``CONTROLLERS`` by default) around one shared context."""
+
     def __init__(self, client: ApiClient, *, clock: Clock = utcnow, enabled: list[str] | None = None,
                  options: dict[str, Any] | None = None) -> None:
         self.ctx = Context(client=client, factory=InformerFactory(client), clock=clock, options=options or {})
         self.controllers: list[Controller] = []
+        unknown = sorted(set(enabled or ()) - set(CONTROLLERS))
+        if unknown:
+            raise ValueError(f"unknown controllers: {', '.join(unknown)}")
         for name, target in CONTROLLERS.items():
             if enabled is not None and name not in enabled:
                 continue
@@ -48,6 +68,13 @@ class ControllerManager:
         for c in self.controllers:
             self._tasks.append(asyncio.create_task(c.run(), name=f"controller:{c.name}"))
         log.info("controllers running: %s", ", ".join(c.name for c in self.controllers) or "none")
+
+    def get(self, name: str) -> Controller:
+        """The running controller called ``name`` (for tests and diagnostics)."""
+        for c in self.controllers:
+            if c.name == name:
+                return c
+        raise KeyError(name)
 
     async def stop(self) -> None:
         for c in self.controllers:

@@ -1,0 +1,344 @@
+"""The ReplicaSet controller: keep ``spec.replicas`` pods matching the selector.
+
+``reconcile`` claims pods (adopts orphans the selector matches, releases owned
+pods it no longer matches), compares the active ones with ``spec.replicas``,
+creates the missing ones in slow-start batches (1, 2, 4, ... so a template the
+API rejects costs one failed request, not 500) or deletes the surplus in
+``podstate.deletion_order`` (cheapest first), and writes the full status. The
+decisions are pure (``plan_replicas``, ``replica_set_status``); the class
+around them does the I/O. Expectations hold the next decision until the pod
+cache has seen this one's creates and deletes, so a slow watch never doubles
+a scale-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shoal.api.selectors import Selector, SelectorError, from_label_selector
+from shoal.client import ApiException, key_of
+from shoal.controllers import ownership, podstate
+from shoal.controllers.base import Controller, Expectations, format_time, parse_time
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+BURST = 500  # upstream's burstReplicas: most pods created or deleted in one pass
+API_VERSION = "apps/v1"
+KIND = "ReplicaSet"
+
+
+def spec_replicas(obj: Obj) -> int:
+    r = (obj.get("spec") or {}).get("replicas")
+    return 1 if r is None else int(r)
+
+
+def min_ready_seconds(rs: Obj) -> int:
+    return int((rs.get("spec") or {}).get("minReadySeconds") or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaPlan:
+    create: int
+    delete: list[Obj]
+
+
+def plan_replicas(rs: Obj, pods: Sequence[Obj], *, related: Sequence[Obj] = (), burst: int = BURST) -> ReplicaPlan:
+    """How many pods to create, or which to delete, given the RS's active pods."""
+    diff = len(pods) - spec_replicas(rs)
+    if diff < 0:
+        return ReplicaPlan(create=min(-diff, burst), delete=[])
+    if diff > 0:
+        n = min(diff, burst)
+        return ReplicaPlan(create=0, delete=podstate.deletion_order(pods, related)[:n])
+    return ReplicaPlan(create=0, delete=[])
+
+
+def slow_start_batches(n: int, initial: int = 1) -> list[int]:
+    """Batch sizes 1, 2, 4, ... summing to ``n``."""
+    out, size = [], initial
+    while n > 0:
+        b = min(size, n)
+        out.append(b)
+        n -= b
+        size *= 2
+    return out
+
+
+def pod_from_template(rs: Obj, ref: Obj) -> Obj:
+    tmpl = (rs.get("spec") or {}).get("template") or {}
+    tmd = tmpl.get("metadata") or {}
+    md: Obj = {"generateName": f"{rs['metadata']['name']}-", "namespace": rs["metadata"].get("namespace"),
+               "ownerReferences": [ref]}
+    for f in ("labels", "annotations", "finalizers"):
+        if tmd.get(f):
+            md[f] = dict(tmd[f]) if isinstance(tmd[f], dict) else list(tmd[f])
+    return {"metadata": md, "spec": tmpl.get("spec") or {}}
+
+
+def _set_condition(conds: list[Obj], cond: Obj) -> list[Obj]:
+    return [*(c for c in conds if c.get("type") != cond["type"]), cond]
+
+
+def replica_set_status(rs: Obj, pods: Sequence[Obj], now: dt.datetime, *,
+                       failure: tuple[str, str] | None = None) -> Obj:
+    """The status upstream writes: counts over the RS's active pods, and ReplicaFailure."""
+    labels = (((rs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+    mrs = min_ready_seconds(rs)
+    fully = ready = available = 0
+    for p in pods:
+        plabels = podstate.meta(p).get("labels") or {}
+        if all(plabels.get(k) == v for k, v in labels.items()):
+            fully += 1
+        if podstate.is_ready(p):
+            ready += 1
+            if podstate.is_available(p, mrs, now):
+                available += 1
+    old = rs.get("status") or {}
+    conds = [c for c in old.get("conditions") or [] if isinstance(c, dict)]
+    has_failure = any(c.get("type") == "ReplicaFailure" for c in conds)
+    if failure is not None and not has_failure:
+        conds = _set_condition(conds, {"type": "ReplicaFailure", "status": "True",
+                                       "lastTransitionTime": format_time(now),
+                                       "reason": failure[0], "message": failure[1]})
+    elif failure is None and has_failure:
+        conds = [c for c in conds if c.get("type") != "ReplicaFailure"]
+    st: Obj = {"replicas": len(pods)}
+    for k, v in (("fullyLabeledReplicas", fully), ("readyReplicas", ready), ("availableReplicas", available),
+                 ("observedGeneration", int(podstate.meta(rs).get("generation") or 0))):
+        if v:
+            st[k] = v
+    if conds:
+        st["conditions"] = conds
+    return st
+
+
+def next_availability(rs: Obj, pods: Sequence[Obj], now: dt.datetime) -> float | None:
+    """Seconds until the next ready pod passes minReadySeconds (to look again then)."""
+    mrs = min_ready_seconds(rs)
+    if mrs <= 0:
+        return None
+    waits = []
+    for p in pods:
+        at = podstate.available_at(p, mrs)
+        if at is not None and at > now:
+            waits.append((at - now).total_seconds())
+    return min(waits) + 0.05 if waits else None
+
+
+class ReplicaSetController(Controller):
+    name = "replicaset"
+    workers = 8
+
+    def setup(self) -> None:
+        self.expectations = Expectations()
+        self.rs_informer = self.ctx.factory.informer("replicasets")
+        self.pod_informer = self.ctx.factory.informer("pods")
+        ownership.add_ownership_indexes(self.pod_informer)
+        self.rs_informer.add_handler(
+            on_add=lambda rs: self.queue.add(key_of(rs)),
+            on_update=lambda old, new: self.queue.add(key_of(new)),
+            on_delete=self._rs_deleted,
+        )
+        self.pod_informer.add_handler(on_add=self._pod_added, on_update=self._pod_updated,
+                                      on_delete=self._pod_deleted)
+
+    # ---- event handlers: compute keys, nothing else ---------------------------------------
+    def _rs_deleted(self, rs: Obj) -> None:
+        self.expectations.forget(key_of(rs))
+        self.queue.add(key_of(rs))
+
+    def _owner_key(self, pod: Obj) -> str | None:
+        ref = ownership.controller_ref(pod)
+        if ref is None or ref.get("kind") != KIND:
+            return None
+        ns = podstate.meta(pod).get("namespace")
+        rs = self.rs_informer.get_by(ns, str(ref.get("name")))
+        if rs is None or podstate.meta(rs).get("uid") != ref.get("uid"):
+            return None
+        return key_of(rs)
+
+    def _matching(self, pod: Obj) -> list[str]:
+        md = podstate.meta(pod)
+        labels = md.get("labels") or {}
+        out = []
+        for rs in self.rs_informer.list(md.get("namespace")):
+            try:
+                if from_label_selector((rs.get("spec") or {}).get("selector")).matches(labels):
+                    out.append(key_of(rs))
+            except SelectorError:
+                continue
+        return out
+
+    def _pod_added(self, pod: Obj) -> None:
+        if podstate.is_terminating(pod):
+            self._pod_deleted(pod)
+            return
+        key = self._owner_key(pod)
+        if key is not None:
+            self.expectations.observed_add(key)
+            self.queue.add(key)
+        elif ownership.controller_ref(pod) is None:
+            for k in self._matching(pod):
+                self.queue.add(k)
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        if podstate.is_terminating(new) and not podstate.is_terminating(old):
+            key = self._owner_key(new)
+            if key is not None:
+                self.expectations.deletion_observed(key, key_of(new))
+        old_ref, new_ref = ownership.controller_ref(old), ownership.controller_ref(new)
+        if old_ref != new_ref and old_ref is not None:
+            old_key = self._owner_key(old)
+            if old_key is not None:
+                self.queue.add(old_key)
+        key = self._owner_key(new)
+        if key is not None:
+            self.queue.add(key)
+        elif new_ref is None and (old_ref is not None or
+                                  podstate.meta(old).get("labels") != podstate.meta(new).get("labels")):
+            for k in self._matching(new):
+                self.queue.add(k)
+
+    def _pod_deleted(self, pod: Obj) -> None:
+        key = self._owner_key(pod)
+        if key is not None:
+            self.expectations.deletion_observed(key, key_of(pod))
+            self.queue.add(key)
+
+    # ---- reconcile -----------------------------------------------------------------------
+    async def reconcile(self, key: Hashable) -> None:
+        rs = self.rs_informer.get(str(key))
+        if rs is None:
+            self.expectations.forget(key)
+            return
+        try:
+            selector = from_label_selector((rs.get("spec") or {}).get("selector"))
+        except SelectorError as e:
+            self.emit(rs, "Warning", "InvalidSelector", str(e), kind=KIND, api_version=API_VERSION)
+            return
+        needs_sync = self.expectations.satisfied(key)
+        pods = await self._claim(rs, selector)
+        failure: tuple[str, str] | None = None
+        error: Exception | None = None
+        if needs_sync and not podstate.is_terminating(rs):
+            try:
+                await self._manage(str(key), rs, pods)
+            except ApiException as e:
+                error = e
+                failure = ("FailedCreate" if spec_replicas(rs) > len(pods) else "FailedDelete", e.message)
+        now = self.clock()
+        status = replica_set_status(rs, pods, now, failure=failure)
+        if status != (rs.get("status") or {}):
+            try:
+                await self.client.update_status("replicasets", {**rs, "status": status})
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+        if error is not None:
+            raise error
+        wait = next_availability(rs, pods, now)
+        if wait is not None:
+            self.queue.add_after(key, wait)
+
+    async def _claim(self, rs: Obj, selector: Selector) -> list[Obj]:
+        candidates = [p for p in ownership.owned_and_orphans(self.pod_informer, rs) if podstate.is_active(p)]
+        claims = ownership.plan_claims(rs, selector, candidates)
+        uid = str(podstate.meta(rs)["uid"])
+        if claims.adopt and await self._can_adopt(rs):
+            ref = ownership.owner_reference(rs, api_version=API_VERSION, kind=KIND)
+            adopted = await asyncio.gather(*(ownership.adopt(self.client, "pods", p, ref) for p in claims.adopt),
+                                           return_exceptions=True)
+            failed = [r for r in adopted if isinstance(r, BaseException)]
+            if failed:
+                raise failed[0]
+            claims.owned += [p for p in adopted if isinstance(p, dict)]
+        if claims.release:
+            await asyncio.gather(*(ownership.release(self.client, "pods", p, uid) for p in claims.release))
+        return claims.owned
+
+    async def _can_adopt(self, rs: Obj) -> bool:
+        """Re-read the RS: never adopt for one that is being deleted or was replaced."""
+        md = podstate.meta(rs)
+        try:
+            fresh = await self.client.get("replicasets", md["name"], md.get("namespace"))
+        except ApiException:
+            return False
+        fmd = podstate.meta(fresh)
+        return fmd.get("uid") == md.get("uid") and not fmd.get("deletionTimestamp")
+
+    async def _manage(self, key: str, rs: Obj, pods: list[Obj]) -> None:
+        plan = plan_replicas(rs, pods, related=self._related(rs))
+        if plan.create:
+            await self._create(key, rs, plan.create)
+        elif plan.delete:
+            await self._delete(key, rs, plan.delete)
+
+    def _related(self, rs: Obj) -> list[Obj]:
+        """Pods of sibling ReplicaSets (same controller), for the doubled-up ranking."""
+        owner = ownership.controller_uid(rs)
+        if owner is None:
+            return []
+        uid = podstate.meta(rs).get("uid")
+        out: list[Obj] = []
+        for sib in self.rs_informer.list(podstate.meta(rs).get("namespace")):
+            if ownership.controller_uid(sib) == owner and podstate.meta(sib).get("uid") != uid:
+                out += self.pod_informer.by_index(ownership.CONTROLLER_INDEX, str(podstate.meta(sib).get("uid")))
+        return out
+
+    async def _create(self, key: str, rs: Obj, n: int) -> None:
+        ref = ownership.owner_reference(rs, api_version=API_VERSION, kind=KIND)
+        body = pod_from_template(rs, ref)
+        ns = podstate.meta(rs).get("namespace")
+        self.expectations.expect(key, adds=n)
+        done = 0
+        for batch in slow_start_batches(n):
+            results = await asyncio.gather(*(self.client.create("pods", body, ns) for _ in range(batch)),
+                                           return_exceptions=True)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            for r in results:
+                if not isinstance(r, BaseException):
+                    self.emit(rs, "Normal", "SuccessfulCreate", f"Created pod: {r['metadata']['name']}",
+                              kind=KIND, api_version=API_VERSION)
+            done += batch
+            if errors:
+                self.expectations.lower_adds(key, len(errors) + (n - done))
+                err = errors[0]
+                msg = err.message if isinstance(err, ApiException) else repr(err)
+                self.emit(rs, "Warning", "FailedCreate", f"Error creating: {msg}", kind=KIND, api_version=API_VERSION)
+                if isinstance(err, ApiException):
+                    raise err
+                raise ApiException(0, "InternalError", msg)
+
+    async def _delete(self, key: str, rs: Obj, pods: list[Obj]) -> None:
+        keys = [key_of(p) for p in pods]
+        self.expectations.expect_deletions(key, keys)
+
+        async def one(p: Obj) -> None:
+            md = podstate.meta(p)
+            try:
+                await self.client.delete("pods", md["name"], md.get("namespace"), uid=md.get("uid"))
+            except ApiException as e:
+                if e.status not in (404, 409):  # gone or replaced: the delete is as good as seen
+                    self.expectations.lower_deletes(key, [key_of(p)])
+                    self.emit(rs, "Warning", "FailedDelete", f"Error deleting: {e.message}",
+                              kind=KIND, api_version=API_VERSION)
+                    raise
+                self.expectations.deletion_observed(key, key_of(p))
+                return
+            self.emit(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {md['name']}", kind=KIND,
+                      api_version=API_VERSION)
+
+        results = await asyncio.gather(*(one(p) for p in pods), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+
+
+__all__ = ["ReplicaPlan", "ReplicaSetController", "next_availability", "parse_time", "plan_replicas",
+           "pod_from_template", "replica_set_status", "slow_start_batches"]
