@@ -40,3 +40,28 @@ def pod(name: str, *, cpu: str | None = "100m", memory: str | None = None, ns: s
                      "labels": labels or {}},
         "spec": {"containers": [container], **spec},
     }
+
+
+def cluster(nodes: list[dict[str, Any]], placed: list[tuple[dict[str, Any], str]] | None = None) -> Any:
+    """A ClusterState with ``nodes`` and pods already placed on them."""
+    from shoal.scheduler.podinfo import pod_info
+    from shoal.scheduler.snapshot import ClusterState
+
+    cs = ClusterState()
+    for n in nodes:
+        cs.set_node(n)
+    for p, n in placed or []:
+        cs.add_pod(pod_info(p), n)
+    cs.refresh()
+    return cs
+
+
+def passing(plugin: Any, p: dict[str, Any], cs: Any) -> list[str]:
+    """Names of the nodes that pass ``plugin``'s filter for pod ``p``."""
+    from shoal.scheduler.framework import CycleState
+    from shoal.scheduler.podinfo import pod_info
+
+    res = plugin.filter(CycleState(), pod_info(p), cs)
+    if res is None:
+        return list(cs.names)
+    return [cs.names[i] for i in range(cs.n) if res.ok[i]]
