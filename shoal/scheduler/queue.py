@@ -186,7 +186,7 @@ class SchedulingQueue:
 
     # ---- outcomes -----------------------------------------------------------------------
     def _backoff_for(self, qp: QueuedPod) -> float:
-        return min(self.max_backoff, self.initial_backoff * 2 ** max(0, qp.attempts - 1))
+        return float(min(self.max_backoff, self.initial_backoff * 2.0 ** max(0, qp.attempts - 1)))
 
     def done(self, uid: str) -> None:
         """Decided and handed to the binder: not pending any more (unless ``failed`` later)."""

@@ -112,8 +112,10 @@ class LabelColumn:
         if not ids:
             return np.zeros(len(self.codes), dtype=np.bool_)
         if len(ids) == 1:
-            return self.codes == ids[0]
-        return np.isin(self.codes, ids)
+            one: npt.NDArray[np.bool_] = self.codes == ids[0]
+            return one
+        many: npt.NDArray[np.bool_] = np.isin(self.codes, ids)
+        return many
 
     def as_int(self) -> npt.NDArray[np.float64]:
         """Each node's value as a number (NaN where absent or not an integer)."""
@@ -210,10 +212,10 @@ class ClusterState:
         self.node_labels = [ni.label_map for ni in infos]
         self._dirty = False
         for node, pods in self.pods_by_node.items():
-            i = self.index.get(node)
-            if i is not None:
+            at = self.index.get(node)
+            if at is not None:
                 for p in pods.values():
-                    self._apply(p, i, 1)
+                    self._apply(p, at, 1)
 
     def column(self, key: str) -> LabelColumn:
         col = self._columns.get(key)

@@ -145,5 +145,5 @@ class NodeResourcesBalancedAllocation:
         if len(fractions) < 2:
             return None
         f = np.vstack(fractions)
-        std = f.std(axis=0)
+        std: npt.NDArray[np.float64] = f.std(axis=0)
         return (1.0 - std) * MAX_NODE_SCORE

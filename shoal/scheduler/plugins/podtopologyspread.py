@@ -93,7 +93,8 @@ class PodTopologySpread:
                        eligible: Mask) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
         codes = col.codes[eligible]
         nvals = len(col.values)
-        dom = np.bincount(codes, weights=counts[eligible], minlength=nvals) if codes.size else np.zeros(nvals)
+        dom = (np.bincount(codes, weights=counts[eligible], minlength=nvals).astype(np.float64)
+               if codes.size else np.zeros(nvals))
         exists = np.zeros(nvals, dtype=np.bool_)
         exists[codes] = True
         return dom, exists
