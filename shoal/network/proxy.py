@@ -1,0 +1,198 @@
+"""The service proxy on each node: kernel rules (nftables), or a userspace fallback.
+
+Like kube-proxy, it follows Services and Endpoints through informers and keeps
+the dataplane equal to them: within a few tens of milliseconds of a change the
+whole ``ip shoal`` table is replaced in one nft transaction. The service CIDR is
+made local to the machine (``ip route replace local CIDR dev lo``), so a packet
+to a VIP with no rule is refused here and never leaves the machine. On
+shutdown the table and the route are removed.
+
+Where shoal is not root or nft is unavailable, a userspace TCP proxy binds the
+same addresses where it can (VIPs need the local route, hence root; NodePorts
+bind on every address) and relays connections round-robin. The log says which
+mode is active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import shutil
+from typing import Any
+
+from shoal.client import Informer, InformerFactory
+from shoal.network import nftrules
+
+log = logging.getLogger(__name__)
+
+
+async def _run(*cmd: str, stdin: str | None = None) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdin=asyncio.subprocess.PIPE if stdin is not None else None,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate(stdin.encode() if stdin is not None else None)
+    return proc.returncode or 0, out.decode(errors="replace")
+
+
+def kernel_mode_available() -> bool:
+    return os.geteuid() == 0 and shutil.which("nft") is not None and shutil.which("ip") is not None
+
+
+class ServiceProxy:
+    def __init__(self, factory: InformerFactory, *, service_cidr: str = "10.43.0.0/16",
+                 mode: str = "auto", debounce: float = 0.02, table: str = nftrules.TABLE) -> None:
+        self.factory = factory
+        self.table = table
+        self.cidr = service_cidr
+        self.mode = mode if mode != "auto" else ("nftables" if kernel_mode_available() else "userspace")
+        self.debounce = debounce
+        self.services: Informer = factory.informer("services")
+        self.endpoints: Informer = factory.informer("endpoints")
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._applied: str | None = None
+        self._route_added = False
+        self._userspace: dict[tuple[str, int, str], _TcpRelay] = {}
+        self.applied_count = 0
+        for inf in (self.services, self.endpoints):
+            inf.add_handler(on_add=self._changed, on_update=lambda o, n: self._changed(n), on_delete=self._changed)
+
+    def _changed(self, _obj: Any) -> None:
+        self._dirty.set()
+
+    async def start(self) -> None:
+        if self.mode == "nftables":
+            rc, out = await _run("ip", "route", "replace", "local", self.cidr, "dev", "lo")
+            if rc != 0:
+                log.warning("cannot route the service CIDR locally (%s); using the userspace proxy", out.strip())
+                self.mode = "userspace"
+            else:
+                self._route_added = True
+                with contextlib.suppress(OSError), open("/proc/sys/net/bridge/bridge-nf-call-iptables", "w") as f:
+                    f.write("1")
+        log.info("service proxy mode: %s (service CIDR %s)", self.mode, self.cidr)
+        self._dirty.set()
+        self._task = asyncio.create_task(self._loop(), name="service-proxy")
+
+    async def _loop(self) -> None:
+        await self.services.wait_synced()
+        await self.endpoints.wait_synced()
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(self.debounce)
+            self._dirty.clear()
+            try:
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("service proxy sync failed; retrying")
+                await asyncio.sleep(1)
+                self._dirty.set()
+
+    def ports(self) -> list[nftrules.ServicePort]:
+        eps = {}
+        for e in self.endpoints.list():
+            m = e.get("metadata") or {}
+            eps[(m.get("namespace") or "", m.get("name") or "")] = e
+        return nftrules.service_ports(self.services.list(), eps)
+
+    async def sync(self) -> None:
+        ports = self.ports()
+        if self.mode == "nftables":
+            script = nftrules.render(ports, self.table)
+            if script == self._applied:
+                return
+            rc, out = await _run("nft", "-f", "-", stdin=script)
+            if rc != 0:
+                raise RuntimeError(f"nft rejected the ruleset: {out.strip()}")
+            self._applied = script
+        else:
+            await self._sync_userspace(ports)
+        self.applied_count += 1
+
+    async def _sync_userspace(self, ports: list[nftrules.ServicePort]) -> None:
+        want: dict[tuple[str, int, str], list[tuple[str, int]]] = {}
+        for sp in ports:
+            if sp.protocol != "tcp":
+                continue
+            if sp.vip:
+                want[(sp.vip, sp.port, "tcp")] = list(sp.endpoints)
+            if sp.node_port:
+                want[("0.0.0.0", sp.node_port, "tcp")] = list(sp.endpoints)
+        for key in list(self._userspace):
+            if key not in want:
+                await self._userspace.pop(key).stop()
+        for key, backends in want.items():
+            relay = self._userspace.get(key)
+            if relay is None:
+                relay = _TcpRelay(key[0], key[1])
+                try:
+                    await relay.start()
+                except OSError as e:
+                    log.warning("userspace proxy cannot listen on %s:%d: %s", key[0], key[1], e)
+                    continue
+                self._userspace[key] = relay
+            relay.set_backends(backends)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self.mode == "nftables":
+            await _run("nft", "-f", "-", stdin=nftrules.render_delete(self.table))
+            if self._route_added:
+                await _run("ip", "route", "del", "local", self.cidr, "dev", "lo")
+        for relay in self._userspace.values():
+            await relay.stop()
+        self._userspace.clear()
+
+
+class _TcpRelay:
+    """One listening address of the userspace proxy, relaying to the current backends."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._backends: list[tuple[str, int]] = []
+        self._rr = itertools.count()
+        self._server: asyncio.base_events.Server | None = None
+
+    def set_backends(self, backends: list[tuple[str, int]]) -> None:
+        self._backends = backends
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, self.port, reuse_address=True)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self._backends:
+            writer.close()
+            return
+        ip, port = self._backends[next(self._rr) % len(self._backends)]
+        try:
+            br, bw = await asyncio.open_connection(ip, port)
+        except OSError:
+            writer.close()
+            return
+
+        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            try:
+                while data := await r.read(65536):
+                    w.write(data)
+                    await w.drain()
+            except ConnectionError:
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    w.close()
+
+        await asyncio.gather(pipe(reader, bw), pipe(br, writer))
