@@ -73,9 +73,13 @@ async def main(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await tunnel.start()
-    await tunnel.wait_connected(timeout=20)
-    print("connected", flush=True)
-    await stop.wait()
+    up = asyncio.create_task(tunnel.wait_connected())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([up, stopping], return_when=asyncio.FIRST_COMPLETED)
+    if up.done():
+        print("connected", flush=True)
+    await stopping
+    up.cancel()
     await tunnel.stop()
     if docker is not None:
         await docker.engine.close()

@@ -411,3 +411,36 @@ async def test_only_nodes_and_admins_may_open_a_tunnel(tmp_path: Path) -> None:
         await server.close()
         await api.stop()
         await store.close()
+
+
+async def test_embedded_agent_over_the_unix_socket(tmp_path: Path) -> None:
+    """``shoal server``'s own agent reaches the API through the in-process socket, not TCP."""
+    from aiohttp import web
+
+    store = open_store("sqlite", data_dir=tmp_path)
+    await store.start()
+    api = ApiServer(store)
+    await api.start()
+    runner = web.AppRunner(api.app())
+    await runner.setup()
+    sock = str(tmp_path / "api.sock")
+    await web.UnixSite(runner, sock).start()
+    driver = ScriptedDriver()
+    client = ApiClient("http://shoal", unix_socket=sock)
+    t = agent_tunnel.TunnelClient(client, node_name="local", resolver=lambda ns, p, c, prev: (driver, c))
+    try:
+        await client.create("pods", {"metadata": {"name": "p", "namespace": "default"},
+                                     "spec": {"nodeName": "local", "containers": [{"name": "echo", "image": "i"}]}})
+        await t.start()
+        await t.wait_connected(5)
+        await asyncio.sleep(0.05)
+        async with client.session.get("http://shoal/api/v1/namespaces/default/pods/p/log?tailLines=1") as r:
+            assert r.status == 200
+            assert await r.text() == "tail=1 since=None ts=False follow=False\n"
+    finally:
+        await t.stop()
+        assert not client.session.closed  # the agent's client is the agent's to close
+        await client.close()
+        await runner.cleanup()
+        await api.stop()
+        await store.close()
