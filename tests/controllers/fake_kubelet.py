@@ -220,15 +220,19 @@ class FakeCluster:
 
 @contextlib.asynccontextmanager
 async def running_controllers(client: ApiClient, *classes: type[Controller], clock: Clock = utcnow,
-                              options: dict[str, Any] | None = None) -> AsyncIterator[list[Controller]]:
-    """Run controller classes in this process, as the controller manager would."""
+                              options: dict[str, Any] | None = None,
+                              workers: bool = True) -> AsyncIterator[list[Controller]]:
+    """Run controller classes in this process, as the controller manager would.
+
+    ``workers=False`` starts only the informers: the test calls ``reconcile`` itself.
+    """
     ctx = Context(client=client, factory=InformerFactory(client), clock=clock, options=options or {})
     ctls = [c(ctx) for c in classes]
     for c in ctls:
         c.setup()
     ctx.factory.start()
     await ctx.factory.wait_synced(30)
-    tasks = [asyncio.create_task(c.run()) for c in ctls]
+    tasks = [asyncio.create_task(c.run()) for c in ctls] if workers else []
     try:
         yield ctls
     finally:
