@@ -1,0 +1,311 @@
+"""Scheduler benchmark: pods bound per second end to end, through the real API.
+
+    .venv/bin/python bench/scheduler_bench.py [--nodes 5000] [--pods 50000] [--scenario resources|spread|both]
+                                              [--quick] [--core-only]
+
+What it does, per scenario, against a fresh ``shoal server`` subprocess (SQLite
+store, no local agent, controllers off so only the scheduler acts on pods):
+
+1. registers ``--nodes`` Node objects over HTTPS with 32 concurrent clients,
+   spread over 10 zones (what the agent's simulated nodes do: capacity,
+   allocatable, a Ready condition, hostname/zone/os labels);
+2. opens a watch on pods in a separate process that stamps, with the shared
+   CLOCK_MONOTONIC, when each pod is first seen with ``spec.nodeName``;
+3. creates ``--pods`` pods with 32 concurrent clients (2 processes), stamping
+   each send time;
+4. reports pods bound per second (first send -> last binding seen) and the
+   p50/p99 of per-pod latency (send -> binding seen by the watcher), and the
+   scheduler's own counters and seconds per plugin (logged by the server on
+   shutdown), which is how we know which plugin dominates.
+
+Scenarios (issue 4): ``resources`` - requests only; ``spread`` - one pod in
+five also has a zone topology spread constraint (maxSkew 1, DoNotSchedule)
+and a required hostname anti-affinity, in groups of 50 pods.
+
+``--core-only`` measures the pure core alone (decisions/s over the same
+cluster, in process), which separates the scheduler's cost from the API's.
+``run(...)`` is the entry point for a bench runner; it returns a dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import queue
+import re
+import ssl
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import aiohttp  # noqa: E402
+import msgspec  # noqa: E402
+
+from bench import workload  # noqa: E402
+
+NS = "bench-sched"
+ZONE = "topology.kubernetes.io/zone"
+GROUP = 50  # pods per app label in the spread scenario
+
+
+# ---- bodies ---------------------------------------------------------------------------------
+
+def node_body(i: int, zones: int) -> dict[str, Any]:
+    name = f"sim-{i:05d}"
+    alloc = {"cpu": "32", "memory": "128Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {
+            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+            ZONE: f"zone-{i % zones}", "node.shoal.io/simulated": "true"}},
+        "spec": {},
+        "status": {"capacity": alloc, "allocatable": alloc,
+                   "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                   "message": "simulated node is ready"}],
+                   "nodeInfo": {"kubeletVersion": "v1.32.0-shoal", "operatingSystem": "linux",
+                                "architecture": "amd64"}},
+    }
+
+
+def pod_body(i: int, scenario: str) -> dict[str, Any]:
+    p = workload.pod(f"p-{i:06d}", NS)
+    if scenario == "spread" and i % 5 == 0:
+        app = f"g{(i // 5) // GROUP}"
+        p["metadata"]["labels"] = {**p["metadata"]["labels"], "app": app}
+        sel = {"matchLabels": {"app": app}}
+        p["spec"]["topologySpreadConstraints"] = [
+            {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "DoNotSchedule", "labelSelector": sel}]
+        p["spec"]["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"topologyKey": "kubernetes.io/hostname", "labelSelector": sel}]}}
+    return p
+
+
+# ---- load processes -------------------------------------------------------------------------
+
+def _session(url: str, token: str, ca: str, connections: int) -> aiohttp.ClientSession:
+    ctx = ssl.create_default_context(cafile=ca)
+    conn = aiohttp.TCPConnector(ssl=ctx, limit=connections, limit_per_host=connections, keepalive_timeout=120)
+    return aiohttp.ClientSession(base_url=url, connector=conn, headers={"Authorization": f"Bearer {token}"},
+                                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+
+
+async def _post_all(p: dict[str, Any], sync: Any) -> dict[str, Any]:
+    path, bodies, clients = p["path"], p["bodies"], p["clients"]
+    sent: dict[str, float] = {}
+    failures: list[str] = []
+    async with _session(p["url"], p["token"], p["ca"], clients) as s:
+        async def warm() -> None:
+            async with s.get("/api/v1/namespaces/default") as r:
+                await r.read()
+        await asyncio.gather(*(warm() for _ in range(clients)))
+        sync()
+        t0 = time.monotonic()
+        todo = iter(bodies)
+
+        async def client() -> None:
+            for name, body in todo:
+                sent[name] = time.monotonic()
+                async with s.post(path, data=body, headers={"Content-Type": "application/json"}) as r:
+                    answer = await r.read()
+                    if r.status != 201 and len(failures) < 5:
+                        failures.append(f"{r.status}: {answer[:200]!r}")
+        await asyncio.gather(*(client() for _ in range(clients)))
+        t1 = time.monotonic()
+    return {"sent": sent, "start": t0, "end": t1, "failures": failures}
+
+
+async def _watch_bound(p: dict[str, Any], sync: Any) -> dict[str, Any]:
+    expected, timeout = p["expected"], p["timeout"]
+    bound: dict[str, float] = {}
+    async with _session(p["url"], p["token"], p["ca"], 2) as s:
+        async with s.get(f"/api/v1/namespaces/{NS}/pods?limit=1") as r:
+            rv = msgspec.json.decode(await r.read())["metadata"]["resourceVersion"]
+        url = f"/api/v1/namespaces/{NS}/pods?watch=1&resourceVersion={rv}&timeoutSeconds={int(timeout)}"
+        async with s.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as r:
+            sync()
+            deadline = time.monotonic() + timeout
+            marker = b'"nodeName":"'
+            while len(bound) < expected and time.monotonic() < deadline:
+                try:
+                    line = await asyncio.wait_for(r.content.readline(), max(0.1, deadline - time.monotonic()))
+                except TimeoutError:
+                    break
+                now = time.monotonic()
+                if not line:
+                    break
+                if marker not in line:
+                    continue
+                ev = msgspec.json.decode(line)
+                name = ev["object"]["metadata"]["name"]
+                if name not in bound and ev["object"]["spec"].get("nodeName"):
+                    bound[name] = now
+    return {"bound": bound}
+
+
+JOBS = {"post": _post_all, "watch": _watch_bound}
+
+
+def _child(name: str, params: dict[str, Any], barrier: Any, out: Any) -> None:
+    def sync() -> None:
+        barrier.wait(timeout=300)
+    try:
+        out.put(asyncio.run(JOBS[name](params, sync)))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            barrier.abort()
+        out.put({"error": traceback.format_exc()})
+
+
+def run_jobs(jobs: list[tuple[str, dict[str, Any]]], *, timeout: float) -> list[dict[str, Any]]:
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(len(jobs))
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_child, args=(n, p, barrier, out), daemon=True) for n, p in jobs]
+    for proc in procs:
+        proc.start()
+    results: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(results) < len(jobs):
+            try:
+                results.append(out.get(timeout=max(1.0, deadline - time.monotonic())))
+            except queue.Empty:
+                raise RuntimeError("a load process did not finish in time") from None
+    finally:
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+    errors = [r["error"] for r in results if "error" in r]
+    if errors:
+        raise RuntimeError("load process failed:\n" + errors[0])
+    return results
+
+
+def _split(items: list[Any], parts: int) -> list[list[Any]]:
+    return [items[i::parts] for i in range(parts)]
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+# ---- one scenario ---------------------------------------------------------------------------
+
+def run_scenario(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int = 50000, clients: int = 32,
+                 processes: int = 2, workdir: Path | None = None, timeout: float = 1800) -> dict[str, Any]:
+    from tests.server_fixture import start_server
+
+    work = Path(workdir or tempfile.mkdtemp(prefix="shoal-sched-bench-"))
+    os.environ["SHOAL_CONTROLLERS"] = "none"
+    srv = start_server(work / f"data-{scenario}", timeout=60)
+    out: dict[str, Any] = {"scenario": scenario, "nodes": nodes, "pods": pods, "clients": clients}
+    try:
+        base = {"url": srv.url, "token": srv.token, "ca": srv.ca}
+        s = srv.session()
+        s.post(srv.url + "/api/v1/namespaces", json={"metadata": {"name": NS}}).raise_for_status()
+        # 1. nodes
+        nbodies = [(f"sim-{i:05d}", msgspec.json.encode(node_body(i, zones))) for i in range(nodes)]
+        t = time.monotonic()
+        res = run_jobs([("post", {**base, "path": "/api/v1/nodes", "bodies": part, "clients": clients // processes})
+                        for part in _split(nbodies, processes)], timeout=timeout)
+        out["node_register_s"] = round(time.monotonic() - t, 2)
+        if any(r["failures"] for r in res):
+            raise RuntimeError(f"node registration failed: {[r['failures'] for r in res]}")
+        time.sleep(2.0)  # let the scheduler's informer take in every node
+        # 2. + 3. watch, then create pods
+        pbodies = [(f"p-{i:06d}", msgspec.json.encode(pod_body(i, scenario))) for i in range(pods)]
+        jobs = [("watch", {**base, "expected": pods, "timeout": timeout})]
+        jobs += [("post", {**base, "path": f"/api/v1/namespaces/{NS}/pods", "bodies": part,
+                           "clients": clients // processes}) for part in _split(pbodies, processes)]
+        res = run_jobs(jobs, timeout=timeout + 60)
+        bound: dict[str, float] = next(r["bound"] for r in res if "bound" in r)
+        posts = [r for r in res if "sent" in r]
+        sent: dict[str, float] = {k: v for r in posts for k, v in r["sent"].items()}
+        failures = [f for r in posts for f in r["failures"]]
+        first = min(sent.values())
+        last = max(bound.values()) if bound else first
+        lat = [bound[k] - sent[k] for k in bound if k in sent]
+        create_end = max(r["end"] for r in posts)
+        out.update({
+            "bound": len(bound), "create_failures": failures[:3],
+            "creates_per_s": round(len(sent) / (create_end - min(r["start"] for r in posts)), 1),
+            "bound_per_s": round(len(bound) / (last - first), 1) if last > first else 0.0,
+            "seconds": round(last - first, 1),
+            "latency_p50_ms": round(pct(lat, 0.50) * 1000, 1), "latency_p99_ms": round(pct(lat, 0.99) * 1000, 1),
+        })
+    finally:
+        srv.stop()
+        m = re.findall(r"scheduler stats: (\{.*\})", srv.log())
+        if m:
+            out["scheduler"] = json.loads(m[-1])
+    return out
+
+
+# ---- the core alone -------------------------------------------------------------------------
+
+def run_core(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int = 50000) -> dict[str, Any]:
+    """Decisions per second of the pure core (no API), same cluster and pods."""
+    from shoal.scheduler.config import SchedulerConfig
+    from shoal.scheduler.core import build_profiles, schedule
+    from shoal.scheduler.podinfo import pod_info
+    from shoal.scheduler.snapshot import ClusterState
+
+    cs = ClusterState()
+    for i in range(nodes):
+        cs.set_node(node_body(i, zones))
+    infos = []
+    for i in range(pods):
+        body = pod_body(i, scenario)
+        body["metadata"]["uid"] = f"uid-{i}"
+        infos.append(pod_info(body))
+    profiles = build_profiles(SchedulerConfig())
+    t = time.perf_counter()
+    decisions = schedule(cs, infos, profiles)
+    dt = time.perf_counter() - t
+    timings = profiles["default-scheduler"].timings
+    return {"scenario": scenario, "nodes": nodes, "pods": pods, "placed": sum(d.scheduled for d in decisions),
+            "decisions_per_s": round(pods / dt, 1), "us_per_decision": round(dt / pods * 1e6, 1),
+            "plugin_seconds": {k: round(v, 3) for k, v in sorted(timings.items(), key=lambda kv: -kv[1])}}
+
+
+def run(*, scenarios: tuple[str, ...] = ("resources", "spread"), quick: bool = False, core_only: bool = False,
+        nodes: int | None = None, pods: int | None = None) -> dict[str, Any]:
+    """Entry point for a bench runner: every figure as a dict."""
+    n = nodes or (500 if quick else 5000)
+    p = pods or (2000 if quick else 50000)
+    out: dict[str, Any] = {"core": [run_core(s, nodes=n, pods=p) for s in scenarios]}
+    if not core_only:
+        out["e2e"] = [run_scenario(s, nodes=n, pods=p) for s in scenarios]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nodes", type=int)
+    ap.add_argument("--pods", type=int)
+    ap.add_argument("--scenario", choices=["resources", "spread", "both"], default="both")
+    ap.add_argument("--quick", action="store_true", help="500 nodes, 2,000 pods (a smoke run)")
+    ap.add_argument("--core-only", action="store_true")
+    a = ap.parse_args()
+    scenarios = ("resources", "spread") if a.scenario == "both" else (a.scenario,)
+    print(json.dumps(run(scenarios=scenarios, quick=a.quick, core_only=a.core_only, nodes=a.nodes, pods=a.pods),
+                     indent=1))
+
+
+if __name__ == "__main__":
+    main()
