@@ -10,7 +10,8 @@ subprocess has no agent, for the scheduler's binding too): it registers a Node,
 binds the namespace's unscheduled pods to it, and reports them the way an
 agent would through the status subresource: Running and Ready after
 ``ready_delay``, or, by the image name, crash-looping (``crash``), unable to
-pull (``pullfail``) or running but never Ready (``unready``). A terminating
+pull (``pullfail``), running but never Ready (``unready``) or stuck creating
+its containers (``hang``). A terminating
 pod is removed after ``stop_delay``, as an agent does once its containers
 stopped. It never runs a container; everything else goes through the public
 API like the real agent.
@@ -59,7 +60,7 @@ def _sec(t: float | None = None) -> str:
 
 def fate_by_image(pod: Obj) -> str:
     images = " ".join(c.get("image", "") for c in (pod.get("spec") or {}).get("containers") or [])
-    for fate in ("crash", "pullfail", "unready"):
+    for fate in ("crash", "pullfail", "unready", "hang"):
         if fate in images:
             return fate
     return "ready"
@@ -112,7 +113,7 @@ class FakeKubelet:
         self.queue.add(key_of(pod))
 
     def resync(self) -> None:
-        for k in self.pods.keys():
+        for k in self.pods.keys():  # noqa: SIM118 - Informer.keys(), not a dict
             self.queue.add(k)
 
     async def _sync(self, key: Hashable) -> None:
@@ -159,6 +160,9 @@ class FakeKubelet:
                     "started": "running" in state, "restartCount": restarts, "state": state}
 
         base: Obj = {"hostIP": "10.0.0.1", "podIP": "10.1.0.1", "startTime": started}
+        if fate == "hang":
+            return {"phase": "Pending", "startTime": started, "containerStatuses": [
+                cstatus(c, ready=False, state={"waiting": {"reason": "ContainerCreating"}}) for c in containers]}
         unready = [{"type": "PodScheduled", "status": "True", "lastTransitionTime": started},
                    {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
                     "lastTransitionTime": started}]
