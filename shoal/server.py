@@ -118,33 +118,50 @@ class Server:
         to ``self._stoppers`` (stopped in reverse order).
         """
         # -- scheduler --
-        from shoal.scheduler.config import ConfigError, SchedulerConfig, load_config_text
-        from shoal.scheduler.worker import Scheduler
+        if not self.opts.extra.get("disable_scheduler"):
+            from shoal.scheduler.config import ConfigError, SchedulerConfig, load_config_text
+            from shoal.scheduler.worker import Scheduler
 
-        sched_cfg = SchedulerConfig()
-        if self.opts.extra.get("scheduler_config"):
-            path = Path(self.opts.extra["scheduler_config"])
-            try:
-                sched_cfg = load_config_text(path.read_text())
+            sched_cfg = SchedulerConfig()
+            if self.opts.extra.get("scheduler_config"):
+                path = Path(self.opts.extra["scheduler_config"])
+                try:
+                    sched_cfg = load_config_text(path.read_text())
+                    scheduler = Scheduler(self.client(), config=sched_cfg)
+                except (OSError, ConfigError) as e:
+                    raise SystemExit(f"shoal server: --scheduler-config {path}: {e}") from None
+            else:
                 scheduler = Scheduler(self.client(), config=sched_cfg)
-            except (OSError, ConfigError) as e:
-                raise SystemExit(f"shoal server: --scheduler-config {path}: {e}") from None
-        else:
-            scheduler = Scheduler(self.client(), config=sched_cfg)
-        await scheduler.start()
-        self.scheduler = scheduler
-        self._stoppers.append(scheduler.stop)
+            await scheduler.start()
+            self.scheduler = scheduler
+            self._stoppers.append(scheduler.stop)
         # -- controllers --
         from shoal.controllers.manager import ControllerManager, parse_enabled
 
         # which controllers: ``--controllers`` (extra) or $SHOAL_CONTROLLERS: "*" (default), "none", or "a,b"
         enabled = parse_enabled(self.opts.extra.get("controllers", os.environ.get("SHOAL_CONTROLLERS", "*")))
+        if self.opts.extra.get("disable_controller_manager"):
+            enabled = []
         if enabled is None or enabled:
             controllers = ControllerManager(self.client(), enabled=enabled, options=dict(self.opts.extra))
             await controllers.start()
             self.controllers = controllers
             self._stoppers.append(controllers.stop)
         # -- agent --
+        if not self.opts.no_agent:
+            from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overrides
+            from shoal.agent.drivers.base import DriverError
+
+            agent = Agent(self.client(), AgentOptions(
+                node_name=self.opts.node_name or default_node_name(), runtime=self.opts.runtime,
+                docker_host=self.opts.docker_host, state_dir=self.dd.root / "agent",
+                cluster_dns=tuple(self.opts.extra.get("cluster_dns") or ()), **env_overrides()))
+            try:
+                await agent.start()
+            except DriverError as e:
+                raise SystemExit(f"shoal server: node agent: {e}") from None
+            self.agent = agent
+            self._stoppers.append(agent.stop)
 
     def client(self) -> ApiClient:
         """An API client for components running inside this process."""

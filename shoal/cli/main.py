@@ -37,6 +37,8 @@ def main() -> None:
 @click.option("-v", "--verbose", is_flag=True)
 # component options: each lands in ServerOptions.extra under its Python name
 @click.option("--service-cidr", default="10.43.0.0/16", show_default=True, help="Range of Service ClusterIPs.")
+@click.option("--disable-scheduler", is_flag=True, default=None, help="Do not run the scheduler.")
+@click.option("--disable-controller-manager", is_flag=True, default=None, help="Do not run the controllers.")
 @click.option("--scheduler-config", type=click.Path(exists=True, dir_okay=False),
               help="A KubeSchedulerConfiguration file (scheduler profiles, plugins, plugin args).")
 def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
@@ -78,16 +80,41 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
 @click.option("--server", "server_url", required=True, help="URL of the shoal API server.")
 @click.option("--token", required=True, help="The node join token (`shoal token` on the server).")
 @click.option("--data-dir")
-@click.option("--node-name")
+@click.option("--node-name", help="Name of this node (default: the hostname).")
 @click.option("--runtime", type=RUNTIMES, default="auto", show_default=True)
-@click.option("--simulate-nodes", type=int, default=0)
+@click.option("--docker-host", help="Docker Engine API URL (unix:///run/podman/podman.sock ...).")
+@click.option("--simulate-nodes", type=click.IntRange(min=0), default=0,
+              help="Register N hollow nodes <node-name>-0..N-1 (simulated runtime).")
 @click.option("--labels", default="", help="k=v,... added to the node's labels.")
 @click.option("--capacity", default="", help="cpu=..,memory=..,pods=.. instead of the host's.")
+@click.option("--ca-file", help="CA bundle of the server (default: <data-dir>/ca.crt if present).")
+@click.option("--lease-interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between Lease renewals.")
+@click.option("--simulate-start-delay", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Simulated runtime: seconds before a container runs.")
+@click.option("--simulate-complete-after", type=click.FloatRange(min=0), default=None,
+              help="Simulated runtime: Job pods (restartPolicy OnFailure/Never) succeed after this many seconds.")
+@click.option("-v", "--verbose", is_flag=True)
 def agent(server_url: str, token: str, data_dir: str | None, node_name: str | None, runtime: str,
-          simulate_nodes: int, labels: str, capacity: str) -> None:
-    """Join a machine to a cluster as a node (not available in this build yet)."""
-    click.echo("shoal agent: the node agent is not part of this build yet (see the README)", err=True)
-    sys.exit(2)
+          docker_host: str | None, simulate_nodes: int, labels: str, capacity: str, ca_file: str | None,
+          lease_interval: float, simulate_start_delay: float, simulate_complete_after: float | None,
+          verbose: bool) -> None:
+    """Join a machine to a cluster as a node: run the pods bound to it."""
+    from shoal.agent.main import AgentArgs, BadArgument, run_agent
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = AgentArgs(server=server_url, token=token, data_dir=_data_dir(data_dir), node_name=node_name,
+                     runtime=runtime, docker_host=docker_host, simulate_nodes=simulate_nodes, labels=labels,
+                     capacity=capacity, ca_file=ca_file, lease_interval=lease_interval,
+                     sim_start_delay=simulate_start_delay, sim_complete_after=simulate_complete_after)
+    try:
+        asyncio.run(run_agent(args))
+    except BadArgument as e:
+        raise click.BadParameter(str(e), param_hint=e.option) from None
+    except Exception as e:  # the agent could not start: say why, in one line
+        click.echo(f"shoal agent: {e}", err=True)
+        sys.exit(1)
 
 
 @main.command("kubeconfig")
