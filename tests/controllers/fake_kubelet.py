@@ -45,8 +45,9 @@ def always_running(_pod: Obj) -> str:
 
 class FakeCluster:
     def __init__(self, client: ApiClient, *, lease_interval: float = 0.5, outcome: Outcome = always_running,
-                 schedule: bool = True) -> None:
+                 schedule: bool = True, namespaces: set[str] | None = None) -> None:
         self.client = client
+        self.namespaces = namespaces  # only pods of these (None: all)
         self.lease_interval = lease_interval
         self.outcome = outcome
         self.schedule = schedule
@@ -193,6 +194,8 @@ class FakeCluster:
     async def _pod_loop(self) -> None:
         while True:
             for pod in self.pods.list():
+                if self.namespaces is not None and pod["metadata"]["namespace"] not in self.namespaces:
+                    continue
                 k = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
                 if k in self._busy:
                     continue
