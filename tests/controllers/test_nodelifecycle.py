@@ -1,0 +1,325 @@
+"""Node lifecycle against a real server: lost nodes, evictions, the disruption guard, returning nodes.
+
+The fake kubelet (tests/controllers/fake_kubelet.py) plays the nodes: it renews
+their Leases every 0.5 s until "killed". The grace period is 2 s here (6 s by
+default) so the tests take seconds. This module runs its own server, because
+the controller looks at every node of the cluster and other tests leave theirs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shoal.client import ApiClient, ApiException
+from shoal.controllers import nodehealth as nh
+from shoal.controllers import taints as tl
+from shoal.controllers.nodelifecycle import NodeLifecycleController
+from shoal.controllers.replicaset import ReplicaSetController
+from tests.controllers.fake_kubelet import FakeCluster, eventually, running_controllers
+from tests.server_fixture import RunningServer, start_server
+
+Obj = dict[str, Any]
+GRACE = 2.0
+OPTS = {"node_monitor_grace_period": GRACE, "node_monitor_period": 0.2}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    old = os.environ.get("SHOAL_CONTROLLERS")
+    os.environ["SHOAL_CONTROLLERS"] = "none"
+    try:
+        srv = start_server(Path(tmp_path_factory.mktemp("shoal-nodelifecycle")))
+    finally:
+        if old is None:
+            os.environ.pop("SHOAL_CONTROLLERS", None)
+        else:
+            os.environ["SHOAL_CONTROLLERS"] = old
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
+    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    yield c
+    await c.close()
+
+
+class Env:
+    def __init__(self, client: ApiClient, ns: str, kubelet: FakeCluster, zone: str) -> None:
+        self.client, self.ns, self.kubelet, self.zone = client, ns, kubelet, zone
+
+    async def nodes(self, *names: str) -> None:
+        for n in names:
+            await self.kubelet.add_node(n, labels={nh.ZONE_LABEL: self.zone})
+
+    async def node(self, name: str) -> Obj:
+        return await self.client.get("nodes", name)
+
+    async def ready(self, name: str) -> str | None:
+        for c in (await self.node(name)).get("status", {}).get("conditions") or []:
+            if c["type"] == "Ready":
+                return str(c["status"])
+        return None
+
+    async def taints(self, name: str) -> set[tuple[str, str]]:
+        return {(t["key"], t["effect"]) for t in (await self.node(name)).get("spec", {}).get("taints") or []}
+
+    async def pod(self, name: str, node: str, *, owner: Obj | None = None, tolerations: list[Obj] | None = None) -> Obj:
+        md: Obj = {"name": name}
+        if owner is not None:
+            md["ownerReferences"] = [{"apiVersion": owner["apiVersion"], "kind": owner["kind"],
+                                      "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
+                                      "controller": True}]
+        spec: Obj = {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}
+        if tolerations:
+            spec["tolerations"] = tolerations
+        return await self.client.create("pods", {"metadata": md, "spec": spec}, self.ns)
+
+    async def deleting(self, name: str) -> bool:
+        try:
+            return bool((await self.client.get("pods", name, self.ns))["metadata"].get("deletionTimestamp"))
+        except ApiException as e:
+            return e.status == 404
+
+    async def owner(self, name: str = "owner") -> Obj:
+        """A ReplicaSet with no pods of its own (replicas 0): only an owner for replicated pods."""
+        return await self.client.create("replicasets", {"metadata": {"name": name}, "spec": {
+            "replicas": 0, "selector": {"matchLabels": {"o": name}},
+            "template": {"metadata": {"labels": {"o": name}},
+                         "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}, self.ns)
+
+
+@pytest.fixture
+async def env(client: ApiClient) -> AsyncIterator[Env]:
+    tag = uuid.uuid4().hex[:6]
+    ns = f"nl-{tag}"
+    await client.create("namespaces", {"metadata": {"name": ns}})
+    kubelet = FakeCluster(client, lease_interval=0.5, namespaces={ns})
+    await kubelet.start()
+    try:
+        yield Env(client, ns, kubelet, zone=f"zone-{tag}")
+    finally:
+        await kubelet.stop()
+
+
+def _n(env: Env, name: str) -> str:
+    return f"{env.zone}-{name}"
+
+
+async def test_lost_node_is_tainted_its_replicated_pods_evicted_and_it_returns(env: Env) -> None:
+    a, b, c = _n(env, "a"), _n(env, "b"), _n(env, "c")
+    await env.nodes(a, b, c)
+    owner = await env.owner()
+    await env.pod("replicated", a, owner=owner)
+    await env.pod("bare", a)
+    await env.pod("patient", a, owner=owner, tolerations=[
+        {"key": tl.UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 2}])
+    await env.pod("forever", a, owner=owner, tolerations=[
+        {"key": tl.UNREACHABLE, "operator": "Exists", "effect": "NoExecute"}])
+    await env.pod("elsewhere", b, owner=owner)
+    async with running_controllers(env.client, NodeLifecycleController, options=OPTS):
+        await eventually(lambda: _all_running(env, 5))
+        await asyncio.sleep(GRACE + 0.5)
+        assert await env.ready(a) == "True"  # renewing: nothing happens
+        killed = time.monotonic()
+        env.kubelet.kill(a)
+        await eventually(lambda: _is(env.ready(a), "Unknown"), timeout=GRACE + 3)
+        await eventually(lambda: env.deleting("replicated"), timeout=3)
+        evicted_after = time.monotonic() - killed
+        assert GRACE - 0.5 <= evicted_after <= GRACE + 2, evicted_after  # the last renewal was up to 0.5 s before
+        assert {(tl.UNREACHABLE, "NoSchedule"), (tl.UNREACHABLE, "NoExecute")} <= await env.taints(a)
+        node = await env.node(a)
+        assert all(c["status"] == "Unknown" and c["reason"] == "NodeStatusUnknown"
+                   for c in node["status"]["conditions"])
+        bare = await env.client.get("pods", "bare", env.ns)
+        assert not bare["metadata"].get("deletionTimestamp")  # a bare pod keeps Kubernetes' 300 s
+        assert any(c["type"] == "Ready" and c["status"] == "False" for c in bare["status"]["conditions"])
+        assert not await env.deleting("patient")
+        await eventually(lambda: env.deleting("patient"), timeout=4)  # after its 2 s toleration
+        assert not await env.deleting("forever") and not await env.deleting("elsewhere")
+        assert await env.ready(b) == "True" and not await env.taints(b)
+        events = (await env.client.list("events", env.ns))["items"]
+        assert any(e["reason"] == "TaintManagerEviction" and e["involvedObject"]["name"] == "replicated"
+                   for e in events)
+        # the node comes back: Ready again, taints lifted, its stale (terminating) pods cleaned up by its agent
+        env.kubelet.revive(a)
+        await eventually(lambda: _is(env.ready(a), "True"), timeout=5)
+        await eventually(lambda: _eq(env.taints(a), set()))
+        await eventually(lambda: _gone(env, "replicated"))
+        assert not await env.deleting("bare") and not await env.deleting("forever")
+
+
+async def _all_running(env: Env, n: int) -> bool:
+    pods = (await env.client.list("pods", env.ns))["items"]
+    return sum(1 for p in pods if p.get("status", {}).get("phase") == "Running") == n
+
+
+async def _is(aw: Any, want: Any) -> bool:
+    return bool(await aw == want)
+
+
+_eq = _is
+
+
+async def _gone(env: Env, name: str) -> bool:
+    try:
+        await env.client.get("pods", name, env.ns)
+    except ApiException as e:
+        return e.status == 404
+    return False
+
+
+async def test_most_nodes_silent_at_once_evicts_nothing(env: Env) -> None:
+    names = [_n(env, x) for x in "abcd"]
+    await env.nodes(*names)
+    owner = await env.owner()
+    for i, n in enumerate(names):
+        await env.pod(f"p{i}", n, owner=owner)
+    async with running_controllers(env.client, NodeLifecycleController, options=OPTS):
+        await eventually(lambda: _all_running(env, 4))
+        for n in names[:3]:  # 3 of 4 (75% >= 55%, and more than 2): partial disruption in a small zone
+            env.kubelet.kill(n)
+        for n in names[:3]:
+            await eventually(lambda n=n: _is(env.ready(n), "Unknown"), timeout=GRACE + 3)  # type: ignore[misc]
+        await asyncio.sleep(2.0)
+        for i, n in enumerate(names[:3]):
+            assert (tl.UNREACHABLE, "NoExecute") not in await env.taints(n)
+            assert (tl.UNREACHABLE, "NoSchedule") in await env.taints(n)  # no new pods there, though
+            assert not await env.deleting(f"p{i}")
+        for n in names[:3]:
+            env.kubelet.revive(n)
+        for n in names[:3]:
+            await eventually(lambda n=n: _is(env.ready(n), "True"), timeout=5)  # type: ignore[misc]
+        for i in range(4):
+            assert not await env.deleting(f"p{i}")
+
+
+async def test_every_node_silent_means_the_controller_is_cut_off(env: Env) -> None:
+    names = [_n(env, x) for x in "ab"]
+    await env.nodes(*names)
+    owner = await env.owner()
+    await env.pod("p0", names[0], owner=owner)
+    async with running_controllers(env.client, NodeLifecycleController, options=OPTS) as (ctl,):
+        await eventually(lambda: _all_running(env, 1))
+        env.kubelet.kill(names[0])
+        await eventually(lambda: env.deleting("p0"), timeout=GRACE + 3)  # one of two: normal eviction
+        assert (tl.UNREACHABLE, "NoExecute") in await env.taints(names[0])
+        env.kubelet.kill(names[1])  # now no node of the (only) zone is ready
+        await eventually(lambda: _is(env.ready(names[1]), "Unknown"), timeout=GRACE + 3)
+        # full disruption everywhere: the NoExecute taints are lifted, nothing more is evicted
+        await eventually(lambda: _lacks(env, names[0], (tl.UNREACHABLE, "NoExecute")), timeout=3)
+        assert (tl.UNREACHABLE, "NoExecute") not in await env.taints(names[1])
+        assert ctl._all_full  # type: ignore[attr-defined]
+
+
+async def _lacks(env: Env, node: str, taint: tuple[str, str]) -> bool:
+    return taint not in await env.taints(node)
+
+
+async def test_node_reporting_not_ready_is_tainted_not_ready(env: Env) -> None:
+    a, b, c = _n(env, "a"), _n(env, "b"), _n(env, "c")
+    await env.nodes(a, b, c)
+    async with running_controllers(env.client, NodeLifecycleController, options=OPTS):
+        node = await env.node(a)
+        for cond in node["status"]["conditions"]:
+            if cond["type"] == "Ready":
+                cond.update(status="False", reason="KubeletNotReady", message="container runtime is down")
+        await env.client.update_status("nodes", node)
+        await eventually(lambda: _has(env, a, {(tl.NOT_READY, "NoSchedule"), (tl.NOT_READY, "NoExecute")}))
+        node = await env.node(a)
+        for cond in node["status"]["conditions"]:
+            if cond["type"] == "Ready":
+                cond.update(status="True", reason="KubeletReady", message="")
+        await env.client.update_status("nodes", node)
+        await eventually(lambda: _eq(env.taints(a), set()))
+
+
+async def _has(env: Env, node: str, want: set[tuple[str, str]]) -> bool:
+    return want <= await env.taints(node)
+
+
+async def test_lost_node_pods_are_recreated_elsewhere_by_their_replicaset(env: Env) -> None:
+    """Node loss to recovery with the ReplicaSet controller and the default options (6 s grace).
+
+    The issue's target is 10 s (Kubernetes: about 6 min by default). Here the node
+    agent and scheduler are the fake kubelet's, so this measures the control plane's
+    part: noticing the loss, evicting, replacing, binding, reported Running.
+    """
+    a, b, c = _n(env, "a"), _n(env, "b"), _n(env, "c")
+    await env.nodes(a, b, c)
+    opts: dict[str, Any] = {}  # the defaults: --node-monitor-grace-period 6
+    async with running_controllers(env.client, NodeLifecycleController, ReplicaSetController, options=opts):
+        await env.client.create("replicasets", {"metadata": {"name": "web"}, "spec": {
+            "replicas": 6, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}, env.ns)
+        await eventually(lambda: _all_running(env, 6))
+        on_a = [p["metadata"]["name"] for p in (await env.client.list("pods", env.ns))["items"]
+                if p["spec"]["nodeName"] == a]
+        assert on_a  # the fake scheduler spreads round-robin
+        killed = time.monotonic()
+        env.kubelet.kill(a)
+
+        async def recovered() -> bool:
+            pods = [p for p in (await env.client.list("pods", env.ns))["items"]
+                    if not p["metadata"].get("deletionTimestamp")]
+            return len(pods) == 6 and all(p["spec"].get("nodeName") in (b, c) and
+                                          p.get("status", {}).get("phase") == "Running" for p in pods)
+        await eventually(recovered, timeout=15)
+        took = time.monotonic() - killed
+        print(f"\nnode loss to recovery ({len(on_a)} pods, default grace 6 s): {took:.2f}s")
+        assert took <= 10
+
+
+# ---- pure decisions ---------------------------------------------------------------------------
+
+
+def test_zone_states_and_rates() -> None:
+    assert nh.zone_state(10, 0, threshold=0.55) == nh.NORMAL
+    assert nh.zone_state(1, 2, threshold=0.55) == nh.NORMAL  # 2 or fewer never count as a disruption
+    assert nh.zone_state(2, 3, threshold=0.55) == nh.PARTIAL
+    assert nh.zone_state(0, 1, threshold=0.55) == nh.FULL
+    p = nh.EvictionPolicy()
+    assert nh.zone_rate(nh.NORMAL, 3, policy=p, all_full=False) == 1.0
+    assert nh.zone_rate(nh.PARTIAL, 10, policy=p, all_full=False) == 0.0  # small zone: stop
+    assert nh.zone_rate(nh.PARTIAL, 60, policy=p, all_full=False) == 0.01  # large zone: slow down
+    assert nh.zone_rate(nh.FULL, 5, policy=p, all_full=False) == 1.0  # one dead zone among healthy ones
+    assert nh.zone_rate(nh.FULL, 5, policy=p, all_full=True) == 0.0
+    states = nh.zone_states([("z1", True), ("z1", False), ("z2", False)], threshold=0.55)
+    assert states == {"z1": (nh.NORMAL, 2), "z2": (nh.FULL, 1)} and not nh.all_fully_disrupted(states)
+
+
+def test_token_bucket() -> None:
+    b = nh.TokenBucket(0.5, now=0.0)
+    assert b.try_take(0.0) and not b.try_take(1.0) and b.try_take(2.0)
+    b.set_rate(0.0, now=10.0)
+    assert not b.try_take(100.0)
+
+
+def test_eviction_times() -> None:
+    now = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    added = "2024-01-01T00:00:00Z"
+    taint = {"key": tl.UNREACHABLE, "effect": "NoExecute", "timeAdded": added}
+    owned = {"metadata": {"ownerReferences": [{"controller": True, "uid": "x"}]}, "spec": {}}
+    bare: Obj = {"metadata": {}, "spec": {}}
+    assert tl.eviction_time(owned, [taint], now) == now
+    assert tl.eviction_time(bare, [taint], now) == now + dt.timedelta(seconds=300)
+    own_tol = {"metadata": {}, "spec": {"tolerations": [{"operator": "Exists", "effect": "NoExecute",
+                                                         "tolerationSeconds": 30}]}}
+    assert tl.eviction_time(own_tol, [taint], now) == now + dt.timedelta(seconds=30)
+    other = {"key": "gpu-broken", "effect": "NoExecute", "timeAdded": added}
+    assert tl.eviction_time(own_tol, [taint, other], now) == now + dt.timedelta(seconds=30)
+    assert tl.eviction_time(bare, [other], now) == now  # untolerated: at once
+    assert tl.eviction_time(bare, [{"key": "x", "effect": "NoSchedule"}], now) is None
+    late = now + dt.timedelta(seconds=400)
+    assert tl.eviction_time(bare, [taint], late) == late
