@@ -3,8 +3,11 @@
 Each served resource has a ``Broadcaster`` that follows the store from the
 revision it started at, keeps a window of recent events (so a client can resume
 from a resourceVersion it saw), and delivers each event to every registered
-watcher. Every event is decoded and serialised once, whatever the number of
-watchers. A watcher asking for a revision older than the window gets 410 Gone
+watcher. Every event is serialised once, whatever the number of watchers, and
+decoded only if a selector or a Table needs the object. The window holds bytes
+only, and the replaced version of an object comes with the store's event, so
+the cache costs about one copy of each recent event, not decoded objects (which
+would cost ~10x the memory and long garbage-collector pauses). A watcher asking for a revision older than the window gets 410 Gone
 ("too old resource version") and relists, as with kube-apiserver's cache.
 
 Selectors are applied per watcher with upstream's transitions: an object that
@@ -32,22 +35,38 @@ Filter = Callable[[dict[str, Any]], bool]
 
 @dataclass(slots=True)
 class Event:
-    """One change, decoded once and shared by every watcher."""
+    """One change, shared by every watcher; decoded only when a watcher needs the object.
+
+    The window keeps thousands of events, so it keeps them as bytes: the decoded
+    object (for selectors and Tables) is cached only while the event is being
+    fanned out (``Broadcaster._apply`` drops it afterwards), and decoded again on
+    the rare later use (a replay to a selector watcher, a Table watch).
+    """
 
     type: str  # ADDED | MODIFIED | DELETED
     rev: int
     key: str
-    obj: dict[str, Any]
     raw: bytes  # the object's JSON with resourceVersion
-    prev: dict[str, Any] | None = None
     prev_raw: bytes | None = None  # the value before this change, decoded on demand by previous()
+    _obj: dict[str, Any] | None = None
+    _prev: dict[str, Any] | None = None
     _line: bytes | None = None
 
+    @property
+    def obj(self) -> dict[str, Any]:
+        if self._obj is None:
+            self._obj = rawobj.decode(self.raw)
+        return self._obj
+
     def previous(self) -> dict[str, Any] | None:
-        """The object before this change (decoded once, and only if a selector asks)."""
-        if self.prev is None and self.prev_raw is not None:
-            self.prev = rawobj.decode(self.prev_raw)
-        return self.prev
+        """The object before this change (decoded once per fan-out, and only if a selector asks)."""
+        if self._prev is None and self.prev_raw is not None:
+            self._prev = rawobj.decode(self.prev_raw)
+        return self._prev
+
+    def forget_decoded(self) -> None:
+        """Drop the decoded objects (kept bytes decode again on demand)."""
+        self._obj = self._prev = None
 
     def line(self) -> bytes:
         if self._line is None:
@@ -76,9 +95,9 @@ class Watcher:
                 if not before:
                     return
             elif now and not before and ev.type == "MODIFIED":
-                out = Event("ADDED", ev.rev, ev.key, ev.obj, ev.raw)
+                out = Event("ADDED", ev.rev, ev.key, ev.raw, _obj=ev.obj)
             elif before and not now:
-                out = Event("DELETED", ev.rev, ev.key, ev.obj, ev.raw)
+                out = Event("DELETED", ev.rev, ev.key, ev.raw, _obj=ev.obj)
             elif not now:
                 return
         try:
@@ -104,7 +123,6 @@ class Broadcaster:
         self.watchers: set[Watcher] = set()
         self.start_rev = 0
         self.last_rev = 0  # revision of the newest event applied
-        self._last_raw: dict[str, bytes] = {}  # key -> last value (without rv), for prev objects
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -115,8 +133,7 @@ class Broadcaster:
         return self.start_rev
 
     async def start(self) -> None:
-        items, rev, _ = await self.store.list(self.info.storage_prefix)
-        self._last_raw = {kv.key: kv.value for kv in items}
+        rev = await self.store.current_revision()
         self.start_rev = self.last_rev = rev
         self._task = asyncio.create_task(self._run(rev), name=f"watchcache:{self.info.plural}")
 
@@ -143,8 +160,7 @@ class Broadcaster:
                 for w in list(self.watchers):
                     w.close()
                 self.window.clear()
-                items, rev, _ = await self.store.list(self.info.storage_prefix)
-                self._last_raw = {kv.key: kv.value for kv in items}
+                rev = await self.store.current_revision()
                 self.start_rev = self.last_rev = rev
             except Exception:
                 log.exception("watch cache for %s: store watch failed; retrying", self.info.plural)
@@ -152,24 +168,24 @@ class Broadcaster:
 
     def _apply(self, wev: WatchEvent) -> None:
         kv = wev.kv
-        prev_raw = self._last_raw.get(kv.key)
+        raw = rawobj.with_rv(kv.value, kv.mod_revision)
         if wev.type == "DELETE":
-            self._last_raw.pop(kv.key, None)
-            raw = rawobj.with_rv(kv.value, kv.mod_revision)
-            ev = Event("DELETED", kv.mod_revision, kv.key, rawobj.decode_rv(kv.value, kv.mod_revision), raw)
+            ev = Event("DELETED", kv.mod_revision, kv.key, raw)
+        elif kv.create_revision == kv.mod_revision:  # this write created the key (as upstream tells)
+            ev = Event("ADDED", kv.mod_revision, kv.key, raw)
         else:
-            self._last_raw[kv.key] = kv.value
-            typ = "ADDED" if prev_raw is None else "MODIFIED"
-            raw = rawobj.with_rv(kv.value, kv.mod_revision)
-            ev = Event(typ, kv.mod_revision, kv.key, rawobj.decode_rv(kv.value, kv.mod_revision), raw)
-            # kept even with no selector watcher now: one may replay this event later
-            ev.prev_raw = prev_raw
+            # the store hands the replaced version with the event, so the cache need not keep
+            # a copy of every object; prev_raw is kept even with no selector watcher now: one
+            # may replay this event later
+            prev_raw = wev.prev.value if wev.prev is not None else None
+            ev = Event("MODIFIED", kv.mod_revision, kv.key, raw, prev_raw)
         self.window.append(ev)
         self.last_rev = kv.mod_revision
         for w in list(self.watchers):
             w.offer(ev)
             if w.closed:
                 self.watchers.discard(w)
+        ev.forget_decoded()  # the window holds bytes only (memory, and GC time)
 
     def subscribe(self, *, prefix: str, from_rev: int, match: Filter | None) -> Watcher:
         """Register a watcher receiving every event with revision > ``from_rev``.
