@@ -112,22 +112,30 @@ class _Phase:
         self.profiler.stop()
 
 
-def run_store(kind: str, *, sizes: Sizes, profile_dir: Path | None = None,
-              log: Any = print) -> dict[str, Any]:
-    """Every figure for one store kind (``sqlite`` or ``etcd``)."""
-    res: dict[str, Any] = {"store": kind}
+API_ONLY = ["--disable-scheduler", "--disable-controller-manager"]
+
+
+def run_store(kind: str, *, sizes: Sizes, all_components: bool = False,
+              profile_dir: Path | None = None, log: Any = print) -> dict[str, Any]:
+    """Every figure for one store kind (``sqlite`` or ``etcd``).
+
+    By default the server runs the API alone (no scheduler or controllers, which
+    would add their own writes, e.g. a PodScheduled=False status for every pod
+    that no node can take); ``all_components`` measures ``shoal server`` as shipped.
+    """
+    res: dict[str, Any] = {"store": kind, "components": "all" if all_components else "api"}
     with tempfile.TemporaryDirectory(prefix=f"shoal-bench-{kind}-") as tmp:
         work = Path(tmp)
         stop_etcd = None
         endpoint = None
         pids: dict[str, int] = {}
-        args: list[str] = []
+        args: list[str] = [] if all_components else list(API_ONLY)
         if kind == "etcd":
             endpoint, stop_etcd = start_etcd(work / "etcd")
             etcd_pid = procstats.find_pid(str(work / "etcd" / "data"))
             if etcd_pid:
                 pids["etcd"] = etcd_pid
-            args = ["--store", f"etcd://{endpoint}"]
+            args += ["--store", f"etcd://{endpoint}"]
         srv = start_server(work / "data", args=args)
         profiler = procstats.Profiler(profile_dir / kind if profile_dir else None)
         try:

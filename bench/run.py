@@ -108,6 +108,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run with fewer objects (< 30 s)")
     parser.add_argument("--store", choices=("sqlite", "etcd", "both"), default="both")
+    parser.add_argument("--all-components", action="store_true",
+                        help="run shoal server as shipped (scheduler, controllers); default: the API alone")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the server per phase")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON figures")
     args = parser.parse_args()
@@ -117,17 +119,24 @@ def main() -> None:
         print("etcd is not installed (make setup as root); measuring sqlite only", file=sys.stderr)
         stores.remove("etcd")
     started = time.monotonic()
-    results = [api_bench.run_store(s, sizes=sizes, profile_dir=args.profile,
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        print(f"warning: load average is {load_before:.2f}: other work on this machine skews the figures",
+              file=sys.stderr)
+    results = [api_bench.run_store(s, sizes=sizes, all_components=args.all_components,
+                                   profile_dir=args.profile,
                                    log=lambda m: print(m, file=sys.stderr, flush=True))
                for s in stores]
-    report = {"machine": machine(), "quick": args.quick, "sizes": dataclasses.asdict(sizes), "results": results,
+    report = {"machine": machine(), "loadavg_before": round(load_before, 2),
+              "loadavg_after": round(os.getloadavg()[0], 2), "components": "all" if args.all_components else "api", "quick": args.quick, "sizes": dataclasses.asdict(sizes), "results": results,
               "seconds": round(time.monotonic() - started, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     m = report["machine"]
     print(f"\nshoal control-plane benchmarks{' (QUICK: not comparable with targets)' if args.quick else ''}"
           f" - {m['date']}\n{m['nproc']} x {m['cpu']}, {m['ram_gib']} GiB, Linux {m['kernel']}, "
-          f"Python {m['python']}, {m['etcd']}\n")
+          f"Python {m['python']}, {m['etcd']}\nserver components: {report['components']}; "
+          f"load average before {report['loadavg_before']}, after {report['loadavg_after']}\n")
     print(table(results))
     print(f"\n{report['seconds']} s; figures in {args.out}")
     if args.profile:
