@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -45,6 +46,7 @@ from shoal.agent.drivers.base import (
     SandboxSpec,
 )
 from shoal.agent.drivers.engine import Engine, EngineError, demux
+from shoal.agent.drivers.oom import kernel_oom_killed
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +133,7 @@ class DockerDriver:
         self._seen: dict[str, tuple[str, str]] = {}  # container id -> (state text, pod uid)
         self._ulimits = _ulimits()
         self._version = ""
+        self._oom: dict[str, bool] = {}  # container id -> the kernel says OOM-killed
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -171,7 +174,8 @@ class DockerDriver:
             now: dict[str, tuple[str, str]] = {}
             for c in items or []:
                 uid = (c.get("Labels") or {}).get(LABEL_POD_UID, "")
-                now[c["Id"]] = (str(c.get("State")) + str(c.get("Status", ""))[:12], uid)
+                m = _EXITED.search(str(c.get("Status") or ""))
+                now[c["Id"]] = (f"{c.get('State')}/{m.group(1) if m else ''}", uid)
             if self._handler is not None:
                 changed = {uid for cid, (st, uid) in now.items() if self._seen.get(cid, ("", ""))[0] != st}
                 changed |= {uid for cid, (_, uid) in self._seen.items() if cid not in now}
@@ -367,10 +371,17 @@ class DockerDriver:
         try:
             info = await self.engine.request("GET", f"/containers/{container_id}/json")
         except EngineError as e:
-            if e.status == 404:
+            if e.status == 404 or "no such container" in e.message.lower():
                 raise NotFoundError(e.message) from e
             raise DriverError(e.message) from e
-        return _status(info)
+        st = _status(info)
+        if (st.state == "exited" and st.exit_code == 137 and not st.oom_killed and self.engine.local
+                and ((info.get("HostConfig") or {}).get("Memory") or 0) > 0):
+            if container_id not in self._oom:
+                self._oom[container_id] = kernel_oom_killed(st.id)
+            if self._oom[container_id]:
+                st = dataclasses.replace(st, oom_killed=True)
+        return st
 
     async def list_containers(self, labels: dict[str, str] | None = None) -> list[ContainerStatus]:
         filt = [f"{k}={v}" for k, v in (labels or {}).items()] or [LABEL_POD_UID]

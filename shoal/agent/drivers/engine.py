@@ -86,6 +86,11 @@ class Engine:
         self._session: aiohttp.ClientSession | None = None
 
     @property
+    def local(self) -> bool:
+        """The engine runs on this machine (its kernel log and processes are ours to read)."""
+        return self._unix is not None
+
+    @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             conn: aiohttp.BaseConnector

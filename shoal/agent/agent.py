@@ -1,0 +1,291 @@
+"""The node agent: one process that makes some nodes' pods real.
+
+It opens the runtime driver, registers its node (or ``simulate_nodes`` hollow
+nodes named ``<name>-0`` ... ``<name>-<N-1>``) with a Lease heartbeat, watches
+the pods bound to its nodes through one informer, and runs a keyed work queue
+of pod syncs (``pods.PodWorker``). Driver notifications (a container exited)
+and probe results enqueue the pod again; a slow periodic resync and an orphan
+sweep (containers whose pod is gone) heal anything missed. On start it adopts
+whatever already runs for its pods: a sync of a pod whose containers are up
+finds nothing to do.
+
+``resolve`` maps (namespace, pod, container) to the driver and container id,
+for the logs/exec tunnel (``shoal.agent.tunnel``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shoal.agent.drivers.base import LABEL_NODE, LABEL_POD_UID, Driver
+from shoal.agent.node import NodeConfig, NodeHeartbeat, host_ip
+from shoal.agent.pods import PodOptions, PodWorker
+from shoal.agent.runtime import PodmanService, RuntimeOptions, open_runtime
+from shoal.client import ApiClient, Informer, WorkQueue, key_of, run_workers
+from shoal.client.events import EventRecorder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOptions:
+    node_name: str
+    runtime: str = "auto"
+    docker_host: str | None = None
+    state_dir: Path = Path("/var/lib/shoal/agent")
+    simulate_nodes: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    capacity: dict[str, str] = field(default_factory=dict)
+    address: str = ""
+    lease_interval: float = 2.0
+    status_interval: float = 60.0
+    resync_interval: float = 60.0
+    sweep_interval: float = 60.0
+    workers: int = 16
+    backoff_base: float = 10.0
+    backoff_max: float = 300.0
+    sim_start_delay: float = 0.0
+    sim_complete_after: float | None = None
+    cluster_dns: tuple[str, ...] = ()
+    tunnel: bool = True
+
+
+def env_overrides() -> dict[str, Any]:
+    """Tuning from the environment, for tests and scale runs (``SHOAL_AGENT_BACKOFF_SECONDS`` ...)."""
+    out: dict[str, Any] = {}
+    for var, name in (("SHOAL_AGENT_BACKOFF_SECONDS", "backoff_base"), ("SHOAL_AGENT_LEASE_SECONDS", "lease_interval"),
+                      ("SHOAL_AGENT_RESYNC_SECONDS", "resync_interval"),
+                      ("SHOAL_AGENT_SWEEP_SECONDS", "sweep_interval")):
+        raw = os.environ.get(var)
+        if raw:
+            try:
+                out[name] = float(raw)
+            except ValueError:
+                log.warning("ignoring %s=%r: not a number", var, raw)
+    return out
+
+
+def default_node_name() -> str:
+    return socket.gethostname().split(".")[0].lower() or "node"
+
+
+class Agent:
+    def __init__(self, client: ApiClient, opts: AgentOptions) -> None:
+        self.client = client
+        self.opts = opts
+        n = opts.simulate_nodes
+        self.node_names = [f"{opts.node_name}-{i}" for i in range(n)] if n > 0 else [opts.node_name]
+        self._nodes = set(self.node_names)
+        self.driver: Driver | None = None
+        self.service: PodmanService | None = None
+        self.heartbeats: list[NodeHeartbeat] = []
+        self.queue = WorkQueue(name="agent-pods", base_delay=0.2, max_delay=30)
+        self.informer: Informer | None = None
+        self.worker: PodWorker | None = None
+        self.tunnel: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def runtime_name(self) -> str:
+        return self.driver.name if self.driver is not None else ""
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        opts = self.opts
+        runtime = "simulated" if opts.simulate_nodes > 0 and opts.runtime == "auto" else opts.runtime
+        self.driver, self.service = await open_runtime(RuntimeOptions(
+            runtime=runtime, docker_host=opts.docker_host, node_name=opts.node_name if opts.simulate_nodes == 0
+            else "", state_dir=opts.state_dir, sim_start_delay=opts.sim_start_delay,
+            sim_complete_after=opts.sim_complete_after))
+        driver = self.driver
+        version = await driver.version()
+        address = opts.address or host_ip()
+        try:
+            await self._register(version, address)
+            self.informer = Informer(
+                self.client, "pods",
+                field_selector=f"spec.nodeName={opts.node_name}" if opts.simulate_nodes == 0 else "spec.nodeName!=")
+            self.worker = PodWorker(
+                client=self.client, driver=driver,
+                recorder=EventRecorder(self.client, "kubelet", host=self.node_names[0]),
+                lookup=self._lookup, requeue=self._requeue, host_ip=address, scheme=version.split("://")[0],
+                opts=PodOptions(backoff_base=opts.backoff_base, backoff_max=opts.backoff_max,
+                                lifecycle_events=driver.name != "simulated", cluster_dns=opts.cluster_dns),
+                node_capacity=opts.capacity,
+            )
+            self.informer.add_handler(self._on_add, self._on_update, self._on_delete)
+            driver.set_change_handler(self._on_runtime_change)
+            self.informer.start()
+            await self.informer.wait_synced(60)
+            await self.sweep()
+            self._tasks.append(asyncio.create_task(run_workers(self.queue, self._sync, opts.workers),
+                                                   name="agent-workers"))
+            self._tasks.append(asyncio.create_task(self._periodic(), name="agent-periodic"))
+            if opts.tunnel:
+                await self._start_tunnel()
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("agent: %d node(s) (%s...) on runtime %s", len(self.node_names), self.node_names[0], version)
+
+    async def _register(self, version: str, address: str) -> None:
+        opts = self.opts
+        sem = asyncio.Semaphore(32)
+
+        async def one(name: str) -> NodeHeartbeat:
+            hb = NodeHeartbeat(self.client, NodeConfig(
+                name=name, labels=opts.labels, capacity=opts.capacity, address=address, runtime_version=version,
+                lease_interval=opts.lease_interval, status_interval=opts.status_interval))
+            async with sem:
+                await hb.register()
+            return hb
+
+        self.heartbeats = list(await asyncio.gather(*(one(n) for n in self.node_names)))
+        n = len(self.heartbeats)
+        for i, hb in enumerate(self.heartbeats):
+            offset = opts.lease_interval * i / n if n > 1 else 0.0
+            self._tasks.append(asyncio.create_task(hb.run(offset=offset), name=f"heartbeat:{hb.cfg.name}"))
+
+    async def _start_tunnel(self) -> None:
+        try:
+            from shoal.agent.tunnel import TunnelClient
+        except ImportError:  # a build without the tunnel: logs and exec are not served
+            return
+        self.tunnel = TunnelClient(self.client, node_name=list(self.node_names), resolver=self.resolve)
+        await self.tunnel.start()
+
+    async def stop(self) -> None:
+        if self.tunnel is not None:
+            with contextlib.suppress(Exception):
+                await self.tunnel.stop()
+            self.tunnel = None
+        await self.queue.shutdown()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        if self.informer is not None:
+            await self.informer.stop()
+        if self.worker is not None:
+            await self.worker.close()
+        if self.driver is not None:
+            await self.driver.close()
+        if self.service is not None:
+            await self.service.stop()  # the containers keep running; the next agent adopts them
+
+    # ---- events ------------------------------------------------------------------------------
+    def _ours(self, pod: dict[str, Any]) -> bool:
+        return (pod.get("spec") or {}).get("nodeName") in self._nodes
+
+    def _lookup(self, key: str) -> dict[str, Any] | None:
+        pod = self.informer.get(key) if self.informer is not None else None
+        return pod if pod is not None and self._ours(pod) else None
+
+    def _requeue(self, key: str, delay: float) -> None:
+        self.queue.add_after(key, delay)
+
+    def _on_add(self, pod: dict[str, Any]) -> None:
+        if self._ours(pod):
+            self.queue.add(key_of(pod))
+
+    def _on_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        if not self._ours(new):
+            return
+        om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+        # our own status writes come back as updates: only what someone else changed needs a sync
+        changed = (old.get("spec") != new.get("spec") or om.get("deletionTimestamp") != nm.get("deletionTimestamp")
+                   or om.get("uid") != nm.get("uid") or om.get("annotations") != nm.get("annotations")
+                   or (old.get("status") or {}).get("phase") != (new.get("status") or {}).get("phase"))
+        if changed:
+            self.queue.add(key_of(new))
+
+    def _on_delete(self, pod: dict[str, Any]) -> None:
+        if self._ours(pod):
+            self.queue.add(key_of(pod))
+
+    def _on_runtime_change(self, uid: str) -> None:
+        if self.worker is None:
+            return
+        key = self.worker.keys_by_uid.get(uid)
+        if key is not None:
+            self.queue.add(key)
+
+    async def _sync(self, key: Any) -> None:
+        assert self.worker is not None
+        await self.worker.sync(str(key))
+
+    # ---- housekeeping ---------------------------------------------------------------------------
+    async def _periodic(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_resync = last_sweep = loop.time()
+        while True:
+            await asyncio.sleep(1.0)
+            now = loop.time()
+            if now - last_resync >= self.opts.resync_interval:
+                last_resync = now
+                for pod in self.informer.list() if self.informer is not None else []:
+                    if self._ours(pod):
+                        self.queue.add(key_of(pod))
+            if now - last_sweep >= self.opts.sweep_interval:
+                last_sweep = now
+                try:
+                    await self.sweep()
+                except Exception as e:
+                    log.warning("agent: orphan sweep failed: %s", e)
+
+    async def sweep(self) -> None:
+        """Remove containers of pods that no longer exist here; queue every pod of ours (adoption)."""
+        assert self.driver is not None and self.informer is not None and self.worker is not None
+        live: dict[str, str] = {}
+        for pod in self.informer.list():
+            if self._ours(pod):
+                live[pod["metadata"]["uid"]] = key_of(pod)
+        labels = {LABEL_NODE: self.opts.node_name} if self.opts.simulate_nodes == 0 else None
+        orphans = {c.labels.get(LABEL_POD_UID, "") for c in await self.driver.list_containers(labels)}
+        for uid in orphans - set(live) - set(self.worker.keys_by_uid) - {""}:
+            log.info("agent: removing the containers of pod uid %s, which no longer exists", uid)
+            await self.worker.teardown(uid)
+        for uid, key in live.items():
+            if uid not in self.worker.keys_by_uid:
+                self.worker.keys_by_uid[uid] = key
+                self.worker.uids_by_key[key] = uid
+                self.queue.add(key)
+
+    # ---- for the logs/exec tunnel ---------------------------------------------------------------
+    async def resolve(self, namespace: str, pod: str, container: str, previous: bool) -> tuple[Driver, str]:
+        """The driver and container id of a pod's container (the instance before, with ``previous``)."""
+        if self.driver is None or self.informer is None:
+            raise LookupError("the node agent is starting")
+        obj = self.informer.get_by(namespace, pod)
+        if obj is None or not self._ours(obj):
+            raise LookupError(f'pod "{pod}" not found on this node')
+        spec = obj.get("spec") or {}
+        names = [c["name"] for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])]
+        if not container:
+            container = names[0] if names else ""
+        if container not in names:
+            raise LookupError(f'container {container} is not valid for pod {pod}')
+        found = [c for c in await self.driver.list_containers({LABEL_POD_UID: obj["metadata"]["uid"]})
+                 if c.role != "sandbox" and c.name == container]
+        found.sort(key=lambda c: c.attempt)
+        if previous:
+            if len(found) < 2:
+                raise LookupError(f'previous terminated container "{container}" in pod "{pod}" not found')
+            return self.driver, found[-2].id
+        if not found:
+            reason = "ContainerCreating"
+            for st in ((obj.get("status") or {}).get("containerStatuses") or []) + (
+                    (obj.get("status") or {}).get("initContainerStatuses") or []):
+                if st.get("name") == container:
+                    reason = ((st.get("state") or {}).get("waiting") or {}).get("reason") or reason
+            raise LookupError(f'container "{container}" in pod "{pod}" is waiting to start: {reason}')
+        return self.driver, found[-1].id

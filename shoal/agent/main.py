@@ -1,0 +1,106 @@
+"""``shoal agent``: parse and check the command line's values, then run the agent until SIGTERM.
+
+The CLI stays thin: it hands the raw option values here. Bad values raise
+``BadArgument`` naming the option, which the CLI shows as a usage error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overrides
+from shoal.agent.node import parse_kv
+from shoal.api.quantity import InvalidQuantity, parse_quantity
+from shoal.client import ApiClient
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+
+
+class BadArgument(ValueError):
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+@dataclass(frozen=True, slots=True)
+class AgentArgs:
+    server: str
+    token: str
+    data_dir: Path
+    node_name: str | None = None
+    runtime: str = "auto"
+    docker_host: str | None = None
+    simulate_nodes: int = 0
+    labels: str = ""
+    capacity: str = ""
+    ca_file: str | None = None
+    lease_interval: float = 2.0
+    sim_start_delay: float = 0.0
+    sim_complete_after: float | None = None
+
+
+def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
+    """Checked ``AgentOptions`` and the CA file to trust; raises ``BadArgument``."""
+    name = (args.node_name or default_node_name()).strip()
+    if not _NAME.match(name) or len(name) > 253 - 6:
+        raise BadArgument("--node-name", f"{name!r} is not a valid node name (lowercase RFC 1123: a-z, 0-9, '-', '.')")
+    try:
+        labels = parse_kv(args.labels, what="--labels")
+        capacity = parse_kv(args.capacity, what="--capacity")
+    except ValueError as e:
+        raise BadArgument("--labels" if "labels" in str(e) else "--capacity", str(e)) from None
+    for k, v in labels.items():
+        if not _LABEL_KEY.match(k) or not _LABEL_VALUE.match(v) or len(v) > 63:
+            raise BadArgument("--labels", f"invalid label {k}={v}")
+    for k, v in capacity.items():
+        try:
+            if parse_quantity(v) < 0:
+                raise InvalidQuantity(v)
+        except InvalidQuantity:
+            raise BadArgument("--capacity", f"{k}={v}: not a quantity (e.g. cpu=4, memory=8Gi, pods=110)") from None
+    if not args.server.startswith(("https://", "http://")):
+        raise BadArgument("--server", f"{args.server!r}: expected https://HOST:PORT")
+    ca = args.ca_file
+    if ca is None and (args.data_dir / "ca.crt").exists():
+        ca = str(args.data_dir / "ca.crt")
+    if ca is not None and not Path(ca).exists():
+        raise BadArgument("--ca-file", f"{ca}: no such file")
+    opts = AgentOptions(
+        node_name=name, runtime=args.runtime, docker_host=args.docker_host, state_dir=args.data_dir / "agent",
+        simulate_nodes=args.simulate_nodes, labels=labels, capacity=capacity, lease_interval=args.lease_interval,
+        sim_start_delay=args.sim_start_delay, sim_complete_after=args.sim_complete_after,
+        **{k: v for k, v in env_overrides().items() if k != "lease_interval"},
+    )
+    return opts, ca
+
+
+async def run_agent(args: AgentArgs) -> None:
+    opts, ca = options(args)
+    client = ApiClient(args.server, token=args.token, ca_file=ca, user_agent=f"shoal-agent/{opts.node_name}",
+                       limit=128)
+    try:
+        await client.request("GET", "/api", timeout=15)  # fail fast on a wrong URL, CA or token
+    except Exception:
+        await client.close()
+        raise
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    agent = Agent(client, opts)
+    try:
+        await agent.start()
+        await stop.wait()
+        log.info("agent: shutting down (containers keep running)")
+    finally:
+        await agent.stop()
+        await client.close()

@@ -1,0 +1,556 @@
+"""The pod worker: make the runtime match one pod, then write its status.
+
+``sync(key)`` is level-triggered and idempotent, like a controller's reconcile:
+it re-reads the pod from the informer and its containers from the driver (by
+the pod-uid label), decides what to do, does it, and writes the status through
+the ``status`` subresource only when it changed. Nothing it needs lives only in
+memory: restart counts are the attempt labels on the containers, completed
+init containers are exited containers, so an agent that restarts adopts what
+runs and carries on. What memory adds (back-off timers, start errors) only
+delays or explains.
+
+Order per pod: the sandbox (infra container, pod IP), init containers one by
+one, then the app containers; exits are restarted per restartPolicy with
+exponential back-off (CrashLoopBackOff); failed liveness or startup probes
+restart a container; a pod marked for deletion is stopped gracefully (SIGTERM,
+wait, SIGKILL) and then its object is deleted with gracePeriodSeconds=0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shoal.agent.drivers.base import (
+    LABEL_ATTEMPT,
+    LABEL_NODE,
+    LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE,
+    LABEL_POD_UID,
+    LABEL_RESTART_POLICY,
+    LABEL_ROLE,
+    ContainerSpec,
+    ContainerStatus,
+    Driver,
+    DriverError,
+    SandboxSpec,
+)
+from shoal.agent.env import ConfigError, build_env, expand
+from shoal.agent.probes import ProbeManager
+from shoal.agent.status import ContainerView, build_status, same_status
+from shoal.api.quantity import InvalidQuantity, int_value, milli_value
+from shoal.client import ApiClient, ApiException
+from shoal.client.events import EventRecorder
+
+log = logging.getLogger(__name__)
+
+SIM_PREFIX = "sim.shoal.io/"
+Obj = dict[str, Any]
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class PodOptions:
+    backoff_base: float = 10.0
+    backoff_max: float = 300.0
+    lifecycle_events: bool = True  # Pulled/Created/Started (off for hollow nodes: thousands of pods)
+    cluster_dns: tuple[str, ...] = ()
+    cluster_domain: str = "cluster.local"
+
+
+@dataclass(slots=True)
+class Backoff:
+    delay: float
+    last_restart: float
+
+
+@dataclass(slots=True)
+class PodState:
+    """What memory adds to what the runtime says: back-off, errors to show, exits already seen."""
+
+    uid: str
+    backoff: dict[str, Backoff] = field(default_factory=dict)
+    waiting: dict[str, tuple[str, str]] = field(default_factory=dict)  # container -> (reason, message)
+    start_errors: dict[str, str] = field(default_factory=dict)  # container id -> message
+    exit_seen: dict[str, float] = field(default_factory=dict)  # container id -> loop time first seen exited
+    deadline_exceeded: bool = False
+
+
+def _limits(container: Obj) -> tuple[int | None, int | None, int | None]:
+    res = container.get("resources") or {}
+    lim, req = res.get("limits") or {}, res.get("requests") or {}
+    try:
+        mem = int_value(lim["memory"]) if lim.get("memory") is not None else None
+        cpu = milli_value(lim["cpu"]) if lim.get("cpu") is not None else None
+        cpu_req = milli_value(req["cpu"]) if req.get("cpu") is not None else None
+    except InvalidQuantity as e:
+        raise ConfigError(f"invalid resource quantity: {e}") from None
+    return mem, cpu, cpu_req
+
+
+class PodWorker:
+    def __init__(
+        self,
+        *,
+        client: ApiClient,
+        driver: Driver,
+        recorder: EventRecorder,
+        lookup: Callable[[str], Obj | None],
+        requeue: Callable[[str, float], None],
+        host_ip: str,
+        scheme: str,
+        opts: PodOptions,
+        node_capacity: dict[str, str] | None = None,
+    ) -> None:
+        self.client = client
+        self.driver = driver
+        self.recorder = recorder
+        self.lookup = lookup
+        self.requeue = requeue
+        self.host_ip = host_ip
+        self.scheme = scheme
+        self.opts = opts
+        self.node_capacity = node_capacity or {}
+        self.states: dict[str, PodState] = {}
+        self.uids_by_key: dict[str, str] = {}
+        self.keys_by_uid: dict[str, str] = {}
+        self._event_tasks: set[asyncio.Task[None]] = set()
+        self.probes = ProbeManager(driver, on_change=self._probe_changed, on_event=self._probe_event)
+
+    async def close(self) -> None:
+        await self.probes.close()
+        for t in list(self._event_tasks):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(t, 2)
+
+    # ---- events -----------------------------------------------------------------------------
+    def event(self, pod: Obj, type_: str, reason: str, message: str) -> None:
+        if type_ == "Normal" and not self.opts.lifecycle_events:
+            return
+        t = asyncio.create_task(self.recorder.event({"apiVersion": "v1", "kind": "Pod", **pod}, type_, reason,
+                                                    message))
+        self._event_tasks.add(t)
+        t.add_done_callback(self._event_tasks.discard)
+
+    def _probe_changed(self, uid: str) -> None:
+        key = self.keys_by_uid.get(uid)
+        if key is not None:
+            self.requeue(key, 0)
+
+    def _probe_event(self, uid: str, reason: str, message: str) -> None:
+        key = self.keys_by_uid.get(uid)
+        pod = self.lookup(key) if key else None
+        if pod is not None:
+            self.event(pod, "Warning", reason, message)
+
+    # ---- sync -------------------------------------------------------------------------------
+    async def sync(self, key: str) -> None:
+        pod = self.lookup(key)
+        uid = (pod.get("metadata") or {}).get("uid") if pod is not None else None
+        old_uid = self.uids_by_key.get(key)
+        if old_uid is not None and old_uid != uid:
+            await self.teardown(old_uid)
+            self.uids_by_key.pop(key, None)
+            self.keys_by_uid.pop(old_uid, None)
+        if pod is None or not uid:
+            return
+        self.uids_by_key[key] = uid
+        self.keys_by_uid[uid] = key
+        containers = await self.driver.list_containers({LABEL_POD_UID: uid})
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            await self.terminate(pod, containers)
+            return
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed"):
+            await self._stop_all(pod, containers, grace=0, keep=True)
+            return
+        await self.reconcile(pod, containers)
+
+    async def teardown(self, uid: str) -> None:
+        """Remove every container of a pod that no longer exists."""
+        self.probes.forget_pod(uid)
+        self.states.pop(uid, None)
+        for c in await self.driver.list_containers({LABEL_POD_UID: uid}):
+            with contextlib.suppress(DriverError):
+                await self.driver.remove_container(c.id)
+
+    async def _stop_all(self, pod: Obj, containers: list[ContainerStatus], *, grace: float, keep: bool) -> None:
+        uid = pod["metadata"]["uid"]
+        self.probes.forget_pod(uid)
+        running = [c for c in containers if c.role != "sandbox" and c.state == "running"]
+        for c in running:
+            self.event(pod, "Normal", "Killing", f"Stopping container {c.name}")
+        await asyncio.gather(*(self._stop(c.id, grace) for c in running))
+        for sb in (c for c in containers if c.role == "sandbox" and c.state == "running"):
+            await self._stop(sb.id, 0)
+        if not keep:
+            for c in containers:
+                with contextlib.suppress(DriverError):
+                    await self.driver.remove_container(c.id)
+
+    async def _stop(self, cid: str, grace: float) -> None:
+        try:
+            await self.driver.stop_container(cid, grace)
+        except DriverError as e:
+            log.warning("stopping container %s: %s", cid[:12], e)
+
+    async def terminate(self, pod: Obj, containers: list[ContainerStatus]) -> None:
+        """Graceful deletion: stop within the grace period, then delete the object for good."""
+        md = pod["metadata"]
+        grace = float(md.get("deletionGracePeriodSeconds") or 0)  # the whole period, as the kubelet gives
+        await self._stop_all(pod, containers, grace=grace, keep=False)
+        self.states.pop(md["uid"], None)
+        try:
+            await self.client.delete("pods", md["name"], md.get("namespace"), grace_period_seconds=0, uid=md["uid"])
+        except ApiException as e:
+            if e.status not in (404, 409):
+                raise
+
+    # ---- reconcile --------------------------------------------------------------------------
+    async def reconcile(self, pod: Obj, containers: list[ContainerStatus]) -> None:
+        md, spec = pod["metadata"], pod.get("spec") or {}
+        uid = md["uid"]
+        ps = self.states.setdefault(uid, PodState(uid))
+        loop = asyncio.get_running_loop()
+        if self._deadline_passed(pod, ps):
+            await self._stop_all(pod, containers, grace=0, keep=True)
+            await self._write(pod, containers, None, ps, phase="Failed", reason="DeadlineExceeded",
+                              message="Pod was active on the node longer than the specified deadline")
+            return
+        sandbox = await self._ensure_sandbox(pod, containers, ps)
+        if sandbox is None:
+            await self._write(pod, containers, None, ps)
+            return
+        containers = [c for c in containers if c.role != "sandbox" or c.id == sandbox.id]
+        pod_ip = self.host_ip if spec.get("hostNetwork") else (sandbox.ip or None)
+        policy = spec.get("restartPolicy") or "Always"
+        by_name: dict[str, list[ContainerStatus]] = {}
+        for c in containers:
+            if c.role != "sandbox":
+                by_name.setdefault(c.name, []).append(c)
+        for lst in by_name.values():
+            lst.sort(key=lambda c: c.attempt)
+        for c in containers:
+            if c.state == "exited" and c.id not in ps.exit_seen:
+                ps.exit_seen[c.id] = loop.time()
+
+        # init containers, one at a time, in order
+        init_ok = True
+        for ic in spec.get("initContainers") or []:
+            insts = by_name.get(ic["name"], [])
+            cur = insts[-1] if insts else None
+            if cur is not None and cur.state == "exited" and cur.exit_code == 0:
+                continue
+            init_ok = False
+            if cur is None:
+                await self._start(pod, ic, attempt=0, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role="init")
+            elif cur.state == "exited" or cur.id in ps.start_errors:
+                if policy != "Never":
+                    await self._restart(pod, ic, cur, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role="init")
+            elif cur.state == "created":
+                await self._start_existing(pod, ic, cur, ps)
+            break
+        if init_ok:
+            for c in spec.get("containers") or []:
+                insts = by_name.get(c["name"], [])
+                cur = insts[-1] if insts else None
+                if cur is None:
+                    await self._start(pod, c, attempt=0, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role="container")
+                elif cur.state == "running":
+                    await self._check_probes(pod, c, cur, pod_ip, ps)
+                elif cur.state == "exited" or cur.id in ps.start_errors:
+                    ok = cur.exit_code == 0 and cur.id not in ps.start_errors
+                    if policy == "Always" or (policy == "OnFailure" and not ok):
+                        await self._restart(pod, c, cur, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role="container")
+                elif cur.state == "created":
+                    await self._start_existing(pod, c, cur, ps)
+        fresh = await self.driver.list_containers({LABEL_POD_UID: uid})
+        await self._gc_attempts(fresh)
+        await self._write(pod, fresh, sandbox, ps, pod_ip=pod_ip)
+        if spec.get("activeDeadlineSeconds") and not ps.deadline_exceeded:
+            start = parse_time((pod.get("status") or {}).get("startTime"))
+            if start is not None:
+                left = start + float(spec["activeDeadlineSeconds"]) - dt.datetime.now(dt.UTC).timestamp()
+                self.requeue(self.keys_by_uid[uid], max(0.1, left + 0.05))
+
+    def _deadline_passed(self, pod: Obj, ps: PodState) -> bool:
+        ads = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+        start = parse_time((pod.get("status") or {}).get("startTime"))
+        if not ads or start is None:
+            return ps.deadline_exceeded
+        if dt.datetime.now(dt.UTC).timestamp() >= start + float(ads):
+            ps.deadline_exceeded = True
+        return ps.deadline_exceeded
+
+    async def _ensure_sandbox(self, pod: Obj, containers: list[ContainerStatus], ps: PodState) -> ContainerStatus | None:
+        sandboxes = [c for c in containers if c.role == "sandbox"]
+        live = [c for c in sandboxes if c.state == "running"]
+        if live:
+            for extra in live[1:]:  # a duplicate from a crash mid-create
+                with contextlib.suppress(DriverError):
+                    await self.driver.remove_container(extra.id)
+            return live[0]
+        md, spec = pod["metadata"], pod.get("spec") or {}
+        if sandboxes:  # the sandbox died: its containers lost their network; start over (restart counts go on)
+            self.event(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+            for c in containers:
+                if c.state == "running":
+                    await self._stop(c.id, 0)
+            for sb in sandboxes:
+                with contextlib.suppress(DriverError):
+                    await self.driver.remove_container(sb.id)
+        ports = tuple((int(p["hostPort"]), int(p["containerPort"]), str(p.get("protocol") or "TCP"))
+                      for c in spec.get("containers") or [] for p in c.get("ports") or [] if p.get("hostPort"))
+        dns_servers, searches, options = self._dns(pod)
+        sspec = SandboxSpec(
+            pod_uid=md["uid"], pod_name=md["name"], namespace=md.get("namespace") or "default",
+            hostname=spec.get("hostname") or md["name"], host_network=bool(spec.get("hostNetwork")),
+            dns_servers=dns_servers, dns_searches=searches, dns_options=options, port_mappings=ports,
+            labels=self._labels(pod),
+        )
+        try:
+            sb = await self.driver.run_sandbox(sspec)
+        except DriverError as e:
+            msg = f"Failed to create pod sandbox: {e}"
+            self.event(pod, "Warning", "FailedCreatePodSandBox", msg)
+            for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+                ps.waiting[c["name"]] = ("ContainerCreating", msg)
+            self.requeue(self.keys_by_uid[md["uid"]], 5.0)
+            return None
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            if ps.waiting.get(c["name"], ("",))[0] == "ContainerCreating":
+                ps.waiting.pop(c["name"], None)
+        return ContainerStatus(id=sb.id, name="sandbox", pod_uid=md["uid"], state="running",
+                               labels={LABEL_ROLE: "sandbox"}, ip=sb.ip)
+
+    def _dns(self, pod: Obj) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        spec = pod.get("spec") or {}
+        policy = spec.get("dnsPolicy") or "ClusterFirst"
+        ns = pod["metadata"].get("namespace") or "default"
+        servers: list[str] = []
+        searches: list[str] = []
+        options: list[str] = []
+        if self.opts.cluster_dns and (policy == "ClusterFirst" and not spec.get("hostNetwork")
+                                      or policy == "ClusterFirstWithHostNet"):
+            d = self.opts.cluster_domain
+            servers, searches, options = list(self.opts.cluster_dns), [f"{ns}.svc.{d}", f"svc.{d}", d], ["ndots:5"]
+        cfg = spec.get("dnsConfig") or {}
+        if policy == "None" or cfg:
+            servers += [s for s in cfg.get("nameservers") or [] if s not in servers]
+            searches += [s for s in cfg.get("searches") or [] if s not in searches]
+            for o in cfg.get("options") or []:
+                options.append(f"{o['name']}:{o['value']}" if o.get("value") else str(o.get("name")))
+        return tuple(servers), tuple(searches), tuple(options)
+
+    def _labels(self, pod: Obj) -> dict[str, str]:
+        md, spec = pod["metadata"], pod.get("spec") or {}
+        labels = {LABEL_POD_UID: md["uid"], LABEL_POD_NAME: md["name"],
+                  LABEL_POD_NAMESPACE: md.get("namespace") or "default", LABEL_NODE: spec.get("nodeName") or "",
+                  LABEL_RESTART_POLICY: spec.get("restartPolicy") or "Always"}
+        for k, v in (md.get("annotations") or {}).items():
+            if k.startswith(SIM_PREFIX):
+                labels[k] = str(v)
+        return labels
+
+    # ---- starting and restarting ------------------------------------------------------------------
+    async def _restart(self, pod: Obj, c: Obj, cur: ContainerStatus, *, sandbox: ContainerStatus,
+                       pod_ip: str | None, ps: PodState, role: str) -> None:
+        loop = asyncio.get_running_loop()
+        name = c["name"]
+        b = ps.backoff.get(name)
+        exited_at = ps.exit_seen.get(cur.id, loop.time())
+        md = pod["metadata"]
+        if b is not None:
+            # a container that ran well for a long time starts over with a short back-off
+            ran = (parse_time(cur.finished_at) or 0) - (parse_time(cur.started_at) or 0)
+            if ran > 2 * self.opts.backoff_max:
+                b = None
+                ps.backoff.pop(name, None)
+        if b is not None and loop.time() - exited_at < b.delay:
+            left = b.delay - (loop.time() - exited_at)
+            ps.waiting[name] = ("CrashLoopBackOff", f"back-off {b.delay:g}s restarting failed container={name} "
+                                f"pod={md['name']}_{md.get('namespace')}({md['uid']})")
+            self.event(pod, "Warning", "BackOff", f"Back-off restarting failed container {name} in pod "
+                       f"{md['name']}_{md.get('namespace')}({md['uid']})")
+            self.requeue(self.keys_by_uid[md["uid"]], left + 0.01)
+            return
+        ps.backoff[name] = Backoff(self.opts.backoff_base if b is None else min(self.opts.backoff_max, b.delay * 2),
+                                   loop.time())
+        await self._start(pod, c, attempt=cur.attempt + 1, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role=role)
+
+    async def _start(self, pod: Obj, c: Obj, *, attempt: int, sandbox: ContainerStatus, pod_ip: str | None,
+                     ps: PodState, role: str) -> None:
+        md = pod["metadata"]
+        name, image = c["name"], c.get("image") or ""
+        try:
+            await self.driver.ensure_image(image, c.get("imagePullPolicy") or "IfNotPresent")
+        except DriverError as e:
+            reason = e.reason
+            if reason == "ErrImagePull" and ps.waiting.get(name, ("",))[0] in ("ErrImagePull", "ImagePullBackOff"):
+                reason = "ImagePullBackOff"
+            return self._fail(pod, name, ps, reason, str(e), retry=True)
+        self.event(pod, "Normal", "Pulled", f'Container image "{image}" already present on machine')
+        try:
+            env = await build_env(pod, c, self._fetch, pod_ip=pod_ip, host_ip=self.host_ip,
+                                  node_capacity=self.node_capacity)
+            mem, cpu, cpu_req = _limits(c)
+        except ConfigError as e:
+            return self._fail(pod, name, ps, "CreateContainerConfigError", str(e), retry=True)
+        labels = {**self._labels(pod), LABEL_ROLE: role, LABEL_ATTEMPT: str(attempt)}
+        cspec = ContainerSpec(
+            pod_uid=md["uid"], pod_name=md["name"], namespace=md.get("namespace") or "default", name=name,
+            image=image, sandbox_id=sandbox.id,
+            command=tuple(expand(x, env) for x in c.get("command") or []),
+            args=tuple(expand(x, env) for x in c.get("args") or []), env=env, working_dir=c.get("workingDir"),
+            image_pull_policy=c.get("imagePullPolicy") or "IfNotPresent", memory_limit=mem, cpu_limit_millis=cpu,
+            cpu_request_millis=cpu_req, tty=bool(c.get("tty")), stdin=bool(c.get("stdin")), attempt=attempt,
+            labels=labels,
+        )
+        try:
+            cid = await self.driver.create_container(cspec)
+        except DriverError as e:
+            reason = e.reason if e.reason not in ("RunContainerError", "NotFound") else "CreateContainerError"
+            return self._fail(pod, name, ps, reason, str(e), retry=True)
+        self.event(pod, "Normal", "Created", f"Created container {name}")
+        ps.waiting.pop(name, None)
+        await self._start_existing(pod, c, ContainerStatus(id=cid, name=name, pod_uid=md["uid"], state="created"), ps)
+
+    async def _start_existing(self, pod: Obj, c: Obj, cur: ContainerStatus, ps: PodState) -> None:
+        name = c["name"]
+        try:
+            await self.driver.start_container(cur.id)
+        except DriverError as e:
+            ps.start_errors[cur.id] = str(e)
+            ps.exit_seen.setdefault(cur.id, asyncio.get_running_loop().time())
+            self.event(pod, "Warning", "Failed", f"Error: {e}")
+            self.requeue(self.keys_by_uid[pod["metadata"]["uid"]], 0.05)
+            return
+        self.event(pod, "Normal", "Started", f"Started container {name}")
+
+    def _fail(self, pod: Obj, name: str, ps: PodState, reason: str, message: str, *, retry: bool) -> None:
+        ps.waiting[name] = (reason, message)
+        if reason in ("ErrImagePull", "ImagePullBackOff"):
+            self.event(pod, "Warning", "Failed", message)
+        else:
+            self.event(pod, "Warning", "Failed", f"Error: {message}")
+        if retry:
+            b = ps.backoff.get("create:" + name)
+            delay = self.opts.backoff_base if b is None else min(self.opts.backoff_max, b.delay * 2)
+            ps.backoff["create:" + name] = Backoff(delay, asyncio.get_running_loop().time())
+            self.requeue(self.keys_by_uid[pod["metadata"]["uid"]], delay)
+
+    async def _fetch(self, kind: str, namespace: str, name: str) -> Obj | None:
+        try:
+            return await self.client.get(kind, name, namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    async def _check_probes(self, pod: Obj, c: Obj, cur: ContainerStatus, pod_ip: str | None, ps: PodState) -> None:
+        uid, name = pod["metadata"]["uid"], c["name"]
+        if not (c.get("livenessProbe") or c.get("readinessProbe") or c.get("startupProbe")):
+            return
+        self.probes.ensure(uid, c, cur.id, pod_ip)
+        live = self.probes.result(uid, name, cur.id, "livenessProbe")
+        startup = self.probes.result(uid, name, cur.id, "startupProbe")
+        if live is False or (startup is False and self.probes.startup_failed(uid, name, cur.id)):
+            which = "liveness" if live is False else "startup"
+            self.event(pod, "Normal", "Killing", f"Container {name} failed {which} probe, will be restarted")
+            grace = (c.get(f"{which}Probe") or {}).get("terminationGracePeriodSeconds")
+            if grace is None:
+                grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+            if grace is None:
+                grace = 30
+            await self._stop(cur.id, float(grace))
+            self.probes.forget_container(uid, name)
+            self.requeue(self.keys_by_uid[uid], 0)
+
+    async def _gc_attempts(self, containers: list[ContainerStatus]) -> None:
+        """Keep the latest two attempts of each container (the previous one serves ``logs --previous``)."""
+        by_name: dict[str, list[ContainerStatus]] = {}
+        for c in containers:
+            if c.role != "sandbox":
+                by_name.setdefault(c.name, []).append(c)
+        for lst in by_name.values():
+            lst.sort(key=lambda c: c.attempt)
+            for old in lst[:-2]:
+                if old.state != "running":
+                    with contextlib.suppress(DriverError):
+                        await self.driver.remove_container(old.id)
+
+    # ---- status -------------------------------------------------------------------------------
+    def _views(self, pod: Obj, containers: list[ContainerStatus], ps: PodState, specs: list[Obj],
+               pod_ip: str | None) -> list[ContainerView]:
+        uid = pod["metadata"]["uid"]
+        by_name: dict[str, list[ContainerStatus]] = {}
+        for c in containers:
+            if c.role != "sandbox":
+                by_name.setdefault(c.name, []).append(c)
+        views = []
+        for c in specs:
+            insts = sorted(by_name.get(c["name"], []), key=lambda x: x.attempt)
+            insts = [self._with_start_error(x, ps) for x in insts]
+            cur = insts[-1] if insts else None
+            prev = insts[-2] if len(insts) > 1 else None
+            v = ContainerView(name=c["name"], image=c.get("image") or "", current=cur, previous=prev,
+                              restart_count=cur.attempt if cur is not None else 0)
+            w = ps.waiting.get(c["name"])
+            if w is not None and (cur is None or cur.state != "running"):
+                v.waiting_reason, v.waiting_message = w
+            if v.running and cur is not None:
+                startup = self.probes.result(uid, c["name"], cur.id, "startupProbe")
+                ready = self.probes.result(uid, c["name"], cur.id, "readinessProbe")
+                v.started = startup is True if c.get("startupProbe") else True
+                if c.get("readinessProbe"):
+                    v.ready = v.started and ready is True
+                else:
+                    v.ready = v.started
+            views.append(v)
+        return views
+
+    def _with_start_error(self, c: ContainerStatus, ps: PodState) -> ContainerStatus:
+        msg = ps.start_errors.get(c.id)
+        if msg is None or c.state == "running":
+            return c
+        return ContainerStatus(id=c.id, name=c.name, pod_uid=c.pod_uid, state="exited", exit_code=128,
+                               started_at=c.started_at, finished_at=c.finished_at or now_iso(), reason="StartError",
+                               message=msg, image=c.image, image_id=c.image_id, labels=c.labels)
+
+    async def _write(self, pod: Obj, containers: list[ContainerStatus], sandbox: ContainerStatus | None,
+                     ps: PodState, *, pod_ip: str | None = None, phase: str | None = None,
+                     reason: str | None = None, message: str | None = None) -> None:
+        spec = pod.get("spec") or {}
+        inits = self._views(pod, containers, ps, spec.get("initContainers") or [], pod_ip)
+        apps = self._views(pod, containers, ps, spec.get("containers") or [], pod_ip)
+        status = build_status(pod, inits=inits, apps=apps, pod_ip=pod_ip, host_ip=self.host_ip,
+                              sandbox_ready=sandbox is not None, scheme=self.scheme, now=now_iso(), phase=phase)
+        status["reason"] = reason
+        status["message"] = message
+        old = pod.get("status") or {}
+        if same_status(old, status):
+            return
+        md = pod["metadata"]
+        try:
+            await self.client.patch("pods", md["name"], {"status": status}, md.get("namespace"),
+                                    subresource="status")
+        except ApiException as e:
+            if e.status != 404:
+                raise
