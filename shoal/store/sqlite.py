@@ -11,15 +11,18 @@ Layout (after kine, k3s's etcd-over-SQL):
   joined to ``log`` by primary key, and ``get`` is two index lookups.
 * ``meta`` keeps the compacted revision.
 
-Threads: the event loop never touches SQLite. One writer thread owns the only
+Threads: the event loop never writes to SQLite. One writer thread owns the only
 writing connection; callers enqueue writes and await a future. The writer
 drains everything queued and commits it as ONE transaction (group commit: one
 WAL append + sync per batch instead of per write), while still checking each
 write on its own, so a failed ``create`` fails only that call. After the
 commit it hands the batch's watch events and results to the loop in a single
 callback: watchers in this process are fed directly, with no polling, and in
-revision order. Reads run on a small pool of reader threads with their own
-connections; WAL lets them proceed while the writer commits.
+revision order. Reads that may scan (list, count, watch replay) run on a small
+pool of reader threads with their own connections; WAL lets them proceed while
+the writer commits. ``get`` (one primary-key lookup, microseconds) runs on the
+loop with a read-only connection of its own: a hop to a thread and back costs
+~10x more than the lookup.
 
 Durability: WAL with ``synchronous=NORMAL`` writes every committed transaction
 into the WAL file before the commit returns, so it survives the process being
@@ -198,6 +201,7 @@ class SqliteStore:
         self._reader_conns: builtins.list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
         self._readers: ThreadPoolExecutor | None = None
+        self._loop_conn: sqlite3.Connection | None = None  # point reads, on the loop itself
         self._writer: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._open = False
@@ -225,6 +229,8 @@ class SqliteStore:
         self._readers = ThreadPoolExecutor(
             max_workers=self._reader_count, thread_name_prefix="shoal-sqlite-read"
         )
+        self._loop_conn = self._connect()
+        self._loop_conn.execute("PRAGMA query_only = 1")
         self._open = True
 
     async def close(self) -> None:
@@ -242,6 +248,9 @@ class SqliteStore:
             for conn in self._reader_conns:
                 conn.close()
             self._reader_conns.clear()
+        if self._loop_conn is not None:
+            self._loop_conn.close()
+            self._loop_conn = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -259,7 +268,14 @@ class SqliteStore:
         return self._compacted
 
     async def get(self, key: str) -> KeyValue | None:
-        row = await self._read(lambda conn: conn.execute(_GET, (key,)).fetchone())
+        # One primary-key lookup takes microseconds (WAL readers never wait for the
+        # writer), far less than a hop to a reader thread and back, so it runs here.
+        self._ensure_open()
+        assert self._loop_conn is not None
+        try:
+            row = self._loop_conn.execute(_GET, (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"sqlite read failed: {exc}") from exc
         return None if row is None else KeyValue(row[0], row[1], row[2], row[3])
 
     async def count(self, prefix: str) -> int:
