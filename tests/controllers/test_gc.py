@@ -61,8 +61,9 @@ async def pod(client: ApiClient, ns: str, name: str, *owners: Obj, finalizers: l
     md: Obj = {"name": name, "ownerReferences": refs if refs is not None else [ref(o) for o in owners]}
     if finalizers:
         md["finalizers"] = finalizers
-    return await client.create("pods", {"metadata": md,
-                                        "spec": {"containers": [{"name": "c", "image": "busybox"}]}}, ns)
+    # a scheduler name no scheduler serves: the server's own scheduler leaves these pods alone
+    return await client.create("pods", {"metadata": md, "spec": {
+        "schedulerName": "fake-kubelet", "containers": [{"name": "c", "image": "busybox"}]}}, ns)
 
 
 async def names(client: ApiClient, res: str, ns: str) -> set[str]:

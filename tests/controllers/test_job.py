@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -39,7 +40,8 @@ async def ns(client: ApiClient) -> str:
 def job_body(name: str, *, restart: str = "Never", **spec: Any) -> Obj:
     return {"metadata": {"name": name}, "spec": {
         "template": {"metadata": {"labels": {"team": "batch"}},
-                     "spec": {"restartPolicy": restart, "containers": [{"name": "work", "image": "busybox"}]}},
+                     "spec": {"restartPolicy": restart, "schedulerName": "fake-kubelet",  # bound by the fake only
+                              "containers": [{"name": "work", "image": "busybox"}]}},
         **spec}}
 
 
@@ -131,11 +133,13 @@ async def test_backoff_limit_exceeded(env: Env) -> None:
 
 
 async def test_active_deadline(env: Env) -> None:
-    await env.client.create("jobs", job_body("slow", activeDeadlineSeconds=1, parallelism=2), env.ns)
-    await eventually(lambda: _running(env, 2))
+    await env.client.create("jobs", job_body("slow", activeDeadlineSeconds=2, parallelism=2), env.ns)
+    await eventually(lambda: _count(env, 2))
+    started = time.monotonic()
     failed = await eventually(lambda: env.condition("slow", "Failed"), timeout=10)
-    assert failed["reason"] == "DeadlineExceeded"
+    assert failed["reason"] == "DeadlineExceeded" and time.monotonic() - started >= 1
     await eventually(lambda: _none_left(env))
+    assert (await env.job("slow"))["status"]["active"] == 0
 
 
 async def _running(env: Env, n: int) -> bool:

@@ -262,7 +262,8 @@ async def test_lost_node_pods_are_recreated_elsewhere_by_their_replicaset(env: E
         await env.client.create("replicasets", {"metadata": {"name": "web"}, "spec": {
             "replicas": 6, "selector": {"matchLabels": {"app": "web"}},
             "template": {"metadata": {"labels": {"app": "web"}},
-                         "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}, env.ns)
+                         "spec": {"schedulerName": "fake-kubelet", "containers": [{"name": "c", "image": "nginx"}]}}}},
+            env.ns)
         await eventually(lambda: _all_running(env, 6))
         on_a = [p["metadata"]["name"] for p in (await env.client.list("pods", env.ns))["items"]
                 if p["spec"]["nodeName"] == a]
