@@ -16,6 +16,11 @@ their controllers create replacements elsewhere. Such pods stay ``Terminating``
 until their node returns and its agent stops them: the returning node's stale
 pods are cleaned up by its own agent, as in Kubernetes.
 
+Only nodes whose agent has a Lease are monitored (``monitor_nodes_without_lease``
+turns that off): a Node object registered by hand or by a tool, with no agent
+behind it, is left as it is, where Kubernetes would mark it unknown; NoExecute
+taints still evict pods from any node.
+
 A node whose lease is renewed again is reachable: the controller lifts the
 taints, and if the conditions it set itself (``NodeStatusUnknown``) are still
 there, restores them (Ready=True, the pressure conditions False) because the
@@ -75,6 +80,9 @@ class NodeLifecycleController(Controller):
         )
         # node -> (last heartbeat seen: lease renewTime and Ready heartbeat, when we saw it change)
         self._probe: dict[str, tuple[tuple[str, str], dt.datetime]] = {}
+        # nodes whose agent renews a Lease; only these are monitored (see the module doc)
+        self._leased: set[str] = set()
+        self.monitor_unleased = bool(o.get("monitor_nodes_without_lease", False))
         self._buckets: dict[str, TokenBucket] = {}
         self._zone_rates: dict[str, float] = {}
         self._all_full = False
@@ -99,7 +107,14 @@ class NodeLifecycleController(Controller):
         ready = condition(node, "Ready") if node else None
         return renew, str((ready or {}).get("lastHeartbeatTime") or "")
 
+    def monitored(self, name: str) -> bool:
+        return self.monitor_unleased or name in self._leased
+
     def _observe(self, name: str) -> None:
+        if self.leases.get_by(LEASE_NAMESPACE, name) is not None:
+            self._leased.add(name)
+        elif name in self._leased:
+            return  # the lease is gone: no renewal either
         hb = self._heartbeat(name)
         old = self._probe.get(name)
         if old is None or old[0] != hb:
@@ -112,6 +127,7 @@ class NodeLifecycleController(Controller):
 
     def _node_gone(self, node: Obj) -> None:
         self._probe.pop(meta(node)["name"], None)
+        self._leased.discard(meta(node)["name"])
 
     def _lease_seen(self, lease: Obj) -> None:
         name = meta(lease)["name"]
@@ -152,6 +168,8 @@ class NodeLifecycleController(Controller):
             name = meta(node)["name"]
             if name not in self._probe:
                 self._observe(name)
+            if not self.monitored(name):
+                continue
             age = self.age(name, now)
             ready_cond = condition(node, "Ready") or {}
             ready = age <= self.grace / 2 and ready_cond.get("status") == "True"
@@ -211,12 +229,13 @@ class NodeLifecycleController(Controller):
         if node is None:
             return
         now = self.clock()
-        lost = self.age(name, now) > self.grace
-        node = await self._sync_conditions(node, lost=lost, now=now)
-        node = await self._sync_taints(node, lost=lost, now=now)
-        if lost:
-            await self._mark_pods_not_ready(name)
-        await self._evict(node, now=now)
+        if self.monitored(name):
+            lost = self.age(name, now) > self.grace
+            node = await self._sync_conditions(node, lost=lost, now=now)
+            node = await self._sync_taints(node, lost=lost, now=now)
+            if lost:
+                await self._mark_pods_not_ready(name)
+        await self._evict(node, now=now)  # NoExecute taints evict on every node, whoever set them
 
     async def _sync_conditions(self, node: Obj, *, lost: bool, now: dt.datetime) -> Obj:
         conds = list((node.get("status") or {}).get("conditions") or [])

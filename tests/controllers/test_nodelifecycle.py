@@ -282,6 +282,20 @@ async def test_lost_node_pods_are_recreated_elsewhere_by_their_replicaset(env: E
         assert took <= 10
 
 
+async def test_nodes_without_a_lease_are_not_monitored_but_noexecute_taints_still_evict(env: Env) -> None:
+    name = _n(env, "byhand")
+    await env.client.create("nodes", {"metadata": {"name": name, "labels": {nh.ZONE_LABEL: env.zone}}})
+    await env.pod("resident", name)
+    async with running_controllers(env.client, NodeLifecycleController, options=OPTS):
+        await asyncio.sleep(GRACE + 1)
+        node = await env.node(name)
+        assert not node.get("status", {}).get("conditions") and not node.get("spec", {}).get("taints")
+        assert not await env.deleting("resident")
+        await env.client.patch("nodes", name, {"spec": {"taints": [{"key": "drain", "effect": "NoExecute"}]}})
+        await eventually(lambda: env.deleting("resident"), timeout=3)
+    await env.client.delete("nodes", name)
+
+
 # ---- pure decisions ---------------------------------------------------------------------------
 
 
