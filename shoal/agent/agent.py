@@ -100,13 +100,13 @@ class Agent:
     async def start(self) -> None:
         opts = self.opts
         runtime = "simulated" if opts.simulate_nodes > 0 and opts.runtime == "auto" else opts.runtime
+        address = opts.address or host_ip()
         self.driver, self.service = await open_runtime(RuntimeOptions(
             runtime=runtime, docker_host=opts.docker_host, node_name=opts.node_name if opts.simulate_nodes == 0
             else "", state_dir=opts.state_dir, sim_start_delay=opts.sim_start_delay,
-            sim_complete_after=opts.sim_complete_after))
+            sim_complete_after=opts.sim_complete_after, host_ip=address))
         driver = self.driver
         version = await driver.version()
-        address = opts.address or host_ip()
         try:
             await self._register(version, address)
             self.informer = Informer(

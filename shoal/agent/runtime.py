@@ -93,6 +93,7 @@ class RuntimeOptions:
     state_dir: Path = Path("/var/lib/shoal/agent")
     sim_start_delay: float = 0.0
     sim_complete_after: float | None = None
+    host_ip: str = "127.0.0.1"  # the process runtime's pods share the host's network and address
 
 
 async def open_runtime(opts: RuntimeOptions) -> tuple[Driver, PodmanService | None]:
@@ -132,7 +133,7 @@ async def open_runtime(opts: RuntimeOptions) -> tuple[Driver, PodmanService | No
 
 
 async def _process(opts: RuntimeOptions) -> Driver:
-    drv = ProcessDriver(opts.state_dir / "process")
+    drv = ProcessDriver(opts.state_dir / "process", host_ip=opts.host_ip)
     await drv.start()
     return drv
 

@@ -207,7 +207,8 @@ def make_cluster(tmp: Path, *, runtime_args: list[str], env: dict[str, str] | No
     http = server.session()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        r = http.get(server.url + f"/api/v1/nodes/{agent.node}")
+        first = f"{agent.node}-0" if "--simulate-nodes" in runtime_args else agent.node
+        r = http.get(server.url + f"/api/v1/nodes/{first}")
         if r.status_code == 200 and any(c.get("type") == "Ready" and c.get("status") == "True"
                                         for c in r.json().get("status", {}).get("conditions", [])):
             return server, agent

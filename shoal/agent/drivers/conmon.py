@@ -5,7 +5,8 @@ writes its stdout and stderr to LOG in the CRI log format (``<time> stdout F
 <line>``, ``P`` for a partial line), forwards SIGTERM/SIGINT to it, and writes
 its exit code (128+signal when killed) to EXIT. Because it outlives the agent,
 logs keep flowing and the exit code is known even when the agent restarts and
-adopts the process later.
+adopts the process later. The command runs in its own process group (its id is
+written to EXIT.pgid), so a stop reaches everything it started.
 """
 
 from __future__ import annotations
@@ -30,15 +31,19 @@ def main(argv: list[str]) -> int:
     log_path, exit_path, cmd = argv[0], argv[1], argv[3:]
     log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - lives as long as this process
     try:
-        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # its own process group: a signal reaches the command and everything it started, as
+        # stopping a container's PID 1 does
+        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 process_group=0)
     except OSError as e:
         log.write(_ts() + b" stderr F " + str(e).encode() + b"\n")
         _write_exit(exit_path, 127)
         return 127
+    _write_exit(exit_path + ".pgid", child.pid)
 
     def forward(sig: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(sig)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, sig)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)

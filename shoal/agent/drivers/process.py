@@ -81,7 +81,7 @@ class ProcessDriver:
             except ValueError:
                 continue
             self._meta[m["id"]] = m
-            if m.get("state") == "running":  # adopt: watch the monitor we left behind
+            if m.get("state") == "running" and m.get("pid"):  # adopt: watch the monitor we left behind
                 self._watchers[m["id"]] = asyncio.create_task(self._watch_pid(m["id"]))
 
     async def close(self) -> None:
@@ -164,8 +164,9 @@ class ProcessDriver:
             raise DriverError(f"chdir to cwd ({cwd!r}) set in config.json failed: no such file or directory")
         d = self._dir(container_id)
         d.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            (d / "exit").unlink()
+        for leftover in ("exit", "exit.pgid"):
+            with contextlib.suppress(FileNotFoundError):
+                (d / leftover).unlink()
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "shoal.agent.drivers.conmon", str(d / "log"), str(d / "exit"), "--", exe, *argv[1:],
             env=m["env"], cwd=cwd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
@@ -214,13 +215,21 @@ class ProcessDriver:
             while time.monotonic() < deadline and _alive(pid):
                 await asyncio.sleep(0.05)
             if _alive(pid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
+                for group in (self._child_group(container_id), pid):
+                    if group:
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.killpg(group, signal.SIGKILL)
         if watcher is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(asyncio.shield(watcher), 5)
         if m["state"] == "running":
             self._exited(container_id, None)
+
+    def _child_group(self, cid: str) -> int:
+        try:
+            return int((self._dir(cid) / "exit.pgid").read_text())
+        except (OSError, ValueError):
+            return 0
 
     async def remove_container(self, container_id: str) -> None:
         m = self._meta.get(container_id)
@@ -302,7 +311,7 @@ class ProcessDriver:
         env, cwd = m.get("env") or {}, m.get("cwd") or None
         exe = command[0] if command and "/" in command[0] else shutil.which(command[0] if command else "",
                                                                             path=env.get("PATH"))
-        if not exe:
+        if not exe or not os.path.exists(exe):
             raise DriverError(f'exec: "{command[0] if command else ""}": executable file not found in $PATH')
         if tty:
             master, slave = pty.openpty()
