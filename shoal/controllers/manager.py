@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 CONTROLLERS: dict[str, str] = {
     "replicaset": "shoal.controllers.replicaset:ReplicaSetController",
     "deployment": "shoal.controllers.deployment:DeploymentController",
+    "daemonset": "shoal.controllers.daemonset:DaemonSetController",
+    "job": "shoal.controllers.job:JobController",
+    "cronjob": "shoal.controllers.cronjob:CronJobController",
+    "nodelifecycle": "shoal.controllers.nodelifecycle:NodeLifecycleController",
+    "garbagecollector": "shoal.controllers.garbagecollector:GarbageCollector",
+    "namespace": "shoal.controllers.namespace:NamespaceController",
 }
 
 
