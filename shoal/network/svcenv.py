@@ -1,0 +1,55 @@
+"""Service environment variables, as the kubelet sets them (enableServiceLinks).
+
+For every Service with a ClusterIP that exists in the pod's namespace (plus the
+``kubernetes`` Service of ``default``) when a container starts: the
+``{SVC}_SERVICE_HOST`` / ``{SVC}_SERVICE_PORT[_{PORT}]`` variables and the
+Docker-links-compatible ``{SVC}_PORT``, ``{SVC}_PORT_{port}_{PROTO}[_PROTO|_PORT|_ADDR]``.
+Names are upper-cased with ``-`` turned into ``_``. Pure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Obj = dict[str, Any]
+
+
+def _name(s: str) -> str:
+    return s.upper().replace("-", "_")
+
+
+def service_env(services: list[Obj], namespace: str, *, enable_service_links: bool = True) -> dict[str, str]:
+    """The variables for a container of a pod in ``namespace``; user ``env`` is applied after these."""
+    chosen: dict[str, Obj] = {}
+    for svc in services:
+        md = svc.get("metadata") or {}
+        ns, name = md.get("namespace"), md.get("name") or ""
+        spec = svc.get("spec") or {}
+        ip = spec.get("clusterIP")
+        if not ip or ip == "None" or not spec.get("ports"):
+            continue
+        if ns == namespace and enable_service_links:
+            chosen[name] = svc
+        elif ns == "default" and name == "kubernetes":
+            chosen.setdefault(name, svc)
+    env: dict[str, str] = {}
+    for name in sorted(chosen):
+        spec = chosen[name]["spec"]
+        ip, ports = spec["clusterIP"], spec["ports"]
+        pre = _name(name)
+        env[f"{pre}_SERVICE_HOST"] = ip
+        env[f"{pre}_SERVICE_PORT"] = str(ports[0]["port"])
+        for p in ports:
+            if p.get("name"):
+                env[f"{pre}_SERVICE_PORT_{_name(p['name'])}"] = str(p["port"])
+        first = ports[0]
+        proto0 = (first.get("protocol") or "TCP").lower()
+        env[f"{pre}_PORT"] = f"{proto0}://{ip}:{first['port']}"
+        for p in ports:
+            proto = p.get("protocol") or "TCP"
+            base = f"{pre}_PORT_{p['port']}_{proto.upper()}"
+            env[base] = f"{proto.lower()}://{ip}:{p['port']}"
+            env[f"{base}_PROTO"] = proto.lower()
+            env[f"{base}_PORT"] = str(p["port"])
+            env[f"{base}_ADDR"] = ip
+    return env
