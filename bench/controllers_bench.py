@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -114,10 +115,8 @@ class Follow:
             left = timeout - (time.monotonic() - t0)
             if left <= 0:
                 raise TimeoutError(f"not complete after {timeout}s: {self.d.get('status')}")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.changed.wait(), min(left, 1.0))
-            except TimeoutError:
-                pass
         return time.monotonic() - t0
 
     async def stop(self) -> None:
@@ -183,10 +182,10 @@ def main() -> None:
             srv.stop()
             if etcd is not None:
                 etcd.stop()
-    res.update(store=args.store, nodes=args.nodes, cpus=os.cpu_count())
+    res.update(store=args.store, nodes=args.nodes, cpus=os.cpu_count(), load_avg_1m=round(os.getloadavg()[0], 2))
     print(json.dumps(res, indent=2))
-    targets = [("scale 0 -> %d until available" % args.replicas, res["scale_up_s"], 10.0),
-               ("roll %d replicas (maxSurge 25%%)" % args.replicas, res["rollout_s"], 30.0)]
+    targets = [(f"scale 0 -> {args.replicas} until available", res["scale_up_s"], 10.0),
+               (f"roll {args.replicas} replicas (maxSurge 25%)", res["rollout_s"], 30.0)]
     for label, value, target in targets:
         print(f"{label:<40} {value:>8.2f} s   target <= {target:.0f} s   {'met' if value <= target else 'MISSED'}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
