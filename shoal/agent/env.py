@@ -105,10 +105,15 @@ async def build_env(
     pod_ip: str | None = None,
     host_ip: str | None = None,
     node_capacity: dict[str, str] | None = None,
+    service_env: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The container's variables, in the order upstream defines them; raises ``ConfigError``."""
+    """The container's variables, in the order upstream defines them; raises ``ConfigError``.
+
+    ``service_env`` (the Services' variables) comes first, so ``env`` may refer to
+    them with ``$(VAR)`` and override them, as the kubelet does.
+    """
     ns = (pod.get("metadata") or {}).get("namespace") or "default"
-    env: dict[str, str] = {}
+    env: dict[str, str] = dict(service_env or {})
     cache: dict[tuple[str, str], dict[str, str] | None] = {}
 
     async def source(kind: str, name: str) -> dict[str, str] | None:

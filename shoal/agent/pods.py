@@ -46,6 +46,7 @@ from shoal.agent.status import ContainerView, build_status, same_status
 from shoal.api.quantity import InvalidQuantity, int_value, milli_value
 from shoal.client import ApiClient, ApiException
 from shoal.client.events import EventRecorder
+from shoal.network.svcenv import service_env
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class PodState:
     start_errors: dict[str, str] = field(default_factory=dict)  # container id -> message
     exit_seen: dict[str, float] = field(default_factory=dict)  # container id -> loop time first seen exited
     deadline_exceeded: bool = False
+    touched: bool = False  # this pass created, started or stopped something
 
 
 def _limits(container: Obj) -> tuple[int | None, int | None, int | None]:
@@ -187,9 +189,15 @@ class PodWorker:
         """Remove every container of a pod that no longer exists."""
         self.probes.forget_pod(uid)
         self.states.pop(uid, None)
-        for c in await self.driver.list_containers({LABEL_POD_UID: uid}):
-            with contextlib.suppress(DriverError):
+        await self._remove_all(await self.driver.list_containers({LABEL_POD_UID: uid}))
+
+    async def _remove_all(self, containers: list[ContainerStatus]) -> None:
+        """Containers first, the sandbox last: the engine refuses to remove a namespace others join."""
+        for c in sorted(containers, key=lambda c: c.role == "sandbox"):
+            try:
                 await self.driver.remove_container(c.id)
+            except DriverError as e:
+                log.warning("removing container %s: %s", c.id[:12], e)
 
     async def _stop_all(self, pod: Obj, containers: list[ContainerStatus], *, grace: float, keep: bool) -> None:
         uid = pod["metadata"]["uid"]
@@ -201,9 +209,7 @@ class PodWorker:
         for sb in (c for c in containers if c.role == "sandbox" and c.state == "running"):
             await self._stop(sb.id, 0)
         if not keep:
-            for c in containers:
-                with contextlib.suppress(DriverError):
-                    await self.driver.remove_container(c.id)
+            await self._remove_all(containers)
 
     async def _stop(self, cid: str, grace: float) -> None:
         try:
@@ -281,7 +287,7 @@ class PodWorker:
                         await self._restart(pod, c, cur, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role="container")
                 elif cur.state == "created":
                     await self._start_existing(pod, c, cur, ps)
-        fresh = await self.driver.list_containers({LABEL_POD_UID: uid})
+        fresh = await self._refresh(uid, containers, ps)
         await self._gc_attempts(fresh)
         await self._write(pod, fresh, sandbox, ps, pod_ip=pod_ip)
         if spec.get("activeDeadlineSeconds") and not ps.deadline_exceeded:
@@ -313,9 +319,7 @@ class PodWorker:
             for c in containers:
                 if c.state == "running":
                     await self._stop(c.id, 0)
-            for sb in sandboxes:
-                with contextlib.suppress(DriverError):
-                    await self.driver.remove_container(sb.id)
+            # the dead sandbox stays until the pod goes: its exited containers still refer to it
         ports = tuple((int(p["hostPort"]), int(p["containerPort"]), str(p.get("protocol") or "TCP"))
                       for c in spec.get("containers") or [] for p in c.get("ports") or [] if p.get("hostPort"))
         dns_servers, searches, options = self._dns(pod)
@@ -409,7 +413,7 @@ class PodWorker:
         self.event(pod, "Normal", "Pulled", f'Container image "{image}" already present on machine')
         try:
             env = await build_env(pod, c, self._fetch, pod_ip=pod_ip, host_ip=self.host_ip,
-                                  node_capacity=self.node_capacity)
+                                  node_capacity=self.node_capacity, service_env=await self._service_env(pod))
             mem, cpu, cpu_req = _limits(c)
         except ConfigError as e:
             return self._fail(pod, name, ps, "CreateContainerConfigError", str(e), retry=True)
@@ -430,10 +434,12 @@ class PodWorker:
             return self._fail(pod, name, ps, reason, str(e), retry=True)
         self.event(pod, "Normal", "Created", f"Created container {name}")
         ps.waiting.pop(name, None)
+        ps.touched = True
         await self._start_existing(pod, c, ContainerStatus(id=cid, name=name, pod_uid=md["uid"], state="created"), ps)
 
     async def _start_existing(self, pod: Obj, c: Obj, cur: ContainerStatus, ps: PodState) -> None:
         name = c["name"]
+        ps.touched = True
         try:
             await self.driver.start_container(cur.id)
         except DriverError as e:
@@ -455,6 +461,18 @@ class PodWorker:
             delay = self.opts.backoff_base if b is None else min(self.opts.backoff_max, b.delay * 2)
             ps.backoff["create:" + name] = Backoff(delay, asyncio.get_running_loop().time())
             self.requeue(self.keys_by_uid[pod["metadata"]["uid"]], delay)
+
+    async def _service_env(self, pod: Obj) -> dict[str, str]:
+        """The Services' variables for a container starting now (none on hollow nodes)."""
+        if not self.opts.lifecycle_events:
+            return {}
+        ns = pod["metadata"].get("namespace") or "default"
+        links = (pod.get("spec") or {}).get("enableServiceLinks") is not False
+        items = (await self.client.list("services", ns)).get("items") or [] if links else []
+        if ns != "default":
+            kube = await self._fetch("services", "default", "kubernetes")
+            items = [*items, kube] if kube else items
+        return service_env(items, ns, enable_service_links=links)
 
     async def _fetch(self, kind: str, namespace: str, name: str) -> Obj | None:
         try:
@@ -480,8 +498,16 @@ class PodWorker:
             if grace is None:
                 grace = 30
             await self._stop(cur.id, float(grace))
+            ps.touched = True
             self.probes.forget_container(uid, name)
             self.requeue(self.keys_by_uid[uid], 0)
+
+    async def _refresh(self, uid: str, before: list[ContainerStatus], ps: PodState) -> list[ContainerStatus]:
+        """The pod's containers after this pass: re-read only if this pass started or stopped any."""
+        if not ps.touched:
+            return before
+        ps.touched = False
+        return await self.driver.list_containers({LABEL_POD_UID: uid})
 
     async def _gc_attempts(self, containers: list[ContainerStatus]) -> None:
         """Keep the latest two attempts of each container (the previous one serves ``logs --previous``)."""

@@ -29,6 +29,7 @@ CONTROLLERS: dict[str, str] = {
     "nodelifecycle": "shoal.controllers.nodelifecycle:NodeLifecycleController",
     "garbagecollector": "shoal.controllers.garbagecollector:GarbageCollector",
     "namespace": "shoal.controllers.namespace:NamespaceController",
+    "endpoints": "shoal.controllers.endpoints:EndpointsController",
 }
 
 
