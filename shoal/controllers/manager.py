@@ -3,7 +3,9 @@
 Controllers are listed in ``CONTROLLERS`` by name; the manager builds each with
 a shared ``Context`` (one client, one informer factory, one clock), lets each
 register its informers, starts the informers once, waits for their caches to
-fill, and runs every controller's workers until stopped.
+fill, and runs every controller's workers until stopped. ``parse_enabled``
+reads the ``--controllers`` / ``$SHOAL_CONTROLLERS`` selection ("*", "none",
+"a,b") that ``shoal server`` honours.
 """
 
 from __future__ import annotations
