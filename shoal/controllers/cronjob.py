@@ -131,12 +131,11 @@ class CronJobController(Controller):
             status["active"] = active
         else:
             status.pop("active", None)
-        for r in {r.get("uid") for r in old_active(cj)} - {r.get("uid") for r in active}:
-            j = by_uid.get(r)
-            if j is not None and is_finished(j):
-                outcome = "completed" if cond_true(j, "Complete") else "failed"
-                self._event(cj, "Normal", "SawCompletedJob", f"Saw completed job: {meta(j)['name']}, status: "
-                            f"{'Complete' if outcome == 'completed' else 'Failed'}")
+        for uid in {r.get("uid") for r in old_active(cj)} - {r.get("uid") for r in active}:
+            finished = by_uid.get(uid)
+            if finished is not None and is_finished(finished):
+                outcome = "Complete" if cond_true(finished, "Complete") else "Failed"
+                self._event(cj, "Normal", "SawCompletedJob", f"Saw completed job: {meta(finished)['name']}, status: {outcome}")
 
     async def _clean_history(self, cj: Obj, jobs: list[Obj]) -> None:
         spec = cj.get("spec") or {}

@@ -203,8 +203,8 @@ class DaemonSetController(Controller):
         if f is None:
             return True
         count, last = f
-        delay = min(900.0, self.backoff_base * (2 ** min(count - 1, 20)))
-        return time.monotonic() - last >= delay
+        delay = min(900.0, self.backoff_base * float(2 ** min(count - 1, 20)))
+        return bool(time.monotonic() - last >= delay)
 
     def _note_failure(self, k: str, node: str) -> None:
         count, _ = self._failures.get((k, node), (0, 0.0))

@@ -30,6 +30,10 @@ def spec(job: Obj) -> Obj:
     return job.get("spec") or {}
 
 
+def _int(value: Any, default: int) -> int:
+    return default if value is None else int(value)
+
+
 def cond_true(job: Obj, type_: str) -> Obj | None:
     for c in (job.get("status") or {}).get("conditions") or []:
         if c.get("type") == type_ and c.get("status") == "True":
@@ -79,7 +83,7 @@ def new_finished(pods: list[Obj], uncounted: Obj, *, finishing: bool) -> Tally:
 def want_active(job: Obj, succeeded: int, active: int) -> int:
     """How many pods should be running now (before any backoff)."""
     s = spec(job)
-    parallelism = int(s.get("parallelism") if s.get("parallelism") is not None else 1)
+    parallelism = _int(s.get("parallelism"), 1)
     completions = s.get("completions")
     if completions is None:
         # a work queue: once any pod succeeded, no new pods; the running ones finish on their own
@@ -98,7 +102,7 @@ def failure_reason(job: Obj, pods: list[Obj], *, failed: int, start: dt.datetime
                    now: dt.datetime) -> tuple[str, str] | None:
     """(reason, message) if the Job must fail now: backoff limit or active deadline."""
     s = spec(job)
-    limit = int(s.get("backoffLimit") if s.get("backoffLimit") is not None else DEFAULT_BACKOFF_LIMIT)
+    limit = _int(s.get("backoffLimit"), DEFAULT_BACKOFF_LIMIT)
     if failed > limit or past_backoff_on_failure(job, pods, limit):
         return "BackoffLimitExceeded", "Job has reached the specified backoff limit"
     deadline = s.get("activeDeadlineSeconds")
