@@ -48,7 +48,7 @@ class AgentOptions:
     status_interval: float = 60.0
     resync_interval: float = 60.0
     sweep_interval: float = 60.0
-    workers: int = 16
+    workers: int = 64
     backoff_base: float = 10.0
     backoff_max: float = 300.0
     sim_start_delay: float = 0.0
