@@ -32,6 +32,19 @@ def prepare_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
             obj.pop("status", None)
     if info.has_spec:
         obj["metadata"]["generation"] = 1
+    if info.kind == "Job":
+        _job_selector(info, obj)
+
+
+def _job_selector(info: ResourceInfo, obj: dict[str, Any]) -> None:
+    """A new Job gets a selector on its uid and those labels on its pod template, as upstream."""
+    from shoal.api import convert, defaults
+
+    job = convert.decode(obj, info.model)
+    defaults.default_job_selector(job, obj["metadata"]["uid"])
+    spec = convert.to_dict(job).get("spec") or {}
+    obj["spec"]["selector"] = spec.get("selector")
+    obj["spec"]["template"] = spec.get("template")
 
 
 def spec_of(obj: dict[str, Any]) -> Any:

@@ -492,3 +492,16 @@ def test_delete_answers_status_or_object_as_upstream(server: RunningServer, http
     http.post(url(server, PODS, ns), json=pod("gonepod"))
     p = http.delete(url(server, PODS, ns) + "/gonepod").json()
     assert p["kind"] == "Pod" and p["metadata"]["name"] == "gonepod"
+
+
+def test_job_gets_selector_and_template_labels(server: RunningServer, http: requests.Session, ns: str) -> None:
+    job = obj("Job", "j", spec={"template": {"spec": {"restartPolicy": "Never",
+                                                     "containers": [{"name": "c", "image": "busybox:1"}]}}})
+    job["apiVersion"] = "batch/v1"
+    r = http.post(server.url + f"/apis/batch/v1/namespaces/{ns}/jobs", json=job)
+    assert r.status_code == 201, r.text
+    j = r.json()
+    uid = j["metadata"]["uid"]
+    assert j["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    labels = j["spec"]["template"]["metadata"]["labels"]
+    assert labels["batch.kubernetes.io/controller-uid"] == uid and labels["batch.kubernetes.io/job-name"] == "j"
