@@ -98,6 +98,16 @@ def gone(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
 
 
+def too_large_resource_version(asked: int, current: int) -> ApiError:
+    """A list at a revision the store has not reached: upstream's 504 Timeout, which clients
+    (client-go's reflector) recognise by the ``ResourceVersionTooLarge`` cause and relist."""
+    return ApiError(
+        504, "Timeout", f"Too large resource version: {asked}, current: {current}",
+        details={"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                 "retryAfterSeconds": 1},
+    )
+
+
 def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
     return ApiError(405, "MethodNotAllowed", message)
 
@@ -116,3 +126,18 @@ def too_large(limit: int) -> ApiError:
 
 def unsupported_media(content_type: str) -> ApiError:
     return ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type!r})")
+
+
+_REASONS = {
+    400: ("BadRequest", "the request is invalid"),
+    404: ("NotFound", "the server could not find the requested resource"),
+    405: ("MethodNotAllowed", "the server does not allow this method on the requested resource"),
+    413: ("RequestEntityTooLarge", "the request is too large"),
+    415: ("UnsupportedMediaType", "the body of the request was in an unknown format"),
+}
+
+
+def from_http_status(code: int, phrase: str) -> ApiError:
+    """A ``Status`` for an HTTP refusal that did not come from a handler (e.g. the router's 404)."""
+    reason, message = _REASONS.get(code, (phrase.replace(" ", "") or "Unknown", phrase or f"HTTP {code}"))
+    return ApiError(code, reason, message)
