@@ -77,16 +77,20 @@ def apply_patch(
             f"unsupported patch type {patch_type!r}: accepted media types are "
             + ", ".join(SUPPORTED_PATCH_TYPES)
         )
-    value = decode_patch(patch)
-    target = copy_json(doc)
-    if kind == JSON_PATCH:
-        result = apply_json_patch(target, value)
-    elif kind == MERGE_PATCH:
-        if not isinstance(value, dict):
-            raise PatchError(f"merge patch must be a JSON object, got {type(value).__name__}")
-        result = apply_merge_patch(target, value)
-    else:
-        result = apply_strategic_merge_patch(target, value, model=model)
+    try:
+        value = decode_patch(patch)
+        target = copy_json(doc)
+        if kind == JSON_PATCH:
+            result = apply_json_patch(target, value)
+        elif kind == MERGE_PATCH:
+            if not isinstance(value, dict):
+                raise PatchError(f"merge patch must be a JSON object, got {type(value).__name__}")
+            result = apply_merge_patch(target, value)
+        else:
+            result = apply_strategic_merge_patch(target, value, model=model)
+    except RecursionError:
+        # every flavour walks the documents recursively; hundreds of levels is no real object
+        raise PatchError("the patch or the patched object is nested too deeply") from None
     if not isinstance(result, dict):
         raise PatchError("the patched document is not a JSON object")
     return result

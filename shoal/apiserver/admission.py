@@ -16,6 +16,29 @@ from shoal.apiserver import errors
 
 FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
 
+# Real objects nest about 15 levels; the code that walks them (patches, unknown-field
+# checks) recurses, so a body nested hundreds deep must be refused at the door, and one
+# of YAML aliases expanding to millions of nodes likewise.
+MAX_DEPTH = 100
+MAX_NODES = 1_000_000
+
+
+def check_shape(data: Any) -> None:
+    """Refuse (400) a decoded body nested deeper than ``MAX_DEPTH`` or larger than ``MAX_NODES``."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_DEPTH:
+            raise errors.bad_request(f"the object is nested deeper than {MAX_DEPTH} levels")
+        if nodes > MAX_NODES:
+            raise errors.bad_request(f"the object has more than {MAX_NODES} values")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
 
 def check_unknown(info: ResourceInfo, data: dict[str, Any], mode: str) -> list[str]:
     """Apply ``fieldValidation``: raise (Strict) or return warnings (Warn)."""
@@ -59,6 +82,7 @@ def admit(
     field_validation: str = "Strict",
 ) -> tuple[dict[str, Any], list[str]]:
     """Validate and default ``data``; return the object as a dict and any warnings."""
+    check_shape(data)
     warnings = check_unknown(info, data, field_validation)
     try:
         obj = convert.decode(data, info.model)
