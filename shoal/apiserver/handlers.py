@@ -75,8 +75,14 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 def _warning_headers(warnings: list[str]) -> dict[str, str]:
     if not warnings:
         return {}
-    # aiohttp takes one value per header name; kubectl splits on commas between quoted warnings
-    return {"Warning": ", ".join(f'299 - "{w.replace(chr(34), chr(39))}"' for w in warnings)}
+    # aiohttp takes one value per header name; kubectl splits on commas between quoted warnings.
+    # A warning may quote the client's own field names: control characters in a header would
+    # make aiohttp drop the connection, so they are escaped.
+    return {"Warning": ", ".join(f'299 - "{_header_safe(w)}"' for w in warnings)}
+
+
+def _header_safe(text: str) -> str:
+    return "".join(c if c >= " " and c != "\x7f" else f"\\x{ord(c):02x}" for c in text.replace('"', "'"))
 
 
 def _bool(request: web.Request, name: str) -> bool:
@@ -307,6 +313,10 @@ class Handlers:
             gv = opts["gracePeriodSeconds"]
             if gv is not None and (not isinstance(gv, int) or isinstance(gv, bool) or not -(2**63) <= gv < 2**63):
                 raise errors.bad_request("gracePeriodSeconds must be an integer")
+        pre = opts.get("preconditions")
+        if pre is not None and (not isinstance(pre, dict) or any(
+                not isinstance(pre.get(k), str | None) for k in ("uid", "resourceVersion"))):
+            raise errors.bad_request("preconditions must be an object with string uid and resourceVersion")
         pp = request.query.get("propagationPolicy") or opts.get("propagationPolicy")
         if pp is not None and pp not in ("Orphan", "Background", "Foreground"):
             raise errors.bad_request(f'propagationPolicy: Unsupported value: "{pp}": supported values: "Foreground", "Background", "Orphan"')
@@ -360,6 +370,10 @@ class Handlers:
         bookmarks = _bool(request, "allowWatchBookmarks")
         timeout = _int(request, "timeoutSeconds")
         table = wants_table(request)
+        include = request.query.get("includeObject", "Metadata")
+        if table and include not in tables.INCLUDE_OBJECT:
+            # refuse before the stream starts: once it has, an error can no longer be a response
+            raise errors.bad_request(f'unrecognized includeObject value: "{include}"')
         send_initial = send_initial.lower() if send_initial is not None else None
         if send_initial == "true" and (
             request.query.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks
