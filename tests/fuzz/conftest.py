@@ -1,0 +1,189 @@
+"""Fixtures for the API fuzz suite: its own server, the operations its OpenAPI
+documents describe, and one live object of every kind to aim updates at.
+
+The fuzz suite starts a server of its own (not the shared session one) so that
+its log holds only what the fuzzed requests caused, and so that the objects the
+fuzzer writes and deletes disturb no other test.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.server_fixture import RunningServer, start_server
+
+NAMESPACE = "fuzz"
+SEED = "fz-seed"
+SEED_NAMESPACE = "fz-ns"  # the Namespace object item operations aim at (never the one we work in)
+SEED_NODE = "fz-node"
+
+_POD_SPEC: dict[str, Any] = {"containers": [{"name": "c", "image": "busybox:1.36",
+                                             "ports": [{"containerPort": 80}],
+                                             "env": [{"name": "A", "value": "1"}]}]}
+_TEMPLATE: dict[str, Any] = {"metadata": {"labels": {"app": "fz"}}, "spec": _POD_SPEC}
+
+# The smallest valid body of each kind (beyond apiVersion, kind and metadata).
+SEED_BODIES: dict[str, dict[str, Any]] = {
+    "Namespace": {},
+    "Node": {"metadata": {"labels": {"role": "fz"}}},
+    "Pod": {"metadata": {"labels": {"app": "fz"}}, "spec": _POD_SPEC},
+    "Service": {"spec": {"selector": {"app": "fz"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+    "Endpoints": {"subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80}]}]},
+    "ConfigMap": {"data": {"a": "b"}},
+    "Secret": {"data": {"k": "dmFsdWU="}},
+    "Event": {"involvedObject": {"kind": "Pod", "name": "x", "namespace": NAMESPACE},
+              "reason": "Fuzz", "message": "m", "type": "Normal"},
+    "ServiceAccount": {},
+    "Deployment": {"spec": {"replicas": 0, "selector": {"matchLabels": {"app": "fz"}}, "template": _TEMPLATE}},
+    "ReplicaSet": {"spec": {"replicas": 0, "selector": {"matchLabels": {"app": "fz"}}, "template": _TEMPLATE}},
+    "DaemonSet": {"spec": {"selector": {"matchLabels": {"app": "fz"}}, "template": _TEMPLATE}},
+    "Job": {"spec": {"suspend": True, "template": {"spec": {**_POD_SPEC, "restartPolicy": "Never"}}}},
+    "CronJob": {"spec": {"schedule": "*/5 * * * *", "suspend": True,
+                         "jobTemplate": {"spec": {"template": {"spec": {**_POD_SPEC, "restartPolicy": "Never"}}}}}},
+    "Lease": {"spec": {"holderIdentity": "fz"}},
+    "EndpointSlice": {"addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}], "ports": [{"port": 80}]},
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One HTTP operation of one OpenAPI document."""
+
+    method: str
+    template: str  # e.g. /api/v1/namespaces/{namespace}/pods/{name}/status
+    params: tuple[str, ...]  # query parameter names
+    body_schema: str | None  # component schema name of the request body
+    group: str
+    version: str
+    kind: str
+    plural: str
+    subresource: str
+    namespaced: bool  # the path holds {namespace}
+    item: bool  # addresses one object ({name} in the path)
+    doc: str  # the group-version document it came from, e.g. "api/v1"
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+class FuzzTarget:
+    """Everything the fuzz tests need: the server, its documents, its operations.
+
+    A plain class, not a dataclass: hypothesis pretty-prints a dataclass field by field
+    (all the documents) when it reports an example, but uses ``__repr__`` here."""
+
+    def __init__(self, srv: RunningServer, session: requests.Session, *, docs: dict[str, dict[str, Any]],
+                 schemas: dict[str, dict[str, Any]], operations: list[Operation],
+                 plurals: dict[str, tuple[str, str, str, bool]]) -> None:
+        self.srv = srv
+        self.session = session
+        self.docs = docs  # "api/v1" -> document
+        self.schemas = schemas  # component name -> schema, over all documents
+        self.operations = operations
+        self.plurals = plurals  # kind -> (group, version, plural, namespaced)
+        self.seeds: dict[str, dict[str, Any]] = {}  # kind -> the body it was created from
+        # kind -> the seed as first stored (generation must not read live state)
+        self.snapshots: dict[str, dict[str, Any]] = {}
+
+    def __repr__(self) -> str:  # hypothesis prints the arguments of a failing example
+        return f"FuzzTarget({self.srv.url}, {len(self.operations)} operations)"
+
+    def seed_name(self, kind: str) -> str:
+        return {"Namespace": SEED_NAMESPACE, "Node": SEED_NODE}.get(kind, SEED)
+
+    def collection_url(self, kind: str) -> str:
+        group, version, plural, namespaced = self.plurals[kind]
+        base = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        return f"{self.srv.url}{base}{f'/namespaces/{NAMESPACE}' if namespaced else ''}/{plural}"
+
+    def ensure_seed(self, kind: str) -> None:
+        """(Re)create the seed object of ``kind`` if the fuzzer deleted it."""
+        url = f"{self.collection_url(kind)}/{self.seed_name(kind)}"
+        if self.session.get(url, timeout=10).status_code != 404:
+            return
+        r = self.session.post(self.collection_url(kind), json=self.seeds[kind], timeout=10)
+        assert r.status_code in (201, 409), f"re-creating the {kind} seed: {r.status_code} {r.text}"
+
+
+def _operations(doc_path: str, doc: dict[str, Any]) -> list[Operation]:
+    ops: list[Operation] = []
+    for template, item in doc["paths"].items():
+        shared = [p["name"] for p in item.get("parameters", []) if p.get("in") == "query"]
+        parts = template.strip("/").split("/")
+        base = 2 if parts[0] == "api" else 3
+        rest = parts[base:]
+        namespaced = len(rest) >= 2 and rest[0] == "namespaces" and rest[1] == "{namespace}"
+        if namespaced:
+            rest = rest[2:]
+        is_item = len(rest) >= 2 and rest[1] == "{name}"
+        sub = rest[2] if len(rest) >= 3 else ""
+        for method, op in item.items():
+            if method == "parameters" or not isinstance(op, dict):
+                continue
+            gvk = op.get("x-kubernetes-group-version-kind") or {}
+            params = tuple(shared + [p["name"] for p in op.get("parameters", []) if p.get("in") == "query"])
+            ref = None
+            content = (op.get("requestBody") or {}).get("content") or {}
+            for media in content.values():
+                ref = ((media.get("schema") or {}).get("$ref") or "").rsplit("/", 1)[-1] or None
+                break
+            ops.append(Operation(
+                method=method.upper(), template=template, params=params, body_schema=ref,
+                group=gvk.get("group", ""), version=gvk.get("version", ""), kind=gvk.get("kind", ""),
+                plural=rest[0], subresource=sub, namespaced=namespaced,
+                item=is_item, doc=doc_path,
+            ))
+    return ops
+
+
+def load_documents(session: requests.Session, url: str) -> dict[str, dict[str, Any]]:
+    index = session.get(f"{url}/openapi/v3", timeout=10)
+    index.raise_for_status()
+    docs: dict[str, dict[str, Any]] = {}
+    for path, ref in index.json()["paths"].items():
+        r = session.get(url + ref["serverRelativeURL"], timeout=10)
+        r.raise_for_status()
+        docs[path] = r.json()
+    return docs
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
+    srv = start_server(Path(tmp_path_factory.mktemp("shoal-fuzz")))
+    try:
+        s = srv.session()
+        docs = load_documents(s, srv.url)
+        schemas: dict[str, dict[str, Any]] = {}
+        operations: list[Operation] = []
+        for path, doc in docs.items():
+            schemas.update(doc.get("components", {}).get("schemas", {}))
+            operations.extend(_operations(path, doc))
+        plurals: dict[str, tuple[str, str, str, bool]] = {}
+        for op in operations:
+            if op.item and not op.subresource and op.kind:
+                plurals[op.kind] = (op.group, op.version, op.plural, "{namespace}" in op.template)
+        r = s.post(f"{srv.url}/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                                         "metadata": {"name": NAMESPACE}}, timeout=10)
+        assert r.status_code == 201, r.text
+        t = FuzzTarget(srv, s, docs=docs, schemas=schemas, operations=operations, plurals=plurals)
+        seeds = t.seeds
+        for kind, (group, version, _, _) in plurals.items():
+            body = copy.deepcopy(SEED_BODIES[kind])
+            body["apiVersion"] = f"{group}/{version}" if group else version
+            body["kind"] = kind
+            body.setdefault("metadata", {})["name"] = t.seed_name(kind)
+            seeds[kind] = body
+            r = s.post(t.collection_url(kind), json=body, timeout=10)
+            assert r.status_code == 201, f"seed {kind}: {r.status_code} {r.text}"
+            t.snapshots[kind] = r.json()
+        yield t
+    finally:
+        srv.stop()
