@@ -7,7 +7,9 @@ The CLI stays thin: it hands the raw option values here. Bad values raise
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import os
 import re
 import signal
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overri
 from shoal.agent.node import parse_kv
 from shoal.api.quantity import InvalidQuantity, parse_quantity
 from shoal.client import ApiClient
+from shoal.network.node import NetworkNode
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +99,23 @@ async def run_agent(args: AgentArgs) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    agent = Agent(client, opts)
+    network: NetworkNode | None = None
+    agent: Agent | None = None
     try:
+        if opts.runtime != "simulated" and opts.simulate_nodes <= 0:
+            # the service proxy and cluster DNS of this node (simulated nodes run no pods to serve)
+            network = NetworkNode(client, node_name=opts.node_name,
+                                  service_cidr=os.environ.get("SHOAL_SERVICE_CIDR", "10.43.0.0/16"))
+            await network.start()
+            if network.dns_available and not opts.cluster_dns:
+                opts = dataclasses.replace(opts, cluster_dns=(network.dns_ip,))
+        agent = Agent(client, opts)
         await agent.start()
         await stop.wait()
         log.info("agent: shutting down (containers keep running)")
     finally:
-        await agent.stop()
+        if agent is not None:
+            await agent.stop()
+        if network is not None:
+            await network.stop()
         await client.close()

@@ -32,6 +32,7 @@ CONTROLLERS: dict[str, str] = {
     "garbagecollector": "shoal.controllers.garbagecollector:GarbageCollector",
     "namespace": "shoal.controllers.namespace:NamespaceController",
     "endpoints": "shoal.controllers.endpoints:EndpointsController",
+    "servicelb": "shoal.controllers.servicelb:ServiceLBController",
 }
 
 

@@ -14,7 +14,7 @@ import logging
 import struct
 from pathlib import Path
 
-from dnslib import QTYPE, RCODE, RR, SRV, A, DNSRecord
+from dnslib import QTYPE, RCODE, RR, SRV, A, DNSRecord  # type: ignore[import-untyped]
 
 from shoal.network.dnsrecords import RecordIndex
 

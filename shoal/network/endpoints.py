@@ -23,7 +23,7 @@ def _meta(o: Obj) -> Obj:
 def pod_ready(pod: Obj) -> bool:
     for c in (pod.get("status") or {}).get("conditions") or []:
         if c.get("type") == "Ready":
-            return c.get("status") == "True"
+            return bool(c.get("status") == "True")
     return False
 
 

@@ -1,12 +1,18 @@
 """The service dataplane as an nftables ruleset. Pure: objects in, nft script out.
 
-One table, ``ip shoal``, replaced atomically on every change (``nft -f`` runs
-the whole script as one transaction, so traffic never sees half a ruleset):
+One table per node, ``ip shoal_<node>``, replaced atomically on every change
+(``nft -f`` runs the whole script as one transaction, so traffic never sees
+half a ruleset). Two nodes on one machine each keep their own table with the
+same rules; whichever DNAT runs first wins, and the other table never sees a
+second NAT decision for that connection, so they do not disturb each other.
 
-* a verdict map from ``VIP . protocol . port`` to a per-service-port chain,
-  consulted from ``prerouting`` (traffic from pods and other machines) and
-  ``output`` (traffic from this host), and one from ``protocol . nodePort``
-  for addresses local to this node;
+* a verdict map from ``VIP . protocol . port`` to a per-service-port chain
+  (VIPs, externalIPs and LoadBalancer ingress IPs), consulted from
+  ``prerouting`` (traffic from pods and other machines) and ``output``
+  (traffic from this host); one from ``protocol . nodePort``, and one from
+  ``protocol . port`` of LoadBalancer services, both for addresses local to
+  this node (``fib daddr type local``, loopback excepted), as k3s's ServiceLB
+  opens a LoadBalancer's port on every node's address;
 * each service-port chain picks an endpoint: ``numgen random`` spreads
   connections evenly, ``jhash ip saddr`` pins a client to one endpoint for
   ``sessionAffinity: ClientIP``; conntrack keeps a connection on its endpoint;
@@ -18,12 +24,25 @@ the whole script as one transaction, so traffic never sees half a ruleset):
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 TABLE = "shoal"
 MASQ_MARK = 0x4000
 Obj = dict[str, Any]
+
+
+def table_name(node_name: str) -> str:
+    """``shoal_<node>``: the node name with what nft identifiers cannot hold replaced by ``_``."""
+    clean = re.sub(r"[^a-z0-9_]", "_", node_name.lower())
+    if len(clean) > 40:
+        clean = clean[:31] + "_" + hashlib.sha1(node_name.encode()).hexdigest()[:8]
+    return f"{TABLE}_{clean}" if clean else TABLE
+
+
+def is_shoal_table(name: str) -> bool:
+    return name == TABLE or name.startswith(TABLE + "_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +57,9 @@ class ServicePort:
     affinity: bool
     endpoints: tuple[tuple[str, int], ...] = field(default=())
     external_ips: tuple[str, ...] = ()
+    # a LoadBalancer whose ingress is assigned: its port is open on this node's addresses
+    load_balancer: bool = False
+    ingress_ips: tuple[str, ...] = ()
 
     @property
     def chain(self) -> str:
@@ -56,6 +78,8 @@ def service_ports(services: list[Obj], endpoints: dict[tuple[str, str], Obj]) ->
         vip = spec.get("clusterIP")
         vip = vip if vip and vip != "None" else None
         ep = endpoints.get((ns, name)) or {}
+        ingress = tuple(i["ip"] for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+                        if i.get("ip")) if spec.get("type") == "LoadBalancer" else ()
         for p in spec.get("ports") or []:
             proto = (p.get("protocol") or "TCP").lower()
             pname = p.get("name") or ""
@@ -73,25 +97,39 @@ def service_ports(services: list[Obj], endpoints: dict[tuple[str, str], Obj]) ->
                 ns, name, pname, proto, vip, int(p.get("port") or 0),
                 int(p["nodePort"]) if p.get("nodePort") else None,
                 spec.get("sessionAffinity") == "ClientIP", tuple(sorted(backends)),
-                tuple(spec.get("externalIPs") or ()),
+                tuple(spec.get("externalIPs") or ()), load_balancer=bool(ingress), ingress_ips=ingress,
             ))
     return out
 
 
-def render(ports: list[ServicePort], table: str = TABLE) -> str:
-    """The nft script that replaces table ``ip <table>`` with these service ports."""
-    lines = [f"table ip {table} {{}}", f"delete table ip {table}", f"table ip {table} {{"]
-    vip_elems: list[str] = []
-    np_elems: list[str] = []
+def cidr_comment(cidr: str) -> str:
+    return f"shoal service-cidr {cidr}"
+
+
+def render(ports: list[ServicePort], table: str = TABLE, *, cidr: str = "") -> str:
+    """The nft script that replaces table ``ip <table>`` with these service ports.
+
+    The table's comment names the service CIDR it serves, so a node stopping on
+    a machine can tell whether another node still needs the CIDR's local route.
+    """
+    lines = [f"table ip {table} {{}}", f"delete table ip {table}", f"table ip {table} {{",
+             f'\tcomment "{cidr_comment(cidr)}"']
+    # key -> element; the first claim of a key wins (nft rejects a map with a key twice, and two
+    # Services may claim one externalIP or LoadBalancer port until the ServiceLB controller decides)
+    vip_elems: dict[str, str] = {}
+    np_elems: dict[str, str] = {}
+    lb_elems: dict[str, str] = {}
     chains: list[str] = []
     for sp in ports:
         if not sp.endpoints:
             continue  # no rule: the VIP is local, so the connection is refused on this machine
-        for addr in (sp.vip, *sp.external_ips):
+        for addr in (sp.vip, *sp.external_ips, *sp.ingress_ips):
             if addr:
-                vip_elems.append(f"{addr} . {sp.protocol} . {sp.port} : goto {sp.chain}")
+                vip_elems.setdefault(f"{addr} . {sp.protocol} . {sp.port}", f"goto {sp.chain}")
         if sp.node_port:
-            np_elems.append(f"{sp.protocol} . {sp.node_port} : goto {sp.chain}")
+            np_elems.setdefault(f"{sp.protocol} . {sp.node_port}", f"goto {sp.chain}")
+        if sp.load_balancer:
+            lb_elems.setdefault(f"{sp.protocol} . {sp.port}", f"goto {sp.chain}")
         n = len(sp.endpoints)
         pick = "jhash ip saddr mod" if sp.affinity else "numgen random mod"
         if n == 1:
@@ -106,19 +144,22 @@ def render(ports: list[ServicePort], table: str = TABLE) -> str:
                 f"\t\tip saddr {ip} jump mark-masq\n"
                 f"\t\tmeta l4proto {sp.protocol} dnat to {ip}:{port}\n\t}}"
             )
-    lines.append("\tmap service-ips {\n\t\ttype ipv4_addr . inet_proto . inet_service : verdict")
-    if vip_elems:
-        lines.append("\t\telements = { " + ",\n\t\t\t".join(vip_elems) + " }")
-    lines.append("\t}")
-    lines.append("\tmap service-nodeports {\n\t\ttype inet_proto . inet_service : verdict")
-    if np_elems:
-        lines.append("\t\telements = { " + ",\n\t\t\t".join(np_elems) + " }")
-    lines.append("\t}")
+    for map_name, typ, elems in (("service-ips", "ipv4_addr . inet_proto . inet_service", vip_elems),
+                                 ("service-nodeports", "inet_proto . inet_service", np_elems),
+                                 ("service-lbports", "inet_proto . inet_service", lb_elems)):
+        lines.append(f"\tmap {map_name} {{\n\t\ttype {typ} : verdict")
+        if elems:
+            lines.append("\t\telements = { " + ",\n\t\t\t".join(f"{k} : {v}" for k, v in elems.items()) + " }")
+        lines.append("\t}")
+    # node ports are not served on loopback (DNAT out of it needs route_localnet) nor on the service
+    # CIDR, which is local too: the cluster DNS there must not be taken by a LoadBalancer on port 53
+    not_node = "{ 127.0.0.0/8, " + cidr + " }" if cidr else "127.0.0.0/8"
     lines += [
         "\tchain mark-masq {\n\t\tmeta mark set meta mark | " + hex(MASQ_MARK) + "\n\t}",
         "\tchain services {\n"
         "\t\tip daddr . meta l4proto . th dport vmap @service-ips\n"
-        "\t\tip daddr != 127.0.0.0/8 fib daddr type local meta l4proto . th dport vmap @service-nodeports\n\t}",
+        f"\t\tip daddr != {not_node} fib daddr type local meta l4proto . th dport vmap @service-nodeports\n"
+        f"\t\tip daddr != {not_node} fib daddr type local meta l4proto . th dport vmap @service-lbports\n\t}}",
         "\tchain prerouting {\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\tjump services\n\t}",
         "\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n"
         "\t\tip daddr . meta l4proto . th dport @service-ips-keys jump mark-masq\n"
@@ -126,8 +167,8 @@ def render(ports: list[ServicePort], table: str = TABLE) -> str:
         "\tchain postrouting {\n\t\ttype nat hook postrouting priority 100; policy accept;\n"
         f"\t\tmeta mark & {hex(MASQ_MARK)} == {hex(MASQ_MARK)} masquerade\n\t}}",
     ]
-    keys = sorted({e.split(" : ")[0] for e in vip_elems})
-    lines.insert(3, "\tset service-ips-keys {\n\t\ttype ipv4_addr . inet_proto . inet_service"
+    keys = sorted(vip_elems)
+    lines.insert(4, "\tset service-ips-keys {\n\t\ttype ipv4_addr . inet_proto . inet_service"
                  + (("\n\t\telements = { " + ", ".join(keys) + " }") if keys else "") + "\n\t}")
     lines += chains
     lines.append("}")

@@ -5,15 +5,27 @@ Runs on every node beside the node agent (embedded in ``shoal server``, or in
 Endpoints. The DNS listens on the well-known ClusterIP (``<cidr>.10``), which
 is local on every node once the proxy has routed the service CIDR locally, so
 each node answers its own pods' queries.
+
+Several nodes may share one machine (a test bed, or ``shoal agent`` beside
+``shoal server``): each proxy keeps its own nft table (``shoal_<node>``), and
+only one process can hold the DNS address. A node that finds it taken logs so,
+leaves it to the process that holds it (that one serves the whole machine from
+the same cluster state) and tries again now and then, to take over if that
+process stops.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import errno
 import ipaddress
 import logging
+import socket
 from typing import Any
 
 from shoal.client import ApiClient, InformerFactory
+from shoal.network import nftrules
 from shoal.network.dns import ClusterDNS, host_resolvers
 from shoal.network.dnsrecords import RecordIndex
 from shoal.network.proxy import ServiceProxy
@@ -25,15 +37,24 @@ def cluster_dns_ip(service_cidr: str) -> str:
     return str(ipaddress.ip_network(service_cidr, strict=False).network_address + 10)
 
 
+def default_node_name() -> str:
+    """The node agent's default (the short host name), for callers that name no node."""
+    return socket.gethostname().split(".")[0].lower() or "node"
+
+
 class NetworkNode:
-    def __init__(self, client: ApiClient, *, service_cidr: str = "10.43.0.0/16", mode: str = "auto",
-                 domain: str = "cluster.local", dns_port: int = 53) -> None:
+    def __init__(self, client: ApiClient, *, node_name: str | None = None, service_cidr: str = "10.43.0.0/16",
+                 mode: str = "auto", domain: str = "cluster.local", dns_port: int = 53,
+                 dns_retry: float = 10.0) -> None:
         self.client = client
+        self.node_name = node_name or default_node_name()
         self.factory = InformerFactory(client)
-        self.proxy = ServiceProxy(self.factory, service_cidr=service_cidr, mode=mode)
+        self.proxy = ServiceProxy(self.factory, service_cidr=service_cidr, mode=mode,
+                                  table=nftrules.table_name(self.node_name))
         self.index = RecordIndex(domain)
         self.dns_ip = cluster_dns_ip(service_cidr)
         self.dns_port = dns_port
+        self.dns_retry = dns_retry
         self.dns = ClusterDNS(self.index, upstreams=host_resolvers(exclude={self.dns_ip}))
         svc, eps = self.proxy.services, self.proxy.endpoints
         svc.add_handler(on_add=self.index.set_service, on_update=lambda o, n: self.index.set_service(n),
@@ -41,24 +62,59 @@ class NetworkNode:
         eps.add_handler(on_add=self.index.set_endpoints, on_update=lambda o, n: self.index.set_endpoints(n),
                         on_delete=self.index.del_endpoints)
         self.dns_serving = False
+        self.dns_shared = False  # another process on this machine serves the cluster DNS address
+        self._dns_task: asyncio.Task[None] | None = None
+
+    @property
+    def dns_available(self) -> bool:
+        """Pods of this node can use ``dns_ip``: this node serves it, or another process on the machine does."""
+        return self.dns_serving or self.dns_shared
 
     async def start(self) -> None:
         self.factory.start()
         await self.proxy.start()
         await self.factory.wait_synced(30)
-        if self.proxy.mode == "nftables":
-            try:
-                await self.dns.start(self.dns_ip, self.dns_port)
-                self.dns_serving = True
-            except OSError as e:
-                log.warning("cluster DNS cannot listen on %s:%d: %s", self.dns_ip, self.dns_port, e)
-        else:
-            log.warning("cluster DNS needs the kernel service proxy (root); pods fall back to the host's DNS")
+        if not self.proxy.route_local:
+            log.warning("cluster DNS needs the service CIDR routed locally (root); pods fall back to the host's DNS")
+            return
+        if not await self._try_dns():
+            return
+        if self.dns_shared:
+            log.info("cluster DNS: %s:%d is already served on this machine by another shoal node; "
+                     "node %s's pods use that one", self.dns_ip, self.dns_port, self.node_name)
+            self._dns_task = asyncio.create_task(self._take_over_dns(), name="cluster-dns-takeover")
+
+    async def _try_dns(self) -> bool:
+        """Bind the DNS address; False on an error other than "in use" (logged)."""
+        try:
+            await self.dns.start(self.dns_ip, self.dns_port)
+        except OSError as e:
+            await self.dns.stop()  # the UDP socket may be bound when TCP is not
+            if e.errno == errno.EADDRINUSE:
+                self.dns_shared = True
+                return True
+            log.warning("cluster DNS cannot listen on %s:%d: %s", self.dns_ip, self.dns_port, e)
+            return False
+        self.dns_serving, self.dns_shared = True, False
+        return True
+
+    async def _take_over_dns(self) -> None:
+        while not self.dns_serving:
+            await asyncio.sleep(self.dns_retry)
+            if not await self._try_dns():
+                return
+        log.info("cluster DNS: node %s took over %s:%d", self.node_name, self.dns_ip, self.dns_port)
 
     async def stop(self) -> None:
+        if self._dns_task is not None:
+            self._dns_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._dns_task
         await self.dns.stop()
         await self.proxy.stop()
         await self.factory.stop()
 
     def info(self) -> dict[str, Any]:
-        return {"mode": self.proxy.mode, "dns": f"{self.dns_ip}:{self.dns_port}" if self.dns_serving else None}
+        return {"mode": self.proxy.mode, "table": self.proxy.table if self.proxy.mode == "nftables" else None,
+                "dns": f"{self.dns_ip}:{self.dns_port}" if self.dns_available else None,
+                "dns_here": self.dns_serving}

@@ -2,15 +2,16 @@
 
 Like kube-proxy, it follows Services and Endpoints through informers and keeps
 the dataplane equal to them: within a few tens of milliseconds of a change the
-whole ``ip shoal`` table is replaced in one nft transaction. The service CIDR is
-made local to the machine (``ip route replace local CIDR dev lo``), so a packet
-to a VIP with no rule is refused here and never leaves the machine. On
-shutdown the table and the route are removed.
+node's whole ``ip shoal_<node>`` table is replaced in one nft transaction. The
+service CIDR is made local to the machine (``ip route replace local CIDR dev
+lo``), so a packet to a VIP with no rule is refused here and never leaves the
+machine. On shutdown the table is removed, and the route too unless another
+shoal table remains (a second node on the same machine still needs it).
 
 Where shoal is not root or nft is unavailable, a userspace TCP proxy binds the
 same addresses where it can (VIPs need the local route, hence root; NodePorts
-bind on every address) and relays connections round-robin. The log says which
-mode is active.
+and LoadBalancer ports bind on every address) and relays connections
+round-robin. The log says which mode is active.
 """
 
 from __future__ import annotations
@@ -41,6 +42,27 @@ def kernel_mode_available() -> bool:
     return os.geteuid() == 0 and shutil.which("nft") is not None and shutil.which("ip") is not None
 
 
+def can_route() -> bool:
+    return os.geteuid() == 0 and shutil.which("ip") is not None
+
+
+async def shoal_tables(cidr: str | None = None) -> list[str]:
+    """The shoal tables (any node's) in the kernel; with ``cidr``, only those serving that service CIDR."""
+    rc, out = await _run("nft", "list", "tables", "ip")
+    if rc != 0:
+        return []
+    names = [ln.split()[-1] for ln in out.splitlines() if ln.startswith("table ip ")]
+    names = [n for n in names if nftrules.is_shoal_table(n)]
+    if cidr is None:
+        return names
+    serving = []
+    for n in names:
+        rc, body = await _run("nft", "list", "table", "ip", n)
+        if rc == 0 and f'comment "{nftrules.cidr_comment(cidr)}"' in body:
+            serving.append(n)
+    return serving
+
+
 class ServiceProxy:
     def __init__(self, factory: InformerFactory, *, service_cidr: str = "10.43.0.0/16",
                  mode: str = "auto", debounce: float = 0.02, table: str = nftrules.TABLE) -> None:
@@ -54,7 +76,7 @@ class ServiceProxy:
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._applied: str | None = None
-        self._route_added = False
+        self.route_local = False  # the service CIDR is routed locally: VIPs can be bound and are refused
         self._userspace: dict[tuple[str, int, str], _TcpRelay] = {}
         self.applied_count = 0
         for inf in (self.services, self.endpoints):
@@ -64,16 +86,21 @@ class ServiceProxy:
         self._dirty.set()
 
     async def start(self) -> None:
-        if self.mode == "nftables":
+        if self.mode == "nftables" or can_route():
             rc, out = await _run("ip", "route", "replace", "local", self.cidr, "dev", "lo")
-            if rc != 0:
+            if rc != 0 and self.mode == "nftables":
                 log.warning("cannot route the service CIDR locally (%s); using the userspace proxy", out.strip())
                 self.mode = "userspace"
+            elif rc != 0:
+                log.warning("cannot route the service CIDR locally (%s); the userspace proxy serves no VIPs",
+                            out.strip())
             else:
-                self._route_added = True
-                with contextlib.suppress(OSError), open("/proc/sys/net/bridge/bridge-nf-call-iptables", "w") as f:
-                    f.write("1")
-        log.info("service proxy mode: %s (service CIDR %s)", self.mode, self.cidr)
+                self.route_local = True
+        if self.mode == "nftables":
+            with contextlib.suppress(OSError), open("/proc/sys/net/bridge/bridge-nf-call-iptables", "w") as f:
+                f.write("1")
+        log.info("service proxy mode: %s (service CIDR %s%s)", self.mode, self.cidr,
+                 f", table ip {self.table}" if self.mode == "nftables" else "")
         self._dirty.set()
         self._task = asyncio.create_task(self._loop(), name="service-proxy")
 
@@ -103,7 +130,7 @@ class ServiceProxy:
     async def sync(self) -> None:
         ports = self.ports()
         if self.mode == "nftables":
-            script = nftrules.render(ports, self.table)
+            script = nftrules.render(ports, self.table, cidr=self.cidr)
             if script == self._applied:
                 return
             rc, out = await _run("nft", "-f", "-", stdin=script)
@@ -123,6 +150,8 @@ class ServiceProxy:
                 want[(sp.vip, sp.port, "tcp")] = list(sp.endpoints)
             if sp.node_port:
                 want[("0.0.0.0", sp.node_port, "tcp")] = list(sp.endpoints)
+            if sp.load_balancer:
+                want.setdefault(("0.0.0.0", sp.port, "tcp"), list(sp.endpoints))
         for key in list(self._userspace):
             if key not in want:
                 await self._userspace.pop(key).stop()
@@ -145,11 +174,17 @@ class ServiceProxy:
                 await self._task
         if self.mode == "nftables":
             await _run("nft", "-f", "-", stdin=nftrules.render_delete(self.table))
-            if self._route_added:
-                await _run("ip", "route", "del", "local", self.cidr, "dev", "lo")
         for relay in self._userspace.values():
             await relay.stop()
         self._userspace.clear()
+        if self.route_local:
+            others = [t for t in await shoal_tables(self.cidr) if t != self.table] if shutil.which("nft") else []
+            if others:
+                log.info("service proxy: leaving the local route of %s to the other shoal table(s) here: %s",
+                         self.cidr, ", ".join(others))
+            else:
+                await _run("ip", "route", "del", "local", self.cidr, "dev", "lo")
+            self.route_local = False
 
 
 class _TcpRelay:

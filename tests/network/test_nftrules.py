@@ -1,0 +1,100 @@
+"""The nft ruleset as text: table names per node, LoadBalancer ports, duplicate claims.
+
+``nft -c`` (check only, nothing applied) validates the scripts where nft is installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+
+from shoal.network import nftrules
+
+
+def svc(name: str, *, typ: str = "ClusterIP", ip: str = "10.99.0.5", port: int = 80, node_port: int | None = None,
+        ingress: list[str] | None = None, external: list[str] | None = None) -> dict[str, Any]:
+    p: dict[str, Any] = {"name": "http", "port": port, "protocol": "TCP"}
+    if node_port:
+        p["nodePort"] = node_port
+    s: dict[str, Any] = {"metadata": {"name": name, "namespace": "ns"},
+                         "spec": {"type": typ, "clusterIP": ip, "ports": [p], "externalIPs": external or []}}
+    if ingress is not None:
+        s["status"] = {"loadBalancer": {"ingress": [{"ip": i} for i in ingress]}}
+    return s
+
+
+def eps(name: str, *ips: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "ns"},
+            "subsets": [{"addresses": [{"ip": i} for i in ips], "ports": [{"name": "http", "port": 8000}]}]}
+
+
+def ports(*pairs: tuple[dict[str, Any], dict[str, Any]]) -> list[nftrules.ServicePort]:
+    return nftrules.service_ports([s for s, _ in pairs], {("ns", e["metadata"]["name"]): e for _, e in pairs})
+
+
+def nft_check(script: str) -> None:
+    if shutil.which("nft") is None:
+        return
+    r = subprocess.run(["nft", "-c", "-f", "-"], input=script, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr + script
+
+
+@pytest.mark.parametrize(("node", "table"), [
+    ("node-1", "shoal_node_1"), ("Web.Example.COM", "shoal_web_example_com"), ("", "shoal"),
+])
+def test_table_name_per_node(node: str, table: str) -> None:
+    assert nftrules.table_name(node) == table
+    assert nftrules.is_shoal_table(table)
+
+
+def test_long_node_names_stay_distinct_and_short() -> None:
+    a, b = nftrules.table_name("n" * 200 + "a"), nftrules.table_name("n" * 200 + "b")
+    assert a != b and len(a) <= 48 and nftrules.is_shoal_table(a)
+    assert not nftrules.is_shoal_table("shoalish") and not nftrules.is_shoal_table("nat")
+
+
+def test_load_balancer_port_opens_only_with_an_ingress() -> None:
+    pending, ready = ports((svc("lb", typ="LoadBalancer", node_port=30080), eps("lb", "10.1.1.2")))[0], \
+        ports((svc("lb", typ="LoadBalancer", node_port=30080, ingress=["192.0.2.7"]), eps("lb", "10.1.1.2")))[0]
+    assert not pending.load_balancer and pending.ingress_ips == ()
+    assert ready.load_balancer and ready.ingress_ips == ("192.0.2.7",)
+    script = nftrules.render([ready], "shoal_t", cidr="10.99.0.0/16")
+    assert "tcp . 80 : goto" in script.split("map service-lbports")[1].split("}")[0]
+    assert "192.0.2.7 . tcp . 80 : goto" in script and "tcp . 30080 : goto" in script
+    assert 'comment "shoal service-cidr 10.99.0.0/16"' in script
+    # the service CIDR (the cluster DNS lives there) and loopback are not node addresses for node ports
+    assert "ip daddr != { 127.0.0.0/8, 10.99.0.0/16 } fib daddr type local" in script
+    nft_check(script)
+    empty = nftrules.render([pending], "shoal_t", cidr="10.99.0.0/16")
+    assert "elements" not in empty.split("map service-lbports")[1].split("}")[0]
+
+
+def test_ingress_of_a_cluster_ip_service_is_ignored() -> None:
+    sp = ports((svc("c", ingress=["192.0.2.7"]), eps("c", "10.1.1.2")))[0]
+    assert not sp.load_balancer and sp.ingress_ips == ()
+
+
+def test_two_claims_of_one_key_keep_the_first() -> None:
+    # two LoadBalancers on port 80 (before the ServiceLB controller settles it) and a shared externalIP
+    a = (svc("a", typ="LoadBalancer", ip="10.99.0.5", ingress=["192.0.2.7"], external=["192.0.2.9"]),
+         eps("a", "10.1.1.2"))
+    b = (svc("b", typ="LoadBalancer", ip="10.99.0.6", ingress=["192.0.2.7"], external=["192.0.2.9"]),
+         eps("b", "10.1.1.6"))
+    sps = ports(a, b)
+    script = nftrules.render(sps, "shoal_t", cidr="10.99.0.0/16")
+    assert script.count("192.0.2.7 . tcp . 80 :") == 1 and script.count("192.0.2.9 . tcp . 80 :") == 1
+    lb = script.split("map service-lbports")[1].split("}")[0]
+    assert lb.count("tcp . 80 :") == 1 and sps[0].chain in lb
+    nft_check(script)
+
+
+def test_no_endpoints_no_rules_and_headless_is_dns_only() -> None:
+    sps = ports((svc("e", typ="LoadBalancer", ingress=["192.0.2.7"]), eps("e")),
+                (svc("h", ip="None"), eps("h", "10.1.1.2")))
+    assert [s.name for s in sps] == ["e"]
+    script = nftrules.render(sps, "shoal_t")
+    assert "goto svc-" not in script
+    nft_check(script)
