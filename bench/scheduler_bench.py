@@ -22,7 +22,9 @@ Scenarios (issue 4): ``resources`` - requests only; ``spread`` - one pod in
 five also has a zone topology spread constraint (maxSkew 1, DoNotSchedule)
 and a required hostname anti-affinity, in groups of 50 pods.
 
-``--core-only`` measures the pure core alone (decisions/s over the same
+``--rate R`` paces the creates (open loop, R pods/s): with R below what the
+API can bind, the latency figures are the scheduling latency rather than
+time spent in a backlog. ``--core-only`` measures the pure core alone (decisions/s over the same
 cluster, in process), which separates the scheduler's cost from the API's.
 ``run(...)`` is the entry point for a bench runner; it returns a dict.
 """
@@ -111,10 +113,15 @@ async def _post_all(p: dict[str, Any], sync: Any) -> dict[str, Any]:
         await asyncio.gather(*(warm() for _ in range(clients)))
         sync()
         t0 = time.monotonic()
-        todo = iter(bodies)
+        todo = iter(enumerate(bodies))
+        rate = p.get("rate") or 0.0
 
         async def client() -> None:
-            for name, body in todo:
+            for k, (name, body) in todo:
+                if rate:  # paced (open loop at a fixed rate), else as fast as the server answers
+                    delay = t0 + k / rate - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                 sent[name] = time.monotonic()
                 async with s.post(path, data=body, headers={"Content-Type": "application/json"}) as r:
                     answer = await r.read()
@@ -207,13 +214,15 @@ def pct(values: list[float], q: float) -> float:
 # ---- one scenario ---------------------------------------------------------------------------
 
 def run_scenario(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int = 50000, clients: int = 32,
-                 processes: int = 2, workdir: Path | None = None, timeout: float = 1800) -> dict[str, Any]:
+                 processes: int = 2, workdir: Path | None = None, timeout: float = 1800,
+                 rate: float = 0.0) -> dict[str, Any]:
     from tests.server_fixture import start_server
 
     work = Path(workdir or tempfile.mkdtemp(prefix="shoal-sched-bench-"))
     os.environ["SHOAL_CONTROLLERS"] = "none"
     srv = start_server(work / f"data-{scenario}", timeout=60)
-    out: dict[str, Any] = {"scenario": scenario, "nodes": nodes, "pods": pods, "clients": clients}
+    out: dict[str, Any] = {"scenario": scenario, "nodes": nodes, "pods": pods, "clients": clients,
+                           "rate": rate or "max"}
     try:
         base = {"url": srv.url, "token": srv.token, "ca": srv.ca}
         s = srv.session()
@@ -231,7 +240,8 @@ def run_scenario(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int
         pbodies = [(f"p-{i:06d}", msgspec.json.encode(pod_body(i, scenario))) for i in range(pods)]
         jobs = [("watch", {**base, "expected": pods, "timeout": timeout})]
         jobs += [("post", {**base, "path": f"/api/v1/namespaces/{NS}/pods", "bodies": part,
-                           "clients": clients // processes}) for part in _split(pbodies, processes)]
+                           "clients": clients // processes, "rate": rate / processes})
+                 for part in _split(pbodies, processes)]
         res = run_jobs(jobs, timeout=timeout + 60)
         bound: dict[str, float] = next(r["bound"] for r in res if "bound" in r)
         posts = [r for r in res if "sent" in r]
@@ -284,13 +294,13 @@ def run_core(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int = 5
 
 
 def run(*, scenarios: tuple[str, ...] = ("resources", "spread"), quick: bool = False, core_only: bool = False,
-        nodes: int | None = None, pods: int | None = None) -> dict[str, Any]:
+        nodes: int | None = None, pods: int | None = None, rate: float = 0.0) -> dict[str, Any]:
     """Entry point for a bench runner: every figure as a dict."""
     n = nodes or (500 if quick else 5000)
     p = pods or (2000 if quick else 50000)
     out: dict[str, Any] = {"core": [run_core(s, nodes=n, pods=p) for s in scenarios]}
     if not core_only:
-        out["e2e"] = [run_scenario(s, nodes=n, pods=p) for s in scenarios]
+        out["e2e"] = [run_scenario(s, nodes=n, pods=p, rate=rate) for s in scenarios]
     return out
 
 
@@ -301,10 +311,12 @@ def main() -> None:
     ap.add_argument("--scenario", choices=["resources", "spread", "both"], default="both")
     ap.add_argument("--quick", action="store_true", help="500 nodes, 2,000 pods (a smoke run)")
     ap.add_argument("--core-only", action="store_true")
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="create pods at this rate (pods/s) to measure latency below saturation; 0: as fast as possible")
     a = ap.parse_args()
     scenarios = ("resources", "spread") if a.scenario == "both" else (a.scenario,)
-    print(json.dumps(run(scenarios=scenarios, quick=a.quick, core_only=a.core_only, nodes=a.nodes, pods=a.pods),
-                     indent=1))
+    print(json.dumps(run(scenarios=scenarios, quick=a.quick, core_only=a.core_only, nodes=a.nodes, pods=a.pods,
+                         rate=a.rate), indent=1))
 
 
 if __name__ == "__main__":
