@@ -7,6 +7,8 @@ a store, and the request pipeline: error translation (every failure becomes a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -14,7 +16,7 @@ import msgspec
 from aiohttp import web
 
 from shoal.api import kinds
-from shoal.apiserver import discovery, errors, rawobj
+from shoal.apiserver import discovery, errors, memtrim, rawobj
 from shoal.apiserver.allocator import ServiceAllocator
 from shoal.apiserver.auth import PUBLIC_PATHS, RequestAttributes, TokenAuthenticator, authorize
 from shoal.apiserver.handlers import Handlers
@@ -23,6 +25,10 @@ from shoal.apiserver.watchcache import Broadcaster
 from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
 
 log = logging.getLogger(__name__)
+
+# glibc fixes its arena limit when a second thread first allocates; the server
+# imports this module before it starts any thread (see shoal.apiserver.memtrim)
+memtrim.limit_arenas()
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -59,6 +65,7 @@ class ApiServer:
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
         self._ns_info = ns_info
         self.handlers = Handlers(self.resources, self.broadcasters, bookmark_interval=bookmark_interval)
+        self._trimmer: asyncio.Task[None] | None = None
 
     async def _namespace(self, name: str) -> dict[str, Any] | None:
         kv = await self.store.get(self._ns_info.key(None, name))
@@ -80,10 +87,16 @@ class ApiServer:
                         raise
                 except KeyExistsError:
                     pass
+        self._trimmer = asyncio.create_task(memtrim.trim_periodically(), name="malloc-trim")
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
+        if self._trimmer is not None:
+            self._trimmer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._trimmer
+            self._trimmer = None
         for b in self.broadcasters.values():
             await b.stop()
 
