@@ -176,8 +176,11 @@ class EtcdStore:
                 index = (failed + step) % count
                 try:
                     client = await self._client_at(index)
+                    # wait_for_ready: a channel in reconnect back-off (an etcd that just
+                    # restarted) gets the whole timeout to come back instead of failing at once
                     await client.kvstub.Range(
-                        rpc.RangeRequest(key=b"\0", count_only=True), timeout=self._timeout
+                        rpc.RangeRequest(key=b"\0", count_only=True), timeout=self._timeout,
+                        wait_for_ready=True,
                     )
                 except (rpc.AioRpcError, aetcd.ClientError, OSError) as exc:
                     errors.append(f"{self._endpoints[index][0]}:{self._endpoints[index][1]}: {exc}")
