@@ -7,6 +7,7 @@ removed afterwards.
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import sys
@@ -14,6 +15,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+# the backends' subnet (10.SUBNET.i.0/30 each) and a service CIDR of the test's own, both random so
+# that two test runs on one machine do not meet
+SUBNET = random.randint(200, 250)
+CIDR = f"10.{SUBNET - 100}.0.0/16"
 
 # http.server's own server_bind looks the host name up, which waits for DNS that a namespace lacks
 _SERVER = '''

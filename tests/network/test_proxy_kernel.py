@@ -8,58 +8,16 @@ checks the kernel routes it locally, so no packet can leave the machine.
 from __future__ import annotations
 
 import asyncio
-import random
 import urllib.request
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shoal.client import ApiClient, InformerFactory
-from shoal.network.proxy import ServiceProxy, kernel_mode_available
-from tests.network.netns import NsHost, make_host, remove_host, sh
-from tests.server_fixture import RunningServer, start_server
+from shoal.client import ApiClient
+from shoal.network.proxy import kernel_mode_available
+from tests.network.netns import NsHost, sh
 
 pytestmark = pytest.mark.skipif(not kernel_mode_available(), reason="needs root and nft (installed by make setup)")
-
-SUBNET = random.randint(200, 250)
-CIDR = f"10.{SUBNET - 100}.0.0/16"
-
-
-@pytest.fixture(scope="module")
-def net_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    srv = start_server(Path(tmp_path_factory.mktemp("netsrv")), args=["--service-cidr", CIDR])
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def backends(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    root = Path(tmp_path_factory.mktemp("www"))
-    hosts = [make_host(i, SUBNET, root) for i in range(3)]
-    yield hosts
-    for h in hosts:
-        remove_host(h)
-
-
-@pytest.fixture
-async def proxy(net_server: RunningServer) -> AsyncIterator[tuple[ApiClient, ServiceProxy, str]]:
-    client = ApiClient(net_server.url, token=net_server.token, ca_file=net_server.ca)
-    ns = f"px-{uuid.uuid4().hex[:6]}"
-    await client.create("namespaces", {"metadata": {"name": ns}})
-    factory = InformerFactory(client)
-    table = f"shoal_t{uuid.uuid4().hex[:6]}"
-    p = ServiceProxy(factory, service_cidr=CIDR, mode="nftables", table=table)
-    factory.start()
-    await p.start()
-    yield client, p, ns
-    await p.stop()
-    await factory.stop()
-    await client.close()
-    assert table not in sh("nft", "list", "tables").stdout
-    assert "local" not in sh("ip", "route", "show", "table", "local", CIDR).stdout
 
 
 async def make_service(client: ApiClient, ns: str, name: str, backends: list[NsHost], **spec: Any) -> dict[str, Any]:
