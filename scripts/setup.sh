@@ -14,6 +14,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     command -v busybox >/dev/null || need+=(busybox-static)
     command -v iptables >/dev/null || need+=(iptables)
     command -v nft >/dev/null || need+=(nftables)
+    command -v wrk >/dev/null || need+=(wrk)  # bench/network_bench.py's load generator
     [ -x /usr/bin/catatonit ] || [ -x /usr/libexec/podman/catatonit ] || need+=(catatonit)
     if [ ${#need[@]} -gt 0 ]; then
         echo "setup: installing ${need[*]}"
