@@ -174,6 +174,11 @@ def run_store(kind: str, *, sizes: Sizes, all_components: bool = False,
     return res
 
 
+def _cpu_per_op(phase: _Phase, rate: float) -> float:
+    """Server CPU microseconds per operation: a figure that other load on the machine skews less."""
+    return round(phase.cpu["server"] / 100 / rate * 1e6)
+
+
 def _creates(target: load.Target, sizes: Sizes, pids: dict[str, int],
              profiler: procstats.Profiler, res: dict[str, Any]) -> None:
     names = [f"p-{i:06d}" for i in range(sizes.pods)]
@@ -196,6 +201,7 @@ def _creates(target: load.Target, sizes: Sizes, pids: dict[str, int],
     res["create_p99_ms"] = ms(pct(lat, 0.99))
     res["create_client_cpu_pct"] = round(100 * sum(r["cpu"] for r in results) / wall, 1)
     res["create_cpu_pct"] = phase.cpu
+    res["create_server_cpu_us"] = _cpu_per_op(phase, res["create_per_s"])
 
 
 def _lists(target: load.Target, sizes: Sizes, pids: dict[str, int],
@@ -229,6 +235,7 @@ def _gets(target: load.Target, sizes: Sizes, pids: dict[str, int],
     res["get_p50_ms"] = ms(pct(r["lat"], 0.5))
     res["get_p99_ms"] = ms(pct(r["lat"], 0.99))
     res["get_cpu_pct"] = phase.cpu
+    res["get_server_cpu_us"] = _cpu_per_op(phase, r["n"] / (r["end"] - r["start"]))
 
 
 def _watch(target: load.Target, sizes: Sizes, pids: dict[str, int],
