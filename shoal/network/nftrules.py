@@ -24,6 +24,7 @@ second NAT decision for that connection, so they do not disturb each other.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,8 +68,24 @@ class ServicePort:
         return f"svc-{h[:12]}"
 
 
+def _ipv4(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and isinstance(ipaddress.ip_address(value), ipaddress.IPv4Address)
+    except ValueError:
+        return False
+
+
+def _port(value: Any) -> bool:
+    return isinstance(value, int) and 1 <= value <= 65535
+
+
 def service_ports(services: list[Obj], endpoints: dict[tuple[str, str], Obj]) -> list[ServicePort]:
-    """Flatten Services and their Endpoints into the ports the dataplane serves."""
+    """Flatten Services and their Endpoints into the ports the dataplane serves.
+
+    What nft cannot hold (an address that is not IPv4, a port out of 1-65535: hand-written
+    Endpoints, a status written by another controller) is left out here, since one bad
+    element would make nft reject the whole ruleset, every Service's.
+    """
     out: list[ServicePort] = []
     for svc in services:
         md, spec = svc.get("metadata") or {}, svc.get("spec") or {}
@@ -76,28 +93,31 @@ def service_ports(services: list[Obj], endpoints: dict[tuple[str, str], Obj]) ->
         if spec.get("type") == "ExternalName":
             continue
         vip = spec.get("clusterIP")
-        vip = vip if vip and vip != "None" else None
+        vip = vip if _ipv4(vip) else None
         ep = endpoints.get((ns, name)) or {}
         ingress = tuple(i["ip"] for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-                        if i.get("ip")) if spec.get("type") == "LoadBalancer" else ()
+                        if _ipv4(i.get("ip"))) if spec.get("type") == "LoadBalancer" else ()
         for p in spec.get("ports") or []:
             proto = (p.get("protocol") or "TCP").lower()
             pname = p.get("name") or ""
             backends: list[tuple[str, int]] = []
             for sub in ep.get("subsets") or []:
-                num = next((int(sp["port"]) for sp in sub.get("ports") or []
+                num = next((sp["port"] for sp in sub.get("ports") or []
                             if (sp.get("name") or "") == pname and (sp.get("protocol") or "TCP").lower() == proto),
                            None)
-                if num is None:
+                if not _port(num):
                     continue
-                backends += [(a["ip"], num) for a in sub.get("addresses") or [] if a.get("ip")]
+                backends += [(str(a["ip"]), int(num)) for a in sub.get("addresses") or [] if _ipv4(a.get("ip"))]
             if vip is None and not p.get("nodePort"):
                 continue  # headless: DNS only
+            if not _port(p.get("port")) or proto not in ("tcp", "udp", "sctp"):
+                continue
             out.append(ServicePort(
-                ns, name, pname, proto, vip, int(p.get("port") or 0),
-                int(p["nodePort"]) if p.get("nodePort") else None,
+                ns, name, pname, proto, vip, int(p["port"]),
+                int(p["nodePort"]) if _port(p.get("nodePort")) else None,
                 spec.get("sessionAffinity") == "ClientIP", tuple(sorted(backends)),
-                tuple(spec.get("externalIPs") or ()), load_balancer=bool(ingress), ingress_ips=ingress,
+                tuple(ip for ip in spec.get("externalIPs") or () if _ipv4(ip)),
+                load_balancer=bool(ingress), ingress_ips=ingress,
             ))
     return out
 

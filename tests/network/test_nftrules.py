@@ -98,3 +98,20 @@ def test_no_endpoints_no_rules_and_headless_is_dns_only() -> None:
     script = nftrules.render(sps, "shoal_t")
     assert "goto svc-" not in script
     nft_check(script)
+
+
+def test_bad_manual_endpoints_cannot_break_the_ruleset() -> None:
+    # Endpoints are written by hand for selector-less Services; one bad element would make nft
+    # reject the whole script, every Service's rules with it
+    bad: dict[str, Any] = {"metadata": {"name": "bad", "namespace": "ns"}, "subsets": [
+        {"addresses": [{"ip": "not-an-ip"}, {"ip": "fd00::1"}, {"ip": "10.1.1.9"}],
+         "ports": [{"name": "http", "port": 8000}]},
+        {"addresses": [{"ip": "10.1.1.10"}], "ports": [{"name": "http", "port": 0}]},
+        {"addresses": [{"ip": "10.1.1.11"}], "ports": [{"name": "http", "port": 70000}]}]}
+    good = eps("good", "10.1.1.2")
+    sps = ports((svc("bad", ip="10.99.0.7", external=["nope"]), bad), (svc("good"), good))
+    assert {s.name: s.endpoints for s in sps} == {"bad": (("10.1.1.9", 8000),), "good": (("10.1.1.2", 8000),)}
+    assert sps[0].external_ips == ()
+    script = nftrules.render(sps, "shoal_t", cidr="10.99.0.0/16")
+    assert "not-an-ip" not in script and "fd00" not in script and "10.1.1.2:8000" in script
+    nft_check(script)
