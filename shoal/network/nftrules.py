@@ -102,9 +102,9 @@ def service_ports(services: list[Obj], endpoints: dict[tuple[str, str], Obj]) ->
             pname = p.get("name") or ""
             backends: list[tuple[str, int]] = []
             for sub in ep.get("subsets") or []:
-                num = next((sp["port"] for sp in sub.get("ports") or []
-                            if (sp.get("name") or "") == pname and (sp.get("protocol") or "TCP").lower() == proto),
-                           None)
+                num: Any = next((sp["port"] for sp in sub.get("ports") or []
+                                 if (sp.get("name") or "") == pname
+                                 and (sp.get("protocol") or "TCP").lower() == proto), None)
                 if not _port(num):
                     continue
                 backends += [(str(a["ip"]), int(num)) for a in sub.get("addresses") or [] if _ipv4(a.get("ip"))]
