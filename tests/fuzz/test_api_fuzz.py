@@ -753,6 +753,7 @@ def _deep(depth: int) -> bytes:
 def test_deeply_nested_bodies_are_400(target: FuzzTarget, depth: int) -> None:
     """Were 500: msgspec's RecursionError (1000 and deeper), and the patch code's (about 500 and deeper)."""
     t = target
+    t.ensure_seed("ConfigMap")  # the fuzzer may have deleted it
     labels = b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep","labels":' + _deep(depth) + b"}}"
     patch = b'{"metadata":{"labels":' + _deep(depth) + b"}}"
     json_patch = b'[{"op":"add","path":"/metadata/labels","value":' + _deep(depth) + b"}]"
