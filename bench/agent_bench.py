@@ -210,7 +210,7 @@ async def startup(quick: bool) -> dict[str, Any]:
 
 
 # ---- scale ----------------------------------------------------------------------------------------
-async def scale(n_nodes: int, n_pods: int, steady: float) -> dict[str, Any]:
+async def scale(n_nodes: int, n_pods: int, steady: float, profile: str | None = None) -> dict[str, Any]:
     tmp = Path(f"/tmp/shoal-agent-scale-{uuid.uuid4().hex[:6]}")
     tmp.mkdir()
     port = free_port()
@@ -225,8 +225,7 @@ async def scale(n_nodes: int, n_pods: int, steady: float) -> dict[str, Any]:
                        "--simulate-nodes", str(n_nodes), "--runtime", "simulated"], tmp / "agent.log")
         t0 = time.perf_counter()
         while True:
-            lst = await client.list("nodes", limit=1)
-            if len(lst["items"]) and int((await client.list_all("nodes"))[0].__len__()) >= n_nodes:
+            if len((await client.list_all("nodes"))[0]) >= n_nodes:
                 break
             if agent.poll() is not None:
                 raise RuntimeError((tmp / "agent.log").read_text()[-2000:])
@@ -243,18 +242,22 @@ async def scale(n_nodes: int, n_pods: int, steady: float) -> dict[str, Any]:
         t0 = time.perf_counter()
         await asyncio.gather(*(create(i) for i in range(n_pods)))
         created = time.perf_counter() - t0
-        while True:
-            lst = await client.list("pods", "default", field_selector="status.phase=Running", limit=1)
-            remaining = int(lst["metadata"].get("remainingItemCount") or 0) + len(lst["items"])
-            if remaining >= n_pods:
+        while True:  # (no remainingItemCount with a field selector, as upstream: count them)
+            running, _ = await client.list_all("pods", "default", field_selector="status.phase=Running")
+            if len(running) >= n_pods:
                 break
-            await asyncio.sleep(1)
+            await asyncio.sleep(3)
         all_running = time.perf_counter() - t0
         await asyncio.sleep(10)  # let the queue drain and the event loop settle
         meter = procstats.CpuMeter({"agent": agent.pid, "server": server.pid})
         meter.start()
+        prof = procstats.Profiler(Path(profile) if profile else None)
+        prof.start(agent.pid, "agent-steady")
         await asyncio.sleep(steady)
         cpu = meter.stop()
+        path = prof.stop()
+        if path is not None:
+            print(procstats.summarize(path, top=15), file=sys.stderr)
         rss = procstats.status_kb(agent.pid, "VmRSS") / 1024
         hwm = procstats.status_kb(agent.pid, "VmHWM") / 1024
         await client.close()
@@ -276,6 +279,7 @@ def main() -> None:
     ap.add_argument("--pods", type=int, default=30000)
     ap.add_argument("--steady", type=float, default=60.0)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--profile", help="py-spy the agent at steady state into this directory")
     a = ap.parse_args()
     both = not a.startup and not a.scale
     out: dict[str, Any] = {}
@@ -284,7 +288,7 @@ def main() -> None:
         print(json.dumps(out["startup"]), flush=True)
     if a.scale or both:
         nodes, pods = (50, 1000) if a.quick else (a.nodes, a.pods)
-        out["scale"] = asyncio.run(scale(nodes, pods, 10 if a.quick else a.steady))
+        out["scale"] = asyncio.run(scale(nodes, pods, 10 if a.quick else a.steady, a.profile))
         print(json.dumps(out["scale"]), flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=1) + "\n")

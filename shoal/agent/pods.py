@@ -527,9 +527,9 @@ class PodWorker:
                pod_ip: str | None) -> list[ContainerView]:
         uid = pod["metadata"]["uid"]
         by_name: dict[str, list[ContainerStatus]] = {}
-        for c in containers:
-            if c.role != "sandbox":
-                by_name.setdefault(c.name, []).append(c)
+        for inst in containers:
+            if inst.role != "sandbox":
+                by_name.setdefault(inst.name, []).append(inst)
         views = []
         for c in specs:
             insts = sorted(by_name.get(c["name"], []), key=lambda x: x.attempt)

@@ -145,7 +145,8 @@ def build_status(
 ) -> dict[str, Any]:
     spec = pod.get("spec") or {}
     old = pod.get("status") or {}
-    old_conds = {c.get("type"): c for c in old.get("conditions") or [] if isinstance(c, dict)}
+    old_conds: dict[str, dict[str, Any]] = {str(c.get("type")): c for c in old.get("conditions") or []
+                                            if isinstance(c, dict)}
     policy = spec.get("restartPolicy") or "Always"
     phase = phase or pod_phase(policy, inits, apps)
     initialized = init_done(inits)
