@@ -224,11 +224,12 @@ def make_cluster(tmp: Path, *, runtime_args: list[str], env: dict[str, str] | No
 def docker_cluster(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     server, agent = make_cluster(Path(tmp_path_factory.mktemp("agent-docker")),
                                  runtime_args=["--runtime", "docker", "--docker-host", podman])
+    cluster = Cluster(server, agent)
     try:
-        yield Cluster(server, agent)
+        yield cluster
     finally:
         agent.stop()
-        server.stop()
+        cluster.server.stop()  # (a test may have restarted it)
         remove_node_containers(agent.node)
 
 

@@ -262,3 +262,44 @@ def test_agent_restart_adopts_and_cleans_up(docker_cluster: Cluster) -> None:
     assert len(c.containers(p1["metadata"]["uid"])) == 2  # one sandbox, one container: no duplicate
     c.delete(keep)
     c.wait_gone(keep)
+
+
+def test_logs_and_exec_through_kubectl(docker_cluster: Cluster) -> None:
+    c = docker_cluster
+    name = unique("kctl")
+    c.pod(name, [sh("echo first line; echo second line; sleep 100000")], terminationGracePeriodSeconds=0)
+    c.wait(name, ready)
+    deadline = time.monotonic() + 10
+    out = ""
+    while time.monotonic() < deadline and "second line" not in out:
+        out = c.server.kubectl("logs", name, check=False).stdout
+        time.sleep(0.2)
+    assert out == "first line\nsecond line\n"
+    assert c.server.kubectl("logs", name, "--tail=1").stdout == "second line\n"
+    p = c.server.kubectl("exec", name, "--", "sh", "-c", "echo $HOSTNAME; hostname; exit 3", check=False)
+    assert p.returncode == 3 and p.stdout.split() == [name, name]
+    p = c.server.kubectl("exec", "-i", name, "--", "cat", input="via stdin\n")
+    assert p.stdout == "via stdin\n"
+    c.delete(name)
+    c.wait_gone(name)
+
+
+def test_server_restart_does_not_disturb_running_pods(docker_cluster: Cluster) -> None:
+    from tests.server_fixture import start_server
+
+    c = docker_cluster
+    name, after = unique("steady"), unique("after")
+    c.pod(name, [sh("sleep 100000")], terminationGracePeriodSeconds=0)
+    before = status_of(c.wait(name, ready), "main")["containerID"]
+    c.server.stop()
+    time.sleep(1)
+    c.server = start_server(c.server.data_dir, port=c.server.port, args=c.server.extra_args)
+    c.http = c.server.session()
+    pod = c.wait(name, ready)
+    assert status_of(pod, "main")["containerID"] == before and status_of(pod, "main")["restartCount"] == 0
+    c.pod(after, [sh("sleep 100000")], terminationGracePeriodSeconds=0)  # the agent is back on its watch
+    c.wait(after, ready, timeout=30)
+    for n in (name, after):
+        c.delete(n)
+    for n in (name, after):
+        c.wait_gone(n)

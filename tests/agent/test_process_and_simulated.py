@@ -205,3 +205,37 @@ def test_agent_command_with_a_wrong_token_fails_clearly(sim_cluster: Cluster, tm
                         "--runtime", "simulated"], capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert p.returncode == 1
     assert "401" in p.stderr
+
+
+# ---- runtime selection ------------------------------------------------------------------------------------
+async def test_podman_service_started_and_stopped_by_the_agent(tmp_path: Path) -> None:
+    """Where no socket answers, the agent runs ``podman system service`` itself (on its own socket here)."""
+    import shutil
+
+    from shoal.agent.runtime import PodmanService, engine_answers
+
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed")
+    sock = tmp_path / "run" / "podman.sock"
+    svc = PodmanService(str(sock))
+    assert await svc.start()
+    assert await engine_answers(f"unix://{sock}")
+    proc = svc.proc
+    await svc.stop()
+    assert proc is not None and proc.returncode is not None
+    assert not await engine_answers(f"unix://{sock}", 1)
+
+
+async def test_runtime_selection(tmp_path: Path) -> None:
+    from shoal.agent.runtime import RuntimeOptions, open_runtime
+
+    with pytest.raises(DriverError, match="no container engine answers"):
+        await open_runtime(RuntimeOptions(runtime="docker", docker_host=f"unix://{tmp_path}/none.sock",
+                                          state_dir=tmp_path))
+    with pytest.raises(DriverError, match="unknown runtime"):
+        await open_runtime(RuntimeOptions(runtime="kvm", state_dir=tmp_path))
+    # auto with an explicit engine that does not answer: the process runtime, not a crash
+    drv, svc = await open_runtime(RuntimeOptions(runtime="auto", docker_host=f"unix://{tmp_path}/none.sock",
+                                                 state_dir=tmp_path))
+    assert drv.name == "process" and svc is None
+    await drv.close()
