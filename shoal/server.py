@@ -149,13 +149,15 @@ class Server:
             self._stoppers.append(controllers.stop)
         # -- network: the service proxy and cluster DNS of this node --
         if not self.opts.no_agent:
+            from shoal.agent.agent import default_node_name
             from shoal.network.node import NetworkNode
 
-            network = NetworkNode(self.client(), service_cidr=self.opts.extra.get("service_cidr", "10.43.0.0/16"))
+            network = NetworkNode(self.client(), node_name=self.opts.node_name or default_node_name(),
+                                  service_cidr=self.opts.extra.get("service_cidr", "10.43.0.0/16"))
             await network.start()
             self.network = network
             self._stoppers.append(network.stop)
-            if network.dns_serving and not self.opts.extra.get("cluster_dns"):
+            if network.dns_available and not self.opts.extra.get("cluster_dns"):
                 self.opts.extra["cluster_dns"] = [network.dns_ip]
         # -- agent --
         if not self.opts.no_agent:

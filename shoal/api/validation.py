@@ -19,6 +19,7 @@ from shoal.api.models.apps import DaemonSet, Deployment, ReplicaSet
 from shoal.api.models.batch import CronJob, Job
 from shoal.api.models.core import (
     ConfigMap,
+    Endpoints,
     Namespace,
     Node,
     Secret,
@@ -43,6 +44,7 @@ from shoal.api.validation_base import (
 from shoal.api.validation_core import (
     validate_config_map,
     validate_config_map_update,
+    validate_endpoints,
     validate_node,
     validate_secret,
     validate_secret_update,
@@ -116,6 +118,7 @@ RULES: dict[type, Rule] = {
     Namespace: _namespace,
     Node: validate_node,
     ServiceAccount: _service_account,
+    Endpoints: validate_endpoints,
     Deployment: validate_deployment,
     ReplicaSet: validate_replica_set,
     DaemonSet: validate_daemon_set,

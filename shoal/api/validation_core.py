@@ -13,7 +13,7 @@ import binascii
 import ipaddress
 import re
 
-from shoal.api.models.core import ConfigMap, Node, Secret, Service, ServiceSpec
+from shoal.api.models.core import ConfigMap, Endpoints, Node, Secret, Service, ServiceSpec
 from shoal.api.validation_base import (
     FieldError,
     check,
@@ -307,4 +307,43 @@ def validate_node(node: Node) -> list[FieldError]:
             ("allocatable", node.status.allocatable),
         ):
             errs += validate_resource_list(resources or {}, child("status", field))
+    return errs
+
+
+def _endpoint_ip(path: str, ip: str) -> list[FieldError]:
+    """An endpoint address must be a usable unicast IP, as upstream's ValidateEndpointIP."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return [invalid(path, ip, "must be a valid IP address")]
+    if addr.is_unspecified:
+        return [invalid(path, ip, "may not be unspecified (0.0.0.0)")]
+    if addr.is_loopback:
+        return [invalid(path, ip, "may not be in the loopback range (127.0.0.0/8, ::1/128)")]
+    if addr.is_link_local or addr.is_multicast:
+        return [invalid(path, ip, "may not be in the link-local or multicast ranges")]
+    return []
+
+
+def validate_endpoints(ep: Endpoints) -> list[FieldError]:
+    errs: list[FieldError] = []
+    for i, sub in enumerate(ep.subsets or []):
+        base = index("subsets", i)
+        for field, addrs in (("addresses", sub.addresses), ("notReadyAddresses", sub.not_ready_addresses)):
+            for j, a in enumerate(addrs or []):
+                errs += _endpoint_ip(index(f"{base}.{field}", j) + ".ip", a.ip)
+                if a.hostname:
+                    errs += check(index(f"{base}.{field}", j) + ".hostname", a.hostname, dns1123_label)
+        names: set[str] = set()
+        for k, p in enumerate(sub.ports or []):
+            pp = index(f"{base}.ports", k)
+            errs += port_number(pp + ".port", p.port)
+            errs += one_of(pp + ".protocol", p.protocol, PROTOCOLS)
+            if p.name:
+                errs += check(pp + ".name", p.name, dns1123_label)
+                if p.name in names:
+                    errs.append(duplicate(pp + ".name", p.name))
+                names.add(p.name)
+            elif len(sub.ports or []) > 1:
+                errs.append(required(pp + ".name"))
     return errs

@@ -68,8 +68,27 @@ def prepare_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any])
             new["status"] = copy.deepcopy(old["status"])
         else:
             new.pop("status", None)
+    if info.kind == "Service":
+        _drop_type_dependent_fields(new, old)
     if info.has_spec and spec_of(new) != spec_of(old):
         nm["generation"] = int(om.get("generation") or 0) + 1
+
+
+def _drop_type_dependent_fields(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """A Service leaving NodePort/LoadBalancer loses the fields only those types use, where the
+    client left them as they were (upstream's dropTypeDependentFields), so a type change needs no
+    hand-editing of externalTrafficPolicy or nodePorts."""
+    ns, os_ = new.get("spec") or {}, old.get("spec") or {}
+    external = ("NodePort", "LoadBalancer")
+    if ns.get("type", "ClusterIP") in external or os_.get("type", "ClusterIP") not in external:
+        return
+    for f in ("externalTrafficPolicy", "healthCheckNodePort", "allocateLoadBalancerNodePorts"):
+        if f in ns and ns.get(f) == os_.get(f):
+            del ns[f]
+    old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort") for p in os_.get("ports") or []}
+    for p in ns.get("ports") or []:
+        if p.get("nodePort") and old_ports.get((p.get("port"), p.get("protocol", "TCP"))) == p["nodePort"]:
+            del p["nodePort"]
 
 
 def prepare_status_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:

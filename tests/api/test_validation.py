@@ -1077,3 +1077,32 @@ def test_cron_values() -> None:
     assert s.days_of_week == {1, 2, 3, 4, 5}
     assert s.dom_star and not s.dow_star
     assert parse_cron("@every 90s").every_seconds == 90
+
+
+@pytest.mark.parametrize(
+    ("subset", "path"),
+    [
+        ({"addresses": [{"ip": "10.1.2"}], "ports": [{"port": 80}]}, "subsets[0].addresses[0].ip"),
+        ({"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": 80}]}, "subsets[0].addresses[0].ip"),
+        ({"notReadyAddresses": [{"ip": "0.0.0.0"}], "ports": [{"port": 80}]}, "subsets[0].notReadyAddresses[0].ip"),
+        ({"addresses": [{"ip": "10.1.2.3"}], "ports": [{"port": 0}]}, "subsets[0].ports[0].port"),
+        ({"addresses": [{"ip": "10.1.2.3"}], "ports": [{"port": 70000}]}, "subsets[0].ports[0].port"),
+        ({"addresses": [{"ip": "10.1.2.3"}], "ports": [{"port": 80, "protocol": "HTTP"}]}, "subsets[0].ports[0].protocol"),
+        ({"addresses": [{"ip": "10.1.2.3"}], "ports": [{"name": "a", "port": 80}, {"name": "a", "port": 81}]},
+         "subsets[0].ports[1].name"),
+    ],
+)
+def test_endpoints_rules(subset: dict[str, Any], path: str) -> None:
+    from shoal.api.models.core import Endpoints
+
+    ep = decode({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "e", "namespace": "d"},
+                         "subsets": [subset]}, Endpoints)
+    assert path in [e.path for e in validate(ep)]
+
+
+def test_endpoints_valid() -> None:
+    from shoal.api.models.core import Endpoints
+
+    ep = decode({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "e", "namespace": "d"},
+                         "subsets": [{"addresses": [{"ip": "192.0.2.10"}], "ports": [{"port": 5432}]}]}, Endpoints)
+    assert validate(ep) == []

@@ -77,10 +77,7 @@ def test_node_ports(server: RunningServer, ns: str) -> None:
     # switching to ClusterIP releases the ports
     u = f"{server.url}/api/v1/namespaces/{ns}/services/np"
     cur = server.session().get(u).json()
-    cur["spec"]["type"] = "ClusterIP"
-    cur["spec"].pop("externalTrafficPolicy", None)  # only for NodePort, as upstream
-    for p in cur["spec"]["ports"]:
-        p.pop("nodePort")
+    cur["spec"]["type"] = "ClusterIP"  # nodePorts and externalTrafficPolicy are dropped, as upstream
     upd = server.session().put(u, json=cur)
     assert upd.status_code == 200, upd.text
     assert post(server, ns, svc("np4", type="NodePort", ports=[{"port": 80, "nodePort": 30443}])).status_code == 201
