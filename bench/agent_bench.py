@@ -291,7 +291,8 @@ def main() -> None:
         out["scale"] = asyncio.run(scale(nodes, pods, 10 if a.quick else a.steady, a.profile))
         print(json.dumps(out["scale"]), flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=1) + "\n")
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    RESULTS.write_text(json.dumps({**previous, **out}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
