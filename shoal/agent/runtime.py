@@ -58,6 +58,9 @@ class PodmanService:
             podman, "system", "service", "--time=0", f"unix://{self.socket}",
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True,
+            # conmon inherits this directory and drops an "oom" marker file into it when a container
+            # is OOM-killed: keep that out of whatever directory shoal was started from
+            cwd=str(Path(self.socket).parent),
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

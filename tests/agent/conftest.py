@@ -51,7 +51,8 @@ def podman() -> Iterator[str]:
     if not _podman_answers():
         os.makedirs(os.path.dirname(PODMAN_SOCK), exist_ok=True)
         proc = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{PODMAN_SOCK}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                                cwd=os.path.dirname(PODMAN_SOCK))  # conmon drops an "oom" file in its cwd
         deadline = time.monotonic() + 20
         while not _podman_answers():
             if time.monotonic() > deadline:
