@@ -200,10 +200,11 @@ async def startup(quick: bool) -> dict[str, Any]:
         await client.close()
     finally:
         stop(proc)
-        ids = subprocess.run(["podman", "ps", "-aq", "--filter", f"label={LABEL_NODE}={node}"],
-                             capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run(["podman", "rm", "-f", "-t", "0", *ids], capture_output=True)
+        for role in ("container", "sandbox"):  # a sandbox with dependents cannot go first
+            ids = subprocess.run(["podman", "ps", "-aq", "--filter", f"label={LABEL_NODE}={node}",
+                                  "--filter", f"label=io.shoal.role={role}"], capture_output=True, text=True).stdout.split()
+            if ids:
+                subprocess.run(["podman", "rm", "-f", "-t", "0", *ids], capture_output=True)
         await raw_cleanup(engine)
         await engine.close()
     return out

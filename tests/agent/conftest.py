@@ -68,10 +68,12 @@ def podman() -> Iterator[str]:
 
 
 def remove_node_containers(node: str) -> None:
-    out = subprocess.run(["podman", "ps", "-aq", "--filter", f"label=io.shoal.node={node}"],
-                         capture_output=True, text=True).stdout.split()
-    if out:
-        subprocess.run(["podman", "rm", "-f", "-t", "0", *out], capture_output=True)
+    """Force-remove what is left of a test node: app containers first (a sandbox with dependents stays)."""
+    for role in ("container", "init", "sandbox"):
+        out = subprocess.run(["podman", "ps", "-aq", "--filter", f"label=io.shoal.node={node}",
+                              "--filter", f"label=io.shoal.role={role}"], capture_output=True, text=True).stdout.split()
+        if out:
+            subprocess.run(["podman", "rm", "-f", "-t", "0", *out], capture_output=True)
 
 
 @dataclass
