@@ -8,6 +8,14 @@ like upstream, precision finer than one nano-unit is rounded up.
 ``canonical_quantity`` reproduces how the API server re-serialises a quantity
 (``0.5`` -> ``500m``, ``2048Mi`` -> ``2Gi``, ``1000m`` -> ``1``), keeping the
 format family (binary, decimal, exponent) the user wrote.
+
+Admission parses each pod's cpu/memory strings about 16 times (defaulting,
+QoS class, validation), and ``Fraction`` arithmetic costs ~10 µs a parse; a
+cluster uses a handful of distinct values (``100m``, ``256Mi``). So ``parse``
+and ``canonical_quantity`` remember the results for short strings (the results
+are immutable: a ``Fraction`` and a ``str``) in bounded LRU caches. Only short
+strings are kept, so a hostile body cannot pin megabytes in the cache, and
+errors are never cached (they are raised again on each call).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+from functools import lru_cache
 from typing import Literal
 
 # What a quantity may be in a decoded manifest: YAML ``cpu: 1`` arrives as an int.
@@ -31,6 +40,9 @@ _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "
 _DECIMAL_BY_EXP = {v: k for k, v in _DECIMAL.items()}
 _EXPONENT = re.compile(r"^[eE]([+-]?[0-9]+)$")
 _NANO = Fraction(1, 10**9)
+# Strings at most this long have their results cached (every real quantity is far shorter).
+_CACHE_MAX_LEN = 32
+_CACHE_SIZE = 1024
 
 
 class InvalidQuantity(ValueError):
@@ -50,6 +62,12 @@ def _text(raw: QuantityValue) -> str:
 
 def parse(raw: QuantityValue) -> tuple[Fraction, Format]:
     """The exact value (rounded up to nano precision) and the format family."""
+    if type(raw) is str and len(raw) <= _CACHE_MAX_LEN:
+        return _parse_cached(raw)
+    return _parse(raw)
+
+
+def _parse(raw: QuantityValue) -> tuple[Fraction, Format]:
     text = _text(raw).strip()
     m = _NUMBER.match(text)
     if not m or not text:
@@ -74,6 +92,9 @@ def parse(raw: QuantityValue) -> tuple[Fraction, Format]:
     if sign == "-":
         value = -value
     return _round_up_nano(value), fmt
+
+
+_parse_cached = lru_cache(maxsize=_CACHE_SIZE)(_parse)
 
 
 def _round_up_nano(value: Fraction) -> Fraction:
@@ -136,5 +157,14 @@ def format_quantity(value: Fraction | int, *, fmt: Format = "DecimalSI") -> str:
 
 def canonical_quantity(raw: QuantityValue) -> str:
     """How the API server writes ``raw`` back: ``0.5`` -> ``500m``, ``2048Mi`` -> ``2Gi``."""
+    if type(raw) is str and len(raw) <= _CACHE_MAX_LEN:
+        return _canonical_cached(raw)
+    return _canonical(raw)
+
+
+def _canonical(raw: QuantityValue) -> str:
     value, fmt = parse(raw)
     return format_quantity(value, fmt=fmt)
+
+
+_canonical_cached = lru_cache(maxsize=_CACHE_SIZE)(_canonical)
