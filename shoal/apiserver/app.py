@@ -20,6 +20,7 @@ from shoal.apiserver import discovery, errors, memtrim, rawobj
 from shoal.apiserver.allocator import ServiceAllocator
 from shoal.apiserver.auth import PUBLIC_PATHS, RequestAttributes, TokenAuthenticator, authorize
 from shoal.apiserver.handlers import Handlers
+from shoal.apiserver.nscache import NamespaceCache, WriteThrough
 from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.watchcache import Broadcaster
 from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
@@ -57,12 +58,17 @@ class ApiServer:
         assert ns_info is not None
         self.resources: dict[str, Resource] = {}
         self.broadcasters: dict[str, Broadcaster] = {}
+        # creates check their namespace here: from memory, the store only on a miss
+        self.namespaces = NamespaceCache(store, ns_info)
         for info in kinds.RESOURCES:
+            is_ns = info.storage_prefix == ns_info.storage_prefix
             self.resources[info.storage_prefix] = Resource(
-                store, info, clock=clock, namespace_lookup=self._namespace,
+                WriteThrough(store, self.namespaces) if is_ns else store, info, clock=clock,
+                namespace_lookup=self.namespaces.get,
                 hooks=self.allocator if info.kind == "Service" else None,
             )
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
+        self.broadcasters[ns_info.storage_prefix].listeners.append(self.namespaces.observe_event)
         self._ns_info = ns_info
         self.handlers = Handlers(self.resources, self.broadcasters, bookmark_interval=bookmark_interval)
         self._trimmer: asyncio.Task[None] | None = None

@@ -121,6 +121,8 @@ class Broadcaster:
         self.info = info
         self.window: collections.deque[Event] = collections.deque(maxlen=window)
         self.watchers: set[Watcher] = set()
+        # told every event in order, and ``None`` when the watch is reset (events were missed)
+        self.listeners: list[Callable[[Event | None], None]] = []
         self.start_rev = 0
         self.last_rev = 0  # revision of the newest event applied
         self._task: asyncio.Task[None] | None = None
@@ -159,6 +161,8 @@ class Broadcaster:
                 log.warning("watch cache for %s fell behind compaction; resetting", self.info.plural)
                 for w in list(self.watchers):
                     w.close()
+                for fn in self.listeners:
+                    fn(None)
                 self.window.clear()
                 rev = await self.store.current_revision()
                 self.start_rev = self.last_rev = rev
@@ -181,6 +185,8 @@ class Broadcaster:
             ev = Event("MODIFIED", kv.mod_revision, kv.key, raw, prev_raw)
         self.window.append(ev)
         self.last_rev = kv.mod_revision
+        for fn in self.listeners:
+            fn(ev)
         for w in list(self.watchers):
             w.offer(ev)
             if w.closed:
