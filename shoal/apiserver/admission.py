@@ -23,21 +23,32 @@ MAX_DEPTH = 100
 MAX_NODES = 1_000_000
 
 
+_CONTAINERS = (dict, list)
+
+
 def check_shape(data: Any) -> None:
-    """Refuse (400) a decoded body nested deeper than ``MAX_DEPTH`` or larger than ``MAX_NODES``."""
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    nodes = 0
-    while stack:
-        value, depth = stack.pop()
-        nodes += 1
-        if depth > MAX_DEPTH:
-            raise errors.bad_request(f"the object is nested deeper than {MAX_DEPTH} levels")
-        if nodes > MAX_NODES:
-            raise errors.bad_request(f"the object has more than {MAX_NODES} values")
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value)
+    """Refuse (400) a decoded body nested deeper than ``MAX_DEPTH`` or larger than ``MAX_NODES``.
+
+    The root is at depth 1 and counts as a value; a cycle (YAML aliases) ends at ``MAX_DEPTH``.
+    Runs on every write (twice for a create), so it visits containers only and counts their
+    children by length.
+    """
+    if isinstance(data, _CONTAINERS):
+        _walk_shape(data, 1, [1])
+
+
+def _walk_shape(value: dict[str, Any] | list[Any], depth: int, nodes: list[int]) -> None:
+    children = value.values() if isinstance(value, dict) else value
+    if not children:
+        return
+    if depth >= MAX_DEPTH:  # the children would be deeper than allowed
+        raise errors.bad_request(f"the object is nested deeper than {MAX_DEPTH} levels")
+    nodes[0] += len(children)
+    if nodes[0] > MAX_NODES:
+        raise errors.bad_request(f"the object has more than {MAX_NODES} values")
+    for v in children:
+        if isinstance(v, _CONTAINERS):
+            _walk_shape(v, depth + 1, nodes)
 
 
 def check_unknown(info: ResourceInfo, data: dict[str, Any], mode: str) -> list[str]:
