@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.podman_fixture import podman_socket
 from tests.server_fixture import RunningServer, start_server
 
 
@@ -17,3 +19,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
                        args=["--disable-scheduler", "--disable-controller-manager"])
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def podman() -> Iterator[str]:
+    """The Podman API socket (``unix://...``), started for the session if needed."""
+    yield from podman_socket()
+
+
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """With SHOAL_NO_SKIP=1 (CI), a skipped test is an error: CI must run the real tests."""
+    if os.environ.get("SHOAL_NO_SKIP") == "1" and call.excinfo is not None \
+            and call.excinfo.errisinstance(pytest.skip.Exception):
+        raise RuntimeError(f"{item.nodeid} was skipped under SHOAL_NO_SKIP=1: {call.excinfo.value}")

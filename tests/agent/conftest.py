@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,39 +31,6 @@ from tests.server_fixture import RunningServer, start_server
 PODMAN_SOCK = "/run/podman/podman.sock"
 IMAGE = "localhost/busybox:test"
 ROOT = Path(__file__).parents[2]
-
-
-def _podman_answers() -> bool:
-    if not os.path.exists(PODMAN_SOCK):
-        return False
-    r = subprocess.run(["curl", "-s", "-m", "3", "--unix-socket", PODMAN_SOCK, "http://d/_ping"],
-                       capture_output=True, text=True)
-    return r.stdout.strip() == "OK"
-
-
-@pytest.fixture(scope="session")
-def podman() -> Iterator[str]:
-    """The Podman API socket (started for the session if nothing serves it)."""
-    if shutil.which("podman") is None:
-        pytest.skip("podman is not installed (make setup)")
-    proc = None
-    if not _podman_answers():
-        os.makedirs(os.path.dirname(PODMAN_SOCK), exist_ok=True)
-        proc = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{PODMAN_SOCK}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                                cwd=os.path.dirname(PODMAN_SOCK))  # conmon drops an "oom" file in its cwd
-        deadline = time.monotonic() + 20
-        while not _podman_answers():
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.skip("podman system service did not come up")
-            time.sleep(0.1)
-    if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
-        pytest.skip(f"{IMAGE} is missing (make setup builds it)")
-    yield f"unix://{PODMAN_SOCK}"
-    if proc is not None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(15)
 
 
 def remove_node_containers(node: str) -> None:
