@@ -54,6 +54,9 @@ RETURN_DELETED_OBJECT = frozenset({"Pod", "Service"})
 
 _yaml_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# Events already queued for a watcher are written together, up to this many at a time.
+_WATCH_BURST = 256
+
 
 def wants_table(request: web.Request) -> bool:
     return "as=Table" in request.headers.get("Accept", "")
@@ -438,26 +441,45 @@ class Handlers:
             if initial_end:
                 await send("BOOKMARK", bookmark(from_rev, True), None)
             last_sent = from_rev
+            idle = self.bookmark_interval if bookmarks else 30.0
+            queue = watcher.queue
             while True:
-                wait = self.bookmark_interval if bookmarks else 30.0
+                wait = idle
                 if deadline is not None:
                     wait = min(wait, deadline - loop.time())
                     if wait <= 0:
                         break
-                try:
-                    ev = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
-                except TimeoutError:
-                    if bookmarks and watcher.queue.empty():
-                        rev = max(last_sent, bc.last_rev)
-                        await send("BOOKMARK", bookmark(rev), None)
-                    continue
+                if queue.empty():
+                    # a timer only while there is nothing to send (not a task and a timer per event)
+                    try:
+                        async with asyncio.timeout(wait):
+                            ev = await queue.get()
+                    except TimeoutError:
+                        if bookmarks and queue.empty():
+                            rev = max(last_sent, bc.last_rev)
+                            await send("BOOKMARK", bookmark(rev), None)
+                        continue
+                else:
+                    ev = queue.get_nowait()
                 if ev is None:
                     break
                 last_sent = ev.rev
                 if table:
                     await send(ev.type, ev.raw, ev.obj)
-                else:
-                    await resp.write(ev.line())
+                    continue
+                # what is already queued goes out in the same write (one TLS record, one syscall)
+                lines = [ev.line()]
+                end = False
+                while len(lines) < _WATCH_BURST and not queue.empty():
+                    nxt = queue.get_nowait()
+                    if nxt is None:
+                        end = True
+                        break
+                    lines.append(nxt.line())
+                    last_sent = nxt.rev
+                await resp.write(lines[0] if len(lines) == 1 else b"".join(lines))
+                if end:
+                    break
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
