@@ -11,6 +11,7 @@ concatenating bytes.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import msgspec
@@ -42,6 +43,26 @@ def decode_rv(raw: bytes, rev: int) -> dict[str, Any]:
     obj = decode(raw)
     obj.setdefault("metadata", {})["resourceVersion"] = str(rev)
     return obj
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a decoded JSON value (dicts, lists, scalars), ~5x faster than ``copy.deepcopy``.
+
+    Scalars are immutable and shared. Anything else (e.g. a datetime from YAML) is
+    deep-copied as usual. Unlike ``copy.deepcopy`` it does not keep two references to
+    one object shared, which a value decoded from JSON never has.
+    """
+    t = type(value)
+    if t is dict:
+        return {k: v if type(v) in _SCALARS else copy_json(v) for k, v in value.items()}
+    if t is list:
+        return [v if type(v) in _SCALARS else copy_json(v) for v in value]
+    if t in _SCALARS:
+        return value
+    return copy.deepcopy(value)
 
 
 def encode(obj: Any) -> bytes:

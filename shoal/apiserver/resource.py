@@ -386,7 +386,7 @@ class Resource:
             if expected and kv.mod_revision != expected:
                 raise self._conflict(name)
             current = rawobj.decode_rv(kv.value, kv.mod_revision)
-            new = mutate(copy.deepcopy(current))
+            new = mutate(rawobj.decode_rv(kv.value, kv.mod_revision))  # a copy (faster than deepcopy)
             if from_patch:
                 new = self._check_body_identity(new, ns, name)
                 prv = new["metadata"].get("resourceVersion")

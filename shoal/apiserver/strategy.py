@@ -8,10 +8,10 @@ node terminate gracefully and are removed by their node agent).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from shoal.api.registry import ResourceInfo
+from shoal.apiserver import rawobj
 
 # Kinds whose status a create may not set (it is reset), as upstream.
 _RESET_STATUS_ON_CREATE = frozenset(
@@ -65,7 +65,7 @@ def prepare_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any])
             nm.pop(f, None)
     if info.status_subresource:
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = rawobj.copy_json(old["status"])
         else:
             new.pop("status", None)
     if info.kind == "Service":
@@ -93,7 +93,7 @@ def _drop_type_dependent_fields(new: dict[str, Any], old: dict[str, Any]) -> Non
 
 def prepare_status_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     """An update through ``/status``: take only the status (and nothing else) from ``new``."""
-    out = copy.deepcopy(old)
+    out = rawobj.copy_json(old)
     if "status" in new:
         out["status"] = new["status"]
     else:
