@@ -19,15 +19,13 @@ import binascii
 import copy
 import datetime as dt
 import json
-import secrets
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from shoal.api import patch as patchlib
 from shoal.api.registry import ResourceInfo
-from shoal.apiserver import admission, errors, rawobj, strategy
+from shoal.apiserver import admission, errors, ids, rawobj, strategy
 from shoal.store.base import (
     CompactedError,
     ConflictError,
@@ -201,7 +199,7 @@ class Resource:
         if not meta.get("name"):
             gen = meta.get("generateName")
             if gen and isinstance(gen, str):
-                meta["name"] = gen + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+                meta["name"] = gen + ids.random_suffix(_NAME_CHARS, 5)
             else:
                 raise errors.invalid(
                     self.info.kind,
@@ -216,7 +214,7 @@ class Resource:
         obj, warnings = admission.admit(self.info, data, field_validation=field_validation)
         self._set_type(obj)
         m = obj["metadata"]
-        m["uid"] = str(uuid.uuid4())
+        m["uid"] = ids.new_uid()
         m["creationTimestamp"] = fmt_time(self.clock())
         strategy.prepare_create(self.info, obj)
         await self._check_namespace(ns)
