@@ -18,7 +18,13 @@ from aiohttp import web
 from shoal.api import kinds
 from shoal.apiserver import discovery, errors, memtrim, rawobj
 from shoal.apiserver.allocator import ServiceAllocator
-from shoal.apiserver.auth import PUBLIC_PATHS, RequestAttributes, TokenAuthenticator, authorize
+from shoal.apiserver.auth import (
+    PUBLIC_PATHS,
+    USER_KEY,
+    RequestAttributes,
+    TokenAuthenticator,
+    authorize,
+)
 from shoal.apiserver.handlers import Handlers
 from shoal.apiserver.nscache import NamespaceCache, WriteThrough
 from shoal.apiserver.resource import Clock, Resource, utcnow
@@ -138,7 +144,7 @@ class ApiServer:
         attrs = RequestAttributes(user=user, verb=_VERBS.get(request.method, request.method.lower()), path=request.path)
         if not authorize(attrs):
             raise errors.forbidden(f'User "{user.name}" cannot {attrs.verb} path "{request.path}"')
-        request["user"] = user
+        request[USER_KEY] = user
         return await handler(request)
 
     # ---- simple endpoints ------------------------------------------------------------------

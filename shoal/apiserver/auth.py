@@ -12,6 +12,8 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/version"})
 
 
@@ -34,6 +36,9 @@ class RequestAttributes:
     name: str = ""
     path: str = ""
 
+
+# where the authentication middleware leaves the request's user
+USER_KEY: web.RequestKey[User] = web.RequestKey("user", User)
 
 ADMIN = User("admin", ("system:masters", "system:authenticated"))
 ANONYMOUS = User("system:anonymous", ("system:unauthenticated",))

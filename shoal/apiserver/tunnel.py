@@ -42,6 +42,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from shoal.apiserver import errors
+from shoal.apiserver.auth import USER_KEY
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +278,7 @@ class TunnelRegistry:
 
     # -- the endpoint --
     async def endpoint(self, request: web.Request) -> web.StreamResponse:
-        user = request.get("user")
+        user = request.get(USER_KEY)
         if user is not None and not _NODE_GROUPS.intersection(getattr(user, "groups", ())):
             raise errors.forbidden(f'User "{user.name}" cannot open a node tunnel')
         nodes = tuple(dict.fromkeys(n for n in request.query.getall("node", []) if n))
