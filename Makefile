@@ -19,8 +19,14 @@ lint: setup
 test: lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(ARGS)
 
+# every benchmark, one after the other (figures in bench/results/, summarised in docs/benchmarks.md);
+# ARGS=--quick gives a smoke run of each
 bench: setup
 	$(PY) bench/run.py $(ARGS)
+	$(PY) bench/scheduler_bench.py $(ARGS)
+	$(PY) bench/controllers_bench.py $(ARGS)
+	$(PY) bench/agent_bench.py $(ARGS)
+	$(PY) bench/network_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -152,7 +152,10 @@ def main() -> None:
     ap.add_argument("--replicas", type=int, default=1000)
     ap.add_argument("--nodes", type=int, default=20)
     ap.add_argument("--store", choices=["sqlite", "etcd"], default="sqlite")
+    ap.add_argument("--quick", action="store_true", help="100 replicas on 5 nodes (a smoke run)")
     args = ap.parse_args()
+    if args.quick:
+        args.replicas, args.nodes = 100, 5
     with tempfile.TemporaryDirectory(prefix="shoal-ctl-bench-") as tmp:
         tmpd = Path(tmp)
         etcd = None
