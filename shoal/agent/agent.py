@@ -55,6 +55,7 @@ class AgentOptions:
     sim_complete_after: float | None = None
     cluster_dns: tuple[str, ...] = ()
     tunnel: bool = True
+    sandbox_pool: int = 4  # docker runtime: pod sandboxes kept started ahead of time (0 disables)
 
 
 def env_overrides() -> dict[str, Any]:
@@ -69,6 +70,12 @@ def env_overrides() -> dict[str, Any]:
                 out[name] = float(raw)
             except ValueError:
                 log.warning("ignoring %s=%r: not a number", var, raw)
+    raw = os.environ.get("SHOAL_AGENT_SANDBOX_POOL")
+    if raw:
+        try:
+            out["sandbox_pool"] = max(0, int(raw))
+        except ValueError:
+            log.warning("ignoring SHOAL_AGENT_SANDBOX_POOL=%r: not a whole number", raw)
     return out
 
 
@@ -104,7 +111,7 @@ class Agent:
         self.driver, self.service = await open_runtime(RuntimeOptions(
             runtime=runtime, docker_host=opts.docker_host, node_name=opts.node_name if opts.simulate_nodes == 0
             else "", state_dir=opts.state_dir, sim_start_delay=opts.sim_start_delay,
-            sim_complete_after=opts.sim_complete_after, host_ip=address))
+            sim_complete_after=opts.sim_complete_after, host_ip=address, sandbox_pool=opts.sandbox_pool))
         driver = self.driver
         version = await driver.version()
         try:

@@ -97,6 +97,7 @@ class RuntimeOptions:
     sim_start_delay: float = 0.0
     sim_complete_after: float | None = None
     host_ip: str = "127.0.0.1"  # the process runtime's pods share the host's network and address
+    sandbox_pool: int = 0  # docker: pod sandboxes started ahead of time (0: one per pod, on demand)
 
 
 async def open_runtime(opts: RuntimeOptions) -> tuple[Driver, PodmanService | None]:
@@ -119,7 +120,8 @@ async def open_runtime(opts: RuntimeOptions) -> tuple[Driver, PodmanService | No
         else:
             service = None
     if ok and host:
-        driver = DockerDriver(host, node_name=opts.node_name)
+        driver = DockerDriver(host, node_name=opts.node_name, state_dir=opts.state_dir / "docker",
+                              pool_size=opts.sandbox_pool)
         try:
             await driver.start()
         except DriverError:

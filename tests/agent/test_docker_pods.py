@@ -28,6 +28,22 @@ def inspect_env(cluster: Cluster, pod: dict[str, Any], container: str) -> dict[s
     raise AssertionError(f"no container {container}")
 
 
+def pooled_sandboxes(cluster: Cluster, pod_uid: str) -> list[str]:
+    """Sandbox ids the agent took from its pool for a pod (they carry no pod labels; the agent records them)."""
+    path = cluster.agent.root / "agent" / "docker" / "sandboxes.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    return [sid for sid, b in data.items() if b["labels"].get("io.shoal.pod.uid") == pod_uid]
+
+
+def exists(container_id: str) -> bool:
+    return subprocess.run(["podman", "container", "exists", container_id]).returncode == 0
+
+
+def pod_containers(cluster: Cluster, pod_uid: str) -> int:
+    """Every container of a pod: the labelled ones and a pooled sandbox."""
+    return len(cluster.containers(pod_uid)) + len([s for s in pooled_sandboxes(cluster, pod_uid) if exists(s)])
+
+
 def test_pod_runs_with_ip_and_containers_share_localhost(docker_cluster: Cluster) -> None:
     c = docker_cluster
     name = unique("web")
@@ -255,11 +271,14 @@ def test_agent_restart_adopts_and_cleans_up(docker_cluster: Cluster) -> None:
     while c.containers(p2["metadata"]["uid"]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert c.containers(p2["metadata"]["uid"]) == []
+    while pod_containers(c, p2["metadata"]["uid"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pod_containers(c, p2["metadata"]["uid"]) == 0  # its pooled sandbox too
     time.sleep(1.5)  # a sync pass has run by now
     p1 = c.wait(keep, ready)
     st = status_of(p1, "main")
     assert st["containerID"] == before and st["restartCount"] == 0
-    assert len(c.containers(p1["metadata"]["uid"])) == 2  # one sandbox, one container: no duplicate
+    assert pod_containers(c, p1["metadata"]["uid"]) == 2  # one sandbox, one container: no duplicate
     c.delete(keep)
     c.wait_gone(keep)
 
@@ -303,3 +322,42 @@ def test_server_restart_does_not_disturb_running_pods(docker_cluster: Cluster) -
         c.delete(n)
     for n in (name, after):
         c.wait_gone(n)
+
+
+def test_pooled_sandbox_serves_a_pod_and_goes_with_it(docker_cluster: Cluster) -> None:
+    c = docker_cluster
+    name, ported = unique("pool"), unique("hostport")
+    pod = c.pod(name, [sh("sleep 100000")], terminationGracePeriodSeconds=0)
+    c.pod(ported, [sh("sleep 100000", ports=[{"containerPort": 80, "hostPort": 20000 + hash(ported) % 20000}])],
+          terminationGracePeriodSeconds=0)
+    uid = pod["metadata"]["uid"]
+    pod = c.wait(name, ready, what="Ready")
+    # the agent's pool was warm (the module's earlier pods had time to refill it): a pooled sandbox serves it
+    sandboxes = pooled_sandboxes(c, uid)
+    assert len(sandboxes) == 1 and exists(sandboxes[0])
+    labelled = c.containers(uid)
+    assert [x["Labels"]["io.shoal.role"] for x in labelled] == ["container"]
+    cid = labelled[0]["Id"]
+    # the pod's own hostname, its IP under that name, and the pod's DNS settings, not the pool's
+    assert subprocess.run(["podman", "exec", cid, "hostname"], capture_output=True, text=True).stdout.strip() == name
+    hosts = subprocess.run(["podman", "exec", cid, "cat", "/etc/hosts"], capture_output=True, text=True).stdout
+    assert f"{pod['status']['podIP']}\t{name}" in hosts
+    resolv = subprocess.run(["podman", "exec", cid, "cat", "/etc/resolv.conf"], capture_output=True, text=True).stdout
+    if "search" in resolv and "svc" in resolv:  # the agent has cluster DNS: the pod's namespace comes first
+        assert "search default.svc." in resolv
+    # a pod with a hostPort gets a sandbox of its own (ports are set when a container is created)
+    p2 = c.wait(ported, ready, what="Ready")
+    roles = sorted(x["Labels"]["io.shoal.role"] for x in c.containers(p2["metadata"]["uid"]))
+    assert roles == ["container", "sandbox"] and pooled_sandboxes(c, p2["metadata"]["uid"]) == []
+    for n in (name, ported):
+        c.delete(n, grace=0)
+    for n in (name, ported):
+        c.wait_gone(n)
+    deadline = time.monotonic() + 10
+    while (exists(sandboxes[0]) or c.containers(uid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not exists(sandboxes[0]) and c.containers(uid) == [] and pooled_sandboxes(c, uid) == []
+    # what stays on the node is the unclaimed pool, no more than its size
+    left = subprocess.run(["podman", "ps", "-aq", "--filter", f"label=io.shoal.node={c.node}"],
+                          capture_output=True, text=True).stdout.split()
+    assert len(left) <= 4

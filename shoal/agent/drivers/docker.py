@@ -8,6 +8,13 @@ share localhost and the pod IP. Every container is labelled with its pod uid,
 namespace, name, container name, attempt and node; that is all an agent needs
 to adopt them after a restart.
 
+Sandboxes for pods that need nothing special of them (no hostPort, not
+hostNetwork) come from a small pool started ahead of time
+(``shoal.agent.drivers.sandbox_pool``), so a pod costs one engine start, not
+two. A pooled sandbox's pod is recorded in a JSON file in the state directory
+(it cannot be relabelled), and this driver merges that record into every
+listing and inspection, so callers see the same labels either way.
+
 State changes the agent did not cause (a process exits, is OOM-killed) are
 found by listing this node's containers once a second and comparing states:
 one cheap request, and robust where an event stream could be missed.
@@ -27,6 +34,7 @@ import re
 import resource
 import shutil
 import tarfile
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +55,15 @@ from shoal.agent.drivers.base import (
 )
 from shoal.agent.drivers.engine import Engine, EngineError, demux
 from shoal.agent.drivers.oom import kernel_oom_killed
+from shoal.agent.drivers.sandbox_pool import (
+    LABEL_POOL,
+    Binding,
+    Bindings,
+    PoolMember,
+    hosts_file,
+    resolv_file,
+    write_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +139,7 @@ class DockerDriver:
     name = "docker"
 
     def __init__(self, host: str, *, node_name: str = "", poll_seconds: float = 1.0,
-                 pause_image: str = PAUSE_IMAGE) -> None:
+                 pause_image: str = PAUSE_IMAGE, state_dir: Path | None = None, pool_size: int = 0) -> None:
         self.host = host
         self.engine = Engine(host)
         self.node_name = node_name
@@ -134,6 +151,15 @@ class DockerDriver:
         self._ulimits = _ulimits()
         self._version = ""
         self._oom: dict[str, bool] = {}  # container id -> the kernel says OOM-killed
+        # the sandbox pool: only with a node name (its members are scoped by the node label), a state
+        # directory (the bindings) and a local engine (app containers bind-mount per-pod files)
+        self.state_dir = state_dir
+        self.pool_size = max(0, pool_size) if node_name and state_dir is not None and self.engine.local else 0
+        self._bindings: Bindings | None = Bindings(state_dir / "sandboxes.json") if state_dir is not None else None
+        self._ready: list[PoolMember] = []
+        self._refiller: asyncio.Task[None] | None = None
+        self._closing = False
+        self._removals: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -147,13 +173,24 @@ class DockerDriver:
         else:
             self._version = f"docker://{v.get('Version', '')}"
         await self._ensure_pause_image()
+        if self._bindings is not None:
+            self._bindings.load()
+        if self.pool_size:
+            await self._adopt_pool()
+            self._kick_refill()
         self._poller = asyncio.create_task(self._poll(), name="docker-poll")
 
     async def close(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._poller
+        self._closing = True
+        for task in (self._poller, self._refiller):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        ready, self._ready = self._ready, []
+        with contextlib.suppress(Exception):  # unclaimed sandboxes belong to no pod: do not leave them behind
+            await asyncio.wait_for(asyncio.gather(*(self.remove_container(m.id) for m in ready),
+                                                  return_exceptions=True), 20)
         await self.engine.close()
 
     async def version(self) -> str:
@@ -174,8 +211,11 @@ class DockerDriver:
             now: dict[str, tuple[str, str]] = {}
             for c in items or []:
                 uid = (c.get("Labels") or {}).get(LABEL_POD_UID, "")
+                if not uid and self._bindings is not None:
+                    uid = self._bindings.uid_of(c["Id"])
                 m = _EXITED.search(str(c.get("Status") or ""))
                 now[c["Id"]] = (f"{c.get('State')}/{m.group(1) if m else ''}", uid)
+            self._drop_dead_members(now)
             if self._handler is not None:
                 changed = {uid for cid, (st, uid) in now.items() if self._seen.get(cid, ("", ""))[0] != st}
                 changed |= {uid for cid, (_, uid) in self._seen.items() if cid not in now}
@@ -210,8 +250,123 @@ class DockerDriver:
                 raise DriverError(f"cannot tag the infra image {self.pause_image}: {e.message}") from e
         log.info("built the infra image %s", self.pause_image)
 
+    # ---- the sandbox pool ------------------------------------------------------------------
+    def _poolable(self, spec: SandboxSpec) -> bool:
+        """A pooled sandbox serves a pod that needs nothing of it at creation (no ports, own network)."""
+        if not self.pool_size or spec.host_network or spec.port_mappings:
+            return False
+        # resolv.conf is mounted into the app containers; without servers it would need the host's merged in
+        return bool(spec.dns_servers) or not (spec.dns_searches or spec.dns_options)
+
+    def _pod_dir(self, sandbox_id: str) -> Path:
+        assert self.state_dir is not None
+        return self.state_dir / "pods" / sandbox_id[:16]
+
+    def _claim(self, spec: SandboxSpec) -> Sandbox | None:
+        """A ready pooled sandbox, bound to this pod (durably, before anyone uses it), or None."""
+        if not self._poolable(spec) or not self._ready or self._bindings is None:
+            return None
+        member = self._ready.pop(0)
+        self._kick_refill()
+        d = self._pod_dir(member.id)
+        files = [(d / "hosts", "/etc/hosts")]
+        try:
+            write_atomic(d / "hosts", hosts_file(member.ip, spec.hostname[:63]))
+            if spec.dns_servers:
+                write_atomic(d / "resolv.conf", resolv_file(spec.dns_servers, spec.dns_searches, spec.dns_options))
+                files.append((d / "resolv.conf", "/etc/resolv.conf"))
+            self._bindings.bind(member.id, Binding({**spec.labels, LABEL_ROLE: "sandbox", LABEL_POOL: "1"},
+                                                   tuple((str(h), c) for h, c in files)))
+        except OSError as e:
+            log.warning("cannot record the pooled sandbox of pod %s: %s", spec.pod_uid, e)
+            self._ready.insert(0, member)
+            return None
+        return Sandbox(member.id, member.ip)
+
+    def _kick_refill(self) -> None:
+        if self.pool_size and not self._closing and (self._refiller is None or self._refiller.done()):
+            self._refiller = asyncio.create_task(self._refill(), name="docker-sandbox-pool")
+
+    async def _refill(self) -> None:
+        failures = 0
+        while len(self._ready) < self.pool_size and failures < 3:
+            try:
+                self._ready.append(await self._new_member())
+                failures = 0
+            except DriverError as e:
+                failures += 1
+                log.warning("sandbox pool: %s", e)
+                await asyncio.sleep(1.0)
+
+    async def _new_member(self) -> PoolMember:
+        name = f"shoal_pool_{self.node_name}_{uuid.uuid4().hex[:12]}"
+        labels = {LABEL_NODE: self.node_name, LABEL_ROLE: "sandbox", LABEL_POOL: "1"}
+        body = {"Image": self.pause_image, "Labels": labels, "Hostname": "sandbox",
+                "HostConfig": {"Ulimits": self._ulimits}}
+        try:
+            cid = await self._create(name, body)
+            try:
+                await self.engine.request("POST", f"/containers/{cid}/start")
+            except EngineError as e:
+                raise DriverError(f"starting a pooled sandbox: {e.message}") from e
+            return PoolMember(cid, (await self.inspect(cid)).ip)
+        except BaseException:
+            with contextlib.suppress(EngineError):  # also when cancelled: nothing unowned stays behind
+                await self.engine.request("DELETE", f"/containers/{name}", params={"force": True})
+            raise
+
+    def _drop_dead_members(self, states: dict[str, tuple[str, str]]) -> None:
+        """Unclaimed members that stopped (or vanished since the last poll) leave the pool."""
+        dead = [m for m in self._ready if (m.id in states and not states[m.id][0].startswith("running"))
+                or (m.id not in states and m.id in self._seen)]
+        if not dead:
+            return
+        self._ready = [m for m in self._ready if m not in dead]
+        for m in dead:
+            t = asyncio.create_task(self.remove_container(m.id))
+            self._removals.add(t)
+            t.add_done_callback(self._removals.discard)
+        self._kick_refill()
+
+    async def _adopt_pool(self) -> None:
+        """After a restart: bound members are pods' sandboxes; running unbound ones are reused, others removed."""
+        assert self._bindings is not None
+        try:
+            items = await self.engine.request("GET", "/containers/json", params={
+                "all": True, "filters": {"label": [f"{LABEL_POOL}=1", f"{LABEL_NODE}={self.node_name}"]}})
+        except EngineError as e:
+            raise DriverError(e.message) from e
+        present = {c["Id"]: c for c in items or []}
+        for sid in [s for s in self._bindings.items if s not in present]:
+            self._forget(sid)
+        for cid, c in present.items():
+            if self._bindings.get(cid) is not None:
+                continue
+            ip = None
+            if c.get("State") == "running" and len(self._ready) < self.pool_size:
+                with contextlib.suppress(DriverError):
+                    ip = (await self.inspect(cid)).ip
+            if ip:
+                self._ready.append(PoolMember(cid, ip))
+            else:
+                with contextlib.suppress(DriverError):
+                    await self.remove_container(cid)
+
+    def _forget(self, sandbox_id: str) -> None:
+        """Drop a pooled sandbox's binding and its per-pod files (the container is gone)."""
+        if self._bindings is None or self._bindings.get(sandbox_id) is None:
+            return
+        try:
+            self._bindings.unbind(sandbox_id)
+        except OSError as e:
+            log.warning("sandbox bindings: %s", e)
+        shutil.rmtree(self._pod_dir(sandbox_id), ignore_errors=True)
+
     # ---- sandboxes ------------------------------------------------------------------------
     async def run_sandbox(self, spec: SandboxSpec) -> Sandbox:
+        pooled = self._claim(spec)
+        if pooled is not None:
+            return pooled
         labels = {**spec.labels, LABEL_ROLE: "sandbox"}
         host: dict[str, Any] = {"Ulimits": self._ulimits}
         body: dict[str, Any] = {"Image": self.pause_image, "Labels": labels, "Hostname": spec.hostname[:63],
@@ -321,8 +476,13 @@ class DockerDriver:
             host["NanoCpus"] = spec.cpu_limit_millis * 1_000_000
         if spec.cpu_request_millis:
             host["CpuShares"] = max(2, spec.cpu_request_millis * 1024 // 1000)
-        if spec.mounts:
-            host["Binds"] = [f"{h}:{c}:{'ro' if ro else 'rw'}" for h, c, ro in spec.mounts]
+        binds = [f"{h}:{c}:{'ro' if ro else 'rw'}" for h, c, ro in spec.mounts]
+        bound = self._bindings.get(spec.sandbox_id) if self._bindings is not None else None
+        if bound is not None:  # a pooled sandbox: the pod's own hosts and resolv.conf, unless the pod mounts its own
+            taken = {c for _, c, _ in spec.mounts}
+            binds += [f"{h}:{c}:ro" for h, c in bound.files if c not in taken]
+        if binds:
+            host["Binds"] = binds
         body: dict[str, Any] = {
             "Image": spec.image, "Labels": labels, "Hostname": spec.pod_name[:63],
             "Env": [f"{k}={v}" for k, v in spec.env.items()],
@@ -363,9 +523,9 @@ class DockerDriver:
         try:
             await self.engine.request("DELETE", f"/containers/{container_id}", params={"force": True, "v": True})
         except EngineError as e:
-            if e.status == 404 or "no such container" in e.message.lower():
-                return
-            raise DriverError(e.message) from e
+            if not (e.status == 404 or "no such container" in e.message.lower()):
+                raise DriverError(e.message) from e
+        self._forget(container_id)
 
     async def inspect(self, container_id: str) -> ContainerStatus:
         try:
@@ -375,6 +535,10 @@ class DockerDriver:
                 raise NotFoundError(e.message) from e
             raise DriverError(e.message) from e
         st = _status(info)
+        bound = self._bindings.get(st.id) if self._bindings is not None else None
+        if bound is not None:  # a pooled sandbox answers with its pod's labels
+            st = dataclasses.replace(st, labels={**st.labels, **bound.labels},
+                                     pod_uid=bound.labels.get(LABEL_POD_UID, ""))
         if (st.state == "exited" and st.exit_code == 137 and not st.oom_killed and self.engine.local
                 and ((info.get("HostConfig") or {}).get("Memory") or 0) > 0):
             if container_id not in self._oom:
@@ -391,13 +555,20 @@ class DockerDriver:
         except EngineError as e:
             raise DriverError(e.message) from e
 
-        async def one(c: dict[str, Any]) -> ContainerStatus | None:
-            try:
-                return await self.inspect(c["Id"])
-            except NotFoundError:
-                return None
+        ids = [str(c["Id"]) for c in items or []]
+        if self._bindings is not None:  # pooled sandboxes do not carry their pod's labels: add them by record
+            ids += [sid for sid in self._bindings.matching(labels) if sid not in ids]
 
-        found = await asyncio.gather(*(one(c) for c in items or []))
+        async def one(cid: str) -> ContainerStatus | None:
+            try:
+                st = await self.inspect(cid)
+            except NotFoundError:
+                self._forget(cid)
+                return None
+            want = labels or {}
+            return st if all(st.labels.get(k) == v for k, v in want.items()) else None
+
+        found = await asyncio.gather(*(one(cid) for cid in ids))
         return [c for c in found if c is not None]
 
     # ---- logs and exec ------------------------------------------------------------------------
