@@ -84,11 +84,11 @@ class ServiceAllocator:
         start = random.randrange(size)
         for i in range(min(size, 4096)):
             n = self._first + (start + i) % size
-            ip = str(ipaddress.ip_address(n))
-            if ip == self.dns_ip:
+            candidate = str(ipaddress.ip_address(n))
+            if candidate == self.dns_ip:
                 continue
-            if await self._reserve(IP_PREFIX + ip, owner):
-                return ip, self._undo(IP_PREFIX + ip)
+            if await self._reserve(IP_PREFIX + candidate, owner):
+                return candidate, self._undo(IP_PREFIX + candidate)
         raise errors.ApiError(500, "InternalError", "failed to allocate a serviceIP: range is full")
 
     async def allocate_port(self, name: str, owner: str, field: str, requested: int | None) -> tuple[int, Undo]:

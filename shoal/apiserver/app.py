@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 memtrim.limit_arenas()
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -114,7 +117,7 @@ class ApiServer:
 
     # ---- middleware ---------------------------------------------------------------------
     @web.middleware
-    async def error_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def error_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except errors.ApiError as e:
@@ -135,7 +138,7 @@ class ApiServer:
             return web.Response(body=err.body(), status=500, content_type="application/json")
 
     @web.middleware
-    async def auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self.authenticator is None or request.path in PUBLIC_PATHS:
             return await handler(request)
         user = self.authenticator.authenticate(request.headers.get("Authorization"))

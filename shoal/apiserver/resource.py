@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import copy
 import datetime as dt
 import json
@@ -466,7 +467,7 @@ class Resource:
             ns, name, mutate, expected=0, subresource="binding", dry_run=dry_run, field_validation="Ignore"
         )
 
-    async def set_spec_finalizers(self, name: str, finalizers: list[str]) -> Result:
+    async def set_spec_finalizers(self, name: str, finalizers: builtins.list[str]) -> Result:
         """The ``namespaces/finalize`` subresource: replace spec.finalizers only."""
 
         def mutate(current: dict[str, Any]) -> dict[str, Any]:

@@ -93,7 +93,7 @@ def _drop_type_dependent_fields(new: dict[str, Any], old: dict[str, Any]) -> Non
 
 def prepare_status_update(info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     """An update through ``/status``: take only the status (and nothing else) from ``new``."""
-    out = rawobj.copy_json(old)
+    out: dict[str, Any] = rawobj.copy_json(old)
     if "status" in new:
         out["status"] = new["status"]
     else:

@@ -12,6 +12,7 @@ code path, same admission), which is what "in-process" means here.
 
 from __future__ import annotations
 
+import builtins
 import json
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -202,7 +203,7 @@ class ApiClient:
         return await self.request("GET", object_path(_info(res), namespace), params=params)  # type: ignore[no-any-return]
 
     async def list_all(self, res: ResourceArg, namespace: str | None = None, *, page: int = 5000,
-                       **kw: Any) -> tuple[list[dict[str, Any]], str]:
+                       **kw: Any) -> tuple[builtins.list[dict[str, Any]], str]:
         """Every item (following continue tokens) and the list's resourceVersion."""
         items: list[dict[str, Any]] = []
         cont: str | None = None

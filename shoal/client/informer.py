@@ -14,6 +14,7 @@ never miss a change and never see one twice out of order.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 from collections.abc import Callable
@@ -71,7 +72,7 @@ class Informer:
         self._items: dict[str, Obj] = {}
         self._indexers: dict[str, IndexFunc] = {"namespace": by_namespace}
         self._indices: dict[str, dict[str, set[str]]] = {"namespace": {}}
-        self._handlers: list[Handler] = []
+        self._handlers: builtins.list[Handler] = []
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.resource_version = ""
@@ -119,15 +120,15 @@ class Informer:
     def get_by(self, namespace: str | None, name: str) -> Obj | None:
         return self._items.get(f"{namespace}/{name}" if namespace else name)
 
-    def list(self, namespace: str | None = None) -> list[Obj]:
+    def list(self, namespace: str | None = None) -> builtins.list[Obj]:
         if namespace is None:
             return list(self._items.values())
         return self.by_index("namespace", namespace)
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         return list(self._items)
 
-    def by_index(self, name: str, value: str) -> list[Obj]:
+    def by_index(self, name: str, value: str) -> builtins.list[Obj]:
         keys = self._indices[name].get(value, ())
         return [self._items[k] for k in keys if k in self._items]
 
@@ -179,7 +180,7 @@ class Informer:
             except Exception:
                 log.exception("informer %s: handler failed", self.info.plural)
 
-    def _replace(self, items: list[Obj]) -> None:
+    def _replace(self, items: builtins.list[Obj]) -> None:
         fresh = {key_of(o): o for o in items}
         for k in list(self._items):
             if k not in fresh:
