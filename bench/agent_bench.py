@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -300,7 +301,15 @@ def main() -> None:
     both = not a.startup and not a.scale
     out: dict[str, Any] = {}
     if a.startup or both:
-        out["startup"] = asyncio.run(startup(a.quick))
+        with contextlib.ExitStack() as stack:
+            if "SHOAL_BENCH_DOCKER_HOST" not in os.environ:
+                # nothing may serve Podman's API yet (make setup starts no service): start it for the run
+                from tests.podman_fixture import podman_socket
+
+                gen = podman_socket()
+                next(gen)
+                stack.callback(lambda: next(gen, None))
+            out["startup"] = asyncio.run(startup(a.quick))
         print(json.dumps(out["startup"]), flush=True)
     if a.scale or both:
         nodes, pods = (50, 1000) if a.quick else (a.nodes, a.pods)
