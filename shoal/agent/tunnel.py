@@ -52,21 +52,27 @@ import aiohttp
 
 from shoal.agent.drivers.base import Driver, ExecSession
 from shoal.client import ApiClient
+from shoal.client.tunnelwire import (
+    CLOSE,
+    DATA,
+    EOF,
+    ERROR,
+    EXIT,
+    MAX_CHUNK,
+    OPEN,
+    PATH,
+    READY,
+    RESIZE,
+    SUBPROTOCOL,
+    WINDOW,
+    WINDOW_SIZE,
+    frame,
+    parse,
+)
 
 log = logging.getLogger(__name__)
 
-PATH = "/shoal/v1/tunnel"
-SUBPROTOCOL = "shoal-tunnel.v1"
-OPEN, READY, ERROR, DATA, EOF, RESIZE, WINDOW, EXIT, CLOSE = range(1, 10)
-WINDOW_SIZE = 256 * 1024
-MAX_CHUNK = 32 * 1024
-_HEADER = struct.Struct(">BI")
-
 Resolver = Callable[[str, str, str, bool], tuple[Driver, str] | Awaitable[tuple[Driver, str]]]
-
-
-def frame(kind: int, stream: int, payload: bytes = b"") -> bytes:
-    return _HEADER.pack(kind, stream) + payload
 
 
 class _Closed(Exception):
@@ -219,10 +225,12 @@ class TunnelClient:
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.BINARY or len(msg.data) < _HEADER.size:
+            if msg.type != aiohttp.WSMsgType.BINARY:
                 continue
-            kind, sid = _HEADER.unpack_from(msg.data)
-            payload = msg.data[_HEADER.size:]
+            try:
+                kind, sid, payload = parse(msg.data)
+            except ValueError:
+                continue
             if kind == OPEN:
                 new = _Stream(sid)
                 self._streams[sid] = new

@@ -43,30 +43,28 @@ from aiohttp import WSMsgType, web
 
 from shoal.apiserver import errors
 from shoal.apiserver.auth import USER_KEY
+from shoal.client.tunnelwire import (
+    CLOSE,
+    DATA,
+    EOF,
+    ERROR,
+    EXIT,
+    MAX_CHUNK,
+    OPEN,
+    PATH,
+    READY,
+    RESIZE,
+    SUBPROTOCOL,
+    WINDOW,
+    WINDOW_SIZE,
+    frame,
+    parse,
+)
 
 log = logging.getLogger(__name__)
 
-PATH = "/shoal/v1/tunnel"
-SUBPROTOCOL = "shoal-tunnel.v1"
-
-OPEN, READY, ERROR, DATA, EOF, RESIZE, WINDOW, EXIT, CLOSE = range(1, 10)
-WINDOW_SIZE = 256 * 1024  # DATA bytes in flight per stream and direction
-MAX_CHUNK = 32 * 1024  # the largest DATA payload one frame carries
 OPEN_TIMEOUT = 15.0  # seconds the agent has to answer an OPEN
-
-_HEADER = struct.Struct(">BI")
 _NODE_GROUPS = frozenset({"system:nodes", "system:masters"})
-
-
-def frame(kind: int, stream: int, payload: bytes = b"") -> bytes:
-    return _HEADER.pack(kind, stream) + payload
-
-
-def parse(raw: bytes) -> tuple[int, int, bytes]:
-    if len(raw) < _HEADER.size:
-        raise ValueError(f"short tunnel frame ({len(raw)} bytes)")
-    kind, stream = _HEADER.unpack_from(raw)
-    return kind, stream, raw[_HEADER.size:]
 
 
 class TunnelError(Exception):
