@@ -203,8 +203,10 @@ async def test_auto_rollback_on_crash_loop(client: ApiClient, ns: str, kubelet: 
     assert [(image_of(rs), rs["metadata"]["annotations"][REVISION]) for rs in rss] == [("crash:2", "2"),
                                                                                         ("nginx:1", "3")]
     await eventually(lambda: _scaled_to_zero(client, ns, "crash:2"))
-    events = (await client.list("events", ns))["items"]
-    rb = [e for e in events if e["reason"] == "AutoRollback"]
+    async def rollback_events() -> list[dict[str, Any]]:  # recorded in the background
+        return [e for e in (await client.list("events", ns))["items"] if e["reason"] == "AutoRollback"]
+
+    rb = await eventually(rollback_events)
     assert rb and rb[0]["type"] == "Warning" and rb[0]["involvedObject"]["name"] == "auto"
     assert "CrashLoopBackOff" in rb[0]["message"] and "revision 1" in rb[0]["message"]
 
@@ -227,7 +229,10 @@ async def test_auto_rollback_on_readiness_or_deadline(client: ApiClient, ns: str
     await client.patch("deployments", "auto", {"spec": {"template": {"spec": {"containers": [
         {"name": "web", "image": image}]}}}}, ns, patch_type="strategic")
     await eventually(lambda: rolled_out(client, ns, "auto", "nginx:1"), timeout=15)
-    msgs = [e["message"] for e in (await client.list("events", ns))["items"] if e["reason"] == "AutoRollback"]
+    async def rollback_messages() -> list[str]:  # recorded in the background
+        return [e["message"] for e in (await client.list("events", ns))["items"] if e["reason"] == "AutoRollback"]
+
+    msgs = await eventually(rollback_messages)
     want = "without becoming Ready" if "unready" in image else "progress deadline"
     assert msgs and want in msgs[0], msgs
 

@@ -135,6 +135,11 @@ def test_crash_looping_rollout_rolls_back_by_itself(cluster: RunningServer) -> N
     else:
         raise AssertionError(f"no automatic rollback: {d.get('status')}")
     k("-n", "e2e-auto", "rollout", "status", "deploy/web", "--timeout=30s")
-    events = kj(cluster, "-n", "e2e-auto", "get", "events")["items"]
-    why = [e["message"] for e in events if e["reason"] == "AutoRollback"]
+    why: list[str] = []
+    for _ in range(50):  # events are recorded in the background
+        events = kj(cluster, "-n", "e2e-auto", "get", "events")["items"]
+        why = [e["message"] for e in events if e["reason"] == "AutoRollback"]
+        if why:
+            break
+        time.sleep(0.2)
     assert why and "revision 1" in why[0] and ("CrashLoopBackOff" in why[0] or "restarted" in why[0]), why

@@ -148,9 +148,12 @@ async def test_lost_node_is_tainted_its_replicated_pods_evicted_and_it_returns(e
         await eventually(lambda: env.deleting("patient"), timeout=4)  # after its 2 s toleration
         assert not await env.deleting("forever") and not await env.deleting("elsewhere")
         assert await env.ready(b) == "True" and not await env.taints(b)
-        events = (await env.client.list("events", env.ns))["items"]
-        assert any(e["reason"] == "TaintManagerEviction" and e["involvedObject"]["name"] == "replicated"
-                   for e in events)
+        async def evicted_event() -> bool:  # events are recorded in the background
+            events = (await env.client.list("events", env.ns))["items"]
+            return any(e["reason"] == "TaintManagerEviction" and e["involvedObject"]["name"] == "replicated"
+                       for e in events)
+
+        assert await eventually(evicted_event)
         # the node comes back: Ready again, taints lifted, its stale (terminating) pods cleaned up by its agent
         env.kubelet.revive(a)
         await eventually(lambda: _is(env.ready(a), "True"), timeout=5)
