@@ -273,7 +273,9 @@ class Resource:
         raws: list[bytes] = []
         objs: list[dict[str, Any]] = []
         decode = want_objects or match is not None
-        page = max(limit, 500) if limit else 0
+        # rows per store read: the loop below reads more pages until the limit is filled, so a huge
+        # limit never reaches the store as a number it cannot hold
+        page = min(max(limit, 500), 10_000) if limit else 0
         last_key: str | None = None
         more = False
         while True:

@@ -505,3 +505,14 @@ def test_job_gets_selector_and_template_labels(server: RunningServer, http: requ
     assert j["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
     labels = j["spec"]["template"]["metadata"]["labels"]
     assert labels["batch.kubernetes.io/controller-uid"] == uid and labels["batch.kubernetes.io/job-name"] == "j"
+
+
+def test_huge_limit_is_served(server: RunningServer, http: requests.Session, ns: str) -> None:
+    """Found by the fuzzer: a limit of 2**63-1 overflowed SQLite (500)."""
+    http.post(url(server, CM, ns), json=obj("ConfigMap", "one"))
+    r = http.get(url(server, CM, ns), params={"limit": str(2**63 - 1)})
+    assert r.status_code == 200 and [i["metadata"]["name"] for i in r.json()["items"]] == ["one"]
+    assert not r.json()["metadata"].get("continue")
+    w = http.get(url(server, CM, ns), params={"watch": "1", "sendInitialEvents": "true", "limit": str(2**63 - 1),
+                                             "timeoutSeconds": "1"}, timeout=10)
+    assert w.status_code < 500
