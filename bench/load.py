@@ -251,7 +251,6 @@ def run_jobs(
              for name, params in jobs]
     for proc in procs:
         proc.start()
-    results: list[dict[str, Any]] = []
     try:
         try:
             barrier.wait(timeout=120)
@@ -260,18 +259,29 @@ def run_jobs(
         else:
             if on_start is not None:
                 on_start()
-        deadline = time.monotonic() + timeout
-        while len(results) < len(jobs):
-            try:
-                results.append(out.get(timeout=max(1.0, deadline - time.monotonic())))
-            except queue.Empty:
-                raise RuntimeError("a load process did not finish in time") from None
+        results = collect(procs, out, timeout=timeout)
     finally:
-        for proc in procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.kill()
+        stop(procs)
+    return results
+
+
+def collect(procs: list[Any], out: Any, *, timeout: float) -> list[dict[str, Any]]:
+    """One result per process from ``out`` (any order); a child's traceback becomes an error here."""
+    results: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(results) < len(procs):
+        try:
+            results.append(out.get(timeout=max(1.0, deadline - time.monotonic())))
+        except queue.Empty:
+            raise RuntimeError("a load process did not finish in time") from None
     errors = [r["error"] for r in results if "error" in r]
     if errors:
         raise RuntimeError("load process failed:\n" + errors[0])
     return results
+
+
+def stop(procs: list[Any]) -> None:
+    for proc in procs:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()

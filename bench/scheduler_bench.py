@@ -37,7 +37,6 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import queue
 import re
 import ssl
 import sys
@@ -54,7 +53,7 @@ if str(REPO) not in sys.path:
 import aiohttp  # noqa: E402
 import msgspec  # noqa: E402
 
-from bench import workload  # noqa: E402
+from bench import load, workload  # noqa: E402
 
 NS = "bench-sched"
 ZONE = "topology.kubernetes.io/zone"
@@ -181,23 +180,10 @@ def run_jobs(jobs: list[tuple[str, dict[str, Any]]], *, timeout: float) -> list[
     procs = [ctx.Process(target=_child, args=(n, p, barrier, out), daemon=True) for n, p in jobs]
     for proc in procs:
         proc.start()
-    results: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
     try:
-        while len(results) < len(jobs):
-            try:
-                results.append(out.get(timeout=max(1.0, deadline - time.monotonic())))
-            except queue.Empty:
-                raise RuntimeError("a load process did not finish in time") from None
+        return load.collect(procs, out, timeout=timeout)
     finally:
-        for proc in procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.kill()
-    errors = [r["error"] for r in results if "error" in r]
-    if errors:
-        raise RuntimeError("load process failed:\n" + errors[0])
-    return results
+        load.stop(procs)
 
 
 def _split(items: list[Any], parts: int) -> list[list[Any]]:
