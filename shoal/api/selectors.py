@@ -33,6 +33,8 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from shoal.api.validation_base import label_value, qualified_name
+
 __all__ = [
     "SelectorError",
     "Requirement",
@@ -59,63 +61,9 @@ class SelectorError(ValueError):
 
 # ---------------------------------------------------------------- validation
 
-_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_SUBDOMAIN_FMT = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
-_VALUE_FMT = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
-
-
-def _qualified_name_errors(key: str) -> list[str]:
-    parts = key.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-        errors: list[str] = []
-    elif len(parts) == 2:
-        prefix, name = parts
-        errors = []
-        if not prefix:
-            errors.append("prefix part must be non-empty")
-        elif len(prefix) > 253:
-            errors.append("prefix part must be no more than 253 characters")
-        elif not _SUBDOMAIN.fullmatch(prefix):
-            errors.append(
-                "prefix part a lowercase RFC 1123 subdomain must consist of lower case "
-                "alphanumeric characters, '-' or '.', and must start and end with an "
-                f"alphanumeric character (e.g. 'example.com', regex used for validation is '{_SUBDOMAIN_FMT}')"
-            )
-    else:
-        return [
-            "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and "
-            "must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  "
-            f"or '123-abc', regex used for validation is '{_NAME_FMT}') with an optional DNS "
-            "subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    if not name:
-        errors.append("name part must be non-empty")
-    elif len(name) > 63:
-        errors.append("name part must be no more than 63 characters")
-    elif not _NAME.fullmatch(name):
-        errors.append(
-            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
-            "and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
-            f"'123-abc', regex used for validation is '{_NAME_FMT}')"
-        )
-    return errors
-
-
-def _label_value_errors(value: str) -> list[str]:
-    errors = []
-    if len(value) > 63:
-        errors.append("must be no more than 63 characters")
-    if not _VALUE.fullmatch(value):
-        errors.append(
-            "a valid label must be an empty string or consist of alphanumeric characters, "
-            "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
-            f"'MyValue',  or 'my_value',  or '12345', regex used for validation is '{_VALUE_FMT}')"
-        )
-    return errors
+# label keys and values are checked by the same rules, with the same messages, as object metadata
+_qualified_name_errors = qualified_name
+_label_value_errors = label_value
 
 
 def validate_label_key(key: str) -> None:
