@@ -55,7 +55,9 @@ class AgentOptions:
     sim_complete_after: float | None = None
     cluster_dns: tuple[str, ...] = ()
     tunnel: bool = True
-    sandbox_pool: int = 4  # docker runtime: pod sandboxes kept started ahead of time (0 disables)
+    # docker runtime: pod sandboxes kept started ahead of time; opt-in (SHOAL_AGENT_SANDBOX_POOL) until a
+    # cold engine filling the pool no longer delays the first pods (seen once in CI: a pod Pending 17 s)
+    sandbox_pool: int = 0
 
 
 def env_overrides() -> dict[str, Any]:

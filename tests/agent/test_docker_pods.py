@@ -10,9 +10,23 @@ import base64
 import json
 import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from tests.agent.conftest import IMAGE, Cluster, phase, ready, status_of, unique, waiting_reason
+import pytest
+
+from tests.agent.conftest import (
+    IMAGE,
+    Cluster,
+    make_cluster,
+    phase,
+    ready,
+    remove_node_containers,
+    status_of,
+    unique,
+    waiting_reason,
+)
 
 
 def sh(script: str, name: str = "main", **extra: Any) -> dict[str, Any]:
@@ -324,15 +338,31 @@ def test_server_restart_does_not_disturb_running_pods(docker_cluster: Cluster) -
         c.wait_gone(n)
 
 
-def test_pooled_sandbox_serves_a_pod_and_goes_with_it(docker_cluster: Cluster) -> None:
-    c = docker_cluster
+@pytest.fixture(scope="module")
+def pooled_cluster(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """An agent with a sandbox pool of 4 (the pool is opt-in)."""
+    server, agent = make_cluster(Path(tmp_path_factory.mktemp("agent-pool")),
+                                 runtime_args=["--runtime", "docker", "--docker-host", podman],
+                                 env={"SHOAL_AGENT_SANDBOX_POOL": "4"})
+    cluster = Cluster(server, agent)
+    try:
+        yield cluster
+    finally:
+        agent.stop()
+        cluster.server.stop()
+        remove_node_containers(agent.node)
+
+
+def test_pooled_sandbox_serves_a_pod_and_goes_with_it(pooled_cluster: Cluster) -> None:
+    c = pooled_cluster
+    time.sleep(3)  # let the new agent fill its pool
     name, ported = unique("pool"), unique("hostport")
     pod = c.pod(name, [sh("sleep 100000")], terminationGracePeriodSeconds=0)
     c.pod(ported, [sh("sleep 100000", ports=[{"containerPort": 80, "hostPort": 20000 + hash(ported) % 20000}])],
           terminationGracePeriodSeconds=0)
     uid = pod["metadata"]["uid"]
     pod = c.wait(name, ready, what="Ready")
-    # the agent's pool was warm (the module's earlier pods had time to refill it): a pooled sandbox serves it
+    # the agent's pool was warm: a pooled sandbox serves it
     sandboxes = pooled_sandboxes(c, uid)
     assert len(sandboxes) == 1 and exists(sandboxes[0])
     labelled = c.containers(uid)
