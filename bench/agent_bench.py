@@ -7,8 +7,10 @@ time, create to Ready as seen by a watch, against the raw engine's create +
 start of one container of the same image; (b) 50 pods created at once, each
 one's create to Ready, against the raw engine starting 50 containers with the
 same concurrency. Pods carry ``spec.nodeName`` (the agent's path, not the
-scheduler's). The agent's sandbox pool (``SHOAL_AGENT_SANDBOX_POOL``, 4 by
-default) is let fill before anything is timed; ``SHOAL_BENCH_DOCKER_HOST``
+scheduler's). ``--sandboxes own`` measures pods in sandboxes the agent makes
+itself (namespaces on its bridge, the default), ``infra`` with an infra
+container per pod (``SHOAL_AGENT_POD_CIDR=none``), ``both`` (the default) one
+after the other, each beside its own raw figures; ``SHOAL_BENCH_DOCKER_HOST``
 picks the engine socket.
 
 scale: ``shoal server --no-agent`` and one ``shoal agent --simulate-nodes N``;
@@ -42,6 +44,7 @@ from shoal.agent.drivers.base import LABEL_NODE  # noqa: E402
 from shoal.agent.drivers.docker import _ulimits  # noqa: E402
 from shoal.agent.drivers.engine import Engine  # noqa: E402
 from shoal.client import ApiClient  # noqa: E402
+from tests.podman_fixture import remove_own_sandboxes  # noqa: E402
 from tests.server_fixture import free_port  # noqa: E402
 
 IMAGE = "localhost/busybox:test"
@@ -103,18 +106,6 @@ async def raw_cleanup(engine: Engine) -> None:
                            for c in items or []))
 
 
-async def wait_pool(engine: Engine, node: str, timeout: float = 30) -> None:
-    """Let the agent fill its sandbox pool first, so its refill does not run beside the raw engine's figures."""
-    want = int(os.environ.get("SHOAL_AGENT_SANDBOX_POOL") or 4)
-    deadline = time.perf_counter() + timeout
-    while want > 0 and time.perf_counter() < deadline:
-        items = await engine.request("GET", "/containers/json", params={"filters": {"label": [
-            f"{LABEL_NODE}={node}", "io.shoal.sandbox.pool=1"], "status": ["running"]}})
-        if len(items or []) >= want:
-            return
-        await asyncio.sleep(0.2)
-
-
 def is_ready(pod: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
@@ -147,13 +138,14 @@ def pod_body(name: str, node: str, run: str) -> dict[str, Any]:
                      "containers": [{"name": "main", "image": IMAGE, "command": ["sleep", "100000"]}]}}
 
 
-async def startup(quick: bool) -> dict[str, Any]:
+async def startup(quick: bool, sandboxes: str = "own") -> dict[str, Any]:
     tmp = Path(f"/tmp/shoal-agent-bench-{uuid.uuid4().hex[:6]}")
     tmp.mkdir()
     port = free_port()
     node = f"bench-{uuid.uuid4().hex[:6]}"
     proc = start([sys.executable, "-m", "shoal", "server", "--data-dir", str(tmp), "--listen", f"127.0.0.1:{port}",
-                  "--node-name", node, "--runtime", "docker", "--docker-host", SOCK], tmp / "server.log")
+                  "--node-name", node, "--runtime", "docker", "--docker-host", SOCK], tmp / "server.log",
+                 env={**os.environ, "SHOAL_AGENT_POD_CIDR": "none"} if sandboxes == "infra" else None)
     engine = Engine(SOCK)
     out: dict[str, Any] = {}
     try:
@@ -164,7 +156,6 @@ async def startup(quick: bool) -> dict[str, Any]:
                 break
             except Exception:
                 await asyncio.sleep(0.1)
-        await wait_pool(engine, node)
         n_seq = 5 if quick else 20
         n_par = 10 if quick else 50
         # raw engine: sequential, then n_par at once
@@ -205,7 +196,7 @@ async def startup(quick: bool) -> dict[str, Any]:
             "pod_one_p99_s": round(pct(seq, 99), 3),
             "raw_par_p50_s": round(pct(raw_par, 50), 3), "raw_par_p99_s": round(pct(raw_par, 99), 3),
             "pod_par_p50_s": round(pct(par, 50), 3), "pod_par_p99_s": round(pct(par, 99), 3),
-            "n_sequential": n_seq, "n_parallel": n_par,
+            "n_sequential": n_seq, "n_parallel": n_par, "sandboxes": sandboxes,
         }
         out["one_over_raw_s"] = round(out["pod_one_p50_s"] - out["raw_one_p50_s"], 3)
         out["par_p50_ratio"] = round(out["pod_par_p50_s"] / out["raw_par_p50_s"], 2)
@@ -221,6 +212,7 @@ async def startup(quick: bool) -> dict[str, Any]:
                                   "--filter", f"label=io.shoal.role={role}"], capture_output=True, text=True).stdout.split()
             if ids:
                 subprocess.run(["podman", "rm", "-f", "-t", "0", *ids], capture_output=True)
+        remove_own_sandboxes({LABEL_NODE: node})
         await raw_cleanup(engine)
         await engine.close()
     return out
@@ -296,13 +288,12 @@ def main() -> None:
     ap.add_argument("--pods", type=int, default=30000)
     ap.add_argument("--steady", type=float, default=60.0)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sandboxes", choices=["own", "infra", "both"], default="both")
     ap.add_argument("--profile", help="py-spy the agent at steady state into this directory")
     a = ap.parse_args()
     both = not a.startup and not a.scale
     out: dict[str, Any] = {}
     if a.startup or both:
-        # the startup figures are measured with the (opt-in) sandbox pool of 4 unless told otherwise
-        os.environ.setdefault("SHOAL_AGENT_SANDBOX_POOL", "4")
         with contextlib.ExitStack() as stack:
             if "SHOAL_BENCH_DOCKER_HOST" not in os.environ:
                 # nothing may serve Podman's API yet (make setup starts no service): start it for the run
@@ -311,8 +302,11 @@ def main() -> None:
                 gen = podman_socket()
                 next(gen)
                 stack.callback(lambda: next(gen, None))
-            out["startup"] = asyncio.run(startup(a.quick))
-        print(json.dumps(out["startup"]), flush=True)
+            kinds = ["own", "infra"] if a.sandboxes == "both" else [a.sandboxes]
+            out["startup"] = {}
+            for k in kinds:
+                out["startup"][k] = asyncio.run(startup(a.quick, k))
+                print(json.dumps(out["startup"][k]), flush=True)
     if a.scale or both:
         nodes, pods = (50, 1000) if a.quick else (a.nodes, a.pods)
         out["scale"] = asyncio.run(scale(nodes, pods, 10 if a.quick else a.steady, a.profile))

@@ -15,6 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from shoal.agent.drivers.base import ContainerStatus
+from shoal.agent.drivers.podnet import PodNetwork
+
 PODMAN_SOCK = "/run/podman/podman.sock"
 IMAGE = "localhost/busybox:test"
 
@@ -51,3 +54,19 @@ def podman_socket() -> Iterator[str]:
         proc.wait(15)
 
 
+
+
+def own_sandboxes(labels: dict[str, str]) -> list[ContainerStatus]:
+    """Pod sandboxes the agents under test made themselves (namespaces, not containers) whose labels
+    include ``labels``, running or not."""
+    podnet = PodNetwork()
+    podnet.load()
+    return podnet.matching(labels)
+
+
+def remove_own_sandboxes(labels: dict[str, str]) -> None:
+    """Remove what a stopped agent left of its own sandboxes (namespaces, addresses, records)."""
+    podnet = PodNetwork()
+    podnet.load()
+    for sb in podnet.matching(labels):
+        podnet.remove(sb.id)

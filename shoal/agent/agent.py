@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.agent.drivers.base import LABEL_NODE, LABEL_POD_UID, Driver
+from shoal.agent.drivers.podnet import DEFAULT_CIDR
 from shoal.agent.node import NodeConfig, NodeHeartbeat, host_ip
 from shoal.agent.pods import PodOptions, PodWorker
 from shoal.agent.runtime import PodmanService, RuntimeOptions, open_runtime
@@ -55,9 +56,9 @@ class AgentOptions:
     sim_complete_after: float | None = None
     cluster_dns: tuple[str, ...] = ()
     tunnel: bool = True
-    # docker runtime: pod sandboxes kept started ahead of time; opt-in (SHOAL_AGENT_SANDBOX_POOL) until a
-    # cold engine filling the pool no longer delays the first pods (seen once in CI: a pod Pending 17 s)
-    sandbox_pool: int = 0
+    # docker runtime: the address range of the pod sandboxes the agent makes itself; "" (or
+    # SHOAL_AGENT_POD_CIDR=none) gives every pod an infra container instead
+    pod_cidr: str = DEFAULT_CIDR
 
 
 def env_overrides() -> dict[str, Any]:
@@ -72,12 +73,9 @@ def env_overrides() -> dict[str, Any]:
                 out[name] = float(raw)
             except ValueError:
                 log.warning("ignoring %s=%r: not a number", var, raw)
-    raw = os.environ.get("SHOAL_AGENT_SANDBOX_POOL")
+    raw = os.environ.get("SHOAL_AGENT_POD_CIDR")
     if raw:
-        try:
-            out["sandbox_pool"] = max(0, int(raw))
-        except ValueError:
-            log.warning("ignoring SHOAL_AGENT_SANDBOX_POOL=%r: not a whole number", raw)
+        out["pod_cidr"] = "" if raw.strip().lower() == "none" else raw.strip()
     return out
 
 
@@ -113,7 +111,7 @@ class Agent:
         self.driver, self.service = await open_runtime(RuntimeOptions(
             runtime=runtime, docker_host=opts.docker_host, node_name=opts.node_name if opts.simulate_nodes == 0
             else "", state_dir=opts.state_dir, sim_start_delay=opts.sim_start_delay,
-            sim_complete_after=opts.sim_complete_after, host_ip=address, sandbox_pool=opts.sandbox_pool))
+            sim_complete_after=opts.sim_complete_after, host_ip=address, pod_cidr=opts.pod_cidr))
         driver = self.driver
         version = await driver.version()
         try:

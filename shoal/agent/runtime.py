@@ -21,6 +21,7 @@ from pathlib import Path
 from shoal.agent.drivers.base import Driver, DriverError
 from shoal.agent.drivers.docker import DockerDriver
 from shoal.agent.drivers.engine import Engine, EngineError, resolve_host, socket_path
+from shoal.agent.drivers.podnet import DEFAULT_CIDR, PodNetwork
 from shoal.agent.drivers.process import ProcessDriver
 from shoal.agent.drivers.simulated import SimulatedDriver
 
@@ -97,7 +98,8 @@ class RuntimeOptions:
     sim_start_delay: float = 0.0
     sim_complete_after: float | None = None
     host_ip: str = "127.0.0.1"  # the process runtime's pods share the host's network and address
-    sandbox_pool: int = 0  # docker: pod sandboxes started ahead of time (0: one per pod, on demand)
+    # docker: the address range of the pod sandboxes the agent makes itself ("": infra containers instead)
+    pod_cidr: str = DEFAULT_CIDR
 
 
 async def open_runtime(opts: RuntimeOptions) -> tuple[Driver, PodmanService | None]:
@@ -120,8 +122,8 @@ async def open_runtime(opts: RuntimeOptions) -> tuple[Driver, PodmanService | No
         else:
             service = None
     if ok and host:
-        driver = DockerDriver(host, node_name=opts.node_name, state_dir=opts.state_dir / "docker",
-                              pool_size=opts.sandbox_pool)
+        podnet = PodNetwork(opts.pod_cidr) if opts.pod_cidr and PodNetwork.available() is None else None
+        driver = DockerDriver(host, node_name=opts.node_name, pod_network=podnet)
         try:
             await driver.start()
         except DriverError:

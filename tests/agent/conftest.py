@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.podman_fixture import remove_own_sandboxes
 from tests.server_fixture import RunningServer, start_server
 
 PODMAN_SOCK = "/run/podman/podman.sock"
@@ -34,12 +35,14 @@ ROOT = Path(__file__).parents[2]
 
 
 def remove_node_containers(node: str) -> None:
-    """Force-remove what is left of a test node: app containers first (a sandbox with dependents stays)."""
+    """Force-remove what is left of a test node: app containers first (a sandbox with dependents stays),
+    then the sandboxes the agent made itself (network namespaces, addresses)."""
     for role in ("container", "init", "sandbox"):
         out = subprocess.run(["podman", "ps", "-aq", "--filter", f"label=io.shoal.node={node}",
                               "--filter", f"label=io.shoal.role={role}"], capture_output=True, text=True).stdout.split()
         if out:
             subprocess.run(["podman", "rm", "-f", "-t", "0", *out], capture_output=True)
+    remove_own_sandboxes({"io.shoal.node": node})
 
 
 @dataclass

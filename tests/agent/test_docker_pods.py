@@ -10,23 +10,19 @@ import base64
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.agent.conftest import (
     IMAGE,
     Cluster,
-    make_cluster,
     phase,
     ready,
-    remove_node_containers,
     status_of,
     unique,
     waiting_reason,
 )
+from tests.podman_fixture import own_sandboxes
 
 
 def sh(script: str, name: str = "main", **extra: Any) -> dict[str, Any]:
@@ -42,20 +38,13 @@ def inspect_env(cluster: Cluster, pod: dict[str, Any], container: str) -> dict[s
     raise AssertionError(f"no container {container}")
 
 
-def pooled_sandboxes(cluster: Cluster, pod_uid: str) -> list[str]:
-    """Sandbox ids the agent took from its pool for a pod (they carry no pod labels; the agent records them)."""
-    path = cluster.agent.root / "agent" / "docker" / "sandboxes.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    return [sid for sid, b in data.items() if b["labels"].get("io.shoal.pod.uid") == pod_uid]
+def pod_parts(cluster: Cluster, pod_uid: str) -> int:
+    """Every container of a pod and the sandbox the agent made for it, if it did."""
+    return len(cluster.containers(pod_uid)) + len(own_sandboxes({"io.shoal.pod.uid": pod_uid}))
 
 
-def exists(container_id: str) -> bool:
-    return subprocess.run(["podman", "container", "exists", container_id]).returncode == 0
-
-
-def pod_containers(cluster: Cluster, pod_uid: str) -> int:
-    """Every container of a pod: the labelled ones and a pooled sandbox."""
-    return len(cluster.containers(pod_uid)) + len([s for s in pooled_sandboxes(cluster, pod_uid) if exists(s)])
+def in_pod(cid: str, *cmd: str) -> str:
+    return subprocess.run(["podman", "exec", cid, *cmd], capture_output=True, text=True).stdout
 
 
 def test_pod_runs_with_ip_and_containers_share_localhost(docker_cluster: Cluster) -> None:
@@ -69,7 +58,7 @@ def test_pod_runs_with_ip_and_containers_share_localhost(docker_cluster: Cluster
     pod = c.wait(name, ready, what="Ready")
     st = pod["status"]
     assert st["phase"] == "Running"
-    assert st["podIP"].startswith("10.88.")
+    assert st["podIP"].startswith("10.42.")  # a sandbox the agent made, on its own bridge
     assert st["hostIP"] and st["startTime"]
     conds = {x["type"]: x["status"] for x in st["conditions"]}
     assert conds == {"PodReadyToStartContainers": "True", "Initialized": "True", "Ready": "True",
@@ -285,14 +274,14 @@ def test_agent_restart_adopts_and_cleans_up(docker_cluster: Cluster) -> None:
     while c.containers(p2["metadata"]["uid"]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert c.containers(p2["metadata"]["uid"]) == []
-    while pod_containers(c, p2["metadata"]["uid"]) and time.monotonic() < deadline:
+    while pod_parts(c, p2["metadata"]["uid"]) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert pod_containers(c, p2["metadata"]["uid"]) == 0  # its pooled sandbox too
+    assert pod_parts(c, p2["metadata"]["uid"]) == 0  # its sandbox too
     time.sleep(1.5)  # a sync pass has run by now
     p1 = c.wait(keep, ready)
     st = status_of(p1, "main")
     assert st["containerID"] == before and st["restartCount"] == 0
-    assert pod_containers(c, p1["metadata"]["uid"]) == 2  # one sandbox, one container: no duplicate
+    assert pod_parts(c, p1["metadata"]["uid"]) == 2  # one sandbox, one container: no duplicate
     c.delete(keep)
     c.wait_gone(keep)
 
@@ -338,56 +327,54 @@ def test_server_restart_does_not_disturb_running_pods(docker_cluster: Cluster) -
         c.wait_gone(n)
 
 
-@pytest.fixture(scope="module")
-def pooled_cluster(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """An agent with a sandbox pool of 4 (the pool is opt-in)."""
-    server, agent = make_cluster(Path(tmp_path_factory.mktemp("agent-pool")),
-                                 runtime_args=["--runtime", "docker", "--docker-host", podman],
-                                 env={"SHOAL_AGENT_SANDBOX_POOL": "4"})
-    cluster = Cluster(server, agent)
-    try:
-        yield cluster
-    finally:
-        agent.stop()
-        cluster.server.stop()
-        remove_node_containers(agent.node)
-
-
-def test_pooled_sandbox_serves_a_pod_and_goes_with_it(pooled_cluster: Cluster) -> None:
-    c = pooled_cluster
-    time.sleep(3)  # let the new agent fill its pool
-    name, ported = unique("pool"), unique("hostport")
-    pod = c.pod(name, [sh("sleep 100000")], terminationGracePeriodSeconds=0)
+def test_own_sandbox_namespaces_address_files_and_cleanup(docker_cluster: Cluster) -> None:
+    """A pod's sandbox made by the agent: two containers share its network and IPC namespaces, the pod's
+    hostname, /etc/hosts and resolv.conf are its own, pods reach each other, a hostPort pod gets an infra
+    container instead, and deleting the pods leaves no namespace, address or record behind."""
+    c = docker_cluster
+    name, peer, ported = unique("ownsb"), unique("peer"), unique("hostport")
+    pod = c.pod(name, [sh("httpd -f -p 8080 -h /www; sleep 100000", name="web"),
+                       sh("sleep 100000", name="side")],
+                terminationGracePeriodSeconds=0)
+    c.pod(peer, [sh("sleep 100000")], terminationGracePeriodSeconds=0)
     c.pod(ported, [sh("sleep 100000", ports=[{"containerPort": 80, "hostPort": 20000 + hash(ported) % 20000}])],
           terminationGracePeriodSeconds=0)
     uid = pod["metadata"]["uid"]
     pod = c.wait(name, ready, what="Ready")
-    # the agent's pool was warm: a pooled sandbox serves it
-    sandboxes = pooled_sandboxes(c, uid)
-    assert len(sandboxes) == 1 and exists(sandboxes[0])
-    labelled = c.containers(uid)
-    assert [x["Labels"]["io.shoal.role"] for x in labelled] == ["container"]
-    cid = labelled[0]["Id"]
-    # the pod's own hostname, its IP under that name, and the pod's DNS settings, not the pool's
-    assert subprocess.run(["podman", "exec", cid, "hostname"], capture_output=True, text=True).stdout.strip() == name
-    hosts = subprocess.run(["podman", "exec", cid, "cat", "/etc/hosts"], capture_output=True, text=True).stdout
-    assert f"{pod['status']['podIP']}\t{name}" in hosts
-    resolv = subprocess.run(["podman", "exec", cid, "cat", "/etc/resolv.conf"], capture_output=True, text=True).stdout
+    ip = pod["status"]["podIP"]
+    [sb] = own_sandboxes({"io.shoal.pod.uid": uid})
+    assert sb.state == "running" and sb.ip == ip and sb.role == "sandbox"
+    assert Path(f"/run/netns/{sb.id}").exists() and Path(f"/run/shoal/podnet/ips/{ip}").read_text() == sb.id
+    labelled = {x["Labels"]["io.shoal.container.name"]: x["Id"] for x in c.containers(uid)}
+    assert sorted(labelled) == ["side", "web"]  # no infra container
+    web, side = labelled["web"], labelled["side"]
+    # one network and one IPC namespace for both containers: the agent's, by path
+    for ns in ("net", "ipc"):
+        assert in_pod(web, "busybox", "readlink", f"/proc/self/ns/{ns}") == \
+            in_pod(side, "busybox", "readlink", f"/proc/self/ns/{ns}") != ""
+    assert in_pod(side, "wget", "-q", "-O", "-", "http://127.0.0.1:8080/").strip() == "hello"
+    assert in_pod(web, "hostname").strip() == name
+    assert f"{ip}\t{name}" in in_pod(web, "cat", "/etc/hosts")
+    resolv = in_pod(web, "cat", "/etc/resolv.conf")
     if "search" in resolv and "svc" in resolv:  # the agent has cluster DNS: the pod's namespace comes first
         assert "search default.svc." in resolv
-    # a pod with a hostPort gets a sandbox of its own (ports are set when a container is created)
-    p2 = c.wait(ported, ready, what="Ready")
-    roles = sorted(x["Labels"]["io.shoal.role"] for x in c.containers(p2["metadata"]["uid"]))
-    assert roles == ["container", "sandbox"] and pooled_sandboxes(c, p2["metadata"]["uid"]) == []
-    for n in (name, ported):
+    # from the host and from another pod's sandbox
+    out = subprocess.run(["curl", "-s", "-m", "5", f"http://{ip}:8080/"], capture_output=True, text=True)
+    assert out.stdout.strip() == "hello"
+    p2 = c.wait(peer, ready, what="Ready")
+    assert p2["status"]["podIP"] != ip and p2["status"]["podIP"].startswith("10.42.")
+    peer_cid = c.containers(p2["metadata"]["uid"])[0]["Id"]
+    assert in_pod(peer_cid, "wget", "-q", "-O", "-", f"http://{ip}:8080/").strip() == "hello"
+    # a pod with a hostPort gets an infra container (the engine maps host ports)
+    p3 = c.wait(ported, ready, what="Ready")
+    roles = sorted(x["Labels"]["io.shoal.role"] for x in c.containers(p3["metadata"]["uid"]))
+    assert roles == ["container", "sandbox"] and own_sandboxes({"io.shoal.pod.uid": p3["metadata"]["uid"]}) == []
+    for n in (name, peer, ported):
         c.delete(n, grace=0)
-    for n in (name, ported):
+    for n in (name, peer, ported):
         c.wait_gone(n)
     deadline = time.monotonic() + 10
-    while (exists(sandboxes[0]) or c.containers(uid)) and time.monotonic() < deadline:
+    while (own_sandboxes({"io.shoal.pod.uid": uid}) or c.containers(uid)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not exists(sandboxes[0]) and c.containers(uid) == [] and pooled_sandboxes(c, uid) == []
-    # what stays on the node is the unclaimed pool, no more than its size
-    left = subprocess.run(["podman", "ps", "-aq", "--filter", f"label=io.shoal.node={c.node}"],
-                          capture_output=True, text=True).stdout.split()
-    assert len(left) <= 4
+    assert own_sandboxes({"io.shoal.pod.uid": uid}) == [] and c.containers(uid) == []
+    assert not Path(f"/run/netns/{sb.id}").exists() and not Path(f"/run/shoal/podnet/ips/{ip}").exists()

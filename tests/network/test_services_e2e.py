@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.podman_fixture import remove_own_sandboxes
 from tests.server_fixture import RunningServer, start_server
 
 pytestmark = pytest.mark.skipif(shutil.which("podman") is None or shutil.which("nft") is None,
@@ -79,6 +80,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
                          capture_output=True, text=True).stdout.split()
     if ids:
         subprocess.run(["podman", "rm", "-f", *ids], capture_output=True)
+    remove_own_sandboxes({"io.shoal.pod.namespace": NS})
 
 
 def pods(srv: RunningServer) -> list[dict[str, Any]]:

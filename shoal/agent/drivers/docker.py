@@ -8,12 +8,15 @@ share localhost and the pod IP. Every container is labelled with its pod uid,
 namespace, name, container name, attempt and node; that is all an agent needs
 to adopt them after a restart.
 
-Sandboxes for pods that need nothing special of them (no hostPort, not
-hostNetwork) come from a small pool started ahead of time
-(``shoal.agent.drivers.sandbox_pool``), so a pod costs one engine start, not
-two. A pooled sandbox's pod is recorded in a JSON file in the state directory
-(it cannot be relabelled), and this driver merges that record into every
-listing and inspection, so callers see the same labels either way.
+Where the agent runs as root beside a local engine, most pods need no infra
+container at all: their sandbox is a pair of namespaces the agent makes itself
+on its own bridge (``shoal.agent.drivers.podnet``, about 15 ms), and the app
+containers join them by path (``NetworkMode: ns:<path>``), so a pod costs one
+engine start, not two, and none of the engine's network setup. Pods that need
+the engine's help (hostPort mappings, hostNetwork, DNS options without
+servers) keep an infra container. The driver answers for such a sandbox from
+its record, with the same labels an infra container would carry, so callers
+cannot tell the two apart.
 
 State changes the agent did not cause (a process exits, is OOM-killed) are
 found by listing this node's containers once a second and comparing states:
@@ -34,7 +37,6 @@ import re
 import resource
 import shutil
 import tarfile
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -55,15 +57,7 @@ from shoal.agent.drivers.base import (
 )
 from shoal.agent.drivers.engine import Engine, EngineError, demux
 from shoal.agent.drivers.oom import kernel_oom_killed
-from shoal.agent.drivers.sandbox_pool import (
-    LABEL_POOL,
-    Binding,
-    Bindings,
-    PoolMember,
-    hosts_file,
-    resolv_file,
-    write_atomic,
-)
+from shoal.agent.drivers.podnet import PodNetwork, is_sandbox_id, resolv_file
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +133,7 @@ class DockerDriver:
     name = "docker"
 
     def __init__(self, host: str, *, node_name: str = "", poll_seconds: float = 1.0,
-                 pause_image: str = PAUSE_IMAGE, state_dir: Path | None = None, pool_size: int = 0) -> None:
+                 pause_image: str = PAUSE_IMAGE, pod_network: PodNetwork | None = None) -> None:
         self.host = host
         self.engine = Engine(host)
         self.node_name = node_name
@@ -151,15 +145,9 @@ class DockerDriver:
         self._ulimits = _ulimits()
         self._version = ""
         self._oom: dict[str, bool] = {}  # container id -> the kernel says OOM-killed
-        # the sandbox pool: only with a node name (its members are scoped by the node label), a state
-        # directory (the bindings) and a local engine (app containers bind-mount per-pod files)
-        self.state_dir = state_dir
-        self.pool_size = max(0, pool_size) if node_name and state_dir is not None and self.engine.local else 0
-        self._bindings: Bindings | None = Bindings(state_dir / "sandboxes.json") if state_dir is not None else None
-        self._ready: list[PoolMember] = []
-        self._refiller: asyncio.Task[None] | None = None
-        self._closing = False
-        self._removals: set[asyncio.Task[None]] = set()
+        # sandboxes made by the agent: only with a node name (records are scoped by the node label) and a
+        # local engine (it must see the namespaces' paths and the per-pod files)
+        self.podnet = pod_network if node_name and self.engine.local else None
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -173,24 +161,20 @@ class DockerDriver:
         else:
             self._version = f"docker://{v.get('Version', '')}"
         await self._ensure_pause_image()
-        if self._bindings is not None:
-            self._bindings.load()
-        if self.pool_size:
-            await self._adopt_pool()
-            self._kick_refill()
+        if self.podnet is not None:
+            try:
+                await self.podnet.setup()
+                log.info("pod sandboxes: namespaces on bridge %s (%s)", self.podnet.bridge, self.podnet.cidr)
+            except DriverError as e:
+                log.warning("pod sandboxes: infra containers (%s)", e)
+                self.podnet = None
         self._poller = asyncio.create_task(self._poll(), name="docker-poll")
 
     async def close(self) -> None:
-        self._closing = True
-        for task in (self._poller, self._refiller):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        ready, self._ready = self._ready, []
-        with contextlib.suppress(Exception):  # unclaimed sandboxes belong to no pod: do not leave them behind
-            await asyncio.wait_for(asyncio.gather(*(self.remove_container(m.id) for m in ready),
-                                                  return_exceptions=True), 20)
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._poller
         await self.engine.close()
 
     async def version(self) -> str:
@@ -211,11 +195,8 @@ class DockerDriver:
             now: dict[str, tuple[str, str]] = {}
             for c in items or []:
                 uid = (c.get("Labels") or {}).get(LABEL_POD_UID, "")
-                if not uid and self._bindings is not None:
-                    uid = self._bindings.uid_of(c["Id"])
                 m = _EXITED.search(str(c.get("Status") or ""))
                 now[c["Id"]] = (f"{c.get('State')}/{m.group(1) if m else ''}", uid)
-            self._drop_dead_members(now)
             if self._handler is not None:
                 changed = {uid for cid, (st, uid) in now.items() if self._seen.get(cid, ("", ""))[0] != st}
                 changed |= {uid for cid, (_, uid) in self._seen.items() if cid not in now}
@@ -250,123 +231,22 @@ class DockerDriver:
                 raise DriverError(f"cannot tag the infra image {self.pause_image}: {e.message}") from e
         log.info("built the infra image %s", self.pause_image)
 
-    # ---- the sandbox pool ------------------------------------------------------------------
-    def _poolable(self, spec: SandboxSpec) -> bool:
-        """A pooled sandbox serves a pod that needs nothing of it at creation (no ports, own network)."""
-        if not self.pool_size or spec.host_network or spec.port_mappings:
+    # ---- sandboxes ------------------------------------------------------------------------
+    def _own_namespaces(self, spec: SandboxSpec) -> bool:
+        """Whether the agent makes this pod's sandbox: it needs nothing of the engine (no ports, own network)."""
+        if self.podnet is None or spec.host_network or spec.port_mappings:
             return False
         # resolv.conf is mounted into the app containers; without servers it would need the host's merged in
         return bool(spec.dns_servers) or not (spec.dns_searches or spec.dns_options)
 
-    def _pod_dir(self, sandbox_id: str) -> Path:
-        assert self.state_dir is not None
-        return self.state_dir / "pods" / sandbox_id[:16]
-
-    def _claim(self, spec: SandboxSpec) -> Sandbox | None:
-        """A ready pooled sandbox, bound to this pod (durably, before anyone uses it), or None."""
-        if not self._poolable(spec) or not self._ready or self._bindings is None:
-            return None
-        member = self._ready.pop(0)
-        self._kick_refill()
-        d = self._pod_dir(member.id)
-        files = [(d / "hosts", "/etc/hosts")]
-        try:
-            write_atomic(d / "hosts", hosts_file(member.ip, spec.hostname[:63]))
-            if spec.dns_servers:
-                write_atomic(d / "resolv.conf", resolv_file(spec.dns_servers, spec.dns_searches, spec.dns_options))
-                files.append((d / "resolv.conf", "/etc/resolv.conf"))
-            self._bindings.bind(member.id, Binding({**spec.labels, LABEL_ROLE: "sandbox", LABEL_POOL: "1"},
-                                                   tuple((str(h), c) for h, c in files)))
-        except OSError as e:
-            log.warning("cannot record the pooled sandbox of pod %s: %s", spec.pod_uid, e)
-            self._ready.insert(0, member)
-            return None
-        return Sandbox(member.id, member.ip)
-
-    def _kick_refill(self) -> None:
-        if self.pool_size and not self._closing and (self._refiller is None or self._refiller.done()):
-            self._refiller = asyncio.create_task(self._refill(), name="docker-sandbox-pool")
-
-    async def _refill(self) -> None:
-        failures = 0
-        while len(self._ready) < self.pool_size and failures < 3:
-            try:
-                self._ready.append(await self._new_member())
-                failures = 0
-            except DriverError as e:
-                failures += 1
-                log.warning("sandbox pool: %s", e)
-                await asyncio.sleep(1.0)
-
-    async def _new_member(self) -> PoolMember:
-        name = f"shoal_pool_{self.node_name}_{uuid.uuid4().hex[:12]}"
-        labels = {LABEL_NODE: self.node_name, LABEL_ROLE: "sandbox", LABEL_POOL: "1"}
-        body = {"Image": self.pause_image, "Labels": labels, "Hostname": "sandbox",
-                "HostConfig": {"Ulimits": self._ulimits}}
-        try:
-            cid = await self._create(name, body)
-            try:
-                await self.engine.request("POST", f"/containers/{cid}/start")
-            except EngineError as e:
-                raise DriverError(f"starting a pooled sandbox: {e.message}") from e
-            return PoolMember(cid, (await self.inspect(cid)).ip)
-        except BaseException:
-            with contextlib.suppress(EngineError):  # also when cancelled: nothing unowned stays behind
-                await self.engine.request("DELETE", f"/containers/{name}", params={"force": True})
-            raise
-
-    def _drop_dead_members(self, states: dict[str, tuple[str, str]]) -> None:
-        """Unclaimed members that stopped (or vanished since the last poll) leave the pool."""
-        dead = [m for m in self._ready if (m.id in states and not states[m.id][0].startswith("running"))
-                or (m.id not in states and m.id in self._seen)]
-        if not dead:
-            return
-        self._ready = [m for m in self._ready if m not in dead]
-        for m in dead:
-            t = asyncio.create_task(self.remove_container(m.id))
-            self._removals.add(t)
-            t.add_done_callback(self._removals.discard)
-        self._kick_refill()
-
-    async def _adopt_pool(self) -> None:
-        """After a restart: bound members are pods' sandboxes; running unbound ones are reused, others removed."""
-        assert self._bindings is not None
-        try:
-            items = await self.engine.request("GET", "/containers/json", params={
-                "all": True, "filters": {"label": [f"{LABEL_POOL}=1", f"{LABEL_NODE}={self.node_name}"]}})
-        except EngineError as e:
-            raise DriverError(e.message) from e
-        present = {c["Id"]: c for c in items or []}
-        for sid in [s for s in self._bindings.items if s not in present]:
-            self._forget(sid)
-        for cid, c in present.items():
-            if self._bindings.get(cid) is not None:
-                continue
-            ip = None
-            if c.get("State") == "running" and len(self._ready) < self.pool_size:
-                with contextlib.suppress(DriverError):
-                    ip = (await self.inspect(cid)).ip
-            if ip:
-                self._ready.append(PoolMember(cid, ip))
-            else:
-                with contextlib.suppress(DriverError):
-                    await self.remove_container(cid)
-
-    def _forget(self, sandbox_id: str) -> None:
-        """Drop a pooled sandbox's binding and its per-pod files (the container is gone)."""
-        if self._bindings is None or self._bindings.get(sandbox_id) is None:
-            return
-        try:
-            self._bindings.unbind(sandbox_id)
-        except OSError as e:
-            log.warning("sandbox bindings: %s", e)
-        shutil.rmtree(self._pod_dir(sandbox_id), ignore_errors=True)
-
-    # ---- sandboxes ------------------------------------------------------------------------
     async def run_sandbox(self, spec: SandboxSpec) -> Sandbox:
-        pooled = self._claim(spec)
-        if pooled is not None:
-            return pooled
+        if self.podnet is not None and self._own_namespaces(spec):
+            resolv = resolv_file(spec.dns_servers, spec.dns_searches, spec.dns_options) if spec.dns_servers else None
+            try:
+                rec = await self.podnet.create({**spec.labels, LABEL_ROLE: "sandbox"}, spec.hostname, resolv)
+            except OSError as e:
+                raise DriverError(f"making the pod sandbox: {e}", reason="FailedCreatePodSandBox") from e
+            return Sandbox(rec.id, rec.ip)
         labels = {**spec.labels, LABEL_ROLE: "sandbox"}
         host: dict[str, Any] = {"Ulimits": self._ulimits}
         body: dict[str, Any] = {"Image": self.pause_image, "Labels": labels, "Hostname": spec.hostname[:63],
@@ -467,8 +347,13 @@ class DockerDriver:
     async def create_container(self, spec: ContainerSpec) -> str:
         labels = {**spec.labels, LABEL_CONTAINER: spec.name}
         labels.setdefault(LABEL_ROLE, "container")
-        host: dict[str, Any] = {"NetworkMode": f"container:{spec.sandbox_id}", "Ulimits": self._ulimits,
-                                "IpcMode": f"container:{spec.sandbox_id}"}
+        rec = self.podnet.records.get(spec.sandbox_id) if self.podnet is not None else None
+        if rec is not None:  # namespaces the agent made: join them by path
+            assert self.podnet is not None
+            net, ipc = f"ns:{self.podnet.netns_path(rec.id)}", f"ns:{self.podnet.ipc_path(rec.id)}"
+        else:
+            net = ipc = f"container:{spec.sandbox_id}"
+        host: dict[str, Any] = {"NetworkMode": net, "Ulimits": self._ulimits, "IpcMode": ipc}
         if spec.memory_limit:
             host["Memory"] = spec.memory_limit
             host["MemorySwap"] = spec.memory_limit  # no swap beyond the limit, so the OOM killer acts
@@ -477,10 +362,9 @@ class DockerDriver:
         if spec.cpu_request_millis:
             host["CpuShares"] = max(2, spec.cpu_request_millis * 1024 // 1000)
         binds = [f"{h}:{c}:{'ro' if ro else 'rw'}" for h, c, ro in spec.mounts]
-        bound = self._bindings.get(spec.sandbox_id) if self._bindings is not None else None
-        if bound is not None:  # a pooled sandbox: the pod's own hosts and resolv.conf, unless the pod mounts its own
+        if rec is not None:  # the pod's own hosts and resolv.conf, unless the pod mounts its own
             taken = {c for _, c, _ in spec.mounts}
-            binds += [f"{h}:{c}:ro" for h, c in bound.files if c not in taken]
+            binds += [f"{h}:{c}:ro" for h, c in rec.files if c not in taken]
         if binds:
             host["Binds"] = binds
         body: dict[str, Any] = {
@@ -508,7 +392,14 @@ class DockerDriver:
                 raise NotFoundError(e.message) from e
             raise DriverError(_start_message(e.message), reason="RunContainerError") from e
 
+    def _own(self, container_id: str) -> bool:
+        """A sandbox the agent made (answered from its record, never asked of the engine)."""
+        return self.podnet is not None and is_sandbox_id(container_id) and container_id in self.podnet.records
+
     async def stop_container(self, container_id: str, timeout: float) -> None:
+        if self.podnet is not None and self._own(container_id):
+            self.podnet.stop(container_id)
+            return
         t = max(0, int(round(timeout)))
         try:
             await self.engine.request("POST", f"/containers/{container_id}/stop", params={"t": t}, timeout=t + 60)
@@ -520,14 +411,20 @@ class DockerDriver:
             raise DriverError(e.message) from e
 
     async def remove_container(self, container_id: str) -> None:
+        if self.podnet is not None and self._own(container_id):
+            self.podnet.remove(container_id)
+            return
         try:
             await self.engine.request("DELETE", f"/containers/{container_id}", params={"force": True, "v": True})
         except EngineError as e:
             if not (e.status == 404 or "no such container" in e.message.lower()):
                 raise DriverError(e.message) from e
-        self._forget(container_id)
+        self._oom.pop(container_id, None)
 
     async def inspect(self, container_id: str) -> ContainerStatus:
+        own = self.podnet.status(container_id) if self.podnet is not None and self._own(container_id) else None
+        if own is not None:
+            return own
         try:
             info = await self.engine.request("GET", f"/containers/{container_id}/json")
         except EngineError as e:
@@ -535,10 +432,6 @@ class DockerDriver:
                 raise NotFoundError(e.message) from e
             raise DriverError(e.message) from e
         st = _status(info)
-        bound = self._bindings.get(st.id) if self._bindings is not None else None
-        if bound is not None:  # a pooled sandbox answers with its pod's labels
-            st = dataclasses.replace(st, labels={**st.labels, **bound.labels},
-                                     pod_uid=bound.labels.get(LABEL_POD_UID, ""))
         if (st.state == "exited" and st.exit_code == 137 and not st.oom_killed and self.engine.local
                 and ((info.get("HostConfig") or {}).get("Memory") or 0) > 0):
             if container_id not in self._oom:
@@ -556,20 +449,16 @@ class DockerDriver:
             raise DriverError(e.message) from e
 
         ids = [str(c["Id"]) for c in items or []]
-        if self._bindings is not None:  # pooled sandboxes do not carry their pod's labels: add them by record
-            ids += [sid for sid in self._bindings.matching(labels) if sid not in ids]
 
         async def one(cid: str) -> ContainerStatus | None:
             try:
-                st = await self.inspect(cid)
+                return await self.inspect(cid)
             except NotFoundError:
-                self._forget(cid)
                 return None
-            want = labels or {}
-            return st if all(st.labels.get(k) == v for k, v in want.items()) else None
 
         found = await asyncio.gather(*(one(cid) for cid in ids))
-        return [c for c in found if c is not None]
+        own = self.podnet.matching(labels) if self.podnet is not None else []  # sandboxes the agent made
+        return [c for c in found if c is not None] + own
 
     # ---- logs and exec ------------------------------------------------------------------------
     async def logs(
