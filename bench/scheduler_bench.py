@@ -201,14 +201,14 @@ def pct(values: list[float], q: float) -> float:
 
 def run_scenario(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int = 50000, clients: int = 32,
                  processes: int = 2, workdir: Path | None = None, timeout: float = 1800,
-                 rate: float = 0.0) -> dict[str, Any]:
+                 rate: float = 0.0, scheduler: str = "") -> dict[str, Any]:
     from tests.server_fixture import start_server
 
     work = Path(workdir or tempfile.mkdtemp(prefix="shoal-sched-bench-"))
     os.environ["SHOAL_CONTROLLERS"] = "none"
-    srv = start_server(work / f"data-{scenario}", timeout=60)
+    srv = start_server(work / f"data-{scenario}", timeout=60, args=[f"--scheduler-{scheduler}"] if scheduler else [])
     out: dict[str, Any] = {"scenario": scenario, "nodes": nodes, "pods": pods, "clients": clients,
-                           "rate": rate or "max"}
+                           "rate": rate or "max", "scheduler": scheduler or "default"}
     try:
         base = {"url": srv.url, "token": srv.token, "ca": srv.ca}
         s = srv.session()
@@ -280,13 +280,14 @@ def run_core(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int = 5
 
 
 def run(*, scenarios: tuple[str, ...] = ("resources", "spread"), quick: bool = False, core_only: bool = False,
-        nodes: int | None = None, pods: int | None = None, rate: float = 0.0) -> dict[str, Any]:
+        nodes: int | None = None, pods: int | None = None, rate: float = 0.0,
+        schedulers: tuple[str, ...] = ("",)) -> dict[str, Any]:
     """Entry point for a bench runner: every figure as a dict."""
     n = nodes or (500 if quick else 5000)
     p = pods or (2000 if quick else 50000)
     out: dict[str, Any] = {"core": [run_core(s, nodes=n, pods=p) for s in scenarios]}
     if not core_only:
-        out["e2e"] = [run_scenario(s, nodes=n, pods=p, rate=rate) for s in scenarios]
+        out["e2e"] = [run_scenario(s, nodes=n, pods=p, rate=rate, scheduler=k) for s in scenarios for k in schedulers]
     return out
 
 
@@ -299,10 +300,13 @@ def main() -> None:
     ap.add_argument("--core-only", action="store_true")
     ap.add_argument("--rate", type=float, default=0.0,
                     help="create pods at this rate (pods/s) to measure latency below saturation; 0: as fast as possible")
+    ap.add_argument("--scheduler", choices=["default", "process", "in-process", "both"], default="default",
+                    help="where the server runs its scheduler (both: one run each, in-process first)")
     a = ap.parse_args()
+    schedulers = {"default": ("",), "both": ("in-process", "process")}.get(a.scheduler, (a.scheduler,))
     scenarios = ("resources", "spread") if a.scenario == "both" else (a.scenario,)
     print(json.dumps(run(scenarios=scenarios, quick=a.quick, core_only=a.core_only, nodes=a.nodes, pods=a.pods,
-                         rate=a.rate), indent=1))
+                         rate=a.rate, schedulers=schedulers), indent=1))
 
 
 if __name__ == "__main__":

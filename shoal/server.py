@@ -119,22 +119,27 @@ class Server:
         """
         # -- scheduler --
         if not self.opts.extra.get("disable_scheduler"):
-            from shoal.scheduler.config import ConfigError, SchedulerConfig, load_config_text
-            from shoal.scheduler.worker import Scheduler
+            from shoal.scheduler.config import ConfigError
+            from shoal.scheduler.main import TOKEN_ENV, load_config
 
-            sched_cfg = SchedulerConfig()
-            if self.opts.extra.get("scheduler_config"):
-                path = Path(self.opts.extra["scheduler_config"])
-                try:
-                    sched_cfg = load_config_text(path.read_text())
-                    scheduler = Scheduler(self.client(), config=sched_cfg)
-                except (OSError, ConfigError) as e:
-                    raise SystemExit(f"shoal server: --scheduler-config {path}: {e}") from None
+            config_path = self.opts.extra.get("scheduler_config")
+            try:
+                sched_cfg = load_config(config_path)
+            except (OSError, ConfigError) as e:
+                raise SystemExit(f"shoal server: --scheduler-config {config_path}: {e}") from None
+            if self.opts.extra.get("scheduler_process"):
+                from shoal.childproc import ChildComponent
+
+                args = ["--socket", str(self.socket_path)] + (["--config", str(config_path)] if config_path else [])
+                child = ChildComponent("scheduler", "shoal.scheduler.main", args, {TOKEN_ENV: self._internal_token})
+                await child.start()
+                self._stoppers.append(child.stop)
             else:
+                from shoal.scheduler.worker import Scheduler
+
                 scheduler = Scheduler(self.client(), config=sched_cfg)
-            await scheduler.start()
-            self.scheduler = scheduler
-            self._stoppers.append(scheduler.stop)
+                await scheduler.start()
+                self._stoppers.append(scheduler.stop)
         # -- controllers --
         from shoal.controllers.manager import ControllerManager, parse_enabled
 

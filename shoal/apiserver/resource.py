@@ -26,6 +26,7 @@ from typing import Any
 
 from shoal.api import patch as patchlib
 from shoal.api.registry import ResourceInfo
+from shoal.api.validation_base import dns1123_subdomain
 from shoal.apiserver import admission, errors, ids, rawobj, strategy
 from shoal.store.base import (
     CompactedError,
@@ -381,7 +382,14 @@ class Resource:
         dry_run: bool,
         field_validation: str,
         from_patch: bool = False,
+        admit: bool = True,
     ) -> Result:
+        """Read, mutate, admit and write with the read's revision as precondition; retry on a conflict.
+
+        ``admit=False`` is for the server's own narrow changes to an object that was admitted when it was
+        written (a binding sets spec.nodeName and a condition): as upstream's binding storage, they skip
+        decoding, defaulting and validating the whole object again, which was most of a binding's cost.
+        """
         for _ in range(_MAX_RETRIES):
             kv = await self._get_kv(ns, name)
             if expected and kv.mod_revision != expected:
@@ -403,15 +411,19 @@ class Resource:
                 new = strategy.prepare_status_update(self.info, new, current)
             elif subresource not in _INTERNAL:
                 strategy.prepare_update(self.info, new, current)
-            obj, warnings = admission.admit(self.info, new, old=current, field_validation=field_validation)
-            self._set_type(obj)
-            for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
-                if f in current["metadata"]:
-                    obj["metadata"][f] = current["metadata"][f]
-                else:
-                    obj["metadata"].pop(f, None)
-            if subresource != "status" and "generation" in new["metadata"]:
-                obj["metadata"]["generation"] = new["metadata"]["generation"]
+            if admit:
+                obj, warnings = admission.admit(self.info, new, old=current, field_validation=field_validation)
+                self._set_type(obj)
+                for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                          "generation"):
+                    if f in current["metadata"]:
+                        obj["metadata"][f] = current["metadata"][f]
+                    else:
+                        obj["metadata"].pop(f, None)
+                if subresource != "status" and "generation" in new["metadata"]:
+                    obj["metadata"]["generation"] = new["metadata"]["generation"]
+            else:
+                obj, warnings = new, []
             if dry_run:
                 return self._result(obj, kv.mod_revision, warnings)
             md = obj["metadata"]
@@ -449,7 +461,14 @@ class Resource:
         raise self._conflict(name, "too many concurrent writes; try again")
 
     async def bind(self, ns: str | None, name: str, node: str, *, dry_run: bool = False) -> Result:
-        """The ``pods/binding`` subresource: set spec.nodeName once, mark PodScheduled."""
+        """The ``pods/binding`` subresource: set spec.nodeName once, mark PodScheduled.
+
+        Only the node's name is new, so only it is validated (the pod was admitted when written).
+        """
+        bad = dns1123_subdomain(node)
+        if bad:
+            raise errors.invalid("Binding", name, [{"reason": "FieldValueInvalid", "field": "target.name",
+                                                    "message": f"Invalid value: {node!r}: {'; '.join(bad)}"}])
 
         def mutate(current: dict[str, Any]) -> dict[str, Any]:
             spec = current.setdefault("spec", {})
@@ -466,7 +485,8 @@ class Resource:
             return current
 
         return await self._guaranteed_update(
-            ns, name, mutate, expected=0, subresource="binding", dry_run=dry_run, field_validation="Ignore"
+            ns, name, mutate, expected=0, subresource="binding", dry_run=dry_run, field_validation="Ignore",
+            admit=False,
         )
 
     async def set_spec_finalizers(self, name: str, finalizers: builtins.list[str]) -> Result:

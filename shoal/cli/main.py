@@ -41,6 +41,9 @@ def main() -> None:
 @click.option("--disable-controller-manager", is_flag=True, default=None, help="Do not run the controllers.")
 @click.option("--scheduler-config", type=click.Path(exists=True, dir_okay=False),
               help="A KubeSchedulerConfiguration file (scheduler profiles, plugins, plugin args).")
+@click.option("--scheduler-process/--scheduler-in-process", "scheduler_process", default=None,
+              help="Run the scheduler as a child process on a core of its own (restarted if it dies), "
+                   "or inside the server process.")
 @click.option("--node-monitor-grace-period", type=click.FloatRange(min=0.5), default=6.0, show_default=True,
               help="Seconds without a lease renewal before a node is marked unreachable and its pods evicted.")
 def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,

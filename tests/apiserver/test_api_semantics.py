@@ -145,6 +145,23 @@ def test_binding_sets_node_once(server: RunningServer, http: requests.Session, n
     assert again.status_code == 409
 
 
+def test_bad_bindings_change_nothing(server: RunningServer, http: requests.Session, ns: str) -> None:
+    http.post(url(server, PODS, ns), json=pod("bb"))
+    before = http.get(url(server, PODS, ns) + "/bb").json()
+    for target, field in (({"name": "Not_A_Node"}, "target.name"), ({"name": "x" * 254}, "target.name"),
+                          ({}, "target.name"), ({"name": 7}, "target.name")):
+        r = http.post(url(server, PODS, ns) + "/bb/binding",
+                      json={"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "bb"}, "target": target})
+        assert r.status_code == 422, r.text
+        assert r.json()["kind"] == "Status" and field in r.json()["message"]
+    missing = http.post(url(server, PODS, ns) + "/nope/binding",
+                        json={"apiVersion": "v1", "kind": "Binding", "target": {"name": "n1"}})
+    assert missing.status_code == 404 and missing.json()["kind"] == "Status"
+    after = http.get(url(server, PODS, ns) + "/bb").json()
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert not after["spec"].get("nodeName")
+
+
 def test_pod_spec_is_immutable_except_image(server: RunningServer, http: requests.Session, ns: str) -> None:
     http.post(url(server, PODS, ns), json=pod("im"))
     u = url(server, PODS, ns) + "/im"

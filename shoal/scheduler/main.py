@@ -1,0 +1,84 @@
+"""The scheduler as a process of its own, started and watched by ``shoal server``.
+
+Why a process: the API server and everything beside it in ``shoal server``
+share one interpreter, so one core (the GIL). Under a burst of pods the
+scheduler's share of that core (its informers decoding every pod event, the
+decisions, the client side of every binding and event request) is taken from
+the API it waits on. As its own process, as kube-scheduler is, it runs on
+another core. It reaches the API through the same private Unix socket and
+internal token as the in-process components (the token comes in the
+environment, never on the command line), so nothing else changes.
+
+    python -m shoal.scheduler.main --socket DATA/api.sock [--config FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from shoal.client import ApiClient
+from shoal.scheduler.config import ConfigError, SchedulerConfig, load_config_text
+from shoal.scheduler.worker import Scheduler
+
+TOKEN_ENV = "SHOAL_INTERNAL_TOKEN"
+
+log = logging.getLogger("shoal.scheduler")
+
+
+def load_config(path: str | None) -> SchedulerConfig:
+    """The scheduler configuration file, or the default; raises ``ConfigError`` or ``OSError``."""
+    return load_config_text(Path(path).read_text()) if path else SchedulerConfig()
+
+
+async def run(socket: str, token: str, config: SchedulerConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    parent = os.getppid()
+
+    async def orphaned() -> None:  # the server died without stopping us (kill -9): go too
+        while os.getppid() == parent:
+            await asyncio.sleep(1.0)
+        log.warning("the server (process %d) is gone: stopping", parent)
+        stop.set()
+
+    watch = asyncio.create_task(orphaned())
+    client = ApiClient("http://shoal", unix_socket=socket, token=token, user_agent="shoal-scheduler")
+    scheduler = Scheduler(client, config=config)
+    try:
+        await scheduler.start()
+        await stop.wait()
+    finally:
+        watch.cancel()
+        await scheduler.stop()
+        await client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="shoal-scheduler")
+    ap.add_argument("--socket", required=True)
+    ap.add_argument("--config")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = os.environ.pop(TOKEN_ENV, "")
+    if not token:
+        print(f"shoal scheduler: no API token in ${TOKEN_ENV}", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(a.config)
+    except (OSError, ConfigError) as e:
+        print(f"shoal scheduler: --config {a.config}: {e}", file=sys.stderr)
+        return 2
+    asyncio.run(run(a.socket, token, config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
