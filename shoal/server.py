@@ -127,7 +127,10 @@ class Server:
                 sched_cfg = load_config(config_path)
             except (OSError, ConfigError) as e:
                 raise SystemExit(f"shoal server: --scheduler-config {config_path}: {e}") from None
-            if self.opts.extra.get("scheduler_process"):
+            in_child = self.opts.extra.get("scheduler_process")
+            if in_child is None:  # a core of its own where there is a second core (docs/decisions.md)
+                in_child = (os.cpu_count() or 1) >= 2
+            if in_child:
                 from shoal.childproc import ChildComponent
 
                 args = ["--socket", str(self.socket_path)] + (["--config", str(config_path)] if config_path else [])

@@ -23,6 +23,9 @@ def _data_dir(value: str | None) -> Path:
 @click.version_option(package_name="shoal")
 def main() -> None:
     """shoal: a small, fast container orchestrator that speaks the Kubernetes API."""
+    from shoal.gctune import tune
+
+    tune()  # every command is a long-running process with big caches, or short enough not to mind
 
 
 @main.command()
@@ -43,7 +46,7 @@ def main() -> None:
               help="A KubeSchedulerConfiguration file (scheduler profiles, plugins, plugin args).")
 @click.option("--scheduler-process/--scheduler-in-process", "scheduler_process", default=None,
               help="Run the scheduler as a child process on a core of its own (restarted if it dies), "
-                   "or inside the server process.")
+                   "or inside the server process. Default: a child process on machines with 2+ CPUs.")
 @click.option("--node-monitor-grace-period", type=click.FloatRange(min=0.5), default=6.0, show_default=True,
               help="Seconds without a lease renewal before a node is marked unreachable and its pods evicted.")
 def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,

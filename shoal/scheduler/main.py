@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from shoal.client import ApiClient
+from shoal.gctune import tune
 from shoal.scheduler.config import ConfigError, SchedulerConfig, load_config_text
 from shoal.scheduler.worker import Scheduler
 
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--socket", required=True)
     ap.add_argument("--config")
     a = ap.parse_args(argv)
+    tune()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = os.environ.pop(TOKEN_ENV, "")
     if not token:
