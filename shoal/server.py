@@ -120,7 +120,7 @@ class Server:
         # -- scheduler --
         if not self.opts.extra.get("disable_scheduler"):
             from shoal.scheduler.config import ConfigError
-            from shoal.scheduler.main import TOKEN_ENV, load_config
+            from shoal.scheduler.main import PARENT_ENV, TOKEN_ENV, load_config
 
             config_path = self.opts.extra.get("scheduler_config")
             try:
@@ -134,7 +134,7 @@ class Server:
                 from shoal.childproc import ChildComponent
 
                 args = ["--socket", str(self.socket_path)] + (["--config", str(config_path)] if config_path else [])
-                child = ChildComponent("scheduler", "shoal.scheduler.main", args, {TOKEN_ENV: self._internal_token})
+                child = ChildComponent("scheduler", "shoal.scheduler.main", args, {TOKEN_ENV: self._internal_token, PARENT_ENV: str(os.getpid())})
                 await child.start()
                 self._stoppers.append(child.stop)
             else:

@@ -28,6 +28,7 @@ from shoal.scheduler.config import ConfigError, SchedulerConfig, load_config_tex
 from shoal.scheduler.worker import Scheduler
 
 TOKEN_ENV = "SHOAL_INTERNAL_TOKEN"
+PARENT_ENV = "SHOAL_PARENT_PID"
 
 log = logging.getLogger("shoal.scheduler")
 
@@ -42,7 +43,8 @@ async def run(socket: str, token: str, config: SchedulerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    parent = os.getppid()
+    # the server that started us: its pid comes with the token (it may be gone before we get here)
+    parent = int(os.environ.get(PARENT_ENV) or os.getppid())
 
     async def orphaned() -> None:  # the server died without stopping us (kill -9): go too
         while os.getppid() == parent:
@@ -53,10 +55,17 @@ async def run(socket: str, token: str, config: SchedulerConfig) -> None:
     watch = asyncio.create_task(orphaned())
     client = ApiClient("http://shoal", unix_socket=socket, token=token, user_agent="shoal-scheduler")
     scheduler = Scheduler(client, config=config)
+    starting = asyncio.create_task(scheduler.start())
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await scheduler.start()
-        await stop.wait()
+        # a stop (or the server's death) while the informers are still syncing ends the wait too
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # a failed start exits non-zero, and the server starts us again
+            await stopping
     finally:
+        for t in (starting, stopping):
+            t.cancel()
         watch.cancel()
         await scheduler.stop()
         await client.close()
