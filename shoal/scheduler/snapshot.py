@@ -151,6 +151,9 @@ class ClusterState:
         self.nodes: dict[str, NodeInfo] = {}
         self.pods: dict[str, tuple[str, PodInfo]] = {}  # uid -> (node, pod)
         self.pods_by_node: dict[str, dict[str, PodInfo]] = {}
+        # placed pods by each of their labels: a selector's first count reads only the pods that carry
+        # its first exact label, not every placed pod (a new app among 50,000 pods was ~25 ms)
+        self.pods_by_label: dict[tuple[str, str], dict[str, tuple[str, PodInfo]]] = {}
         self.assumed: set[str] = set()
         self.generation = 0  # bumps on every change (decisions can be replayed per generation)
         self._dirty = True
@@ -254,6 +257,8 @@ class ClusterState:
         self.remove_pod(pod.uid)
         self.pods[pod.uid] = (node, pod)
         self.pods_by_node.setdefault(node, {})[pod.uid] = pod
+        for kv in pod.labels.items():
+            self.pods_by_label.setdefault(kv, {})[pod.uid] = (node, pod)
         if assumed:
             self.assumed.add(pod.uid)
         self.generation += 1
@@ -266,6 +271,12 @@ class ClusterState:
         if placed is None:
             return None
         node, pod = placed
+        for kv in pod.labels.items():
+            same = self.pods_by_label.get(kv)
+            if same is not None:
+                same.pop(uid, None)
+                if not same:
+                    del self.pods_by_label[kv]
         on_node = self.pods_by_node.get(node)
         if on_node is not None:
             on_node.pop(uid, None)
@@ -328,15 +339,13 @@ class ClusterState:
             self._match.move_to_end(key)
             return arr
         arr = np.zeros(self.n, dtype=np.int64)
-        for node, pods in self.pods_by_node.items():
-            i = self.index.get(node)
-            if i is None:
-                continue
-            for p in pods.values():
-                if (namespaces is None or p.namespace in namespaces) and selector.matches(p.labels):
-                    arr[i] += 1
-        self._match[key] = arr
         pair = _index_pair(selector)
+        placed = self.pods_by_label.get(pair, {}).values() if pair is not None else self.pods.values()
+        for node, p in placed:
+            i = self.index.get(node)
+            if i is not None and (namespaces is None or p.namespace in namespaces) and selector.matches(p.labels):
+                arr[i] += 1
+        self._match[key] = arr
         if pair is None:
             self._match_other.add(key)
         else:

@@ -18,7 +18,7 @@ from shoal.scheduler.config import SchedulerConfig
 from shoal.scheduler.core import build_profiles, schedule
 from shoal.scheduler.podinfo import pod_info
 from shoal.scheduler.snapshot import ClusterState
-from tests.scheduler.helpers import node, pod
+from tests.scheduler.helpers import cluster, node, pod
 
 ZONE = "topology.kubernetes.io/zone"
 PROFILES = build_profiles(SchedulerConfig())
@@ -115,3 +115,39 @@ def test_decisions_replay(ns: list[dict[str, Any]], ps: list[dict[str, Any]]) ->
             cs.set_node(n)
         return [d.node for d in schedule(cs, [pod_info(p) for p in ps], PROFILES)]
     assert run() == run()
+
+
+@given(
+    labels=st.lists(st.fixed_dictionaries({"app": st.sampled_from(["a", "b", "c"]),
+                                           "tier": st.sampled_from(["web", "db"])}), min_size=1, max_size=30),
+    spots=st.lists(st.integers(0, 3), min_size=30, max_size=30),
+    namespaces=st.lists(st.sampled_from(["default", "other"]), min_size=30, max_size=30),
+    gone=st.sets(st.integers(0, 29), max_size=10),
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_counts_of_matching_pods_agree_with_a_full_scan(labels: list[dict[str, str]], spots: list[int],
+                                                        namespaces: list[str], gone: set[int]) -> None:
+    """The per-label index of placed pods gives the same counts as reading every pod, as pods come and go."""
+    from shoal.scheduler.podinfo import compile_selector
+
+    cs: ClusterState = cluster([node(f"n{i}") for i in range(4)])
+    uids = []
+    for i, lab in enumerate(labels):
+        p = pod_info(pod(f"p{i}", ns=namespaces[i], labels=lab, uid=f"u{i}"))
+        cs.add_pod(p, f"n{spots[i]}")
+        uids.append(p.uid)
+    for i in gone:
+        if i < len(uids):
+            cs.remove_pod(uids[i])
+    selectors = [{"matchLabels": {"app": "a"}}, {"matchLabels": {"app": "b", "tier": "db"}},
+                 {"matchExpressions": [{"key": "app", "operator": "In", "values": ["c"]}]},
+                 {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["a"]}]},
+                 {"matchExpressions": [{"key": "tier", "operator": "Exists"}]}]
+    for raw in selectors:
+        sel = compile_selector(raw)
+        for nss in (frozenset({"default"}), None):
+            want = [0] * 4
+            for node_name, p in cs.pods.values():
+                if (nss is None or p.namespace in nss) and sel.matches(p.labels):
+                    want[cs.index[node_name]] += 1
+            assert list(cs.count_matching(nss, sel)) == want, (raw, nss)
