@@ -178,6 +178,10 @@ class ClusterState:
         self._match_other: set[MatchKey] = set()
         self.anti_terms: dict[TermKey, IntArray] = {}
         self.pref_terms: dict[TermKey, npt.NDArray[np.float64]] = {}
+        # the terms above by their selector's first exact label (None: no such label), so a pod is
+        # checked against the terms that can match it, not every workload's (200 apps: 200 checks a pod)
+        self._anti_index: dict[tuple[str, str] | None, set[TermKey]] = {}
+        self._pref_index: dict[tuple[str, str] | None, set[TermKey]] = {}
         self.ports: dict[tuple[str, int], dict[int, list[str]]] = {}
 
     @property
@@ -311,14 +315,18 @@ class ClusterState:
             if (nss is None or pod.namespace in nss) and sel.matches(labels):
                 self._match[key][i] += sign
         for term in pod.anti_affinity:
-            arr = self.anti_terms.get(_term_key(term))
+            tkey = _term_key(term)
+            arr = self.anti_terms.get(tkey)
             if arr is None:
-                arr = self.anti_terms[_term_key(term)] = np.zeros(self.n, dtype=np.int64)
+                arr = self.anti_terms[tkey] = np.zeros(self.n, dtype=np.int64)
+                self._anti_index.setdefault(_index_pair(term.selector), set()).add(tkey)
             arr[i] += sign
         for weight, term in _scoring_terms(pod):
-            parr = self.pref_terms.get(_term_key(term))
+            tkey = _term_key(term)
+            parr = self.pref_terms.get(tkey)
             if parr is None:
-                parr = self.pref_terms[_term_key(term)] = np.zeros(self.n)
+                parr = self.pref_terms[tkey] = np.zeros(self.n)
+                self._pref_index.setdefault(_index_pair(term.selector), set()).add(tkey)
             parr[i] += sign * weight
         for proto, ip, port in pod.host_ports:
             users = self.ports.setdefault((proto, port), {})
@@ -357,6 +365,23 @@ class ClusterState:
             if opair is not None:
                 self._match_index.get(opair, set()).discard(old)
         return arr
+
+    @staticmethod
+    def _candidates(index: dict[tuple[str, str] | None, set[TermKey]], pod: PodInfo) -> set[TermKey]:
+        keys = set(index.get(None, ()))
+        for kv in pod.labels.items():
+            more = index.get(kv)
+            if more:
+                keys |= more
+        return keys
+
+    def anti_terms_for(self, pod: PodInfo) -> list[tuple[TermKey, IntArray]]:
+        """Placed pods' required anti-affinity terms that may select ``pod`` (a superset; callers match)."""
+        return [(k, self.anti_terms[k]) for k in self._candidates(self._anti_index, pod)]
+
+    def pref_terms_for(self, pod: PodInfo) -> list[tuple[TermKey, npt.NDArray[np.float64]]]:
+        """Placed pods' scoring terms that may select ``pod`` (a superset; callers match)."""
+        return [(k, self.pref_terms[k]) for k in self._candidates(self._pref_index, pod)]
 
     def count_term(self, term: PodTerm) -> IntArray:
         return self.count_matching(term.namespaces, term.selector)

@@ -41,7 +41,7 @@ class InterPodAffinity:
         reasons = []
         existing = np.zeros(n, dtype=np.bool_)
         hit = False
-        for (nss, sel, topo), counts in cluster.anti_terms.items():
+        for (nss, sel, topo), counts in cluster.anti_terms_for(pod):
             if (nss is None or pod.namespace in nss) and sel.matches(pod.labels) and counts.any():
                 existing |= cluster.column(topo).domain_sum(counts) > 0
                 hit = True
@@ -85,7 +85,7 @@ class InterPodAffinity:
         for weight, term in pod.preferred_anti_affinity:
             add(-weight * cluster.column(term.topology_key).domain_sum(cluster.count_term(term)))
         if not self.ignore_preferred_of_existing:
-            for (nss, sel, topo), weights in cluster.pref_terms.items():
+            for (nss, sel, topo), weights in cluster.pref_terms_for(pod):
                 if (nss is None or pod.namespace in nss) and sel.matches(pod.labels) and weights.any():
                     add(cluster.column(topo).domain_sum(weights))
         if total is None:
