@@ -6,8 +6,9 @@ serves too), ``process`` (host processes, no isolation) and ``simulated``
 against this protocol only, and errors cross it only as ``DriverError`` and
 its subclasses, never as a runtime library's own exceptions.
 
-A pod is one *sandbox* (the infra container that holds the network namespace
-and the pod IP) plus its containers joined to it. Every container carries
+A pod is one *sandbox* (what holds the network namespace and the pod IP: an
+infra container, or namespaces the docker driver makes itself) plus its
+containers joined to it. Every container carries
 labels tying it to its pod (uid, namespace, name) and container name, so an
 agent that restarts can adopt what is already running.
 """
