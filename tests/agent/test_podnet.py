@@ -44,6 +44,7 @@ def test_candidates_skip_network_gateway_and_broadcast_and_wrap_around() -> None
     assert list(candidates(net, "10.42.0.4")) == ["10.42.0.5", "10.42.0.6", "10.42.0.2", "10.42.0.3", "10.42.0.4"]
     assert list(candidates(net, "10.42.0.6"))[0] == "10.42.0.2"  # the last one: start over
     assert list(candidates(net, "192.168.1.1"))[0] == "10.42.0.2"  # outside the range (the CIDR changed)
+    assert list(candidates(net, "garbage"))[0] == "10.42.0.2"
     assert list(candidates(ipaddress.IPv4Network("10.42.0.0/31"), None)) == []
 
 
@@ -60,6 +61,20 @@ def test_addresses_are_taken_once_across_allocators_and_released_by_their_owner(
     a.release(got[1], "shoal-bbbbbbbbbbbb")
     a.release(got[1], "shoal-bbbbbbbbbbbb")  # twice is harmless
     assert a.allocate("g") == got[1]
+
+
+def test_a_freed_address_is_not_handed_out_next(tmp_path: Path) -> None:
+    """As host-local IPAM: the host's neighbour cache may still point a freed address at the old pod."""
+    net = ipaddress.IPv4Network("10.42.0.0/24")
+    a = Addresses(tmp_path, net)
+    first = a.allocate("shoal-aaaaaaaaaaaa")
+    a.release(first, "shoal-aaaaaaaaaaaa")
+    second = a.allocate("shoal-bbbbbbbbbbbb")
+    assert second != first
+    # another agent, or this one after a restart, goes on from there
+    assert Addresses(tmp_path, net).allocate("shoal-cccccccccccc") not in (first, second)
+    (tmp_path / Addresses.LAST).write_text("not an address")
+    assert Addresses(tmp_path, net).allocate("shoal-dddddddddddd") == first  # unreadable: from the start
 
 
 def test_batches_and_rules() -> None:

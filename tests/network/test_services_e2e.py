@@ -151,8 +151,10 @@ def test_node_port_from_the_host(srv: RunningServer) -> None:
     wait_until(lambda: len(ready_pods(srv)) == 3, 90, "3 ready replicas")
     svc = json.loads(srv.kubectl("get", "svc", "web", "-n", NS, "-o", "json").stdout)
     node_port = svc["spec"]["ports"][0]["nodePort"]
-    # a node address of this machine that the test itself controls: the container bridge's gateway
-    bridge = subprocess.run(["ip", "-4", "-o", "addr", "show", "cni-podman0"], capture_output=True, text=True).stdout
+    # a node address of this machine that the test itself controls: the pod bridge's gateway (the
+    # agent's own bridge; Podman's where pods have infra containers)
+    dev = "shoal0" if Path("/sys/class/net/shoal0").exists() else "cni-podman0"
+    bridge = subprocess.run(["ip", "-4", "-o", "addr", "show", dev], capture_output=True, text=True).stdout
     gw = bridge.split("inet ")[1].split("/")[0]
     assert_local(gw)
     got = urllib.request.urlopen(f"http://{gw}:{node_port}/", timeout=5).read().decode().strip()

@@ -76,7 +76,10 @@ def candidates(network: ipaddress.IPv4Network, after: str | None) -> Iterator[st
         return
     start = first
     if after is not None:
-        with_prev = int(ipaddress.IPv4Address(after)) + 1
+        try:
+            with_prev = int(ipaddress.IPv4Address(after)) + 1
+        except ValueError:  # an unreadable record of the last address: start at the beginning
+            with_prev = first
         if first <= with_prev <= last:
             start = with_prev
     for n in range(start, last + 1):
@@ -153,7 +156,7 @@ class SandboxRecord:
 def write_atomic(path: Path, text: str) -> None:
     """Write then rename, so a reader never sees half a file (no fsync: these files live on tmpfs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # agents on one machine may write the same file
     tmp.write_text(text)
     os.replace(tmp, path)
 
@@ -165,18 +168,29 @@ class Addresses:
 
     directory: Path
     network: ipaddress.IPv4Network
-    _last: str | None = None
+
+    LAST = "last_reserved_ip"  # as host-local IPAM: the next pod gets the next address, not a freed one
 
     def allocate(self, owner: str) -> str:
+        """Take the next free address after the last one handed out on this machine (by any agent).
+
+        A just-freed address is not reused at once: the host's neighbour cache still maps it to the
+        old pod's MAC for a while, and traffic to a new pod behind it would vanish until that expires.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
-        for ip in candidates(self.network, self._last):
+        last_path = self.directory / self.LAST
+        try:
+            last: str | None = last_path.read_text().strip() or None
+        except OSError:
+            last = None
+        for ip in candidates(self.network, last):
             try:
                 fd = os.open(self.directory / ip, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 continue
             with os.fdopen(fd, "w") as f:
                 f.write(owner)
-            self._last = ip
+            write_atomic(last_path, ip)
             return ip
         raise DriverError(f"no free pod address left in {self.network}", reason="FailedCreatePodSandBox")
 
