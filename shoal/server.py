@@ -65,6 +65,7 @@ class Server:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stoppers: list[Callable[[], Awaitable[None]]] = []
+        self._clients: list[ApiClient] = []  # closed once the components that use them have stopped
         self.port = 0
         self.url = ""
 
@@ -185,8 +186,10 @@ class Server:
 
     def client(self) -> ApiClient:
         """An API client for components running inside this process."""
-        return ApiClient("http://shoal", unix_socket=str(self.socket_path), token=self._internal_token,
-                         user_agent="shoal-server")
+        c = ApiClient("http://shoal", unix_socket=str(self.socket_path), token=self._internal_token,
+                      user_agent="shoal-server")
+        self._clients.append(c)
+        return c
 
     async def stop(self) -> None:
         for stopper in reversed(self._stoppers):
@@ -195,6 +198,10 @@ class Server:
             except Exception:
                 log.exception("stopping a component failed")
         self._stoppers.clear()
+        for c in self._clients:
+            with contextlib.suppress(Exception):
+                await c.close()
+        self._clients.clear()
         for t in self._tasks:
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
