@@ -6,7 +6,9 @@ left by other tests on the shared server are never eligible.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -165,6 +167,10 @@ async def test_adopts_a_matching_orphan(env: Env) -> None:
         "app": "agent", plan.HASH_LABEL: plan.template_hash(dry["spec"]["template"])}},
         "spec": {"nodeName": env.node("a"), "containers": [{"name": "agent", "image": "agent:v1"}]}}
     await env.client.create("pods", orphan, env.ns)
+    # creationTimestamps have whole seconds. If the controller's pod informer has not delivered the
+    # orphan yet when the DaemonSet arrives, it makes a pod of its own and then keeps the oldest of the
+    # two, as upstream does (ties go by name, "agent-..." < "stray"): let the orphan be strictly older
+    await asyncio.sleep(1.05 - time.time() % 1)
     await env.client.create("daemonsets", env.ds("agent"), env.ns)
 
     async def adopted() -> bool:
