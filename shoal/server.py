@@ -135,7 +135,8 @@ class Server:
                 from shoal.childproc import ChildComponent
 
                 args = ["--socket", str(self.socket_path)] + (["--config", str(config_path)] if config_path else [])
-                child = ChildComponent("scheduler", "shoal.scheduler.main", args, {TOKEN_ENV: self._internal_token, PARENT_ENV: str(os.getpid())})
+                env = {TOKEN_ENV: self._internal_token, PARENT_ENV: str(os.getpid())}
+                child = ChildComponent("scheduler", "shoal.scheduler.main", args, env)
                 await child.start()
                 self._stoppers.append(child.stop)
             else:

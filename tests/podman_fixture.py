@@ -55,18 +55,20 @@ def podman_socket() -> Iterator[str]:
 
 
 
+def _podnet() -> PodNetwork:
+    podnet = PodNetwork()
+    podnet.load()
+    return podnet
+
 
 def own_sandboxes(labels: dict[str, str]) -> list[ContainerStatus]:
     """Pod sandboxes the agents under test made themselves (namespaces, not containers) whose labels
     include ``labels``, running or not."""
-    podnet = PodNetwork()
-    podnet.load()
-    return podnet.matching(labels)
+    return _podnet().matching(labels)
 
 
 def remove_own_sandboxes(labels: dict[str, str]) -> None:
     """Remove what a stopped agent left of its own sandboxes (namespaces, addresses, records)."""
-    podnet = PodNetwork()
-    podnet.load()
+    podnet = _podnet()
     for sb in podnet.matching(labels):
         podnet.remove(sb.id)

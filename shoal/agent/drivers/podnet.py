@@ -144,8 +144,10 @@ class SandboxRecord:
     def from_json(text: str) -> SandboxRecord | None:
         try:
             raw = json.loads(text)
+            if not isinstance(raw, dict):
+                return None
             labels = raw["labels"]
-            if not (isinstance(raw, dict) and isinstance(labels, dict) and is_sandbox_id(str(raw["id"]))):
+            if not (isinstance(labels, dict) and is_sandbox_id(str(raw["id"]))):
                 return None
             files = tuple((str(h), str(c)) for h, c in raw.get("files") or [])
             return SandboxRecord(str(raw["id"]), str(raw["ip"]), {str(k): str(v) for k, v in labels.items()}, files)
