@@ -16,7 +16,12 @@ store, no local agent, controllers off so only the scheduler acts on pods):
 4. reports pods bound per second (first send -> last binding seen) and the
    p50/p99 of per-pod latency (send -> binding seen by the watcher), and the
    scheduler's own counters and seconds per plugin (logged by the server on
-   shutdown), which is how we know which plugin dominates.
+   shutdown), which is how we know which plugin dominates;
+5. reports the CPU milliseconds spent per pod, during the pod phase, by the
+   server, the scheduler process (when it is one) and the whole machine (so
+   the load generators are what is left): on a 2-core machine where all of
+   them compete, pods/s is two cores divided by the sum, and the CPU per pod is
+   the figure that a change moves even when the machine is noisy.
 
 Scenarios (issue 4): ``resources`` - requests only; ``spread`` - one pod in
 five also has a zone topology spread constraint (maxSkew 1, DoNotSchedule)
@@ -53,7 +58,7 @@ if str(REPO) not in sys.path:
 import aiohttp  # noqa: E402
 import msgspec  # noqa: E402
 
-from bench import load, workload  # noqa: E402
+from bench import load, procstats, workload  # noqa: E402
 
 NS = "bench-sched"
 ZONE = "topology.kubernetes.io/zone"
@@ -190,6 +195,20 @@ def _split(items: list[Any], parts: int) -> list[list[Any]]:
     return [items[i::parts] for i in range(parts)]
 
 
+def machine_cpu_seconds() -> float:
+    """Busy CPU time of the whole machine so far (all cores: user, nice, system, irq, softirq)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -225,10 +244,15 @@ def run_scenario(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int
         # 2. + 3. watch, then create pods
         pbodies = [(f"p-{i:06d}", msgspec.json.encode(pod_body(i, scenario))) for i in range(pods)]
         jobs = [("watch", {**base, "expected": pods, "timeout": timeout})]
+        meters = {"server": srv.proc.pid}
+        if children := child_pids(srv.proc.pid):  # the scheduler, when it runs as its own process
+            meters["scheduler"] = children[0]
+        cpu0 = {k: procstats.cpu_seconds(v) for k, v in meters.items()} | {"machine": machine_cpu_seconds()}
         jobs += [("post", {**base, "path": f"/api/v1/namespaces/{NS}/pods", "bodies": part,
                            "clients": clients // processes, "rate": rate / processes})
                  for part in _split(pbodies, processes)]
         res = run_jobs(jobs, timeout=timeout + 60)
+        cpu1 = {k: procstats.cpu_seconds(v) for k, v in meters.items()} | {"machine": machine_cpu_seconds()}
         bound: dict[str, float] = next(r["bound"] for r in res if "bound" in r)
         posts = [r for r in res if "sent" in r]
         sent: dict[str, float] = {k: v for r in posts for k, v in r["sent"].items()}
@@ -243,6 +267,7 @@ def run_scenario(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int
             "bound_per_s": round(len(bound) / (last - first), 1) if last > first else 0.0,
             "seconds": round(last - first, 1),
             "latency_p50_ms": round(pct(lat, 0.50) * 1000, 1), "latency_p99_ms": round(pct(lat, 0.99) * 1000, 1),
+            "cpu_ms_per_pod": {k: round((cpu1[k] - cpu0[k]) * 1000 / max(1, len(bound)), 3) for k in cpu0},
         })
     finally:
         srv.stop()
@@ -256,11 +281,13 @@ def run_scenario(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int
 
 def run_core(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int = 50000) -> dict[str, Any]:
     """Decisions per second of the pure core (no API), same cluster and pods."""
+    from shoal.gctune import tune
     from shoal.scheduler.config import SchedulerConfig
     from shoal.scheduler.core import build_profiles, schedule
     from shoal.scheduler.podinfo import pod_info
     from shoal.scheduler.snapshot import ClusterState
 
+    tune()  # as in every shoal process
     cs = ClusterState()
     for i in range(nodes):
         cs.set_node(node_body(i, zones))

@@ -14,6 +14,16 @@ topology spread) would cost a pass over every pod per decision; instead each
 pods come and go, indexed by one equality requirement so a new pod only
 touches the counts it can match.
 
+Resources are kept twice, each shape for the question asked of it: per node
+(``allocatable``, ``requested``: a row per node) and per resource (``free``:
+allocatable minus requested, a contiguous row per resource, so "which nodes
+lack 2 cpu" is one comparison over one row). ``min_free`` is a lower bound of
+each ``free`` row, exact after a placement (free only shrinks there) and
+conservative after a removal, so a filter can prove "every node fits" without
+touching the nodes at all, which is the common case of a cluster with room.
+``load`` holds, as float64 rows, what the scoring formulas read (non-zero cpu
+and memory requested, their allocatable, and its inverse, inf for none).
+
 Node changes (rare next to pod changes) mark the arrays dirty; they are
 rebuilt, with every derived count, before the next decision (``refresh``).
 Pure: no I/O, imports only ``shoal.api`` (and numpy).
@@ -36,6 +46,8 @@ from shoal.scheduler.podinfo import PodInfo, PodTerm
 
 BASE_RESOURCES = ("cpu", "memory", "pods", "ephemeral-storage")
 CPU, MEMORY, PODS = 0, 1, 2
+# rows of ``ClusterState.load``: non-zero requested cpu and memory, their allocatable, 1/allocatable
+LOAD_CPU, LOAD_MEMORY, ALLOC_CPU, ALLOC_MEMORY, INV_CPU, INV_MEMORY = range(6)
 HOSTNAME = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
@@ -167,12 +179,17 @@ class ClusterState:
         self.res_index = {r: i for i, r in enumerate(self.resources)}
         self.allocatable: IntArray = np.zeros((0, len(self.resources)), dtype=np.int64)
         self.requested: IntArray = np.zeros((0, len(self.resources)), dtype=np.int64)
-        self.nonzero: IntArray = np.zeros((0, 2), dtype=np.int64)
+        self.free: IntArray = np.zeros((len(self.resources), 0), dtype=np.int64)
+        self.min_free: list[int] = [0] * len(self.resources)
+        self.load: npt.NDArray[np.float64] = np.zeros((6, 0))
         self.unschedulable = np.zeros(0, dtype=np.bool_)
+        self._shared_arrays(0)
+        self.prefer_no_schedule = False  # does any node have a PreferNoSchedule taint
         self.taint_group = np.zeros(0, dtype=np.intp)
         self.taint_sets: list[tuple[Taint, ...]] = []
         self.node_labels: list[dict[str, str]] = []
         self._columns: dict[str, LabelColumn] = {}
+        self._selector_masks: dict[frozenset[tuple[str, str]], tuple[npt.NDArray[np.bool_], bool]] = {}
         self._match: OrderedDict[MatchKey, IntArray] = OrderedDict()
         self._match_index: dict[tuple[str, str], set[MatchKey]] = {}
         self._match_other: set[MatchKey] = set()
@@ -183,6 +200,14 @@ class ClusterState:
         self._anti_index: dict[tuple[str, str] | None, set[TermKey]] = {}
         self._pref_index: dict[tuple[str, str] | None, set[TermKey]] = {}
         self.ports: dict[tuple[str, int], dict[int, list[str]]] = {}
+
+    def _shared_arrays(self, n: int) -> None:
+        """Read-only arrays over every node that decisions hand around instead of making their own."""
+        self.all_nodes = np.ones(n, dtype=np.bool_)
+        self.no_failures = np.zeros(n, dtype=np.int8)
+        self.node_indices = np.arange(n, dtype=np.intp)
+        for a in (self.all_nodes, self.no_failures, self.node_indices):
+            a.flags.writeable = False
 
     @property
     def n(self) -> int:
@@ -208,7 +233,14 @@ class ClusterState:
             for res, v in ni.allocatable:
                 self.allocatable[i, self.res_index[res]] = v
         self.requested = np.zeros((n, r), dtype=np.int64)
-        self.nonzero = np.zeros((n, 2), dtype=np.int64)
+        self.free = self.allocatable.T.copy()  # C order, and never a view of allocatable (one node: it would be)
+        self.min_free = [int(row.min()) if n else 0 for row in self.free]
+        self._shared_arrays(n)
+        self.load = np.zeros((6, n))
+        self.load[ALLOC_CPU] = self.allocatable[:, CPU]
+        self.load[ALLOC_MEMORY] = self.allocatable[:, MEMORY]
+        with np.errstate(divide="ignore"):
+            self.load[INV_CPU:] = 1.0 / self.load[ALLOC_CPU:INV_CPU]  # inf where nothing is allocatable
         self.unschedulable = np.array([ni.unschedulable for ni in infos], dtype=np.bool_)
         groups: dict[tuple[Taint, ...], int] = {}
         tg = np.zeros(n, dtype=np.intp)
@@ -216,6 +248,7 @@ class ClusterState:
             tg[i] = groups.setdefault(ni.taints, len(groups))
         self.taint_group = tg
         self.taint_sets = list(groups)
+        self.prefer_no_schedule = any(e == "PreferNoSchedule" for ts in self.taint_sets for _, _, e in ts)
         self.node_labels = [ni.label_map for ni in infos]
         self._dirty = False
         for node, pods in self.pods_by_node.items():
@@ -236,6 +269,22 @@ class ClusterState:
             col = LabelColumn(codes, list(vocab))
             self._columns[key] = col
         return col
+
+    def node_selector_mask(self, selector: Mapping[str, str]) -> tuple[npt.NDArray[np.bool_], bool]:
+        """Nodes whose labels include every ``selector`` pair, and whether that is all of them.
+
+        Kept until the nodes change (most pods of a cluster share a few node selectors);
+        the mask is shared, so callers must not write to it.
+        """
+        key = frozenset(selector.items())
+        hit = self._selector_masks.get(key)
+        if hit is None:
+            mask = np.ones(self.n, dtype=np.bool_)
+            for k, v in selector.items():
+                mask &= self.column(k).isin((v,))
+            mask.flags.writeable = False
+            hit = self._selector_masks[key] = (mask, bool(mask.all()))
+        return hit
 
     # ---- nodes ----------------------------------------------------------------------------
     def set_node(self, node: Mapping[str, Any]) -> bool:
@@ -297,13 +346,22 @@ class ClusterState:
 
     def _apply(self, pod: PodInfo, i: int, sign: int) -> None:
         row = self.requested[i]
+        free, min_free = self.free, self.min_free
         for res, v in pod.requests.items():
             j = self.res_index.get(res)
-            if j is not None:
+            if j is not None and v:
                 row[j] += sign * v
+                left = free[j, i] - sign * v
+                free[j, i] = left
+                if left < min_free[j]:
+                    min_free[j] = int(left)
         row[PODS] += sign
-        self.nonzero[i, 0] += sign * pod.nonzero_cpu
-        self.nonzero[i, 1] += sign * pod.nonzero_memory
+        left = free[PODS, i] - sign
+        free[PODS, i] = left
+        if left < min_free[PODS]:
+            min_free[PODS] = int(left)
+        self.load[LOAD_CPU, i] += sign * pod.nonzero_cpu
+        self.load[LOAD_MEMORY, i] += sign * pod.nonzero_memory
         labels = pod.labels
         candidates = set(self._match_other)
         for kv in labels.items():
@@ -337,6 +395,14 @@ class ClusterState:
                 ips.remove(ip)
                 if not ips:
                     del users[i]
+
+    def fits_everywhere(self, j: int, want: int) -> bool:
+        """True only if every node has ``want`` of resource ``j`` free (checks the bound, then the row)."""
+        if self.min_free[j] >= want:
+            return True
+        if self.n:
+            self.min_free[j] = int(self.free[j].min())  # make the bound exact again
+        return self.min_free[j] >= want
 
     # ---- derived counts -------------------------------------------------------------------
     def count_matching(self, namespaces: frozenset[str] | None, selector: Selector) -> IntArray:

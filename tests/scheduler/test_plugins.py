@@ -212,6 +212,19 @@ def test_node_affinity_preferred_score_and_reason() -> None:
         "node(s) didn't match Pod's node affinity/selector": ["a", "b"]}
 
 
+def test_node_selector_held_by_every_node_and_then_not() -> None:
+    """A selector every node satisfies needs no mask; a relabelled node is seen at the next refresh."""
+    linux = {"kubernetes.io/os": "linux"}
+    cs = cluster([node("a", labels=linux), node("b", labels=linux)])
+    p = pod("p", nodeSelector=linux)
+    assert NodeAffinity().filter(CycleState(), pod_info(p), cs) is None
+    cs.set_node(node("b", labels={"kubernetes.io/os": "windows"}))
+    cs.refresh()
+    assert passing(NodeAffinity(), p, cs) == ["a"]
+    mask, everywhere = cs.node_selector_mask(linux)
+    assert not everywhere and not mask.flags.writeable  # shared between decisions, so read-only
+
+
 # ---- InterPodAffinity -----------------------------------------------------------------------------
 def _terms(kind: str, labels: dict[str, str], key: str = "kubernetes.io/hostname") -> dict[str, Any]:
     return {kind: {"requiredDuringSchedulingIgnoredDuringExecution": [

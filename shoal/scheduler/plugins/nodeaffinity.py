@@ -67,14 +67,12 @@ def required_mask(pod: PodInfo, cluster: ClusterState) -> Mask | None:
     """Nodes that satisfy the pod's nodeSelector and required node affinity (None: all)."""
     if not pod.node_selector and pod.required_node_terms is None:
         return None
-    mask = np.ones(cluster.n, dtype=np.bool_)
-    for k, v in pod.node_selector.items():
-        mask &= cluster.column(k).isin((v,))
+    mask, _ = cluster.node_selector_mask(pod.node_selector)  # shared: not written to
     if pod.required_node_terms is not None:
         anyterm = np.zeros(cluster.n, dtype=np.bool_)
         for term in pod.required_node_terms:
             anyterm |= term_mask(term, cluster)
-        mask &= anyterm
+        mask = mask & anyterm
     return mask
 
 
@@ -89,6 +87,10 @@ class NodeAffinity:
         self.added_terms: tuple[NodeTerm, ...] = tuple(node_term(t) for t in terms)
 
     def filter(self, state: CycleState, pod: PodInfo, cluster: ClusterState) -> FilterResult | None:
+        if pod.required_node_terms is None and not self.added_terms and (
+                not pod.node_selector or cluster.node_selector_mask(pod.node_selector)[1]):
+            state.write("NodeAffinity/mask", None)
+            return None  # the node selector holds on every node (``kubernetes.io/os: linux``)
         mask = required_mask(pod, cluster)
         if self.added_terms:
             anyterm = np.zeros(cluster.n, dtype=np.bool_)

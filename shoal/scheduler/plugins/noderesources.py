@@ -24,7 +24,14 @@ import numpy.typing as npt
 
 from shoal.scheduler.framework import MAX_NODE_SCORE, CycleState, FilterResult, Reason, Vector
 from shoal.scheduler.podinfo import PodInfo
-from shoal.scheduler.snapshot import CPU, MEMORY, PODS, ClusterState
+from shoal.scheduler.snapshot import (
+    ALLOC_CPU,
+    INV_CPU,
+    LOAD_CPU,
+    LOAD_MEMORY,
+    PODS,
+    ClusterState,
+)
 
 STRATEGIES = ("LeastAllocated", "MostAllocated", "RequestedToCapacityRatio")
 
@@ -48,17 +55,44 @@ def _requested_after(pod: PodInfo, cluster: ClusterState, nodes: npt.NDArray[np.
                      resource: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(requested including the pod, allocatable) on ``nodes`` for ``resource``; non-zero cpu/memory."""
     if resource == "cpu":
-        req = cluster.nonzero[nodes, 0] + pod.nonzero_cpu
+        req = cluster.load[LOAD_CPU, nodes] + pod.nonzero_cpu
     elif resource == "memory":
-        req = cluster.nonzero[nodes, 1] + pod.nonzero_memory
+        req = cluster.load[LOAD_MEMORY, nodes] + pod.nonzero_memory
     else:
         j = cluster.res_index.get(resource)
         if j is None:
             z = np.zeros(len(nodes))
             return z, z
-        req = cluster.requested[nodes, j] + pod.requests.get(resource, 0)
+        req = (cluster.requested[nodes, j] + pod.requests.get(resource, 0)).astype(np.float64)
     j = cluster.res_index[resource]
-    return req.astype(np.float64), cluster.allocatable[nodes, j].astype(np.float64)
+    return req, cluster.allocatable[nodes, j].astype(np.float64)
+
+
+def cpu_memory_fractions(state: CycleState, pod: PodInfo, cluster: ClusterState,
+                         nodes: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+    """Rows (cpu, memory): non-zero requested including the pod over allocatable, on ``nodes``.
+
+    inf where a node has none of it allocatable (nan if the pod asks for none either). Both
+    scorers read it; it is computed once per decision (kept in the cycle state for these nodes).
+    """
+    cached = state.read(_FRACTIONS)
+    if cached is not None and cached[0] is nodes:
+        frac: npt.NDArray[np.float64] = cached[1]
+        return frac
+    block = cluster.load.take(nodes, axis=1)  # C order; ``load[:, nodes]`` is Fortran order, 8x slower to read
+    block[LOAD_CPU] += pod.nonzero_cpu
+    block[LOAD_MEMORY] += pod.nonzero_memory
+    if pod.nonzero_cpu > 0 and pod.nonzero_memory > 0:  # requested > 0 everywhere: never 0 * inf
+        frac = block[LOAD_CPU:ALLOC_CPU] * block[INV_CPU:]
+    else:
+        with np.errstate(invalid="ignore"):
+            frac = block[LOAD_CPU:ALLOC_CPU] * block[INV_CPU:]
+    state.write(_FRACTIONS, (nodes, frac))
+    return frac
+
+
+_FRACTIONS = "NodeResources/fractions"
+_CPU_MEMORY = (("cpu", 1.0), ("memory", 1.0))
 
 
 class NodeResourcesFit:
@@ -72,6 +106,7 @@ class NodeResourcesFit:
             raise ArgsError(f'scoringStrategy.type: unsupported value "{self.strategy}", '
                             f"expected one of {', '.join(STRATEGIES)}")
         self.resources = _resources(strategy)
+        self._default_shape = self.strategy == "LeastAllocated" and tuple(self.resources) == _CPU_MEMORY
         self.ignored = frozenset(args.get("ignoredResources") or [])
         shape = ((strategy.get("requestedToCapacityRatio") or {}).get("shape")
                  or [{"utilization": 0, "score": 10}, {"utilization": 100, "score": 0}])
@@ -81,19 +116,22 @@ class NodeResourcesFit:
             raise ArgsError("requestedToCapacityRatio.shape: utilization must increase")
 
     def filter(self, state: CycleState, pod: PodInfo, cluster: ClusterState) -> FilterResult | None:
+        wanted = [(res, want) for res, want in sorted(pod.requests.items(), key=_resource_order)
+                  if res not in self.ignored and want > 0]
+        if cluster.fits_everywhere(PODS, 1) and all(
+                (j := cluster.res_index.get(res)) is not None and cluster.fits_everywhere(j, want)
+                for res, want in wanted):
+            return None  # every node has room: no per-node work at all
         reasons = []
-        free_pods = cluster.allocatable[:, PODS] - cluster.requested[:, PODS]
-        too_many = free_pods < 1
+        too_many = cluster.free[PODS] < 1
         if too_many.any():
             reasons.append(Reason("Too many pods", too_many))
-        for res, want in sorted(pod.requests.items(), key=_resource_order):
-            if res in self.ignored or want <= 0:
-                continue
+        for res, want in wanted:
             j = cluster.res_index.get(res)
             if j is None:  # no node offers it at all
                 failed = np.ones(cluster.n, dtype=np.bool_)
             else:
-                failed = cluster.allocatable[:, j] - cluster.requested[:, j] < want
+                failed = cluster.free[j] < want
             if failed.any():
                 reasons.append(Reason(f"Insufficient {res}", failed))
         if not reasons:
@@ -102,6 +140,11 @@ class NodeResourcesFit:
 
     def score(self, state: CycleState, pod: PodInfo, cluster: ClusterState,
               nodes: npt.NDArray[np.intp]) -> Vector | None:
+        if self._default_shape:  # LeastAllocated over cpu and memory, equal weights: in a few ops
+            frac = cpu_memory_fractions(state, pod, cluster, nodes)
+            free = np.fmax(1.0 - frac, 0.0)  # nan (none allocatable, none asked) -> 0, as below
+            out: Vector = (free[0] + free[1]) * (MAX_NODE_SCORE / 2)
+            return out
         total = np.zeros(len(nodes))
         weights = 0.0
         for res, w in self.resources:
@@ -132,18 +175,16 @@ class NodeResourcesBalancedAllocation:
 
     def score(self, state: CycleState, pod: PodInfo, cluster: ClusterState,
               nodes: npt.NDArray[np.intp]) -> Vector | None:
+        if len(self.resources) < 2:
+            return None
+        if self.resources == ["cpu", "memory"]:  # the default: the std of two is half their distance
+            both = np.fmin(cpu_memory_fractions(state, pod, cluster, nodes), 1.0)  # inf, nan -> 1
+            out: Vector = (1.0 - np.abs(both[0] - both[1]) / 2) * MAX_NODE_SCORE
+            return out
         fractions = []
         for res in self.resources:
-            if res in ("cpu", "memory"):
-                col = CPU if res == "cpu" else MEMORY
-                extra = pod.nonzero_cpu if res == "cpu" else pod.nonzero_memory
-                req = (cluster.nonzero[nodes, col] + extra).astype(np.float64)
-                alloc = cluster.allocatable[nodes, col].astype(np.float64)
-            else:
-                req, alloc = _requested_after(pod, cluster, nodes, res)
+            req, alloc = _requested_after(pod, cluster, nodes, res)
             fractions.append(np.where(alloc > 0, np.minimum(req / np.where(alloc > 0, alloc, 1.0), 1.0), 1.0))
-        if len(fractions) < 2:
-            return None
         f = np.vstack(fractions)
         std: npt.NDArray[np.float64] = f.std(axis=0)
         return (1.0 - std) * MAX_NODE_SCORE

@@ -43,6 +43,8 @@ class TaintToleration:
 
     def score(self, state: CycleState, pod: PodInfo, cluster: ClusterState,
               nodes: npt.NDArray[np.intp]) -> Vector | None:
+        if not cluster.prefer_no_schedule:
+            return None
         counts = np.array([sum(1 for k, v, e in taints if e == "PreferNoSchedule" and not pod.tolerates(k, v, e))
                            for taints in cluster.taint_sets], dtype=np.float64)
         if not counts.any():
