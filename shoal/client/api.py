@@ -25,6 +25,7 @@ import msgspec
 from shoal.api import kinds
 from shoal.api.registry import ResourceInfo
 from shoal.client.errors import ApiException
+from shoal.client.unixhttp import UnixHttpPool
 
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",
@@ -93,6 +94,8 @@ class ApiClient:
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._session: aiohttp.ClientSession | None = None
+        # unary requests over the Unix socket skip aiohttp's client (see ``unixhttp``); watches use it
+        self._unary: UnixHttpPool | None = None
 
     @classmethod
     def from_kubeconfig(cls, path: str, **kw: Any) -> ApiClient:
@@ -135,7 +138,16 @@ class ApiClient:
             )
         return self._session
 
+    @property
+    def unary(self) -> UnixHttpPool | None:
+        if self._unix_socket and self._unary is None:
+            self._unary = UnixHttpPool(self._unix_socket, headers=self._headers, limit=self._limit)
+        return self._unary
+
     async def close(self) -> None:
+        if self._unary is not None:
+            await self._unary.close()
+            self._unary = None
         if self._session is not None:
             await self._session.close()
 
@@ -161,6 +173,16 @@ class ApiClient:
         if body is not None:
             data = body if isinstance(body, bytes) else msgspec.json.encode(body)
             headers["Content-Type"] = content_type
+        pool = self.unary
+        if pool is not None:
+            try:
+                status, raw = await pool.request(method, path, params=dict(params) if params else None, body=data,
+                                                 content_type=content_type, timeout=timeout or self._timeout)
+            except (TimeoutError, OSError) as e:  # ConnectionError is an OSError
+                raise ApiException(0, "ConnectionError", f"{method} {path}: {e!r}") from e
+            if status >= 400:
+                raise _exception(status, raw)
+            return msgspec.json.decode(raw) if raw else None
         try:
             async with self.session.request(
                 method, self.server + path, params=params, data=data, headers=headers,
@@ -298,17 +320,27 @@ class ApiClient:
                                         timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
                 if resp.status >= 400:
                     raise _exception(resp.status, await resp.read())
-                async for line in resp.content:
-                    if not line.strip():
-                        continue
-                    ev = msgspec.json.decode(line)
-                    if ev.get("type") == "ERROR":
-                        st = ev.get("object") or {}
-                        raise ApiException(int(st.get("code") or 500), str(st.get("reason") or ""),
-                                           str(st.get("message") or ""), st)
-                    yield WatchEvent(ev["type"], ev["object"])
+                # whole chunks, split here: the server writes what it has queued in one go, and
+                # aiohttp's readline per event cost more than decoding the event
+                rest = b""
+                async for chunk in resp.content.iter_any():
+                    lines = (rest + chunk).split(b"\n") if rest else chunk.split(b"\n")
+                    rest = lines.pop()
+                    for line in lines:
+                        if line.strip():
+                            yield _watch_event(line)
+                if rest.strip():  # a last event without its newline
+                    yield _watch_event(rest)
         except (TimeoutError, aiohttp.ClientError) as e:
             raise ApiException(0, "ConnectionError", f"watch {path}: {e!r}") from e
+
+
+def _watch_event(line: bytes) -> WatchEvent:
+    ev = msgspec.json.decode(line)
+    if ev.get("type") == "ERROR":
+        st = ev.get("object") or {}
+        raise ApiException(int(st.get("code") or 500), str(st.get("reason") or ""), str(st.get("message") or ""), st)
+    return WatchEvent(ev["type"], ev["object"])
 
 
 def _exception(status: int, raw: bytes) -> ApiException:

@@ -13,9 +13,13 @@ from shoal.client import ApiClient, ApiException, InformerFactory, WorkQueue, ru
 from tests.server_fixture import RunningServer
 
 
-@pytest.fixture
-async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+@pytest.fixture(params=["https", "unix"])
+async def client(server: RunningServer, request: pytest.FixtureRequest) -> AsyncIterator[ApiClient]:
+    """Both transports: HTTPS (aiohttp) and the server's Unix socket (the lean unary client)."""
+    if request.param == "https":
+        c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    else:
+        c = ApiClient("http://shoal", token=server.token, unix_socket=str(server.data_dir / "api.sock"))
     yield c
     await c.close()
 
@@ -113,3 +117,25 @@ async def test_workqueue_one_worker_per_key_and_dedup() -> None:
     assert not overlap
     assert calls.count("a") == 2
     assert calls.count("b") == 2  # failed once, retried with back-off
+
+
+async def test_event_recorder_folds_repeats_and_forgets_the_oldest(client: ApiClient, ns: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoal.client import events as events_module
+    from shoal.client.events import EventRecorder
+
+    monkeypatch.setattr(events_module, "SEEN", 3)
+    rec = EventRecorder(client, "test-component")
+    target = await client.create("configmaps", cm("about"), ns)
+    target = {"apiVersion": "v1", "kind": "ConfigMap", **target}
+    for _ in range(3):
+        await rec.event(target, "Normal", "Poked", "poked once more")
+    for i in range(5):
+        await rec.event(target, "Normal", "Other", f"message {i}")
+    assert len(rec._seen) == 3  # bounded
+    await rec.event(target, "Normal", "Poked", "poked once more")  # forgotten: the 409 path counts it on
+    evs = (await client.list("events", ns))["items"]
+    poked = [e for e in evs if e["reason"] == "Poked"]
+    assert len(poked) == 1 and poked[0]["count"] == 4, poked
+    assert poked[0]["involvedObject"]["name"] == "about" and poked[0]["source"]["component"] == "test-component"
+    assert len([e for e in evs if e["reason"] == "Other"]) == 5

@@ -174,3 +174,31 @@ def test_prefix_end() -> None:
     assert prefix_end("") is None
     assert prefix_end("a\U0010ffff") == "b"
     assert prefix_end("\ud7ff") == "\ue000"
+
+
+async def test_reads_of_recent_writes_agree_with_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``get`` answers recently written keys from memory; whatever it answers is what SQLite holds."""
+    monkeypatch.setattr(sqlite_module, "RECENT", 50)  # fewer keys than written: old ones fall out
+    store = SqliteStore(tmp_path / "state.db")
+    await store.start()
+    try:
+        revs: dict[str, int] = {}
+        for i in range(120):
+            revs[f"/k/{i}"] = await store.create(f"/k/{i}", b"v%d" % i)
+        for i in range(0, 120, 3):
+            revs[f"/k/{i}"] = await store.update(f"/k/{i}", b"u%d" % i, expected_revision=revs[f"/k/{i}"])
+        for i in range(0, 120, 7):
+            await store.delete(f"/k/{i}")
+        await store.create("/k/7", b"again")  # deleted, then created anew
+        assert len(store._recent) <= 50
+        conn = sqlite3.connect(tmp_path / "state.db")
+        try:
+            for i in range(120):
+                key = f"/k/{i}"
+                row = conn.execute(sqlite_module._GET, (key,)).fetchone()
+                want = None if row is None else KeyValue(row[0], row[1], row[2], row[3])
+                assert await store.get(key) == want, key
+        finally:
+            conn.close()
+    finally:
+        await store.close()
