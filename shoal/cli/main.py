@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import click
 
+from shoal import eventloop
 from shoal.datadir import DataDir, default_data_dir
 
 RUNTIMES = click.Choice(["auto", "docker", "process", "simulated"])
@@ -72,13 +72,7 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
                          docker_host=docker_host, no_agent=no_agent, node_name=node_name,
                          extra={k: v for k, v in extra.items() if v is not None})
     try:
-        import uvloop  # type: ignore[import-not-found]
-
-        uvloop.install()
-    except ImportError:
-        pass
-    try:
-        asyncio.run(Server(opts).run())
+        eventloop.run(Server(opts).run())
     except OSError as e:
         click.echo(f"shoal server: {e}", err=True)
         sys.exit(1)
@@ -117,7 +111,7 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
                      capacity=capacity, ca_file=ca_file, lease_interval=lease_interval,
                      sim_start_delay=simulate_start_delay, sim_complete_after=simulate_complete_after)
     try:
-        asyncio.run(run_agent(args))
+        eventloop.run(run_agent(args))
     except BadArgument as e:
         raise click.BadParameter(str(e), param_hint=e.option) from None
     except Exception as e:  # the agent could not start: say why, in one line

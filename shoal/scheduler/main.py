@@ -22,6 +22,7 @@ import signal
 import sys
 from pathlib import Path
 
+from shoal import eventloop
 from shoal.client import ApiClient
 from shoal.gctune import tune
 from shoal.scheduler.config import ConfigError, SchedulerConfig, load_config_text
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ConfigError) as e:
         print(f"shoal scheduler: --config {a.config}: {e}", file=sys.stderr)
         return 2
-    asyncio.run(run(a.socket, token, config))
+    eventloop.run(run(a.socket, token, config))
     return 0
 
 

@@ -1,6 +1,6 @@
 """The lean Unix-socket client against a real aiohttp server: bodies, keep-alive, bad answers.
 
-The server is aiohttp's (what ``shoal server`` runs), on a socket in the test's
+Each test runs on asyncio's loop and on uvloop's (``conftest.py``). The server is aiohttp's (what ``shoal server`` runs), on a socket in the test's
 temporary directory; the raw-socket cases are small asyncio servers that answer
 what no correct server would, to check that the client fails clearly.
 """
