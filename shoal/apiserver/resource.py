@@ -52,8 +52,15 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_last_second: list[Any] = [None, ""]  # (whole second, its text): most writes fall in the same second
+
+
 def fmt_time(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 in UTC, whole seconds, as metadata timestamps are (formatted once per second)."""
+    second = int(t.timestamp() // 1)
+    if second != _last_second[0]:
+        _last_second[0], _last_second[1] = second, t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(_last_second[1])
 
 
 @dataclass(slots=True)
