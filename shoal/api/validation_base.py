@@ -12,6 +12,7 @@ every problem at once, as upstream does.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -325,8 +326,20 @@ def iana_svc_name(value: str) -> list[str]:
     return msgs
 
 
+@functools.lru_cache(maxsize=8192)
+def _messages(fn: Any, value: str) -> tuple[str, ...]:
+    return tuple(fn(value))
+
+
 def check(path: str, value: str, *checks: Any) -> list[FieldError]:
-    """Run string checkers (``value -> [messages]``) into Invalid-value errors."""
+    """Run string checkers (``value -> [messages]``) into Invalid-value errors.
+
+    The checkers are pure, and the same names, label keys and values come back with every object
+    of a workload, so their answers for short strings are remembered (an LRU of 8,192; a long
+    string, valid or not, is checked each time and never held).
+    """
+    if type(value) is str and len(value) <= 256:
+        return [invalid(path, value, msg) for fn in checks for msg in _messages(fn, value)]
     return [invalid(path, value, msg) for fn in checks for msg in fn(value)]
 
 

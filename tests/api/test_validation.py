@@ -1106,3 +1106,17 @@ def test_endpoints_valid() -> None:
     ep = decode({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "e", "namespace": "d"},
                          "subsets": [{"addresses": [{"ip": "192.0.2.10"}], "ports": [{"port": 5432}]}]}, Endpoints)
     assert validate(ep) == []
+
+
+def test_remembered_string_checks_answer_as_the_checkers_do() -> None:
+    """The LRU behind ``check`` gives each string its own answer, every time; long strings skip it."""
+    from shoal.api.validation_base import check, label_value, qualified_name, validate_labels
+
+    for _ in range(2):
+        assert validate_labels({"app": "web"}, "metadata.labels") == []
+        errs = validate_labels({"app": "not valid!", "bad key!": "x"}, "metadata.labels")
+        assert {e.path for e in errs} == {"metadata.labels"} and len(errs) == 2
+    long_value = "a" * 300  # over 63: invalid, and too long to be remembered
+    assert check("v", long_value, label_value) and check("v", long_value, label_value)
+    assert check("k", "example.com/ok", qualified_name) == []
+    assert check("k", "-bad", qualified_name)
