@@ -70,3 +70,46 @@ def _deployment(container: dict[str, Any]) -> dict[str, Any]:
 )
 def test_unknown_fields(data: dict[str, Any], model: type, expected: list[str]) -> None:
     assert unknown_fields(data, model) == expected
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every dict's place in ``value``, as keys and indexes (where an unknown field could be planted)."""
+    out = []
+    if isinstance(value, dict):
+        out.append(prefix)
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _plant(value: Any, path: tuple[Any, ...], key: str) -> None:
+    for part in path:
+        value = value[part]
+    value[key] = "x"
+
+
+def test_the_quick_check_finds_what_the_walk_finds() -> None:
+    """``unknown_fields`` first asks, without building paths, whether anything is unknown; with an
+    unknown key planted at every place of a real manifest, it answers as the full walk does."""
+    import copy
+
+    from bench.workload import pod as bench_pod
+    from shoal.api.fields import _has_unknown, _model_shape, _walk
+
+    shape = _model_shape(Pod)
+    assert shape is not None
+    base = bench_pod("p", "ns")
+    assert unknown_fields(base, Pod) == [] and not _has_unknown(base, shape)
+    found_some = 0
+    for path in _paths(base):
+        doc = copy.deepcopy(base)
+        _plant(doc, path, "zzUnknown")
+        full: list[str] = []
+        _walk(doc, shape, "", full)
+        assert _has_unknown(doc, shape) == bool(full), path
+        assert unknown_fields(doc, Pod) == full
+        found_some += bool(full)
+    assert found_some > 10  # most places are structured: a stray key there is found
