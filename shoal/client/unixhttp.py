@@ -14,8 +14,10 @@ go through aiohttp. Measured in docs/decisions.md.
 
 Errors: a connection that drops before a whole response arrived raises
 ``ConnectionError``; a response the parser cannot read raises
-``ProtocolError`` (a ``ConnectionError``) and the connection is closed. No
-request is ever retried here (a POST may have been applied).
+``ProtocolError`` (a ``ConnectionError``) and the connection is closed. Only a
+GET is ever retried, once, on a fresh connection, and only when it failed on a
+kept-alive one that the server may have closed while it sat idle; anything
+else may have been applied, and the caller decides.
 """
 
 from __future__ import annotations
@@ -204,10 +206,17 @@ class UnixHttpPool:
         else:
             data = head + b"Content-Length: 0\r\n\r\n" if method in ("POST", "PUT", "PATCH") else head + b"\r\n"
         async with self._slots:
-            conn = await self._connection()
+            conn, reused = await self._connection()
             try:
                 async with asyncio.timeout(timeout):
-                    resp = await conn.send(data)
+                    try:
+                        resp = await conn.send(data)
+                    except ConnectionError as e:
+                        if not (reused and method == "GET") or isinstance(e, ProtocolError):
+                            raise
+                        conn.close()
+                        conn, reused = await self._connection(fresh=True)
+                        resp = await conn.send(data)
             except BaseException:
                 conn.close()
                 raise
@@ -217,14 +226,15 @@ class UnixHttpPool:
                 conn.close()
             return resp.status, resp.body
 
-    async def _connection(self) -> _Connection:
-        while self._idle:
+    async def _connection(self, *, fresh: bool = False) -> tuple[_Connection, bool]:
+        """A connection, and whether it is a kept-alive one (which the server may have closed)."""
+        while self._idle and not fresh:
             conn = self._idle.pop()  # the most recently used: the least likely to have been closed
             if not conn.closed:
-                return conn
+                return conn, True
         loop = asyncio.get_running_loop()
         _, proto = await loop.create_unix_connection(_Connection, self.path)
-        return proto
+        return proto, False
 
     async def close(self) -> None:
         self._closed = True

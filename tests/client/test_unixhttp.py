@@ -8,6 +8,7 @@ what no correct server would, to check that the client fails clearly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -162,3 +163,36 @@ async def test_watch_lines_split_anywhere(server: tuple[str, list[web.Request]])
         assert names == ["a", "b", "c", "d"]
     finally:
         await client.close()
+
+
+async def test_a_get_on_a_connection_the_server_dropped_is_sent_again(tmp_path: Path) -> None:
+    """The server answers one request per connection, then drops the next unanswered (as a server
+    closing an idle keep-alive connection at the wrong moment would): a GET goes out once more on a
+    new connection; a POST is not repeated (it may have been applied)."""
+    requests = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        await reader.readuntil(b"\r\n\r\n")
+        requests += 1
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            await reader.readuntil(b"\r\n\r\n")  # the second request on this connection: no answer
+            requests += 1
+        writer.close()
+
+    path = str(tmp_path / "drop.sock")
+    srv = await asyncio.start_unix_server(handle, path)
+    pool = UnixHttpPool(path, headers={})
+    try:
+        assert await pool.request("GET", "/a", timeout=5) == (200, b"ok")
+        assert await pool.request("GET", "/b", timeout=5) == (200, b"ok")  # dropped once, sent again
+        assert requests == 3
+        with pytest.raises(ConnectionError):
+            await pool.request("POST", "/c", body=b"{}", timeout=5)
+        assert requests == 4
+    finally:
+        await pool.close()
+        srv.close()
+        await srv.wait_closed()
