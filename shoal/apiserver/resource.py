@@ -132,10 +132,14 @@ class Resource:
     def _conflict(self, name: str, why: str | None = None) -> errors.ApiError:
         return errors.conflict(self.info.plural, name, self.info.group, why)
 
-    def _result(self, obj: dict[str, Any], rev: int, warnings: list[str], created: bool = False) -> Result:
+    def _result(self, obj: dict[str, Any], rev: int, warnings: list[str], created: bool = False,
+                stored: bytes | None = None) -> Result:
+        """The answer to a write; ``stored``: the bytes just written, answered with the revision spliced
+        in (as a GET of them would be) rather than encoded a second time."""
         obj = rawobj.canonical(obj)
         obj["metadata"]["resourceVersion"] = str(rev)
-        return Result(obj, rawobj.encode(obj), warnings, created)
+        raw = rawobj.with_rv(stored, rev) if stored is not None else rawobj.encode(obj)
+        return Result(obj, raw, warnings, created)
 
     async def _get_kv(self, ns: str | None, name: str) -> KeyValue:
         kv = await self.store.get(self.info.key(ns, name))
@@ -236,15 +240,16 @@ class Resource:
         undo: list[Any] = []
         if self.hooks is not None:
             undo, _ = await self.hooks.prepare(obj, None)
+        stored = rawobj.encode_for_store(obj)
         try:
-            rev = await self.store.create(key, rawobj.encode_for_store(obj))
+            rev = await self.store.create(key, stored)
         except BaseException as e:
             for u in undo:
                 await u()
             if isinstance(e, KeyExistsError):
                 raise errors.already_exists(self.info.plural, name, self.info.group) from None
             raise
-        return self._result(obj, rev, warnings, created=True)
+        return self._result(obj, rev, warnings, created=True, stored=stored)
 
     # ---- read -----------------------------------------------------------------------
     async def get(self, ns: str | None, name: str) -> Result:
@@ -450,8 +455,9 @@ class Resource:
             release: list[str] = []
             if self.hooks is not None:
                 undo, release = await self.hooks.prepare(obj, current)
+            stored = rawobj.encode_for_store(obj)
             try:
-                rev = await self.store.update(kv.key, rawobj.encode_for_store(obj), expected_revision=kv.mod_revision)
+                rev = await self.store.update(kv.key, stored, expected_revision=kv.mod_revision)
             except BaseException as e:
                 for u in undo:
                     await u()
@@ -464,7 +470,7 @@ class Resource:
                 raise
             if release:
                 await self.hooks.release_keys(release)
-            return self._result(obj, rev, warnings)
+            return self._result(obj, rev, warnings, stored=stored)
         raise self._conflict(name, "too many concurrent writes; try again")
 
     async def bind(self, ns: str | None, name: str, node: str, *, dry_run: bool = False) -> Result:
