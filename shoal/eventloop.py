@@ -35,9 +35,4 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
-def name() -> str:
-    """Which loop ``run`` uses: ``uvloop`` or ``asyncio``."""
-    return "asyncio" if loop_factory() is None else "uvloop"
-
-
-__all__ = ["loop_factory", "name", "run"]
+__all__ = ["loop_factory", "run"]

@@ -111,41 +111,24 @@ def unknown_fields(data: Any, model: type) -> list[str]:
     """Kubernetes-style paths of every field in ``data`` that ``model`` lacks."""
     found: list[str] = []
     shape = _model_shape(model)
-    if shape is not None and _has_unknown(data, shape):  # paths are built only when there are some
+    if shape is not None:
         _walk(data, shape, "", found)
     return found
 
 
-def _has_unknown(value: Any, shape: _Shape) -> bool:
-    """``_walk`` without the paths: whether anything in ``value`` is unknown to ``shape``."""
-    if isinstance(value, dict):
-        fields = shape.fields
-        if fields is not None:
-            for key, item in value.items():
-                if key not in fields:
-                    return True
-                child = fields[key]
-                if child is not None and isinstance(item, dict | list) and _has_unknown(item, child):
-                    return True
-        elif shape.values is not None:
-            return any(_has_unknown(item, shape.values) for item in value.values())
-    elif isinstance(value, list) and shape.items is not None:
-        return any(_has_unknown(item, shape.items) for item in value)
-    return False
-
-
 def _walk(value: Any, shape: _Shape, path: str, found: list[str]) -> None:
+    # a path is built only for an unknown field or a value walked into, not for every key: almost
+    # every write has no unknown field, and building a string per key was most of this walk
     if isinstance(value, dict):
         fields = shape.fields
         if fields is not None:
             for key, item in value.items():
-                sub = f"{path}.{key}" if path else str(key)
                 if key not in fields:
-                    found.append(sub)
+                    found.append(f"{path}.{key}" if path else str(key))
                     continue
                 child = fields[key]
                 if child is not None and isinstance(item, dict | list):
-                    _walk(item, child, sub, found)
+                    _walk(item, child, f"{path}.{key}" if path else str(key), found)
         elif shape.values is not None:
             for key, item in value.items():
                 _walk(item, shape.values, f"{path}[{key}]", found)

@@ -19,6 +19,7 @@ import binascii
 import builtins
 import copy
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,15 +53,14 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-_last_second: list[Any] = [None, ""]  # (whole second, its text): most writes fall in the same second
+@functools.lru_cache(maxsize=4)
+def _format_second(second: int) -> str:
+    return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def fmt_time(t: dt.datetime) -> str:
-    """RFC 3339 in UTC, whole seconds, as metadata timestamps are (formatted once per second)."""
-    second = int(t.timestamp() // 1)
-    if second != _last_second[0]:
-        _last_second[0], _last_second[1] = second, t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return str(_last_second[1])
+    """RFC 3339 in UTC, whole seconds, as metadata timestamps are (most writes share their second)."""
+    return _format_second(int(t.timestamp() // 1))
 
 
 @dataclass(slots=True)

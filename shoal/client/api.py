@@ -174,26 +174,21 @@ class ApiClient:
             data = body if isinstance(body, bytes) else msgspec.json.encode(body)
             headers["Content-Type"] = content_type
         pool = self.unary
-        if pool is not None:
-            try:
+        try:
+            if pool is not None:
                 status, raw = await pool.request(method, path, params=dict(params) if params else None, body=data,
                                                  content_type=content_type, timeout=timeout or self._timeout)
-            except (TimeoutError, OSError) as e:  # ConnectionError is an OSError
-                raise ApiException(0, "ConnectionError", f"{method} {path}: {e!r}") from e
-            if status >= 400:
-                raise _exception(status, raw)
-            return msgspec.json.decode(raw) if raw else None
-        try:
-            async with self.session.request(
-                method, self.server + path, params=params, data=data, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
-            ) as resp:
-                raw = await resp.read()
-                if resp.status >= 400:
-                    raise _exception(resp.status, raw)
-                return msgspec.json.decode(raw) if raw else None
-        except (TimeoutError, aiohttp.ClientError) as e:
+            else:
+                async with self.session.request(
+                    method, self.server + path, params=params, data=data, headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
+                ) as resp:
+                    status, raw = resp.status, await resp.read()
+        except (TimeoutError, OSError, aiohttp.ClientError) as e:  # ConnectionError is an OSError
             raise ApiException(0, "ConnectionError", f"{method} {path}: {e!r}") from e
+        if status >= 400:
+            raise _exception(status, raw)
+        return msgspec.json.decode(raw) if raw else None
 
     # ---- verbs -------------------------------------------------------------------------
     async def get(self, res: ResourceArg, name: str, namespace: str | None = None, *,

@@ -23,7 +23,6 @@ else may have been applied, and the caller decides.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from typing import cast
 from urllib.parse import quote, urlencode
@@ -108,7 +107,6 @@ class _Connection(asyncio.Protocol):
 
     def _finish(self, body: bytes, *, keep_alive: bool) -> None:
         assert self._waiter is not None
-        self._keep_alive = keep_alive
         if not self._waiter.done():
             self._waiter.set_result(_Response(self._status, body, keep_alive))
 
@@ -240,5 +238,4 @@ class UnixHttpPool:
         self._closed = True
         while self._idle:
             self._idle.pop().close()
-        with contextlib.suppress(Exception):
-            await asyncio.sleep(0)  # let the transports run their close callbacks
+        await asyncio.sleep(0)  # let the transports run their close callbacks

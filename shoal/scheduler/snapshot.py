@@ -345,21 +345,11 @@ class ClusterState:
         return placed[0] if placed else None
 
     def _apply(self, pod: PodInfo, i: int, sign: int) -> None:
-        row = self.requested[i]
-        free, min_free = self.free, self.min_free
         for res, v in pod.requests.items():
             j = self.res_index.get(res)
             if j is not None and v:
-                row[j] += sign * v
-                left = free[j, i] - sign * v
-                free[j, i] = left
-                if left < min_free[j]:
-                    min_free[j] = int(left)
-        row[PODS] += sign
-        left = free[PODS, i] - sign
-        free[PODS, i] = left
-        if left < min_free[PODS]:
-            min_free[PODS] = int(left)
+                self._take(i, j, sign * v)
+        self._take(i, PODS, sign)
         self.load[LOAD_CPU, i] += sign * pod.nonzero_cpu
         self.load[LOAD_MEMORY, i] += sign * pod.nonzero_memory
         labels = pod.labels
@@ -395,6 +385,14 @@ class ClusterState:
                 ips.remove(ip)
                 if not ips:
                     del users[i]
+
+    def _take(self, i: int, j: int, amount: int) -> None:
+        """Node ``i`` requests ``amount`` more of resource ``j`` (negative: less)."""
+        self.requested[i, j] += amount
+        left = int(self.free[j, i]) - amount
+        self.free[j, i] = left
+        if left < self.min_free[j]:  # only a placement lowers the bound; a removal leaves it below
+            self.min_free[j] = left
 
     def fits_everywhere(self, j: int, want: int) -> bool:
         """True only if every node has ``want`` of resource ``j`` free (checks the bound, then the row)."""
