@@ -26,6 +26,7 @@ from shoal import kubeconfig
 from shoal.apiserver.app import ApiServer
 from shoal.apiserver.auth import ADMIN, TokenAuthenticator, User
 from shoal.apiserver.certs import ensure_serving_cert
+from shoal.apiserver.leanhttp import LeanServer
 from shoal.client import ApiClient
 from shoal.datadir import DataDir, ensure_token, write_private
 from shoal.store.base import auto_compact
@@ -63,6 +64,7 @@ class Server:
         self.dd = DataDir(opts.data_dir)
         self.api: ApiServer | None = None
         self._runner: web.AppRunner | None = None
+        self._lean: LeanServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stoppers: list[Callable[[], Awaitable[None]]] = []
         self._clients: list[ApiClient] = []  # closed once the components that use them have stopped
@@ -90,18 +92,16 @@ class Server:
         ctx.load_cert_chain(crt, key)
         self._runner = web.AppRunner(self.api.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=ctx, backlog=1024, reuse_address=True)
-        await site.start()
-        server = getattr(site, "_server", None)
-        if server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
-        else:
-            self.port = port
-        # the in-process transport: the same application on a private Unix socket, no TLS
+        assert self._runner.server is not None
+        # unary API requests are served by the lean server; anything else on a connection (watches,
+        # exec, discovery, a head it does not read) by the same aiohttp application (see leanhttp)
+        self._lean = LeanServer(self.api, self._runner.server)
+        self.port = await self._lean.start_tcp(host, port, ssl=ctx, backlog=1024)
+        # the in-process transport: the same API on a private Unix socket, no TLS
         self.socket_path = dd.root / "api.sock"
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
-        await web.UnixSite(self._runner, str(self.socket_path)).start()
+        await self._lean.start_unix(str(self.socket_path))
         os.chmod(self.socket_path, 0o600)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.url = f"https://{shown}:{self.port}"
@@ -209,6 +209,8 @@ class Server:
                 await t
         if self.api is not None:
             await self.api.stop()
+        if self._lean is not None:
+            await self._lean.close()
         if self._runner is not None:
             await self._runner.cleanup()
         if self.api is not None:

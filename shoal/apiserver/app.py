@@ -11,19 +11,20 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from aiohttp import web
 
 from shoal.api import kinds
-from shoal.apiserver import discovery, errors, memtrim, rawobj
+from shoal.apiserver import discovery, errors, leanhttp, memtrim, rawobj, routing
 from shoal.apiserver.allocator import ServiceAllocator
 from shoal.apiserver.auth import (
     PUBLIC_PATHS,
     USER_KEY,
     RequestAttributes,
     TokenAuthenticator,
+    User,
     authorize,
 )
 from shoal.apiserver.handlers import Handlers
@@ -41,6 +42,9 @@ memtrim.limit_arenas()
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# answered as streams (through the node's tunnel), so never on the lean path
+_STREAMING_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward"})
 
 _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -120,8 +124,6 @@ class ApiServer:
     async def error_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
-        except errors.ApiError as e:
-            return web.Response(body=e.body(), status=e.code, content_type="application/json", headers=e.headers)
         except web.HTTPException as e:
             if e.status < 400:
                 raise
@@ -129,26 +131,54 @@ class ApiServer:
             err = errors.from_http_status(e.status, e.reason)
             headers = {k: v for k, v in e.headers.items() if k.lower() == "allow"}
             return web.Response(body=err.body(), status=e.status, content_type="application/json", headers=headers)
-        except StoreUnavailableError as e:
-            err = errors.ApiError(503, "ServiceUnavailable", f"the storage backend is unavailable: {e}")
-            return web.Response(body=err.body(), status=503, content_type="application/json")
-        except Exception:
-            log.exception("internal error serving %s %s", request.method, request.path)
-            err = errors.ApiError(500, "InternalError", "an internal error occurred; see the server log")
-            return web.Response(body=err.body(), status=500, content_type="application/json")
+        except Exception as e:
+            return error_response(e, request.method, request.path)
 
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self.authenticator is None or request.path in PUBLIC_PATHS:
             return await handler(request)
-        user = self.authenticator.authenticate(request.headers.get("Authorization"))
+        request[USER_KEY] = self._authenticate(request.method, request.path, request.headers.get("Authorization"))
+        return await handler(request)
+
+    def _authenticate(self, method: str, path: str, authorization: str | None) -> User:
+        """The user a request is from, if it may do what it asks; else a 401 or 403 ``ApiError``."""
+        assert self.authenticator is not None
+        user = self.authenticator.authenticate(authorization)
         if user is None:
             raise errors.unauthorized()
-        attrs = RequestAttributes(user=user, verb=_VERBS.get(request.method, request.method.lower()), path=request.path)
+        attrs = RequestAttributes(user=user, verb=_VERBS.get(method, method.lower()), path=path)
         if not authorize(attrs):
-            raise errors.forbidden(f'User "{user.name}" cannot {attrs.verb} path "{request.path}"')
-        request[USER_KEY] = user
-        return await handler(request)
+            raise errors.forbidden(f'User "{user.name}" cannot {attrs.verb} path "{path}"')
+        return user
+
+    # ---- the lean Unix-socket path (shoal.apiserver.leanhttp) ---------------------------------
+    def accepts(self, request: leanhttp.Request) -> bool:
+        """Unary requests for API resources; watches, streams, discovery and the rest go to aiohttp."""
+        if not request.path.startswith(("/api/", "/apis/")):
+            return False
+        try:
+            target = routing.parse(request.path)
+        except routing.RouteError:
+            return False  # "/api/v1" is discovery; a wrong path gets aiohttp's routing as before
+        if target.subresource in _STREAMING_SUBRESOURCES:
+            return False
+        if request.method == "GET" and target.name is None and "watch" in request.query_string:
+            return request.query.get("watch", "").lower() not in ("1", "true", "yes")
+        return True
+
+    async def dispatch(self, request: leanhttp.Request) -> web.Response:
+        """What the middlewares and the router do for an accepted request, without them."""
+        try:
+            if self.authenticator is not None:
+                request[USER_KEY] = self._authenticate(request.method, request.path, request.headers.get("Authorization"))
+            # a Request offers what the unary handlers use of web.Request (see leanhttp.Request)
+            resp = await self.handlers.handle(cast(web.Request, request))
+            if not isinstance(resp, web.Response):
+                raise TypeError(f"a unary handler answered with a {type(resp).__name__}")
+            return resp
+        except Exception as e:
+            return error_response(e, request.method, request.path)
 
     # ---- simple endpoints ------------------------------------------------------------------
     async def health(self, request: web.Request) -> web.Response:
@@ -219,6 +249,18 @@ class ApiServer:
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/{tail:.*}", self.not_found)
         return app
+
+
+def error_response(e: Exception, method: str, path: str) -> web.Response:
+    """Every failure of a handler as a ``Status`` (never a traceback to the client)."""
+    if isinstance(e, errors.ApiError):
+        return web.Response(body=e.body(), status=e.code, content_type="application/json", headers=e.headers)
+    if isinstance(e, StoreUnavailableError):
+        err = errors.ApiError(503, "ServiceUnavailable", f"the storage backend is unavailable: {e}")
+        return web.Response(body=err.body(), status=503, content_type="application/json")
+    log.error("internal error serving %s %s", method, path, exc_info=e)
+    err = errors.ApiError(500, "InternalError", "an internal error occurred; see the server log")
+    return web.Response(body=err.body(), status=500, content_type="application/json")
 
 
 def _json(body: Any, status: int = 200) -> web.Response:

@@ -1,0 +1,430 @@
+"""The lean HTTP/1.1 server in front of the API: what it serves, what it hands to aiohttp, and that
+the answers are aiohttp's answers.
+
+The parser is pure and tested by table. The rest runs a real ``ApiServer`` over a real SQLite store
+twice in one process: once behind ``LeanServer`` and once behind aiohttp's own ``UnixSite``, and
+sends the same raw bytes to both, so "the same answer as before" is checked against the real
+before, not against expectations written here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+from multidict import CIMultiDict
+
+from shoal.apiserver import leanhttp
+from shoal.apiserver.app import ApiServer
+from shoal.apiserver.auth import ADMIN, TokenAuthenticator
+from shoal.apiserver.certs import ensure_serving_cert
+from shoal.datadir import DataDir
+from shoal.store.sqlite import SqliteStore
+
+CMS = "/api/v1/namespaces/default/configmaps"
+
+
+# ---- the parser -------------------------------------------------------------------------------
+
+def test_a_plain_head_is_parsed() -> None:
+    h = leanhttp.parse_head(b"POST /api/v1/namespaces/default/pods?dryRun=All HTTP/1.1\r\nHost: x\r\n"
+                            b"Content-Type: application/json\r\nContent-Length: 12\r\nX-A:  spaced \t")
+    assert h is not None
+    assert (h.method, h.target, h.length, h.keep_alive) == ("POST", "/api/v1/namespaces/default/pods?dryRun=All",
+                                                            12, True)
+    assert h.headers["content-type"] == "application/json" and h.headers["X-A"] == "spaced"
+    closing = leanhttp.parse_head(b"GET / HTTP/1.1\r\nConnection: keep-alive, Close")
+    assert closing is not None and not closing.keep_alive and closing.length == 0
+
+
+@pytest.mark.parametrize("head", [
+    b"GET / HTTP/1.0",                                       # not HTTP/1.1
+    b"GET / HTTP/1.1 extra",                                 # not three parts
+    b"BREW / HTTP/1.1",                                      # not a method of ours
+    b"GET http://x/ HTTP/1.1",                               # an absolute target
+    b"GET / HTTP/1.1\r\nNo-Colon",                           # a header line without a colon
+    b"GET / HTTP/1.1\r\nA: b\r\n folded",                    # obsolete line folding
+    b"GET / HTTP/1.1\r\nA : b",                              # a space before the colon
+    b"GET / HTTP/1.1\r\n: b",                                # an empty name
+    b"GET / HTTP/1.1\r\nA: b\nC: d",                         # a bare LF
+    b"GET / HTTP/1.1\r\nA: b\x00",                           # a control character
+    b"GET /\xc3\xa9 HTTP/1.1",                               # not ASCII
+    b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked",        # a chunked body
+    b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1",
+    b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade",
+    b"GET / HTTP/1.1\r\nConnection: upgrade",
+    b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1",
+    b"POST / HTTP/1.1\r\nContent-Length: +1",
+    b"POST / HTTP/1.1\r\nContent-Length: -1",
+    b"POST / HTTP/1.1\r\nContent-Length: 1048577",           # over MAX_BODY: aiohttp enforces the limit
+])
+def test_heads_left_to_aiohttp(head: bytes) -> None:
+    assert leanhttp.parse_head(head) is None
+
+
+def _lean_request(raw_head: bytes) -> leanhttp.Request | None:
+    h = leanhttp.parse_head(raw_head)
+    assert h is not None
+    return leanhttp._make_request(h)
+
+
+@pytest.mark.parametrize("target,headers", [
+    ("/api/v1/pods?labelSelector=app%3Dweb%2Ctier%21%3Ddb&limit=5&watch", {}),
+    ("/api/v1/pods?a=1&a=2&b=+x+&c=&d", {"Content-Type": "Application/JSON; charset=utf-8"}),
+    ("/api/v1/pods", {"Content-Type": "application/merge-patch+json", "Content-Length": "7"}),
+    ("/api/v1/pods?fieldSelector=spec.nodeName%3D", {}),
+])
+def test_requests_read_as_aiohttp_reads_them(target: str, headers: dict[str, str]) -> None:
+    head = f"PATCH {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    lean = _lean_request(head.rstrip("\r\n").encode())
+    assert lean is not None
+    real = make_mocked_request("PATCH", target, headers=CIMultiDict(headers))
+    assert lean.path == real.path
+    assert list(lean.query.items()) == list(real.query.items())
+    assert lean.content_type == real.content_type
+    assert lean.content_length == real.content_length
+    assert lean.method == real.method
+
+
+def test_escaped_paths_are_left_to_aiohttp() -> None:
+    assert _lean_request(b"GET /api/v1/namespaces/a%2Fb/pods HTTP/1.1") is None
+
+
+def test_a_response_is_encoded_once_with_its_headers() -> None:
+    resp = web.Response(body=b'{"a":1}', status=201, content_type="application/json",
+                        headers={"Warning": '299 - "x"', "Content-Length": "999"})
+    raw = leanhttp.encode_response(resp, keep_alive=False)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 201 Created" and body == b'{"a":1}'
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    assert fields["Content-Length"] == "7" and fields["Content-Type"] == "application/json"
+    assert fields["Warning"] == '299 - "x"' and fields["Connection"] == "close" and fields["Date"].endswith("GMT")
+    assert "Connection" not in leanhttp.encode_response(resp, keep_alive=True).decode()
+
+
+# ---- the server -------------------------------------------------------------------------------
+
+@dataclass
+class Pair:
+    api: ApiServer
+    lean: leanhttp.LeanServer
+    lean_path: str
+    plain_path: str
+    handovers: list[int]
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
+    store = SqliteStore(tmp_path / "state.db")
+    await store.start()
+    api = ApiServer(store)
+    await api.start()
+    runner = web.AppRunner(api.app(), access_log=None)
+    await runner.setup()
+    assert runner.server is not None
+    handovers: list[int] = []
+    aiohttp_protocol = runner.server
+
+    def fallback() -> asyncio.Protocol:
+        handovers.append(1)
+        return aiohttp_protocol()
+
+    lean = leanhttp.LeanServer(api, fallback)
+    lean_path, plain_path = str(tmp_path / "lean.sock"), str(tmp_path / "plain.sock")
+    await lean.start_unix(lean_path)
+    await web.UnixSite(runner, plain_path).start()
+    yield Pair(api, lean, lean_path, plain_path, handovers)
+    await lean.close()
+    await api.stop()  # ends open watches, as Server.stop does, before aiohttp waits for its handlers
+    await runner.cleanup()
+    await store.close()
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def read_answer(r: asyncio.StreamReader) -> Answer:
+    head = await r.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:] if line)}
+    if headers.get("transfer-encoding") == "chunked":
+        return Answer(status, headers, b"")  # a stream: the caller reads it
+    return Answer(status, headers, await r.readexactly(int(headers.get("content-length", "0"))))
+
+
+def req(method: str, target: str, body: bytes | None = None, *, ctype: str = "application/json",
+        extra: str = "") -> bytes:
+    head = f"{method} {target} HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n{extra}"
+    if body is not None:
+        head += f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + (body or b"")
+
+
+async def ask(path: str, data: bytes, answers: int = 1) -> list[Answer]:
+    r, w = await asyncio.open_unix_connection(path)
+    try:
+        w.write(data)
+        return [await read_answer(r) for _ in range(answers)]
+    finally:
+        w.close()
+
+
+def cm(name: str, **labels: str) -> bytes:
+    return json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": name, "labels": labels}, "data": {"k": name}}).encode()
+
+
+def _volatile_free(obj: Any) -> Any:
+    """An object without what differs between two creates of the same manifest."""
+    if isinstance(obj, dict):
+        return {k: _volatile_free(v) for k, v in obj.items()
+                if k not in ("uid", "resourceVersion", "creationTimestamp", "name", "time")}
+    if isinstance(obj, list):
+        return [_volatile_free(v) for v in obj]
+    return obj
+
+
+async def test_unary_requests_are_served_lean_with_aiohttps_answers(pair: Pair) -> None:
+    # the same requests to both servers (names differ only where a create would collide)
+    cases: list[tuple[str, str, bytes | None, str]] = [
+        ("POST", CMS, cm("{n}-a", app="web"), "application/json"),
+        ("POST", CMS, cm("{n}-a"), "application/json"),                      # 409 AlreadyExists
+        ("GET", CMS + "/{n}-a", None, ""),
+        ("GET", CMS + "?labelSelector=app%3Dweb", None, ""),
+        ("GET", CMS + "?labelSelector=app%3D%3D%3D", None, ""),               # 400 bad selector
+        ("GET", CMS + "?limit=x", None, ""),                                  # 400 naming limit
+        ("PATCH", CMS + "/{n}-a", b'{"data":{"k":"v2"}}', "application/merge-patch+json"),
+        ("PATCH", CMS + "/{n}-a", b'{"data":', "application/merge-patch+json"),   # 400 bad JSON
+        ("PATCH", CMS + "/{n}-a", b"{}", "text/plain"),                       # 415
+        ("POST", CMS, b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"BAD_NAME"}}',
+         "application/json"),                                                 # 422 naming metadata.name
+        ("POST", CMS, b"", "application/json"),                               # 400 empty body
+        ("PUT", "/api/v1/namespaces/default/pods/none/binding", b"{}", "application/json"),  # 405
+        ("POST", "/api/v1/namespaces/default/pods/none/binding",
+         b'{"target":{"name":"n1"}}', "application/json"),                    # 404 pod not found
+        ("GET", CMS + "/missing", None, ""),                                  # 404
+        ("DELETE", CMS + "/{n}-a", None, ""),
+        ("DELETE", CMS + "/{n}-a", None, ""),                                 # 404 now
+    ]
+    for method, target, body, ctype in cases:
+        answers = []
+        for path, n in ((pair.lean_path, "lean"), (pair.plain_path, "plain")):
+            b = body.replace(b"{n}", n.encode()) if body is not None else None
+            (a,) = await ask(path, req(method, target.replace("{n}", n), b, ctype=ctype or "application/json"))
+            answers.append(a)
+        lean, plain = answers
+        assert lean.status == plain.status, (method, target, lean.body, plain.body)
+        assert lean.headers.get("content-type") == plain.headers.get("content-type")
+        assert lean.headers.get("warning") == plain.headers.get("warning")
+        # an answer about the object each side made names it; a list shows both sides' objects
+        expected = [json.loads(plain.body.replace(b"plain-a", b"lean-a")), plain.json()]
+        if lean.status >= 400:
+            assert lean.json()["kind"] == "Status"
+            assert lean.json() in expected, (method, target)
+        else:
+            assert _volatile_free(lean.json()) in [_volatile_free(e) for e in expected], (method, target)
+    assert pair.handovers == []  # every one of them was served by the lean server
+
+
+async def test_pipelined_requests_are_answered_in_order(pair: Pair) -> None:
+    await ask(pair.lean_path, req("POST", CMS, cm("p1")))
+    data = req("GET", CMS + "/p1") + req("GET", CMS + "/nope") + req("POST", CMS, cm("p2")) + req("GET", CMS + "/p2")
+    got = await ask(pair.lean_path, data, answers=4)
+    assert [a.status for a in got] == [200, 404, 201, 200]
+    assert got[0].json()["metadata"]["name"] == "p1" and got[3].json()["metadata"]["name"] == "p2"
+    assert pair.handovers == []
+
+
+async def test_a_request_arriving_byte_by_byte(pair: Pair) -> None:
+    r, w = await asyncio.open_unix_connection(pair.lean_path)
+    try:
+        for b in req("POST", CMS, cm("slow")):
+            w.write(bytes([b]))
+            await w.drain()
+        a = await read_answer(r)
+        assert a.status == 201 and a.json()["metadata"]["name"] == "slow"
+    finally:
+        w.close()
+    assert pair.handovers == []
+
+
+async def test_a_watch_hands_the_connection_to_aiohttp(pair: Pair) -> None:
+    r, w = await asyncio.open_unix_connection(pair.lean_path)
+    try:
+        w.write(req("POST", CMS, cm("w1")))
+        created = await read_answer(r)
+        assert created.status == 201 and pair.handovers == []
+        rv = created.json()["metadata"]["resourceVersion"]
+        w.write(req("GET", f"{CMS}?watch=true&resourceVersion={rv}"))
+        stream = await read_answer(r)
+        assert stream.status == 200 and stream.headers["transfer-encoding"] == "chunked"
+        assert pair.handovers == [1]
+        await ask(pair.lean_path, req("POST", CMS, cm("w2")))  # on another (lean) connection
+        async with asyncio.timeout(10):
+            size = int((await r.readline()).strip(), 16)
+            event = json.loads(await r.readexactly(size))
+        assert event["type"] == "ADDED" and event["object"]["metadata"]["name"] == "w2"
+    finally:
+        w.close()
+    assert pair.handovers == [1]
+
+
+@pytest.mark.parametrize("data", [
+    b"GET /api/v1/namespaces HTTP/1.0\r\n\r\n",                               # HTTP/1.0
+    b"GET /api/v1/namespaces HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",         # a bad head
+    b"GET /api/v1 HTTP/1.1\r\nHost: x\r\n\r\n",                               # discovery
+    b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /api/v1/namespaces/default/configmaps/a%62 HTTP/1.1\r\nHost: x\r\n\r\n",  # an escape
+    b"GET /api/v1/foos HTTP/1.1\r\nHost: x\r\n\r\n",                          # no such resource
+    b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    b"Content-Type: application/json\r\n\r\n5\r\n{\"a\":\r\n0\r\n\r\n",      # a chunked body
+])
+async def test_what_the_lean_server_does_not_read_aiohttp_answers(pair: Pair, data: bytes) -> None:
+    (lean,) = await ask(pair.lean_path, data)
+    (plain,) = await ask(pair.plain_path, data)
+    assert pair.handovers == [1]
+    assert (lean.status, lean.headers.get("content-type")) == (plain.status, plain.headers.get("content-type"))
+    if plain.headers.get("content-type") == "application/json":
+        assert _volatile_free(lean.json()) == _volatile_free(plain.json())
+
+
+async def test_a_body_over_the_lean_limit_meets_the_apis_limit(pair: Pair) -> None:
+    big = b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"big"},"data":{"k":"' + b"x" * (4 << 20) + b'"}}'
+    (a,) = await ask(pair.lean_path, req("POST", CMS, big))
+    assert a.status == 413 and a.json()["kind"] == "Status"
+    assert pair.handovers == [1]
+    medium = b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"medium"},"data":{"k":"' + b"x" * 900_000 + b'"}}'
+    (a,) = await ask(pair.lean_path, req("POST", CMS, medium))
+    assert a.status == 201 and pair.handovers == [1]  # under MAX_BODY: served lean
+
+
+async def test_connection_close_and_a_half_closed_client(pair: Pair) -> None:
+    r, w = await asyncio.open_unix_connection(pair.lean_path)
+    w.write(req("GET", CMS, extra="Connection: close\r\n"))
+    a = await read_answer(r)
+    assert a.status == 200 and a.headers["connection"] == "close"
+    assert await r.read() == b""  # the server closed it
+    w.close()
+    r, w = await asyncio.open_unix_connection(pair.lean_path)
+    w.write(req("POST", CMS, cm("half")))
+    w.write_eof()  # nothing more to send: the answer still comes
+    a = await read_answer(r)
+    assert a.status == 201 and a.json()["metadata"]["name"] == "half"
+    assert await r.read() == b""
+    w.close()
+    assert pair.handovers == []
+
+
+async def test_a_write_whose_client_left_is_still_made(pair: Pair) -> None:
+    r, w = await asyncio.open_unix_connection(pair.lean_path)
+    w.write(req("POST", CMS, cm("orphan")))
+    await w.drain()
+    w.close()
+    res = next(x for x in pair.api.resources.values() if x.info.plural == "configmaps")
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                got = await res.get("default", "orphan")
+                break
+            except Exception:
+                await asyncio.sleep(0.02)
+    assert got.obj["data"] == {"k": "orphan"}
+
+
+async def test_idle_connections_are_closed(pair: Pair) -> None:
+    pair.lean.idle_timeout = 0.2  # the sweep looks at least once a second
+    r, w = await asyncio.open_unix_connection(pair.lean_path)
+    w.write(req("GET", CMS))
+    assert (await read_answer(r)).status == 200
+    async with asyncio.timeout(5):
+        assert await r.read() == b""  # closed once idle
+    w.close()
+
+
+async def test_authentication_on_the_lean_path(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.db")
+    await store.start()
+    auth = TokenAuthenticator()
+    auth.add("admin-token", ADMIN)
+    api = ApiServer(store, authenticator=auth)
+    await api.start()
+    runner = web.AppRunner(api.app(), access_log=None)
+    await runner.setup()
+    assert runner.server is not None
+    lean = leanhttp.LeanServer(api, runner.server)
+    path = str(tmp_path / "lean.sock")
+    await lean.start_unix(path)
+    try:
+        (a,) = await ask(path, req("GET", CMS))
+        assert a.status == 401 and a.json()["reason"] == "Unauthorized"
+        (a,) = await ask(path, req("GET", CMS, extra="Authorization: Bearer wrong-token\r\n"))
+        assert a.status == 401 and a.json()["kind"] == "Status"
+        (a,) = await ask(path, req("GET", CMS, extra="Authorization: Bearer admin-token\r\n"))
+        assert a.status == 200 and a.json()["kind"] == "ConfigMapList"
+    finally:
+        await lean.close()
+        await api.stop()
+        await runner.cleanup()
+        await store.close()
+
+
+async def test_tls_unary_lean_and_a_watch_handed_over(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.db")
+    await store.start()
+    api = ApiServer(store)
+    await api.start()
+    runner = web.AppRunner(api.app(), access_log=None)
+    await runner.setup()
+    assert runner.server is not None
+    handovers: list[int] = []
+    factory = runner.server
+
+    def fallback() -> asyncio.Protocol:
+        handovers.append(1)
+        return factory()
+
+    dd = DataDir(tmp_path / "dd").ensure()
+    crt, key = ensure_serving_cert(dd, hosts=["127.0.0.1"])
+    sctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    sctx.load_cert_chain(crt, key)
+    cctx = ssl.create_default_context(cafile=str(dd.ca_crt))
+    lean = leanhttp.LeanServer(api, fallback)
+    port = await lean.start_tcp("127.0.0.1", 0, ssl=sctx)
+    try:
+        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=cctx)
+        w.write(req("POST", CMS, cm("t1")))
+        a = await read_answer(r)
+        assert a.status == 201 and handovers == []
+        w.write(req("GET", f"{CMS}?watch=1&resourceVersion={a.json()['metadata']['resourceVersion']}"))
+        assert (await read_answer(r)).status == 200 and handovers == [1]
+        r2, w2 = await asyncio.open_connection("127.0.0.1", port, ssl=cctx)
+        w2.write(req("POST", CMS, cm("t2")))
+        assert (await read_answer(r2)).status == 201
+        w2.close()
+        async with asyncio.timeout(10):
+            size = int((await r.readline()).strip(), 16)
+            event = json.loads(await r.readexactly(size))
+        assert event["object"]["metadata"]["name"] == "t2"
+        w.close()
+    finally:
+        await lean.close()
+        await api.stop()
+        await runner.cleanup()
+        await store.close()
