@@ -1,7 +1,7 @@
 """Scheduler benchmark: pods bound per second end to end, through the real API.
 
     .venv/bin/python bench/scheduler_bench.py [--nodes 5000] [--pods 50000] [--scenario resources|spread|both]
-                                              [--quick] [--core-only]
+                                              [--quick] [--core-only] [--http-server lean|aiohttp|both]
 
 What it does, per scenario, against a fresh ``shoal server`` subprocess (SQLite
 store, no local agent, controllers off so only the scheduler acts on pods):
@@ -31,6 +31,8 @@ and a required hostname anti-affinity, in groups of 50 pods.
 API can bind, the latency figures are the scheduling latency rather than
 time spent in a backlog. ``--core-only`` measures the pure core alone (decisions/s over the same
 cluster, in process), which separates the scheduler's cost from the API's.
+``--http-server aiohttp`` serves the API with aiohttp alone (``SHOAL_HTTP_SERVER``), as before the
+lean server; ``both`` runs each in turn, which is how the lean server's share was measured.
 ``run(...)`` is the entry point for a bench runner; it returns a dict.
 """
 
@@ -220,14 +222,20 @@ def pct(values: list[float], q: float) -> float:
 
 def run_scenario(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int = 50000, clients: int = 32,
                  processes: int = 2, workdir: Path | None = None, timeout: float = 1800,
-                 rate: float = 0.0, scheduler: str = "") -> dict[str, Any]:
+                 rate: float = 0.0, scheduler: str = "", http_server: str = "") -> dict[str, Any]:
+    from shoal.server import HTTP_SERVER_ENV
     from tests.server_fixture import start_server
 
     work = Path(workdir or tempfile.mkdtemp(prefix="shoal-sched-bench-"))
     os.environ["SHOAL_CONTROLLERS"] = "none"
+    if http_server:
+        os.environ[HTTP_SERVER_ENV] = http_server
+    else:
+        os.environ.pop(HTTP_SERVER_ENV, None)
     srv = start_server(work / f"data-{scenario}", timeout=60, args=[f"--scheduler-{scheduler}"] if scheduler else [])
     out: dict[str, Any] = {"scenario": scenario, "nodes": nodes, "pods": pods, "clients": clients,
-                           "rate": rate or "max", "scheduler": scheduler or "default"}
+                           "rate": rate or "max", "scheduler": scheduler or "default",
+                           "http_server": http_server or "lean"}
     try:
         base = {"url": srv.url, "token": srv.token, "ca": srv.ca}
         s = srv.session()
@@ -308,13 +316,14 @@ def run_core(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int = 5
 
 def run(*, scenarios: tuple[str, ...] = ("resources", "spread"), quick: bool = False, core_only: bool = False,
         nodes: int | None = None, pods: int | None = None, rate: float = 0.0,
-        schedulers: tuple[str, ...] = ("",)) -> dict[str, Any]:
+        schedulers: tuple[str, ...] = ("",), http_servers: tuple[str, ...] = ("",)) -> dict[str, Any]:
     """Entry point for a bench runner: every figure as a dict."""
     n = nodes or (500 if quick else 5000)
     p = pods or (2000 if quick else 50000)
     out: dict[str, Any] = {"core": [run_core(s, nodes=n, pods=p) for s in scenarios]}
     if not core_only:
-        out["e2e"] = [run_scenario(s, nodes=n, pods=p, rate=rate, scheduler=k) for s in scenarios for k in schedulers]
+        out["e2e"] = [run_scenario(s, nodes=n, pods=p, rate=rate, scheduler=k, http_server=h)
+                      for s in scenarios for k in schedulers for h in http_servers]
     return out
 
 
@@ -329,11 +338,15 @@ def main() -> None:
                     help="create pods at this rate (pods/s) to measure latency below saturation; 0: as fast as possible")
     ap.add_argument("--scheduler", choices=["default", "process", "in-process", "both"], default="default",
                     help="where the server runs its scheduler (both: one run each, in-process first)")
+    ap.add_argument("--http-server", choices=["lean", "aiohttp", "both"], default="lean",
+                    help="what serves the API's requests (both: one run each, aiohttp alone first)")
     a = ap.parse_args()
     schedulers = {"default": ("",), "both": ("in-process", "process")}.get(a.scheduler, (a.scheduler,))
     scenarios = ("resources", "spread") if a.scenario == "both" else (a.scenario,)
     print(json.dumps(run(scenarios=scenarios, quick=a.quick, core_only=a.core_only, nodes=a.nodes, pods=a.pods,
-                         rate=a.rate, schedulers=schedulers), indent=1))
+                         rate=a.rate, schedulers=schedulers,
+                         http_servers=("aiohttp", "lean") if a.http_server == "both" else (a.http_server,)),
+                     indent=1))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,9 @@ from shoal.store.open import open_store
 
 log = logging.getLogger("shoal.server")
 
+# "aiohttp" serves every request with aiohttp alone, as before the lean server (for comparison)
+HTTP_SERVER_ENV = "SHOAL_HTTP_SERVER"
+
 
 @dataclass(frozen=True, slots=True)
 class ServerOptions:
@@ -92,16 +95,22 @@ class Server:
         ctx.load_cert_chain(crt, key)
         self._runner = web.AppRunner(self.api.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
-        assert self._runner.server is not None
-        # unary API requests are served by the lean server; anything else on a connection (watches,
-        # exec, discovery, a head it does not read) by the same aiohttp application (see leanhttp)
-        self._lean = LeanServer(self.api, self._runner.server)
-        self.port = await self._lean.start_tcp(host, port, ssl=ctx, backlog=1024)
         # the in-process transport: the same API on a private Unix socket, no TLS
         self.socket_path = dd.root / "api.sock"
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
-        await self._lean.start_unix(str(self.socket_path))
+        if os.environ.get(HTTP_SERVER_ENV, "lean") == "aiohttp":  # the opt-out (docs/decisions.md)
+            site = web.TCPSite(self._runner, host, port, ssl_context=ctx, backlog=1024, reuse_address=True)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            await web.UnixSite(self._runner, str(self.socket_path)).start()
+        else:
+            # unary API requests are served by the lean server; anything else on a connection
+            # (watches, exec, discovery, a head it does not read) by aiohttp (see leanhttp)
+            assert self._runner.server is not None
+            self._lean = LeanServer(self.api, self._runner.server)
+            self.port = await self._lean.start_tcp(host, port, ssl=ctx, backlog=1024)
+            await self._lean.start_unix(str(self.socket_path))
         os.chmod(self.socket_path, 0o600)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.url = f"https://{shown}:{self.port}"

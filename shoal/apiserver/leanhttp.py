@@ -46,7 +46,8 @@ _HIGH_WATER = MAX_HEAD + MAX_BODY  # stop reading while this much waits behind a
 
 # bytes no request head of ours has: control characters (a CR or LF alone included), DEL, non-ASCII
 _UNUSUAL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f-\xff]")
-_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+# HEAD is aiohttp's: its answer must leave the body out
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
 _INTERNAL_ERROR = (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 25\r\n"
@@ -179,8 +180,8 @@ def parse_head(head: bytes) -> _Head | None:
 
 def _make_request(h: _Head) -> Request | None:
     path, _, qs = h.target.partition("?")
-    if "%" in path or "#" in h.target:
-        return None  # decoding a path the way aiohttp does is aiohttp's business
+    if "%" in path or "/." in path or "#" in h.target:
+        return None  # decoding or normalising a path the way aiohttp does is aiohttp's business
     return Request(h.method, path, qs, h.headers, keep_alive=h.keep_alive)
 
 

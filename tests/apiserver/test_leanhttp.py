@@ -49,6 +49,7 @@ def test_a_plain_head_is_parsed() -> None:
     b"GET / HTTP/1.0",                                       # not HTTP/1.1
     b"GET / HTTP/1.1 extra",                                 # not three parts
     b"BREW / HTTP/1.1",                                      # not a method of ours
+    b"HEAD / HTTP/1.1",                                      # an answer without its body
     b"GET http://x/ HTTP/1.1",                               # an absolute target
     b"GET / HTTP/1.1\r\nNo-Colon",                           # a header line without a colon
     b"GET / HTTP/1.1\r\nA: b\r\n folded",                    # obsolete line folding
@@ -94,8 +95,10 @@ def test_requests_read_as_aiohttp_reads_them(target: str, headers: dict[str, str
     assert lean.method == real.method
 
 
-def test_escaped_paths_are_left_to_aiohttp() -> None:
+def test_escaped_or_dotted_paths_are_left_to_aiohttp() -> None:
     assert _lean_request(b"GET /api/v1/namespaces/a%2Fb/pods HTTP/1.1") is None
+    assert _lean_request(b"GET /api/v1/namespaces/x/../pods HTTP/1.1") is None
+    assert _lean_request(b"GET /api/v1/namespaces/./pods HTTP/1.1") is None
 
 
 def test_a_response_is_encoded_once_with_its_headers() -> None:
@@ -159,13 +162,13 @@ class Answer:
         return json.loads(self.body)
 
 
-async def read_answer(r: asyncio.StreamReader) -> Answer:
+async def read_answer(r: asyncio.StreamReader, *, bodiless: bool = False) -> Answer:
     head = await r.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ")[1])
     headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:] if line)}
-    if headers.get("transfer-encoding") == "chunked":
-        return Answer(status, headers, b"")  # a stream: the caller reads it
+    if headers.get("transfer-encoding") == "chunked" or bodiless:
+        return Answer(status, headers, b"")  # a stream (the caller reads it), or the answer to a HEAD
     return Answer(status, headers, await r.readexactly(int(headers.get("content-length", "0"))))
 
 
@@ -181,7 +184,7 @@ async def ask(path: str, data: bytes, answers: int = 1) -> list[Answer]:
     r, w = await asyncio.open_unix_connection(path)
     try:
         w.write(data)
-        return [await read_answer(r) for _ in range(answers)]
+        return [await read_answer(r, bodiless=data.startswith(b"HEAD ")) for _ in range(answers)]
     finally:
         w.close()
 
@@ -293,6 +296,7 @@ async def test_a_watch_hands_the_connection_to_aiohttp(pair: Pair) -> None:
     b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET /api/v1/namespaces/default/configmaps/a%62 HTTP/1.1\r\nHost: x\r\n\r\n",  # an escape
     b"GET /api/v1/foos HTTP/1.1\r\nHost: x\r\n\r\n",                          # no such resource
+    b"HEAD /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\n\r\n",   # no body in the answer
     b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
     b"Content-Type: application/json\r\n\r\n5\r\n{\"a\":\r\n0\r\n\r\n",      # a chunked body
 ])
