@@ -433,3 +433,28 @@ async def test_tls_unary_lean_and_a_watch_handed_over(tmp_path: Path) -> None:
         await api.stop()
         await runner.cleanup()
         await store.close()
+
+
+@pytest.mark.parametrize("http_server", ["lean", "aiohttp"])
+def test_shoal_server_serves_with_either(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, http_server: str) -> None:
+    """The real ``shoal server``, as shipped and with ``SHOAL_HTTP_SERVER=aiohttp``: kubectl over HTTPS,
+    and a raw request over the Unix socket."""
+    from shoal.server import HTTP_SERVER_ENV
+    from tests.server_fixture import start_server
+
+    monkeypatch.setenv(HTTP_SERVER_ENV, http_server)
+    srv = start_server(tmp_path / "data", args=["--disable-scheduler", "--disable-controller-manager"])
+    try:
+        srv.kubectl("create", "configmap", "both", "--from-literal=k=v")
+        got = json.loads(srv.kubectl("get", "configmap", "both", "-o", "json").stdout)
+        assert got["data"] == {"k": "v"}
+
+        async def over_the_socket() -> Answer:
+            (a,) = await ask(str(srv.data_dir / "api.sock"),
+                             req("GET", CMS + "/both", extra=f"Authorization: Bearer {srv.token}\r\n"))
+            return a
+
+        a = asyncio.run(over_the_socket())
+        assert a.status == 200 and a.json()["data"] == {"k": "v"}
+    finally:
+        srv.stop()
