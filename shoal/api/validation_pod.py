@@ -8,6 +8,7 @@ errors they know; only the rules that catch real mistakes are implemented.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,10 +80,35 @@ _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _LABEL_FIELD = re.compile(r"^metadata\.(labels|annotations)\['[^']+'\]$")
 
 
+# Answers of validate_pod_spec for the specs seen last, keyed by (path, the spec's JSON).
+SPEC_MEMO = 1024
+_spec_memo: OrderedDict[tuple[str, bytes], tuple[FieldError, ...]] = OrderedDict()
+_encode = msgspec.json.Encoder().encode
+
+
 def validate_pod_spec(spec: PodSpec | None, path: str) -> list[FieldError]:
-    """Every rule on a pod spec, with paths under ``path`` (e.g. ``spec.template.spec``)."""
+    """Every rule on a pod spec, with paths under ``path`` (e.g. ``spec.template.spec``).
+
+    Pure in (spec, path), and every pod of a Deployment, a Job or a DaemonSet is created with its
+    template's spec: the answers for the last ``SPEC_MEMO`` specs are remembered, keyed by the
+    spec's encoding (5 us against 60-120 us of rules for a typical pod). Specs that differ in any
+    field, dict order included, are different keys.
+    """
     if spec is None:
         return [required(path)]
+    key = (path, _encode(spec))
+    hit = _spec_memo.get(key)
+    if hit is not None:
+        _spec_memo.move_to_end(key)
+        return list(hit)
+    errs = _validate_pod_spec(spec, path)
+    _spec_memo[key] = tuple(errs)
+    if len(_spec_memo) > SPEC_MEMO:
+        _spec_memo.popitem(last=False)
+    return errs
+
+
+def _validate_pod_spec(spec: PodSpec, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
     volumes = spec.volumes or []
     errs += _volumes(volumes, child(path, "volumes"))

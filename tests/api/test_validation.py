@@ -1120,3 +1120,31 @@ def test_remembered_string_checks_answer_as_the_checkers_do() -> None:
     assert check("v", long_value, label_value) and check("v", long_value, label_value)
     assert check("k", "example.com/ok", qualified_name) == []
     assert check("k", "-bad", qualified_name)
+
+
+def test_remembered_pod_specs_answer_as_the_rules_do() -> None:
+    """Every bad-object case with a pod spec, validated three times through the memo: each answer is
+    the rules' own answer, under its own path, in a list the caller may change; the memo is bounded."""
+    from shoal.api import validation_pod as vp
+    from shoal.api.models.pod import PodSpec
+
+    specs = []
+    for _, model, mutate, _, _ in CASES:
+        obj = _build(model, mutate)
+        spec = getattr(obj, "spec", None)
+        if isinstance(spec, PodSpec):
+            specs.append(spec)
+        template = getattr(spec, "template", None) or getattr(getattr(spec, "job_template", None), "spec", None)
+        if isinstance(getattr(template, "spec", None), PodSpec):
+            specs.append(template.spec)
+    assert len(specs) > 20
+    assert any(vp._validate_pod_spec(s, "spec") for s in specs)  # bad ones among them
+    for _ in range(3):
+        for s in specs:
+            for path in ("spec", "spec.template.spec"):
+                got = vp.validate_pod_spec(s, path)
+                assert got == vp._validate_pod_spec(s, path)
+                got.append(FieldError("x", "planted"))  # the caller's own list
+    for i in range(vp.SPEC_MEMO + 10):
+        vp.validate_pod_spec(decode({"containers": [{"name": f"c{i}", "image": "x"}]}, PodSpec), "spec")
+    assert len(vp._spec_memo) == vp.SPEC_MEMO
