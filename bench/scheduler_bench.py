@@ -11,8 +11,10 @@ store, no local agent, controllers off so only the scheduler acts on pods):
    allocatable, a Ready condition, hostname/zone/os labels);
 2. opens a watch on pods in a separate process that stamps, with the shared
    CLOCK_MONOTONIC, when each pod is first seen with ``spec.nodeName``;
-3. creates ``--pods`` pods with 32 concurrent clients (2 processes), stamping
-   each send time;
+3. creates ``--pods`` pods with 32 concurrent HTTPS clients (2 processes), stamping
+   each send time; by default each client is shoal's lean HTTP/1.1 connection over TLS
+   (``--client aiohttp``: aiohttp's client, as every round before 2026-12-02's second): the load
+   generators share the two cores with what they measure, and aiohttp's client cost ~3x the CPU;
 4. reports pods bound per second (first send -> last binding seen) and the
    p50/p99 of per-pod latency (send -> binding seen by the watcher), and the
    scheduler's own counters and seconds per plugin (logged by the server on
@@ -109,6 +111,8 @@ def _session(url: str, token: str, ca: str, connections: int) -> aiohttp.ClientS
 
 
 async def _post_all(p: dict[str, Any], sync: Any) -> dict[str, Any]:
+    if p.get("client") == "lean":
+        return await _post_all_lean(p, sync)
     path, bodies, clients = p["path"], p["bodies"], p["clients"]
     sent: dict[str, float] = {}
     failures: list[str] = []
@@ -138,6 +142,50 @@ async def _post_all(p: dict[str, Any], sync: Any) -> dict[str, Any]:
     return {"sent": sent, "start": t0, "end": t1, "failures": failures}
 
 
+async def _post_all_lean(p: dict[str, Any], sync: Any) -> dict[str, Any]:
+    """``_post_all`` with shoal's lean HTTP/1.1 connection over TLS instead of aiohttp's client: the
+    same requests on the same number of kept-alive HTTPS connections, for a fraction of the load
+    generator's CPU (which shares the machine's two cores with the server and the scheduler)."""
+    from urllib.parse import urlsplit
+
+    from shoal.client.unixhttp import Connection
+
+    path, bodies, clients = p["path"], p["bodies"], p["clients"]
+    u = urlsplit(p["url"])
+    ctx = ssl.create_default_context(cafile=p["ca"])
+    loop = asyncio.get_running_loop()
+    conns = [(await loop.create_connection(Connection, u.hostname, u.port, ssl=ctx))[1] for _ in range(clients)]
+    common = f"Host: {u.netloc}\r\nAuthorization: Bearer {p['token']}\r\nAccept: application/json\r\n"
+    warm = f"GET /api/v1/namespaces/default HTTP/1.1\r\n{common}\r\n".encode()
+    for c in conns:
+        status = (await c.send(warm)).status
+        if status != 200:
+            raise RuntimeError(f"warm-up GET answered {status}")
+    post = f"POST {path} HTTP/1.1\r\n{common}Content-Type: application/json\r\n".encode()
+    sent: dict[str, float] = {}
+    failures: list[str] = []
+    sync()
+    t0 = time.monotonic()
+    todo = iter(enumerate(bodies))
+    rate = p.get("rate") or 0.0
+
+    async def client(conn: Connection) -> None:
+        for k, (name, body) in todo:
+            if rate:
+                delay = t0 + k / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            sent[name] = time.monotonic()
+            r = await conn.send(b"%sContent-Length: %d\r\n\r\n%s" % (post, len(body), body))
+            if r.status != 201 and len(failures) < 5:
+                failures.append(f"{r.status}: {r.body[:200]!r}")
+    await asyncio.gather(*(client(c) for c in conns))
+    t1 = time.monotonic()
+    for c in conns:
+        c.close()
+    return {"sent": sent, "start": t0, "end": t1, "failures": failures}
+
+
 async def _watch_bound(p: dict[str, Any], sync: Any) -> dict[str, Any]:
     expected, timeout = p["expected"], p["timeout"]
     bound: dict[str, float] = {}
@@ -147,22 +195,26 @@ async def _watch_bound(p: dict[str, Any], sync: Any) -> dict[str, Any]:
         url = f"/api/v1/namespaces/{NS}/pods?watch=1&resourceVersion={rv}&timeoutSeconds={int(timeout)}"
         async with s.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as r:
             sync()
-            deadline = time.monotonic() + timeout
             marker = b'"nodeName":"'
-            while len(bound) < expected and time.monotonic() < deadline:
-                try:
-                    line = await asyncio.wait_for(r.content.readline(), max(0.1, deadline - time.monotonic()))
-                except TimeoutError:
-                    break
-                now = time.monotonic()
-                if not line:
-                    break
-                if marker not in line:
-                    continue
-                ev = msgspec.json.decode(line)
-                name = ev["object"]["metadata"]["name"]
-                if name not in bound and ev["object"]["spec"].get("nodeName"):
-                    bound[name] = now
+            rest = b""
+            # whole chunks, stamped on arrival and split here (aiohttp's readline per event, with a
+            # timer each, cost the watcher more CPU than the decoding); the server also ends the
+            # stream at timeoutSeconds
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    async for chunk in r.content.iter_any():
+                        now = time.monotonic()
+                        lines = (rest + chunk).split(b"\n")
+                        rest = lines.pop()
+                        for line in lines:
+                            if marker not in line:
+                                continue
+                            ev = msgspec.json.decode(line)
+                            name = ev["object"]["metadata"]["name"]
+                            if name not in bound and ev["object"]["spec"].get("nodeName"):
+                                bound[name] = now
+                        if len(bound) >= expected:
+                            break
     return {"bound": bound}
 
 
@@ -222,7 +274,8 @@ def pct(values: list[float], q: float) -> float:
 
 def run_scenario(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int = 50000, clients: int = 32,
                  processes: int = 2, workdir: Path | None = None, timeout: float = 1800,
-                 rate: float = 0.0, scheduler: str = "", http_server: str = "") -> dict[str, Any]:
+                 rate: float = 0.0, scheduler: str = "", http_server: str = "",
+                 client: str = "lean") -> dict[str, Any]:
     from shoal.server import HTTP_SERVER_ENV
     from tests.server_fixture import start_server
 
@@ -235,7 +288,7 @@ def run_scenario(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int
     srv = start_server(work / f"data-{scenario}", timeout=60, args=[f"--scheduler-{scheduler}"] if scheduler else [])
     out: dict[str, Any] = {"scenario": scenario, "nodes": nodes, "pods": pods, "clients": clients,
                            "rate": rate or "max", "scheduler": scheduler or "default",
-                           "http_server": http_server or "lean"}
+                           "http_server": http_server or "lean", "client": client}
     try:
         base = {"url": srv.url, "token": srv.token, "ca": srv.ca}
         s = srv.session()
@@ -257,7 +310,7 @@ def run_scenario(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int
             meters["scheduler"] = children[0]
         cpu0 = {k: procstats.cpu_seconds(v) for k, v in meters.items()} | {"machine": machine_cpu_seconds()}
         jobs += [("post", {**base, "path": f"/api/v1/namespaces/{NS}/pods", "bodies": part,
-                           "clients": clients // processes, "rate": rate / processes})
+                           "clients": clients // processes, "rate": rate / processes, "client": client})
                  for part in _split(pbodies, processes)]
         res = run_jobs(jobs, timeout=timeout + 60)
         cpu1 = {k: procstats.cpu_seconds(v) for k, v in meters.items()} | {"machine": machine_cpu_seconds()}
@@ -316,14 +369,15 @@ def run_core(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int = 5
 
 def run(*, scenarios: tuple[str, ...] = ("resources", "spread"), quick: bool = False, core_only: bool = False,
         nodes: int | None = None, pods: int | None = None, rate: float = 0.0,
-        schedulers: tuple[str, ...] = ("",), http_servers: tuple[str, ...] = ("",)) -> dict[str, Any]:
+        schedulers: tuple[str, ...] = ("",), http_servers: tuple[str, ...] = ("",),
+        clients: tuple[str, ...] = ("lean",)) -> dict[str, Any]:
     """Entry point for a bench runner: every figure as a dict."""
     n = nodes or (500 if quick else 5000)
     p = pods or (2000 if quick else 50000)
     out: dict[str, Any] = {"core": [run_core(s, nodes=n, pods=p) for s in scenarios]}
     if not core_only:
-        out["e2e"] = [run_scenario(s, nodes=n, pods=p, rate=rate, scheduler=k, http_server=h)
-                      for s in scenarios for k in schedulers for h in http_servers]
+        out["e2e"] = [run_scenario(s, nodes=n, pods=p, rate=rate, scheduler=k, http_server=h, client=c)
+                      for s in scenarios for k in schedulers for h in http_servers for c in clients]
     return out
 
 
@@ -340,12 +394,15 @@ def main() -> None:
                     help="where the server runs its scheduler (both: one run each, in-process first)")
     ap.add_argument("--http-server", choices=["lean", "aiohttp", "both"], default="lean",
                     help="what serves the API's requests (both: one run each, aiohttp alone first)")
+    ap.add_argument("--client", choices=["lean", "aiohttp", "both"], default="lean",
+                    help="the pod creators' HTTPS client (both: one run each, aiohttp first)")
     a = ap.parse_args()
     schedulers = {"default": ("",), "both": ("in-process", "process")}.get(a.scheduler, (a.scheduler,))
     scenarios = ("resources", "spread") if a.scenario == "both" else (a.scenario,)
     print(json.dumps(run(scenarios=scenarios, quick=a.quick, core_only=a.core_only, nodes=a.nodes, pods=a.pods,
                          rate=a.rate, schedulers=schedulers,
-                         http_servers=("aiohttp", "lean") if a.http_server == "both" else (a.http_server,)),
+                         http_servers=("aiohttp", "lean") if a.http_server == "both" else (a.http_server,),
+                         clients=("aiohttp", "lean") if a.client == "both" else (a.client,)),
                      indent=1))
 
 

@@ -34,7 +34,7 @@ class ProtocolError(ConnectionError):
     """The server's answer is not HTTP/1.1 as this client reads it."""
 
 
-class _Response:
+class Response:
     __slots__ = ("status", "body", "keep_alive")
 
     def __init__(self, status: int, body: bytes, keep_alive: bool) -> None:
@@ -43,14 +43,15 @@ class _Response:
         self.keep_alive = keep_alive
 
 
-class _Connection(asyncio.Protocol):
-    """One socket; one request at a time (no pipelining)."""
+class Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection, one request at a time (no pipelining), over any stream transport:
+    the pool's are on the Unix socket; the benchmarks' load generators use it over TLS."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._buf = bytearray()
-        self._waiter: asyncio.Future[_Response] | None = None
+        self._waiter: asyncio.Future[Response] | None = None
         self._head_done = False
         self._status = 0
         self._length = -1  # -1: chunked, or until close
@@ -84,7 +85,7 @@ class _Connection(asyncio.Protocol):
         w.set_exception(ConnectionError(f"connection closed before the response was read: {exc!r}"))
 
     # ---- requests ---------------------------------------------------------------------
-    def send(self, data: bytes) -> asyncio.Future[_Response]:
+    def send(self, data: bytes) -> asyncio.Future[Response]:
         assert self.transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
         self._head_done = False
@@ -108,7 +109,7 @@ class _Connection(asyncio.Protocol):
     def _finish(self, body: bytes, *, keep_alive: bool) -> None:
         assert self._waiter is not None
         if not self._waiter.done():
-            self._waiter.set_result(_Response(self._status, body, keep_alive))
+            self._waiter.set_result(Response(self._status, body, keep_alive))
 
     def _parse(self) -> None:
         buf = self._buf
@@ -183,7 +184,7 @@ class UnixHttpPool:
     def __init__(self, path: str, *, headers: dict[str, str], limit: int = 64) -> None:
         self.path = path
         self.limit = limit
-        self._idle: deque[_Connection] = deque()
+        self._idle: deque[Connection] = deque()
         self._slots = asyncio.Semaphore(limit)
         self._head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": "localhost", **headers}.items()).encode("latin-1")
         self._closed = False
@@ -224,14 +225,14 @@ class UnixHttpPool:
                 conn.close()
             return resp.status, resp.body
 
-    async def _connection(self, *, fresh: bool = False) -> tuple[_Connection, bool]:
+    async def _connection(self, *, fresh: bool = False) -> tuple[Connection, bool]:
         """A connection, and whether it is a kept-alive one (which the server may have closed)."""
         while self._idle and not fresh:
             conn = self._idle.pop()  # the most recently used: the least likely to have been closed
             if not conn.closed:
                 return conn, True
         loop = asyncio.get_running_loop()
-        _, proto = await loop.create_unix_connection(_Connection, self.path)
+        _, proto = await loop.create_unix_connection(Connection, self.path)
         return proto, False
 
     async def close(self) -> None:
