@@ -211,10 +211,12 @@ def encode_response(resp: web.Response, *, keep_alive: bool) -> bytes:
     if not isinstance(body, bytes | bytearray):
         raise TypeError(f"the lean server sends bytes bodies only, not {type(body).__name__}")
     status = resp.status
-    out: list[bytes | bytearray] = [b"HTTP/1.1 %d %s\r\n" % (status, (resp.reason or _REASONS.get(status, "")).encode("latin-1"))]
+    out: list[bytes | bytearray] = [b"HTTP/1.1 %d %s\r\n" % (status, (resp.reason or _REASONS.get(status, "")).encode())]
     for k, v in resp.headers.items():
         if k.lower() not in ("content-length", "connection", "date", "transfer-encoding"):
-            out.append(f"{k}: {v}\r\n".encode("latin-1"))
+            if "\r" in v or "\n" in v or "\r" in k or "\n" in k:  # as aiohttp: never split a response
+                raise ValueError(f"a newline in the value of response header {k!r}")
+            out.append(f"{k}: {v}\r\n".encode())  # UTF-8, as aiohttp writes headers
     out.append(b"Date: %s\r\nContent-Length: %d\r\n" % (_http_date(), len(body)))
     if not keep_alive:
         out.append(b"Connection: close\r\n")

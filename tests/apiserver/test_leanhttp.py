@@ -219,6 +219,12 @@ async def test_unary_requests_are_served_lean_with_aiohttps_answers(pair: Pair) 
         ("POST", CMS, b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"BAD_NAME"}}',
          "application/json"),                                                 # 422 naming metadata.name
         ("POST", CMS, b"", "application/json"),                               # 400 empty body
+        ("POST", CMS + "?fieldValidation=Warn",
+         '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"{n}-w"},"日本":1}'.encode(),
+         "application/json"),                                                 # 201, a Warning naming 日本
+        ("POST", CMS + "?fieldValidation=Strict",
+         b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"{n}-s"},"bogus":1}',
+         "application/json"),                                                 # 400 naming the field
         ("PUT", "/api/v1/namespaces/default/pods/none/binding", b"{}", "application/json"),  # 405
         ("POST", "/api/v1/namespaces/default/pods/none/binding",
          b'{"target":{"name":"n1"}}', "application/json"),                    # 404 pod not found
@@ -236,8 +242,10 @@ async def test_unary_requests_are_served_lean_with_aiohttps_answers(pair: Pair) 
         assert lean.status == plain.status, (method, target, lean.body, plain.body)
         assert lean.headers.get("content-type") == plain.headers.get("content-type")
         assert lean.headers.get("warning") == plain.headers.get("warning")
+        if b"\xe6\x97\xa5" in (body or b""):
+            assert "日本".encode().decode("latin-1") in lean.headers["warning"]  # UTF-8 on the wire
         # an answer about the object each side made names it; a list shows both sides' objects
-        expected = [json.loads(plain.body.replace(b"plain-a", b"lean-a")), plain.json()]
+        expected = [json.loads(plain.body.replace(b"plain-", b"lean-")), plain.json()]
         if lean.status >= 400:
             assert lean.json()["kind"] == "Status"
             assert lean.json() in expected, (method, target)
@@ -458,3 +466,10 @@ def test_shoal_server_serves_with_either(tmp_path: Path, monkeypatch: pytest.Mon
         assert a.status == 200 and a.json()["data"] == {"k": "v"}
     finally:
         srv.stop()
+
+
+def test_a_newline_in_a_response_header_is_refused() -> None:
+    resp = web.Response(body=b"{}", content_type="application/json")
+    resp.headers["Warning"] = 'x\r\nSet-Cookie: y'
+    with pytest.raises(ValueError):
+        leanhttp.encode_response(resp, keep_alive=True)
