@@ -10,6 +10,7 @@ before, not against expectations written here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import ssl
 from collections.abc import AsyncIterator
@@ -125,11 +126,13 @@ class Pair:
     handovers: list[int]
 
 
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
+@contextlib.asynccontextmanager
+async def lean_api(tmp_path: Path, *, authenticator: TokenAuthenticator | None = None
+                   ) -> AsyncIterator[tuple[ApiServer, web.AppRunner, leanhttp.LeanServer, list[int]]]:
+    """An ``ApiServer`` over SQLite, its aiohttp runner, and a lean server counting its hand-overs."""
     store = SqliteStore(tmp_path / "state.db")
     await store.start()
-    api = ApiServer(store)
+    api = ApiServer(store, authenticator=authenticator)
     await api.start()
     runner = web.AppRunner(api.app(), access_log=None)
     await runner.setup()
@@ -142,14 +145,22 @@ async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
         return aiohttp_protocol()
 
     lean = leanhttp.LeanServer(api, fallback)
-    lean_path, plain_path = str(tmp_path / "lean.sock"), str(tmp_path / "plain.sock")
-    await lean.start_unix(lean_path)
-    await web.UnixSite(runner, plain_path).start()
-    yield Pair(api, lean, lean_path, plain_path, handovers)
-    await lean.close()
-    await api.stop()  # ends open watches, as Server.stop does, before aiohttp waits for its handlers
-    await runner.cleanup()
-    await store.close()
+    try:
+        yield api, runner, lean, handovers
+    finally:
+        await lean.close()
+        await api.stop()  # ends open watches, as Server.stop does, before aiohttp waits for its handlers
+        await runner.cleanup()
+        await store.close()
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
+    async with lean_api(tmp_path) as (api, runner, lean, handovers):
+        lean_path, plain_path = str(tmp_path / "lean.sock"), str(tmp_path / "plain.sock")
+        await lean.start_unix(lean_path)
+        await web.UnixSite(runner, plain_path).start()
+        yield Pair(api, lean, lean_path, plain_path, handovers)
 
 
 @dataclass
@@ -372,55 +383,28 @@ async def test_idle_connections_are_closed(pair: Pair) -> None:
 
 
 async def test_authentication_on_the_lean_path(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "state.db")
-    await store.start()
     auth = TokenAuthenticator()
     auth.add("admin-token", ADMIN)
-    api = ApiServer(store, authenticator=auth)
-    await api.start()
-    runner = web.AppRunner(api.app(), access_log=None)
-    await runner.setup()
-    assert runner.server is not None
-    lean = leanhttp.LeanServer(api, runner.server)
-    path = str(tmp_path / "lean.sock")
-    await lean.start_unix(path)
-    try:
+    async with lean_api(tmp_path, authenticator=auth) as (_, _, lean, handovers):
+        path = str(tmp_path / "lean.sock")
+        await lean.start_unix(path)
         (a,) = await ask(path, req("GET", CMS))
         assert a.status == 401 and a.json()["reason"] == "Unauthorized"
         (a,) = await ask(path, req("GET", CMS, extra="Authorization: Bearer wrong-token\r\n"))
         assert a.status == 401 and a.json()["kind"] == "Status"
         (a,) = await ask(path, req("GET", CMS, extra="Authorization: Bearer admin-token\r\n"))
         assert a.status == 200 and a.json()["kind"] == "ConfigMapList"
-    finally:
-        await lean.close()
-        await api.stop()
-        await runner.cleanup()
-        await store.close()
+        assert handovers == []
 
 
 async def test_tls_unary_lean_and_a_watch_handed_over(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "state.db")
-    await store.start()
-    api = ApiServer(store)
-    await api.start()
-    runner = web.AppRunner(api.app(), access_log=None)
-    await runner.setup()
-    assert runner.server is not None
-    handovers: list[int] = []
-    factory = runner.server
-
-    def fallback() -> asyncio.Protocol:
-        handovers.append(1)
-        return factory()
-
     dd = DataDir(tmp_path / "dd").ensure()
     crt, key = ensure_serving_cert(dd, hosts=["127.0.0.1"])
     sctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     sctx.load_cert_chain(crt, key)
     cctx = ssl.create_default_context(cafile=str(dd.ca_crt))
-    lean = leanhttp.LeanServer(api, fallback)
-    port = await lean.start_tcp("127.0.0.1", 0, ssl=sctx)
-    try:
+    async with lean_api(tmp_path) as (_, _, lean, handovers):
+        port = await lean.start_tcp("127.0.0.1", 0, ssl=sctx)
         r, w = await asyncio.open_connection("127.0.0.1", port, ssl=cctx)
         w.write(req("POST", CMS, cm("t1")))
         a = await read_answer(r)
@@ -436,11 +420,6 @@ async def test_tls_unary_lean_and_a_watch_handed_over(tmp_path: Path) -> None:
             event = json.loads(await r.readexactly(size))
         assert event["object"]["metadata"]["name"] == "t2"
         w.close()
-    finally:
-        await lean.close()
-        await api.stop()
-        await runner.cleanup()
-        await store.close()
 
 
 @pytest.mark.parametrize("http_server", ["lean", "aiohttp"])
