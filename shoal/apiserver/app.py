@@ -1,8 +1,10 @@
-"""The API server as an aiohttp application.
+"""The API server as an aiohttp application, and the lean server's way into it.
 
 Builds one ``Resource`` and one watch-cache ``Broadcaster`` per served kind over
 a store, and the request pipeline: error translation (every failure becomes a
 ``Status``; never a traceback) -> authentication -> authorization -> handlers.
+``accepts``/``dispatch`` are the same pipeline for the unary requests that
+``shoal.apiserver.leanhttp`` serves without aiohttp's request machinery.
 """
 
 from __future__ import annotations
@@ -152,7 +154,7 @@ class ApiServer:
             raise errors.forbidden(f'User "{user.name}" cannot {attrs.verb} path "{path}"')
         return user
 
-    # ---- the lean Unix-socket path (shoal.apiserver.leanhttp) ---------------------------------
+    # ---- the lean server's path (shoal.apiserver.leanhttp), on both sockets ---------------------
     def accepts(self, request: leanhttp.Request) -> bool:
         """Unary requests for API resources; watches, streams, discovery and the rest go to aiohttp."""
         if not request.path.startswith(("/api/", "/apis/")):

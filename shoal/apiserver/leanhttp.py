@@ -1,22 +1,21 @@
-"""A lean HTTP/1.1 server for the API's Unix socket, handing anything unusual to aiohttp.
+"""A lean HTTP/1.1 server in front of the API, handing anything unusual to aiohttp.
 
-Why: every component inside ``shoal server`` (the scheduler process, the
-controllers, the node agent) reaches the API through its private Unix socket,
-and in the scheduler benchmark two of the three requests per pod (the binding
-and the ``Scheduled`` event) arrive there. aiohttp spends ~95 us of server CPU on
-each request before and after shoal's handler (request and URL objects, the
-router, middleware wrappers, response preparation, the writer); for a short
-request from a client we wrote, over a socket only this machine's root can
-open, almost none of that is needed. Measured in docs/decisions.md.
+Why: a bound pod is three unary requests (the create, over HTTPS from the
+client; the binding and the ``Scheduled`` event, over the Unix socket from the
+scheduler process), and aiohttp spent ~95 us of server CPU on each before and
+after shoal's handler (request and URL objects, the router, middleware
+wrappers, response preparation, the writer). For a plain request almost none
+of that is needed. It serves both the HTTPS port and the Unix socket; measured
+in docs/decisions.md.
 
 What it serves itself: a request whose head is plain HTTP/1.1 (no
-Transfer-Encoding, no Expect, no Upgrade, no percent-escapes in the path, a
-Content-Length of at most ``MAX_BODY``) and that the application's ``accepts``
-claims. It reads the whole body, awaits ``dispatch`` and writes the answer in
+Transfer-Encoding, no Expect, no Upgrade, not HEAD, no percent-escapes or dot
+segments in the path, a Content-Length of at most ``MAX_BODY``) and that the
+application's ``accepts`` claims. It reads the whole body, awaits ``dispatch`` and writes the answer in
 one ``write``. Anything else — a watch, the upgrade of an exec, a head it cannot
 read, discovery — and the connection is handed, with every byte not yet
-consumed, to aiohttp's own protocol for good, which answers exactly as it does
-on the TCP port. Requests on one connection are answered in order; a handler
+consumed, to aiohttp's own protocol for good, which answers exactly as it did
+before this server existed. Requests on one connection are answered in order; a handler
 already running when its client goes away runs to its end (as aiohttp's
 default), so an acknowledged-or-not write is never cut in half.
 """
