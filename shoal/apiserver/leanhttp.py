@@ -48,6 +48,13 @@ _UNUSUAL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f-\xff]")
 # HEAD is aiohttp's: its answer must leave the body out
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# what aiohttp's parser refuses (its defaults): more headers, longer lines, a second of these
+_MAX_HEADERS = 128
+_MAX_LINE = 8190
+_SINGLETONS = ("Content-Length", "Content-Location", "Content-Range", "Content-Type", "ETag", "Host",
+               "Max-Forwards", "Server", "Transfer-Encoding", "User-Agent")
+# an origin-form target of RFC 3986 characters only (a fragment, "#", is aiohttp's to refuse)
+_TARGET = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]+")
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
 _INTERNAL_ERROR = (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 25\r\n"
                    b"Connection: close\r\n\r\n500 Internal Server Error")
@@ -147,16 +154,23 @@ def parse_head(head: bytes) -> _Head | None:
     if _UNUSUAL.search(head.replace(b"\r\n", b"\t")):
         return None
     lines = head.decode("ascii").split("\r\n")
+    if len(lines[0]) > _MAX_LINE:
+        return None
     parts = lines[0].split(" ")
-    if len(parts) != 3 or parts[2] != "HTTP/1.1" or parts[0] not in _METHODS or not parts[1].startswith("/"):
+    if (len(parts) != 3 or parts[2] != "HTTP/1.1" or parts[0] not in _METHODS or not parts[1].startswith("/")
+            or not _TARGET.fullmatch(parts[1])):
+        return None
+    if len(lines) > _MAX_HEADERS + 1:
         return None
     pairs: list[tuple[str, str]] = []
     for line in lines[1:]:
         name, sep, value = line.partition(":")
-        if not sep or not _TOKEN.fullmatch(name):
-            return None  # obsolete line folding, a space before the colon, an empty name
+        if not sep or not _TOKEN.fullmatch(name) or len(line) > _MAX_LINE:
+            return None  # obsolete line folding, a space before the colon, an empty name, too long
         pairs.append((name, value.strip(" \t")))
     headers = CIMultiDictProxy(CIMultiDict(pairs))
+    if "Host" not in headers or any(len(headers.getall(h, ())) > 1 for h in _SINGLETONS):
+        return None  # HTTP/1.1 asks for one Host; aiohttp refuses a second of these with a 400
     if "Transfer-Encoding" in headers or "Expect" in headers or "Upgrade" in headers:
         return None
     keep_alive = True

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
@@ -42,7 +44,7 @@ def test_a_plain_head_is_parsed() -> None:
     assert (h.method, h.target, h.length, h.keep_alive) == ("POST", "/api/v1/namespaces/default/pods?dryRun=All",
                                                             12, True)
     assert h.headers["content-type"] == "application/json" and h.headers["X-A"] == "spaced"
-    closing = leanhttp.parse_head(b"GET / HTTP/1.1\r\nConnection: keep-alive, Close")
+    closing = leanhttp.parse_head(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Close")
     assert closing is not None and not closing.keep_alive and closing.length == 0
 
 
@@ -67,13 +69,30 @@ def test_a_plain_head_is_parsed() -> None:
     b"POST / HTTP/1.1\r\nContent-Length: +1",
     b"POST / HTTP/1.1\r\nContent-Length: -1",
     b"POST / HTTP/1.1\r\nContent-Length: 1048577",           # over MAX_BODY: aiohttp enforces the limit
+    b"GET / HTTP/1.1\r\nContent-Type: a\r\nContent-Type: b",  # a second of a singleton header
+    b"GET / HTTP/1.1\r\nX-A: " + b"a" * 8190,                  # a line longer than aiohttp reads
+    b"GET / HTTP/1.1" + b"\r\nX-A: a" * 128,                  # more headers than aiohttp reads
+    b"GET /a\tb HTTP/1.1",                                   # a tab in the target
+    b'GET /a"b HTTP/1.1',                                    # not a URI character
 ])
 def test_heads_left_to_aiohttp(head: bytes) -> None:
-    assert leanhttp.parse_head(head) is None
+    assert leanhttp.parse_head(_with_host(head)) is None
+
+
+def test_a_head_without_one_host_is_left_to_aiohttp() -> None:
+    assert leanhttp.parse_head(b"GET / HTTP/1.1") is None
+    assert leanhttp.parse_head(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b") is None
+    assert leanhttp.parse_head(b"GET / HTTP/1.1\r\nHost: a") is not None
+
+
+def _with_host(head: bytes) -> bytes:
+    """``head`` with a Host header after its request line (so each case is refused for its own reason)."""
+    first, sep, rest = head.partition(b"\r\n")
+    return first + b"\r\nHost: x" + (b"\r\n" + rest if sep else b"")
 
 
 def _lean_request(raw_head: bytes) -> leanhttp.Request | None:
-    h = leanhttp.parse_head(raw_head)
+    h = leanhttp.parse_head(_with_host(raw_head))
     assert h is not None
     return leanhttp._make_request(h)
 
@@ -452,3 +471,81 @@ def test_a_newline_in_a_response_header_is_refused() -> None:
     resp.headers["Warning"] = 'x\r\nSet-Cookie: y'
     with pytest.raises(ValueError):
         leanhttp.encode_response(resp, keep_alive=True)
+
+
+# ---- the parser against aiohttp's own ------------------------------------------------------------
+
+_ODD_TARGET_CHARS = "abcz09/?=&%.-_~+#:;, é\t\"<>{}|\\^`[]"
+_ODD_VALUE_CHARS = "aZ09 \t:;,=\"'/.-é\x00\x7f"
+
+
+def _mostly(plain: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``plain`` nine times in ten, else ``odd``: most heads are ones the lean server takes."""
+    return st.integers(0, 9).flatmap(lambda i: odd if i == 0 else plain)
+
+
+@st.composite
+def _heads(draw: st.DrawFn) -> bytes:
+    method = draw(_mostly(st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+                          st.sampled_from(["HEAD", "BREW", "get", "G ET"])))
+    segment = st.text("abz09-._~", min_size=1, max_size=6)
+    path = "/" + "/".join(draw(st.lists(segment, max_size=4)))
+    query = draw(st.one_of(st.just(""), st.lists(st.tuples(st.text("ab=_%2C3D+", max_size=5),
+                                                            st.text("ab=_%2C3D+,!", max_size=6)), max_size=3)
+                           .map(lambda kv: "?" + "&".join(f"{k}={v}" for k, v in kv))))
+    target = draw(_mostly(st.just(path + query), st.text(_ODD_TARGET_CHARS, max_size=20).map(lambda t: path + t)))
+    version = draw(_mostly(st.just("HTTP/1.1"), st.sampled_from(["HTTP/1.0", "HTTP/2", "HTTP/1.1 "])))
+    names = _mostly(st.sampled_from(["Accept", "Content-Type", "Authorization", "X-A", "x-b", "Connection",
+                                     "Content-Length"]),
+                    st.one_of(st.sampled_from(["Transfer-Encoding", "Expect", "Upgrade", "Host", "User-Agent"]),
+                              st.text("aZ-_ :é", max_size=6)))
+    values = _mostly(st.one_of(st.sampled_from(["close", "keep-alive", "application/json", "Bearer t", "0", "12"]),
+                               st.text("aZ09 ,;=/.-", max_size=10)),
+                     st.one_of(st.sampled_from(["Upgrade", "chunked", "+3", "1,1", "-1"]),
+                               st.text(_ODD_VALUE_CHARS, max_size=10)))
+    headers = draw(st.lists(st.tuples(names, values), max_size=5))
+    # one Content-Length at most, mostly, as real clients send
+    if draw(st.integers(0, 9)):
+        seen = False
+        kept = []
+        for k, v in headers:
+            if k == "Content-Length":
+                if seen or not v.isdigit():
+                    continue
+                seen = True
+            kept.append((k, v))
+        headers = kept
+    if draw(st.integers(0, 9)):  # mostly with the Host header HTTP/1.1 asks for
+        headers.insert(draw(st.integers(0, len(headers))), ("Host", "x"))
+    lines = [f"{method} {target} {version}"] + [f"{k}: {v}" for k, v in headers]
+    if not draw(st.integers(0, 19)):
+        lines.append(" folded")
+    return "\r\n".join(lines).encode("utf-8")
+
+
+@settings(max_examples=600, deadline=None)
+@given(_heads())
+def test_what_the_lean_parser_reads_aiohttps_parser_reads_the_same(head: bytes) -> None:
+    """A head the lean server serves is one aiohttp's parser (the C one, as the server runs) reads
+    without complaint and the same way: method, target, headers, keep-alive, path and query."""
+    from unittest import mock
+
+    from aiohttp.http_parser import HttpRequestParser
+
+    h = leanhttp.parse_head(head)
+    if h is None:
+        return
+    loop = asyncio.new_event_loop()
+    try:
+        parser = HttpRequestParser(mock.Mock(), loop, 2**16, max_line_size=8190, max_field_size=8190)
+        messages, _, _ = parser.feed_data(head + b"\r\n\r\n" + b"x" * h.length)
+    finally:
+        loop.close()
+    msg = messages[0][0]
+    assert msg.method == h.method and msg.path == h.target
+    assert list(msg.headers.items()) == list(h.headers.items())
+    assert msg.should_close == (not h.keep_alive)
+    req = leanhttp._make_request(h)
+    if req is not None:
+        assert req.path == msg.url.path
+        assert list(req.query.items()) == list(msg.url.query.items())
