@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
 from shoal.apiserver import leanhttp
