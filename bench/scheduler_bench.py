@@ -52,6 +52,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,36 +111,46 @@ def _session(url: str, token: str, ca: str, connections: int) -> aiohttp.ClientS
                                  timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
 
 
+Send = Callable[[bytes], Awaitable[tuple[int, bytes]]]
+
+
+async def _drive(p: dict[str, Any], sync: Any, senders: list[Send]) -> dict[str, Any]:
+    """POST every body, one sender per concurrent client, paced by ``rate`` if given."""
+    sent: dict[str, float] = {}
+    failures: list[str] = []
+    sync()
+    t0 = time.monotonic()
+    todo = iter(enumerate(p["bodies"]))
+    rate = p.get("rate") or 0.0
+
+    async def client(send: Send) -> None:
+        for k, (name, body) in todo:
+            if rate:  # paced (open loop at a fixed rate), else as fast as the server answers
+                delay = t0 + k / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            sent[name] = time.monotonic()
+            status, answer = await send(body)
+            if status != 201 and len(failures) < 5:
+                failures.append(f"{status}: {answer[:200]!r}")
+    await asyncio.gather(*(client(s) for s in senders))
+    return {"sent": sent, "start": t0, "end": time.monotonic(), "failures": failures}
+
+
 async def _post_all(p: dict[str, Any], sync: Any) -> dict[str, Any]:
     if p.get("client") == "lean":
         return await _post_all_lean(p, sync)
-    path, bodies, clients = p["path"], p["bodies"], p["clients"]
-    sent: dict[str, float] = {}
-    failures: list[str] = []
+    path, clients = p["path"], p["clients"]
     async with _session(p["url"], p["token"], p["ca"], clients) as s:
         async def warm() -> None:
             async with s.get("/api/v1/namespaces/default") as r:
                 await r.read()
         await asyncio.gather(*(warm() for _ in range(clients)))
-        sync()
-        t0 = time.monotonic()
-        todo = iter(enumerate(bodies))
-        rate = p.get("rate") or 0.0
 
-        async def client() -> None:
-            for k, (name, body) in todo:
-                if rate:  # paced (open loop at a fixed rate), else as fast as the server answers
-                    delay = t0 + k / rate - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                sent[name] = time.monotonic()
-                async with s.post(path, data=body, headers={"Content-Type": "application/json"}) as r:
-                    answer = await r.read()
-                    if r.status != 201 and len(failures) < 5:
-                        failures.append(f"{r.status}: {answer[:200]!r}")
-        await asyncio.gather(*(client() for _ in range(clients)))
-        t1 = time.monotonic()
-    return {"sent": sent, "start": t0, "end": t1, "failures": failures}
+        async def send(body: bytes) -> tuple[int, bytes]:
+            async with s.post(path, data=body, headers={"Content-Type": "application/json"}) as r:
+                return r.status, await r.read()
+        return await _drive(p, sync, [send] * clients)
 
 
 async def _post_all_lean(p: dict[str, Any], sync: Any) -> dict[str, Any]:
@@ -150,40 +161,29 @@ async def _post_all_lean(p: dict[str, Any], sync: Any) -> dict[str, Any]:
 
     from shoal.client.unixhttp import Connection
 
-    path, bodies, clients = p["path"], p["bodies"], p["clients"]
     u = urlsplit(p["url"])
     ctx = ssl.create_default_context(cafile=p["ca"])
     loop = asyncio.get_running_loop()
-    conns = [(await loop.create_connection(Connection, u.hostname, u.port, ssl=ctx))[1] for _ in range(clients)]
+    conns = [(await loop.create_connection(Connection, u.hostname, u.port, ssl=ctx))[1]
+             for _ in range(p["clients"])]
     common = f"Host: {u.netloc}\r\nAuthorization: Bearer {p['token']}\r\nAccept: application/json\r\n"
     warm = f"GET /api/v1/namespaces/default HTTP/1.1\r\n{common}\r\n".encode()
     for c in conns:
         status = (await c.send(warm)).status
         if status != 200:
             raise RuntimeError(f"warm-up GET answered {status}")
-    post = f"POST {path} HTTP/1.1\r\n{common}Content-Type: application/json\r\n".encode()
-    sent: dict[str, float] = {}
-    failures: list[str] = []
-    sync()
-    t0 = time.monotonic()
-    todo = iter(enumerate(bodies))
-    rate = p.get("rate") or 0.0
+    post = f"POST {p['path']} HTTP/1.1\r\n{common}Content-Type: application/json\r\n".encode()
 
-    async def client(conn: Connection) -> None:
-        for k, (name, body) in todo:
-            if rate:
-                delay = t0 + k / rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            sent[name] = time.monotonic()
+    def sender(conn: Connection) -> Send:
+        async def send(body: bytes) -> tuple[int, bytes]:
             r = await conn.send(b"%sContent-Length: %d\r\n\r\n%s" % (post, len(body), body))
-            if r.status != 201 and len(failures) < 5:
-                failures.append(f"{r.status}: {r.body[:200]!r}")
-    await asyncio.gather(*(client(c) for c in conns))
-    t1 = time.monotonic()
-    for c in conns:
-        c.close()
-    return {"sent": sent, "start": t0, "end": t1, "failures": failures}
+            return r.status, r.body
+        return send
+    try:
+        return await _drive(p, sync, [sender(c) for c in conns])
+    finally:
+        for c in conns:
+            c.close()
 
 
 async def _watch_bound(p: dict[str, Any], sync: Any) -> dict[str, Any]:

@@ -165,8 +165,10 @@ class ApiServer:
             return False  # "/api/v1" is discovery; a wrong path gets aiohttp's routing as before
         if target.subresource in _STREAMING_SUBRESOURCES:
             return False
-        if request.method == "GET" and target.name is None and "watch" in request.query_string:
-            return request.query.get("watch", "").lower() not in ("1", "true", "yes")
+        if request.method == "GET" and target.name is None and "watch" in request.query_string and \
+                request.query.get("watch", "").lower() in ("1", "true", "yes"):
+            return False
+        request.route = target
         return True
 
     async def dispatch(self, request: leanhttp.Request) -> web.Response:
@@ -175,7 +177,7 @@ class ApiServer:
             if self.authenticator is not None:
                 request[USER_KEY] = self._authenticate(request.method, request.path, request.headers.get("Authorization"))
             # a Request offers what the unary handlers use of web.Request (see leanhttp.Request)
-            resp = await self.handlers.handle(cast(web.Request, request))
+            resp = await self.handlers.handle(cast(web.Request, request), request.route)
             if not isinstance(resp, web.Response):
                 raise TypeError(f"a unary handler answered with a {type(resp).__name__}")
             return resp

@@ -233,11 +233,13 @@ class Handlers:
             raise errors.bad_request(str(e)) from None
 
     # ---- entry point ---------------------------------------------------------------
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            target = routing.parse(request.path)
-        except routing.RouteError:
-            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource") from None
+    async def handle(self, request: web.Request, target: routing.Target | None = None) -> web.StreamResponse:
+        """Serve one request; ``target`` is its parsed path when the caller has parsed it already."""
+        if target is None:
+            try:
+                target = routing.parse(request.path)
+            except routing.RouteError:
+                raise errors.ApiError(404, "NotFound", "the server could not find the requested resource") from None
         info, ns, name, sub = target.info, target.namespace, target.name, target.subresource
         res = self.resource(info)
         m = request.method

@@ -78,11 +78,12 @@ class Request:
 
     ``method``, ``path`` (decoded; it never had an escape), ``query``,
     ``headers``, ``content_type`` (as aiohttp gives it), ``content_length``,
-    ``content.iter_chunked``, ``read()``, ``match_info`` (empty) and item access
-    for request-scoped values (the authenticated user).
+    ``content.iter_chunked`` and item assignment for request-scoped values (the
+    authenticated user); ``route`` is what the application's ``accepts`` parsed of
+    the path, so that it is parsed once.
     """
 
-    __slots__ = ("method", "path", "query_string", "headers", "body", "keep_alive", "_query", "_items")
+    __slots__ = ("method", "path", "query_string", "headers", "body", "keep_alive", "route", "_query", "_items")
 
     def __init__(self, method: str, path: str, query_string: str, headers: CIMultiDictProxy[str],
                  *, keep_alive: bool = True) -> None:
@@ -92,6 +93,7 @@ class Request:
         self.headers = headers
         self.body = b""
         self.keep_alive = keep_alive
+        self.route: Any = None
         self._query: MultiDictProxy[str] | None = None
         self._items: dict[Any, Any] = {}
 
@@ -117,21 +119,11 @@ class Request:
     def content(self) -> _Body:
         return _Body(self.body)
 
-    @property
-    def match_info(self) -> dict[str, str]:
-        return {}
-
-    async def read(self) -> bytes:
-        return self.body
-
     def __getitem__(self, key: Any) -> Any:
         return self._items[key]
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self._items[key] = value
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        return self._items.get(key, default)
 
 
 class _Head:
