@@ -152,6 +152,8 @@ def parse_body(raw: bytes, content_type: str) -> Any:
             body = yaml.load(raw, Loader=_yaml_loader)  # noqa: S506 - a safe loader
         else:
             body = msgspec.json.decode(raw)
+            if admission.json_within_shape(raw):
+                return body
     except (msgspec.DecodeError, yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:
         kind = "YAML" if "yaml" in ct else "JSON"
         raise errors.bad_request(f"the body of the request could not be decoded as {kind}: {e}") from None
@@ -262,7 +264,8 @@ class Handlers:
                 return await self._list(request, res, ns)
             if m == "POST":
                 body = parse_body(await read_body(request), request.content_type)
-                r = await res.create(ns, body, dry_run=_dry_run(request), field_validation=_field_validation(request))
+                r = await res.create(ns, body, dry_run=_dry_run(request), field_validation=_field_validation(request),
+                                     shape_checked=True)
                 return self._object_response(request, r, 201)
             if m == "DELETE":
                 return await self._delete_collection(request, res, ns)

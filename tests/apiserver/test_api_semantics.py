@@ -134,13 +134,28 @@ def test_scale_subresource(server: RunningServer, http: requests.Session, ns: st
 
 def test_binding_sets_node_once(server: RunningServer, http: requests.Session, ns: str) -> None:
     http.post(url(server, PODS, ns), json=pod("b"))
+    # what a scheduler that failed once leaves: PodScheduled=False, beside another condition
+    conds = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/0 nodes"},
+             {"type": "example.com/Checked", "status": "True"}]
+    r = http.patch(url(server, PODS, ns) + "/b/status", data=json.dumps({"status": {"conditions": conds}}),
+                   headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    before = r.json()
     binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "b"},
                "target": {"apiVersion": "v1", "kind": "Node", "name": "n1"}}
     r = http.post(url(server, PODS, ns) + "/b/binding", json=binding)
     assert r.status_code == 201, r.text
     p = http.get(url(server, PODS, ns) + "/b").json()
     assert p["spec"]["nodeName"] == "n1"
-    assert any(c["type"] == "PodScheduled" and c["status"] == "True" for c in p["status"]["conditions"])
+    assert [(c["type"], c["status"]) for c in p["status"]["conditions"]] == \
+        [("PodScheduled", "True"), ("example.com/Checked", "True")]
+    # nothing else moved: the pod as before the binding but for the node, the condition and the version
+    p["spec"].pop("nodeName")
+    p["status"].pop("conditions")
+    before["status"].pop("conditions")
+    p["metadata"].pop("resourceVersion")
+    before["metadata"].pop("resourceVersion")
+    assert p == before
     again = http.post(url(server, PODS, ns) + "/b/binding", json=binding)
     assert again.status_code == 409
 
