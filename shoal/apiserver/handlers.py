@@ -20,7 +20,7 @@ from aiohttp import web
 
 from shoal.api import protobuf, selectors
 from shoal.api.registry import ResourceInfo
-from shoal.apiserver import admission, errors, rawobj, routing, tables
+from shoal.apiserver import admission, errors, leanhttp, rawobj, routing, tables
 from shoal.apiserver.resource import Resource, Result
 from shoal.apiserver.watchcache import Broadcaster, TooOldError
 
@@ -56,6 +56,9 @@ _yaml_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Events already queued for a watcher are written together, up to this many at a time.
 _WATCH_BURST = 256
+
+
+_BOUND = msgspec.json.encode({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
 
 
 def wants_table(request: web.Request) -> bool:
@@ -126,6 +129,8 @@ def _field_validation(request: web.Request) -> str:
 
 
 async def read_body(request: web.Request) -> bytes:
+    if isinstance(request, leanhttp.Request):  # read whole already, and at most leanhttp.MAX_BODY
+        return request.body
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise errors.too_large(MAX_BODY)
     chunks: list[bytes] = []
@@ -556,8 +561,7 @@ class Handlers:
             raise errors.invalid("Binding", name, [{"reason": "FieldValueRequired", "field": "target.name",
                                                     "message": "Required value"}])
         r = await res.bind(ns, name, node, dry_run=_dry_run(request))
-        return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
-                     status=201, headers=_warning_headers(r.warnings))
+        return _json(_BOUND, status=201, headers=_warning_headers(r.warnings))
 
     async def _finalize(self, request: web.Request, res: Resource, name: str) -> web.StreamResponse:
         body = parse_body(await read_body(request), request.content_type)

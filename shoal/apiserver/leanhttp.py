@@ -73,6 +73,9 @@ class _Body:
             yield self._data[i:i + n]
 
 
+_NO_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
+
+
 class Request:
     """The part of ``aiohttp.web.Request`` that shoal's unary handlers use, for one lean request.
 
@@ -100,7 +103,8 @@ class Request:
     @property
     def query(self) -> MultiDictProxy[str]:
         if self._query is None:
-            self._query = MultiDictProxy(MultiDict(parse_qsl(self.query_string, keep_blank_values=True)))
+            self._query = MultiDictProxy(MultiDict(parse_qsl(self.query_string, keep_blank_values=True))) \
+                if self.query_string else _NO_QUERY  # most requests have none; read-only, so shared
         return self._query
 
     @property
