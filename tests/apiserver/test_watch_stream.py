@@ -101,3 +101,25 @@ async def test_timeout_seconds_ends_a_busy_stream(api: Any) -> None:
     assert time.monotonic() - started < 5
     lines = [json.loads(x) for x in body.splitlines()]
     assert lines and all(e["type"] == "ADDED" for e in lines)
+
+
+async def test_live_bursts_and_single_events_are_all_sent_in_order(api: Any) -> None:
+    # live events come in bursts (gathered into one write) and alone after a quiet moment; whatever
+    # is created or deleted must follow in order, none lost or repeated
+    server, s = api
+    res = next(r for r in server.resources.values() if r.info.plural == "configmaps")
+    async with s.get(CMS, params={"watch": "1", "resourceVersion": "1"}) as resp:
+        assert resp.status == 200
+        want: list[tuple[str, str]] = []
+        for i in range(150):
+            await res.create("default", cm(f"g-{i}"))
+            want.append(("ADDED", f"g-{i}"))
+            if i % 3 == 0:
+                await res.delete("default", f"g-{i}")
+                want.append(("DELETED", f"g-{i}"))
+            if i % 10 == 0:
+                await asyncio.sleep(0.003)  # a quiet moment: the next event is written alone
+        events = await _lines(resp, len(want))
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == want
+    revs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
+    assert revs == sorted(set(revs))
