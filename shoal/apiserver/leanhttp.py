@@ -51,8 +51,10 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # what aiohttp's parser refuses (its defaults): more headers, longer lines, a second of these
 _MAX_HEADERS = 128
 _MAX_LINE = 8190
-_SINGLETONS = ("Content-Length", "Content-Location", "Content-Range", "Content-Type", "ETag", "Host",
-               "Max-Forwards", "Server", "Transfer-Encoding", "User-Agent")
+_SINGLETONS = frozenset({"content-length", "content-location", "content-range", "content-type", "etag", "host",
+                         "max-forwards", "server", "transfer-encoding", "user-agent"})
+_HANDED_OVER = frozenset({"transfer-encoding", "expect", "upgrade"})  # aiohttp's business
+_NOTABLE = _SINGLETONS | _HANDED_OVER | {"connection"}  # the names parse_head looks at (lower-case)
 # an origin-form target of RFC 3986 characters only (a fragment, "#", is aiohttp's to refuse)
 _TARGET = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]+")
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
@@ -159,31 +161,38 @@ def parse_head(head: bytes) -> _Head | None:
     if len(lines) > _MAX_HEADERS + 1:
         return None
     pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()  # the singletons met so far, lower-case
+    keep_alive = True
+    length = 0
     for line in lines[1:]:
         name, sep, value = line.partition(":")
-        if not sep or not _TOKEN.fullmatch(name) or len(line) > _MAX_LINE:
+        if not sep or len(line) > _MAX_LINE or not _TOKEN.fullmatch(name):
             return None  # obsolete line folding, a space before the colon, an empty name, too long
-        pairs.append((name, value.strip(" \t")))
+        value = value.strip(" \t")
+        low = name.lower()
+        if low in _NOTABLE:
+            if low in _HANDED_OVER:
+                return None
+            if low == "connection":
+                tokens = {t.strip().lower() for t in value.split(",")}
+                if "upgrade" in tokens:
+                    return None
+                if "close" in tokens:
+                    keep_alive = False
+            else:
+                if low in seen:
+                    return None  # aiohttp refuses a second of these with a 400
+                seen.add(low)
+                if low == "content-length":
+                    if not value.isdigit() or not value.isascii():
+                        return None
+                    length = int(value)
+                    if length > MAX_BODY:
+                        return None
+        pairs.append((name, value))
+    if "host" not in seen:
+        return None  # HTTP/1.1 asks for one Host
     headers = CIMultiDictProxy(CIMultiDict(pairs))
-    if "Host" not in headers or any(len(headers.getall(h, ())) > 1 for h in _SINGLETONS):
-        return None  # HTTP/1.1 asks for one Host; aiohttp refuses a second of these with a 400
-    if "Transfer-Encoding" in headers or "Expect" in headers or "Upgrade" in headers:
-        return None
-    keep_alive = True
-    for conn in headers.getall("Connection", ()):
-        tokens = {t.strip().lower() for t in conn.split(",")}
-        if "upgrade" in tokens:
-            return None
-        if "close" in tokens:
-            keep_alive = False
-    lengths = headers.getall("Content-Length", ())
-    length = 0
-    if lengths:
-        if len(lengths) != 1 or not lengths[0].isdigit() or not lengths[0].isascii():
-            return None
-        length = int(lengths[0])
-        if length > MAX_BODY:
-            return None
     return _Head(parts[0], parts[1], headers, length, keep_alive)
 
 
