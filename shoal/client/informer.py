@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 IndexFunc = Callable[[Obj], list[str]]
+Transform = Callable[[Obj], Obj]
 
 
 def key_of(obj: Obj) -> str:
@@ -63,12 +64,17 @@ class Informer:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        transform: Transform | None = None,
     ) -> None:
+        """``transform`` (client-go's SetTransform) rewrites each object as it arrives, before it is
+        cached or handed to a handler: a consumer that reads a few fields of a big object keeps
+        only those, so the cache holds (and the garbage collector scans) a fraction of it."""
         self.client = client
         self.info: ResourceInfo = _info(res)
         self.namespace = namespace
         self.label_selector = label_selector
         self.field_selector = field_selector
+        self.transform = transform
         self._items: dict[str, Obj] = {}
         self._indexers: dict[str, IndexFunc] = {"namespace": by_namespace}
         self._indices: dict[str, dict[str, set[str]]] = {"namespace": {}}
@@ -193,6 +199,8 @@ class Informer:
     async def _list(self) -> None:
         items, rv = await self.client.list_all(
             self.info, self.namespace, label_selector=self.label_selector, field_selector=self.field_selector)
+        if self.transform is not None:
+            items = [self.transform(o) for o in items]
         self._replace(items)
         self.resource_version = rv
         self._synced.set()
@@ -214,9 +222,9 @@ class Informer:
                     if rv:
                         self.resource_version = rv
                     if ev.type == "ADDED" or ev.type == "MODIFIED":
-                        self._upsert(ev.object)
+                        self._upsert(ev.object if self.transform is None else self.transform(ev.object))
                     elif ev.type == "DELETED":
-                        self._remove(ev.object)
+                        self._remove(ev.object if self.transform is None else self.transform(ev.object))
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
@@ -241,16 +249,19 @@ class InformerFactory:
 
     def __init__(self, client: ApiClient) -> None:
         self.client = client
-        self._informers: dict[tuple[str, str | None, str | None, str | None], Informer] = {}
+        self._informers: dict[tuple[str, str | None, str | None, str | None, Transform | None], Informer] = {}
 
     def informer(self, res: ResourceArg, *, namespace: str | None = None,
-                 label_selector: str | None = None, field_selector: str | None = None) -> Informer:
+                 label_selector: str | None = None, field_selector: str | None = None,
+                 transform: Transform | None = None) -> Informer:
+        """The shared informer for these arguments; one with a ``transform`` is shared only with
+        callers passing the same function (others must not be handed trimmed objects)."""
         info = _info(res)
-        k = (info.storage_prefix, namespace, label_selector, field_selector)
+        k = (info.storage_prefix, namespace, label_selector, field_selector, transform)
         inf = self._informers.get(k)
         if inf is None:
             inf = Informer(self.client, info, namespace=namespace, label_selector=label_selector,
-                           field_selector=field_selector)
+                           field_selector=field_selector, transform=transform)
             self._informers[k] = inf
         return inf
 

@@ -316,13 +316,52 @@ def pod_info(pod: Mapping[str, Any]) -> PodInfo:
     return info
 
 
+_CONTAINER_KEEP = ("name", "resources", "ports", "restartPolicy")
+_STATUS_KEEP = ("phase", "conditions", "nominatedNodeName")
+_META_DROP = frozenset({"annotations", "managedFields"})
+
+
+def scheduling_view(pod: dict[str, Any]) -> dict[str, Any]:
+    """The pod with only what the scheduler reads, for its pod informer's transform.
+
+    Why: the scheduler caches every pod it has seen, and ``PodInfo.raw`` keeps the version it
+    parsed; whole pods made that cache most of the scheduler's memory and of its garbage
+    collector's work (3.1 s of a 50,000-pod run). Kept: metadata but for annotations and
+    managedFields (events name the pod by it), the spec but for what a container is besides
+    its name, requests, ports and restart policy (``pod_requests`` reads sidecars'), and the
+    status's phase, conditions and nominated node. A value of the wrong shape is kept as it
+    is, so ``pod_info`` still refuses it with the same reason.
+    """
+    out = {k: v for k, v in pod.items() if k not in ("metadata", "spec", "status")}
+    md = pod.get("metadata")
+    if "metadata" in pod:
+        out["metadata"] = {k: v for k, v in md.items() if k not in _META_DROP} if isinstance(md, dict) else md
+    spec = pod.get("spec")
+    if isinstance(spec, dict):
+        slim = {k: v for k, v in spec.items() if k not in ("containers", "initContainers", "ephemeralContainers")}
+        for key in ("containers", "initContainers"):
+            cs = spec.get(key)
+            if cs is not None:
+                slim[key] = [{k: c[k] for k in _CONTAINER_KEEP if k in c} if isinstance(c, dict) else c
+                             for c in cs] if isinstance(cs, list) else cs
+        out["spec"] = slim
+    elif "spec" in pod:
+        out["spec"] = spec
+    status = pod.get("status")
+    if "status" in pod:
+        out["status"] = {k: status[k] for k in _STATUS_KEEP if k in status} if isinstance(status, dict) else status
+    return out
+
+
 def pod_info_or_error(pod: Mapping[str, Any]) -> PodInfo:
     """Like ``pod_info`` but never raises: a pod it cannot read carries ``error``."""
     try:
         return pod_info(pod)
     except (PodSpecError, TypeError, ValueError, AttributeError) as e:
-        md = pod.get("metadata") or {}
-        spec = pod.get("spec") or {}
+        md = pod.get("metadata")
+        md = md if isinstance(md, Mapping) else {}
+        spec = pod.get("spec")
+        spec = spec if isinstance(spec, Mapping) else {}
         ns = str(md.get("namespace") or "default")
         priority = spec.get("priority")
         return PodInfo(

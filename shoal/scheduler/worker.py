@@ -41,7 +41,7 @@ from shoal.client.events import EventRecorder
 from shoal.scheduler.config import SchedulerConfig
 from shoal.scheduler.core import Decision, Profile, build_profiles
 from shoal.scheduler.framework import Code
-from shoal.scheduler.podinfo import PodInfo, pod_info_or_error
+from shoal.scheduler.podinfo import PodInfo, pod_info_or_error, scheduling_view
 from shoal.scheduler.queue import QueuedPod, SchedulingQueue
 from shoal.scheduler.snapshot import ClusterState
 
@@ -93,7 +93,8 @@ class Scheduler:
         self._tasks: list[asyncio.Task[Any]] = []
         self._inflight: set[asyncio.Task[Any]] = set()
         self._assume_deadline: dict[str, float] = {}
-        self.pods: Informer = self.factory.informer("pods")
+        # its own informers keep only what scheduling reads; shared ones stay whole for the others
+        self.pods: Informer = self.factory.informer("pods", transform=scheduling_view if self._own_factory else None)
         self.nodes: Informer = self.factory.informer("nodes")
 
     # ---- lifecycle ------------------------------------------------------------------------
