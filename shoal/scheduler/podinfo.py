@@ -325,8 +325,9 @@ def scheduling_view(pod: dict[str, Any]) -> dict[str, Any]:
     """The pod with only what the scheduler reads, for its pod informer's transform.
 
     Why: the scheduler caches every pod it has seen, and ``PodInfo.raw`` keeps the version it
-    parsed; whole pods made that cache most of the scheduler's memory and of its garbage
-    collector's work (3.1 s of a 50,000-pod run). Kept: metadata but for annotations and
+    parsed. Measured with the benchmark's pod: the cache and the parsed pods took 11.8 KB a pod
+    whole and 7.7 KB as this view, and the scheduler process's garbage collection in a
+    30,000-pod run fell from 2.2-2.4 s to 1.2-1.3 s. Kept: metadata but for annotations and
     managedFields (events name the pod by it), the spec but for what a container is besides
     its name, requests, ports and restart policy (``pod_requests`` reads sidecars'), and the
     status's phase, conditions and nominated node. A value of the wrong shape is kept as it
