@@ -40,8 +40,8 @@ def check_shape(data: Any) -> None:
 def json_within_shape(raw: bytes) -> bool:
     """True when JSON text ``raw`` cannot break the limits, so its decoded value need not be walked.
 
-    Why: the walk was ~3 % of the API server's CPU on a pod create, and nearly every body is far
-    inside the limits. A container nested at depth ``MAX_DEPTH`` needs ``MAX_DEPTH`` opening
+    Why: a create's two walks were ~5 % of the API server's loop in the scheduler benchmark
+    (py-spy), and nearly every body is far inside the limits. A container nested at depth ``MAX_DEPTH`` needs ``MAX_DEPTH`` opening
     brackets and every value begins with a byte of its own, so fewer brackets than ``MAX_DEPTH``
     and at most ``MAX_NODES`` bytes settle it (brackets inside strings only over-count). False
     says nothing: walk the value with ``check_shape``.
