@@ -8,13 +8,16 @@ gives, for good pods and for bad ones alike.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shoal.client.api import ApiClient
 from shoal.client.informer import InformerFactory
+from shoal.scheduler import podinfo
 from shoal.scheduler.podinfo import PodInfo, pod_info_or_error, scheduling_view
 from shoal.scheduler.worker import Scheduler
 
@@ -120,3 +123,34 @@ def test_the_scheduler_trims_only_the_informers_it_owns() -> None:
     sched = Scheduler(client, informers=shared)
     assert sched.pods is whole and whole.transform is None  # controllers sharing it need whole pods
     assert shared.informer("pods", transform=scheduling_view) is not whole
+
+
+@settings(max_examples=200, deadline=None)
+@given(pods())
+def test_remembered_spec_parts_are_what_parsing_gives(p: dict[str, Any]) -> None:
+    # pod_info keeps the spec-derived half per (namespace, labels, spec): asked three times, through
+    # the memo, it must equal the rules' own answer (or the same error)
+    md, spec = p["metadata"], p["spec"]
+    try:
+        want: Any = podinfo._spec_parts(spec, md["namespace"], md["labels"])
+    except podinfo.PodSpecError as e:
+        want = e
+    for _ in range(3):
+        if isinstance(want, Exception):
+            with pytest.raises(podinfo.PodSpecError, match=re.escape(str(want))):
+                podinfo._spec_parts_memo(spec, md["namespace"], md["labels"])
+        else:
+            assert repr(podinfo._spec_parts_memo(spec, md["namespace"], md["labels"])) == repr(want)
+
+
+def test_spec_memo_is_bounded_and_keyed_by_labels_too() -> None:
+    podinfo._spec_memo.clear()
+    spread = {"containers": [{"name": "c"}], "topologySpreadConstraints": [
+        {"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "DoNotSchedule", "matchLabelKeys": ["app"],
+         "labelSelector": {"matchLabels": {}}}]}
+    a = podinfo._spec_parts_memo(spread, "ns", {"app": "a"})
+    b = podinfo._spec_parts_memo(spread, "ns", {"app": "b"})  # matchLabelKeys: the labels change the selector
+    assert repr(a) != repr(b)
+    for i in range(podinfo.SPEC_MEMO + 10):
+        podinfo._spec_parts_memo({"containers": [{"name": f"c{i}"}]}, "ns", {})
+    assert len(podinfo._spec_memo) == podinfo.SPEC_MEMO
