@@ -8,12 +8,12 @@ errors they know; only the rules that catch real mistakes are implemented.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
+from shoal.api.memo import Memo
 from shoal.api.models.pod import (
     VOLUME_SOURCES,
     Affinity,
@@ -82,7 +82,7 @@ _LABEL_FIELD = re.compile(r"^metadata\.(labels|annotations)\['[^']+'\]$")
 
 # Answers of validate_pod_spec for the specs seen last, keyed by (path, the spec's JSON).
 SPEC_MEMO = 1024
-_spec_memo: OrderedDict[tuple[str, bytes], tuple[FieldError, ...]] = OrderedDict()
+_spec_memo: Memo[tuple[str, bytes], tuple[FieldError, ...]] = Memo(SPEC_MEMO)
 _encode = msgspec.json.Encoder().encode
 
 
@@ -99,12 +99,9 @@ def validate_pod_spec(spec: PodSpec | None, path: str) -> list[FieldError]:
     key = (path, _encode(spec))
     hit = _spec_memo.get(key)
     if hit is not None:
-        _spec_memo.move_to_end(key)
         return list(hit)
     errs = _validate_pod_spec(spec, path)
-    _spec_memo[key] = tuple(errs)
-    if len(_spec_memo) > SPEC_MEMO:
-        _spec_memo.popitem(last=False)
+    _spec_memo.put(key, tuple(errs))
     return errs
 
 

@@ -11,13 +11,13 @@ reason, never a crashed scheduler.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
+from shoal.api.memo import Memo
 from shoal.api.quantity import InvalidQuantity, int_value, milli_value
 from shoal.api.selectors import EVERYTHING, Selector, SelectorError, from_label_selector
 
@@ -283,21 +283,22 @@ def pod_info(pod: Mapping[str, Any]) -> PodInfo:
         has_controller=any(o.get("controller") for o in md.get("ownerReferences") or []),
         deleting=bool(md.get("deletionTimestamp")), raw=dict(pod),
     )
-    (info.requests, info.nonzero_cpu, info.nonzero_memory, info.host_ports, info.tolerations, info.node_selector,
-     info.required_node_terms, info.preferred_node_terms, info.affinity, info.anti_affinity, info.preferred_affinity,
-     info.preferred_anti_affinity, info.spread) = _spec_parts_memo(spec, ns, labels)
+    parts = _spec_parts_memo(spec, ns, labels)
+    for f in _SPEC_FIELDS:
+        setattr(info, f, getattr(parts, f))
     return info
 
 
+# the fields of PodInfo that its namespace, labels and spec alone decide
+_SPEC_FIELDS = ("requests", "nonzero_cpu", "nonzero_memory", "host_ports", "tolerations", "node_selector",
+                "required_node_terms", "preferred_node_terms", "affinity", "anti_affinity", "preferred_affinity",
+                "preferred_anti_affinity", "spread")
 SPEC_MEMO = 1024
-# (requests, nonzero_cpu, nonzero_memory, host_ports, tolerations, node_selector, required_node_terms,
-#  preferred_node_terms, affinity, anti_affinity, preferred_affinity, preferred_anti_affinity, spread)
-_SpecParts = tuple[Any, ...]
-_spec_memo: OrderedDict[bytes, _SpecParts] = OrderedDict()
+_spec_memo: Memo[bytes, PodInfo] = Memo(SPEC_MEMO)
 _encode = msgspec.json.Encoder().encode
 
 
-def _spec_parts_memo(spec: Mapping[str, Any], ns: str, labels: dict[str, str]) -> _SpecParts:
+def _spec_parts_memo(spec: Mapping[str, Any], ns: str, labels: dict[str, str]) -> PodInfo:
     """``_spec_parts``, remembered for the last ``SPEC_MEMO`` (namespace, labels, spec).
 
     Why: every pod of a workload is its template's spec, and parsing it (quantities, terms,
@@ -309,18 +310,14 @@ def _spec_parts_memo(spec: Mapping[str, Any], ns: str, labels: dict[str, str]) -
     except (TypeError, ValueError, msgspec.EncodeError):
         return _spec_parts(spec, ns, labels)
     hit = _spec_memo.get(key)
-    if hit is not None:
-        _spec_memo.move_to_end(key)
-        return hit
-    parts = _spec_parts(spec, ns, labels)
-    _spec_memo[key] = parts
-    if len(_spec_memo) > SPEC_MEMO:
-        _spec_memo.popitem(last=False)
-    return parts
+    if hit is None:
+        hit = _spec_parts(spec, ns, labels)
+        _spec_memo.put(key, hit)
+    return hit
 
 
-def _spec_parts(spec: Mapping[str, Any], ns: str, labels: dict[str, str]) -> _SpecParts:
-    """What the spec says for scheduling, in ``PodInfo``'s field order; raises ``PodSpecError``."""
+def _spec_parts(spec: Mapping[str, Any], ns: str, labels: dict[str, str]) -> PodInfo:
+    """A PodInfo with only its ``_SPEC_FIELDS`` parsed from ``spec``; raises ``PodSpecError``."""
     info = PodInfo(uid="", namespace=ns, name="", labels=labels)
     info.requests = pod_requests(spec)
     info.nonzero_cpu, info.nonzero_memory = _nonzero(spec)
@@ -353,9 +350,7 @@ def _spec_parts(spec: Mapping[str, Any], ns: str, labels: dict[str, str]) -> _Sp
     info.preferred_affinity = _weighted(pa.get("preferredDuringSchedulingIgnoredDuringExecution") or [], ns)
     info.preferred_anti_affinity = _weighted(paa.get("preferredDuringSchedulingIgnoredDuringExecution") or [], ns)
     info.spread = tuple(_spread(c, labels) for c in spec.get("topologySpreadConstraints") or [])
-    return (info.requests, info.nonzero_cpu, info.nonzero_memory, info.host_ports, info.tolerations,
-            info.node_selector, info.required_node_terms, info.preferred_node_terms, info.affinity,
-            info.anti_affinity, info.preferred_affinity, info.preferred_anti_affinity, info.spread)
+    return info
 
 
 _CONTAINER_KEEP = ("name", "resources", "ports", "restartPolicy")
