@@ -143,17 +143,27 @@ async def read_body(request: web.Request) -> bytes:
     return b"".join(chunks)
 
 
+_YAML = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml"})
+_PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+def is_json(content_type: str) -> bool:
+    """Whether ``parse_body`` reads a body of this type as JSON (anything not YAML or protobuf)."""
+    ct = content_type.split(";")[0].strip().lower()
+    return ct not in _YAML and ct != _PROTOBUF
+
+
 def parse_body(raw: bytes, content_type: str) -> Any:
     ct = content_type.split(";")[0].strip().lower()
     if not raw.strip():
         raise errors.bad_request("the request body is empty")
-    if ct == "application/vnd.kubernetes.protobuf":
+    if ct == _PROTOBUF:
         try:
             return protobuf.decode_k8s_protobuf(raw)
         except protobuf.ProtobufError as e:
             raise errors.bad_request(f"the body of the request could not be decoded as protobuf: {e}") from None
     try:
-        if ct in ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml"):
+        if ct in _YAML:
             body = yaml.load(raw, Loader=_yaml_loader)  # noqa: S506 - a safe loader
         else:
             body = msgspec.json.decode(raw)
@@ -270,7 +280,7 @@ class Handlers:
             if m == "POST":
                 body = parse_body(await read_body(request), request.content_type)
                 r = await res.create(ns, body, dry_run=_dry_run(request), field_validation=_field_validation(request),
-                                     shape_checked=True)
+                                     shape_checked=True, json_body=is_json(request.content_type))
                 return self._object_response(request, r, 201)
             if m == "DELETE":
                 return await self._delete_collection(request, res, ns)

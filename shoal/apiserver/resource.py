@@ -206,9 +206,10 @@ class Resource:
     # ---- create ---------------------------------------------------------------------
     async def create(
         self, ns: str | None, data: Any, *, dry_run: bool = False, field_validation: str = "Strict",
-        shape_checked: bool = False,
+        shape_checked: bool = False, json_body: bool = False,
     ) -> Result:
-        """Admit and store a new object. ``shape_checked``: ``data`` came through ``parse_body``."""
+        """Admit and store a new object. ``shape_checked``: ``data`` came through ``parse_body``;
+        ``json_body``: as JSON (see ``admission.admit_create``)."""
         data = self._check_body_identity(data, ns, None)
         meta = data["metadata"]
         if not meta.get("name"):
@@ -226,8 +227,8 @@ class Resource:
         for f in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp",
                   "deletionGracePeriodSeconds", "generation"):
             meta.pop(f, None)
-        obj, warnings = admission.admit(self.info, data, field_validation=field_validation,
-                                        shape_checked=shape_checked)
+        obj, warnings = admission.admit_create(self.info, data, field_validation=field_validation,
+                                               shape_checked=shape_checked, json_body=json_body)
         self._set_type(obj)
         m = obj["metadata"]
         m["uid"] = ids.new_uid()
