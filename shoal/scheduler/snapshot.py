@@ -35,7 +35,7 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -107,13 +107,19 @@ def _index_pair(selector: Selector) -> tuple[str, str] | None:
 class LabelColumn:
     """One label key over all nodes: an integer code per node (-1: label absent)."""
 
-    __slots__ = ("codes", "values", "vocab", "_ints")
+    __slots__ = ("codes", "values", "vocab", "_ints", "_pad", "_own")
 
     def __init__(self, codes: npt.NDArray[np.int32], values: list[str]) -> None:
         self.codes = codes
         self.values = values
         self.vocab = {v: i for i, v in enumerate(values)}
         self._ints: npt.NDArray[np.float64] | None = None
+        # the codes with "absent" (-1) as one slot past the last value, which sums and reads keep at 0:
+        # a domain sum is then two numpy calls, not eight (they were ~70 us over 5,000 nodes)
+        self._pad: npt.NDArray[np.intp] = np.where(codes < 0, len(values), codes).astype(np.intp)
+        # every node a domain of its own (a hostname): a domain's sum is the node's own value
+        self._own = len(values) == len(codes) and bool((codes >= 0).all()) and \
+            len(np.unique(codes)) == len(codes)
 
     @property
     def present(self) -> npt.NDArray[np.bool_]:
@@ -141,17 +147,39 @@ class LabelColumn:
 
     def per_node(self, per_domain: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         """Spread a value per domain (indexed by code) back over the nodes; 0 without the label."""
-        padded = np.append(per_domain.astype(np.float64), 0.0)  # code -1 reads the trailing 0
-        out: npt.NDArray[np.float64] = padded[self.codes]
-        return out
+        v = len(self.values)
+        if len(per_domain) != v:  # not one value per domain: index it as given
+            padded = np.append(per_domain.astype(np.float64), 0.0)  # code -1 reads the trailing 0
+            out: npt.NDArray[np.float64] = padded[self.codes]
+            return out
+        padded = np.zeros(v + 1)
+        padded[:v] = per_domain
+        spread: npt.NDArray[np.float64] = padded.take(self._pad)
+        return spread
+
+    def domain_totals(self, per_node: npt.NDArray[Any],
+                      among: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+        """Per domain (indexed by code): the sum of ``per_node`` over its nodes in ``among``, and whether
+        it has any node in ``among`` at all (nodes without the label are in no domain)."""
+        v = len(self.values)
+        if not self._pad.size:
+            return np.zeros(v), np.zeros(v, dtype=np.bool_)
+        sums = np.bincount(self._pad, weights=np.where(among, per_node, 0), minlength=v + 1)[:v]
+        seen = np.bincount(self._pad, weights=among, minlength=v + 1)[:v] > 0
+        return cast("npt.NDArray[np.float64]", sums), seen
 
     def domain_sum(self, per_node: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         """For each node, the sum of ``per_node`` over the nodes of its domain (0 without the label)."""
-        ok = self.codes >= 0
-        if not ok.any():
-            return np.zeros(len(self.codes))
-        sums = np.bincount(self.codes[ok], weights=per_node[ok], minlength=len(self.values))
-        return self.per_node(sums)
+        if self._own:
+            own: npt.NDArray[np.float64] = per_node.astype(np.float64)  # a copy: callers may change it
+            return own
+        v = len(self.values)
+        if not self._pad.size:
+            return np.zeros(0)
+        sums = cast("npt.NDArray[np.float64]", np.bincount(self._pad, weights=per_node, minlength=v + 1))
+        sums[v] = 0.0  # what the nodes without the label added up to
+        out: npt.NDArray[np.float64] = sums.take(self._pad)
+        return out
 
 
 class ClusterState:

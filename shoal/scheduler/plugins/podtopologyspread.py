@@ -28,7 +28,7 @@ import numpy.typing as npt
 from shoal.scheduler.framework import MAX_NODE_SCORE, CycleState, FilterResult, Mask, Reason, Vector
 from shoal.scheduler.plugins.nodeaffinity import required_mask
 from shoal.scheduler.podinfo import PodInfo, PodSpecError, SpreadConstraint, compile_selector
-from shoal.scheduler.snapshot import HOSTNAME, ZONE, ClusterState, LabelColumn
+from shoal.scheduler.snapshot import HOSTNAME, ZONE, ClusterState
 
 SKEW = "node(s) didn't match pod topology spread constraints"
 MISSING = "node(s) didn't match pod topology spread constraints (missing required label)"
@@ -88,17 +88,6 @@ class PodTopologySpread:
                     mask &= cluster.taint_group != g
         return mask
 
-    @staticmethod
-    def _domain_counts(col: LabelColumn, counts: npt.NDArray[np.int64],
-                       eligible: Mask) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-        codes = col.codes[eligible]
-        nvals = len(col.values)
-        dom = (np.bincount(codes, weights=counts[eligible], minlength=nvals).astype(np.float64)
-               if codes.size else np.zeros(nvals))
-        exists = np.zeros(nvals, dtype=np.bool_)
-        exists[codes] = True
-        return dom, exists
-
     def filter(self, state: CycleState, pod: PodInfo, cluster: ClusterState) -> FilterResult | None:
         hard = [c for c in self.constraints(pod) if c.hard]
         if not hard:
@@ -112,7 +101,7 @@ class PodTopologySpread:
             col = cluster.column(c.topology_key)
             eligible = self._eligible(state, pod, cluster, c, keys)
             counts = cluster.count_matching(frozenset({pod.namespace}), c.selector)
-            dom, exists = self._domain_counts(col, counts, eligible)
+            dom, exists = col.domain_totals(counts, eligible)
             ndom = int(exists.sum())
             min_match = float(dom[exists].min()) if ndom else 0.0
             if ndom < c.min_domains:
@@ -136,7 +125,7 @@ class PodTopologySpread:
             ignored |= ~col.present
             eligible = self._eligible(state, pod, cluster, c, keys)
             counts = cluster.count_matching(frozenset({pod.namespace}), c.selector)
-            dom, exists = self._domain_counts(col, counts, eligible)
+            dom, exists = col.domain_totals(counts, eligible)
             weight = math.log(int(exists.sum()) + 2)
             per_node = col.per_node(dom)
             total += (per_node + c.max_skew - 1) * weight
