@@ -23,7 +23,10 @@ store, no local agent, controllers off so only the scheduler acts on pods):
    server, the scheduler process (when it is one) and the whole machine (so
    the load generators are what is left): on a 2-core machine where all of
    them compete, pods/s is two cores divided by the sum, and the CPU per pod is
-   the figure that a change moves even when the machine is noisy.
+   the figure that a change moves even when the machine is noisy;
+6. reports ``host_baseline_us``, a fixed piece of stdlib interpreter work timed
+   in the same run (once at the start, and per scenario just before its pods),
+   so that runs on a faster or slower moment of these shared hosts compare.
 
 Scenarios (issue 4): ``resources`` - requests only; ``spread`` - one pod in
 five also has a zone topology spread constraint (maxSkew 1, DoNotSchedule)
@@ -272,6 +275,36 @@ def pct(values: list[float], q: float) -> float:
 
 # ---- one scenario ---------------------------------------------------------------------------
 
+def host_baseline_us(rounds: int = 3, n: int = 2000) -> float:
+    """Microseconds for a fixed piece of interpreter work, best of ``rounds``: this host's speed now.
+
+    These machines are shared and their speed moves by half within an hour, so every run reports
+    this beside its figures (a baseline measured in the same run, as the benchmarks' rule asks).
+    The work is stdlib only and does not change with shoal's code: decode the benchmark pod's JSON,
+    walk it in Python, encode it again.
+    """
+    import json as stdjson
+
+    raw = workload.pod_bytes("p-000000", NS)
+
+    def walk(v: Any) -> int:
+        if isinstance(v, dict):
+            return sum(walk(x) for x in v.values()) + len(v)
+        if isinstance(v, list):
+            return sum(walk(x) for x in v)
+        return 1
+
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(n):
+            doc = stdjson.loads(raw)
+            walk(doc)
+            stdjson.dumps(doc)
+        best = min(best, (time.perf_counter() - t) / n * 1e6)
+    return round(best, 1)
+
+
 def run_scenario(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int = 50000, clients: int = 32,
                  processes: int = 2, workdir: Path | None = None, timeout: float = 1800,
                  rate: float = 0.0, scheduler: str = "", http_server: str = "",
@@ -305,6 +338,7 @@ def run_scenario(scenario: str, *, nodes: int = 5000, zones: int = 10, pods: int
         # 2. + 3. watch, then create pods
         pbodies = [(f"p-{i:06d}", msgspec.json.encode(pod_body(i, scenario))) for i in range(pods)]
         jobs = [("watch", {**base, "expected": pods, "timeout": timeout})]
+        out["host_baseline_us"] = host_baseline_us()  # the machine is quiet here: nodes in, no pods yet
         meters = {"server": srv.proc.pid}
         if children := child_pids(srv.proc.pid):  # the scheduler, when it runs as its own process
             meters["scheduler"] = children[0]
@@ -374,7 +408,8 @@ def run(*, scenarios: tuple[str, ...] = ("resources", "spread"), quick: bool = F
     """Entry point for a bench runner: every figure as a dict."""
     n = nodes or (500 if quick else 5000)
     p = pods or (2000 if quick else 50000)
-    out: dict[str, Any] = {"core": [run_core(s, nodes=n, pods=p) for s in scenarios]}
+    out: dict[str, Any] = {"host_baseline_us": host_baseline_us(),
+                           "core": [run_core(s, nodes=n, pods=p) for s in scenarios]}
     if not core_only:
         out["e2e"] = [run_scenario(s, nodes=n, pods=p, rate=rate, scheduler=k, http_server=h, client=c)
                       for s in scenarios for k in schedulers for h in http_servers for c in clients]
