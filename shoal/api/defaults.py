@@ -45,6 +45,7 @@ from shoal.api.models.core import (
 )
 from shoal.api.models.discovery import EndpointSlice
 from shoal.api.models.pod import Pod, PodStatus, PodTemplate, PodTemplateSpec
+from shoal.api.models.scheduling import PriorityClass
 
 Defaulter = Callable[[Any], None]
 _DEFAULTERS: dict[type, Defaulter] = {}
@@ -185,6 +186,14 @@ def default_endpoints(ep: Endpoints) -> None:
         for port in subset.ports or []:
             if port.protocol is None:
                 port.protocol = "TCP"
+
+
+@_defaulter(PriorityClass)
+def default_priority_class(pc: PriorityClass) -> None:
+    if pc.value is None:
+        pc.value = 0
+    if pc.preemption_policy is None:
+        pc.preemption_policy = "PreemptLowerPriority"
 
 
 @_defaulter(EndpointSlice)

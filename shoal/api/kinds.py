@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shoal.api.models import apps, autoscaling, batch, coordination, core, discovery
+from shoal.api.models import apps, autoscaling, batch, coordination, core, discovery, scheduling
 from shoal.api.registry import ResourceInfo
 
 _ALL = ("all",)
@@ -38,6 +38,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("coordination.k8s.io", "v1", "Lease", "leases", "lease", True, coordination.Lease),
     ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", True,
                  discovery.EndpointSlice, has_spec=False),
+    ResourceInfo("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", False,
+                 scheduling.PriorityClass, short_names=("pc",), has_spec=False),
 )
 
 # Kinds that appear only as subresource bodies.

@@ -1,7 +1,7 @@
 """Protobuf messages of the named API groups shoal serves, as field specs.
 
 Transcribed from k8s.io/api ``apps/v1``, ``batch/v1``, ``coordination/v1``,
-``policy/v1``, ``authentication/v1`` and ``autoscaling/v1`` ``generated.proto``.
+``policy/v1``, ``scheduling/v1``, ``authentication/v1`` and ``autoscaling/v1`` ``generated.proto``.
 """
 
 from __future__ import annotations
@@ -113,6 +113,10 @@ OTHERS: dict[str, str] = {
     "LeaseSpec": (
         "holderIdentity:1:s! leaseDurationSeconds:2:i! acquireTime:3:mt renewTime:4:mt"
         " leaseTransitions:5:i! strategy:6:s! preferredHolder:7:s!"
+    ),
+    # scheduling.k8s.io/v1 (value is a plain int32 on the wire: a zero is still a value)
+    "PriorityClass": (
+        "metadata:1:ObjectMeta value:2:i! globalDefault:3:b description:4 preemptionPolicy:5:s!"
     ),
     # policy/v1
     "Eviction": "metadata:1:ObjectMeta deleteOptions:2:DeleteOptions",

@@ -27,6 +27,7 @@ from shoal.api.models.core import (
     ServiceAccount,
 )
 from shoal.api.models.pod import Pod, PodTemplate
+from shoal.api.models.scheduling import PriorityClass
 from shoal.api.validation_base import (
     FieldError,
     InvalidError,
@@ -52,6 +53,7 @@ from shoal.api.validation_core import (
     validate_service_update,
 )
 from shoal.api.validation_pod import validate_pod_spec, validate_pod_spec_update
+from shoal.api.validation_scheduling import validate_priority_class, validate_priority_class_update
 from shoal.api.validation_workloads import (
     validate_cron_job,
     validate_daemon_set,
@@ -65,7 +67,7 @@ from shoal.api.validation_workloads import (
 
 __all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update", "raise_if_invalid"]
 
-CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node)
+CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass)
 NameCheck = Callable[[str], list[str]]
 Rule = Callable[[Any], list[FieldError]]
 UpdateRule = Callable[[Any, Any], list[FieldError]]
@@ -124,6 +126,7 @@ RULES: dict[type, Rule] = {
     DaemonSet: validate_daemon_set,
     Job: validate_job,
     CronJob: validate_cron_job,
+    PriorityClass: validate_priority_class,
 }
 
 
@@ -146,6 +149,7 @@ UPDATE_RULES: dict[type, UpdateRule] = {
     ReplicaSet: _selector_update,
     DaemonSet: _selector_update,
     Job: validate_job_update,
+    PriorityClass: validate_priority_class_update,
 }
 
 

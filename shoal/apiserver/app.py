@@ -31,7 +31,8 @@ from shoal.apiserver.auth import (
 )
 from shoal.apiserver.handlers import Handlers
 from shoal.apiserver.nscache import NamespaceCache, WriteThrough
-from shoal.apiserver.resource import Clock, Resource, utcnow
+from shoal.apiserver.priority import ClassAdmission, PodPriority, PriorityClassCache, system_classes
+from shoal.apiserver.resource import Clock, Resource, WriteAdmission, utcnow
 from shoal.apiserver.watchcache import Broadcaster
 from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
 
@@ -75,15 +76,25 @@ class ApiServer:
         self.broadcasters: dict[str, Broadcaster] = {}
         # creates check their namespace here: from memory, the store only on a miss
         self.namespaces = NamespaceCache(store, ns_info)
+        # pod creates resolve their priority here (every class, in memory)
+        pc_info = kinds.lookup("scheduling.k8s.io", "v1", "priorityclasses")
+        assert pc_info is not None
+        self.priority_classes = PriorityClassCache(store, pc_info)
+        caches = {ns_info.storage_prefix: self.namespaces, pc_info.storage_prefix: self.priority_classes}
+        admissions: dict[str, WriteAdmission] = {"Pod": PodPriority(self.priority_classes),
+                                                 "PriorityClass": ClassAdmission(self.priority_classes)}
         for info in kinds.RESOURCES:
-            is_ns = info.storage_prefix == ns_info.storage_prefix
+            cache = caches.get(info.storage_prefix)
             self.resources[info.storage_prefix] = Resource(
-                WriteThrough(store, self.namespaces) if is_ns else store, info, clock=clock,
+                WriteThrough(store, cache) if cache is not None else store, info, clock=clock,
                 namespace_lookup=self.namespaces.get,
                 hooks=self.allocator if info.kind == "Service" else None,
+                admission_hook=admissions.get(info.kind),
             )
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
-        self.broadcasters[ns_info.storage_prefix].listeners.append(self.namespaces.observe_event)
+        for prefix, cache in caches.items():
+            self.broadcasters[prefix].listeners.append(cache.observe_event)
+        self._pc_info = pc_info
         self._ns_info = ns_info
         self.handlers = Handlers(self.resources, self.broadcasters, bookmark_interval=bookmark_interval)
         self._trimmer: asyncio.Task[None] | None = None
@@ -108,8 +119,24 @@ class ApiServer:
                         raise
                 except KeyExistsError:
                     pass
+        await self._system_priority_classes()
         self._trimmer = asyncio.create_task(memtrim.trim_periodically(), name="malloc-trim")
         self.ready = True
+
+    async def _system_priority_classes(self) -> None:
+        """Create the system PriorityClasses that do not exist yet (upstream's bootstrap hook)."""
+        await self.priority_classes.load()
+        pcs = self.resources[self._pc_info.storage_prefix]
+        for body in system_classes():
+            if await self.priority_classes.get(body["metadata"]["name"]) is not None:
+                continue
+            try:
+                await pcs.create(None, body)
+            except errors.ApiError as e:
+                if e.code != 409:
+                    raise
+            except KeyExistsError:
+                pass
 
     async def stop(self) -> None:
         self.ready = False

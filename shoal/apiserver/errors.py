@@ -77,6 +77,12 @@ def conflict(resource: str, name: str, group: str = "", why: str | None = None) 
     )
 
 
+def forbidden_object(resource: str, name: str, group: str, why: str) -> ApiError:
+    """403 for one object, worded as upstream's ``NewForbidden``: ``pods "web" is forbidden: ...``."""
+    qual = f"{resource}.{group}" if group else resource
+    return ApiError(403, "Forbidden", f'{qual} "{name}" is forbidden: {why}', details=_details(resource, name, group))
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 

@@ -102,8 +102,9 @@ class NamespaceCache:
 class WriteThrough:
     """A store whose acknowledged writes are also told to a ``NamespaceCache``.
 
-    Only the namespaces ``Resource`` writes through it; everything but the three
-    writes goes to the wrapped store untouched.
+    The namespaces ``Resource`` writes through it, and so does the priorityclasses one (its
+    ``priority.PriorityClassCache`` keeps the same rules); everything but the three writes goes
+    to the wrapped store untouched.
     """
 
     def __init__(self, store: Store, cache: NamespaceCache) -> None:

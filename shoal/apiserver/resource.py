@@ -23,7 +23,7 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from shoal.api import patch as patchlib
 from shoal.api.registry import ResourceInfo
@@ -105,6 +105,21 @@ def decode_continue(token: str) -> tuple[int, str]:
     return rev, start
 
 
+class WriteAdmission(Protocol):
+    """Admission that needs the cluster's other objects, run after ``admission`` on each write.
+
+    Upstream runs such plugins (Priority, ...) after decoding and before storage; a refusal raises
+    an ``ApiError`` and nothing is written. ``on_create`` may change ``obj`` (``data`` is the body
+    as the client sent it); ``on_update`` runs for writes of the main resource only.
+    """
+
+    async def on_create(self, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None: ...
+
+    async def on_update(self, obj: dict[str, Any], old: dict[str, Any]) -> None: ...
+
+    def on_delete(self, obj: dict[str, Any]) -> None: ...
+
+
 class Resource:
     """The verbs of one resource (e.g. pods) over a store."""
 
@@ -116,11 +131,14 @@ class Resource:
         clock: Clock = utcnow,
         namespace_lookup: Callable[[str], Any] | None = None,
         hooks: Any = None,
+        admission_hook: WriteAdmission | None = None,
     ) -> None:
         self.store = store
         # per-kind side effects around writes (Service address allocation): an object with
         # ``prepare(new, old) -> (undo, release_keys)``, ``release_keys(keys)`` and ``release_all(obj)``
         self.hooks = hooks
+        # admission that reads other objects (a pod's PriorityClass): see ``WriteAdmission``
+        self.admission_hook = admission_hook
         self.info = info
         self.clock = clock
         self.namespace_lookup = namespace_lookup
@@ -235,6 +253,8 @@ class Resource:
         m["creationTimestamp"] = fmt_time(self.clock())
         strategy.prepare_create(self.info, obj)
         await self._check_namespace(ns)
+        if self.admission_hook is not None:
+            await self.admission_hook.on_create(ns, obj, data)
         name = m["name"]
         key = self.info.key(ns, name)
         if dry_run:
@@ -442,6 +462,8 @@ class Resource:
                         obj["metadata"].pop(f, None)
                 if subresource != "status" and "generation" in new["metadata"]:
                     obj["metadata"]["generation"] = new["metadata"]["generation"]
+                if self.admission_hook is not None and not subresource:
+                    await self.admission_hook.on_update(obj, current)
             else:
                 obj, warnings = new, []
             if dry_run:
@@ -558,6 +580,8 @@ class Resource:
                 )
             if precondition_rv and precondition_rv != str(kv.mod_revision):
                 raise self._conflict(name)
+            if self.admission_hook is not None:
+                self.admission_hook.on_delete(obj)
             grace = strategy.graceful_seconds(self.info, obj, grace_seconds)
             gc_changed = _apply_propagation(md, propagation)
             blocked = bool(md.get("finalizers")) or self._spec_finalizers(obj)
@@ -617,8 +641,8 @@ class Resource:
                 r = await self.delete(md.get("namespace"), md["name"], grace_seconds=grace_seconds, dry_run=dry_run,
                                      propagation=propagation)
             except errors.ApiError as e:
-                if e.code == 404:
-                    continue
+                if e.code == 404 or (e.code == 403 and self.admission_hook is not None):
+                    continue  # gone already, or one that may not be deleted (a system PriorityClass)
                 raise
             done.append(r.raw)
         return ListResult(done, None, lst.revision, None)

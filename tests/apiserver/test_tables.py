@@ -1159,5 +1159,6 @@ def test_every_printer_matches_its_upstream_columns() -> None:
         ],
         "Lease": ["Name", "Holder", "Age"],
         "EndpointSlice": ["Name", "AddressType", "Ports", "Endpoints", "Age"],
+        "PriorityClass": ["Name", "Value", "Global-Default", "Age", "PreemptionPolicy"],
     }
     assert {kind: [c.name for c in p.columns] for kind, p in PRINTERS.items()} == upstream

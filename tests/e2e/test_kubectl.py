@@ -691,3 +691,37 @@ def test_get_missing_object_is_not_found(kubectl: Kubectl) -> None:
     assert 'the server doesn\'t have a resource type "nosuchkind"' in p.stderr
     ok = kubectl("get", "pod", "ghost", "--ignore-not-found")
     assert ok.stdout == "" and ok.stderr == ""
+
+
+# ---- priority classes -----------------------------------------------------------------------
+
+
+def test_priority_class_gives_pods_their_priority(kubectl: Kubectl, kubectl_cluster: Kubectl) -> None:
+    """``kubectl create priorityclass`` (a protobuf body), its table, and a pod that names it."""
+    name = unique("pc")
+    try:
+        out = kubectl_cluster("create", "priorityclass", name, "--value=1000", "--description=for tests",
+                              "--preemption-policy=Never").stdout
+        assert out.strip() == f"priorityclass.scheduling.k8s.io/{name} created"
+        table = kubectl_cluster("get", "pc", name).stdout
+        assert header(table) == ["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY"]
+        row = rows(table)[0]
+        assert (row[0], row[1], row[2], row[4]) == (name, "1000", "false", "Never")
+        system = kubectl_cluster("get", "priorityclasses", "-o", "name").stdout.split()
+        assert "priorityclass.scheduling.k8s.io/system-node-critical" in system
+        manifest = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "urgent"},
+                    "spec": {"priorityClassName": name, "containers": [{"name": "c", "image": "busybox"}]}}
+        kubectl("apply", "-f", "-", input=json.dumps(manifest))
+        spec = kubectl.json("get", "pod", "urgent")["spec"]
+        assert (spec["priority"], spec["preemptionPolicy"]) == (1000, "Never")
+        manifest["metadata"]["name"] = "nameless"
+        manifest["spec"]["priorityClassName"] = unique("missing")
+        bad = kubectl.fail("apply", "-f", "-", input=json.dumps(manifest))
+        assert "Forbidden" in bad.stderr and "no PriorityClass with name" in bad.stderr
+        assert kubectl("get", "pod", "nameless", check=False).returncode != 0
+        refused = kubectl_cluster.fail("delete", "priorityclass", "system-cluster-critical")
+        assert "this is a system priority class and cannot be deleted" in refused.stderr
+        too_high = kubectl_cluster.fail("create", "priorityclass", unique("pc"), "--value=2000000000")
+        assert "maximum allowed value of a user defined priority is 1000000000" in too_high.stderr
+    finally:
+        kubectl_cluster("delete", "priorityclass", name, "--ignore-not-found")

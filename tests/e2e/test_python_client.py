@@ -9,6 +9,7 @@ concurrency, 422 causes and list paging.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -356,3 +357,31 @@ def test_list_paging_with_limit_and_continue(core: client.CoreV1Api, ns: str) ->
     with pytest.raises(client.ApiException) as ei:
         core.list_namespaced_config_map(ns, limit=5, _continue="not-a-token")
     assert ei.value.status == 400
+
+
+def test_priority_classes_through_the_typed_client(api: client.ApiClient, core: client.CoreV1Api, ns: str) -> None:
+    sched = client.SchedulingV1Api(api)
+    name = f"pc-{ns}"
+    try:
+        made = sched.create_priority_class(client.V1PriorityClass(
+            metadata=client.V1ObjectMeta(name=name), value=500, description="typed"))
+        assert (made.value, made.preemption_policy, made.global_default) == (500, "PreemptLowerPriority", None)
+        listed = {pc.metadata.name: pc.value for pc in sched.list_priority_class().items}
+        assert listed[name] == 500 and listed["system-cluster-critical"] == 2_000_000_000
+        p = pod("ranked")
+        p.spec.priority_class_name = name
+        got = core.create_namespaced_pod(ns, p)
+        assert (got.spec.priority, got.spec.priority_class_name) == (500, name)
+        claimed = pod("claimed")
+        claimed.spec.priority = 7
+        with pytest.raises(client.ApiException) as ei:
+            core.create_namespaced_pod(ns, claimed)
+        assert ei.value.status == 403
+        st = body(ei.value)
+        assert st["reason"] == "Forbidden" and "the integer value of priority (7)" in st["message"]
+        with pytest.raises(client.ApiException) as ei:
+            sched.patch_priority_class(name, {"value": 501})
+        assert ei.value.status == 422 and body(ei.value)["details"]["causes"][0]["field"] == "value"
+    finally:
+        with contextlib.suppress(client.ApiException):
+            sched.delete_priority_class(name)

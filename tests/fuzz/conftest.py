@@ -49,6 +49,7 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
                          "jobTemplate": {"spec": {"template": {"spec": {**_POD_SPEC, "restartPolicy": "Never"}}}}}},
     "Lease": {"spec": {"holderIdentity": "fz"}},
     "EndpointSlice": {"addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}], "ports": [{"port": 80}]},
+    "PriorityClass": {"value": 100, "description": "fz"},
 }
 
 

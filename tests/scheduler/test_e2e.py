@@ -134,10 +134,14 @@ async def test_other_scheduler_and_bad_input(api: ApiClient) -> None:
 
 
 async def test_preemption_evicts_lower_priority(api: ApiClient) -> None:
+    """Priorities come from PriorityClass objects, as users give them (priority admission)."""
     await api.create("nodes", node("only", cpu="1"))
-    await api.create("pods", _pod("low", cpu="800m", priority=0, terminationGracePeriodSeconds=0))
+    await api.create("priorityclasses", {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                                         "metadata": {"name": "important"}, "value": 1000})
+    await api.create("pods", _pod("low", cpu="800m", terminationGracePeriodSeconds=0))
     assert await bound_to(api, "low") == "only"
-    await api.create("pods", _pod("high", cpu="800m", priority=1000))
+    made = await api.create("pods", _pod("high", cpu="800m", priorityClassName="important"))
+    assert made["spec"]["priority"] == 1000
     assert await bound_to(api, "high", ) == "only"
     with pytest.raises(ApiException) as e:
         await api.get("pods", "low", "default")

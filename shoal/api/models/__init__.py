@@ -26,6 +26,7 @@ from shoal.api.models.core import (
     ServiceAccount,
 )
 from shoal.api.models.discovery import EndpointSlice
+from shoal.api.models.scheduling import PriorityClass
 
 KINDS: dict[tuple[str, str], type] = {
     ("v1", "Namespace"): Namespace,
@@ -48,6 +49,7 @@ KINDS: dict[tuple[str, str], type] = {
     ("coordination.k8s.io/v1", "Lease"): Lease,
     ("autoscaling/v1", "Scale"): Scale,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
+    ("scheduling.k8s.io/v1", "PriorityClass"): PriorityClass,
 }
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "Node",
     "Pod",
     "PodTemplate",
+    "PriorityClass",
     "ReplicaSet",
     "Scale",
     "Secret",

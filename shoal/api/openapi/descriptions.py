@@ -105,6 +105,7 @@ KINDS: dict[str, str] = {
     "Job": "Job represents the configuration of a single job.",
     "CronJob": "CronJob represents the configuration of a single cron job.",
     "Lease": "Lease defines a lease concept.",
+    "PriorityClass": "PriorityClass defines mapping from a priority class name to the priority integer value. The value can be any valid integer.",
     "EndpointSlice": "EndpointSlice represents a subset of the endpoints that implement a service.",
     "Scale": "Scale represents a scaling request for a resource.",
     "ScaleSpec": "ScaleSpec describes the attributes of a scale subresource.",

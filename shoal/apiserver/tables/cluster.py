@@ -1,4 +1,4 @@
-"""Cluster-level kinds: Node, Namespace and Lease.
+"""Cluster-level kinds: Node, Namespace, Lease and PriorityClass.
 
 A node's STATUS comes from its Ready condition (``Ready``, ``NotReady``, or
 ``Unknown`` when the kubelet never reported), plus ``SchedulingDisabled`` when
@@ -16,6 +16,7 @@ from shoal.apiserver.tables.fields import (
     Obj,
     age_of,
     as_dict,
+    as_int,
     as_list,
     as_str,
     dig,
@@ -125,8 +126,29 @@ def lease_row(obj: Obj, now: datetime) -> list[Cell]:
     return [name_of(obj), as_str(dig(obj, "spec", "holderIdentity")), age_of(obj, now)]
 
 
+PRIORITY_CLASS_COLUMNS = (
+    name_column(),
+    Column("Value", type="integer",
+           description="value represents the integer value of this priority class. This is the actual priority "
+                       "that pods receive when they have the name of this class in their pod spec."),
+    Column("Global-Default", type="boolean",
+           description="globalDefault specifies whether this PriorityClass should be considered as the default "
+                       "priority for pods that do not have any priority class."),
+    age_column(),
+    Column("PreemptionPolicy",
+           description="preemptionPolicy is the Policy for preempting pods with lower priority. One of Never, "
+                       "PreemptLowerPriority. Defaults to PreemptLowerPriority if unset."),
+)
+
+
+def priority_class_row(obj: Obj, now: datetime) -> list[Cell]:
+    return [name_of(obj), as_int(obj.get("value")), obj.get("globalDefault") is True, age_of(obj, now),
+            as_str(obj.get("preemptionPolicy"))]
+
+
 PRINTERS = {
     "Node": Printer(NODE_COLUMNS, node_row),
     "Namespace": Printer(NAMESPACE_COLUMNS, namespace_row),
     "Lease": Printer(LEASE_COLUMNS, lease_row),
+    "PriorityClass": Printer(PRIORITY_CLASS_COLUMNS, priority_class_row),
 }
