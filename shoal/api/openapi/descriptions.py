@@ -105,7 +105,8 @@ KINDS: dict[str, str] = {
     "Job": "Job represents the configuration of a single job.",
     "CronJob": "CronJob represents the configuration of a single cron job.",
     "Lease": "Lease defines a lease concept.",
-    "PriorityClass": "PriorityClass defines mapping from a priority class name to the priority integer value. The value can be any valid integer.",
+    "PriorityClass": "PriorityClass defines mapping from a priority class name to the priority "
+    "integer value. The value can be any valid integer.",
     "EndpointSlice": "EndpointSlice represents a subset of the endpoints that implement a service.",
     "Scale": "Scale represents a scaling request for a resource.",
     "ScaleSpec": "ScaleSpec describes the attributes of a scale subresource.",
@@ -372,6 +373,15 @@ FIELDS: dict[str, dict[str, str]] = {
         '"Failure" status.',
         "details": "Extended data associated with the reason.",
         "code": "Suggested HTTP return code for this status, 0 if not set.",
+    },
+    "PriorityClass": {
+        "value": "The integer value of this priority class: the priority that pods naming this "
+        "class in spec.priorityClassName receive. At most 1000000000 for classes users define.",
+        "globalDefault": "Whether pods that name no priority class get this one. Only one class "
+        "may be the global default.",
+        "description": "An arbitrary string, usually guidance on when the class should be used.",
+        "preemptionPolicy": "Whether pods of this class may preempt lower-priority pods: "
+        "PreemptLowerPriority (the default) or Never.",
     },
     "DeleteOptions": {
         "gracePeriodSeconds": "The duration in seconds before the object should be deleted.",
