@@ -52,6 +52,17 @@ _STREAMING_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward"})
 _VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
+async def _create_unless_exists(resource: Resource, body: dict[str, Any]) -> None:
+    """Create a cluster-scoped object the server provides; another server creating it first is fine."""
+    try:
+        await resource.create(None, body)
+    except errors.ApiError as e:
+        if e.code != 409:
+            raise
+    except KeyExistsError:
+        pass
+
+
 class ApiServer:
     """The Kubernetes API over one store."""
 
@@ -112,31 +123,15 @@ class ApiServer:
         ns = self.resources[self._ns_info.storage_prefix]
         for name in SYSTEM_NAMESPACES:
             if await self._namespace(name) is None:
-                try:
-                    await ns.create(None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-                except errors.ApiError as e:
-                    if e.code != 409:
-                        raise
-                except KeyExistsError:
-                    pass
-        await self._system_priority_classes()
-        self._trimmer = asyncio.create_task(memtrim.trim_periodically(), name="malloc-trim")
-        self.ready = True
-
-    async def _system_priority_classes(self) -> None:
-        """Create the system PriorityClasses that do not exist yet (upstream's bootstrap hook)."""
+                await _create_unless_exists(ns, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        # the system PriorityClasses, as upstream's bootstrap hook (the cache's load is its one list)
         await self.priority_classes.load()
         pcs = self.resources[self._pc_info.storage_prefix]
         for body in system_classes():
-            if await self.priority_classes.get(body["metadata"]["name"]) is not None:
-                continue
-            try:
-                await pcs.create(None, body)
-            except errors.ApiError as e:
-                if e.code != 409:
-                    raise
-            except KeyExistsError:
-                pass
+            if await self.priority_classes.get(body["metadata"]["name"]) is None:
+                await _create_unless_exists(pcs, body)
+        self._trimmer = asyncio.create_task(memtrim.trim_periodically(), name="malloc-trim")
+        self.ready = True
 
     async def stop(self) -> None:
         self.ready = False

@@ -637,12 +637,17 @@ class Resource:
         done: list[bytes] = []
         for o in lst.objs or []:
             md = o["metadata"]
+            if self.admission_hook is not None:
+                try:
+                    self.admission_hook.on_delete(o)
+                except errors.ApiError:
+                    continue  # one that may not be deleted (a system PriorityClass) stays, the rest go
             try:
                 r = await self.delete(md.get("namespace"), md["name"], grace_seconds=grace_seconds, dry_run=dry_run,
                                      propagation=propagation)
             except errors.ApiError as e:
-                if e.code == 404 or (e.code == 403 and self.admission_hook is not None):
-                    continue  # gone already, or one that may not be deleted (a system PriorityClass)
+                if e.code == 404:
+                    continue
                 raise
             done.append(r.raw)
         return ListResult(done, None, lst.revision, None)
