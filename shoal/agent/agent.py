@@ -54,6 +54,7 @@ class AgentOptions:
     backoff_max: float = 300.0
     sim_start_delay: float = 0.0
     sim_complete_after: float | None = None
+    sim_probe_result: str = "success"
     cluster_dns: tuple[str, ...] = ()
     tunnel: bool = True
     # docker runtime: the address range of the pod sandboxes the agent makes itself; "" (or
@@ -111,7 +112,8 @@ class Agent:
         self.driver, self.service = await open_runtime(RuntimeOptions(
             runtime=runtime, docker_host=opts.docker_host, node_name=opts.node_name if opts.simulate_nodes == 0
             else "", state_dir=opts.state_dir, sim_start_delay=opts.sim_start_delay,
-            sim_complete_after=opts.sim_complete_after, host_ip=address, pod_cidr=opts.pod_cidr))
+            sim_complete_after=opts.sim_complete_after, sim_probe_result=opts.sim_probe_result, host_ip=address,
+            pod_cidr=opts.pod_cidr))
         driver = self.driver
         version = await driver.version()
         try:
