@@ -2,14 +2,17 @@
 
 ``sync(key)`` is level-triggered and idempotent, like a controller's reconcile:
 it re-reads the pod from the informer and its containers from the driver (by
-the pod-uid label), decides what to do, does it, and writes the status through
-the ``status`` subresource only when it changed. Nothing it needs lives only in
+the pod-uid label), asks the pure planner (``podplan.plan_pod_actions``) what
+to do, executes the plan, and writes the status through the ``status``
+subresource only when it changed. This module is the I/O half: it gathers
+what it observes, carries out actions, and reacts to runtime calls that fail;
+every decision about what should happen is the planner's. Nothing it needs lives only in
 memory: restart counts are the attempt labels on the containers, completed
 init containers are exited containers, so an agent that restarts adopts what
 runs and carries on. What memory adds (back-off timers, start errors) only
 delays or explains.
 
-Order per pod: the sandbox (infra container, pod IP), init containers one by
+What the planner decides, in order per pod: the sandbox (infra container, pod IP), init containers one by
 one, then the app containers; exits are restarted per restartPolicy with
 exponential back-off (CrashLoopBackOff); failed liveness or startup probes
 restart a container; a pod marked for deletion is stopped gracefully (SIGTERM,
@@ -23,8 +26,8 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from shoal.agent.drivers.base import (
     LABEL_ATTEMPT,
@@ -41,8 +44,33 @@ from shoal.agent.drivers.base import (
     SandboxSpec,
 )
 from shoal.agent.env import ConfigError, build_env, expand
+from shoal.agent.podplan import (
+    Action,
+    Backoff,
+    BackoffPolicy,
+    CreateSandbox,
+    DeletePod,
+    FailPod,
+    Instant,
+    KillContainer,
+    KillPod,
+    PodPlan,
+    PodState,
+    ProbeResults,
+    RemoveContainer,
+    ReportStatus,
+    Role,
+    StartContainer,
+    StartCreated,
+    WaitBackoff,
+    WatchProbes,
+    next_backoff,
+    plan_pod_actions,
+    stale_attempts,
+)
 from shoal.agent.probes import ProbeManager
 from shoal.agent.status import ContainerView, build_status, same_status
+from shoal.api import views
 from shoal.api.quantity import InvalidQuantity, int_value, milli_value
 from shoal.client import ApiClient, ApiException
 from shoal.client.events import EventRecorder
@@ -58,15 +86,6 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_time(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class PodOptions:
     backoff_base: float = 10.0
@@ -74,25 +93,6 @@ class PodOptions:
     lifecycle_events: bool = True  # Pulled/Created/Started (off for hollow nodes: thousands of pods)
     cluster_dns: tuple[str, ...] = ()
     cluster_domain: str = "cluster.local"
-
-
-@dataclass(slots=True)
-class Backoff:
-    delay: float
-    last_restart: float
-
-
-@dataclass(slots=True)
-class PodState:
-    """What memory adds to what the runtime says: back-off, errors to show, exits already seen."""
-
-    uid: str
-    backoff: dict[str, Backoff] = field(default_factory=dict)
-    waiting: dict[str, tuple[str, str]] = field(default_factory=dict)  # container -> (reason, message)
-    start_errors: dict[str, str] = field(default_factory=dict)  # container id -> message
-    exit_seen: dict[str, float] = field(default_factory=dict)  # container id -> loop time first seen exited
-    deadline_exceeded: bool = False
-    touched: bool = False  # this pass created, started or stopped something
 
 
 def _limits(container: Obj) -> tuple[int | None, int | None, int | None]:
@@ -176,13 +176,6 @@ class PodWorker:
         self.uids_by_key[key] = uid
         self.keys_by_uid[uid] = key
         containers = await self.driver.list_containers({LABEL_POD_UID: uid})
-        if (pod.get("metadata") or {}).get("deletionTimestamp"):
-            await self.terminate(pod, containers)
-            return
-        phase = (pod.get("status") or {}).get("phase")
-        if phase in ("Succeeded", "Failed"):
-            await self._stop_all(pod, containers, grace=0, keep=True)
-            return
         await self.reconcile(pod, containers)
 
     async def teardown(self, uid: str) -> None:
@@ -217,11 +210,9 @@ class PodWorker:
         except DriverError as e:
             log.warning("stopping container %s: %s", cid[:12], e)
 
-    async def terminate(self, pod: Obj, containers: list[ContainerStatus]) -> None:
-        """Graceful deletion: stop within the grace period, then delete the object for good."""
+    async def _delete(self, pod: Obj) -> None:
+        """The last step of a graceful deletion: the containers are gone, delete the object for good."""
         md = pod["metadata"]
-        grace = float(md.get("deletionGracePeriodSeconds") or 0)  # the whole period, as the kubelet gives
-        await self._stop_all(pod, containers, grace=grace, keep=False)
         self.states.pop(md["uid"], None)
         try:
             await self.client.delete("pods", md["name"], md.get("namespace"), grace_period_seconds=0, uid=md["uid"])
@@ -229,97 +220,99 @@ class PodWorker:
             if e.status not in (404, 409):
                 raise
 
-    # ---- reconcile --------------------------------------------------------------------------
+    # ---- reconcile: gather, plan (podplan), execute -------------------------------------------
     async def reconcile(self, pod: Obj, containers: list[ContainerStatus]) -> None:
-        md, spec = pod["metadata"], pod.get("spec") or {}
-        uid = md["uid"]
+        uid = pod["metadata"]["uid"]
         ps = self.states.setdefault(uid, PodState(uid))
-        loop = asyncio.get_running_loop()
-        if self._deadline_passed(pod, ps):
-            await self._stop_all(pod, containers, grace=0, keep=True)
-            await self._write(pod, containers, None, ps, phase="Failed", reason="DeadlineExceeded",
-                              message="Pod was active on the node longer than the specified deadline")
-            return
-        sandbox = await self._ensure_sandbox(pod, containers, ps)
-        if sandbox is None:
-            await self._write(pod, containers, None, ps)
-            return
-        containers = [c for c in containers if c.role != "sandbox" or c.id == sandbox.id]
-        pod_ip = self.host_ip if spec.get("hostNetwork") else (sandbox.ip or None)
-        policy = spec.get("restartPolicy") or "Always"
-        by_name: dict[str, list[ContainerStatus]] = {}
-        for c in containers:
-            if c.role != "sandbox":
-                by_name.setdefault(c.name, []).append(c)
-        for lst in by_name.values():
-            lst.sort(key=lambda c: c.attempt)
+        now = Instant(asyncio.get_running_loop().time(), dt.datetime.now(dt.UTC).timestamp())
         for c in containers:
             if c.state == "exited" and c.id not in ps.exit_seen:
-                ps.exit_seen[c.id] = loop.time()
+                ps.exit_seen[c.id] = now.mono
+        plan = plan_pod_actions(cast(views.Pod, pod), containers, ps, now, probes=self._probe_results(uid, containers),
+                                backoff=BackoffPolicy(self.opts.backoff_base, self.opts.backoff_max))
+        await self.execute(pod, containers, ps, plan)
 
-        # init containers, one at a time, in order
-        init_ok = True
-        for ic in spec.get("initContainers") or []:
-            insts = by_name.get(ic["name"], [])
-            cur = insts[-1] if insts else None
-            if cur is not None and cur.state == "exited" and cur.exit_code == 0:
+    def _probe_results(self, uid: str, containers: list[ContainerStatus]) -> dict[str, ProbeResults]:
+        out: dict[str, ProbeResults] = {}
+        for c in containers:
+            if c.state == "running" and c.role != "sandbox":
+                live = self.probes.result(uid, c.name, c.id, "livenessProbe")
+                startup = self.probes.result(uid, c.name, c.id, "startupProbe")
+                if live is not None or startup is not None:
+                    out[c.id] = ProbeResults(live, startup, self.probes.startup_failed(uid, c.name, c.id))
+        return out
+
+    async def execute(self, pod: Obj, containers: list[ContainerStatus], ps: PodState, plan: PodPlan) -> None:
+        """Carry out a plan in order; stop early where a sandbox cannot be made."""
+        sandbox = plan.sandbox
+        spec = pod.get("spec") or {}
+        for action in plan.actions:
+            if isinstance(action, CreateSandbox):
+                sandbox = await self._create_sandbox(pod, action, ps)
+                if sandbox is None:
+                    await self._write(pod, containers, None, ps)
+                    return
                 continue
-            init_ok = False
-            if cur is None:
-                await self._start(pod, ic, attempt=0, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role="init")
-            elif cur.state == "exited" or cur.id in ps.start_errors:
-                if policy != "Never":
-                    await self._restart(pod, ic, cur, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role="init")
-            elif cur.state == "created":
-                await self._start_existing(pod, ic, cur, ps)
-            break
-        if init_ok:
-            for c in spec.get("containers") or []:
-                insts = by_name.get(c["name"], [])
-                cur = insts[-1] if insts else None
-                if cur is None:
-                    await self._start(pod, c, attempt=0, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role="container")
-                elif cur.state == "running":
-                    await self._check_probes(pod, c, cur, pod_ip, ps)
-                elif cur.state == "exited" or cur.id in ps.start_errors:
-                    ok = cur.exit_code == 0 and cur.id not in ps.start_errors
-                    if policy == "Always" or (policy == "OnFailure" and not ok):
-                        await self._restart(pod, c, cur, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role="container")
-                elif cur.state == "created":
-                    await self._start_existing(pod, c, cur, ps)
-        fresh = await self._refresh(uid, containers, ps)
-        await self._gc_attempts(fresh)
-        await self._write(pod, fresh, sandbox, ps, pod_ip=pod_ip)
-        if spec.get("activeDeadlineSeconds") and not ps.deadline_exceeded:
-            start = parse_time((pod.get("status") or {}).get("startTime"))
-            if start is not None:
-                left = start + float(spec["activeDeadlineSeconds"]) - dt.datetime.now(dt.UTC).timestamp()
-                self.requeue(self.keys_by_uid[uid], max(0.1, left + 0.05))
+            pod_ip = self.host_ip if spec.get("hostNetwork") else (sandbox.ip if sandbox is not None else None)
+            await self._act(pod, containers, ps, action, sandbox, pod_ip or None)
+        if plan.requeue_after is not None:
+            self.requeue(self.keys_by_uid[pod["metadata"]["uid"]], plan.requeue_after)
 
-    def _deadline_passed(self, pod: Obj, ps: PodState) -> bool:
-        ads = (pod.get("spec") or {}).get("activeDeadlineSeconds")
-        start = parse_time((pod.get("status") or {}).get("startTime"))
-        if not ads or start is None:
-            return ps.deadline_exceeded
-        if dt.datetime.now(dt.UTC).timestamp() >= start + float(ads):
-            ps.deadline_exceeded = True
-        return ps.deadline_exceeded
-
-    async def _ensure_sandbox(self, pod: Obj, containers: list[ContainerStatus], ps: PodState) -> ContainerStatus | None:
-        sandboxes = [c for c in containers if c.role == "sandbox"]
-        live = [c for c in sandboxes if c.state == "running"]
-        if live:
-            for extra in live[1:]:  # a duplicate from a crash mid-create
+    async def _act(self, pod: Obj, containers: list[ContainerStatus], ps: PodState, action: Action,
+                   sandbox: ContainerStatus | None, pod_ip: str | None) -> None:
+        uid = pod["metadata"]["uid"]
+        match action:
+            case KillPod(grace=grace, remove=remove):
+                await self._stop_all(pod, containers, grace=grace, keep=not remove)
+            case DeletePod():
+                await self._delete(pod)
+            case FailPod(reason=reason, message=message):
+                ps.deadline_exceeded = True
+                await self._write(pod, containers, None, ps, phase="Failed", reason=reason, message=message)
+            case RemoveContainer(container_id=cid):
                 with contextlib.suppress(DriverError):
-                    await self.driver.remove_container(extra.id)
-            return live[0]
+                    await self.driver.remove_container(cid)
+            case StartContainer(name=name, role=role, attempt=attempt, backoff=backoff):
+                assert sandbox is not None
+                if backoff is not None:
+                    ps.backoff[name] = backoff
+                await self._start(pod, self._spec_of(pod, name, role), attempt=attempt, sandbox=sandbox,
+                                  pod_ip=pod_ip, ps=ps, role=role)
+            case StartCreated(name=name, container_id=cid):
+                await self._start_existing(pod, name, cid, ps)
+            case WaitBackoff(name=name, delay=delay, left=left):
+                md = pod["metadata"]
+                who = f"{md['name']}_{md.get('namespace')}({uid})"
+                ps.waiting[name] = ("CrashLoopBackOff", f"back-off {delay:g}s restarting failed container={name} "
+                                    f"pod={who}")
+                self.event(pod, "Warning", "BackOff", f"Back-off restarting failed container {name} in pod {who}")
+                self.requeue(self.keys_by_uid[uid], left + 0.01)
+            case WatchProbes(name=name, container_id=cid):
+                self.probes.ensure(uid, self._spec_of(pod, name, "container"), cid, pod_ip)
+            case KillContainer(name=name, container_id=cid, probe=which, grace=grace):
+                self.event(pod, "Normal", "Killing", f"Container {name} failed {which} probe, will be restarted")
+                await self._stop(cid, grace)
+                ps.touched = True
+                self.probes.forget_container(uid, name)
+                self.requeue(self.keys_by_uid[uid], 0)
+            case ReportStatus():
+                fresh = await self._refresh(uid, containers, ps)
+                for cid in stale_attempts(fresh):
+                    with contextlib.suppress(DriverError):
+                        await self.driver.remove_container(cid)
+                await self._write(pod, fresh, sandbox, ps, pod_ip=pod_ip)
+
+    @staticmethod
+    def _spec_of(pod: Obj, name: str, role: Role) -> Obj:
+        field_name = "initContainers" if role == "init" else "containers"
+        return next(c for c in (pod.get("spec") or {}).get(field_name) or [] if c.get("name") == name)
+
+    async def _create_sandbox(self, pod: Obj, action: CreateSandbox, ps: PodState) -> ContainerStatus | None:
         md, spec = pod["metadata"], pod.get("spec") or {}
-        if sandboxes:  # the sandbox died: its containers lost their network; start over (restart counts go on)
+        if action.replaces:  # the sandbox died: its containers lost their network; start over
             self.event(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
-            for c in containers:
-                if c.state == "running":
-                    await self._stop(c.id, 0)
-            # the dead sandbox stays until the pod goes: its exited containers still refer to it
+            for cid in action.stop:
+                await self._stop(cid, 0)
         ports = tuple((int(p["hostPort"]), int(p["containerPort"]), str(p.get("protocol") or "TCP"))
                       for c in spec.get("containers") or [] for p in c.get("ports") or [] if p.get("hostPort"))
         dns_servers, searches, options = self._dns(pod)
@@ -374,31 +367,6 @@ class PodWorker:
         return labels
 
     # ---- starting and restarting ------------------------------------------------------------------
-    async def _restart(self, pod: Obj, c: Obj, cur: ContainerStatus, *, sandbox: ContainerStatus,
-                       pod_ip: str | None, ps: PodState, role: str) -> None:
-        loop = asyncio.get_running_loop()
-        name = c["name"]
-        b = ps.backoff.get(name)
-        exited_at = ps.exit_seen.get(cur.id, loop.time())
-        md = pod["metadata"]
-        if b is not None:
-            # a container that ran well for a long time starts over with a short back-off
-            ran = (parse_time(cur.finished_at) or 0) - (parse_time(cur.started_at) or 0)
-            if ran > 2 * self.opts.backoff_max:
-                b = None
-                ps.backoff.pop(name, None)
-        if b is not None and loop.time() - exited_at < b.delay:
-            left = b.delay - (loop.time() - exited_at)
-            ps.waiting[name] = ("CrashLoopBackOff", f"back-off {b.delay:g}s restarting failed container={name} "
-                                f"pod={md['name']}_{md.get('namespace')}({md['uid']})")
-            self.event(pod, "Warning", "BackOff", f"Back-off restarting failed container {name} in pod "
-                       f"{md['name']}_{md.get('namespace')}({md['uid']})")
-            self.requeue(self.keys_by_uid[md["uid"]], left + 0.01)
-            return
-        ps.backoff[name] = Backoff(self.opts.backoff_base if b is None else min(self.opts.backoff_max, b.delay * 2),
-                                   loop.time())
-        await self._start(pod, c, attempt=cur.attempt + 1, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role=role)
-
     async def _start(self, pod: Obj, c: Obj, *, attempt: int, sandbox: ContainerStatus, pod_ip: str | None,
                      ps: PodState, role: str) -> None:
         md = pod["metadata"]
@@ -435,16 +403,15 @@ class PodWorker:
         self.event(pod, "Normal", "Created", f"Created container {name}")
         ps.waiting.pop(name, None)
         ps.touched = True
-        await self._start_existing(pod, c, ContainerStatus(id=cid, name=name, pod_uid=md["uid"], state="created"), ps)
+        await self._start_existing(pod, name, cid, ps)
 
-    async def _start_existing(self, pod: Obj, c: Obj, cur: ContainerStatus, ps: PodState) -> None:
-        name = c["name"]
+    async def _start_existing(self, pod: Obj, name: str, cid: str, ps: PodState) -> None:
         ps.touched = True
         try:
-            await self.driver.start_container(cur.id)
+            await self.driver.start_container(cid)
         except DriverError as e:
-            ps.start_errors[cur.id] = str(e)
-            ps.exit_seen.setdefault(cur.id, asyncio.get_running_loop().time())
+            ps.start_errors[cid] = str(e)
+            ps.exit_seen.setdefault(cid, asyncio.get_running_loop().time())
             self.event(pod, "Warning", "Failed", f"Error: {e}")
             self.requeue(self.keys_by_uid[pod["metadata"]["uid"]], 0.05)
             return
@@ -457,8 +424,8 @@ class PodWorker:
         else:
             self.event(pod, "Warning", "Failed", f"Error: {message}")
         if retry:
-            b = ps.backoff.get("create:" + name)
-            delay = self.opts.backoff_base if b is None else min(self.opts.backoff_max, b.delay * 2)
+            delay = next_backoff(ps.backoff.get("create:" + name),
+                                 BackoffPolicy(self.opts.backoff_base, self.opts.backoff_max))
             ps.backoff["create:" + name] = Backoff(delay, asyncio.get_running_loop().time())
             self.requeue(self.keys_by_uid[pod["metadata"]["uid"]], delay)
 
@@ -482,45 +449,12 @@ class PodWorker:
                 return None
             raise
 
-    async def _check_probes(self, pod: Obj, c: Obj, cur: ContainerStatus, pod_ip: str | None, ps: PodState) -> None:
-        uid, name = pod["metadata"]["uid"], c["name"]
-        if not (c.get("livenessProbe") or c.get("readinessProbe") or c.get("startupProbe")):
-            return
-        self.probes.ensure(uid, c, cur.id, pod_ip)
-        live = self.probes.result(uid, name, cur.id, "livenessProbe")
-        startup = self.probes.result(uid, name, cur.id, "startupProbe")
-        if live is False or (startup is False and self.probes.startup_failed(uid, name, cur.id)):
-            which = "liveness" if live is False else "startup"
-            self.event(pod, "Normal", "Killing", f"Container {name} failed {which} probe, will be restarted")
-            grace = (c.get(f"{which}Probe") or {}).get("terminationGracePeriodSeconds")
-            if grace is None:
-                grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
-            if grace is None:
-                grace = 30
-            await self._stop(cur.id, float(grace))
-            ps.touched = True
-            self.probes.forget_container(uid, name)
-            self.requeue(self.keys_by_uid[uid], 0)
-
     async def _refresh(self, uid: str, before: list[ContainerStatus], ps: PodState) -> list[ContainerStatus]:
         """The pod's containers after this pass: re-read only if this pass started or stopped any."""
         if not ps.touched:
             return before
         ps.touched = False
         return await self.driver.list_containers({LABEL_POD_UID: uid})
-
-    async def _gc_attempts(self, containers: list[ContainerStatus]) -> None:
-        """Keep the latest two attempts of each container (the previous one serves ``logs --previous``)."""
-        by_name: dict[str, list[ContainerStatus]] = {}
-        for c in containers:
-            if c.role != "sandbox":
-                by_name.setdefault(c.name, []).append(c)
-        for lst in by_name.values():
-            lst.sort(key=lambda c: c.attempt)
-            for old in lst[:-2]:
-                if old.state != "running":
-                    with contextlib.suppress(DriverError):
-                        await self.driver.remove_container(old.id)
 
     # ---- status -------------------------------------------------------------------------------
     def _views(self, pod: Obj, containers: list[ContainerStatus], ps: PodState, specs: list[Obj],
