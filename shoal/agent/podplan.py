@@ -240,7 +240,7 @@ def _plan_init(pod: views.Pod, by_name: dict[str, ContainerStatus], state: PodSt
                backoff: BackoffPolicy, actions: list[Action]) -> bool:
     """Init containers one at a time, in order; True once all of them have succeeded."""
     never = views.restart_policy(pod) == "Never"
-    for ic in _specs(pod, "initContainers"):
+    for ic in views.containers(pod, init=True):
         name = str(ic["name"])
         cur = by_name.get(name)
         if cur is not None and cur.state == "exited" and cur.exit_code == 0:
@@ -259,7 +259,7 @@ def _plan_init(pod: views.Pod, by_name: dict[str, ContainerStatus], state: PodSt
 def _plan_apps(pod: views.Pod, by_name: dict[str, ContainerStatus], state: PodState, now: Instant,
                backoff: BackoffPolicy, probes: Mapping[str, ProbeResults], actions: list[Action]) -> None:
     policy = views.restart_policy(pod)
-    for c in _specs(pod, "containers"):
+    for c in views.containers(pod):
         name = str(c["name"])
         cur = by_name.get(name)
         if cur is None:
@@ -324,10 +324,6 @@ def stale_attempts(containers: list[ContainerStatus]) -> list[str]:
         lst.sort(key=lambda c: c.attempt)
         out += [old.id for old in lst[:-2] if old.state != "running"]
     return out
-
-
-def _specs(pod: views.Pod, field_name: str) -> list[dict[str, Any]]:
-    return [c for c in views.spec(pod).get(field_name) or [] if isinstance(c, dict)]
 
 
 def _ts(value: object) -> float | None:

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from shoal.agent.drivers.base import (
     LABEL_ATTEMPT,
@@ -79,11 +78,6 @@ from shoal.network.svcenv import service_env
 log = logging.getLogger(__name__)
 
 SIM_PREFIX = "sim.shoal.io/"
-Obj = dict[str, Any]
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +89,7 @@ class PodOptions:
     cluster_domain: str = "cluster.local"
 
 
-def _limits(container: Obj) -> tuple[int | None, int | None, int | None]:
+def _limits(container: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
     res = container.get("resources") or {}
     lim, req = res.get("limits") or {}, res.get("requests") or {}
     try:
@@ -114,7 +108,7 @@ class PodWorker:
         client: ApiClient,
         driver: Driver,
         recorder: EventRecorder,
-        lookup: Callable[[str], Obj | None],
+        lookup: Callable[[str], views.Pod | None],
         requeue: Callable[[str, float], None],
         host_ip: str,
         scheme: str,
@@ -143,7 +137,7 @@ class PodWorker:
                 await asyncio.wait_for(t, 2)
 
     # ---- events -----------------------------------------------------------------------------
-    def event(self, pod: Obj, type_: str, reason: str, message: str) -> None:
+    def event(self, pod: views.Pod, type_: str, reason: str, message: str) -> None:
         if type_ == "Normal" and not self.opts.lifecycle_events:
             return
         t = asyncio.create_task(self.recorder.event({"apiVersion": "v1", "kind": "Pod", **pod}, type_, reason,
@@ -165,7 +159,7 @@ class PodWorker:
     # ---- sync -------------------------------------------------------------------------------
     async def sync(self, key: str) -> None:
         pod = self.lookup(key)
-        uid = (pod.get("metadata") or {}).get("uid") if pod is not None else None
+        uid = views.uid(pod) if pod is not None else None
         old_uid = self.uids_by_key.get(key)
         if old_uid is not None and old_uid != uid:
             await self.teardown(old_uid)
@@ -192,9 +186,8 @@ class PodWorker:
             except DriverError as e:
                 log.warning("removing container %s: %s", c.id[:12], e)
 
-    async def _stop_all(self, pod: Obj, containers: list[ContainerStatus], *, grace: float, keep: bool) -> None:
-        uid = pod["metadata"]["uid"]
-        self.probes.forget_pod(uid)
+    async def _stop_all(self, pod: views.Pod, containers: list[ContainerStatus], *, grace: float, keep: bool) -> None:
+        self.probes.forget_pod(views.uid(pod))
         running = [c for c in containers if c.role != "sandbox" and c.state == "running"]
         for c in running:
             self.event(pod, "Normal", "Killing", f"Stopping container {c.name}")
@@ -210,25 +203,25 @@ class PodWorker:
         except DriverError as e:
             log.warning("stopping container %s: %s", cid[:12], e)
 
-    async def _delete(self, pod: Obj) -> None:
+    async def _delete(self, pod: views.Pod) -> None:
         """The last step of a graceful deletion: the containers are gone, delete the object for good."""
-        md = pod["metadata"]
-        self.states.pop(md["uid"], None)
+        uid = views.uid(pod)
+        self.states.pop(uid, None)
         try:
-            await self.client.delete("pods", md["name"], md.get("namespace"), grace_period_seconds=0, uid=md["uid"])
+            await self.client.delete("pods", views.name(pod), views.namespace(pod), grace_period_seconds=0, uid=uid)
         except ApiException as e:
             if e.status not in (404, 409):
                 raise
 
     # ---- reconcile: gather, plan (podplan), execute -------------------------------------------
-    async def reconcile(self, pod: Obj, containers: list[ContainerStatus]) -> None:
-        uid = pod["metadata"]["uid"]
+    async def reconcile(self, pod: views.Pod, containers: list[ContainerStatus]) -> None:
+        uid = views.uid(pod)
         ps = self.states.setdefault(uid, PodState(uid))
-        now = Instant(asyncio.get_running_loop().time(), dt.datetime.now(dt.UTC).timestamp())
+        now = Instant(asyncio.get_running_loop().time(), views.utcnow().timestamp())
         for c in containers:
             if c.state == "exited" and c.id not in ps.exit_seen:
                 ps.exit_seen[c.id] = now.mono
-        plan = plan_pod_actions(cast(views.Pod, pod), containers, ps, now, probes=self._probe_results(uid, containers),
+        plan = plan_pod_actions(pod, containers, ps, now, probes=self._probe_results(uid, containers),
                                 backoff=BackoffPolicy(self.opts.backoff_base, self.opts.backoff_max))
         await self.execute(pod, containers, ps, plan)
 
@@ -242,10 +235,10 @@ class PodWorker:
                     out[c.id] = ProbeResults(live, startup, self.probes.startup_failed(uid, c.name, c.id))
         return out
 
-    async def execute(self, pod: Obj, containers: list[ContainerStatus], ps: PodState, plan: PodPlan) -> None:
+    async def execute(self, pod: views.Pod, containers: list[ContainerStatus], ps: PodState, plan: PodPlan) -> None:
         """Carry out a plan in order; stop early where a sandbox cannot be made."""
         sandbox = plan.sandbox
-        spec = pod.get("spec") or {}
+        host_network = bool(views.spec(pod).get("hostNetwork"))
         for action in plan.actions:
             if isinstance(action, CreateSandbox):
                 sandbox = await self._create_sandbox(pod, action, ps)
@@ -253,14 +246,14 @@ class PodWorker:
                     await self._write(pod, containers, None, ps)
                     return
                 continue
-            pod_ip = self.host_ip if spec.get("hostNetwork") else (sandbox.ip if sandbox is not None else None)
+            pod_ip = self.host_ip if host_network else (sandbox.ip if sandbox is not None else None)
             await self._act(pod, containers, ps, action, sandbox, pod_ip or None)
         if plan.requeue_after is not None:
-            self.requeue(self.keys_by_uid[pod["metadata"]["uid"]], plan.requeue_after)
+            self.requeue(self.keys_by_uid[views.uid(pod)], plan.requeue_after)
 
-    async def _act(self, pod: Obj, containers: list[ContainerStatus], ps: PodState, action: Action,
+    async def _act(self, pod: views.Pod, containers: list[ContainerStatus], ps: PodState, action: Action,
                    sandbox: ContainerStatus | None, pod_ip: str | None) -> None:
-        uid = pod["metadata"]["uid"]
+        uid = views.uid(pod)
         match action:
             case KillPod(grace=grace, remove=remove):
                 await self._stop_all(pod, containers, grace=grace, keep=not remove)
@@ -281,8 +274,7 @@ class PodWorker:
             case StartCreated(name=name, container_id=cid):
                 await self._start_existing(pod, name, cid, ps)
             case WaitBackoff(name=name, delay=delay, left=left):
-                md = pod["metadata"]
-                who = f"{md['name']}_{md.get('namespace')}({uid})"
+                who = f"{views.name(pod)}_{views.namespace(pod)}({uid})"
                 ps.waiting[name] = ("CrashLoopBackOff", f"back-off {delay:g}s restarting failed container={name} "
                                     f"pod={who}")
                 self.event(pod, "Warning", "BackOff", f"Back-off restarting failed container {name} in pod {who}")
@@ -303,22 +295,22 @@ class PodWorker:
                 await self._write(pod, fresh, sandbox, ps, pod_ip=pod_ip)
 
     @staticmethod
-    def _spec_of(pod: Obj, name: str, role: Role) -> Obj:
-        field_name = "initContainers" if role == "init" else "containers"
-        return next(c for c in (pod.get("spec") or {}).get(field_name) or [] if c.get("name") == name)
+    def _spec_of(pod: views.Pod, name: str, role: Role) -> dict[str, Any]:
+        return next(c for c in views.containers(pod, init=role == "init") if c.get("name") == name)
 
-    async def _create_sandbox(self, pod: Obj, action: CreateSandbox, ps: PodState) -> ContainerStatus | None:
-        md, spec = pod["metadata"], pod.get("spec") or {}
+    async def _create_sandbox(self, pod: views.Pod, action: CreateSandbox, ps: PodState) -> ContainerStatus | None:
+        uid, name, spec = views.uid(pod), views.name(pod), views.spec(pod)
+        every = views.containers(pod, init=True) + views.containers(pod)
         if action.replaces:  # the sandbox died: its containers lost their network; start over
             self.event(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
             for cid in action.stop:
                 await self._stop(cid, 0)
         ports = tuple((int(p["hostPort"]), int(p["containerPort"]), str(p.get("protocol") or "TCP"))
-                      for c in spec.get("containers") or [] for p in c.get("ports") or [] if p.get("hostPort"))
+                      for c in views.containers(pod) for p in c.get("ports") or [] if p.get("hostPort"))
         dns_servers, searches, options = self._dns(pod)
         sspec = SandboxSpec(
-            pod_uid=md["uid"], pod_name=md["name"], namespace=md.get("namespace") or "default",
-            hostname=spec.get("hostname") or md["name"], host_network=bool(spec.get("hostNetwork")),
+            pod_uid=uid, pod_name=name, namespace=views.namespace(pod) or "default",
+            hostname=spec.get("hostname") or name, host_network=bool(spec.get("hostNetwork")),
             dns_servers=dns_servers, dns_searches=searches, dns_options=options, port_mappings=ports,
             labels=self._labels(pod),
         )
@@ -327,20 +319,20 @@ class PodWorker:
         except DriverError as e:
             msg = f"Failed to create pod sandbox: {e}"
             self.event(pod, "Warning", "FailedCreatePodSandBox", msg)
-            for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            for c in every:
                 ps.waiting[c["name"]] = ("ContainerCreating", msg)
-            self.requeue(self.keys_by_uid[md["uid"]], 5.0)
+            self.requeue(self.keys_by_uid[uid], 5.0)
             return None
-        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        for c in every:
             if ps.waiting.get(c["name"], ("",))[0] == "ContainerCreating":
                 ps.waiting.pop(c["name"], None)
-        return ContainerStatus(id=sb.id, name="sandbox", pod_uid=md["uid"], state="running",
+        return ContainerStatus(id=sb.id, name="sandbox", pod_uid=uid, state="running",
                                labels={LABEL_ROLE: "sandbox"}, ip=sb.ip)
 
-    def _dns(self, pod: Obj) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-        spec = pod.get("spec") or {}
+    def _dns(self, pod: views.Pod) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        spec = views.spec(pod)
         policy = spec.get("dnsPolicy") or "ClusterFirst"
-        ns = pod["metadata"].get("namespace") or "default"
+        ns = views.namespace(pod) or "default"
         servers: list[str] = []
         searches: list[str] = []
         options: list[str] = []
@@ -356,20 +348,18 @@ class PodWorker:
                 options.append(f"{o['name']}:{o['value']}" if o.get("value") else str(o.get("name")))
         return tuple(servers), tuple(searches), tuple(options)
 
-    def _labels(self, pod: Obj) -> dict[str, str]:
-        md, spec = pod["metadata"], pod.get("spec") or {}
-        labels = {LABEL_POD_UID: md["uid"], LABEL_POD_NAME: md["name"],
-                  LABEL_POD_NAMESPACE: md.get("namespace") or "default", LABEL_NODE: spec.get("nodeName") or "",
-                  LABEL_RESTART_POLICY: spec.get("restartPolicy") or "Always"}
-        for k, v in (md.get("annotations") or {}).items():
+    def _labels(self, pod: views.Pod) -> dict[str, str]:
+        labels = {LABEL_POD_UID: views.uid(pod), LABEL_POD_NAME: views.name(pod),
+                  LABEL_POD_NAMESPACE: views.namespace(pod) or "default", LABEL_NODE: views.node_name(pod),
+                  LABEL_RESTART_POLICY: views.spec(pod).get("restartPolicy") or "Always"}
+        for k, v in views.annotations(pod).items():
             if k.startswith(SIM_PREFIX):
                 labels[k] = str(v)
         return labels
 
     # ---- starting and restarting ------------------------------------------------------------------
-    async def _start(self, pod: Obj, c: Obj, *, attempt: int, sandbox: ContainerStatus, pod_ip: str | None,
-                     ps: PodState, role: str) -> None:
-        md = pod["metadata"]
+    async def _start(self, pod: views.Pod, c: dict[str, Any], *, attempt: int, sandbox: ContainerStatus,
+                     pod_ip: str | None, ps: PodState, role: str) -> None:
         name, image = c["name"], c.get("image") or ""
         try:
             await self.driver.ensure_image(image, c.get("imagePullPolicy") or "IfNotPresent")
@@ -387,7 +377,7 @@ class PodWorker:
             return self._fail(pod, name, ps, "CreateContainerConfigError", str(e), retry=True)
         labels = {**self._labels(pod), LABEL_ROLE: role, LABEL_ATTEMPT: str(attempt)}
         cspec = ContainerSpec(
-            pod_uid=md["uid"], pod_name=md["name"], namespace=md.get("namespace") or "default", name=name,
+            pod_uid=views.uid(pod), pod_name=views.name(pod), namespace=views.namespace(pod) or "default", name=name,
             image=image, sandbox_id=sandbox.id,
             command=tuple(expand(x, env) for x in c.get("command") or []),
             args=tuple(expand(x, env) for x in c.get("args") or []), env=env, working_dir=c.get("workingDir"),
@@ -405,7 +395,7 @@ class PodWorker:
         ps.touched = True
         await self._start_existing(pod, name, cid, ps)
 
-    async def _start_existing(self, pod: Obj, name: str, cid: str, ps: PodState) -> None:
+    async def _start_existing(self, pod: views.Pod, name: str, cid: str, ps: PodState) -> None:
         ps.touched = True
         try:
             await self.driver.start_container(cid)
@@ -413,11 +403,11 @@ class PodWorker:
             ps.start_errors[cid] = str(e)
             ps.exit_seen.setdefault(cid, asyncio.get_running_loop().time())
             self.event(pod, "Warning", "Failed", f"Error: {e}")
-            self.requeue(self.keys_by_uid[pod["metadata"]["uid"]], 0.05)
+            self.requeue(self.keys_by_uid[views.uid(pod)], 0.05)
             return
         self.event(pod, "Normal", "Started", f"Started container {name}")
 
-    def _fail(self, pod: Obj, name: str, ps: PodState, reason: str, message: str, *, retry: bool) -> None:
+    def _fail(self, pod: views.Pod, name: str, ps: PodState, reason: str, message: str, *, retry: bool) -> None:
         ps.waiting[name] = (reason, message)
         if reason in ("ErrImagePull", "ImagePullBackOff"):
             self.event(pod, "Warning", "Failed", message)
@@ -427,21 +417,21 @@ class PodWorker:
             delay = next_backoff(ps.backoff.get("create:" + name),
                                  BackoffPolicy(self.opts.backoff_base, self.opts.backoff_max))
             ps.backoff["create:" + name] = Backoff(delay, asyncio.get_running_loop().time())
-            self.requeue(self.keys_by_uid[pod["metadata"]["uid"]], delay)
+            self.requeue(self.keys_by_uid[views.uid(pod)], delay)
 
-    async def _service_env(self, pod: Obj) -> dict[str, str]:
+    async def _service_env(self, pod: views.Pod) -> dict[str, str]:
         """The Services' variables for a container starting now (none on hollow nodes)."""
         if not self.opts.lifecycle_events:
             return {}
-        ns = pod["metadata"].get("namespace") or "default"
-        links = (pod.get("spec") or {}).get("enableServiceLinks") is not False
+        ns = views.namespace(pod) or "default"
+        links = views.spec(pod).get("enableServiceLinks") is not False
         items = (await self.client.list("services", ns)).get("items") or [] if links else []
         if ns != "default":
             kube = await self._fetch("services", "default", "kubernetes")
             items = [*items, kube] if kube else items
         return service_env(items, ns, enable_service_links=links)
 
-    async def _fetch(self, kind: str, namespace: str, name: str) -> Obj | None:
+    async def _fetch(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return await self.client.get(kind, name, namespace)
         except ApiException as e:
@@ -457,14 +447,14 @@ class PodWorker:
         return await self.driver.list_containers({LABEL_POD_UID: uid})
 
     # ---- status -------------------------------------------------------------------------------
-    def _views(self, pod: Obj, containers: list[ContainerStatus], ps: PodState, specs: list[Obj],
+    def _views(self, pod: views.Pod, containers: list[ContainerStatus], ps: PodState, specs: list[dict[str, Any]],
                pod_ip: str | None) -> list[ContainerView]:
-        uid = pod["metadata"]["uid"]
+        uid = views.uid(pod)
         by_name: dict[str, list[ContainerStatus]] = {}
         for inst in containers:
             if inst.role != "sandbox":
                 by_name.setdefault(inst.name, []).append(inst)
-        views = []
+        out = []
         for c in specs:
             insts = sorted(by_name.get(c["name"], []), key=lambda x: x.attempt)
             insts = [self._with_start_error(x, ps) for x in insts]
@@ -483,33 +473,30 @@ class PodWorker:
                     v.ready = v.started and ready is True
                 else:
                     v.ready = v.started
-            views.append(v)
-        return views
+            out.append(v)
+        return out
 
     def _with_start_error(self, c: ContainerStatus, ps: PodState) -> ContainerStatus:
         msg = ps.start_errors.get(c.id)
         if msg is None or c.state == "running":
             return c
         return ContainerStatus(id=c.id, name=c.name, pod_uid=c.pod_uid, state="exited", exit_code=128,
-                               started_at=c.started_at, finished_at=c.finished_at or now_iso(), reason="StartError",
+                               started_at=c.started_at, finished_at=c.finished_at or views.format_time(views.utcnow()), reason="StartError",
                                message=msg, image=c.image, image_id=c.image_id, labels=c.labels)
 
-    async def _write(self, pod: Obj, containers: list[ContainerStatus], sandbox: ContainerStatus | None,
+    async def _write(self, pod: views.Pod, containers: list[ContainerStatus], sandbox: ContainerStatus | None,
                      ps: PodState, *, pod_ip: str | None = None, phase: str | None = None,
                      reason: str | None = None, message: str | None = None) -> None:
-        spec = pod.get("spec") or {}
-        inits = self._views(pod, containers, ps, spec.get("initContainers") or [], pod_ip)
-        apps = self._views(pod, containers, ps, spec.get("containers") or [], pod_ip)
+        inits = self._views(pod, containers, ps, views.containers(pod, init=True), pod_ip)
+        apps = self._views(pod, containers, ps, views.containers(pod), pod_ip)
         status = build_status(pod, inits=inits, apps=apps, pod_ip=pod_ip, host_ip=self.host_ip,
-                              sandbox_ready=sandbox is not None, scheme=self.scheme, now=now_iso(), phase=phase)
+                              sandbox_ready=sandbox is not None, scheme=self.scheme, now=views.format_time(views.utcnow()), phase=phase)
         status["reason"] = reason
         status["message"] = message
-        old = pod.get("status") or {}
-        if same_status(old, status):
+        if same_status(views.status(pod), status):
             return
-        md = pod["metadata"]
         try:
-            await self.client.patch("pods", md["name"], {"status": status}, md.get("namespace"),
+            await self.client.patch("pods", views.name(pod), {"status": status}, views.namespace(pod),
                                     subresource="status")
         except ApiException as e:
             if e.status != 404:

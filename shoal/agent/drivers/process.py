@@ -41,10 +41,11 @@ from shoal.agent.drivers.base import (
     SandboxSpec,
 )
 from shoal.agent.drivers.hostprobe import HostProber
+from shoal.api import views
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return views.format_time(views.utcnow())
 
 
 def _alive(pid: int) -> bool:

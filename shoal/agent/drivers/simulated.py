@@ -23,7 +23,6 @@ thousands of pods without scanning them all for each sync.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import ipaddress
 import itertools
 from collections.abc import AsyncIterator
@@ -42,6 +41,7 @@ from shoal.agent.drivers.base import (
     Sandbox,
     SandboxSpec,
 )
+from shoal.api import views
 
 SIM_COMPLETE_AFTER = "sim.shoal.io/complete-after"
 SIM_EXIT_CODE = "sim.shoal.io/exit-code"
@@ -52,7 +52,7 @@ _NET = ipaddress.IPv4Network("100.64.0.0/10")
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return views.format_time(views.utcnow())
 
 
 class _Rec:
