@@ -337,8 +337,10 @@ class _Resolver:
         package, name = _split(qualified)
         if package not in self.messages and _PRERELEASE.search(package):
             return ""  # an alpha/beta API's type in a GA message: shoal serves none of them
-        if name not in self.messages.get(package, ()):
+        if package not in self.messages:
             raise GenError(f"type {qualified} is in no selected package (add it to the list?)")
+        if name not in self.messages[package]:
+            raise GenError(f"no message {name} in {package}")
         return name if package == here else f"{self.keys[package]}.{name}"
 
 
@@ -347,10 +349,11 @@ def _is_message(code: str) -> bool:
     return code[:1].isupper() or "." in code
 
 
-def _token(proto_field: ProtoField, go_field: GoField, code: str, where: str) -> tuple[str, bool]:
-    """One ``json:number[:type]`` token, and whether the field is inline."""
-    inline = go_field.embedded and go_field.json_name == ""
-    if inline:
+def _token(
+    proto_field: ProtoField, go_field: GoField, code: str, where: str, force_zero: bool
+) -> str:
+    """One ``json:number[:type]`` token (``force_zero``: keep a zero Go's JSON omits)."""
+    if go_field.embedded and go_field.json_name == "":  # inline
         if proto_field.label != "optional" or not _is_message(code):
             raise GenError(f"{where}: an inline field must be a single message")
         name, prefix = proto_field.name, "^"
@@ -362,13 +365,15 @@ def _token(proto_field: ProtoField, go_field: GoField, code: str, where: str) ->
     keep_zero = (
         not prefix
         and code in DROPPABLE_CODES
-        and (go_field.pointer or not go_field.omitempty or where in KEEP_ZERO)
+        and (go_field.pointer or not go_field.omitempty or force_zero)
     )
     type_part = "" if (code == "s" and not prefix and not keep_zero) else f":{prefix}{code}"
-    return f"{name}:{proto_field.number}{type_part}{'!' if keep_zero else ''}", inline
+    return f"{name}:{proto_field.number}{type_part}{'!' if keep_zero else ''}"
 
 
-def emit_package(package: Package, resolver: _Resolver) -> Emitted:
+def emit_package(
+    package: Package, resolver: _Resolver, keep_zero: frozenset[str] = frozenset()
+) -> Emitted:
     """Spec strings for every ordinary message of one package."""
     here = package.proto.package
     out = Emitted(package.key, {}, [], [])
@@ -393,7 +398,7 @@ def emit_package(package: Package, resolver: _Resolver) -> Emitted:
                 continue
             if "." in code and code.rpartition(".")[0] not in out.imports:
                 out.imports.append(code.rpartition(".")[0])
-            tokens.append(_token(proto_field, go_field, code, where)[0])
+            tokens.append(_token(proto_field, go_field, code, where, where in keep_zero))
         out.messages[name] = " ".join(tokens)
     out.imports.sort()
     return out
@@ -557,37 +562,49 @@ def group_version(source: Source, directory: str) -> str:
     return f"{match.group(1)}/{version}" if match.group(1) else version
 
 
-def generate(api: Source, machinery: Source) -> dict[str, str]:
+@dataclass(frozen=True)
+class Selection:
+    """What to generate: the packages read from each repository, and the zero overrides."""
+
+    api: tuple[str, ...] = API_PACKAGES
+    machinery: tuple[str, ...] = MACHINERY_PACKAGES
+    well_known: tuple[str, ...] = MACHINERY_WELL_KNOWN
+    keep_zero: frozenset[str] = frozenset(KEEP_ZERO)
+
+
+def generate(api: Source, machinery: Source, selection: Selection | None = None) -> dict[str, str]:
     """File name -> text of every generated module."""
+    selection = selection or Selection()
     commits = {"api": api.commit, "apimachinery": machinery.commit}
-    selected = [(d, read_package(machinery, d)) for d in MACHINERY_PACKAGES]
-    selected += [(d, read_package(api, d)) for d in API_PACKAGES]
+    selected = [(d, read_package(machinery, d)) for d in selection.machinery]
+    selected += [(d, read_package(api, d)) for d in selection.api]
     packages = [p for _, p in selected]
     check_shapes(
         [p.proto for p in packages]
-        + [parse_proto(machinery.read(f"{d}/generated.proto")) for d in MACHINERY_WELL_KNOWN]
+        + [parse_proto(machinery.read(f"{d}/generated.proto")) for d in selection.well_known]
     )
-    resolver = _Resolver(packages)
     fields = {
         f"{p.key}.{name}.{f.name}"
         for p in packages
         for name, fs in p.proto.messages.items()
         for f in fs
     }
-    if stale := sorted(set(KEEP_ZERO) - fields):
+    if stale := sorted(selection.keep_zero - fields):
         raise GenError(f"KEEP_ZERO names fields that do not exist: {', '.join(stale)}")
+    resolver = _Resolver(packages)
     out: dict[str, str] = {}
     modules: dict[str, str] = {}
     for directory, package in selected:
         module = package.key.replace(".", "_")
         modules[package.key] = module
-        out[f"{module}.py"] = render_package(emit_package(package, resolver), directory, commits)
-    group_versions = {group_version(api, d): package_key(d) for d in API_PACKAGES}
+        emitted = emit_package(package, resolver, selection.keep_zero)
+        out[f"{module}.py"] = render_package(emitted, directory, commits)
+    group_versions = {group_version(api, d): package_key(d) for d in selection.api}
     out["__init__.py"] = render_index(modules, group_versions, commits)
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, selection: Selection | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for repo in ("api", "apimachinery"):
         parser.add_argument(f"--{repo}", type=Path, required=True, help=f"kubernetes/{repo}")
@@ -600,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
         files = generate(
             open_source(args.api, args.api_rev, args.api_commit),
             open_source(args.apimachinery, args.apimachinery_rev, args.apimachinery_commit),
+            selection,
         )
     except GenError as err:
         print(f"gen_proto_schema: {err}", file=sys.stderr)
