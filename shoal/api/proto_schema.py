@@ -98,7 +98,7 @@ def parse_field(token: str, package: str = "") -> tuple[int, FieldSpec]:
         kind = kind or "scalar"
         if kind == "inline":
             raise SchemaError(f"inline field {token!r} must name a message")
-    elif _MESSAGE_NAME.fullmatch(spec):
+    elif (spec[:1].isupper() and spec.isalnum()) or _MESSAGE_NAME.fullmatch(spec):
         type_ = f"{package}.{spec}" if package and "." not in spec else spec
         kind = kind or "message"
     else:
