@@ -366,7 +366,7 @@ def test_long_specs_wrap_within_the_line_limit() -> None:
     exec(compile(module, "demo_v1.py", "exec"), namespace)
     assert namespace["MESSAGES"] == {"Big": text, "Small": "a:1"}
     assert namespace["IMPORTS"] == ("meta.v1",)
-    assert "kubernetes/api abc and kubernetes/apimachinery def" in module
+    assert "kubernetes/api abc\nand kubernetes/apimachinery def; do not edit" in module
 
 
 # --- end to end: a miniature tree through main() -------------------------------------
@@ -398,7 +398,7 @@ def test_main_writes_checks_and_rewrites_modules(tmp_path: Path) -> None:
     assert gen.main(args, selection) == 0
     assert sorted(p.name for p in out.iterdir()) == ["__init__.py", "demo_v1.py", "meta_v1.py"]
     index = (out / "__init__.py").read_text()
-    assert "kubernetes/api a1 and kubernetes/apimachinery m1;\ndo not edit" in index
+    assert "from kubernetes/api a1\nand kubernetes/apimachinery m1; do not edit" in index
     assert '"demo.example.com/v1": "demo.v1"' in index
     assert gen.main([*args, "--check"], selection) == 0
     (out / "demo_v1.py").write_text("edited by hand\n")
