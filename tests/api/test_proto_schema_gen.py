@@ -550,8 +550,13 @@ def _repository(env: str, default: str) -> Path | None:
     return path if path.exists() else None
 
 
+@pytest.mark.upstream
 def test_the_committed_tables_are_what_the_generator_writes() -> None:
-    """Regenerate at the commits the committed header names and compare every file."""
+    """Regenerate at the commits the committed header names and compare every file.
+
+    Needs the upstream repositories (the search tool's fetch of kubernetes/api and
+    kubernetes/apimachinery), which CI has not: deselected by default (``-m "not upstream"``
+    in pyproject.toml), run with ``pytest -m upstream tests/api/test_proto_schema_gen.py``."""
     header = (GENERATED / "__init__.py").read_text()
     commits = dict(re.findall(r"kubernetes/(api|apimachinery) ([0-9a-f]{40})", header))
     api = _repository("SHOAL_K8S_API_REPO", "/work/.mirror/kubernetes+api/repo")
