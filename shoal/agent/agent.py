@@ -32,7 +32,7 @@ from typing import Any, cast
 
 from shoal.agent.drivers.base import LABEL_NODE, LABEL_POD_UID, Driver
 from shoal.agent.drivers.podnet import DEFAULT_CIDR
-from shoal.agent.node import NodeConfig, NodeHeartbeat, host_ip
+from shoal.agent.node import NodeConfig, NodeHeartbeat, host_capacity, host_ip
 from shoal.agent.pods import PodOptions, PodWorker
 from shoal.agent.runtime import PodmanService, RuntimeOptions, open_runtime
 from shoal.agent.volumes.local import LOCAL_VOLUME_FINALIZER, VOLUME_DIR_ANNOTATION, pv_source
@@ -138,7 +138,8 @@ class Agent:
                 for inf in self.sources.values():
                     await inf.wait_synced(60)
             volumes = VolumeManager(root=opts.state_dir / "pods", node_name=opts.node_name,
-                                    lookup=self._source, fetch=self._fetch, node_capacity=opts.capacity,
+                                    lookup=self._source, fetch=self._fetch,
+                                    node_capacity={**host_capacity(), **opts.capacity},
                                     dry=driver.name == "simulated")
             self.informer = Informer(
                 self.client, "pods",

@@ -276,7 +276,7 @@ class PodWorker:
             case TearDownVolumes():
                 await self.volumes.teardown(uid)
             case FailPod(reason=reason, message=message):
-                ps.deadline_exceeded = True
+                ps.deadline_exceeded = ps.deadline_exceeded or reason == "DeadlineExceeded"
                 await self._write(pod, containers, None, ps, phase="Failed", reason=reason, message=message)
             case RemoveContainer(container_id=cid):
                 with contextlib.suppress(DriverError):

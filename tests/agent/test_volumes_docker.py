@@ -1,0 +1,182 @@
+"""Pod volumes in real Podman containers, through a real server and a real ``shoal agent`` process.
+
+Run under the host-tests lock (it starts containers and mounts tmpfs and loop devices).
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.agent.conftest import IMAGE, Cluster, phase, ready, status_of, unique, waiting_reason
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _unmount_left_behind(docker_cluster: Cluster) -> Any:
+    """Whatever a failed test leaves mounted under the agent's directory is unmounted at the end."""
+    yield
+    root = str(docker_cluster.agent.root)
+    for line in reversed(Path("/proc/self/mountinfo").read_text().splitlines()):
+        mp = line.split(" ")[4]
+        if mp.startswith(root + "/"):
+            subprocess.run(["umount", "-l", mp], capture_output=True)
+
+
+def sh(script: str, name: str = "main", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "image": IMAGE, "command": ["sh", "-c", script], **extra}
+
+
+def cid_of(pod: dict[str, Any], container: str = "main") -> str:
+    return str(status_of(pod, container)["containerID"]).split("://")[1]
+
+
+def in_pod(cid: str, *cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["podman", "exec", cid, *cmd], capture_output=True, text=True)
+
+
+def configmap(c: Cluster, name: str, data: dict[str, str]) -> None:
+    c.create("/api/v1/namespaces/default/configmaps",
+             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data})
+
+
+def mounts_of(path: str) -> list[str]:
+    return [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if f" {path}" in line]
+
+
+def test_pod_reads_configmap_secret_emptydir_hostpath_downward(docker_cluster: Cluster, tmp_path: Path) -> None:
+    c = docker_cluster
+    name, cm, sec = unique("vols"), unique("cm"), unique("sec")
+    configmap(c, cm, {"app.conf": "port=80\n", "other": "x"})
+    c.create("/api/v1/namespaces/default/secrets", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": sec},
+                                                     "data": {"password": base64.b64encode(b"s3cret").decode()}})
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "greeting").write_text("hello from the host\n")
+    pod = c.pod(name, [sh("echo scratch > /scratch/f; sleep 100000", env=[{"name": "SUB", "value": "deep"}],
+                          volumeMounts=[
+                              {"name": "cfg", "mountPath": "/cfg"},
+                              {"name": "sec", "mountPath": "/sec"},
+                              {"name": "scratch", "mountPath": "/scratch"},
+                              {"name": "host", "mountPath": "/host", "readOnly": True},
+                              {"name": "info", "mountPath": "/info"},
+                              {"name": "cfg", "mountPath": "/etc/app.conf", "subPath": "app.conf"},
+                              {"name": "scratch", "mountPath": "/expr", "subPathExpr": "$(SUB)"},
+                          ])],
+                metadata={"labels": {"app": "vols"}}, terminationGracePeriodSeconds=0,
+                volumes=[
+                    {"name": "cfg", "configMap": {"name": cm, "items": [{"key": "app.conf", "path": "app.conf"}]}},
+                    {"name": "sec", "secret": {"secretName": sec, "defaultMode": 0o400}},
+                    {"name": "scratch", "emptyDir": {}},
+                    {"name": "host", "hostPath": {"path": str(host), "type": "Directory"}},
+                    {"name": "info", "downwardAPI": {"items": [
+                        {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                        {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}},
+                        {"path": "mem", "resourceFieldRef": {"containerName": "main", "resource": "limits.memory",
+                                                             "divisor": "1Mi"}}]}},
+                ])
+    pod = c.wait(name, ready, what="Ready")
+    cid = cid_of(pod)
+    assert in_pod(cid, "cat", "/cfg/app.conf").stdout == "port=80\n"
+    assert in_pod(cid, "ls", "/cfg").stdout.split() == ["app.conf"]  # only the item asked for
+    assert in_pod(cid, "cat", "/etc/app.conf").stdout == "port=80\n"  # subPath: one file
+    assert in_pod(cid, "cat", "/sec/password").stdout == "s3cret"
+    assert in_pod(cid, "ls", "-lL", "/sec/password").stdout.startswith("-r-------- ")  # defaultMode 0400
+    assert in_pod(cid, "cat", "/scratch/f").stdout == "scratch\n"
+    assert in_pod(cid, "cat", "/host/greeting").stdout == "hello from the host\n"
+    assert in_pod(cid, "touch", "/host/new").returncode != 0  # readOnly
+    assert in_pod(cid, "touch", "/cfg/new").returncode != 0  # configMap volumes are always read only
+    assert in_pod(cid, "cat", "/info/labels").stdout == 'app="vols"'
+    assert in_pod(cid, "cat", "/info/name").stdout == name
+    assert int(in_pod(cid, "cat", "/info/mem").stdout) > 0  # no limit: the node's memory
+    assert in_pod(cid, "sh", "-c", "touch /expr/x && ls /scratch/deep").stdout.strip() == "x"
+    # the kubelet's layout; the secret on a tmpfs, never on disk
+    uid = pod["metadata"]["uid"]
+    base = c.agent.root / "agent" / "pods" / uid / "volumes"
+    cfg_dir = base / "kubernetes.io~configmap" / "cfg"
+    assert (cfg_dir / "..data").is_symlink() and (cfg_dir / "app.conf").is_symlink()
+    sec_dir = base / "kubernetes.io~secret" / "sec"
+    assert any(" tmpfs " in line for line in mounts_of(str(sec_dir)))
+    # removal unmounts the tmpfs and deletes the pod's directory
+    c.delete(name, grace=0)
+    c.wait_gone(name)
+    deadline = time.monotonic() + 10
+    while (base.exists() or mounts_of(str(sec_dir))) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not base.exists() and not mounts_of(str(sec_dir))
+
+
+def test_configmap_change_reaches_running_pod_within_2s(docker_cluster: Cluster) -> None:
+    c = docker_cluster
+    name, cm = unique("live"), unique("cm")
+    configmap(c, cm, {"k": "v1"})
+    c.pod(name, [sh("sleep 100000", volumeMounts=[{"name": "cfg", "mountPath": "/cfg"},
+                                                  {"name": "cfg", "mountPath": "/one", "subPath": "k"}])],
+          volumes=[{"name": "cfg", "configMap": {"name": cm}}], terminationGracePeriodSeconds=0)
+    cid = cid_of(c.wait(name, ready, what="Ready"))
+    assert in_pod(cid, "cat", "/cfg/k").stdout == "v1"
+    r = c.http.patch(c.url(f"/api/v1/namespaces/default/configmaps/{cm}"), json={"data": {"k": "v2", "k2": "new"}},
+                     headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    start = time.monotonic()
+    while in_pod(cid, "cat", "/cfg/k").stdout != "v2":
+        assert time.monotonic() - start < 2.0, "the ConfigMap change did not reach the pod within 2 s"
+        time.sleep(0.05)
+    assert in_pod(cid, "cat", "/cfg/k2").stdout == "new"
+    assert in_pod(cid, "cat", "/one").stdout == "v1"  # subPath: no updates, as upstream
+    c.delete(name, grace=0)
+
+
+def test_missing_configmap_fails_mount_then_starts_when_created(docker_cluster: Cluster) -> None:
+    c = docker_cluster
+    name, cm = unique("wait"), unique("later")
+    c.pod(name, [sh("sleep 100000", volumeMounts=[{"name": "cfg", "mountPath": "/cfg"}])],
+          volumes=[{"name": "cfg", "configMap": {"name": cm}}], terminationGracePeriodSeconds=0)
+    c.wait(name, lambda p: waiting_reason(p, "main") == "ContainerCreating"
+           and any(e["reason"] == "FailedMount" for e in c.events(name)), what="FailedMount")
+    msg = next(e["message"] for e in c.events(name) if e["reason"] == "FailedMount")
+    assert msg == f'MountVolume.SetUp failed for volume "cfg" : configmap "{cm}" not found'
+    assert not c.containers(c.get(name)["metadata"]["uid"])  # type: ignore[index]
+    configmap(c, cm, {"k": "here"})
+    cid = cid_of(c.wait(name, ready, what="Ready once the ConfigMap exists"))
+    assert in_pod(cid, "cat", "/cfg/k").stdout == "here"
+    c.delete(name, grace=0)
+
+
+def test_unsupported_volume_type_and_bad_hostpath_never_run(docker_cluster: Cluster, tmp_path: Path) -> None:
+    c = docker_cluster
+    nfs, hp = unique("nfs"), unique("hp")
+    c.pod(nfs, [sh("sleep 100000", volumeMounts=[{"name": "data", "mountPath": "/data"}])],
+          volumes=[{"name": "data", "nfs": {"server": "192.0.2.1", "path": "/export"}}])
+    (tmp_path / "file").write_text("x")
+    c.pod(hp, [sh("sleep 100000", volumeMounts=[{"name": "d", "mountPath": "/d"}])],
+          volumes=[{"name": "d", "hostPath": {"path": str(tmp_path / "file"), "type": "Directory"}}])
+    for name, text in ((nfs, 'volume type "nfs" is not supported'),
+                       (hp, f"hostPath type check failed: {tmp_path / 'file'} is not a directory")):
+        pod = c.wait(name, lambda p: waiting_reason(p, "main") == "ContainerCreating"
+                     and any(e["reason"] == "FailedMount" for e in c.events(p["metadata"]["name"])),
+                     what="FailedMount")
+        assert any(text in e["message"] for e in c.events(name) if e["reason"] == "FailedMount"), c.events(name)
+        assert phase(pod) == "Pending"
+    time.sleep(1.5)  # retried, never started
+    for name in (nfs, hp):
+        pod = c.get(name)
+        assert pod is not None and phase(pod) == "Pending" and not c.containers(pod["metadata"]["uid"])
+        c.delete(name, grace=0)
+
+
+def test_emptydir_over_size_limit_is_evicted(docker_cluster: Cluster) -> None:
+    c = docker_cluster
+    name = unique("big")
+    c.pod(name, [sh("dd if=/dev/zero of=/scratch/fill bs=1024 count=3000; sleep 100000",
+                    volumeMounts=[{"name": "scratch", "mountPath": "/scratch"}])],
+          volumes=[{"name": "scratch", "emptyDir": {"sizeLimit": "1Mi"}}], terminationGracePeriodSeconds=0)
+    pod = c.wait(name, lambda p: phase(p) == "Failed", timeout=30, what="Evicted")
+    assert pod["status"]["reason"] == "Evicted"
+    assert pod["status"]["message"] == 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi".'
+    assert any(e["reason"] == "Evicted" for e in c.events(name))
+    c.delete(name, grace=0)
