@@ -180,3 +180,34 @@ def test_emptydir_over_size_limit_is_evicted(docker_cluster: Cluster) -> None:
     assert pod["status"]["message"] == 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi".'
     assert any(e["reason"] == "Evicted" for e in c.events(name))
     c.delete(name, grace=0)
+
+
+def test_agent_restart_keeps_volumes_and_mounts_nothing_twice(docker_cluster: Cluster) -> None:
+    c = docker_cluster
+    name, sec = unique("keepvol"), unique("sec")
+    c.create("/api/v1/namespaces/default/secrets", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": sec},
+                                                     "stringData": {"k": "v"}})
+    c.pod(name, [sh("echo mem > /mem/f; echo disk > /disk/f; sleep 100000",
+                    volumeMounts=[{"name": "mem", "mountPath": "/mem"}, {"name": "disk", "mountPath": "/disk"},
+                                  {"name": "sec", "mountPath": "/sec"}])],
+          volumes=[{"name": "mem", "emptyDir": {"medium": "Memory"}}, {"name": "disk", "emptyDir": {}},
+                   {"name": "sec", "secret": {"secretName": sec}}], terminationGracePeriodSeconds=0)
+    pod = c.wait(name, ready, what="Ready")
+    cid, uid = cid_of(pod), pod["metadata"]["uid"]
+    base = c.agent.root / "agent" / "pods" / uid / "volumes"
+    tmpfs = [str(base / "kubernetes.io~empty-dir" / "mem"), str(base / "kubernetes.io~secret" / "sec")]
+    assert all(len(mounts_of(p)) == 1 for p in tmpfs)
+    c.agent.stop()
+    c.agent.start()
+    time.sleep(3)  # the new agent adopts the pod and syncs it (volumes set up again: nothing to do)
+    pod = c.wait(name, ready, what="Ready after the agent restarts")
+    assert cid_of(pod) == cid and status_of(pod, "main")["restartCount"] == 0
+    assert in_pod(cid, "cat", "/mem/f").stdout == "mem\n" and in_pod(cid, "cat", "/disk/f").stdout == "disk\n"
+    assert in_pod(cid, "cat", "/sec/k").stdout == "v"
+    assert all(len(mounts_of(p)) == 1 for p in tmpfs), [mounts_of(p) for p in tmpfs]
+    c.delete(name, grace=0)
+    c.wait_gone(name)
+    deadline = time.monotonic() + 10
+    while (base.exists() or any(mounts_of(p) for p in tmpfs)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not base.exists() and not any(mounts_of(p) for p in tmpfs)
