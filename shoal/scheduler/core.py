@@ -256,7 +256,10 @@ class Profile:
 
     def requeue_events(self, diagnosis: Diagnosis) -> ClusterEvent:
         """The cluster events that can make a pod with this diagnosis fit: those the plugins that
-        rejected it registered (every event when no plugin did: an empty cluster, a bad spec)."""
+        rejected it registered; every event when no plugin did (no nodes at all); none when its
+        own spec is at fault (only a change to the pod, or the periodic flush, retries it)."""
+        if diagnosis.invalid_spec or diagnosis.unknown_profile:
+            return ClusterEvent(0)
         plugins = diagnosis.plugins
         if not plugins:
             return ClusterEvent.ALL
