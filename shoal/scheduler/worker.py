@@ -215,7 +215,7 @@ class Scheduler:
             self.queue.delete(uid)
             return
         info = pod_info_or_error(new)
-        if old.get("spec") != new.get("spec") or views.labels(old) != views.labels(new):
+        if views.spec(old) != views.spec(new) or views.labels(old) != views.labels(new):
             self.queue.add(info)
         else:
             self.queue.update(info)
