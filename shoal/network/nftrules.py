@@ -26,12 +26,15 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeGuard
+
+from shoal.api import views as v
+from shoal.api.views import Body, EndpointSubset
 
 TABLE = "shoal"
 MASQ_MARK = 0x4000
-Obj = dict[str, Any]
 
 
 def table_name(node_name: str) -> str:
@@ -68,18 +71,37 @@ class ServicePort:
         return f"svc-{h[:12]}"
 
 
-def _ipv4(value: Any) -> bool:
+def _ipv4(value: object) -> TypeGuard[str]:
     try:
         return isinstance(value, str) and isinstance(ipaddress.ip_address(value), ipaddress.IPv4Address)
     except ValueError:
         return False
 
 
-def _port(value: Any) -> bool:
+def _port(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and 1 <= value <= 65535
 
 
-def service_ports(services: list[Obj], endpoints: dict[tuple[str, str], Obj]) -> list[ServicePort]:
+def _backends(subsets: list[EndpointSubset], port_name: str, proto: str) -> tuple[tuple[str, int], ...]:
+    """The (address, port) pairs of the Endpoints for one Service port, sorted."""
+    backends: list[tuple[str, int]] = []
+    for sub in subsets:
+        num = next((sp.get("port") for sp in sub.get("ports") or []
+                    if (sp.get("name") or "") == port_name and v.port_protocol(sp).lower() == proto), None)
+        if not _port(num):
+            continue
+        backends += [(str(a["ip"]), int(num)) for a in sub.get("addresses") or [] if _ipv4(a.get("ip"))]
+    return tuple(sorted(backends))
+
+
+def _ingress_ips(svc: Body) -> tuple[str, ...]:
+    """A LoadBalancer's assigned ingress addresses (none for other types)."""
+    if v.service_spec(svc).get("type") != "LoadBalancer":
+        return ()
+    return tuple(i["ip"] for i in v.load_balancer_ingress(svc) if _ipv4(i.get("ip")))
+
+
+def service_ports(services: Iterable[Body], endpoints: Mapping[tuple[str, str], Body]) -> list[ServicePort]:
     """Flatten Services and their Endpoints into the ports the dataplane serves.
 
     What nft cannot hold (an address that is not IPv4, a port out of 1-65535: hand-written
@@ -88,35 +110,27 @@ def service_ports(services: list[Obj], endpoints: dict[tuple[str, str], Obj]) ->
     """
     out: list[ServicePort] = []
     for svc in services:
-        md, spec = svc.get("metadata") or {}, svc.get("spec") or {}
-        ns, name = md.get("namespace") or "", md.get("name") or ""
+        spec = v.service_spec(svc)
         if spec.get("type") == "ExternalName":
             continue
-        vip = spec.get("clusterIP")
+        ns, name = v.namespace(svc), v.name(svc)
+        vip: str | None = v.cluster_ip(svc)
         vip = vip if _ipv4(vip) else None
-        ep = endpoints.get((ns, name)) or {}
-        ingress = tuple(i["ip"] for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-                        if _ipv4(i.get("ip"))) if spec.get("type") == "LoadBalancer" else ()
-        for p in spec.get("ports") or []:
-            proto = (p.get("protocol") or "TCP").lower()
+        ep = endpoints.get((ns, name))
+        subsets = v.subsets(ep) if ep is not None else []
+        ingress = _ingress_ips(svc)
+        external = tuple(ip for ip in spec.get("externalIPs") or () if _ipv4(ip))
+        for p in v.service_ports(svc):
+            proto = v.port_protocol(p).lower()
             pname = p.get("name") or ""
-            backends: list[tuple[str, int]] = []
-            for sub in ep.get("subsets") or []:
-                num: Any = next((sp["port"] for sp in sub.get("ports") or []
-                                 if (sp.get("name") or "") == pname
-                                 and (sp.get("protocol") or "TCP").lower() == proto), None)
-                if not _port(num):
-                    continue
-                backends += [(str(a["ip"]), int(num)) for a in sub.get("addresses") or [] if _ipv4(a.get("ip"))]
-            if vip is None and not p.get("nodePort"):
+            node_port = p.get("nodePort")
+            if vip is None and not node_port:
                 continue  # headless: DNS only
             if not _port(p.get("port")) or proto not in ("tcp", "udp", "sctp"):
                 continue
             out.append(ServicePort(
-                ns, name, pname, proto, vip, int(p["port"]),
-                int(p["nodePort"]) if _port(p.get("nodePort")) else None,
-                spec.get("sessionAffinity") == "ClientIP", tuple(sorted(backends)),
-                tuple(ip for ip in spec.get("externalIPs") or () if _ipv4(ip)),
+                ns, name, pname, proto, vip, int(p["port"]), int(node_port) if _port(node_port) else None,
+                spec.get("sessionAffinity") == "ClientIP", _backends(subsets, pname, proto), external,
                 load_balancer=bool(ingress), ingress_ips=ingress,
             ))
     return out
