@@ -140,6 +140,45 @@ def cidr_comment(cidr: str) -> str:
     return f"shoal service-cidr {cidr}"
 
 
+def _chains(sp: ServicePort) -> list[str]:
+    """A service port's chain, which picks an endpoint, and one chain per endpoint, which DNATs to it."""
+    chain, n = sp.chain, len(sp.endpoints)
+    pick = "jhash ip saddr mod" if sp.affinity else "numgen random mod"
+    if n == 1:
+        body = f"\t\tgoto {chain}-0"
+    else:
+        vm = ", ".join(f"{i} : goto {chain}-{i}" for i in range(n))
+        body = f"\t\t{pick} {n} vmap {{ {vm} }}"
+    out = [f"\tchain {chain} {{\n{body}\n\t}}"]
+    for i, (ip, port) in enumerate(sp.endpoints):
+        out.append(
+            f"\tchain {chain}-{i} {{\n"
+            f"\t\tip saddr {ip} jump mark-masq\n"
+            f"\t\tmeta l4proto {sp.protocol} dnat to {ip}:{port}\n\t}}"
+        )
+    return out
+
+
+def _base_chains(cidr: str) -> list[str]:
+    """The chains every table has: the hooks, the lookups in the maps, and masquerading."""
+    # node ports are not served on loopback (DNAT out of it needs route_localnet) nor on the service
+    # CIDR, which is local too: the cluster DNS there must not be taken by a LoadBalancer on port 53
+    not_node = "{ 127.0.0.0/8, " + cidr + " }" if cidr else "127.0.0.0/8"
+    return [
+        "\tchain mark-masq {\n\t\tmeta mark set meta mark | " + hex(MASQ_MARK) + "\n\t}",
+        "\tchain services {\n"
+        "\t\tip daddr . meta l4proto . th dport vmap @service-ips\n"
+        f"\t\tip daddr != {not_node} fib daddr type local meta l4proto . th dport vmap @service-nodeports\n"
+        f"\t\tip daddr != {not_node} fib daddr type local meta l4proto . th dport vmap @service-lbports\n\t}}",
+        "\tchain prerouting {\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\tjump services\n\t}",
+        "\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n"
+        "\t\tip daddr . meta l4proto . th dport @service-ips-keys jump mark-masq\n"
+        "\t\tjump services\n\t}",
+        "\tchain postrouting {\n\t\ttype nat hook postrouting priority 100; policy accept;\n"
+        f"\t\tmeta mark & {hex(MASQ_MARK)} == {hex(MASQ_MARK)} masquerade\n\t}}",
+    ]
+
+
 def render(ports: list[ServicePort], table: str = TABLE, *, cidr: str = "") -> str:
     """The nft script that replaces table ``ip <table>`` with these service ports.
 
@@ -164,20 +203,7 @@ def render(ports: list[ServicePort], table: str = TABLE, *, cidr: str = "") -> s
             np_elems.setdefault(f"{sp.protocol} . {sp.node_port}", f"goto {sp.chain}")
         if sp.load_balancer:
             lb_elems.setdefault(f"{sp.protocol} . {sp.port}", f"goto {sp.chain}")
-        n = len(sp.endpoints)
-        pick = "jhash ip saddr mod" if sp.affinity else "numgen random mod"
-        if n == 1:
-            body = [f"\t\tgoto {sp.chain}-0"]
-        else:
-            vm = ", ".join(f"{i} : goto {sp.chain}-{i}" for i in range(n))
-            body = [f"\t\t{pick} {n} vmap {{ {vm} }}"]
-        chains.append(f"\tchain {sp.chain} {{\n" + "\n".join(body) + "\n\t}")
-        for i, (ip, port) in enumerate(sp.endpoints):
-            chains.append(
-                f"\tchain {sp.chain}-{i} {{\n"
-                f"\t\tip saddr {ip} jump mark-masq\n"
-                f"\t\tmeta l4proto {sp.protocol} dnat to {ip}:{port}\n\t}}"
-            )
+        chains += _chains(sp)
     for map_name, typ, elems in (("service-ips", "ipv4_addr . inet_proto . inet_service", vip_elems),
                                  ("service-nodeports", "inet_proto . inet_service", np_elems),
                                  ("service-lbports", "inet_proto . inet_service", lb_elems)):
@@ -185,22 +211,7 @@ def render(ports: list[ServicePort], table: str = TABLE, *, cidr: str = "") -> s
         if elems:
             lines.append("\t\telements = { " + ",\n\t\t\t".join(f"{k} : {v}" for k, v in elems.items()) + " }")
         lines.append("\t}")
-    # node ports are not served on loopback (DNAT out of it needs route_localnet) nor on the service
-    # CIDR, which is local too: the cluster DNS there must not be taken by a LoadBalancer on port 53
-    not_node = "{ 127.0.0.0/8, " + cidr + " }" if cidr else "127.0.0.0/8"
-    lines += [
-        "\tchain mark-masq {\n\t\tmeta mark set meta mark | " + hex(MASQ_MARK) + "\n\t}",
-        "\tchain services {\n"
-        "\t\tip daddr . meta l4proto . th dport vmap @service-ips\n"
-        f"\t\tip daddr != {not_node} fib daddr type local meta l4proto . th dport vmap @service-nodeports\n"
-        f"\t\tip daddr != {not_node} fib daddr type local meta l4proto . th dport vmap @service-lbports\n\t}}",
-        "\tchain prerouting {\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\tjump services\n\t}",
-        "\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n"
-        "\t\tip daddr . meta l4proto . th dport @service-ips-keys jump mark-masq\n"
-        "\t\tjump services\n\t}",
-        "\tchain postrouting {\n\t\ttype nat hook postrouting priority 100; policy accept;\n"
-        f"\t\tmeta mark & {hex(MASQ_MARK)} == {hex(MASQ_MARK)} masquerade\n\t}}",
-    ]
+    lines += _base_chains(cidr)
     keys = sorted(vip_elems)
     lines.insert(4, "\tset service-ips-keys {\n\t\ttype ipv4_addr . inet_proto . inet_service"
                  + (("\n\t\telements = { " + ", ".join(keys) + " }") if keys else "") + "\n\t}")

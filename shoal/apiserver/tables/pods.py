@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from shoal.api import views
 from shoal.apiserver.tables.fields import (
@@ -71,11 +70,11 @@ def _later(current: datetime | None, candidate: datetime | None) -> datetime | N
     return current
 
 
-def _last_terminated(status: Mapping[str, Any]) -> datetime | None:
+def _last_terminated(status: Mapping[str, object]) -> datetime | None:
     return views.parse_time(dig(status, "lastState", "terminated", "finishedAt"))
 
 
-def _state(status: Mapping[str, Any], which: str) -> Obj | None:
+def _state(status: Mapping[str, object], which: str) -> Obj | None:
     value = dig(status, "state", which)
     return value if isinstance(value, dict) else None
 
@@ -98,7 +97,7 @@ class _Restarts:
     count: int = 0
     last: datetime | None = None
 
-    def add(self, cs: Mapping[str, Any]) -> None:
+    def add(self, cs: Mapping[str, object]) -> None:
         self.count += as_int(cs.get("restartCount"))
         self.last = _later(self.last, _last_terminated(cs))
 
