@@ -424,6 +424,16 @@ def container_statuses(pod: Body, *, init: bool = False) -> list[ContainerStatus
     return [cast(ContainerStatus, c) for c in _list(status(pod).get(field)) if isinstance(c, dict)]
 
 
+def containers(pod: Body, *, init: bool = False) -> list[dict[str, Any]]:
+    """The pod's container specs (``initContainers`` with ``init``), in order; malformed entries skipped."""
+    return [c for c in _list(spec(pod).get("initContainers" if init else "containers")) if isinstance(c, dict)]
+
+
+def waiting_reason(cs: ContainerStatus) -> str:
+    """The reason a container status says it is waiting ('' when it is not waiting)."""
+    return str(_dict(_dict(cs.get("state")).get("waiting")).get("reason") or "")
+
+
 _STATE_ORDER: tuple[ContainerStateName, ...] = ("running", "terminated", "waiting")
 
 

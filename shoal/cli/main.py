@@ -95,11 +95,14 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
               help="Simulated runtime: seconds before a container runs.")
 @click.option("--simulate-complete-after", type=click.FloatRange(min=0), default=None,
               help="Simulated runtime: Job pods (restartPolicy OnFailure/Never) succeed after this many seconds.")
+@click.option("--simulate-probe-result", type=click.Choice(["success", "failure"]), default="success",
+              show_default=True, help="Simulated runtime: what pods' probes answer (none is really run; a pod's "
+              "sim.shoal.io/{liveness,readiness,startup}-probe annotation overrides it).")
 @click.option("-v", "--verbose", is_flag=True)
 def agent(server_url: str, token: str, data_dir: str | None, node_name: str | None, runtime: str,
           docker_host: str | None, simulate_nodes: int, labels: str, capacity: str, ca_file: str | None,
           lease_interval: float, simulate_start_delay: float, simulate_complete_after: float | None,
-          verbose: bool) -> None:
+          simulate_probe_result: str, verbose: bool) -> None:
     """Join a machine to a cluster as a node: run the pods bound to it."""
     from shoal.agent.main import AgentArgs, BadArgument, run_agent
 
@@ -108,7 +111,8 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
     args = AgentArgs(server=server_url, token=token, data_dir=_data_dir(data_dir), node_name=node_name,
                      runtime=runtime, docker_host=docker_host, simulate_nodes=simulate_nodes, labels=labels,
                      capacity=capacity, ca_file=ca_file, lease_interval=lease_interval,
-                     sim_start_delay=simulate_start_delay, sim_complete_after=simulate_complete_after)
+                     sim_start_delay=simulate_start_delay, sim_complete_after=simulate_complete_after,
+                     sim_probe_result=simulate_probe_result)
     try:
         eventloop.run(run_agent(args))
     except BadArgument as e:

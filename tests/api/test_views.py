@@ -120,3 +120,13 @@ def test_format_time_round_trips() -> None:
     assert v.parse_time(v.format_micro(t)) == t
     local = t.astimezone(dt.timezone(dt.timedelta(hours=5)))
     assert v.format_time(local) == "2026-01-02T03:04:05Z"
+
+
+def test_container_specs_and_waiting_reason() -> None:
+    pod = {"spec": {"containers": [{"name": "a"}, "junk", {"name": "b"}], "initContainers": [{"name": "i"}]}}
+    assert [c["name"] for c in v.containers(pod)] == ["a", "b"]
+    assert [c["name"] for c in v.containers(pod, init=True)] == ["i"]
+    assert v.containers({"spec": {"containers": "bad"}}) == []
+    assert v.waiting_reason({"state": {"waiting": {"reason": "CrashLoopBackOff"}}}) == "CrashLoopBackOff"
+    assert v.waiting_reason({"state": {"running": {}}}) == ""
+    assert v.waiting_reason({"state": {"waiting": "bad"}}) == ""  # type: ignore[typeddict-item]
