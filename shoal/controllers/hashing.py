@@ -13,8 +13,9 @@ values differ from Kubernetes' own, which nothing relies on.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
+
+from shoal.api.views import Body
 
 HASH_LABEL = "pod-template-hash"
 _ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
@@ -33,7 +34,7 @@ def safe_encode(s: str) -> str:
     return "".join(_ALPHANUMS[ord(c) % len(_ALPHANUMS)] for c in s)
 
 
-def template_without_hash(template: Mapping[str, Any] | None) -> dict[str, Any]:
+def template_without_hash(template: Body | None) -> dict[str, Any]:
     """A copy-on-write view of ``template`` without the pod-template-hash label."""
     t = dict(template or {})
     md = t.get("metadata")
@@ -47,7 +48,7 @@ def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def pod_template_hash(template: Mapping[str, Any] | None, collision_count: int | None = None) -> str:
+def pod_template_hash(template: Body | None, collision_count: int | None = None) -> str:
     data = canonical(template_without_hash(template))
     h = fnv1a_32(data)
     if collision_count is not None:
@@ -55,7 +56,7 @@ def pod_template_hash(template: Mapping[str, Any] | None, collision_count: int |
     return safe_encode(str(h))
 
 
-def _normal(template: Mapping[str, Any] | None) -> dict[str, Any]:
+def _normal(template: Body | None) -> dict[str, Any]:
     t = template_without_hash(template)
     md = t.get("metadata")
     if isinstance(md, dict):  # an empty labels map and none are the same template
@@ -65,6 +66,6 @@ def _normal(template: Mapping[str, Any] | None) -> dict[str, Any]:
     return t
 
 
-def equal_ignore_hash(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+def equal_ignore_hash(a: Body | None, b: Body | None) -> bool:
     """Whether two pod templates are the same version (upstream's ``EqualIgnoreHash``)."""
     return _normal(a) == _normal(b)

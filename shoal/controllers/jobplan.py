@@ -304,23 +304,11 @@ def _plan_sync(job: Body, pods: Sequence[Body], now: dt.datetime, *, suspended: 
                     and (meta(p).get("uid") in counted
                          or ((finishing or suspended) and is_terminating(p) and not is_terminal(p)))]
     st.pop("uncountedTerminatedPods", None)
-    succeeded = int(st.get("succeeded") or 0)
-    failed = int(st.get("failed") or 0)
     active = [p for p in pods if is_active(p)]
     if not suspended and not st.get("startTime"):
         st["startTime"] = format_time(now)
-    start = parse_time(st.get("startTime"))
-    requeue: float | None = None
     if not finishing and not suspended:
-        why = failure_reason(job, pods, failed=failed, start=start, now=now)
-        if why is not None:
-            set_condition(st, new_condition("FailureTarget", why[0], why[1], now))
-            finishing = True
-            plan.events.append(("Warning", why[0], why[1]))
-        elif success_met(job, succeeded=succeeded, active=len(active)):
-            set_condition(st, new_condition("SuccessCriteriaMet", "CompletionsReached",
-                                            "Reached expected number of succeeded pods", now))
-            finishing = True
+        finishing = _outcome(plan, job, pods, st, active, now)
     if finishing or suspended:
         plan.delete = active
         active = []
@@ -328,40 +316,69 @@ def _plan_sync(job: Body, pods: Sequence[Body], now: dt.datetime, *, suspended: 
             set_condition(st, new_condition("Suspended", "JobSuspended", "Job suspended", now))
             st.pop("startTime", None)
     else:
-        if cond_true(job, "Suspended"):
-            set_condition(st, new_condition("Suspended", "JobResumed", "Job resumed", now, "False"))
-        diff = len(active) - want_active(job, succeeded, len(active))
-        if diff > 0:
-            plan.delete = deletion_order(active)[:diff]
-            active = [p for p in active if p not in plan.delete]
-        elif diff < 0:
-            wait = backoff.left(failed, last_failure, now)
-            if wait > 0:
-                requeue = wait
-            else:
-                plan.create = min(-diff, MAX_BATCH)
-        dl = deadline_at(job, start)
-        if dl is not None:
-            left = (dl - now).total_seconds()
-            requeue = left if requeue is None else min(requeue, left)
+        active = _keep_running(plan, job, st, active, now, backoff=backoff, last_failure=last_failure)
     # a finishing Job is finished once none of its pods is left running or stopping
     if finishing and all(is_terminal(p) for p in pods):
-        target = cond_true({"status": st}, "FailureTarget")
-        if target is not None:
-            set_condition(st, new_condition("Failed", str(target.get("reason")), str(target.get("message")), now))
-        else:
-            set_condition(st, new_condition("Complete", "CompletionsReached",
-                                            "Reached expected number of succeeded pods", now))
-            st["completionTime"] = format_time(now)
-            plan.events.append(("Normal", "Completed", "Job completed"))
+        _finish(plan, st, now)
     st["active"] = len(active)
     st["ready"] = sum(1 for p in active if is_ready(p))
     st["terminating"] = sum(1 for p in pods if is_terminating(p) and not is_terminal(p))
     for f in ("succeeded", "failed"):
         st.setdefault(f, 0)
     plan.status = st
-    if requeue is not None:
-        plan.requeue_after = max(0.01, requeue)
     if is_finished({"status": st}):
         _with_ttl(plan, {**job, "status": st}, now)
     return plan
+
+
+def _outcome(plan: JobPlan, job: Body, pods: Sequence[Body], st: dict[str, Any], active: Sequence[Body],
+             now: dt.datetime) -> bool:
+    """Set FailureTarget or SuccessCriteriaMet if the Job met either; True if it did (it is finishing)."""
+    why = failure_reason(job, pods, failed=int(st.get("failed") or 0), start=parse_time(st.get("startTime")),
+                         now=now)
+    if why is not None:
+        set_condition(st, new_condition("FailureTarget", why[0], why[1], now))
+        plan.events.append(("Warning", why[0], why[1]))
+        return True
+    if success_met(job, succeeded=int(st.get("succeeded") or 0), active=len(active)):
+        set_condition(st, new_condition("SuccessCriteriaMet", "CompletionsReached",
+                                        "Reached expected number of succeeded pods", now))
+        return True
+    return False
+
+
+def _keep_running(plan: JobPlan, job: Body, st: dict[str, Any], active: list[Body], now: dt.datetime, *,
+                  backoff: Backoff, last_failure: dt.datetime | None) -> list[Body]:
+    """Delete the excess or create the missing pods (after the back-off); the pods left active."""
+    if cond_true(job, "Suspended"):
+        set_condition(st, new_condition("Suspended", "JobResumed", "Job resumed", now, "False"))
+    requeue: float | None = None
+    diff = len(active) - want_active(job, int(st.get("succeeded") or 0), len(active))
+    if diff > 0:
+        plan.delete = deletion_order(active)[:diff]
+        active = [p for p in active if p not in plan.delete]
+    elif diff < 0:
+        wait = backoff.left(int(st.get("failed") or 0), last_failure, now)
+        if wait > 0:
+            requeue = wait
+        else:
+            plan.create = min(-diff, MAX_BATCH)
+    dl = deadline_at(job, parse_time(st.get("startTime")))
+    if dl is not None:
+        left = (dl - now).total_seconds()
+        requeue = left if requeue is None else min(requeue, left)
+    if requeue is not None:
+        plan.requeue_after = max(0.01, requeue)
+    return active
+
+
+def _finish(plan: JobPlan, st: dict[str, Any], now: dt.datetime) -> None:
+    """Turn FailureTarget into Failed, or SuccessCriteriaMet into Complete."""
+    target = cond_true({"status": st}, "FailureTarget")
+    if target is not None:
+        set_condition(st, new_condition("Failed", str(target.get("reason")), str(target.get("message")), now))
+        return
+    set_condition(st, new_condition("Complete", "CompletionsReached", "Reached expected number of succeeded pods",
+                                    now))
+    st["completionTime"] = format_time(now)
+    plan.events.append(("Normal", "Completed", "Job completed"))
