@@ -90,7 +90,7 @@ class EndpointsController(Controller):
     async def _sync_endpoints(self, svc: Body, pods: list[dict[str, Any]]) -> None:
         md = meta(svc)
         ns, name = md.get("namespace"), md["name"]
-        subsets = eprules.endpoints_subsets(dict(svc), pods)
+        subsets = eprules.endpoints_subsets(svc, pods)
         cur = self.endpoints.get_by(ns, name)
         want_labels = self._labels(svc)
         if cur is None:
@@ -110,8 +110,8 @@ class EndpointsController(Controller):
     async def _sync_slice(self, svc: Body, pods: list[dict[str, Any]]) -> None:
         md = meta(svc)
         ns = md.get("namespace")
-        slice_name = eprules.slice_name(dict(svc))
-        eps, ports = eprules.endpoint_slice_body(dict(svc), pods)
+        slice_name = eprules.slice_name(svc)
+        eps, ports = eprules.endpoint_slice_body(svc, pods)
         want_labels = {SERVICE_NAME: md["name"], MANAGED_BY: CONTROLLER_NAME}
         owner = owner_reference(svc, api_version="v1", kind="Service")
         cur = self.slices.get_by(ns, slice_name)
