@@ -542,8 +542,8 @@ class Handlers:
                 raise errors.unsupported_media(request.content_type)
             try:
                 new = patchlib.apply_patch(scale, raw, request.content_type, model=SCALE)
-            except (patchlib.PatchError, ValueError) as e:
-                raise errors.bad_request(str(e)) from None
+            except ValueError as e:  # a PatchError carries its own status (a failed test is 422)
+                raise errors.patch_refused(e, request.content_type) from None
         if not isinstance(new, dict):
             raise errors.bad_request("the body of the request must be a Scale object")
         replicas = (new.get("spec") or {}).get("replicas")

@@ -394,10 +394,8 @@ class Resource:
         def mutate(current: dict[str, Any]) -> dict[str, Any]:
             try:
                 out = patchlib.apply_patch(current, body, patch_type, model=model)
-            except patchlib.UnsupportedPatchError as e:
-                raise errors.unsupported_media(patch_type) from e
-            except (patchlib.PatchError, ValueError) as e:
-                raise errors.ApiError(422 if "test" in str(e) else 400, "BadRequest" if "test" not in str(e) else "Invalid", str(e)) from None
+            except ValueError as e:  # PatchError, UnsupportedPatchError: each carries its own status
+                raise errors.patch_refused(e, patch_type) from None
             if not isinstance(out, dict):
                 raise errors.bad_request("the patch result is not an object")
             return out
