@@ -541,7 +541,7 @@ class Resource:
         """Carry out ``deleteplan.plan_delete`` for the object as read; plan again on a concurrent write."""
         options = DeleteOptions(grace_seconds=grace_seconds, precondition_uid=precondition_uid,
                                 precondition_rv=precondition_rv,
-                                propagation=cast(deleteplan.Propagation | None, propagation))
+                                propagation=cast("deleteplan.Propagation | None", propagation))
         st = self.strategy
         for _ in range(_MAX_RETRIES):
             kv = await self._get_kv(ns, name)
