@@ -22,8 +22,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from shoal.api import views
 from shoal.apiserver.tables import cluster, config, events, networking, pods, workloads
-from shoal.apiserver.tables.fields import Obj, age_of, as_dict, as_str, name_of
+from shoal.apiserver.tables.fields import Obj, age_of, as_dict, as_str
 from shoal.apiserver.tables.model import Cell, Column, Printer, age_column, name_column
 
 TABLE_GROUP = "meta.k8s.io"
@@ -36,7 +37,7 @@ class TableError(ValueError):
 
 
 def _generic_row(obj: Obj, now: datetime) -> list[Cell]:
-    return [name_of(obj), age_of(obj, now)]
+    return [views.name(obj), age_of(obj, now)]
 
 
 # What a kind without a printer shows: the custom-resource default, NAME and AGE.
