@@ -17,7 +17,7 @@ in ``shoal.api.storage_contract`` and ``shoal.controllers.localprovision``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from shoal.api import views
@@ -35,16 +35,16 @@ NODE_INDEX = "selected-node"
 CLAIM_INDEX = "claim-ref"
 
 
-def _claim_class(claim: Obj) -> list[str]:
+def _claim_class(claim: Mapping[str, Any]) -> list[str]:
     return [storage_class_of(claim)]
 
 
-def _claim_node(claim: Obj) -> list[str]:
+def _claim_node(claim: Mapping[str, Any]) -> list[str]:
     node = views.annotations(claim).get(SELECTED_NODE)
     return [node] if node and not views.spec(claim).get("volumeName") else []
 
 
-def _volume_claim(pv: Obj) -> list[str]:
+def _volume_claim(pv: Mapping[str, Any]) -> list[str]:
     ref = claim_ref(pv)
     return [f"{ref.get('namespace')}/{ref.get('name')}"] if ref is not None else []
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shoal.api import views
 from shoal.api.quantity import InvalidQuantity, canonical_quantity
 from shoal.api.storage_contract import BETA_IS_DEFAULT_CLASS, BETA_STORAGE_CLASS, IS_DEFAULT_CLASS
-from shoal.apiserver.tables.fields import Obj, age_of, as_dict, as_list, as_str, dig, name_of
+from shoal.apiserver.tables.fields import Obj, age_of, as_dict, as_list, as_str, dig
 from shoal.apiserver.tables.model import Cell, Column, Printer, age_column, name_column
 
 _MODES = (("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"), ("ReadWriteOncePod", "RWOP"))
@@ -80,7 +81,7 @@ PV_COLUMNS = (
 def pv_row(obj: Obj, now: datetime) -> list[Cell]:
     ref = dig(obj, "spec", "claimRef")
     claim = f"{as_str(ref.get('namespace'))}/{as_str(ref.get('name'))}" if isinstance(ref, dict) else ""
-    return [name_of(obj), _quantity(as_dict(dig(obj, "spec", "capacity")).get("storage")),
+    return [views.name(obj), _quantity(as_dict(dig(obj, "spec", "capacity")).get("storage")),
             access_modes(dig(obj, "spec", "accessModes")), as_str(dig(obj, "spec", "persistentVolumeReclaimPolicy")),
             _phase(obj), claim, volume_class(obj), _or_unset(dig(obj, "spec", "volumeAttributesClassName")),
             as_str(dig(obj, "status", "reason")), age_of(obj, now), _or_unset(dig(obj, "spec", "volumeMode"))]
@@ -107,7 +108,7 @@ def pvc_row(obj: Obj, now: datetime) -> list[Cell]:
     if volume:
         modes = access_modes(dig(obj, "status", "accessModes"))
         capacity = _quantity(as_dict(dig(obj, "status", "capacity")).get("storage"))
-    return [name_of(obj), _phase(obj), volume, capacity, modes, volume_class(obj),
+    return [views.name(obj), _phase(obj), volume, capacity, modes, volume_class(obj),
             _or_unset(dig(obj, "spec", "volumeAttributesClassName")), age_of(obj, now),
             _or_unset(dig(obj, "spec", "volumeMode"))]
 
@@ -127,7 +128,7 @@ SC_COLUMNS = (
 
 def sc_row(obj: Obj, now: datetime) -> list[Cell]:
     ann = as_dict(dig(obj, "metadata", "annotations"))
-    name = name_of(obj)
+    name = views.name(obj)
     if ann.get(IS_DEFAULT_CLASS) == "true" or ann.get(BETA_IS_DEFAULT_CLASS) == "true":
         name += " (default)"
     reclaim = obj.get("reclaimPolicy")
