@@ -161,6 +161,104 @@ class Node(KubeObject, total=False):
     status: NodeStatus
 
 
+# Services and their endpoints: what the service proxy, the cluster DNS, the endpoints controller
+# and the agent's service environment read (and the endpoints controller writes).
+
+Protocol = Literal["TCP", "UDP", "SCTP"]
+ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]
+
+
+class ServicePort(TypedDict, total=False):
+    name: str
+    protocol: Protocol
+    port: int
+    targetPort: int | str
+    nodePort: int
+    appProtocol: str
+
+
+class ServiceSpec(TypedDict, total=False):
+    type: ServiceType
+    selector: dict[str, str]
+    ports: list[ServicePort]
+    clusterIP: str
+    clusterIPs: list[str]
+    externalIPs: list[str]
+    externalName: str
+    sessionAffinity: Literal["None", "ClientIP"]
+    publishNotReadyAddresses: bool
+
+
+class LoadBalancerIngress(TypedDict, total=False):
+    ip: str
+    hostname: str
+
+
+class LoadBalancerStatus(TypedDict, total=False):
+    ingress: list[LoadBalancerIngress]
+
+
+class ServiceStatus(TypedDict, total=False):
+    loadBalancer: LoadBalancerStatus
+
+
+class Service(KubeObject, total=False):
+    spec: ServiceSpec
+    status: ServiceStatus
+
+
+class ObjectReference(TypedDict, total=False):
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+
+
+class EndpointAddress(TypedDict, total=False):
+    ip: str
+    hostname: str
+    nodeName: str
+    targetRef: ObjectReference
+
+
+class EndpointPort(TypedDict, total=False):
+    name: str
+    port: int
+    protocol: Protocol
+
+
+class EndpointSubset(TypedDict, total=False):
+    addresses: list[EndpointAddress]
+    notReadyAddresses: list[EndpointAddress]
+    ports: list[EndpointPort]
+
+
+class Endpoints(KubeObject, total=False):
+    subsets: list[EndpointSubset]
+
+
+class EndpointConditions(TypedDict, total=False):
+    ready: bool
+    serving: bool
+    terminating: bool
+
+
+class Endpoint(TypedDict, total=False):
+    """One endpoint of an EndpointSlice (``discovery.k8s.io/v1``)."""
+
+    addresses: list[str]
+    conditions: EndpointConditions
+    hostname: str
+    nodeName: str
+    targetRef: ObjectReference
+
+
+class EndpointSlice(KubeObject, total=False):
+    addressType: Literal["IPv4", "IPv6", "FQDN"]
+    endpoints: list[Endpoint]
+    ports: list[EndpointPort]
+
+
 Body = Mapping[str, Any]  # what an accessor accepts: a wire dict or any typed dict above
 
 # --- metadata --------------------------------------------------------------------------------
@@ -174,25 +272,29 @@ def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def meta(obj: Body) -> ObjectMeta:
     """The object's metadata (an empty mapping when absent or malformed)."""
     return cast(ObjectMeta, _dict(obj.get("metadata")))
 
 
 def name(obj: Body) -> str:
-    return str(meta(obj).get("name") or "")
+    return _str(meta(obj).get("name"))
 
 
 def namespace(obj: Body) -> str:
-    return str(meta(obj).get("namespace") or "")
+    return _str(meta(obj).get("namespace"))
 
 
 def uid(obj: Body) -> str:
-    return str(meta(obj).get("uid") or "")
+    return _str(meta(obj).get("uid"))
 
 
 def resource_version(obj: Body) -> str:
-    return str(meta(obj).get("resourceVersion") or "")
+    return _str(meta(obj).get("resourceVersion"))
 
 
 def key(obj: Body) -> str:
@@ -305,11 +407,11 @@ def is_ready(pod: Body) -> bool:
 
 def node_name(pod: Body) -> str:
     """The node the pod is bound to ('' while unscheduled)."""
-    return str(spec(pod).get("nodeName") or "")
+    return _str(spec(pod).get("nodeName"))
 
 
 def pod_ip(pod: Body) -> str:
-    return str(status(pod).get("podIP") or "")
+    return _str(status(pod).get("podIP"))
 
 
 def restart_policy(pod: Body) -> RestartPolicy:
@@ -369,8 +471,39 @@ def is_unschedulable(node: Body) -> bool:
 def node_address(node: Body, type_: str = "InternalIP") -> str:
     for a in _list(status(node).get("addresses")):
         if isinstance(a, dict) and a.get("type") == type_:
-            return str(a.get("address") or "")
+            return _str(a.get("address"))
     return ""
+
+
+# --- services and endpoints ------------------------------------------------------------------
+
+
+def service_spec(svc: Body) -> ServiceSpec:
+    return cast(ServiceSpec, spec(svc))
+
+
+def service_ports(svc: Body) -> list[ServicePort]:
+    return [cast(ServicePort, p) for p in _list(spec(svc).get("ports")) if isinstance(p, dict)]
+
+
+def cluster_ip(svc: Body) -> str:
+    """The Service's ClusterIP: an address, ``None`` for a headless Service, '' before one is allocated."""
+    return _str(spec(svc).get("clusterIP"))
+
+
+def load_balancer_ingress(svc: Body) -> list[LoadBalancerIngress]:
+    lb = _dict(status(svc).get("loadBalancer"))
+    return [cast(LoadBalancerIngress, i) for i in _list(lb.get("ingress")) if isinstance(i, dict)]
+
+
+def subsets(endpoints: Body) -> list[EndpointSubset]:
+    """The subsets of an Endpoints object."""
+    return [cast(EndpointSubset, s) for s in _list(endpoints.get("subsets")) if isinstance(s, dict)]
+
+
+def port_protocol(port: Mapping[str, Any]) -> Protocol:
+    """A Service, Endpoints or container port's protocol as written, ``TCP`` when unset (the API's default)."""
+    return cast(Protocol, str(port.get("protocol") or "TCP"))
 
 
 # --- time ------------------------------------------------------------------------------------
@@ -379,14 +512,18 @@ def node_address(node: Body, type_: str = "InternalIP") -> str:
 def parse_time(value: object) -> dt.datetime | None:
     """An RFC 3339 timestamp (with or without fractional seconds) as an aware UTC datetime.
 
-    None for anything that is not one, so a malformed timestamp never stops a controller."""
-    if not isinstance(value, str) or not value:
+    None for anything that is not one, so a malformed timestamp never stops a controller (or a table).
+    Surrounding blanks and a lower-case ``z`` are tolerated, as RFC 3339 allows; a time without an
+    offset is read as UTC."""
+    if not isinstance(value, str) or not (text := value.strip()):
         return None
+    if text[-1] in "Zz":
+        text = text[:-1] + "+00:00"
     try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        t = dt.datetime.fromisoformat(text)
     except ValueError:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+    return t.astimezone(dt.UTC) if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def format_time(t: dt.datetime) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -38,7 +37,7 @@ def main() -> None:
 @click.option("--no-agent", is_flag=True, help="Do not run a node agent in this process.")
 @click.option("--node-name", help="Name of this machine's node (default: the hostname).")
 @click.option("-v", "--verbose", is_flag=True)
-# component options: each lands in ServerOptions.extra under its Python name
+# component options: each lands in ServerOptions.extra under its Python name (declared in ComponentOptions)
 @click.option("--service-cidr", default="10.43.0.0/16", show_default=True, help="Range of Service ClusterIPs.")
 @click.option("--disable-scheduler", is_flag=True, default=None, help="Do not run the scheduler.")
 @click.option("--disable-controller-manager", is_flag=True, default=None, help="Do not run the controllers.")
@@ -50,9 +49,9 @@ def main() -> None:
 @click.option("--node-monitor-grace-period", type=click.FloatRange(min=0.5), default=6.0, show_default=True,
               help="Seconds without a lease renewal before a node is marked unreachable and its pods evicted.")
 def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
-           no_agent: bool, node_name: str | None, verbose: bool, **extra: Any) -> None:
+           no_agent: bool, node_name: str | None, verbose: bool, **extra: object) -> None:
     """Run the all-in-one server: API, store and the cluster's components."""
-    from shoal.server import Server, ServerOptions, split_listen
+    from shoal.server import Server, ServerOptions, component_options, split_listen
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -63,14 +62,14 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
     try:
         import ipaddress
 
-        ipaddress.ip_network(extra["service_cidr"], strict=False)
+        ipaddress.ip_network(str(extra["service_cidr"]), strict=False)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--service-cidr") from None
     if not (store == "sqlite" or store.startswith("sqlite://") or store.startswith("etcd://")):
         raise click.BadParameter("expected sqlite or etcd://HOST:PORT[,HOST:PORT...]", param_hint="--store")
     opts = ServerOptions(data_dir=_data_dir(data_dir), listen=listen, store=store, runtime=runtime,
                          docker_host=docker_host, no_agent=no_agent, node_name=node_name,
-                         extra={k: v for k, v in extra.items() if v is not None})
+                         extra=component_options(extra))
     try:
         eventloop.run(Server(opts).run())
     except OSError as e:

@@ -78,6 +78,14 @@ def test_malformed_fields_read_as_absent(bad: dict[str, Any]) -> None:
     assert v.container_statuses(bad) == [] and v.restart_count(bad) == 0 and v.node_name(bad) == ""
     assert v.finalizers(bad) == []
     assert v.taints(bad) == [] and not v.is_unschedulable(bad)
+    assert v.namespace(bad) == "" and v.uid(bad) == "" and v.pod_ip(bad) == ""
+
+
+def test_strings_of_the_wrong_type_read_as_absent() -> None:
+    odd = {"metadata": {"name": 7, "namespace": ["x"], "uid": 1.5}, "spec": {"nodeName": 3, "clusterIP": 4},
+           "status": {"podIP": {"a": 1}, "addresses": [{"type": "InternalIP", "address": 10}]}}
+    assert (v.name(odd), v.namespace(odd), v.uid(odd), v.key(odd)) == ("", "", "", "")
+    assert (v.node_name(odd), v.pod_ip(odd), v.cluster_ip(odd), v.node_address(odd)) == ("", "", "", "")
 
 
 def test_nodes() -> None:
@@ -93,10 +101,16 @@ def test_nodes() -> None:
     ("2026-01-02T03:04:05.250000Z", dt.datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=dt.UTC)),
     ("2026-01-02T04:04:05+01:00", dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)),
     ("2026-01-02T03:04:05", dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)),
-    ("yesterday", None), ("", None), (None, None), (12, None),
+    (" 2026-01-02T03:04:05z\n", dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)),
+    ("yesterday", None), ("", None), ("  ", None), (None, None), (12, None), ("2026-13-01T00:00:00Z", None),
 ])
 def test_parse_time(text: object, expected: dt.datetime | None) -> None:
     assert v.parse_time(text) == expected
+
+
+def test_parse_time_answers_in_utc() -> None:
+    t = v.parse_time("2026-01-02T04:04:05+01:00")
+    assert t is not None and t.tzinfo is dt.UTC and t.hour == 3
 
 
 def test_format_time_round_trips() -> None:
