@@ -35,9 +35,15 @@ from shoal.agent.drivers.podnet import DEFAULT_CIDR
 from shoal.agent.node import NodeConfig, NodeHeartbeat, host_capacity, host_ip
 from shoal.agent.pods import PodOptions, PodWorker
 from shoal.agent.runtime import PodmanService, RuntimeOptions, open_runtime
-from shoal.agent.volumes.local import LOCAL_VOLUME_FINALIZER, VOLUME_DIR_ANNOTATION, pv_source
+from shoal.agent.volumes.local import pv_source
 from shoal.agent.volumes.manager import VolumeManager
 from shoal.api import views
+from shoal.api.storage_contract import (
+    FS_RESIZE_PENDING,
+    LOCAL_VOLUME_FINALIZER,
+    NODE_RESIZE_PENDING,
+    VOLUME_DIR_ANNOTATION,
+)
 from shoal.client import ApiClient, ApiException, Informer, WorkQueue, run_workers
 from shoal.client.events import EventRecorder
 
@@ -110,6 +116,7 @@ class Agent:
         self._tasks: list[asyncio.Task[None]] = []
         self.sources: dict[str, Informer] = {}  # configmaps, secrets: what volumes project
         self.volume_dir = opts.state_dir.parent / "volumes"  # where this node's local volumes live
+        self._grown: dict[str, int] = {}  # local PV -> the size its file system has been brought to
 
     @property
     def runtime_name(self) -> str:
@@ -289,28 +296,64 @@ class Agent:
                 return None
             raise
 
-    async def _wipe_deleted_volumes(self) -> None:
-        """Wipe this node's deleted local PVs that no pod here uses, then drop their finalizer."""
+    async def _local_volumes_pass(self) -> None:
+        """This node's local PVs: wipe the deleted ones no pod here uses (then drop their finalizer); grow
+        the expanded ones and tell their claims (which ends the expansion the PV controller started)."""
         assert self.worker is not None
         try:
             pvs = (await self.client.list("persistentvolumes")).get("items") or []
         except (KeyError, ApiException):  # a server without the storage kinds
             return
         for pv in pvs:
-            if not views.is_terminating(pv) or LOCAL_VOLUME_FINALIZER not in views.finalizers(pv):
-                continue
             src = pv_source(pv, self.opts.node_name)
-            if isinstance(src, str) or not src.managed or self.worker.volumes.local_in_use(src.path):
+            if isinstance(src, str) or not src.managed:
                 continue
-            await self.worker.volumes.local.wipe(src.path)
-            fins = [f for f in views.finalizers(pv) if f != LOCAL_VOLUME_FINALIZER]
-            patch = {"metadata": {"finalizers": fins or None, "resourceVersion": views.resource_version(pv)}}
-            try:
-                await self.client.patch("persistentvolumes", views.name(pv), patch)
-                log.info("agent: wiped local volume %s (%s)", views.name(pv), src.path)
-            except ApiException as e:
-                if e.status not in (404, 409):
-                    raise
+            if views.is_terminating(pv):
+                if LOCAL_VOLUME_FINALIZER in views.finalizers(pv) and not self.worker.volumes.local_in_use(src.path):
+                    await self._wipe(pv, src.path)
+                continue
+            if (src.size is not None and self._grown.get(src.pv_name) != src.size
+                    and await self.worker.volumes.local.grow(src)):
+                await self._resize_done(pv)
+                self._grown[src.pv_name] = src.size
+
+    async def _wipe(self, pv: dict[str, Any], path: str) -> None:
+        assert self.worker is not None
+        await self.worker.volumes.local.wipe(path)
+        fins = [f for f in views.finalizers(pv) if f != LOCAL_VOLUME_FINALIZER]
+        patch = {"metadata": {"finalizers": fins or None, "resourceVersion": views.resource_version(pv)}}
+        try:
+            await self.client.patch("persistentvolumes", views.name(pv), patch)
+            log.info("agent: wiped local volume %s (%s)", views.name(pv), path)
+        except ApiException as e:
+            if e.status not in (404, 409):
+                raise
+
+    async def _resize_done(self, pv: dict[str, Any]) -> None:
+        """The file system has the PV's size: the claim's capacity says so, the resize is no longer pending."""
+        ref = views.spec(pv).get("claimRef") or {}
+        if not ref.get("name"):
+            return
+        claim = await self._fetch("persistentvolumeclaims", str(ref.get("namespace") or ""), str(ref["name"]))
+        if claim is None:
+            return
+        st = views.status(claim)
+        pending = (st.get("allocatedResourceStatuses") or {}).get("storage") == NODE_RESIZE_PENDING or any(
+            c.get("type") == FS_RESIZE_PENDING for c in st.get("conditions") or [])
+        if not pending:
+            return
+        size = (views.spec(pv).get("capacity") or {}).get("storage")
+        statuses = {k: v for k, v in (st.get("allocatedResourceStatuses") or {}).items() if k != "storage"}
+        new = {"capacity": {**(st.get("capacity") or {}), "storage": size},
+               "allocatedResourceStatuses": statuses or None,
+               "conditions": [c for c in st.get("conditions") or [] if c.get("type") != FS_RESIZE_PENDING] or None}
+        try:
+            await self.client.patch("persistentvolumeclaims", views.name(claim), {"status": new},
+                                    views.namespace(claim), subresource="status")
+            log.info("agent: grew local volume %s to %s", views.name(pv), size)
+        except ApiException as e:
+            if e.status != 404:
+                raise
 
     async def _sync(self, key: Any) -> None:
         assert self.worker is not None
@@ -332,9 +375,9 @@ class Agent:
             if self.worker is not None and not self.worker.volumes.dry and now - last_wipe >= 5:
                 last_wipe = now
                 try:
-                    await self._wipe_deleted_volumes()
+                    await self._local_volumes_pass()
                 except Exception as e:
-                    log.warning("agent: wiping deleted local volumes failed: %s", e)
+                    log.warning("agent: local volumes: %s", e)
             if now - last_resync >= self.opts.resync_interval:
                 last_resync = now
                 for pod in self.informer.list() if self.informer is not None else []:

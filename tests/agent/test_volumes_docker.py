@@ -211,3 +211,61 @@ def test_agent_restart_keeps_volumes_and_mounts_nothing_twice(docker_cluster: Cl
     while (base.exists() or any(mounts_of(p) for p in tmpfs)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not base.exists() and not any(mounts_of(p) for p in tmpfs)
+
+
+def test_local_claim_is_a_sized_volume_kept_across_restarts_grown_and_wiped(docker_cluster: Cluster) -> None:
+    c = docker_cluster
+    name, claim = unique("db"), unique("data")
+    c.create("/api/v1/namespaces/default/persistentvolumeclaims", {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": claim, "annotations": {"volume.kubernetes.io/selected-node": c.node}},  # the scheduler's
+        "spec": {"storageClassName": "local", "accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "8Mi"}}}})
+    c.pod(name, [sh("sleep 100000", volumeMounts=[{"name": "data", "mountPath": "/data"}])],
+          volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": claim}}], terminationGracePeriodSeconds=0)
+    pod = c.wait(name, ready, timeout=60, what="Ready with its claim")
+    pvc = c.http.get(c.url(f"/api/v1/namespaces/default/persistentvolumeclaims/{claim}")).json()
+    pv_name = pvc["spec"]["volumeName"]
+    path = c.agent.root / "volumes" / pv_name  # the volume dir the agent advertises
+    pv = c.http.get(c.url(f"/api/v1/persistentvolumes/{pv_name}")).json()
+    assert pv["spec"]["local"]["path"] == str(path)
+    assert len(mounts_of(str(path))) == 1
+    cid = cid_of(pod)
+    out = in_pod(cid, "sh", "-c", "echo kept > /data/f; dd if=/dev/zero of=/data/big bs=1M count=20 2>&1; rm /data/big")
+    assert "No space left on device" in out.stdout, out
+    # a container restart keeps the data
+    subprocess.run(["podman", "stop", "-t", "0", cid], capture_output=True)
+    pod = c.wait(name, lambda p: ready(p) and status_of(p, "main").get("restartCount", 0) >= 1, timeout=30,
+                 what="restarted")
+    cid = cid_of(pod)
+    assert in_pod(cid, "cat", "/data/f").stdout == "kept\n"
+    # expansion: the claim asks for more, the agent grows ext4 online and ends the resize
+    r = c.http.patch(c.url(f"/api/v1/namespaces/default/persistentvolumeclaims/{claim}"),
+                     json={"spec": {"resources": {"requests": {"storage": "32Mi"}}}},
+                     headers={"Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.text
+    # online where the kernel allows it; else (no CAP_SYS_RESOURCE) when a pod mounts it next, as upstream
+    c.delete(name, grace=0)
+    c.wait_gone(name)
+    c.pod(name, [sh("sleep 100000", volumeMounts=[{"name": "data", "mountPath": "/data"}])],
+          volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": claim}}], terminationGracePeriodSeconds=0)
+    cid = cid_of(c.wait(name, ready, timeout=60, what="Ready again"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        st = c.http.get(c.url(f"/api/v1/namespaces/default/persistentvolumeclaims/{claim}")).json()["status"]
+        if st.get("capacity", {}).get("storage") == "32Mi" and not st.get("conditions"):
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError(f"the claim did not finish growing: {st}\n{c.agent.log()[-2000:]}")
+    assert "rc=0" in in_pod(cid, "sh", "-c", "dd if=/dev/zero of=/data/big bs=1M count=20 2>&1; echo rc=$?").stdout
+    assert in_pod(cid, "cat", "/data/f").stdout == "kept\n"
+    # the pod and the claim go: reclaim Delete, the agent wipes the volume and removes its finalizer
+    c.delete(name, grace=0)
+    c.wait_gone(name)
+    c.http.delete(c.url(f"/api/v1/namespaces/default/persistentvolumeclaims/{claim}"))
+    deadline = time.monotonic() + 30
+    while c.http.get(c.url(f"/api/v1/persistentvolumes/{pv_name}")).status_code != 404:
+        assert time.monotonic() < deadline, c.http.get(c.url(f"/api/v1/persistentvolumes/{pv_name}")).text
+        time.sleep(0.3)
+    assert not path.exists() and not Path(str(path) + ".img").exists() and not mounts_of(str(path))

@@ -4,9 +4,8 @@ The control plane (the PV controller, branch ``storage``) makes a PV for a
 claim of the ``local`` class with ``spec.local.path = <volume dir>/<PV name>``
 (the volume dir being what this agent advertises in its Node's
 ``shoal.io/volume-dir`` annotation), pins it to this node, and puts the
-``shoal.io/local-volume`` finalizer on it. The names below are that contract,
-spelled as ``shoal.api.storage_contract`` spells them (imported from there
-once both branches are merged).
+``shoal.io/local-volume`` finalizer on it (the names are
+``shoal.api.storage_contract``'s).
 
 On first use the agent *creates* the volume so that its size holds: a sparse
 image file of the claim's size beside the directory (``<path>.img``), an ext4
@@ -17,6 +16,13 @@ write past the size fails with ENOSPC inside the container. The data lives
 in the image: it outlives containers, pods and agents. Whether the path is
 mounted is asked of the kernel (``mounts.is_mounted``) under a per-volume
 lock, so nothing is mounted twice, also after the agent restarts.
+
+Expansion: when the PV's capacity grows past the image (the controller raised
+it for a bigger claim), ``grow`` extends the image, tells the loop device and
+grows ext4 online (``resize2fs`` on the mounted device), or, where the kernel
+refuses that (no CAP_SYS_RESOURCE, as in some sandboxes), offline the next
+time a pod mounts it, as upstream does for drivers without online expansion;
+the agent then records the new size on the claim, which ends the expansion.
 
 When the PV is deleted (``deletionTimestamp`` set, e.g. its claim was
 released under the ``Delete`` policy) and no pod here uses it, ``wipe``
@@ -40,14 +46,15 @@ from shoal.agent.volumes import mounts
 from shoal.agent.volumes.plan import MountError
 from shoal.api import views
 from shoal.api.quantity import InvalidQuantity, int_value
+from shoal.api.storage_contract import (
+    HOSTNAME_LABEL,
+    LOCAL_PROVISIONER,
+    LOCAL_VOLUME_FINALIZER,
+    PROVISIONED_BY,
+)
 
-# --- the contract with the control plane (shoal/api/storage_contract.py on branch storage) ---------
-LOCAL_PROVISIONER = "shoal.io/local"
-PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
-LOCAL_VOLUME_FINALIZER = "shoal.io/local-volume"
-VOLUME_DIR_ANNOTATION = "shoal.io/volume-dir"
-HOSTNAME_LABEL = "kubernetes.io/hostname"
 IMAGE_SUFFIX = ".img"
+RESIZE_MARK = ".resize"  # beside the image: grown, but the file system not yet
 MIN_SIZE = 1 << 20  # the smallest image mkfs.ext4 makes here (a 1 KiB-block file system without a journal)
 
 
@@ -132,6 +139,8 @@ class LocalVolumes:
                     f.truncate(size)
                 await _run("mkfs.ext4", "-q", "-F", "-m", "0", "-E", "nodiscard,lazy_itable_init=1", tmp)
                 os.replace(tmp, image)
+            elif (src.size is not None and image_size(src.path) < src.size) or os.path.exists(image + RESIZE_MARK):
+                await self._grow_offline(image, src.size)
             await self._attach(image, src.path)
             return src.path
 
@@ -148,6 +157,40 @@ class LocalVolumes:
             await _run("losetup", "-d", dev)
             raise MountError(str(e)) from None
 
+    async def grow(self, src: PVSource) -> bool:
+        """Grow a managed volume's file system to the PV's capacity: online where the kernel lets us
+        (CAP_SYS_RESOURCE), else it is marked and grown offline the next time a pod mounts it (upstream's
+        "Waiting for user to (re-)start a pod"). True once the file system has the size."""
+        async with self._lock(src.path):
+            image = src.path + IMAGE_SUFFIX
+            if not src.managed or src.size is None or not os.path.exists(image):
+                return False
+            if image_size(src.path) >= src.size:
+                return not os.path.exists(image + RESIZE_MARK)
+            dev = mounts.current().get(os.path.realpath(src.path), ("", ""))[1]
+            if not dev.startswith("/dev/loop"):
+                return False  # not mounted: ensure() grows it before it mounts it
+            Path(image + RESIZE_MARK).touch()
+            with open(image, "r+b") as f:
+                f.truncate(src.size)
+            await _run("losetup", "--set-capacity", dev)
+            try:
+                await _run("resize2fs", dev)
+            except MountError:
+                return False  # not allowed online here: the mark stays, the next mount grows it
+            os.unlink(image + RESIZE_MARK)
+            return True
+
+    async def _grow_offline(self, image: str, size: int | None) -> None:
+        if size is not None and os.path.getsize(image) < size:
+            Path(image + RESIZE_MARK).touch()
+            with open(image, "r+b") as f:
+                f.truncate(size)
+        await _run("e2fsck", "-f", "-p", image)
+        await _run("resize2fs", image)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(image + RESIZE_MARK)
+
     async def release(self, path: str) -> None:
         """Unmount a managed volume no pod here uses any more (its data stays in the image)."""
         async with self._lock(path):
@@ -162,8 +205,9 @@ class LocalVolumes:
         """Delete a managed volume and its data for good."""
         await self.release(path)
         async with self._lock(path):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path + IMAGE_SUFFIX)
+            for leftover in (path + IMAGE_SUFFIX, path + IMAGE_SUFFIX + RESIZE_MARK):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
             shutil.rmtree(path, ignore_errors=True)
         self._locks.pop(path, None)
 
