@@ -22,9 +22,12 @@ def _unmount_left_behind(docker_cluster: Cluster) -> Any:
     yield
     root = str(docker_cluster.agent.root)
     for line in reversed(Path("/proc/self/mountinfo").read_text().splitlines()):
-        mp = line.split(" ")[4]
+        parts = line.split(" ")
+        mp, source = parts[4], parts[parts.index("-") + 2]
         if mp.startswith(root + "/"):
             subprocess.run(["umount", "-l", mp], capture_output=True)
+            if source.startswith("/dev/loop"):
+                subprocess.run(["losetup", "-d", source], capture_output=True)
 
 
 def sh(script: str, name: str = "main", **extra: Any) -> dict[str, Any]:
