@@ -15,7 +15,7 @@ from shoal.apiserver import rawobj
 
 # Kinds whose status a create may not set (it is reset), as upstream.
 _RESET_STATUS_ON_CREATE = frozenset(
-    {"Pod", "Deployment", "ReplicaSet", "DaemonSet", "Job", "CronJob", "Service", "Namespace"}
+    {"Pod", "Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "CronJob", "Service", "Namespace"}
 )
 
 
