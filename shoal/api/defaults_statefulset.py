@@ -41,9 +41,9 @@ def default_stateful_set(sts: StatefulSet) -> None:
         strategy.type = "RollingUpdate"
         if strategy.rolling_update is None:
             strategy.rolling_update = RollingUpdateStatefulSetStrategy()
-    if strategy.type == "RollingUpdate" and strategy.rolling_update is not None:
-        if strategy.rolling_update.partition is None:
-            strategy.rolling_update.partition = 0
+    ru = strategy.rolling_update
+    if strategy.type == "RollingUpdate" and ru is not None and ru.partition is None:
+        ru.partition = 0
     if spec.persistent_volume_claim_retention_policy is None:
         spec.persistent_volume_claim_retention_policy = StatefulSetPersistentVolumeClaimRetentionPolicy()
     policy = spec.persistent_volume_claim_retention_policy
