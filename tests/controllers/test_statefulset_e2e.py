@@ -103,13 +103,16 @@ class PodLog:
     def __init__(self, srv: RunningServer, namespace: str) -> None:
         self.events: list[tuple[str, str, str, bool, bool]] = []
         self._session = srv.session()
-        self._resp = self._session.get(f"{srv.url}/api/v1/namespaces/{namespace}/pods",
-                                       params={"watch": "1"}, stream=True, timeout=(5, None))
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._url = f"{srv.url}/api/v1/namespaces/{namespace}/pods"
+        rv = self._session.get(self._url, timeout=10).json()["metadata"]["resourceVersion"]
+        self._resp: requests.Response | None = None
+        self._thread = threading.Thread(target=self._run, args=(rv,), daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
-        try:
+    def _run(self, rv: str) -> None:
+        try:  # the server sends the headers with the first event: wait for them here, not in the test
+            self._resp = self._session.get(self._url, params={"watch": "1", "resourceVersion": rv}, stream=True,
+                                           timeout=(5, None))
             for line in self._resp.iter_lines():
                 if not line:
                     continue
@@ -123,7 +126,8 @@ class PodLog:
             return
 
     def close(self) -> None:
-        self._resp.close()
+        if self._resp is not None:
+            self._resp.close()
         self._session.close()
 
     def first(self, pred: Callable[[tuple[str, str, str, bool, bool]], bool]) -> int:
