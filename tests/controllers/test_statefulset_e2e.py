@@ -14,14 +14,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tests.server_fixture import RunningServer, start_server
 
@@ -98,44 +96,54 @@ def kj(srv: RunningServer, *args: str) -> Any:
 
 
 class PodLog:
-    """Every pod event of a namespace, in the server's order: (type, name, uid, ready, terminating)."""
+    """Every pod event of a namespace, in the server's order: (type, name, uid, ready, terminating).
 
-    def __init__(self, srv: RunningServer, namespace: str) -> None:
-        self.events: list[tuple[str, str, str, bool, bool]] = []
-        self._session = srv.session()
-        self._url = f"{srv.url}/api/v1/namespaces/{namespace}/pods"
-        rv = self._session.get(self._url, timeout=10).json()["metadata"]["resourceVersion"]
-        self._resp: requests.Response | None = None
-        self._thread = threading.Thread(target=self._run, args=(rv,), daemon=True)
-        self._thread.start()
+    ``kubectl get pods -w --output-watch-events -o json`` runs beside the test, writing to a file; the
+    events are read back from it when asked for."""
 
-    def _run(self, rv: str) -> None:
-        try:  # the server sends the headers with the first event: wait for them here, not in the test
-            self._resp = self._session.get(self._url, params={"watch": "1", "resourceVersion": rv}, stream=True,
-                                           timeout=(5, None))
-            for line in self._resp.iter_lines():
-                if not line:
-                    continue
-                ev = json.loads(line)
-                pod = ev["object"]
-                md = pod["metadata"]
-                ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                            for c in (pod.get("status") or {}).get("conditions") or [])
-                self.events.append((ev["type"], md["name"], md["uid"], ready, bool(md.get("deletionTimestamp"))))
-        except (requests.RequestException, AttributeError, ValueError):
-            return
+    def __init__(self, srv: RunningServer, namespace: str, path: Path) -> None:
+        self.path = path
+        self._out = open(path, "wb")  # noqa: SIM115 - handed to the child
+        env = {**os.environ, "KUBECONFIG": str(srv.kubeconfig), "HOME": str(srv.data_dir)}
+        self._proc = subprocess.Popen(["kubectl", "-n", namespace, "get", "pods", "-w", "--output-watch-events",
+                                       "-o", "json"], stdout=self._out, stderr=subprocess.DEVNULL, env=env)
+
+    @property
+    def events(self) -> list[tuple[str, str, str, bool, bool]]:
+        text = self.path.read_text()
+        dec = json.JSONDecoder()
+        out: list[tuple[str, str, str, bool, bool]] = []
+        i = 0
+        while True:
+            while i < len(text) and text[i].isspace():
+                i += 1
+            if i >= len(text):
+                return out
+            try:
+                ev, i = dec.raw_decode(text, i)
+            except ValueError:
+                return out  # the last event is still being written
+            pod = ev["object"]
+            md = pod["metadata"]
+            ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                        for c in (pod.get("status") or {}).get("conditions") or [])
+            out.append((ev["type"], md["name"], md["uid"], ready, bool(md.get("deletionTimestamp"))))
 
     def close(self) -> None:
-        if self._resp is not None:
-            self._resp.close()
-        self._session.close()
+        self._proc.terminate()
+        try:
+            self._proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+        self._out.close()
 
     def first(self, pred: Callable[[tuple[str, str, str, bool, bool]], bool]) -> int:
         """The index of the first event matching ``pred`` (fails if none)."""
-        for i, e in enumerate(self.events):
+        events = self.events
+        for i, e in enumerate(events):
             if pred(e):
                 return i
-        raise AssertionError(f"no such event in {self.events}")
+        raise AssertionError(f"no such event in {events}")
 
 
 def until(check: Callable[[], Any], timeout: float = 45, what: str = "") -> Any:
@@ -158,16 +166,18 @@ def image_of(pod: Any) -> str:
     return str(pod["spec"]["containers"][0]["image"])
 
 
-def test_statefulset_lifecycle_with_kubectl(cluster: RunningServer) -> None:
+def test_statefulset_lifecycle_with_kubectl(cluster: RunningServer, tmp_path: Path) -> None:
     k = cluster.kubectl
     k("create", "namespace", NS)
-    pods = PodLog(cluster, NS)
+    pods = PodLog(cluster, NS, tmp_path / "pods.json")
+    time.sleep(1)  # let the watch start before anything happens
     try:
         k("-n", NS, "apply", "-f", "-", input=MANIFEST)
         out = k("-n", NS, "rollout", "status", "sts/db", "--timeout=60s").stdout
         assert "roll out complete: 3 new pods have been updated" in out, out
 
         # created in order: each pod only after the one before it was Ready
+        time.sleep(1)  # the watch's last events
         for i in (1, 2):
             ready_before = pods.first(lambda e, i=i: e[1] == f"db-{i - 1}" and e[3])
             created = pods.first(lambda e, i=i: e[0] == "ADDED" and e[1] == f"db-{i}")
@@ -197,6 +207,7 @@ def test_statefulset_lifecycle_with_kubectl(cluster: RunningServer) -> None:
         k("-n", NS, "scale", "sts/db", "--replicas=1")
         until(lambda: sorted(live_pods(cluster)) == ["db-0"], what="scale down to db-0")
         until(lambda: any(e[0] == "DELETED" and e[1] == "db-1" for e in pods.events[mark:]), what="db-1 gone")
+        time.sleep(1)
         tail = pods.events[mark:]
         gone2 = next(i for i, e in enumerate(tail) if e[0] == "DELETED" and e[1] == "db-2")
         stop1 = next(i for i, e in enumerate(tail) if e[1] == "db-1" and e[4])
@@ -212,6 +223,7 @@ def test_statefulset_lifecycle_with_kubectl(cluster: RunningServer) -> None:
         k("-n", NS, "rollout", "status", "sts/db", "--timeout=60s")
         until(lambda: all(image_of(p) == "registry.local/db:2" for p in live_pods(cluster).values())
               and len(live_pods(cluster)) == 3, what="every pod at image 2")
+        time.sleep(1)
         tail = pods.events[mark:]
         order = [e[1] for e in tail if e[4] and e[0] == "MODIFIED"]
         assert list(dict.fromkeys(order)) == ["db-2", "db-1", "db-0"], tail
