@@ -137,7 +137,9 @@ async def drive(srv: RunningServer, replicas: int, *, claims: bool, parallel: bo
         pvcs = (await client.list("persistentvolumeclaims", NS))["items"]
         late = events.out_of_order(replicas)
         return {"replicas": replicas, "policy": "Parallel" if parallel else "OrderedReady",
-                "claims": len(pvcs), "all_ready_s": round(ready_s, 2), "status_ready_s": round(status_s, 2),
+                "claims": len(pvcs),
+                "claims_bound": sum((c.get("status") or {}).get("phase") == "Bound" for c in pvcs),
+                "all_ready_s": round(ready_s, 2), "status_ready_s": round(status_s, 2),
                 "per_replica_ms": round(1000 * ready_s / replicas, 1),
                 "in_order": not late if not parallel else None, "out_of_order": late[:10],
                 "status_ready_replicas": int((sts.get("status") or {}).get("readyReplicas") or 0)}
