@@ -55,6 +55,7 @@ from shoal.scheduler.framework import (
     ScorePlugin,
     Victims,
     events_of,
+    needs_claims,
 )
 from shoal.scheduler.plugins import DEFAULT_PLUGINS, REGISTRY
 from shoal.scheduler.podinfo import PodInfo
@@ -141,6 +142,10 @@ class Profile:
         self.bind = list(bind)
         self.timings: dict[str, float] = {}
         self._events = {p.name: events_of(p) for p in (*self.pre_filter, *self.filter)}
+        # the points without the plugins that only concern pods with claims (``needs_claims``): what a
+        # pod without claims (nearly every pod) runs, so the volume plugins cost it one attribute test
+        self._no_claims = tuple([p for p in lst if not needs_claims(p)]
+                                for lst in (self.pre_filter, self.filter, self.reserve))
 
     def _time(self, name: str, t0: float) -> None:
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
@@ -151,7 +156,8 @@ class Profile:
         if pod.error:
             return Filtered(np.zeros(n, dtype=np.bool_), np.full(n, Code.UNSCHEDULABLE_AND_UNRESOLVABLE, np.int8),
                             invalid_spec=pod.error, error_code=Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
-        for p in self.pre_filter:
+        pre_filter, filters, _ = (self.pre_filter, self.filter, None) if pod.claims else self._no_claims
+        for p in pre_filter:
             t0 = time.perf_counter()
             st = p.pre_filter(state, pod, cluster)
             self._time(p.name, t0)
@@ -165,7 +171,7 @@ class Profile:
         ok: Mask | None = None
         failed: npt.NDArray[np.int8] | None = None
         t0 = time.perf_counter()
-        for p in self.filter:
+        for p in filters:
             res = p.filter(state, pod, cluster)
             t1 = time.perf_counter()
             timings[p.name] = timings.get(p.name, 0.0) + t1 - t0
@@ -249,14 +255,15 @@ class Profile:
         """Run the Reserve plugins for the chosen node; one that fails undoes them all (as upstream)."""
         node = d.node
         assert node is not None
-        for i, p in enumerate(self.reserve):
+        reserve = self.reserve if pod.claims else self._no_claims[2]
+        for i, p in enumerate(reserve):
             t0 = time.perf_counter()
             st = p.reserve(state, pod, cluster, node)
             self._time(p.name, t0)
             if st.code == Code.SKIP:
                 continue
             if not st.ok:
-                for q in reversed(self.reserve[:i + 1]):
+                for q in reversed(reserve[:i + 1]):
                     q.unreserve(state, pod, cluster, node)
                 return Decision(pod, code=Code.ERROR, diagnosis=Diagnosis(
                     cluster.n, pre_filter=Rejection(p.name, (f'running Reserve plugin "{p.name}": {st.message()}',))))

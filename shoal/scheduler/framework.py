@@ -291,6 +291,12 @@ class EnqueueExtensions(Protocol):
     events_to_register: ClusterEvent
 
 
+def needs_claims(plugin: object) -> bool:
+    """A plugin that only concerns pods with PersistentVolumeClaims (``needs_claims = True``): the core
+    leaves it out of the decision for a pod without any, so the hot path does not pay for it."""
+    return bool(getattr(plugin, "needs_claims", False))
+
+
 def events_of(plugin: object) -> ClusterEvent:
     return plugin.events_to_register if isinstance(plugin, EnqueueExtensions) else ClusterEvent.ALL
 

@@ -9,7 +9,7 @@ import pytest
 
 from shoal.api.storage_contract import BOUND_BY_CONTROLLER, SELECTED_NODE
 from shoal.scheduler.config import SchedulerConfig
-from shoal.scheduler.core import build_profiles, schedule
+from shoal.scheduler.core import Profile, build_profiles, schedule
 from shoal.scheduler.framework import ClusterEvent, Code, CycleState, Status
 from shoal.scheduler.plugins.volumebinding import (
     BIND_CONFLICT,
@@ -194,6 +194,41 @@ def test_pod_without_claims_skips_the_plugin() -> None:
     assert st.data == {}
     [d] = schedule(cs, [info], build_profiles(SchedulerConfig()))
     assert d.node is not None and d.state is None  # the worker runs no PreBind for it
+
+
+class Spy:
+    """A plugin at every point the volume plugins use, counting its calls."""
+
+    name = "Spy"
+    needs_claims = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def pre_filter(self, state: CycleState, pod: Any, cluster: ClusterState) -> Status:
+        self.calls += 1
+        return Status()
+
+    def filter(self, state: CycleState, pod: Any, cluster: ClusterState) -> None:
+        self.calls += 1
+
+    def reserve(self, state: CycleState, pod: Any, cluster: ClusterState, node: str) -> Status:
+        self.calls += 1
+        return Status(Code.SKIP)
+
+    def unreserve(self, state: CycleState, pod: Any, cluster: ClusterState, node: str) -> None:
+        self.calls += 1
+
+
+def test_the_core_leaves_volume_plugins_out_for_pods_without_claims() -> None:
+    spy = Spy()
+    profile = Profile("p", pre_filter=[spy], filter=[spy], reserve=[spy])
+    cs = state([LOCAL, claim("data")])
+    for i in range(3):
+        assert profile.schedule_one(cs, pod_info(pod(f"p{i}"))).node is not None
+    assert spy.calls == 0
+    assert profile.schedule_one(cs, pod_info(pod("v", **uses("data")))).node is not None
+    assert spy.calls == 3
 
 
 def test_claims_parsed_once_each_in_order() -> None:

@@ -30,7 +30,8 @@ claim and volume change, until the PV controller has bound them all (upstream's
 checkBindings), at most ``bindTimeoutSeconds``; the worker then binds the pod,
 or forgets the placement and retries the pod after back-off.
 
-Pods without claims (nearly all) return at the first line of each point.
+Pods without claims (nearly all) do not run it at all (``needs_claims``: the
+core leaves it out for them); called anyway, each point returns at once.
 Every rejection is UnschedulableAndUnresolvable, as upstream: no eviction
 frees a volume.
 """
@@ -279,6 +280,7 @@ def check_bindings(plan: VolumePlan, written: dict[str, int], cluster: ClusterSt
 
 class VolumeBinding:
     name = "VolumeBinding"
+    needs_claims = True  # the core runs it only for pods with claims
     # a claim created or bound, a volume created or freed, a class created, a node that may reach a volume
     events_to_register = (ClusterEvent.PVC_ADD | ClusterEvent.PVC_UPDATE | ClusterEvent.PV_ADD
                           | ClusterEvent.PV_UPDATE | ClusterEvent.STORAGE_CLASS_ADD
