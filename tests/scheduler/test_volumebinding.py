@@ -277,10 +277,19 @@ def test_reserve_takes_a_static_volume_once() -> None:
     [d1, d2] = schedule(cs, [pod_info(pod("p1", **uses("d1"))), pod_info(pod("p2", **uses("d2")))], profiles)
     assert d1.node == "a"
     plan = _plan(d1)
-    assert [(c.name, v) for c, v in plan.static] == [("d1", "pa")] and plan.select == ()
+    assert [(c.name, v) for c, v in plan.static] == [("d1", "pa")] and plan.write == ("pa",) and plan.select == ()
     assert cs.volumes.assumed_volumes == {"pa": ("default", "d1")}
     assert d2.node is None  # pa is taken, and the class provisions nothing
     assert d2.diagnosis is not None and failure_message(d2.diagnosis) == f"0/3 nodes are available: 3 {BIND_CONFLICT}." + NO_HELP
+    # a second pod of d1 while the first one's write is in flight: the same volume, written once
+    [d3] = schedule(cs, [pod_info(pod("p3", **uses("d1")))], profiles)
+    assert d3.node == "a"
+    p3 = _plan(d3)
+    assert [(c.name, v) for c, v in p3.static] == [("d1", "pa")] and p3.write == ()
+    profiles["default-scheduler"].unreserve(d3, cs)
+    assert cs.volumes.assumed_volumes == {"pa": ("default", "d1")}  # the first pod's, still
+    profiles["default-scheduler"].unreserve(d1, cs)
+    assert cs.volumes.assumed_volumes == {}
 
 
 # ---- PreBind ------------------------------------------------------------------------------------
@@ -354,7 +363,7 @@ def test_pre_bind_timeout_and_failed_provisioning() -> None:
 
 def test_check_bindings_waits_for_our_own_write() -> None:
     cs = state([LOCAL, claim("data", rv=3)], nodes=("b",))
-    plan = VolumePlan("b", (claim_info(claim("data")),), (), (("default", "data"),))
+    plan = VolumePlan("b", (claim_info(claim("data")),), (), (), (("default", "data"),))
     written = {"pvc/default/data": 4}
     assert check_bindings(plan, written, cs) is None  # the informer still has rv 3, without the annotation
     cs.volumes.set_claim(claim("data", selected="b", rv=4))

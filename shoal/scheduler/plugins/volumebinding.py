@@ -109,7 +109,8 @@ class VolumePlan:
 
     node: str
     select: tuple[ClaimInfo, ...]  # claims to annotate with the node (to be provisioned there)
-    static: tuple[tuple[ClaimInfo, str], ...]  # (claim, volume) to bind: claimRef to write on the volume
+    static: tuple[tuple[ClaimInfo, str], ...]  # (claim, volume): the claims that take an existing volume
+    write: tuple[str, ...]  # of those volumes, the ones this pod reserves (claimRef to write on them)
     wait: tuple[ClaimKey, ...]  # every waiting claim of the pod: all must end up bound
 
 
@@ -183,8 +184,11 @@ def satisfies(volume: VolumeInfo, claim: ClaimInfo) -> bool:
 def candidates(claim: ClaimInfo, vols: VolumeState) -> tuple[list[VolumeInfo], bool]:
     """The volumes the claim may take, best first, and whether one is reserved for it already (then it
     is the only one, wherever it is reachable)."""
-    reserved = [vols.volumes[nm] for nm in sorted(vols.by_claim.get(claim.key, ()))]
-    reserved = [v for v in reserved if not v.deleting and v.volume_mode == claim.volume_mode and v.bound_to(claim)]
+    names = set(vols.by_claim.get(claim.key, ()))
+    names.update(nm for nm, key in vols.assumed_volumes.items() if key == claim.key)  # by a pod in flight
+    reserved = [vols.volumes[nm] for nm in sorted(names) if nm in vols.volumes]
+    reserved = [v for v in reserved if not v.deleting and v.volume_mode == claim.volume_mode
+                and (v.bound_to(claim) or vols.assumed_volumes.get(v.name) == claim.key)]
     if reserved:
         return reserved[:1], True
     free = [v for v in vols.by_class.get(claim.storage_class, {}).values()
@@ -263,6 +267,8 @@ def check_bindings(plan: VolumePlan, written: dict[str, int], cluster: ClusterSt
             if pv.resource_version < written.get(f"pv/{pv_name}", 0):
                 return None
             if pv.claim_ref is None or not pv.claim_ref[2]:
+                if vols.assumed_volumes.get(pv_name) == key:
+                    return None  # another pod of the claim is writing it
                 return error(f'ClaimRef got reset for pv "{pv_name}"')
         elif claim.selected_node != plan.node:
             return error(f'provisioning failed for PVC "{claim.name}"')
@@ -392,7 +398,7 @@ class VolumeBinding:
         for mt in state.read(_MATCHES) or ():
             if i is not None and mt.choice[i] >= 0:
                 chosen[mt.claim.key] = mt.volumes[int(mt.choice[i])]
-        select, static = [], []
+        select, static, write = [], [], []
         for c in pc.delayed:
             if vols.selected_node(c):
                 continue  # on its way to a node already (Filter admitted only that one)
@@ -400,10 +406,13 @@ class VolumeBinding:
             if pv is None:
                 select.append(c)
                 vols.assumed_nodes[c.key] = node
-            elif not vols.volumes[pv].bound_to(c):
-                static.append((c, pv))
+                continue
+            static.append((c, pv))
+            if not vols.volumes[pv].bound_to(c) and vols.assumed_volumes.get(pv) != c.key:
+                write.append(pv)
                 vols.assumed_volumes[pv] = c.key
-        state.write(_PLAN, VolumePlan(node, tuple(select), tuple(static), tuple(c.key for c in pc.delayed)))
+        state.write(_PLAN, VolumePlan(node, tuple(select), tuple(static), tuple(write),
+                                      tuple(c.key for c in pc.delayed)))
         return SUCCESS
 
     def unreserve(self, state: CycleState, pod: PodInfo, cluster: ClusterState, node: str) -> None:
@@ -415,7 +424,7 @@ class VolumeBinding:
             if vols.assumed_nodes.get(c.key) == node:
                 del vols.assumed_nodes[c.key]
         for c, pv in plan.static:
-            if vols.assumed_volumes.get(pv) == c.key:
+            if pv in plan.write and vols.assumed_volumes.get(pv) == c.key:
                 del vols.assumed_volumes[pv]
 
     # ---- PreBind ------------------------------------------------------------------------------
@@ -429,6 +438,8 @@ class VolumeBinding:
                                      {"metadata": {"annotations": {SELECTED_NODE: node}}})
             written[f"pvc/{c.namespace}/{c.name}"] = resource_version(got)
         for c, pv in plan.static:
+            if pv not in plan.write:
+                continue
             got = await handle.patch("persistentvolumes", pv, None, {
                 "metadata": {"annotations": {BOUND_BY_CONTROLLER: "yes"}}, "spec": {"claimRef": claim_reference(c)}})
             written[f"pv/{pv}"] = resource_version(got)
