@@ -15,13 +15,12 @@ PersistentVolumeClaimResize plugins do, and the default class the server creates
 ``shoal server`` creates the class ``local`` (``shoal.io/local``, WaitForFirstConsumer, Delete,
 expandable) at start when absent, marked default unless another class already is. The classes
 are read from the store on each claim create or resize: they are few, and claims are rare next
-to pods. The rules are pure functions (``pick_default_class``, ``may_resize``) with two thin
-``WriteAdmission`` classes around them.
+to pods. The rules are pure functions (``pick_default_class``, ``may_resize``); the claims' and
+volumes' strategies (``shoal.apiserver.strategies.storage``) call the ``admit_*`` functions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from shoal.api import quantity
@@ -103,48 +102,29 @@ class StorageClasses:
         return [rawobj.decode(kv.value) for kv in kvs]
 
 
-class ClaimAdmission:
-    """The persistentvolumeclaims resource's admission (see the module docstring)."""
-
-    def __init__(self, classes: StorageClasses) -> None:
-        self.classes = classes
-
-    async def on_create(self, ns: str | None, obj: Obj, data: Obj) -> None:
-        obj["status"] = {"phase": "Pending"}
-        spec = obj.setdefault("spec", {})
-        annotations = obj["metadata"].get("annotations") or {}
-        if spec.get("storageClassName") is None and BETA_STORAGE_CLASS not in annotations:
-            default = pick_default_class(await self.classes.all())
-            if default is not None:
-                spec["storageClassName"] = default["metadata"]["name"]
-        _add_finalizer(obj, PVC_PROTECTION)
-
-    async def on_update(self, obj: Obj, old: Obj) -> None:
-        if not grows(obj, old):
-            return
-        classes = {c["metadata"]["name"]: c for c in await self.classes.all()}
-        if not may_resize(obj, old, classes):
-            raise errors.forbidden_object("persistentvolumeclaims", obj["metadata"]["name"], "", RESIZE_REFUSED)
-
-    def on_delete(self, obj: Obj) -> None:
-        return None
+async def admit_claim_create(classes: StorageClasses, obj: Obj) -> None:
+    """A new claim: the default class if it names none, and the pvc-protection finalizer."""
+    spec = obj.setdefault("spec", {})
+    annotations = obj["metadata"].get("annotations") or {}
+    if spec.get("storageClassName") is None and BETA_STORAGE_CLASS not in annotations:
+        default = pick_default_class(await classes.all())
+        if default is not None:
+            spec["storageClassName"] = default["metadata"]["name"]
+    _add_finalizer(obj, PVC_PROTECTION)
 
 
-class VolumeAdmission:
-    """The persistentvolumes resource's admission: status Pending, the pv-protection finalizer."""
+async def admit_claim_update(classes: StorageClasses, obj: Obj, old: Obj) -> None:
+    """A claim that grows must be of a class that allows expansion (403 otherwise)."""
+    if not grows(obj, old):
+        return
+    by_name = {c["metadata"]["name"]: c for c in await classes.all()}
+    if not may_resize(obj, old, by_name):
+        raise errors.forbidden_object("persistentvolumeclaims", obj["metadata"]["name"], "", RESIZE_REFUSED)
 
-    def __init__(self, clock: Callable[[], str]) -> None:
-        self.clock = clock
 
-    async def on_create(self, ns: str | None, obj: Obj, data: Obj) -> None:
-        obj["status"] = {"phase": "Pending", "lastPhaseTransitionTime": self.clock()}
-        _add_finalizer(obj, PV_PROTECTION)
-
-    async def on_update(self, obj: Obj, old: Obj) -> None:
-        return None
-
-    def on_delete(self, obj: Obj) -> None:
-        return None
+def admit_volume_create(obj: Obj) -> None:
+    """A new PV: the pv-protection finalizer."""
+    _add_finalizer(obj, PV_PROTECTION)
 
 
 def default_class_body(*, mark_default: bool) -> Obj:

@@ -16,8 +16,9 @@ import importlib
 import logging
 from typing import Any
 
+from shoal.api.views import utcnow
 from shoal.client import ApiClient, InformerFactory
-from shoal.controllers.base import Clock, Context, Controller, utcnow
+from shoal.controllers.base import Clock, Context, Controller
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ CONTROLLERS: dict[str, str] = {
     "namespace": "shoal.controllers.namespace:NamespaceController",
     "endpoints": "shoal.controllers.endpoints:EndpointsController",
     "servicelb": "shoal.controllers.servicelb:ServiceLBController",
+    "persistentvolume": "shoal.controllers.pvcontroller:PersistentVolumeController",
+    "pvc-protection": "shoal.controllers.storageprotection:PVCProtectionController",
+    "pv-protection": "shoal.controllers.storageprotection:PVProtectionController",
 }
 
 

@@ -96,7 +96,7 @@ def _visible(columns: Iterable[Column], wide: bool) -> list[int]:
 
 
 def render_table(
-    kind: str,
+    kind: str | Printer,
     objects: list[Obj],
     *,
     now: datetime,
@@ -106,7 +106,8 @@ def render_table(
     include_headers: bool = True,
     table_version: str = "v1",
 ) -> dict[str, Any]:
-    """The Table for ``objects`` of ``kind`` (Pod, Node, Deployment, ...).
+    """The Table for ``objects`` of ``kind`` (Pod, Node, Deployment, ...), or printed by ``kind``'s
+    printer when the caller holds it (the API server's resources do, in their strategy).
 
     ``now`` is the clock for AGE and other durations (naive means UTC).
     ``include_object`` is the ``includeObject`` query parameter (``""`` means
@@ -119,7 +120,7 @@ def render_table(
     """
     include_object = include_object or "Metadata"
     now = _check(include_object, table_version, now)
-    printer = printer_for(kind)
+    printer = kind if isinstance(kind, Printer) else printer_for(kind)
     api_version = f"{TABLE_GROUP}/{table_version}"
     keep = _visible(printer.columns, wide)
     rows = []
@@ -142,7 +143,7 @@ def render_table(
 
 
 def watch_event_table(
-    kind: str,
+    kind: str | Printer,
     obj: Obj,
     *,
     now: datetime,
