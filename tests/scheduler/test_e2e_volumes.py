@@ -129,3 +129,24 @@ async def test_prebind_times_out_and_retries_on_the_same_node(api: ApiClient) ->
     # the retry goes to the node written on the claim; once the claim is bound, the pod is
     await _bind_claim(api, "slow", chosen)
     assert await bound_to(api, "slow") == chosen
+
+
+async def test_full_loop_with_the_local_provisioner(tmp_path: Path) -> None:
+    """With the controllers (the PV controller and the local provisioner): nobody plays their part."""
+    srv = start_server(tmp_path / "full")
+    c = ApiClient(srv.url, token=srv.token, ca_file=srv.ca)
+    try:
+        for n in ("node-a", "node-b"):
+            await c.create("nodes", node(n))
+        await c.create("persistentvolumeclaims", _claim("data", cls=None))
+        await c.create("pods", _pod("db", **uses("data")))
+        chosen = await bound_to(c, "db")
+        got = await c.get("persistentvolumeclaims", "data", "default")
+        assert got["metadata"]["annotations"][SELECTED_NODE] == chosen
+        assert got["spec"]["volumeName"] == f"pvc-{got['metadata']['uid']}"
+        vol = await c.get("persistentvolumes", got["spec"]["volumeName"])
+        terms = vol["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+        assert terms[0]["matchExpressions"][0]["values"] == [chosen]
+    finally:
+        await c.close()
+        srv.stop()
