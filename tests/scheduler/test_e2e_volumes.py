@@ -1,11 +1,12 @@
 """Scheduling with volumes end to end, through a real ``shoal server`` (simulated nodes: Node objects).
 
-The server runs without the controller manager, so the test plays the PV
-controller and the local provisioner itself (creates the PV, completes the
-binding): what is checked is the scheduler's half of the contract - a pod
-goes where its bound volume is, a claim waiting for its first consumer gets
-``volume.kubernetes.io/selected-node`` of the node chosen, and the pod is
-bound only once its claims are, with a bounded wait and a retry.
+The first two tests run the server without the controller manager and play
+the PV controller and the local provisioner themselves (create the PV,
+complete the binding), so they check the scheduler's half of the contract
+exactly: a pod goes where its bound volume is, a claim waiting for its first
+consumer gets ``volume.kubernetes.io/selected-node`` of the node chosen, and
+the pod is bound only once its claims are, with a bounded wait and a retry.
+The last one runs the controllers too: the whole loop, nobody's part played.
 """
 
 from __future__ import annotations
