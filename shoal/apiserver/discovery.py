@@ -3,16 +3,18 @@
 kubectl asks for the aggregated discovery format first but decides by the
 response's Content-Type, so the plain ``APIVersions`` / ``APIGroupList`` /
 ``APIResourceList`` documents served here are enough. Everything is derived from
-the kind registry and computed once.
+the server's registry of served kinds (``shoal.api.served``): ``Discovery``
+computes each document once per registry generation, so a CRD that becomes
+established shows up in the very next discovery request.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from shoal.api import kinds
 from shoal.api.registry import ResourceInfo
+from shoal.api.served import ServedKinds
 
 _SUB_VERBS = {
     "status": (["get", "patch", "update"], None),
@@ -51,11 +53,7 @@ def _resource_entries(r: ResourceInfo) -> list[dict[str, Any]]:
     return out
 
 
-@functools.cache
-def resource_list(group_version: str) -> dict[str, Any] | None:
-    rs = kinds.by_group_version().get(group_version)
-    if rs is None:
-        return None
+def _resource_list(group_version: str, rs: list[ResourceInfo]) -> dict[str, Any]:
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",
@@ -72,22 +70,47 @@ def api_versions(server_address: str) -> dict[str, Any]:
     }
 
 
-def _group(name: str) -> dict[str, Any]:
-    versions = [gv.split("/", 1)[1] for gv in kinds.GROUP_VERSIONS if gv.startswith(name + "/")]
+def _group(name: str, group_versions: list[str]) -> dict[str, Any]:
+    versions = [gv.split("/", 1)[1] for gv in group_versions if gv.startswith(name + "/")]
     vs = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
     return {"name": name, "versions": vs, "preferredVersion": vs[0]}
 
 
-@functools.cache
-def api_group_list() -> dict[str, Any]:
-    groups = list(dict.fromkeys(gv.split("/", 1)[0] for gv in kinds.GROUP_VERSIONS if "/" in gv))
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g) for g in groups]}
+class Discovery:
+    """The discovery documents of a server's served kinds, rebuilt when the registry changes."""
 
+    def __init__(self, served: ServedKinds | None = None) -> None:
+        self.served = served if served is not None else ServedKinds(kinds.RESOURCES)
+        self._generation = -1
+        self._lists: dict[str, dict[str, Any] | None] = {}
+        self._groups: dict[str, Any] | None = None
 
-def api_group(name: str) -> dict[str, Any] | None:
-    if not any(gv.startswith(name + "/") for gv in kinds.GROUP_VERSIONS):
-        return None
-    return {"kind": "APIGroup", "apiVersion": "v1", **_group(name)}
+    def _fresh(self) -> None:
+        if self._generation != self.served.generation:
+            self._generation = self.served.generation
+            self._lists = {}
+            self._groups = None
+
+    def resource_list(self, group_version: str) -> dict[str, Any] | None:
+        self._fresh()
+        if group_version not in self._lists:
+            rs = self.served.by_group_version().get(group_version)
+            self._lists[group_version] = _resource_list(group_version, rs) if rs is not None else None
+        return self._lists[group_version]
+
+    def api_group_list(self) -> dict[str, Any]:
+        self._fresh()
+        if self._groups is None:
+            gvs = self.served.group_versions()
+            groups = list(dict.fromkeys(gv.split("/", 1)[0] for gv in gvs if "/" in gv))
+            self._groups = {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g, gvs) for g in groups]}
+        return self._groups
+
+    def api_group(self, name: str) -> dict[str, Any] | None:
+        gvs = self.served.group_versions()
+        if not any(gv.startswith(name + "/") for gv in gvs):
+            return None
+        return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, gvs)}
 
 
 def version_info() -> dict[str, str]:
