@@ -462,6 +462,8 @@ class Resource:
             elif subresource not in _INTERNAL:
                 st.prepare_update(new, current)
             if admit:
+                # what prepare_update decided (validation may hand back ``new`` itself, as a custom kind's does)
+                generation = new["metadata"].get("generation")
                 obj, warnings = st.validate_update(new, current, field_validation=field_validation)
                 self._set_stored_type(obj)
                 for f in SERVER_OWNED:
@@ -469,8 +471,8 @@ class Resource:
                         obj["metadata"][f] = current["metadata"][f]
                     else:
                         obj["metadata"].pop(f, None)
-                if subresource != "status" and "generation" in new["metadata"]:
-                    obj["metadata"]["generation"] = new["metadata"]["generation"]
+                if subresource != "status" and generation is not None:
+                    obj["metadata"]["generation"] = generation
                 if not subresource:
                     await st.admit_update(obj, current)
             else:

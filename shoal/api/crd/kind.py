@@ -17,6 +17,7 @@ which needs list and map types) reaches this from a ``ResourceInfo``;
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,33 +121,58 @@ def _scale(raw: dict[str, Any] | None) -> ScalePaths | None:
     return ScalePaths(spec, status, _fields(raw.get("labelSelectorPath")))
 
 
-def storage_version(crd: dict[str, Any]) -> str:
+def storage_version(crd: Mapping[str, Any]) -> str:
     for v in (crd.get("spec") or {}).get("versions") or []:
         if v.get("storage"):
             return str(v.get("name"))
     return ""
 
 
+def _info(crd: Mapping[str, Any], v: dict[str, Any]) -> ResourceInfo:
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    kind = str(names.get("kind") or "")
+    subs = v.get("subresources") or {}
+    sub_names = tuple(s for s in ("status", "scale") if isinstance(subs.get(s), dict))
+    return ResourceInfo(
+        str(spec.get("group") or ""), str(v.get("name")), kind, str(names.get("plural") or ""),
+        str(names.get("singular") or kind.lower()), spec.get("scope") == "Namespaced", None,
+        short_names=tuple(names.get("shortNames") or ()), categories=tuple(names.get("categories") or ()),
+        subresources=sub_names, verbs=ALL_VERBS, has_spec=True, status_subresource="status" in sub_names,
+    )
+
+
+def resource_infos(crd: Mapping[str, Any]) -> list[ResourceInfo]:
+    """The ``ResourceInfo`` of each served version of a CRD, without compiling anything (what clients
+    and controllers need to list and watch the kind)."""
+    return [_info(crd, v) for v in (crd.get("spec") or {}).get("versions") or [] if v.get("served")]
+
+
+def primary_info(crd: Mapping[str, Any]) -> ResourceInfo | None:
+    """The one version a controller follows a custom kind through: the storage version if served, else
+    the first served one (every version lists the same objects)."""
+    infos = resource_infos(crd)
+    stored = storage_version(crd)
+    return next((i for i in infos if i.version == stored), infos[0] if infos else None)
+
+
+def is_established(crd: Mapping[str, Any]) -> bool:
+    return any(c.get("type") == "Established" and c.get("status") == "True"
+               for c in (crd.get("status") or {}).get("conditions") or [] if isinstance(c, dict))
+
+
 def custom_kinds(crd: dict[str, Any]) -> list[CustomKind]:
     """The served versions of a (valid, stored) CRD, each compiled."""
     spec = crd.get("spec") or {}
     names = spec.get("names") or {}
-    group = str(spec.get("group") or "")
-    plural = str(names.get("plural") or "")
     kind = str(names.get("kind") or "")
-    namespaced = spec.get("scope") == "Namespaced"
     stored = storage_version(crd)
     out: list[CustomKind] = []
     for v in spec.get("versions") or []:
         if not v.get("served"):
             continue
+        info = _info(crd, v)
         subs = v.get("subresources") or {}
-        sub_names = tuple(s for s in ("status", "scale") if isinstance(subs.get(s), dict))
-        info = ResourceInfo(
-            group, str(v.get("name")), kind, plural, str(names.get("singular") or kind.lower()), namespaced, None,
-            short_names=tuple(names.get("shortNames") or ()), categories=tuple(names.get("categories") or ()),
-            subresources=sub_names, verbs=ALL_VERBS, has_spec=True, status_subresource="status" in sub_names,
-        )
         schema = (v.get("schema") or {}).get("openAPIV3Schema")
         root = compile_schema(schema)
         rules.attach(root, "openAPIV3Schema")
@@ -161,7 +187,7 @@ def custom_kinds(crd: dict[str, Any]) -> list[CustomKind]:
             crd_name=str((crd.get("metadata") or {}).get("name") or ""), info=info,
             schema=schema if isinstance(schema, dict) else None, root=root, storage_version=stored,
             columns=_columns(v.get("additionalPrinterColumns")), scale=_scale(subs.get("scale")),
-            status="status" in sub_names, preserve_unknown=bool(spec.get("preserveUnknownFields")),
+            status=info.status_subresource, preserve_unknown=bool(spec.get("preserveUnknownFields")),
             deprecated=bool(v.get("deprecated")), deprecation_warning=str(v.get("deprecationWarning") or ""),
             selectable_fields=tuple(selectable), list_kind=str(names.get("listKind") or f"{kind}List"),
         )

@@ -34,7 +34,7 @@ from shoal.api.validation_base import (
 )
 from shoal.apiserver import admission, errors, rawobj
 from shoal.apiserver.strategies.base import DefaultStrategy
-from shoal.apiserver.tables.custom import CRD_PRINTER, custom_printer
+from shoal.apiserver.tables.custom import custom_printer
 
 _META_AND_STATUS = ("metadata", "status")
 
@@ -133,10 +133,6 @@ class CustomResourceStrategy(DefaultStrategy):
 
 class CustomResourceDefinitionStrategy(DefaultStrategy):
     """CRDs: stored versions kept, the cleanup finalizer from the start, printed as upstream."""
-
-    def __init__(self, info: ResourceInfo) -> None:
-        super().__init__(info)
-        self.printer = CRD_PRINTER
 
     def reset_status(self, obj: dict[str, Any]) -> None:
         stored = storage_version(obj)

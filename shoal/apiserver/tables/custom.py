@@ -61,14 +61,3 @@ def custom_printer(columns: tuple[PrinterColumn, ...]) -> Printer:
 
     return Printer(cols, row)
 
-
-def _crd_row(obj: Obj, now: datetime) -> list[Cell]:
-    return [views.name(obj), str((obj.get("metadata") or {}).get("creationTimestamp") or "")]
-
-
-# ``kubectl get crd``: NAME and CREATED AT (the timestamp itself, as upstream prints it)
-CRD_PRINTER = Printer(
-    (name_column(), Column("Created At", type="date", description="CreationTimestamp is a timestamp representing "
-                           "the server time when this object was created.")),
-    _crd_row,
-)
