@@ -95,6 +95,31 @@ async def creates(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, An
             "failures": failures}
 
 
+async def posts(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, Any]:
+    """POST the encoded ``p["bodies"]`` to ``p["path"]`` with ``p["clients"]`` clients (any kind)."""
+    path, clients, bodies = p["path"], p["clients"], p["bodies"]
+    lat: list[float] = []
+    failures: list[str] = []
+    async with _session(target, connections=clients) as s:
+        await _warm(s, p.get("warm", "/version"), clients)
+        sync()
+        cpu0, t0 = time.process_time(), time.monotonic()
+        todo = iter(bodies)
+
+        async def client() -> None:
+            for body in todo:
+                t = time.monotonic()
+                async with s.post(path, data=body, headers={"Content-Type": JSON}) as r:
+                    answer = await r.read()
+                    if r.status != 201 and len(failures) < 5:
+                        failures.append(f"{r.status}: {answer[:300]!r}")
+                lat.append(time.monotonic() - t)
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+        t1, cpu1 = time.monotonic(), time.process_time()
+    return {"n": len(lat), "start": t0, "end": t1, "cpu": cpu1 - cpu0, "lat": lat, "failures": failures}
+
+
 async def gets(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, Any]:
     """Sequential GETs of single pods over one keep-alive connection."""
     ns, names = p["namespace"], p["names"]
@@ -213,7 +238,7 @@ async def updates(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, An
             "cpu": cpu1 - cpu0}
 
 
-JOBS: dict[str, Job] = {"creates": creates, "gets": gets, "lists": lists,
+JOBS: dict[str, Job] = {"creates": creates, "posts": posts, "gets": gets, "lists": lists,
                         "watchers": watchers, "updates": updates}
 
 

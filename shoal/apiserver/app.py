@@ -284,11 +284,20 @@ class ApiServer:
     async def version(self, request: web.Request) -> web.Response:
         return _json(discovery.version_info())
 
+    def _aggregated(self, request: web.Request, *, legacy: bool) -> web.Response | None:
+        """The aggregated discovery document, when the client asks for it first (kubectl does)."""
+        version = discovery.aggregated_version(request.headers.get("Accept", ""))
+        if version is None:
+            return None
+        body = msgspec.json.encode(self.discovery.aggregated(legacy=legacy, version=version))
+        ctype = f"application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"
+        return web.Response(body=body, headers={"Content-Type": ctype, "Vary": "Accept"})
+
     async def api(self, request: web.Request) -> web.Response:
-        return _json(discovery.api_versions(self.server_address))
+        return self._aggregated(request, legacy=True) or _json(discovery.api_versions(self.server_address))
 
     async def apis(self, request: web.Request) -> web.Response:
-        return _json(self.discovery.api_group_list())
+        return self._aggregated(request, legacy=False) or _json(self.discovery.api_group_list())
 
     async def api_group(self, request: web.Request) -> web.Response:
         g = self.discovery.api_group(request.match_info["group"])

@@ -1,8 +1,11 @@
 """API discovery documents (``/api``, ``/apis``, per group version).
 
 kubectl asks for the aggregated discovery format first but decides by the
-response's Content-Type, so the plain ``APIVersions`` / ``APIGroupList`` /
-``APIResourceList`` documents served here are enough. Everything is derived from
+response's Content-Type. Both are served: the aggregated
+``APIGroupDiscoveryList`` (``apidiscovery.k8s.io/v2``: every resource of every
+group version in one answer for ``/api`` and one for ``/apis``) to a client that
+asks for it first, the plain ``APIVersions`` / ``APIGroupList`` /
+``APIResourceList`` documents otherwise. Everything is derived from
 the server's registry of served kinds (``shoal.api.served``): ``Discovery``
 computes each document once per registry generation, so a CRD that becomes
 established shows up in the very next discovery request.
@@ -76,6 +79,52 @@ def _group(name: str, group_versions: list[str]) -> dict[str, Any]:
     return {"name": name, "versions": vs, "preferredVersion": vs[0]}
 
 
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+_AGGREGATED_VERSIONS = ("v2", "v2beta1")
+
+
+def aggregated_version(accept: str) -> str | None:
+    """The aggregated discovery version (``v2``, ``v2beta1``) the Accept header prefers, or None when the
+    client's first acceptable type is a plain document (or it asks for no aggregated one)."""
+    for part in accept.split(","):
+        fields = [f.strip() for f in part.split(";")]
+        media = fields[0].lower()
+        params = dict(f.split("=", 1) for f in fields[1:] if "=" in f)
+        if params.get("g") == "apidiscovery.k8s.io" and params.get("as") == "APIGroupDiscoveryList":
+            if media in ("application/json", "*/*") and params.get("v") in _AGGREGATED_VERSIONS:
+                return params["v"]
+            continue
+        if media in ("application/json", "*/*", "application/*"):
+            return None
+    return None
+
+
+def _gvk(group: str, version: str, kind: str) -> dict[str, str]:
+    return {"group": group, "version": version, "kind": kind}
+
+
+def _resource_discovery(r: ResourceInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "resource": r.plural,
+        "responseKind": _gvk(r.group, r.version, r.kind),
+        "scope": "Namespaced" if r.namespaced else "Cluster",
+        "singularResource": r.singular,
+        "verbs": sorted(r.verbs),
+    }
+    if r.short_names:
+        out["shortNames"] = list(r.short_names)
+    if r.categories:
+        out["categories"] = list(r.categories)
+    subs = []
+    for sub in r.subresources:
+        verbs, gvk = _SUB_VERBS[sub]
+        g, v, k = gvk if gvk else (r.group, r.version, r.kind)
+        subs.append({"subresource": sub, "responseKind": _gvk(g, v, k), "verbs": list(verbs)})
+    if subs:
+        out["subresources"] = subs
+    return out
+
+
 class Discovery:
     """The discovery documents of a server's served kinds, rebuilt when the registry changes."""
 
@@ -105,6 +154,25 @@ class Discovery:
             groups = list(dict.fromkeys(gv.split("/", 1)[0] for gv in gvs if "/" in gv))
             self._groups = {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g, gvs) for g in groups]}
         return self._groups
+
+    def aggregated(self, *, legacy: bool, version: str = "v2") -> dict[str, Any]:
+        """The ``APIGroupDiscoveryList`` of ``/api`` (``legacy``: the core group) or of ``/apis``."""
+        self._fresh()
+        key = f"aggregated:{legacy}:{version}"
+        cached = self._lists.get(key)
+        if cached is not None:
+            return cached
+        by_group: dict[str, list[dict[str, Any]]] = {}
+        for gv, rs in self.served.by_group_version().items():
+            group, _, v = gv.rpartition("/")
+            if (group == "") != legacy:
+                continue
+            by_group.setdefault(group, []).append(
+                {"version": v, "resources": [_resource_discovery(r) for r in rs], "freshness": "Current"})
+        doc = {"kind": "APIGroupDiscoveryList", "apiVersion": f"apidiscovery.k8s.io/{version}", "metadata": {},
+               "items": [{"metadata": {"name": g} if g else {}, "versions": vs} for g, vs in by_group.items()]}
+        self._lists[key] = doc
+        return doc
 
     def api_group(self, name: str) -> dict[str, Any] | None:
         gvs = self.served.group_versions()

@@ -465,3 +465,32 @@ def test_deleting_a_crd_deletes_its_objects(server: RunningServer, http: request
         time.sleep(0.05)
     assert http.get(f"{base}/namespaces/{ns}/widgets").status_code == 404
     assert group not in {g["name"] for g in http.get(server.url + "/apis").json()["groups"]}
+
+
+# ---- aggregated discovery ------------------------------------------------------------------------
+
+KUBECTL_ACCEPT = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+                  "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json")
+
+
+def test_aggregated_discovery_lists_custom_kinds(server: RunningServer, http: requests.Session,
+                                                 widgets: str) -> None:
+    group = widgets.split("/apis/")[1].split("/")[0]
+    r = http.get(server.url + "/apis", headers={"Accept": KUBECTL_ACCEPT})
+    assert r.headers["Content-Type"] == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    doc = r.json()
+    assert doc["kind"] == "APIGroupDiscoveryList" and doc["apiVersion"] == "apidiscovery.k8s.io/v2"
+    groups = {g["metadata"]["name"]: g for g in doc["items"]}
+    assert list(groups)[0] == "apps"  # built-in groups first, as the plain list
+    res = groups[group]["versions"][0]["resources"][0]
+    assert res["resource"] == "widgets" and res["scope"] == "Namespaced"
+    assert res["responseKind"] == {"group": group, "version": "v1", "kind": "Widget"}
+    assert {s["subresource"]: s["responseKind"]["kind"] for s in res["subresources"]} == {
+        "status": "Widget", "scale": "Scale"}
+    core = http.get(server.url + "/api", headers={"Accept": KUBECTL_ACCEPT}).json()
+    assert [i["metadata"] for i in core["items"]] == [{}]
+    pods = next(x for x in core["items"][0]["versions"][0]["resources"] if x["resource"] == "pods")
+    assert pods["shortNames"] == ["po"] and pods["categories"] == ["all"]
+    # a client asking for plain JSON gets the plain documents
+    assert http.get(server.url + "/apis").json()["kind"] == "APIGroupList"
+    assert http.get(server.url + "/api").json()["kind"] == "APIVersions"
