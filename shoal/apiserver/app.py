@@ -38,12 +38,12 @@ from shoal.apiserver.auth import (
     authorize,
 )
 from shoal.apiserver.crd.controller import CrdController
-from shoal.apiserver.crd.strategy import CustomResourceStrategy
 from shoal.apiserver.handlers import Handlers, resource_key
 from shoal.apiserver.nscache import NamespaceCache, WriteThrough
 from shoal.apiserver.priority import PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
+from shoal.apiserver.strategies.customresource import CustomResourceStrategy
 from shoal.apiserver.watchcache import Broadcaster
 from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
 

@@ -335,3 +335,15 @@ def test_served_kinds_follow_crds_and_refuse_taken_names() -> None:
     served.remove_custom("widgets.example.com")
     assert served.lookup("example.com", "v1", "widgets") is None
     assert seen == [1, 2]
+
+
+@pytest.mark.parametrize(("expr", "fields"), [
+    ("self.a <= self.b", frozenset({"a", "b"})),
+    ("has(self.a) && oldSelf.c == 1", frozenset({"a", "c"})),
+    ("self.size() > 1", None),
+    ("self == oldSelf", None),
+    ("self.items.all(i, i > 0)", frozenset({"items"})),
+    ("self.all(k, k != 'x')", None),
+])
+def test_rules_read_only_the_fields_they_name(expr: str, fields: frozenset[str] | None) -> None:
+    assert rules.fields_read(expr) == fields

@@ -20,6 +20,7 @@ error to a field below, ``reason`` picks the error type.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,9 @@ class Rule:
     reason: str
     transition: bool  # names oldSelf: runs only on updates with an old value here
     optional_old_self: bool
+    # the fields of ``self`` / ``oldSelf`` the rule reads, when it reads only ``self.<field>`` (else None):
+    # the rule then gets an object of those fields alone, so a big object is not converted whole per rule
+    fields: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,21 @@ class CompileProblem:
 
 def _compile(expr: str) -> cel.Program:
     return cel.compile(expr)
+
+
+_USE = re.compile(r"\b(self|oldSelf)\b(?:\.([A-Za-z_][A-Za-z0-9_]*)\b(\s*\()?)?")
+
+
+def fields_read(*exprs: str) -> frozenset[str] | None:
+    """The field names an expression reads of ``self``/``oldSelf`` if it reads nothing else of them
+    (every use is ``self.<field>``, not a method call or ``self`` itself); None otherwise."""
+    out: set[str] = set()
+    for expr in exprs:
+        for m in _USE.finditer(expr):
+            if m.group(2) is None or m.group(3) is not None:
+                return None
+            out.add(m.group(2))
+    return frozenset(out)
 
 
 def compile_rules(raw: Any, path: str) -> tuple[list[Rule], list[CompileProblem]]:
@@ -95,6 +114,7 @@ def compile_rules(raw: Any, path: str) -> tuple[list[Rule], list[CompileProblem]
             message_program=msg_program, field_path=fp.lstrip("."),
             reason=reason,
             transition="oldSelf" in variables, optional_old_self=bool(r.get("optionalOldSelf")),
+            fields=fields_read(text, mexpr if isinstance(mexpr, str) else ""),
         ))
     return rules, problems
 
@@ -182,6 +202,11 @@ def _correlate_list(value: list[Any], old: Any, node: Node) -> list[Any]:
 
 def _run(rule: Rule, value: Any, old: Any, node: Node, path: str, errs: list[FieldError]) -> None:
     at = f"{path}.{rule.field_path}" if path and rule.field_path else (rule.field_path or path)
+    fields = rule.fields
+    if fields is not None and type(value) is dict:
+        value = {k: v for k, v in value.items() if k in fields}
+        if type(old) is dict:
+            old = {k: v for k, v in old.items() if k in fields}
     context: dict[str, Any] = {"self": value}
     if rule.transition:
         context["oldSelf"] = old if old is not _MISSING else None

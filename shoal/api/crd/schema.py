@@ -162,7 +162,7 @@ class Node:
     """One schema node, with everything a write needs precomputed."""
 
     __slots__ = (
-        "additional", "all_of", "cel_below", "any_of", "default", "embedded", "enum", "enum_text", "exclusive_maximum",
+        "accept", "accept_any", "accept_integral", "additional", "all_of", "cel_below", "has_checks", "any_of", "default", "embedded", "enum", "enum_text", "exclusive_maximum",
         "exclusive_minimum", "format", "format_check", "has_default", "int_or_string", "items", "list_map_keys",
         "list_type", "max_items", "max_length", "max_properties", "maximum", "min_items", "min_length",
         "min_properties", "minimum", "multiple_of", "not_", "nullable", "one_of", "pattern", "pattern_text",
@@ -221,6 +221,16 @@ class Node:
         self.list_type: str = raw.get("x-kubernetes-list-type") or ""
         keys = raw.get("x-kubernetes-list-map-keys")
         self.list_map_keys: tuple[str, ...] = tuple(keys) if isinstance(keys, list) else ()
+        # the Python types a value here may have (JSON decodes to these exactly; bool is not an int here)
+        self.accept: frozenset[type] = _ACCEPT.get("int-or-string" if self.int_or_string else self.type, frozenset())
+        self.accept_any = not self.type and not self.int_or_string
+        self.accept_integral = self.type == "integer" or self.int_or_string  # 2.0 is an integer, as in Go
+        self.has_checks = bool(
+            self.enum is not None or self.pattern is not None or self.format_check is not None
+            or self.minimum is not None or self.maximum is not None or self.multiple_of is not None
+            or self.min_length is not None or self.max_length is not None or self.min_items is not None
+            or self.max_items is not None or self.min_properties is not None or self.max_properties is not None
+            or self.all_of or self.any_of or self.one_of or self.not_ is not None)
         # CEL rules, compiled by shoal.api.crd.rules.attach (kept apart: this module has no CEL)
         self.rules: list[Any] = []
         self.cel_below = False  # whether this node or one below it has rules (set by rules.attach)
@@ -243,6 +253,13 @@ class Node:
         if self.items is not None:
             out += self.items.walk()
         return out
+
+
+_ACCEPT: dict[str, frozenset[type]] = {
+    "object": frozenset({dict}), "array": frozenset({list}), "string": frozenset({str}),
+    "integer": frozenset({int}), "number": frozenset({int, float}), "boolean": frozenset({bool}),
+    "int-or-string": frozenset({int, str}),
+}
 
 
 def _num(v: Any) -> float | int | None:
@@ -386,20 +403,23 @@ def _type_ok(value: Any, node: Node) -> bool:
 
 
 def _validate(value: Any, node: Node, path: str, errs: list[FieldError]) -> None:
-    name = path or "."
-    if value is None:
-        if node.nullable or (not node.type and not node.int_or_string):
-            return
-        want = "integer,string" if node.int_or_string else node.type
-        errs.append(invalid(path, "null", f"{name} {IN} must be of type {want}: \"null\""))
-        return
-    if not _type_ok(value, node):
-        want = "integer,string" if node.int_or_string else node.type
-        got = type_name(value)
-        errs.append(invalid(path, got, f"{name} {IN} must be of type {want}: \"{got}\""))
-        return
-    _value_checks(value, node, path, errs)
     t = type(value)
+    if t not in node.accept and not (t is float and node.accept_integral and value.is_integer()):
+        if node.accept_any and value is not None:
+            pass
+        elif value is None:
+            if node.nullable or node.accept_any:
+                return
+            want = "integer,string" if node.int_or_string else node.type
+            errs.append(invalid(path, "null", f"{path or '.'} {IN} must be of type {want}: \"null\""))
+            return
+        else:
+            want = "integer,string" if node.int_or_string else node.type
+            got = type_name(value)
+            errs.append(invalid(path, got, f"{path or '.'} {IN} must be of type {want}: \"{got}\""))
+            return
+    if node.has_checks:
+        _value_checks(value, node, path, errs)
     if t is dict:
         _validate_object(value, node, path, errs)
     elif t is list:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shoal.api.registry import ResourceInfo
-from shoal.apiserver.crd.strategy import CustomResourceDefinitionStrategy
 from shoal.apiserver.priority import PriorityClassCache
 from shoal.apiserver.storage import StorageClasses
+from shoal.apiserver.strategies.apiextensions import CustomResourceDefinitionStrategy
 from shoal.apiserver.strategies.base import (
     DefaultStrategy,
     KeyAllocator,

@@ -1,18 +1,13 @@
-"""The strategies of custom resources and of CustomResourceDefinitions.
+"""The strategy of every custom kind (one instance per served version of a CRD).
 
-``CustomResourceStrategy`` is every custom kind's: a write is pruned of fields
-the version's schema does not specify (refused under ``fieldValidation=Strict``,
-a warning under ``Warn``), defaulted, then held to the schema and its CEL rules
-(``shoal.api.crd``) and to the metadata rules every object has; every violation
-is one cause of the 422, as upstream. The status subresource, when the version
-has one, owns ``status``; ``metadata.generation`` moves when anything but
-metadata (and status, with the subresource) changes. Creates are refused while
-the CRD is being deleted.
-
-``CustomResourceDefinitionStrategy``: a CRD starts with its storage version in
-``status.storedVersions`` and the cleanup finalizer, which the server's CRD
-controller (``shoal.apiserver.crd.controller``) removes once every object of
-the kind is gone; a new storage version is added to ``storedVersions``.
+A write is pruned of fields the version's schema does not specify (refused
+under ``fieldValidation=Strict``, a warning under ``Warn``), defaulted, then
+held to the schema and its CEL rules (``shoal.api.crd``) and to the metadata
+rules every object has; every violation is one cause of the 422, as upstream
+(CEL rules are skipped, with upstream's note, when a value has the wrong type).
+The status subresource, when the version has one, owns ``status``;
+``metadata.generation`` moves when anything but metadata (and status, with the
+subresource) changes. Creates are refused while the CRD is being deleted.
 """
 
 from __future__ import annotations
@@ -21,7 +16,7 @@ from typing import Any
 
 from shoal.api import convert
 from shoal.api.crd import rules
-from shoal.api.crd.kind import CLEANUP_FINALIZER, CustomKind, storage_version
+from shoal.api.crd.kind import CustomKind
 from shoal.api.crd.schema import BLOCKED_RULES, apply_defaults, blocks_rules, prune, validate
 from shoal.api.meta import ObjectMeta
 from shoal.api.registry import ResourceInfo
@@ -32,7 +27,7 @@ from shoal.api.validation_base import (
     validate_object_meta,
     validate_object_meta_update,
 )
-from shoal.apiserver import admission, errors, rawobj
+from shoal.apiserver import admission, errors
 from shoal.apiserver.strategies.base import DefaultStrategy
 from shoal.apiserver.tables.custom import custom_printer
 
@@ -129,31 +124,3 @@ class CustomResourceStrategy(DefaultStrategy):
     async def admit_create(self, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None:
         if self.custom.extra.get("terminating"):
             raise errors.method_not_allowed("create not allowed while custom resource definition is terminating")
-
-
-class CustomResourceDefinitionStrategy(DefaultStrategy):
-    """CRDs: stored versions kept, the cleanup finalizer from the start, printed as upstream."""
-
-    def reset_status(self, obj: dict[str, Any]) -> None:
-        stored = storage_version(obj)
-        status: dict[str, Any] = {"acceptedNames": {"plural": "", "kind": ""}, "storedVersions": []}
-        if stored:
-            status["storedVersions"] = [stored]
-        obj["status"] = status
-
-    def prepare_create(self, obj: dict[str, Any]) -> None:
-        super().prepare_create(obj)
-        fins = obj["metadata"].setdefault("finalizers", [])
-        if CLEANUP_FINALIZER not in fins:
-            fins.append(CLEANUP_FINALIZER)
-
-    def prepare_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
-        super().prepare_update(new, old)
-        stored = storage_version(new)
-        status = new.get("status")
-        if stored and isinstance(status, dict):
-            versions = list(status.get("storedVersions") or [])
-            if stored not in versions:
-                status = rawobj.copy_json(status)
-                status["storedVersions"] = [*versions, stored]
-                new["status"] = status
