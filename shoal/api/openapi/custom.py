@@ -21,9 +21,12 @@ from shoal.api.crd.kind import custom_of
 from shoal.api.meta import ListMeta, ObjectMeta, Status
 from shoal.api.models.autoscaling import Scale
 from shoal.api.openapi.document import GVK_KEY, WATCH_EVENT, _add_meta_bodies, _list_schema, gvk
-from shoal.api.openapi.paths import DELETE_OPTIONS, KindRefs, resource_paths
+from shoal.api.openapi.paths import DELETE_OPTIONS, PATCH_CONTENT_TYPES, KindRefs, resource_paths
 from shoal.api.openapi.schemas import Schema, SchemaSet, ref, with_siblings
 from shoal.api.registry import ResourceInfo
+
+# what upstream lists for custom resources: no strategic merge patch (kubectl's apply then sends a merge patch)
+CUSTOM_PATCH_TYPES = tuple(t for t in PATCH_CONTENT_TYPES if t != "application/strategic-merge-patch+json")
 
 
 def custom_schema_name(info: ResourceInfo, kind: str | None = None) -> str:
@@ -67,7 +70,7 @@ def build_custom_document(*, group_version: str, resources: Sequence[ResourceInf
         if "scale" in r.subresources:
             scale = schemas.add(Scale)
             schemas.schemas[scale][GVK_KEY] = [gvk("autoscaling/v1", "Scale")]
-        paths.update(resource_paths(r, KindRefs(object=obj, list=list_name, scale=scale)))
+        paths.update(resource_paths(r, KindRefs(object=obj, list=list_name, scale=scale, patch_types=CUSTOM_PATCH_TYPES)))
     every_version = list(dict.fromkeys(["v1", group_version]))
     for body in (DELETE_OPTIONS, WATCH_EVENT):
         schemas.schemas[body][GVK_KEY] = [gvk(gv, body.rsplit(".", 1)[-1]) for gv in every_version]
