@@ -495,3 +495,26 @@ def test_aggregated_discovery_lists_custom_kinds(server: RunningServer, http: re
     # a client asking for plain JSON gets the plain documents
     assert http.get(server.url + "/apis").json()["kind"] == "APIGroupList"
     assert http.get(server.url + "/api").json()["kind"] == "APIVersions"
+
+
+def test_custom_kinds_are_served_again_right_after_a_restart(tmp_path: Any) -> None:
+    from tests.server_fixture import start_server
+
+    srv = start_server(tmp_path / "s", args=["--disable-scheduler", "--disable-controller-manager"])
+    try:
+        http = srv.session()
+        group = "restart.example.com"
+        assert http.post(srv.url + CRDS, json=crd_body(group)).status_code == 201
+        established(http, srv, f"widgets.{group}")
+        assert http.post(srv.url + "/api/v1/namespaces", json={"metadata": {"name": "r"}}).status_code == 201
+        assert post(http, f"{srv.url}/apis/{group}/v1", "r", widget("kept")).status_code == 201
+        srv.stop()
+        srv = start_server(tmp_path / "s", port=srv.port,
+                           args=["--disable-scheduler", "--disable-controller-manager"])
+        http = srv.session()
+        # ready means the stored CRDs' kinds are served: no wait
+        r = http.get(f"{srv.url}/apis/{group}/v1/namespaces/r/widgets/kept")
+        assert r.status_code == 200 and r.json()["spec"]["size"] == "small"
+        assert post(http, f"{srv.url}/apis/{group}/v1", "r", widget("bad", size="huge")).status_code == 422
+    finally:
+        srv.stop()
