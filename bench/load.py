@@ -67,15 +67,13 @@ async def _warm(s: aiohttp.ClientSession, path: str, connections: int) -> None:
 
 # ---- jobs ----------------------------------------------------------------------------
 
-async def creates(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, Any]:
-    """POST the pods named ``p["names"]`` into ``p["namespace"]`` with ``p["clients"]`` clients."""
-    ns, clients = p["namespace"], p["clients"]
-    path = f"/api/v1/namespaces/{ns}/pods"
-    bodies = [workload.pod_bytes(n, ns) for n in p["names"]]  # encoded before the clock starts
+async def _post_all(target: Target, path: str, bodies: list[bytes], *, clients: int, warm: str,
+                    sync: Sync) -> dict[str, Any]:
+    """POST ``bodies`` to ``path`` from ``clients`` concurrent clients; latencies, CPU and failures."""
     lat: list[float] = []
     failures: list[str] = []
     async with _session(target, connections=clients) as s:
-        await _warm(s, f"/api/v1/namespaces/{ns}", clients)
+        await _warm(s, warm, clients)
         sync()
         cpu0, t0 = time.process_time(), time.monotonic()
         todo = iter(bodies)
@@ -95,29 +93,18 @@ async def creates(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, An
             "failures": failures}
 
 
+async def creates(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, Any]:
+    """POST the pods named ``p["names"]`` into ``p["namespace"]`` with ``p["clients"]`` clients."""
+    ns = p["namespace"]
+    bodies = [workload.pod_bytes(n, ns) for n in p["names"]]  # encoded before the clock starts
+    return await _post_all(target, f"/api/v1/namespaces/{ns}/pods", bodies, clients=p["clients"],
+                           warm=f"/api/v1/namespaces/{ns}", sync=sync)
+
+
 async def posts(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, Any]:
     """POST the encoded ``p["bodies"]`` to ``p["path"]`` with ``p["clients"]`` clients (any kind)."""
-    path, clients, bodies = p["path"], p["clients"], p["bodies"]
-    lat: list[float] = []
-    failures: list[str] = []
-    async with _session(target, connections=clients) as s:
-        await _warm(s, p.get("warm", "/version"), clients)
-        sync()
-        cpu0, t0 = time.process_time(), time.monotonic()
-        todo = iter(bodies)
-
-        async def client() -> None:
-            for body in todo:
-                t = time.monotonic()
-                async with s.post(path, data=body, headers={"Content-Type": JSON}) as r:
-                    answer = await r.read()
-                    if r.status != 201 and len(failures) < 5:
-                        failures.append(f"{r.status}: {answer[:300]!r}")
-                lat.append(time.monotonic() - t)
-
-        await asyncio.gather(*(client() for _ in range(clients)))
-        t1, cpu1 = time.monotonic(), time.process_time()
-    return {"n": len(lat), "start": t0, "end": t1, "cpu": cpu1 - cpu0, "lat": lat, "failures": failures}
+    return await _post_all(target, p["path"], p["bodies"], clients=p["clients"], warm=p.get("warm", "/version"),
+                           sync=sync)
 
 
 async def gets(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from shoal.api.crd.kind import version_key
+from shoal.api.crd.kind import custom_of, version_key
 from shoal.api.registry import ResourceInfo
 
 Key = tuple[str, str, str]  # (group, version, plural)
@@ -76,7 +76,8 @@ class ServedKinds:
         out: list[str] = []
         for i in infos:
             for other in self._all:
-                if other.custom is not None and getattr(other.custom, "crd_name", None) == crd_name:
+                mine = custom_of(other)
+                if mine is not None and mine.crd_name == crd_name:
                     continue
                 if other.group != i.group:
                     continue

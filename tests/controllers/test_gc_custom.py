@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shoal.api.crd.kind import primary_info
+from shoal.api.crd.kind import is_established, primary_info
 from shoal.api.registry import ResourceInfo
 from shoal.client import ApiClient, ApiException
 from shoal.controllers.garbagecollector import GarbageCollector
@@ -55,6 +55,17 @@ async def exists(client: ApiClient, res: ResourceInfo | str, name: str, ns: str)
     return True
 
 
+async def established(client: ApiClient, crd: Obj) -> ResourceInfo:
+    """Wait for the CRD to be established; the kind it serves."""
+    async def check() -> Obj | None:
+        c = await client.get("customresourcedefinitions", crd["metadata"]["name"])
+        return c if is_established(c) else None
+
+    info = primary_info(await eventually(check))
+    assert info is not None
+    return info
+
+
 def ref(owner: Obj) -> Obj:
     return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
             "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
@@ -65,14 +76,7 @@ async def test_custom_kinds_are_collected_once_their_crd_is_established(client: 
     async with running_controllers(client, GarbageCollector, options={"podgc_period": 3600}):
         # the CRD arrives while the collector runs: it must learn the kind without a restart
         crd = await client.create("customresourcedefinitions", crd_body(group))
-
-        async def established() -> Obj | None:
-            c = await client.get("customresourcedefinitions", crd["metadata"]["name"])
-            return c if any(x["type"] == "Established" and x["status"] == "True"
-                            for x in c["status"].get("conditions") or []) else None
-
-        info = primary_info(await eventually(established))
-        assert info is not None
+        info = await established(client, crd)
         gadget = await client.create(info, {"apiVersion": f"{group}/v1", "kind": "Gadget",
                                             "metadata": {"name": "g1"}}, ns)
         await client.create("configmaps", {"metadata": {"name": "dep", "ownerReferences": [ref(gadget)]}}, ns)
@@ -100,14 +104,7 @@ async def test_custom_kinds_are_collected_once_their_crd_is_established(client: 
 async def test_a_terminating_namespace_is_emptied_of_custom_resources(client: ApiClient, ns: str) -> None:
     group = f"ns{uuid.uuid4().hex[:8]}.example.com"
     crd = await client.create("customresourcedefinitions", crd_body(group))
-
-    async def established() -> Obj | None:
-        c = await client.get("customresourcedefinitions", crd["metadata"]["name"])
-        return c if any(x["type"] == "Established" and x["status"] == "True"
-                        for x in c["status"].get("conditions") or []) else None
-
-    info = primary_info(await eventually(established))
-    assert info is not None
+    info = await established(client, crd)
     await client.create(info, {"apiVersion": f"{group}/v1", "kind": "Gadget", "metadata": {"name": "g"}}, ns)
     async with running_controllers(client, NamespaceController, options={"namespace_recheck_seconds": 0.2}):
         await client.delete("namespaces", ns)

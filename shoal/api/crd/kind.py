@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shoal.api.crd import jsonpath, rules
@@ -63,7 +63,8 @@ class CustomKind:
     deprecation_warning: str = ""
     selectable_fields: tuple[tuple[str, tuple[jsonpath.Step, ...]], ...] = ()
     list_kind: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    # set by the server's CRD controller once the CRD is being deleted: creates are refused from then on
+    terminating: bool = False
 
     @property
     def storage_api_version(self) -> str:

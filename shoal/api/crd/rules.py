@@ -31,7 +31,6 @@ from shoal.api.validation_base import FieldError, forbidden, invalid, required
 
 # "there is no old value here" (a create, or a field the stored object does not have)
 NO_OLD: Any = object()
-_MISSING = NO_OLD
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,16 +143,12 @@ def _attach(node: Node, path: str, problems: list[CompileProblem]) -> bool:
 # ---- evaluation --------------------------------------------------------------------------------
 
 
-def evaluate(value: Any, node: Node, old: Any = _MISSING, path: str = "") -> list[FieldError]:
+def evaluate(value: Any, node: Node, old: Any = NO_OLD, path: str = "") -> list[FieldError]:
     """Every failed rule for ``value`` (and ``old``, the stored object, on an update)."""
     errs: list[FieldError] = []
     if node.cel_below:
         _eval(value, node, old, path, errs)
     return errs
-
-
-def has_old(old: Any) -> bool:
-    return old is not _MISSING
 
 
 def _schema_type(node: Node) -> str:
@@ -164,7 +159,7 @@ def _eval(value: Any, node: Node, old: Any, path: str, errs: list[FieldError]) -
     if value is None:
         return
     for rule in node.rules:
-        if rule.transition and old is _MISSING and not rule.optional_old_self:
+        if rule.transition and old is NO_OLD and not rule.optional_old_self:
             continue
         _run(rule, value, old, node, path, errs)
     t = type(value)
@@ -178,7 +173,7 @@ def _eval(value: Any, node: Node, old: Any, path: str, errs: list[FieldError]) -
                 sub = add
             if sub is None or not sub.cel_below:
                 continue
-            o = old_d.get(k, _MISSING) if old_d is not None else _MISSING
+            o = old_d.get(k, NO_OLD) if old_d is not None else NO_OLD
             _eval(v, sub, o, f"{path}.{k}" if path else k, errs)
     elif t is list and node.items is not None and node.items.cel_below:
         items = node.items
@@ -190,14 +185,14 @@ def _eval(value: Any, node: Node, old: Any, path: str, errs: list[FieldError]) -
 def _correlate_list(value: list[Any], old: Any, node: Node) -> list[Any]:
     """The old item of each item: by map keys for ``x-kubernetes-list-type: map``, else none."""
     if type(old) is not list or node.list_type != "map" or not node.list_map_keys:
-        return [_MISSING] * len(value)
+        return [NO_OLD] * len(value)
     keys = node.list_map_keys
 
     def key(item: Any) -> str | None:
         return json.dumps([item.get(k) for k in keys]) if type(item) is dict else None
 
     by_key = {key(o): o for o in old if type(o) is dict}
-    return [by_key.get(key(v), _MISSING) for v in value]
+    return [by_key.get(key(v), NO_OLD) for v in value]
 
 
 def _run(rule: Rule, value: Any, old: Any, node: Node, path: str, errs: list[FieldError]) -> None:
@@ -209,7 +204,7 @@ def _run(rule: Rule, value: Any, old: Any, node: Node, path: str, errs: list[Fie
             old = {k: v for k, v in old.items() if k in fields}
     context: dict[str, Any] = {"self": value}
     if rule.transition:
-        context["oldSelf"] = old if old is not _MISSING else None
+        context["oldSelf"] = old if old is not NO_OLD else None
     try:
         result = rule.program.execute(context)
     except KeyError as e:

@@ -36,7 +36,6 @@ from typing import Any
 import msgspec
 
 from shoal.api.crd.kind import CLEANUP_FINALIZER, CustomKind, custom_kinds
-from shoal.api.registry import ResourceInfo
 from shoal.api.served import ServedKinds
 from shoal.apiserver import errors, rawobj
 from shoal.apiserver.clock import Clock, fmt_time, utcnow
@@ -174,7 +173,7 @@ class CrdController:
             for res in self.resources_of(name):
                 custom = getattr(res.strategy, "custom", None)
                 if isinstance(custom, CustomKind):
-                    custom.extra["terminating"] = True
+                    custom.terminating = True
         await self._write_status(crd, plan_status(crd, conflicts=conflicts, terminating=terminating,
                                                   now=fmt_time(self.clock())))
         if terminating:
@@ -189,12 +188,7 @@ class CrdController:
     async def _cleanup(self, name: str, crd: dict[str, Any]) -> None:
         """Delete every object of the kind; once none is left, take the cleanup finalizer off."""
         resources = self.resources_of(name)
-        infos: list[ResourceInfo] = [r.info for r in resources]
-        if resources:
-            res = resources[0]
-            left = await self._delete_all(res)
-        else:
-            left = 0
+        left = await self._delete_all(resources[0]) if resources else 0
         if left:
             asyncio.get_running_loop().call_later(self.recheck, self.enqueue, name)
             return
@@ -207,7 +201,7 @@ class CrdController:
         except errors.ApiError as e:
             if e.code != 404:
                 raise
-        log.info("crd controller: deleted every object of %s (%s)", name, ", ".join(i.plural for i in infos[:1]))
+        log.info("crd controller: deleted every object of %s", name)
 
     async def _delete_all(self, res: Resource) -> int:
         """Delete the objects of one kind; the number still there (held by finalizers) afterwards."""

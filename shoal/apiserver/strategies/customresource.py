@@ -122,5 +122,5 @@ class CustomResourceStrategy(DefaultStrategy):
             nm.pop("generation", None)
 
     async def admit_create(self, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None:
-        if self.custom.extra.get("terminating"):
+        if self.custom.terminating:
             raise errors.method_not_allowed("create not allowed while custom resource definition is terminating")
