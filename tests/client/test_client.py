@@ -17,9 +17,9 @@ from tests.server_fixture import RunningServer
 async def client(server: RunningServer, request: pytest.FixtureRequest) -> AsyncIterator[ApiClient]:
     """Both transports: HTTPS (aiohttp) and the server's Unix socket (the lean unary client)."""
     if request.param == "https":
-        c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+        c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     else:
-        c = ApiClient("http://shoal", token=server.token, unix_socket=str(server.data_dir / "api.sock"))
+        c = ApiClient.unix(str(server.data_dir / "api.sock"), token=server.token)
     yield c
     await c.close()
 

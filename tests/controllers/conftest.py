@@ -194,7 +194,7 @@ class FakeKubelet:
 
 @pytest.fixture
 async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     yield c
     await c.close()
 
@@ -212,7 +212,7 @@ async def ns(client: ApiClient) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def kubelet(server: RunningServer, ns: str) -> AsyncIterator[FakeKubelet]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     k = FakeKubelet(c, ns)
     await k.start()
     yield k
@@ -229,7 +229,7 @@ async def controllers(server: RunningServer) -> AsyncIterator[ManagerFactory]:
     started: list[tuple[ControllerManager, ApiClient]] = []
 
     async def start(*names: str, **kw: Any) -> ControllerManager:
-        c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+        c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
         m = ControllerManager(c, enabled=list(names), **kw)
         await m.start()
         started.append((m, c))

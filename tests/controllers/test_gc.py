@@ -26,7 +26,7 @@ Obj = dict[str, Any]
 
 @pytest.fixture
 async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     yield c
     await c.close()
 

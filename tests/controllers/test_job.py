@@ -25,7 +25,7 @@ OPTS = {"job_backoff_seconds": 0.05, "podgc_period": 3600}
 
 @pytest.fixture
 async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     yield c
     await c.close()
 

@@ -17,7 +17,7 @@ from tests.server_fixture import RunningServer
 
 @pytest.fixture
 async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     yield c
     await c.close()
 

@@ -21,7 +21,7 @@ from tests.server_fixture import RunningServer
 
 @pytest.fixture
 async def env(server: RunningServer) -> AsyncIterator[tuple[ApiClient, str]]:
-    client = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    client = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     ns = f"ep-{uuid.uuid4().hex[:8]}"
     await client.create("namespaces", {"metadata": {"name": ns}})
     ctx = Context(client=client, factory=InformerFactory(client))

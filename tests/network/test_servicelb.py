@@ -77,7 +77,7 @@ def test_other_classes_and_types_get_nothing() -> None:
 
 @pytest.fixture
 async def env(server: RunningServer) -> AsyncIterator[tuple[ApiClient, str]]:
-    client = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    client = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     ns = f"lb-{uuid.uuid4().hex[:8]}"
     await client.create("namespaces", {"metadata": {"name": ns}})
     ctx = Context(client=client, factory=InformerFactory(client))

@@ -32,7 +32,7 @@ def srv(tmp_path: Path) -> Iterator[RunningServer]:
 
 @pytest.fixture
 async def api(srv: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(srv.url, token=srv.token, ca_file=srv.ca)
+    c = ApiClient.http(srv.url, token=srv.token, ca_file=srv.ca)
     yield c
     await c.close()
 
