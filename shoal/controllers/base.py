@@ -28,7 +28,8 @@ from shoal.client.events import EventRecorder
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], dt.datetime]
+Clock = Callable[[], dt.datetime]  # wall time, for what is written into objects and compared with them
+Monotonic = Callable[[], float]  # seconds that never go back, for intervals kept in memory (back-offs, buckets)
 Obj = dict[str, Any]
 
 
@@ -44,6 +45,7 @@ class Context:
     factory: InformerFactory
     clock: Clock = utcnow
     options: dict[str, Any] = field(default_factory=dict)
+    monotonic: Monotonic = time.monotonic  # a test's fake clock moves both
 
     def recorder(self, component: str) -> EventRecorder:
         return EventRecorder(self.client, component, clock=self.clock)
@@ -81,6 +83,7 @@ class Controller:
         self.ctx = ctx
         self.client = ctx.client
         self.clock = ctx.clock
+        self.monotonic = ctx.monotonic
         self.queue = WorkQueue(name=self.name)
         self.events = ctx.recorder(self.name)
         self._spam = SpamFilter()
@@ -98,8 +101,12 @@ class Controller:
 
     async def stop(self) -> None:
         await self.queue.shutdown()
+        await self.events_written(timeout=2)
+
+    async def events_written(self, timeout: float | None = None) -> None:
+        """Wait for the Events recorded so far to be written (or ``timeout``)."""
         if self._event_tasks:
-            await asyncio.wait(list(self._event_tasks), timeout=2)
+            await asyncio.wait(list(self._event_tasks), timeout=timeout)
 
     def emit(self, obj: Obj, type_: str, reason: str, message: str, *, kind: str = "",
              api_version: str = "") -> None:
@@ -108,7 +115,7 @@ class Controller:
         ``kind``/``api_version`` fill in what list items from an informer may lack.
         """
         uid = str((obj.get("metadata") or {}).get("uid") or "")
-        if not self._spam.allow(uid):
+        if not self._spam.allow(uid, self.monotonic()):
             return
         ref = dict(obj)
         if kind:
@@ -232,5 +239,5 @@ def format_time(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-__all__ = ["Clock", "Context", "Controller", "Expectations", "Obj", "SpamFilter", "ensure_index",
+__all__ = ["Clock", "Context", "Controller", "Expectations", "Monotonic", "Obj", "SpamFilter", "ensure_index",
            "format_time", "parse_time", "sleep_until", "utcnow"]

@@ -239,17 +239,3 @@ async def controllers(server: RunningServer) -> AsyncIterator[ManagerFactory]:
     for m, c in started:
         await m.stop()
         await c.close()
-
-
-async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy; fail with its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
-        await asyncio.sleep(interval)

@@ -246,18 +246,3 @@ async def running_controllers(client: ApiClient, *classes: type[Controller], clo
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         await ctx.factory.stop()
-
-
-async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy; fail with its last value."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while True:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
-        await asyncio.sleep(interval)

@@ -14,7 +14,8 @@ import pytest
 from shoal.client import ApiClient, ApiException
 from shoal.controllers import cronsched
 from shoal.controllers.cronjob import CronJobController, job_name
-from tests.controllers.fake_kubelet import eventually, running_controllers
+from tests.controllers.fake_kubelet import running_controllers
+from tests.eventually import eventually
 from tests.server_fixture import RunningServer
 
 Obj = dict[str, Any]

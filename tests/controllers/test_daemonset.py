@@ -18,7 +18,8 @@ import pytest
 from shoal.client import ApiClient, ApiException
 from shoal.controllers import daemonplan as plan
 from shoal.controllers.daemonset import DaemonSetController
-from tests.controllers.fake_kubelet import FakeCluster, eventually, running_controllers
+from tests.controllers.fake_kubelet import FakeCluster, running_controllers
+from tests.eventually import eventually
 from tests.server_fixture import RunningServer
 
 Obj = dict[str, Any]

@@ -16,7 +16,8 @@ import pytest
 
 from shoal.client import ApiClient, ApiException
 from shoal.controllers.history import FULLY_AVAILABLE, REVISION
-from tests.controllers.conftest import FakeKubelet, ManagerFactory, eventually
+from tests.controllers.conftest import FakeKubelet, ManagerFactory
+from tests.eventually import eventually
 
 Obj = dict[str, Any]
 

@@ -18,7 +18,8 @@ from shoal.client import ApiClient, ApiException, InformerFactory
 from shoal.controllers.base import Context
 from shoal.controllers.garbagecollector import GarbageCollector
 from shoal.controllers.podgc import PodGC, terminated_to_delete
-from tests.controllers.fake_kubelet import eventually, running_controllers
+from tests.controllers.fake_kubelet import running_controllers
+from tests.eventually import eventually
 from tests.server_fixture import RunningServer
 
 Obj = dict[str, Any]

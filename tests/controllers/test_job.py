@@ -16,7 +16,8 @@ from shoal.client import ApiClient, ApiException
 from shoal.controllers import jobplan as plan
 from shoal.controllers.garbagecollector import GarbageCollector
 from shoal.controllers.job import JobController
-from tests.controllers.fake_kubelet import FakeCluster, eventually, running_controllers
+from tests.controllers.fake_kubelet import FakeCluster, running_controllers
+from tests.eventually import eventually
 from tests.server_fixture import RunningServer
 
 Obj = dict[str, Any]

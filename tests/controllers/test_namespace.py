@@ -11,7 +11,8 @@ import pytest
 from shoal.client import ApiClient, ApiException
 from shoal.controllers.garbagecollector import GarbageCollector
 from shoal.controllers.namespace import NamespaceController
-from tests.controllers.fake_kubelet import FakeCluster, eventually, running_controllers
+from tests.controllers.fake_kubelet import FakeCluster, running_controllers
+from tests.eventually import eventually
 from tests.server_fixture import RunningServer
 
 

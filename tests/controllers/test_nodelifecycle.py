@@ -24,7 +24,8 @@ from shoal.controllers import nodehealth as nh
 from shoal.controllers import taints as tl
 from shoal.controllers.nodelifecycle import NodeLifecycleController
 from shoal.controllers.replicaset import ReplicaSetController
-from tests.controllers.fake_kubelet import FakeCluster, eventually, running_controllers
+from tests.controllers.fake_kubelet import FakeCluster, running_controllers
+from tests.eventually import eventually
 from tests.server_fixture import RunningServer, start_server
 
 Obj = dict[str, Any]

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from shoal.client import ApiClient, ApiException
-from tests.controllers.conftest import FakeKubelet, ManagerFactory, eventually
+from tests.controllers.conftest import FakeKubelet, ManagerFactory
+from tests.eventually import eventually
 
 Obj = dict[str, Any]
 
