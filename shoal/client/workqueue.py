@@ -73,18 +73,6 @@ class WorkQueue:
 
         self._timers[key] = loop.call_at(when, fire)
 
-    def waiting(self) -> list[Hashable]:
-        """The keys added with a delay that has not passed yet."""
-        return list(self._timers)
-
-    def add_waiting_now(self) -> None:
-        """Add every key waiting on a delay now (a test's fake clock moved past them; a
-        level-triggered reconcile that runs early only finds it has nothing to do yet)."""
-        for key, timer in list(self._timers.items()):
-            timer.cancel()
-            del self._timers[key]
-            self.add(key)
-
     def add_rate_limited(self, key: Hashable) -> None:
         n = self._failures.get(key, 0)
         self._failures[key] = n + 1

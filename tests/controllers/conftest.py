@@ -33,6 +33,7 @@ import pytest
 
 from shoal.client import ApiClient, ApiException, InformerFactory, WorkQueue, key_of, run_workers
 from shoal.controllers.manager import ControllerManager
+from tests.controllers.harness import Harness, harness
 from tests.server_fixture import RunningServer, start_server
 
 Obj = dict[str, Any]
@@ -239,3 +240,10 @@ async def controllers(server: RunningServer) -> AsyncIterator[ManagerFactory]:
     for m, c in started:
         await m.stop()
         await c.close()
+
+
+@pytest.fixture
+async def h(tmp_path: Path) -> AsyncIterator[Harness]:
+    """The step-by-step harness (``tests/controllers/harness.py``): no server process, a fake clock."""
+    async with harness(tmp_path) as h:
+        yield h

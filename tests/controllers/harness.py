@@ -1,0 +1,253 @@
+"""Deterministic controller tests: the API server in this process, controllers driven step by step.
+
+What a controller does is tested here the way Nomad tests its scheduler (a
+real state store and a harness, no mocks) and client-go tests its controllers
+(a fake clock): a real ``ApiServer`` on a temporary SQLite store, a client over
+the in-process transport (the server's own dispatcher: routing, defaults,
+validation, admission, revisions — the same code path as HTTP, no socket), and
+controllers whose informers are never started. Instead a test moves the world
+one ``step`` at a time:
+
+1. every informer relists (``Informer.relist``): its cache is then exactly what
+   the store holds, and its handlers have enqueued the keys that changed;
+2. every controller reconciles the keys in its queue, one after another;
+3. the Events they recorded are written;
+4. the fake cluster (``FakeCluster``, the nodes' agents and the scheduler)
+   takes one pass over the pods.
+
+Time is a ``FakeClock`` shared by the API server (creation and deletion
+timestamps), the controllers (``Context.clock`` and ``Context.monotonic``) and
+the fake cluster (the times it reports). A key a controller asks to see again
+later (``WorkQueue.add_after``: a batch window, a back-off, minReadySeconds)
+waits on that clock, not the event loop's: ``advance(seconds)`` moves it, and
+the next step reconciles what came due.
+
+``settle()`` steps until nothing happens (a step that wrote nothing and
+reconciled nothing) without moving the clock. ``until(check)`` steps until
+``check`` holds; when the cluster is quiet and keys wait on the clock, it moves
+the clock to the earliest of them (a discrete-event simulation), and it fails
+at once when nothing is left to happen: no sleeping, no polling a real clock,
+no timeouts to tune.
+
+What this does not test is the wire and the races between processes; the
+end-to-end tests (``*_e2e.py``, ``*_kubectl.py``, the agents') do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable, Hashable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from shoal.apiserver.app import ApiServer
+from shoal.apiserver.inprocess import InProcessTransport
+from shoal.client import ApiClient, InformerFactory
+from shoal.controllers.base import Context, Controller
+from shoal.store.sqlite import SqliteStore
+from tests.controllers.fake_kubelet import FakeCluster, Outcome, always_running
+
+log = logging.getLogger(__name__)
+
+C = TypeVar("C", bound=Controller)
+
+START = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
+MAX_STEPS = 200  # a cluster that has not settled after this many steps is a controller that never rests
+MAX_KEYS_PER_STEP = 10_000
+MAX_FAILURES = 5  # a key that keeps failing within one test stops being retried (its errors are kept)
+
+
+class FakeClock:
+    """Wall and monotonic time that move only when the test says: ``clock()`` is ``Context.clock``."""
+
+    def __init__(self, start: dt.datetime = START) -> None:
+        self._now = start
+        self._mono = 1_000.0
+
+    def __call__(self) -> dt.datetime:
+        return self._now
+
+    def now(self) -> dt.datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        self._now += dt.timedelta(seconds=seconds)
+        self._mono += seconds
+
+
+async def _value(check: Callable[[], Any]) -> Any:
+    v = check()
+    return await v if asyncio.iscoroutine(v) else v
+
+
+class Harness:
+    """One API server, its in-process client, the controllers under test and a fake cluster."""
+
+    def __init__(self, store: SqliteStore, api: ApiServer, clock: FakeClock) -> None:
+        self.store = store
+        self.api = api
+        self.clock = clock
+        self.client = ApiClient(InProcessTransport(api))
+        self.factory = InformerFactory(self.client)
+        self.controllers: list[Controller] = []
+        self.cluster: FakeCluster | None = None
+        self.errors: list[tuple[str, str, BaseException]] = []  # (controller, key, error) of failed reconciles
+        self._failures: dict[tuple[str, Any], int] = {}
+        self._timers: dict[tuple[int, Hashable], tuple[float, Controller]] = {}  # -> (due, by the clock)
+
+    # ---- building ------------------------------------------------------------------------
+    def context(self, options: dict[str, Any] | None = None) -> Context:
+        return Context(client=self.client, factory=self.factory, clock=self.clock, options=options or {},
+                       monotonic=self.clock.monotonic)
+
+    async def start(self, cls: type[C], *, options: dict[str, Any] | None = None) -> C:
+        """A controller of ``cls``, its informers filled (its workers never run: ``step`` reconciles)."""
+        ctl = cls(self.context(options))
+        # its delayed keys wait on the fake clock (see the module docstring)
+        ctl.queue.add_after = functools.partial(self._add_after, ctl)  # type: ignore[method-assign]
+        ctl.setup()
+        self.controllers.append(ctl)
+        await self.factory.relist()
+        return ctl
+
+    async def fake_cluster(self, *, nodes: tuple[str, ...] = ("node-a",), outcome: Outcome = always_running,
+                           **kw: Any) -> FakeCluster:
+        """The nodes' agents and the scheduler, taking one pass over the pods per ``step``."""
+        fc = FakeCluster(self.client, outcome=outcome, clock=self.clock, **kw)
+        fc.factory = self.factory
+        fc.pods = self.factory.informer("pods")
+        for n in nodes:
+            await fc.add_node(n)
+        self.cluster = fc
+        await self.factory.relist()
+        return fc
+
+    async def namespace(self, name: str = "test") -> str:
+        await self.client.create("namespaces", {"metadata": {"name": name}})
+        return name
+
+    def _add_after(self, ctl: Controller, key: Hashable, delay: float) -> None:
+        if delay <= 0:
+            ctl.queue.add(key)
+            return
+        due = self.clock.monotonic() + delay
+        old = self._timers.get((id(ctl), key))
+        if old is None or due < old[0]:  # an earlier pending timer wins, as in WorkQueue
+            self._timers[(id(ctl), key)] = (due, ctl)
+
+    def _fire_due(self) -> bool:
+        now = self.clock.monotonic()
+        due = [(k, ctl) for k, (when, ctl) in self._timers.items() if when <= now]
+        for k, ctl in due:
+            del self._timers[k]
+            ctl.queue.add(k[1])
+        return bool(due)
+
+    def next_due(self) -> float | None:
+        """Seconds until the earliest key waiting on the clock is due (None: none waits)."""
+        if not self._timers:
+            return None
+        return max(0.0, min(when for when, _ in self._timers.values()) - self.clock.monotonic())
+
+    # ---- driving ---------------------------------------------------------------------------
+    async def reconcile(self, ctl: Controller, key: str) -> None:
+        """Bring the caches up to date, then one ``reconcile(key)`` (errors raise), and its Events."""
+        await self.factory.relist()
+        await ctl.reconcile(key)
+        await ctl.events_written()
+
+    async def step(self) -> bool:
+        """One step of the world (see the module docstring); whether anything happened."""
+        before = await self.store.current_revision()
+        await self.factory.relist()
+        worked = self._fire_due()
+        for ctl in self.controllers:
+            worked = await self._drain(ctl) or worked
+        for ctl in self.controllers:
+            await ctl.events_written()
+        if self.cluster is not None:
+            await self.cluster.step()
+        return worked or await self.store.current_revision() != before
+
+    async def _drain(self, ctl: Controller) -> bool:
+        q = ctl.queue
+        n = 0
+        while len(q):
+            n += 1
+            if n > MAX_KEYS_PER_STEP:
+                raise AssertionError(f"{ctl.name}: more than {MAX_KEYS_PER_STEP} keys in one step")
+            key = await q.get()
+            try:
+                await ctl.reconcile(key)
+                self._failures.pop((ctl.name, key), None)
+            except Exception as e:  # as the worker does: log, and try again (here: next step, a few times)
+                log.debug("%s: reconcile %s failed: %s", ctl.name, key, e, exc_info=True)
+                self.errors.append((ctl.name, str(key), e))
+                count = self._failures[(ctl.name, key)] = self._failures.get((ctl.name, key), 0) + 1
+                q.done(key)
+                if count < MAX_FAILURES:
+                    q.add(key)
+                    return True  # the rest waits for the next step, after a relist
+                continue
+            q.done(key)
+        return n > 0
+
+    async def settle(self) -> None:
+        """Step until nothing happens."""
+        for _ in range(MAX_STEPS):
+            if not await self.step():
+                return
+        raise AssertionError(f"not settled after {MAX_STEPS} steps")
+
+    async def until(self, check: Callable[[], Any], *, horizon: float = 3600.0) -> Any:
+        """Step until ``check`` (sync or async) is truthy, and return it; when the cluster is quiet, move the
+        clock to the next key waiting on it (at most ``horizon`` seconds in all); fail when nothing is left."""
+        waited = 0.0
+        for _ in range(MAX_STEPS):
+            v = await _value(check)
+            if v:
+                return v
+            if await self.step():
+                continue
+            v = await _value(check)
+            if v:
+                return v
+            wait = self.next_due()
+            if wait is None or waited + wait > horizon:
+                raise AssertionError(f"the cluster settled and the condition does not hold (last: {v!r}); "
+                                     f"waited {waited:g}s of fake time; reconcile errors: {self.errors[-3:]!r}")
+            self.clock.advance(wait)
+            waited += wait
+        raise AssertionError(f"condition not met after {MAX_STEPS} steps")
+
+    async def advance(self, seconds: float) -> None:
+        """Move the clock; keys waiting on it that came due are reconciled at the next step."""
+        self.clock.advance(seconds)
+
+    async def close(self) -> None:
+        for ctl in self.controllers:
+            await ctl.stop()
+        await self.client.close()
+        await self.api.stop()
+        await self.store.close()
+
+
+@contextlib.asynccontextmanager
+async def harness(tmp_path: Path, *, clock: FakeClock | None = None) -> AsyncIterator[Harness]:
+    clock = clock or FakeClock()
+    store = SqliteStore(tmp_path / "state.db")
+    await store.start()
+    api = ApiServer(store, clock=clock)
+    await api.start()
+    h = Harness(store, api, clock)
+    try:
+        yield h
+    finally:
+        await h.close()
