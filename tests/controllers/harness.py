@@ -81,6 +81,11 @@ class FakeClock:
         self._now += dt.timedelta(seconds=seconds)
         self._mono += seconds
 
+    def set(self, when: dt.datetime) -> None:
+        """Wall time to ``when`` (it may go back, as a wall clock can); monotonic time never goes back."""
+        self._mono += max(0.0, (when - self._now).total_seconds())
+        self._now = when
+
 
 async def _value(check: Callable[[], Any]) -> Any:
     v = check()
