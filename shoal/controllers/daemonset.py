@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import time
 from collections.abc import Hashable
 from typing import Any
 
@@ -204,11 +203,11 @@ class DaemonSetController(Controller):
             return True
         count, last = f
         delay = min(900.0, self.backoff_base * float(2 ** min(count - 1, 20)))
-        return bool(time.monotonic() - last >= delay)
+        return bool(self.monotonic() - last >= delay)
 
     def _note_failure(self, k: str, node: str) -> None:
         count, _ = self._failures.get((k, node), (0, 0.0))
-        self._failures[(k, node)] = (count + 1, time.monotonic())
+        self._failures[(k, node)] = (count + 1, self.monotonic())
 
     async def _sync_nodes(self, k: str, ds: Obj, create: list[str], delete: list[Obj], new_hash: str) -> None:
         md = meta(ds)
