@@ -8,12 +8,14 @@ validation, admission, revisions — the same code path as HTTP, no socket), and
 controllers whose informers are never started. Instead a test moves the world
 one ``step`` at a time:
 
-1. every informer relists (``Informer.relist``): its cache is then exactly what
-   the store holds, and its handlers have enqueued the keys that changed;
-2. every controller reconciles the keys in its queue, one after another;
-3. the Events they recorded are written;
-4. the fake cluster (``FakeCluster``, the nodes' agents and the scheduler)
-   takes one pass over the pods.
+for each controller in turn (and each fake agent attached like one, e.g.
+``FakeKubelet``), every informer relists (``Informer.relist``: the caches are
+then exactly what the store holds, and their handlers have enqueued the keys
+that changed), the controller reconciles the keys in its queue one after
+another, and the Events it recorded are written; then the fake cluster
+(``FakeCluster``, the nodes' agents and the scheduler) takes one pass over the
+pods. A test watching an informer's handlers sees the state between any two
+actors.
 
 Time is a ``FakeClock`` shared by the API server (creation and deletion
 timestamps), the controllers (``Context.clock`` and ``Context.monotonic``) and
@@ -42,11 +44,11 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Hashable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from shoal.apiserver.app import ApiServer
 from shoal.apiserver.inprocess import InProcessTransport
-from shoal.client import ApiClient, InformerFactory
+from shoal.client import ApiClient, InformerFactory, WorkQueue
 from shoal.controllers.base import Context, Controller
 from shoal.store.sqlite import SqliteStore
 from tests.controllers.fake_kubelet import FakeCluster, Outcome, always_running
@@ -54,10 +56,26 @@ from tests.controllers.fake_kubelet import FakeCluster, Outcome, always_running
 log = logging.getLogger(__name__)
 
 C = TypeVar("C", bound=Controller)
+R = TypeVar("R", bound="Reconciler")
+
+
+class Reconciler(Protocol):
+    """What the harness drives: a controller, or a fake agent that works like one."""
+
+    name: str
+    queue: WorkQueue
+
+    async def reconcile(self, key: Hashable) -> None: ...
+
+    async def events_written(self, timeout: float | None = None) -> None: ...
+
+    async def stop(self) -> None: ...
 
 START = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 MAX_STEPS = 200  # a cluster that has not settled after this many steps is a controller that never rests
 MAX_KEYS_PER_STEP = 10_000
+EPSILON = 1e-6  # seconds past a key's due time that ``until`` moves the clock to (so "t + 0.3 >= t + 0.3" holds
+# in floats too)
 MAX_FAILURES = 5  # a key that keeps failing within one test stops being retried (its errors are kept)
 
 
@@ -101,11 +119,11 @@ class Harness:
         self.clock = clock
         self.client = ApiClient(InProcessTransport(api))
         self.factory = InformerFactory(self.client)
-        self.controllers: list[Controller] = []
+        self.controllers: list[Reconciler] = []
         self.cluster: FakeCluster | None = None
         self.errors: list[tuple[str, str, BaseException]] = []  # (controller, key, error) of failed reconciles
         self._failures: dict[tuple[str, Any], int] = {}
-        self._timers: dict[tuple[int, Hashable], tuple[float, Controller]] = {}  # -> (due, by the clock)
+        self._timers: dict[tuple[int, Hashable], tuple[float, Reconciler]] = {}  # -> (due, by the clock)
 
     # ---- building ------------------------------------------------------------------------
     def context(self, options: dict[str, Any] | None = None) -> Context:
@@ -115,12 +133,15 @@ class Harness:
     async def start(self, cls: type[C], *, options: dict[str, Any] | None = None) -> C:
         """A controller of ``cls``, its informers filled (its workers never run: ``step`` reconciles)."""
         ctl = cls(self.context(options))
-        # its delayed keys wait on the fake clock (see the module docstring)
-        ctl.queue.add_after = functools.partial(self._add_after, ctl)  # type: ignore[method-assign]
         ctl.setup()
-        self.controllers.append(ctl)
+        return await self.attach(ctl)
+
+    async def attach(self, r: R) -> R:
+        """Drive ``r`` (set up already) at every step; its delayed keys wait on the fake clock."""
+        r.queue.add_after = functools.partial(self._add_after, r)  # type: ignore[method-assign]
+        self.controllers.append(r)
         await self.factory.relist()
-        return ctl
+        return r
 
     async def fake_cluster(self, *, nodes: tuple[str, ...] = ("node-a",), outcome: Outcome = always_running,
                            **kw: Any) -> FakeCluster:
@@ -138,7 +159,7 @@ class Harness:
         await self.client.create("namespaces", {"metadata": {"name": name}})
         return name
 
-    def _add_after(self, ctl: Controller, key: Hashable, delay: float) -> None:
+    def _add_after(self, ctl: Reconciler, key: Hashable, delay: float) -> None:
         if delay <= 0:
             ctl.queue.add(key)
             return
@@ -162,7 +183,7 @@ class Harness:
         return max(0.0, min(when for when, _ in self._timers.values()) - self.clock.monotonic())
 
     # ---- driving ---------------------------------------------------------------------------
-    async def reconcile(self, ctl: Controller, key: str) -> None:
+    async def reconcile(self, ctl: Reconciler, key: Hashable) -> None:
         """Bring the caches up to date, then one ``reconcile(key)`` (errors raise), and its Events."""
         await self.factory.relist()
         await ctl.reconcile(key)
@@ -171,17 +192,17 @@ class Harness:
     async def step(self) -> bool:
         """One step of the world (see the module docstring); whether anything happened."""
         before = await self.store.current_revision()
-        await self.factory.relist()
         worked = self._fire_due()
         for ctl in self.controllers:
+            await self.factory.relist()
             worked = await self._drain(ctl) or worked
-        for ctl in self.controllers:
             await ctl.events_written()
         if self.cluster is not None:
+            await self.factory.relist()
             await self.cluster.step()
         return worked or await self.store.current_revision() != before
 
-    async def _drain(self, ctl: Controller) -> bool:
+    async def _drain(self, ctl: Reconciler) -> bool:
         q = ctl.queue
         n = 0
         while len(q):
@@ -228,8 +249,8 @@ class Harness:
             if wait is None or waited + wait > horizon:
                 raise AssertionError(f"the cluster settled and the condition does not hold (last: {v!r}); "
                                      f"waited {waited:g}s of fake time; reconcile errors: {self.errors[-3:]!r}")
-            self.clock.advance(wait)
-            waited += wait
+            self.clock.advance(wait + EPSILON)
+            waited += wait + EPSILON
         raise AssertionError(f"condition not met after {MAX_STEPS} steps")
 
     async def advance(self, seconds: float) -> None:
