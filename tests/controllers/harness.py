@@ -24,12 +24,17 @@ later (``WorkQueue.add_after``: a batch window, a back-off, minReadySeconds)
 waits on that clock, not the event loop's: ``advance(seconds)`` moves it, and
 the next step reconciles what came due.
 
+What a component does in a loop of its own (the node lifecycle controller's
+census, agents renewing their leases) is registered with ``every(period, fn)``
+and runs on the same clock.
+
 ``settle()`` steps until nothing happens (a step that wrote nothing and
 reconciled nothing) without moving the clock. ``until(check)`` steps until
-``check`` holds; when the cluster is quiet and keys wait on the clock, it moves
-the clock to the earliest of them (a discrete-event simulation), and it fails
-at once when nothing is left to happen: no sleeping, no polling a real clock,
-no timeouts to tune.
+``check`` holds; when the cluster is quiet and something waits on the clock, it
+moves the clock to the earliest of them (a discrete-event simulation), and it
+fails at once when nothing is left to happen (or past a ``horizon`` of fake
+time); ``run_for(seconds)`` lets fake time pass the same way. No sleeping, no
+polling a real clock, no timeouts to tune.
 
 What this does not test is the wire and the races between processes; the
 end-to-end tests (``*_e2e.py``, ``*_kubectl.py``, the agents') do.
@@ -72,7 +77,7 @@ class Reconciler(Protocol):
     async def stop(self) -> None: ...
 
 START = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
-MAX_STEPS = 200  # a cluster that has not settled after this many steps is a controller that never rests
+MAX_STEPS = 2_000  # a cluster that has not settled after this many steps is a controller that never rests
 MAX_KEYS_PER_STEP = 10_000
 EPSILON = 1e-6  # seconds past a key's due time that ``until`` moves the clock to (so "t + 0.3 >= t + 0.3" holds
 # in floats too)
@@ -124,6 +129,7 @@ class Harness:
         self.errors: list[tuple[str, str, BaseException]] = []  # (controller, key, error) of failed reconciles
         self._failures: dict[tuple[str, Any], int] = {}
         self._timers: dict[tuple[int, Hashable], tuple[float, Reconciler]] = {}  # -> (due, by the clock)
+        self._periodic: list[list[Any]] = []  # [due, period, fn]: a component's own loop, on the fake clock
 
     # ---- building ------------------------------------------------------------------------
     def context(self, options: dict[str, Any] | None = None) -> Context:
@@ -168,19 +174,32 @@ class Harness:
         if old is None or due < old[0]:  # an earlier pending timer wins, as in WorkQueue
             self._timers[(id(ctl), key)] = (due, ctl)
 
-    def _fire_due(self) -> bool:
+    def every(self, period: float, fn: Callable[[], Any]) -> None:
+        """Call ``fn`` (sync or async) every ``period`` seconds of the fake clock, at the start of a step: what a
+        component does in a loop of its own (the node lifecycle controller's census, agents renewing leases)."""
+        self._periodic.append([self.clock.monotonic() + period, period, fn])
+
+    async def _fire_due(self) -> bool:
         now = self.clock.monotonic()
         due = [(k, ctl) for k, (when, ctl) in self._timers.items() if when <= now]
         for k, ctl in due:
             del self._timers[k]
             ctl.queue.add(k[1])
-        return bool(due)
+        fired = bool(due)
+        for p in self._periodic:
+            if p[0] <= now:
+                p[0] = max(p[0] + p[1], now)  # once, however late (as a loop that sleeps after its work)
+                await self.factory.relist()
+                await _value(p[2])
+                fired = True
+        return fired
 
     def next_due(self) -> float | None:
-        """Seconds until the earliest key waiting on the clock is due (None: none waits)."""
-        if not self._timers:
+        """Seconds until the earliest key or loop waiting on the clock is due (None: nothing waits)."""
+        dues = [when for when, _ in self._timers.values()] + [p[0] for p in self._periodic]
+        if not dues:
             return None
-        return max(0.0, min(when for when, _ in self._timers.values()) - self.clock.monotonic())
+        return max(0.0, min(dues) - self.clock.monotonic())
 
     # ---- driving ---------------------------------------------------------------------------
     async def reconcile(self, ctl: Reconciler, key: Hashable) -> None:
@@ -192,7 +211,7 @@ class Harness:
     async def step(self) -> bool:
         """One step of the world (see the module docstring); whether anything happened."""
         before = await self.store.current_revision()
-        worked = self._fire_due()
+        worked = await self._fire_due()
         for ctl in self.controllers:
             await self.factory.relist()
             worked = await self._drain(ctl) or worked
@@ -226,7 +245,7 @@ class Harness:
         return n > 0
 
     async def settle(self) -> None:
-        """Step until nothing happens."""
+        """Step until nothing happens (the clock stays where it is)."""
         for _ in range(MAX_STEPS):
             if not await self.step():
                 return
@@ -234,8 +253,9 @@ class Harness:
 
     async def until(self, check: Callable[[], Any], *, horizon: float = 3600.0) -> Any:
         """Step until ``check`` (sync or async) is truthy, and return it; when the cluster is quiet, move the
-        clock to the next key waiting on it (at most ``horizon`` seconds in all); fail when nothing is left."""
-        waited = 0.0
+        clock to the next key or loop waiting on it, for at most ``horizon`` seconds in all; fail when nothing
+        is left to happen, or past the horizon."""
+        start = self.clock.monotonic()
         for _ in range(MAX_STEPS):
             v = await _value(check)
             if v:
@@ -246,12 +266,27 @@ class Harness:
             if v:
                 return v
             wait = self.next_due()
+            waited = self.clock.monotonic() - start
             if wait is None or waited + wait > horizon:
-                raise AssertionError(f"the cluster settled and the condition does not hold (last: {v!r}); "
-                                     f"waited {waited:g}s of fake time; reconcile errors: {self.errors[-3:]!r}")
+                what = "nothing is left to happen" if wait is None else f"{horizon:g}s of fake time passed"
+                raise AssertionError(f"{what} and the condition does not hold (last: {v!r}) after {waited:g}s; "
+                                     f"reconcile errors: {self.errors[-3:]!r}")
             self.clock.advance(wait + EPSILON)
-            waited += wait + EPSILON
         raise AssertionError(f"condition not met after {MAX_STEPS} steps")
+
+    async def run_for(self, seconds: float) -> None:
+        """Let ``seconds`` of fake time pass, everything that comes due on the way happening in order."""
+        end = self.clock.monotonic() + seconds
+        for _ in range(MAX_STEPS):
+            await self.settle()
+            wait = self.next_due()
+            left = end - self.clock.monotonic()
+            if wait is None or wait + EPSILON > left:
+                self.clock.advance(max(0.0, left))
+                await self.settle()
+                return
+            self.clock.advance(wait + EPSILON)
+        raise AssertionError(f"more than {MAX_STEPS} waits in {seconds:g}s of fake time")
 
     async def advance(self, seconds: float) -> None:
         """Move the clock; keys waiting on it that came due are reconciled at the next step."""
