@@ -71,7 +71,7 @@ class DaemonSetController(Controller):
         self.expectations = Expectations()
         self.backoff_base = float(ctx.options.get("daemonset_backoff_seconds", 1.0))
         self._failures: dict[tuple[str, str], tuple[int, float]] = {}  # (ds, node) -> (count, last)
-        self._bg: set[asyncio.Task[None]] = set()
+        self._bg = self._event_tasks  # its Events, which stop() and events_written() wait for
 
     def setup(self) -> None:
         f = self.ctx.factory
