@@ -15,10 +15,10 @@ import os
 import secrets
 import signal
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict, cast
 
 from aiohttp import web
 
@@ -38,6 +38,29 @@ log = logging.getLogger("shoal.server")
 HTTP_SERVER_ENV = "SHOAL_HTTP_SERVER"
 
 
+class ComponentOptions(TypedDict, total=False):
+    """Options of the components beside the API, each under its CLI option's Python name."""
+
+    service_cidr: str
+    disable_scheduler: bool
+    disable_controller_manager: bool
+    scheduler_config: str
+    scheduler_process: bool
+    node_monitor_grace_period: float
+    controllers: str  # "*", "none" or "a,b" (else $SHOAL_CONTROLLERS)
+    cluster_dns: list[str]  # the nameservers pods get (else this node's cluster DNS, when it serves)
+
+
+def component_options(values: Mapping[str, object]) -> ComponentOptions:
+    """The options the CLI was given (those left unset dropped) as ``ComponentOptions``.
+
+    A key ``ComponentOptions`` does not declare is a bug (an option added to the CLI only), so it raises."""
+    unknown = sorted(set(values) - ComponentOptions.__optional_keys__)
+    if unknown:
+        raise TypeError(f"component options not declared in ComponentOptions: {', '.join(unknown)}")
+    return cast(ComponentOptions, {k: v for k, v in values.items() if v is not None})
+
+
 @dataclass(frozen=True, slots=True)
 class ServerOptions:
     data_dir: Path
@@ -49,7 +72,7 @@ class ServerOptions:
     node_name: str | None = None
     compact_keep: int = 10_000
     # component options (scheduler config path, node monitor grace period, service CIDR, ...)
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: ComponentOptions = field(default_factory=ComponentOptions)
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -124,37 +147,44 @@ class Server:
     async def _start_components(self) -> None:
         """Start the components that run beside the API, each through the in-process client.
 
-        Each component adds its own block here and appends an async stop callable
+        Each component has its own method here and appends an async stop callable
         to ``self._stoppers`` (stopped in reverse order).
         """
-        # -- scheduler --
         if not self.opts.extra.get("disable_scheduler"):
-            from shoal.scheduler.config import ConfigError
-            from shoal.scheduler.main import PARENT_ENV, TOKEN_ENV, load_config
+            await self._start_scheduler()
+        await self._start_controllers()
+        if not self.opts.no_agent:
+            cluster_dns = await self._start_network()
+            await self._start_agent(cluster_dns)
 
-            config_path = self.opts.extra.get("scheduler_config")
-            try:
-                sched_cfg = load_config(config_path)
-            except (OSError, ConfigError) as e:
-                raise SystemExit(f"shoal server: --scheduler-config {config_path}: {e}") from None
-            in_child = self.opts.extra.get("scheduler_process")
-            if in_child is None:  # a core of its own where there is a second core (docs/decisions.md)
-                in_child = (os.cpu_count() or 1) >= 2
-            if in_child:
-                from shoal.childproc import ChildComponent
+    async def _start_scheduler(self) -> None:
+        from shoal.scheduler.config import ConfigError
+        from shoal.scheduler.main import PARENT_ENV, TOKEN_ENV, load_config
 
-                args = ["--socket", str(self.socket_path)] + (["--config", str(config_path)] if config_path else [])
-                env = {TOKEN_ENV: self._internal_token, PARENT_ENV: str(os.getpid())}
-                child = ChildComponent("scheduler", "shoal.scheduler.main", args, env)
-                await child.start()
-                self._stoppers.append(child.stop)
-            else:
-                from shoal.scheduler.worker import Scheduler
+        config_path = self.opts.extra.get("scheduler_config")
+        try:
+            sched_cfg = load_config(config_path)
+        except (OSError, ConfigError) as e:
+            raise SystemExit(f"shoal server: --scheduler-config {config_path}: {e}") from None
+        in_child = self.opts.extra.get("scheduler_process")
+        if in_child is None:  # a core of its own where there is a second core (docs/decisions.md)
+            in_child = (os.cpu_count() or 1) >= 2
+        if in_child:
+            from shoal.childproc import ChildComponent
 
-                scheduler = Scheduler(self.client(), config=sched_cfg)
-                await scheduler.start()
-                self._stoppers.append(scheduler.stop)
-        # -- controllers --
+            args = ["--socket", str(self.socket_path)] + (["--config", str(config_path)] if config_path else [])
+            env = {TOKEN_ENV: self._internal_token, PARENT_ENV: str(os.getpid())}
+            child = ChildComponent("scheduler", "shoal.scheduler.main", args, env)
+            await child.start()
+            self._stoppers.append(child.stop)
+        else:
+            from shoal.scheduler.worker import Scheduler
+
+            scheduler = Scheduler(self.client(), config=sched_cfg)
+            await scheduler.start()
+            self._stoppers.append(scheduler.stop)
+
+    async def _start_controllers(self) -> None:
         from shoal.controllers.manager import ControllerManager, parse_enabled
 
         # which controllers: ``--controllers`` (extra) or $SHOAL_CONTROLLERS: "*" (default), "none", or "a,b"
@@ -166,33 +196,34 @@ class Server:
             await controllers.start()
             self.controllers = controllers
             self._stoppers.append(controllers.stop)
-        # -- network: the service proxy and cluster DNS of this node --
-        if not self.opts.no_agent:
-            from shoal.agent.agent import default_node_name
-            from shoal.network.node import NetworkNode
 
-            network = NetworkNode(self.client(), node_name=self.opts.node_name or default_node_name(),
-                                  service_cidr=self.opts.extra.get("service_cidr", "10.43.0.0/16"))
-            await network.start()
-            self.network = network
-            self._stoppers.append(network.stop)
-            if network.dns_available and not self.opts.extra.get("cluster_dns"):
-                self.opts.extra["cluster_dns"] = [network.dns_ip]
-        # -- agent --
-        if not self.opts.no_agent:
-            from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overrides
-            from shoal.agent.drivers.base import DriverError
+    async def _start_network(self) -> list[str]:
+        """The service proxy and cluster DNS of this node; the nameservers its pods get."""
+        from shoal.agent.agent import default_node_name
+        from shoal.network.node import NetworkNode
 
-            agent = Agent(self.client(), AgentOptions(
-                node_name=self.opts.node_name or default_node_name(), runtime=self.opts.runtime,
-                docker_host=self.opts.docker_host, state_dir=self.dd.root / "agent",
-                cluster_dns=tuple(self.opts.extra.get("cluster_dns") or ()), **env_overrides()))
-            try:
-                await agent.start()
-            except DriverError as e:
-                raise SystemExit(f"shoal server: node agent: {e}") from None
-            self.agent = agent
-            self._stoppers.append(agent.stop)
+        network = NetworkNode(self.client(), node_name=self.opts.node_name or default_node_name(),
+                              service_cidr=self.opts.extra.get("service_cidr", "10.43.0.0/16"))
+        await network.start()
+        self.network = network
+        self._stoppers.append(network.stop)
+        cluster_dns = self.opts.extra.get("cluster_dns") or []
+        return cluster_dns if cluster_dns or not network.dns_available else [network.dns_ip]
+
+    async def _start_agent(self, cluster_dns: list[str]) -> None:
+        from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overrides
+        from shoal.agent.drivers.base import DriverError
+
+        agent = Agent(self.client(), AgentOptions(
+            node_name=self.opts.node_name or default_node_name(), runtime=self.opts.runtime,
+            docker_host=self.opts.docker_host, state_dir=self.dd.root / "agent",
+            cluster_dns=tuple(cluster_dns), **env_overrides()))
+        try:
+            await agent.start()
+        except DriverError as e:
+            raise SystemExit(f"shoal server: node agent: {e}") from None
+        self.agent = agent
+        self._stoppers.append(agent.stop)
 
     def client(self) -> ApiClient:
         """An API client for components running inside this process."""

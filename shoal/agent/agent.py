@@ -22,14 +22,15 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from shoal.agent.drivers.base import LABEL_NODE, LABEL_POD_UID, Driver
 from shoal.agent.drivers.podnet import DEFAULT_CIDR
 from shoal.agent.node import NodeConfig, NodeHeartbeat, host_ip
 from shoal.agent.pods import PodOptions, PodWorker
 from shoal.agent.runtime import PodmanService, RuntimeOptions, open_runtime
-from shoal.client import ApiClient, Informer, WorkQueue, key_of, run_workers
+from shoal.api import views
+from shoal.client import ApiClient, Informer, WorkQueue, run_workers
 from shoal.client.events import EventRecorder
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class AgentOptions:
     backoff_max: float = 300.0
     sim_start_delay: float = 0.0
     sim_complete_after: float | None = None
+    sim_probe_result: str = "success"
     cluster_dns: tuple[str, ...] = ()
     tunnel: bool = True
     # docker runtime: the address range of the pod sandboxes the agent makes itself; "" (or
@@ -111,7 +113,8 @@ class Agent:
         self.driver, self.service = await open_runtime(RuntimeOptions(
             runtime=runtime, docker_host=opts.docker_host, node_name=opts.node_name if opts.simulate_nodes == 0
             else "", state_dir=opts.state_dir, sim_start_delay=opts.sim_start_delay,
-            sim_complete_after=opts.sim_complete_after, host_ip=address, pod_cidr=opts.pod_cidr))
+            sim_complete_after=opts.sim_complete_after, sim_probe_result=opts.sim_probe_result, host_ip=address,
+            pod_cidr=opts.pod_cidr))
         driver = self.driver
         version = await driver.version()
         try:
@@ -193,34 +196,34 @@ class Agent:
             await self.service.stop()  # the containers keep running; the next agent adopts them
 
     # ---- events ------------------------------------------------------------------------------
-    def _ours(self, pod: dict[str, Any]) -> bool:
-        return (pod.get("spec") or {}).get("nodeName") in self._nodes
+    def _ours(self, pod: views.Body) -> bool:
+        return views.node_name(pod) in self._nodes
 
-    def _lookup(self, key: str) -> dict[str, Any] | None:
+    def _lookup(self, key: str) -> views.Pod | None:
         pod = self.informer.get(key) if self.informer is not None else None
-        return pod if pod is not None and self._ours(pod) else None
+        return cast(views.Pod, pod) if pod is not None and self._ours(pod) else None
 
     def _requeue(self, key: str, delay: float) -> None:
         self.queue.add_after(key, delay)
 
-    def _on_add(self, pod: dict[str, Any]) -> None:
+    def _on_add(self, pod: views.Body) -> None:
         if self._ours(pod):
-            self.queue.add(key_of(pod))
+            self.queue.add(views.key(pod))
 
-    def _on_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+    def _on_update(self, old: views.Body, new: views.Body) -> None:
         if not self._ours(new):
             return
-        om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+        om, nm = views.meta(old), views.meta(new)
         # our own status writes come back as updates: only what someone else changed needs a sync
         changed = (old.get("spec") != new.get("spec") or om.get("deletionTimestamp") != nm.get("deletionTimestamp")
                    or om.get("uid") != nm.get("uid") or om.get("annotations") != nm.get("annotations")
-                   or (old.get("status") or {}).get("phase") != (new.get("status") or {}).get("phase"))
+                   or views.status(old).get("phase") != views.status(new).get("phase"))
         if changed:
-            self.queue.add(key_of(new))
+            self.queue.add(views.key(new))
 
-    def _on_delete(self, pod: dict[str, Any]) -> None:
+    def _on_delete(self, pod: views.Body) -> None:
         if self._ours(pod):
-            self.queue.add(key_of(pod))
+            self.queue.add(views.key(pod))
 
     def _on_runtime_change(self, uid: str) -> None:
         if self.worker is None:
@@ -244,7 +247,7 @@ class Agent:
                 last_resync = now
                 for pod in self.informer.list() if self.informer is not None else []:
                     if self._ours(pod):
-                        self.queue.add(key_of(pod))
+                        self.queue.add(views.key(pod))
             if now - last_sweep >= self.opts.sweep_interval:
                 last_sweep = now
                 try:
@@ -258,7 +261,7 @@ class Agent:
         live: dict[str, str] = {}
         for pod in self.informer.list():
             if self._ours(pod):
-                live[pod["metadata"]["uid"]] = key_of(pod)
+                live[views.uid(pod)] = views.key(pod)
         labels = {LABEL_NODE: self.opts.node_name} if self.opts.simulate_nodes == 0 else None
         orphans = {c.labels.get(LABEL_POD_UID, "") for c in await self.driver.list_containers(labels)}
         for uid in orphans - set(live) - set(self.worker.keys_by_uid) - {""}:
@@ -278,13 +281,12 @@ class Agent:
         obj = self.informer.get_by(namespace, pod)
         if obj is None or not self._ours(obj):
             raise LookupError(f'pod "{pod}" not found on this node')
-        spec = obj.get("spec") or {}
-        names = [c["name"] for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])]
+        names = [c["name"] for c in views.containers(obj) + views.containers(obj, init=True)]
         if not container:
             container = names[0] if names else ""
         if container not in names:
             raise LookupError(f'container {container} is not valid for pod {pod}')
-        found = [c for c in await self.driver.list_containers({LABEL_POD_UID: obj["metadata"]["uid"]})
+        found = [c for c in await self.driver.list_containers({LABEL_POD_UID: views.uid(obj)})
                  if c.role != "sandbox" and c.name == container]
         found.sort(key=lambda c: c.attempt)
         if previous:
@@ -293,9 +295,8 @@ class Agent:
             return self.driver, found[-2].id
         if not found:
             reason = "ContainerCreating"
-            for st in ((obj.get("status") or {}).get("containerStatuses") or []) + (
-                    (obj.get("status") or {}).get("initContainerStatuses") or []):
+            for st in views.container_statuses(obj) + views.container_statuses(obj, init=True):
                 if st.get("name") == container:
-                    reason = ((st.get("state") or {}).get("waiting") or {}).get("reason") or reason
+                    reason = views.waiting_reason(st) or reason
             raise LookupError(f'container "{container}" in pod "{pod}" is waiting to start: {reason}')
         return self.driver, found[-1].id

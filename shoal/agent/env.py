@@ -17,6 +17,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from shoal.api import views
 from shoal.api.quantity import InvalidQuantity, parse_quantity
 
 Fetch = Callable[[str, str, str], Awaitable[dict[str, Any] | None]]  # (kind, namespace, name) -> object | None
@@ -59,22 +60,21 @@ def _data(obj: dict[str, Any], kind: str) -> dict[str, str]:
     return out
 
 
-def field_value(pod: dict[str, Any], path: str, *, pod_ip: str | None = None,
+def field_value(pod: views.Pod, path: str, *, pod_ip: str | None = None,
                 host_ip: str | None = None) -> str:
-    md = pod.get("metadata") or {}
-    spec = pod.get("spec") or {}
+    meta_maps = {"labels": views.labels(pod), "annotations": views.annotations(pod)}
     m = re.fullmatch(r"metadata\.(labels|annotations)\['([^']*)'\]", path)
     if m:
-        return str((md.get(m.group(1)) or {}).get(m.group(2), ""))
+        return str(meta_maps[m.group(1)].get(m.group(2), ""))
     simple = {
-        "metadata.name": md.get("name"), "metadata.namespace": md.get("namespace"), "metadata.uid": md.get("uid"),
-        "spec.nodeName": spec.get("nodeName"), "spec.serviceAccountName": spec.get("serviceAccountName"),
+        "metadata.name": views.name(pod), "metadata.namespace": views.namespace(pod), "metadata.uid": views.uid(pod),
+        "spec.nodeName": views.node_name(pod), "spec.serviceAccountName": views.spec(pod).get("serviceAccountName"),
         "status.podIP": pod_ip, "status.podIPs": pod_ip, "status.hostIP": host_ip, "status.hostIPs": host_ip,
     }
     if path in simple:
         return str(simple[path] or "")
     if path in ("metadata.labels", "metadata.annotations"):
-        items = md.get(path.split(".")[1]) or {}
+        items = meta_maps[path.split(".")[1]]
         return "\n".join(f'{k}="{v}"' for k, v in sorted(items.items()))
     raise ConfigError(f"unsupported fieldRef fieldPath {path!r}")
 
@@ -98,7 +98,7 @@ def resource_value(container: dict[str, Any], ref: dict[str, Any], node_capacity
 
 
 async def build_env(
-    pod: dict[str, Any],
+    pod: views.Pod,
     container: dict[str, Any],
     fetch: Fetch,
     *,
@@ -112,7 +112,7 @@ async def build_env(
     ``service_env`` (the Services' variables) comes first, so ``env`` may refer to
     them with ``$(VAR)`` and override them, as the kubelet does.
     """
-    ns = (pod.get("metadata") or {}).get("namespace") or "default"
+    ns = views.namespace(pod) or "default"
     env: dict[str, str] = dict(service_env or {})
     cache: dict[tuple[str, str], dict[str, str] | None] = {}
 

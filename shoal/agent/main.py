@@ -49,6 +49,7 @@ class AgentArgs:
     lease_interval: float = 2.0
     sim_start_delay: float = 0.0
     sim_complete_after: float | None = None
+    sim_probe_result: str = "success"
 
 
 def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
@@ -81,6 +82,7 @@ def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
         node_name=name, runtime=args.runtime, docker_host=args.docker_host, state_dir=args.data_dir / "agent",
         simulate_nodes=args.simulate_nodes, labels=labels, capacity=capacity, lease_interval=args.lease_interval,
         sim_start_delay=args.sim_start_delay, sim_complete_after=args.sim_complete_after,
+        sim_probe_result=args.sim_probe_result,
         **{k: v for k, v in env_overrides().items() if k != "lease_interval"},
     )
     return opts, ca

@@ -12,7 +12,6 @@ what lets one process carry a thousand simulated nodes.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import os
 import platform
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shoal.api import views
 from shoal.client import ApiClient, ApiException
 
 log = logging.getLogger(__name__)
@@ -30,11 +30,11 @@ KUBELET_VERSION = "v1.32.0+shoal"
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return views.format_time(views.utcnow())
 
 
 def now_micro() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return views.format_micro(views.utcnow())
 
 
 def parse_kv(text: str, *, what: str) -> dict[str, str]:
@@ -225,7 +225,7 @@ class NodeHeartbeat:
         """Heartbeat the Node's conditions (and recreate the Node if someone deleted it)."""
         now = now_iso()
         conds = []
-        for c in (self.node.get("status") or {}).get("conditions") or []:
+        for c in views.conditions(self.node):
             conds.append({**c, "lastHeartbeatTime": now})
         try:
             self.node = await self.client.patch("nodes", self.cfg.name, {"status": {"conditions": conds}},

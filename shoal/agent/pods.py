@@ -2,14 +2,17 @@
 
 ``sync(key)`` is level-triggered and idempotent, like a controller's reconcile:
 it re-reads the pod from the informer and its containers from the driver (by
-the pod-uid label), decides what to do, does it, and writes the status through
-the ``status`` subresource only when it changed. Nothing it needs lives only in
+the pod-uid label), asks the pure planner (``podplan.plan_pod_actions``) what
+to do, executes the plan, and writes the status through the ``status``
+subresource only when it changed. This module is the I/O half: it gathers
+what it observes, carries out actions, and reacts to runtime calls that fail;
+every decision about what should happen is the planner's. Nothing it needs lives only in
 memory: restart counts are the attempt labels on the containers, completed
 init containers are exited containers, so an agent that restarts adopts what
 runs and carries on. What memory adds (back-off timers, start errors) only
 delays or explains.
 
-Order per pod: the sandbox (infra container, pod IP), init containers one by
+What the planner decides, in order per pod: the sandbox (infra container, pod IP), init containers one by
 one, then the app containers; exits are restarted per restartPolicy with
 exponential back-off (CrashLoopBackOff); failed liveness or startup probes
 restart a container; a pod marked for deletion is stopped gracefully (SIGTERM,
@@ -20,10 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shoal.agent.drivers.base import (
@@ -41,8 +43,33 @@ from shoal.agent.drivers.base import (
     SandboxSpec,
 )
 from shoal.agent.env import ConfigError, build_env, expand
+from shoal.agent.podplan import (
+    Action,
+    Backoff,
+    BackoffPolicy,
+    CreateSandbox,
+    DeletePod,
+    FailPod,
+    Instant,
+    KillContainer,
+    KillPod,
+    PodPlan,
+    PodState,
+    ProbeResults,
+    RemoveContainer,
+    ReportStatus,
+    Role,
+    StartContainer,
+    StartCreated,
+    WaitBackoff,
+    WatchProbes,
+    next_backoff,
+    plan_pod_actions,
+    stale_attempts,
+)
 from shoal.agent.probes import ProbeManager
 from shoal.agent.status import ContainerView, build_status, same_status
+from shoal.api import views
 from shoal.api.quantity import InvalidQuantity, int_value, milli_value
 from shoal.client import ApiClient, ApiException
 from shoal.client.events import EventRecorder
@@ -51,20 +78,6 @@ from shoal.network.svcenv import service_env
 log = logging.getLogger(__name__)
 
 SIM_PREFIX = "sim.shoal.io/"
-Obj = dict[str, Any]
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,26 +89,7 @@ class PodOptions:
     cluster_domain: str = "cluster.local"
 
 
-@dataclass(slots=True)
-class Backoff:
-    delay: float
-    last_restart: float
-
-
-@dataclass(slots=True)
-class PodState:
-    """What memory adds to what the runtime says: back-off, errors to show, exits already seen."""
-
-    uid: str
-    backoff: dict[str, Backoff] = field(default_factory=dict)
-    waiting: dict[str, tuple[str, str]] = field(default_factory=dict)  # container -> (reason, message)
-    start_errors: dict[str, str] = field(default_factory=dict)  # container id -> message
-    exit_seen: dict[str, float] = field(default_factory=dict)  # container id -> loop time first seen exited
-    deadline_exceeded: bool = False
-    touched: bool = False  # this pass created, started or stopped something
-
-
-def _limits(container: Obj) -> tuple[int | None, int | None, int | None]:
+def _limits(container: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
     res = container.get("resources") or {}
     lim, req = res.get("limits") or {}, res.get("requests") or {}
     try:
@@ -114,7 +108,7 @@ class PodWorker:
         client: ApiClient,
         driver: Driver,
         recorder: EventRecorder,
-        lookup: Callable[[str], Obj | None],
+        lookup: Callable[[str], views.Pod | None],
         requeue: Callable[[str, float], None],
         host_ip: str,
         scheme: str,
@@ -143,7 +137,7 @@ class PodWorker:
                 await asyncio.wait_for(t, 2)
 
     # ---- events -----------------------------------------------------------------------------
-    def event(self, pod: Obj, type_: str, reason: str, message: str) -> None:
+    def event(self, pod: views.Pod, type_: str, reason: str, message: str) -> None:
         if type_ == "Normal" and not self.opts.lifecycle_events:
             return
         t = asyncio.create_task(self.recorder.event({"apiVersion": "v1", "kind": "Pod", **pod}, type_, reason,
@@ -165,7 +159,7 @@ class PodWorker:
     # ---- sync -------------------------------------------------------------------------------
     async def sync(self, key: str) -> None:
         pod = self.lookup(key)
-        uid = (pod.get("metadata") or {}).get("uid") if pod is not None else None
+        uid = views.uid(pod) if pod is not None else None
         old_uid = self.uids_by_key.get(key)
         if old_uid is not None and old_uid != uid:
             await self.teardown(old_uid)
@@ -176,13 +170,6 @@ class PodWorker:
         self.uids_by_key[key] = uid
         self.keys_by_uid[uid] = key
         containers = await self.driver.list_containers({LABEL_POD_UID: uid})
-        if (pod.get("metadata") or {}).get("deletionTimestamp"):
-            await self.terminate(pod, containers)
-            return
-        phase = (pod.get("status") or {}).get("phase")
-        if phase in ("Succeeded", "Failed"):
-            await self._stop_all(pod, containers, grace=0, keep=True)
-            return
         await self.reconcile(pod, containers)
 
     async def teardown(self, uid: str) -> None:
@@ -199,9 +186,8 @@ class PodWorker:
             except DriverError as e:
                 log.warning("removing container %s: %s", c.id[:12], e)
 
-    async def _stop_all(self, pod: Obj, containers: list[ContainerStatus], *, grace: float, keep: bool) -> None:
-        uid = pod["metadata"]["uid"]
-        self.probes.forget_pod(uid)
+    async def _stop_all(self, pod: views.Pod, containers: list[ContainerStatus], *, grace: float, keep: bool) -> None:
+        self.probes.forget_pod(views.uid(pod))
         running = [c for c in containers if c.role != "sandbox" and c.state == "running"]
         for c in running:
             self.event(pod, "Normal", "Killing", f"Stopping container {c.name}")
@@ -217,115 +203,114 @@ class PodWorker:
         except DriverError as e:
             log.warning("stopping container %s: %s", cid[:12], e)
 
-    async def terminate(self, pod: Obj, containers: list[ContainerStatus]) -> None:
-        """Graceful deletion: stop within the grace period, then delete the object for good."""
-        md = pod["metadata"]
-        grace = float(md.get("deletionGracePeriodSeconds") or 0)  # the whole period, as the kubelet gives
-        await self._stop_all(pod, containers, grace=grace, keep=False)
-        self.states.pop(md["uid"], None)
+    async def _delete(self, pod: views.Pod) -> None:
+        """The last step of a graceful deletion: the containers are gone, delete the object for good."""
+        uid = views.uid(pod)
+        self.states.pop(uid, None)
         try:
-            await self.client.delete("pods", md["name"], md.get("namespace"), grace_period_seconds=0, uid=md["uid"])
+            await self.client.delete("pods", views.name(pod), views.namespace(pod), grace_period_seconds=0, uid=uid)
         except ApiException as e:
             if e.status not in (404, 409):
                 raise
 
-    # ---- reconcile --------------------------------------------------------------------------
-    async def reconcile(self, pod: Obj, containers: list[ContainerStatus]) -> None:
-        md, spec = pod["metadata"], pod.get("spec") or {}
-        uid = md["uid"]
+    # ---- reconcile: gather, plan (podplan), execute -------------------------------------------
+    async def reconcile(self, pod: views.Pod, containers: list[ContainerStatus]) -> None:
+        uid = views.uid(pod)
         ps = self.states.setdefault(uid, PodState(uid))
-        loop = asyncio.get_running_loop()
-        if self._deadline_passed(pod, ps):
-            await self._stop_all(pod, containers, grace=0, keep=True)
-            await self._write(pod, containers, None, ps, phase="Failed", reason="DeadlineExceeded",
-                              message="Pod was active on the node longer than the specified deadline")
-            return
-        sandbox = await self._ensure_sandbox(pod, containers, ps)
-        if sandbox is None:
-            await self._write(pod, containers, None, ps)
-            return
-        containers = [c for c in containers if c.role != "sandbox" or c.id == sandbox.id]
-        pod_ip = self.host_ip if spec.get("hostNetwork") else (sandbox.ip or None)
-        policy = spec.get("restartPolicy") or "Always"
-        by_name: dict[str, list[ContainerStatus]] = {}
-        for c in containers:
-            if c.role != "sandbox":
-                by_name.setdefault(c.name, []).append(c)
-        for lst in by_name.values():
-            lst.sort(key=lambda c: c.attempt)
+        now = Instant(asyncio.get_running_loop().time(), views.utcnow().timestamp())
         for c in containers:
             if c.state == "exited" and c.id not in ps.exit_seen:
-                ps.exit_seen[c.id] = loop.time()
+                ps.exit_seen[c.id] = now.mono
+        plan = plan_pod_actions(pod, containers, ps, now, probes=self._probe_results(uid, containers),
+                                backoff=BackoffPolicy(self.opts.backoff_base, self.opts.backoff_max))
+        await self.execute(pod, containers, ps, plan)
 
-        # init containers, one at a time, in order
-        init_ok = True
-        for ic in spec.get("initContainers") or []:
-            insts = by_name.get(ic["name"], [])
-            cur = insts[-1] if insts else None
-            if cur is not None and cur.state == "exited" and cur.exit_code == 0:
+    def _probe_results(self, uid: str, containers: list[ContainerStatus]) -> dict[str, ProbeResults]:
+        out: dict[str, ProbeResults] = {}
+        for c in containers:
+            if c.state == "running" and c.role != "sandbox":
+                live = self.probes.result(uid, c.name, c.id, "livenessProbe")
+                startup = self.probes.result(uid, c.name, c.id, "startupProbe")
+                if live is not None or startup is not None:
+                    out[c.id] = ProbeResults(live, startup, self.probes.startup_failed(uid, c.name, c.id))
+        return out
+
+    async def execute(self, pod: views.Pod, containers: list[ContainerStatus], ps: PodState, plan: PodPlan) -> None:
+        """Carry out a plan in order; stop early where a sandbox cannot be made."""
+        sandbox = plan.sandbox
+        host_network = bool(views.spec(pod).get("hostNetwork"))
+        for action in plan.actions:
+            if isinstance(action, CreateSandbox):
+                sandbox = await self._create_sandbox(pod, action, ps)
+                if sandbox is None:
+                    await self._write(pod, containers, None, ps)
+                    return
                 continue
-            init_ok = False
-            if cur is None:
-                await self._start(pod, ic, attempt=0, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role="init")
-            elif cur.state == "exited" or cur.id in ps.start_errors:
-                if policy != "Never":
-                    await self._restart(pod, ic, cur, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role="init")
-            elif cur.state == "created":
-                await self._start_existing(pod, ic, cur, ps)
-            break
-        if init_ok:
-            for c in spec.get("containers") or []:
-                insts = by_name.get(c["name"], [])
-                cur = insts[-1] if insts else None
-                if cur is None:
-                    await self._start(pod, c, attempt=0, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role="container")
-                elif cur.state == "running":
-                    await self._check_probes(pod, c, cur, pod_ip, ps)
-                elif cur.state == "exited" or cur.id in ps.start_errors:
-                    ok = cur.exit_code == 0 and cur.id not in ps.start_errors
-                    if policy == "Always" or (policy == "OnFailure" and not ok):
-                        await self._restart(pod, c, cur, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role="container")
-                elif cur.state == "created":
-                    await self._start_existing(pod, c, cur, ps)
-        fresh = await self._refresh(uid, containers, ps)
-        await self._gc_attempts(fresh)
-        await self._write(pod, fresh, sandbox, ps, pod_ip=pod_ip)
-        if spec.get("activeDeadlineSeconds") and not ps.deadline_exceeded:
-            start = parse_time((pod.get("status") or {}).get("startTime"))
-            if start is not None:
-                left = start + float(spec["activeDeadlineSeconds"]) - dt.datetime.now(dt.UTC).timestamp()
-                self.requeue(self.keys_by_uid[uid], max(0.1, left + 0.05))
+            pod_ip = self.host_ip if host_network else (sandbox.ip if sandbox is not None else None)
+            await self._act(pod, containers, ps, action, sandbox, pod_ip or None)
+        if plan.requeue_after is not None:
+            self.requeue(self.keys_by_uid[views.uid(pod)], plan.requeue_after)
 
-    def _deadline_passed(self, pod: Obj, ps: PodState) -> bool:
-        ads = (pod.get("spec") or {}).get("activeDeadlineSeconds")
-        start = parse_time((pod.get("status") or {}).get("startTime"))
-        if not ads or start is None:
-            return ps.deadline_exceeded
-        if dt.datetime.now(dt.UTC).timestamp() >= start + float(ads):
-            ps.deadline_exceeded = True
-        return ps.deadline_exceeded
-
-    async def _ensure_sandbox(self, pod: Obj, containers: list[ContainerStatus], ps: PodState) -> ContainerStatus | None:
-        sandboxes = [c for c in containers if c.role == "sandbox"]
-        live = [c for c in sandboxes if c.state == "running"]
-        if live:
-            for extra in live[1:]:  # a duplicate from a crash mid-create
+    async def _act(self, pod: views.Pod, containers: list[ContainerStatus], ps: PodState, action: Action,
+                   sandbox: ContainerStatus | None, pod_ip: str | None) -> None:
+        uid = views.uid(pod)
+        match action:
+            case KillPod(grace=grace, remove=remove):
+                await self._stop_all(pod, containers, grace=grace, keep=not remove)
+            case DeletePod():
+                await self._delete(pod)
+            case FailPod(reason=reason, message=message):
+                ps.deadline_exceeded = True
+                await self._write(pod, containers, None, ps, phase="Failed", reason=reason, message=message)
+            case RemoveContainer(container_id=cid):
                 with contextlib.suppress(DriverError):
-                    await self.driver.remove_container(extra.id)
-            return live[0]
-        md, spec = pod["metadata"], pod.get("spec") or {}
-        if sandboxes:  # the sandbox died: its containers lost their network; start over (restart counts go on)
+                    await self.driver.remove_container(cid)
+            case StartContainer(name=name, role=role, attempt=attempt, backoff=backoff):
+                assert sandbox is not None
+                if backoff is not None:
+                    ps.backoff[name] = backoff
+                await self._start(pod, self._spec_of(pod, name, role), attempt=attempt, sandbox=sandbox,
+                                  pod_ip=pod_ip, ps=ps, role=role)
+            case StartCreated(name=name, container_id=cid):
+                await self._start_existing(pod, name, cid, ps)
+            case WaitBackoff(name=name, delay=delay, left=left):
+                who = f"{views.name(pod)}_{views.namespace(pod)}({uid})"
+                ps.waiting[name] = ("CrashLoopBackOff", f"back-off {delay:g}s restarting failed container={name} "
+                                    f"pod={who}")
+                self.event(pod, "Warning", "BackOff", f"Back-off restarting failed container {name} in pod {who}")
+                self.requeue(self.keys_by_uid[uid], left + 0.01)
+            case WatchProbes(name=name, container_id=cid):
+                self.probes.ensure(uid, self._spec_of(pod, name, "container"), cid, pod_ip)
+            case KillContainer(name=name, container_id=cid, probe=which, grace=grace):
+                self.event(pod, "Normal", "Killing", f"Container {name} failed {which} probe, will be restarted")
+                await self._stop(cid, grace)
+                ps.touched = True
+                self.probes.forget_container(uid, name)
+                self.requeue(self.keys_by_uid[uid], 0)
+            case ReportStatus():
+                fresh = await self._refresh(uid, containers, ps)
+                for cid in stale_attempts(fresh):
+                    with contextlib.suppress(DriverError):
+                        await self.driver.remove_container(cid)
+                await self._write(pod, fresh, sandbox, ps, pod_ip=pod_ip)
+
+    @staticmethod
+    def _spec_of(pod: views.Pod, name: str, role: Role) -> dict[str, Any]:
+        return next(c for c in views.containers(pod, init=role == "init") if c.get("name") == name)
+
+    async def _create_sandbox(self, pod: views.Pod, action: CreateSandbox, ps: PodState) -> ContainerStatus | None:
+        uid, name, spec = views.uid(pod), views.name(pod), views.spec(pod)
+        every = views.containers(pod, init=True) + views.containers(pod)
+        if action.replaces:  # the sandbox died: its containers lost their network; start over
             self.event(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
-            for c in containers:
-                if c.state == "running":
-                    await self._stop(c.id, 0)
-            # the dead sandbox stays until the pod goes: its exited containers still refer to it
+            for cid in action.stop:
+                await self._stop(cid, 0)
         ports = tuple((int(p["hostPort"]), int(p["containerPort"]), str(p.get("protocol") or "TCP"))
-                      for c in spec.get("containers") or [] for p in c.get("ports") or [] if p.get("hostPort"))
+                      for c in views.containers(pod) for p in c.get("ports") or [] if p.get("hostPort"))
         dns_servers, searches, options = self._dns(pod)
         sspec = SandboxSpec(
-            pod_uid=md["uid"], pod_name=md["name"], namespace=md.get("namespace") or "default",
-            hostname=spec.get("hostname") or md["name"], host_network=bool(spec.get("hostNetwork")),
+            pod_uid=uid, pod_name=name, namespace=views.namespace(pod) or "default",
+            hostname=spec.get("hostname") or name, host_network=bool(spec.get("hostNetwork")),
             dns_servers=dns_servers, dns_searches=searches, dns_options=options, port_mappings=ports,
             labels=self._labels(pod),
         )
@@ -334,20 +319,20 @@ class PodWorker:
         except DriverError as e:
             msg = f"Failed to create pod sandbox: {e}"
             self.event(pod, "Warning", "FailedCreatePodSandBox", msg)
-            for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            for c in every:
                 ps.waiting[c["name"]] = ("ContainerCreating", msg)
-            self.requeue(self.keys_by_uid[md["uid"]], 5.0)
+            self.requeue(self.keys_by_uid[uid], 5.0)
             return None
-        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        for c in every:
             if ps.waiting.get(c["name"], ("",))[0] == "ContainerCreating":
                 ps.waiting.pop(c["name"], None)
-        return ContainerStatus(id=sb.id, name="sandbox", pod_uid=md["uid"], state="running",
+        return ContainerStatus(id=sb.id, name="sandbox", pod_uid=uid, state="running",
                                labels={LABEL_ROLE: "sandbox"}, ip=sb.ip)
 
-    def _dns(self, pod: Obj) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-        spec = pod.get("spec") or {}
+    def _dns(self, pod: views.Pod) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        spec = views.spec(pod)
         policy = spec.get("dnsPolicy") or "ClusterFirst"
-        ns = pod["metadata"].get("namespace") or "default"
+        ns = views.namespace(pod) or "default"
         servers: list[str] = []
         searches: list[str] = []
         options: list[str] = []
@@ -363,45 +348,18 @@ class PodWorker:
                 options.append(f"{o['name']}:{o['value']}" if o.get("value") else str(o.get("name")))
         return tuple(servers), tuple(searches), tuple(options)
 
-    def _labels(self, pod: Obj) -> dict[str, str]:
-        md, spec = pod["metadata"], pod.get("spec") or {}
-        labels = {LABEL_POD_UID: md["uid"], LABEL_POD_NAME: md["name"],
-                  LABEL_POD_NAMESPACE: md.get("namespace") or "default", LABEL_NODE: spec.get("nodeName") or "",
-                  LABEL_RESTART_POLICY: spec.get("restartPolicy") or "Always"}
-        for k, v in (md.get("annotations") or {}).items():
+    def _labels(self, pod: views.Pod) -> dict[str, str]:
+        labels = {LABEL_POD_UID: views.uid(pod), LABEL_POD_NAME: views.name(pod),
+                  LABEL_POD_NAMESPACE: views.namespace(pod) or "default", LABEL_NODE: views.node_name(pod),
+                  LABEL_RESTART_POLICY: views.spec(pod).get("restartPolicy") or "Always"}
+        for k, v in views.annotations(pod).items():
             if k.startswith(SIM_PREFIX):
                 labels[k] = str(v)
         return labels
 
     # ---- starting and restarting ------------------------------------------------------------------
-    async def _restart(self, pod: Obj, c: Obj, cur: ContainerStatus, *, sandbox: ContainerStatus,
-                       pod_ip: str | None, ps: PodState, role: str) -> None:
-        loop = asyncio.get_running_loop()
-        name = c["name"]
-        b = ps.backoff.get(name)
-        exited_at = ps.exit_seen.get(cur.id, loop.time())
-        md = pod["metadata"]
-        if b is not None:
-            # a container that ran well for a long time starts over with a short back-off
-            ran = (parse_time(cur.finished_at) or 0) - (parse_time(cur.started_at) or 0)
-            if ran > 2 * self.opts.backoff_max:
-                b = None
-                ps.backoff.pop(name, None)
-        if b is not None and loop.time() - exited_at < b.delay:
-            left = b.delay - (loop.time() - exited_at)
-            ps.waiting[name] = ("CrashLoopBackOff", f"back-off {b.delay:g}s restarting failed container={name} "
-                                f"pod={md['name']}_{md.get('namespace')}({md['uid']})")
-            self.event(pod, "Warning", "BackOff", f"Back-off restarting failed container {name} in pod "
-                       f"{md['name']}_{md.get('namespace')}({md['uid']})")
-            self.requeue(self.keys_by_uid[md["uid"]], left + 0.01)
-            return
-        ps.backoff[name] = Backoff(self.opts.backoff_base if b is None else min(self.opts.backoff_max, b.delay * 2),
-                                   loop.time())
-        await self._start(pod, c, attempt=cur.attempt + 1, sandbox=sandbox, pod_ip=pod_ip, ps=ps, role=role)
-
-    async def _start(self, pod: Obj, c: Obj, *, attempt: int, sandbox: ContainerStatus, pod_ip: str | None,
-                     ps: PodState, role: str) -> None:
-        md = pod["metadata"]
+    async def _start(self, pod: views.Pod, c: dict[str, Any], *, attempt: int, sandbox: ContainerStatus,
+                     pod_ip: str | None, ps: PodState, role: str) -> None:
         name, image = c["name"], c.get("image") or ""
         try:
             await self.driver.ensure_image(image, c.get("imagePullPolicy") or "IfNotPresent")
@@ -419,7 +377,7 @@ class PodWorker:
             return self._fail(pod, name, ps, "CreateContainerConfigError", str(e), retry=True)
         labels = {**self._labels(pod), LABEL_ROLE: role, LABEL_ATTEMPT: str(attempt)}
         cspec = ContainerSpec(
-            pod_uid=md["uid"], pod_name=md["name"], namespace=md.get("namespace") or "default", name=name,
+            pod_uid=views.uid(pod), pod_name=views.name(pod), namespace=views.namespace(pod) or "default", name=name,
             image=image, sandbox_id=sandbox.id,
             command=tuple(expand(x, env) for x in c.get("command") or []),
             args=tuple(expand(x, env) for x in c.get("args") or []), env=env, working_dir=c.get("workingDir"),
@@ -435,72 +393,51 @@ class PodWorker:
         self.event(pod, "Normal", "Created", f"Created container {name}")
         ps.waiting.pop(name, None)
         ps.touched = True
-        await self._start_existing(pod, c, ContainerStatus(id=cid, name=name, pod_uid=md["uid"], state="created"), ps)
+        await self._start_existing(pod, name, cid, ps)
 
-    async def _start_existing(self, pod: Obj, c: Obj, cur: ContainerStatus, ps: PodState) -> None:
-        name = c["name"]
+    async def _start_existing(self, pod: views.Pod, name: str, cid: str, ps: PodState) -> None:
         ps.touched = True
         try:
-            await self.driver.start_container(cur.id)
+            await self.driver.start_container(cid)
         except DriverError as e:
-            ps.start_errors[cur.id] = str(e)
-            ps.exit_seen.setdefault(cur.id, asyncio.get_running_loop().time())
+            ps.start_errors[cid] = str(e)
+            ps.exit_seen.setdefault(cid, asyncio.get_running_loop().time())
             self.event(pod, "Warning", "Failed", f"Error: {e}")
-            self.requeue(self.keys_by_uid[pod["metadata"]["uid"]], 0.05)
+            self.requeue(self.keys_by_uid[views.uid(pod)], 0.05)
             return
         self.event(pod, "Normal", "Started", f"Started container {name}")
 
-    def _fail(self, pod: Obj, name: str, ps: PodState, reason: str, message: str, *, retry: bool) -> None:
+    def _fail(self, pod: views.Pod, name: str, ps: PodState, reason: str, message: str, *, retry: bool) -> None:
         ps.waiting[name] = (reason, message)
         if reason in ("ErrImagePull", "ImagePullBackOff"):
             self.event(pod, "Warning", "Failed", message)
         else:
             self.event(pod, "Warning", "Failed", f"Error: {message}")
         if retry:
-            b = ps.backoff.get("create:" + name)
-            delay = self.opts.backoff_base if b is None else min(self.opts.backoff_max, b.delay * 2)
+            delay = next_backoff(ps.backoff.get("create:" + name),
+                                 BackoffPolicy(self.opts.backoff_base, self.opts.backoff_max))
             ps.backoff["create:" + name] = Backoff(delay, asyncio.get_running_loop().time())
-            self.requeue(self.keys_by_uid[pod["metadata"]["uid"]], delay)
+            self.requeue(self.keys_by_uid[views.uid(pod)], delay)
 
-    async def _service_env(self, pod: Obj) -> dict[str, str]:
+    async def _service_env(self, pod: views.Pod) -> dict[str, str]:
         """The Services' variables for a container starting now (none on hollow nodes)."""
         if not self.opts.lifecycle_events:
             return {}
-        ns = pod["metadata"].get("namespace") or "default"
-        links = (pod.get("spec") or {}).get("enableServiceLinks") is not False
+        ns = views.namespace(pod) or "default"
+        links = views.spec(pod).get("enableServiceLinks") is not False
         items = (await self.client.list("services", ns)).get("items") or [] if links else []
         if ns != "default":
             kube = await self._fetch("services", "default", "kubernetes")
             items = [*items, kube] if kube else items
         return service_env(items, ns, enable_service_links=links)
 
-    async def _fetch(self, kind: str, namespace: str, name: str) -> Obj | None:
+    async def _fetch(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return await self.client.get(kind, name, namespace)
         except ApiException as e:
             if e.status == 404:
                 return None
             raise
-
-    async def _check_probes(self, pod: Obj, c: Obj, cur: ContainerStatus, pod_ip: str | None, ps: PodState) -> None:
-        uid, name = pod["metadata"]["uid"], c["name"]
-        if not (c.get("livenessProbe") or c.get("readinessProbe") or c.get("startupProbe")):
-            return
-        self.probes.ensure(uid, c, cur.id, pod_ip)
-        live = self.probes.result(uid, name, cur.id, "livenessProbe")
-        startup = self.probes.result(uid, name, cur.id, "startupProbe")
-        if live is False or (startup is False and self.probes.startup_failed(uid, name, cur.id)):
-            which = "liveness" if live is False else "startup"
-            self.event(pod, "Normal", "Killing", f"Container {name} failed {which} probe, will be restarted")
-            grace = (c.get(f"{which}Probe") or {}).get("terminationGracePeriodSeconds")
-            if grace is None:
-                grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
-            if grace is None:
-                grace = 30
-            await self._stop(cur.id, float(grace))
-            ps.touched = True
-            self.probes.forget_container(uid, name)
-            self.requeue(self.keys_by_uid[uid], 0)
 
     async def _refresh(self, uid: str, before: list[ContainerStatus], ps: PodState) -> list[ContainerStatus]:
         """The pod's containers after this pass: re-read only if this pass started or stopped any."""
@@ -509,28 +446,15 @@ class PodWorker:
         ps.touched = False
         return await self.driver.list_containers({LABEL_POD_UID: uid})
 
-    async def _gc_attempts(self, containers: list[ContainerStatus]) -> None:
-        """Keep the latest two attempts of each container (the previous one serves ``logs --previous``)."""
-        by_name: dict[str, list[ContainerStatus]] = {}
-        for c in containers:
-            if c.role != "sandbox":
-                by_name.setdefault(c.name, []).append(c)
-        for lst in by_name.values():
-            lst.sort(key=lambda c: c.attempt)
-            for old in lst[:-2]:
-                if old.state != "running":
-                    with contextlib.suppress(DriverError):
-                        await self.driver.remove_container(old.id)
-
     # ---- status -------------------------------------------------------------------------------
-    def _views(self, pod: Obj, containers: list[ContainerStatus], ps: PodState, specs: list[Obj],
+    def _views(self, pod: views.Pod, containers: list[ContainerStatus], ps: PodState, specs: list[dict[str, Any]],
                pod_ip: str | None) -> list[ContainerView]:
-        uid = pod["metadata"]["uid"]
+        uid = views.uid(pod)
         by_name: dict[str, list[ContainerStatus]] = {}
         for inst in containers:
             if inst.role != "sandbox":
                 by_name.setdefault(inst.name, []).append(inst)
-        views = []
+        out = []
         for c in specs:
             insts = sorted(by_name.get(c["name"], []), key=lambda x: x.attempt)
             insts = [self._with_start_error(x, ps) for x in insts]
@@ -549,33 +473,30 @@ class PodWorker:
                     v.ready = v.started and ready is True
                 else:
                     v.ready = v.started
-            views.append(v)
-        return views
+            out.append(v)
+        return out
 
     def _with_start_error(self, c: ContainerStatus, ps: PodState) -> ContainerStatus:
         msg = ps.start_errors.get(c.id)
         if msg is None or c.state == "running":
             return c
         return ContainerStatus(id=c.id, name=c.name, pod_uid=c.pod_uid, state="exited", exit_code=128,
-                               started_at=c.started_at, finished_at=c.finished_at or now_iso(), reason="StartError",
+                               started_at=c.started_at, finished_at=c.finished_at or views.format_time(views.utcnow()), reason="StartError",
                                message=msg, image=c.image, image_id=c.image_id, labels=c.labels)
 
-    async def _write(self, pod: Obj, containers: list[ContainerStatus], sandbox: ContainerStatus | None,
+    async def _write(self, pod: views.Pod, containers: list[ContainerStatus], sandbox: ContainerStatus | None,
                      ps: PodState, *, pod_ip: str | None = None, phase: str | None = None,
                      reason: str | None = None, message: str | None = None) -> None:
-        spec = pod.get("spec") or {}
-        inits = self._views(pod, containers, ps, spec.get("initContainers") or [], pod_ip)
-        apps = self._views(pod, containers, ps, spec.get("containers") or [], pod_ip)
+        inits = self._views(pod, containers, ps, views.containers(pod, init=True), pod_ip)
+        apps = self._views(pod, containers, ps, views.containers(pod), pod_ip)
         status = build_status(pod, inits=inits, apps=apps, pod_ip=pod_ip, host_ip=self.host_ip,
-                              sandbox_ready=sandbox is not None, scheme=self.scheme, now=now_iso(), phase=phase)
+                              sandbox_ready=sandbox is not None, scheme=self.scheme, now=views.format_time(views.utcnow()), phase=phase)
         status["reason"] = reason
         status["message"] = message
-        old = pod.get("status") or {}
-        if same_status(old, status):
+        if same_status(views.status(pod), status):
             return
-        md = pod["metadata"]
         try:
-            await self.client.patch("pods", md["name"], {"status": status}, md.get("namespace"),
+            await self.client.patch("pods", views.name(pod), {"status": status}, views.namespace(pod),
                                     subresource="status")
         except ApiException as e:
             if e.status != 404:

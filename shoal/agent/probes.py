@@ -8,31 +8,38 @@ re-syncs: readiness drives the Ready condition, a failed liveness or startup
 probe makes the worker restart the container, and until a startup probe has
 succeeded the other two do not run. Workers are tied to a container id, so a
 restarted container starts from fresh results, as upstream does.
+
+This module only schedules and counts: each attempt is resolved into a typed
+``ProbeRequest`` and answered by the driver (``Driver.probe``), so where a
+probe really connects is the driver's decision. The simulated driver's pods
+have made-up addresses, and it decides their outcomes without a packet sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
-from shoal.agent.drivers.base import Driver
+from shoal.agent.drivers.base import (
+    Driver,
+    ExecCheck,
+    HttpCheck,
+    ProbeCheck,
+    ProbeKind,
+    ProbeOutcome,
+    ProbeRequest,
+    TcpCheck,
+)
 
 log = logging.getLogger(__name__)
 
-KINDS = ("startupProbe", "readinessProbe", "livenessProbe")
+KINDS: tuple[ProbeKind, ...] = ("startupProbe", "readinessProbe", "livenessProbe")
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    ok: bool
-    message: str = ""
+Outcome = ProbeOutcome
 
 
 @dataclass(slots=True)
@@ -62,23 +69,10 @@ class ProbeManager:
         self.on_change = on_change
         self.on_event = on_event  # (pod uid, reason, message)
         self._states: dict[tuple[str, str], ProbeState] = {}
-        self._http: aiohttp.ClientSession | None = None
-
-    @property
-    def http(self) -> aiohttp.ClientSession:
-        if self._http is None or self._http.closed:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, force_close=True),
-                                               trust_env=False)
-        return self._http
 
     async def close(self) -> None:
         for key in list(self._states):
             self._stop(key)
-        if self._http is not None:
-            await self._http.close()
 
     # ---- what the pod worker asks ---------------------------------------------------------
     def ensure(self, uid: str, container: dict[str, Any], container_id: str, pod_ip: str | None) -> None:
@@ -130,7 +124,7 @@ class ProbeManager:
         return "startupProbe" in st.gave_up
 
     # ---- the probe loop ------------------------------------------------------------------
-    async def _run(self, uid: str, container: dict[str, Any], cid: str, kind: str, probe: dict[str, Any],
+    async def _run(self, uid: str, container: dict[str, Any], cid: str, kind: ProbeKind, probe: dict[str, Any],
                    pod_ip: str | None, st: ProbeState) -> None:
         period = max(1, int(probe.get("periodSeconds") or 10))
         timeout = max(1, int(probe.get("timeoutSeconds") or 1))
@@ -143,7 +137,7 @@ class ProbeManager:
             await asyncio.sleep(max(0, int(probe.get("initialDelaySeconds") or 0)))
             oks = fails = 0
             while True:
-                out = await self.check(probe, container, cid, pod_ip, timeout)
+                out = await self.check(probe, container, cid, pod_ip, timeout, kind)
                 if out.ok:
                     oks, fails = oks + 1, 0
                 else:
@@ -171,60 +165,39 @@ class ProbeManager:
             log.exception("probe %s of %s failed unexpectedly", kind, container.get("name"))
 
     async def check(self, probe: dict[str, Any], container: dict[str, Any], cid: str, pod_ip: str | None,
-                    timeout: float) -> Outcome:
+                    timeout: float, kind: ProbeKind = "livenessProbe") -> Outcome:
+        """One attempt, answered by the driver (for real, or decided by the simulated one)."""
         try:
-            return await asyncio.wait_for(self._check(probe, container, cid, pod_ip), timeout)
+            request = probe_request(kind, probe, container, cid, pod_ip, timeout)
+        except ValueError as e:
+            return Outcome(False, str(e))
+        if request is None:
+            return Outcome(False, "the probe has no handler (exec, httpGet or tcpSocket)")
+        try:
+            return await asyncio.wait_for(self.driver.probe(request), timeout)
         except TimeoutError:
             return Outcome(False, f"timeout: probe did not answer within {timeout:g}s")
-        except (OSError, aiohttp.ClientError, ValueError) as e:
+        except Exception as e:  # a driver that broke its promise not to raise
             return Outcome(False, str(e) or type(e).__name__)
-        except Exception as e:  # a driver error: the container is going away
-            return Outcome(False, str(e))
 
-    async def _check(self, probe: dict[str, Any], container: dict[str, Any], cid: str,
-                     pod_ip: str | None) -> Outcome:
-        if probe.get("exec"):
-            cmd = list(probe["exec"].get("command") or [])
-            session = await self.driver.exec(cid, cmd)
-            out = b""
-            try:
-                async for _, data in session.output():
-                    out += data
-                code = await session.wait()
-            finally:
-                with contextlib.suppress(Exception):
-                    await session.kill()
-            text = out.decode(errors="replace").strip()[:1024]
-            if code == 0:
-                return Outcome(True, text)
-            return Outcome(False, text or f"command {cmd} exited with {code}")
-        if probe.get("httpGet"):
-            hg = probe["httpGet"]
-            host = hg.get("host") or pod_ip or "127.0.0.1"
-            port = _port(hg.get("port"), container)
-            scheme = str(hg.get("scheme") or "HTTP").lower()
-            path = hg.get("path") or "/"
-            if not path.startswith("/"):
-                path = "/" + path
-            headers = {"User-Agent": "kube-probe/1.32"}
-            for h in hg.get("httpHeaders") or []:
-                headers[h.get("name", "")] = h.get("value", "")
-            url = f"{scheme}://{host}:{port}{path}"
-            async with self.http.get(url, headers=headers, allow_redirects=False) as resp:
-                body = await resp.content.read(10240)
-                if 200 <= resp.status < 400:
-                    return Outcome(True)
-                return Outcome(False, f"HTTP probe failed with statuscode: {resp.status} {body[:200]!r}")
-        if probe.get("tcpSocket") or probe.get("grpc"):
-            sock = probe.get("tcpSocket") or probe.get("grpc") or {}
-            host = sock.get("host") or pod_ip or "127.0.0.1"
-            port = _port(sock.get("port"), container)
-            try:
-                _, writer = await asyncio.open_connection(host, port)
-            except OSError as e:
-                return Outcome(False, f"dial tcp {host}:{port}: connect: {e.strerror or e}")
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return Outcome(True)
-        return Outcome(False, "the probe has no handler (exec, httpGet or tcpSocket)")
+
+def probe_request(kind: ProbeKind, probe: dict[str, Any], container: dict[str, Any], cid: str,
+                  pod_ip: str | None, timeout: float) -> ProbeRequest | None:
+    """The probe's handler with its target resolved (named ports, the pod IP); None without a handler."""
+    check: ProbeCheck
+    if probe.get("exec"):
+        check = ExecCheck(tuple(str(x) for x in probe["exec"].get("command") or []))
+    elif probe.get("httpGet"):
+        hg = probe["httpGet"]
+        path = hg.get("path") or "/"
+        headers = [("User-Agent", "kube-probe/1.32")]
+        headers += [(str(h.get("name", "")), str(h.get("value", ""))) for h in hg.get("httpHeaders") or []]
+        check = HttpCheck(host=hg.get("host") or pod_ip or "127.0.0.1", port=_port(hg.get("port"), container),
+                          scheme=str(hg.get("scheme") or "HTTP").lower(),
+                          path=path if path.startswith("/") else "/" + path, headers=tuple(dict(headers).items()))
+    elif probe.get("tcpSocket") or probe.get("grpc"):
+        sock = probe.get("tcpSocket") or probe.get("grpc") or {}
+        check = TcpCheck(host=sock.get("host") or pod_ip or "127.0.0.1", port=_port(sock.get("port"), container))
+    else:
+        return None
+    return ProbeRequest(kind=kind, container_id=cid, check=check, timeout=timeout)

@@ -97,6 +97,7 @@ class RuntimeOptions:
     state_dir: Path = Path("/var/lib/shoal/agent")
     sim_start_delay: float = 0.0
     sim_complete_after: float | None = None
+    sim_probe_result: str = "success"  # success | failure: what simulated pods' probes answer
     host_ip: str = "127.0.0.1"  # the process runtime's pods share the host's network and address
     # docker: the address range of the pod sandboxes the agent makes itself ("": infra containers instead)
     pod_cidr: str = DEFAULT_CIDR
@@ -105,7 +106,8 @@ class RuntimeOptions:
 async def open_runtime(opts: RuntimeOptions) -> tuple[Driver, PodmanService | None]:
     """The driver to use (started), and the Podman service we launched for it, if any."""
     if opts.runtime == "simulated":
-        sim = SimulatedDriver(start_delay=opts.sim_start_delay, complete_after=opts.sim_complete_after)
+        sim = SimulatedDriver(start_delay=opts.sim_start_delay, complete_after=opts.sim_complete_after,
+                              probe_result=opts.sim_probe_result)
         await sim.start()
         return sim, None
     if opts.runtime == "process":

@@ -11,10 +11,12 @@ hostIP, startTime.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from shoal.agent.drivers.base import ContainerStatus
+from shoal.api import views
 
 
 @dataclass(slots=True)
@@ -118,7 +120,7 @@ def pod_phase(restart_policy: str, inits: list[ContainerView], apps: list[Contai
     return "Failed"
 
 
-def _cond(old: dict[str, dict[str, Any]], type_: str, ok: bool, now: str, reason: str | None = None,
+def _cond(old: Mapping[str, views.Condition], type_: str, ok: bool, now: str, reason: str | None = None,
           message: str | None = None) -> dict[str, Any]:
     status = "True" if ok else "False"
     prev = old.get(type_)
@@ -132,7 +134,7 @@ def _cond(old: dict[str, dict[str, Any]], type_: str, ok: bool, now: str, reason
 
 
 def build_status(
-    pod: dict[str, Any],
+    pod: views.Pod,
     *,
     inits: list[ContainerView],
     apps: list[ContainerView],
@@ -143,19 +145,16 @@ def build_status(
     now: str,
     phase: str | None = None,
 ) -> dict[str, Any]:
-    spec = pod.get("spec") or {}
-    old = pod.get("status") or {}
-    old_conds: dict[str, dict[str, Any]] = {str(c.get("type")): c for c in old.get("conditions") or []
-                                            if isinstance(c, dict)}
-    policy = spec.get("restartPolicy") or "Always"
-    phase = phase or pod_phase(policy, inits, apps)
+    spec, old = views.spec(pod), views.status(pod)
+    old_conds = {str(c.get("type")): c for c in views.conditions(pod)}
+    phase = phase or pod_phase(views.restart_policy(pod), inits, apps)
     initialized = init_done(inits)
     not_ready = [v.name for v in apps if not v.ready]
     incomplete = [v.name for v in inits if not v.succeeded]
-    gates_ok = all((old_conds.get(g.get("conditionType")) or {}).get("status") == "True"
+    gates_ok = all(old_conds.get(str(g.get("conditionType")), {}).get("status") == "True"
                    for g in spec.get("readinessGates") or [])
     terminal = phase in ("Succeeded", "Failed")
-    conds = [
+    conds: list[Mapping[str, Any]] = [
         _cond(old_conds, "PodReadyToStartContainers", sandbox_ready, now),
         _cond(old_conds, "Initialized", initialized, now, "ContainersNotInitialized",
               f"containers with incomplete status: [{' '.join(incomplete)}]"),

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shoal.api.proto_schema import SCHEMA, VARINT_SCALARS, FieldSpec, message_for
+from shoal.api.proto_schema import SCALAR_TYPES, SCHEMA, VARINT_SCALARS, FieldSpec, message_for
 
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
@@ -234,12 +234,13 @@ def _map_entry(spec: FieldSpec, value: memoryview, where: str) -> tuple[str, Any
             present = True
             item = _value(spec, wire, entry, f"{where}[{key}]")
     if not present:
-        item = decode_message(b"", spec.type) if spec.type in SCHEMA else _zero_value(spec.type)
+        is_message = spec.type not in SCALAR_TYPES
+        item = decode_message(b"", spec.type) if is_message else _zero_value(spec.type)
     return key, item
 
 
 def _value(spec: FieldSpec, wire: int, value: Any, where: str) -> Any:
-    if spec.type in SCHEMA:
+    if spec.type not in SCALAR_TYPES:
         if wire != LEN:
             raise ProtobufError(f"{where}: wrong wire type {_WIRE_NAMES[wire]}, expected a message")
         return _decode(value, spec.type, where)
@@ -294,7 +295,7 @@ def iter_fields_packed(data: memoryview, where: str) -> Iterator[tuple[int, int,
 
 
 def decode_message(data: bytes | memoryview, message: str) -> dict[str, Any]:
-    """Decode one message of ``proto_schema.SCHEMA`` (e.g. ``"Pod"``) into a JSON-shaped dict."""
+    """Decode one message of ``proto_schema.SCHEMA`` (e.g. ``"core.v1.Pod"``) into a JSON-shaped dict."""
     if message not in SCHEMA:
         raise ProtobufError(f"no protobuf schema for message {message}")
     return _decode(memoryview(data), message, message)

@@ -19,7 +19,7 @@ import msgspec
 from aiohttp import web
 
 from shoal.api import kinds
-from shoal.apiserver import discovery, errors, leanhttp, memtrim, rawobj, routing
+from shoal.apiserver import discovery, errors, leanhttp, memtrim, rawobj, routing, strategies
 from shoal.apiserver.allocator import ServiceAllocator
 from shoal.apiserver.auth import (
     PUBLIC_PATHS,
@@ -31,8 +31,8 @@ from shoal.apiserver.auth import (
 )
 from shoal.apiserver.handlers import Handlers
 from shoal.apiserver.nscache import NamespaceCache, WriteThrough
-from shoal.apiserver.priority import ClassAdmission, PodPriority, PriorityClassCache, system_classes
-from shoal.apiserver.resource import Clock, Resource, WriteAdmission, utcnow
+from shoal.apiserver.priority import PriorityClassCache, system_classes
+from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.watchcache import Broadcaster
 from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
 
@@ -92,15 +92,12 @@ class ApiServer:
         assert pc_info is not None
         self.priority_classes = PriorityClassCache(store, pc_info)
         caches = {ns_info.storage_prefix: self.namespaces, pc_info.storage_prefix: self.priority_classes}
-        admissions: dict[str, WriteAdmission] = {"Pod": PodPriority(self.priority_classes),
-                                                 "PriorityClass": ClassAdmission(self.priority_classes)}
+        shared = strategies.Shared(service_allocator=self.allocator, priority_classes=self.priority_classes)
         for info in kinds.RESOURCES:
             cache = caches.get(info.storage_prefix)
             self.resources[info.storage_prefix] = Resource(
                 WriteThrough(store, cache) if cache is not None else store, info, clock=clock,
-                namespace_lookup=self.namespaces.get,
-                hooks=self.allocator if info.kind == "Service" else None,
-                admission_hook=admissions.get(info.kind),
+                namespace_lookup=self.namespaces.get, strategy=strategies.for_resource(info, shared),
             )
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
         for prefix, cache in caches.items():

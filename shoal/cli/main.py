@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -38,7 +37,7 @@ def main() -> None:
 @click.option("--no-agent", is_flag=True, help="Do not run a node agent in this process.")
 @click.option("--node-name", help="Name of this machine's node (default: the hostname).")
 @click.option("-v", "--verbose", is_flag=True)
-# component options: each lands in ServerOptions.extra under its Python name
+# component options: each lands in ServerOptions.extra under its Python name (declared in ComponentOptions)
 @click.option("--service-cidr", default="10.43.0.0/16", show_default=True, help="Range of Service ClusterIPs.")
 @click.option("--disable-scheduler", is_flag=True, default=None, help="Do not run the scheduler.")
 @click.option("--disable-controller-manager", is_flag=True, default=None, help="Do not run the controllers.")
@@ -50,9 +49,9 @@ def main() -> None:
 @click.option("--node-monitor-grace-period", type=click.FloatRange(min=0.5), default=6.0, show_default=True,
               help="Seconds without a lease renewal before a node is marked unreachable and its pods evicted.")
 def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
-           no_agent: bool, node_name: str | None, verbose: bool, **extra: Any) -> None:
+           no_agent: bool, node_name: str | None, verbose: bool, **extra: object) -> None:
     """Run the all-in-one server: API, store and the cluster's components."""
-    from shoal.server import Server, ServerOptions, split_listen
+    from shoal.server import Server, ServerOptions, component_options, split_listen
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -63,14 +62,14 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
     try:
         import ipaddress
 
-        ipaddress.ip_network(extra["service_cidr"], strict=False)
+        ipaddress.ip_network(str(extra["service_cidr"]), strict=False)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--service-cidr") from None
     if not (store == "sqlite" or store.startswith("sqlite://") or store.startswith("etcd://")):
         raise click.BadParameter("expected sqlite or etcd://HOST:PORT[,HOST:PORT...]", param_hint="--store")
     opts = ServerOptions(data_dir=_data_dir(data_dir), listen=listen, store=store, runtime=runtime,
                          docker_host=docker_host, no_agent=no_agent, node_name=node_name,
-                         extra={k: v for k, v in extra.items() if v is not None})
+                         extra=component_options(extra))
     try:
         eventloop.run(Server(opts).run())
     except OSError as e:
@@ -96,11 +95,14 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
               help="Simulated runtime: seconds before a container runs.")
 @click.option("--simulate-complete-after", type=click.FloatRange(min=0), default=None,
               help="Simulated runtime: Job pods (restartPolicy OnFailure/Never) succeed after this many seconds.")
+@click.option("--simulate-probe-result", type=click.Choice(["success", "failure"]), default="success",
+              show_default=True, help="Simulated runtime: what pods' probes answer (none is really run; a pod's "
+              "sim.shoal.io/{liveness,readiness,startup}-probe annotation overrides it).")
 @click.option("-v", "--verbose", is_flag=True)
 def agent(server_url: str, token: str, data_dir: str | None, node_name: str | None, runtime: str,
           docker_host: str | None, simulate_nodes: int, labels: str, capacity: str, ca_file: str | None,
           lease_interval: float, simulate_start_delay: float, simulate_complete_after: float | None,
-          verbose: bool) -> None:
+          simulate_probe_result: str, verbose: bool) -> None:
     """Join a machine to a cluster as a node: run the pods bound to it."""
     from shoal.agent.main import AgentArgs, BadArgument, run_agent
 
@@ -109,7 +111,8 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
     args = AgentArgs(server=server_url, token=token, data_dir=_data_dir(data_dir), node_name=node_name,
                      runtime=runtime, docker_host=docker_host, simulate_nodes=simulate_nodes, labels=labels,
                      capacity=capacity, ca_file=ca_file, lease_interval=lease_interval,
-                     sim_start_delay=simulate_start_delay, sim_complete_after=simulate_complete_after)
+                     sim_start_delay=simulate_start_delay, sim_complete_after=simulate_complete_after,
+                     sim_probe_result=simulate_probe_result)
     try:
         eventloop.run(run_agent(args))
     except BadArgument as e:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.api.views import Body, uid, utcnow
 from shoal.client import ApiClient, Informer, InformerFactory, WorkQueue, run_workers
 from shoal.client.events import EventRecorder
 
@@ -30,11 +31,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]  # wall time, for what is written into objects and compared with them
 Monotonic = Callable[[], float]  # seconds that never go back, for intervals kept in memory (back-offs, buckets)
-Obj = dict[str, Any]
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -108,14 +104,13 @@ class Controller:
         if self._event_tasks:
             await asyncio.wait(list(self._event_tasks), timeout=timeout)
 
-    def emit(self, obj: Obj, type_: str, reason: str, message: str, *, kind: str = "",
+    def emit(self, obj: Body, type_: str, reason: str, message: str, *, kind: str = "",
              api_version: str = "") -> None:
         """Record an Event about ``obj`` in the background (never blocks, never raises).
 
         ``kind``/``api_version`` fill in what list items from an informer may lack.
         """
-        uid = str((obj.get("metadata") or {}).get("uid") or "")
-        if not self._spam.allow(uid, self.monotonic()):
+        if not self._spam.allow(uid(obj), self.monotonic()):
             return
         ref = dict(obj)
         if kind:
@@ -130,7 +125,7 @@ class Controller:
         task.add_done_callback(self._event_tasks.discard)
 
 
-def ensure_index(informer: Informer, name: str, fn: Callable[[Obj], list[str]]) -> None:
+def ensure_index(informer: Informer, name: str, fn: Callable[[Body], list[str]]) -> None:
     """Add an index unless a controller sharing this informer already did."""
     try:
         informer.by_index(name, "")
@@ -224,20 +219,4 @@ async def sleep_until(clock: Clock, when: dt.datetime) -> None:
         await asyncio.sleep(delay)
 
 
-def parse_time(value: Any) -> dt.datetime | None:
-    """An RFC 3339 timestamp as the API writes it (``2024-05-01T10:00:00Z``), or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-
-
-def format_time(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-__all__ = ["Clock", "Context", "Controller", "Expectations", "Monotonic", "Obj", "SpamFilter", "ensure_index",
-           "format_time", "parse_time", "sleep_until", "utcnow"]
+__all__ = ["Clock", "Context", "Controller", "Expectations", "Monotonic", "SpamFilter", "ensure_index", "sleep_until", "utcnow"]

@@ -14,26 +14,40 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.api.views import (
+    Body,
+    condition,
+    is_active,
+    is_ready,
+    is_terminal,
+    is_terminating,
+    labels,
+    meta,
+    name,
+    parse_time,
+    spec,
+    taints,
+)
 from shoal.controllers import taints as tl
-from shoal.controllers.podutil import is_available, is_terminal, is_terminating, meta
 
-Obj = dict[str, Any]
 HASH_LABEL = "controller-revision-hash"
 GENERATION_LABEL = "pod-template-generation"
 
 
-def template_hash(template: Obj) -> str:
+def template_hash(template: Body) -> str:
     raw = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(raw).hexdigest()[:10]
 
 
-def daemon_tolerations(pod_spec: Obj) -> list[Obj]:
+def daemon_tolerations(pod_spec: Body) -> list[dict[str, Any]]:
     """The template's tolerations plus upstream's daemon defaults (without tolerationSeconds: for ever)."""
     tols = [dict(t) for t in pod_spec.get("tolerations") or []]
     extra = [(tl.NOT_READY, "NoExecute"), (tl.UNREACHABLE, "NoExecute"),
@@ -48,7 +62,7 @@ def daemon_tolerations(pod_spec: Obj) -> list[Obj]:
     return tols
 
 
-def _match_expression(expr: Obj, value: str | None) -> bool:
+def _match_expression(expr: Body, value: str | None) -> bool:
     op, values = expr.get("operator"), [str(v) for v in expr.get("values") or []]
     if op == "In":
         return value is not None and value in values
@@ -67,22 +81,22 @@ def _match_expression(expr: Obj, value: str | None) -> bool:
     return False
 
 
-def _term_matches(term: Obj, node: Obj) -> bool:
+def _term_matches(term: Body, node: Body) -> bool:
     exprs = term.get("matchExpressions") or []
     fields = term.get("matchFields") or []
     if not exprs and not fields:
         return False  # an empty term matches nothing, as upstream
-    labels = meta(node).get("labels") or {}
-    if not all(_match_expression(e, labels.get(e.get("key"))) for e in exprs):
+    node_labels = labels(node)
+    if not all(_match_expression(e, node_labels.get(e.get("key"))) for e in exprs):
         return False
-    name = meta(node).get("name")
-    return all(_match_expression(f, name if f.get("key") == "metadata.name" else None) for f in fields)
+    node_name = meta(node).get("name")
+    return all(_match_expression(f, node_name if f.get("key") == "metadata.name" else None) for f in fields)
 
 
-def node_matches(pod_spec: Obj, node: Obj) -> bool:
+def node_matches(pod_spec: Body, node: Body) -> bool:
     """nodeSelector and requiredDuringSchedulingIgnoredDuringExecution node affinity."""
-    labels = meta(node).get("labels") or {}
-    if any(labels.get(k) != v for k, v in (pod_spec.get("nodeSelector") or {}).items()):
+    node_labels = labels(node)
+    if any(node_labels.get(k) != v for k, v in (pod_spec.get("nodeSelector") or {}).items()):
         return False
     req = ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
         "requiredDuringSchedulingIgnoredDuringExecution")
@@ -97,51 +111,69 @@ class Placement:
     may_stay: bool
 
 
-def placement(ds: Obj, node: Obj) -> Placement:
-    spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
-    if not node_matches(spec, node):
+def template_spec(ds: Body) -> dict[str, Any]:
+    """The DaemonSet's ``spec.template.spec``."""
+    return spec(spec(ds).get("template") or {})
+
+
+def placement(ds: Body, node: Body) -> Placement:
+    tmpl_spec = template_spec(ds)
+    if not node_matches(tmpl_spec, node):
         return Placement(False, False)
-    tols = daemon_tolerations(spec)
-    node_taints = (node.get("spec") or {}).get("taints") or []
+    tols = daemon_tolerations(tmpl_spec)
+    node_taints = taints(node)
     may_stay = tl.tolerates_all(tols, node_taints, effects=("NoExecute",))
     should_run = may_stay and tl.tolerates_all(tols, node_taints, effects=("NoSchedule",))
     return Placement(should_run, may_stay)
 
 
-def pod_hash(pod: Obj) -> str | None:
-    return (meta(pod).get("labels") or {}).get(HASH_LABEL)
+def pod_hash(pod: Body) -> str | None:
+    return labels(pod).get(HASH_LABEL)
+
+
+def is_available(pod: Body, min_ready_seconds: int, now: dt.datetime) -> bool:
+    """Active and Ready for at least ``min_ready_seconds`` by the Ready condition's transition time.
+
+    A daemon pod whose Ready condition has no transition time counts as available (a ReplicaSet's
+    ``podstate.is_available`` falls back to the creation time instead, as upstream's ReplicaSet does)."""
+    if not is_active(pod) or not is_ready(pod):
+        return False
+    if min_ready_seconds <= 0:
+        return True
+    since = parse_time((condition(pod, "Ready") or {}).get("lastTransitionTime"))
+    return since is None or (now - since).total_seconds() >= min_ready_seconds
 
 
 @dataclass(slots=True)
 class Plan:
     create_on: list[str] = field(default_factory=list)  # node names
-    delete: list[Obj] = field(default_factory=list)
+    delete: list[Body] = field(default_factory=list)
     failed_nodes: list[str] = field(default_factory=list)  # nodes whose daemon pod failed (back off)
 
 
-def _oldest_first(pods: list[Obj]) -> list[Obj]:
+def _oldest_first(pods: Sequence[Body]) -> list[Body]:
     return sorted(pods, key=lambda p: (str(meta(p).get("creationTimestamp") or ""), str(meta(p).get("name"))))
 
 
-def manage(ds: Obj, nodes: list[Obj], pods_by_node: dict[str, list[Obj]], *, new_hash: str,
+def manage(ds: Body, nodes: Sequence[Body], pods_by_node: Mapping[str, Sequence[Body]], *, new_hash: str,
            surge: bool) -> Plan:
     """Per node: create a missing daemon pod, delete failed, excess and misplaced ones."""
     plan = Plan()
     names = set()
     for node in nodes:
-        name = str(meta(node).get("name"))
-        names.add(name)
+        node_name = str(meta(node).get("name"))
+        names.add(node_name)
         place = placement(ds, node)
-        pods = [p for p in pods_by_node.get(name, []) if not is_terminating(p)]
+        pods = [p for p in pods_by_node.get(node_name, []) if not is_terminating(p)]
         if place.should_run or (place.may_stay and pods):
             failed = [p for p in pods if is_terminal(p)]
             if failed:
                 plan.delete += failed
-                plan.failed_nodes.append(name)
+                plan.failed_nodes.append(node_name)
             running = [p for p in pods if not is_terminal(p)]
             if not running:
                 if place.should_run and not failed:
-                    plan.create_on.append(name)
+                    plan.create_on.append(node_name)
             elif len(running) > 1:
                 if surge:
                     # keep the oldest new pod and the oldest old one; rolling_update settles the pair
@@ -152,9 +184,9 @@ def manage(ds: Obj, nodes: list[Obj], pods_by_node: dict[str, list[Obj]], *, new
                     plan.delete += _oldest_first(running)[1:]
         else:
             plan.delete += pods
-    for name, pods in pods_by_node.items():
-        if name not in names:
-            plan.delete += [p for p in pods if not is_terminating(p)]  # the node is gone
+    for node_name, node_pods in pods_by_node.items():
+        if node_name not in names:
+            plan.delete += [p for p in node_pods if not is_terminating(p)]  # the node is gone
     return plan
 
 
@@ -168,15 +200,15 @@ def scaled(value: Any, total: int, *, round_up: bool) -> int:
     return int(value)
 
 
-def rolling_update(ds: Obj, nodes: list[Obj], pods_by_node: dict[str, list[Obj]], *, new_hash: str,
-                   now: Any) -> Plan:
+def rolling_update(ds: Body, nodes: Sequence[Body], pods_by_node: Mapping[str, Sequence[Body]], *, new_hash: str,
+                   now: dt.datetime) -> Plan:
     """Old pods to delete now (maxUnavailable), or nodes to surge a new pod onto (maxSurge)."""
-    spec = ds.get("spec") or {}
-    strategy = spec.get("updateStrategy") or {}
+    ds_spec = spec(ds)
+    strategy = ds_spec.get("updateStrategy") or {}
     if (strategy.get("type") or "RollingUpdate") != "RollingUpdate":
         return Plan()  # OnDelete: users delete old pods themselves
     ru = strategy.get("rollingUpdate") or {}
-    min_ready = int(spec.get("minReadySeconds") or 0)
+    min_ready = int(ds_spec.get("minReadySeconds") or 0)
     desired = [n for n in nodes if placement(ds, n).should_run]
     surge = scaled(ru.get("maxSurge"), len(desired), round_up=True)
     max_unavailable = scaled(ru.get("maxUnavailable", 1), len(desired), round_up=True)
@@ -184,12 +216,12 @@ def rolling_update(ds: Obj, nodes: list[Obj], pods_by_node: dict[str, list[Obj]]
         max_unavailable = 1
     plan = Plan()
     unavailable = 0
-    candidates: list[Obj] = []
+    candidates: list[Body] = []
     surge_candidates: list[str] = []
     surging = 0
     for node in desired:
-        name = str(meta(node).get("name"))
-        running = [p for p in pods_by_node.get(name, []) if not is_terminating(p) and not is_terminal(p)]
+        node_name = name(node)
+        running = [p for p in pods_by_node.get(node_name, []) if not is_terminating(p) and not is_terminal(p)]
         new = [p for p in running if pod_hash(p) == new_hash]
         old = [p for p in running if pod_hash(p) != new_hash]
         if not old:
@@ -203,9 +235,9 @@ def rolling_update(ds: Obj, nodes: list[Obj], pods_by_node: dict[str, list[Obj]]
                 else:
                     surging += 1
             elif not is_available(old[0], min_ready, now):
-                plan.create_on.append(name)  # nothing to lose: replace at once
+                plan.create_on.append(node_name)  # nothing to lose: replace at once
             else:
-                surge_candidates.append(name)
+                surge_candidates.append(node_name)
             continue
         if new:
             continue  # both: manage() removes the excess

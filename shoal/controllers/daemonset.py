@@ -21,39 +21,44 @@ daemon pod is deleted and recreated after a per-node back-off.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
-from collections.abc import Hashable
-from typing import Any
+from collections.abc import Hashable, Mapping, Sequence
 
 from shoal.api import selectors
-from shoal.client import ApiException, Informer, key_of
-from shoal.controllers import daemonplan as plan
-from shoal.controllers.base import Context, Controller, Expectations
-from shoal.controllers.podutil import (
+from shoal.api.views import (
+    Body,
+    OwnerReference,
     controller_ref,
-    is_available,
+    controller_uid,
     is_ready,
     is_terminating,
+    labels,
     meta,
-    owner_ref,
-    pod_from_template,
+    node_name,
+    owner_reference,
+    owner_references,
+    spec,
+    status,
+    uid,
 )
+from shoal.api.views import key as key_of
+from shoal.client import ApiException, Informer
+from shoal.controllers import daemonplan as plan
+from shoal.controllers.base import Context, Controller, Expectations
+from shoal.controllers.ownership import pod_from_template
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
-
-def _ds_key_of_pod(pod: Obj) -> list[str]:
+def _ds_key_of_pod(pod: Body) -> list[str]:
     ref = controller_ref(pod)
     if ref is None or ref.get("kind") != "DaemonSet":
         return []
     return [f"{meta(pod).get('namespace')}/{ref.get('name')}"]
 
 
-def _selector(ds: Obj) -> selectors.Selector | None:
-    sel = (ds.get("spec") or {}).get("selector")
+def _selector(ds: Body) -> selectors.Selector | None:
+    sel = spec(ds).get("selector")
     if not sel or not (sel.get("matchLabels") or sel.get("matchExpressions")):
         return None  # validation refuses it; never adopt every pod of a namespace
     try:
@@ -89,11 +94,11 @@ class DaemonSetController(Controller):
         for ds in self.daemonsets.list():
             self.queue.add(key_of(ds))
 
-    def _node_updated(self, old: Obj, new: Obj) -> None:
+    def _node_updated(self, old: Body, new: Body) -> None:
         if (meta(old).get("labels") != meta(new).get("labels") or old.get("spec") != new.get("spec")):
             self._all()
 
-    def _pod_added(self, pod: Obj) -> None:
+    def _pod_added(self, pod: Body) -> None:
         keys = _ds_key_of_pod(pod)
         for k in keys:
             self.expectations.observed_add(k)
@@ -101,7 +106,7 @@ class DaemonSetController(Controller):
         if not keys and controller_ref(pod) is None:
             self._orphan(pod)
 
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
+    def _pod_updated(self, old: Body, new: Body) -> None:
         for k in _ds_key_of_pod(new):
             if is_terminating(new) and not is_terminating(old):
                 self.expectations.observed_del(k)
@@ -111,21 +116,21 @@ class DaemonSetController(Controller):
         if controller_ref(new) is None and meta(old).get("labels") != meta(new).get("labels"):
             self._orphan(new)
 
-    def _pod_deleted(self, pod: Obj) -> None:
+    def _pod_deleted(self, pod: Body) -> None:
         for k in _ds_key_of_pod(pod):
             if not is_terminating(pod):
                 self.expectations.observed_del(k)
             self.queue.add(k)
 
-    def _orphan(self, pod: Obj) -> None:
+    def _orphan(self, pod: Body) -> None:
         """An orphan pod matching a DaemonSet's selector: let that DaemonSet adopt it."""
-        labels = meta(pod).get("labels") or {}
+        pod_labels = labels(pod)
         for ds in self.daemonsets.list(meta(pod).get("namespace")):
             sel = _selector(ds)
-            if sel is not None and sel.matches(labels):
+            if sel is not None and sel.matches(pod_labels):
                 self.queue.add(key_of(ds))
 
-    def _event(self, ds: Obj, type_: str, reason: str, message: str) -> None:
+    def _event(self, ds: Body, type_: str, reason: str, message: str) -> None:
         ref = {**ds, "apiVersion": "apps/v1", "kind": "DaemonSet"}
         task = asyncio.get_running_loop().create_task(self.events.event(ref, type_, reason, message))
         self._bg.add(task)
@@ -143,19 +148,19 @@ class DaemonSetController(Controller):
             return
         pods = await self._claim(ds, sel)
         nodes = self.nodes.list()
-        by_node: dict[str, list[Obj]] = {}
+        by_node: dict[str, list[Body]] = {}
         for p in pods:
-            by_node.setdefault(str((p.get("spec") or {}).get("nodeName") or ""), []).append(p)
-        tmpl = (ds.get("spec") or {}).get("template") or {}
+            by_node.setdefault(node_name(p), []).append(p)
+        tmpl = spec(ds).get("template") or {}
         new_hash = plan.template_hash(tmpl)
-        surge = plan.scaled(((((ds.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {})
-                             .get("maxSurge")), len(nodes), round_up=True) > 0
+        rolling = (spec(ds).get("updateStrategy") or {}).get("rollingUpdate") or {}
+        surge = plan.scaled(rolling.get("maxSurge"), len(nodes), round_up=True) > 0
         if self.expectations.satisfied(k):
             now = self.clock()
             m = plan.manage(ds, nodes, by_node, new_hash=new_hash, surge=surge)
             r = plan.rolling_update(ds, nodes, by_node, new_hash=new_hash, now=now)
             create = [n for n in dict.fromkeys(m.create_on + r.create_on) if self._may_create(k, n)]
-            delete = list({meta(p)["uid"]: p for p in m.delete + r.delete}.values())
+            delete = list({uid(p): p for p in m.delete + r.delete}.values())
             for n in m.failed_nodes:
                 self._note_failure(k, n)
                 self._event(ds, "Warning", "FailedDaemonPod", f"Found failed daemon pod on node {n}, will try to kill it")
@@ -164,29 +169,27 @@ class DaemonSetController(Controller):
                 self.queue.add_after(k, self.backoff_base)
         await self._write_status(ds, nodes, by_node, new_hash)
 
-    async def _claim(self, ds: Obj, sel: selectors.Selector) -> list[Obj]:
+    async def _claim(self, ds: Body, sel: selectors.Selector) -> list[Body]:
         """Owned pods that still match, after adopting matching orphans and releasing non-matching ones."""
         md = meta(ds)
         owned = [p for p in self.pods.by_index("daemonset:owner", key_of(ds))
-                 if (controller_ref(p) or {}).get("uid") == md.get("uid")]
-        out = []
+                 if controller_uid(p) == md.get("uid")]
+        out: list[Body] = []
         for p in owned:
-            if sel.matches(meta(p).get("labels") or {}):
+            if sel.matches(labels(p)):
                 out.append(p)
             elif not is_terminating(p):
-                await self._patch_refs(p, [r for r in meta(p).get("ownerReferences") or []
-                                           if r.get("uid") != md.get("uid")])
+                await self._patch_refs(p, [r for r in owner_references(p) if r.get("uid") != md.get("uid")])
         for p in self.pods.list(md.get("namespace")):
-            pm = meta(p)
-            if controller_ref(p) is not None or is_terminating(p) or not sel.matches(pm.get("labels") or {}):
+            if controller_ref(p) is not None or is_terminating(p) or not sel.matches(labels(p)):
                 continue
-            ref = owner_ref({**ds, "apiVersion": "apps/v1", "kind": "DaemonSet"})
-            adopted = await self._patch_refs(p, [*(pm.get("ownerReferences") or []), ref])
+            ref = owner_reference(ds, api_version="apps/v1", kind="DaemonSet")
+            adopted = await self._patch_refs(p, [*owner_references(p), ref])
             if adopted is not None:
                 out.append(adopted)
         return out
 
-    async def _patch_refs(self, pod: Obj, refs: list[Obj]) -> Obj | None:
+    async def _patch_refs(self, pod: Body, refs: list[OwnerReference]) -> Body | None:
         md = meta(pod)
         try:
             return await self.client.patch("pods", md["name"], {"metadata": {
@@ -209,12 +212,12 @@ class DaemonSetController(Controller):
         count, _ = self._failures.get((k, node), (0, 0.0))
         self._failures[(k, node)] = (count + 1, self.monotonic())
 
-    async def _sync_nodes(self, k: str, ds: Obj, create: list[str], delete: list[Obj], new_hash: str) -> None:
+    async def _sync_nodes(self, k: str, ds: Body, create: list[str], delete: list[Body], new_hash: str) -> None:
         md = meta(ds)
         if not create and not delete:
             return
         self.expectations.expect(k, adds=len(create), dels=len(delete))
-        tmpl = (ds.get("spec") or {}).get("template") or {}
+        tmpl = spec(ds).get("template") or {}
         gen = str(md.get("generation") or 1)
 
         async def make(node: str) -> None:
@@ -225,7 +228,7 @@ class DaemonSetController(Controller):
             pod["spec"]["nodeName"] = node
             pod["spec"]["tolerations"] = plan.daemon_tolerations(pod["spec"])
             try:
-                created = await self.client.create("pods", pod, md["namespace"])
+                created = await self.client.create("pods", dict(pod), md["namespace"])
             except ApiException as e:
                 self.expectations.observed_add(k)
                 self._event(ds, "Warning", "FailedCreate", f"Error creating: {e.message}")
@@ -234,7 +237,7 @@ class DaemonSetController(Controller):
                 raise
             self._event(ds, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
 
-        async def remove(pod: Obj) -> None:
+        async def remove(pod: Body) -> None:
             pm = meta(pod)
             try:
                 await self.client.delete("pods", pm["name"], pm.get("namespace"), uid=pm.get("uid"))
@@ -251,33 +254,32 @@ class DaemonSetController(Controller):
         if errors:
             raise errors[0]
 
-    async def _write_status(self, ds: Obj, nodes: list[Obj], by_node: dict[str, list[Obj]], new_hash: str) -> None:
+    async def _write_status(self, ds: Body, nodes: Sequence[Body], by_node: Mapping[str, Sequence[Body]],
+                            new_hash: str) -> None:
         md = meta(ds)
         now = self.clock()
-        min_ready = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
+        min_ready = int(spec(ds).get("minReadySeconds") or 0)
         desired = current = misscheduled = ready = available = updated = 0
         for node in nodes:
-            name = str(meta(node).get("name"))
-            pods = [p for p in by_node.get(name, []) if not is_terminating(p)]
+            pods = [p for p in by_node.get(str(meta(node).get("name")), []) if not is_terminating(p)]
             should_run = plan.placement(ds, node).should_run
             if should_run:
                 desired += 1
                 if pods:
                     current += 1
                     ready += any(is_ready(p) for p in pods)
-                    available += any(is_available(p, min_ready, now) for p in pods)
+                    available += any(plan.is_available(p, min_ready, now) for p in pods)
                     updated += any(plan.pod_hash(p) == new_hash for p in pods)
             elif pods:
                 misscheduled += 1
-        old = ds.get("status") or {}
-        status = {**old, "currentNumberScheduled": current, "numberMisscheduled": misscheduled,
+        old = status(ds)
+        new = {**old, "currentNumberScheduled": current, "numberMisscheduled": misscheduled,
                   "desiredNumberScheduled": desired, "numberReady": ready,
                   "observedGeneration": md.get("generation"), "updatedNumberScheduled": updated,
                   "numberAvailable": available, "numberUnavailable": max(0, desired - available)}
-        if status == old:
+        if new == old:
             return
-        body = copy.deepcopy(ds)
-        body["status"] = status
+        body = {**ds, "status": new}
         try:
             await self.client.update_status("daemonsets", body)
         except ApiException as e:

@@ -17,19 +17,34 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Hashable
-from typing import Any
 
 from shoal.api.selectors import SelectorError, from_label_selector
-from shoal.client import ApiException, key_of
-from shoal.controllers import autorollback, ownership, podstate, progress
+from shoal.api.views import (
+    Body,
+    controller_ref,
+    controller_uid,
+    is_terminating,
+    labels,
+    meta,
+    name,
+    namespace,
+    owner_reference,
+    spec,
+    status,
+    uid,
+)
+from shoal.api.views import (
+    key as key_of,
+)
+from shoal.client import ApiException, Informer
+from shoal.controllers import autorollback, ownership, progress
 from shoal.controllers.base import Controller
 from shoal.controllers.hashing import equal_ignore_hash
-from shoal.controllers.history import meta, template
+from shoal.controllers.history import ReplicaSet, template
 from shoal.controllers.rollout import Plan, plan_rollout
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 API_VERSION = "apps/v1"
 KIND = "Deployment"
 
@@ -51,56 +66,56 @@ class DeploymentController(Controller):
         self.pod_informer.add_handler(on_update=self._pod_updated, on_delete=self._pod_deleted)
 
     # ---- event handlers ------------------------------------------------------------------
-    def _enqueue(self, d: Obj) -> None:
+    def _enqueue(self, d: Body) -> None:
         self.queue.add(key_of(d))
 
-    def _owner(self, obj: Obj, kind: str, informer: Any) -> Obj | None:
-        ref = ownership.controller_ref(obj)
+    def _owner(self, obj: Body, kind: str, informer: Informer) -> Body | None:
+        ref = controller_ref(obj)
         if ref is None or ref.get("kind") != kind:
             return None
-        owner: Obj | None = informer.get_by(meta(obj).get("namespace"), str(ref.get("name")))
+        owner = informer.get_by(meta(obj).get("namespace"), str(ref.get("name")))
         if owner is None or meta(owner).get("uid") != ref.get("uid"):
             return None
         return owner
 
-    def _matching(self, rs: Obj) -> list[Obj]:
-        labels = meta(rs).get("labels") or {}
-        out = []
+    def _matching(self, rs: Body) -> list[Body]:
+        rs_labels = labels(rs)
+        out: list[Body] = []
         for d in self.d_informer.list(meta(rs).get("namespace")):
             try:
-                if from_label_selector((d.get("spec") or {}).get("selector")).matches(labels):
+                if from_label_selector(spec(d).get("selector")).matches(rs_labels):
                     out.append(d)
             except SelectorError:
                 continue
         return out
 
-    def _rs_changed(self, rs: Obj) -> None:
+    def _rs_changed(self, rs: Body) -> None:
         d = self._owner(rs, KIND, self.d_informer)
         if d is not None:
             self._enqueue(d)
-        elif ownership.controller_ref(rs) is None and not podstate.is_terminating(rs):
+        elif controller_ref(rs) is None and not is_terminating(rs):
             for m in self._matching(rs):
                 self._enqueue(m)
 
-    def _rs_updated(self, old: Obj, new: Obj) -> None:
-        if ownership.controller_ref(old) != ownership.controller_ref(new):
+    def _rs_updated(self, old: Body, new: Body) -> None:
+        if controller_ref(old) != controller_ref(new):
             self._rs_changed(old)
-        if meta(old).get("labels") != meta(new).get("labels") or ownership.controller_ref(new) is not None:
+        if meta(old).get("labels") != meta(new).get("labels") or controller_ref(new) is not None:
             self._rs_changed(new)
 
-    def _deployment_of_pod(self, pod: Obj) -> Obj | None:
+    def _deployment_of_pod(self, pod: Body) -> Body | None:
         rs = self._owner(pod, "ReplicaSet", self.rs_informer)
         return self._owner(rs, KIND, self.d_informer) if rs is not None else None
 
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
+    def _pod_updated(self, old: Body, new: Body) -> None:
         d = self._deployment_of_pod(new)
         if d is not None and autorollback.enabled(d):
             self._enqueue(d)
 
-    def _pod_deleted(self, pod: Obj) -> None:
+    def _pod_deleted(self, pod: Body) -> None:
         d = self._deployment_of_pod(pod)
         if d is not None:
-            strategy = ((d.get("spec") or {}).get("strategy") or {}).get("type")
+            strategy = (spec(d).get("strategy") or {}).get("type")
             if strategy == "Recreate" or autorollback.enabled(d):
                 self._enqueue(d)
 
@@ -110,9 +125,7 @@ class DeploymentController(Controller):
         if d is None:
             return
         rss = await self._claim(d)
-        pods = {str(meta(rs).get("uid")): self.pod_informer.by_index(ownership.CONTROLLER_INDEX,
-                                                                        str(meta(rs).get("uid")))
-                for rs in rss}
+        pods = {uid(rs): self.pod_informer.by_index(ownership.CONTROLLER_INDEX, uid(rs)) for rs in rss}
         plan = plan_rollout(d, rss, pods, self.clock())
         try:
             await self._apply(d, plan)
@@ -126,15 +139,15 @@ class DeploymentController(Controller):
         if plan.requeue_after is not None:
             self.queue.add_after(key, plan.requeue_after)
 
-    async def _claim(self, d: Obj) -> list[Obj]:
+    async def _claim(self, d: Body) -> list[Body]:
         try:
-            selector = from_label_selector((d.get("spec") or {}).get("selector"))
+            selector = from_label_selector(spec(d).get("selector"))
         except SelectorError:
-            return self.rs_informer.by_index(ownership.CONTROLLER_INDEX, str(meta(d).get("uid")))
+            return list(self.rs_informer.by_index(ownership.CONTROLLER_INDEX, str(meta(d).get("uid"))))
         claims = ownership.plan_claims(d, selector, ownership.owned_and_orphans(self.rs_informer, d))
-        uid = str(meta(d)["uid"])
+        d_uid = uid(d)
         if claims.adopt and await self._can_adopt(d):
-            ref = ownership.owner_reference(d, api_version=API_VERSION, kind=KIND)
+            ref = owner_reference(d, api_version=API_VERSION, kind=KIND)
             adopted = await asyncio.gather(*(ownership.adopt(self.client, "replicasets", rs, ref)
                                              for rs in claims.adopt), return_exceptions=True)
             failed = [r for r in adopted if isinstance(r, BaseException)]
@@ -142,21 +155,21 @@ class DeploymentController(Controller):
                 raise failed[0]
             claims.owned += [rs for rs in adopted if isinstance(rs, dict)]
         if claims.release:
-            await asyncio.gather(*(ownership.release(self.client, "replicasets", rs, uid) for rs in claims.release))
+            await asyncio.gather(*(ownership.release(self.client, "replicasets", rs, d_uid) for rs in claims.release))
         return claims.owned
 
-    async def _can_adopt(self, d: Obj) -> bool:
+    async def _can_adopt(self, d: Body) -> bool:
         md = meta(d)
         try:
             fresh = await self.client.get("deployments", md["name"], md.get("namespace"))
         except ApiException:
             return False
-        return meta(fresh).get("uid") == md.get("uid") and not meta(fresh).get("deletionTimestamp")
+        return uid(fresh) == uid(d) and not is_terminating(fresh)
 
-    def _event(self, d: Obj, type_: str, reason: str, message: str) -> None:
+    def _event(self, d: Body, type_: str, reason: str, message: str) -> None:
         self.emit(d, type_, reason, message, kind=KIND, api_version=API_VERSION)
 
-    async def _apply(self, d: Obj, plan: Plan) -> None:
+    async def _apply(self, d: Body, plan: Plan) -> None:
         md = meta(d)
         ns = md.get("namespace")
         if plan.rollback is not None and plan.rolled_back is not None:
@@ -165,10 +178,10 @@ class DeploymentController(Controller):
         if plan.create is not None and not await self._create_rs(d, plan.create):
             return
         if plan.updates:
-            await asyncio.gather(*(self.client.update("replicasets", rs) for rs in plan.updates))
+            await asyncio.gather(*(self.client.update("replicasets", dict(rs)) for rs in plan.updates))
         for rs in plan.deletes:
             try:
-                await self.client.delete("replicasets", meta(rs)["name"], ns, uid=meta(rs).get("uid"))
+                await self.client.delete("replicasets", name(rs), ns, uid=meta(rs).get("uid"))
             except ApiException as e:
                 if e.status not in (404, 409):
                     raise
@@ -179,40 +192,39 @@ class DeploymentController(Controller):
         if plan.annotations:
             await self.client.patch("deployments", md["name"], {"metadata": {"annotations": plan.annotations}}, ns)
 
-    async def _create_rs(self, d: Obj, rs: Obj) -> bool:
+    async def _create_rs(self, d: Body, rs: ReplicaSet) -> bool:
         """Create the new ReplicaSet; on a name collision with another template, bump collisionCount."""
-        ns = meta(d).get("namespace")
+        ns = namespace(d)
         try:
-            await self.client.create("replicasets", rs, ns)
+            await self.client.create("replicasets", dict(rs), ns)
             return True
         except ApiException as e:
             if e.status != 409 or e.reason != "AlreadyExists":
                 raise
         try:
-            existing = await self.client.get("replicasets", meta(rs)["name"], ns)
+            existing = await self.client.get("replicasets", name(rs), ns)
         except ApiException as e:
             if e.status == 404:
                 self.queue.add_after(key_of(d), 0.02)
                 return False
             raise
-        if ownership.controller_uid(existing) == meta(d).get("uid") and equal_ignore_hash(template(existing),
-                                                                                          template(d)):
+        if controller_uid(existing) == meta(d).get("uid") and equal_ignore_hash(template(existing), template(d)):
             self.queue.add_after(key_of(d), 0.02)  # ours: the cache was behind
             return False
-        st = dict(d.get("status") or {})
+        st = dict(status(d))
         st["collisionCount"] = int(st.get("collisionCount") or 0) + 1
         self._event(d, "Warning", "HashCollision",
-                    f"replica set {meta(rs)['name']} exists with another template; trying the next hash")
+                    f"replica set {name(rs)} exists with another template; trying the next hash")
         await self.client.update_status("deployments", {**d, "status": st})
         return False
 
-    async def _rollback(self, d: Obj, plan: Plan) -> None:
+    async def _rollback(self, d: Body, plan: Plan) -> None:
         assert plan.rollback is not None and plan.rolled_back is not None
         updated = await self.client.update("deployments", plan.rolled_back)
         for type_, reason, message in plan.events:
             self._event(d, type_, reason, message)
         log.info("deployment %s: %s", key_of(d), plan.events[0][2] if plan.events else "rolled back")
-        st = dict(updated.get("status") or {})
+        st = dict(status(updated))
         now = self.clock()
         if progress.has_progress_deadline(updated):
             progress.set_condition(st, progress.new_condition(

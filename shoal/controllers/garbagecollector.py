@@ -18,6 +18,10 @@ objects by the uids of their owners, and works object by object:
 * ``Background`` (kubectl's default) needs no finalizer: the owner goes at
   once and its dependents follow as the collector notices their owner missing.
 
+Each of those decisions is a pure function of typed views in ``gcplan``
+(``plan_owner``, ``plan_dependent`` over a closed set of owner states and
+actions); this module looks owners up, and executes what they return.
+
 ``podgc`` (terminated pods beyond a threshold, pods of nodes that no longer
 exist) runs beside it on a timer; see that module.
 """
@@ -27,21 +31,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from shoal.api import kinds
 from shoal.api.registry import ResourceInfo
-from shoal.client import ApiException, Informer, key_of
+from shoal.api.views import (
+    Body,
+    OwnerReference,
+    finalizers,
+    is_terminating,
+    meta,
+    namespace,
+    owner_references,
+    uid,
+)
+from shoal.api.views import key as key_of
+from shoal.client import ApiException, Informer
+from shoal.controllers import gcplan
 from shoal.controllers.base import Context, Controller
+from shoal.controllers.gcplan import FOREGROUND, ORPHAN, OwnerState
 from shoal.controllers.podgc import PodGC
-from shoal.controllers.podutil import is_terminating, meta
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
-ORPHAN = "orphan"
-FOREGROUND = "foregroundDeletion"
 IGNORED = frozenset({"events"})
 
 
@@ -49,13 +62,13 @@ def _group(api_version: str) -> str:
     return api_version.rpartition("/")[0] if "/" in api_version else ""
 
 
-def _owner_uids(obj: Obj) -> list[str]:
-    return [str(r["uid"]) for r in meta(obj).get("ownerReferences") or [] if r.get("uid")]
+def _owner_uids(obj: Body) -> list[str]:
+    return [str(r["uid"]) for r in owner_references(obj) if r.get("uid")]
 
 
-def _uid(obj: Obj) -> list[str]:
-    u = meta(obj).get("uid")
-    return [str(u)] if u else []
+def _uid(obj: Body) -> list[str]:
+    u = uid(obj)
+    return [u] if u else []
 
 
 def collectable() -> list[ResourceInfo]:
@@ -91,22 +104,22 @@ class GarbageCollector(Controller):
             )
         self.podgc.setup(self.informers["pods"], self.informers["nodes"])
 
-    def _changed(self, plural: str, old: Obj | None, new: Obj) -> None:
+    def _changed(self, plural: str, old: Body | None, new: Body) -> None:
         md = meta(new)
-        fins = md.get("finalizers") or []
+        fins = finalizers(new)
         deleting = is_terminating(new) and (ORPHAN in fins or FOREGROUND in fins)
         refs_changed = old is None or meta(old).get("ownerReferences") != md.get("ownerReferences")
         if deleting or (md.get("ownerReferences") and (refs_changed or is_terminating(new) != is_terminating(old or {}))):
             self.queue.add((plural, key_of(new)))
         if old is not None and refs_changed:
-            self._enqueue_owners(new, meta(old).get("ownerReferences") or [])
+            self._enqueue_owners(new, owner_references(old))
 
-    def _deleted(self, plural: str, obj: Obj) -> None:
-        for dep_plural, dep in self.dependents(str(meta(obj).get("uid") or "")):
+    def _deleted(self, plural: str, obj: Body) -> None:
+        for dep_plural, dep in self.dependents(uid(obj)):
             self.queue.add((dep_plural, key_of(dep)))
-        self._enqueue_owners(obj, meta(obj).get("ownerReferences") or [])
+        self._enqueue_owners(obj, owner_references(obj))
 
-    def _enqueue_owners(self, obj: Obj, refs: list[Obj]) -> None:
+    def _enqueue_owners(self, obj: Body, refs: Sequence[OwnerReference]) -> None:
         for ref in refs:
             info = self.by_kind.get((_group(str(ref.get("apiVersion") or "")), str(ref.get("kind") or "")))
             if info is None:
@@ -114,10 +127,10 @@ class GarbageCollector(Controller):
             ns = meta(obj).get("namespace") if info.namespaced else None
             self.queue.add((info.plural, f"{ns}/{ref.get('name')}" if ns else str(ref.get("name"))))
 
-    def dependents(self, uid: str) -> list[tuple[str, Obj]]:
-        if not uid:
+    def dependents(self, owner_uid: str) -> list[tuple[str, Body]]:
+        if not owner_uid:
             return []
-        return [(p, o) for p, inf in self.informers.items() for o in inf.by_index("gc:owner", uid)]
+        return [(p, o) for p, inf in self.informers.items() for o in inf.by_index("gc:owner", owner_uid)]
 
     async def run(self) -> None:
         self._podgc_task = asyncio.create_task(self.podgc.run(), name="podgc")
@@ -133,7 +146,7 @@ class GarbageCollector(Controller):
             self._podgc_task.cancel()
         await super().stop()
 
-    # ---- reconcile -----------------------------------------------------------------------
+    # ---- reconcile: look up, plan (gcplan), execute ----------------------------------------
     async def reconcile(self, key: Hashable) -> None:
         assert isinstance(key, tuple)
         plural, okey = str(key[0]), str(key[1])
@@ -141,94 +154,66 @@ class GarbageCollector(Controller):
         if obj is None:
             return
         info = self.infos[plural]
-        md = meta(obj)
-        fins = md.get("finalizers") or []
-        if is_terminating(obj) and ORPHAN in fins:
-            await self._orphan_dependents(info, obj)
+        deps = self.dependents(uid(obj))
+        action = gcplan.plan_owner(obj, [d for _, d in deps])
+        if isinstance(action, gcplan.OrphanDependents):
+            for dep_plural, dep in deps:
+                await self._edit(self.infos[dep_plural], dep, drop_owner_uids={uid(obj)})
+            await self._edit(info, obj, drop_finalizer=ORPHAN)
+            log.info("garbagecollector: orphaned the dependents of %s %s", info.kind, key_of(obj))
             return
-        if is_terminating(obj) and FOREGROUND in fins:
-            await self._process_deleting_dependents(info, obj)
-        if md.get("ownerReferences"):
+        if isinstance(action, gcplan.RemoveForegroundFinalizer):
+            await self._edit(info, obj, drop_finalizer=FOREGROUND)
+        elif isinstance(action, gcplan.AwaitDependents):
+            for p, d in deps:
+                self.queue.add((p, key_of(d)))
+        if owner_references(obj):
             await self._attempt_to_delete(info, obj)
 
-    async def _orphan_dependents(self, info: ResourceInfo, owner: Obj) -> None:
-        uid = str(meta(owner).get("uid"))
-        for dep_plural, dep in self.dependents(uid):
-            await self._edit(self.infos[dep_plural], dep, drop_owner_uids={uid})
-        await self._edit(info, owner, drop_finalizer=ORPHAN)
-        log.info("garbagecollector: orphaned the dependents of %s %s", info.kind, key_of(owner))
-
-    async def _process_deleting_dependents(self, info: ResourceInfo, owner: Obj) -> None:
-        uid = str(meta(owner).get("uid"))
-        deps = self.dependents(uid)
-        blocking = [(p, d) for p, d in deps
-                    if any(r.get("uid") == uid and r.get("blockOwnerDeletion")
-                           for r in meta(d).get("ownerReferences") or [])]
-        if not blocking:
-            await self._edit(info, owner, drop_finalizer=FOREGROUND)
-            return
-        for p, d in deps:
-            self.queue.add((p, key_of(d)))
-
-    async def _owner_state(self, dep: Obj, ref: Obj) -> str:
-        """``solid``, ``waiting`` (being deleted in the foreground) or ``dangling``."""
+    async def _owner_state(self, dep: Body, ref: OwnerReference) -> OwnerState:
+        """Look the owner up (the cache, then the API) and classify what was found."""
         info = self.by_kind.get((_group(str(ref.get("apiVersion") or "")), str(ref.get("kind") or "")))
         if info is None:
             return "solid"  # a kind shoal does not serve: never delete on its account
-        ns = meta(dep).get("namespace") if info.namespaced else None
+        ns = namespace(dep) if info.namespaced else None
         if info.namespaced and not ns:
             return "solid"  # a namespaced owner of a cluster-scoped object is invalid; leave it
         inf = self.informers.get(info.plural)
         owner = inf.get_by(ns, str(ref.get("name"))) if inf is not None else None
-        if owner is None or meta(owner).get("uid") != ref.get("uid"):
+        if owner is None or uid(owner) != ref.get("uid"):
             try:  # the cache may be behind: ask the API before deleting anything
                 owner = await self.client.get(info, str(ref.get("name")), ns)
             except ApiException as e:
                 if e.status == 404:
                     return "dangling"
                 raise
-            if meta(owner).get("uid") != ref.get("uid"):
-                return "dangling"
-        if is_terminating(owner) and FOREGROUND in (meta(owner).get("finalizers") or []):
-            return "waiting"
-        return "solid"
+        return gcplan.owner_state(ref, owner)
 
-    async def _attempt_to_delete(self, info: ResourceInfo, obj: Obj) -> None:
-        states = [(ref, await self._owner_state(obj, ref)) for ref in meta(obj).get("ownerReferences") or []]
-        if all(s == "solid" for _, s in states):
+    async def _plan_dependent(self, obj: Body) -> gcplan.GcAction:
+        owners = [(ref, await self._owner_state(obj, ref)) for ref in owner_references(obj)]
+        return gcplan.plan_dependent(obj, owners, has_dependents=bool(self.dependents(uid(obj))))
+
+    async def _attempt_to_delete(self, info: ResourceInfo, obj: Body) -> None:
+        if isinstance(await self._plan_dependent(obj), gcplan.Keep):
             return
         # about to act: decide on the object as it is now, not as the cache last saw it
         md = meta(obj)
         try:
-            obj = await self.client.get(info, md["name"], md.get("namespace"))
+            fresh = await self.client.get(info, md["name"], md.get("namespace"))
         except ApiException as e:
             if e.status == 404:
                 return
             raise
-        if meta(obj).get("uid") != md.get("uid"):
+        if uid(fresh) != uid(obj):
             return
+        action = await self._plan_dependent(fresh)
+        if isinstance(action, gcplan.RemoveOwnerReferences):
+            await self._edit(info, fresh, drop_owner_uids=set(action.uids))
+        elif isinstance(action, gcplan.DeleteDependent):
+            await self._delete(info, fresh, action.policy)
+
+    async def _delete(self, info: ResourceInfo, obj: Body, policy: str) -> None:
         md = meta(obj)
-        states = [(ref, await self._owner_state(obj, ref)) for ref in md.get("ownerReferences") or []]
-        if not states:
-            return
-        solid = [r for r, s in states if s == "solid"]
-        gone = {str(r.get("uid")) for r, s in states if s != "solid"}
-        if solid:
-            if gone:
-                await self._edit(info, obj, drop_owner_uids=gone)
-            return
-        if is_terminating(obj):
-            return  # already on its way
-        waiting = any(s == "waiting" for _, s in states)
-        fins = md.get("finalizers") or []
-        if waiting and self.dependents(str(md.get("uid"))):
-            policy = "Foreground"
-        elif ORPHAN in fins:
-            policy = "Orphan"
-        elif FOREGROUND in fins:
-            policy = "Foreground"
-        else:
-            policy = "Background"
         try:
             await self.client.delete(info, md["name"], md.get("namespace"), uid=md.get("uid"),
                                      propagation_policy=policy)
@@ -238,7 +223,7 @@ class GarbageCollector(Controller):
             raise
         log.info("garbagecollector: deleted %s %s (owners gone; propagation %s)", info.kind, key_of(obj), policy)
 
-    async def _edit(self, info: ResourceInfo, obj: Obj, *, drop_owner_uids: set[str] | None = None,
+    async def _edit(self, info: ResourceInfo, obj: Body, *, drop_owner_uids: set[str] | None = None,
                     drop_finalizer: str | None = None) -> None:
         """Remove owner references or a finalizer, by a merge patch conditional on resourceVersion."""
         md = meta(obj)
@@ -248,9 +233,10 @@ class GarbageCollector(Controller):
             cm = meta(current)
             if cm.get("uid") != md.get("uid"):
                 return
+            # a merge patch: null removes a field
             patch_md: dict[str, Any] = {"resourceVersion": cm.get("resourceVersion")}
             if drop_owner_uids:
-                refs = cm.get("ownerReferences") or []
+                refs = owner_references(current)
                 kept = [r for r in refs if str(r.get("uid")) not in drop_owner_uids]
                 if len(kept) != len(refs):
                     patch_md["ownerReferences"] = kept or None

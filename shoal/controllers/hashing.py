@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shoal.api.views import Body
+
 HASH_LABEL = "pod-template-hash"
 _ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
 _FNV_OFFSET = 0x811C9DC5
@@ -32,7 +34,7 @@ def safe_encode(s: str) -> str:
     return "".join(_ALPHANUMS[ord(c) % len(_ALPHANUMS)] for c in s)
 
 
-def template_without_hash(template: dict[str, Any] | None) -> dict[str, Any]:
+def template_without_hash(template: Body | None) -> dict[str, Any]:
     """A copy-on-write view of ``template`` without the pod-template-hash label."""
     t = dict(template or {})
     md = t.get("metadata")
@@ -46,7 +48,7 @@ def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def pod_template_hash(template: dict[str, Any] | None, collision_count: int | None = None) -> str:
+def pod_template_hash(template: Body | None, collision_count: int | None = None) -> str:
     data = canonical(template_without_hash(template))
     h = fnv1a_32(data)
     if collision_count is not None:
@@ -54,7 +56,7 @@ def pod_template_hash(template: dict[str, Any] | None, collision_count: int | No
     return safe_encode(str(h))
 
 
-def _normal(template: dict[str, Any] | None) -> dict[str, Any]:
+def _normal(template: Body | None) -> dict[str, Any]:
     t = template_without_hash(template)
     md = t.get("metadata")
     if isinstance(md, dict):  # an empty labels map and none are the same template
@@ -64,6 +66,6 @@ def _normal(template: dict[str, Any] | None) -> dict[str, Any]:
     return t
 
 
-def equal_ignore_hash(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+def equal_ignore_hash(a: Body | None, b: Body | None) -> bool:
     """Whether two pod templates are the same version (upstream's ``EqualIgnoreHash``)."""
     return _normal(a) == _normal(b)

@@ -15,11 +15,21 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+from shoal.api.views import Body, KubeObject, is_terminating, meta, owner_reference, spec, status
+from shoal.api.views import annotations as annotations_of
 from shoal.controllers.hashing import HASH_LABEL, equal_ignore_hash, pod_template_hash
 
-Obj = dict[str, Any]
+
+class ReplicaSet(KubeObject, total=False):
+    """A ReplicaSet the Deployment controller builds or changes (a copy, never the cached object)."""
+
+    spec: dict[str, Any]
+    status: dict[str, Any]
+
+
+T = TypeVar("T", bound=Body)
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
@@ -36,38 +46,31 @@ SKIP_COPY = frozenset({LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLICA
                        FULLY_AVAILABLE})
 
 
-def meta(o: Obj) -> Obj:
-    md = o.get("metadata")
-    return md if isinstance(md, dict) else {}
-
-
-def annotations_of(o: Obj) -> dict[str, str]:
-    return meta(o).get("annotations") or {}
-
-
-def revision(rs: Obj) -> int:
+def revision(rs: Body) -> int:
     try:
         return int(annotations_of(rs).get(REVISION) or 0)
     except ValueError:
         return 0
 
 
-def max_revision(rss: Iterable[Obj]) -> int:
+def max_revision(rss: Iterable[Body]) -> int:
     return max((revision(rs) for rs in rss), default=0)
 
 
-def template(o: Obj) -> Obj:
-    return (o.get("spec") or {}).get("template") or {}
+def template(o: Body) -> dict[str, Any]:
+    """``spec.template``: the pod template of a Deployment or ReplicaSet ({} when absent)."""
+    t = spec(o).get("template")
+    return t if isinstance(t, dict) else {}
 
 
-def creation_key(rs: Obj) -> tuple[str, str]:
+def creation_key(rs: Body) -> tuple[str, str]:
     return (str(meta(rs).get("creationTimestamp") or ""), str(meta(rs).get("name") or ""))
 
 
-def find_new_and_old(d: Obj, rss: Sequence[Obj]) -> tuple[Obj | None, list[Obj]]:
+def find_new_and_old(d: Body, rss: Sequence[T]) -> tuple[T | None, list[T]]:
     """The ReplicaSet whose template equals the Deployment's (the oldest, if several), and the rest."""
-    new: Obj | None = None
-    old: list[Obj] = []
+    new: T | None = None
+    old: list[T] = []
     for rs in sorted(rss, key=creation_key):
         if new is None and equal_ignore_hash(template(rs), template(d)):
             new = rs
@@ -76,7 +79,7 @@ def find_new_and_old(d: Obj, rss: Sequence[Obj]) -> tuple[Obj | None, list[Obj]]
     return new, old
 
 
-def int_annotation(o: Obj, key: str) -> int | None:
+def int_annotation(o: Body, key: str) -> int | None:
     raw = annotations_of(o).get(key)
     try:
         return int(raw) if raw is not None else None
@@ -84,7 +87,7 @@ def int_annotation(o: Obj, key: str) -> int | None:
         return None
 
 
-def set_replicas_annotations(rs: Obj, desired: int, max_replicas: int) -> bool:
+def set_replicas_annotations(rs: ReplicaSet, desired: int, max_replicas: int) -> bool:
     """Record the Deployment's size on the ReplicaSet (to tell scaling from rolling out)."""
     ann = rs["metadata"].setdefault("annotations", {})
     changed = False
@@ -95,12 +98,12 @@ def set_replicas_annotations(rs: Obj, desired: int, max_replicas: int) -> bool:
     return changed
 
 
-def replicas_annotations_need_update(rs: Obj, desired: int, max_replicas: int) -> bool:
+def replicas_annotations_need_update(rs: Body, desired: int, max_replicas: int) -> bool:
     ann = annotations_of(rs)
     return ann.get(DESIRED_REPLICAS) != str(desired) or ann.get(MAX_REPLICAS) != str(max_replicas)
 
 
-def copy_deployment_annotations(d: Obj, rs: Obj) -> bool:
+def copy_deployment_annotations(d: Body, rs: ReplicaSet) -> bool:
     ann = rs["metadata"].setdefault("annotations", {})
     changed = False
     for k, v in annotations_of(d).items():
@@ -111,7 +114,7 @@ def copy_deployment_annotations(d: Obj, rs: Obj) -> bool:
     return changed
 
 
-def set_new_rs_annotations(d: Obj, rs: Obj, new_revision: int, *, exists: bool, desired: int,
+def set_new_rs_annotations(d: Body, rs: ReplicaSet, new_revision: int, *, exists: bool, desired: int,
                            max_replicas: int) -> bool:
     """Upstream's ``SetNewReplicaSetAnnotations`` on a (copied) ReplicaSet; True if it changed."""
     changed = copy_deployment_annotations(d, rs)
@@ -132,46 +135,45 @@ def set_new_rs_annotations(d: Obj, rs: Obj, new_revision: int, *, exists: bool, 
     return changed
 
 
-def build_new_replica_set(d: Obj, *, revision_: int, replicas: int, max_replicas: int,
-                          collision_count: int | None) -> Obj:
+def build_new_replica_set(d: Body, *, revision_: int, replicas: int, max_replicas: int,
+                          collision_count: int | None) -> ReplicaSet:
     """The ReplicaSet for the Deployment's current template (not yet created)."""
     md = meta(d)
-    spec = d.get("spec") or {}
+    dspec = spec(d)
     h = pod_template_hash(template(d), collision_count)
     tmpl = copy.deepcopy(template(d))
     tmd = tmpl.setdefault("metadata", {})
     tmd["labels"] = {**(tmd.get("labels") or {}), HASH_LABEL: h}
-    sel = copy.deepcopy(spec.get("selector") or {})
+    sel = copy.deepcopy(dspec.get("selector") or {})
     sel["matchLabels"] = {**(sel.get("matchLabels") or {}), HASH_LABEL: h}
-    rs: Obj = {
+    rs: ReplicaSet = {
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
         "metadata": {
-            "name": f"{md['name']}-{h}", "namespace": md.get("namespace"),
+            "name": f"{md['name']}-{h}", "namespace": md.get("namespace", ""),
             "labels": dict(tmd["labels"]),
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": md["name"],
-                                 "uid": md["uid"], "controller": True, "blockOwnerDeletion": True}],
+            "ownerReferences": [owner_reference(d, api_version="apps/v1", kind="Deployment")],
         },
-        "spec": {"replicas": replicas, "minReadySeconds": int(spec.get("minReadySeconds") or 0),
+        "spec": {"replicas": replicas, "minReadySeconds": int(dspec.get("minReadySeconds") or 0),
                  "selector": sel, "template": tmpl},
     }
-    set_new_rs_annotations(d, rs, revision_, exists=False, desired=int(spec.get("replicas") or 0),
+    set_new_rs_annotations(d, rs, revision_, exists=False, desired=int(dspec.get("replicas") or 0),
                            max_replicas=max_replicas)
     return rs
 
 
-def history_to_clean(d: Obj, old: Sequence[Obj]) -> list[Obj]:
+def history_to_clean(d: Body, old: Sequence[T]) -> list[T]:
     """Old ReplicaSets beyond ``revisionHistoryLimit`` that are scaled to zero and settled."""
-    limit = (d.get("spec") or {}).get("revisionHistoryLimit")
+    limit = spec(d).get("revisionHistoryLimit")
     if limit is None:
         return []
-    alive = [rs for rs in old if not meta(rs).get("deletionTimestamp")]
+    alive = [rs for rs in old if not is_terminating(rs)]
     diff = len(alive) - int(limit)
     if diff <= 0:
         return []
     out = []
     for rs in sorted(alive, key=lambda r: (revision(r), creation_key(r)))[:diff]:
-        st = rs.get("status") or {}
-        if int(st.get("replicas") or 0) != 0 or int((rs.get("spec") or {}).get("replicas") or 0) != 0:
+        st = status(rs)
+        if int(st.get("replicas") or 0) != 0 or int(spec(rs).get("replicas") or 0) != 0:
             continue
         if int(meta(rs).get("generation") or 0) > int(st.get("observedGeneration") or 0):
             continue

@@ -16,8 +16,9 @@ import importlib
 import logging
 from typing import Any
 
+from shoal.api.views import utcnow
 from shoal.client import ApiClient, InformerFactory
-from shoal.controllers.base import Clock, Context, Controller, utcnow
+from shoal.controllers.base import Clock, Context, Controller
 
 log = logging.getLogger(__name__)
 

@@ -20,13 +20,13 @@ from collections.abc import Hashable
 from typing import Any
 
 from shoal.api import kinds
+from shoal.api.views import Body, conditions, format_time, is_terminating, name, spec
+from shoal.api.views import finalizers as finalizers_of
 from shoal.client import ApiException, object_path
 from shoal.controllers.base import Context, Controller
-from shoal.controllers.podutil import fmt_time, is_terminating, meta
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 FINALIZER = "kubernetes"
 
 
@@ -43,63 +43,63 @@ class NamespaceController(Controller):
         self.namespaces = self.ctx.factory.informer("namespaces")
         self.namespaces.add_handler(on_add=self._seen, on_update=lambda _o, n: self._seen(n))
 
-    def _seen(self, ns: Obj) -> None:
+    def _seen(self, ns: Body) -> None:
         if is_terminating(ns):
-            self.queue.add(meta(ns)["name"])
+            self.queue.add(name(ns))
 
     async def reconcile(self, key: Hashable) -> None:
-        name = str(key)
-        ns = self.namespaces.get(name)
+        ns_name = str(key)
+        ns = self.namespaces.get(ns_name)
         if ns is None or not is_terminating(ns):
             return
-        if FINALIZER not in ((ns.get("spec") or {}).get("finalizers") or []):
+        if FINALIZER not in (spec(ns).get("finalizers") or []):
             return
         remaining: dict[str, int] = {}
         finalizers: dict[str, int] = {}
         for info in self.kinds:
-            lst = await self.client.list(info, name)
+            lst = await self.client.list(info, ns_name)
             items = lst.get("items") or []
             if not items:
                 continue
             if any(not is_terminating(o) for o in items):
-                await self.client.request("DELETE", object_path(info, name),
+                await self.client.request("DELETE", object_path(info, ns_name),
                                           body={"kind": "DeleteOptions", "apiVersion": "v1",
                                                 "propagationPolicy": "Background"})
-                items = (await self.client.list(info, name)).get("items") or []
+                items = (await self.client.list(info, ns_name)).get("items") or []
             if items:
                 remaining[f"{info.plural}.{info.group}" if info.group else info.plural] = len(items)
                 for o in items:
-                    for f in meta(o).get("finalizers") or []:
+                    for f in finalizers_of(o):
                         finalizers[f] = finalizers.get(f, 0) + 1
         if remaining:
             await self._report(ns, remaining, finalizers)
-            self.queue.add_after(name, self.recheck)
+            self.queue.add_after(ns_name, self.recheck)
             return
-        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
-                "spec": {"finalizers": [f for f in (ns.get("spec") or {}).get("finalizers") or [] if f != FINALIZER]}}
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns_name},
+                "spec": {"finalizers": [f for f in spec(ns).get("finalizers") or [] if f != FINALIZER]}}
         try:
-            await self.client.request("PUT", object_path(self.namespaces.info, None, name, "finalize"), body=body)
+            await self.client.request("PUT", object_path(self.namespaces.info, None, ns_name, "finalize"), body=body)
         except ApiException as e:
             if e.status != 404:
                 raise
-        log.info("namespace: %s is empty; finalized", name)
+        log.info("namespace: %s is empty; finalized", ns_name)
 
-    async def _report(self, ns: Obj, remaining: dict[str, int], finalizers: dict[str, int]) -> None:
+    async def _report(self, ns: Body, remaining: dict[str, int], finalizers: dict[str, int]) -> None:
         what = ", ".join(f"{k} has {n} resource instances" for k, n in sorted(remaining.items()))
-        conds = [{"type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",
+        conds: list[dict[str, Any]] = [{"type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",
                   "message": f"Some resources are remaining: {what}"}]
         if finalizers:
             fins = ", ".join(f"{f} in {n} resource instances" for f, n in sorted(finalizers.items()))
             conds.append({"type": "NamespaceFinalizersRemaining", "status": "True", "reason": "SomeFinalizersRemain",
                           "message": f"Some content in the namespace has finalizers remaining: {fins}"})
-        old = {c.get("type"): c for c in (ns.get("status") or {}).get("conditions") or []}
+        old: dict[str | None, Any] = {c.get("type"): c for c in conditions(ns)}
         if all(old.get(c["type"], {}).get("message") == c["message"] for c in conds) and len(old) == len(conds):
             return
-        stamp = fmt_time(self.clock())
+        stamp = format_time(self.clock())
         for c in conds:
             prev = old.get(c["type"])
             c["lastTransitionTime"] = prev.get("lastTransitionTime", stamp) if prev else stamp
-        body = copy.deepcopy(ns)
+        body = copy.deepcopy(dict(ns))
         body.setdefault("status", {})["conditions"] = conds
         try:
             await self.client.update_status("namespaces", body)

@@ -37,6 +37,21 @@ import logging
 from collections.abc import Hashable
 from typing import Any
 
+from shoal.api.views import (
+    Body,
+    Condition,
+    Taint,
+    condition,
+    conditions,
+    format_time,
+    is_ready,
+    is_terminating,
+    labels,
+    meta,
+    node_name,
+    spec,
+    taints,
+)
 from shoal.client import ApiException, Informer
 from shoal.controllers import taints as tl
 from shoal.controllers.base import Context, Controller
@@ -48,18 +63,16 @@ from shoal.controllers.nodehealth import (
     zone_rate,
     zone_states,
 )
-from shoal.controllers.podutil import condition, fmt_time, is_ready, is_terminating, meta
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 LEASE_NAMESPACE = "kube-node-lease"
 UNKNOWN_REASON = "NodeStatusUnknown"
 RECOVERED_REASON = "NodeStatusRecovered"
 
 
-def _node_of_pod(pod: Obj) -> list[str]:
-    n = (pod.get("spec") or {}).get("nodeName")
+def _node_of_pod(pod: Body) -> list[str]:
+    n = node_name(pod)
     return [n] if n else []
 
 
@@ -102,7 +115,7 @@ class NodeLifecycleController(Controller):
 
     def _heartbeat(self, name: str) -> tuple[str, str]:
         lease = self.leases.get_by(LEASE_NAMESPACE, name)
-        renew = str(((lease or {}).get("spec") or {}).get("renewTime") or "")
+        renew = str(spec(lease).get("renewTime") or "") if lease is not None else ""
         node = self.nodes.get(name)
         ready = condition(node, "Ready") if node else None
         return renew, str((ready or {}).get("lastHeartbeatTime") or "")
@@ -120,26 +133,26 @@ class NodeLifecycleController(Controller):
         if old is None or old[0] != hb:
             self._probe[name] = (hb, self.clock())
 
-    def _node_seen(self, node: Obj) -> None:
-        name = meta(node)["name"]
-        self._observe(name)
-        self.queue.add(name)
+    def _node_seen(self, node: Body) -> None:
+        node_key = meta(node)["name"]
+        self._observe(node_key)
+        self.queue.add(node_key)
 
-    def _node_gone(self, node: Obj) -> None:
+    def _node_gone(self, node: Body) -> None:
         self._probe.pop(meta(node)["name"], None)
         self._leased.discard(meta(node)["name"])
 
-    def _lease_seen(self, lease: Obj) -> None:
-        name = meta(lease)["name"]
-        if self.nodes.get(name) is not None:
-            self._observe(name)
-            self.queue.add(name)
+    def _lease_seen(self, lease: Body) -> None:
+        node_key = meta(lease)["name"]
+        if self.nodes.get(node_key) is not None:
+            self._observe(node_key)
+            self.queue.add(node_key)
 
-    def _pod_seen(self, pod: Obj) -> None:
-        node = (pod.get("spec") or {}).get("nodeName")
+    def _pod_seen(self, pod: Body) -> None:
+        node = node_name(pod)
         if node and not is_terminating(pod):
             n = self.nodes.get(node)
-            if n is not None and any(t.get("effect") == "NoExecute" for t in (n.get("spec") or {}).get("taints") or []):
+            if n is not None and any(t.get("effect") == "NoExecute" for t in taints(n)):
                 self.queue.add(node)
 
     async def run(self) -> None:
@@ -173,7 +186,7 @@ class NodeLifecycleController(Controller):
             age = self.age(name, now)
             ready_cond = condition(node, "Ready") or {}
             ready = age <= self.grace / 2 and ready_cond.get("status") == "True"
-            entries.append((zone_of(meta(node).get("labels")), ready))
+            entries.append((zone_of(labels(node)), ready))
             lost = age > self.grace
             if lost != (ready_cond.get("status") == "Unknown") or self._taints_wrong(node, lost=lost):
                 self.queue.add(name)
@@ -198,13 +211,13 @@ class NodeLifecycleController(Controller):
             for node in self.nodes.list():
                 self.queue.add(meta(node)["name"])
 
-    def _taints_wrong(self, node: Obj, *, lost: bool) -> bool:
-        taints = (node.get("spec") or {}).get("taints") or []
+    def _taints_wrong(self, node: Body, *, lost: bool) -> bool:
         want = self._wanted_keys(node, lost=lost)
-        have = {t.get("key") for t in taints if t.get("key") in tl.NODE_LOST_TAINTS and t.get("effect") == "NoSchedule"}
+        have = {t.get("key") for t in taints(node)
+                if t.get("key") in tl.NODE_LOST_TAINTS and t.get("effect") == "NoSchedule"}
         return want != have
 
-    def _wanted_keys(self, node: Obj, *, lost: bool) -> set[str]:
+    def _wanted_keys(self, node: Body, *, lost: bool) -> set[str]:
         if lost:
             return {tl.UNREACHABLE}
         status = (condition(node, "Ready") or {}).get("status")
@@ -225,7 +238,7 @@ class NodeLifecycleController(Controller):
     # ---- reconcile one node ------------------------------------------------------------
     async def reconcile(self, key: Hashable) -> None:
         name = str(key)
-        node = self.nodes.get(name)
+        node: Body | None = self.nodes.get(name)
         if node is None:
             return
         now = self.clock()
@@ -237,12 +250,12 @@ class NodeLifecycleController(Controller):
                 await self._mark_pods_not_ready(name)
         await self._evict(node, now=now)  # NoExecute taints evict on every node, whoever set them
 
-    async def _sync_conditions(self, node: Obj, *, lost: bool, now: dt.datetime) -> Obj:
-        conds = list((node.get("status") or {}).get("conditions") or [])
+    async def _sync_conditions(self, node: Body, *, lost: bool, now: dt.datetime) -> Body:
+        conds = conditions(node)
         ready = condition(node, "Ready")
-        new: list[Obj] | None = None
+        new: list[dict[str, Any]] | None = None
         if lost and (ready is None or ready.get("status") != "Unknown"):
-            stamp = fmt_time(now)
+            stamp = format_time(now)
             new = [{**c, "status": "Unknown", "reason": UNKNOWN_REASON,
                     "message": "Kubelet stopped posting node status.", "lastTransitionTime": stamp}
                    for c in conds]
@@ -250,22 +263,23 @@ class NodeLifecycleController(Controller):
                 new.append({"type": "Ready", "status": "Unknown", "reason": UNKNOWN_REASON,
                             "message": "Kubelet never posted node status.", "lastHeartbeatTime": None,
                             "lastTransitionTime": stamp})
-            await self.events.event(node, "Normal", "NodeNotReady",
+            await self.events.event(dict(node), "Normal", "NodeNotReady",
                                     f"Node {meta(node)['name']} status is now: NodeNotReady")
         elif not lost and ready is not None and ready.get("reason") == UNKNOWN_REASON:
-            stamp = fmt_time(now)
+            stamp = format_time(now)
             new = []
             for c in conds:
                 if c.get("reason") == UNKNOWN_REASON:
-                    ok = "True" if c.get("type") == "Ready" else "False"
-                    c = {**c, "status": ok, "reason": RECOVERED_REASON,
-                         "message": "The node's lease is renewed again.", "lastTransitionTime": stamp}
-                new.append(c)
-            await self.events.event(node, "Normal", "NodeReady",
+                    recovered: Condition = {**c, "status": "True" if c.get("type") == "Ready" else "False",
+                                            "reason": RECOVERED_REASON, "message": "The node's lease is renewed again.",
+                                            "lastTransitionTime": stamp}
+                    c = recovered
+                new.append(dict(c))
+            await self.events.event(dict(node), "Normal", "NodeReady",
                                     f"Node {meta(node)['name']} status is now: NodeReady")
         if new is None:
             return node
-        body = copy.deepcopy(node)
+        body = copy.deepcopy(dict(node))
         body.setdefault("status", {})["conditions"] = new
         try:
             return await self.client.update_status("nodes", body)
@@ -275,14 +289,14 @@ class NodeLifecycleController(Controller):
                 return node
             raise
 
-    async def _sync_taints(self, node: Obj, *, lost: bool, now: dt.datetime) -> Obj:
-        name = meta(node)["name"]
-        taints = list((node.get("spec") or {}).get("taints") or [])
+    async def _sync_taints(self, node: Body, *, lost: bool, now: dt.datetime) -> Body:
+        node_key = meta(node)["name"]
+        have = taints(node)
         want = self._wanted_keys(node, lost=lost)
-        out = tl.without_taints(taints, tuple(k for k in tl.NODE_LOST_TAINTS if k not in want))
+        out = tl.without_taints(have, tuple(k for k in tl.NODE_LOST_TAINTS if k not in want))
         for key in want:
             if not tl.has_taint(out, key, "NoSchedule"):
-                out.append({"key": key, "effect": "NoSchedule", "timeAdded": fmt_time(now)})
+                out.append({"key": key, "effect": "NoSchedule", "timeAdded": format_time(now)})
         if self._all_full:
             # every zone is down: the controller itself is probably cut off; evict nothing
             out = tl.without_taints(out, tl.NODE_LOST_TAINTS, "NoExecute")
@@ -291,15 +305,16 @@ class NodeLifecycleController(Controller):
                 if tl.has_taint(out, key, "NoExecute"):
                     continue
                 out = tl.without_taints(out, tl.NODE_LOST_TAINTS, "NoExecute")
-                bucket = self._buckets.get(zone_of(meta(node).get("labels")))
+                bucket = self._buckets.get(zone_of(labels(node)))
                 if bucket is None or not bucket.try_take(now.timestamp()):
-                    self.queue.add_after(name, max(self.period, 0.1))  # rate-limited: try again later
+                    self.queue.add_after(node_key, max(self.period, 0.1))  # rate-limited: try again later
                     break
-                out.append({"key": key, "effect": "NoExecute", "timeAdded": fmt_time(now)})
-                log.info("nodelifecycle: tainting node %s with %s:NoExecute", name, key)
-        if out == taints:
+                taint: Taint = {"key": key, "effect": "NoExecute", "timeAdded": format_time(now)}
+                out.append(taint)
+                log.info("nodelifecycle: tainting node %s with %s:NoExecute", node_key, key)
+        if out == have:
             return node
-        body = copy.deepcopy(node)
+        body = copy.deepcopy(dict(node))
         body.setdefault("spec", {})["taints"] = out or None
         if not out:
             body["spec"].pop("taints", None)
@@ -307,7 +322,7 @@ class NodeLifecycleController(Controller):
             return await self.client.update("nodes", body)
         except ApiException as e:
             if e.status in (404, 409):
-                self.queue.add_after(name, 0.05)
+                self.queue.add_after(node_key, 0.05)
                 return node
             raise
 
@@ -315,26 +330,26 @@ class NodeLifecycleController(Controller):
         for pod in self.pods.by_index("nodelifecycle:node", node_name):
             if not is_ready(pod) or is_terminating(pod):
                 continue
-            body = copy.deepcopy(pod)
+            body = copy.deepcopy(dict(pod))
             conds = []
-            for c in (body.get("status") or {}).get("conditions") or []:
+            for c in conditions(body):
                 if c.get("type") == "Ready":
-                    c = {**c, "status": "False", "lastTransitionTime": fmt_time(self.clock())}
+                    c = {**c, "status": "False", "lastTransitionTime": format_time(self.clock())}
                 conds.append(c)
             body["status"]["conditions"] = conds
             with contextlib.suppress(ApiException):
                 await self.client.update_status("pods", body)
 
-    async def _evict(self, node: Obj, *, now: dt.datetime) -> None:
-        taints = [t for t in (node.get("spec") or {}).get("taints") or [] if t.get("effect") == "NoExecute"]
-        if not taints:
+    async def _evict(self, node: Body, *, now: dt.datetime) -> None:
+        noexec = [t for t in taints(node) if t.get("effect") == "NoExecute"]
+        if not noexec:
             return
-        name = meta(node)["name"]
+        node_key = meta(node)["name"]
         soonest: dt.datetime | None = None
-        for pod in self.pods.by_index("nodelifecycle:node", name):
+        for pod in self.pods.by_index("nodelifecycle:node", node_key):
             if is_terminating(pod):
                 continue
-            when = tl.eviction_time(pod, taints, now)
+            when = tl.eviction_time(pod, noexec, now)
             if when is None:
                 continue
             if when > now:
@@ -347,8 +362,8 @@ class NodeLifecycleController(Controller):
                 if e.status not in (404, 409):
                     raise
                 continue
-            log.info("nodelifecycle: evicted pod %s/%s from node %s", md.get("namespace"), md["name"], name)
-            await self.events.event(pod, "Normal", "TaintManagerEviction",
+            log.info("nodelifecycle: evicted pod %s/%s from node %s", md.get("namespace"), md["name"], node_key)
+            await self.events.event(dict(pod), "Normal", "TaintManagerEviction",
                                     f"Marking for deletion Pod {md.get('namespace')}/{md['name']}")
         if soonest is not None:
-            self.queue.add_after(name, max(0.05, (soonest - now).total_seconds()))
+            self.queue.add_after(node_key, max(0.05, (soonest - now).total_seconds()))

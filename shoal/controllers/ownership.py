@@ -14,51 +14,45 @@ namespace) make "what do I own, what could I adopt" a lookup, not a scan.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
-from typing import Any
 
 from shoal.api.selectors import Selector
+from shoal.api.views import (
+    Body,
+    ObjectMeta,
+    OwnerReference,
+    Pod,
+    controller_ref,
+    controller_uid,
+    finalizers,
+    is_terminating,
+    labels,
+    meta,
+    namespace,
+    owner_reference,
+    owner_references,
+    uid,
+)
+from shoal.api.views import (
+    annotations as annotations_of,
+)
 from shoal.client import ApiClient, ApiException, Informer
 from shoal.controllers.base import ensure_index
 
-Obj = dict[str, Any]
 CONTROLLER_INDEX = "controller"
 ORPHAN_INDEX = "orphans"
 
 
-def meta(o: Obj) -> Obj:
-    md = o.get("metadata")
-    return md if isinstance(md, dict) else {}
+def index_by_controller(obj: Body) -> list[str]:
+    owner = controller_uid(obj)
+    return [owner] if owner else []
 
 
-def controller_ref(obj: Obj) -> Obj | None:
-    for ref in meta(obj).get("ownerReferences") or []:
-        if isinstance(ref, dict) and ref.get("controller"):
-            return ref
-    return None
-
-
-def controller_uid(obj: Obj) -> str | None:
-    ref = controller_ref(obj)
-    return str(ref["uid"]) if ref and ref.get("uid") else None
-
-
-def owner_reference(owner: Obj, *, api_version: str, kind: str) -> Obj:
-    """The controller reference an owner puts on what it creates or adopts."""
-    md = meta(owner)
-    return {"apiVersion": api_version, "kind": kind, "name": md["name"], "uid": md["uid"],
-            "controller": True, "blockOwnerDeletion": True}
-
-
-def index_by_controller(obj: Obj) -> list[str]:
-    uid = controller_uid(obj)
-    return [uid] if uid else []
-
-
-def index_orphans(obj: Obj) -> list[str]:
+def index_orphans(obj: Body) -> list[str]:
     if controller_ref(obj) is not None:
         return []
-    return [str(meta(obj).get("namespace") or "")]
+    return [namespace(obj)]
 
 
 def add_ownership_indexes(informer: Informer) -> None:
@@ -66,28 +60,26 @@ def add_ownership_indexes(informer: Informer) -> None:
     ensure_index(informer, ORPHAN_INDEX, index_orphans)
 
 
-def owned_and_orphans(informer: Informer, owner: Obj) -> list[Obj]:
+def owned_and_orphans(informer: Informer, owner: Body) -> list[Body]:
     """Candidates for ``plan_claims``: what ``owner`` controls plus the orphans of its namespace."""
-    md = meta(owner)
-    return [*informer.by_index(CONTROLLER_INDEX, str(md.get("uid") or "")),
-            *informer.by_index(ORPHAN_INDEX, str(md.get("namespace") or ""))]
+    return [*informer.by_index(CONTROLLER_INDEX, uid(owner)), *informer.by_index(ORPHAN_INDEX, namespace(owner))]
 
 
 @dataclass
 class Claims:
-    owned: list[Obj] = field(default_factory=list)    # ours, and still matching (after adoption)
-    adopt: list[Obj] = field(default_factory=list)    # orphans to take
-    release: list[Obj] = field(default_factory=list)  # ours, no longer matching
+    owned: list[Body] = field(default_factory=list)    # ours, and still matching (after adoption)
+    adopt: list[Body] = field(default_factory=list)    # orphans to take
+    release: list[Body] = field(default_factory=list)  # ours, no longer matching
 
 
-def plan_claims(owner: Obj, selector: Selector, candidates: list[Obj]) -> Claims:
+def plan_claims(owner: Body, selector: Selector, candidates: list[Body]) -> Claims:
     """Decide ownership as upstream's ``ControllerRefManager.ClaimObject`` does.
 
     An owner being deleted adopts nothing (and still releases); an object being
     deleted is never adopted.
     """
-    uid = meta(owner).get("uid")
-    owner_deleting = bool(meta(owner).get("deletionTimestamp"))
+    owner_uid = uid(owner)
+    owner_deleting = is_terminating(owner)
     out = Claims()
     seen: set[str] = set()
     for obj in candidates:
@@ -97,29 +89,29 @@ def plan_claims(owner: Obj, selector: Selector, candidates: list[Obj]) -> Claims
             continue
         seen.add(key)
         ref = controller_ref(obj)
-        matches = selector.matches(md.get("labels") or {})
+        matches = selector.matches(labels(obj))
         if ref is not None:
-            if ref.get("uid") != uid:
+            if ref.get("uid") != owner_uid:
                 continue  # someone else's
             if matches:
                 out.owned.append(obj)
             elif not owner_deleting:
                 out.release.append(obj)
             continue
-        if owner_deleting or not matches or md.get("deletionTimestamp"):
+        if owner_deleting or not matches or is_terminating(obj):
             continue
         out.adopt.append(obj)
     return out
 
 
-async def adopt(client: ApiClient, resource: str, obj: Obj, ref: Obj) -> Obj | None:
+async def adopt(client: ApiClient, resource: str, obj: Body, ref: OwnerReference) -> Body | None:
     """Add ``ref`` as the controller reference of ``obj``; None if it is gone.
 
     A 409 (the object changed since the cache saw it) propagates: the caller must
     not count the object either way, so it should plan again from a fresh cache.
     """
     md = meta(obj)
-    refs = [r for r in md.get("ownerReferences") or [] if r.get("uid") != ref["uid"]]
+    refs = [r for r in owner_references(obj) if r.get("uid") != ref.get("uid")]
     patch = {"metadata": {"ownerReferences": [*refs, ref], "uid": md.get("uid"),
                           "resourceVersion": md.get("resourceVersion")}}
     try:
@@ -130,10 +122,10 @@ async def adopt(client: ApiClient, resource: str, obj: Obj, ref: Obj) -> Obj | N
         raise
 
 
-async def release(client: ApiClient, resource: str, obj: Obj, owner_uid: str) -> None:
+async def release(client: ApiClient, resource: str, obj: Body, owner_uid: str) -> None:
     """Remove ``owner_uid``'s reference from ``obj`` (gone or changed meanwhile is fine)."""
     md = meta(obj)
-    refs = [r for r in md.get("ownerReferences") or [] if r.get("uid") != owner_uid]
+    refs = [r for r in owner_references(obj) if r.get("uid") != owner_uid]
     patch = {"metadata": {"ownerReferences": refs or None, "uid": md.get("uid"),
                           "resourceVersion": md.get("resourceVersion")}}
     try:
@@ -141,3 +133,20 @@ async def release(client: ApiClient, resource: str, obj: Obj, owner_uid: str) ->
     except ApiException as e:
         if e.status not in (404, 409, 422):
             raise
+
+
+def pod_from_template(template: Body, *, owner: Body, generate_name: str, namespace: str) -> Pod:
+    """A new pod for ``owner`` from a pod template: labels, annotations, finalizers and spec copied.
+
+    The controller reference blocks the owner's foreground deletion, as upstream's controllers set it."""
+    tm = meta(template)
+    md: ObjectMeta = {"generateName": generate_name, "namespace": namespace,
+                      "ownerReferences": [owner_reference(owner)]}
+    if tm.get("labels"):
+        md["labels"] = dict(labels(template))
+    if tm.get("annotations"):
+        md["annotations"] = dict(annotations_of(template))
+    if tm.get("finalizers"):
+        md["finalizers"] = list(finalizers(template))
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": md,
+            "spec": copy.deepcopy(dict(template.get("spec") or {}))}

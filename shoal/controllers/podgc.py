@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Sequence
 
+from shoal.api.views import Body, is_terminal, is_terminating, meta, node_name
 from shoal.client import ApiException, Informer
 from shoal.controllers.base import Context
-from shoal.controllers.podutil import is_terminal, meta
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 
-
-def terminated_to_delete(pods: list[Obj], threshold: int) -> list[Obj]:
+def terminated_to_delete(pods: Sequence[Body], threshold: int) -> list[Body]:
     """The oldest terminated pods beyond ``threshold`` (pure; pods already terminating excluded)."""
-    done = [p for p in pods if is_terminal(p) and not meta(p).get("deletionTimestamp")]
+    done = [p for p in pods if is_terminal(p) and not is_terminating(p)]
     excess = len(done) - threshold
     if threshold <= 0 or excess <= 0:
         return []
@@ -61,7 +59,7 @@ class PodGC:
             n += await self._delete(p, grace=0, why="terminated pods over the threshold")
         missing: set[str] = set()
         for p in pods:
-            node = (p.get("spec") or {}).get("nodeName")
+            node = node_name(p)
             if node and self.nodes.get(node) is None:
                 missing.add(node)
         confirmed: set[str] = set()
@@ -73,11 +71,11 @@ class PodGC:
                     confirmed.add(node)
         self._suspect_nodes = missing - confirmed
         for p in pods:
-            if (p.get("spec") or {}).get("nodeName") in confirmed:
+            if node_name(p) in confirmed:
                 n += await self._delete(p, grace=0, why="its node is gone")
         return n
 
-    async def _delete(self, pod: Obj, *, grace: int, why: str) -> int:
+    async def _delete(self, pod: Body, *, grace: int, why: str) -> int:
         md = meta(pod)
         try:
             await self.client.delete("pods", md["name"], md.get("namespace"), grace_period_seconds=grace,

@@ -1,6 +1,6 @@
 """What a controller reads from a pod: active, ready, available, and how useful it is.
 
-Pure functions over pod dicts (no I/O), shared by the ReplicaSet and
+Pure functions over pods (typed views, no I/O), shared by the ReplicaSet and
 Deployment controllers. ``deletion_order`` is upstream's ranking for scaling
 down (``ActivePodsWithRanks``): the pod that costs least to lose goes first:
 unscheduled before scheduled, Pending before Unknown before Running, not ready
@@ -14,46 +14,29 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
 
-from shoal.controllers.base import parse_time
+from shoal.api.views import (
+    Body,
+    condition,
+    container_statuses,
+    is_active,
+    is_ready,
+    max_restarts,
+    meta,
+    node_name,
+    parse_time,
+    phase,
+    status,
+)
+from shoal.api.views import (
+    annotations as annotations_of,
+)
 
-Obj = dict[str, Any]
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
-_PHASE_RANK = {"Pending": 0, "": 0, "Unknown": 1, "Running": 2}
+_PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
 
 
-def meta(o: Obj) -> Obj:
-    md = o.get("metadata")
-    return md if isinstance(md, dict) else {}
-
-
-def is_terminating(pod: Obj) -> bool:
-    return bool(meta(pod).get("deletionTimestamp"))
-
-
-def phase(pod: Obj) -> str:
-    return str((pod.get("status") or {}).get("phase") or "")
-
-
-def is_active(pod: Obj) -> bool:
-    """Counts toward replicas: not finished and not being deleted."""
-    return phase(pod) not in ("Succeeded", "Failed") and not is_terminating(pod)
-
-
-def condition(obj: Obj, type_: str) -> Obj | None:
-    for c in (obj.get("status") or {}).get("conditions") or []:
-        if isinstance(c, dict) and c.get("type") == type_:
-            return c
-    return None
-
-
-def is_ready(pod: Obj) -> bool:
-    c = condition(pod, "Ready")
-    return c is not None and c.get("status") == "True"
-
-
-def ready_since(pod: Obj) -> dt.datetime | None:
+def ready_since(pod: Body) -> dt.datetime | None:
     """When the pod last became ready (None if it is not ready)."""
     c = condition(pod, "Ready")
     if c is None or c.get("status") != "True":
@@ -61,7 +44,7 @@ def ready_since(pod: Obj) -> dt.datetime | None:
     return parse_time(c.get("lastTransitionTime")) or parse_time(meta(pod).get("creationTimestamp"))
 
 
-def available_at(pod: Obj, min_ready_seconds: int) -> dt.datetime | None:
+def available_at(pod: Body, min_ready_seconds: int) -> dt.datetime | None:
     """When a ready pod becomes (or became) available; None if not ready."""
     since = ready_since(pod)
     if since is None:
@@ -69,7 +52,7 @@ def available_at(pod: Obj, min_ready_seconds: int) -> dt.datetime | None:
     return since + dt.timedelta(seconds=max(0, min_ready_seconds))
 
 
-def is_available(pod: Obj, min_ready_seconds: int, now: dt.datetime) -> bool:
+def is_available(pod: Body, min_ready_seconds: int, now: dt.datetime) -> bool:
     """Ready for at least ``min_ready_seconds`` (upstream: ready since more than that)."""
     if not is_ready(pod):
         return False
@@ -79,30 +62,21 @@ def is_available(pod: Obj, min_ready_seconds: int, now: dt.datetime) -> bool:
     return at is not None and at <= now
 
 
-def restarts(pod: Obj) -> int:
-    return max((int(c.get("restartCount") or 0) for c in (pod.get("status") or {}).get("containerStatuses") or []),
-               default=0)
-
-
-def deletion_cost(pod: Obj) -> int:
-    raw = (meta(pod).get("annotations") or {}).get(DELETION_COST)
+def deletion_cost(pod: Body) -> int:
+    raw = annotations_of(pod).get(DELETION_COST)
     try:
         return int(raw) if raw is not None else 0
     except (TypeError, ValueError):
         return 0
 
 
-def node_of(pod: Obj) -> str:
-    return str((pod.get("spec") or {}).get("nodeName") or "")
-
-
 def _ts(value: dt.datetime | None) -> float:
     return value.timestamp() if value is not None else 0.0
 
 
-def deletion_key(pod: Obj, colocated: int) -> tuple[Any, ...]:
+def deletion_key(pod: Body, colocated: int) -> tuple[bool, int, bool, int, int, float, int, float, str]:
     """Sort key: smaller deletes first."""
-    assigned = bool(node_of(pod))
+    assigned = bool(node_name(pod))
     ready = is_ready(pod)
     created = parse_time(meta(pod).get("creationTimestamp"))
     since = ready_since(pod) if ready else None
@@ -113,13 +87,13 @@ def deletion_key(pod: Obj, colocated: int) -> tuple[Any, ...]:
         deletion_cost(pod),                         # lower cost first
         -colocated,                                 # doubled up first
         -_ts(since) if since else 0.0,              # ready for less time first
-        -restarts(pod),                             # more restarts first
+        -max_restarts(pod),                         # more restarts first
         -_ts(created),                              # newer first
         str(meta(pod).get("uid") or meta(pod).get("name") or ""),
     )
 
 
-def deletion_order(pods: Iterable[Obj], related: Iterable[Obj] = ()) -> list[Obj]:
+def deletion_order(pods: Iterable[Body], related: Iterable[Body] = ()) -> list[Body]:
     """``pods`` sorted so that the first ones are the cheapest to delete.
 
     ``related`` are pods of sibling ReplicaSets (the same Deployment): a pod on a
@@ -128,24 +102,23 @@ def deletion_order(pods: Iterable[Obj], related: Iterable[Obj] = ()) -> list[Obj
     pods = list(pods)
     per_node: Counter[str] = Counter()
     for p in [*pods, *related]:
-        if is_active(p) and node_of(p):
-            per_node[node_of(p)] += 1
-    return sorted(pods, key=lambda p: deletion_key(p, per_node[node_of(p)] if node_of(p) else 0))
+        if is_active(p) and node_name(p):
+            per_node[node_name(p)] += 1
+    return sorted(pods, key=lambda p: deletion_key(p, per_node[node_name(p)] if node_name(p) else 0))
 
 
-def waiting_reason(pod: Obj) -> tuple[str, str] | None:
+def waiting_reason(pod: Body) -> tuple[str, str] | None:
     """The first container waiting with a reason, as (container, reason)."""
-    st = pod.get("status") or {}
-    for c in [*(st.get("initContainerStatuses") or []), *(st.get("containerStatuses") or [])]:
+    for c in (*container_statuses(pod, init=True), *container_statuses(pod)):
         waiting = (c.get("state") or {}).get("waiting") or {}
         if waiting.get("reason"):
             return str(c.get("name") or ""), str(waiting["reason"])
     return None
 
 
-def running_since(pod: Obj) -> dt.datetime | None:
+def running_since(pod: Body) -> dt.datetime | None:
     """When the pod's containers last all started running (None if one is not running)."""
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    statuses = container_statuses(pod)
     if phase(pod) != "Running" or not statuses:
         return None
     latest: dt.datetime | None = None
@@ -153,7 +126,7 @@ def running_since(pod: Obj) -> dt.datetime | None:
         running = (c.get("state") or {}).get("running")
         if not isinstance(running, dict):
             return None
-        t = parse_time(running.get("startedAt")) or parse_time((pod.get("status") or {}).get("startTime"))
+        t = parse_time(running.get("startedAt")) or parse_time(status(pod).get("startTime"))
         if t is not None and (latest is None or t > latest):
             latest = t
     return latest

@@ -21,13 +21,35 @@ from dataclasses import dataclass
 from typing import Any
 
 from shoal.api.selectors import Selector, SelectorError, from_label_selector
-from shoal.client import ApiException, key_of
+from shoal.api.views import (
+    Body,
+    Condition,
+    ObjectMeta,
+    OwnerReference,
+    conditions,
+    controller_ref,
+    controller_uid,
+    format_time,
+    is_active,
+    is_ready,
+    is_terminating,
+    labels,
+    meta,
+    namespace,
+    owner_reference,
+    spec,
+    status,
+    uid,
+)
+from shoal.api.views import (
+    key as key_of,
+)
+from shoal.client import ApiException
 from shoal.controllers import ownership, podstate
-from shoal.controllers.base import Controller, Expectations, format_time, parse_time
+from shoal.controllers.base import Controller, Expectations
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 BURST = 500  # upstream's burstReplicas: most pods created or deleted in one pass
 # Pod events of one ReplicaSet within this many seconds share one pass: 1,000 pods becoming
 # Ready cost a few dozen passes over the pods instead of a thousand (expectations are
@@ -37,22 +59,22 @@ API_VERSION = "apps/v1"
 KIND = "ReplicaSet"
 
 
-def spec_replicas(obj: Obj) -> int:
-    r = (obj.get("spec") or {}).get("replicas")
+def spec_replicas(obj: Body) -> int:
+    r = spec(obj).get("replicas")
     return 1 if r is None else int(r)
 
 
-def min_ready_seconds(rs: Obj) -> int:
-    return int((rs.get("spec") or {}).get("minReadySeconds") or 0)
+def min_ready_seconds(rs: Body) -> int:
+    return int(spec(rs).get("minReadySeconds") or 0)
 
 
 @dataclass(frozen=True, slots=True)
 class ReplicaPlan:
     create: int
-    delete: list[Obj]
+    delete: list[Body]
 
 
-def plan_replicas(rs: Obj, pods: Sequence[Obj], *, related: Sequence[Obj] = (), burst: int = BURST) -> ReplicaPlan:
+def plan_replicas(rs: Body, pods: Sequence[Body], *, related: Sequence[Body] = (), burst: int = BURST) -> ReplicaPlan:
     """How many pods to create, or which to delete, given the RS's active pods."""
     diff = len(pods) - spec_replicas(rs)
     if diff < 0:
@@ -74,37 +96,39 @@ def slow_start_batches(n: int, initial: int = 1) -> list[int]:
     return out
 
 
-def pod_from_template(rs: Obj, ref: Obj) -> Obj:
-    tmpl = (rs.get("spec") or {}).get("template") or {}
+def pod_from_template(rs: Body, ref: OwnerReference) -> dict[str, Any]:
+    """The body of a new pod of ``rs`` (shared by every create of one pass: the API server copies it)."""
+    tmpl = spec(rs).get("template") or {}
     tmd = tmpl.get("metadata") or {}
-    md: Obj = {"generateName": f"{rs['metadata']['name']}-", "namespace": rs["metadata"].get("namespace"),
-               "ownerReferences": [ref]}
-    for f in ("labels", "annotations", "finalizers"):
-        if tmd.get(f):
-            md[f] = dict(tmd[f]) if isinstance(tmd[f], dict) else list(tmd[f])
+    md: ObjectMeta = {"generateName": f"{meta(rs)['name']}-", "namespace": namespace(rs), "ownerReferences": [ref]}
+    if tmd.get("labels"):
+        md["labels"] = dict(tmd["labels"])
+    if tmd.get("annotations"):
+        md["annotations"] = dict(tmd["annotations"])
+    if tmd.get("finalizers"):
+        md["finalizers"] = list(tmd["finalizers"])
     return {"metadata": md, "spec": tmpl.get("spec") or {}}
 
 
-def _set_condition(conds: list[Obj], cond: Obj) -> list[Obj]:
-    return [*(c for c in conds if c.get("type") != cond["type"]), cond]
+def _set_condition(conds: list[Condition], cond: Condition) -> list[Condition]:
+    return [*(c for c in conds if c.get("type") != cond.get("type")), cond]
 
 
-def replica_set_status(rs: Obj, pods: Sequence[Obj], now: dt.datetime, *,
-                       failure: tuple[str, str] | None = None) -> Obj:
+def replica_set_status(rs: Body, pods: Sequence[Body], now: dt.datetime, *,
+                       failure: tuple[str, str] | None = None) -> dict[str, Any]:
     """The status upstream writes: counts over the RS's active pods, and ReplicaFailure."""
-    labels = (((rs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+    template_labels = labels(spec(rs).get("template") or {})
     mrs = min_ready_seconds(rs)
     fully = ready = available = 0
     for p in pods:
-        plabels = podstate.meta(p).get("labels") or {}
-        if all(plabels.get(k) == v for k, v in labels.items()):
+        plabels = labels(p)
+        if all(plabels.get(k) == v for k, v in template_labels.items()):
             fully += 1
-        if podstate.is_ready(p):
+        if is_ready(p):
             ready += 1
             if podstate.is_available(p, mrs, now):
                 available += 1
-    old = rs.get("status") or {}
-    conds = [c for c in old.get("conditions") or [] if isinstance(c, dict)]
+    conds = conditions(rs)
     has_failure = any(c.get("type") == "ReplicaFailure" for c in conds)
     if failure is not None and not has_failure:
         conds = _set_condition(conds, {"type": "ReplicaFailure", "status": "True",
@@ -112,9 +136,9 @@ def replica_set_status(rs: Obj, pods: Sequence[Obj], now: dt.datetime, *,
                                        "reason": failure[0], "message": failure[1]})
     elif failure is None and has_failure:
         conds = [c for c in conds if c.get("type") != "ReplicaFailure"]
-    st: Obj = {"replicas": len(pods)}
+    st: dict[str, Any] = {"replicas": len(pods)}
     for k, v in (("fullyLabeledReplicas", fully), ("readyReplicas", ready), ("availableReplicas", available),
-                 ("observedGeneration", int(podstate.meta(rs).get("generation") or 0))):
+                 ("observedGeneration", int(meta(rs).get("generation") or 0))):
         if v:
             st[k] = v
     if conds:
@@ -122,7 +146,7 @@ def replica_set_status(rs: Obj, pods: Sequence[Obj], now: dt.datetime, *,
     return st
 
 
-def next_availability(rs: Obj, pods: Sequence[Obj], now: dt.datetime) -> float | None:
+def next_availability(rs: Body, pods: Sequence[Body], now: dt.datetime) -> float | None:
     """Seconds until the next ready pod passes minReadySeconds (to look again then)."""
     mrs = min_ready_seconds(rs)
     if mrs <= 0:
@@ -135,8 +159,8 @@ def next_availability(rs: Obj, pods: Sequence[Obj], now: dt.datetime) -> float |
     return min(waits) + 0.05 if waits else None
 
 
-def _meta_differs(old: Obj, new: Obj) -> bool:
-    a, b = podstate.meta(old), podstate.meta(new)
+def _meta_differs(old: Body, new: Body) -> bool:
+    a, b = meta(old), meta(new)
     return any(a.get(k) != b.get(k) for k in ("labels", "ownerReferences", "deletionTimestamp", "generation"))
 
 
@@ -155,7 +179,7 @@ class ReplicaSetController(Controller):
                                       on_delete=self._pod_deleted)
 
     # ---- event handlers: compute keys, nothing else ---------------------------------------
-    def _rs_updated(self, old: Obj, new: Obj) -> None:
+    def _rs_updated(self, old: Body, new: Body) -> None:
         """Anything but a change of status alone (which this controller wrote) needs a pass."""
         if old.get("spec") != new.get("spec") or _meta_differs(old, new):
             self.queue.add(key_of(new))
@@ -163,50 +187,48 @@ class ReplicaSetController(Controller):
     def _pod_changed(self, key: str) -> None:
         self.queue.add_after(key, POD_BATCH)
 
-    def _rs_deleted(self, rs: Obj) -> None:
+    def _rs_deleted(self, rs: Body) -> None:
         self.expectations.forget(key_of(rs))
         self.queue.add(key_of(rs))
 
-    def _owner_key(self, pod: Obj) -> str | None:
-        ref = ownership.controller_ref(pod)
+    def _owner_key(self, pod: Body) -> str | None:
+        ref = controller_ref(pod)
         if ref is None or ref.get("kind") != KIND:
             return None
-        ns = podstate.meta(pod).get("namespace")
-        rs = self.rs_informer.get_by(ns, str(ref.get("name")))
-        if rs is None or podstate.meta(rs).get("uid") != ref.get("uid"):
+        rs = self.rs_informer.get_by(meta(pod).get("namespace"), str(ref.get("name")))
+        if rs is None or meta(rs).get("uid") != ref.get("uid"):
             return None
         return key_of(rs)
 
-    def _matching(self, pod: Obj) -> list[str]:
-        md = podstate.meta(pod)
-        labels = md.get("labels") or {}
+    def _matching(self, pod: Body) -> list[str]:
+        pod_labels = labels(pod)
         out = []
-        for rs in self.rs_informer.list(md.get("namespace")):
+        for rs in self.rs_informer.list(meta(pod).get("namespace")):
             try:
-                if from_label_selector((rs.get("spec") or {}).get("selector")).matches(labels):
+                if from_label_selector(spec(rs).get("selector")).matches(pod_labels):
                     out.append(key_of(rs))
             except SelectorError:
                 continue
         return out
 
-    def _pod_added(self, pod: Obj) -> None:
-        if podstate.is_terminating(pod):
+    def _pod_added(self, pod: Body) -> None:
+        if is_terminating(pod):
             self._pod_deleted(pod)
             return
         key = self._owner_key(pod)
         if key is not None:
             self.expectations.observed_add(key)
             self._pod_changed(key)
-        elif ownership.controller_ref(pod) is None:
+        elif controller_ref(pod) is None:
             for k in self._matching(pod):
                 self.queue.add(k)
 
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if podstate.is_terminating(new) and not podstate.is_terminating(old):
+    def _pod_updated(self, old: Body, new: Body) -> None:
+        if is_terminating(new) and not is_terminating(old):
             key = self._owner_key(new)
             if key is not None:
                 self.expectations.deletion_observed(key, key_of(new))
-        old_ref, new_ref = ownership.controller_ref(old), ownership.controller_ref(new)
+        old_ref, new_ref = controller_ref(old), controller_ref(new)
         if old_ref != new_ref and old_ref is not None:
             old_key = self._owner_key(old)
             if old_key is not None:
@@ -215,11 +237,11 @@ class ReplicaSetController(Controller):
         if key is not None:
             self._pod_changed(key)
         elif new_ref is None and (old_ref is not None or
-                                  podstate.meta(old).get("labels") != podstate.meta(new).get("labels")):
+                                  meta(old).get("labels") != meta(new).get("labels")):
             for k in self._matching(new):
                 self.queue.add(k)
 
-    def _pod_deleted(self, pod: Obj) -> None:
+    def _pod_deleted(self, pod: Body) -> None:
         key = self._owner_key(pod)
         if key is not None:
             self.expectations.deletion_observed(key, key_of(pod))
@@ -232,7 +254,7 @@ class ReplicaSetController(Controller):
             self.expectations.forget(key)
             return
         try:
-            selector = from_label_selector((rs.get("spec") or {}).get("selector"))
+            selector = from_label_selector(spec(rs).get("selector"))
         except SelectorError as e:
             self.emit(rs, "Warning", "InvalidSelector", str(e), kind=KIND, api_version=API_VERSION)
             return
@@ -240,17 +262,17 @@ class ReplicaSetController(Controller):
         pods = await self._claim(rs, selector)
         failure: tuple[str, str] | None = None
         error: Exception | None = None
-        if needs_sync and not podstate.is_terminating(rs):
+        if needs_sync and not is_terminating(rs):
             try:
                 await self._manage(str(key), rs, pods)
             except ApiException as e:
                 error = e
                 failure = ("FailedCreate" if spec_replicas(rs) > len(pods) else "FailedDelete", e.message)
         now = self.clock()
-        status = replica_set_status(rs, pods, now, failure=failure)
-        if status != (rs.get("status") or {}):
+        new_status = replica_set_status(rs, pods, now, failure=failure)
+        if new_status != status(rs):
             try:
-                await self.client.update_status("replicasets", {**rs, "status": status})
+                await self.client.update_status("replicasets", {**rs, "status": new_status})
             except ApiException as e:
                 if e.status != 404:
                     raise
@@ -260,12 +282,12 @@ class ReplicaSetController(Controller):
         if wait is not None:
             self.queue.add_after(key, wait)
 
-    async def _claim(self, rs: Obj, selector: Selector) -> list[Obj]:
-        candidates = [p for p in ownership.owned_and_orphans(self.pod_informer, rs) if podstate.is_active(p)]
+    async def _claim(self, rs: Body, selector: Selector) -> list[Body]:
+        candidates = [p for p in ownership.owned_and_orphans(self.pod_informer, rs) if is_active(p)]
         claims = ownership.plan_claims(rs, selector, candidates)
-        uid = str(podstate.meta(rs)["uid"])
+        rs_uid = uid(rs)
         if claims.adopt and await self._can_adopt(rs):
-            ref = ownership.owner_reference(rs, api_version=API_VERSION, kind=KIND)
+            ref = owner_reference(rs, api_version=API_VERSION, kind=KIND)
             adopted = await asyncio.gather(*(ownership.adopt(self.client, "pods", p, ref) for p in claims.adopt),
                                            return_exceptions=True)
             failed = [r for r in adopted if isinstance(r, BaseException)]
@@ -273,42 +295,41 @@ class ReplicaSetController(Controller):
                 raise failed[0]
             claims.owned += [p for p in adopted if isinstance(p, dict)]
         if claims.release:
-            await asyncio.gather(*(ownership.release(self.client, "pods", p, uid) for p in claims.release))
+            await asyncio.gather(*(ownership.release(self.client, "pods", p, rs_uid) for p in claims.release))
         return claims.owned
 
-    async def _can_adopt(self, rs: Obj) -> bool:
+    async def _can_adopt(self, rs: Body) -> bool:
         """Re-read the RS: never adopt for one that is being deleted or was replaced."""
-        md = podstate.meta(rs)
+        md = meta(rs)
         try:
             fresh = await self.client.get("replicasets", md["name"], md.get("namespace"))
         except ApiException:
             return False
-        fmd = podstate.meta(fresh)
-        return fmd.get("uid") == md.get("uid") and not fmd.get("deletionTimestamp")
+        return uid(fresh) == uid(rs) and not is_terminating(fresh)
 
-    async def _manage(self, key: str, rs: Obj, pods: list[Obj]) -> None:
+    async def _manage(self, key: str, rs: Body, pods: list[Body]) -> None:
         plan = plan_replicas(rs, pods, related=self._related(rs))
         if plan.create:
             await self._create(key, rs, plan.create)
         elif plan.delete:
             await self._delete(key, rs, plan.delete)
 
-    def _related(self, rs: Obj) -> list[Obj]:
+    def _related(self, rs: Body) -> list[Body]:
         """Pods of sibling ReplicaSets (same controller), for the doubled-up ranking."""
-        owner = ownership.controller_uid(rs)
+        owner = controller_uid(rs)
         if owner is None:
             return []
-        uid = podstate.meta(rs).get("uid")
-        out: list[Obj] = []
-        for sib in self.rs_informer.list(podstate.meta(rs).get("namespace")):
-            if ownership.controller_uid(sib) == owner and podstate.meta(sib).get("uid") != uid:
-                out += self.pod_informer.by_index(ownership.CONTROLLER_INDEX, str(podstate.meta(sib).get("uid")))
+        rs_uid = meta(rs).get("uid")
+        out: list[Body] = []
+        for sib in self.rs_informer.list(meta(rs).get("namespace")):
+            if controller_uid(sib) == owner and meta(sib).get("uid") != rs_uid:
+                out += self.pod_informer.by_index(ownership.CONTROLLER_INDEX, str(meta(sib).get("uid")))
         return out
 
-    async def _create(self, key: str, rs: Obj, n: int) -> None:
-        ref = ownership.owner_reference(rs, api_version=API_VERSION, kind=KIND)
+    async def _create(self, key: str, rs: Body, n: int) -> None:
+        ref = owner_reference(rs, api_version=API_VERSION, kind=KIND)
         body = pod_from_template(rs, ref)
-        ns = podstate.meta(rs).get("namespace")
+        ns = meta(rs).get("namespace")
         self.expectations.expect(key, adds=n)
         done = 0
         for batch in slow_start_batches(n):
@@ -329,12 +350,12 @@ class ReplicaSetController(Controller):
                     raise err
                 raise ApiException(0, "InternalError", msg)
 
-    async def _delete(self, key: str, rs: Obj, pods: list[Obj]) -> None:
+    async def _delete(self, key: str, rs: Body, pods: list[Body]) -> None:
         keys = [key_of(p) for p in pods]
         self.expectations.expect_deletions(key, keys)
 
-        async def one(p: Obj) -> None:
-            md = podstate.meta(p)
+        async def one(p: Body) -> None:
+            md = meta(p)
             try:
                 await self.client.delete("pods", md["name"], md.get("namespace"), uid=md.get("uid"))
             except ApiException as e:
@@ -354,5 +375,5 @@ class ReplicaSetController(Controller):
                 raise r
 
 
-__all__ = ["ReplicaPlan", "ReplicaSetController", "next_availability", "parse_time", "plan_replicas",
+__all__ = ["ReplicaPlan", "ReplicaSetController", "next_availability", "plan_replicas",
            "pod_from_template", "replica_set_status", "slow_start_batches"]

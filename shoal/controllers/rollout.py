@@ -29,23 +29,34 @@ import copy
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from shoal.api.selectors import SelectorError, from_label_selector
+from shoal.api.views import (
+    Body,
+    format_time,
+    is_ready,
+    is_terminating,
+    meta,
+    name,
+    phase,
+    spec,
+    status,
+    uid,
+)
+from shoal.api.views import annotations as annotations_of
 from shoal.controllers import autorollback, podstate, progress
-from shoal.controllers.base import format_time
 from shoal.controllers.history import (
     DESIRED_REPLICAS,
     FULLY_AVAILABLE,
     REVISION,
-    annotations_of,
+    ReplicaSet,
     build_new_replica_set,
     creation_key,
     find_new_and_old,
     history_to_clean,
     int_annotation,
     max_revision,
-    meta,
     replicas_annotations_need_update,
     set_new_rs_annotations,
     set_replicas_annotations,
@@ -62,7 +73,6 @@ from shoal.controllers.scaling import (
     total_spec,
 )
 
-Obj = dict[str, Any]
 Event = tuple[str, str, str]  # type, reason, message
 
 
@@ -70,15 +80,15 @@ Event = tuple[str, str, str]  # type, reason, message
 class Plan:
     """What to write, in order: create, updates, deletes, status, annotations (or a rollback)."""
 
-    create: Obj | None = None                         # a new ReplicaSet
-    updates: list[Obj] = field(default_factory=list)  # changed copies of cached ReplicaSets (PUT)
-    deletes: list[Obj] = field(default_factory=list)  # old ReplicaSets beyond the history limit
-    status: Obj | None = None                         # the Deployment's new status, if it changed
+    create: ReplicaSet | None = None                         # a new ReplicaSet
+    updates: list[ReplicaSet] = field(default_factory=list)  # changed copies of cached ReplicaSets (PUT)
+    deletes: list[ReplicaSet] = field(default_factory=list)  # old ReplicaSets beyond the history limit
+    status: dict[str, Any] | None = None                     # the Deployment's new status, if it changed
     annotations: dict[str, str] = field(default_factory=dict)  # to merge onto the Deployment
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None
     rollback: autorollback.Rollback | None = None
-    rolled_back: Obj | None = None                    # the Deployment to write for a rollback
+    rolled_back: dict[str, Any] | None = None                # the Deployment to write for a rollback
 
     @property
     def empty(self) -> bool:
@@ -86,31 +96,32 @@ class Plan:
                     or self.rollback)
 
 
-def _available(rs: Obj) -> int:
-    return min(int((rs.get("status") or {}).get("availableReplicas") or 0), spec_replicas(rs))
+def _available(rs: Body) -> int:
+    return min(int(status(rs).get("availableReplicas") or 0), spec_replicas(rs))
 
 
 class _Pass:
     """One planning pass over copies of the cached objects."""
 
-    def __init__(self, d: Obj, rss: Sequence[Obj], pods: Mapping[str, Sequence[Obj]], now: dt.datetime) -> None:
+    def __init__(self, d: Body, rss: Sequence[Body], pods: Mapping[str, Sequence[Body]], now: dt.datetime) -> None:
         self.d = d
         self.now = now
         self.pods = pods
-        self.base: Obj = copy.deepcopy(d.get("status") or {})  # the status conditions start from
-        self.rss = [copy.deepcopy(rs) for rs in rss]
-        self.changed: list[Obj] = []
+        self.base: dict[str, Any] = copy.deepcopy(status(d))  # the status conditions start from
+        # copies this pass may change (the cached objects never are)
+        self.rss = [cast(ReplicaSet, copy.deepcopy(dict(rs))) for rs in rss]
+        self.changed: list[ReplicaSet] = []
         self.plan = Plan()
 
     # ---- helpers ------------------------------------------------------------------------
-    def _mark(self, rs: Obj) -> None:
+    def _mark(self, rs: ReplicaSet) -> None:
         if rs is not self.plan.create and all(rs is not c for c in self.changed):
             self.changed.append(rs)
 
     def event(self, type_: str, reason: str, message: str) -> None:
         self.plan.events.append((type_, reason, message))
 
-    def scale(self, rs: Obj, n: int, op: str = "") -> bool:
+    def scale(self, rs: ReplicaSet, n: int, op: str = "") -> bool:
         """Set replicas (and the size annotations); True if the size changed."""
         old = spec_replicas(rs)
         want = spec_replicas(self.d)
@@ -122,15 +133,15 @@ class _Pass:
         self._mark(rs)
         if old != n:
             op = op or ("up" if n > old else "down")
-            self.event("Normal", "ScalingReplicaSet", f"Scaled {op} replica set {meta(rs)['name']} from {old} to {n}")
+            self.event("Normal", "ScalingReplicaSet", f"Scaled {op} replica set {name(rs)} from {old} to {n}")
         return old != n
 
-    def scale_and_record(self, rs: Obj, n: int) -> bool:
+    def scale_and_record(self, rs: ReplicaSet, n: int) -> bool:
         if spec_replicas(rs) == n:
             return False
         return self.scale(rs, n)
 
-    def new_and_old(self, *, create: bool) -> tuple[Obj | None, list[Obj]]:
+    def new_and_old(self, *, create: bool) -> tuple[ReplicaSet | None, list[ReplicaSet]]:
         """upstream's getAllReplicaSetsAndSyncRevision."""
         d = self.d
         new, old = find_new_and_old(d, self.rss)
@@ -140,7 +151,7 @@ class _Pass:
         if new is not None:
             changed = set_new_rs_annotations(d, new, new_revision, exists=True, desired=want,
                                              max_replicas=want + max_surge(d))
-            mrs = int((d.get("spec") or {}).get("minReadySeconds") or 0)
+            mrs = int(spec(d).get("minReadySeconds") or 0)
             if int(new["spec"].get("minReadySeconds") or 0) != mrs:
                 new["spec"]["minReadySeconds"] = mrs
                 changed = True
@@ -150,12 +161,12 @@ class _Pass:
             if has_deadline and progress.condition(self.base, progress.PROGRESSING) is None:
                 progress.set_condition(self.base, progress.new_condition(
                     progress.PROGRESSING, "True", progress.FOUND_NEW_RS,
-                    f'Found new replica set "{meta(new)["name"]}"', self.now))
+                    f'Found new replica set "{name(new)}"', self.now))
             return new, old
         if not create:
             return None, old
         rs = build_new_replica_set(d, revision_=new_revision, replicas=0, max_replicas=want + max_surge(d),
-                                   collision_count=(d.get("status") or {}).get("collisionCount"))
+                                   collision_count=status(d).get("collisionCount"))
         n = new_rs_new_replicas(d, [*old, rs], rs)
         rs["spec"]["replicas"] = n
         self.plan.create = rs
@@ -164,9 +175,9 @@ class _Pass:
         if has_deadline:
             progress.set_condition(self.base, progress.new_condition(
                 progress.PROGRESSING, "True", progress.NEW_RS_CREATED,
-                f'Created new replica set "{rs["metadata"]["name"]}"', self.now))
+                f'Created new replica set "{name(rs)}"', self.now))
         if n > 0:
-            self.event("Normal", "ScalingReplicaSet", f"Scaled up replica set {rs['metadata']['name']} from 0 to {n}")
+            self.event("Normal", "ScalingReplicaSet", f"Scaled up replica set {name(rs)} from 0 to {n}")
         return rs, old
 
     def _set_revision(self, rev: str) -> None:
@@ -174,7 +185,7 @@ class _Pass:
             self.plan.annotations[REVISION] = rev
 
     # ---- steps ----------------------------------------------------------------------------
-    def proportional_scale(self, new: Obj | None, old: list[Obj]) -> None:
+    def proportional_scale(self, new: ReplicaSet | None, old: list[ReplicaSet]) -> None:
         """upstream's ``scale``: resize for a changed ``spec.replicas``."""
         d = self.d
         want = spec_replicas(d)
@@ -191,16 +202,16 @@ class _Pass:
         act = active([*old, new])
         to_add = (want + max_surge(d) if want > 0 else 0) - total_spec(act)
         op = "up" if to_add > 0 else "down" if to_add < 0 else ""
-        for name, size in proportional_sizes(d, act).items():
-            rs = next(r for r in act if meta(r)["name"] == name)
+        for rs_name, size in proportional_sizes(d, act).items():
+            rs = next(r for r in act if name(r) == rs_name)
             self.scale(rs, size, op)
 
-    def _saturated(self, rs: Obj) -> bool:
+    def _saturated(self, rs: Body) -> bool:
         want = spec_replicas(self.d)
         return (int_annotation(rs, DESIRED_REPLICAS) == want and spec_replicas(rs) == want
-                and int((rs.get("status") or {}).get("availableReplicas") or 0) == want)
+                and int(status(rs).get("availableReplicas") or 0) == want)
 
-    def reconcile_new(self, all_rss: list[Obj], new: Obj) -> bool:
+    def reconcile_new(self, all_rss: list[ReplicaSet], new: ReplicaSet) -> bool:
         want = spec_replicas(self.d)
         if spec_replicas(new) == want:
             return False
@@ -208,11 +219,11 @@ class _Pass:
             return self.scale_and_record(new, want)
         return self.scale_and_record(new, new_rs_new_replicas(self.d, all_rss, new))
 
-    def reconcile_old(self, all_rss: list[Obj], old: list[Obj], new: Obj) -> bool:
+    def reconcile_old(self, all_rss: list[ReplicaSet], old: list[ReplicaSet], new: ReplicaSet) -> bool:
         if total_spec(old) == 0:
             return False
         min_available = spec_replicas(self.d) - max_unavailable(self.d)
-        new_unavailable = spec_replicas(new) - int((new.get("status") or {}).get("availableReplicas") or 0)
+        new_unavailable = spec_replicas(new) - int(status(new).get("availableReplicas") or 0)
         max_scaled_down = total_spec(all_rss) - min_available - new_unavailable
         if max_scaled_down <= 0:
             return False
@@ -220,7 +231,7 @@ class _Pass:
         scaled = self._scale_down_old(old, new, min_available)
         return cleaned + scaled > 0
 
-    def _cleanup_unhealthy(self, old: list[Obj], budget: int) -> int:
+    def _cleanup_unhealthy(self, old: list[ReplicaSet], budget: int) -> int:
         total = 0
         for rs in sorted(old, key=creation_key):
             if total >= budget:
@@ -234,7 +245,7 @@ class _Pass:
             total += down
         return total
 
-    def _scale_down_old(self, old: list[Obj], new: Obj, min_available: int) -> int:
+    def _scale_down_old(self, old: list[ReplicaSet], new: ReplicaSet, min_available: int) -> int:
         available = sum(_available(rs) for rs in [*old, new])
         if available <= min_available:
             return 0
@@ -251,24 +262,24 @@ class _Pass:
             total += down
         return total
 
-    def old_pods_running(self, new: Obj | None, old: list[Obj]) -> bool:
-        if sum(int((rs.get("status") or {}).get("replicas") or 0) for rs in old) > 0:
+    def old_pods_running(self, new: ReplicaSet | None, old: list[ReplicaSet]) -> bool:
+        if sum(int(status(rs).get("replicas") or 0) for rs in old) > 0:
             return True
         new_uid = meta(new).get("uid") if new is not None else None
         for rs in old:
-            uid = str(meta(rs).get("uid") or "")
-            if uid == new_uid:
+            rs_uid = uid(rs)
+            if rs_uid == new_uid:
                 continue
-            for p in self.pods.get(uid, ()):
-                if podstate.phase(p) not in ("Failed", "Succeeded"):
+            for p in self.pods.get(rs_uid, ()):
+                if phase(p) not in ("Failed", "Succeeded"):
                     return True
         return False
 
-    def cleanup(self, old: list[Obj]) -> None:
+    def cleanup(self, old: list[ReplicaSet]) -> None:
         self.plan.deletes = history_to_clean(self.d, old)
 
     # ---- status ---------------------------------------------------------------------------
-    def finish(self, new: Obj | None, *, rollout: bool) -> Plan:
+    def finish(self, new: ReplicaSet | None, *, rollout: bool) -> Plan:
         all_rss = [rs for rs in self.rss if rs is not None]
         if rollout:
             st = progress.rollout_status(self.d, all_rss, new, self.now, base=self.base,
@@ -278,7 +289,7 @@ class _Pass:
         if new is not None and FULLY_AVAILABLE not in annotations_of(new) and progress.complete(self.d, st):
             new["metadata"].setdefault("annotations", {})[FULLY_AVAILABLE] = format_time(self.now)
             self._mark(new)
-        if st != (self.d.get("status") or {}):
+        if st != status(self.d):
             self.plan.status = st
         self.plan.updates = [rs for rs in self.changed if rs is not self.plan.create]
         if rollout:
@@ -287,10 +298,10 @@ class _Pass:
                 self._auto_rollback(new, st)
         return self.plan
 
-    def _auto_rollback(self, new: Obj | None, st: Obj) -> None:
+    def _auto_rollback(self, new: ReplicaSet | None, st: Body) -> None:
         if new is None or new is self.plan.create:
             return
-        pods = self.pods.get(str(meta(new).get("uid") or ""), ())
+        pods = self.pods.get(uid(new), ())
         why = autorollback.rollout_failure(self.d, new, pods, st, self.now)
         if why is None:
             wait = _readiness_wait(self.d, pods, self.now)
@@ -302,42 +313,42 @@ class _Pass:
         target = autorollback.rollback_target(self.d, old)
         if target is None:
             self.event("Warning", "AutoRollbackImpossible",
-                       f"rollout of replica set {meta(new)['name']} failed, but no earlier revision was fully "
+                       f"rollout of replica set {name(new)} failed, but no earlier revision was fully "
                        "available to roll back to")
             return
         rev = int(annotations_of(target).get(REVISION) or 0)
         self.plan = Plan(
-            rollback=autorollback.Rollback(target=meta(target)["name"], revision=rev, reason=why),
+            rollback=autorollback.Rollback(target=name(target), revision=rev, reason=why),
             rolled_back=autorollback.rolled_back(self.d, target),
             events=[("Warning", "AutoRollback",
-                     f"Rolling back to revision {rev} (replica set {meta(target)['name']}): {why}")],
+                     f"Rolling back to revision {rev} (replica set {name(target)}): {why}")],
         )
 
 
-def _readiness_wait(d: Obj, pods: Sequence[Obj], now: dt.datetime) -> float | None:
+def _readiness_wait(d: Body, pods: Sequence[Body], now: dt.datetime) -> float | None:
     """Seconds until a running, unready new pod would exceed the readiness grace."""
     grace = autorollback.readiness_seconds(d)
     waits = []
     for p in pods:
         since = podstate.running_since(p)
-        if since is not None and not podstate.is_ready(p):
+        if since is not None and not is_ready(p):
             waits.append(max(0.0, grace - (now - since).total_seconds()) + 0.5)
     return min(waits) if waits else None
 
 
-def plan_rollout(d: Obj, rss: Sequence[Obj], pods: Mapping[str, Sequence[Obj]], now: dt.datetime) -> Plan:
+def plan_rollout(d: Body, rss: Sequence[Body], pods: Mapping[str, Sequence[Body]], now: dt.datetime) -> Plan:
     """The next step for Deployment ``d``.
 
     ``rss`` are the ReplicaSets it controls (already claimed), ``pods`` maps a
     ReplicaSet uid to the pods it controls (terminating ones included).
     """
     w = _Pass(d, rss, pods, now)
-    spec = d.get("spec") or {}
-    if meta(d).get("deletionTimestamp"):
+    dspec = spec(d)
+    if is_terminating(d):
         new, _ = w.new_and_old(create=False)
         return w.finish(new, rollout=False)
     try:
-        everything = from_label_selector(spec.get("selector")).empty
+        everything = from_label_selector(dspec.get("selector")).empty
     except SelectorError:
         everything = True
     if everything:
@@ -346,10 +357,10 @@ def plan_rollout(d: Obj, rss: Sequence[Obj], pods: Mapping[str, Sequence[Obj]], 
             w.plan.status = {**w.base, "observedGeneration": int(meta(d).get("generation") or 0)}
         return w.plan
     progress.paused_conditions(d, w.base, now)
-    if spec.get("paused") or _scaling_event(w):
+    if dspec.get("paused") or _scaling_event(w):
         new, old = w.new_and_old(create=False)
         w.proportional_scale(new, old)
-        if spec.get("paused"):
+        if dspec.get("paused"):
             w.cleanup(old)
         return w.finish(new, rollout=False)
     if not is_rolling(d):
@@ -377,7 +388,7 @@ def _rolling(w: _Pass) -> Plan:
         return w.finish(new, rollout=True)
     if w.reconcile_old(all_rss, active(old), new):
         return w.finish(new, rollout=True)
-    if progress.complete(w.d, w.d.get("status") or {}):
+    if progress.complete(w.d, status(w.d)):
         w.cleanup(old)
     return w.finish(new, rollout=True)
 
@@ -393,6 +404,6 @@ def _recreate(w: _Pass) -> Plan:
         new, old = w.new_and_old(create=True)
         assert new is not None
     w.scale_and_record(new, spec_replicas(w.d))
-    if progress.complete(w.d, w.d.get("status") or {}):
+    if progress.complete(w.d, status(w.d)):
         w.cleanup(old)
     return w.finish(new, rollout=True)

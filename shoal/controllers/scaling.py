@@ -6,7 +6,7 @@ if both resolve to 0, maxUnavailable becomes 1 so a rollout can always move.
 When a Deployment is resized in the middle of a rollout, the extra (or
 missing) replicas are spread over its ReplicaSets in proportion to their size
 (``proportional_sizes``), so a scale-up neither favours nor stalls the rollout.
-Pure integer arithmetic over object dicts.
+Pure integer arithmetic over typed views of the objects.
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+from shoal.api.views import Body, name, spec, status
 from shoal.controllers.history import MAX_REPLICAS, creation_key, int_annotation
 
-Obj = dict[str, Any]
+T = TypeVar("T", bound=Body)
 _PERCENT = re.compile(r"^(\d+)%$")
 
 
-def spec_replicas(o: Obj) -> int:
-    r = (o.get("spec") or {}).get("replicas")
+def spec_replicas(o: Body) -> int:
+    r = spec(o).get("replicas")
     return 1 if r is None else int(r)
 
 
@@ -42,13 +43,18 @@ def scaled_value(value: int | str | None, total: int, *, round_up: bool) -> int:
     return math.ceil(exact) if round_up else math.floor(exact)
 
 
-def is_rolling(d: Obj) -> bool:
-    return (((d.get("spec") or {}).get("strategy") or {}).get("type") or "RollingUpdate") == "RollingUpdate"
+def _strategy(d: Body) -> dict[str, Any]:
+    s = spec(d).get("strategy")
+    return s if isinstance(s, dict) else {}
 
 
-def fenceposts(d: Obj) -> tuple[int, int]:
+def is_rolling(d: Body) -> bool:
+    return (_strategy(d).get("type") or "RollingUpdate") == "RollingUpdate"
+
+
+def fenceposts(d: Body) -> tuple[int, int]:
     """(maxSurge, maxUnavailable) resolved against ``spec.replicas``."""
-    ru = (((d.get("spec") or {}).get("strategy") or {}).get("rollingUpdate")) or {}
+    ru = _strategy(d).get("rollingUpdate") or {}
     n = spec_replicas(d)
     surge = scaled_value(ru.get("maxSurge", "25%"), n, round_up=True)
     unavailable = scaled_value(ru.get("maxUnavailable", "25%"), n, round_up=False)
@@ -57,21 +63,21 @@ def fenceposts(d: Obj) -> tuple[int, int]:
     return surge, unavailable
 
 
-def max_surge(d: Obj) -> int:
+def max_surge(d: Body) -> int:
     return fenceposts(d)[0] if is_rolling(d) else 0
 
 
-def max_unavailable(d: Obj) -> int:
+def max_unavailable(d: Body) -> int:
     if not is_rolling(d) or spec_replicas(d) == 0:
         return 0
     return min(fenceposts(d)[1], spec_replicas(d))
 
 
-def total_spec(rss: Sequence[Obj | None]) -> int:
+def total_spec(rss: Sequence[Body | None]) -> int:
     return sum(spec_replicas(rs) for rs in rss if rs is not None)
 
 
-def new_rs_new_replicas(d: Obj, all_rss: Sequence[Obj | None], new_rs: Obj) -> int:
+def new_rs_new_replicas(d: Body, all_rss: Sequence[Body | None], new_rs: Body) -> int:
     """How far the new ReplicaSet may grow now (surge room, at most ``replicas``)."""
     want = spec_replicas(d)
     if not is_rolling(d):
@@ -84,11 +90,11 @@ def new_rs_new_replicas(d: Obj, all_rss: Sequence[Obj | None], new_rs: Obj) -> i
     return spec_replicas(new_rs) + up
 
 
-def active(rss: Sequence[Obj | None]) -> list[Obj]:
+def active(rss: Sequence[T | None]) -> list[T]:
     return [rs for rs in rss if rs is not None and spec_replicas(rs) > 0]
 
 
-def find_active_or_latest(new_rs: Obj | None, old: Sequence[Obj]) -> Obj | None:
+def find_active_or_latest(new_rs: T | None, old: Sequence[T]) -> T | None:
     """The only ReplicaSet with replicas (or the newest if none has any); None if several have."""
     act = active([*old, new_rs])
     if len(act) == 0:
@@ -100,20 +106,20 @@ def find_active_or_latest(new_rs: Obj | None, old: Sequence[Obj]) -> Obj | None:
     return None
 
 
-def _fraction(rs: Obj, d: Obj) -> int:
+def _fraction(rs: Body, d: Body) -> int:
     if spec_replicas(d) == 0:
         return -spec_replicas(rs)
     deployment_replicas = spec_replicas(d) + max_surge(d)
     annotated = int_annotation(rs, MAX_REPLICAS)
     if annotated is None:
-        annotated = int((d.get("status") or {}).get("replicas") or 0)
+        annotated = int(status(d).get("replicas") or 0)
     if annotated <= 0:
         return 0
     size = spec_replicas(rs) * deployment_replicas / annotated
     return int(math.floor(size + 0.5)) - spec_replicas(rs)
 
 
-def _proportion(rs: Obj, d: Obj, to_add: int, added: int) -> int:
+def _proportion(rs: Body, d: Body, to_add: int, added: int) -> int:
     if spec_replicas(rs) == 0 or to_add == 0 or to_add == added:
         return 0
     frac = _fraction(rs, d)
@@ -121,7 +127,7 @@ def _proportion(rs: Obj, d: Obj, to_add: int, added: int) -> int:
     return min(frac, allowed) if to_add > 0 else max(frac, allowed)
 
 
-def proportional_sizes(d: Obj, rss: Sequence[Obj]) -> dict[str, int]:
+def proportional_sizes(d: Body, rss: Sequence[Body]) -> dict[str, int]:
     """New sizes of the active ReplicaSets when the Deployment was resized mid-rollout."""
     act = active(rss)
     allowed = spec_replicas(d) + max_surge(d) if spec_replicas(d) > 0 else 0
@@ -133,9 +139,9 @@ def proportional_sizes(d: Obj, rss: Sequence[Obj]) -> dict[str, int]:
     added = 0
     for rs in act:
         p = _proportion(rs, d, to_add, added) if to_add else 0
-        sizes[rs["metadata"]["name"]] = spec_replicas(rs) + p
+        sizes[name(rs)] = spec_replicas(rs) + p
         added += p
     if act and to_add:
-        first = act[0]["metadata"]["name"]
+        first = name(act[0])
         sizes[first] = max(0, sizes[first] + to_add - added)
     return sizes

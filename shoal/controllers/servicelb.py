@@ -25,37 +25,38 @@ informer caches and writes status when it differs.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
-from shoal.client import ApiException, key_of
+from shoal.api.views import Body, is_ready, labels, meta, spec, status
+from shoal.api.views import key as key_of
+from shoal.client import ApiException
 from shoal.controllers.base import Controller
 
-Obj = dict[str, Any]
 EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 ENABLE_LABEL = "svccontroller.k3s.cattle.io/enablelb"
 
 
-def _md(o: Obj) -> Obj:
-    return o.get("metadata") or {}
+def is_ours(svc: Body) -> bool:
+    s = spec(svc)
+    return s.get("type") == "LoadBalancer" and not s.get("loadBalancerClass")
 
 
-def is_ours(svc: Obj) -> bool:
-    spec = svc.get("spec") or {}
-    return spec.get("type") == "LoadBalancer" and not spec.get("loadBalancerClass")
+def _ports(svc: Body) -> set[tuple[str, int]]:
+    return {((p.get("protocol") or "TCP"), int(p.get("port") or 0)) for p in spec(svc).get("ports") or []}
 
 
-def _ports(svc: Obj) -> set[tuple[str, int]]:
-    return {((p.get("protocol") or "TCP"), int(p.get("port") or 0)) for p in (svc.get("spec") or {}).get("ports") or []}
-
-
-def _age_key(svc: Obj) -> tuple[str, str, str]:
-    md = _md(svc)
+def _age_key(svc: Body) -> tuple[str, str, str]:
+    md = meta(svc)
     return (md.get("creationTimestamp") or "", md.get("namespace") or "", md.get("name") or "")
 
 
-def node_address(node: Obj) -> str | None:
-    addrs = (node.get("status") or {}).get("addresses") or []
+def _ingress(svc: Body) -> list[dict[str, Any]]:
+    return list((status(svc).get("loadBalancer") or {}).get("ingress") or [])
+
+
+def node_address(node: Body) -> str | None:
+    addrs = status(node).get("addresses") or []
     for kind in ("ExternalIP", "InternalIP"):
         for a in addrs:
             if a.get("type") == kind and a.get("address"):
@@ -63,20 +64,15 @@ def node_address(node: Obj) -> str | None:
     return None
 
 
-def _ready(node: Obj) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (node.get("status") or {}).get("conditions") or [])
-
-
-def serving_nodes(nodes: list[Obj]) -> list[Obj]:
+def serving_nodes(nodes: Sequence[Body]) -> list[Body]:
     """The nodes whose addresses a LoadBalancer Service gets."""
-    eligible = [n for n in nodes if _ready(n) and EXCLUDE_LABEL not in (_md(n).get("labels") or {})]
-    if any(ENABLE_LABEL in (_md(n).get("labels") or {}) for n in nodes):
-        eligible = [n for n in eligible if (_md(n).get("labels") or {}).get(ENABLE_LABEL) == "true"]
+    eligible = [n for n in nodes if is_ready(n) and EXCLUDE_LABEL not in labels(n)]
+    if any(ENABLE_LABEL in labels(n) for n in nodes):
+        eligible = [n for n in eligible if labels(n).get(ENABLE_LABEL) == "true"]
     return eligible
 
 
-def conflicts(svc: Obj, services: list[Obj]) -> list[tuple[str, tuple[str, int]]]:
+def conflicts(svc: Body, services: Sequence[Body]) -> list[tuple[str, tuple[str, int]]]:
     """(namespace/name, (protocol, port)) of older LoadBalancer Services holding one of ``svc``'s ports."""
     mine, me = _ports(svc), _age_key(svc)
     out = []
@@ -84,11 +80,11 @@ def conflicts(svc: Obj, services: list[Obj]) -> list[tuple[str, tuple[str, int]]
         if other is svc or not is_ours(other) or _age_key(other) >= me:
             continue
         for p in sorted(mine & _ports(other)):
-            out.append((f"{_md(other).get('namespace')}/{_md(other).get('name')}", p))
+            out.append((f"{meta(other).get('namespace')}/{meta(other).get('name')}", p))
     return out
 
 
-def ingress_for(svc: Obj, services: list[Obj], nodes: list[Obj]) -> list[Obj]:
+def ingress_for(svc: Body, services: Sequence[Body], nodes: Sequence[Body]) -> list[dict[str, str]]:
     """The ``status.loadBalancer.ingress`` the Service should have (empty: pending)."""
     if not is_ours(svc) or conflicts(svc, services):
         return []
@@ -107,36 +103,35 @@ class ServiceLBController(Controller):
         self.services.add_handler(on_add=self._svc, on_update=self._svc_update, on_delete=self._svc)
         self.nodes.add_handler(on_add=self._all, on_update=self._node_update, on_delete=self._all)
 
-    def _svc(self, svc: Obj) -> None:
+    def _svc(self, svc: Body) -> None:
         self._svc_update(None, svc)
 
-    def _svc_update(self, old: Obj | None, new: Obj) -> None:
+    def _svc_update(self, old: Body | None, new: Body) -> None:
         if is_ours(new) or (old is not None and is_ours(old)):
             self._all(new)  # a port held or freed may settle another Service's conflict
-        elif ((new.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
+        elif _ingress(new):
             self.queue.add(key_of(new))  # no longer a LoadBalancer: clear what it was given
 
-    def _node_update(self, old: Obj, new: Obj) -> None:
-        if (_ready(old), node_address(old), _md(old).get("labels")) != (
-                _ready(new), node_address(new), _md(new).get("labels")):
+    def _node_update(self, old: Body, new: Body) -> None:
+        if (is_ready(old), node_address(old), meta(old).get("labels")) != (
+                is_ready(new), node_address(new), meta(new).get("labels")):
             self._all(new)
 
-    def _all(self, _obj: Obj) -> None:
+    def _all(self, _obj: Body) -> None:
         for s in self.services.list():
-            if is_ours(s) or ((s.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
+            if is_ours(s) or _ingress(s):
                 self.queue.add(key_of(s))
 
     async def reconcile(self, key: Hashable) -> None:
         svc = self.services.get(str(key))
         if svc is None:
             return
-        spec = svc.get("spec") or {}
-        if spec.get("type") == "LoadBalancer" and spec.get("loadBalancerClass"):
+        s = spec(svc)
+        if s.get("type") == "LoadBalancer" and s.get("loadBalancerClass"):
             return  # another load balancer implementation's
         services = self.services.list()
         want = ingress_for(svc, services, self.nodes.list())
-        status = svc.get("status") or {}
-        if ((status.get("loadBalancer") or {}).get("ingress") or []) == want:
+        if _ingress(svc) == want:
             return
         if is_ours(svc) and not want:
             held = conflicts(svc, services)
@@ -145,7 +140,7 @@ class ServiceLBController(Controller):
                 self.emit(svc, "Warning", "PortInUse",
                           f"port {port}/{proto} is already used by LoadBalancer Service {owner}; pending",
                           kind="Service", api_version="v1")
-        new = {**svc, "status": {**status, "loadBalancer": {"ingress": want} if want else {}}}
+        new = {**svc, "status": {**status(svc), "loadBalancer": {"ingress": want} if want else {}}}
         try:
             await self.client.update_status("services", new)
         except ApiException as e:

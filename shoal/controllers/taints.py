@@ -21,9 +21,10 @@ recreate, keeps Kubernetes' 300 s. A pod's own toleration always wins.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-Obj = dict[str, Any]
+from shoal.api.views import Body, Taint, controller_ref, parse_time, spec
 
 NOT_READY = "node.kubernetes.io/not-ready"
 UNREACHABLE = "node.kubernetes.io/unreachable"
@@ -33,7 +34,7 @@ REPLICATED_DEFAULT_SECONDS = 0
 BARE_POD_DEFAULT_SECONDS = 300
 
 
-def tolerates(toleration: Obj, taint: Obj) -> bool:
+def tolerates(toleration: Body, taint: Body) -> bool:
     """Whether one toleration matches one taint (upstream's ToleratesTaint)."""
     eff = toleration.get("effect") or ""
     if eff and eff != taint.get("effect"):
@@ -49,17 +50,16 @@ def tolerates(toleration: Obj, taint: Obj) -> bool:
     return False
 
 
-def tolerates_all(tolerations: list[Obj], taints: list[Obj], *, effects: tuple[str, ...]) -> bool:
+def tolerates_all(tolerations: Sequence[Body], taints: Sequence[Body], *, effects: tuple[str, ...]) -> bool:
     """Every taint with one of ``effects`` is matched by some toleration."""
     return all(any(tolerates(t, taint) for t in tolerations)
                for taint in taints if taint.get("effect") in effects)
 
 
-def effective_tolerations(pod: Obj) -> list[Obj]:
+def effective_tolerations(pod: Body) -> list[dict[str, Any]]:
     """The pod's tolerations plus shoal's defaults for the node-lost taints (see the module doc)."""
-    spec = pod.get("spec") or {}
-    tols = [dict(t) for t in spec.get("tolerations") or []]
-    replicated = any(r.get("controller") for r in (pod.get("metadata") or {}).get("ownerReferences") or [])
+    tols = [dict(t) for t in spec(pod).get("tolerations") or []]
+    replicated = controller_ref(pod) is not None
     seconds = REPLICATED_DEFAULT_SECONDS if replicated else BARE_POD_DEFAULT_SECONDS
     for key in NODE_LOST_TAINTS:
         probe = {"key": key, "effect": "NoExecute"}
@@ -68,17 +68,7 @@ def effective_tolerations(pod: Obj) -> list[Obj]:
     return tols
 
 
-def _time(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-
-
-def eviction_time(pod: Obj, taints: list[Obj], now: dt.datetime) -> dt.datetime | None:
+def eviction_time(pod: Body, taints: Sequence[Body], now: dt.datetime) -> dt.datetime | None:
     """When ``pod`` must leave a node with ``taints``: ``now`` or later, or ``None`` for never."""
     noexec = [t for t in taints if t.get("effect") == "NoExecute"]
     if not noexec:
@@ -92,7 +82,7 @@ def eviction_time(pod: Obj, taints: list[Obj], now: dt.datetime) -> dt.datetime 
         secs = [int(t["tolerationSeconds"]) for t in used if t.get("tolerationSeconds") is not None]
         if not secs:
             continue  # tolerated for ever
-        added = _time(taint.get("timeAdded")) or now
+        added = parse_time(taint.get("timeAdded")) or now
         at = added + dt.timedelta(seconds=max(0, min(secs)))
         when = at if when is None or at < when else when
     if when is not None and when < now:
@@ -100,15 +90,15 @@ def eviction_time(pod: Obj, taints: list[Obj], now: dt.datetime) -> dt.datetime 
     return when
 
 
-def with_taint(taints: list[Obj], taint: Obj) -> list[Obj]:
+def with_taint(taints: Sequence[Taint], taint: Taint) -> list[Taint]:
     """``taints`` with ``taint`` added (replacing one of the same key and effect)."""
     out = [t for t in taints if (t.get("key"), t.get("effect")) != (taint.get("key"), taint.get("effect"))]
     return [*out, taint]
 
 
-def without_taints(taints: list[Obj], keys: tuple[str, ...], effect: str | None = None) -> list[Obj]:
+def without_taints(taints: Sequence[Taint], keys: tuple[str, ...], effect: str | None = None) -> list[Taint]:
     return [t for t in taints if not (t.get("key") in keys and (effect is None or t.get("effect") == effect))]
 
 
-def has_taint(taints: list[Obj], key: str, effect: str) -> bool:
+def has_taint(taints: Sequence[Body], key: str, effect: str) -> bool:
     return any(t.get("key") == key and t.get("effect") == effect for t in taints)

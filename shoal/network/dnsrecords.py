@@ -14,9 +14,9 @@ Names as Kubernetes' DNS specification has them, in the cluster domain
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-Obj = dict[str, Any]
+from shoal.api import views as v
+from shoal.api.views import Body, EndpointAddress
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,33 +39,29 @@ class RecordIndex:
 
     def __init__(self, domain: str = "cluster.local") -> None:
         self.domain = domain.strip(".").lower()
-        self.services: dict[tuple[str, str], Obj] = {}
-        self.endpoints: dict[tuple[str, str], Obj] = {}
+        self.services: dict[tuple[str, str], Body] = {}
+        self.endpoints: dict[tuple[str, str], Body] = {}
 
     def in_domain(self, qname: str) -> bool:
         q = qname.strip(".").lower()
         return q == self.domain or q.endswith("." + self.domain)
 
-    def set_service(self, svc: Obj) -> None:
-        m = svc.get("metadata") or {}
-        self.services[(m.get("namespace") or "", m.get("name") or "")] = svc
+    def set_service(self, svc: Body) -> None:
+        self.services[(v.namespace(svc), v.name(svc))] = svc
 
-    def del_service(self, svc: Obj) -> None:
-        m = svc.get("metadata") or {}
-        self.services.pop((m.get("namespace") or "", m.get("name") or ""), None)
+    def del_service(self, svc: Body) -> None:
+        self.services.pop((v.namespace(svc), v.name(svc)), None)
 
-    def set_endpoints(self, ep: Obj) -> None:
-        m = ep.get("metadata") or {}
-        self.endpoints[(m.get("namespace") or "", m.get("name") or "")] = ep
+    def set_endpoints(self, ep: Body) -> None:
+        self.endpoints[(v.namespace(ep), v.name(ep))] = ep
 
-    def del_endpoints(self, ep: Obj) -> None:
-        m = ep.get("metadata") or {}
-        self.endpoints.pop((m.get("namespace") or "", m.get("name") or ""), None)
+    def del_endpoints(self, ep: Body) -> None:
+        self.endpoints.pop((v.namespace(ep), v.name(ep)), None)
 
-    def _ready(self, ns: str, name: str) -> list[Obj]:
-        ep = self.endpoints.get((ns, name)) or {}
-        out: list[Obj] = []
-        for s in ep.get("subsets") or []:
+    def _ready(self, ns: str, name: str) -> list[EndpointAddress]:
+        ep = self.endpoints.get((ns, name))
+        out: list[EndpointAddress] = []
+        for s in v.subsets(ep) if ep is not None else ():
             out += s.get("addresses") or []
         return out
 
@@ -96,10 +92,9 @@ class RecordIndex:
         svc = self.services.get((ns, name))
         if svc is None:
             return Answer(False)
-        spec = svc.get("spec") or {}
-        if spec.get("type") == "ExternalName":
+        if v.service_spec(svc).get("type") == "ExternalName":
             return Answer(True)
-        ip = spec.get("clusterIP")
+        ip = v.cluster_ip(svc)
         if ip and ip != "None":
             return Answer(True, a=[ip])
         return Answer(True, a=sorted({a["ip"] for a in self._ready(ns, name) if a.get("ip")}))
@@ -115,12 +110,12 @@ class RecordIndex:
         svc = self.services.get((ns, name))
         if svc is None:
             return Answer(False)
-        spec = svc.get("spec") or {}
+        headless = v.cluster_ip(svc) == "None"
         target = f"{name}.{ns}.svc.{self.domain}."
         out: list[Srv] = []
-        for p in spec.get("ports") or []:
-            if p.get("name") == port_name and (p.get("protocol") or "TCP").lower() == proto:
-                if spec.get("clusterIP") == "None":
+        for p in v.service_ports(svc):
+            if p.get("name") == port_name and v.port_protocol(p).lower() == proto:
+                if headless:
                     for a in self._ready(ns, name):
                         host = a.get("hostname") or (a.get("ip") or "").replace(".", "-")
                         out.append(Srv(int(p.get("port") or 0), f"{host}.{target}"))

@@ -11,120 +11,133 @@ different subsets, as upstream).
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Iterable
 
-Obj = dict[str, Any]
+from shoal.api import views as v
+from shoal.api.views import (
+    Body,
+    Endpoint,
+    EndpointAddress,
+    EndpointPort,
+    EndpointSubset,
+    ObjectReference,
+    Protocol,
+    ServicePort,
+)
+
+PortKey = tuple[str, int, Protocol]  # one resolved port: (name, number, protocol)
 
 
-def _meta(o: Obj) -> Obj:
-    return o.get("metadata") or {}
-
-
-def pod_ready(pod: Obj) -> bool:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return bool(c.get("status") == "True")
-    return False
-
-
-def resolve_target_port(pod: Obj, port: Obj) -> int | None:
+def resolve_target_port(pod: Body, port: ServicePort) -> int | None:
     """The pod's port number for a Service port's targetPort (int, name, or default = port)."""
     tp = port.get("targetPort", port.get("port"))
     if isinstance(tp, int):
         return tp
     if isinstance(tp, str) and tp.isdigit():
         return int(tp)
-    proto = port.get("protocol") or "TCP"
-    for c in (pod.get("spec") or {}).get("containers") or []:
+    proto = v.port_protocol(port)
+    for c in v.spec(pod).get("containers") or []:
         for cp in c.get("ports") or []:
-            if cp.get("name") == tp and (cp.get("protocol") or "TCP") == proto:
+            if cp.get("name") == tp and v.port_protocol(cp) == proto:
                 return int(cp["containerPort"])
     return None
 
 
-def _target_ref(pod: Obj) -> Obj:
-    m = _meta(pod)
-    return {"kind": "Pod", "namespace": m.get("namespace"), "name": m.get("name"), "uid": m.get("uid")}
+def _serves(pod: Body) -> bool:
+    """The pod has an address and its containers may still run (terminating ones included)."""
+    return bool(v.pod_ip(pod)) and not v.is_terminal(pod)
 
 
-def _address(pod: Obj) -> Obj:
-    a: Obj = {"ip": (pod.get("status") or {}).get("podIP"), "targetRef": _target_ref(pod)}
-    node = (pod.get("spec") or {}).get("nodeName")
+def _by_name(pods: Iterable[Body]) -> list[Body]:
+    return sorted(pods, key=v.name)
+
+
+def _target_ref(pod: Body) -> ObjectReference:
+    return {"kind": "Pod", "namespace": v.namespace(pod), "name": v.name(pod), "uid": v.uid(pod)}
+
+
+def _address(pod: Body) -> EndpointAddress:
+    a: EndpointAddress = {"ip": v.pod_ip(pod), "targetRef": _target_ref(pod)}
+    node = v.node_name(pod)
     if node:
         a["nodeName"] = node
-    hostname = (pod.get("spec") or {}).get("hostname")
+    hostname = v.spec(pod).get("hostname")
     if hostname:
         a["hostname"] = hostname
     return a
 
 
-def endpoints_subsets(service: Obj, pods: list[Obj]) -> list[Obj]:
-    """The ``subsets`` of the Service's Endpoints object."""
-    spec = service.get("spec") or {}
-    svc_ports = spec.get("ports") or []
-    publish_all = bool(spec.get("publishNotReadyAddresses"))
-    groups: dict[tuple[tuple[str, int, str], ...], Obj] = {}
-    for pod in sorted(pods, key=lambda p: (_meta(p).get("name") or "")):
-        if _meta(pod).get("deletionTimestamp") or not (pod.get("status") or {}).get("podIP"):
-            continue
-        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            continue
-        ports: list[tuple[str, int, str]] = []
-        for p in svc_ports:
-            n = resolve_target_port(pod, p)
-            if n is None:
-                continue
-            ports.append((p.get("name") or "", n, p.get("protocol") or "TCP"))
-        if svc_ports and not ports:
-            continue
-        key = tuple(ports)
-        sub = groups.setdefault(key, {"addresses": [], "notReadyAddresses": []})
-        if publish_all or pod_ready(pod):
-            sub["addresses"].append(_address(pod))
-        else:
-            sub["notReadyAddresses"].append(_address(pod))
-    out = []
-    for key, sub in groups.items():
-        s: Obj = {k: v for k, v in sub.items() if v}
-        if key:
-            s["ports"] = [{**({"name": n} if n else {}), "port": num, "protocol": proto} for n, num, proto in key]
-        if s.get("addresses") or s.get("notReadyAddresses"):
-            out.append(s)
+def _endpoint_ports(key: tuple[PortKey, ...]) -> list[EndpointPort]:
+    out: list[EndpointPort] = []
+    for name, num, proto in key:
+        port: EndpointPort = {"name": name} if name else {}
+        port["port"] = num
+        port["protocol"] = proto
+        out.append(port)
     return out
 
 
-def slice_name(service: Obj) -> str:
-    m = _meta(service)
-    h = hashlib.sha1(str(m.get("uid") or m.get("name")).encode()).hexdigest()[:5]
-    return f"{(m.get('name') or '')[:57]}-{h}"
-
-
-def endpoint_slice_body(service: Obj, pods: list[Obj]) -> tuple[list[Obj], list[Obj]]:
-    """(endpoints, ports) of the Service's one EndpointSlice; terminating pods stay, marked."""
-    spec = service.get("spec") or {}
-    svc_ports = spec.get("ports") or []
-    publish_all = bool(spec.get("publishNotReadyAddresses"))
-    eps: list[Obj] = []
-    port_numbers: dict[tuple[str, str], int] = {}
-    for pod in sorted(pods, key=lambda p: (_meta(p).get("name") or "")):
-        st = pod.get("status") or {}
-        if not st.get("podIP") or st.get("phase") in ("Succeeded", "Failed"):
+def endpoints_subsets(service: Body, pods: Iterable[Body]) -> list[EndpointSubset]:
+    """The ``subsets`` of the Service's Endpoints object."""
+    svc_ports = v.service_ports(service)
+    publish_all = bool(v.service_spec(service).get("publishNotReadyAddresses"))
+    groups: dict[tuple[PortKey, ...], tuple[list[EndpointAddress], list[EndpointAddress]]] = {}
+    for pod in _by_name(pods):
+        if v.is_terminating(pod) or not _serves(pod):
             continue
-        terminating = bool(_meta(pod).get("deletionTimestamp"))
-        ready = pod_ready(pod)
+        ports: list[PortKey] = []
         for p in svc_ports:
             n = resolve_target_port(pod, p)
             if n is not None:
-                port_numbers.setdefault((p.get("name") or "", p.get("protocol") or "TCP"), n)
-        ep: Obj = {
-            "addresses": [st["podIP"]],
+                ports.append((p.get("name") or "", n, v.port_protocol(p)))
+        if svc_ports and not ports:
+            continue
+        ready, not_ready = groups.setdefault(tuple(ports), ([], []))
+        (ready if publish_all or v.is_ready(pod) else not_ready).append(_address(pod))
+    out: list[EndpointSubset] = []
+    for key, (ready, not_ready) in groups.items():
+        s: EndpointSubset = {}
+        if ready:
+            s["addresses"] = ready
+        if not_ready:
+            s["notReadyAddresses"] = not_ready
+        if key:
+            s["ports"] = _endpoint_ports(key)
+        out.append(s)
+    return out
+
+
+def slice_name(service: Body) -> str:
+    name = v.name(service)
+    h = hashlib.sha1((v.uid(service) or name).encode()).hexdigest()[:5]
+    return f"{name[:57]}-{h}"
+
+
+def endpoint_slice_body(service: Body, pods: Iterable[Body]) -> tuple[list[Endpoint], list[EndpointPort]]:
+    """(endpoints, ports) of the Service's one EndpointSlice; terminating pods stay, marked."""
+    svc_ports = v.service_ports(service)
+    publish_all = bool(v.service_spec(service).get("publishNotReadyAddresses"))
+    eps: list[Endpoint] = []
+    port_numbers: dict[tuple[str, Protocol], int] = {}
+    for pod in _by_name(pods):
+        if not _serves(pod):
+            continue
+        terminating = v.is_terminating(pod)
+        ready = v.is_ready(pod)
+        for p in svc_ports:
+            n = resolve_target_port(pod, p)
+            if n is not None:
+                port_numbers.setdefault((p.get("name") or "", v.port_protocol(p)), n)
+        ep: Endpoint = {
+            "addresses": [v.pod_ip(pod)],
             "conditions": {"ready": (ready or publish_all) and not terminating, "serving": ready,
                            "terminating": terminating},
             "targetRef": _target_ref(pod),
         }
-        node = (pod.get("spec") or {}).get("nodeName")
+        node = v.node_name(pod)
         if node:
             ep["nodeName"] = node
         eps.append(ep)
-    ports = [{"name": name, "port": num, "protocol": proto} for (name, proto), num in port_numbers.items()]
+    ports: list[EndpointPort] = [{"name": name, "port": num, "protocol": proto}
+                                 for (name, proto), num in port_numbers.items()]
     return eps, ports

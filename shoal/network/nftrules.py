@@ -26,12 +26,15 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeGuard
+
+from shoal.api import views as v
+from shoal.api.views import Body, EndpointSubset
 
 TABLE = "shoal"
 MASQ_MARK = 0x4000
-Obj = dict[str, Any]
 
 
 def table_name(node_name: str) -> str:
@@ -68,18 +71,37 @@ class ServicePort:
         return f"svc-{h[:12]}"
 
 
-def _ipv4(value: Any) -> bool:
+def _ipv4(value: object) -> TypeGuard[str]:
     try:
         return isinstance(value, str) and isinstance(ipaddress.ip_address(value), ipaddress.IPv4Address)
     except ValueError:
         return False
 
 
-def _port(value: Any) -> bool:
+def _port(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and 1 <= value <= 65535
 
 
-def service_ports(services: list[Obj], endpoints: dict[tuple[str, str], Obj]) -> list[ServicePort]:
+def _backends(subsets: list[EndpointSubset], port_name: str, proto: str) -> tuple[tuple[str, int], ...]:
+    """The (address, port) pairs of the Endpoints for one Service port, sorted."""
+    backends: list[tuple[str, int]] = []
+    for sub in subsets:
+        num = next((sp.get("port") for sp in sub.get("ports") or []
+                    if (sp.get("name") or "") == port_name and v.port_protocol(sp).lower() == proto), None)
+        if not _port(num):
+            continue
+        backends += [(str(a["ip"]), int(num)) for a in sub.get("addresses") or [] if _ipv4(a.get("ip"))]
+    return tuple(sorted(backends))
+
+
+def _ingress_ips(svc: Body) -> tuple[str, ...]:
+    """A LoadBalancer's assigned ingress addresses (none for other types)."""
+    if v.service_spec(svc).get("type") != "LoadBalancer":
+        return ()
+    return tuple(i["ip"] for i in v.load_balancer_ingress(svc) if _ipv4(i.get("ip")))
+
+
+def service_ports(services: Iterable[Body], endpoints: Mapping[tuple[str, str], Body]) -> list[ServicePort]:
     """Flatten Services and their Endpoints into the ports the dataplane serves.
 
     What nft cannot hold (an address that is not IPv4, a port out of 1-65535: hand-written
@@ -88,35 +110,27 @@ def service_ports(services: list[Obj], endpoints: dict[tuple[str, str], Obj]) ->
     """
     out: list[ServicePort] = []
     for svc in services:
-        md, spec = svc.get("metadata") or {}, svc.get("spec") or {}
-        ns, name = md.get("namespace") or "", md.get("name") or ""
+        spec = v.service_spec(svc)
         if spec.get("type") == "ExternalName":
             continue
-        vip = spec.get("clusterIP")
+        ns, name = v.namespace(svc), v.name(svc)
+        vip: str | None = v.cluster_ip(svc)
         vip = vip if _ipv4(vip) else None
-        ep = endpoints.get((ns, name)) or {}
-        ingress = tuple(i["ip"] for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-                        if _ipv4(i.get("ip"))) if spec.get("type") == "LoadBalancer" else ()
-        for p in spec.get("ports") or []:
-            proto = (p.get("protocol") or "TCP").lower()
+        ep = endpoints.get((ns, name))
+        subsets = v.subsets(ep) if ep is not None else []
+        ingress = _ingress_ips(svc)
+        external = tuple(ip for ip in spec.get("externalIPs") or () if _ipv4(ip))
+        for p in v.service_ports(svc):
+            proto = v.port_protocol(p).lower()
             pname = p.get("name") or ""
-            backends: list[tuple[str, int]] = []
-            for sub in ep.get("subsets") or []:
-                num: Any = next((sp["port"] for sp in sub.get("ports") or []
-                                 if (sp.get("name") or "") == pname
-                                 and (sp.get("protocol") or "TCP").lower() == proto), None)
-                if not _port(num):
-                    continue
-                backends += [(str(a["ip"]), int(num)) for a in sub.get("addresses") or [] if _ipv4(a.get("ip"))]
-            if vip is None and not p.get("nodePort"):
+            node_port = p.get("nodePort")
+            if vip is None and not node_port:
                 continue  # headless: DNS only
             if not _port(p.get("port")) or proto not in ("tcp", "udp", "sctp"):
                 continue
             out.append(ServicePort(
-                ns, name, pname, proto, vip, int(p["port"]),
-                int(p["nodePort"]) if _port(p.get("nodePort")) else None,
-                spec.get("sessionAffinity") == "ClientIP", tuple(sorted(backends)),
-                tuple(ip for ip in spec.get("externalIPs") or () if _ipv4(ip)),
+                ns, name, pname, proto, vip, int(p["port"]), int(node_port) if _port(node_port) else None,
+                spec.get("sessionAffinity") == "ClientIP", _backends(subsets, pname, proto), external,
                 load_balancer=bool(ingress), ingress_ips=ingress,
             ))
     return out
@@ -124,6 +138,45 @@ def service_ports(services: list[Obj], endpoints: dict[tuple[str, str], Obj]) ->
 
 def cidr_comment(cidr: str) -> str:
     return f"shoal service-cidr {cidr}"
+
+
+def _chains(sp: ServicePort) -> list[str]:
+    """A service port's chain, which picks an endpoint, and one chain per endpoint, which DNATs to it."""
+    chain, n = sp.chain, len(sp.endpoints)
+    pick = "jhash ip saddr mod" if sp.affinity else "numgen random mod"
+    if n == 1:
+        body = f"\t\tgoto {chain}-0"
+    else:
+        vm = ", ".join(f"{i} : goto {chain}-{i}" for i in range(n))
+        body = f"\t\t{pick} {n} vmap {{ {vm} }}"
+    out = [f"\tchain {chain} {{\n{body}\n\t}}"]
+    for i, (ip, port) in enumerate(sp.endpoints):
+        out.append(
+            f"\tchain {chain}-{i} {{\n"
+            f"\t\tip saddr {ip} jump mark-masq\n"
+            f"\t\tmeta l4proto {sp.protocol} dnat to {ip}:{port}\n\t}}"
+        )
+    return out
+
+
+def _base_chains(cidr: str) -> list[str]:
+    """The chains every table has: the hooks, the lookups in the maps, and masquerading."""
+    # node ports are not served on loopback (DNAT out of it needs route_localnet) nor on the service
+    # CIDR, which is local too: the cluster DNS there must not be taken by a LoadBalancer on port 53
+    not_node = "{ 127.0.0.0/8, " + cidr + " }" if cidr else "127.0.0.0/8"
+    return [
+        "\tchain mark-masq {\n\t\tmeta mark set meta mark | " + hex(MASQ_MARK) + "\n\t}",
+        "\tchain services {\n"
+        "\t\tip daddr . meta l4proto . th dport vmap @service-ips\n"
+        f"\t\tip daddr != {not_node} fib daddr type local meta l4proto . th dport vmap @service-nodeports\n"
+        f"\t\tip daddr != {not_node} fib daddr type local meta l4proto . th dport vmap @service-lbports\n\t}}",
+        "\tchain prerouting {\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\tjump services\n\t}",
+        "\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n"
+        "\t\tip daddr . meta l4proto . th dport @service-ips-keys jump mark-masq\n"
+        "\t\tjump services\n\t}",
+        "\tchain postrouting {\n\t\ttype nat hook postrouting priority 100; policy accept;\n"
+        f"\t\tmeta mark & {hex(MASQ_MARK)} == {hex(MASQ_MARK)} masquerade\n\t}}",
+    ]
 
 
 def render(ports: list[ServicePort], table: str = TABLE, *, cidr: str = "") -> str:
@@ -150,20 +203,7 @@ def render(ports: list[ServicePort], table: str = TABLE, *, cidr: str = "") -> s
             np_elems.setdefault(f"{sp.protocol} . {sp.node_port}", f"goto {sp.chain}")
         if sp.load_balancer:
             lb_elems.setdefault(f"{sp.protocol} . {sp.port}", f"goto {sp.chain}")
-        n = len(sp.endpoints)
-        pick = "jhash ip saddr mod" if sp.affinity else "numgen random mod"
-        if n == 1:
-            body = [f"\t\tgoto {sp.chain}-0"]
-        else:
-            vm = ", ".join(f"{i} : goto {sp.chain}-{i}" for i in range(n))
-            body = [f"\t\t{pick} {n} vmap {{ {vm} }}"]
-        chains.append(f"\tchain {sp.chain} {{\n" + "\n".join(body) + "\n\t}")
-        for i, (ip, port) in enumerate(sp.endpoints):
-            chains.append(
-                f"\tchain {sp.chain}-{i} {{\n"
-                f"\t\tip saddr {ip} jump mark-masq\n"
-                f"\t\tmeta l4proto {sp.protocol} dnat to {ip}:{port}\n\t}}"
-            )
+        chains += _chains(sp)
     for map_name, typ, elems in (("service-ips", "ipv4_addr . inet_proto . inet_service", vip_elems),
                                  ("service-nodeports", "inet_proto . inet_service", np_elems),
                                  ("service-lbports", "inet_proto . inet_service", lb_elems)):
@@ -171,22 +211,7 @@ def render(ports: list[ServicePort], table: str = TABLE, *, cidr: str = "") -> s
         if elems:
             lines.append("\t\telements = { " + ",\n\t\t\t".join(f"{k} : {v}" for k, v in elems.items()) + " }")
         lines.append("\t}")
-    # node ports are not served on loopback (DNAT out of it needs route_localnet) nor on the service
-    # CIDR, which is local too: the cluster DNS there must not be taken by a LoadBalancer on port 53
-    not_node = "{ 127.0.0.0/8, " + cidr + " }" if cidr else "127.0.0.0/8"
-    lines += [
-        "\tchain mark-masq {\n\t\tmeta mark set meta mark | " + hex(MASQ_MARK) + "\n\t}",
-        "\tchain services {\n"
-        "\t\tip daddr . meta l4proto . th dport vmap @service-ips\n"
-        f"\t\tip daddr != {not_node} fib daddr type local meta l4proto . th dport vmap @service-nodeports\n"
-        f"\t\tip daddr != {not_node} fib daddr type local meta l4proto . th dport vmap @service-lbports\n\t}}",
-        "\tchain prerouting {\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\tjump services\n\t}",
-        "\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n"
-        "\t\tip daddr . meta l4proto . th dport @service-ips-keys jump mark-masq\n"
-        "\t\tjump services\n\t}",
-        "\tchain postrouting {\n\t\ttype nat hook postrouting priority 100; policy accept;\n"
-        f"\t\tmeta mark & {hex(MASQ_MARK)} == {hex(MASQ_MARK)} masquerade\n\t}}",
-    ]
+    lines += _base_chains(cidr)
     keys = sorted(vip_elems)
     lines.insert(4, "\tset service-ips-keys {\n\t\ttype ipv4_addr . inet_proto . inet_service"
                  + (("\n\t\telements = { " + ", ".join(keys) + " }") if keys else "") + "\n\t}")

@@ -22,7 +22,7 @@ import errno
 import ipaddress
 import logging
 import socket
-from typing import Any
+from typing import TypedDict
 
 from shoal.client import ApiClient, InformerFactory
 from shoal.network import nftrules
@@ -31,6 +31,15 @@ from shoal.network.dnsrecords import RecordIndex
 from shoal.network.proxy import ServiceProxy
 
 log = logging.getLogger(__name__)
+
+
+class NetworkInfo(TypedDict):
+    """What the node's network runs: the proxy mode, its nft table, and the cluster DNS address if usable."""
+
+    mode: str
+    table: str | None
+    dns: str | None
+    dns_here: bool
 
 
 def cluster_dns_ip(service_cidr: str) -> str:
@@ -114,7 +123,7 @@ class NetworkNode:
         await self.proxy.stop()
         await self.factory.stop()
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> NetworkInfo:
         return {"mode": self.proxy.mode, "table": self.proxy.table if self.proxy.mode == "nftables" else None,
                 "dns": f"{self.dns_ip}:{self.dns_port}" if self.dns_available else None,
                 "dns_here": self.dns_serving}

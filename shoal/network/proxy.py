@@ -22,8 +22,8 @@ import itertools
 import logging
 import os
 import shutil
-from typing import Any
 
+from shoal.api import views as v
 from shoal.client import Informer, InformerFactory
 from shoal.network import nftrules
 
@@ -82,7 +82,7 @@ class ServiceProxy:
         for inf in (self.services, self.endpoints):
             inf.add_handler(on_add=self._changed, on_update=lambda o, n: self._changed(n), on_delete=self._changed)
 
-    def _changed(self, _obj: Any) -> None:
+    def _changed(self, _obj: object) -> None:
         self._dirty.set()
 
     async def start(self) -> None:
@@ -121,10 +121,7 @@ class ServiceProxy:
                 self._dirty.set()
 
     def ports(self) -> list[nftrules.ServicePort]:
-        eps = {}
-        for e in self.endpoints.list():
-            m = e.get("metadata") or {}
-            eps[(m.get("namespace") or "", m.get("name") or "")] = e
+        eps = {(v.namespace(e), v.name(e)): e for e in self.endpoints.list()}
         return nftrules.service_ports(self.services.list(), eps)
 
     async def sync(self) -> None:

@@ -9,33 +9,31 @@ Names are upper-cased with ``-`` turned into ``_``. Pure.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
-Obj = dict[str, Any]
+from shoal.api import views as v
+from shoal.api.views import Body, ServicePort
 
 
 def _name(s: str) -> str:
     return s.upper().replace("-", "_")
 
 
-def service_env(services: list[Obj], namespace: str, *, enable_service_links: bool = True) -> dict[str, str]:
+def service_env(services: Iterable[Body], namespace: str, *, enable_service_links: bool = True) -> dict[str, str]:
     """The variables for a container of a pod in ``namespace``; user ``env`` is applied after these."""
-    chosen: dict[str, Obj] = {}
+    chosen: dict[str, tuple[str, list[ServicePort]]] = {}  # name -> (ClusterIP, ports)
     for svc in services:
-        md = svc.get("metadata") or {}
-        ns, name = md.get("namespace"), md.get("name") or ""
-        spec = svc.get("spec") or {}
-        ip = spec.get("clusterIP")
-        if not ip or ip == "None" or not spec.get("ports"):
+        ns, name = v.namespace(svc), v.name(svc)
+        ip, ports = v.cluster_ip(svc), v.service_ports(svc)
+        if not ip or ip == "None" or not ports:
             continue
         if ns == namespace and enable_service_links:
-            chosen[name] = svc
+            chosen[name] = (ip, ports)
         elif ns == "default" and name == "kubernetes":
-            chosen.setdefault(name, svc)
+            chosen.setdefault(name, (ip, ports))
     env: dict[str, str] = {}
     for name in sorted(chosen):
-        spec = chosen[name]["spec"]
-        ip, ports = spec["clusterIP"], spec["ports"]
+        ip, ports = chosen[name]
         pre = _name(name)
         env[f"{pre}_SERVICE_HOST"] = ip
         env[f"{pre}_SERVICE_PORT"] = str(ports[0]["port"])
@@ -43,10 +41,9 @@ def service_env(services: list[Obj], namespace: str, *, enable_service_links: bo
             if p.get("name"):
                 env[f"{pre}_SERVICE_PORT_{_name(p['name'])}"] = str(p["port"])
         first = ports[0]
-        proto0 = (first.get("protocol") or "TCP").lower()
-        env[f"{pre}_PORT"] = f"{proto0}://{ip}:{first['port']}"
+        env[f"{pre}_PORT"] = f"{v.port_protocol(first).lower()}://{ip}:{first['port']}"
         for p in ports:
-            proto = p.get("protocol") or "TCP"
+            proto = v.port_protocol(p)
             base = f"{pre}_PORT_{p['port']}_{proto.upper()}"
             env[base] = f"{proto.lower()}://{ip}:{p['port']}"
             env[f"{base}_PROTO"] = proto.lower()

@@ -8,9 +8,11 @@ feeds the state from informers, binds, retries on conflict.
 One decision (``Profile.schedule_one``):
 1. PreFilter plugins (a failure is final for this attempt);
 2. Filter plugins, each a mask over every node; a node is charged to the
-   first plugin that rejects it, and its reasons are counted for the message
-   (``0/5 nodes are available: 3 Insufficient cpu, 2 node(s) had untolerated
-   taint {dedicated: gpu}.``);
+   first plugin that rejects it, and its reasons are counted per plugin: a
+   pod no node takes gets a ``Diagnosis`` (data: plugin -> reason -> nodes),
+   from which the worker writes upstream's message (``0/5 nodes are
+   available: 3 Insufficient cpu, 2 node(s) had untolerated taint
+   {dedicated: gpu}.``) and the queue learns which plugins' events to wait for;
 3. if nothing fits, PostFilter (preemption) may nominate a node and victims;
 4. Score plugins over the feasible nodes, normalised to 0..100, weighted,
    summed; the best node wins, ties broken by a number derived from the pod's
@@ -34,15 +36,19 @@ import numpy.typing as npt
 from shoal.scheduler.config import POINTS, ConfigError, ProfileConfig, SchedulerConfig
 from shoal.scheduler.framework import (
     BindPlugin,
+    ClusterEvent,
     Code,
     CycleState,
+    Diagnosis,
     FilterPlugin,
     Mask,
     NormalizeScorePlugin,
     PostFilterPlugin,
     PreFilterPlugin,
+    Rejection,
     ScorePlugin,
     Victims,
+    events_of,
 )
 from shoal.scheduler.plugins import DEFAULT_PLUGINS, REGISTRY
 from shoal.scheduler.podinfo import PodInfo
@@ -56,12 +62,12 @@ _POINT_TYPES: dict[str, type] = {
 
 @dataclass(slots=True)
 class Decision:
-    """What happened to one pod: a node, or why not (``message``) and maybe a nomination."""
+    """What happened to one pod: a node, or why not (``diagnosis``) and maybe a nomination."""
 
     pod: PodInfo
     node: str | None = None
     code: Code = Code.SUCCESS
-    message: str = ""
+    diagnosis: Diagnosis | None = None  # set when ``node`` is None
     feasible: int = 0
     nominated: Victims | None = None
 
@@ -71,20 +77,16 @@ class Decision:
 
 
 @dataclass(slots=True)
-class Diagnosis:
+class Filtered:
+    """The filters' verdict over the nodes, as masks (what ``Diagnosis`` is counted from)."""
+
     ok: Mask
     failed: npt.NDArray[np.int8]  # per node: 0 passed, else the Code of the first rejecting plugin
-    reasons: dict[str, int] = field(default_factory=dict)
-    error: str = ""  # a PreFilter (or pod spec) failure: applies to every node
+    reasons: dict[str, dict[str, int]] = field(default_factory=dict)  # plugin -> reason -> nodes
+    rejection: Rejection | None = None  # a PreFilter failure: applies to every node
+    invalid_spec: str = ""
     error_code: Code = Code.SUCCESS
     all_ok: bool = False  # no filter rejected a node (``ok`` and ``failed`` are then shared, read-only)
-
-
-def fit_message(n: int, reasons: Mapping[str, int], extra: str = "") -> str:
-    """``0/5 nodes are available: 3 Insufficient cpu, 2 node(s) had untolerated taint {k: v}.``"""
-    hist = ", ".join(f"{c} {r}" for r, c in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
-    msg = f"0/{n} nodes are available" + (f": {hist}." if hist else ".")
-    return f"{msg} {extra}" if extra else msg
 
 
 def tie_break(uid: str, count: int) -> int:
@@ -128,24 +130,25 @@ class Profile:
         self.post_filter = list(post_filter)
         self.bind = list(bind)
         self.timings: dict[str, float] = {}
+        self._events = {p.name: events_of(p) for p in (*self.pre_filter, *self.filter)}
 
     def _time(self, name: str, t0: float) -> None:
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
 
     # ---- filtering ------------------------------------------------------------------------
-    def diagnose(self, state: CycleState, pod: PodInfo, cluster: ClusterState) -> Diagnosis:
+    def filter_nodes(self, state: CycleState, pod: PodInfo, cluster: ClusterState) -> Filtered:
         n = cluster.n
         if pod.error:
-            return Diagnosis(np.zeros(n, dtype=np.bool_), np.full(n, Code.UNSCHEDULABLE_AND_UNRESOLVABLE, np.int8),
-                             error=f"invalid pod spec: {pod.error}", error_code=Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
+            return Filtered(np.zeros(n, dtype=np.bool_), np.full(n, Code.UNSCHEDULABLE_AND_UNRESOLVABLE, np.int8),
+                            invalid_spec=pod.error, error_code=Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
         for p in self.pre_filter:
             t0 = time.perf_counter()
             st = p.pre_filter(state, pod, cluster)
             self._time(p.name, t0)
             if not st.ok:
-                return Diagnosis(np.zeros(n, dtype=np.bool_), np.full(n, st.code, np.int8),
-                                 error=st.message(), error_code=st.code)
-        reasons: dict[str, int] = {}
+                return Filtered(np.zeros(n, dtype=np.bool_), np.full(n, st.code, np.int8),
+                                rejection=Rejection(p.name, st.reasons), error_code=st.code)
+        reasons: dict[str, dict[str, int]] = {}
         timings = self.timings
         # ``ok`` and ``failed`` are made only once a filter rejects a node: in a cluster with room
         # most decisions never reject one, and two arrays over every node per decision add up
@@ -165,11 +168,12 @@ class Profile:
             if ok is None or failed is None:
                 ok = np.ones(n, dtype=np.bool_)
                 failed = np.zeros(n, dtype=np.int8)
+            counts = reasons.setdefault(p.name, {})
             for r in res.reasons:
                 hit = r.failed & rejected
                 c = int(np.count_nonzero(hit))
                 if c:
-                    reasons[r.text] = reasons.get(r.text, 0) + c
+                    counts[r.text] = counts.get(r.text, 0) + c
                     code = Code.UNSCHEDULABLE if r.resolvable else Code.UNSCHEDULABLE_AND_UNRESOLVABLE
                     failed[hit] = np.maximum(failed[hit], code)
             failed[rejected & (failed == 0)] = Code.UNSCHEDULABLE
@@ -178,14 +182,14 @@ class Profile:
             if not ok.any():
                 break
         if ok is None or failed is None:
-            return Diagnosis(cluster.all_nodes, cluster.no_failures, reasons, all_ok=True)
-        return Diagnosis(ok, failed, reasons)
+            return Filtered(cluster.all_nodes, cluster.no_failures, reasons, all_ok=True)
+        return Filtered(ok, failed, reasons)
 
     def evaluator(self, cluster: ClusterState) -> Callable[[PodInfo], Mask]:
         """The filters alone, on a fresh cycle, against ``cluster`` as it is when called
         (preemption's what-ifs remove pods and ask again)."""
         def run(pod: PodInfo) -> Mask:
-            return self.diagnose(CycleState(), pod, cluster).ok
+            return self.filter_nodes(CycleState(), pod, cluster).ok
         return run
 
     # ---- scoring --------------------------------------------------------------------------
@@ -210,9 +214,11 @@ class Profile:
         cluster.refresh()
         n = cluster.n
         state = CycleState()
-        diag = self.diagnose(state, pod, cluster)
-        if diag.error:
-            return Decision(pod, code=diag.error_code, message=f"0/{n} nodes are available: {diag.error}")
+        diag = self.filter_nodes(state, pod, cluster)
+        if diag.error_code != Code.SUCCESS:
+            return Decision(pod, code=diag.error_code, diagnosis=Diagnosis(
+                n, pre_filter=diag.rejection, invalid_spec=diag.invalid_spec,
+                unresolvable=n if diag.error_code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE else 0))
         feasible = cluster.node_indices if diag.all_ok else np.flatnonzero(diag.ok)
         if feasible.size == 0:
             return self._unschedulable(state, pod, cluster, diag)
@@ -230,9 +236,10 @@ class Profile:
         return Decision(pod, cluster.names[pick], feasible=int(feasible.size))
 
     def _unschedulable(self, state: CycleState, pod: PodInfo, cluster: ClusterState,
-                       diag: Diagnosis) -> Decision:
+                       diag: Filtered) -> Decision:
         n = cluster.n
-        code = Code.UNSCHEDULABLE if (diag.failed == Code.UNSCHEDULABLE).any() else Code.UNSCHEDULABLE_AND_UNRESOLVABLE
+        unresolvable = int(np.count_nonzero(diag.failed == Code.UNSCHEDULABLE_AND_UNRESOLVABLE))
+        code = Code.UNSCHEDULABLE if unresolvable < n else Code.UNSCHEDULABLE_AND_UNRESOLVABLE
         extra = ""
         nominated = None
         if n:
@@ -244,7 +251,22 @@ class Profile:
                 if res.nominated is not None:
                     nominated = res.nominated
                     break
-        return Decision(pod, code=code, message=fit_message(n, diag.reasons, extra), nominated=nominated)
+        return Decision(pod, code=code, nominated=nominated, diagnosis=Diagnosis(
+            n, filtered=diag.reasons, unresolvable=unresolvable, post_filter=extra))
+
+    def requeue_events(self, diagnosis: Diagnosis) -> ClusterEvent:
+        """The cluster events that can make a pod with this diagnosis fit: those the plugins that
+        rejected it registered; every event when no plugin did (no nodes at all); none when its
+        own spec is at fault (only a change to the pod, or the periodic flush, retries it)."""
+        if diagnosis.invalid_spec or diagnosis.unknown_profile:
+            return ClusterEvent(0)
+        plugins = diagnosis.plugins
+        if not plugins:
+            return ClusterEvent.ALL
+        events = ClusterEvent(0)
+        for name in plugins:
+            events |= self._events.get(name, ClusterEvent.ALL)
+        return events
 
 
 def schedule(cluster: ClusterState, pods: Iterable[PodInfo], profiles: Mapping[str, Profile], *,
@@ -255,7 +277,7 @@ def schedule(cluster: ClusterState, pods: Iterable[PodInfo], profiles: Mapping[s
         profile = profiles.get(pod.scheduler_name)
         if profile is None:
             out.append(Decision(pod, code=Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
-                                message=f'no scheduler profile named "{pod.scheduler_name}"'))
+                                diagnosis=Diagnosis(0, unknown_profile=pod.scheduler_name)))
             continue
         d = profile.schedule_one(cluster, pod)
         if assume and d.node is not None:

@@ -16,6 +16,13 @@ thousands of nodes cost microseconds of numpy rather than a Python loop.
 Scores are vectors over the feasible nodes, normalised to 0..100 so weights
 combine.
 
+Why a pod was not placed is data, not a sentence (``Diagnosis``, as Nomad's
+allocation metrics): per rejecting plugin, how many nodes it turned away for
+each reason. The worker writes upstream's message from it; the queue reads
+which plugins rejected the pod, and each plugin declares the cluster events
+that can undo its rejection (``ClusterEvent``, upstream's EventsToRegister),
+so a pod waits for a change that can help it rather than for any change.
+
 Nothing here does I/O: the binder plugin gets the I/O as a callable from the
 async worker (``BindFn``).
 """
@@ -23,7 +30,7 @@ async worker (``BindFn``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -204,3 +211,81 @@ def min_max_normalize(scores: Vector) -> Vector:
 
 
 PluginFactory = Callable[[dict[str, Any]], Any]
+
+
+# ---- why a pod was not placed, and what could change that ---------------------------------
+
+class ClusterEvent(enum.IntFlag):
+    """A change in the cluster that can make a rejected pod schedulable (upstream's ClusterEvent:
+    a resource and an action). Plugins declare the ones that can undo their rejections."""
+
+    NODE_ADD = enum.auto()
+    NODE_DELETE = enum.auto()
+    NODE_ALLOCATABLE = enum.auto()  # a node's allocatable resources changed
+    NODE_LABEL = enum.auto()
+    NODE_TAINT = enum.auto()  # its taints or its cordon (spec.unschedulable), as upstream's UpdateNodeTaint
+    POD_ADD = enum.auto()  # a pod placed on a node (bound, or assumed by this scheduler)
+    POD_DELETE = enum.auto()  # a placed pod deleted or finished: its resources, ports and terms are gone
+    POD_LABEL = enum.auto()  # a placed pod's labels changed
+
+    ALL = (NODE_ADD | NODE_DELETE | NODE_ALLOCATABLE | NODE_LABEL | NODE_TAINT
+           | POD_ADD | POD_DELETE | POD_LABEL)
+
+
+NO_EVENTS = ClusterEvent(0)
+
+
+@runtime_checkable
+class EnqueueExtensions(Protocol):
+    """A plugin that says which events can make a pod it rejected fit (a plugin that does not
+    say is taken to care about every event, as upstream)."""
+
+    name: str
+    events_to_register: ClusterEvent
+
+
+def events_of(plugin: object) -> ClusterEvent:
+    return plugin.events_to_register if isinstance(plugin, EnqueueExtensions) else ClusterEvent.ALL
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A PreFilter plugin turned the pod away before any node was looked at."""
+
+    plugin: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """Why no node took the pod, as counts (Nomad's AllocMetric, kube-scheduler's Diagnosis).
+
+    ``filtered``: for each filter plugin that rejected nodes (each node is charged to the first
+    plugin that rejects it), how many nodes it rejected for each reason; a node may count under
+    several reasons of its plugin (``Insufficient cpu`` and ``Insufficient memory``).
+    ``unresolvable``: how many nodes were rejected for a reason no eviction can fix.
+    Only one of ``filtered``, ``pre_filter``, ``invalid_spec``, ``unknown_profile`` explains a
+    decision; ``post_filter`` is what preemption said about it, if it ran.
+    """
+
+    nodes_evaluated: int
+    filtered: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    unresolvable: int = 0
+    pre_filter: Rejection | None = None
+    invalid_spec: str = ""  # the pod's spec cannot be evaluated (the parse error)
+    unknown_profile: str = ""  # spec.schedulerName names no profile of this scheduler
+    post_filter: str = ""
+
+    @property
+    def plugins(self) -> frozenset[str]:
+        """The plugins that rejected the pod: the events they registered can make it fit."""
+        names = frozenset(self.filtered)
+        return names | {self.pre_filter.plugin} if self.pre_filter is not None else names
+
+    def reason_counts(self) -> dict[str, int]:
+        """Nodes per reason over every plugin (the histogram of the user's message)."""
+        out: dict[str, int] = {}
+        for reasons in self.filtered.values():
+            for text, count in reasons.items():
+                out[text] = out.get(text, 0) + count
+        return out

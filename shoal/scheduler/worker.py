@@ -11,12 +11,18 @@ for a decision, one at a time, yielding to the event loop between pods:
   concurrently. A 409 (already bound, being deleted) or 404 drops the
   assumption - the informer tells the truth; other errors drop it and retry
   the pod with back-off. An assumption the informer never confirms expires.
-- not placed: the pod gets ``PodScheduled=False``, reason ``Unschedulable``
-  and the message (status subresource, strategic merge patch on the
-  condition), a ``FailedScheduling`` Warning event, and waits in the queue
-  for a cluster event (node added or changed, pod deleted). If preemption
-  nominated a node, the victims are deleted, each gets a ``Preempted`` event,
-  and the pod's ``status.nominatedNodeName`` is set.
+- not placed: the core says why as data (a ``Diagnosis``); here it becomes
+  upstream's message (``failure_message``), and the pod gets
+  ``PodScheduled=False``, reason ``Unschedulable`` and that message (status
+  subresource, strategic merge patch on the condition), a
+  ``FailedScheduling`` Warning event, and waits in the queue for a cluster
+  event that one of the plugins that rejected it registered for. If
+  preemption nominated a node, the victims are deleted, each gets a
+  ``Preempted`` event, and the pod's ``status.nominatedNodeName`` is set.
+
+The informer handlers name each change as a ``ClusterEvent`` (a node added,
+its labels, taints or allocatable changed; a placed pod added, relabelled or
+gone) and hand it to the queue, which wakes only the pods waiting for it.
 
 Writes that are not the binding itself (status, events) run on their own
 tasks so a slow write never holds the next decision; ``Scheduled`` events are
@@ -28,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import logging
 import time
@@ -36,11 +41,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.api import views
+from shoal.api.views import Body
 from shoal.client import ApiClient, ApiException, Informer, InformerFactory
 from shoal.client.events import EventRecorder
 from shoal.scheduler.config import SchedulerConfig
 from shoal.scheduler.core import Decision, Profile, build_profiles
-from shoal.scheduler.framework import Code
+from shoal.scheduler.events import node_events
+from shoal.scheduler.framework import ClusterEvent, Code, Diagnosis
 from shoal.scheduler.podinfo import PodInfo, pod_info_or_error, scheduling_view
 from shoal.scheduler.queue import QueuedPod, SchedulingQueue
 from shoal.scheduler.snapshot import ClusterState
@@ -65,12 +73,22 @@ class Metrics:
     decide_seconds: float = 0.0
 
 
-def _now_text() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def fit_message(n: int, reasons: Mapping[str, int], extra: str = "") -> str:
+    """``0/5 nodes are available: 3 Insufficient cpu, 2 node(s) had untolerated taint {k: v}.``"""
+    hist = ", ".join(f"{c} {r}" for r, c in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    msg = f"0/{n} nodes are available" + (f": {hist}." if hist else ".")
+    return f"{msg} {extra}" if extra else msg
 
 
-def _terminal(pod: Mapping[str, Any]) -> bool:
-    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+def failure_message(d: Diagnosis) -> str:
+    """Upstream's FailedScheduling message for a diagnosis (what ``kubectl describe`` shows)."""
+    if d.unknown_profile:
+        return f'no scheduler profile named "{d.unknown_profile}"'
+    if d.invalid_spec:
+        return f"0/{d.nodes_evaluated} nodes are available: invalid pod spec: {d.invalid_spec}"
+    if d.pre_filter is not None:
+        return f"0/{d.nodes_evaluated} nodes are available: {', '.join(d.pre_filter.reasons)}"
+    return fit_message(d.nodes_evaluated, d.reason_counts(), d.post_filter)
 
 
 class Scheduler:
@@ -138,72 +156,81 @@ class Scheduler:
             await self.factory.stop()
 
     # ---- informer handlers (only bookkeeping; no I/O) ---------------------------------------
-    def _node_added(self, node: dict[str, Any]) -> None:
+    def _node_added(self, node: Body) -> None:
+        name = views.name(node)
+        before = self.cluster.nodes.get(name)
         if self.cluster.set_node(node):
-            self.queue.move_all()
+            self.queue.move(node_events(before, self.cluster.nodes[name]))
 
-    def _node_updated(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+    def _node_updated(self, old: Body, new: Body) -> None:
         self._node_added(new)
 
-    def _node_deleted(self, node: dict[str, Any]) -> None:
-        self.cluster.remove_node(str((node.get("metadata") or {}).get("name")))
+    def _node_deleted(self, node: Body) -> None:
+        if self.cluster.remove_node(views.name(node)):
+            self.queue.move(ClusterEvent.NODE_DELETE)
 
-    def _responsible(self, pod: Mapping[str, Any]) -> bool:
-        spec = pod.get("spec") or {}
-        return (not spec.get("nodeName") and not (pod.get("metadata") or {}).get("deletionTimestamp")
-                and (spec.get("schedulerName") or COMPONENT) in self.profiles and not _terminal(pod))
+    def _responsible(self, pod: Body) -> bool:
+        return (not views.node_name(pod) and not views.is_terminating(pod)
+                and (views.spec(pod).get("schedulerName") or COMPONENT) in self.profiles
+                and not views.is_terminal(pod))
 
-    def _pod_added(self, pod: dict[str, Any]) -> None:
-        spec = pod.get("spec") or {}
-        node = spec.get("nodeName")
+    def _pod_added(self, pod: Body) -> None:
+        node = views.node_name(pod)
         if node:
-            self._assigned(pod, str(node))
+            self._assigned(pod, node)
         elif self._responsible(pod):
             self.queue.add(pod_info_or_error(pod))
 
-    def _assigned(self, pod: dict[str, Any], node: str) -> None:
-        uid = str((pod.get("metadata") or {}).get("uid"))
+    def _assigned(self, pod: Body, node: str) -> None:
+        uid = views.uid(pod)
         self.queue.delete(uid)
-        if _terminal(pod):  # finished pods hold no resources
+        if views.is_terminal(pod):  # finished pods hold no resources
             if self.cluster.remove_pod(uid) is not None:
-                self.queue.move_all()
+                self.queue.move(ClusterEvent.POD_DELETE)
             return
-        if uid in self.cluster.assumed and self.cluster.node_of(uid) == node:
+        was = self.cluster.node_of(uid)
+        if uid in self.cluster.assumed and was == node:
             self.cluster.assumed.discard(uid)  # our binding, confirmed: keep the parsed pod
             self._assume_deadline.pop(uid, None)
             return
         self.cluster.add_pod(pod_info_or_error(pod), node)
         self._assume_deadline.pop(uid, None)
+        if was != node:  # new here (if it was assumed elsewhere, that node has room again)
+            self.queue.move(ClusterEvent.POD_ADD if was is None else ClusterEvent.POD_ADD | ClusterEvent.POD_DELETE)
 
-    def _pod_updated(self, old: dict[str, Any], new: dict[str, Any]) -> None:
-        node = (new.get("spec") or {}).get("nodeName")
+    def _pod_updated(self, old: Body, new: Body) -> None:
+        uid = views.uid(new)
+        node = views.node_name(new)
         if node:
-            uid = str((new.get("metadata") or {}).get("uid"))
             was = self.cluster.pods.get(uid)
-            relabelled = was is not None and was[1].labels != ((new.get("metadata") or {}).get("labels") or {})
-            if relabelled or (was is not None and was[1].deleting != bool(new["metadata"].get("deletionTimestamp"))):
-                self.cluster.add_pod(pod_info_or_error(new), str(node))
-                self.queue.move_all()
+            relabelled = was is not None and was[1].labels != views.labels(new)
+            if relabelled or (was is not None and was[1].deleting != views.is_terminating(new)):
+                self.cluster.add_pod(pod_info_or_error(new), node)
+                if relabelled:
+                    self.queue.move(ClusterEvent.POD_LABEL)
             else:
-                self._assigned(new, str(node))
+                self._assigned(new, node)
             return
-        uid = str((new.get("metadata") or {}).get("uid"))
         if not self._responsible(new):
             self.queue.delete(uid)
             return
         info = pod_info_or_error(new)
-        if old.get("spec") != new.get("spec") or (old.get("metadata") or {}).get("labels") != \
-                (new.get("metadata") or {}).get("labels"):
+        if views.spec(old) != views.spec(new) or views.labels(old) != views.labels(new):
             self.queue.add(info)
         else:
             self.queue.update(info)
 
-    def _pod_deleted(self, pod: dict[str, Any]) -> None:
-        uid = str((pod.get("metadata") or {}).get("uid"))
+    def _pod_deleted(self, pod: Body) -> None:
+        uid = views.uid(pod)
         self.queue.delete(uid)
         self._assume_deadline.pop(uid, None)
         if self.cluster.remove_pod(uid) is not None:
-            self.queue.move_all()
+            self.queue.move(ClusterEvent.POD_DELETE)
+
+    def _forget(self, uid: str) -> None:
+        """Drop an assumption the API server did not confirm: its node has room again."""
+        if self.cluster.remove_pod(uid) is not None:
+            self.queue.move(ClusterEvent.POD_DELETE)
 
     # ---- the loop ---------------------------------------------------------------------------
     async def _loop(self) -> None:
@@ -229,7 +256,7 @@ class Scheduler:
             self.metrics.errors += 1
             self.queue.failed(qp.pod.uid, unschedulable=False, message=str(e))
             msg = f"scheduler error: {type(e).__name__}: {e}"
-            self._spawn(self._report_failure(qp.pod, Decision(qp.pod, code=Code.ERROR, message=msg)))
+            self._spawn(self._report_failure(qp.pod, Code.ERROR, msg))
 
     def _schedule(self, qp: QueuedPod) -> None:
         pod = qp.pod
@@ -240,11 +267,15 @@ class Scheduler:
         self.metrics.decide_seconds += time.perf_counter() - t0
         if d.node is not None:
             self.cluster.add_pod(pod, d.node, assumed=True)
+            self.queue.move(ClusterEvent.POD_ADD)
             self._spawn(self._bind(profile, qp, d.node))
             return
         self.metrics.unschedulable += 1
-        self.queue.failed(pod.uid, unschedulable=d.code != Code.ERROR, message=d.message)
-        self._spawn(self._report_failure(pod, d))
+        diagnosis = d.diagnosis or Diagnosis(self.cluster.n)
+        message = failure_message(diagnosis)
+        self.queue.failed(pod.uid, unschedulable=d.code != Code.ERROR, message=message,
+                          wake_on=profile.requeue_events(diagnosis))
+        self._spawn(self._report_failure(pod, d.code, message))
         if d.nominated is not None:
             self.metrics.preemptions += 1
             self._spawn(self._preempt(pod, d))
@@ -264,7 +295,7 @@ class Scheduler:
                         break
             except ApiException as e:
                 if self.cluster.node_of(pod.uid) == node and pod.uid in self.cluster.assumed:
-                    self.cluster.remove_pod(pod.uid)
+                    self._forget(pod.uid)
                 if e.status in (404, 409):
                     self.metrics.bind_conflicts += 1
                     self.queue.delete(pod.uid)
@@ -277,7 +308,7 @@ class Scheduler:
                 raise
             except Exception as e:
                 if pod.uid in self.cluster.assumed:
-                    self.cluster.remove_pod(pod.uid)
+                    self._forget(pod.uid)
                 self.metrics.errors += 1
                 log.exception("binding %s to %s failed", pod.key, node)
                 self.queue.failed(pod.uid, unschedulable=False, message=str(e))
@@ -310,22 +341,21 @@ class Scheduler:
             except Exception:
                 log.debug("scheduler write failed", exc_info=True)
 
-    async def _report_failure(self, pod: PodInfo, d: Decision) -> None:
-        conds = (pod.raw.get("status") or {}).get("conditions") or []
-        current = next((c for c in conds if c.get("type") == "PodScheduled"), None)
+    async def _report_failure(self, pod: PodInfo, code: Code, message: str) -> None:
+        current = views.condition(pod.raw, "PodScheduled")
         same = (current is not None and current.get("status") == "False"
-                and current.get("message") == d.message)
+                and current.get("message") == message)
         if not same:
-            reason = "SchedulerError" if d.code == Code.ERROR else "Unschedulable"
+            reason = "SchedulerError" if code == Code.ERROR else "Unschedulable"
             patch = {"status": {"conditions": [{
-                "type": "PodScheduled", "status": "False", "reason": reason, "message": d.message,
-                "lastProbeTime": None, "lastTransitionTime": _now_text()}]}}
+                "type": "PodScheduled", "status": "False", "reason": reason, "message": message,
+                "lastProbeTime": None, "lastTransitionTime": views.format_time(views.utcnow())}]}}
             try:
                 await self.client.patch("pods", pod.name, patch, pod.namespace, patch_type="strategic",
                                         subresource="status")
             except ApiException as e:
                 log.debug("status of %s not written: %s", pod.key, e)
-        await self.recorder.event(pod.raw, "Warning", "FailedScheduling", d.message)
+        await self.recorder.event(pod.raw, "Warning", "FailedScheduling", message)
 
     async def _preempt(self, pod: PodInfo, d: Decision) -> None:
         assert d.nominated is not None
@@ -355,5 +385,5 @@ class Scheduler:
                     self._assume_deadline.pop(uid, None)
                     if uid in self.cluster.assumed:
                         log.info("assumed pod %s expired without confirmation", uid)
-                        self.cluster.remove_pod(uid)
+                        self._forget(uid)
             self.queue.flush()

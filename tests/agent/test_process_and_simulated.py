@@ -23,6 +23,7 @@ from tests.agent.conftest import (
     unique,
     waiting_reason,
 )
+from tests.server_fixture import free_port
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +166,10 @@ def test_simulated_nodes_register_with_labels_capacity_and_leases(sim_cluster: C
 def test_simulated_pods_run_complete_and_delete(sim_cluster: Cluster) -> None:
     c = sim_cluster
     svc, job = unique("hollow"), unique("hollowjob")
-    c.pod(svc, [{"name": "main", "image": "anything:1"}, {"name": "side", "image": "anything:2"}])
+    refused = free_port()  # probes of hollow pods are decided by the driver: none connects, so this passes
+    probe = {"httpGet": {"host": "127.0.0.1", "port": refused}, "periodSeconds": 1}
+    c.pod(svc, [{"name": "main", "image": "anything:1", "readinessProbe": probe},
+                {"name": "side", "image": "anything:2", "livenessProbe": {"tcpSocket": {"port": 80}}}])
     c.pod(job, [{"name": "main", "image": "anything:1"}], restartPolicy="Never")
     pod = c.wait(svc, ready, what="Ready")
     assert pod["status"]["podIP"].startswith("100.") and pod["spec"]["nodeName"] == c.node
@@ -186,6 +190,7 @@ def test_simulated_pods_run_complete_and_delete(sim_cluster: Cluster) -> None:
     (["--node-name", "Not_Valid"], "not a valid node name"),
     (["--simulate-nodes", "-1"], "-1"),
     (["--server", "ftp://x"], "expected https"),
+    (["--simulate-probe-result", "flaky"], "flaky"),
     (["--ca-file", "/no/such/ca.crt"], "no such file"),
 ])
 def test_agent_command_rejects_bad_arguments(args: list[str], needle: str, tmp_path: Path) -> None:

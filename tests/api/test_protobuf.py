@@ -160,7 +160,7 @@ def test_unset_non_pointer_scalars_are_dropped_pointer_zeros_kept() -> None:
     # DeploymentSpec: replicas (*int32) = 0 explicitly, minReadySeconds (int32) = 0
     # written by gogo regardless, paused (bool) false likewise.
     spec = vi(1, 0) + vi(5, 0) + vi(7, 0) + ld(4, b"")
-    obj = decode_message(spec, "DeploymentSpec")
+    obj = decode_message(spec, "apps.v1.DeploymentSpec")
     assert obj == {"replicas": 0, "strategy": {}}
 
 
@@ -226,7 +226,7 @@ def test_last_scalar_wins_and_messages_merge() -> None:
 def test_packed_and_unpacked_repeated_varints() -> None:
     packed = ld(4, varint(1000) + varint(2000))
     unpacked = vi(4, 3000)
-    obj = decode_message(packed + unpacked + vi(2, 0), "PodSecurityContext")
+    obj = decode_message(packed + unpacked + vi(2, 0), "core.v1.PodSecurityContext")
     assert obj == {"supplementalGroups": [1000, 2000, 3000], "runAsUser": 0}
 
 
@@ -235,13 +235,13 @@ def test_packed_and_unpacked_repeated_varints() -> None:
 
 def test_time_and_micro_time() -> None:
     meta = ld(1, "n") + ld(8, time_msg(1795599083)) + ld(9, b"")
-    assert decode_message(meta, "ObjectMeta") == {
+    assert decode_message(meta, "meta.v1.ObjectMeta") == {
         "name": "n",
         "creationTimestamp": "2026-11-25T09:31:23Z",
         "deletionTimestamp": None,
     }
     lease = ld(3, time_msg(1795599083, 123456789)) + ld(4, b"") + ld(1, "holder")
-    assert decode_message(lease, "LeaseSpec") == {
+    assert decode_message(lease, "coordination.v1.LeaseSpec") == {
         "acquireTime": "2026-11-25T09:31:23.123456Z",
         "renewTime": None,
         "holderIdentity": "holder",
@@ -250,17 +250,17 @@ def test_time_and_micro_time() -> None:
 
 def test_time_out_of_range() -> None:
     with pytest.raises(ProtobufError, match="out of range"):
-        decode_message(ld(8, time_msg(10**15)), "ObjectMeta")
+        decode_message(ld(8, time_msg(10**15)), "meta.v1.ObjectMeta")
 
 
 def test_int_or_string() -> None:
     port_int = ld(4, vi(1, 0) + vi(2, 8080) + ld(3, ""))
     port_str = ld(4, vi(1, 1) + vi(2, 0) + ld(3, "http"))
-    assert decode_message(vi(3, 80) + port_int, "ServicePort") == {"port": 80, "targetPort": 8080}
-    assert decode_message(vi(3, 80) + port_str, "ServicePort")["targetPort"] == "http"
+    assert decode_message(vi(3, 80) + port_int, "core.v1.ServicePort") == {"port": 80, "targetPort": 8080}
+    assert decode_message(vi(3, 80) + port_str, "core.v1.ServicePort")["targetPort"] == "http"
     # a pointer IntOrString set to 0 is meaningful (maxUnavailable: 0)
     rolling = ld(1, vi(1, 0) + vi(2, 0)) + ld(2, vi(1, 1) + ld(3, "25%"))
-    assert decode_message(rolling, "RollingUpdateDeployment") == {
+    assert decode_message(rolling, "apps.v1.RollingUpdateDeployment") == {
         "maxUnavailable": 0,
         "maxSurge": "25%",
     }
@@ -268,7 +268,7 @@ def test_int_or_string() -> None:
 
 def test_quantities_in_resource_maps() -> None:
     resources = ld(1, ld(1, "cpu") + ld(2, ld(1, "500m"))) + ld(2, ld(1, "memory") + ld(2, b""))
-    assert decode_message(resources, "ResourceRequirements") == {
+    assert decode_message(resources, "core.v1.ResourceRequirements") == {
         "limits": {"cpu": "500m"},
         "requests": {"memory": "0"},
     }
@@ -287,7 +287,7 @@ def test_managed_fields_decode_fields_v1_as_json() -> None:
     )
     owner = ld(5, "apps/v1") + ld(1, "ReplicaSet") + ld(3, "rs") + ld(4, "u") + vi(6, 1)
     meta = ld(1, "p") + ld(17, managed) + ld(13, owner) + ld(14, "example.com/f")
-    assert decode_message(meta, "ObjectMeta") == {
+    assert decode_message(meta, "meta.v1.ObjectMeta") == {
         "name": "p",
         "managedFields": [
             {
@@ -314,7 +314,7 @@ def test_managed_fields_decode_fields_v1_as_json() -> None:
 
 def test_bad_fields_v1_json() -> None:
     with pytest.raises(ProtobufError, match="not JSON"):
-        decode_message(ld(7, ld(1, b"{nope")), "ManagedFieldsEntry")
+        decode_message(ld(7, ld(1, b"{nope")), "meta.v1.ManagedFieldsEntry")
 
 
 def test_raw_extension_may_hold_nested_protobuf() -> None:
@@ -371,7 +371,7 @@ def test_volume_source_and_key_selectors_are_inlined() -> None:
 
 def test_ephemeral_container_common_is_inlined() -> None:
     common = ld(1, "debug") + ld(2, "busybox") + vi(16, 1) + vi(18, 1)
-    obj = decode_message(ld(1, common) + ld(2, "app"), "EphemeralContainer")
+    obj = decode_message(ld(1, common) + ld(2, "app"), "core.v1.EphemeralContainer")
     assert obj == {
         "name": "debug",
         "image": "busybox",
@@ -488,7 +488,7 @@ def test_event_and_binding() -> None:
 
 
 def test_schema_is_closed_and_covers_the_kinds() -> None:
-    assert missing_messages(SCHEMA) == set()
+    assert missing_messages(SCHEMA.load_all()) == set()
     for api_version, kind in [
         ("v1", "Namespace"),
         ("v1", "Pod"),
@@ -526,7 +526,7 @@ def test_unknown_message_name() -> None:
 
 
 def test_every_message_decodes_an_empty_body() -> None:
-    for name in SCHEMA:
+    for name in SCHEMA.load_all():
         assert decode_message(b"", name) == {}
 
 

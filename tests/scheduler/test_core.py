@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from shoal.scheduler.config import ConfigError, SchedulerConfig, load_config_text, parse_config
-from shoal.scheduler.core import Profile, build_profiles, fit_message, schedule
+from shoal.scheduler.core import Decision, Profile, build_profiles, schedule
 from shoal.scheduler.framework import Code
 from shoal.scheduler.podinfo import PodSpecError, pod_info, pod_info_or_error
+from shoal.scheduler.worker import failure_message, fit_message
 from tests.scheduler.helpers import cluster, node, pod
 
 GPU = [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]
@@ -19,14 +20,19 @@ def default() -> dict[str, Profile]:
     return build_profiles(SchedulerConfig())
 
 
+def message(d: Decision) -> str:
+    assert d.diagnosis is not None
+    return failure_message(d.diagnosis)
+
+
 def test_message_counts_first_failing_plugin_per_node() -> None:
     cs = cluster([node(f"s{i}", cpu="1") for i in range(3)] + [node(f"g{i}", cpu="8", taints=GPU) for i in range(2)])
     [d] = schedule(cs, [pod_info(pod("big", cpu="2"))], default())
     assert not d.scheduled and d.code == Code.UNSCHEDULABLE
-    assert d.message.startswith(
+    assert message(d).startswith(
         "0/5 nodes are available: 3 Insufficient cpu, 2 node(s) had untolerated taint {dedicated: gpu}.")
     # the taint is unresolvable, the cpu is not: preemption looks at the small nodes only (and finds no victims)
-    assert "preemption:" in d.message
+    assert "preemption:" in message(d)
 
 
 def test_fit_message_format() -> None:
@@ -37,9 +43,9 @@ def test_fit_message_format() -> None:
 def test_no_nodes_and_unknown_profile() -> None:
     cs = cluster([])
     [d] = schedule(cs, [pod_info(pod("p"))], default())
-    assert d.message == "0/0 nodes are available."
+    assert message(d) == "0/0 nodes are available."
     [d] = schedule(cs, [pod_info(pod("p", schedulerName="nope"))], default())
-    assert d.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE and "nope" in d.message
+    assert d.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE and "nope" in message(d)
 
 
 def test_deterministic_for_the_same_state() -> None:
@@ -127,8 +133,8 @@ def test_bad_pod_spec_is_an_unresolvable_message_not_a_crash(spec: dict[str, Any
         pod_info(p)
     info = pod_info_or_error(p)
     [d] = schedule(cluster([node("a")]), [info], default())
-    assert d.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE and needle in d.message
-    assert d.message.startswith("0/1 nodes are available: invalid pod spec:")
+    assert d.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE and needle in message(d)
+    assert message(d).startswith("0/1 nodes are available: invalid pod spec:")
 
 
 @pytest.mark.parametrize("cpu", ["-1", "lots", "1.5.5"])
@@ -146,18 +152,18 @@ def test_preemption_picks_lowest_priority_victims() -> None:
     [d] = schedule(cs, [pod_info(pod("hi", cpu="1", priority=100))], default())
     assert not d.scheduled and d.nominated is not None
     assert d.nominated.node == "a" and [v.name for v in d.nominated.pods] == ["a-low"]  # a-mid reprieved
-    assert "preemption: evicting 1 lower-priority pod(s) on node a: default/a-low." in d.message
+    assert "preemption: evicting 1 lower-priority pod(s) on node a: default/a-low." in message(d)
     assert (cs.requested == before).all()  # the what-ifs left the state as it was
 
 
 def test_no_preemption_for_never_policy_equal_priority_or_unresolvable() -> None:
     cs = cluster([node("a", cpu="1")], placed=[(pod("x", cpu="1", priority=10), "a")])
     [d] = schedule(cs, [pod_info(pod("p", cpu="1", priority=100, preemptionPolicy="Never"))], default())
-    assert d.nominated is None and "preemptionPolicy=Never" in d.message
+    assert d.nominated is None and "preemptionPolicy=Never" in message(d)
     [d] = schedule(cs, [pod_info(pod("p", cpu="1", priority=10))], default())
     assert d.nominated is None
     [d] = schedule(cs, [pod_info(pod("p", cpu="1", priority=100, nodeSelector={"x": "y"}))], default())
-    assert d.nominated is None and "Preemption is not helpful" in d.message
+    assert d.nominated is None and "Preemption is not helpful" in message(d)
 
 
 def test_nominated_node_is_preferred() -> None:

@@ -104,3 +104,16 @@ async def test_wait_wakes_on_add() -> None:
     queue.add(info("a"))  # type: ignore[arg-type]
     await asyncio.wait_for(waiter, 1)
     assert queue.pop() is not None
+
+
+def test_the_safety_net_looks_at_most_once_a_second() -> None:
+    queue, clock = q()
+    queue.add(info("a"))  # type: ignore[arg-type]
+    queue.pop()
+    queue.failed("a", unschedulable=True)  # at 100: stale from 400
+    clock.t = 399.9
+    assert queue.pop() is None  # looked: not stale yet; the next look is at 400.9
+    clock.t = 400.2
+    assert queue.pop() is None  # stale, but not looked at again yet
+    clock.t = 400.9
+    assert queue.pop() is not None

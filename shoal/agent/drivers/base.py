@@ -11,13 +11,20 @@ infra container, or namespaces the docker driver makes itself) plus its
 containers joined to it. Every container carries
 labels tying it to its pod (uid, namespace, name) and container name, so an
 agent that restarts can adopt what is already running.
+
+Probes are a driver capability too (``Driver.probe``): the agent resolves a
+probe's spec into a typed ``ProbeRequest`` (exec, HTTP GET or TCP, with the
+address already worked out) and the driver answers it. The ``docker`` and
+``process`` drivers run it for real (``drivers.hostprobe``); the ``simulated``
+driver decides the outcome itself, because its pod addresses are made up and a
+real connection to one would leave the machine by the default route.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 LABEL_POD_UID = "io.shoal.pod.uid"
 LABEL_POD_NAME = "io.shoal.pod.name"
@@ -119,6 +126,48 @@ class ContainerStatus:
             return 0
 
 
+ProbeKind = Literal["startupProbe", "readinessProbe", "livenessProbe"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecCheck:
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCheck:
+    host: str
+    port: int
+    scheme: str = "http"  # "http" | "https"
+    path: str = "/"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TcpCheck:
+    host: str
+    port: int
+
+
+ProbeCheck = ExecCheck | HttpCheck | TcpCheck
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRequest:
+    """One probe attempt of one container instance, its target already resolved."""
+
+    kind: ProbeKind
+    container_id: str
+    check: ProbeCheck
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOutcome:
+    ok: bool
+    message: str = ""
+
+
 ChangeHandler = Callable[[str], None]  # called with a pod uid whose containers changed state
 
 
@@ -169,3 +218,7 @@ class Driver(Protocol):
     async def exec(
         self, container_id: str, command: list[str], *, tty: bool = False, stdin: bool = False
     ) -> ExecSession: ...
+
+    async def probe(self, request: ProbeRequest) -> ProbeOutcome:
+        """Run one probe attempt (the caller bounds it by ``request.timeout``); never raises."""
+        ...

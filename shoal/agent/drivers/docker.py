@@ -52,10 +52,13 @@ from shoal.agent.drivers.base import (
     DriverError,
     ImagePullError,
     NotFoundError,
+    ProbeOutcome,
+    ProbeRequest,
     Sandbox,
     SandboxSpec,
 )
 from shoal.agent.drivers.engine import Engine, EngineError, demux
+from shoal.agent.drivers.hostprobe import HostProber
 from shoal.agent.drivers.oom import kernel_oom_killed
 from shoal.agent.drivers.podnet import PodNetwork, is_sandbox_id, resolv_file
 
@@ -148,6 +151,7 @@ class DockerDriver:
         # sandboxes made by the agent: only with a node name (records are scoped by the node label) and a
         # local engine (it must see the namespaces' paths and the per-pod files)
         self.podnet = pod_network if node_name and self.engine.local else None
+        self._prober = HostProber(self.exec)
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -175,6 +179,7 @@ class DockerDriver:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._poller
+        await self._prober.close()
         await self.engine.close()
 
     async def version(self) -> str:
@@ -501,6 +506,10 @@ class DockerDriver:
                 raise NotFoundError(e.message) from e
             raise DriverError(e.message) from e
         return DockerExec(self.engine, str(out["Id"]), reader, writer, tty=tty)
+
+    async def probe(self, request: ProbeRequest) -> ProbeOutcome:
+        """For real, from the host (``hostprobe``): this driver's pod addresses are reachable from here."""
+        return await self._prober.probe(request)
 
 
 def _start_message(message: str) -> str:

@@ -35,13 +35,17 @@ from shoal.agent.drivers.base import (
     ContainerStatus,
     DriverError,
     NotFoundError,
+    ProbeOutcome,
+    ProbeRequest,
     Sandbox,
     SandboxSpec,
 )
+from shoal.agent.drivers.hostprobe import HostProber
+from shoal.api import views
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return views.format_time(views.utcnow())
 
 
 def _alive(pid: int) -> bool:
@@ -68,6 +72,7 @@ class ProcessDriver:
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._handler: ChangeHandler | None = None
         self._ids = itertools.count(int(time.time() * 1000))
+        self._prober = HostProber(self.exec)
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -91,6 +96,7 @@ class ProcessDriver:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._watchers.clear()
+        await self._prober.close()
 
     async def version(self) -> str:
         return "process://1"
@@ -323,6 +329,10 @@ class ProcessDriver:
             exe, *command[1:], env=env, cwd=cwd, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
         return ProcessExec(proc)
+
+    async def probe(self, request: ProbeRequest) -> ProbeOutcome:
+        """For real, from the host (``hostprobe``): this driver's pods share the host's network."""
+        return await self._prober.probe(request)
 
 
 def _cri_line(line: bytes, *, timestamps: bool, since: str | None) -> bytes:

@@ -7,6 +7,15 @@ restartPolicy is OnFailure or Never (Jobs), exited with code 0 after
 override both through annotations the agent copies into labels:
 ``sim.shoal.io/complete-after`` (seconds) and ``sim.shoal.io/exit-code``.
 
+Probes are decided here, never run: pod addresses come from 100.64.0.0/10
+and lead nowhere, so a real HTTP or TCP probe would send packets off the
+machine by the default route. Every probe succeeds unless the driver's
+``probe_result`` is ``failure``, or the pod overrides one kind with
+``sim.shoal.io/liveness-probe``, ``sim.shoal.io/readiness-probe`` or
+``sim.shoal.io/startup-probe`` set to ``success`` or ``failure``. The outcome
+then goes through the same thresholds as a real one: a failing readiness
+probe keeps the pod unready, a failing liveness probe restarts the container.
+
 Records are slotted objects indexed by pod uid, so one agent can hold tens of
 thousands of pods without scanning them all for each sync.
 """
@@ -14,7 +23,6 @@ thousands of pods without scanning them all for each sync.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import ipaddress
 import itertools
 from collections.abc import AsyncIterator
@@ -28,17 +36,23 @@ from shoal.agent.drivers.base import (
     ContainerSpec,
     ContainerStatus,
     NotFoundError,
+    ProbeOutcome,
+    ProbeRequest,
     Sandbox,
     SandboxSpec,
 )
+from shoal.api import views
 
 SIM_COMPLETE_AFTER = "sim.shoal.io/complete-after"
 SIM_EXIT_CODE = "sim.shoal.io/exit-code"
+SIM_PROBE = {"livenessProbe": "sim.shoal.io/liveness-probe", "readinessProbe": "sim.shoal.io/readiness-probe",
+             "startupProbe": "sim.shoal.io/startup-probe"}
+PROBE_RESULTS = ("success", "failure")
 _NET = ipaddress.IPv4Network("100.64.0.0/10")
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return views.format_time(views.utcnow())
 
 
 class _Rec:
@@ -67,9 +81,13 @@ class _Rec:
 class SimulatedDriver:
     name = "simulated"
 
-    def __init__(self, *, start_delay: float = 0.0, complete_after: float | None = None) -> None:
+    def __init__(self, *, start_delay: float = 0.0, complete_after: float | None = None,
+                 probe_result: str = "success") -> None:
+        if probe_result not in PROBE_RESULTS:
+            raise ValueError(f"probe result {probe_result!r}: expected success or failure")
         self.start_delay = start_delay
         self.complete_after = complete_after
+        self.probe_result = probe_result
         self._recs: dict[str, _Rec] = {}
         self._by_uid: dict[str, set[str]] = {}
         self._ids = itertools.count(1)
@@ -229,6 +247,22 @@ class SimulatedDriver:
     ) -> SimulatedExec:
         self._get(container_id)
         return SimulatedExec()
+
+
+    # ---- probes ---------------------------------------------------------------------------
+    async def probe(self, request: ProbeRequest) -> ProbeOutcome:
+        """Decided from the driver's setting and the pod's annotation; nothing is connected to."""
+        rec = self._recs.get(request.container_id)
+        if rec is None or rec.state != "running":
+            return ProbeOutcome(False, f"container {request.container_id} is not running")
+        key = SIM_PROBE[request.kind]
+        own = rec.labels.get(key)
+        if own not in PROBE_RESULTS:  # no annotation (or a value it does not know): the driver's setting
+            own = None
+        if (own or self.probe_result) == "failure":
+            why = f"{key}=failure" if own else "the simulated runtime's probe result is failure"
+            return ProbeOutcome(False, f"simulated probe failure ({why})")
+        return ProbeOutcome(True)
 
 
 class SimulatedExec:

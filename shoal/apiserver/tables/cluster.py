@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shoal.api import views
 from shoal.apiserver.tables.fields import (
     NONE,
     UNKNOWN,
@@ -20,7 +21,6 @@ from shoal.apiserver.tables.fields import (
     as_list,
     as_str,
     dig,
-    name_of,
 )
 from shoal.apiserver.tables.model import Cell, Column, Printer, age_column, name_column
 
@@ -88,7 +88,7 @@ def _address(node: Obj, kind: str) -> str:
 def node_row(node: Obj, now: datetime) -> list[Cell]:
     info = as_dict(dig(node, "status", "nodeInfo"))
     return [
-        name_of(node),
+        views.name(node),
         node_status(node),
         node_roles(node),
         age_of(node, now),
@@ -109,7 +109,7 @@ NAMESPACE_COLUMNS = (
 
 
 def namespace_row(obj: Obj, now: datetime) -> list[Cell]:
-    return [name_of(obj), as_str(dig(obj, "status", "phase")), age_of(obj, now)]
+    return [views.name(obj), as_str(dig(obj, "status", "phase")), age_of(obj, now)]
 
 
 LEASE_COLUMNS = (
@@ -123,7 +123,7 @@ LEASE_COLUMNS = (
 
 
 def lease_row(obj: Obj, now: datetime) -> list[Cell]:
-    return [name_of(obj), as_str(dig(obj, "spec", "holderIdentity")), age_of(obj, now)]
+    return [views.name(obj), as_str(dig(obj, "spec", "holderIdentity")), age_of(obj, now)]
 
 
 PRIORITY_CLASS_COLUMNS = (
@@ -142,7 +142,7 @@ PRIORITY_CLASS_COLUMNS = (
 
 
 def priority_class_row(obj: Obj, now: datetime) -> list[Cell]:
-    return [name_of(obj), as_int(obj.get("value")), obj.get("globalDefault") is True, age_of(obj, now),
+    return [views.name(obj), as_int(obj.get("value")), obj.get("globalDefault") is True, age_of(obj, now),
             as_str(obj.get("preemptionPolicy"))]
 
 

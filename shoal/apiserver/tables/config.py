@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shoal.apiserver.tables.fields import Obj, age_of, as_dict, as_list, as_str, name_of
+from shoal.api import views
+from shoal.apiserver.tables.fields import Obj, age_of, as_dict, as_list, as_str
 from shoal.apiserver.tables.model import Cell, Column, Printer, age_column, name_column
 
 CONFIGMAP_COLUMNS = (
@@ -20,7 +21,7 @@ CONFIGMAP_COLUMNS = (
 
 def configmap_row(obj: Obj, now: datetime) -> list[Cell]:
     count = len(as_dict(obj.get("data"))) + len(as_dict(obj.get("binaryData")))
-    return [name_of(obj), count, age_of(obj, now)]
+    return [views.name(obj), count, age_of(obj, now)]
 
 
 SECRET_COLUMNS = (
@@ -32,7 +33,7 @@ SECRET_COLUMNS = (
 
 
 def secret_row(obj: Obj, now: datetime) -> list[Cell]:
-    return [name_of(obj), as_str(obj.get("type")), len(as_dict(obj.get("data"))), age_of(obj, now)]
+    return [views.name(obj), as_str(obj.get("type")), len(as_dict(obj.get("data"))), age_of(obj, now)]
 
 
 SERVICEACCOUNT_COLUMNS = (
@@ -46,7 +47,7 @@ SERVICEACCOUNT_COLUMNS = (
 
 
 def serviceaccount_row(obj: Obj, now: datetime) -> list[Cell]:
-    return [name_of(obj), len(as_list(obj.get("secrets"))), age_of(obj, now)]
+    return [views.name(obj), len(as_list(obj.get("secrets"))), age_of(obj, now)]
 
 
 PRINTERS = {

@@ -4,14 +4,17 @@ Printers see objects as plain dicts straight from the store. A table must
 render even a half-written or odd object (a missing status, a null list, a
 timestamp someone typed by hand), so every accessor here returns an empty
 value of the expected type instead of raising, just as Go's zero values do in
-the upstream printers.
+the upstream printers. What every component asks of an object (its name, its
+conditions, a timestamp) comes from ``shoal.api.views``, which reads the same way.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from shoal.api import views
+from shoal.api.views import parse_time
 from shoal.apiserver.tables.duration import human_duration
 
 Obj = dict[str, Any]
@@ -48,22 +51,6 @@ def dig(obj: object, *path: str) -> Any:
     return current
 
 
-def parse_time(value: object) -> datetime | None:
-    """An RFC 3339 timestamp (``metav1.Time`` or ``MicroTime``) as aware UTC, or None."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text[-1] in "Zz":
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
 def since(value: datetime | object, now: datetime) -> str:
     """Age of a timestamp as upstream's ``translateTimestampSince``: ``<unknown>`` if unset."""
     when = value if isinstance(value, datetime) else parse_time(value)
@@ -72,12 +59,8 @@ def since(value: datetime | object, now: datetime) -> str:
     return human_duration(now - when)
 
 
-def name_of(obj: Obj) -> str:
-    return as_str(dig(obj, "metadata", "name"))
-
-
 def age_of(obj: Obj, now: datetime) -> str:
-    return since(dig(obj, "metadata", "creationTimestamp"), now)
+    return since(views.meta(obj).get("creationTimestamp"), now)
 
 
 def containers_cells(pod_spec: object) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shoal.api import views
 from shoal.apiserver.tables.fields import (
     NONE,
     Obj,
@@ -19,7 +20,6 @@ from shoal.apiserver.tables.fields import (
     as_list,
     as_str,
     dig,
-    name_of,
 )
 from shoal.apiserver.tables.model import Cell, Column, Printer, age_column, name_column
 from shoal.apiserver.tables.selectors import format_labels
@@ -49,8 +49,7 @@ SERVICE_COLUMNS = (
 
 def _load_balancer_ips(service: Obj) -> list[str]:
     found: set[str] = set()
-    for raw in as_list(dig(service, "status", "loadBalancer", "ingress")):
-        ingress = as_dict(raw)
+    for ingress in views.load_balancer_ingress(service):
         value = as_str(ingress.get("ip")) or as_str(ingress.get("hostname"))
         if value:
             found.add(value)
@@ -90,7 +89,7 @@ def service_row(service: Obj, now: datetime) -> list[Cell]:
     cluster_ips = as_list(spec.get("clusterIPs"))
     cluster_ip = as_str(cluster_ips[0]) if cluster_ips else as_str(spec.get("clusterIP"))
     return [
-        name_of(service),
+        views.name(service),
         as_str(spec.get("type")) or "ClusterIP",
         cluster_ip or NONE,
         service_external_ip(service),
@@ -138,7 +137,7 @@ ENDPOINTS_COLUMNS = (
 
 
 def endpoints_row(obj: Obj, now: datetime) -> list[Cell]:
-    return [name_of(obj), format_endpoints(obj), age_of(obj, now)]
+    return [views.name(obj), format_endpoints(obj), age_of(obj, now)]
 
 
 ENDPOINTSLICE_COLUMNS = (
@@ -181,7 +180,7 @@ def _slice_endpoints(slice_: Obj) -> str:
 
 def endpointslice_row(obj: Obj, now: datetime) -> list[Cell]:
     return [
-        name_of(obj),
+        views.name(obj),
         as_str(obj.get("addressType")),
         _slice_ports(obj),
         _slice_endpoints(obj),

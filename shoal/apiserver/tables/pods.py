@@ -14,8 +14,11 @@ RESTARTS adds ``(5m ago)`` from the newest ``lastState.terminated.finishedAt``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from shoal.api import views
 from shoal.apiserver.tables.fields import (
     NONE,
     Obj,
@@ -25,8 +28,6 @@ from shoal.apiserver.tables.fields import (
     as_list,
     as_str,
     dig,
-    name_of,
-    parse_time,
     since,
 )
 from shoal.apiserver.tables.model import Cell, Column, Printer, age_column, name_column
@@ -69,24 +70,17 @@ def _later(current: datetime | None, candidate: datetime | None) -> datetime | N
     return current
 
 
-def _last_terminated(status: Obj) -> datetime | None:
-    return parse_time(dig(status, "lastState", "terminated", "finishedAt"))
+def _last_terminated(status: Mapping[str, object]) -> datetime | None:
+    return views.parse_time(dig(status, "lastState", "terminated", "finishedAt"))
 
 
-def _state(status: Obj, which: str) -> Obj | None:
+def _state(status: Mapping[str, object], which: str) -> Obj | None:
     value = dig(status, "state", which)
     return value if isinstance(value, dict) else None
 
 
 def _is_sidecar(container: Obj | None) -> bool:
     return container is not None and container.get("restartPolicy") == "Always"
-
-
-def _condition_true(pod_status: Obj, kind: str) -> bool:
-    for cond in as_list(pod_status.get("conditions")):
-        if as_dict(cond).get("type") == kind:
-            return as_dict(cond).get("status") == "True"
-    return False
 
 
 def _exit_reason(terminated: Obj, prefix: str) -> str:
@@ -96,88 +90,116 @@ def _exit_reason(terminated: Obj, prefix: str) -> str:
     return f"{prefix}ExitCode:{as_int(terminated.get('exitCode'))}"
 
 
+@dataclass(slots=True)
+class _Restarts:
+    """Restarts counted so far, and the newest time one of those containers last terminated."""
+
+    count: int = 0
+    last: datetime | None = None
+
+    def add(self, cs: Mapping[str, object]) -> None:
+        self.count += as_int(cs.get("restartCount"))
+        self.last = _later(self.last, _last_terminated(cs))
+
+    def cell(self, now: datetime) -> str:
+        if self.count != 0 and self.last is not None:
+            return f"{self.count} ({since(self.last, now)} ago)"
+        return str(self.count)
+
+
+@dataclass(slots=True)
+class _Init:
+    """What the init containers say: the ``Init:`` reason while one has not finished, ready sidecars."""
+
+    reason: str | None = None
+    ready: int = 0
+    restarts: _Restarts = field(default_factory=_Restarts)  # of every init container
+    sidecar_restarts: _Restarts = field(default_factory=_Restarts)
+
+
+def _init_reason(terminated: Obj | None, waiting: Obj | None, index: int, count: int) -> str:
+    if terminated is not None:
+        term_reason = as_str(terminated.get("reason"))
+        return f"Init:{term_reason}" if term_reason else _exit_reason(terminated, "Init:")
+    if waiting is not None and as_str(waiting.get("reason")) not in ("", "PodInitializing"):
+        return f"Init:{as_str(waiting.get('reason'))}"
+    return f"Init:{index}/{count}"
+
+
+def _init_containers(status: Obj, init_specs: list[Obj]) -> _Init:
+    """Init containers in order, up to the first that has not finished (a started sidecar has)."""
+    init_by_name = {as_str(c.get("name")): c for c in init_specs}
+    out = _Init()
+    # a malformed entry reads as an init container that has not finished, as Go's zero value would
+    for index, raw in enumerate(as_list(status.get("initContainerStatuses"))):
+        cs = as_dict(raw)
+        out.restarts.add(cs)
+        sidecar = _is_sidecar(init_by_name.get(as_str(cs.get("name"))))
+        if sidecar:
+            out.sidecar_restarts.add(cs)
+        terminated = _state(cs, "terminated")
+        if terminated is not None and as_int(terminated.get("exitCode")) == 0:
+            continue
+        if sidecar and cs.get("started") is True:
+            if cs.get("ready") is True:
+                out.ready += 1
+            continue
+        out.reason = _init_reason(terminated, _state(cs, "waiting"), index, len(init_specs))
+        break
+    return out
+
+
+def _containers(pod: Obj, reason: str, restarts: _Restarts) -> tuple[str, int]:
+    """The regular containers, last first: the reason they override the pod's with, and how many are ready."""
+    ready = 0
+    has_running = False
+    for cs in reversed(views.container_statuses(pod)):
+        restarts.add(cs)
+        waiting = _state(cs, "waiting")
+        terminated = _state(cs, "terminated")
+        if waiting is not None and as_str(waiting.get("reason")):
+            reason = as_str(waiting.get("reason"))
+        elif terminated is not None and as_str(terminated.get("reason")):
+            reason = as_str(terminated.get("reason"))
+        elif terminated is not None:
+            reason = _exit_reason(terminated, "")
+        elif cs.get("ready") is True and _state(cs, "running") is not None:
+            has_running = True
+            ready += 1
+    if reason == "Completed" and has_running:
+        reason = "Running" if views.is_ready(pod) else "NotReady"
+    return reason, ready
+
+
+def _scheduling_gated(status: Obj) -> bool:
+    return any(as_dict(c).get("type") == "PodScheduled" and as_dict(c).get("reason") == "SchedulingGated"
+               for c in as_list(status.get("conditions")))
+
+
 def pod_summary(pod: Obj, now: datetime) -> tuple[str, str, str]:
     """The READY, STATUS and RESTARTS cells of a pod."""
     spec = as_dict(pod.get("spec"))
     status = as_dict(pod.get("status"))
     init_specs = [as_dict(c) for c in as_list(spec.get("initContainers"))]
-    init_by_name = {as_str(c.get("name")): c for c in init_specs}
-
     total = len(as_list(spec.get("containers"))) + sum(1 for c in init_specs if _is_sidecar(c))
-    ready = 0
-    restarts = 0
-    sidecar_restarts = 0
-    last_restart: datetime | None = None
-    last_sidecar_restart: datetime | None = None
-
     phase = as_str(status.get("phase"))
-    reason = as_str(status.get("reason")) or phase
-    for cond in as_list(status.get("conditions")):
-        cond = as_dict(cond)
-        if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
-            reason = "SchedulingGated"
+    reason = "SchedulingGated" if _scheduling_gated(status) else (as_str(status.get("reason")) or phase)
 
-    initializing = False
-    for index, raw in enumerate(as_list(status.get("initContainerStatuses"))):
-        cs = as_dict(raw)
-        count = as_int(cs.get("restartCount"))
-        finished = _last_terminated(cs)
-        restarts += count
-        last_restart = _later(last_restart, finished)
-        sidecar = _is_sidecar(init_by_name.get(as_str(cs.get("name"))))
-        if sidecar:
-            sidecar_restarts += count
-            last_sidecar_restart = _later(last_sidecar_restart, finished)
-        terminated = _state(cs, "terminated")
-        waiting = _state(cs, "waiting")
-        if terminated is not None and as_int(terminated.get("exitCode")) == 0:
-            continue
-        if sidecar and cs.get("started") is True:
-            if cs.get("ready") is True:
-                ready += 1
-            continue
-        if terminated is not None:
-            term_reason = as_str(terminated.get("reason"))
-            reason = f"Init:{term_reason}" if term_reason else _exit_reason(terminated, "Init:")
-        elif waiting is not None and as_str(waiting.get("reason")) not in ("", "PodInitializing"):
-            reason = f"Init:{as_str(waiting.get('reason'))}"
-        else:
-            reason = f"Init:{index}/{len(init_specs)}"
-        initializing = True
-        break
+    init = _init_containers(status, init_specs)
+    ready, restarts = init.ready, init.restarts
+    if init.reason is not None:
+        reason = init.reason
+    if init.reason is None or views.condition_true(pod, "Initialized"):
+        restarts = init.sidecar_restarts  # once initialised, only sidecars' restarts count beside the containers'
+        reason, running = _containers(pod, reason, restarts)
+        ready += running
 
-    if not initializing or _condition_true(status, "Initialized"):
-        restarts = sidecar_restarts
-        last_restart = last_sidecar_restart
-        has_running = False
-        for raw in reversed(as_list(status.get("containerStatuses"))):
-            cs = as_dict(raw)
-            restarts += as_int(cs.get("restartCount"))
-            last_restart = _later(last_restart, _last_terminated(cs))
-            waiting = _state(cs, "waiting")
-            terminated = _state(cs, "terminated")
-            if waiting is not None and as_str(waiting.get("reason")):
-                reason = as_str(waiting.get("reason"))
-            elif terminated is not None and as_str(terminated.get("reason")):
-                reason = as_str(terminated.get("reason"))
-            elif terminated is not None:
-                reason = _exit_reason(terminated, "")
-            elif cs.get("ready") is True and _state(cs, "running") is not None:
-                has_running = True
-                ready += 1
-        if reason == "Completed" and has_running:
-            reason = "Running" if _condition_true(status, "Ready") else "NotReady"
-
-    if dig(pod, "metadata", "deletionTimestamp") is not None:
+    if dig(pod, "metadata", "deletionTimestamp") is not None:  # set at all (upstream: DeletionTimestamp != nil)
         if status.get("reason") == NODE_LOST:
             reason = "Unknown"
         elif phase not in TERMINAL_PHASES:
             reason = "Terminating"
-
-    restarts_cell = str(restarts)
-    if restarts != 0 and last_restart is not None:
-        restarts_cell = f"{restarts} ({since(last_restart, now)} ago)"
-    return f"{ready}/{total}", reason, restarts_cell
+    return f"{ready}/{total}", reason, restarts.cell(now)
 
 
 def _readiness_gates(spec: Obj, status: Obj) -> str:
@@ -208,7 +230,7 @@ def pod_row(pod: Obj, now: datetime) -> list[Cell]:
     status = as_dict(pod.get("status"))
     ready, reason, restarts = pod_summary(pod, now)
     return [
-        name_of(pod),
+        views.name(pod),
         ready,
         reason,
         restarts,

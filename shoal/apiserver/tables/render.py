@@ -22,8 +22,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from shoal.api import views
 from shoal.apiserver.tables import cluster, config, events, networking, pods, workloads
-from shoal.apiserver.tables.fields import Obj, age_of, as_dict, as_str, name_of
+from shoal.apiserver.tables.fields import Obj, age_of, as_dict, as_str
 from shoal.apiserver.tables.model import Cell, Column, Printer, age_column, name_column
 
 TABLE_GROUP = "meta.k8s.io"
@@ -36,7 +37,7 @@ class TableError(ValueError):
 
 
 def _generic_row(obj: Obj, now: datetime) -> list[Cell]:
-    return [name_of(obj), age_of(obj, now)]
+    return [views.name(obj), age_of(obj, now)]
 
 
 # What a kind without a printer shows: the custom-resource default, NAME and AGE.
@@ -94,7 +95,7 @@ def _visible(columns: Iterable[Column], wide: bool) -> list[int]:
 
 
 def render_table(
-    kind: str,
+    kind: str | Printer,
     objects: list[Obj],
     *,
     now: datetime,
@@ -104,7 +105,8 @@ def render_table(
     include_headers: bool = True,
     table_version: str = "v1",
 ) -> dict[str, Any]:
-    """The Table for ``objects`` of ``kind`` (Pod, Node, Deployment, ...).
+    """The Table for ``objects`` of ``kind`` (Pod, Node, Deployment, ...), or printed by ``kind``'s
+    printer when the caller holds it (the API server's resources do, in their strategy).
 
     ``now`` is the clock for AGE and other durations (naive means UTC).
     ``include_object`` is the ``includeObject`` query parameter (``""`` means
@@ -117,7 +119,7 @@ def render_table(
     """
     include_object = include_object or "Metadata"
     now = _check(include_object, table_version, now)
-    printer = printer_for(kind)
+    printer = kind if isinstance(kind, Printer) else printer_for(kind)
     api_version = f"{TABLE_GROUP}/{table_version}"
     keep = _visible(printer.columns, wide)
     rows = []
@@ -140,7 +142,7 @@ def render_table(
 
 
 def watch_event_table(
-    kind: str,
+    kind: str | Printer,
     obj: Obj,
     *,
     now: datetime,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shoal.api import views
 from shoal.apiserver.tables.duration import human_duration
 from shoal.apiserver.tables.fields import (
     NONE,
@@ -20,8 +21,6 @@ from shoal.apiserver.tables.fields import (
     as_str,
     containers_cells,
     dig,
-    name_of,
-    parse_time,
     since,
 )
 from shoal.apiserver.tables.model import Cell, Column, Printer, age_column, name_column
@@ -79,7 +78,7 @@ def deployment_row(obj: Obj, now: datetime) -> list[Cell]:
     names, images = containers_cells(_template_spec(obj))
     selector = selector_string(dig(obj, "spec", "selector"))
     return [
-        name_of(obj),
+        views.name(obj),
         f"{_status_int(obj, 'readyReplicas')}/{_replicas(obj)}",
         _status_int(obj, "updatedReplicas"),
         _status_int(obj, "availableReplicas"),
@@ -111,7 +110,7 @@ REPLICASET_COLUMNS = (
 def replicaset_row(obj: Obj, now: datetime) -> list[Cell]:
     names, images = containers_cells(_template_spec(obj))
     return [
-        name_of(obj),
+        views.name(obj),
         _replicas(obj),
         _status_int(obj, "replicas"),
         _status_int(obj, "readyReplicas"),
@@ -134,7 +133,7 @@ STATEFULSET_COLUMNS = (
 def statefulset_row(obj: Obj, now: datetime) -> list[Cell]:
     names, images = containers_cells(_template_spec(obj))
     ready = f"{_status_int(obj, 'readyReplicas')}/{_replicas(obj)}"
-    return [name_of(obj), ready, age_of(obj, now), names, images]
+    return [views.name(obj), ready, age_of(obj, now), names, images]
 
 
 DAEMONSET_COLUMNS = (
@@ -179,7 +178,7 @@ def daemonset_row(obj: Obj, now: datetime) -> list[Cell]:
     template = _template_spec(obj)
     names, images = containers_cells(template)
     return [
-        name_of(obj),
+        views.name(obj),
         _status_int(obj, "desiredNumberScheduled"),
         _status_int(obj, "currentNumberScheduled"),
         _status_int(obj, "numberReady"),
@@ -205,25 +204,16 @@ JOB_COLUMNS = (
 )
 
 
-def _job_condition(obj: Obj, kind: str) -> bool:
-    """Whether the first condition of type ``kind`` is True (upstream's hasJobCondition)."""
-    for raw in as_list(dig(obj, "status", "conditions")):
-        cond = as_dict(raw)
-        if cond.get("type") == kind:
-            return cond.get("status") == "True"
-    return False
-
-
 def job_status(obj: Obj) -> str:
-    if _job_condition(obj, "Complete"):
+    if views.condition_true(obj, "Complete"):
         return "Complete"
-    if _job_condition(obj, "Failed"):
+    if views.condition_true(obj, "Failed"):
         return "Failed"
-    if dig(obj, "metadata", "deletionTimestamp") is not None:
+    if dig(obj, "metadata", "deletionTimestamp") is not None:  # set at all (upstream: DeletionTimestamp != nil)
         return "Terminating"
-    if _job_condition(obj, "Suspended"):
+    if views.condition_true(obj, "Suspended"):
         return "Suspended"
-    if _job_condition(obj, "FailureTarget"):
+    if views.condition_true(obj, "FailureTarget"):
         return "FailureTarget"
     return "Running"
 
@@ -240,17 +230,17 @@ def _job_completions(obj: Obj) -> str:
 
 
 def _job_duration(obj: Obj, now: datetime) -> str:
-    start = parse_time(dig(obj, "status", "startTime"))
+    start = views.parse_time(dig(obj, "status", "startTime"))
     if start is None:
         return ""
-    end = parse_time(dig(obj, "status", "completionTime"))
+    end = views.parse_time(dig(obj, "status", "completionTime"))
     return human_duration((end or now) - start)
 
 
 def job_row(obj: Obj, now: datetime) -> list[Cell]:
     names, images = containers_cells(_template_spec(obj))
     return [
-        name_of(obj),
+        views.name(obj),
         job_status(obj),
         _job_completions(obj),
         _job_duration(obj, now),
@@ -301,7 +291,7 @@ def cronjob_row(obj: Obj, now: datetime) -> list[Cell]:
     last = dig(obj, "status", "lastScheduleTime")
     time_zone = spec.get("timeZone")
     return [
-        name_of(obj),
+        views.name(obj),
         as_str(spec.get("schedule")),
         time_zone if isinstance(time_zone, str) else NONE,
         _bool_ptr(spec.get("suspend")),

@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shoal.scheduler.framework import CycleState, FilterResult, Reason, Vector, min_max_normalize
+from shoal.scheduler.framework import (
+    ClusterEvent,
+    CycleState,
+    FilterResult,
+    Reason,
+    Vector,
+    min_max_normalize,
+)
 from shoal.scheduler.podinfo import PodInfo
 from shoal.scheduler.snapshot import ClusterState
 
@@ -31,6 +38,9 @@ AFFINITY = "node(s) didn't match pod affinity rules"
 
 class InterPodAffinity:
     name = "InterPodAffinity"
+    # which pods are where, and the nodes' topology labels
+    events_to_register = (ClusterEvent.POD_ADD | ClusterEvent.POD_DELETE | ClusterEvent.POD_LABEL
+                          | ClusterEvent.NODE_ADD | ClusterEvent.NODE_LABEL)
 
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         args = args or {}

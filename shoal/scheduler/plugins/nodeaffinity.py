@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shoal.scheduler.framework import (
+    ClusterEvent,
     CycleState,
     FilterResult,
     Mask,
@@ -78,6 +79,8 @@ def required_mask(pod: PodInfo, cluster: ClusterState) -> Mask | None:
 
 class NodeAffinity:
     name = "NodeAffinity"
+    # a node added, or its labels changed
+    events_to_register = ClusterEvent.NODE_ADD | ClusterEvent.NODE_LABEL
 
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         args = args or {}

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from shoal.scheduler.framework import CycleState, FilterResult, Reason
+from shoal.scheduler.framework import ClusterEvent, CycleState, FilterResult, Reason
 from shoal.scheduler.podinfo import PodInfo
 from shoal.scheduler.snapshot import ClusterState
 
@@ -15,6 +15,8 @@ REASON = "node(s) didn't match the requested node name"
 
 class NodeName:
     name = "NodeName"
+    # the named node appears
+    events_to_register = ClusterEvent.NODE_ADD
 
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         pass

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from shoal.scheduler.framework import CycleState, FilterResult, Reason
+from shoal.scheduler.framework import ClusterEvent, CycleState, FilterResult, Reason
 from shoal.scheduler.podinfo import PodInfo
 from shoal.scheduler.snapshot import ClusterState
 
@@ -21,6 +21,8 @@ ANY = "0.0.0.0"
 
 class NodePorts:
     name = "NodePorts"
+    # a node added, or a pod gone with its host port
+    events_to_register = ClusterEvent.NODE_ADD | ClusterEvent.POD_DELETE
 
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         pass

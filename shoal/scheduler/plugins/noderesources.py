@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shoal.scheduler.framework import MAX_NODE_SCORE, CycleState, FilterResult, Reason, Vector
+from shoal.scheduler.framework import (
+    MAX_NODE_SCORE,
+    ClusterEvent,
+    CycleState,
+    FilterResult,
+    Reason,
+    Vector,
+)
 from shoal.scheduler.podinfo import PodInfo
 from shoal.scheduler.snapshot import (
     ALLOC_CPU,
@@ -97,6 +104,8 @@ _CPU_MEMORY = (("cpu", 1.0), ("memory", 1.0))
 
 class NodeResourcesFit:
     name = "NodeResourcesFit"
+    # room made: a node added, more allocatable, a pod gone
+    events_to_register = ClusterEvent.NODE_ADD | ClusterEvent.NODE_ALLOCATABLE | ClusterEvent.POD_DELETE
 
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         args = args or {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shoal.scheduler.framework import CycleState, FilterResult, Reason
+from shoal.scheduler.framework import ClusterEvent, CycleState, FilterResult, Reason
 from shoal.scheduler.podinfo import PodInfo
 from shoal.scheduler.snapshot import UNSCHEDULABLE_TAINT, ClusterState
 
@@ -17,6 +17,8 @@ REASON = "node(s) were unschedulable"
 
 class NodeUnschedulable:
     name = "NodeUnschedulable"
+    # a node added, or uncordoned
+    events_to_register = ClusterEvent.NODE_ADD | ClusterEvent.NODE_TAINT
 
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         pass

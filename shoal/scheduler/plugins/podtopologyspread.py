@@ -25,7 +25,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shoal.scheduler.framework import MAX_NODE_SCORE, CycleState, FilterResult, Mask, Reason, Vector
+from shoal.scheduler.framework import (
+    MAX_NODE_SCORE,
+    ClusterEvent,
+    CycleState,
+    FilterResult,
+    Mask,
+    Reason,
+    Vector,
+)
 from shoal.scheduler.plugins.nodeaffinity import required_mask
 from shoal.scheduler.podinfo import PodInfo, PodSpecError, SpreadConstraint, compile_selector
 from shoal.scheduler.snapshot import HOSTNAME, ZONE, ClusterState
@@ -41,6 +49,10 @@ IGNORED_LABELS = ("pod-template-hash", "controller-revision-hash")
 
 class PodTopologySpread:
     name = "PodTopologySpread"
+    # matching pods per domain, and which domains and nodes are eligible
+    events_to_register = (ClusterEvent.POD_ADD | ClusterEvent.POD_DELETE | ClusterEvent.POD_LABEL
+                          | ClusterEvent.NODE_ADD | ClusterEvent.NODE_DELETE | ClusterEvent.NODE_LABEL
+                          | ClusterEvent.NODE_TAINT)
 
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         args = args or {}

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shoal.scheduler.framework import CycleState, FilterResult, Reason, Vector, default_normalize
+from shoal.scheduler.framework import (
+    ClusterEvent,
+    CycleState,
+    FilterResult,
+    Reason,
+    Vector,
+    default_normalize,
+)
 from shoal.scheduler.podinfo import PodInfo
 from shoal.scheduler.snapshot import ClusterState
 
@@ -24,6 +31,8 @@ def reason(key: str, value: str) -> str:
 
 class TaintToleration:
     name = "TaintToleration"
+    # a node added, or its taints changed
+    events_to_register = ClusterEvent.NODE_ADD | ClusterEvent.NODE_TAINT
 
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         pass

@@ -1,12 +1,64 @@
-"""Kubernetes core/v1 protobuf messages, as compact field specs (see ``proto_schema``).
+"""The protobuf tables shoal decoded with before they were generated, kept verbatim.
 
-Transcribed from k8s.io/api ``core/v1/generated.proto``: one entry per message,
-``json:number[:type]`` per field. Only field numbers, JSON names and types are
-kept; the comments upstream carry the meaning. Rare persistent-volume-only
-sources are left out (their fields are skipped on the wire like unknown ones).
+Until scripts/gen_proto_schema.py existed these were transcribed by hand from
+upstream's generated.proto files (shoal/api/proto_schema_core.py,
+proto_schema_groups.py and proto_schema_meta.py at commit e98245e).
+test_proto_schema_gen.py checks that the generated tables still decode every
+field these did, the same way, apart from the differences it lists (each one
+a mistake of the hand tables, found by the comparison).
 """
 
 from __future__ import annotations
+
+# Which package each hand-written message belongs to (the hand tables were flat).
+OTHERS_PACKAGES = {
+    "Lease": "coordination.v1",
+    "LeaseSpec": "coordination.v1",
+    "PriorityClass": "scheduling.v1",
+    "Eviction": "policy.v1",
+    "PodDisruptionBudget": "policy.v1",
+    "PodDisruptionBudgetSpec": "policy.v1",
+    "PodDisruptionBudgetStatus": "policy.v1",
+    "TokenRequest": "authentication.v1",
+    "TokenRequestSpec": "authentication.v1",
+    "BoundObjectReference": "authentication.v1",
+    "TokenRequestStatus": "authentication.v1",
+    "TokenReview": "authentication.v1",
+    "TokenReviewSpec": "authentication.v1",
+    "TokenReviewStatus": "authentication.v1",
+    "UserInfo": "authentication.v1",
+    "Scale": "autoscaling.v1",
+    "ScaleSpec": "autoscaling.v1",
+    "ScaleStatus": "autoscaling.v1",
+}
+
+META: dict[str, str] = {
+    "ObjectMeta": (
+        "name:1 generateName:2 namespace:3 selfLink:4 uid:5 resourceVersion:6 generation:7:i"
+        " creationTimestamp:8:t deletionTimestamp:9:t deletionGracePeriodSeconds:10:i!"
+        " labels:11:%s annotations:12:%s ownerReferences:13:*OwnerReference finalizers:14:*s"
+        " managedFields:17:*ManagedFieldsEntry"
+    ),
+    "OwnerReference": "apiVersion:5 kind:1 name:3 uid:4 controller:6:b! blockOwnerDeletion:7:b!",
+    "ManagedFieldsEntry": (
+        "manager:1 operation:2 apiVersion:3 time:4:t fieldsType:6 fieldsV1:7:f subresource:8"
+    ),
+    "ListMeta": "selfLink:1 resourceVersion:2 continue:3 remainingItemCount:4:i!",
+    "LabelSelector": "matchLabels:1:%s matchExpressions:2:*LabelSelectorRequirement",
+    "LabelSelectorRequirement": "key:1 operator:2 values:3:*s",
+    "Condition": (
+        "type:1 status:2 observedGeneration:3:i lastTransitionTime:4:t reason:5 message:6"
+    ),
+    "DeleteOptions": (
+        "gracePeriodSeconds:1:i! preconditions:2:Preconditions orphanDependents:3:b!"
+        " propagationPolicy:4:s! dryRun:5:*s"
+        " ignoreStoreReadErrorWithClusterBreakingPotential:6:b!"
+    ),
+    "Preconditions": "uid:1:s! resourceVersion:2:s!",
+    "Status": "metadata:1:ListMeta status:2 message:3 reason:4 details:5:StatusDetails code:6:i",
+    "StatusDetails": "name:1 group:2 kind:3 uid:6 causes:4:*StatusCause retryAfterSeconds:5:i",
+    "StatusCause": "reason:1 message:2 field:3",
+}
 
 _CONTAINER = (
     "name:1 image:2 command:3:*s args:4:*s workingDir:5 ports:6:*ContainerPort"
@@ -19,7 +71,7 @@ _CONTAINER = (
     " stdin:16:b stdinOnce:17:b tty:18:b"
 )
 
-MESSAGES: dict[str, str] = {
+CORE: dict[str, str] = {
     "AWSElasticBlockStoreVolumeSource": "volumeID:1 fsType:2 partition:3:i readOnly:4:b",
     "Affinity": "nodeAffinity:1:NodeAffinity podAffinity:2:PodAffinity podAntiAffinity:3:PodAntiAffinity",
     "AppArmorProfile": "type:1 localhostProfile:2:s!",
@@ -421,3 +473,156 @@ MESSAGES: dict[str, str] = {
     ),
     "WorkloadReference": "name:1 podGroup:2 podGroupReplicaKey:3",
 }
+
+_GROUP_CONDITION = "type:1 status:2 lastTransitionTime:3:t reason:4 message:5"
+
+APPS: dict[str, str] = {
+    "Deployment": "metadata:1:ObjectMeta spec:2:DeploymentSpec status:3:DeploymentStatus",
+    "DeploymentSpec": (
+        "replicas:1:i! selector:2:LabelSelector template:3:PodTemplateSpec"
+        " strategy:4:DeploymentStrategy minReadySeconds:5:i revisionHistoryLimit:6:i!"
+        " paused:7:b progressDeadlineSeconds:9:i! podReplacementPolicy:10:s!"
+    ),
+    "DeploymentStatus": (
+        "observedGeneration:1:i replicas:2:i updatedReplicas:3:i readyReplicas:7:i"
+        " availableReplicas:4:i unavailableReplicas:5:i terminatingReplicas:9:i!"
+        " conditions:6:*DeploymentCondition collisionCount:8:i!"
+    ),
+    "DeploymentCondition": (
+        "type:1 status:2 lastUpdateTime:6:t lastTransitionTime:7:t reason:4 message:5"
+    ),
+    "DeploymentStrategy": "type:1 rollingUpdate:2:RollingUpdateDeployment",
+    "RollingUpdateDeployment": "maxUnavailable:1:ios maxSurge:2:ios",
+    "ReplicaSet": "metadata:1:ObjectMeta spec:2:ReplicaSetSpec status:3:ReplicaSetStatus",
+    "ReplicaSetSpec": (
+        "replicas:1:i! minReadySeconds:4:i selector:2:LabelSelector template:3:PodTemplateSpec"
+    ),
+    "ReplicaSetStatus": (
+        "replicas:1:i! fullyLabeledReplicas:2:i readyReplicas:4:i availableReplicas:5:i"
+        " terminatingReplicas:7:i! observedGeneration:3:i conditions:6:*ReplicaSetCondition"
+    ),
+    "ReplicaSetCondition": _GROUP_CONDITION,
+    "DaemonSet": "metadata:1:ObjectMeta spec:2:DaemonSetSpec status:3:DaemonSetStatus",
+    "DaemonSetSpec": (
+        "selector:1:LabelSelector template:2:PodTemplateSpec"
+        " updateStrategy:3:DaemonSetUpdateStrategy minReadySeconds:4:i"
+        " revisionHistoryLimit:6:i!"
+    ),
+    "DaemonSetStatus": (
+        "currentNumberScheduled:1:i! numberMisscheduled:2:i! desiredNumberScheduled:3:i!"
+        " numberReady:4:i! observedGeneration:5:i updatedNumberScheduled:6:i"
+        " numberAvailable:7:i numberUnavailable:8:i collisionCount:9:i!"
+        " conditions:10:*DaemonSetCondition"
+    ),
+    "DaemonSetCondition": _GROUP_CONDITION,
+    "DaemonSetUpdateStrategy": "type:1 rollingUpdate:2:RollingUpdateDaemonSet",
+    "RollingUpdateDaemonSet": "maxUnavailable:1:ios maxSurge:2:ios",
+    "StatefulSet": "metadata:1:ObjectMeta spec:2:StatefulSetSpec status:3:StatefulSetStatus",
+    "StatefulSetSpec": (
+        "replicas:1:i! selector:2:LabelSelector template:3:PodTemplateSpec"
+        " volumeClaimTemplates:4:*PersistentVolumeClaim serviceName:5 podManagementPolicy:6"
+        " updateStrategy:7:StatefulSetUpdateStrategy revisionHistoryLimit:8:i!"
+        " minReadySeconds:9:i"
+        " persistentVolumeClaimRetentionPolicy:10:StatefulSetPersistentVolumeClaimRetentionPolicy"
+        " ordinals:11:StatefulSetOrdinals"
+    ),
+    "StatefulSetStatus": (
+        "observedGeneration:1:i replicas:2:i! readyReplicas:3:i currentReplicas:4:i"
+        " updatedReplicas:5:i currentRevision:6 updateRevision:7 collisionCount:9:i!"
+        " conditions:10:*StatefulSetCondition availableReplicas:11:i!"
+    ),
+    "StatefulSetCondition": _GROUP_CONDITION,
+    "StatefulSetUpdateStrategy": "type:1 rollingUpdate:2:RollingUpdateStatefulSetStrategy",
+    "RollingUpdateStatefulSetStrategy": "partition:1:i! maxUnavailable:2:ios",
+    "StatefulSetPersistentVolumeClaimRetentionPolicy": "whenDeleted:1 whenScaled:2",
+    "StatefulSetOrdinals": "start:1:i!",
+    "ControllerRevision": "metadata:1:ObjectMeta data:2:raw revision:3:i!",
+}
+
+BATCH: dict[str, str] = {
+    "Job": "metadata:1:ObjectMeta spec:2:JobSpec status:3:JobStatus",
+    "JobSpec": (
+        "parallelism:1:i! completions:2:i! activeDeadlineSeconds:3:i!"
+        " podFailurePolicy:11:PodFailurePolicy successPolicy:16:SuccessPolicy"
+        " backoffLimit:7:i! backoffLimitPerIndex:12:i! maxFailedIndexes:13:i!"
+        " selector:4:LabelSelector manualSelector:5:b! template:6:PodTemplateSpec"
+        " ttlSecondsAfterFinished:8:i! completionMode:9:s! suspend:10:b!"
+        " podReplacementPolicy:14:s! managedBy:15:s!"
+    ),
+    "JobStatus": (
+        "conditions:1:*JobCondition startTime:2:t completionTime:3:t active:4:i succeeded:5:i"
+        " failed:6:i terminating:11:i! completedIndexes:7 failedIndexes:10:s!"
+        " uncountedTerminatedPods:8:UncountedTerminatedPods ready:9:i!"
+    ),
+    "JobCondition": "type:1 status:2 lastProbeTime:3:t lastTransitionTime:4:t reason:5 message:6",
+    "JobTemplateSpec": "metadata:1:ObjectMeta spec:2:JobSpec",
+    "CronJob": "metadata:1:ObjectMeta spec:2:CronJobSpec status:3:CronJobStatus",
+    "CronJobSpec": (
+        "schedule:1 timeZone:8:s! startingDeadlineSeconds:2:i! concurrencyPolicy:3"
+        " suspend:4:b! jobTemplate:5:JobTemplateSpec successfulJobsHistoryLimit:6:i!"
+        " failedJobsHistoryLimit:7:i!"
+    ),
+    "CronJobStatus": "active:1:*ObjectReference lastScheduleTime:4:t lastSuccessfulTime:5:t",
+    "PodFailurePolicy": "rules:1:*PodFailurePolicyRule",
+    "PodFailurePolicyRule": (
+        "action:1 onExitCodes:2:PodFailurePolicyOnExitCodesRequirement"
+        " onPodConditions:3:*PodFailurePolicyOnPodConditionsPattern"
+    ),
+    "PodFailurePolicyOnExitCodesRequirement": "containerName:1:s! operator:2 values:3:*i",
+    "PodFailurePolicyOnPodConditionsPattern": "type:1 status:2",
+    "SuccessPolicy": "rules:1:*SuccessPolicyRule",
+    "SuccessPolicyRule": "succeededIndexes:1:s! succeededCount:2:i!",
+    "UncountedTerminatedPods": "succeeded:1:*s failed:2:*s",
+}
+
+OTHERS: dict[str, str] = {
+    # coordination.k8s.io/v1
+    "Lease": "metadata:1:ObjectMeta spec:2:LeaseSpec",
+    "LeaseSpec": (
+        "holderIdentity:1:s! leaseDurationSeconds:2:i! acquireTime:3:mt renewTime:4:mt"
+        " leaseTransitions:5:i! strategy:6:s! preferredHolder:7:s!"
+    ),
+    # scheduling.k8s.io/v1 (value is a plain int32 on the wire: a zero is still a value)
+    "PriorityClass": (
+        "metadata:1:ObjectMeta value:2:i! globalDefault:3:b description:4 preemptionPolicy:5:s!"
+    ),
+    # policy/v1
+    "Eviction": "metadata:1:ObjectMeta deleteOptions:2:DeleteOptions",
+    "PodDisruptionBudget": (
+        "metadata:1:ObjectMeta spec:2:PodDisruptionBudgetSpec status:3:PodDisruptionBudgetStatus"
+    ),
+    "PodDisruptionBudgetSpec": (
+        "minAvailable:1:ios selector:2:LabelSelector maxUnavailable:3:ios"
+        " unhealthyPodEvictionPolicy:4:s!"
+    ),
+    "PodDisruptionBudgetStatus": (
+        "observedGeneration:1:i disruptedPods:2:%t disruptionsAllowed:3:i!"
+        " currentHealthy:4:i! desiredHealthy:5:i! expectedPods:6:i! conditions:7:*Condition"
+    ),
+    # authentication.k8s.io/v1 (proto names aPIVersion/uID; the JSON names are these)
+    "TokenRequest": "metadata:1:ObjectMeta spec:2:TokenRequestSpec status:3:TokenRequestStatus",
+    "TokenRequestSpec": (
+        "audiences:1:*s expirationSeconds:4:i! boundObjectRef:3:BoundObjectReference"
+    ),
+    "BoundObjectReference": "kind:1 apiVersion:2 name:3 uid:4",
+    "TokenRequestStatus": "token:1:s! expirationTimestamp:2:t",
+    "TokenReview": "metadata:1:ObjectMeta spec:2:TokenReviewSpec status:3:TokenReviewStatus",
+    "TokenReviewSpec": "token:1 audiences:2:*s",
+    "TokenReviewStatus": "authenticated:1:b user:2:UserInfo error:3 audiences:4:*s",
+    "UserInfo": "username:1 uid:2 groups:3:*s extra:4:%sl",
+    # autoscaling/v1
+    "Scale": "metadata:1:ObjectMeta spec:2:ScaleSpec status:3:ScaleStatus",
+    "ScaleSpec": "replicas:1:i!",
+    "ScaleStatus": "replicas:1:i! selector:2",
+}
+
+
+def tables() -> list[tuple[str | None, dict[str, str]]]:
+    """(package, table) pairs; None: look the package up in OTHERS_PACKAGES."""
+    return [
+        ("meta.v1", META),
+        ("core.v1", CORE),
+        ("apps.v1", APPS),
+        ("batch.v1", BATCH),
+        (None, OTHERS),
+    ]
