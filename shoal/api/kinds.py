@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from shoal.api.models import apps, autoscaling, batch, coordination, core, discovery, scheduling
+from shoal.api.models import (
+    apps,
+    autoscaling,
+    batch,
+    coordination,
+    core,
+    discovery,
+    scheduling,
+    storage,
+    volumes,
+)
 from shoal.api.registry import ResourceInfo
 
 _ALL = ("all",)
@@ -25,6 +35,11 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "Event", "events", "event", True, core.Event, short_names=("ev",), has_spec=False),
     ResourceInfo("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", True, core.ServiceAccount,
                  short_names=("sa",), has_spec=False),
+    ResourceInfo("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", False, volumes.PersistentVolume,
+                 short_names=("pv",), subresources=("status",), status_subresource=True, has_spec=False),
+    ResourceInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", True,
+                 volumes.PersistentVolumeClaim, short_names=("pvc",), subresources=("status",),
+                 status_subresource=True, has_spec=False),
     ResourceInfo("apps", "v1", "Deployment", "deployments", "deployment", True, apps.Deployment,
                  short_names=("deploy",), categories=_ALL, subresources=("status", "scale"), status_subresource=True),
     ResourceInfo("apps", "v1", "ReplicaSet", "replicasets", "replicaset", True, apps.ReplicaSet,
@@ -40,6 +55,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  discovery.EndpointSlice, has_spec=False),
     ResourceInfo("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", False,
                  scheduling.PriorityClass, short_names=("pc",), has_spec=False),
+    ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False,
+                 storage.StorageClass, short_names=("sc",), has_spec=False),
 )
 
 # Kinds that appear only as subresource bodies.

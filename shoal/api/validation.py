@@ -28,6 +28,8 @@ from shoal.api.models.core import (
 )
 from shoal.api.models.pod import Pod, PodTemplate
 from shoal.api.models.scheduling import PriorityClass
+from shoal.api.models.storage import StorageClass
+from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
 from shoal.api.validation_base import (
     FieldError,
     InvalidError,
@@ -54,6 +56,14 @@ from shoal.api.validation_core import (
 )
 from shoal.api.validation_pod import validate_pod_spec, validate_pod_spec_update
 from shoal.api.validation_scheduling import validate_priority_class, validate_priority_class_update
+from shoal.api.validation_storage import (
+    validate_persistent_volume,
+    validate_persistent_volume_claim,
+    validate_persistent_volume_claim_update,
+    validate_persistent_volume_update,
+    validate_storage_class,
+    validate_storage_class_update,
+)
 from shoal.api.validation_workloads import (
     validate_cron_job,
     validate_daemon_set,
@@ -67,7 +77,7 @@ from shoal.api.validation_workloads import (
 
 __all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update", "raise_if_invalid"]
 
-CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass)
+CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass)
 NameCheck = Callable[[str], list[str]]
 Rule = Callable[[Any], list[FieldError]]
 UpdateRule = Callable[[Any, Any], list[FieldError]]
@@ -127,6 +137,9 @@ RULES: dict[type, Rule] = {
     Job: validate_job,
     CronJob: validate_cron_job,
     PriorityClass: validate_priority_class,
+    PersistentVolume: validate_persistent_volume,
+    PersistentVolumeClaim: validate_persistent_volume_claim,
+    StorageClass: validate_storage_class,
 }
 
 
@@ -150,6 +163,9 @@ UPDATE_RULES: dict[type, UpdateRule] = {
     DaemonSet: _selector_update,
     Job: validate_job_update,
     PriorityClass: validate_priority_class_update,
+    PersistentVolume: validate_persistent_volume_update,
+    PersistentVolumeClaim: validate_persistent_volume_claim_update,
+    StorageClass: validate_storage_class_update,
 }
 
 

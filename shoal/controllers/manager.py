@@ -34,6 +34,9 @@ CONTROLLERS: dict[str, str] = {
     "namespace": "shoal.controllers.namespace:NamespaceController",
     "endpoints": "shoal.controllers.endpoints:EndpointsController",
     "servicelb": "shoal.controllers.servicelb:ServiceLBController",
+    "persistentvolume": "shoal.controllers.pvcontroller:PersistentVolumeController",
+    "pvc-protection": "shoal.controllers.storageprotection:PVCProtectionController",
+    "pv-protection": "shoal.controllers.storageprotection:PVProtectionController",
 }
 
 

@@ -19,19 +19,26 @@ from shoal.apiserver.strategies.namespace import NamespaceStrategy
 from shoal.apiserver.strategies.pod import PodStrategy
 from shoal.apiserver.strategies.priorityclass import PriorityClassStrategy
 from shoal.apiserver.strategies.service import ServiceStrategy
+from shoal.apiserver.strategies.storage import (
+    PersistentVolumeClaimStrategy,
+    PersistentVolumeStrategy,
+)
 from shoal.apiserver.strategies.workloads import JobStrategy, ReplicaSetStrategy
 from shoal.apiserver.tables import printer_for
 
 ALLOCATOR: Any = object()
 CLASSES: Any = object()
-SHARED = strategies.Shared(service_allocator=ALLOCATOR, priority_classes=CLASSES)
+STORAGE_CLASSES: Any = object()
+SHARED = strategies.Shared(service_allocator=ALLOCATOR, priority_classes=CLASSES, storage_classes=STORAGE_CLASSES)
 BY_KIND = {info.kind: strategies.for_resource(info, SHARED) for info in kinds.RESOURCES}
 
 
 def test_every_served_resource_has_its_strategy() -> None:
     want = {"Pod": PodStrategy, "Service": ServiceStrategy, "Namespace": NamespaceStrategy, "Job": JobStrategy,
             "ReplicaSet": ReplicaSetStrategy, "Deployment": ResetStatusStrategy, "DaemonSet": ResetStatusStrategy,
-            "CronJob": ResetStatusStrategy, "PriorityClass": PriorityClassStrategy, "ConfigMap": DefaultStrategy}
+            "CronJob": ResetStatusStrategy, "PriorityClass": PriorityClassStrategy, "ConfigMap": DefaultStrategy,
+            "PersistentVolumeClaim": PersistentVolumeClaimStrategy, "PersistentVolume": PersistentVolumeStrategy,
+            "StorageClass": DefaultStrategy}
     for kind, cls in want.items():
         assert type(BY_KIND[kind]) is cls, kind
     for info in kinds.RESOURCES:
@@ -66,6 +73,7 @@ def new(kind: str, **rest: Any) -> dict[str, Any]:
     ("CronJob", None),
     ("Node", {"made": "up"}),  # a node's status is its agent's to set, from the first write
     ("ConfigMap", {"made": "up"}),
+    ("PersistentVolumeClaim", {"phase": "Pending"}),
 ])
 def test_create_resets_what_a_create_may_not_set(kind: str, status_after: dict[str, Any] | None) -> None:
     o = new(kind, spec={"a": 1}, status={"made": "up"})

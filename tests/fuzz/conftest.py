@@ -50,6 +50,10 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
     "Lease": {"spec": {"holderIdentity": "fz"}},
     "EndpointSlice": {"addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}], "ports": [{"port": 80}]},
     "PriorityClass": {"value": 100, "description": "fz"},
+    "PersistentVolume": {"spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                                  "hostPath": {"path": "/tmp/fz"}}},
+    "PersistentVolumeClaim": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+    "StorageClass": {"provisioner": "kubernetes.io/no-provisioner"},
 }
 
 

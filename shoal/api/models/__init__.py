@@ -27,6 +27,8 @@ from shoal.api.models.core import (
 )
 from shoal.api.models.discovery import EndpointSlice
 from shoal.api.models.scheduling import PriorityClass
+from shoal.api.models.storage import StorageClass
+from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
 
 KINDS: dict[tuple[str, str], type] = {
     ("v1", "Namespace"): Namespace,
@@ -39,6 +41,8 @@ KINDS: dict[tuple[str, str], type] = {
     ("v1", "Secret"): Secret,
     ("v1", "Event"): Event,
     ("v1", "ServiceAccount"): ServiceAccount,
+    ("v1", "PersistentVolume"): PersistentVolume,
+    ("v1", "PersistentVolumeClaim"): PersistentVolumeClaim,
     ("v1", "Binding"): Binding,
     ("v1", "Status"): Status,
     ("apps/v1", "Deployment"): Deployment,
@@ -50,6 +54,7 @@ KINDS: dict[tuple[str, str], type] = {
     ("autoscaling/v1", "Scale"): Scale,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
     ("scheduling.k8s.io/v1", "PriorityClass"): PriorityClass,
+    ("storage.k8s.io/v1", "StorageClass"): StorageClass,
 }
 
 __all__ = [
@@ -66,6 +71,8 @@ __all__ = [
     "Lease",
     "Namespace",
     "Node",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
     "Pod",
     "PodTemplate",
     "PriorityClass",
@@ -75,4 +82,5 @@ __all__ = [
     "Service",
     "ServiceAccount",
     "Status",
+    "StorageClass",
 ]

@@ -3,7 +3,7 @@
 See ``base`` for the ``Strategy`` protocol and the generic kind's rules; each
 kind with rules of its own has a module beside it. ``for_resource`` builds the
 strategy of one served resource, given the server's shared parts that some
-strategies use (the Service address allocator, the PriorityClass cache). A kind
+strategies use (the Service address allocator, the PriorityClass cache, the StorageClasses). A kind
 not in ``_REGISTRY`` is generic.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from shoal.api.registry import ResourceInfo
 from shoal.apiserver.priority import PriorityClassCache
+from shoal.apiserver.storage import StorageClasses
 from shoal.apiserver.strategies.base import (
     DefaultStrategy,
     KeyAllocator,
@@ -25,6 +26,10 @@ from shoal.apiserver.strategies.pod import PodStrategy
 from shoal.apiserver.strategies.priorityclass import PriorityClassStrategy
 from shoal.apiserver.strategies.selectable import EventStrategy, NodeStrategy, SecretStrategy
 from shoal.apiserver.strategies.service import ServiceStrategy
+from shoal.apiserver.strategies.storage import (
+    PersistentVolumeClaimStrategy,
+    PersistentVolumeStrategy,
+)
 from shoal.apiserver.strategies.workloads import JobStrategy, ReplicaSetStrategy
 
 __all__ = ["DefaultStrategy", "KeyAllocator", "Shared", "Strategy", "for_resource"]
@@ -36,6 +41,7 @@ class Shared:
 
     service_allocator: KeyAllocator
     priority_classes: PriorityClassCache
+    storage_classes: StorageClasses
 
 
 Factory = Callable[[ResourceInfo, Shared], Strategy]
@@ -54,6 +60,8 @@ _REGISTRY: dict[tuple[str, str], Factory] = {
     ("batch", "Job"): lambda info, shared: JobStrategy(info),
     ("batch", "CronJob"): lambda info, shared: ResetStatusStrategy(info),
     ("scheduling.k8s.io", "PriorityClass"): lambda info, shared: PriorityClassStrategy(info, shared.priority_classes),
+    ("", "PersistentVolumeClaim"): lambda info, shared: PersistentVolumeClaimStrategy(info, shared.storage_classes),
+    ("", "PersistentVolume"): lambda info, shared: PersistentVolumeStrategy(info),
 }
 
 
