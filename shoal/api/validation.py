@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shoal.api.models.apps import DaemonSet, Deployment, ReplicaSet
+from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from shoal.api.models.batch import CronJob, Job
 from shoal.api.models.core import (
     ConfigMap,
@@ -56,6 +56,12 @@ from shoal.api.validation_core import (
 )
 from shoal.api.validation_pod import validate_pod_spec, validate_pod_spec_update
 from shoal.api.validation_scheduling import validate_priority_class, validate_priority_class_update
+from shoal.api.validation_statefulset import (
+    validate_controller_revision,
+    validate_controller_revision_update,
+    validate_stateful_set,
+    validate_stateful_set_update,
+)
 from shoal.api.validation_storage import (
     validate_persistent_volume,
     validate_persistent_volume_claim,
@@ -134,6 +140,8 @@ RULES: dict[type, Rule] = {
     Deployment: validate_deployment,
     ReplicaSet: validate_replica_set,
     DaemonSet: validate_daemon_set,
+    StatefulSet: validate_stateful_set,
+    ControllerRevision: validate_controller_revision,
     Job: validate_job,
     CronJob: validate_cron_job,
     PriorityClass: validate_priority_class,
@@ -161,6 +169,8 @@ UPDATE_RULES: dict[type, UpdateRule] = {
     Deployment: _selector_update,
     ReplicaSet: _selector_update,
     DaemonSet: _selector_update,
+    StatefulSet: validate_stateful_set_update,
+    ControllerRevision: validate_controller_revision_update,
     Job: validate_job_update,
     PriorityClass: validate_priority_class_update,
     PersistentVolume: validate_persistent_volume_update,

@@ -27,6 +27,7 @@ CONTROLLERS: dict[str, str] = {
     "replicaset": "shoal.controllers.replicaset:ReplicaSetController",
     "deployment": "shoal.controllers.deployment:DeploymentController",
     "daemonset": "shoal.controllers.daemonset:DaemonSetController",
+    "statefulset": "shoal.controllers.statefulset:StatefulSetController",
     "job": "shoal.controllers.job:JobController",
     "cronjob": "shoal.controllers.cronjob:CronJobController",
     "nodelifecycle": "shoal.controllers.nodelifecycle:NodeLifecycleController",

@@ -755,6 +755,16 @@ def test_replicaset_and_statefulset_rows() -> None:
     assert cells("StatefulSet", sts)["READY"] == "0/0"
 
 
+def test_controller_revision_row() -> None:
+    owned = {"metadata": {**meta("db-7c9d8f"), "ownerReferences": [
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db", "uid": "u", "controller": True}]},
+        "data": {"spec": {"template": {"$patch": "replace"}}}, "revision": 3}
+    assert cells("ControllerRevision", owned) == {"NAME": "db-7c9d8f", "CONTROLLER": "statefulset.apps/db",
+                                                  "REVISION": 3, "AGE": "5m"}
+    orphan = {"metadata": meta("loose"), "data": {}, "revision": 1}
+    assert cells("ControllerRevision", orphan)["CONTROLLER"] == "<none>"
+
+
 def test_daemonset_row() -> None:
     obj = {
         "metadata": meta("agent"),
@@ -1122,6 +1132,7 @@ def test_every_printer_matches_its_upstream_columns() -> None:
             "Selector",
         ],
         "StatefulSet": ["Name", "Ready", "Age", "Containers", "Images"],
+        "ControllerRevision": ["Name", "Controller", "Revision", "Age"],
         "DaemonSet": [
             "Name",
             "Desired",

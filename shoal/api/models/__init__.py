@@ -8,7 +8,7 @@ manifest file) pick the class from the ``apiVersion`` and ``kind`` it reads.
 from __future__ import annotations
 
 from shoal.api.meta import Status
-from shoal.api.models.apps import DaemonSet, Deployment, ReplicaSet
+from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from shoal.api.models.autoscaling import Scale
 from shoal.api.models.batch import CronJob, Job
 from shoal.api.models.coordination import Lease
@@ -48,6 +48,8 @@ KINDS: dict[tuple[str, str], type] = {
     ("apps/v1", "Deployment"): Deployment,
     ("apps/v1", "ReplicaSet"): ReplicaSet,
     ("apps/v1", "DaemonSet"): DaemonSet,
+    ("apps/v1", "StatefulSet"): StatefulSet,
+    ("apps/v1", "ControllerRevision"): ControllerRevision,
     ("batch/v1", "Job"): Job,
     ("batch/v1", "CronJob"): CronJob,
     ("coordination.k8s.io/v1", "Lease"): Lease,
@@ -61,6 +63,7 @@ __all__ = [
     "KINDS",
     "Binding",
     "ConfigMap",
+    "ControllerRevision",
     "CronJob",
     "DaemonSet",
     "Deployment",
@@ -81,6 +84,7 @@ __all__ = [
     "Secret",
     "Service",
     "ServiceAccount",
+    "StatefulSet",
     "Status",
     "StorageClass",
 ]

@@ -57,6 +57,7 @@ _REGISTRY: dict[tuple[str, str], Factory] = {
     ("apps", "Deployment"): lambda info, shared: ResetStatusStrategy(info),
     ("apps", "ReplicaSet"): lambda info, shared: ReplicaSetStrategy(info),
     ("apps", "DaemonSet"): lambda info, shared: ResetStatusStrategy(info),
+    ("apps", "StatefulSet"): lambda info, shared: ResetStatusStrategy(info),
     ("batch", "Job"): lambda info, shared: JobStrategy(info),
     ("batch", "CronJob"): lambda info, shared: ResetStatusStrategy(info),
     ("scheduling.k8s.io", "PriorityClass"): lambda info, shared: PriorityClassStrategy(info, shared.priority_classes),
