@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from shoal.api.models import apps, autoscaling, batch, coordination, core, discovery, scheduling
+from shoal.api.models import (
+    apps,
+    autoscaling,
+    batch,
+    coordination,
+    core,
+    discovery,
+    networking,
+    scheduling,
+)
 from shoal.api.registry import ResourceInfo
 
 _ALL = ("all",)
@@ -40,6 +49,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  discovery.EndpointSlice, has_spec=False),
     ResourceInfo("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", False,
                  scheduling.PriorityClass, short_names=("pc",), has_spec=False),
+    ResourceInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", True,
+                 networking.NetworkPolicy, short_names=("netpol",)),
 )
 
 # Kinds that appear only as subresource bodies.

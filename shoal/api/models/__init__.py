@@ -26,6 +26,7 @@ from shoal.api.models.core import (
     ServiceAccount,
 )
 from shoal.api.models.discovery import EndpointSlice
+from shoal.api.models.networking import NetworkPolicy
 from shoal.api.models.scheduling import PriorityClass
 
 KINDS: dict[tuple[str, str], type] = {
@@ -50,6 +51,7 @@ KINDS: dict[tuple[str, str], type] = {
     ("autoscaling/v1", "Scale"): Scale,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
     ("scheduling.k8s.io/v1", "PriorityClass"): PriorityClass,
+    ("networking.k8s.io/v1", "NetworkPolicy"): NetworkPolicy,
 }
 
 __all__ = [
@@ -65,6 +67,7 @@ __all__ = [
     "Job",
     "Lease",
     "Namespace",
+    "NetworkPolicy",
     "Node",
     "Pod",
     "PodTemplate",
