@@ -137,3 +137,19 @@ def test_every_error_of_one_port_is_reported() -> None:
 def test_parse_cidr_reads_as_go(text: str, want: str | None) -> None:
     net = parse_cidr(text)
     assert (str(net) if net is not None else None) == want
+
+
+def test_protobuf_body_decodes() -> None:
+    from shoal.api.protobuf import decode_k8s_protobuf
+    from tests.api.test_protobuf import empty_object_meta, envelope, ld, vi
+
+    port = ld(1, "TCP") + ld(2, vi(1, 0) + vi(2, 80) + ld(3, "")) + vi(3, 90)
+    peer = ld(3, ld(1, "10.0.0.0/8") + ld(2, "10.1.0.0/16"))
+    spec = ld(1, ld(1, ld(1, "app") + ld(2, "web"))) + ld(2, ld(1, port) + ld(2, peer)) + ld(4, "Ingress")
+    obj = decode_k8s_protobuf(envelope("networking.k8s.io/v1", "NetworkPolicy", ld(1, empty_object_meta("p")) + ld(2, spec)))
+    assert obj["spec"] == {
+        "podSelector": {"matchLabels": {"app": "web"}},
+        "ingress": [{"ports": [{"protocol": "TCP", "port": 80, "endPort": 90}],
+                     "from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}]}],
+        "policyTypes": ["Ingress"],
+    }

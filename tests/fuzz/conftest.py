@@ -50,6 +50,9 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
     "Lease": {"spec": {"holderIdentity": "fz"}},
     "EndpointSlice": {"addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}], "ports": [{"port": 80}]},
     "PriorityClass": {"value": 100, "description": "fz"},
+    "NetworkPolicy": {"spec": {"podSelector": {"matchLabels": {"app": "fz"}},
+                               "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
+                                            "ports": [{"port": 80, "endPort": 90}]}]}},
 }
 
 
