@@ -133,6 +133,14 @@ class PolicyEnforcer:
 
     # ---- the loop ----
     async def start(self) -> None:
+        # pods on one bridge talk at L2: only br_netfilter shows their packets to the forward hook
+        bridge_nf = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+        try:
+            with open(bridge_nf, "w") as f:
+                f.write("1")
+        except OSError as e:
+            log.warning("network policy: cannot turn on %s (%s); traffic between pods on one bridge is not "
+                        "filtered (modprobe br_netfilter)", bridge_nf, e)
         self._dirty.set()
         self._task = asyncio.create_task(self._loop(), name="network-policy")
         log.info("network policy: enforcing on node %s in table inet %s", self.node_name, self.table)
