@@ -186,29 +186,60 @@ def _merge_ranges(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], .
     return tuple(out)
 
 
-def _block(cidr: str, excepts: Iterable[str]) -> list[ipaddress.IPv4Network]:
-    """An ipBlock's IPv4 addresses as disjoint networks (an IPv6 block holds none of this node's traffic)."""
+Interval = tuple[int, int]  # IPv4 addresses as integers, both ends included
+
+
+def _int(ip: str) -> int:
+    return int(ipaddress.IPv4Address(ip))
+
+
+def _block(cidr: str, excepts: Iterable[str]) -> list[Interval]:
+    """An ipBlock's IPv4 addresses as disjoint intervals (an IPv6 block holds none of this node's traffic)."""
     net = parse_cidr(cidr)
     if not isinstance(net, ipaddress.IPv4Network):
         return []
-    nets = [net]
+    spans = [(int(net.network_address), int(net.broadcast_address))]
     for text in excepts:
         exc = parse_cidr(text)
         if not isinstance(exc, ipaddress.IPv4Network):
             continue
-        rest: list[ipaddress.IPv4Network] = []
-        for n in nets:
-            if exc.subnet_of(n):
-                rest += n.address_exclude(exc)
-            elif not n.subnet_of(exc):
-                rest.append(n)
-        nets = rest
-    return nets
+        lo, hi = int(exc.network_address), int(exc.broadcast_address)
+        rest: list[Interval] = []
+        for a, b in spans:
+            if b < lo or a > hi:
+                rest.append((a, b))
+                continue
+            if a < lo:
+                rest.append((a, lo - 1))
+            if b > hi:
+                rest.append((hi + 1, b))
+        spans = rest
+    return spans
 
 
-def _elements(nets: Iterable[ipaddress.IPv4Network]) -> tuple[str, ...]:
-    return tuple(str(n.network_address) if n.prefixlen == 32 else str(n)
-                 for n in ipaddress.collapse_addresses(nets))
+def _merge(spans: Iterable[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _elements(spans: Iterable[Interval]) -> tuple[str, ...]:
+    """Disjoint intervals as nft set elements: an address, or ``first-last``."""
+    return tuple(_text(lo) if lo == hi else f"{_text(lo)}-{_text(hi)}" for lo, hi in _merge(spans))
+
+
+def _text(value: int) -> str:
+    """An IPv4 address from its integer (without an ``ipaddress`` object per address: thousands per sync)."""
+    return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+
+
+def _within(value: int, spans: list[Interval]) -> bool:
+    return any(lo <= value <= hi for lo, hi in spans)
 
 
 class _Compiler:
@@ -222,6 +253,7 @@ class _Compiler:
             self.by_ns.setdefault(p.namespace, []).append(p)
             by_ip.setdefault(p.ip, p)
         self.all_pods = list(by_ip.values())
+        self.ints = {ip: _int(ip) for ip in by_ip}
         self.ns_labels = {n.name: n.labels for n in namespaces}
         self._pods_memo: dict[tuple[str, Selector], list[PodView]] = {}
         self._ns_memo: dict[Selector, list[str]] = {}
@@ -252,10 +284,10 @@ class _Compiler:
 
     # -- peers and ports --
     def peers(self, namespace: str, peers: list[NetworkPolicyPeer]
-              ) -> tuple[list[PodView], list[ipaddress.IPv4Network]]:
+              ) -> tuple[list[PodView], list[Interval]]:
         """The pods a rule's peers select, and the address blocks they name."""
         pods: list[PodView] = []
-        blocks: list[ipaddress.IPv4Network] = []
+        blocks: list[Interval] = []
         for peer in peers:
             if peer.ip_block is not None:
                 blocks += _block(peer.ip_block.cidr, peer.ip_block.except_ or ())
@@ -323,22 +355,18 @@ class _Compiler:
             dests: list[PodView] | None = targets if direction == "ingress" else None
             if peers_spec:
                 pods, blocks = self.peers(ns, peers_spec)
-                elements = _elements([*blocks, *(ipaddress.IPv4Network(p.ip) for p in pods)])
+                ints = self.ints
+                elements = _elements([*blocks, *((ints[p.ip], ints[p.ip]) for p in pods)])
                 if not elements:
                     continue  # its peers are nobody: the rule allows nothing
                 peers = self.address_set(elements)
                 if direction == "egress" and any(isinstance(p.port, str) for p in ports):
                     # a named port resolves on the destination: the peer pods, and pods inside its blocks
-                    inside = [p for p in self.all_pods if blocks and _within(p.ip, blocks)]
+                    inside = [p for p in self.all_pods if blocks and _within(self.ints[p.ip], blocks)]
                     dests = list({p.ip: p for p in [*pods, *inside]}.values())
             rules += self.allows(ports, peers, dests)
         tag = "in" if direction == "ingress" else "eg"
         return PolicyChain(f"{tag}-{_digest(f'{ns}/{name}')}", direction, f"{ns}/{name}", tuple(dict.fromkeys(rules)))
-
-
-def _within(ip: str, nets: list[ipaddress.IPv4Network]) -> bool:
-    addr = ipaddress.IPv4Address(ip)
-    return any(addr in n for n in nets)
 
 
 def _rules(np: NetworkPolicy, direction: Direction
@@ -413,8 +441,12 @@ def compile_node(policies: Iterable[NetworkPolicy], pods: Iterable[PodView], nam
 
 # ---- evaluation ----------------------------------------------------------------------------------
 def _in_set(elements: tuple[str, ...], ip: str) -> bool:
-    addr = ipaddress.IPv4Address(ip)
-    return any(addr in ipaddress.IPv4Network(e) for e in elements)
+    value = _int(ip)
+    for e in elements:
+        lo, _, hi = e.partition("-")
+        if _int(lo) <= value <= _int(hi or lo):
+            return True
+    return False
 
 
 def _chain_allows(rules: NodeRules, chain: PolicyChain, peer: str, dst: str, protocol: str, port: int) -> bool:

@@ -47,9 +47,9 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
-async def _nft(script: str) -> tuple[int, str]:
+async def _nft(script: str, command: tuple[str, ...] = ("nft",)) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        "nft", "-f", "-", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        *command, "-f", "-", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT)
     out, _ = await proc.communicate(script.encode())
     return proc.returncode or 0, out.decode(errors="replace")
@@ -76,8 +76,10 @@ def trim_pod(pod: Obj) -> Obj:
 
 class PolicyEnforcer:
     def __init__(self, factory: InformerFactory, *, node_name: str, table: str | None = None,
-                 debounce: float = 0.02) -> None:
+                 debounce: float = 0.02, nft: tuple[str, ...] = ("nft",)) -> None:
+        """``nft`` is the command that runs nft (a benchmark runs it inside a network namespace of its own)."""
         self.node_name = node_name
+        self.nft = nft
         self.table = table or policynft.table_name(node_name)
         self.debounce = debounce
         self.pods = factory.informer("pods", transform=trim_pod)
@@ -175,7 +177,7 @@ class PolicyEnforcer:
         rules, script = await asyncio.to_thread(build)  # pure: the loop keeps serving meanwhile
         if script == self._applied:
             return
-        rc, out = await _nft(script)
+        rc, out = await _nft(script, self.nft)
         if rc != 0:
             raise RuntimeError(f"nft rejected the policy rules: {out.strip()[:500]}")
         self._applied, self.rules = script, rules
@@ -190,5 +192,5 @@ class PolicyEnforcer:
                 await self._task
             self._task = None
         if self._applied is not None:
-            await _nft(policynft.render_delete(self.table))
+            await _nft(policynft.render_delete(self.table), self.nft)
             self._applied = None
