@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from shoal.network import policynft
 from shoal.network.policy import (
@@ -332,3 +334,52 @@ def test_render_is_deterministic() -> None:
     one = policynft.render(compiled(DOCS, DENY_INGRESS, ALLOW_CLIENT_80, END_PORT), "t")
     two = policynft.render(compiled(END_PORT, ALLOW_CLIENT_80, DENY_INGRESS, DOCS), "t")
     assert one == two
+
+
+# ---- any valid policy compiles -------------------------------------------------------------------
+_labels = st.dictionaries(st.sampled_from(["app", "role", "team"]), st.sampled_from(["web", "db", "client", "x"]),
+                          max_size=2)
+_selector = st.one_of(st.just({}), st.builds(lambda m: {"matchLabels": m}, _labels), st.builds(
+    lambda k, op, vs: {"matchExpressions": [{"key": k, "operator": op, **({"values": vs} if vs else {})}]},
+    st.sampled_from(["app", "role"]), st.sampled_from(["In", "NotIn", "Exists", "DoesNotExist"]),
+    st.lists(st.sampled_from(["web", "db"]), max_size=2)))
+_cidr = st.builds(lambda a, b, n: f"{a}.{b}.0.0/{n}", st.sampled_from([0, 10, 172, 255]), st.integers(0, 255),
+                  st.integers(0, 32))
+_peer = st.one_of(
+    st.builds(lambda s: {"podSelector": s}, _selector),
+    st.builds(lambda s: {"namespaceSelector": s}, _selector),
+    st.builds(lambda a, b: {"podSelector": a, "namespaceSelector": b}, _selector, _selector),
+    st.builds(lambda c, ex: {"ipBlock": {"cidr": c, "except": ex}}, _cidr, st.lists(_cidr, max_size=2)),
+)
+_port = st.one_of(
+    st.builds(lambda p: {"protocol": p}, st.sampled_from(["TCP", "UDP", "SCTP"])),
+    st.builds(lambda p, n: {"protocol": p, "port": n}, st.sampled_from(["TCP", "UDP", "SCTP"]), st.integers(1, 65535)),
+    st.builds(lambda n, w: {"port": n, "endPort": min(65535, n + w)}, st.integers(1, 65535), st.integers(0, 70000)),
+    st.builds(lambda n: {"port": n}, st.sampled_from(["http", "dns", "metrics"])),
+)
+_rule = st.fixed_dictionaries({}, optional={"ports": st.lists(_port, max_size=3), "peers": st.lists(_peer, max_size=3)})
+_spec = st.builds(
+    lambda sel, ins, outs, types: {
+        "podSelector": sel,
+        "ingress": [{**({"ports": r["ports"]} if "ports" in r else {}), **({"from": r["peers"]} if "peers" in r else {})}
+                    for r in ins],
+        "egress": [{**({"ports": r["ports"]} if "ports" in r else {}), **({"to": r["peers"]} if "peers" in r else {})}
+                   for r in outs],
+        **({"policyTypes": types} if types else {})},
+    _selector, st.lists(_rule, max_size=3), st.lists(_rule, max_size=3),
+    st.sampled_from([None, ["Ingress"], ["Egress"], ["Ingress", "Egress"]]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_spec, min_size=1, max_size=4), st.sampled_from(["tcp", "udp", "sctp"]), st.integers(1, 65535))
+def test_any_valid_policy_compiles_renders_and_evaluates(specs: list[dict[str, Any]], protocol: str,
+                                                         port: int) -> None:
+    from shoal.api import validation
+
+    policies = [np(f"p{i}", s) for i, s in enumerate(specs)]
+    assume(all(not validation.validate(p) for p in policies))
+    rules = compiled(*policies)
+    script = policynft.render(rules, "t")
+    assert script.count("{") == script.count("}")
+    for src, dst in (("client", "web"), ("web", "far"), ("8.8.8.8", "db"), ("alice-db", "10.0.0.1")):
+        allows(rules, ip(src), ip(dst), protocol, port)  # evaluates without error

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from shoal.network import policynft
-from shoal.network.policy import NamespaceView, PodView, compile_node, policy_of
+from shoal.network.policy import NamedPort, NamespaceView, PodView, compile_node, policy_of
 from tests.network.netns import sh
 
 pytestmark = pytest.mark.skipif(shutil.which("nft") is None or shutil.which("busybox") is None,
@@ -164,3 +164,24 @@ def test_replacing_the_table_is_atomic_and_removal_restores(bed: Bed) -> None:
     bed.apply([])
     assert bed.run(bed.node, "nft", "list", "tables").stdout.count(TABLE) == 0
     assert bed.reaches("other", "web") and bed.reaches("web", "client")
+
+
+def test_the_kernel_takes_every_shape_of_rule(bed: Bed) -> None:
+    edge = np("edges", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [
+        {"from": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["0.0.0.0/1", "255.255.255.255/32"]}},
+                  {"ipBlock": {"cidr": f"{NET}.0.20/32"}}, {"namespaceSelector": {}}],
+         "ports": [{"port": 1}, {"port": 65535, "endPort": 65535}, {"protocol": "SCTP"},
+                   {"protocol": "UDP", "port": 1000, "endPort": 2000}, {"protocol": "UDP", "port": 1500}]},
+        {"from": [], "ports": []},
+        {"ports": [{"port": "http"}, {"port": "dns", "protocol": "UDP"}]}],
+        "egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.0.0.0/9", "10.128.0.0/9"]}}]},
+                   {"to": [{"podSelector": {"matchExpressions": [{"key": "app", "operator": "NotIn",
+                                                                  "values": ["web"]}]}}],
+                    "ports": [{"port": "http"}]}]})
+    views = [PodView("web", "web", bed.ips["web"], {"app": "web"}, "n1",
+                     (NamedPort("http", "tcp", 80), NamedPort("dns", "udp", 53))),
+             PodView("web", "client", bed.ips["client"], {"app": "client"}, "n1", (NamedPort("http", "tcp", 8080),))]
+    rules = compile_node([edge], views, [NamespaceView("web")], node="n1")
+    assert rules.size()["rules"] >= 6
+    r = bed.run(bed.node, "nft", "-c", "-f", "-", stdin=policynft.render(rules, TABLE))
+    assert r.returncode == 0, r.stdout + r.stderr
