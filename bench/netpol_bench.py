@@ -237,6 +237,9 @@ def enforcer_child(url: str, token: str, ca: str, netns: str) -> None:
         enforcer = PolicyEnforcer(factory, node_name=NODE, nft=("ip", "netns", "exec", netns, "nft"))
         factory.start()
         await enforcer.start()
+        while not enforcer.applied_count:  # the first full sync: every background policy is in the kernel
+            await asyncio.sleep(0.01)
+        print("synced", flush=True)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
@@ -277,8 +280,6 @@ def propagation(srv: RunningServer, bed: Bed, work: Path, *, pods: int, policies
                 log: Log) -> dict[str, Any]:
     from concurrent.futures import ThreadPoolExecutor
 
-    from shoal.network import policynft
-
     api = Api(srv)
     spaces, pod_objs, pol_objs = synthetic(pods, policies)
     app_ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "npb-app"}}
@@ -295,7 +296,7 @@ def propagation(srv: RunningServer, bed: Bed, work: Path, *, pods: int, policies
     log(f"created {len(pod_objs)} pods and {len(pol_objs)} policies through the API in "
         f"{time.monotonic() - t0:.1f} s")
     child = subprocess.Popen([sys.executable, __file__, "--enforcer-child", srv.url, srv.token, srv.ca, bed.node],
-                             stdout=subprocess.DEVNULL, stderr=open(work / "enforcer.log", "wb"))  # noqa: SIM115
+                             stdout=subprocess.PIPE, stderr=open(work / "enforcer.log", "wb"), text=True)  # noqa: SIM115
     prober = subprocess.Popen(["ip", "netns", "exec", bed.client, sys.executable, "-c", _PROBER, bed.web_ip],
                               stdout=subprocess.PIPE, text=True, bufsize=1)
     assert prober.stdout is not None
@@ -318,12 +319,9 @@ def propagation(srv: RunningServer, bed: Bed, work: Path, *, pods: int, policies
             "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"]}}
     enforce, lift, missed = [], [], 0
     try:
-        # wait for the enforcer's first full sync (its table appears: the background policies isolate pods)
-        deadline = time.monotonic() + 120
-        while policynft.table_name(NODE) not in sh(*bed.nft(), "list", "tables").stdout:
-            if time.monotonic() > deadline or child.poll() is not None:
-                raise RuntimeError(f"the enforcer never applied its rules:\n{(work / 'enforcer.log').read_text()}")
-            time.sleep(0.1)
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != "synced":  # its first full sync is done
+            raise RuntimeError(f"the enforcer never applied its rules:\n{(work / 'enforcer.log').read_text()}")
         if first(1, time.monotonic(), 30) is None:
             raise RuntimeError("the web pod never answered the prober")
         time.sleep(1.0)
