@@ -176,16 +176,6 @@ def _digest(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def _merge_ranges(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    out: list[tuple[int, int]] = []
-    for lo, hi in sorted(ranges):
-        if out and lo <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
-        else:
-            out.append((lo, hi))
-    return tuple(out)
-
-
 Interval = tuple[int, int]  # IPv4 addresses as integers, both ends included
 
 
@@ -218,6 +208,7 @@ def _block(cidr: str, excepts: Iterable[str]) -> list[Interval]:
 
 
 def _merge(spans: Iterable[Interval]) -> list[Interval]:
+    """Sorted, with overlapping and adjacent intervals joined (addresses or ports alike)."""
     out: list[Interval] = []
     for lo, hi in sorted(spans):
         if out and lo <= out[-1][1] + 1:
@@ -336,7 +327,7 @@ class _Compiler:
             if proto in whole:
                 out.append(Allow(peers, PortMatch(proto)))
             elif proto in numeric:
-                out.append(Allow(peers, PortMatch(proto, _merge_ranges(numeric[proto]))))
+                out.append(Allow(peers, PortMatch(proto, tuple(_merge(numeric[proto])))))
         if named:
             dests = list(destinations if destinations is not None else self.all_pods)
             for port_name, proto in named:
