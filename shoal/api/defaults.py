@@ -15,6 +15,7 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
+from shoal.api import defaults_statefulset, defaults_storage
 from shoal.api.defaults_pod import (
     canonical_list,
     default_pod_spec,
@@ -49,7 +50,8 @@ from shoal.api.models.pod import Pod, PodStatus, PodTemplate, PodTemplateSpec
 from shoal.api.models.scheduling import PriorityClass
 
 Defaulter = Callable[[Any], None]
-_DEFAULTERS: dict[type, Defaulter] = {}
+_DEFAULTERS: dict[type, Defaulter] = {**defaults_storage.DEFAULTERS,  # PV, PVC, StorageClass
+                                      **defaults_statefulset.DEFAULTERS}
 
 
 def apply_defaults(obj: object) -> None:

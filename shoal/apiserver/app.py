@@ -19,7 +19,7 @@ import msgspec
 from aiohttp import web
 
 from shoal.api import kinds
-from shoal.apiserver import discovery, errors, leanhttp, memtrim, rawobj, routing
+from shoal.apiserver import discovery, errors, leanhttp, memtrim, rawobj, routing, strategies
 from shoal.apiserver.allocator import ServiceAllocator
 from shoal.apiserver.auth import (
     PUBLIC_PATHS,
@@ -31,8 +31,9 @@ from shoal.apiserver.auth import (
 )
 from shoal.apiserver.handlers import Handlers
 from shoal.apiserver.nscache import NamespaceCache, WriteThrough
-from shoal.apiserver.priority import ClassAdmission, PodPriority, PriorityClassCache, system_classes
-from shoal.apiserver.resource import Clock, Resource, WriteAdmission, utcnow
+from shoal.apiserver.priority import PriorityClassCache, system_classes
+from shoal.apiserver.resource import Clock, Resource, utcnow
+from shoal.apiserver.storage import StorageClasses, default_class_to_create
 from shoal.apiserver.watchcache import Broadcaster
 from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
 
@@ -92,20 +93,23 @@ class ApiServer:
         assert pc_info is not None
         self.priority_classes = PriorityClassCache(store, pc_info)
         caches = {ns_info.storage_prefix: self.namespaces, pc_info.storage_prefix: self.priority_classes}
-        admissions: dict[str, WriteAdmission] = {"Pod": PodPriority(self.priority_classes),
-                                                 "PriorityClass": ClassAdmission(self.priority_classes)}
+        # claim creates find the default class here (the store, listed: claims are rare)
+        sc_info = kinds.lookup("storage.k8s.io", "v1", "storageclasses")
+        assert sc_info is not None
+        self.storage_classes = StorageClasses(store, sc_info)
+        shared = strategies.Shared(service_allocator=self.allocator, priority_classes=self.priority_classes,
+                                   storage_classes=self.storage_classes)
         for info in kinds.RESOURCES:
             cache = caches.get(info.storage_prefix)
             self.resources[info.storage_prefix] = Resource(
                 WriteThrough(store, cache) if cache is not None else store, info, clock=clock,
-                namespace_lookup=self.namespaces.get,
-                hooks=self.allocator if info.kind == "Service" else None,
-                admission_hook=admissions.get(info.kind),
+                namespace_lookup=self.namespaces.get, strategy=strategies.for_resource(info, shared),
             )
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
         for prefix, cache in caches.items():
             self.broadcasters[prefix].listeners.append(cache.observe_event)
         self._pc_info = pc_info
+        self._sc_info = sc_info
         self._ns_info = ns_info
         self.handlers = Handlers(self.resources, self.broadcasters, bookmark_interval=bookmark_interval)
         self._trimmer: asyncio.Task[None] | None = None
@@ -130,6 +134,10 @@ class ApiServer:
         for body in system_classes():
             if await self.priority_classes.get(body["metadata"]["name"]) is None:
                 await _create_unless_exists(pcs, body)
+        # the default StorageClass, ``local`` (shoal.apiserver.storage)
+        local_class = default_class_to_create(await self.storage_classes.all())
+        if local_class is not None:
+            await _create_unless_exists(self.resources[self._sc_info.storage_prefix], local_class)
         self._trimmer = asyncio.create_task(memtrim.trim_periodically(), name="malloc-trim")
         self.ready = True
 

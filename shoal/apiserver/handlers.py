@@ -22,6 +22,7 @@ from shoal.api import protobuf, selectors
 from shoal.api.registry import ResourceInfo
 from shoal.apiserver import admission, errors, leanhttp, rawobj, routing, tables
 from shoal.apiserver.resource import Resource, Result
+from shoal.apiserver.strategies import Strategy
 from shoal.apiserver.watchcache import Broadcaster, TooOldError
 
 log = logging.getLogger(__name__)
@@ -35,22 +36,8 @@ PATCH_TYPES = (
     "application/apply-patch+yaml",
 )
 
-# Field selectors each kind supports, beyond metadata.name / metadata.namespace (as upstream).
-FIELD_LABELS: dict[str, frozenset[str]] = {
-    "Pod": frozenset({"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-                      "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"}),
-    "Event": frozenset({"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-                        "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-                        "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"}),
-    "Node": frozenset({"spec.unschedulable"}),
-    "Namespace": frozenset({"status.phase"}),
-    "Secret": frozenset({"type"}),
-    "ReplicaSet": frozenset({"status.replicas"}),
-    "Job": frozenset({"status.successful"}),
-}
-
-# Kinds whose immediate deletion answers with the deleted object, as upstream; others get a Status.
-RETURN_DELETED_OBJECT = frozenset({"Pod", "Service"})
+# field selectors every kind supports
+_META_FIELD_LABELS = frozenset({"metadata.name", "metadata.namespace"})
 
 _yaml_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -191,8 +178,8 @@ class Matcher:
         return self.fields is None or self.fields.matches(obj)
 
 
-def build_match(info: ResourceInfo, request: web.Request) -> Matcher | None:
-    """Combine labelSelector and fieldSelector into one predicate over object dicts."""
+def build_match(strategy: Strategy, request: web.Request) -> Matcher | None:
+    """Combine labelSelector and fieldSelector (of those the kind supports) into one predicate."""
     ls = request.query.get("labelSelector", "")
     fs = request.query.get("fieldSelector", "")
     if not ls and not fs:
@@ -203,9 +190,9 @@ def build_match(info: ResourceInfo, request: web.Request) -> Matcher | None:
     except selectors.SelectorError as e:
         raise errors.bad_request(str(e)) from None
     if fsel is not None:
-        allowed = FIELD_LABELS.get(info.kind, frozenset()) | {"metadata.name", "metadata.namespace"}
+        allowed = strategy.field_labels
         for req in fsel.requirements:
-            if req.field not in allowed:
+            if req.field not in allowed and req.field not in _META_FIELD_LABELS:
                 raise errors.bad_request(f'field label not supported: {req.field}')
     return Matcher(lsel, fsel)
 
@@ -228,12 +215,12 @@ class Handlers:
         return self.resources[info.storage_prefix]
 
     # ---- responses -----------------------------------------------------------------
-    def _object_response(self, request: web.Request, r: Result, status: int = 200) -> web.Response:
+    def _object_response(self, request: web.Request, res: Resource, r: Result, status: int = 200) -> web.Response:
         if wants_table(request) and request.method == "GET":
-            return _json(self._table(request, r.obj["kind"], [r.obj], rev=r.obj["metadata"].get("resourceVersion")))
+            return _json(self._table(request, res, [r.obj], rev=r.obj["metadata"].get("resourceVersion")))
         return web.Response(body=r.raw, status=status, content_type=JSON, headers=_warning_headers(r.warnings))
 
-    def _table(self, request: web.Request, kind: str, objs: list[dict[str, Any]], *, rev: str | None = None,
+    def _table(self, request: web.Request, res: Resource, objs: list[dict[str, Any]], *, rev: str | None = None,
                cont: str | None = None) -> dict[str, Any]:
         include = request.query.get("includeObject", "Metadata")
         lm: dict[str, Any] | None = None
@@ -244,7 +231,7 @@ class Handlers:
             if cont:
                 lm["continue"] = cont
         try:
-            return tables.render_table(kind, objs, include_object=include, now=dt.datetime.now(dt.UTC),
+            return tables.render_table(res.strategy.printer, objs, include_object=include, now=dt.datetime.now(dt.UTC),
                                        list_meta=lm, table_version=_table_version(request))
         except tables.TableError as e:
             raise errors.bad_request(str(e)) from None
@@ -281,17 +268,17 @@ class Handlers:
                 body = parse_body(await read_body(request), request.content_type)
                 r = await res.create(ns, body, dry_run=_dry_run(request), field_validation=_field_validation(request),
                                      shape_checked=True, json_body=is_json(request.content_type))
-                return self._object_response(request, r, 201)
+                return self._object_response(request, res, r, 201)
             if m == "DELETE":
                 return await self._delete_collection(request, res, ns)
             raise errors.method_not_allowed()
         if m == "GET" and (sub == "status" or not sub):
-            return self._object_response(request, await res.get(ns, name))
+            return self._object_response(request, res, await res.get(ns, name))
         if m == "PUT":
             body = parse_body(await read_body(request), request.content_type)
             r = await res.update(ns, name, body, subresource=sub, dry_run=_dry_run(request),
                                  field_validation=_field_validation(request))
-            return self._object_response(request, r)
+            return self._object_response(request, res, r)
         if m == "PATCH":
             ct = request.content_type
             if ct not in PATCH_TYPES:
@@ -302,7 +289,7 @@ class Handlers:
             raw = await read_body(request)
             r = await res.patch(ns, name, raw, ct, subresource=sub, dry_run=_dry_run(request),
                                 field_validation=_field_validation(request))
-            return self._object_response(request, r)
+            return self._object_response(request, res, r)
         if m == "DELETE" and not sub:
             opts = await self._delete_options(request)
             r = await res.delete(
@@ -311,14 +298,14 @@ class Handlers:
                 precondition_rv=(opts.get("preconditions") or {}).get("resourceVersion"),
                 dry_run=_dry_run(request, opts), propagation=opts.get("propagationPolicy"),
             )
-            if r.deleted and info.kind not in RETURN_DELETED_OBJECT:
+            if r.deleted and not res.strategy.returns_deleted_object:
                 md = r.obj["metadata"]
                 details = {"name": name, "kind": info.plural, "uid": md.get("uid")}
                 if info.group:
                     details["group"] = info.group
                 return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                               "details": details})
-            return self._object_response(request, r)
+            return self._object_response(request, res, r)
         raise errors.method_not_allowed()
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
@@ -355,7 +342,7 @@ class Handlers:
 
     # ---- list / watch ---------------------------------------------------------------
     async def _list(self, request: web.Request, res: Resource, ns: str | None) -> web.StreamResponse:
-        match = build_match(res.info, request)
+        match = build_match(res.strategy, request)
         limit = _int(request, "limit") or 0
         if limit < 0:
             raise errors.bad_request("limit must not be negative")
@@ -367,7 +354,7 @@ class Handlers:
             want_objects=table,
         )
         if table:
-            return _json(self._table(request, res.info.kind, lst.objs or [], rev=str(lst.revision), cont=lst.continue_token))
+            return _json(self._table(request, res, lst.objs or [], rev=str(lst.revision), cont=lst.continue_token))
         meta = {"resourceVersion": str(lst.revision)}
         if lst.continue_token:
             meta["continue"] = lst.continue_token
@@ -377,7 +364,7 @@ class Handlers:
 
     async def _delete_collection(self, request: web.Request, res: Resource, ns: str | None) -> web.StreamResponse:
         opts = await self._delete_options(request)
-        match = build_match(res.info, request)
+        match = build_match(res.strategy, request)
         lst = await res.delete_collection(ns, match=match, grace_seconds=opts.get("gracePeriodSeconds"),
                                           dry_run=_dry_run(request, opts), propagation=opts.get("propagationPolicy"))
         head = msgspec.json.encode({"kind": f"{res.info.kind}List", "apiVersion": res.info.api_version,
@@ -386,7 +373,7 @@ class Handlers:
 
     async def _watch(self, request: web.Request, res: Resource, ns: str | None) -> web.StreamResponse:
         info = res.info
-        match = build_match(info, request)
+        match = build_match(res.strategy, request)
         bc = self.broadcasters[info.storage_prefix]
         rv = request.query.get("resourceVersion", "")
         send_initial = request.query.get("sendInitialEvents")
@@ -438,7 +425,7 @@ class Handlers:
                 o = obj if obj is not None else rawobj.decode(raw)
                 try:
                     t = tables.watch_event_table(
-                        info.kind, o, now=dt.datetime.now(dt.UTC), first=first_table,
+                        res.strategy.printer, o, now=dt.datetime.now(dt.UTC), first=first_table,
                         include_object=request.query.get("includeObject", "Metadata"),
                         table_version=_table_version(request))
                 except tables.TableError as e:
@@ -542,8 +529,8 @@ class Handlers:
                 raise errors.unsupported_media(request.content_type)
             try:
                 new = patchlib.apply_patch(scale, raw, request.content_type, model=SCALE)
-            except (patchlib.PatchError, ValueError) as e:
-                raise errors.bad_request(str(e)) from None
+            except ValueError as e:  # a PatchError carries its own status (a failed test is 422)
+                raise errors.patch_refused(e, request.content_type) from None
         if not isinstance(new, dict):
             raise errors.bad_request("the body of the request must be a Scale object")
         replicas = (new.get("spec") or {}).get("replicas")

@@ -44,6 +44,9 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
     "Deployment": {"spec": {"replicas": 0, "selector": {"matchLabels": {"app": "fz"}}, "template": _TEMPLATE}},
     "ReplicaSet": {"spec": {"replicas": 0, "selector": {"matchLabels": {"app": "fz"}}, "template": _TEMPLATE}},
     "DaemonSet": {"spec": {"selector": {"matchLabels": {"app": "fz"}}, "template": _TEMPLATE}},
+    "StatefulSet": {"spec": {"replicas": 0, "serviceName": "fz", "selector": {"matchLabels": {"app": "fz"}},
+                             "template": _TEMPLATE}},
+    "ControllerRevision": {"data": {"spec": {"template": {"$patch": "replace"}}}, "revision": 1},
     "Job": {"spec": {"suspend": True, "template": {"spec": {**_POD_SPEC, "restartPolicy": "Never"}}}},
     "CronJob": {"spec": {"schedule": "*/5 * * * *", "suspend": True,
                          "jobTemplate": {"spec": {"template": {"spec": {**_POD_SPEC, "restartPolicy": "Never"}}}}}},
@@ -53,6 +56,10 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
     "NetworkPolicy": {"spec": {"podSelector": {"matchLabels": {"app": "fz"}},
                                "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
                                             "ports": [{"port": 80, "endPort": 90}]}]}},
+    "PersistentVolume": {"spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                                  "hostPath": {"path": "/tmp/fz"}}},
+    "PersistentVolumeClaim": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
+    "StorageClass": {"provisioner": "kubernetes.io/no-provisioner"},
 }
 
 

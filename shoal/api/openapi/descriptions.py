@@ -11,6 +11,8 @@ Keep each entry to a sentence or two, written for a user reading ``explain``.
 
 from __future__ import annotations
 
+from shoal.api.openapi import descriptions_statefulset, descriptions_storage
+
 _API_VERSION = (
     "APIVersion defines the versioned schema of this representation of an object. "
     "Servers convert recognized schemas to the latest internal value and may reject "
@@ -475,6 +477,10 @@ FIELDS: dict[str, dict[str, str]] = {
     },
 }
 
+KINDS.update(descriptions_storage.KINDS)
+FIELDS.update(descriptions_storage.FIELDS)
+KINDS.update(descriptions_statefulset.KINDS)
+FIELDS.update(descriptions_statefulset.FIELDS)
 
 _UPSTREAM = "io.k8s."
 
