@@ -27,6 +27,7 @@ bench: setup
 	$(PY) bench/controllers_bench.py $(ARGS)
 	$(PY) bench/agent_bench.py $(ARGS)
 	$(PY) bench/network_bench.py $(ARGS)
+	$(PY) bench/netpol_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -10,6 +10,7 @@ from shoal.api.models import (
     coordination,
     core,
     discovery,
+    networking,
     scheduling,
     storage,
     volumes,
@@ -64,6 +65,8 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  "customresourcedefinition", False, apiextensions.CustomResourceDefinition,
                  short_names=("crd", "crds"), categories=("api-extensions",), subresources=("status",),
                  status_subresource=True),
+    ResourceInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", True,
+                 networking.NetworkPolicy, short_names=("netpol",)),
     ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False,
                  storage.StorageClass, short_names=("sc",), has_spec=False),
 )

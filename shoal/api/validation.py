@@ -28,6 +28,7 @@ from shoal.api.models.core import (
     Service,
     ServiceAccount,
 )
+from shoal.api.models.networking import NetworkPolicy
 from shoal.api.models.pod import Pod, PodTemplate
 from shoal.api.models.scheduling import PriorityClass
 from shoal.api.models.storage import StorageClass
@@ -56,6 +57,7 @@ from shoal.api.validation_core import (
     validate_service,
     validate_service_update,
 )
+from shoal.api.validation_networking import validate_network_policy
 from shoal.api.validation_pod import validate_pod_spec, validate_pod_spec_update
 from shoal.api.validation_scheduling import validate_priority_class, validate_priority_class_update
 from shoal.api.validation_statefulset import (
@@ -148,6 +150,7 @@ RULES: dict[type, Rule] = {
     Job: validate_job,
     CronJob: validate_cron_job,
     PriorityClass: validate_priority_class,
+    NetworkPolicy: validate_network_policy,
     PersistentVolume: validate_persistent_volume,
     PersistentVolumeClaim: validate_persistent_volume_claim,
     StorageClass: validate_storage_class,

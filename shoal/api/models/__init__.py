@@ -27,6 +27,7 @@ from shoal.api.models.core import (
     ServiceAccount,
 )
 from shoal.api.models.discovery import EndpointSlice
+from shoal.api.models.networking import NetworkPolicy
 from shoal.api.models.scheduling import PriorityClass
 from shoal.api.models.storage import StorageClass
 from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
@@ -57,6 +58,7 @@ KINDS: dict[tuple[str, str], type] = {
     ("autoscaling/v1", "Scale"): Scale,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
     ("scheduling.k8s.io/v1", "PriorityClass"): PriorityClass,
+    ("networking.k8s.io/v1", "NetworkPolicy"): NetworkPolicy,
     ("storage.k8s.io/v1", "StorageClass"): StorageClass,
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): CustomResourceDefinition,
 }
@@ -76,6 +78,7 @@ __all__ = [
     "Job",
     "Lease",
     "Namespace",
+    "NetworkPolicy",
     "Node",
     "PersistentVolume",
     "PersistentVolumeClaim",
