@@ -11,8 +11,10 @@ turns their outcomes into API answers, as upstream's handlers do:
   required for apply patch``), takes ``force`` only for apply, refuses a body
   that sets managedFields (400) or names another kind (400);
 * a conflict is 409 ``Conflict`` naming each field and its manager; a
-  configuration that does not fit the schema is upstream's 500 ``failed to
-  create typed patch object (ns/name; group/version, Kind=Kind): ...``.
+  configuration that does not fit the schema is refused with upstream's
+  message, ``failed to create typed patch object (ns/name; group/version,
+  Kind=Kind): ...``, as a 400 BadRequest (upstream answers 500 there and is
+  moving to 400, kubernetes/kubernetes#139253: the client's body is at fault).
 
 Updating managedFields never fails a write (upstream's ``UpdateNoErrors``): an
 object its schema cannot walk keeps the managedFields it had.
@@ -116,7 +118,7 @@ def conflict_error(c: applylib.ApplyConflict) -> errors.ApiError:
 
 def typed_error(e: applylib.TypedError, info: ResourceInfo, ns: str | None, name: str) -> errors.ApiError:
     where = f"{ns or ''}/{name}; {gvk_string(info.api_version, info.kind)}"
-    return errors.ApiError(500, "InternalError", f"failed to create typed patch object ({where}): {e}")
+    return errors.bad_request(f"failed to create typed patch object ({where}): {e}")
 
 
 def reset_filter(info: ResourceInfo, subresource: str) -> Any:
