@@ -94,11 +94,7 @@ def check_config(info: ResourceInfo, config: Any, name: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise errors.bad_request("the body of an apply patch must be an object")
     av, kind = config.get("apiVersion"), config.get("kind")
-    if av != info.api_version or kind != info.kind:
-        if isinstance(av, str) and av != info.api_version and kind == info.kind:
-            raise errors.bad_request(
-                f"Incorrect version specified in apply patch. Specified patch version: {av}, "
-                f"expected: {info.api_version}")
+    if av != info.api_version or kind != info.kind:  # upstream's versionCheckManager, the first to look
         raise errors.bad_request(f"invalid object type: {gvk_string(str(av or ''), str(kind or ''))}")
     meta = config.get("metadata")
     if meta is not None and not isinstance(meta, dict):
