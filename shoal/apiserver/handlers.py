@@ -158,7 +158,11 @@ def parse_body(raw: bytes, content_type: str) -> Any:
             raise errors.bad_request(f"the body of the request could not be decoded as protobuf: {e}") from None
     try:
         if ct in _YAML:
-            body = yaml.load(raw, Loader=_yaml_loader)  # noqa: S506 - a safe loader
+            body = _json_as_yaml(raw)
+            if body is None:
+                body = yaml.load(raw, Loader=_yaml_loader)  # noqa: S506 - a safe loader
+            elif admission.json_within_shape(raw):
+                return body
         else:
             body = msgspec.json.decode(raw)
             if admission.json_within_shape(raw):
@@ -168,6 +172,17 @@ def parse_body(raw: bytes, content_type: str) -> Any:
         raise errors.bad_request(f"the body of the request could not be decoded as {kind}: {e}") from None
     admission.check_shape(body)  # deep nesting, or YAML aliases making a cycle or a billion nodes
     return body
+
+
+def _json_as_yaml(raw: bytes) -> Any:
+    """A YAML body that is a JSON object (what client-go sends as an apply patch), decoded as JSON,
+    which is YAML and ~10x faster to read that way; None when it is not JSON."""
+    if raw.lstrip()[:1] != b"{":
+        return None
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
 
 
 class Matcher:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
@@ -85,10 +86,17 @@ def field(name: str) -> str:
 
 def key_element(fields: Mapping[str, Any]) -> str:
     """The element of a list item identified by ``fields`` (sorted by name, as upstream's FieldList)."""
-    if len(fields) == 1:
-        ((k, v),) = fields.items()
-        return "k:{" + json_text(k) + ":" + json_text(v) + "}"
-    return "k:" + json_text({k: fields[k] for k in sorted(fields)})
+    items = tuple(sorted(fields.items())) if len(fields) > 1 else tuple(fields.items())
+    for _, v in items:
+        if type(v) is not str and type(v) is not int:
+            return "k:" + json_text(dict(items))
+    return _scalar_key(items)
+
+
+@lru_cache(maxsize=16384)
+def _scalar_key(items: tuple[tuple[str, str | int], ...]) -> str:
+    """Keys of scalars, remembered: the same containers, ports and env names recur on every write."""
+    return "k:{" + ",".join(json_text(k) + ":" + json_text(v) for k, v in items) + "}"
 
 
 def value_element(value: Any) -> str:

@@ -172,6 +172,8 @@ def encode_entries(m: Managed) -> list[dict[str, Any]] | None:
     out: list[tuple[tuple[str, str, str, str, str], dict[str, Any]]] = []
     for who, s in m.sets.items():
         entry = s.raw
+        if entry is not None and entry.get("time") != s.time:
+            entry = {**entry, "time": s.time} if "time" in entry else None
         if entry is None:
             entry = {"manager": who.manager, "operation": who.operation, "apiVersion": s.api_version}
             if s.time is not None:
@@ -310,6 +312,8 @@ def update(
     if not (added or modified or removed) and from_live:
         return live_entries if isinstance(live_entries, list) and live_entries else None
     changed = fs.union(modified, added)
+    writer = Identity(manager or "unknown", "Update", api_version, subresource)
+    before_write = managed.sets.get(writer)
     for who in list(managed.sets):
         s = managed.sets[who]
         left = fs.difference(fs.difference(s.fields, fs.intersection(s.fields, changed)), removed)
@@ -317,9 +321,13 @@ def update(
             managed.put(who, left, s.api_version, s.time)
     mine = fs.difference(changed, _STRIP)
     if mine:
-        who = Identity(manager or "unknown", "Update", api_version, subresource)
-        prev = managed.sets.get(who)
-        managed.put(who, fs.union(mine, prev.fields) if prev is not None else mine, api_version, now)
+        prev = managed.sets.get(writer)
+        fields = fs.union(mine, prev.fields) if prev is not None else mine
+        if before_write is not None and before_write.api_version == api_version and fields == before_write.fields:
+            # the writer owns what it owned: its stored entry stands, with the time of this write
+            managed.sets[writer] = _Set(before_write.fields, api_version, now, before_write.raw)
+        else:
+            managed.put(writer, fields, api_version, now)
     _cap(managed)
     return encode_entries(managed)
 
@@ -428,8 +436,9 @@ def _apply(node: TypeNode, live: dict[str, Any], config: dict[str, Any], managed
         merged = {}
     last = managed.sets.get(who)
     managed.sets[who] = _Set(applied, api_version, last.time if last else None)
+    mine = fs.difference(applied, _STRIP)
     pruned = False
-    if last is not None and not fs.is_empty(fs.difference(last.fields, applied)):
+    if last is not None and last.fields != mine and not fs.is_empty(fs.difference(last.fields, applied)):
         before = merged
         merged = _prune(node, merged, managed, last.fields)
         pruned = merged != before
@@ -455,9 +464,10 @@ def _apply(node: TypeNode, live: dict[str, Any], config: dict[str, Any], managed
         left = fs.difference(fs.difference(s.fields, taken.get(other, {})), removed)
         if left != s.fields:
             managed.put(other, left, s.api_version, s.time)
-    mine = fs.difference(managed.sets[who].fields, _STRIP)
-    s = managed.sets[who]
-    managed.put(who, mine, s.api_version, s.time)
+    if last is not None and last.fields == mine and last.api_version == api_version:
+        managed.sets[who] = _Set(last.fields, api_version, last.time, last.raw)  # the stored entry stands
+    else:
+        managed.put(who, mine, api_version, last.time if last else None)
     return merged, managed, pruned
 
 

@@ -133,7 +133,7 @@ def _entry(member: bool, children: Fields) -> Fields | None:
 def to_fieldset(node: TypeNode, value: Any) -> Fields:
     """The paths ``value`` sets (upstream's ``ToFieldSet``); ``TypedError`` lists what does not fit."""
     errors: list[str] = []
-    _, children = _fs(node, value, (), errors, check=True)
+    _, children = _fs(node, value, None, errors, True)
     if errors:
         raise TypedError(errors)
     return children
@@ -141,52 +141,69 @@ def to_fieldset(node: TypeNode, value: Any) -> Fields:
 
 def fieldset_of(node: TypeNode, value: Any) -> Fields:
     """``to_fieldset`` of a stored object: what does not fit is skipped, not refused."""
-    _, children = _fs(node, value, (), [], check=False)
+    _, children = _fs(node, value, None, [], False)
     return children
 
 
-def _fs(node: TypeNode, v: Any, path: tuple[str, ...], errors: list[str], *,
-        check: bool) -> tuple[bool, Fields]:
+# The path to a value while walking, as a chain (element, parent): built for free on the way down,
+# read only to name a path in an error.
+Chain = tuple[str, Any] | None
+_SCALAR_TYPES = (str, int, float, bool)
+
+
+def _where(chain: Chain) -> str:
+    parts: list[str] = []
+    while chain is not None:
+        parts.append(chain[0])
+        chain = chain[1]
+    return path_string(parts[::-1])
+
+
+def _fs(node: TypeNode, v: Any, path: Chain, errors: list[str], check: bool) -> tuple[bool, Fields]:
     """(whether the path is a member by its type alone, the paths under it)."""
     n = _resolve(node, v)
     kind = n.kind
     if kind == "scalar":
         if check and type(v) in (dict, list):
-            errors.append(f"{path_string(path)}: expected scalar, got {'map' if type(v) is dict else 'list'}")
+            errors.append(f"{_where(path)}: expected scalar, got {_kind_name(v)}")
         return True, _EMPTY
     if kind == "list":
         if n.list_type == "atomic":
             if check and v is not None and type(v) is not list:
-                errors.append(f"{path_string(path)}: expected list, got {_kind_name(v)}")
+                errors.append(f"{_where(path)}: expected list, got {_kind_name(v)}")
             return True, _EMPTY
         if type(v) is not list:
             if check and v is not None:
-                errors.append(f"{path_string(path)}: expected list, got {_kind_name(v)}")
+                errors.append(f"{_where(path)}: expected list, got {_kind_name(v)}")
             return False, _EMPTY
-        return False, _fs_items(n, v, path, errors, check=check)
+        return False, _fs_items(n, v, path, errors, check)
     # map
     if n.atomic:
         if check and v is not None and type(v) is not dict:
-            errors.append(f"{path_string(path)}: expected map, got {_kind_name(v)}")
+            errors.append(f"{_where(path)}: expected map, got {_kind_name(v)}")
         return True, _EMPTY
     if type(v) is not dict:
         if check and v is not None:
-            errors.append(f"{path_string(path)}: expected map, got {_kind_name(v)}")
+            errors.append(f"{_where(path)}: expected map, got {_kind_name(v)}")
         return False, _EMPTY
     out: Fields = {}
     fields = n.fields
+    elements = n.elements
     for k, val in v.items():
         t = fields.get(k)
         declared = t is not None
         if t is None:
-            t = n.elements
+            t = elements
             if t is None:
                 if check:
-                    errors.append(f"{path_string((*path, 'f:' + k))}: field not declared in schema")
+                    errors.append(f"{_where(('f:' + k, path))}: field not declared in schema")
                     continue
                 t = UNTYPED
         pe = "f:" + k
-        member, sub = _fs(t, val, (*path, pe), errors, check=check)
+        if isinstance(val, _SCALAR_TYPES) and (t.kind == "scalar" or t.kind == "untyped"):
+            out[pe] = _EMPTY  # a scalar leaf: the common case, without a call
+            continue
+        member, sub = _fs(t, val, (pe, path), errors, check)
         if val is None or (type(val) is dict and not val) or not declared:
             member = True
         e = _entry(member, sub)
@@ -205,8 +222,7 @@ def _kind_name(v: Any) -> str:
     return type(v).__name__
 
 
-def _fs_items(n: TypeNode, items: list[Any], path: tuple[str, ...], errors: list[str], *,
-              check: bool) -> Fields:
+def _fs_items(n: TypeNode, items: list[Any], path: Chain, errors: list[str], check: bool) -> Fields:
     el = n.elements or UNTYPED
     pes: list[str | None] = []
     seen: set[str] = set()
@@ -217,7 +233,7 @@ def _fs_items(n: TypeNode, items: list[Any], path: tuple[str, ...], errors: list
             pe = item_element(n, item)
         except ValueError as err:
             if check:
-                errors.append(f"{path_string(path)}: element {i}: {err}")
+                errors.append(f"{_where(path)}: element {i}: {err}")
             pes.append(None)
             continue
         pes.append(pe)
@@ -225,17 +241,18 @@ def _fs_items(n: TypeNode, items: list[Any], path: tuple[str, ...], errors: list
             if pe not in dups:
                 dups.add(pe)
                 if check:
-                    errors.append(f"{path_string(path)}: duplicate entries for key {path_string((pe,))}")
+                    errors.append(f"{_where(path)}: duplicate entries for key {path_string((pe,))}")
                 out[pe] = _EMPTY
         else:
             seen.add(pe)
     for key, item in zip(pes, items, strict=True):
         if key is None or key in dups:
             continue
-        _, sub = _fs(el, item, (*path, key), errors, check=check)
-        e = _entry(True, sub)
-        assert e is not None
-        out[key] = e
+        if isinstance(item, _SCALAR_TYPES):
+            out[key] = _EMPTY  # an item of a set
+            continue
+        _, sub = _fs(el, item, (key, path), errors, check)
+        out[key] = {MEMBER: _EMPTY, **sub} if sub else _EMPTY
     return out
 
 
@@ -421,17 +438,21 @@ def merge(node: TypeNode, lhs: Any, rhs: Any) -> Any:
             return rhs
         lm = lm or _EMPTY
         rm = rm or _EMPTY
+        fields = n.fields
         out: dict[str, Any] = {}
         for k, lv2 in lm.items():
             rv2 = rm.get(k, ABSENT)
-            o = lv2 if rv2 is ABSENT else merge(n.field_type(k) or UNTYPED, lv2, rv2)
-            if o is not ABSENT:
-                out[k] = o
-        for k, rv2 in rm.items():
-            if k not in lm:
-                o = merge(n.field_type(k) or UNTYPED, ABSENT, rv2)
+            if rv2 is ABSENT:
+                out[k] = lv2
+            elif isinstance(rv2, _SCALAR_TYPES) or lv2 is None:
+                out[k] = rv2  # a scalar is applied as it is, whatever its type (validation judges it)
+            else:
+                o = merge(fields.get(k) or n.elements or UNTYPED, lv2, rv2)
                 if o is not ABSENT:
                     out[k] = o
+        for k, rv2 in rm.items():
+            if k not in lm:
+                out[k] = rv2  # nothing to merge with
         return out if out else ABSENT
     return rhs
 
