@@ -38,12 +38,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
+
+import msgspec
 
 from shoal.api.apply import fieldset as fs
 from shoal.api.apply import typed
 from shoal.api.apply.fieldset import Fields
 from shoal.api.apply.schema import TypeNode
+from shoal.api.memo import Memo
 
 __all__ = [
     "ApplyConflict",
@@ -187,9 +191,10 @@ def encode_entries(m: Managed) -> list[dict[str, Any]] | None:
     return [e for _, e in out]
 
 
+@cache
 def reset_filter(*, status_subresource: bool, subresource: str) -> Callable[[Fields], Fields]:
     """What a write may own: through ``/status`` only the status; on the main resource of a kind
-    with a status subresource, everything but the status."""
+    with a status subresource, everything but the status. (One function per case: memo keys hold it.)"""
     if subresource == "status":
         return lambda s: fs.only(s, "f:status")
     if status_subresource:
@@ -292,6 +297,8 @@ def update(
     live_meta = (live or {}).get("metadata") or {}
     live_entries = live_meta.get("managedFields")
     sent = (new.get("metadata") or {}).get("managedFields")
+    if live is None and sent is None:
+        return _created(node, new, manager, api_version, now, reset)
     managed: Managed
     from_live = True
     if subresource or sent is None or sent == live_entries:
@@ -330,6 +337,35 @@ def update(
             managed.put(writer, fields, api_version, now)
     _cap(managed)
     return encode_entries(managed)
+
+
+# FieldsV1 of creates, by the created object less what no manager owns: every pod of a template is the
+# same object but for its name, so its create's fields are computed (and sorted) once per template.
+CREATE_MEMO = 256
+_created_fields: Memo[tuple[TypeNode, Callable[[Fields], Fields], bytes], Fields] = Memo(CREATE_MEMO)
+_IDENTITY = frozenset({"name", "uid", "creationTimestamp", "resourceVersion", "generation"})
+_encode = msgspec.json.Encoder().encode
+
+
+def _created(node: TypeNode, new: dict[str, Any], manager: str, api_version: str, now: str,
+             reset: Callable[[Fields], Fields]) -> list[dict[str, Any]] | None:
+    """The entries of a create whose body carried no managedFields: one, the creator's."""
+    meta = new.get("metadata") or {}
+    try:
+        key = (node, reset, _encode({**new, "metadata": {k: v for k, v in meta.items() if k not in _IDENTITY}}))
+    except (TypeError, msgspec.EncodeError):
+        key = None
+    fields = _created_fields.get(key) if key is not None else None
+    if fields is None:
+        cmp = typed.compare(node, zero_object(node), _without_managed(new))
+        fields = fs.encode(fs.difference(fs.union(reset(cmp.modified), reset(cmp.added)), _STRIP))
+        if key is not None:
+            _created_fields.put(key, fields)  # shared by the entries of every hit: never changed in place
+    if not fields:
+        return None
+    entry: dict[str, Any] = {"manager": manager or "unknown", "operation": "Update", "apiVersion": api_version,
+                             "time": now, "fieldsType": "FieldsV1", "fieldsV1": fields}
+    return [entry]
 
 
 def _live_managed(entries: Any) -> Managed:
