@@ -190,23 +190,25 @@ def path_string(path: Sequence[str]) -> str:
 # ---- entries --------------------------------------------------------------------------------
 
 
-def _is_member(entry: Fields) -> bool:
-    return not entry or MEMBER in entry
+def is_member(e: Fields) -> bool:
+    """Whether the entry under a path element says the path itself is in the set."""
+    return not e or MEMBER in e
 
 
-def _children(entry: Fields) -> Fields:
-    if MEMBER not in entry:
-        return entry
-    return {k: v for k, v in entry.items() if k != MEMBER}
+def children(e: Fields) -> Fields:
+    """The paths under an entry (without its member mark)."""
+    if MEMBER not in e:
+        return e
+    return {k: v for k, v in e.items() if k != MEMBER}
 
 
-def _entry(member: bool, children: Fields) -> Fields | None:
-    """The entry of a path with this membership and these children; None when it holds nothing."""
-    if not children:
+def entry(member: bool, under: Fields) -> Fields | None:
+    """The entry of a path with this membership and these paths under it; None when it holds nothing."""
+    if not under:
         return _EMPTY if member else None
     if member:
-        return {MEMBER: _EMPTY, **children}
-    return children
+        return {MEMBER: _EMPTY, **under}
+    return under
 
 
 # ---- set algebra (upstream's Set.Union / Intersection / Difference / RecursiveDifference) ----
@@ -228,7 +230,7 @@ def union(a: Fields, b: Fields) -> Fields:
         if av is None:
             out[pe] = bv
         elif av is not bv:
-            e = _entry(_is_member(av) or _is_member(bv), union(_children(av), _children(bv)))
+            e = entry(is_member(av) or is_member(bv), union(children(av), children(bv)))
             assert e is not None
             out[pe] = e
     return out
@@ -245,8 +247,8 @@ def intersection(a: Fields, b: Fields) -> Fields:
         bv = b.get(pe)
         if bv is None:
             continue
-        e = av if av is bv else _entry(_is_member(av) and _is_member(bv),
-                                       intersection(_children(av), _children(bv)))
+        e = av if av is bv else entry(is_member(av) and is_member(bv),
+                                       intersection(children(av), children(bv)))
         if e is not None:
             out[pe] = e
     return out
@@ -264,7 +266,7 @@ def difference(a: Fields, b: Fields) -> Fields:
             continue
         if av is bv:
             continue
-        e = _entry(_is_member(av) and not _is_member(bv), difference(_children(av), _children(bv)))
+        e = entry(is_member(av) and not is_member(bv), difference(children(av), children(bv)))
         if e is not None:
             out[pe] = e
     return out
@@ -280,9 +282,9 @@ def recursive_difference(a: Fields, b: Fields) -> Fields:
         if bv is None:
             out[pe] = av
             continue
-        if _is_member(bv):
+        if is_member(bv):
             continue
-        e = _entry(_is_member(av), recursive_difference(_children(av), bv))
+        e = entry(is_member(av), recursive_difference(children(av), bv))
         if e is not None:
             out[pe] = e
     return out
@@ -297,7 +299,7 @@ def only(s: Fields, pe: str) -> Fields:
 def with_prefix(s: Fields, pe: str) -> Fields:
     """The paths under ``pe``, with ``pe`` taken off (upstream's ``WithPrefix``)."""
     v = s.get(pe)
-    return _children(v) if v else _EMPTY
+    return children(v) if v else _EMPTY
 
 
 # ---- building and reading ---------------------------------------------------------------------
@@ -317,12 +319,12 @@ def has(s: Fields, path: Sequence[str]) -> bool:
     """Whether ``path`` is a member of ``s``."""
     node = s
     for i, pe in enumerate(path):
-        entry = node.get(pe)
-        if entry is None:
+        e = node.get(pe)
+        if e is None:
             return False
         if i == len(path) - 1:
-            return _is_member(entry)
-        node = entry
+            return is_member(e)
+        node = e
     return False
 
 
@@ -331,11 +333,11 @@ def paths(s: Fields, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     for pe in sorted(s, key=_order):
         if pe == MEMBER:
             continue
-        entry = s[pe]
+        e = s[pe]
         here = (*prefix, pe)
-        if _is_member(entry):
+        if is_member(e):
             yield here
-        yield from paths(entry, here)
+        yield from paths(e, here)
 
 
 def encode(s: Fields) -> Fields:
@@ -376,7 +378,7 @@ def _decode_children(raw: dict[str, Any], canonical: bool, depth: int) -> Fields
         if pe is None:
             continue
         member = not v or MEMBER in v
-        e = _entry(member, _decode_children(v, canonical, depth + 1) if v else _EMPTY)
+        e = entry(member, _decode_children(v, canonical, depth + 1) if v else _EMPTY)
         if e is not None:
             out[pe] = union(out[pe], e) if pe in out else e
     return out

@@ -28,6 +28,8 @@ from typing import Any
 from shoal.api.apply.fieldset import (
     MEMBER,
     Fields,
+    children,
+    entry,
     key_element,
     path_string,
     union,
@@ -119,14 +121,6 @@ def item_element(node: TypeNode, item: Any) -> str:
     return value_element(item)
 
 
-def _entry(member: bool, children: Fields) -> Fields | None:
-    if not children:
-        return _EMPTY if member else None
-    if member:
-        return {MEMBER: _EMPTY, **children}
-    return children
-
-
 # ---- ToFieldSet ----------------------------------------------------------------------------
 
 
@@ -206,7 +200,7 @@ def _fs(node: TypeNode, v: Any, path: Chain, errors: list[str], check: bool) -> 
         member, sub = _fs(t, val, (pe, path), errors, check)
         if val is None or (type(val) is dict and not val) or not declared:
             member = True
-        e = _entry(member, sub)
+        e = entry(member, sub)
         if e is not None:
             out[pe] = e
     return False, out
@@ -280,12 +274,8 @@ def compare(node: TypeNode, lhs: Any, rhs: Any) -> Comparison:
     return Comparison(_children_of(a), _children_of(m), _children_of(r))
 
 
-def _children_of(entry: Fields | None) -> Fields:
-    if not entry:
-        return _EMPTY
-    if MEMBER in entry:
-        return {k: v for k, v in entry.items() if k != MEMBER}
-    return entry
+def _children_of(e: Fields | None) -> Fields:
+    return children(e) if e else _EMPTY
 
 
 _NONE3: tuple[None, None, None] = (None, None, None)
@@ -314,7 +304,7 @@ def _cmp(node: TypeNode, lhs: Any, rhs: Any) -> tuple[Fields | None, Fields | No
         a, m, r = _cmp_map(n, lm or _EMPTY, rm or _EMPTY)
     else:
         return _leaf(lhs, rhs)
-    return _entry(lhs is ABSENT, a), _entry(False, m), _entry(rhs is ABSENT, r)
+    return entry(lhs is ABSENT, a), entry(False, m), entry(rhs is ABSENT, r)
 
 
 def _leaf(lhs: Any, rhs: Any) -> tuple[Fields | None, Fields | None, Fields | None]:
@@ -327,9 +317,9 @@ def _leaf(lhs: Any, rhs: Any) -> tuple[Fields | None, Fields | None, Fields | No
     return _NONE3
 
 
-def _put(out: Fields, pe: str, entry: Fields | None) -> None:
-    if entry is not None:
-        out[pe] = union(out[pe], entry) if pe in out else entry
+def _put(out: Fields, pe: str, e: Fields | None) -> None:
+    if e is not None:
+        out[pe] = union(out[pe], e) if pe in out else e
 
 
 def _cmp_map(n: TypeNode, lhs: dict[str, Any], rhs: dict[str, Any]) -> tuple[Fields, Fields, Fields]:
@@ -552,13 +542,13 @@ def remove_items(node: TypeNode, value: Any, to_remove: Fields) -> Any:
             except ValueError:
                 items.append(item)
                 continue
-            entry = to_remove.get(pe)
-            if entry is None:
+            gone = to_remove.get(pe)
+            if gone is None:
                 items.append(item)
-            elif not entry or MEMBER in entry:
+            elif not gone or MEMBER in gone:
                 continue
             else:
-                items.append(remove_items(el, item, entry))
+                items.append(remove_items(el, item, gone))
         return items if items else None
     if n.kind == "map":
         if type(value) is not dict:
@@ -567,13 +557,13 @@ def remove_items(node: TypeNode, value: Any, to_remove: Fields) -> Any:
             return None
         out: dict[str, Any] = {}
         for k, v in value.items():
-            entry = to_remove.get("f:" + k)
-            if entry is None:
+            gone = to_remove.get("f:" + k)
+            if gone is None:
                 out[k] = v
-            elif not entry or MEMBER in entry:
+            elif not gone or MEMBER in gone:
                 continue
             else:
-                out[k] = remove_items(n.field_type(k) or UNTYPED, v, entry)
+                out[k] = remove_items(n.field_type(k) or UNTYPED, v, gone)
         return out if out else None
     return value
 
@@ -589,25 +579,25 @@ def ensure_named_members(node: TypeNode | None, s: Fields) -> Fields:
     out: Fields = {}
     is_map = node is not None and node.kind == "map"
     is_list = node is not None and node.kind == "list"
-    for pe, entry in s.items():
+    for pe, got in s.items():
         if pe == MEMBER:
             continue
-        member = not entry or MEMBER in entry
-        children = {k: v for k, v in entry.items() if k != MEMBER} if MEMBER in entry else entry
+        member = not got or MEMBER in got
+        under = children(got)
         t: TypeNode | None = None
         if pe[:2] == "f:" and is_map:
             assert node is not None
             name = pe[2:]
             if name in node.fields:
-                member = member or bool(children)
+                member = member or bool(under)
                 t = node.fields[name]
             else:
                 t = node.elements
         elif pe[:2] == "k:" and is_list:
             assert node is not None
             t = node.elements
-        sub = ensure_named_members(t, children) if children and t is not None else children
-        e = _entry(member, sub)
+        sub = ensure_named_members(t, under) if under and t is not None else under
+        e = entry(member, sub)
         if e is not None:
             out[pe] = e
     return out
