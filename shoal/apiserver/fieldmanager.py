@@ -131,6 +131,10 @@ def on_write(node: applylib.TypeNode, info: ResourceInfo, *, live: dict[str, Any
     except applylib.TypedError as e:  # a keyed list item without its key: keep what was there
         log.debug("managedFields of %s %s not updated: %s", info.kind, (new.get("metadata") or {}).get("name"), e)
         entries = ((live or {}).get("metadata") or {}).get("managedFields")
+    except Exception:  # noqa: BLE001 - as upstream's UpdateNoErrors: bookkeeping never fails a write
+        log.exception("managedFields of %s %s not updated (should not happen)", info.kind,
+                      (new.get("metadata") or {}).get("name"))
+        entries = ((live or {}).get("metadata") or {}).get("managedFields")
     meta = new.setdefault("metadata", {})
     if entries:
         meta["managedFields"] = entries

@@ -143,6 +143,32 @@ def test_kubectl_diff_server_side(server: RunningServer) -> None:
     assert same.returncode == 0, same.stdout + same.stderr
 
 
+def test_kubectl_diff_client_side_on_an_applied_object(server: RunningServer) -> None:
+    n = name("cdiff")
+    kubectl_apply(server, deployment(n, replicas=2))
+    p = server.kubectl("diff", "-f", "-", input=yaml.safe_dump(deployment(n, replicas=3)), check=False)
+    assert p.returncode == 1, p.stderr
+    assert "+  replicas: 3" in p.stdout
+
+
+def test_service_ports_merge_by_port_and_protocol(server: RunningServer) -> None:
+    n = name("svc")
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": n},
+           "spec": {"selector": {"app": n}, "ports": [{"name": "http", "port": 80}]}}
+    kubectl_apply(server, svc)
+    kubectl_apply(server, {**svc, "spec": {**svc["spec"], "ports": [{"name": "http", "port": 80},
+                                                                    {"name": "dns", "port": 53, "protocol": "UDP"}]}},
+                  "--field-manager=dns")
+    o = get(server, "service", n)
+    assert [(p["port"], p["protocol"]) for p in o["spec"]["ports"]] == [(80, "TCP"), (53, "UDP")]
+    assert 'k:{"port":53,"protocol":"UDP"}' in entries(o)["dns/Apply"]["fieldsV1"]["f:spec"]["f:ports"]
+    # kubectl drops its port 80 while dns still applies it: the port stays, owned by dns
+    kubectl_apply(server, {**svc, "spec": {"selector": {"app": n}, "ports": [{"name": "alt", "port": 8080}]}})
+    o = get(server, "service", n)
+    assert sorted(p["port"] for p in o["spec"]["ports"]) == [53, 80, 8080]
+    assert o["spec"]["clusterIP"]  # allocated on the create, kept through every apply
+
+
 def test_migrating_from_client_side_apply(server: RunningServer) -> None:
     n = name("csa")
     server.kubectl("apply", "-f", "-", input=yaml.safe_dump(deployment(n, replicas=2)))
