@@ -28,6 +28,10 @@ bench: setup
 	$(PY) bench/agent_bench.py $(ARGS)
 	$(PY) bench/network_bench.py $(ARGS)
 	$(PY) bench/netpol_bench.py $(ARGS)
+	$(PY) bench/volumes_bench.py $(ARGS)
+	$(PY) bench/crd_bench.py $(ARGS)
+	$(PY) bench/apply_bench.py
+	$(PY) bench/statefulset_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

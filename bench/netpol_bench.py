@@ -232,7 +232,7 @@ def enforcer_child(url: str, token: str, ca: str, netns: str) -> None:
     from shoal.network.policysync import PolicyEnforcer
 
     async def main() -> None:
-        client = ApiClient(url, token=token, ca_file=ca)
+        client = ApiClient.http(url, token=token, ca_file=ca)
         factory = InformerFactory(client)
         enforcer = PolicyEnforcer(factory, node_name=NODE, nft=("ip", "netns", "exec", netns, "nft"))
         factory.start()
