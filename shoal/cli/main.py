@@ -48,6 +48,9 @@ def main() -> None:
                    "or inside the server process. Default: a child process on machines with 2+ CPUs.")
 @click.option("--node-monitor-grace-period", type=click.FloatRange(min=0.5), default=6.0, show_default=True,
               help="Seconds without a lease renewal before a node is marked unreachable and its pods evicted.")
+@click.option("--docker-socket", help="Unix socket of the Docker Swarm API for the docker CLI ('none' to not serve it; "
+                                     "default /run/shoal/docker.sock as root with the default data dir, else "
+                                     "<data-dir>/docker.sock).")
 def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
            no_agent: bool, node_name: str | None, verbose: bool, **extra: object) -> None:
     """Run the all-in-one server: API, store and the cluster's components."""

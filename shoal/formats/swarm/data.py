@@ -47,6 +47,11 @@ def _meta(spec: Mapping[str, Any], what: str, *, prefix: str = "") -> dict[str, 
             "annotations": {NAME_ANNOTATION: name, LABELS_ANNOTATION: json.dumps(labels, sort_keys=True)}}
 
 
+def meta_of(spec: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The metadata a secret's or config's spec gives its object (name, namespace, labels)."""
+    return _meta(spec, kind)
+
+
 def _data(spec: Mapping[str, Any], what: str) -> bytes:
     raw = spec.get("Data") or ""
     if not isinstance(raw, str):

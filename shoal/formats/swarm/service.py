@@ -36,7 +36,7 @@ API allocates from 30000-32767, as Swarm does. ``host`` ports are hostPorts.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -297,7 +297,7 @@ def _update_config_of(body: Mapping[str, Any], kind: str, kept: Mapping[str, Any
     return uc
 
 
-def _endpoint_of(services: list[Mapping[str, Any]], pod: Mapping[str, Any], kept: Mapping[str, Any]
+def _endpoint_of(services: Sequence[Mapping[str, Any]], pod: Mapping[str, Any], kept: Mapping[str, Any]
                  ) -> dict[str, Any]:
     ports: list[dict[str, Any]] = []
     for svc in services[1:2]:
@@ -323,7 +323,7 @@ def _endpoint_of(services: list[Mapping[str, Any]], pod: Mapping[str, Any], kept
     return es
 
 
-def to_spec(workload: Mapping[str, Any], services: list[Mapping[str, Any]] | None = None, *,
+def to_spec(workload: Mapping[str, Any], services: Sequence[Mapping[str, Any]] | None = None, *,
             secrets: Mapping[str, SecretRef] | None = None,
             configs: Mapping[str, SecretRef] | None = None) -> dict[str, Any]:
     """The ServiceSpec a workload (and its Services: the name's, then the published one) says."""
