@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shoal.api.quantity import parse_quantity
+from shoal.api.quantity import format_quantity, parse_quantity
 from shoal.formats.swarm.names import fold
 from shoal.formats.swarm.wire import SECOND, SpecError, duration, integer, obj, seconds_ceil, strs
 
@@ -96,7 +96,7 @@ def _quantities(r: Mapping[str, Any], what: str) -> dict[str, str]:
     if nano:
         out["cpu"] = f"{-(-nano // 1_000_000)}m"
     if mem:
-        out["memory"] = str(mem)
+        out["memory"] = format_quantity(mem, fmt="BinarySI")
     return out
 
 
@@ -204,7 +204,7 @@ def _files_of(pod: Mapping[str, Any], c: Mapping[str, Any], kind: str,
         k8s = str(src.get("secretName") if kind == "secret" else src.get("name"))
         ref = by_k8s.get(k8s)
         path = str(vm.get("mountPath") or "")
-        target = path[len(default_dir) + 1:] if path.startswith(default_dir + "/") else path
+        target = path[len(default_dir) + 1:] if default_dir and path.startswith(default_dir + "/") else path
         items = src.get("items") or [{}]
         f: dict[str, Any] = {"Name": target, "UID": "0", "GID": "0", "Mode": int(items[0].get("mode") or 0o444)}
         ids = ("SecretID", "SecretName") if kind == "secret" else ("ConfigID", "ConfigName")
