@@ -132,7 +132,7 @@ def _mounts(mounts: list[Any], volumes: list[dict[str, Any]], vmounts: list[dict
                 ed["medium"] = "Memory"
                 size = integer((m.get("TmpfsOptions") or {}).get("SizeBytes"), "TmpfsOptions.SizeBytes")
                 if size:
-                    ed["sizeLimit"] = str(size)
+                    ed["sizeLimit"] = format_quantity(size, fmt="BinarySI")
             volumes.append({"name": vname, "emptyDir": ed})
         else:
             raise SpecError(f"invalid mount type {typ!r}: bind, volume or tmpfs")
