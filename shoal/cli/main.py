@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from shoal import eventloop
+from shoal.cli import stack as stack_commands
 from shoal.datadir import DataDir, default_data_dir
 
 RUNTIMES = click.Choice(["auto", "docker", "process", "simulated"])
@@ -123,6 +124,9 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
     except Exception as e:  # the agent could not start: say why, in one line
         click.echo(f"shoal agent: {e}", err=True)
         sys.exit(1)
+
+
+main.add_command(stack_commands.stack)
 
 
 @main.command("kubeconfig")

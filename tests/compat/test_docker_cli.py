@@ -332,3 +332,50 @@ def raw(c: Cluster, method: str, path: str, payload: Any) -> tuple[int, Any]:
     text = resp.read()
     conn.close()
     return resp.status, json.loads(text) if text.strip() else None
+
+
+def shoal_stack(c: Cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run([sys.executable, "-m", "shoal", "stack", *args, "--kubeconfig", str(c.srv.kubeconfig)],
+                       capture_output=True, text=True, cwd=c.root, timeout=60,
+                       env={**os.environ, "HOME": str(c.root)})
+    if check and p.returncode != 0:
+        raise AssertionError(f"shoal stack {' '.join(args)} failed:\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def test_shoal_stack_makes_what_docker_stack_makes(cluster: Cluster) -> None:
+    """``shoal stack deploy`` reads the file as ``docker stack deploy`` does: the same objects, either tool."""
+    c = cluster
+    (c.root / "token.txt").write_text("abc")
+    (c.root / "stack.yml").write_text(STACK.replace("5300:80", "${WEB_PORT:-5400}:80"))
+    c.docker("stack", "deploy", "--resolve-image", "never", "-c", "stack.yml", "bydocker")
+    out = shoal_stack(c, "deploy", "-c", "stack.yml", "byshoal").stdout
+    assert "Creating service byshoal_web" in out and "Creating secret byshoal_token" in out
+
+    def norm(ns: str, kind: str, name: str) -> Any:
+        o = c.kj("get", kind, name, "-n", ns)
+        tmpl = o["spec"]["template"]
+        text = json.dumps({"spec": {k: v for k, v in o["spec"].items() if k not in ("template", "selector")},
+                           "template": tmpl["spec"]})
+        return json.loads(text.replace("bydocker", "S").replace("byshoal", "S"))
+
+    for kind, name in (("deploy", "web"), ("deploy", "redis"), ("ds", "agent")):
+        assert norm("bydocker", kind, name) == norm("byshoal", kind, name), (kind, name)
+    wait_for("byshoal_web 2/2", lambda: service_ls(c).get("byshoal_web", {}).get("Replicas") == "2/2")
+    assert service_ls(c)["byshoal_web"]["Ports"] == "*:5400->80/tcp"
+    assert "byshoal " in shoal_stack(c, "ls").stdout
+    ps = shoal_stack(c, "ps", "byshoal").stdout
+    assert "byshoal_web.1" in ps and "Running" in ps
+    # a re-deploy changes nothing; docker sees and removes what shoal made, and the other way round
+    before = {r["metadata"]["name"] for r in c.kj("get", "rs", "-n", "byshoal")["items"]}
+    shoal_stack(c, "deploy", "-c", "stack.yml", "byshoal")
+    assert {r["metadata"]["name"] for r in c.kj("get", "rs", "-n", "byshoal")["items"]} == before
+    assert "byshoal_web" in c.docker("stack", "services", "byshoal").stdout
+    shoal_stack(c, "rm", "bydocker")
+    c.docker("stack", "rm", "byshoal")
+    wait_for("stacks gone", lambda: not c.docker("stack", "ls", "--format", "{{.Name}}").stdout.strip())
+    # a bad file is refused before anything is created, with its line
+    (c.root / "bad.yml").write_text("services:\n  web:\n    image: x\n    ports: ['99999:80']\n")
+    bad = shoal_stack(c, "deploy", "-c", "bad.yml", "bad", check=False)
+    assert bad.returncode == 1 and "bad.yml:4" in bad.stderr and "out of range" in bad.stderr
+    assert not c.kj("get", "ns", "-l", "com.docker.stack.namespace=bad")["items"]

@@ -344,11 +344,11 @@ class SwarmBackend:
         res = "secrets" if kind == "secret" else "configmaps"
         await self._write(self.client.update(res, data.with_labels(o, new)))
 
-    async def delete_data(self, kind: str, ref: str) -> None:
+    async def delete_data(self, kind: str, ref: str, *, check_use: bool = True) -> None:
         snap = await self.snap("secrets" if kind == "secret" else "configmaps", "workloads")
         o = snap.find_secret(ref) if kind == "secret" else snap.find_config(ref)
         k8s = views.name(o)
-        for w in snap.workloads:
+        for w in snap.workloads if check_use else []:
             if views.namespace(w) != views.namespace(o):
                 continue
             vols = views.spec(views.spec(w).get("template") or {}).get("volumes") or []

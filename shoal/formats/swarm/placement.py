@@ -76,6 +76,14 @@ def parse_constraint(text: str, node_ids: Mapping[str, str]) -> tuple[str, dict[
                     "node.platform.os, node.platform.arch, node.labels.<label>)")
 
 
+def check_constraint(text: str) -> None:
+    """``SpecError`` unless ``text`` is a constraint Swarm accepts (a ``node.id`` is not looked up)."""
+    m = _CONSTRAINT.match(text)
+    if m and m.group(1).lower() == "node.id":
+        text = "node.hostname" + text[m.end(1):]
+    parse_constraint(text, {})
+
+
 def constraint_text(kind: str, req: Mapping[str, Any]) -> str | None:
     """A requirement written by ``parse_constraint`` back as a constraint (None: not one of ours)."""
     key, op, values = str(req.get("key") or ""), req.get("operator"), list(req.get("values") or [])
