@@ -71,6 +71,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         c = Cluster(srv, root)
         wait_for("two nodes", lambda: len(c.kj("get", "nodes")["items"]) >= 2)
+        wait_for("the Swarm API socket", lambda: (srv.data_dir / "docker.sock").exists())
         yield c
     finally:
         agent.terminate()
