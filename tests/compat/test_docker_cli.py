@@ -282,6 +282,13 @@ def test_errors_in_dockers_shape(cluster: Cluster) -> None:
                         "-p", "70000:80", "registry.local/x:1", check=False)
     assert bad_port.returncode != 0
     assert not c.kj("get", "deploy", "-l", "com.docker.swarm.service.name=bad")["items"]
+    # a published port another service holds (here web's 5080 from the lifecycle test is gone; take one)
+    c.docker("service", "create", "--detach", "--no-resolve-image", "--name", "holder", "-p", "5090:80",
+             "registry.local/x:1")
+    taken = c.docker("service", "create", "--detach", "--no-resolve-image", "--name", "taker", "-p", "5090:81",
+                     "registry.local/x:1", check=False)
+    assert taken.returncode != 0 and "port '5090' is already in use by service 'holder'" in taken.stderr
+    c.docker("service", "rm", "holder")
     # a stale version: Docker's "update out of sequence"
     c.docker("service", "create", "--detach", "--no-resolve-image", "--name", "seq", "registry.local/x:1")
     insp = json.loads(c.docker("service", "inspect", "seq").stdout)[0]
@@ -349,7 +356,8 @@ def test_shoal_stack_makes_what_docker_stack_makes(cluster: Cluster) -> None:
     c = cluster
     (c.root / "token.txt").write_text("abc")
     (c.root / "stack.yml").write_text(STACK.replace("5300:80", "${WEB_PORT:-5400}:80"))
-    c.docker("stack", "deploy", "--resolve-image", "never", "-c", "stack.yml", "bydocker")
+    (c.root / "stack-d.yml").write_text(STACK.replace("5300:80", "5401:80"))  # a port of its own
+    c.docker("stack", "deploy", "--resolve-image", "never", "-c", "stack-d.yml", "bydocker")
     out = shoal_stack(c, "deploy", "-c", "stack.yml", "byshoal").stdout
     assert "Creating service byshoal_web" in out and "Creating secret byshoal_token" in out
 

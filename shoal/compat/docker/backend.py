@@ -99,8 +99,9 @@ class SwarmBackend:
         spec = canonical(body)
         if not isinstance(spec, dict):
             raise SpecError("invalid service spec: expected an object")
-        snap = await self.snap("workloads", "secrets", "configmaps", "nodes")
+        snap = await self.snap("workloads", "secrets", "configmaps", "nodes", "services")
         objs = await self._objects(snap, spec)
+        _check_ports(snap, objs)
         name = spec["Name"]
         if any(snap.service_name(w) == name for w in snap.workloads):
             raise SpecError(f"rpc error: code = AlreadyExists desc = name conflicts with an existing object: "
@@ -132,6 +133,7 @@ class SwarmBackend:
         if spec.get("Name") != snap.service_name(w):
             raise SpecError("rpc error: code = Unimplemented desc = renaming services is not supported", 400)
         objs = await self._objects(snap, spec)
+        _check_ports(snap, objs)
         if objs.kind != w["kind"]:
             raise SpecError("rpc error: code = Unimplemented desc = service mode change is not allowed", 400)
         await self._ensure_claims(objs)
@@ -395,6 +397,22 @@ class SwarmBackend:
         if o is None:
             raise SpecError("ingress network cannot be removed by shoal", 403)
         await self._delete_quietly("configmaps", o)
+
+
+def _check_ports(snap: Snapshot, objs: service.Objects) -> None:
+    """Refuse a published port another service holds, as Swarm does (shoal's ServiceLB would leave it pending)."""
+    mine = {(p["port"], p.get("protocol", "TCP")) for s in objs.services if views.spec(s).get("type") == "LoadBalancer"
+            for p in views.spec(s).get("ports") or []}
+    for other in snap.services:
+        if views.spec(other).get("type") != "LoadBalancer" or (
+                views.namespace(other), views.name(other)) in {(objs.namespace, views.name(s)) for s in objs.services}:
+            continue
+        for p in views.spec(other).get("ports") or []:
+            if (p.get("port"), p.get("protocol", "TCP")) in mine:
+                owner = views.annotations(other).get(names.NAME_ANNOTATION) or f"{views.namespace(other)}/" \
+                    f"{views.name(other)}"
+                raise SpecError(f"rpc error: code = InvalidArgument desc = port '{p.get('port')}' is already in use "
+                                f"by service '{owner}' as an ingress port", 400)
 
 
 def _without_refs(spec: Obj) -> Obj:
