@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shoal.api.crd.validation import validate_crd, validate_crd_update
+from shoal.api.models.apiextensions import CustomResourceDefinition
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from shoal.api.models.batch import CronJob, Job
 from shoal.api.models.core import (
@@ -83,7 +85,8 @@ from shoal.api.validation_workloads import (
 
 __all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update", "raise_if_invalid"]
 
-CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass)
+CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass,
+                                    CustomResourceDefinition)
 NameCheck = Callable[[str], list[str]]
 Rule = Callable[[Any], list[FieldError]]
 UpdateRule = Callable[[Any, Any], list[FieldError]]
@@ -148,6 +151,7 @@ RULES: dict[type, Rule] = {
     PersistentVolume: validate_persistent_volume,
     PersistentVolumeClaim: validate_persistent_volume_claim,
     StorageClass: validate_storage_class,
+    CustomResourceDefinition: validate_crd,
 }
 
 
@@ -176,6 +180,7 @@ UPDATE_RULES: dict[type, UpdateRule] = {
     PersistentVolume: validate_persistent_volume_update,
     PersistentVolumeClaim: validate_persistent_volume_claim_update,
     StorageClass: validate_storage_class_update,
+    CustomResourceDefinition: validate_crd_update,
 }
 
 
