@@ -17,9 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
-import aiohttp
-
-from shoal.client import ApiClient, object_path, resource
+from shoal.client import ApiClient, ApiException, object_path, resource
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,19 +53,16 @@ async def _pod_lines(client: ApiClient, src: LogSource, *, follow: bool, tail: i
         params["tailLines"] = str(tail)
     path = object_path(resource("pods"), src.namespace, src.pod, "log")
     try:
-        async with client.session.get(client.server + path, params=params,
-                                      timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
-            if resp.status >= 400:
-                return
+        async with client.stream(path, params=params) as resp:
             rest = b""
-            async for chunk in resp.content.iter_any():
+            async for chunk in resp.chunks():
                 lines = (rest + chunk).split(b"\n")
                 rest = lines.pop()
                 for line in lines:
                     yield line
             if rest:
                 yield rest
-    except (aiohttp.ClientError, TimeoutError):
+    except ApiException:  # the pod went away, or has no log yet: nothing to show of it
         return
 
 
