@@ -32,6 +32,7 @@ bench: setup
 	$(PY) bench/crd_bench.py $(ARGS)
 	$(PY) bench/apply_bench.py
 	$(PY) bench/statefulset_bench.py
+	$(PY) bench/swarm_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
