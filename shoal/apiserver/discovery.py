@@ -13,6 +13,7 @@ from typing import Any
 
 from shoal.api import kinds
 from shoal.api.registry import ResourceInfo
+from shoal.apiserver.authz import discovery as unstored
 
 _SUB_VERBS = {
     "status": (["get", "patch", "update"], None),
@@ -54,13 +55,14 @@ def _resource_entries(r: ResourceInfo) -> list[dict[str, Any]]:
 @functools.cache
 def resource_list(group_version: str) -> dict[str, Any] | None:
     rs = kinds.by_group_version().get(group_version)
-    if rs is None:
+    extra = unstored.RESOURCES.get(group_version, [])
+    if rs is None and not extra:
         return None
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",
         "groupVersion": group_version,
-        "resources": [e for r in rs for e in _resource_entries(r)],
+        "resources": [e for r in rs or () for e in _resource_entries(r)] + extra,
     }
 
 
@@ -72,20 +74,24 @@ def api_versions(server_address: str) -> dict[str, Any]:
     }
 
 
+def _all_group_versions() -> tuple[str, ...]:
+    return (*kinds.GROUP_VERSIONS, *(gv for gv in unstored.RESOURCES if gv not in kinds.GROUP_VERSIONS))
+
+
 def _group(name: str) -> dict[str, Any]:
-    versions = [gv.split("/", 1)[1] for gv in kinds.GROUP_VERSIONS if gv.startswith(name + "/")]
+    versions = [gv.split("/", 1)[1] for gv in _all_group_versions() if gv.startswith(name + "/")]
     vs = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
     return {"name": name, "versions": vs, "preferredVersion": vs[0]}
 
 
 @functools.cache
 def api_group_list() -> dict[str, Any]:
-    groups = list(dict.fromkeys(gv.split("/", 1)[0] for gv in kinds.GROUP_VERSIONS if "/" in gv))
+    groups = list(dict.fromkeys(gv.split("/", 1)[0] for gv in _all_group_versions() if "/" in gv))
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g) for g in groups]}
 
 
 def api_group(name: str) -> dict[str, Any] | None:
-    if not any(gv.startswith(name + "/") for gv in kinds.GROUP_VERSIONS):
+    if not any(gv.startswith(name + "/") for gv in _all_group_versions()):
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", **_group(name)}
 
