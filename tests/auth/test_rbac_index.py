@@ -14,7 +14,13 @@ from shoal.apiserver.authz.aggregate import aggregated_rules
 from shoal.apiserver.authz.attributes import Attributes
 from shoal.apiserver.authz.authorizer import Authorizer
 from shoal.apiserver.authz.impersonation import plan
-from shoal.apiserver.authz.index import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, ROLE_BINDINGS, ROLES, RbacIndex
+from shoal.apiserver.authz.index import (
+    CLUSTER_ROLE_BINDINGS,
+    CLUSTER_ROLES,
+    ROLE_BINDINGS,
+    ROLES,
+    RbacIndex,
+)
 
 ALICE = User("alice", ("dev", "system:authenticated"))
 G = "rbac.authorization.k8s.io"

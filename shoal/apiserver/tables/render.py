@@ -23,7 +23,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shoal.api import views
-from shoal.apiserver.tables import cluster, config, events, networking, pods, rbac, storage, workloads
+from shoal.apiserver.tables import (
+    cluster,
+    config,
+    events,
+    networking,
+    pods,
+    rbac,
+    storage,
+    workloads,
+)
 from shoal.apiserver.tables.fields import Obj, age_of, as_dict, as_str
 from shoal.apiserver.tables.model import Cell, Column, Printer, age_column, name_column
 
