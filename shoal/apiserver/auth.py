@@ -17,24 +17,17 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from shoal.apiserver.authn.user import ADMIN, ANONYMOUS, User
+
+__all__ = ["ADMIN", "ANONYMOUS", "CURRENT_USER", "PUBLIC_PATHS", "USER_KEY", "TokenAuthenticator", "User"]
+
 # answered to anyone, as upstream's system:public-info-viewer and service-account-issuer-discovery allow
 PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/version", "/version/",
                           "/.well-known/openid-configuration", "/openid/v1/jwks"})
 
 
-@dataclass(frozen=True, slots=True)
-class User:
-    name: str
-    groups: tuple[str, ...] = ()
-    uid: str = ""
-    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (key, values), sorted by key
-
-
 # where the authentication middleware leaves the request's user
 USER_KEY: web.RequestKey[User] = web.RequestKey("user", User)
-
-ADMIN = User("admin", ("system:masters", "system:authenticated"))
-ANONYMOUS = User("system:anonymous", ("system:unauthenticated",))
 
 # the user of the request being served (set by the API server before its handler runs)
 CURRENT_USER: contextvars.ContextVar[User | None] = contextvars.ContextVar("shoal_current_user", default=None)

@@ -29,8 +29,8 @@ from urllib.parse import urlparse
 
 import aiohttp
 
-from shoal.apiserver.auth import User
 from shoal.apiserver.authn import jwt
+from shoal.apiserver.authn.user import User
 
 REFRESH_EVERY = 10.0
 

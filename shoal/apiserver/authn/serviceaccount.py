@@ -26,8 +26,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shoal.apiserver.auth import User
 from shoal.apiserver.authn import jwt
+from shoal.apiserver.authn.user import User
 from shoal.datadir import write_private
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"

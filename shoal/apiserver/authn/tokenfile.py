@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 
-from shoal.apiserver.auth import User
+from shoal.apiserver.authn.user import User
 
 AUTHENTICATED = "system:authenticated"
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from shoal.apiserver.auth import User
+from shoal.apiserver.authn.user import User
 
 AUTHENTICATED = "system:authenticated"
 

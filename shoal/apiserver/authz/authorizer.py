@@ -8,7 +8,7 @@ attributes of a request that is not being made.
 
 from __future__ import annotations
 
-from shoal.apiserver.auth import User
+from shoal.apiserver.authn.user import User
 from shoal.apiserver.authz.attributes import Attributes
 from shoal.apiserver.authz.index import RbacIndex
 from shoal.apiserver.authz.rbac import decide, denied, is_master

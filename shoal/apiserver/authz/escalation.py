@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from shoal.apiserver import errors
-from shoal.apiserver.auth import User
+from shoal.apiserver.authn.user import User
 from shoal.apiserver.authz.rbac import forbidden
 from shoal.apiserver.authz.rules import Rule, compact_string, go_quote_list, uncovered
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from shoal.apiserver import errors
-from shoal.apiserver.auth import User
+from shoal.apiserver.authn.user import User
 from shoal.apiserver.authz.attributes import Attributes
 
 SA_PREFIX = "system:serviceaccount:"

@@ -28,7 +28,7 @@ from typing import Any
 from shoal.api import kinds
 from shoal.api.registry import ResourceInfo
 from shoal.apiserver import rawobj
-from shoal.apiserver.auth import User
+from shoal.apiserver.authn.user import User
 from shoal.apiserver.authz.rules import Rule, compile_rules
 from shoal.store.base import Store
 

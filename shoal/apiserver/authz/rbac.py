@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shoal.apiserver import errors
-from shoal.apiserver.auth import User
+from shoal.apiserver.authn.user import User
 from shoal.apiserver.authz.attributes import Attributes
 from shoal.apiserver.authz.rules import Rule, any_allows
 
