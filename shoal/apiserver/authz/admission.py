@@ -39,12 +39,26 @@ def _only_gc_fields_changed(new: dict[str, Any], old: dict[str, Any]) -> bool:
     return strip(new) == strip(old)
 
 
-class RoleStrategy(DefaultStrategy):
-    """Role and ClusterRole: the writer holds what the role lists, or may ``escalate``."""
+class _EscalationChecked(DefaultStrategy):
+    """A kind whose creates and updates (but those touching only GC fields) pass ``_admit``."""
 
     def __init__(self, info: ResourceInfo, authorizer: Authorizer) -> None:
         super().__init__(info)
         self.authorizer = authorizer
+
+    def _admit(self, obj: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def admit_create(self, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None:
+        self._admit(obj)
+
+    async def admit_update(self, obj: dict[str, Any], old: dict[str, Any]) -> None:
+        if not _only_gc_fields_changed(obj, old):
+            self._admit(obj)
+
+
+class RoleStrategy(_EscalationChecked):
+    """Role and ClusterRole: the writer holds what the role lists, or may ``escalate``."""
 
     def _admit(self, obj: dict[str, Any]) -> None:
         user = CURRENT_USER.get()
@@ -60,20 +74,9 @@ class RoleStrategy(DefaultStrategy):
         if obj.get("aggregationRule") and refuse_escalation(self.info.plural, name, user, owner, FULL_AUTHORITY):
             raise forbidden(self.info.plural, GROUP, name, "must have cluster-admin privileges to use the aggregationRule")
 
-    async def admit_create(self, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None:
-        self._admit(obj)
 
-    async def admit_update(self, obj: dict[str, Any], old: dict[str, Any]) -> None:
-        if not _only_gc_fields_changed(obj, old):
-            self._admit(obj)
-
-
-class BindingStrategy(DefaultStrategy):
+class BindingStrategy(_EscalationChecked):
     """RoleBinding and ClusterRoleBinding: the writer holds what the role grants, or may ``bind`` it."""
-
-    def __init__(self, info: ResourceInfo, authorizer: Authorizer) -> None:
-        super().__init__(info)
-        self.authorizer = authorizer
 
     def _admit(self, obj: dict[str, Any]) -> None:
         user = CURRENT_USER.get()
@@ -92,10 +95,3 @@ class BindingStrategy(DefaultStrategy):
         refusal = refuse_escalation(self.info.plural, name, user, self.authorizer.index.rules_for(user, ns), rules)
         if refusal is not None:
             raise refusal
-
-    async def admit_create(self, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None:
-        self._admit(obj)
-
-    async def admit_update(self, obj: dict[str, Any], old: dict[str, Any]) -> None:
-        if not _only_gc_fields_changed(obj, old):
-            self._admit(obj)

@@ -88,7 +88,9 @@ class Aggregator:
             want = aggregated_rules(role, roles)
             if want is None or want == (role.get("rules") or []):
                 continue
-            body = {**role, "rules": want}
+            # written over the version read (a 409: someone wrote it since; their write brings another pass)
+            md = {**(role.get("metadata") or {}), "resourceVersion": str(self.index.cluster_role_revision(name))}
+            body = {**role, "metadata": md, "rules": want}
             try:
                 await self.resource.update(None, name, body)
                 written += 1

@@ -173,6 +173,10 @@ class RbacIndex:
             self._by_subject.setdefault(s, {}).setdefault(ns, set()).add(key)
 
     # ---- asking -------------------------------------------------------------------------------
+    def cluster_role_revision(self, name: str) -> int:
+        """The revision of the ClusterRole ``name`` the index holds (0: none)."""
+        return self._revs.get(f"{CLUSTER_ROLES.storage_prefix}{name}", 0)
+
     def role_rules(self, kind: str, name: str, namespace: str) -> tuple[Rule, ...] | None:
         """The rules of a role reference (``None`` if the role does not exist)."""
         if kind == "ClusterRole":
