@@ -8,10 +8,15 @@ attributes of a request that is not being made.
 
 from __future__ import annotations
 
+import logging
+
 from shoal.apiserver.authn.user import User
 from shoal.apiserver.authz.attributes import Attributes
 from shoal.apiserver.authz.index import RbacIndex
 from shoal.apiserver.authz.rbac import decide, denied, is_master
+
+
+log = logging.getLogger(__name__)
 
 
 class Authorizer:
@@ -25,7 +30,9 @@ class Authorizer:
 
     def check(self, a: Attributes) -> None:
         if not self.allowed(a):
-            raise denied(a)
+            err = denied(a)
+            log.debug("RBAC: %s", err.message)
+            raise err
 
     def may(self, user: User, verb: str, *, group: str, resource: str, namespace: str = "", name: str = "",
             subresource: str = "") -> bool:

@@ -188,6 +188,8 @@ _ROLES: dict[str, tuple[list[dict[str, Any]], str, str]] = {
         _r("create get", "core", "namespaces"),
         _r("list watch", "core", "endpoints"),
         _r("list watch", "discovery.k8s.io", "endpointslices"),
+        # its local volumes: grown and wiped by the node that holds them (their finalizer dropped)
+        _r("get list watch patch update", "core", "persistentvolumes"),
         _u("get", "/shoal/v1/tunnel"),
     ], "", ""),
     "system:persistent-volume-provisioner": ([
