@@ -15,7 +15,6 @@ from shoal.apiserver.authz.attributes import Attributes
 from shoal.apiserver.authz.index import RbacIndex
 from shoal.apiserver.authz.rbac import decide, denied, is_master
 
-
 log = logging.getLogger(__name__)
 
 
