@@ -243,8 +243,7 @@ class Server:
 
     def client(self) -> ApiClient:
         """An API client for components running inside this process."""
-        c = ApiClient("http://shoal", unix_socket=str(self.socket_path), token=self._internal_token,
-                      user_agent="shoal-server")
+        c = ApiClient.unix(str(self.socket_path), token=self._internal_token, user_agent="shoal-server")
         self._clients.append(c)
         return c
 

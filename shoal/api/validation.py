@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shoal.api.crd.validation import validate_crd, validate_crd_update
+from shoal.api.models.apiextensions import CustomResourceDefinition
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from shoal.api.models.batch import CronJob, Job
 from shoal.api.models.core import (
@@ -93,7 +95,7 @@ from shoal.api.validation_workloads import (
 __all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update", "raise_if_invalid"]
 
 CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass,
-                                     ClusterRole, ClusterRoleBinding)
+                                     ClusterRole, ClusterRoleBinding, CustomResourceDefinition)
 NameCheck = Callable[[str], list[str]]
 Rule = Callable[[Any], list[FieldError]]
 UpdateRule = Callable[[Any, Any], list[FieldError]]
@@ -166,6 +168,7 @@ RULES: dict[type, Rule] = {
     ClusterRole: validate_cluster_role,
     RoleBinding: validate_role_binding,
     ClusterRoleBinding: validate_cluster_role_binding,
+    CustomResourceDefinition: validate_crd,
 }
 
 
@@ -196,6 +199,7 @@ UPDATE_RULES: dict[type, UpdateRule] = {
     StorageClass: validate_storage_class_update,
     RoleBinding: validate_binding_update,
     ClusterRoleBinding: validate_binding_update,
+    CustomResourceDefinition: validate_crd_update,
 }
 
 

@@ -19,7 +19,9 @@ import yaml
 from aiohttp import web
 
 from shoal.api import protobuf, selectors
+from shoal.api.crd.kind import custom_of
 from shoal.api.registry import ResourceInfo
+from shoal.api.served import ServedKinds
 from shoal.apiserver import admission, errors, leanhttp, rawobj, routing, tables
 from shoal.apiserver.resource import Resource, Result
 from shoal.apiserver.strategies import Strategy
@@ -197,22 +199,55 @@ def build_match(strategy: Strategy, request: web.Request) -> Matcher | None:
     return Matcher(lsel, fsel)
 
 
+def _dig(obj: Any, path: tuple[str, ...]) -> Any:
+    for p in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(p)
+    return obj
+
+
+def _as_int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def _set_path(obj: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """A copy of ``obj`` with ``value`` at ``path`` (the dicts on the way copied, or made)."""
+    out = dict(obj)
+    if len(path) == 1:
+        out[path[0]] = value
+        return out
+    inner = out.get(path[0])
+    out[path[0]] = _set_path(inner if isinstance(inner, dict) else {}, path[1:], value)
+    return out
+
+
+def resource_key(info: ResourceInfo) -> tuple[str, str, str]:
+    """How a server keys its storage ``Resource``s: one per served (group, version, plural)."""
+    return (info.group, info.version, info.plural)
+
+
 class Handlers:
     """Request handlers bound to the resources and watch caches of one server."""
 
     def __init__(
         self,
-        resources: dict[str, Resource],
+        resources: dict[tuple[str, str, str], Resource],
         broadcasters: dict[str, Broadcaster],
         *,
         bookmark_interval: float = 5.0,
+        served: ServedKinds | None = None,
     ) -> None:
         self.resources = resources
         self.broadcasters = broadcasters
         self.bookmark_interval = bookmark_interval
+        self.served = served
 
     def resource(self, info: ResourceInfo) -> Resource:
-        return self.resources[info.storage_prefix]
+        res = self.resources.get(resource_key(info))
+        if res is None:  # a custom kind whose CRD went away between routing and now
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        return res
 
     # ---- responses -----------------------------------------------------------------
     def _object_response(self, request: web.Request, res: Resource, r: Result, status: int = 200) -> web.Response:
@@ -241,7 +276,7 @@ class Handlers:
         """Serve one request; ``target`` is its parsed path when the caller has parsed it already."""
         if target is None:
             try:
-                target = routing.parse(request.path)
+                target = routing.parse(request.path, self.served)
             except routing.RouteError:
                 raise errors.ApiError(404, "NotFound", "the server could not find the requested resource") from None
         info, ns, name, sub = target.info, target.namespace, target.name, target.subresource
@@ -358,7 +393,7 @@ class Handlers:
         meta = {"resourceVersion": str(lst.revision)}
         if lst.continue_token:
             meta["continue"] = lst.continue_token
-        head = msgspec.json.encode({"kind": f"{res.info.kind}List", "apiVersion": res.info.api_version, "metadata": meta})
+        head = msgspec.json.encode({"kind": res.list_kind, "apiVersion": res.info.api_version, "metadata": meta})
         body = b"".join((head[:-1], b',"items":[', b",".join(lst.raws), b"]}"))
         return web.Response(body=body, content_type=JSON)
 
@@ -367,7 +402,7 @@ class Handlers:
         match = build_match(res.strategy, request)
         lst = await res.delete_collection(ns, match=match, grace_seconds=opts.get("gracePeriodSeconds"),
                                           dry_run=_dry_run(request, opts), propagation=opts.get("propagationPolicy"))
-        head = msgspec.json.encode({"kind": f"{res.info.kind}List", "apiVersion": res.info.api_version,
+        head = msgspec.json.encode({"kind": res.list_kind, "apiVersion": res.info.api_version,
                                     "metadata": {"resourceVersion": str(lst.revision)}})
         return web.Response(body=b"".join((head[:-1], b',"items":[', b",".join(lst.raws), b"]}")), content_type=JSON)
 
@@ -419,10 +454,14 @@ class Handlers:
             return resp
         first_table = True
 
+        converting = custom_of(info) is not None  # a custom resource's stored version may not be this one
+
         async def send(typ: str, raw: bytes, obj: dict[str, Any] | None) -> None:
             nonlocal first_table
             if table and typ != "BOOKMARK":
                 o = obj if obj is not None else rawobj.decode(raw)
+                if converting:
+                    o = res.served_obj(dict(o))
                 try:
                     t = tables.watch_event_table(
                         res.strategy.printer, o, now=dt.datetime.now(dt.UTC), first=first_table,
@@ -474,6 +513,9 @@ class Handlers:
                 if table:
                     await send(ev.type, ev.raw, ev.obj)
                     continue
+                if converting:
+                    await send(ev.type, res.served_raw(ev.raw), None)
+                    continue
                 # what is already queued goes out in the same write (one TLS record, one syscall)
                 lines = [ev.line()]
                 end = False
@@ -496,18 +538,26 @@ class Handlers:
         return resp
 
     # ---- subresources -----------------------------------------------------------------
-    def _scale_of(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def _scale_of(self, res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
         md = obj["metadata"]
-        spec = obj.get("spec") or {}
-        status = obj.get("status") or {}
-        sel = spec.get("selector")
+        custom = custom_of(res.info)
+        if custom is not None and custom.scale is not None:
+            sp = custom.scale  # the paths the CRD's scale subresource names
+            spec_replicas = _dig(obj, sp.spec_replicas)
+            status_replicas = _dig(obj, sp.status_replicas)
+            sel = _dig(obj, sp.label_selector) if sp.label_selector else None
+            selector = sel if isinstance(sel, str) else ""
+        else:
+            spec_replicas = (obj.get("spec") or {}).get("replicas")
+            status_replicas = (obj.get("status") or {}).get("replicas")
+            sel = (obj.get("spec") or {}).get("selector")
+            selector = selectors.selector_to_string(sel) if sel else ""
         return {
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",
             "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md},
-            "spec": {"replicas": int(spec.get("replicas") or 0)},
-            "status": {"replicas": int(status.get("replicas") or 0),
-                       "selector": selectors.selector_to_string(sel) if sel else ""},
+            "spec": {"replicas": _as_int(spec_replicas)},
+            "status": {"replicas": _as_int(status_replicas), "selector": selector},
         }
 
     async def _scale(self, request: web.Request, res: Resource, ns: str | None, name: str) -> web.StreamResponse:
@@ -516,12 +566,12 @@ class Handlers:
 
         m = request.method
         if m == "GET":
-            return _json(self._scale_of((await res.get(ns, name)).obj))
+            return _json(self._scale_of(res, (await res.get(ns, name)).obj))
         if m not in ("PUT", "PATCH"):
             raise errors.method_not_allowed()
         raw = await read_body(request)
         current = await res.get(ns, name)
-        scale = self._scale_of(current.obj)
+        scale = self._scale_of(res, current.obj)
         if m == "PUT":
             new = parse_body(raw, request.content_type)
         else:
@@ -540,13 +590,15 @@ class Handlers:
                                  "autoscaling")
         rv = (new.get("metadata") or {}).get("resourceVersion") if m == "PUT" else None
         body = dict(current.obj)
-        body["spec"] = dict(body.get("spec") or {}, replicas=replicas)
+        custom = custom_of(res.info)
+        path = custom.scale.spec_replicas if custom is not None and custom.scale is not None else ("spec", "replicas")
+        body = _set_path(body, path, replicas)
         if rv:
             body["metadata"] = dict(body["metadata"], resourceVersion=rv)
         else:
             body["metadata"] = {k: v for k, v in body["metadata"].items() if k != "resourceVersion"}
         r = await res.update(ns, name, body, dry_run=_dry_run(request), field_validation="Ignore")
-        return _json(self._scale_of(r.obj))
+        return _json(self._scale_of(res, r.obj))
 
     async def _binding(self, request: web.Request, res: Resource, ns: str | None, name: str) -> web.StreamResponse:
         body = parse_body(await read_body(request), request.content_type)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from shoal.api import patch as patchlib
+from shoal.api.crd.kind import custom_of
 from shoal.api.registry import ResourceInfo
 from shoal.api.validation_base import dns1123_subdomain
 from shoal.apiserver import deleteplan, errors, ids, rawobj
@@ -122,6 +123,12 @@ class Resource:
         self.strategy: Strategy = strategy if strategy is not None else DefaultStrategy(info)
         self.clock = clock
         self.namespace_lookup = namespace_lookup
+        # A custom resource is stored in its CRD's storage version and read in the version asked for
+        # (``None`` conversion: only apiVersion differs); built-in kinds have one version.
+        custom = custom_of(info)
+        self.stored_api_version = custom.storage_api_version if custom is not None else info.api_version
+        self.list_kind = custom.list_kind if custom is not None else f"{info.kind}List"
+        self._served_av = info.api_version.encode() if custom is not None else None
 
     # ---- helpers -------------------------------------------------------------------
     def _nf(self, name: str) -> errors.ApiError:
@@ -137,7 +144,19 @@ class Resource:
         obj = rawobj.canonical(obj)
         obj["metadata"]["resourceVersion"] = str(rev)
         raw = rawobj.with_rv(stored, rev) if stored is not None else rawobj.encode(obj)
+        if self._served_av is not None:
+            obj["apiVersion"] = self.info.api_version
+            raw = rawobj.with_api_version(raw, self._served_av)
         return Result(obj, raw, warnings, created)
+
+    def served_raw(self, raw: bytes) -> bytes:
+        """Stored bytes as this version serves them (a custom resource's apiVersion; else unchanged)."""
+        return raw if self._served_av is None else rawobj.with_api_version(raw, self._served_av)
+
+    def served_obj(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if self._served_av is not None:
+            obj["apiVersion"] = self.info.api_version
+        return obj
 
     async def _get_kv(self, ns: str | None, name: str) -> KeyValue:
         kv = await self.store.get(self.info.key(ns, name))
@@ -147,6 +166,10 @@ class Resource:
 
     def _set_type(self, obj: dict[str, Any]) -> None:
         obj["apiVersion"] = self.info.api_version
+        obj["kind"] = self.info.kind
+
+    def _set_stored_type(self, obj: dict[str, Any]) -> None:
+        obj["apiVersion"] = self.stored_api_version
         obj["kind"] = self.info.kind
 
     def _check_body_identity(self, data: Any, ns: str | None, name: str | None) -> dict[str, Any]:
@@ -228,7 +251,7 @@ class Resource:
         st = self.strategy
         obj, warnings = st.validate_create(data, field_validation=field_validation, shape_checked=shape_checked,
                                            json_body=json_body)
-        self._set_type(obj)
+        self._set_stored_type(obj)
         m = obj["metadata"]
         m["uid"] = ids.new_uid()
         m["creationTimestamp"] = fmt_time(self.clock())
@@ -259,11 +282,12 @@ class Resource:
     # ---- read -----------------------------------------------------------------------
     async def get(self, ns: str | None, name: str) -> Result:
         kv = await self._get_kv(ns, name)
-        return Result(rawobj.decode_rv(kv.value, kv.mod_revision), rawobj.with_rv(kv.value, kv.mod_revision), [])
+        return Result(self.served_obj(rawobj.decode_rv(kv.value, kv.mod_revision)),
+                      self.served_raw(rawobj.with_rv(kv.value, kv.mod_revision)), [])
 
     async def get_raw(self, ns: str | None, name: str) -> bytes:
         kv = await self._get_kv(ns, name)
-        return rawobj.with_rv(kv.value, kv.mod_revision)
+        return self.served_raw(rawobj.with_rv(kv.value, kv.mod_revision))
 
     async def list(
         self,
@@ -318,8 +342,8 @@ class Resource:
                     o = rawobj.decode_rv(kv.value, kv.mod_revision)
                     if match is not None and not match(o):
                         continue
-                    objs.append(o)
-                raws.append(rawobj.with_rv(kv.value, kv.mod_revision))
+                    objs.append(self.served_obj(o))
+                raws.append(self.served_raw(rawobj.with_rv(kv.value, kv.mod_revision)))
             else:
                 if more and kvs:
                     start_after = kvs[-1].key
@@ -371,6 +395,12 @@ class Resource:
         field_validation: str = "Strict",
     ) -> Result:
         model = self.info.model
+        if model is None and patchlib.normalize_patch_type(patch_type) == patchlib.STRATEGIC_MERGE_PATCH:
+            # as upstream: custom resources have no patch metadata, so no strategic merge patch
+            raise errors.ApiError(415, "UnsupportedMediaType",
+                                  "the body of the request was in an unknown format - accepted media types include: "
+                                  "application/json-patch+json, application/merge-patch+json, "
+                                  "application/apply-patch+yaml")
 
         def mutate(current: dict[str, Any]) -> dict[str, Any]:
             try:
@@ -414,7 +444,7 @@ class Resource:
                 raise self._conflict(name)
             current = rawobj.decode_rv(kv.value, kv.mod_revision)
             # a mutation in place gets a copy (decoding again is faster than deepcopy)
-            new = mutate(current if copy_on_write else rawobj.decode_rv(kv.value, kv.mod_revision))
+            new = mutate(current if copy_on_write else self.served_obj(rawobj.decode_rv(kv.value, kv.mod_revision)))
             if from_patch:
                 new = self._check_body_identity(new, ns, name)
                 prv = new["metadata"].get("resourceVersion")
@@ -432,15 +462,17 @@ class Resource:
             elif subresource not in _INTERNAL:
                 st.prepare_update(new, current)
             if admit:
+                # what prepare_update decided (validation may hand back ``new`` itself, as a custom kind's does)
+                generation = new["metadata"].get("generation")
                 obj, warnings = st.validate_update(new, current, field_validation=field_validation)
-                self._set_type(obj)
+                self._set_stored_type(obj)
                 for f in SERVER_OWNED:
                     if f in current["metadata"]:
                         obj["metadata"][f] = current["metadata"][f]
                     else:
                         obj["metadata"].pop(f, None)
-                if subresource != "status" and "generation" in new["metadata"]:
-                    obj["metadata"]["generation"] = new["metadata"]["generation"]
+                if subresource != "status" and generation is not None:
+                    obj["metadata"]["generation"] = generation
                 if not subresource:
                     await st.admit_update(obj, current)
             else:

@@ -1180,6 +1180,7 @@ def test_every_printer_matches_its_upstream_columns() -> None:
         "ClusterRole": ["Name", "Created At"],
         "RoleBinding": ["Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"],
         "ClusterRoleBinding": ["Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"],
+        "CustomResourceDefinition": ["Name", "Created At"],
     }
     assert {kind: [c.name for c in p.columns] for kind, p in PRINTERS.items()} == upstream
 

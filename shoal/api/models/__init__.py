@@ -8,6 +8,7 @@ manifest file) pick the class from the ``apiVersion`` and ``kind`` it reads.
 from __future__ import annotations
 
 from shoal.api.meta import Status
+from shoal.api.models.apiextensions import CustomResourceDefinition
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from shoal.api.models.autoscaling import Scale
 from shoal.api.models.batch import CronJob, Job
@@ -62,6 +63,7 @@ KINDS: dict[tuple[str, str], type] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): ClusterRole,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): RoleBinding,
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ClusterRoleBinding,
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): CustomResourceDefinition,
 }
 
 __all__ = [
@@ -70,6 +72,7 @@ __all__ = [
     "ConfigMap",
     "ControllerRevision",
     "CronJob",
+    "CustomResourceDefinition",
     "DaemonSet",
     "Deployment",
     "EndpointSlice",

@@ -15,6 +15,7 @@ from shoal.apiserver import errors, rawobj
 from shoal.apiserver.authz import defaults
 from shoal.apiserver.authz.aggregate import Aggregator
 from shoal.apiserver.authz.index import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, RbacIndex
+from shoal.apiserver.handlers import resource_key
 from shoal.apiserver.resource import Resource
 from shoal.store.base import KeyExistsError
 
@@ -24,10 +25,10 @@ Reconcile = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any] | N
 
 
 class RbacBootstrap:
-    def __init__(self, index: RbacIndex, resources: dict[str, Resource]) -> None:
+    def __init__(self, index: RbacIndex, resources: dict[tuple[str, str, str], Resource]) -> None:
         self.index = index
-        self.roles = resources[CLUSTER_ROLES.storage_prefix]
-        self.bindings = resources[CLUSTER_ROLE_BINDINGS.storage_prefix]
+        self.roles = resources[resource_key(CLUSTER_ROLES)]
+        self.bindings = resources[resource_key(CLUSTER_ROLE_BINDINGS)]
         self.aggregator = Aggregator(index, self.roles)
 
     async def start(self) -> None:

@@ -28,3 +28,23 @@ RESOURCES: dict[str, list[dict[str, Any]]] = {
 }
 
 GROUPS = ("authentication.k8s.io", "authorization.k8s.io")
+
+
+def aggregated(group_version: str, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The aggregated-discovery resources of ``group_version`` with the unstored ones added: a top-level
+    one as its own entry, a subresource (``serviceaccounts/token``) under its parent's entry."""
+    out = [dict(r) for r in resources]
+    for e in RESOURCES.get(group_version, []):
+        kind = {"group": e.get("group", group_version.rpartition("/")[0]), "version": e.get("version", "v1"),
+                "kind": e["kind"]}
+        parent, _, sub = e["name"].partition("/")
+        if sub:
+            for r in out:
+                if r["resource"] == parent:
+                    r["subresources"] = [*r.get("subresources", []),
+                                         {"subresource": sub, "responseKind": kind, "verbs": e["verbs"]}]
+            continue
+        out.append({"resource": e["name"], "responseKind": kind,
+                    "scope": "Namespaced" if e["namespaced"] else "Cluster", "singularResource": e["singularName"],
+                    "verbs": e["verbs"]})
+    return out

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from shoal.api.registry import ResourceInfo
 from shoal.apiserver.priority import PriorityClassCache
 from shoal.apiserver.storage import StorageClasses
+from shoal.apiserver.strategies.apiextensions import CustomResourceDefinitionStrategy
 from shoal.apiserver.strategies.base import (
     DefaultStrategy,
     KeyAllocator,
@@ -68,6 +69,7 @@ _REGISTRY: dict[tuple[str, str], Factory] = {
     ("scheduling.k8s.io", "PriorityClass"): lambda info, shared: PriorityClassStrategy(info, shared.priority_classes),
     ("", "PersistentVolumeClaim"): lambda info, shared: PersistentVolumeClaimStrategy(info, shared.storage_classes),
     ("", "PersistentVolume"): lambda info, shared: PersistentVolumeStrategy(info),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): lambda info, shared: CustomResourceDefinitionStrategy(info),
 }
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from shoal.api import views
 from shoal.apiserver.tables import (
+    apiextensions,
     cluster,
     config,
     events,
@@ -61,6 +62,7 @@ PRINTERS: dict[str, Printer] = {
     **storage.PRINTERS,
     **workloads.PRINTERS,
     **rbac.PRINTERS,
+    **apiextensions.PRINTERS,
 }
 
 
