@@ -11,6 +11,7 @@ from shoal.api.models import (
     core,
     discovery,
     networking,
+    rbac,
     scheduling,
     storage,
     volumes,
@@ -69,6 +70,13 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  networking.NetworkPolicy, short_names=("netpol",)),
     ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False,
                  storage.StorageClass, short_names=("sc",), has_spec=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
+                 "clusterrolebinding", False, rbac.ClusterRoleBinding, has_spec=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", False,
+                 rbac.ClusterRole, has_spec=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", True,
+                 rbac.RoleBinding, has_spec=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", True, rbac.Role, has_spec=False),
 )
 
 # Kinds that appear only as subresource bodies.

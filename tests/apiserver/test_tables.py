@@ -1193,6 +1193,10 @@ def test_every_printer_matches_its_upstream_columns() -> None:
         "PersistentVolumeClaim": ["Name", "Status", "Volume", "Capacity", "Access Modes", "StorageClass",
                                   "VolumeAttributesClass", "Age", "VolumeMode"],
         "StorageClass": ["Name", "Provisioner", "ReclaimPolicy", "VolumeBindingMode", "AllowVolumeExpansion", "Age"],
+        "Role": ["Name", "Created At"],
+        "ClusterRole": ["Name", "Created At"],
+        "RoleBinding": ["Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"],
+        "ClusterRoleBinding": ["Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"],
         "CustomResourceDefinition": ["Name", "Created At"],
     }
     assert {kind: [c.name for c in p.columns] for kind, p in PRINTERS.items()} == upstream

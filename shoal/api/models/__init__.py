@@ -28,6 +28,7 @@ from shoal.api.models.core import (
 )
 from shoal.api.models.discovery import EndpointSlice
 from shoal.api.models.networking import NetworkPolicy
+from shoal.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from shoal.api.models.scheduling import PriorityClass
 from shoal.api.models.storage import StorageClass
 from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
@@ -60,6 +61,10 @@ KINDS: dict[tuple[str, str], type] = {
     ("scheduling.k8s.io/v1", "PriorityClass"): PriorityClass,
     ("networking.k8s.io/v1", "NetworkPolicy"): NetworkPolicy,
     ("storage.k8s.io/v1", "StorageClass"): StorageClass,
+    ("rbac.authorization.k8s.io/v1", "Role"): Role,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): RoleBinding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ClusterRoleBinding,
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): CustomResourceDefinition,
 }
 
