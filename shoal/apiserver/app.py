@@ -157,7 +157,8 @@ class ApiServer:
         self.rbac = RbacBootstrap(self.rbac_index, self.resources)
         # a default ServiceAccount and the root CA in every namespace; the kubernetes Service
         self.ns_defaults = NamespaceDefaults({i.plural: self.resources[resource_key(i)] for i in kinds.RESOURCES
-                                              if i.group in ("", "discovery.k8s.io")}, ca_pem=ca_pem)
+                                              if i.group in ("", "discovery.k8s.io")}, ca_pem=ca_pem,
+                                             namespace=self.namespaces.get)
         cm_info = kinds.lookup("", "v1", "configmaps")
         assert cm_info is not None
         for watched, listener in ((ns_info, self.ns_defaults.on_namespace), (sa_info, self.ns_defaults.on_account),

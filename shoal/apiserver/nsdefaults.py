@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shoal.apiserver import errors, rawobj
@@ -95,8 +96,10 @@ def _differs(want: dict[str, Any], have: dict[str, Any]) -> bool:
 class NamespaceDefaults:
     """Keeps ``default`` and ``kube-root-ca.crt`` in every namespace, and the ``kubernetes`` Service."""
 
-    def __init__(self, resources: dict[str, Resource], *, ca_pem: str | None) -> None:
-        self.resources = resources  # by plural: namespaces, serviceaccounts, configmaps, services, ...
+    def __init__(self, resources: dict[str, Resource], *, ca_pem: str | None,
+                 namespace: Callable[[str], Awaitable[dict[str, Any] | None]]) -> None:
+        self.resources = resources
+        self.namespace = namespace  # the server's namespace cache  # by plural: namespaces, serviceaccounts, configmaps, services, ...
         self.ca_pem = ca_pem
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
@@ -168,7 +171,7 @@ class NamespaceDefaults:
 
     async def ensure(self, ns: str) -> None:
         """The namespace's ``default`` ServiceAccount and ``kube-root-ca.crt`` ConfigMap exist."""
-        nso = await self._get("namespaces", None, ns)
+        nso = await self.namespace(ns)
         if nso is None or (nso.get("metadata") or {}).get("deletionTimestamp"):
             return
         if await self._get("serviceaccounts", ns, DEFAULT_ACCOUNT) is None:

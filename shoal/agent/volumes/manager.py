@@ -37,7 +37,6 @@ from shoal.agent.drivers.base import Mount
 from shoal.agent.volumes import atomic, emptydir, hostpath
 from shoal.agent.volumes.local import LocalVolumes, pv_source
 from shoal.agent.volumes.payload import Lookup, Payload, payload, sources_of
-from shoal.agent.volumes.tokens import TokenCache, token_sources
 from shoal.agent.volumes.plan import (
     Claim,
     EmptyDir,
@@ -50,6 +49,7 @@ from shoal.agent.volumes.plan import (
     setup_failed,
     unsupported_message,
 )
+from shoal.agent.volumes.tokens import TokenCache, token_sources
 from shoal.api import views
 
 log = logging.getLogger(__name__)
