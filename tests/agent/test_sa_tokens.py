@@ -11,7 +11,13 @@ import pytest
 
 from shoal.agent.volumes.payload import File, payload
 from shoal.agent.volumes.plan import MountError, Projected
-from shoal.agent.volumes.tokens import Token, TokenCache, refresh_at, requires_refresh, token_request
+from shoal.agent.volumes.tokens import (
+    Token,
+    TokenCache,
+    refresh_at,
+    requires_refresh,
+    token_request,
+)
 
 H = 3600.0
 
