@@ -189,8 +189,14 @@ class NamespaceDefaults:
                 await self.resources["configmaps"].update(ns, ROOT_CA_CONFIGMAP, body)
 
     async def publish_kubernetes(self, cluster_ip: str, ip: str, port: int) -> None:
-        """The ``kubernetes`` Service, Endpoints and EndpointSlice point at ``ip:port``."""
+        """The ``kubernetes`` Service, Endpoints and EndpointSlice point at ``ip:port``.
+
+        A server on a loopback address gets the Service alone: no pod could reach that address
+        (upstream refuses loopback endpoints, and to start with a loopback advertise address)."""
+        loopback = ipaddress.ip_address(ip).is_loopback
         for plural, want in kubernetes_objects(cluster_ip, ip, port):
+            if loopback and plural != "services":
+                continue
             have = await self._get(plural, "default", KUBERNETES)
             try:
                 if have is None:
