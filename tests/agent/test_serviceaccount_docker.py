@@ -13,6 +13,7 @@ from typing import Any
 import requests
 
 from tests.agent.conftest import IMAGE, Cluster, ready, status_of, unique
+from tests.agent.test_volumes_docker import _unmount_left_behind  # noqa: F401 - autouse: tmpfs left mounted
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
