@@ -395,6 +395,17 @@ def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def as_dict(value: object) -> dict[str, Any]:
+    """A nested field that should be an object: itself, or an empty dict when absent or malformed
+    (``as_dict(spec(pv).get("capacity")).get("storage")`` instead of a chain of ``or {}``)."""
+    return _dict(value)
+
+
+def as_list(value: object) -> list[Any]:
+    """A nested field that should be a list: itself, or an empty list when absent or malformed."""
+    return _list(value)
+
+
 def meta(obj: Body) -> ObjectMeta:
     """The object's metadata (an empty mapping when absent or malformed)."""
     return cast(ObjectMeta, _dict(obj.get("metadata")))
