@@ -33,15 +33,7 @@ from shoal.api import views
 from shoal.api.quantity import InvalidQuantity, parse_quantity
 from shoal.api.selectors import Selector, SelectorError, from_label_selector
 from shoal.api.storage_contract import BETA_STORAGE_CLASS
-from shoal.api.views import Body, ClaimReference
-
-
-def _dict(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
+from shoal.api.views import Body, ClaimReference, as_dict, as_list
 
 
 def storage_class_of(obj: Body) -> str:
@@ -69,7 +61,7 @@ def quantity(raw: object) -> Fraction | None:
 
 def requested_raw(claim: Body) -> object:
     """The size a claim asks for as written (``spec.resources.requests.storage``; None when absent)."""
-    return _dict(_dict(views.spec(claim).get("resources")).get("requests")).get("storage")
+    return as_dict(as_dict(views.spec(claim).get("resources")).get("requests")).get("storage")
 
 
 def requested(claim: Body) -> Fraction | None:
@@ -79,12 +71,12 @@ def requested(claim: Body) -> Fraction | None:
 
 def capacity(pv: Body) -> Fraction | None:
     """A volume's size (``spec.capacity.storage``)."""
-    return quantity(_dict(views.spec(pv).get("capacity")).get("storage"))
+    return quantity(as_dict(views.spec(pv).get("capacity")).get("storage"))
 
 
 def access_modes(obj: Body) -> frozenset[str]:
     """The access modes a claim asks for or a volume offers."""
-    return frozenset(str(m) for m in _list(views.spec(obj).get("accessModes")))
+    return frozenset(str(m) for m in as_list(views.spec(obj).get("accessModes")))
 
 
 def access_modes_satisfy(claim: Body, pv: Body) -> bool:
@@ -206,7 +198,7 @@ def shape_satisfies(volume: VolumeOffers, claim: ClaimWants) -> bool:
 
 def _requirement(req: Mapping[str, Any], value: str | None) -> bool:
     op = req.get("operator")
-    values = [v for v in _list(req.get("values")) if isinstance(v, str)]
+    values = [v for v in as_list(req.get("values")) if isinstance(v, str)]
     if op == "In":
         return value is not None and value in values
     if op == "NotIn":
@@ -226,8 +218,8 @@ def _requirement(req: Mapping[str, Any], value: str | None) -> bool:
 
 def node_selector_term_matches(term: Mapping[str, Any], labels: Mapping[str, str], node_name: str) -> bool:
     """One ``NodeSelectorTerm``: every requirement holds; a term with none matches no node."""
-    exprs = [r for r in _list(term.get("matchExpressions")) if isinstance(r, Mapping)]
-    fields = [r for r in _list(term.get("matchFields")) if isinstance(r, Mapping)]
+    exprs = [r for r in as_list(term.get("matchExpressions")) if isinstance(r, Mapping)]
+    fields = [r for r in as_list(term.get("matchFields")) if isinstance(r, Mapping)]
     if not exprs and not fields:
         return False
     for r in exprs:
@@ -241,8 +233,8 @@ def node_selector_term_matches(term: Mapping[str, Any], labels: Mapping[str, str
 
 def node_affinity_allows(pv: Body, node: Body) -> bool:
     """Whether ``node`` may use ``pv``: it matches one of the PV's required terms (or there are none)."""
-    required = _dict(_dict(views.spec(pv).get("nodeAffinity")).get("required"))
-    terms = [t for t in _list(required.get("nodeSelectorTerms")) if isinstance(t, Mapping)]
+    required = as_dict(as_dict(views.spec(pv).get("nodeAffinity")).get("required"))
+    terms = [t for t in as_list(required.get("nodeSelectorTerms")) if isinstance(t, Mapping)]
     if not required:
         return True
     labels = {str(k): str(v) for k, v in views.labels(node).items()}

@@ -38,21 +38,13 @@ import numpy.typing as npt
 from shoal.api import views
 from shoal.api.selectors import Selector
 from shoal.api.storage_contract import BIND_COMPLETED, SELECTED_NODE
-from shoal.api.views import Body
+from shoal.api.views import Body, as_dict, as_list
 from shoal.api.volumematch import claim_shape, volume_shape
 from shoal.scheduler.framework import ClusterEvent
 from shoal.scheduler.podinfo import NodeTerm, PodSpecError, node_term
 
 ClaimKey = tuple[str, str]  # namespace, name
 Mask = npt.NDArray[np.bool_]
-
-
-def _dict(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _rv(md: Mapping[str, Any]) -> int:
@@ -140,11 +132,11 @@ def claim_info(obj: Body) -> ClaimInfo:
 
 
 def _affinity(spec: Mapping[str, Any]) -> tuple[NodeTerm, ...] | None:
-    required = _dict(spec.get("nodeAffinity")).get("required")
+    required = as_dict(spec.get("nodeAffinity")).get("required")
     if not isinstance(required, Mapping):
         return None
     try:
-        return tuple(node_term(t) for t in _list(required.get("nodeSelectorTerms")) if isinstance(t, Mapping))
+        return tuple(node_term(t) for t in as_list(required.get("nodeSelectorTerms")) if isinstance(t, Mapping))
     except (PodSpecError, TypeError, ValueError, AttributeError):
         return ()  # an affinity that cannot be read admits no node (upstream: CheckNodeAffinity fails)
 
@@ -166,9 +158,9 @@ def volume_info(obj: Body) -> VolumeInfo:
 
 def class_info(obj: Body) -> ClassInfo:
     terms = []
-    for t in _list(obj.get("allowedTopologies")):
-        reqs = tuple((str(r.get("key") or ""), tuple(str(v) for v in _list(r.get("values"))))
-                     for r in _list(_dict(t).get("matchLabelExpressions")) if isinstance(r, Mapping))
+    for t in as_list(obj.get("allowedTopologies")):
+        reqs = tuple((str(r.get("key") or ""), tuple(str(v) for v in as_list(r.get("values"))))
+                     for r in as_list(as_dict(t).get("matchLabelExpressions")) if isinstance(r, Mapping))
         terms.append(reqs)
     return ClassInfo(name=views.name(obj), provisioner=str(obj.get("provisioner") or ""),
                      wait_for_consumer=obj.get("volumeBindingMode") == "WaitForFirstConsumer",
