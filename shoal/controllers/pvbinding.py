@@ -134,7 +134,7 @@ def claim_status(claim: Body, phase: str, pv: Body | None) -> Write | None:
         pv_spec = views.spec(pv)
         st["accessModes"] = list(pv_spec.get("accessModes") or [])
         if cur.get("phase") != phase:
-            st["capacity"] = dict(pv_spec.get("capacity") or {})
+            st["capacity"] = dict(as_dict(pv_spec.get("capacity")))
     if st == cur:
         return None
     new = copy.deepcopy(dict(claim))

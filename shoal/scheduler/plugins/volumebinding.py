@@ -49,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shoal.api.storage_contract import BOUND_BY_CONTROLLER, NO_PROVISIONER, SELECTED_NODE
+from shoal.api.views import ClaimReference
 from shoal.api.volumematch import shape_satisfies
 from shoal.scheduler.framework import (
     SKIP,
@@ -236,7 +237,7 @@ def match_static(claims: Sequence[ClaimInfo], cluster: ClusterState) -> list[Sta
     return out
 
 
-def claim_reference(claim: ClaimInfo) -> dict[str, Any]:
+def claim_reference(claim: ClaimInfo) -> ClaimReference:
     return {"kind": "PersistentVolumeClaim", "apiVersion": "v1", "namespace": claim.namespace,
             "name": claim.name, "uid": claim.uid}
 
