@@ -10,6 +10,8 @@ from shoal.api.models import (
     coordination,
     core,
     discovery,
+    networking,
+    rbac,
     scheduling,
     storage,
     volumes,
@@ -64,8 +66,17 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  "customresourcedefinition", False, apiextensions.CustomResourceDefinition,
                  short_names=("crd", "crds"), categories=("api-extensions",), subresources=("status",),
                  status_subresource=True),
+    ResourceInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", True,
+                 networking.NetworkPolicy, short_names=("netpol",)),
     ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False,
                  storage.StorageClass, short_names=("sc",), has_spec=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
+                 "clusterrolebinding", False, rbac.ClusterRoleBinding, has_spec=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", False,
+                 rbac.ClusterRole, has_spec=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", True,
+                 rbac.RoleBinding, has_spec=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", True, rbac.Role, has_spec=False),
 )
 
 # Kinds that appear only as subresource bodies.

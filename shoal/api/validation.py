@@ -28,7 +28,9 @@ from shoal.api.models.core import (
     Service,
     ServiceAccount,
 )
+from shoal.api.models.networking import NetworkPolicy
 from shoal.api.models.pod import Pod, PodTemplate
+from shoal.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from shoal.api.models.scheduling import PriorityClass
 from shoal.api.models.storage import StorageClass
 from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
@@ -56,7 +58,16 @@ from shoal.api.validation_core import (
     validate_service,
     validate_service_update,
 )
+from shoal.api.validation_networking import validate_network_policy
 from shoal.api.validation_pod import validate_pod_spec, validate_pod_spec_update
+from shoal.api.validation_rbac import (
+    path_segment_name,
+    validate_binding_update,
+    validate_cluster_role,
+    validate_cluster_role_binding,
+    validate_role,
+    validate_role_binding,
+)
 from shoal.api.validation_scheduling import validate_priority_class, validate_priority_class_update
 from shoal.api.validation_statefulset import (
     validate_controller_revision,
@@ -86,7 +97,7 @@ from shoal.api.validation_workloads import (
 __all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update", "raise_if_invalid"]
 
 CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass,
-                                    CustomResourceDefinition)
+                                     ClusterRole, ClusterRoleBinding, CustomResourceDefinition)
 NameCheck = Callable[[str], list[str]]
 Rule = Callable[[Any], list[FieldError]]
 UpdateRule = Callable[[Any, Any], list[FieldError]]
@@ -95,6 +106,10 @@ UpdateRule = Callable[[Any, Any], list[FieldError]]
 NAME_CHECKS: dict[type, NameCheck] = {
     Namespace: dns1123_label,
     Service: dns1035_label,
+    Role: path_segment_name,
+    ClusterRole: path_segment_name,
+    RoleBinding: path_segment_name,
+    ClusterRoleBinding: path_segment_name,
 }
 
 
@@ -148,9 +163,14 @@ RULES: dict[type, Rule] = {
     Job: validate_job,
     CronJob: validate_cron_job,
     PriorityClass: validate_priority_class,
+    NetworkPolicy: validate_network_policy,
     PersistentVolume: validate_persistent_volume,
     PersistentVolumeClaim: validate_persistent_volume_claim,
     StorageClass: validate_storage_class,
+    Role: validate_role,
+    ClusterRole: validate_cluster_role,
+    RoleBinding: validate_role_binding,
+    ClusterRoleBinding: validate_cluster_role_binding,
     CustomResourceDefinition: validate_crd,
 }
 
@@ -180,6 +200,8 @@ UPDATE_RULES: dict[type, UpdateRule] = {
     PersistentVolume: validate_persistent_volume_update,
     PersistentVolumeClaim: validate_persistent_volume_claim_update,
     StorageClass: validate_storage_class_update,
+    RoleBinding: validate_binding_update,
+    ClusterRoleBinding: validate_binding_update,
     CustomResourceDefinition: validate_crd_update,
 }
 

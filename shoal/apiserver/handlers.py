@@ -22,7 +22,7 @@ from shoal.api import protobuf, selectors
 from shoal.api.crd.kind import custom_of
 from shoal.api.registry import ResourceInfo
 from shoal.api.served import ServedKinds
-from shoal.apiserver import admission, errors, leanhttp, rawobj, routing, tables
+from shoal.apiserver import admission, errors, fieldmanager, leanhttp, rawobj, routing, tables
 from shoal.apiserver.resource import Resource, Result
 from shoal.apiserver.strategies import Strategy
 from shoal.apiserver.watchcache import Broadcaster, TooOldError
@@ -108,6 +108,13 @@ def _dry_run(request: web.Request, body: dict[str, Any] | None = None) -> bool:
     return bool(vals)
 
 
+def _manager(request: web.Request, options_kind: str) -> str:
+    """The writer of a create, update or patch: ``fieldManager``, else the User-Agent's product."""
+    fm = request.query.get("fieldManager", "")
+    fieldmanager.check_manager(fm, options_kind)
+    return fieldmanager.manager_name(fm, request.headers.get("User-Agent", ""))
+
+
 def _field_validation(request: web.Request) -> str:
     v = request.query.get("fieldValidation", "")
     if v == "":
@@ -153,7 +160,11 @@ def parse_body(raw: bytes, content_type: str) -> Any:
             raise errors.bad_request(f"the body of the request could not be decoded as protobuf: {e}") from None
     try:
         if ct in _YAML:
-            body = yaml.load(raw, Loader=_yaml_loader)  # noqa: S506 - a safe loader
+            body = _json_as_yaml(raw)
+            if body is None:
+                body = yaml.load(raw, Loader=_yaml_loader)  # noqa: S506 - a safe loader
+            elif admission.json_within_shape(raw):
+                return body
         else:
             body = msgspec.json.decode(raw)
             if admission.json_within_shape(raw):
@@ -163,6 +174,17 @@ def parse_body(raw: bytes, content_type: str) -> Any:
         raise errors.bad_request(f"the body of the request could not be decoded as {kind}: {e}") from None
     admission.check_shape(body)  # deep nesting, or YAML aliases making a cycle or a billion nodes
     return body
+
+
+def _json_as_yaml(raw: bytes) -> Any:
+    """A YAML body that is a JSON object (what client-go sends as an apply patch), decoded as JSON,
+    which is YAML and ~10x faster to read that way; None when it is not JSON."""
+    if raw.lstrip()[:1] != b"{":
+        return None
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
 
 
 class Matcher:
@@ -302,7 +324,8 @@ class Handlers:
             if m == "POST":
                 body = parse_body(await read_body(request), request.content_type)
                 r = await res.create(ns, body, dry_run=_dry_run(request), field_validation=_field_validation(request),
-                                     shape_checked=True, json_body=is_json(request.content_type))
+                                     shape_checked=True, json_body=is_json(request.content_type),
+                                     manager=_manager(request, "CreateOptions"))
                 return self._object_response(request, res, r, 201)
             if m == "DELETE":
                 return await self._delete_collection(request, res, ns)
@@ -312,18 +335,25 @@ class Handlers:
         if m == "PUT":
             body = parse_body(await read_body(request), request.content_type)
             r = await res.update(ns, name, body, subresource=sub, dry_run=_dry_run(request),
-                                 field_validation=_field_validation(request))
+                                 field_validation=_field_validation(request),
+                                 manager=_manager(request, "UpdateOptions"))
             return self._object_response(request, res, r)
         if m == "PATCH":
             ct = request.content_type
             if ct not in PATCH_TYPES:
                 raise errors.unsupported_media(ct)
-            if ct == "application/apply-patch+yaml":
-                raise errors.ApiError(415, "UnsupportedMediaType",
-                                      "server-side apply is not supported yet; use client-side `kubectl apply`")
+            is_apply = ct == fieldmanager.APPLY_PATCH
+            fm = request.query.get("fieldManager", "")
+            force = fieldmanager.check_apply_options(fm, request.query.get("force"), is_apply=is_apply)
             raw = await read_body(request)
+            if is_apply:
+                config = parse_body(raw, ct)
+                r = await res.apply(ns, name, config, manager=fm, force=force, subresource=sub,
+                                    dry_run=_dry_run(request), field_validation=_field_validation(request))
+                return self._object_response(request, res, r, 201 if r.created else 200)
             r = await res.patch(ns, name, raw, ct, subresource=sub, dry_run=_dry_run(request),
-                                field_validation=_field_validation(request))
+                                field_validation=_field_validation(request),
+                                manager=fieldmanager.manager_name(fm, request.headers.get("User-Agent", "")))
             return self._object_response(request, res, r)
         if m == "DELETE" and not sub:
             opts = await self._delete_options(request)
@@ -597,7 +627,9 @@ class Handlers:
             body["metadata"] = dict(body["metadata"], resourceVersion=rv)
         else:
             body["metadata"] = {k: v for k, v in body["metadata"].items() if k != "resourceVersion"}
-        r = await res.update(ns, name, body, dry_run=_dry_run(request), field_validation="Ignore")
+        r = await res.update(ns, name, body, dry_run=_dry_run(request), field_validation="Ignore",
+                             manager=_manager(request, "UpdateOptions" if m == "PUT" else "PatchOptions"),
+                             manager_subresource="scale")
         return _json(self._scale_of(res, r.obj))
 
     async def _binding(self, request: web.Request, res: Resource, ns: str | None, name: str) -> web.StreamResponse:

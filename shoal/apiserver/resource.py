@@ -29,11 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from shoal.api import apply as applylib
 from shoal.api import patch as patchlib
 from shoal.api.crd.kind import custom_of
 from shoal.api.registry import ResourceInfo
 from shoal.api.validation_base import dns1123_subdomain
-from shoal.apiserver import deleteplan, errors, ids, rawobj
+from shoal.apiserver import deleteplan, errors, fieldmanager, ids, rawobj
 from shoal.apiserver.clock import Clock, fmt_time, utcnow
 from shoal.apiserver.deleteplan import (
     Conflict,
@@ -227,10 +228,12 @@ class Resource:
     # ---- create ---------------------------------------------------------------------
     async def create(
         self, ns: str | None, data: Any, *, dry_run: bool = False, field_validation: str = "Strict",
-        shape_checked: bool = False, json_body: bool = False,
+        shape_checked: bool = False, json_body: bool = False, manager: str = "",
+        applied: applylib.Applied | None = None,
     ) -> Result:
         """Admit and store a new object. ``shape_checked``: ``data`` came through ``parse_body``;
-        ``json_body``: as JSON (see ``admission.admit_create``)."""
+        ``json_body``: as JSON (see ``admission.admit_create``); ``manager``: the writer, who owns
+        what it set (managedFields); ``applied``: the object is an apply's, with its managedFields."""
         data = self._check_body_identity(data, ns, None)
         meta = data["metadata"]
         if not meta.get("name"):
@@ -256,6 +259,14 @@ class Resource:
         m["uid"] = ids.new_uid()
         m["creationTimestamp"] = fmt_time(self.clock())
         st.prepare_create(obj)
+        if applied is not None:
+            if applied.entries:
+                m["managedFields"] = applied.entries
+            else:
+                m.pop("managedFields", None)
+        else:
+            fieldmanager.on_write(st.field_schema(), self.info, live=None, new=obj, manager=manager,
+                                  subresource="", now=m["creationTimestamp"])
         await self._check_namespace(ns)
         await st.admit_create(ns, obj, data)
         name = m["name"]
@@ -365,7 +376,11 @@ class Resource:
         subresource: str = "",
         dry_run: bool = False,
         field_validation: str = "Strict",
+        manager: str = "",
+        manager_subresource: str | None = None,
     ) -> Result:
+        """Replace the object (``manager_subresource``: the subresource the write is recorded under
+        in managedFields when it is not ``subresource``, as a write through ``/scale``)."""
         data = self._check_body_identity(data, ns, name)
         rv = data["metadata"].get("resourceVersion")
         expected = 0
@@ -381,6 +396,7 @@ class Resource:
         return await self._guaranteed_update(
             ns, name, mutate, expected=expected, subresource=subresource,
             dry_run=dry_run, field_validation=field_validation,
+            track=self._tracker(manager, subresource if manager_subresource is None else manager_subresource),
         )
 
     async def patch(
@@ -393,6 +409,7 @@ class Resource:
         subresource: str = "",
         dry_run: bool = False,
         field_validation: str = "Strict",
+        manager: str = "",
     ) -> Result:
         model = self.info.model
         if model is None and patchlib.normalize_patch_type(patch_type) == patchlib.STRATEGIC_MERGE_PATCH:
@@ -413,8 +430,83 @@ class Resource:
 
         return await self._guaranteed_update(
             ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
-            field_validation=field_validation, from_patch=True,
+            field_validation=field_validation, from_patch=True, track=self._tracker(manager, subresource),
         )
+
+    async def apply(
+        self,
+        ns: str | None,
+        name: str,
+        config: dict[str, Any],
+        *,
+        manager: str,
+        force: bool = False,
+        subresource: str = "",
+        dry_run: bool = False,
+        field_validation: str = "Strict",
+    ) -> Result:
+        """Server-side apply of ``config`` by ``manager`` (``shoal.api.apply``); creates the object
+        when it does not exist. The merged object is then written as any update is."""
+        config = fieldmanager.check_config(self.info, config, name)
+        node = self.strategy.field_schema()
+        reset = fieldmanager.reset_filter(self.info, subresource)
+        info = self.info
+
+        def run(live: dict[str, Any] | None) -> applylib.Applied:
+            try:
+                return applylib.apply(node, live=live, config=config, manager=manager,
+                                      api_version=info.api_version, subresource=subresource, force=force,
+                                      now=fmt_time(self.clock()), reset=reset)
+            except applylib.ApplyConflict as c:
+                raise fieldmanager.conflict_error(c) from None
+            except applylib.TypedError as e:
+                raise fieldmanager.typed_error(e, info, ns, name) from None
+
+        entries: list[Any] = []  # the managedFields of the last apply to the live object
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            applied = run(current)
+            entries[:] = applied.entries or []
+            out = applied.obj if applied.obj is not None else current
+            if applied.pruned:
+                out = fieldmanager.defaulted(info, out)
+            return {**out, "metadata": {k: v for k, v in (out.get("metadata") or {}).items()
+                                        if k != "managedFields"}}
+
+        def track(current: dict[str, Any], obj: dict[str, Any]) -> None:
+            meta = obj["metadata"]
+            if entries:
+                meta["managedFields"] = list(entries)
+            else:
+                meta.pop("managedFields", None)
+
+        for _ in range(_MAX_RETRIES):
+            try:
+                return await self._guaranteed_update(
+                    ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
+                    field_validation=field_validation, from_patch=True, track=track)
+            except errors.ApiError as e:
+                if e.code != 404 or e.reason != "NotFound" or subresource:
+                    raise
+            applied = run(None)
+            try:
+                return await self.create(ns, rawobj.copy_json(applied.obj or {}), dry_run=dry_run,
+                                         field_validation=field_validation, applied=applied)
+            except errors.ApiError as e:
+                if e.reason != "AlreadyExists":
+                    raise
+        raise self._conflict(name, "too many concurrent writes; try again")
+
+    def _tracker(self, manager: str, subresource: str) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+        """What keeps managedFields on an update or patch by ``manager``."""
+        node = self.strategy.field_schema()
+        info = self.info
+
+        def track(current: dict[str, Any], obj: dict[str, Any]) -> None:
+            fieldmanager.on_write(node, info, live=current, new=obj, manager=manager, subresource=subresource,
+                                  now=fmt_time(self.clock()))
+
+        return track
 
     async def _guaranteed_update(
         self,
@@ -429,6 +521,7 @@ class Resource:
         from_patch: bool = False,
         admit: bool = True,
         copy_on_write: bool = False,
+        track: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
     ) -> Result:
         """Read, mutate, admit and write with the read's revision as precondition; retry on a conflict.
 
@@ -437,6 +530,7 @@ class Resource:
         decoding, defaulting and validating the whole object again, which was most of a binding's cost.
         ``copy_on_write``: ``mutate`` leaves its argument as it was and returns new dicts where it
         changes something, so it is given the stored object itself rather than a second decoding.
+        ``track``: sets the admitted object's managedFields, given the object as read.
         """
         for _ in range(_MAX_RETRIES):
             kv = await self._get_kv(ns, name)
@@ -475,6 +569,8 @@ class Resource:
                     obj["metadata"]["generation"] = generation
                 if not subresource:
                     await st.admit_update(obj, current)
+                if track is not None:
+                    track(current, obj)
             else:
                 obj, warnings = new, []
             if dry_run:

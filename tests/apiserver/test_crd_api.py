@@ -518,3 +518,68 @@ def test_custom_kinds_are_served_again_right_after_a_restart(tmp_path: Any) -> N
         assert post(http, f"{srv.url}/apis/{group}/v1", "r", widget("bad", size="huge")).status_code == 422
     finally:
         srv.stop()
+
+
+def test_server_side_apply_on_a_custom_resource(server: RunningServer, http: requests.Session, group: str,
+                                                ns: str) -> None:
+    """kubectl apply --server-side merges a custom resource by its structural schema: a second manager
+    owning spec.color conflicts, force takes it over, and a field the applier drops is removed."""
+    server.kubectl("apply", "-f", "-", input=json.dumps(crd_body(group, plural="gadgets", kind="Gadget")))
+    server.kubectl("wait", "--for", "condition=established", f"crd/gadgets.{group}", "--timeout=10s")
+    first = {"apiVersion": f"{group}/v1", "kind": "Gadget",
+             "metadata": {"name": "a", "labels": {"team": "x"}},
+             "spec": {"size": "small", "color": "red", "replicas": 2}}
+    server.kubectl("apply", "--server-side", "--field-manager=alice", "-n", ns, "-f", "-", input=json.dumps(first))
+    got = json.loads(server.kubectl("get", "gadget", "a", "-n", ns, "-o", "json", "--show-managed-fields").stdout)
+    managers = {m["manager"]: m for m in got["metadata"]["managedFields"]}
+    assert managers["alice"]["operation"] == "Apply"
+    assert "f:color" in managers["alice"]["fieldsV1"]["f:spec"]
+    assert "f:team" in managers["alice"]["fieldsV1"]["f:metadata"]["f:labels"]
+
+    rival = {**first, "metadata": {"name": "a"}, "spec": {"size": "small", "color": "blue"}}
+    refused = server.kubectl("apply", "--server-side", "--field-manager=bob", "-n", ns, "-f", "-",
+                             input=json.dumps(rival), check=False)
+    assert refused.returncode != 0
+    assert 'conflict with "alice"' in refused.stderr and ".spec.color" in refused.stderr, refused.stderr
+    server.kubectl("apply", "--server-side", "--field-manager=bob", "--force-conflicts", "-n", ns, "-f", "-",
+                   input=json.dumps(rival))
+    got = http.get(f"{server.url}/apis/{group}/v1/namespaces/{ns}/gadgets/a").json()
+    assert got["spec"]["color"] == "blue" and got["spec"]["replicas"] == 2
+
+    # alice stops applying replicas and the label: both go, as nobody else owns them
+    again = {**first, "metadata": {"name": "a"}, "spec": {"size": "small", "color": "blue"}}
+    server.kubectl("apply", "--server-side", "--field-manager=alice", "-n", ns, "-f", "-", input=json.dumps(again))
+    got = http.get(f"{server.url}/apis/{group}/v1/namespaces/{ns}/gadgets/a").json()
+    assert "team" not in (got["metadata"].get("labels") or {})
+    assert got["spec"].get("replicas") == 1  # removed, then defaulted again by the schema
+    server.kubectl("delete", "crd", f"gadgets.{group}", "--wait=true", "--timeout=20s")
+
+
+def test_server_side_apply_merges_lists_by_the_schemas_list_type(server: RunningServer, http: requests.Session,
+                                                                 group: str, ns: str) -> None:
+    """Two managers each apply one item of an ``x-kubernetes-list-type: map`` list: both items stay,
+    each owned by its manager (an atomic list would conflict)."""
+    body = crd_body(group, plural="routers", kind="Router")
+    schema = body["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema["properties"]["spec"] = {"type": "object", "properties": {"routes": {
+        "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+        "items": {"type": "object", "required": ["name"],
+                  "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}}}}
+    body["spec"]["versions"][0]["subresources"] = {"status": {}}
+    body["spec"]["versions"][0]["additionalPrinterColumns"] = []
+    server.kubectl("apply", "-f", "-", input=json.dumps(body))
+    server.kubectl("wait", "--for", "condition=established", f"crd/routers.{group}", "--timeout=10s")
+
+    def apply(manager: str, route: Obj) -> None:
+        obj = {"apiVersion": f"{group}/v1", "kind": "Router", "metadata": {"name": "r"}, "spec": {"routes": [route]}}
+        server.kubectl("apply", "--server-side", f"--field-manager={manager}", "-n", ns, "-f", "-",
+                       input=json.dumps(obj))
+
+    apply("alice", {"name": "web", "port": 80})
+    apply("bob", {"name": "api", "port": 8080})
+    got = http.get(f"{server.url}/apis/{group}/v1/namespaces/{ns}/routers/r").json()
+    assert sorted((r["name"], r["port"]) for r in got["spec"]["routes"]) == [("api", 8080), ("web", 80)]
+    owned = {m["manager"]: m["fieldsV1"] for m in got["metadata"]["managedFields"]}
+    assert 'k:{"name":"web"}' in owned["alice"]["f:spec"]["f:routes"]
+    assert 'k:{"name":"api"}' in owned["bob"]["f:spec"]["f:routes"]
+    server.kubectl("delete", "crd", f"routers.{group}", "--wait=true", "--timeout=20s")

@@ -16,7 +16,8 @@ from shoal.api.registry import ResourceInfo
 from shoal.client import ApiClient, ApiException
 from shoal.controllers.garbagecollector import GarbageCollector
 from shoal.controllers.namespace import NamespaceController
-from tests.controllers.fake_kubelet import eventually, running_controllers
+from tests.controllers.fake_kubelet import running_controllers
+from tests.eventually import eventually
 from tests.server_fixture import RunningServer
 
 Obj = dict[str, Any]
@@ -24,7 +25,7 @@ Obj = dict[str, Any]
 
 @pytest.fixture
 async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     yield c
     await c.close()
 

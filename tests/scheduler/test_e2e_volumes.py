@@ -135,7 +135,7 @@ async def test_prebind_times_out_and_retries_on_the_same_node(api: ApiClient) ->
 async def test_full_loop_with_the_local_provisioner(tmp_path: Path) -> None:
     """With the controllers (the PV controller and the local provisioner): nobody plays their part."""
     srv = start_server(tmp_path / "full")
-    c = ApiClient(srv.url, token=srv.token, ca_file=srv.ca)
+    c = ApiClient.http(srv.url, token=srv.token, ca_file=srv.ca)
     try:
         for n in ("node-a", "node-b"):
             await c.create("nodes", node(n))

@@ -27,6 +27,8 @@ from shoal.api.models.core import (
     ServiceAccount,
 )
 from shoal.api.models.discovery import EndpointSlice
+from shoal.api.models.networking import NetworkPolicy
+from shoal.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from shoal.api.models.scheduling import PriorityClass
 from shoal.api.models.storage import StorageClass
 from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
@@ -57,7 +59,12 @@ KINDS: dict[tuple[str, str], type] = {
     ("autoscaling/v1", "Scale"): Scale,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
     ("scheduling.k8s.io/v1", "PriorityClass"): PriorityClass,
+    ("networking.k8s.io/v1", "NetworkPolicy"): NetworkPolicy,
     ("storage.k8s.io/v1", "StorageClass"): StorageClass,
+    ("rbac.authorization.k8s.io/v1", "Role"): Role,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): RoleBinding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ClusterRoleBinding,
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): CustomResourceDefinition,
 }
 
@@ -76,6 +83,7 @@ __all__ = [
     "Job",
     "Lease",
     "Namespace",
+    "NetworkPolicy",
     "Node",
     "PersistentVolume",
     "PersistentVolumeClaim",

@@ -23,6 +23,7 @@ PACKAGES: dict[str, str] = {
     "storage.v1": "storage_v1",
     "networking.v1": "networking_v1",
     "authentication.v1": "authentication_v1",
+    "authorization.v1": "authorization_v1",
 }
 
 # apiVersion -> package key (from each package's GroupName)
@@ -40,4 +41,5 @@ GROUP_VERSIONS: dict[str, str] = {
     "storage.k8s.io/v1": "storage.v1",
     "networking.k8s.io/v1": "networking.v1",
     "authentication.k8s.io/v1": "authentication.v1",
+    "authorization.k8s.io/v1": "authorization.v1",
 }

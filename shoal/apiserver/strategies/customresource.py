@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shoal.api import apply as applylib
 from shoal.api import convert
 from shoal.api.crd import rules
 from shoal.api.crd.kind import CustomKind
@@ -83,6 +84,16 @@ def _without(obj: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in keys and k not in ("apiVersion", "kind")}
 
 
+def custom_field_schema(schema: dict[str, Any] | None) -> applylib.TypeNode:
+    root = applylib.from_openapi(schema) if isinstance(schema, dict) else applylib.UNTYPED
+    fields = dict(root.fields) if root.kind == "map" else {}
+    fields["metadata"] = applylib.for_model(ObjectMeta)
+    fields.setdefault("apiVersion", applylib.SCALAR)
+    fields.setdefault("kind", applylib.SCALAR)
+    elements = root.elements if root.kind == "map" else applylib.UNTYPED
+    return applylib.TypeNode("map", fields=fields, elements=elements)
+
+
 class CustomResourceStrategy(DefaultStrategy):
     """The rules of one served version of a custom kind."""
 
@@ -93,6 +104,16 @@ class CustomResourceStrategy(DefaultStrategy):
         self.custom = kind
         self.printer = custom_printer(kind.columns)
         self.field_labels = frozenset(name for name, _ in kind.selectable_fields)
+        self._field_schema: applylib.TypeNode | None = None
+
+    def field_schema(self) -> applylib.TypeNode:
+        """The version's structural schema as apply's type tree (built once per served version), with
+        ``metadata`` typed as ObjectMeta: a CRD's schema may not describe it, and labels, annotations
+        and owner references merge as on every other kind."""
+        node = self._field_schema
+        if node is None:
+            node = self._field_schema = custom_field_schema(self.custom.schema)
+        return node
 
     def validate_create(self, data: dict[str, Any], *, field_validation: str, shape_checked: bool,
                         json_body: bool) -> tuple[dict[str, Any], list[str]]:

@@ -30,6 +30,7 @@ from shoal.apiserver.tables import (
     events,
     networking,
     pods,
+    rbac,
     storage,
     workloads,
 )
@@ -60,6 +61,7 @@ PRINTERS: dict[str, Printer] = {
     **networking.PRINTERS,
     **storage.PRINTERS,
     **workloads.PRINTERS,
+    **rbac.PRINTERS,
     **apiextensions.PRINTERS,
 }
 
