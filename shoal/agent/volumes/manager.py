@@ -51,7 +51,7 @@ from shoal.api import views
 
 log = logging.getLogger(__name__)
 
-Fetch = Callable[[str, str, str], Awaitable[Mapping[str, Any] | None]]  # (kind, namespace, name) -> object
+Fetch = Callable[[str, str, str], Awaitable[views.Body | None]]  # (kind, namespace, name) -> object
 
 
 @dataclass(slots=True)
@@ -63,7 +63,7 @@ class PodVolumes:
 
 
 class VolumeManager:
-    def __init__(self, *, root: Path, node_name: str, lookup: Callable[[str, str, str], Mapping[str, Any] | None],
+    def __init__(self, *, root: Path, node_name: str, lookup: Callable[[str, str, str], views.Body | None],
                  fetch: Fetch, node_capacity: Mapping[str, str] | None = None, dry: bool = False) -> None:
         self.root = root  # pods' directories are <root>/<pod uid>
         self.node_name = node_name
@@ -150,7 +150,7 @@ class VolumeManager:
     def _project(self, pod: views.Pod, pv: PodVolumes) -> None:
         ns = views.namespace(pod) or "default"
 
-        def lookup(kind: str, name: str) -> Mapping[str, Any] | None:
+        def lookup(kind: str, name: str) -> views.Body | None:
             return self.lookup(kind, ns, name)
 
         look: Lookup = lookup
