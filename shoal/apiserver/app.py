@@ -31,6 +31,7 @@ from shoal.apiserver.auth import (
 )
 from shoal.apiserver.handlers import Handlers
 from shoal.apiserver.nscache import NamespaceCache, WriteThrough
+from shoal.apiserver.podcidrs import PodCidrGuard
 from shoal.apiserver.priority import ClassAdmission, PodPriority, PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, WriteAdmission, utcnow
 from shoal.apiserver.watchcache import Broadcaster
@@ -78,6 +79,7 @@ class ApiServer:
     ) -> None:
         self.store = store
         self.allocator = ServiceAllocator(store, service_cidr=service_cidr)
+        self.pod_cidrs = PodCidrGuard(store)
         self.authenticator = authenticator
         self.server_address = server_address
         self.ready = False
@@ -99,7 +101,7 @@ class ApiServer:
             self.resources[info.storage_prefix] = Resource(
                 WriteThrough(store, cache) if cache is not None else store, info, clock=clock,
                 namespace_lookup=self.namespaces.get,
-                hooks=self.allocator if info.kind == "Service" else None,
+                hooks={"Service": self.allocator, "Node": self.pod_cidrs}.get(info.kind),
                 admission_hook=admissions.get(info.kind),
             )
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
@@ -120,6 +122,9 @@ class ApiServer:
         svc = kinds.lookup("", "v1", "services")
         assert svc is not None
         await self.allocator.repair(svc.storage_prefix)
+        nodes = kinds.lookup("", "v1", "nodes")
+        assert nodes is not None
+        await self.pod_cidrs.repair(nodes.storage_prefix)
         ns = self.resources[self._ns_info.storage_prefix]
         for name in SYSTEM_NAMESPACES:
             if await self._namespace(name) is None:

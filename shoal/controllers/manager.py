@@ -34,6 +34,7 @@ CONTROLLERS: dict[str, str] = {
     "namespace": "shoal.controllers.namespace:NamespaceController",
     "endpoints": "shoal.controllers.endpoints:EndpointsController",
     "servicelb": "shoal.controllers.servicelb:ServiceLBController",
+    "nodeipam": "shoal.controllers.nodeipam:NodeIpamController",
 }
 
 

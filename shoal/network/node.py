@@ -2,7 +2,8 @@
 
 Runs on every node beside the node agent (embedded in ``shoal server``, or in
 ``shoal agent`` on other machines), with its own informers on Services and
-Endpoints. The DNS listens on the well-known ClusterIP (``<cidr>.10``), which
+Endpoints, and (given ``OverlaySettings``) the overlay that routes the other
+nodes' pod CIDRs to them (``overlaynode``). The DNS listens on the well-known ClusterIP (``<cidr>.10``), which
 is local on every node once the proxy has routed the service CIDR locally, so
 each node answers its own pods' queries.
 
@@ -22,12 +23,16 @@ import errno
 import ipaddress
 import logging
 import socket
+from dataclasses import dataclass
 from typing import TypedDict
 
 from shoal.client import ApiClient, InformerFactory
-from shoal.network import nftrules
+from shoal.network import netlink, nftrules
+from shoal.network.backends import make_backend
 from shoal.network.dns import ClusterDNS, host_resolvers
 from shoal.network.dnsrecords import RecordIndex
+from shoal.network.overlay import pod_mtu
+from shoal.network.overlaynode import NodeOverlay
 from shoal.network.proxy import ServiceProxy
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,16 @@ class NetworkInfo(TypedDict):
     dns_here: bool
 
 
+@dataclass(frozen=True, slots=True)
+class OverlaySettings:
+    """The overlay of this node: its backend (``vxlan``, ``host-gw``, ``none``) and underlay address."""
+
+    backend: str
+    node_ip: str
+    vni: int = 1
+    port: int = 8472
+
+
 def cluster_dns_ip(service_cidr: str) -> str:
     return str(ipaddress.ip_network(service_cidr, strict=False).network_address + 10)
 
@@ -54,12 +69,12 @@ def default_node_name() -> str:
 class NetworkNode:
     def __init__(self, client: ApiClient, *, node_name: str | None = None, service_cidr: str = "10.43.0.0/16",
                  mode: str = "auto", domain: str = "cluster.local", dns_port: int = 53,
-                 dns_retry: float = 10.0) -> None:
+                 dns_retry: float = 10.0, overlay: OverlaySettings | None = None) -> None:
         self.client = client
         self.node_name = node_name or default_node_name()
         self.factory = InformerFactory(client)
         self.proxy = ServiceProxy(self.factory, service_cidr=service_cidr, mode=mode,
-                                  table=nftrules.table_name(self.node_name))
+                                  table=nftrules.table_name(self.node_name), node_name=self.node_name)
         self.index = RecordIndex(domain)
         self.dns_ip = cluster_dns_ip(service_cidr)
         self.dns_port = dns_port
@@ -73,6 +88,10 @@ class NetworkNode:
         self.dns_serving = False
         self.dns_shared = False  # another process on this machine serves the cluster DNS address
         self._dns_task: asyncio.Task[None] | None = None
+        self.overlay_settings = overlay
+        self.overlay = NodeOverlay(client, self.factory, node_name=self.node_name,
+                                   node_ip=overlay.node_ip) if overlay is not None else None
+        self.pod_mtu = 0  # the MTU pods' interfaces get (0: the kernel's default), known once started
 
     @property
     def dns_available(self) -> bool:
@@ -81,6 +100,14 @@ class NetworkNode:
 
     async def start(self) -> None:
         self.factory.start()
+        if self.overlay is not None and self.overlay_settings is not None:
+            o = self.overlay_settings
+            under = await netlink.underlay(o.node_ip)
+            if under is not None and under.dev == "lo":
+                under = None  # a loopback address is no underlay
+            backend = make_backend(o.backend, under, vni=o.vni, port=o.port)
+            self.pod_mtu = pod_mtu(under.mtu, backend.name) if under is not None else 0
+            await self.overlay.start(backend)
         await self.proxy.start()
         await self.factory.wait_synced(30)
         if not self.proxy.route_local:
@@ -120,6 +147,8 @@ class NetworkNode:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._dns_task
         await self.dns.stop()
+        if self.overlay is not None:
+            await self.overlay.stop()
         await self.proxy.stop()
         await self.factory.stop()
 
