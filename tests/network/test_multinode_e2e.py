@@ -19,6 +19,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,17 +112,17 @@ def wait_until(fn: Callable[[], Any], timeout: float, what: str, cluster: Cluste
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def cluster(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    root = Path(tmp_path_factory.mktemp("multinode"))
-    underlay = make_underlay(3)
+@contextmanager
+def running_cluster(docker_host: str, root: Path, machines: int, backend: str) -> Iterator[Cluster]:
+    """``machines`` machines with an agent each, and the server on the host's end of their bridge."""
+    underlay = make_underlay(machines)
     server: RunningServer | None = None
     agents: list[MachineAgent] = []
     try:
-        server = start_server(root / "server", host=underlay.host_ip, args=["--network-backend", "vxlan"])
+        server = start_server(root / "server", host=underlay.host_ip, args=["--network-backend", backend])
         tag = uuid.uuid4().hex[:4]
         for i, m in enumerate(underlay.machines):
-            a = MachineAgent(m, f"m{i}-{tag}", server.url, server.data_dir, root / f"agent{i}", podman, [])
+            a = MachineAgent(m, f"m{i}-{tag}", server.url, server.data_dir, root / f"agent{i}", docker_host, [])
             a.start()
             agents.append(a)
         c = Cluster(server, underlay, agents)
@@ -129,11 +130,12 @@ def cluster(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
         def ready() -> bool:
             nodes = c.get("nodes")["items"]
             ok = [n for n in nodes if n["spec"].get("podCIDR")
-                  and "shoal.io/network-backend-data" in n["metadata"].get("annotations", {})
+                  and n["metadata"].get("annotations", {}).get("shoal.io/network-backend") == backend
+                  and (backend != "vxlan" or "shoal.io/network-backend-data" in n["metadata"]["annotations"])
                   and any(x["type"] == "Ready" and x["status"] == "True" for x in n["status"]["conditions"])]
-            return len(ok) == 3
+            return len(ok) == machines
 
-        wait_until(ready, 60, "3 ready nodes with pod CIDRs and VTEPs", c)
+        wait_until(ready, 60, f"{machines} ready nodes with pod CIDRs ({backend})", c)
         c.kubectl("create", "namespace", NS)
         yield c
     finally:
@@ -154,6 +156,12 @@ def cluster(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
             remove_own_sandboxes({"io.shoal.node": a.node})
             shutil.rmtree(f"/run/shoal/podnet/nodes/{a.node}", ignore_errors=True)
         remove_underlay(underlay)
+
+
+@pytest.fixture(scope="module")
+def cluster(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running_cluster(podman, Path(tmp_path_factory.mktemp("multinode")), 3, "vxlan") as c:
+        yield c
 
 
 def pods(c: Cluster, selector: str = "app=web") -> list[dict[str, Any]]:
@@ -333,3 +341,21 @@ def test_a_deleted_node_leaves_every_other_machine_within_a_second(cluster: Clus
     wait_until(vanished, 5, "the deleted node's entries to vanish", cluster)
     took = time.monotonic() - start
     assert took <= 1.0, f"{took:.2f} s"
+
+
+def test_host_gw_routes_pods_through_the_machines_without_encapsulation(podman: str, tmp_path: Path) -> None:
+    """The other backend, on machines of one segment: plain routes via the peers' underlay addresses."""
+    with running_cluster(podman, tmp_path, 2, "host-gw") as c:
+        (m0, m1), (a0, a1) = c.underlay.machines, c.agents
+        cidr1 = c.get("node", a1.node)["spec"]["podCIDR"]
+        assert f"{cidr1} via {m1.ip} dev eth0" in m0.routes()
+        assert m0.run("ip", "link", "show", "dev", "shoal.1").returncode != 0  # no VXLAN device
+        c.kubectl("run", "srv", "-n", NS, f"--image={IMAGE}", "--restart=Never",
+                  f"--overrides={json.dumps({'apiVersion': 'v1', 'spec': {'nodeName': a1.node}})}",
+                  "--", "sh", "-c", WEB_CMD)
+        ip = wait_until(lambda: c.kubectl("get", "pod", "srv", "-n", NS, "-o", "jsonpath={.status.podIP}",
+                                          check=False).strip(), 60, "the server pod's address", c)
+        assert ip.startswith(cidr1.rsplit(".", 1)[0] + ".")
+        out = run_client(c, "client-hgw", a0.node, f"wget -qO- http://{ip}/cgi-bin/ip; hostname -i")
+        answer, own = out.split()[:2]
+        assert plain(answer) == own  # across machines, the pod address kept
