@@ -340,6 +340,7 @@ def test_a_deleted_node_leaves_every_other_machine_within_a_second(cluster: Clus
 
     wait_until(vanished, 5, "the deleted node's entries to vanish", cluster)
     took = time.monotonic() - start
+    print(f"deleted node's entries gone from the other machines {took:.3f} s after `kubectl delete node` was run")
     assert took <= 1.0, f"{took:.2f} s"
 
 
@@ -351,7 +352,7 @@ def test_host_gw_routes_pods_through_the_machines_without_encapsulation(podman: 
         assert f"{cidr1} via {m1.ip} dev eth0" in m0.routes()
         assert m0.run("ip", "link", "show", "dev", "shoal.1").returncode != 0  # no VXLAN device
         c.kubectl("run", "srv", "-n", NS, f"--image={IMAGE}", "--restart=Never",
-                  f"--overrides={json.dumps({'apiVersion': 'v1', 'spec': {'nodeName': a1.node}})}",
+                  f"--overrides={json.dumps({'apiVersion': 'v1', 'spec': {'nodeName': a1.node, 'terminationGracePeriodSeconds': 0}})}",
                   "--", "sh", "-c", WEB_CMD)
         ip = wait_until(lambda: c.kubectl("get", "pod", "srv", "-n", NS, "-o", "jsonpath={.status.podIP}",
                                           check=False).strip(), 60, "the server pod's address", c)
