@@ -103,12 +103,14 @@ elif role == "ping":
 '''
 
 
-def in_ns(netns: str, *args: str) -> list[str]:
-    return nsenter(netns, sys.executable, "-c", _PROG, *args)
+def in_ns(netns: str, *args: str, cpu: int | None = None) -> list[str]:
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
+    return nsenter(netns, *pin, sys.executable, "-c", _PROG, *args)
 
 
-def _serve(netns: str, role: str, ip: str, port: int) -> subprocess.Popen[str]:
-    p = subprocess.Popen(in_ns(netns, role, ip, str(port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _serve(netns: str, role: str, ip: str, port: int, cpu: int | None = None) -> subprocess.Popen[str]:
+    p = subprocess.Popen(in_ns(netns, role, ip, str(port), cpu=cpu), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
     assert p.stdout is not None
     line = p.stdout.readline()
     if line.strip() != "ready":
@@ -127,10 +129,13 @@ def throughput(src: str, dst: str, listen: str, target: str, port: int, seconds:
 
 
 def round_trips(src: str, dst: str, listen: str, target: str, port: int, n: int) -> tuple[float, float, float]:
-    srv = _serve(dst, "echo", listen, port)
+    """Round-trip percentiles (ms). Both ends run on one CPU: a wake-up across CPUs (and how deep the other
+    CPU sleeps) would otherwise decide the figure (p50s of 15 or 75 µs on one path from run to run)."""
+    cpu = (os.cpu_count() or 1) - 1
+    srv = _serve(dst, "echo", listen, port, cpu=cpu)
     try:
-        out = subprocess.run(in_ns(src, "ping", target, str(port), str(n)), check=True, capture_output=True,
-                             text=True, timeout=120).stdout
+        out = subprocess.run(in_ns(src, "ping", target, str(port), str(n), cpu=cpu), check=True,
+                             capture_output=True, text=True, timeout=120).stdout
     finally:
         srv.kill()
         srv.wait()
