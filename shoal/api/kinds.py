@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from shoal.api.models import apps, autoscaling, batch, coordination, core, discovery, scheduling
+from shoal.api.models import (
+    apiextensions,
+    apps,
+    autoscaling,
+    batch,
+    coordination,
+    core,
+    discovery,
+    networking,
+    scheduling,
+    storage,
+    volumes,
+)
 from shoal.api.registry import ResourceInfo
 
 _ALL = ("all",)
@@ -25,12 +37,21 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "Event", "events", "event", True, core.Event, short_names=("ev",), has_spec=False),
     ResourceInfo("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", True, core.ServiceAccount,
                  short_names=("sa",), has_spec=False),
+    ResourceInfo("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", False, volumes.PersistentVolume,
+                 short_names=("pv",), subresources=("status",), status_subresource=True, has_spec=False),
+    ResourceInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", True,
+                 volumes.PersistentVolumeClaim, short_names=("pvc",), subresources=("status",),
+                 status_subresource=True, has_spec=False),
     ResourceInfo("apps", "v1", "Deployment", "deployments", "deployment", True, apps.Deployment,
                  short_names=("deploy",), categories=_ALL, subresources=("status", "scale"), status_subresource=True),
     ResourceInfo("apps", "v1", "ReplicaSet", "replicasets", "replicaset", True, apps.ReplicaSet,
                  short_names=("rs",), categories=_ALL, subresources=("status", "scale"), status_subresource=True),
     ResourceInfo("apps", "v1", "DaemonSet", "daemonsets", "daemonset", True, apps.DaemonSet,
                  short_names=("ds",), categories=_ALL, subresources=("status",), status_subresource=True),
+    ResourceInfo("apps", "v1", "StatefulSet", "statefulsets", "statefulset", True, apps.StatefulSet,
+                 short_names=("sts",), categories=_ALL, subresources=("status", "scale"), status_subresource=True),
+    ResourceInfo("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", True,
+                 apps.ControllerRevision, has_spec=False),
     ResourceInfo("batch", "v1", "Job", "jobs", "job", True, batch.Job,
                  categories=_ALL, subresources=("status",), status_subresource=True),
     ResourceInfo("batch", "v1", "CronJob", "cronjobs", "cronjob", True, batch.CronJob,
@@ -40,6 +61,14 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  discovery.EndpointSlice, has_spec=False),
     ResourceInfo("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", False,
                  scheduling.PriorityClass, short_names=("pc",), has_spec=False),
+    ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+                 "customresourcedefinition", False, apiextensions.CustomResourceDefinition,
+                 short_names=("crd", "crds"), categories=("api-extensions",), subresources=("status",),
+                 status_subresource=True),
+    ResourceInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", True,
+                 networking.NetworkPolicy, short_names=("netpol",)),
+    ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False,
+                 storage.StorageClass, short_names=("sc",), has_spec=False),
 )
 
 # Kinds that appear only as subresource bodies.

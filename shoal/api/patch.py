@@ -13,7 +13,8 @@ leaves nothing half applied.
 
 ``application/apply-patch+yaml`` (server-side apply) and anything else raise
 ``UnsupportedPatchError`` (HTTP 415); a patch that cannot apply raises
-``PatchError`` (HTTP 422 or 400).
+``PatchError`` (HTTP 400), or its subclass ``PatchTestFailed`` for a failed
+``test`` operation (HTTP 422): each error carries its own ``status_code``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from shoal.api.patch_errors import PatchError, UnsupportedPatchError
+from shoal.api.patch_errors import PatchError, PatchTestFailed, UnsupportedPatchError
 from shoal.api.patch_json import apply_json_patch, copy_json
 from shoal.api.patch_merge import apply_merge_patch
 from shoal.api.patch_strategic import apply_strategic_merge_patch
@@ -34,6 +35,7 @@ __all__ = [
     "APPLY_PATCH",
     "SUPPORTED_PATCH_TYPES",
     "PatchError",
+    "PatchTestFailed",
     "UnsupportedPatchError",
     "apply_patch",
     "decode_patch",

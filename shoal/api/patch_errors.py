@@ -1,10 +1,18 @@
-"""The two ways a PATCH body can be refused, shared by every patch flavour.
+"""The ways a PATCH body can be refused, shared by every patch flavour; each carries its status.
 
-``PatchError`` means the patch was understood as a patch type but cannot be
-applied (bad JSON, a failed ``test``, a missing path, a malformed directive);
-the API server answers it with 422/400. ``UnsupportedPatchError`` means the
-content type is not one this module applies (the server answers 415). They are
-siblings, not parent and child, so catching one never swallows the other.
+The error says what went wrong, so it says how the API answers it: the HTTP
+status and the ``Status.reason`` are attributes of the class, and the server
+maps any of them to a ``Status`` in one place (never by reading the message).
+As upstream's patch handler:
+
+* ``PatchError``: the patch was understood as a patch type but is malformed or
+  cannot be applied (bad JSON, a missing path, a malformed directive): 400
+  BadRequest.
+* ``PatchTestFailed``: a JSON-patch ``test`` operation did not hold: 422
+  Invalid (the request was well formed; the object is not what it asserted).
+* ``UnsupportedPatchError``: the content type is not one this module applies
+  (e.g. server-side apply): 415 UnsupportedMediaType. It is a sibling of
+  ``PatchError``, not a child, so catching one never swallows the other.
 """
 
 from __future__ import annotations
@@ -13,6 +21,19 @@ from __future__ import annotations
 class PatchError(ValueError):
     """A patch that cannot be applied; the message names the path at fault."""
 
+    status_code = 400
+    reason = "BadRequest"
+
+
+class PatchTestFailed(PatchError):
+    """A JSON-patch ``test`` operation that failed (the value differs, or its path is missing)."""
+
+    status_code = 422
+    reason = "Invalid"
+
 
 class UnsupportedPatchError(ValueError):
     """A patch content type this module does not apply (e.g. server-side apply)."""
+
+    status_code = 415
+    reason = "UnsupportedMediaType"

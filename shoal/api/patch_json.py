@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shoal.api.patch_errors import PatchError
+from shoal.api.patch_errors import PatchError, PatchTestFailed
 
 __all__ = ["apply_json_patch", "parse_pointer", "json_equal", "copy_json"]
 
@@ -83,7 +83,9 @@ def apply_json_patch(doc: Any, operations: Any) -> Any:
         try:
             doc = _apply_one(doc, op, operation)
         except PatchError as exc:
-            raise PatchError(f"json patch operation {index} ({op}): {exc}") from None
+            # whatever stops a ``test`` (a different value, a missing path) is the test failing
+            failed = PatchTestFailed if op == "test" else type(exc)
+            raise failed(f"json patch operation {index} ({op}): {exc}") from None
     return doc
 
 
@@ -104,7 +106,7 @@ def _apply_one(doc: Any, op: str, operation: dict[str, Any]) -> Any:
     if op == "test":
         current = _get(doc, tokens, path)
         if not json_equal(current, operation["value"]):
-            raise PatchError(
+            raise PatchTestFailed(
                 f"test failed: value at {path or '/'} is {current!r}, expected {operation['value']!r}"
             )
         return doc

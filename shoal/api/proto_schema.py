@@ -203,13 +203,15 @@ SCHEMA = Schema(PACKAGES, "shoal.api.proto_schema_gen")
 # scripts/gen_proto_schema.py's package list).
 _SERVED: dict[str, str] = {
     "v1": (
-        "Binding ConfigMap Endpoints Event LimitRange Namespace Node PersistentVolumeClaim Pod"
+        "Binding ConfigMap Endpoints Event LimitRange Namespace Node PersistentVolume PersistentVolumeClaim Pod"
         " PodTemplate ReplicationController ResourceQuota Secret Service ServiceAccount"
     ),
     "apps/v1": "ControllerRevision DaemonSet Deployment ReplicaSet StatefulSet",
     "batch/v1": "CronJob Job",
     "coordination.k8s.io/v1": "Lease",
     "scheduling.k8s.io/v1": "PriorityClass",
+    "networking.k8s.io/v1": "NetworkPolicy",
+    "storage.k8s.io/v1": "StorageClass",
     "policy/v1": "Eviction PodDisruptionBudget",
     "authentication.k8s.io/v1": "TokenRequest TokenReview",
     "autoscaling/v1": "Scale",

@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shoal.api.models.apps import DaemonSet, Deployment, ReplicaSet
+from shoal.api.crd.validation import validate_crd, validate_crd_update
+from shoal.api.models.apiextensions import CustomResourceDefinition
+from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from shoal.api.models.batch import CronJob, Job
 from shoal.api.models.core import (
     ConfigMap,
@@ -26,8 +28,11 @@ from shoal.api.models.core import (
     Service,
     ServiceAccount,
 )
+from shoal.api.models.networking import NetworkPolicy
 from shoal.api.models.pod import Pod, PodTemplate
 from shoal.api.models.scheduling import PriorityClass
+from shoal.api.models.storage import StorageClass
+from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
 from shoal.api.validation_base import (
     FieldError,
     InvalidError,
@@ -52,8 +57,23 @@ from shoal.api.validation_core import (
     validate_service,
     validate_service_update,
 )
+from shoal.api.validation_networking import validate_network_policy
 from shoal.api.validation_pod import validate_pod_spec, validate_pod_spec_update
 from shoal.api.validation_scheduling import validate_priority_class, validate_priority_class_update
+from shoal.api.validation_statefulset import (
+    validate_controller_revision,
+    validate_controller_revision_update,
+    validate_stateful_set,
+    validate_stateful_set_update,
+)
+from shoal.api.validation_storage import (
+    validate_persistent_volume,
+    validate_persistent_volume_claim,
+    validate_persistent_volume_claim_update,
+    validate_persistent_volume_update,
+    validate_storage_class,
+    validate_storage_class_update,
+)
 from shoal.api.validation_workloads import (
     validate_cron_job,
     validate_daemon_set,
@@ -67,7 +87,8 @@ from shoal.api.validation_workloads import (
 
 __all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update", "raise_if_invalid"]
 
-CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass)
+CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass,
+                                    CustomResourceDefinition)
 NameCheck = Callable[[str], list[str]]
 Rule = Callable[[Any], list[FieldError]]
 UpdateRule = Callable[[Any, Any], list[FieldError]]
@@ -124,9 +145,16 @@ RULES: dict[type, Rule] = {
     Deployment: validate_deployment,
     ReplicaSet: validate_replica_set,
     DaemonSet: validate_daemon_set,
+    StatefulSet: validate_stateful_set,
+    ControllerRevision: validate_controller_revision,
     Job: validate_job,
     CronJob: validate_cron_job,
     PriorityClass: validate_priority_class,
+    NetworkPolicy: validate_network_policy,
+    PersistentVolume: validate_persistent_volume,
+    PersistentVolumeClaim: validate_persistent_volume_claim,
+    StorageClass: validate_storage_class,
+    CustomResourceDefinition: validate_crd,
 }
 
 
@@ -148,8 +176,14 @@ UPDATE_RULES: dict[type, UpdateRule] = {
     Deployment: _selector_update,
     ReplicaSet: _selector_update,
     DaemonSet: _selector_update,
+    StatefulSet: validate_stateful_set_update,
+    ControllerRevision: validate_controller_revision_update,
     Job: validate_job_update,
     PriorityClass: validate_priority_class_update,
+    PersistentVolume: validate_persistent_volume_update,
+    PersistentVolumeClaim: validate_persistent_volume_claim_update,
+    StorageClass: validate_storage_class_update,
+    CustomResourceDefinition: validate_crd_update,
 }
 
 

@@ -42,7 +42,7 @@ def _invalid(name: str, field: str, value: Any, msg: str) -> errors.ApiError:
 
 
 class ServiceAllocator:
-    """Hooks the Service REST storage calls around writes."""
+    """The Service strategy's ``KeyAllocator``: reservations made before a write, released after."""
 
     def __init__(self, store: Store, *, service_cidr: str = "10.43.0.0/16",
                  node_port_range: tuple[int, int] = NODE_PORT_RANGE) -> None:

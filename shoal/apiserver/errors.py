@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 
+from shoal.api.patch_errors import PatchError, UnsupportedPatchError
+
 
 class ApiError(Exception):
     """An error answered to the client as a ``metav1.Status``."""
@@ -132,6 +134,20 @@ def too_large(limit: int) -> ApiError:
 
 def unsupported_media(content_type: str) -> ApiError:
     return ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type!r})")
+
+
+def patch_refused(e: ValueError, content_type: str) -> ApiError:
+    """The ``Status`` for a patch that could not be applied: the one place patch errors become answers.
+
+    A ``PatchError`` carries its own status and reason (400 BadRequest, 422 Invalid for a failed
+    ``test``); an unsupported patch type is 415; any other ``ValueError`` from applying a patch is
+    a malformed patch (400).
+    """
+    if isinstance(e, UnsupportedPatchError):
+        return unsupported_media(content_type)
+    if isinstance(e, PatchError):
+        return ApiError(e.status_code, e.reason, str(e))
+    return bad_request(str(e))
 
 
 _REASONS = {

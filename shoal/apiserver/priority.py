@@ -17,7 +17,8 @@ at start, cannot be deleted.
 Every pod create asks for the default class, so the classes are answered from memory: a
 ``PriorityClassCache`` holds all of them, loaded from the store once and kept current by this
 server's own writes (``nscache.WriteThrough``) and by the priorityclasses watch cache for anyone
-else's. ``resolve`` is the pure decision; ``PodPriority`` and ``ClassAdmission`` do the lookups.
+else's. ``resolve`` is the pure decision; ``admit_pod``, ``check_one_default`` and
+``check_deletable`` do the lookups, for the pods' and priorityclasses' strategies.
 """
 
 from __future__ import annotations
@@ -135,62 +136,42 @@ class PriorityClassCache(NamespaceCache):
         return result
 
 
-class PodPriority:
-    """The pods resource's create admission: resolve the priority, write it into the pod."""
-
-    def __init__(self, classes: PriorityClassCache) -> None:
-        self.classes = classes
-
-    async def on_create(self, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None:
-        spec = obj.setdefault("spec", {})
-        raw_spec = data.get("spec")
-        asked: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
-        name = str(spec.get("priorityClassName") or "")
-        named = await self.classes.get(name) if name else None
-        default = None if name else await self.classes.default()
-        try:
-            out = resolve(ns or "", name, named, default, asked.get("priority"), asked.get("preemptionPolicy"))
-        except Refused as e:
-            raise errors.forbidden_object("pods", obj["metadata"]["name"], "", str(e)) from None
-        if out.class_name:
-            spec["priorityClassName"] = out.class_name
-        spec["priority"] = out.priority
-        spec["preemptionPolicy"] = out.preemption_policy
-
-    async def on_update(self, obj: dict[str, Any], old: dict[str, Any]) -> None:
-        return None
-
-    def on_delete(self, obj: dict[str, Any]) -> None:
-        return None
+async def admit_pod(classes: PriorityClassCache, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None:
+    """A pod create's priority admission: resolve the priority, write it into the pod (403 if refused)."""
+    spec = obj.setdefault("spec", {})
+    raw_spec = data.get("spec")
+    asked: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
+    name = str(spec.get("priorityClassName") or "")
+    named = await classes.get(name) if name else None
+    default = None if name else await classes.default()
+    try:
+        out = resolve(ns or "", name, named, default, asked.get("priority"), asked.get("preemptionPolicy"))
+    except Refused as e:
+        raise errors.forbidden_object("pods", obj["metadata"]["name"], "", str(e)) from None
+    if out.class_name:
+        spec["priorityClassName"] = out.class_name
+    spec["priority"] = out.priority
+    spec["preemptionPolicy"] = out.preemption_policy
 
 
-class ClassAdmission:
-    """The priorityclasses resource's admission: one global default; system classes stay."""
+async def check_one_default(classes: PriorityClassCache, obj: dict[str, Any]) -> None:
+    """A PriorityClass write: refuse a second global default (403)."""
+    if obj.get("globalDefault") is not True:
+        return
+    current = await classes.default()
+    name = obj["metadata"]["name"]
+    if current is not None and current["metadata"]["name"] != name:
+        raise errors.forbidden_object(
+            "priorityclasses", name, "scheduling.k8s.io",
+            f"PriorityClass {current['metadata']['name']} is already marked as default. Only one default can exist")
 
-    def __init__(self, classes: PriorityClassCache) -> None:
-        self.classes = classes
 
-    async def _one_default(self, obj: dict[str, Any]) -> None:
-        if obj.get("globalDefault") is not True:
-            return
-        current = await self.classes.default()
-        name = obj["metadata"]["name"]
-        if current is not None and current["metadata"]["name"] != name:
-            raise errors.forbidden_object(
-                "priorityclasses", name, "scheduling.k8s.io",
-                f"PriorityClass {current['metadata']['name']} is already marked as default. Only one default can exist")
-
-    async def on_create(self, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None:
-        await self._one_default(obj)
-
-    async def on_update(self, obj: dict[str, Any], old: dict[str, Any]) -> None:
-        await self._one_default(obj)
-
-    def on_delete(self, obj: dict[str, Any]) -> None:
-        name = obj["metadata"]["name"]
-        if name in SYSTEM_PRIORITY_CLASSES:
-            raise errors.forbidden_object("priorityclasses", name, "scheduling.k8s.io",
-                                          "this is a system priority class and cannot be deleted")
+def check_deletable(obj: dict[str, Any]) -> None:
+    """A PriorityClass delete: the system classes stay (403)."""
+    name = obj["metadata"]["name"]
+    if name in SYSTEM_PRIORITY_CLASSES:
+        raise errors.forbidden_object("priorityclasses", name, "scheduling.k8s.io",
+                                      "this is a system priority class and cannot be deleted")
 
 
 def system_classes() -> list[dict[str, Any]]:

@@ -7,9 +7,15 @@ deletion, the status and scale subresources, patches (retried on a concurrent
 write, as upstream's GuaranteedUpdate does), dry run, and list pagination with
 continue tokens tied to a store revision.
 
-Every write goes through ``admission.admit`` before the store sees it, and the
-store write is a single conditional operation, so a refused request changes
-nothing and no object is ever half-written.
+Nothing here asks which kind it serves: every per-kind rule (what a write may
+set, validation, admission against other objects, deletion rules, address
+allocation) is the resource's ``Strategy`` (``shoal.apiserver.strategies``), and
+what a DELETE does is decided by the pure ``deleteplan.plan_delete``, which
+``delete`` only carries out.
+
+Every write goes through the strategy's validation and admission before the
+store sees it, and the store write is a single conditional operation, so a
+refused request changes nothing and no object is ever half-written.
 """
 
 from __future__ import annotations
@@ -18,17 +24,26 @@ import base64
 import binascii
 import builtins
 import copy
-import datetime as dt
-import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, cast
 
+from shoal.api import apply as applylib
 from shoal.api import patch as patchlib
+from shoal.api.crd.kind import custom_of
 from shoal.api.registry import ResourceInfo
 from shoal.api.validation_base import dns1123_subdomain
-from shoal.apiserver import admission, errors, ids, rawobj, strategy
+from shoal.apiserver import deleteplan, errors, fieldmanager, ids, rawobj
+from shoal.apiserver.clock import Clock, fmt_time, utcnow
+from shoal.apiserver.deleteplan import (
+    Conflict,
+    DeleteOptions,
+    MarkTerminating,
+    RemoveNow,
+    Unchanged,
+)
+from shoal.apiserver.strategies.base import SERVER_OWNED, DefaultStrategy, Strategy, Undo
 from shoal.store.base import (
     CompactedError,
     ConflictError,
@@ -39,28 +54,14 @@ from shoal.store.base import (
     Store,
 )
 
-Clock = Callable[[], dt.datetime]
+__all__ = ["Clock", "ListResult", "Match", "Resource", "Result", "fmt_time", "utcnow"]
+
 Match = Callable[[dict[str, Any]], bool]
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _MAX_RETRIES = 16
-_MAX_GRACE_SECONDS = 100 * 365 * 86400
 # subresources whose writes the server itself builds from the current object
 _INTERNAL = frozenset({"binding", "finalize"})
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-@functools.lru_cache(maxsize=4)
-def _format_second(second: int) -> str:
-    return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def fmt_time(t: dt.datetime) -> str:
-    """RFC 3339 in UTC, whole seconds, as metadata timestamps are (most writes share their second)."""
-    return _format_second(int(t.timestamp() // 1))
 
 
 @dataclass(slots=True)
@@ -105,21 +106,6 @@ def decode_continue(token: str) -> tuple[int, str]:
     return rev, start
 
 
-class WriteAdmission(Protocol):
-    """Admission that needs the cluster's other objects, run after ``admission`` on each write.
-
-    Upstream runs such plugins (Priority, ...) after decoding and before storage; a refusal raises
-    an ``ApiError`` and nothing is written. ``on_create`` may change ``obj`` (``data`` is the body
-    as the client sent it); ``on_update`` runs for writes of the main resource only.
-    """
-
-    async def on_create(self, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None: ...
-
-    async def on_update(self, obj: dict[str, Any], old: dict[str, Any]) -> None: ...
-
-    def on_delete(self, obj: dict[str, Any]) -> None: ...
-
-
 class Resource:
     """The verbs of one resource (e.g. pods) over a store."""
 
@@ -130,18 +116,20 @@ class Resource:
         *,
         clock: Clock = utcnow,
         namespace_lookup: Callable[[str], Any] | None = None,
-        hooks: Any = None,
-        admission_hook: WriteAdmission | None = None,
+        strategy: Strategy | None = None,
     ) -> None:
         self.store = store
-        # per-kind side effects around writes (Service address allocation): an object with
-        # ``prepare(new, old) -> (undo, release_keys)``, ``release_keys(keys)`` and ``release_all(obj)``
-        self.hooks = hooks
-        # admission that reads other objects (a pod's PriorityClass): see ``WriteAdmission``
-        self.admission_hook = admission_hook
         self.info = info
+        # every rule of this kind (``shoal.apiserver.strategies``); a generic kind's by default
+        self.strategy: Strategy = strategy if strategy is not None else DefaultStrategy(info)
         self.clock = clock
         self.namespace_lookup = namespace_lookup
+        # A custom resource is stored in its CRD's storage version and read in the version asked for
+        # (``None`` conversion: only apiVersion differs); built-in kinds have one version.
+        custom = custom_of(info)
+        self.stored_api_version = custom.storage_api_version if custom is not None else info.api_version
+        self.list_kind = custom.list_kind if custom is not None else f"{info.kind}List"
+        self._served_av = info.api_version.encode() if custom is not None else None
 
     # ---- helpers -------------------------------------------------------------------
     def _nf(self, name: str) -> errors.ApiError:
@@ -157,7 +145,19 @@ class Resource:
         obj = rawobj.canonical(obj)
         obj["metadata"]["resourceVersion"] = str(rev)
         raw = rawobj.with_rv(stored, rev) if stored is not None else rawobj.encode(obj)
+        if self._served_av is not None:
+            obj["apiVersion"] = self.info.api_version
+            raw = rawobj.with_api_version(raw, self._served_av)
         return Result(obj, raw, warnings, created)
+
+    def served_raw(self, raw: bytes) -> bytes:
+        """Stored bytes as this version serves them (a custom resource's apiVersion; else unchanged)."""
+        return raw if self._served_av is None else rawobj.with_api_version(raw, self._served_av)
+
+    def served_obj(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if self._served_av is not None:
+            obj["apiVersion"] = self.info.api_version
+        return obj
 
     async def _get_kv(self, ns: str | None, name: str) -> KeyValue:
         kv = await self.store.get(self.info.key(ns, name))
@@ -167,6 +167,10 @@ class Resource:
 
     def _set_type(self, obj: dict[str, Any]) -> None:
         obj["apiVersion"] = self.info.api_version
+        obj["kind"] = self.info.kind
+
+    def _set_stored_type(self, obj: dict[str, Any]) -> None:
+        obj["apiVersion"] = self.stored_api_version
         obj["kind"] = self.info.kind
 
     def _check_body_identity(self, data: Any, ns: str | None, name: str | None) -> dict[str, Any]:
@@ -224,10 +228,12 @@ class Resource:
     # ---- create ---------------------------------------------------------------------
     async def create(
         self, ns: str | None, data: Any, *, dry_run: bool = False, field_validation: str = "Strict",
-        shape_checked: bool = False, json_body: bool = False,
+        shape_checked: bool = False, json_body: bool = False, manager: str = "",
+        applied: applylib.Applied | None = None,
     ) -> Result:
         """Admit and store a new object. ``shape_checked``: ``data`` came through ``parse_body``;
-        ``json_body``: as JSON (see ``admission.admit_create``)."""
+        ``json_body``: as JSON (see ``admission.admit_create``); ``manager``: the writer, who owns
+        what it set (managedFields); ``applied``: the object is an apply's, with its managedFields."""
         data = self._check_body_identity(data, ns, None)
         meta = data["metadata"]
         if not meta.get("name"):
@@ -242,28 +248,37 @@ class Resource:
                       "message": "Required value: name or generateName is required"}],
                     self.info.group,
                 )
-        for f in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp",
-                  "deletionGracePeriodSeconds", "generation"):
+        meta.pop("resourceVersion", None)
+        for f in SERVER_OWNED:
             meta.pop(f, None)
-        obj, warnings = admission.admit_create(self.info, data, field_validation=field_validation,
-                                               shape_checked=shape_checked, json_body=json_body)
-        self._set_type(obj)
+        st = self.strategy
+        obj, warnings = st.validate_create(data, field_validation=field_validation, shape_checked=shape_checked,
+                                           json_body=json_body)
+        self._set_stored_type(obj)
         m = obj["metadata"]
         m["uid"] = ids.new_uid()
         m["creationTimestamp"] = fmt_time(self.clock())
-        strategy.prepare_create(self.info, obj)
+        st.prepare_create(obj)
+        if applied is not None:
+            if applied.entries:
+                m["managedFields"] = applied.entries
+            else:
+                m.pop("managedFields", None)
+        else:
+            fieldmanager.on_write(st.field_schema(), self.info, live=None, new=obj, manager=manager,
+                                  subresource="", now=m["creationTimestamp"])
         await self._check_namespace(ns)
-        if self.admission_hook is not None:
-            await self.admission_hook.on_create(ns, obj, data)
+        await st.admit_create(ns, obj, data)
         name = m["name"]
         key = self.info.key(ns, name)
         if dry_run:
             if await self.store.get(key) is not None:
                 raise errors.already_exists(self.info.plural, name, self.info.group)
             return self._result(obj, 0, warnings, created=True)
-        undo: list[Any] = []
-        if self.hooks is not None:
-            undo, _ = await self.hooks.prepare(obj, None)
+        undo: list[Undo] = []
+        allocator = st.allocator
+        if allocator is not None:
+            undo, _ = await allocator.prepare(obj, None)
         stored = rawobj.encode_for_store(obj)
         try:
             rev = await self.store.create(key, stored)
@@ -278,11 +293,12 @@ class Resource:
     # ---- read -----------------------------------------------------------------------
     async def get(self, ns: str | None, name: str) -> Result:
         kv = await self._get_kv(ns, name)
-        return Result(rawobj.decode_rv(kv.value, kv.mod_revision), rawobj.with_rv(kv.value, kv.mod_revision), [])
+        return Result(self.served_obj(rawobj.decode_rv(kv.value, kv.mod_revision)),
+                      self.served_raw(rawobj.with_rv(kv.value, kv.mod_revision)), [])
 
     async def get_raw(self, ns: str | None, name: str) -> bytes:
         kv = await self._get_kv(ns, name)
-        return rawobj.with_rv(kv.value, kv.mod_revision)
+        return self.served_raw(rawobj.with_rv(kv.value, kv.mod_revision))
 
     async def list(
         self,
@@ -337,8 +353,8 @@ class Resource:
                     o = rawobj.decode_rv(kv.value, kv.mod_revision)
                     if match is not None and not match(o):
                         continue
-                    objs.append(o)
-                raws.append(rawobj.with_rv(kv.value, kv.mod_revision))
+                    objs.append(self.served_obj(o))
+                raws.append(self.served_raw(rawobj.with_rv(kv.value, kv.mod_revision)))
             else:
                 if more and kvs:
                     start_after = kvs[-1].key
@@ -360,7 +376,11 @@ class Resource:
         subresource: str = "",
         dry_run: bool = False,
         field_validation: str = "Strict",
+        manager: str = "",
+        manager_subresource: str | None = None,
     ) -> Result:
+        """Replace the object (``manager_subresource``: the subresource the write is recorded under
+        in managedFields when it is not ``subresource``, as a write through ``/scale``)."""
         data = self._check_body_identity(data, ns, name)
         rv = data["metadata"].get("resourceVersion")
         expected = 0
@@ -376,6 +396,7 @@ class Resource:
         return await self._guaranteed_update(
             ns, name, mutate, expected=expected, subresource=subresource,
             dry_run=dry_run, field_validation=field_validation,
+            track=self._tracker(manager, subresource if manager_subresource is None else manager_subresource),
         )
 
     async def patch(
@@ -388,24 +409,104 @@ class Resource:
         subresource: str = "",
         dry_run: bool = False,
         field_validation: str = "Strict",
+        manager: str = "",
     ) -> Result:
         model = self.info.model
+        if model is None and patchlib.normalize_patch_type(patch_type) == patchlib.STRATEGIC_MERGE_PATCH:
+            # as upstream: custom resources have no patch metadata, so no strategic merge patch
+            raise errors.ApiError(415, "UnsupportedMediaType",
+                                  "the body of the request was in an unknown format - accepted media types include: "
+                                  "application/json-patch+json, application/merge-patch+json, "
+                                  "application/apply-patch+yaml")
 
         def mutate(current: dict[str, Any]) -> dict[str, Any]:
             try:
                 out = patchlib.apply_patch(current, body, patch_type, model=model)
-            except patchlib.UnsupportedPatchError as e:
-                raise errors.unsupported_media(patch_type) from e
-            except (patchlib.PatchError, ValueError) as e:
-                raise errors.ApiError(422 if "test" in str(e) else 400, "BadRequest" if "test" not in str(e) else "Invalid", str(e)) from None
+            except ValueError as e:  # PatchError, UnsupportedPatchError: each carries its own status
+                raise errors.patch_refused(e, patch_type) from None
             if not isinstance(out, dict):
                 raise errors.bad_request("the patch result is not an object")
             return out
 
         return await self._guaranteed_update(
             ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
-            field_validation=field_validation, from_patch=True,
+            field_validation=field_validation, from_patch=True, track=self._tracker(manager, subresource),
         )
+
+    async def apply(
+        self,
+        ns: str | None,
+        name: str,
+        config: dict[str, Any],
+        *,
+        manager: str,
+        force: bool = False,
+        subresource: str = "",
+        dry_run: bool = False,
+        field_validation: str = "Strict",
+    ) -> Result:
+        """Server-side apply of ``config`` by ``manager`` (``shoal.api.apply``); creates the object
+        when it does not exist. The merged object is then written as any update is."""
+        config = fieldmanager.check_config(self.info, config, name)
+        node = self.strategy.field_schema()
+        reset = fieldmanager.reset_filter(self.info, subresource)
+        info = self.info
+
+        def run(live: dict[str, Any] | None) -> applylib.Applied:
+            try:
+                return applylib.apply(node, live=live, config=config, manager=manager,
+                                      api_version=info.api_version, subresource=subresource, force=force,
+                                      now=fmt_time(self.clock()), reset=reset)
+            except applylib.ApplyConflict as c:
+                raise fieldmanager.conflict_error(c) from None
+            except applylib.TypedError as e:
+                raise fieldmanager.typed_error(e, info, ns, name) from None
+
+        entries: list[Any] = []  # the managedFields of the last apply to the live object
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            applied = run(current)
+            entries[:] = applied.entries or []
+            out = applied.obj if applied.obj is not None else current
+            if applied.pruned:
+                out = fieldmanager.defaulted(info, out)
+            return {**out, "metadata": {k: v for k, v in (out.get("metadata") or {}).items()
+                                        if k != "managedFields"}}
+
+        def track(current: dict[str, Any], obj: dict[str, Any]) -> None:
+            meta = obj["metadata"]
+            if entries:
+                meta["managedFields"] = list(entries)
+            else:
+                meta.pop("managedFields", None)
+
+        for _ in range(_MAX_RETRIES):
+            try:
+                return await self._guaranteed_update(
+                    ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
+                    field_validation=field_validation, from_patch=True, track=track)
+            except errors.ApiError as e:
+                if e.code != 404 or e.reason != "NotFound" or subresource:
+                    raise
+            applied = run(None)
+            try:
+                return await self.create(ns, rawobj.copy_json(applied.obj or {}), dry_run=dry_run,
+                                         field_validation=field_validation, applied=applied)
+            except errors.ApiError as e:
+                if e.reason != "AlreadyExists":
+                    raise
+        raise self._conflict(name, "too many concurrent writes; try again")
+
+    def _tracker(self, manager: str, subresource: str) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+        """What keeps managedFields on an update or patch by ``manager``."""
+        node = self.strategy.field_schema()
+        info = self.info
+
+        def track(current: dict[str, Any], obj: dict[str, Any]) -> None:
+            fieldmanager.on_write(node, info, live=current, new=obj, manager=manager, subresource=subresource,
+                                  now=fmt_time(self.clock()))
+
+        return track
 
     async def _guaranteed_update(
         self,
@@ -420,6 +521,7 @@ class Resource:
         from_patch: bool = False,
         admit: bool = True,
         copy_on_write: bool = False,
+        track: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
     ) -> Result:
         """Read, mutate, admit and write with the read's revision as precondition; retry on a conflict.
 
@@ -428,6 +530,7 @@ class Resource:
         decoding, defaulting and validating the whole object again, which was most of a binding's cost.
         ``copy_on_write``: ``mutate`` leaves its argument as it was and returns new dicts where it
         changes something, so it is given the stored object itself rather than a second decoding.
+        ``track``: sets the admitted object's managedFields, given the object as read.
         """
         for _ in range(_MAX_RETRIES):
             kv = await self._get_kv(ns, name)
@@ -435,7 +538,7 @@ class Resource:
                 raise self._conflict(name)
             current = rawobj.decode_rv(kv.value, kv.mod_revision)
             # a mutation in place gets a copy (decoding again is faster than deepcopy)
-            new = mutate(current if copy_on_write else rawobj.decode_rv(kv.value, kv.mod_revision))
+            new = mutate(current if copy_on_write else self.served_obj(rawobj.decode_rv(kv.value, kv.mod_revision)))
             if from_patch:
                 new = self._check_body_identity(new, ns, name)
                 prv = new["metadata"].get("resourceVersion")
@@ -447,29 +550,32 @@ class Resource:
                     name, f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
                     f"{current['metadata'].get('uid')}"
                 )
+            st = self.strategy
             if subresource == "status":
-                new = strategy.prepare_status_update(self.info, new, current)
+                new = st.prepare_status_update(new, current)
             elif subresource not in _INTERNAL:
-                strategy.prepare_update(self.info, new, current)
+                st.prepare_update(new, current)
             if admit:
-                obj, warnings = admission.admit(self.info, new, old=current, field_validation=field_validation)
-                self._set_type(obj)
-                for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                          "generation"):
+                # what prepare_update decided (validation may hand back ``new`` itself, as a custom kind's does)
+                generation = new["metadata"].get("generation")
+                obj, warnings = st.validate_update(new, current, field_validation=field_validation)
+                self._set_stored_type(obj)
+                for f in SERVER_OWNED:
                     if f in current["metadata"]:
                         obj["metadata"][f] = current["metadata"][f]
                     else:
                         obj["metadata"].pop(f, None)
-                if subresource != "status" and "generation" in new["metadata"]:
-                    obj["metadata"]["generation"] = new["metadata"]["generation"]
-                if self.admission_hook is not None and not subresource:
-                    await self.admission_hook.on_update(obj, current)
+                if subresource != "status" and generation is not None:
+                    obj["metadata"]["generation"] = generation
+                if not subresource:
+                    await st.admit_update(obj, current)
+                if track is not None:
+                    track(current, obj)
             else:
                 obj, warnings = new, []
             if dry_run:
                 return self._result(obj, kv.mod_revision, warnings)
-            md = obj["metadata"]
-            if md.get("deletionTimestamp") and not md.get("finalizers") and self._may_finish_delete(obj):
+            if deleteplan.finishes_deletion(obj, st):
                 try:
                     dkv = await self.store.delete(kv.key, expected_revision=kv.mod_revision)
                 except ConflictError:
@@ -481,10 +587,11 @@ class Resource:
             if _without_rv(obj) == _without_rv(current):
                 # nothing changed: no new revision and no watch event (as upstream's GuaranteedUpdate)
                 return self._result(obj, kv.mod_revision, warnings)
-            undo: list[Any] = []
+            undo: list[Undo] = []
             release: list[str] = []
-            if self.hooks is not None:
-                undo, release = await self.hooks.prepare(obj, current)
+            allocator = st.allocator
+            if allocator is not None:
+                undo, release = await allocator.prepare(obj, current)
             stored = rawobj.encode_for_store(obj)
             try:
                 rev = await self.store.update(kv.key, stored, expected_revision=kv.mod_revision)
@@ -498,8 +605,8 @@ class Resource:
                 if isinstance(e, NotFoundError):
                     raise self._nf(name) from None
                 raise
-            if release:
-                await self.hooks.release_keys(release)
+            if release and allocator is not None:
+                await allocator.release_keys(release)
             return self._result(obj, rev, warnings, stored=stored)
         raise self._conflict(name, "too many concurrent writes; try again")
 
@@ -543,20 +650,9 @@ class Resource:
 
     async def _deleted(self, obj: dict[str, Any]) -> None:
         """Release what a deleted object held (a Service's addresses)."""
-        if self.hooks is not None:
-            await self.hooks.release_all(obj)
-
-    def _spec_finalizers(self, obj: dict[str, Any]) -> bool:
-        """Namespaces are also held by ``spec.finalizers`` (the namespace controller's)."""
-        return self.info.kind == "Namespace" and bool((obj.get("spec") or {}).get("finalizers"))
-
-    def _may_finish_delete(self, obj: dict[str, Any]) -> bool:
-        """A terminating object with no finalizers left goes, unless a pod is still stopping."""
-        if self._spec_finalizers(obj):
-            return False
-        if self.info.kind == "Pod":
-            return not obj["metadata"].get("deletionGracePeriodSeconds")
-        return True
+        allocator = self.strategy.allocator
+        if allocator is not None:
+            await allocator.release_all(obj)
 
     # ---- delete -----------------------------------------------------------------------
     async def delete(
@@ -570,46 +666,33 @@ class Resource:
         dry_run: bool = False,
         propagation: str | None = None,
     ) -> Result:
+        """Carry out ``deleteplan.plan_delete`` for the object as read; plan again on a concurrent write."""
+        options = DeleteOptions(grace_seconds=grace_seconds, precondition_uid=precondition_uid,
+                                precondition_rv=precondition_rv,
+                                propagation=cast("deleteplan.Propagation | None", propagation))
+        st = self.strategy
         for _ in range(_MAX_RETRIES):
             kv = await self._get_kv(ns, name)
             obj = rawobj.decode_rv(kv.value, kv.mod_revision)
-            md = obj["metadata"]
-            if precondition_uid and precondition_uid != md.get("uid"):
-                raise self._conflict(
-                    name, f"Precondition failed: UID in precondition: {precondition_uid}, UID in object meta: {md.get('uid')}"
-                )
-            if precondition_rv and precondition_rv != str(kv.mod_revision):
-                raise self._conflict(name)
-            if self.admission_hook is not None:
-                self.admission_hook.on_delete(obj)
-            grace = strategy.graceful_seconds(self.info, obj, grace_seconds)
-            gc_changed = _apply_propagation(md, propagation)
-            blocked = bool(md.get("finalizers")) or self._spec_finalizers(obj)
-            if md.get("deletionTimestamp") and grace_seconds is None and blocked and not gc_changed:
-                return self._result(obj, kv.mod_revision, [])  # already terminating
-            if blocked or grace > 0:
-                now = self.clock()
-                changed = gc_changed
-                if not md.get("deletionTimestamp") or grace < int(md.get("deletionGracePeriodSeconds") or 0):
-                    # a grace period of centuries is legal (int64) but beyond datetime's range
-                    md["deletionTimestamp"] = fmt_time(now + dt.timedelta(seconds=min(grace, _MAX_GRACE_SECONDS)))
-                    md["deletionGracePeriodSeconds"] = grace
-                    changed = True
-                if self.info.kind == "Namespace":
-                    obj.setdefault("status", {})["phase"] = "Terminating"
-                    changed = True
-                if not blocked and grace == 0:
-                    pass  # fall through to an immediate delete
-                else:
-                    if dry_run or not changed:
-                        return self._result(obj, kv.mod_revision, [])
-                    try:
-                        rev = await self.store.update(kv.key, rawobj.encode_for_store(obj), expected_revision=kv.mod_revision)
-                    except ConflictError:
-                        continue
-                    except NotFoundError:
-                        raise self._nf(name) from None
-                    return self._result(obj, rev, [])
+            plan = deleteplan.plan_delete(obj, options, self.clock(), rules=st)
+            if isinstance(plan, Conflict):
+                raise self._conflict(name, plan.why)
+            st.admit_delete(obj)
+            if isinstance(plan, Unchanged):
+                return self._result(obj, kv.mod_revision, [])
+            if isinstance(plan, MarkTerminating):
+                plan.apply(obj)
+                if dry_run:
+                    return self._result(obj, kv.mod_revision, [])
+                try:
+                    rev = await self.store.update(kv.key, rawobj.encode_for_store(obj),
+                                                  expected_revision=kv.mod_revision)
+                except ConflictError:
+                    continue
+                except NotFoundError:
+                    raise self._nf(name) from None
+                return self._result(obj, rev, [])
+            assert isinstance(plan, RemoveNow)
             if dry_run:
                 return self._result(obj, kv.mod_revision, [])
             try:
@@ -637,11 +720,10 @@ class Resource:
         done: list[bytes] = []
         for o in lst.objs or []:
             md = o["metadata"]
-            if self.admission_hook is not None:
-                try:
-                    self.admission_hook.on_delete(o)
-                except errors.ApiError:
-                    continue  # one that may not be deleted (a system PriorityClass) stays, the rest go
+            try:
+                self.strategy.admit_delete(o)
+            except errors.ApiError:
+                continue  # one that may not be deleted (a system PriorityClass) stays, the rest go
             try:
                 r = await self.delete(md.get("namespace"), md["name"], grace_seconds=grace_seconds, dry_run=dry_run,
                                      propagation=propagation)
@@ -651,32 +733,3 @@ class Resource:
                 raise
             done.append(r.raw)
         return ListResult(done, None, lst.revision, None)
-
-
-# the finalizers through which the garbage collector carries out a deletion's propagation policy
-ORPHAN_FINALIZER = "orphan"
-FOREGROUND_FINALIZER = "foregroundDeletion"
-
-
-def _apply_propagation(md: dict[str, Any], policy: str | None) -> bool:
-    """Set the garbage collector's finalizers for ``policy``, as upstream does before deleting.
-
-    ``Orphan`` adds ``orphan`` (the collector strips this owner from its dependents, then the
-    finalizer), ``Foreground`` adds ``foregroundDeletion`` (the collector deletes the dependents
-    first), ``Background`` removes both; no policy keeps what is there. Returns whether it changed.
-    """
-    if policy is None:
-        return False
-    old = list(md.get("finalizers") or [])
-    fins = [f for f in old if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)]
-    if policy == "Orphan":
-        fins.append(ORPHAN_FINALIZER)
-    elif policy == "Foreground":
-        fins.append(FOREGROUND_FINALIZER)
-    if fins == old:
-        return False
-    if fins:
-        md["finalizers"] = fins
-    else:
-        md.pop("finalizers", None)
-    return True

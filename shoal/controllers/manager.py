@@ -27,6 +27,7 @@ CONTROLLERS: dict[str, str] = {
     "replicaset": "shoal.controllers.replicaset:ReplicaSetController",
     "deployment": "shoal.controllers.deployment:DeploymentController",
     "daemonset": "shoal.controllers.daemonset:DaemonSetController",
+    "statefulset": "shoal.controllers.statefulset:StatefulSetController",
     "job": "shoal.controllers.job:JobController",
     "cronjob": "shoal.controllers.cronjob:CronJobController",
     "nodelifecycle": "shoal.controllers.nodelifecycle:NodeLifecycleController",
@@ -34,6 +35,9 @@ CONTROLLERS: dict[str, str] = {
     "namespace": "shoal.controllers.namespace:NamespaceController",
     "endpoints": "shoal.controllers.endpoints:EndpointsController",
     "servicelb": "shoal.controllers.servicelb:ServiceLBController",
+    "persistentvolume": "shoal.controllers.pvcontroller:PersistentVolumeController",
+    "pvc-protection": "shoal.controllers.storageprotection:PVCProtectionController",
+    "pv-protection": "shoal.controllers.storageprotection:PVProtectionController",
     "nodeipam": "shoal.controllers.nodeipam:NodeIpamController",
 }
 

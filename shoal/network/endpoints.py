@@ -56,12 +56,21 @@ def _target_ref(pod: Body) -> ObjectReference:
     return {"kind": "Pod", "namespace": v.namespace(pod), "name": v.name(pod), "uid": v.uid(pod)}
 
 
-def _address(pod: Body) -> EndpointAddress:
+def _hostname(pod: Body, service: Body) -> str:
+    """The pod's DNS name under this Service: its hostname when its subdomain names the Service (a
+    StatefulSet's ``db-0`` under ``serviceName: db``), as upstream's endpoints controllers publish it."""
+    hostname = v.spec(pod).get("hostname")
+    if isinstance(hostname, str) and hostname and v.spec(pod).get("subdomain") == v.name(service):
+        return hostname
+    return ""
+
+
+def _address(pod: Body, service: Body) -> EndpointAddress:
     a: EndpointAddress = {"ip": v.pod_ip(pod), "targetRef": _target_ref(pod)}
     node = v.node_name(pod)
     if node:
         a["nodeName"] = node
-    hostname = v.spec(pod).get("hostname")
+    hostname = _hostname(pod, service)
     if hostname:
         a["hostname"] = hostname
     return a
@@ -93,7 +102,7 @@ def endpoints_subsets(service: Body, pods: Iterable[Body]) -> list[EndpointSubse
         if svc_ports and not ports:
             continue
         ready, not_ready = groups.setdefault(tuple(ports), ([], []))
-        (ready if publish_all or v.is_ready(pod) else not_ready).append(_address(pod))
+        (ready if publish_all or v.is_ready(pod) else not_ready).append(_address(pod, service))
     out: list[EndpointSubset] = []
     for key, (ready, not_ready) in groups.items():
         s: EndpointSubset = {}
@@ -137,6 +146,9 @@ def endpoint_slice_body(service: Body, pods: Iterable[Body]) -> tuple[list[Endpo
         node = v.node_name(pod)
         if node:
             ep["nodeName"] = node
+        hostname = _hostname(pod, service)
+        if hostname:
+            ep["hostname"] = hostname
         eps.append(ep)
     ports: list[EndpointPort] = [{"name": name, "port": num, "protocol": proto}
                                  for (name, proto), num in port_numbers.items()]

@@ -13,6 +13,7 @@ from shoal.api.patch import (
     MERGE_PATCH,
     STRATEGIC_MERGE_PATCH,
     PatchError,
+    PatchTestFailed,
     UnsupportedPatchError,
     apply_patch,
 )
@@ -219,6 +220,26 @@ def test_json_patch_errors(ops: Any, message: str) -> None:
     with pytest.raises(PatchError) as info:
         jp(DOC, ops)
     assert message in str(info.value)
+
+
+# what each refusal answers with: a failed ``test`` (whatever stops it) is 422 Invalid, every other
+# refusal 400 BadRequest, whatever words the message holds (a path named "test" included)
+STATUS = [
+    ("test fails", [{"op": "test", "path": "/spec/replicas", "value": 2}], 422, "Invalid"),
+    ("test missing path", [{"op": "test", "path": "/spec/nope", "value": None}], 422, "Invalid"),
+    ("test without value", [{"op": "test", "path": "/spec/replicas"}], 422, "Invalid"),
+    ("remove a key named test", [{"op": "remove", "path": "/spec/test"}], 400, "BadRequest"),
+    ("unknown op", [{"op": "tests", "path": "/spec"}], 400, "BadRequest"),
+    ("not a list", {"op": "test"}, 400, "BadRequest"),
+]
+
+
+@pytest.mark.parametrize(("ops", "code", "reason"), [c[1:] for c in STATUS], ids=[c[0] for c in STATUS])
+def test_json_patch_errors_carry_their_status(ops: Any, code: int, reason: str) -> None:
+    with pytest.raises(PatchError) as info:
+        jp(DOC, ops)
+    assert (info.value.status_code, info.value.reason) == (code, reason)
+    assert isinstance(info.value, PatchTestFailed) == (code == 422)
 
 
 def test_error_names_operation_index_and_leaves_doc_intact() -> None:

@@ -104,6 +104,21 @@ def test_generation_moves_on_spec_changes_only(server: RunningServer, http: requ
     assert d["metadata"]["generation"] == 2
 
 
+def test_patch_errors_answer_with_their_own_status(server: RunningServer, http: requests.Session, ns: str) -> None:
+    http.post(url(server, CM, ns), json=obj("ConfigMap", "p", data={"a": "1"}))
+    u = url(server, CM, ns) + "/p"
+    jp = {"Content-Type": "application/json-patch+json"}
+    failed = http.patch(u, data=json.dumps([{"op": "test", "path": "/data/a", "value": "2"}]), headers=jp)
+    assert (failed.status_code, failed.json()["reason"]) == (422, "Invalid"), failed.text
+    # a path that merely says "test" is a malformed patch like any other
+    missing = http.patch(u, data=json.dumps([{"op": "remove", "path": "/data/test"}]), headers=jp)
+    assert (missing.status_code, missing.json()["reason"]) == (400, "BadRequest"), missing.text
+    http.post(url(server, DEPLOY, ns), json=deployment("sc"))
+    scale = http.patch(url(server, DEPLOY, ns) + "/sc/scale", headers=jp,
+                       data=json.dumps([{"op": "test", "path": "/spec/replicas", "value": 5}]))
+    assert (scale.status_code, scale.json()["reason"]) == (422, "Invalid"), scale.text
+
+
 def test_status_subresource_separates_spec_and_status(server: RunningServer, http: requests.Session, ns: str) -> None:
     http.post(url(server, DEPLOY, ns), json=deployment("s"))
     u = url(server, DEPLOY, ns) + "/s"

@@ -622,6 +622,22 @@ def test_endpoint_slice() -> None:
     assert (empty["PORTS"], empty["ENDPOINTS"]) == ("<unset>", "<unset>")
 
 
+@pytest.mark.parametrize(
+    ("spec", "selector"),
+    [
+        ({"podSelector": {}}, "<none>"),
+        ({}, "<none>"),
+        ({"podSelector": {"matchLabels": {"role": "db", "app": "web"}}}, "app=web,role=db"),
+        ({"podSelector": {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["b", "a"]}]}},
+         "tier notin (a,b)"),
+        ({"podSelector": {"matchExpressions": [{"key": "tier", "operator": "Bogus"}]}}, "<error>"),
+    ],
+)
+def test_network_policy_row(spec: dict[str, Any], selector: str) -> None:
+    assert cells("NetworkPolicy", {"metadata": meta("deny"), "spec": spec}) == {
+        "NAME": "deny", "POD-SELECTOR": selector, "AGE": "5m"}
+
+
 # --- events --------------------------------------------------------------------
 
 
@@ -753,6 +769,16 @@ def test_replicaset_and_statefulset_rows() -> None:
     }
     sts = {"metadata": meta("db"), "spec": {"replicas": 0, "template": TEMPLATE}, "status": {}}
     assert cells("StatefulSet", sts)["READY"] == "0/0"
+
+
+def test_controller_revision_row() -> None:
+    owned = {"metadata": {**meta("db-7c9d8f"), "ownerReferences": [
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db", "uid": "u", "controller": True}]},
+        "data": {"spec": {"template": {"$patch": "replace"}}}, "revision": 3}
+    assert cells("ControllerRevision", owned) == {"NAME": "db-7c9d8f", "CONTROLLER": "statefulset.apps/db",
+                                                  "REVISION": 3, "AGE": "5m"}
+    orphan = {"metadata": meta("loose"), "data": {}, "revision": 1}
+    assert cells("ControllerRevision", orphan)["CONTROLLER"] == "<none>"
 
 
 def test_daemonset_row() -> None:
@@ -1122,6 +1148,7 @@ def test_every_printer_matches_its_upstream_columns() -> None:
             "Selector",
         ],
         "StatefulSet": ["Name", "Ready", "Age", "Containers", "Images"],
+        "ControllerRevision": ["Name", "Controller", "Revision", "Age"],
         "DaemonSet": [
             "Name",
             "Desired",
@@ -1160,5 +1187,54 @@ def test_every_printer_matches_its_upstream_columns() -> None:
         "Lease": ["Name", "Holder", "Age"],
         "EndpointSlice": ["Name", "AddressType", "Ports", "Endpoints", "Age"],
         "PriorityClass": ["Name", "Value", "Global-Default", "Age", "PreemptionPolicy"],
+        "NetworkPolicy": ["Name", "Pod-Selector", "Age"],
+        "PersistentVolume": ["Name", "Capacity", "Access Modes", "Reclaim Policy", "Status", "Claim", "StorageClass",
+                             "VolumeAttributesClass", "Reason", "Age", "VolumeMode"],
+        "PersistentVolumeClaim": ["Name", "Status", "Volume", "Capacity", "Access Modes", "StorageClass",
+                                  "VolumeAttributesClass", "Age", "VolumeMode"],
+        "StorageClass": ["Name", "Provisioner", "ReclaimPolicy", "VolumeBindingMode", "AllowVolumeExpansion", "Age"],
+        "CustomResourceDefinition": ["Name", "Created At"],
     }
     assert {kind: [c.name for c in p.columns] for kind, p in PRINTERS.items()} == upstream
+
+
+# --- storage -------------------------------------------------------------------
+
+
+def test_persistent_volume_row() -> None:
+    pv = {"metadata": {**meta("pv1"), "deletionTimestamp": ago(minutes=1)},
+          "spec": {"capacity": {"storage": "1024Mi"}, "accessModes": ["ReadWriteOncePod", "ReadWriteOnce"],
+                   "persistentVolumeReclaimPolicy": "Delete", "claimRef": {"namespace": "ns", "name": "data"},
+                   "storageClassName": "local", "volumeMode": "Filesystem"},
+          "status": {"phase": "Released", "reason": "VolumeFailedDelete"}}
+    assert cells("PersistentVolume", pv) == {
+        "NAME": "pv1", "CAPACITY": "1Gi", "ACCESS MODES": "RWO,RWOP", "RECLAIM POLICY": "Delete",
+        "STATUS": "Terminating", "CLAIM": "ns/data", "STORAGECLASS": "local", "VOLUMEATTRIBUTESCLASS": "<unset>",
+        "REASON": "VolumeFailedDelete", "AGE": "5m", "VOLUMEMODE": "Filesystem"}
+
+
+def test_persistent_volume_claim_row() -> None:
+    pending = {"metadata": {**meta("data"), "annotations": {"volume.beta.kubernetes.io/storage-class": "old"}},
+               "spec": {"storageClassName": "new", "resources": {"requests": {"storage": "1Gi"}}},
+               "status": {"phase": "Pending", "capacity": {"storage": "1Gi"}}}
+    row = cells("PersistentVolumeClaim", pending)
+    assert (row["STATUS"], row["VOLUME"], row["CAPACITY"], row["STORAGECLASS"], row["VOLUMEMODE"]) == \
+        ("Pending", "", "", "old", "<unset>")
+    bound = {"metadata": meta("data"),
+             "spec": {"volumeName": "pv1", "storageClassName": "local", "volumeMode": "Filesystem",
+                      "volumeAttributesClassName": "gold"},
+             "status": {"phase": "Bound", "capacity": {"storage": "2048Mi"}, "accessModes": ["ReadWriteOnce"]}}
+    assert cells("PersistentVolumeClaim", bound) == {
+        "NAME": "data", "STATUS": "Bound", "VOLUME": "pv1", "CAPACITY": "2Gi", "ACCESS MODES": "RWO",
+        "STORAGECLASS": "local", "VOLUMEATTRIBUTESCLASS": "gold", "AGE": "5m", "VOLUMEMODE": "Filesystem"}
+
+
+def test_storage_class_row() -> None:
+    default = {"metadata": {**meta("local"), "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+               "provisioner": "shoal.io/local", "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer",
+               "allowVolumeExpansion": True}
+    assert list(cells("StorageClass", default).values()) == [
+        "local (default)", "shoal.io/local", "Delete", "WaitForFirstConsumer", True, "5m"]
+    bare = {"metadata": meta("bare"), "provisioner": "kubernetes.io/no-provisioner"}
+    assert list(cells("StorageClass", bare).values()) == [
+        "bare", "kubernetes.io/no-provisioner", "Delete", "Immediate", False, "5m"]

@@ -72,3 +72,16 @@ def test_slice_keeps_terminating_marked() -> None:
     assert by["t"] == {"ready": False, "serving": True, "terminating": True}
     assert ports == [{"name": "h", "port": 8080, "protocol": "TCP"}]
     assert ep.slice_name(svc()).startswith("web-")
+
+
+def test_a_pod_hostname_is_published_only_under_the_service_its_subdomain_names() -> None:
+    named = pod("db-0", "10.0.0.7")
+    named["spec"].update(hostname="db-0", subdomain="web")
+    other = pod("x-0", "10.0.0.8")
+    other["spec"].update(hostname="x-0", subdomain="elsewhere")
+    subs = ep.endpoints_subsets(svc(), [named, other])
+    by_ip = {a["ip"]: a for a in subs[0]["addresses"]}
+    assert by_ip["10.0.0.7"]["hostname"] == "db-0"
+    assert "hostname" not in by_ip["10.0.0.8"]
+    eps, _ = ep.endpoint_slice_body(svc(), [named, other])
+    assert {e["targetRef"]["name"]: e.get("hostname") for e in eps} == {"db-0": "db-0", "x-0": None}

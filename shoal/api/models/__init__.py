@@ -8,7 +8,8 @@ manifest file) pick the class from the ``apiVersion`` and ``kind`` it reads.
 from __future__ import annotations
 
 from shoal.api.meta import Status
-from shoal.api.models.apps import DaemonSet, Deployment, ReplicaSet
+from shoal.api.models.apiextensions import CustomResourceDefinition
+from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from shoal.api.models.autoscaling import Scale
 from shoal.api.models.batch import CronJob, Job
 from shoal.api.models.coordination import Lease
@@ -26,7 +27,10 @@ from shoal.api.models.core import (
     ServiceAccount,
 )
 from shoal.api.models.discovery import EndpointSlice
+from shoal.api.models.networking import NetworkPolicy
 from shoal.api.models.scheduling import PriorityClass
+from shoal.api.models.storage import StorageClass
+from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
 
 KINDS: dict[tuple[str, str], type] = {
     ("v1", "Namespace"): Namespace,
@@ -39,24 +43,33 @@ KINDS: dict[tuple[str, str], type] = {
     ("v1", "Secret"): Secret,
     ("v1", "Event"): Event,
     ("v1", "ServiceAccount"): ServiceAccount,
+    ("v1", "PersistentVolume"): PersistentVolume,
+    ("v1", "PersistentVolumeClaim"): PersistentVolumeClaim,
     ("v1", "Binding"): Binding,
     ("v1", "Status"): Status,
     ("apps/v1", "Deployment"): Deployment,
     ("apps/v1", "ReplicaSet"): ReplicaSet,
     ("apps/v1", "DaemonSet"): DaemonSet,
+    ("apps/v1", "StatefulSet"): StatefulSet,
+    ("apps/v1", "ControllerRevision"): ControllerRevision,
     ("batch/v1", "Job"): Job,
     ("batch/v1", "CronJob"): CronJob,
     ("coordination.k8s.io/v1", "Lease"): Lease,
     ("autoscaling/v1", "Scale"): Scale,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
     ("scheduling.k8s.io/v1", "PriorityClass"): PriorityClass,
+    ("networking.k8s.io/v1", "NetworkPolicy"): NetworkPolicy,
+    ("storage.k8s.io/v1", "StorageClass"): StorageClass,
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): CustomResourceDefinition,
 }
 
 __all__ = [
     "KINDS",
     "Binding",
     "ConfigMap",
+    "ControllerRevision",
     "CronJob",
+    "CustomResourceDefinition",
     "DaemonSet",
     "Deployment",
     "EndpointSlice",
@@ -65,7 +78,10 @@ __all__ = [
     "Job",
     "Lease",
     "Namespace",
+    "NetworkPolicy",
     "Node",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
     "Pod",
     "PodTemplate",
     "PriorityClass",
@@ -74,5 +90,7 @@ __all__ = [
     "Secret",
     "Service",
     "ServiceAccount",
+    "StatefulSet",
     "Status",
+    "StorageClass",
 ]

@@ -23,7 +23,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shoal.api import views
-from shoal.apiserver.tables import cluster, config, events, networking, pods, workloads
+from shoal.apiserver.tables import (
+    apiextensions,
+    cluster,
+    config,
+    events,
+    networking,
+    pods,
+    storage,
+    workloads,
+)
 from shoal.apiserver.tables.fields import Obj, age_of, as_dict, as_str
 from shoal.apiserver.tables.model import Cell, Column, Printer, age_column, name_column
 
@@ -49,7 +58,9 @@ PRINTERS: dict[str, Printer] = {
     **config.PRINTERS,
     **events.PRINTERS,
     **networking.PRINTERS,
+    **storage.PRINTERS,
     **workloads.PRINTERS,
+    **apiextensions.PRINTERS,
 }
 
 
@@ -95,7 +106,7 @@ def _visible(columns: Iterable[Column], wide: bool) -> list[int]:
 
 
 def render_table(
-    kind: str,
+    kind: str | Printer,
     objects: list[Obj],
     *,
     now: datetime,
@@ -105,7 +116,8 @@ def render_table(
     include_headers: bool = True,
     table_version: str = "v1",
 ) -> dict[str, Any]:
-    """The Table for ``objects`` of ``kind`` (Pod, Node, Deployment, ...).
+    """The Table for ``objects`` of ``kind`` (Pod, Node, Deployment, ...), or printed by ``kind``'s
+    printer when the caller holds it (the API server's resources do, in their strategy).
 
     ``now`` is the clock for AGE and other durations (naive means UTC).
     ``include_object`` is the ``includeObject`` query parameter (``""`` means
@@ -118,7 +130,7 @@ def render_table(
     """
     include_object = include_object or "Metadata"
     now = _check(include_object, table_version, now)
-    printer = printer_for(kind)
+    printer = kind if isinstance(kind, Printer) else printer_for(kind)
     api_version = f"{TABLE_GROUP}/{table_version}"
     keep = _visible(printer.columns, wide)
     rows = []
@@ -141,7 +153,7 @@ def render_table(
 
 
 def watch_event_table(
-    kind: str,
+    kind: str | Printer,
     obj: Obj,
     *,
     now: datetime,

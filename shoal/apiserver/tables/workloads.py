@@ -1,4 +1,4 @@
-"""Controllers of pods: Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob.
+"""Controllers of pods: Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob (and ControllerRevision).
 
 Each shows desired against observed replica counts, and in wide output the
 template's containers, images and selector. A missing ``spec.replicas`` reads
@@ -304,6 +304,29 @@ def cronjob_row(obj: Obj, now: datetime) -> list[Cell]:
     ]
 
 
+CONTROLLER_REVISION_COLUMNS = (
+    name_column(),
+    Column("Controller", description="Controller of the object"),
+    Column("Revision", description="Revision indicates the revision of the state represented by Data."),
+    age_column(),
+)
+
+
+def _controller_cell(obj: Obj) -> str:
+    """``statefulset.apps/web``: the controller reference as upstream's formatResourceName writes it."""
+    ref = views.controller_ref(obj)
+    if ref is None:
+        return NONE
+    api_version = as_str(ref.get("apiVersion"))
+    group = api_version.rpartition("/")[0] if "/" in api_version else ""
+    kind = as_str(ref.get("kind")).lower()
+    return f"{kind}.{group}/{as_str(ref.get('name'))}" if group else f"{kind}/{as_str(ref.get('name'))}"
+
+
+def controller_revision_row(obj: Obj, now: datetime) -> list[Cell]:
+    return [views.name(obj), _controller_cell(obj), as_int(obj.get("revision")), age_of(obj, now)]
+
+
 PRINTERS = {
     "Deployment": Printer(DEPLOYMENT_COLUMNS, deployment_row),
     "ReplicaSet": Printer(REPLICASET_COLUMNS, replicaset_row),
@@ -311,4 +334,5 @@ PRINTERS = {
     "DaemonSet": Printer(DAEMONSET_COLUMNS, daemonset_row),
     "Job": Printer(JOB_COLUMNS, job_row),
     "CronJob": Printer(CRONJOB_COLUMNS, cronjob_row),
+    "ControllerRevision": Printer(CONTROLLER_REVISION_COLUMNS, controller_revision_row),
 }

@@ -1,0 +1,65 @@
+"""Pods: created Pending, admitted with their priority, deleted gracefully by their node.
+
+What upstream's ``pkg/registry/core/pod/strategy.go`` and the Priority admission
+plugin do for pods, as shoal serves them:
+
+* a create's status is reset to ``{"phase": "Pending"}``;
+* a create resolves ``spec.priorityClassName`` into ``spec.priority`` and
+  ``spec.preemptionPolicy`` (``shoal.apiserver.priority``, from an in-memory
+  cache of every class);
+* validation of a create remembers the last pods admitted (``admission.admit_create``):
+  controllers create pods that differ in their name alone;
+* a pod bound to a node and still running gets a grace period on deletion (the
+  request's, else its ``terminationGracePeriodSeconds``, else 30 s), and its node
+  agent removes it once stopped; a pod never bound or already finished goes at once;
+* a DELETE that removes a pod answers with the pod; field selectors as upstream's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shoal.api.registry import ResourceInfo
+from shoal.apiserver import admission, priority
+from shoal.apiserver.strategies.base import DefaultStrategy
+
+DEFAULT_GRACE_SECONDS = 30
+_FINISHED = ("Succeeded", "Failed")
+
+
+def graceful_seconds(obj: dict[str, Any], requested: int | None) -> int:
+    """How long a pod's deletion may take: only pods bound to a node and not finished stop gracefully."""
+    spec = obj.get("spec") or {}
+    if not spec.get("nodeName"):
+        return 0  # never ran: nothing to stop
+    if (obj.get("status") or {}).get("phase") in _FINISHED:
+        return 0
+    if requested is not None:
+        return max(0, requested)
+    g = spec.get("terminationGracePeriodSeconds")
+    return DEFAULT_GRACE_SECONDS if g is None else max(0, int(g))
+
+
+class PodStrategy(DefaultStrategy):
+    field_labels = frozenset({"spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+                              "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP",
+                              "status.nominatedNodeName"})
+    returns_deleted_object = True
+
+    def __init__(self, info: ResourceInfo, classes: priority.PriorityClassCache) -> None:
+        super().__init__(info)
+        self.classes = classes
+
+    def validate_create(self, data: dict[str, Any], *, field_validation: str, shape_checked: bool,
+                        json_body: bool) -> tuple[dict[str, Any], list[str]]:
+        return admission.admit_create(self.info, data, field_validation=field_validation,
+                                      shape_checked=shape_checked, json_body=json_body)
+
+    def reset_status(self, obj: dict[str, Any]) -> None:
+        obj["status"] = {"phase": "Pending"}
+
+    async def admit_create(self, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None:
+        await priority.admit_pod(self.classes, ns, obj, data)
+
+    def graceful_seconds(self, obj: dict[str, Any], requested: int | None) -> int:
+        return graceful_seconds(obj, requested)
