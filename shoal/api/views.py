@@ -605,6 +605,16 @@ def node_address(node: Body, type_: str = "InternalIP") -> str:
     return ""
 
 
+def pod_cidrs(node: Body) -> list[str]:
+    """A Node's pod address ranges: ``spec.podCIDRs``, else ``spec.podCIDR`` (as written, unchecked)."""
+    sp = spec(node)
+    many = [c for c in _list(sp.get("podCIDRs")) if isinstance(c, str) and c]
+    if many:
+        return many
+    one = sp.get("podCIDR")
+    return [one] if isinstance(one, str) and one else []
+
+
 # --- services and endpoints ------------------------------------------------------------------
 
 
