@@ -5,7 +5,7 @@ replicas claims a 16Mi volume each from the default class ``local`` (the agent m
 ext4 image of that size on the node), a headless Service ``db`` gives each pod its DNS name through
 the cluster DNS at 10.43.0.10, and a ConfigMap is mounted as a file. Everything is done with the
 real kubectl, in the issue's order: apply, get pvc,pv, write, delete the pod, read the write back
-from the re-created pod, resolve ``db-0.db`` from ``db-1``. Host-wide (containers, nftables, the
+from the re-created pod, find ``db-0.db`` from ``db-1``. Host-wide (containers, nftables, the
 DNS address, loop devices): run under the host-tests lock.
 """
 
@@ -199,13 +199,19 @@ def test_statefulset_with_local_volumes_dns_and_config(srv: RunningServer, tmp_p
     assert exec_in(srv, "db-0", "cat /data/f").stdout == "x\n"
     assert kj(srv, "get", "pvc", "data-db-0")["spec"]["volumeName"] == claims["data-db-0"]["spec"]["volumeName"]
 
-    # db-1 resolves db-0's per-pod name under the headless Service through the cluster DNS
+    # db-1 finds db-0 by its per-pod name under the headless Service, through the cluster DNS. Busybox's
+    # nslookup applies no search path to a name with a dot (it would send ``db-0.db.`` as it is, out of
+    # the cluster domain, to the host's resolvers), so it is asked the full name; the short ``db-0.db``
+    # goes through the pod's resolv.conf search path (ndots:5) in wget, which reads db-0's volume.
     assert_local("10.43.0.10")
     ip0 = new["status"]["podIP"]
+    fqdn = f"db-0.db.{NS}.svc.cluster.local"
 
     def answers() -> str | None:
-        p = exec_in(srv, "db-1", "nslookup db-0.db", check=False)
+        p = exec_in(srv, "db-1", f"nslookup {fqdn}", check=False)
         return p.stdout if ip0 in p.stdout.split("Name:", 1)[-1] else None
 
-    out = until(answers, "db-0.db to resolve to the new pod's address", timeout=20)
-    assert f"db-0.db.{NS}.svc.cluster.local" in out, out
+    out = until(answers, "db-0's name to resolve to the new pod's address", timeout=20)
+    assert "10.43.0.10" in out.split("Name:", 1)[0] and fqdn in out, out
+    out = exec_in(srv, "db-1", "wget -O- http://db-0.db:5432/f 2>&1").stdout
+    assert f"Connecting to db-0.db:5432 ({ip0}:5432)" in out and "x" in out.splitlines(), out
