@@ -29,7 +29,10 @@ from shoal.apiserver.authn import options as authn_options
 from shoal.apiserver.certs import ensure_serving_cert
 from shoal.apiserver.leanhttp import LeanServer
 from shoal.client import ApiClient
+from shoal.controllers.ipamplan import check_ranges
 from shoal.datadir import DataDir, ensure_token, write_private
+from shoal.network import config as netconfig
+from shoal.network.config import DEFAULT_CLUSTER_CIDR, DEFAULT_SERVICE_CIDR, NetworkConfig
 from shoal.store.base import auto_compact
 from shoal.store.open import open_store
 
@@ -50,6 +53,10 @@ class ComponentOptions(TypedDict, total=False):
     node_monitor_grace_period: float
     controllers: str  # "*", "none" or "a,b" (else $SHOAL_CONTROLLERS)
     cluster_dns: list[str]  # the nameservers pods get (else this node's cluster DNS, when it serves)
+    cluster_cidr: str  # pod addresses, one range per node (node IPAM)
+    node_cidr_mask_size: int
+    network_backend: str  # vxlan | host-gw | none
+    node_ip: str  # this machine's node address for other machines (the overlay's underlay)
     docker_socket: str  # where the Docker Swarm API listens ("none": not served; default: see docker_socket_path)
     # authentication (shoal.apiserver.authn)
     token_auth_file: str  # upstream's static token CSV
@@ -120,8 +127,19 @@ class Server:
         self.port = 0
         self.url = ""
 
+    def network_config(self) -> NetworkConfig:
+        """The cluster's network settings, as this server's flags give them."""
+        x = self.opts.extra
+        return NetworkConfig(cluster_cidr=x.get("cluster_cidr", DEFAULT_CLUSTER_CIDR),
+                             service_cidr=x.get("service_cidr", DEFAULT_SERVICE_CIDR),
+                             backend=x.get("network_backend", "vxlan"))
+
     async def start(self) -> None:
         opts = self.opts
+        netcfg = self.network_config()
+        overlap = check_ranges(netcfg.cluster_cidr, netcfg.service_cidr)
+        if overlap:
+            raise SystemExit(f"shoal server: {overlap}")
         dd = self.dd.ensure()
         host, port = split_listen(opts.listen)
         admin_token = ensure_token(dd.admin_token, "shoal-admin-")
@@ -173,6 +191,7 @@ class Server:
         # keep the store from growing forever (k3s users report multi-GB SQLite files)
         self._tasks.append(asyncio.create_task(auto_compact(self.store, keep=opts.compact_keep), name="compactor"))
         log.info("shoal server listening on %s (store: %s, data dir: %s)", self.url, opts.store, dd.root)
+        await netconfig.publish(self.client(), netcfg)  # for agents on other machines
         await self._start_components()
 
     async def _start_components(self) -> None:
@@ -261,10 +280,14 @@ class Server:
     async def _start_network(self) -> list[str]:
         """The service proxy and cluster DNS of this node; the nameservers its pods get."""
         from shoal.agent.agent import default_node_name
-        from shoal.network.node import NetworkNode
+        from shoal.agent.node import host_ip
+        from shoal.network.node import NetworkNode, OverlaySettings
 
+        netcfg = self.network_config()
+        self.node_ip = self.opts.extra.get("node_ip") or host_ip()
         network = NetworkNode(self.client(), node_name=self.opts.node_name or default_node_name(),
-                              service_cidr=self.opts.extra.get("service_cidr", "10.43.0.0/16"))
+                              service_cidr=netcfg.service_cidr,
+                              overlay=OverlaySettings(netcfg.backend, self.node_ip, vni=netcfg.vni, port=netcfg.port))
         await network.start()
         self.network = network
         self._stoppers.append(network.stop)
@@ -278,7 +301,8 @@ class Server:
         agent = Agent(self.client(), AgentOptions(
             node_name=self.opts.node_name or default_node_name(), runtime=self.opts.runtime,
             docker_host=self.opts.docker_host, state_dir=self.dd.root / "agent",
-            cluster_dns=tuple(cluster_dns), **env_overrides()))
+            cluster_dns=tuple(cluster_dns), address=self.node_ip, cluster_cidr=self.network_config().cluster_cidr,
+            pod_mtu=self.network.pod_mtu, **env_overrides()))
         try:
             await agent.start()
         except DriverError as e:

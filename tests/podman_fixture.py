@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from shoal.agent.drivers.base import ContainerStatus
-from shoal.agent.drivers.podnet import PodNetwork
+from shoal.agent.drivers.podnet import node_networks
 
 PODMAN_SOCK = "/run/podman/podman.sock"
 IMAGE = "localhost/busybox:test"
@@ -55,20 +55,14 @@ def podman_socket() -> Iterator[str]:
 
 
 
-def _podnet() -> PodNetwork:
-    podnet = PodNetwork()
-    podnet.load()
-    return podnet
-
-
 def own_sandboxes(labels: dict[str, str]) -> list[ContainerStatus]:
     """Pod sandboxes the agents under test made themselves (namespaces, not containers) whose labels
-    include ``labels``, running or not."""
-    return _podnet().matching(labels)
+    include ``labels``, running or not (every node's records on this machine)."""
+    return [sb for pn in node_networks() for sb in pn.matching(labels)]
 
 
 def remove_own_sandboxes(labels: dict[str, str]) -> None:
     """Remove what a stopped agent left of its own sandboxes (namespaces, addresses, records)."""
-    podnet = _podnet()
-    for sb in podnet.matching(labels):
-        podnet.remove(sb.id)
+    for podnet in node_networks():
+        for sb in podnet.matching(labels):
+            podnet.remove(sb.id)

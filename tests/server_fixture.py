@@ -78,16 +78,17 @@ class RunningServer:
 
 
 def start_server(data_dir: Path, *, port: int | None = None, args: list[str] | None = None,
-                 timeout: float = 30, agent: bool = False) -> RunningServer:
-    """Start ``shoal server``; without ``agent`` it runs no node (``--no-agent``)."""
+                 timeout: float = 30, agent: bool = False, host: str = "127.0.0.1") -> RunningServer:
+    """Start ``shoal server`` on ``host`` (an address of this machine); without ``agent`` it runs no node
+    (``--no-agent``)."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "server.log"
     cmd = [sys.executable, "-m", "shoal", "server", "--data-dir", str(data_dir),
-           "--listen", f"127.0.0.1:{port}", *([] if agent else ["--no-agent"]), *(args or [])]
+           "--listen", f"{host}:{port}", *([] if agent else ["--no-agent"]), *(args or [])]
     logf = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"https://127.0.0.1:{port}"
+    url = f"https://{host}:{port}"
     srv = RunningServer(proc, data_dir, url, port, log_path, list(args or []))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

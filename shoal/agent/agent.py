@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from shoal.agent.drivers.base import LABEL_NODE, LABEL_POD_UID, Driver
-from shoal.agent.drivers.podnet import DEFAULT_CIDR
+from shoal.agent.drivers.podnet import PodNetwork
 from shoal.agent.node import NodeConfig, NodeHeartbeat, host_capacity, host_ip
 from shoal.agent.pods import PodOptions, PodWorker
 from shoal.agent.runtime import PodmanService, RuntimeOptions, open_runtime
@@ -50,6 +50,9 @@ from shoal.client import ApiClient, ApiException, Informer, WorkQueue, run_worke
 from shoal.client.events import EventRecorder
 
 log = logging.getLogger(__name__)
+
+
+POD_CIDR_FROM_NODE = "node"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +77,13 @@ class AgentOptions:
     sim_probe_result: str = "success"
     cluster_dns: tuple[str, ...] = ()
     tunnel: bool = True
-    # docker runtime: the address range of the pod sandboxes the agent makes itself; "" (or
-    # SHOAL_AGENT_POD_CIDR=none) gives every pod an infra container instead
-    pod_cidr: str = DEFAULT_CIDR
+    # docker runtime: the address range of the pod sandboxes the agent makes itself: "node" (the
+    # default) is the Node's spec.podCIDR, given by node IPAM; a CIDR (SHOAL_AGENT_POD_CIDR) fixes
+    # one; "" (or SHOAL_AGENT_POD_CIDR=none) gives every pod an infra container instead
+    pod_cidr: str = POD_CIDR_FROM_NODE
+    cluster_cidr: str = ""  # pods' traffic leaving it is masqueraded ("": leaving the node's range)
+    pod_mtu: int = 0  # of pods' interfaces (the overlay's; 0: the kernel's default)
+    pod_cidr_wait: float = 30.0  # seconds start-up waits for the Node's podCIDR before going on without
 
 
 def env_overrides() -> dict[str, Any]:
@@ -119,6 +126,16 @@ class Agent:
         self.sources: dict[str, Informer] = {}  # configmaps, secrets: what volumes project
         self.volume_dir = opts.state_dir.parent / "volumes"  # where this node's local volumes live
         self._grown: dict[str, int] = {}  # local PV -> the size its file system has been brought to
+        self.podnet = self._pod_network(opts)
+
+    @staticmethod
+    def _pod_network(opts: AgentOptions) -> PodNetwork | None:
+        """The network of the sandboxes the docker driver makes itself (not for other runtimes)."""
+        if not opts.pod_cidr or opts.simulate_nodes > 0 or opts.runtime not in ("auto", "docker"):
+            return None
+        if opts.pod_cidr == POD_CIDR_FROM_NODE:
+            return PodNetwork(node_name=opts.node_name, cluster_cidr=opts.cluster_cidr or None, mtu=opts.pod_mtu)
+        return PodNetwork(opts.pod_cidr, node_name=opts.node_name, cluster_cidr=opts.pod_cidr, mtu=opts.pod_mtu)
 
     @property
     def runtime_name(self) -> str:
@@ -133,11 +150,13 @@ class Agent:
             runtime=runtime, docker_host=opts.docker_host, node_name=opts.node_name if opts.simulate_nodes == 0
             else "", state_dir=opts.state_dir, sim_start_delay=opts.sim_start_delay,
             sim_complete_after=opts.sim_complete_after, sim_probe_result=opts.sim_probe_result, host_ip=address,
-            pod_cidr=opts.pod_cidr))
+            pod_network=self.podnet))
         driver = self.driver
         version = await driver.version()
         try:
             await self._register(version, address)
+            if self.podnet is not None and self.podnet.set_up and not self.podnet.configured:
+                await self._take_pod_cidr(self.podnet)
             if driver.name != "simulated":
                 for kind in ("configmaps", "secrets"):
                     inf = Informer(self.client, kind)
@@ -197,6 +216,40 @@ class Agent:
         for i, hb in enumerate(self.heartbeats):
             offset = opts.lease_interval * i / n if n > 1 else 0.0
             self._tasks.append(asyncio.create_task(hb.run(offset=offset), name=f"heartbeat:{hb.cfg.name}"))
+
+    async def _node_pod_cidr(self) -> str | None:
+        node = await self.client.get("nodes", self.opts.node_name)
+        cidrs = views.pod_cidrs(node)
+        return cidrs[0] if cidrs else None
+
+    async def _take_pod_cidr(self, podnet: PodNetwork) -> None:
+        """Configure the pod network with the Node's range, waiting up to ``pod_cidr_wait`` for node IPAM;
+        without one by then, start anyway (sandboxes fail, saying why) and keep asking in the background."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.opts.pod_cidr_wait
+        while (cidr := await self._node_pod_cidr()) is None and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+        if cidr is not None:
+            await podnet.configure(cidr)
+            log.info("agent: pods of node %s get addresses from %s", self.opts.node_name, cidr)
+            return
+        log.warning("agent: node %s has no spec.podCIDR after %.0f s (is the nodeipam controller running, and the "
+                    "cluster CIDR not full?); pods wait for it", self.opts.node_name, self.opts.pod_cidr_wait)
+
+        async def later() -> None:
+            while True:
+                await asyncio.sleep(2.0)
+                try:
+                    found = await self._node_pod_cidr()
+                except Exception as e:
+                    log.debug("agent: reading the node's podCIDR: %s", e)
+                    continue
+                if found is not None:
+                    await podnet.configure(found)
+                    log.info("agent: pods of node %s get addresses from %s", self.opts.node_name, found)
+                    return
+
+        self._tasks.append(asyncio.create_task(later(), name="agent-pod-cidr"))
 
     async def _start_tunnel(self) -> None:
         try:

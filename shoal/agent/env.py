@@ -14,13 +14,14 @@ from __future__ import annotations
 import base64
 import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from shoal.api import views
 from shoal.api.quantity import InvalidQuantity, parse_quantity
+from shoal.api.views import Body, as_dict
 
-Fetch = Callable[[str, str, str], Awaitable[dict[str, Any] | None]]  # (kind, namespace, name) -> object | None
+Fetch = Callable[[str, str, str], Awaitable[Body | None]]  # (kind, namespace, name) -> object | None
 
 _VALID = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 _REF = re.compile(r"\$\$|\$\(([^)]*)\)")
@@ -42,20 +43,20 @@ def expand(text: str, env: dict[str, str]) -> str:
     return _REF.sub(sub, text)
 
 
-def _data(obj: dict[str, Any], kind: str) -> dict[str, str]:
+def _data(obj: Body, kind: str) -> dict[str, str]:
     out: dict[str, str] = {}
     if kind == "secrets":
-        for k, v in (obj.get("data") or {}).items():
+        for k, v in as_dict(obj.get("data")).items():
             try:
                 out[k] = base64.b64decode(v).decode("utf-8", errors="replace")
             except (ValueError, TypeError):
                 continue
-        for k, v in (obj.get("stringData") or {}).items():
+        for k, v in as_dict(obj.get("stringData")).items():
             out[k] = str(v)
     else:
-        for k, v in (obj.get("data") or {}).items():
+        for k, v in as_dict(obj.get("data")).items():
             out[k] = str(v)
-        for k, v in (obj.get("binaryData") or {}).items():
+        for k, v in as_dict(obj.get("binaryData")).items():
             out.setdefault(k, base64.b64decode(v).decode("utf-8", errors="replace"))
     return out
 
@@ -79,10 +80,10 @@ def field_value(pod: views.Pod, path: str, *, pod_ip: str | None = None,
     raise ConfigError(f"unsupported fieldRef fieldPath {path!r}")
 
 
-def resource_value(container: dict[str, Any], ref: dict[str, Any], node_capacity: dict[str, str]) -> str:
+def resource_value(container: Mapping[str, Any], ref: Mapping[str, Any], node_capacity: Mapping[str, str]) -> str:
     res = ref.get("resource") or ""
     kind, _, name = res.partition(".")
-    raw = ((container.get("resources") or {}).get(kind) or {}).get(name)
+    raw = as_dict(as_dict(container.get("resources")).get(kind)).get(name)
     if raw is None and kind == "limits":
         raw = node_capacity.get(name)
     if raw is None:
@@ -97,9 +98,12 @@ def resource_value(container: dict[str, Any], ref: dict[str, Any], node_capacity
     return str(math.ceil(value / divisor))
 
 
+Source = Callable[[str, str], Awaitable[dict[str, str] | None]]  # (kind, name) -> the object's keys | None
+
+
 async def build_env(
     pod: views.Pod,
-    container: dict[str, Any],
+    container: Mapping[str, Any],
     fetch: Fetch,
     *,
     pod_ip: str | None = None,
@@ -123,6 +127,26 @@ async def build_env(
             cache[key] = None if obj is None else _data(obj, kind)
         return cache[key]
 
+    await _env_from(container, source, env)
+    for ev in container.get("env") or []:
+        name = ev.get("name") or ""
+        if "valueFrom" not in ev or ev.get("valueFrom") is None:
+            env[name] = expand(str(ev.get("value") or ""), env)
+            continue
+        vf = ev["valueFrom"]
+        if vf.get("fieldRef"):
+            env[name] = field_value(pod, vf["fieldRef"].get("fieldPath") or "", pod_ip=pod_ip, host_ip=host_ip)
+        elif vf.get("resourceFieldRef"):
+            env[name] = resource_value(container, vf["resourceFieldRef"], node_capacity or {})
+        else:
+            value = await _key_ref(name, vf, source, ns)
+            if value is not None:
+                env[name] = value
+    return env
+
+
+async def _env_from(container: Mapping[str, Any], source: Source, env: dict[str, str]) -> None:
+    """``envFrom``: every key of each ConfigMap or Secret (with its prefix) that makes a valid name."""
     for ef in container.get("envFrom") or []:
         prefix = ef.get("prefix") or ""
         for kind, ref in (("configmaps", ef.get("configMapRef")), ("secrets", ef.get("secretRef"))):
@@ -136,33 +160,25 @@ async def build_env(
             for k, v in data.items():
                 if _VALID.match(prefix + k):
                     env[prefix + k] = v
-    for ev in container.get("env") or []:
-        name = ev.get("name") or ""
-        if "valueFrom" not in ev or ev.get("valueFrom") is None:
-            env[name] = expand(str(ev.get("value") or ""), env)
-            continue
-        vf = ev["valueFrom"]
-        if vf.get("fieldRef"):
-            env[name] = field_value(pod, vf["fieldRef"].get("fieldPath") or "", pod_ip=pod_ip, host_ip=host_ip)
-        elif vf.get("resourceFieldRef"):
-            env[name] = resource_value(container, vf["resourceFieldRef"], node_capacity or {})
-        else:
-            kind, ref = ("configmaps", vf.get("configMapKeyRef")) if vf.get("configMapKeyRef") else \
-                ("secrets", vf.get("secretKeyRef"))
-            if not ref:
-                raise ConfigError(f"env {name}: valueFrom names no source")
-            data = await source(kind, ref.get("name") or "")
-            key = ref.get("key") or ""
-            if data is None:
-                if ref.get("optional"):
-                    continue
-                raise ConfigError(f'{_kind(kind)} "{ref.get("name")}" not found')
-            if key not in data:
-                if ref.get("optional"):
-                    continue
-                raise ConfigError(f"couldn't find key {key} in {_kind(kind)} {ns}/{ref.get('name')}")
-            env[name] = data[key]
-    return env
+
+
+async def _key_ref(name: str, vf: Mapping[str, Any], source: Source, ns: str) -> str | None:
+    """A ``configMapKeyRef`` or ``secretKeyRef`` value (None: optional and missing, the variable is unset)."""
+    kind, ref = ("configmaps", vf.get("configMapKeyRef")) if vf.get("configMapKeyRef") else \
+        ("secrets", vf.get("secretKeyRef"))
+    if not ref:
+        raise ConfigError(f"env {name}: valueFrom names no source")
+    data = await source(kind, ref.get("name") or "")
+    key = ref.get("key") or ""
+    if data is None:
+        if ref.get("optional"):
+            return None
+        raise ConfigError(f'{_kind(kind)} "{ref.get("name")}" not found')
+    if key not in data:
+        if ref.get("optional"):
+            return None
+        raise ConfigError(f"couldn't find key {key} in {_kind(kind)} {ns}/{ref.get('name')}")
+    return data[key]
 
 
 def _kind(plural: str) -> str:

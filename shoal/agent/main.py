@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import logging
 import os
 import re
@@ -16,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overrides
-from shoal.agent.node import parse_kv
+from shoal.agent.node import host_ip, parse_kv
 from shoal.api.quantity import InvalidQuantity, parse_quantity
 from shoal.client import ApiClient
-from shoal.network.node import NetworkNode
+from shoal.network import config as netconfig
+from shoal.network.node import NetworkNode, OverlaySettings
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class AgentArgs:
     sim_start_delay: float = 0.0
     sim_complete_after: float | None = None
     sim_probe_result: str = "success"
+    node_ip: str | None = None  # the underlay address other machines reach this node on
+    network_backend: str | None = None  # None: the cluster's (the server's --network-backend)
 
 
 def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
@@ -71,6 +75,14 @@ def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
                 raise InvalidQuantity(v)
         except InvalidQuantity:
             raise BadArgument("--capacity", f"{k}={v}: not a quantity (e.g. cpu=4, memory=8Gi, pods=110)") from None
+    if args.node_ip is not None:
+        try:
+            ipaddress.IPv4Address(args.node_ip)
+        except ValueError:
+            raise BadArgument("--node-ip", f"{args.node_ip!r} is not an IPv4 address") from None
+    if args.network_backend is not None and args.network_backend not in netconfig.BACKENDS:
+        raise BadArgument("--network-backend", f"{args.network_backend!r}: expected one of "
+                          + ", ".join(netconfig.BACKENDS))
     if not args.server.startswith(("https://", "http://")):
         raise BadArgument("--server", f"{args.server!r}: expected https://HOST:PORT")
     ca = args.ca_file
@@ -80,6 +92,7 @@ def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
         raise BadArgument("--ca-file", f"{ca}: no such file")
     opts = AgentOptions(
         node_name=name, runtime=args.runtime, docker_host=args.docker_host, state_dir=args.data_dir / "agent",
+        address=args.node_ip or "",
         simulate_nodes=args.simulate_nodes, labels=labels, capacity=capacity, lease_interval=args.lease_interval,
         sim_start_delay=args.sim_start_delay, sim_complete_after=args.sim_complete_after,
         sim_probe_result=args.sim_probe_result,
@@ -105,10 +118,16 @@ async def run_agent(args: AgentArgs) -> None:
     agent: Agent | None = None
     try:
         if opts.runtime != "simulated" and opts.simulate_nodes <= 0:
-            # the service proxy and cluster DNS of this node (simulated nodes run no pods to serve)
+            # the service proxy, cluster DNS and overlay of this node (simulated nodes run no pods to serve)
+            cluster = await netconfig.fetch(client) or netconfig.NetworkConfig()
+            node_ip = opts.address or host_ip()
             network = NetworkNode(client, node_name=opts.node_name,
-                                  service_cidr=os.environ.get("SHOAL_SERVICE_CIDR", "10.43.0.0/16"))
+                                  service_cidr=os.environ.get("SHOAL_SERVICE_CIDR", cluster.service_cidr),
+                                  overlay=OverlaySettings(args.network_backend or cluster.backend, node_ip,
+                                                          vni=cluster.vni, port=cluster.port))
             await network.start()
+            opts = dataclasses.replace(opts, address=node_ip, cluster_cidr=opts.cluster_cidr or cluster.cluster_cidr,
+                                       pod_mtu=opts.pod_mtu or network.pod_mtu)
             if network.dns_available and not opts.cluster_dns:
                 opts = dataclasses.replace(opts, cluster_dns=(network.dns_ip,))
         agent = Agent(client, opts)

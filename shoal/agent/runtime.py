@@ -21,7 +21,7 @@ from pathlib import Path
 from shoal.agent.drivers.base import Driver, DriverError
 from shoal.agent.drivers.docker import DockerDriver
 from shoal.agent.drivers.engine import Engine, EngineError, resolve_host, socket_path
-from shoal.agent.drivers.podnet import DEFAULT_CIDR, PodNetwork
+from shoal.agent.drivers.podnet import PodNetwork
 from shoal.agent.drivers.process import ProcessDriver
 from shoal.agent.drivers.simulated import SimulatedDriver
 
@@ -99,8 +99,8 @@ class RuntimeOptions:
     sim_complete_after: float | None = None
     sim_probe_result: str = "success"  # success | failure: what simulated pods' probes answer
     host_ip: str = "127.0.0.1"  # the process runtime's pods share the host's network and address
-    # docker: the address range of the pod sandboxes the agent makes itself ("": infra containers instead)
-    pod_cidr: str = DEFAULT_CIDR
+    # docker: the network of the pod sandboxes the agent makes itself (None: infra containers instead)
+    pod_network: PodNetwork | None = None
 
 
 async def open_runtime(opts: RuntimeOptions) -> tuple[Driver, PodmanService | None]:
@@ -124,7 +124,7 @@ async def open_runtime(opts: RuntimeOptions) -> tuple[Driver, PodmanService | No
         else:
             service = None
     if ok and host:
-        podnet = PodNetwork(opts.pod_cidr) if opts.pod_cidr and PodNetwork.available() is None else None
+        podnet = opts.pod_network if opts.pod_network is not None and PodNetwork.available() is None else None
         driver = DockerDriver(host, node_name=opts.node_name, pod_network=podnet)
         try:
             await driver.start()

@@ -259,6 +259,125 @@ class EndpointSlice(KubeObject, total=False):
     ports: list[EndpointPort]
 
 
+# Persistent storage: claims, volumes and classes, which the PV controllers, the scheduler's
+# VolumeBinding, the node agent and the API server's admission all read.
+
+AccessMode = Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]
+VolumeMode = Literal["Filesystem", "Block"]
+ClaimPhase = Literal["Pending", "Bound", "Lost"]
+VolumePhase = Literal["Pending", "Available", "Bound", "Released", "Failed"]
+ReclaimPolicy = Literal["Delete", "Recycle", "Retain"]
+VolumeBindingMode = Literal["Immediate", "WaitForFirstConsumer"]
+
+
+class LabelSelector(TypedDict, total=False):
+    matchLabels: dict[str, str]
+    matchExpressions: list[dict[str, Any]]
+
+
+class ResourceRequirements(TypedDict, total=False):
+    requests: dict[str, str]
+    limits: dict[str, str]
+
+
+class PersistentVolumeClaimSpec(TypedDict, total=False):
+    accessModes: list[AccessMode]
+    resources: ResourceRequirements
+    selector: LabelSelector
+    storageClassName: str
+    volumeMode: VolumeMode
+    volumeName: str
+
+
+class PersistentVolumeClaimStatus(TypedDict, total=False):
+    phase: ClaimPhase
+    accessModes: list[AccessMode]
+    capacity: dict[str, str]
+    allocatedResources: dict[str, str]
+    allocatedResourceStatuses: dict[str, str]
+    conditions: list[Condition]
+
+
+class PersistentVolumeClaim(KubeObject, total=False):
+    spec: PersistentVolumeClaimSpec
+    status: PersistentVolumeClaimStatus
+
+
+class NodeSelectorRequirement(TypedDict, total=False):
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
+    values: list[str]
+
+
+class NodeSelectorTerm(TypedDict, total=False):
+    matchExpressions: list[NodeSelectorRequirement]
+    matchFields: list[NodeSelectorRequirement]
+
+
+class NodeSelector(TypedDict, total=False):
+    nodeSelectorTerms: list[NodeSelectorTerm]
+
+
+class VolumeNodeAffinity(TypedDict, total=False):
+    required: NodeSelector
+
+
+class ClaimReference(ObjectReference, total=False):
+    """A PV's ``claimRef``: the claim it is bound or reserved for (``uid`` empty when only reserved)."""
+
+    apiVersion: str
+    resourceVersion: str
+
+
+class PathSource(TypedDict, total=False):
+    path: str
+    type: str
+
+
+class PersistentVolumeSpec(TypedDict, total=False):
+    capacity: dict[str, str]
+    accessModes: list[AccessMode]
+    claimRef: ClaimReference
+    persistentVolumeReclaimPolicy: ReclaimPolicy
+    storageClassName: str
+    volumeMode: VolumeMode
+    mountOptions: list[str]
+    nodeAffinity: VolumeNodeAffinity
+    local: PathSource
+    hostPath: PathSource
+
+
+class PersistentVolumeStatus(TypedDict, total=False):
+    phase: VolumePhase
+    reason: str
+    message: str
+    lastPhaseTransitionTime: str
+
+
+class PersistentVolume(KubeObject, total=False):
+    spec: PersistentVolumeSpec
+    status: PersistentVolumeStatus
+
+
+class TopologySelectorRequirement(TypedDict, total=False):
+    key: str
+    values: list[str]
+
+
+class TopologySelectorTerm(TypedDict, total=False):
+    matchLabelExpressions: list[TopologySelectorRequirement]
+
+
+class StorageClass(KubeObject, total=False):
+    provisioner: str
+    parameters: dict[str, str]
+    reclaimPolicy: ReclaimPolicy
+    volumeBindingMode: VolumeBindingMode
+    allowVolumeExpansion: bool
+    mountOptions: list[str]
+    allowedTopologies: list[TopologySelectorTerm]
+
+
 Body = Mapping[str, Any]  # what an accessor accepts: a wire dict or any typed dict above
 
 # --- metadata --------------------------------------------------------------------------------
@@ -274,6 +393,17 @@ def _list(value: object) -> list[Any]:
 
 def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
+
+
+def as_dict(value: object) -> dict[str, Any]:
+    """A nested field that should be an object: itself, or an empty dict when absent or malformed
+    (``as_dict(spec(pv).get("capacity")).get("storage")`` instead of a chain of ``or {}``)."""
+    return _dict(value)
+
+
+def as_list(value: object) -> list[Any]:
+    """A nested field that should be a list: itself, or an empty list when absent or malformed."""
+    return _list(value)
 
 
 def meta(obj: Body) -> ObjectMeta:
@@ -475,6 +605,16 @@ def node_address(node: Body, type_: str = "InternalIP") -> str:
     return ""
 
 
+def pod_cidrs(node: Body) -> list[str]:
+    """A Node's pod address ranges: ``spec.podCIDRs``, else ``spec.podCIDR`` (as written, unchecked)."""
+    sp = spec(node)
+    many = [c for c in _list(sp.get("podCIDRs")) if isinstance(c, str) and c]
+    if many:
+        return many
+    one = sp.get("podCIDR")
+    return [one] if isinstance(one, str) and one else []
+
+
 # --- services and endpoints ------------------------------------------------------------------
 
 
@@ -504,6 +644,37 @@ def subsets(endpoints: Body) -> list[EndpointSubset]:
 def port_protocol(port: Mapping[str, Any]) -> Protocol:
     """A Service, Endpoints or container port's protocol as written, ``TCP`` when unset (the API's default)."""
     return cast(Protocol, str(port.get("protocol") or "TCP"))
+
+
+# --- persistent storage ------------------------------------------------------------------------
+
+
+def claim_spec(claim: Body) -> PersistentVolumeClaimSpec:
+    return cast(PersistentVolumeClaimSpec, spec(claim))
+
+
+def claim_status(claim: Body) -> PersistentVolumeClaimStatus:
+    return cast(PersistentVolumeClaimStatus, status(claim))
+
+
+def volume_spec(pv: Body) -> PersistentVolumeSpec:
+    return cast(PersistentVolumeSpec, spec(pv))
+
+
+def volume_name(claim: Body) -> str:
+    """The volume a claim is (being) bound to: ``spec.volumeName`` ('' while unbound)."""
+    return _str(spec(claim).get("volumeName"))
+
+
+def storage_phase(obj: Body) -> str:
+    """A claim's or volume's ``status.phase`` as written ('' when unset: unlike a pod's, no default)."""
+    return _str(status(obj).get("phase"))
+
+
+def claim_ref(pv: Body) -> ClaimReference | None:
+    """The claim a PV is bound or reserved for (None when it is free)."""
+    ref = spec(pv).get("claimRef")
+    return cast(ClaimReference, ref) if isinstance(ref, dict) else None
 
 
 # --- time ------------------------------------------------------------------------------------

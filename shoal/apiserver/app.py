@@ -49,6 +49,7 @@ from shoal.apiserver.crd.controller import CrdController
 from shoal.apiserver.handlers import Handlers, parse_body, read_body, resource_key
 from shoal.apiserver.nscache import NamespaceCache, Observer, WriteThrough
 from shoal.apiserver.nsdefaults import NamespaceDefaults, first_service_ip
+from shoal.apiserver.podcidrs import PodCidrGuard
 from shoal.apiserver.priority import PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
@@ -104,6 +105,7 @@ class ApiServer:
         if isinstance(authenticator, TokenAuthenticator):
             authenticator = Authenticator(authenticator, service_accounts=service_accounts,
                                           account_uid=self.account_uid)
+        self.pod_cidrs = PodCidrGuard(store)
         self.authenticator = authenticator
         self.service_accounts = service_accounts
         self.server_address = server_address
@@ -139,7 +141,7 @@ class ApiServer:
         self.storage_classes = StorageClasses(store, sc_info)
         shared = strategies.Shared(service_allocator=self.allocator, priority_classes=self.priority_classes,
                                    storage_classes=self.storage_classes, authorizer=self.authorizer,
-                                   accounts=self.accounts.get_in)
+                                   accounts=self.accounts.get_in, pod_cidrs=self.pod_cidrs)
         for info in kinds.RESOURCES:
             cache = caches.get(info.storage_prefix)
             self.resources[resource_key(info)] = Resource(
@@ -219,6 +221,9 @@ class ApiServer:
         svc = kinds.lookup("", "v1", "services")
         assert svc is not None
         await self.allocator.repair(svc.storage_prefix)
+        nodes = kinds.lookup("", "v1", "nodes")
+        assert nodes is not None
+        await self.pod_cidrs.repair(nodes.storage_prefix)
         ns = self.resources[resource_key(self._ns_info)]
         for name in SYSTEM_NAMESPACES:
             if await self._namespace(name) is None:

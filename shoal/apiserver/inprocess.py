@@ -137,7 +137,7 @@ class InProcessTransport:
     """
 
     def __init__(self, api: ApiServer, app: web.Application | None = None, *, token: str | None = None,
-                 user_agent: str = "shoal-inprocess") -> None:
+                 user_agent: str = "shoal") -> None:
         self.api = api
         self.app = app if app is not None else api.app()
         self.app.freeze()  # what aiohttp's runner does before serving: routes and middlewares fixed

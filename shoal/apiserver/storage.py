@@ -21,9 +21,10 @@ volumes' strategies (``shoal.apiserver.strategies.storage``) call the ``admit_*`
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shoal.api import quantity
+from shoal.api import views
 from shoal.api.registry import ResourceInfo
 from shoal.api.storage_contract import (
     BETA_IS_DEFAULT_CLASS,
@@ -34,57 +35,42 @@ from shoal.api.storage_contract import (
     PV_PROTECTION,
     PVC_PROTECTION,
 )
+from shoal.api.views import Body
+from shoal.api.volumematch import requested, storage_class_of
 from shoal.apiserver import errors, rawobj
 from shoal.store.base import Store
 
-Obj = dict[str, Any]
 RESIZE_REFUSED = ("only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc "
                   "must support resize")
 
 
-def is_default_class(sc: Obj) -> bool:
-    ann = (sc.get("metadata") or {}).get("annotations") or {}
+def is_default_class(sc: Body) -> bool:
+    ann = views.annotations(sc)
     return ann.get(IS_DEFAULT_CLASS) == "true" or ann.get(BETA_IS_DEFAULT_CLASS) == "true"
 
 
-def pick_default_class(classes: list[Obj]) -> Obj | None:
+def pick_default_class(classes: Sequence[Body]) -> Body | None:
     """The default class: of those marked default, the newest, then the first by name."""
-    marked = [c for c in classes if is_default_class(c)]
+    marked = sorted((c for c in classes if is_default_class(c)), key=views.name)
     if not marked:
         return None
-    marked.sort(key=lambda c: str(c["metadata"].get("name")))
-    return max(marked, key=lambda c: str(c["metadata"].get("creationTimestamp") or ""))
+    return max(marked, key=lambda c: str(views.meta(c).get("creationTimestamp") or ""))
 
 
-def claim_class(claim: Obj) -> str:
-    """The claim's class: the beta annotation first, then ``spec.storageClassName`` (upstream's helper)."""
-    ann = (claim.get("metadata") or {}).get("annotations") or {}
-    if BETA_STORAGE_CLASS in ann:
-        return str(ann[BETA_STORAGE_CLASS])
-    return str((claim.get("spec") or {}).get("storageClassName") or "")
+def grows(new: Body, old: Body) -> bool:
+    a, b = requested(new), requested(old)
+    return a is not None and b is not None and a > b  # validation answers for a bad quantity
 
 
-def _storage(claim: Obj) -> Any:
-    return (((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
-
-
-def grows(new: Obj, old: Obj) -> bool:
-    try:
-        a, b = _storage(new), _storage(old)
-        return a is not None and b is not None and quantity.parse_quantity(a) > quantity.parse_quantity(b)
-    except quantity.InvalidQuantity:
-        return False  # validation answers for a bad quantity
-
-
-def may_resize(new: Obj, old: Obj, classes: dict[str, Obj]) -> bool:
+def may_resize(new: Body, old: Body, classes: Mapping[str, Body]) -> bool:
     """Upstream's allowResize: the claim keeps a class, and that class allows expansion."""
-    name = claim_class(new)
-    if not name or claim_class(old) != name or name not in classes:
+    name = storage_class_of(new)
+    if not name or storage_class_of(old) != name or name not in classes:
         return False
     return classes[name].get("allowVolumeExpansion") is True
 
 
-def _add_finalizer(obj: Obj, finalizer: str) -> None:
+def _add_finalizer(obj: dict[str, Any], finalizer: str) -> None:
     fins = obj["metadata"].setdefault("finalizers", [])
     if finalizer not in fins:
         fins.append(finalizer)
@@ -97,39 +83,38 @@ class StorageClasses:
         self.store = store
         self.info = info
 
-    async def all(self) -> list[Obj]:
+    async def all(self) -> list[dict[str, Any]]:
         kvs, _, _ = await self.store.list(self.info.prefix(None))
         return [rawobj.decode(kv.value) for kv in kvs]
 
 
-async def admit_claim_create(classes: StorageClasses, obj: Obj) -> None:
+async def admit_claim_create(classes: StorageClasses, obj: dict[str, Any]) -> None:
     """A new claim: the default class if it names none, and the pvc-protection finalizer."""
     spec = obj.setdefault("spec", {})
-    annotations = obj["metadata"].get("annotations") or {}
-    if spec.get("storageClassName") is None and BETA_STORAGE_CLASS not in annotations:
+    if spec.get("storageClassName") is None and BETA_STORAGE_CLASS not in views.annotations(obj):
         default = pick_default_class(await classes.all())
         if default is not None:
-            spec["storageClassName"] = default["metadata"]["name"]
+            spec["storageClassName"] = views.name(default)
     _add_finalizer(obj, PVC_PROTECTION)
 
 
-async def admit_claim_update(classes: StorageClasses, obj: Obj, old: Obj) -> None:
+async def admit_claim_update(classes: StorageClasses, obj: Body, old: Body) -> None:
     """A claim that grows must be of a class that allows expansion (403 otherwise)."""
     if not grows(obj, old):
         return
-    by_name = {c["metadata"]["name"]: c for c in await classes.all()}
+    by_name = {views.name(c): c for c in await classes.all()}
     if not may_resize(obj, old, by_name):
-        raise errors.forbidden_object("persistentvolumeclaims", obj["metadata"]["name"], "", RESIZE_REFUSED)
+        raise errors.forbidden_object("persistentvolumeclaims", views.name(obj), "", RESIZE_REFUSED)
 
 
-def admit_volume_create(obj: Obj) -> None:
+def admit_volume_create(obj: dict[str, Any]) -> None:
     """A new PV: the pv-protection finalizer."""
     _add_finalizer(obj, PV_PROTECTION)
 
 
-def default_class_body(*, mark_default: bool) -> Obj:
+def default_class_body(*, mark_default: bool) -> dict[str, Any]:
     """The ``local`` StorageClass ``shoal server`` provides: shoal's node-local provisioner."""
-    md: Obj = {"name": DEFAULT_CLASS_NAME}
+    md: dict[str, Any] = {"name": DEFAULT_CLASS_NAME}
     if mark_default:
         md["annotations"] = {IS_DEFAULT_CLASS: "true"}
     return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": md,
@@ -137,8 +122,8 @@ def default_class_body(*, mark_default: bool) -> Obj:
             "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": True}
 
 
-def default_class_to_create(classes: list[Obj]) -> Obj | None:
+def default_class_to_create(classes: Sequence[Body]) -> dict[str, Any] | None:
     """The class to create at start: none if ``local`` exists; default unless another class is."""
-    if any(c["metadata"].get("name") == DEFAULT_CLASS_NAME for c in classes):
+    if any(views.name(c) == DEFAULT_CLASS_NAME for c in classes):
         return None
     return default_class_body(mark_default=pick_default_class(classes) is None)

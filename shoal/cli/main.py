@@ -40,6 +40,15 @@ def main() -> None:
 @click.option("-v", "--verbose", is_flag=True)
 # component options: each lands in ServerOptions.extra under its Python name (declared in ComponentOptions)
 @click.option("--service-cidr", default="10.43.0.0/16", show_default=True, help="Range of Service ClusterIPs.")
+@click.option("--cluster-cidr", default="10.42.0.0/16", show_default=True,
+              help="Range of pod addresses, cut into one range per node.")
+@click.option("--node-cidr-mask-size", type=click.IntRange(min=8, max=30), default=24, show_default=True,
+              help="Prefix length of each node's pod range (24: 254 pods per node).")
+@click.option("--network-backend", type=click.Choice(["vxlan", "host-gw", "none"]), default="vxlan",
+              show_default=True, help="How pods reach pods on other machines: a VXLAN overlay, plain routes "
+              "(machines on one L2 segment), or nothing.")
+@click.option("--node-ip", help="This machine's node address for other machines (default: the address of the "
+              "default route's interface).")
 @click.option("--disable-scheduler", is_flag=True, default=None, help="Do not run the scheduler.")
 @click.option("--disable-controller-manager", is_flag=True, default=None, help="Do not run the controllers.")
 @click.option("--scheduler-config", type=click.Path(exists=True, dir_okay=False),
@@ -80,6 +89,20 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
         ipaddress.ip_network(str(extra["service_cidr"]), strict=False)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--service-cidr") from None
+    from shoal.controllers.ipamplan import check_ranges, parse_config
+
+    try:
+        parse_config(str(extra["cluster_cidr"]), int(str(extra["node_cidr_mask_size"])))
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--cluster-cidr") from None
+    overlap = check_ranges(str(extra["cluster_cidr"]), str(extra["service_cidr"]))
+    if overlap:
+        raise click.BadParameter(overlap, param_hint="--cluster-cidr") from None
+    if extra.get("node_ip") is not None:
+        try:
+            ipaddress.IPv4Address(str(extra["node_ip"]))
+        except ValueError:
+            raise click.BadParameter(f"{extra['node_ip']!r} is not an IPv4 address", param_hint="--node-ip") from None
     if not (store == "sqlite" or store.startswith("sqlite://") or store.startswith("etcd://")):
         raise click.BadParameter("expected sqlite or etcd://HOST:PORT[,HOST:PORT...]", param_hint="--store")
     opts = ServerOptions(data_dir=_data_dir(data_dir), listen=listen, store=store, runtime=runtime,
@@ -113,11 +136,15 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
 @click.option("--simulate-probe-result", type=click.Choice(["success", "failure"]), default="success",
               show_default=True, help="Simulated runtime: what pods' probes answer (none is really run; a pod's "
               "sim.shoal.io/{liveness,readiness,startup}-probe annotation overrides it).")
+@click.option("--node-ip", help="The address other machines reach this node on (default: the address of the "
+              "default route's interface); the overlay is built on its interface.")
+@click.option("--network-backend", type=click.Choice(["vxlan", "host-gw", "none"]),
+              help="How this node's pods reach other nodes' pods (default: the cluster's, set on the server).")
 @click.option("-v", "--verbose", is_flag=True)
 def agent(server_url: str, token: str, data_dir: str | None, node_name: str | None, runtime: str,
           docker_host: str | None, simulate_nodes: int, labels: str, capacity: str, ca_file: str | None,
           lease_interval: float, simulate_start_delay: float, simulate_complete_after: float | None,
-          simulate_probe_result: str, verbose: bool) -> None:
+          simulate_probe_result: str, node_ip: str | None, network_backend: str | None, verbose: bool) -> None:
     """Join a machine to a cluster as a node: run the pods bound to it."""
     from shoal.agent.main import AgentArgs, BadArgument, run_agent
 
@@ -127,7 +154,7 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
                      runtime=runtime, docker_host=docker_host, simulate_nodes=simulate_nodes, labels=labels,
                      capacity=capacity, ca_file=ca_file, lease_interval=lease_interval,
                      sim_start_delay=simulate_start_delay, sim_complete_after=simulate_complete_after,
-                     sim_probe_result=simulate_probe_result)
+                     sim_probe_result=simulate_probe_result, node_ip=node_ip, network_backend=network_backend)
     try:
         eventloop.run(run_agent(args))
     except BadArgument as e:

@@ -27,12 +27,11 @@ from shoal.client.errors import ApiException
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
-IndexFunc = Callable[[Obj], list[str]]
-Transform = Callable[[Obj], Obj]
+IndexFunc = Callable[[dict[str, Any]], list[str]]
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def key_of(obj: Obj) -> str:
+def key_of(obj: dict[str, Any]) -> str:
     md = obj.get("metadata") or {}
     ns = md.get("namespace")
     return f"{ns}/{md['name']}" if ns else str(md["name"])
@@ -43,16 +42,16 @@ def split_key(key: str) -> tuple[str | None, str]:
     return (ns or None), name
 
 
-def by_namespace(obj: Obj) -> list[str]:
+def by_namespace(obj: dict[str, Any]) -> list[str]:
     ns = (obj.get("metadata") or {}).get("namespace")
     return [ns] if ns else []
 
 
 @dataclass(slots=True)
 class Handler:
-    on_add: Callable[[Obj], None] | None = None
-    on_update: Callable[[Obj, Obj], None] | None = None
-    on_delete: Callable[[Obj], None] | None = None
+    on_add: Callable[[dict[str, Any]], None] | None = None
+    on_update: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
+    on_delete: Callable[[dict[str, Any]], None] | None = None
 
 
 class Informer:
@@ -75,7 +74,7 @@ class Informer:
         self.label_selector = label_selector
         self.field_selector = field_selector
         self.transform = transform
-        self._items: dict[str, Obj] = {}
+        self._items: dict[str, dict[str, Any]] = {}
         self._indexers: dict[str, IndexFunc] = {"namespace": by_namespace}
         self._indices: dict[str, dict[str, set[str]]] = {"namespace": {}}
         self._handlers: builtins.list[Handler] = []
@@ -84,9 +83,9 @@ class Informer:
         self.resource_version = ""
 
     # ---- setup ---------------------------------------------------------------------
-    def add_handler(self, on_add: Callable[[Obj], None] | None = None,
-                    on_update: Callable[[Obj, Obj], None] | None = None,
-                    on_delete: Callable[[Obj], None] | None = None) -> None:
+    def add_handler(self, on_add: Callable[[dict[str, Any]], None] | None = None,
+                    on_update: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+                    on_delete: Callable[[dict[str, Any]], None] | None = None) -> None:
         h = Handler(on_add, on_update, on_delete)
         self._handlers.append(h)
         if on_add is not None:
@@ -120,13 +119,13 @@ class Informer:
         return self._synced.is_set()
 
     # ---- reads -----------------------------------------------------------------------
-    def get(self, key: str) -> Obj | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         return self._items.get(key)
 
-    def get_by(self, namespace: str | None, name: str) -> Obj | None:
+    def get_by(self, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self._items.get(f"{namespace}/{name}" if namespace else name)
 
-    def list(self, namespace: str | None = None) -> builtins.list[Obj]:
+    def list(self, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
         if namespace is None:
             return list(self._items.values())
         return self.by_index("namespace", namespace)
@@ -134,7 +133,7 @@ class Informer:
     def keys(self) -> builtins.list[str]:
         return list(self._items)
 
-    def by_index(self, name: str, value: str) -> builtins.list[Obj]:
+    def by_index(self, name: str, value: str) -> builtins.list[dict[str, Any]]:
         keys = self._indices[name].get(value, ())
         return [self._items[k] for k in keys if k in self._items]
 
@@ -142,12 +141,12 @@ class Informer:
         return len(self._items)
 
     # ---- cache maintenance ---------------------------------------------------------------
-    def _index_add(self, key: str, obj: Obj) -> None:
+    def _index_add(self, key: str, obj: dict[str, Any]) -> None:
         for name, fn in self._indexers.items():
             for v in fn(obj):
                 self._indices[name].setdefault(v, set()).add(key)
 
-    def _index_remove(self, key: str, obj: Obj) -> None:
+    def _index_remove(self, key: str, obj: dict[str, Any]) -> None:
         for name, fn in self._indexers.items():
             for v in fn(obj):
                 s = self._indices[name].get(v)
@@ -156,7 +155,7 @@ class Informer:
                     if not s:
                         del self._indices[name][v]
 
-    def _upsert(self, obj: Obj) -> None:
+    def _upsert(self, obj: dict[str, Any]) -> None:
         key = key_of(obj)
         old = self._items.get(key)
         if old is not None:
@@ -173,7 +172,7 @@ class Informer:
             except Exception:
                 log.exception("informer %s: handler failed", self.info.plural)
 
-    def _remove(self, obj: Obj) -> None:
+    def _remove(self, obj: dict[str, Any]) -> None:
         key = key_of(obj)
         old = self._items.pop(key, None)
         if old is not None:
@@ -186,7 +185,7 @@ class Informer:
             except Exception:
                 log.exception("informer %s: handler failed", self.info.plural)
 
-    def _replace(self, items: builtins.list[Obj]) -> None:
+    def _replace(self, items: builtins.list[dict[str, Any]]) -> None:
         fresh = {key_of(o): o for o in items}
         for k in list(self._items):
             if k not in fresh:

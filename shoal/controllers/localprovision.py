@@ -23,7 +23,6 @@ Only what a directory can be is provisioned: ``Filesystem`` volumes, and not
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +38,9 @@ from shoal.api.storage_contract import (
     local_volume_name,
     local_volume_path,
 )
-from shoal.api.volumematch import requested, storage_class_of, volume_mode
+from shoal.api.views import Body, ClaimReference
+from shoal.api.volumematch import requested, requested_raw, storage_class_of, volume_mode
 
-Obj = dict[str, Any]
 LOCAL_ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteOncePod")
 
 
@@ -49,36 +48,34 @@ LOCAL_ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteOncePod")
 class Provision:
     """A PV to create, or why none can be (``refused``: the text of a ProvisioningFailed event)."""
 
-    pv: Obj | None = None
+    pv: dict[str, Any] | None = None  # a PersistentVolume body to create
     refused: str = ""
 
 
-def claim_reference(claim: Mapping[str, Any]) -> Obj:
-    md = views.meta(claim)
-    return {"kind": "PersistentVolumeClaim", "apiVersion": "v1", "namespace": md.get("namespace", ""),
-            "name": md.get("name", ""), "uid": md.get("uid", ""), "resourceVersion": md.get("resourceVersion", "")}
+def claim_reference(claim: Body) -> ClaimReference:
+    return {"kind": "PersistentVolumeClaim", "apiVersion": "v1", "namespace": views.namespace(claim),
+            "name": views.name(claim), "uid": views.uid(claim), "resourceVersion": views.resource_version(claim)}
 
 
-def node_volume_dir(node: Mapping[str, Any]) -> str:
+def node_volume_dir(node: Body) -> str:
     return views.annotations(node).get(VOLUME_DIR_ANNOTATION) or DEFAULT_VOLUME_DIR
 
 
-def plan_local_volume(claim: Mapping[str, Any], sc: Mapping[str, Any], node: Mapping[str, Any]) -> Provision:
+def plan_local_volume(claim: Body, sc: Body, node: Body) -> Provision:
     """The PV for ``claim`` of class ``sc`` (provisioner ``shoal.io/local``) on ``node``."""
-    spec = views.spec(claim)
-    modes = [m for m in spec.get("accessModes") or [] if isinstance(m, str)]
+    modes = [m for m in views.claim_spec(claim).get("accessModes") or [] if isinstance(m, str)]
     if volume_mode(claim) != "Filesystem":
         return Provision(refused=f"{LOCAL_PROVISIONER} provisions Filesystem volumes only, not {volume_mode(claim)}")
     shared = [m for m in modes if m not in LOCAL_ACCESS_MODES]
     if shared:
         return Provision(refused=f"{LOCAL_PROVISIONER} volumes live on one node: access mode {shared[0]} is not "
                                  f"supported (use ReadWriteOnce or ReadWriteOncePod)")
-    size = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+    size = requested_raw(claim)
     if requested(claim) is None:
         return Provision(refused=f"the claim asks for no valid size (spec.resources.requests.storage: {size!r})")
     name = local_volume_name(views.uid(claim))
     hostname = views.labels(node).get(HOSTNAME_LABEL) or views.name(node)
-    pv_spec: Obj = {
+    pv_spec: dict[str, Any] = {
         "capacity": {"storage": canonical_quantity(size if isinstance(size, str | int | float) else str(size))},
         "accessModes": modes,
         "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy") or "Delete",

@@ -50,9 +50,9 @@ from shoal.api.storage_contract import (
     PROVISIONED_BY,
     SELECTED_NODE,
 )
+from shoal.api.views import Body, as_dict, as_list
 from shoal.api.volumematch import (
     capacity,
-    claim_ref,
     find_matching_volume,
     is_bound_to,
     mismatch,
@@ -62,7 +62,6 @@ from shoal.api.volumematch import (
 )
 from shoal.controllers.localprovision import claim_reference, plan_local_volume
 
-Obj = dict[str, Any]
 Resource = Literal["persistentvolumes", "persistentvolumeclaims"]
 Verb = Literal["create", "update", "status", "delete"]
 
@@ -78,7 +77,7 @@ NODE_RETRY_SECONDS = 5.0
 class Write:
     resource: Resource
     verb: Verb
-    obj: Obj
+    obj: dict[str, Any]  # the body to send: a fresh copy, never a cached object
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,21 +101,17 @@ def _fmt(now: dt.datetime) -> str:
     return views.format_time(now)
 
 
-def _phase(obj: Mapping[str, Any]) -> str:
-    return str(views.status(obj).get("phase") or "")
-
-
 # --- writes shared by both syncs ---------------------------------------------------------------
 
 
-def volume_phase(pv: Mapping[str, Any], phase: str, now: dt.datetime, *, reason: str = "",
+def volume_phase(pv: Body, phase: str, now: dt.datetime, *, reason: str = "",
                  message: str = "") -> Write | None:
     """The status write that puts ``pv`` in ``phase`` (None when it is there already)."""
     st = views.status(pv)
     if st.get("phase") == phase and str(st.get("reason") or "") == reason and str(st.get("message") or "") == message:
         return None
     new = copy.deepcopy(dict(pv))
-    status: Obj = {"phase": phase}
+    status: dict[str, Any] = {"phase": phase}
     if reason:
         status["reason"] = reason
     if message:
@@ -126,7 +121,7 @@ def volume_phase(pv: Mapping[str, Any], phase: str, now: dt.datetime, *, reason:
     return Write("persistentvolumes", "status", new)
 
 
-def claim_status(claim: Mapping[str, Any], phase: str, pv: Mapping[str, Any] | None) -> Write | None:
+def claim_status(claim: Body, phase: str, pv: Body | None) -> Write | None:
     """The status write that puts ``claim`` in ``phase`` with ``pv``'s access modes (and, on becoming
     Bound, its capacity: later differences are an expansion's, upstream's rule)."""
     cur = views.status(claim)
@@ -139,7 +134,7 @@ def claim_status(claim: Mapping[str, Any], phase: str, pv: Mapping[str, Any] | N
         pv_spec = views.spec(pv)
         st["accessModes"] = list(pv_spec.get("accessModes") or [])
         if cur.get("phase") != phase:
-            st["capacity"] = dict(pv_spec.get("capacity") or {})
+            st["capacity"] = dict(as_dict(pv_spec.get("capacity")))
     if st == cur:
         return None
     new = copy.deepcopy(dict(claim))
@@ -150,11 +145,11 @@ def claim_status(claim: Mapping[str, Any], phase: str, pv: Mapping[str, Any] | N
 # --- binding ---------------------------------------------------------------------------------------
 
 
-def bind(claim: Mapping[str, Any], pv: Mapping[str, Any], now: dt.datetime) -> Plan:
+def bind(claim: Body, pv: Body, now: dt.datetime) -> Plan:
     """The writes still missing for ``claim`` and ``pv`` to be bound to each other."""
     plan = Plan()
-    vol: Obj = copy.deepcopy(dict(pv))
-    ref = claim_ref(pv)
+    vol: dict[str, Any] = copy.deepcopy(dict(pv))
+    ref = views.claim_ref(pv)
     if ref is None or ref.get("uid") != views.uid(claim):
         if not is_bound_to(pv, claim):  # the controller chose it: say so, as upstream
             vol["metadata"].setdefault("annotations", {})[BOUND_BY_CONTROLLER] = "yes"
@@ -163,10 +158,10 @@ def bind(claim: Mapping[str, Any], pv: Mapping[str, Any], now: dt.datetime) -> P
     w = volume_phase(vol, "Bound", now)
     if w is not None:
         plan.writes.append(w)
-    c: Obj = copy.deepcopy(dict(claim))
+    c: dict[str, Any] = copy.deepcopy(dict(claim))
     ann = c["metadata"].setdefault("annotations", {})
     changed = False
-    if views.spec(claim).get("volumeName") != views.name(pv):
+    if views.volume_name(claim) != views.name(pv):
         c["spec"]["volumeName"] = views.name(pv)
         ann[BOUND_BY_CONTROLLER] = "yes"
         changed = True
@@ -181,15 +176,15 @@ def bind(claim: Mapping[str, Any], pv: Mapping[str, Any], now: dt.datetime) -> P
     return plan
 
 
-def _pending(claim: Mapping[str, Any], plan: Plan) -> Plan:
+def _pending(claim: Body, plan: Plan) -> Plan:
     w = claim_status(claim, "Pending", None)
     if w is not None:
         plan.writes.append(w)
     return plan
 
 
-def _unbound_claim(claim: Mapping[str, Any], *, volumes: Mapping[str, Obj], classes: Mapping[str, Obj],
-                   nodes: Mapping[str, Obj], now: dt.datetime) -> Plan:
+def _unbound_claim(claim: Body, *, volumes: Mapping[str, Body], classes: Mapping[str, Body],
+                   nodes: Mapping[str, Body], now: dt.datetime) -> Plan:
     class_name = storage_class_of(claim)
     sc = classes.get(class_name) if class_name else None
     node_name = views.annotations(claim).get(SELECTED_NODE, "")
@@ -216,7 +211,7 @@ def _unbound_claim(claim: Mapping[str, Any], *, volumes: Mapping[str, Obj], clas
     return _pending(claim, plan)
 
 
-def _provision(claim: Mapping[str, Any], sc: Mapping[str, Any], node_name: str, node: Obj | None,
+def _provision(claim: Body, sc: Body, node_name: str, node: Body | None,
                plan: Plan) -> None:
     if not node_name:
         plan.events.append(Event("claim", "Warning", "ProvisioningFailed",
@@ -240,18 +235,18 @@ def _provision(claim: Mapping[str, Any], sc: Mapping[str, Any], node_name: str, 
 # --- expansion -------------------------------------------------------------------------------------
 
 
-def _with_condition(conditions: list[Obj], cond: Obj) -> list[Obj]:
+def _with_condition(conditions: list[dict[str, Any]], cond: dict[str, Any]) -> list[dict[str, Any]]:
     out = [c for c in conditions if c.get("type") != cond["type"]]
     return [*out, cond]
 
 
-def _expand(claim: Mapping[str, Any], pv: Mapping[str, Any], sc: Mapping[str, Any] | None,
+def _expand(claim: Body, pv: Body, sc: Body | None,
             now: dt.datetime) -> Plan:
     """Start the expansion a bound claim asks for (see the module docstring)."""
     plan = Plan()
     want = requested(claim)
     st = views.status(claim)
-    have = quantity((st.get("capacity") or {}).get("storage"))
+    have = quantity(as_dict(st.get("capacity")).get("storage"))
     if want is None or have is None or want <= have:
         return plan
     if views.annotations(pv).get(PROVISIONED_BY) != LOCAL_PROVISIONER or sc is None \
@@ -263,20 +258,20 @@ def _expand(claim: Mapping[str, Any], pv: Mapping[str, Any], sc: Mapping[str, An
     size = canonical_quantity(views.spec(claim)["resources"]["requests"]["storage"])
     pv_cap = capacity(pv)
     if pv_cap is None or pv_cap < want:
-        vol: Obj = copy.deepcopy(dict(pv))
-        vol["spec"]["capacity"] = {**(vol["spec"].get("capacity") or {}), "storage": size}
+        vol: dict[str, Any] = copy.deepcopy(dict(pv))
+        vol["spec"]["capacity"] = {**as_dict(vol["spec"].get("capacity")), "storage": size}
         plan.writes.append(Write("persistentvolumes", "update", vol))
-    new_st: Obj = copy.deepcopy(dict(st))
-    new_st["allocatedResources"] = {**(st.get("allocatedResources") or {}), "storage": size}
-    new_st["allocatedResourceStatuses"] = {**(st.get("allocatedResourceStatuses") or {}),
+    new_st: dict[str, Any] = copy.deepcopy(dict(st))
+    new_st["allocatedResources"] = {**as_dict(st.get("allocatedResources")), "storage": size}
+    new_st["allocatedResourceStatuses"] = {**as_dict(st.get("allocatedResourceStatuses")),
                                            "storage": NODE_RESIZE_PENDING}
-    old_cond = next((c for c in st.get("conditions") or [] if c.get("type") == FS_RESIZE_PENDING), None)
+    old_cond = views.condition(claim, FS_RESIZE_PENDING)
     cond = {"type": FS_RESIZE_PENDING, "status": "True", "message": RESIZE_PENDING_MESSAGE,
             "lastProbeTime": None,
             "lastTransitionTime": old_cond.get("lastTransitionTime") if old_cond else _fmt(now)}
-    new_st["conditions"] = _with_condition(list(st.get("conditions") or []), {k: v for k, v in cond.items() if v})
+    new_st["conditions"] = _with_condition(as_list(st.get("conditions")), {k: v for k, v in cond.items() if v})
     if new_st != st:
-        c: Obj = copy.deepcopy(dict(claim))
+        c: dict[str, Any] = copy.deepcopy(dict(claim))
         c["status"] = new_st
         plan.writes.append(Write("persistentvolumeclaims", "status", c))
         if old_cond is None:
@@ -288,27 +283,27 @@ def _expand(claim: Mapping[str, Any], pv: Mapping[str, Any], sc: Mapping[str, An
 # --- the two syncs ---------------------------------------------------------------------------------
 
 
-def sync_claim(claim: Mapping[str, Any], *, volumes: Mapping[str, Obj], classes: Mapping[str, Obj],
-               nodes: Mapping[str, Obj], now: dt.datetime) -> Plan:
+def sync_claim(claim: Body, *, volumes: Mapping[str, Body], classes: Mapping[str, Body],
+               nodes: Mapping[str, Body], now: dt.datetime) -> Plan:
     """What to write for ``claim`` (``volumes`` by name, ``classes`` by name, ``nodes`` by name)."""
     if views.is_terminating(claim):
         return Plan()  # being deleted: nothing new is bound or made for it
-    volume_name = views.spec(claim).get("volumeName")
+    volume_name = views.volume_name(claim)
     if not volume_name:
         return _unbound_claim(claim, volumes=volumes, classes=classes, nodes=nodes, now=now)
-    pv = volumes.get(str(volume_name))
+    pv = volumes.get(volume_name)
     completed = views.annotations(claim).get(BIND_COMPLETED) == "yes"
     if pv is None:
-        if completed or _phase(claim) in ("Bound", "Lost"):
+        if completed or views.storage_phase(claim) in ("Bound", "Lost"):
             plan = Plan()
-            if _phase(claim) != "Lost":
+            if views.storage_phase(claim) != "Lost":
                 plan.events.append(Event("claim", "Warning", "ClaimLost", CLAIM_LOST))
             w = claim_status(claim, "Lost", None)
             if w is not None:
                 plan.writes.append(w)
             return plan
         return _pending(claim, Plan())  # asks for a volume that does not exist (yet)
-    if claim_ref(pv) is None:
+    if views.claim_ref(pv) is None:
         why = mismatch(pv, claim)
         if why or views.is_terminating(pv):
             plan = Plan([], [Event("claim", "Warning", "VolumeMismatch",
@@ -317,14 +312,14 @@ def sync_claim(claim: Mapping[str, Any], *, volumes: Mapping[str, Obj], classes:
         return bind(claim, pv, now)
     if is_bound_to(pv, claim):
         plan = bind(claim, pv, now)
-        if not plan.writes and _phase(claim) == "Bound":
+        if not plan.writes and views.storage_phase(claim) == "Bound":
             sc = classes.get(storage_class_of(claim))
             return _expand(claim, pv, sc, now)
         return plan
     # the volume is bound to another claim
     if completed:
         plan = Plan()
-        if _phase(claim) != "Lost":
+        if views.storage_phase(claim) != "Lost":
             plan.events.append(Event("claim", "Warning", "ClaimMisbound", MISBOUND))
         w = claim_status(claim, "Lost", None)
         if w is not None:
@@ -334,10 +329,10 @@ def sync_claim(claim: Mapping[str, Any], *, volumes: Mapping[str, Obj], classes:
                                            f'volume "{volume_name}" already bound to a different claim.')]))
 
 
-def _unbind(pv: Mapping[str, Any], now: dt.datetime) -> Plan:
+def _unbind(pv: Body, now: dt.datetime) -> Plan:
     """Free ``pv``: drop the controller's claimRef (or a user's reservation's uid); Available."""
-    vol: Obj = copy.deepcopy(dict(pv))
-    ann = vol["metadata"].get("annotations") or {}
+    vol: dict[str, Any] = copy.deepcopy(dict(pv))
+    ann = as_dict(vol["metadata"].get("annotations"))
     if BOUND_BY_CONTROLLER in ann:
         del vol["spec"]["claimRef"]
         del ann[BOUND_BY_CONTROLLER]
@@ -350,12 +345,12 @@ def _unbind(pv: Mapping[str, Any], now: dt.datetime) -> Plan:
     return plan
 
 
-def _reclaim(pv: Mapping[str, Any], now: dt.datetime) -> Plan:
+def _reclaim(pv: Body, now: dt.datetime) -> Plan:
     """A volume whose claim is gone: Released, then its reclaim policy."""
     plan = Plan()
-    phase = _phase(pv)
+    phase = views.storage_phase(pv)
     policy = views.spec(pv).get("persistentVolumeReclaimPolicy") or "Retain"
-    current: Mapping[str, Any] = pv
+    current: Body = pv
     if phase not in ("Released", "Failed"):
         w = volume_phase(pv, "Released", now)
         if w is not None:
@@ -380,17 +375,17 @@ def _reclaim(pv: Mapping[str, Any], now: dt.datetime) -> Plan:
     return plan
 
 
-def sync_volume(pv: Mapping[str, Any], *, claim: Mapping[str, Any] | None, now: dt.datetime) -> Plan:
+def sync_volume(pv: Body, *, claim: Body | None, now: dt.datetime) -> Plan:
     """What to write for ``pv``; ``claim``: the claim its ``claimRef`` names, if it exists."""
     if views.is_terminating(pv):
         return Plan()
-    ref = claim_ref(pv)
+    ref = views.claim_ref(pv)
     if ref is None or not ref.get("uid"):
         w = volume_phase(pv, "Available", now)
         return Plan([w] if w is not None else [])
     if claim is None or views.uid(claim) != ref.get("uid"):
         return _reclaim(pv, now)
-    volume_name = views.spec(claim).get("volumeName")
+    volume_name = views.volume_name(claim)
     if not volume_name or volume_name == views.name(pv):
         w = volume_phase(pv, "Bound", now)
         return Plan([w] if w is not None else [])

@@ -17,35 +17,34 @@ in ``shoal.api.storage_contract`` and ``shoal.controllers.localprovision``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Mapping
-from typing import Any
+from collections.abc import Hashable
 
 from shoal.api import views
 from shoal.api.storage_contract import SELECTED_NODE
-from shoal.api.volumematch import claim_ref, storage_class_of
-from shoal.client import ApiException
+from shoal.api.views import Body
+from shoal.api.volumematch import storage_class_of
+from shoal.client import ApiException, Informer
 from shoal.controllers.base import Controller, ensure_index
 from shoal.controllers.pvbinding import Event, Plan, Write, sync_claim, sync_volume
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 CLASS_INDEX = "storage-class"
 NODE_INDEX = "selected-node"
 CLAIM_INDEX = "claim-ref"
 
 
-def _claim_class(claim: Mapping[str, Any]) -> list[str]:
+def _claim_class(claim: Body) -> list[str]:
     return [storage_class_of(claim)]
 
 
-def _claim_node(claim: Mapping[str, Any]) -> list[str]:
+def _claim_node(claim: Body) -> list[str]:
     node = views.annotations(claim).get(SELECTED_NODE)
-    return [node] if node and not views.spec(claim).get("volumeName") else []
+    return [node] if node and not views.volume_name(claim) else []
 
 
-def _volume_claim(pv: Mapping[str, Any]) -> list[str]:
-    ref = claim_ref(pv)
+def _volume_claim(pv: Body) -> list[str]:
+    ref = views.claim_ref(pv)
     return [f"{ref.get('namespace')}/{ref.get('name')}"] if ref is not None else []
 
 
@@ -69,38 +68,38 @@ class PersistentVolumeController(Controller):
         self.nodes.add_handler(on_add=self._node)
 
     # ---- event handlers ------------------------------------------------------------------
-    def _claim(self, claim: Obj) -> None:
+    def _claim(self, claim: Body) -> None:
         self.queue.add(("claim", views.key(claim)))
 
-    def _claim_deleted(self, claim: Obj) -> None:
-        volume = views.spec(claim).get("volumeName")
+    def _claim_deleted(self, claim: Body) -> None:
+        volume = views.volume_name(claim)
         if volume:
-            self.queue.add(("volume", str(volume)))
+            self.queue.add(("volume", volume))
         for pv in self.volumes.by_index(CLAIM_INDEX, views.key(claim)):
             self.queue.add(("volume", views.name(pv)))
 
-    def _volume(self, pv: Obj) -> None:
+    def _volume(self, pv: Body) -> None:
         self.queue.add(("volume", views.name(pv)))
         for key in _volume_claim(pv):
             self.queue.add(("claim", key))
 
-    def _volume_updated(self, old: Obj, new: Obj) -> None:
+    def _volume_updated(self, old: Body, new: Body) -> None:
         for key in _volume_claim(old):
             self.queue.add(("claim", key))
         self._volume(new)
-        if claim_ref(old) is not None and claim_ref(new) is None:
+        if views.claim_ref(old) is not None and views.claim_ref(new) is None:
             self._pending_claims()  # a volume came free
 
     def _pending_claims(self) -> None:
         for claim in self.claims.list():
-            if not views.spec(claim).get("volumeName"):
+            if not views.volume_name(claim):
                 self._claim(claim)
 
-    def _class(self, sc: Obj) -> None:
+    def _class(self, sc: Body) -> None:
         for claim in self.claims.by_index(CLASS_INDEX, views.name(sc)):
             self._claim(claim)
 
-    def _node(self, node: Obj) -> None:
+    def _node(self, node: Body) -> None:
         for claim in self.claims.by_index(NODE_INDEX, views.name(node)):
             self._claim(claim)
 
@@ -134,13 +133,13 @@ class PersistentVolumeController(Controller):
             self.queue.add_after(key, plan.requeue_after)
 
     @staticmethod
-    def _by_name(informer: Any) -> dict[str, Obj]:
+    def _by_name(informer: Informer) -> dict[str, Body]:
         return {views.name(o): o for o in informer.list()}
 
-    async def _claim_of(self, pv: Obj) -> Obj | None:
+    async def _claim_of(self, pv: Body) -> Body | None:
         """The claim ``pv``'s claimRef names: from the cache, or, if the cache has no such claim with
         the reference's uid, from the API (a lagging cache must not release a volume in use)."""
-        ref = claim_ref(pv)
+        ref = views.claim_ref(pv)
         if ref is None or not ref.get("uid"):
             return None
         ns, name = str(ref.get("namespace") or ""), str(ref.get("name") or "")
@@ -148,14 +147,14 @@ class PersistentVolumeController(Controller):
         if cached is not None and views.uid(cached) == ref.get("uid"):
             return cached
         try:
-            live: Obj = await self.client.get("persistentvolumeclaims", name, ns)
+            live: Body = await self.client.get("persistentvolumeclaims", name, ns)
             return live
         except ApiException as e:
             if e.status == 404:
                 return None
             raise
 
-    async def _apply(self, plan: Plan, subject: Obj) -> None:
+    async def _apply(self, plan: Plan, subject: Body) -> None:
         revisions: dict[tuple[str, str], str] = {}  # (resource, key) -> the rv our last write left
         for w in plan.writes:
             await self._write(w, revisions)
@@ -166,8 +165,7 @@ class PersistentVolumeController(Controller):
         obj = w.obj
         ident = (w.resource, views.key(obj))
         if ident in revisions:
-            obj = {**obj, "metadata": {**obj["metadata"], "resourceVersion": revisions[ident]}}
-        md = obj["metadata"]
+            obj = {**obj, "metadata": {**views.meta(obj), "resourceVersion": revisions[ident]}}
         if w.verb == "create":
             try:
                 out = await self.client.create(w.resource, obj)
@@ -180,11 +178,11 @@ class PersistentVolumeController(Controller):
         elif w.verb == "status":
             out = await self.client.update_status(w.resource, obj)
         else:
-            await self.client.delete(w.resource, md["name"], md.get("namespace"), uid=md.get("uid"))
-            log.info("persistentvolume: deleted %s %s (reclaim policy Delete)", w.resource, md["name"])
+            await self.client.delete(w.resource, views.name(obj), views.namespace(obj) or None, uid=views.uid(obj) or None)
+            log.info("persistentvolume: deleted %s %s (reclaim policy Delete)", w.resource, views.name(obj))
             return
         revisions[ident] = views.resource_version(out)
 
-    def _event(self, subject: Obj, ev: Event) -> None:
+    def _event(self, subject: Body, ev: Event) -> None:
         kind = "PersistentVolumeClaim" if ev.on == "claim" else "PersistentVolume"
         self.emit(subject, ev.type, ev.reason, ev.message, kind=kind, api_version="v1")

@@ -27,27 +27,36 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shoal.api.views import Body, meta, name, namespace, owner_reference, spec, uid
+from shoal.api import views
+from shoal.api.views import (
+    Body,
+    as_dict,
+    meta,
+    name,
+    namespace,
+    owner_reference,
+    owner_references,
+    spec,
+    uid,
+)
 from shoal.api.views import annotations as annotations_of
 from shoal.controllers.hashing import canonical, fnv1a_32, safe_encode
 
-Obj = dict[str, Any]
 HASH_LABEL = "controller.kubernetes.io/hash"
 PATCH_DIRECTIVE = "$patch"
 MAX_PREFIX = 223  # upstream's ControllerRevisionName: keeps <prefix>-<hash> within a name's 253 characters
 
 
-def patch_of(sts: Body) -> Obj:
+def patch_of(sts: Body) -> dict[str, Any]:
     """The revision data of the set's current template."""
-    template = copy.deepcopy(spec(sts).get("template") or {})
+    template = copy.deepcopy(as_dict(spec(sts).get("template")))
     template[PATCH_DIRECTIVE] = "replace"
     return {"spec": {"template": template}}
 
 
-def template_of(revision: Body) -> Obj:
+def template_of(revision: Body) -> dict[str, Any]:
     """The pod template a revision holds (without the patch directive)."""
-    data = revision.get("data")
-    tmpl = ((data.get("spec") or {}).get("template") if isinstance(data, dict) else None) or {}
+    tmpl = as_dict(spec(as_dict(revision.get("data"))).get("template"))
     return {k: v for k, v in tmpl.items() if k != PATCH_DIRECTIVE}
 
 
@@ -76,12 +85,12 @@ def next_number(revisions: Sequence[Body]) -> int:
     return max((number(r) for r in revisions), default=0) + 1
 
 
-def new_revision(sts: Body, revision: int, collision_count: int | None) -> Obj:
+def new_revision(sts: Body, revision: int, collision_count: int | None) -> dict[str, Any]:
     """The ControllerRevision of the set's current template (not yet created)."""
     data = patch_of(sts)
     h = revision_hash(data, collision_count)
-    tmpl_labels = dict(((spec(sts).get("template") or {}).get("metadata") or {}).get("labels") or {})
-    md: Obj = {"name": revision_name(name(sts), h), "namespace": namespace(sts),
+    tmpl_labels = dict(views.labels(as_dict(spec(sts).get("template"))))
+    md: dict[str, Any] = {"name": revision_name(name(sts), h), "namespace": namespace(sts),
                "labels": {**tmpl_labels, HASH_LABEL: h},
                "ownerReferences": [owner_reference(sts, api_version="apps/v1", kind="StatefulSet")]}
     if annotations_of(sts):
@@ -101,7 +110,7 @@ class Resolution:
 
     current: Body
     update: Body
-    create: Obj | None = None  # a new revision to create (it is ``update``)
+    create: dict[str, Any] | None = None  # a new revision to create (it is ``update``)
     renumber: Body | None = None  # an older revision that becomes the update one (``update`` has its new number)
     collision_count: int = 0
 
@@ -112,7 +121,7 @@ def resolve(sts: Body, revisions: Sequence[Body], collision_count: int, current_
     by_name = {name(r): r for r in revs}
     count = collision_count
     candidate = new_revision(sts, next_number(revs), count)
-    create: Obj | None = None
+    create: dict[str, Any] | None = None
     renumber: Body | None = None
     equals = [r for r in revs if equal(r, candidate)]
     if equals and revs and name(revs[-1]) == name(equals[-1]):
@@ -138,4 +147,4 @@ def to_prune(revisions: Sequence[Body], live: set[str], limit: int) -> list[Body
 
 
 def is_owned_by(revision: Body, sts: Body) -> bool:
-    return any(r.get("controller") and r.get("uid") == uid(sts) for r in meta(revision).get("ownerReferences") or [])
+    return any(r.get("controller") and r.get("uid") == uid(sts) for r in owner_references(revision))

@@ -43,11 +43,16 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, cast
 
 from shoal.api.views import (
     Body,
+    KubeObject,
+    LabelSelector,
+    ObjectMeta,
     OwnerReference,
+    PersistentVolumeClaim,
+    as_dict,
     finalizers,
     is_ready,
     is_terminal,
@@ -70,7 +75,62 @@ from shoal.api.views import (
 from shoal.controllers import revisions as history
 from shoal.controllers.podstate import available_at, is_available
 
-Obj = dict[str, Any]
+# --- the StatefulSet's shape (only the controllers read it; the wire dict stays a dict) ------
+
+
+class RollingUpdate(TypedDict, total=False):
+    partition: int
+    maxUnavailable: int | str
+
+
+class UpdateStrategy(TypedDict, total=False):
+    type: Literal["RollingUpdate", "OnDelete"]
+    rollingUpdate: RollingUpdate
+
+
+class RetentionPolicy(TypedDict, total=False):
+    whenDeleted: Literal["Retain", "Delete"]
+    whenScaled: Literal["Retain", "Delete"]
+
+
+class Ordinals(TypedDict, total=False):
+    start: int
+
+
+class PodTemplate(TypedDict, total=False):
+    metadata: ObjectMeta
+    spec: dict[str, Any]
+
+
+class StatefulSetSpec(TypedDict, total=False):
+    replicas: int
+    selector: LabelSelector
+    template: PodTemplate
+    volumeClaimTemplates: list[PersistentVolumeClaim]
+    serviceName: str
+    podManagementPolicy: Literal["OrderedReady", "Parallel"]
+    updateStrategy: UpdateStrategy
+    revisionHistoryLimit: int
+    minReadySeconds: int
+    persistentVolumeClaimRetentionPolicy: RetentionPolicy
+    ordinals: Ordinals
+
+
+class StatefulSetStatus(TypedDict, total=False):
+    observedGeneration: int
+    replicas: int
+    readyReplicas: int
+    currentReplicas: int
+    updatedReplicas: int
+    availableReplicas: int
+    currentRevision: str
+    updateRevision: str
+    collisionCount: int
+
+
+class StatefulSet(KubeObject, total=False):
+    spec: StatefulSetSpec
+    status: StatefulSetStatus
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
@@ -82,7 +142,7 @@ _ORDINAL = re.compile(r"^(.*)-([0-9]+)$")
 
 @dataclass(frozen=True, slots=True)
 class CreateRevision:
-    revision: Obj
+    revision: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +155,13 @@ class RenumberRevision:
 
 @dataclass(frozen=True, slots=True)
 class CreateClaim:
-    claim: Obj
+    claim: dict[str, Any]
     pod: str
 
 
 @dataclass(frozen=True, slots=True)
 class CreatePod:
-    pod: Obj
+    pod: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +201,7 @@ Action = (CreateRevision | RenumberRevision | CreateClaim | CreatePod | DeletePo
 @dataclass(frozen=True, slots=True)
 class StatefulPlan:
     actions: tuple[Action, ...]
-    status: Obj | None  # the status to write, None when it is unchanged
+    status: dict[str, Any] | None  # the status to write, None when it is unchanged
     requeue_after: float | None = None  # seconds until a pod becomes available (minReadySeconds)
     waiting_for: str = ""  # the pod an OrderedReady pass stopped at ('' if it did not stop)
 
@@ -177,7 +237,7 @@ class SetSpec:
     max_unavailable: int | str | None
     min_ready: int
     service_name: str
-    claim_templates: tuple[Obj, ...]
+    claim_templates: tuple[Body, ...]
     when_deleted: str
     when_scaled: str
     history_limit: int
@@ -185,14 +245,14 @@ class SetSpec:
 
     @classmethod
     def of(cls, sts: Body) -> SetSpec:
-        s = spec(sts)
-        strategy = s.get("updateStrategy") or {}
-        ru = strategy.get("rollingUpdate") or {}
-        policy = s.get("persistentVolumeClaimRetentionPolicy") or {}
+        s = cast(StatefulSetSpec, spec(sts))
+        strategy = as_dict(s.get("updateStrategy"))
+        ru = as_dict(strategy.get("rollingUpdate"))
+        policy = as_dict(s.get("persistentVolumeClaimRetentionPolicy"))
         return cls(
             name=name(sts), namespace=namespace(sts), uid=uid(sts),
             replicas=max(0, _int(s.get("replicas"), 1)),
-            start=max(0, _int((s.get("ordinals") or {}).get("start"))),
+            start=max(0, _int(as_dict(s.get("ordinals")).get("start"))),
             parallel=s.get("podManagementPolicy") == "Parallel",
             rolling=(strategy.get("type") or "RollingUpdate") == "RollingUpdate",
             partition=max(0, _int(ru.get("partition"))),
@@ -203,7 +263,7 @@ class SetSpec:
             when_deleted=str(policy.get("whenDeleted") or "Retain"),
             when_scaled=str(policy.get("whenScaled") or "Retain"),
             history_limit=max(0, _int(s.get("revisionHistoryLimit"), 10)),
-            match_labels=dict((s.get("selector") or {}).get("matchLabels") or {}),
+            match_labels=dict(as_dict(as_dict(s.get("selector")).get("matchLabels"))),
         )
 
     def pod_name(self, ordinal: int) -> str:
@@ -234,9 +294,9 @@ def identity_labels(s: SetSpec, ordinal: int) -> dict[str, str]:
     return {POD_NAME_LABEL: s.pod_name(ordinal), POD_INDEX_LABEL: str(ordinal)}
 
 
-def new_claim(s: SetSpec, template: Body, ordinal: int, *, set_owner: OwnerReference | None) -> Obj:
+def new_claim(s: SetSpec, template: Body, ordinal: int, *, set_owner: OwnerReference | None) -> dict[str, Any]:
     """The claim of one pod from one claim template (upstream's getPersistentVolumeClaims)."""
-    md: Obj = {"name": s.claim_name(template, ordinal), "namespace": s.namespace,
+    md: dict[str, Any] = {"name": s.claim_name(template, ordinal), "namespace": s.namespace,
                "labels": {**labels(template), **s.match_labels}}
     if annotations_of(template):
         md["annotations"] = dict(annotations_of(template))
@@ -246,18 +306,18 @@ def new_claim(s: SetSpec, template: Body, ordinal: int, *, set_owner: OwnerRefer
             "spec": copy.deepcopy(spec(template))}
 
 
-def new_pod(s: SetSpec, sts: Body, template: Body, ordinal: int, revision: str) -> Obj:
+def new_pod(s: SetSpec, sts: Body, template: Body, ordinal: int, revision: str) -> dict[str, Any]:
     """A replica from ``template`` (upstream's newStatefulSetPod): identity, claims as volumes, revision label."""
     pod_name = s.pod_name(ordinal)
     tm = meta(template)
-    md: Obj = {"name": pod_name, "namespace": s.namespace,
+    md: dict[str, Any] = {"name": pod_name, "namespace": s.namespace,
                "labels": {**labels(template), **identity_labels(s, ordinal), REVISION_LABEL: revision},
                "ownerReferences": [owner_reference(sts, api_version="apps/v1", kind="StatefulSet")]}
     if tm.get("annotations"):
         md["annotations"] = dict(annotations_of(template))
     if tm.get("finalizers"):
         md["finalizers"] = list(finalizers(template))
-    pod_spec: Obj = copy.deepcopy(dict(template.get("spec") or {}))
+    pod_spec: dict[str, Any] = copy.deepcopy(spec(template))
     pod_spec["hostname"] = pod_name
     if s.service_name:
         pod_spec["subdomain"] = s.service_name
@@ -323,7 +383,7 @@ def healthy(pod: Body | None) -> bool:
 
 
 def compute_status(sts: Body, s: SetSpec, pods: Iterable[Body], res: history.Resolution,
-                   now: dt.datetime) -> Obj:
+                   now: dt.datetime) -> dict[str, Any]:
     replicas = ready = available = current = updated = 0
     cur_name, upd_name = name(res.current), name(res.update)
     for pod in pods:
@@ -336,7 +396,7 @@ def compute_status(sts: Body, s: SetSpec, pods: Iterable[Body], res: history.Res
             rev = revision_of(pod)
             current += rev == cur_name
             updated += rev == upd_name
-    st: Obj = {k: v for k, v in status(sts).items()
+    st: dict[str, Any] = {k: v for k, v in status(sts).items()
                if k not in ("replicas", "readyReplicas", "availableReplicas", "currentReplicas", "updatedReplicas",
                             "currentRevision", "updateRevision", "collisionCount", "observedGeneration")}
     st.update({"observedGeneration": _int(meta(sts).get("generation"), 1), "replicas": replicas,
@@ -460,6 +520,31 @@ def _rolling_update(p: _Pass, replicas: list[Body | None], update: str) -> None:
             budget -= 1
 
 
+def _members(s: SetSpec, pods: Sequence[Body]) -> tuple[list[Body | None], list[Body]]:
+    """The replicas by ordinal (None: still to be created) and the condemned pods, highest ordinal first."""
+    members: dict[int, Body] = {}
+    for pod in pods:
+        parsed = ordinal_of(name(pod))
+        if parsed is not None and parsed[0] == s.name:
+            members[parsed[1]] = pod
+    replicas: list[Body | None] = [members.get(o) for o in range(s.start, s.start + s.replicas)]
+    condemned = [members[o] for o in sorted(members, reverse=True) if not s.in_range(o)]
+    return replicas, condemned
+
+
+def _finish(p: _Pass, res: history.Resolution, revisions: Sequence[Body], existing: list[Body]) -> StatefulPlan:
+    """The plan so far, with the history pruning and the new status: what every pass ends with."""
+    update_name = name(res.update)
+    live = {name(res.current), update_name, *(revision_of(pod) for pod in existing)}
+    renumbered = [({**r, "revision": history.number(res.update)} if name(r) == update_name else r)
+                  for r in revisions]
+    for r in history.to_prune(renumbered, live, p.s.history_limit):
+        p.actions.append(DeleteRevision(name(r), uid(r)))
+    st = status(p.sts)
+    new_status = compute_status(p.sts, p.s, existing, res, p.now)
+    return StatefulPlan(tuple(p.actions), None if new_status == st else new_status, p.requeue, p.waiting_for)
+
+
 def plan_statefulset(sts: Body, pods: Sequence[Body], claims: Iterable[Body], revisions: Sequence[Body],
                      now: dt.datetime) -> StatefulPlan:
     """Everything one pass of the StatefulSet controller writes, in order (see the module docstring).
@@ -477,47 +562,29 @@ def plan_statefulset(sts: Body, pods: Sequence[Body], claims: Iterable[Body], re
         p.actions.append(RenumberRevision(name(res.renumber), history.number(res.update)))
     current_name, update_name = name(res.current), name(res.update)
     current_template = history.template_of(res.current)
-    update_template = history.template_of(res.update) or dict(spec(sts).get("template") or {})
+    update_template = history.template_of(res.update) or dict(as_dict(spec(sts).get("template")))
 
-    members: dict[int, Body] = {}
-    for pod in pods:
-        parsed = ordinal_of(name(pod))
-        if parsed is not None and parsed[0] == s.name:
-            members[parsed[1]] = pod
-    replicas: list[Body | None] = [members.get(o) for o in range(s.start, s.start + s.replicas)]
-    condemned = [members[o] for o in sorted(members, reverse=True) if not s.in_range(o)]
+    replicas, condemned = _members(s, pods)
     existing = [pod for pod in replicas if pod is not None] + condemned
-
     # the first unhealthy pod: a replica (None if it is still to be created), else the lowest condemned one
     unhealthy = [pod for pod in replicas if not healthy(pod)]
     first_unhealthy = unhealthy[0] if unhealthy else next((c for c in reversed(condemned) if not healthy(c)), None)
-
-    def finish() -> StatefulPlan:
-        live = {current_name, update_name, *(revision_of(pod) for pod in existing)}
-        renumbered = [({**r, "revision": history.number(res.update)} if name(r) == update_name else r)
-                      for r in revisions]
-        for r in history.to_prune(renumbered, live, s.history_limit):
-            p.actions.append(DeleteRevision(name(r), uid(r)))
-        new_status = compute_status(sts, s, existing, res, now)
-        return StatefulPlan(tuple(p.actions), None if new_status == st else new_status, p.requeue, p.waiting_for)
-
     if is_terminating(sts):
-        return finish()
+        return _finish(p, res, revisions, existing)
     monotonic = not s.parallel
     for i, replica in enumerate(replicas):
-        ordinal = s.start + i
         below = s.rolling and i < s.partition
         template, revision = (current_template, current_name) if below and current_template else (
             update_template, update_name)
-        if _process_replica(p, ordinal, replica, template=template, revision=revision, monotonic=monotonic):
-            return finish()
+        if _process_replica(p, s.start + i, replica, template=template, revision=revision, monotonic=monotonic):
+            return _finish(p, res, revisions, existing)
     for pod in condemned:
         parsed = ordinal_of(name(pod))
         if parsed is not None:
             p.fix_claims(parsed[1], pod, scaled_down=True)
     for pod in condemned:
         if _process_condemned(p, pod, first_unhealthy=first_unhealthy, monotonic=monotonic):
-            return finish()
+            return _finish(p, res, revisions, existing)
     if s.rolling:
         _rolling_update(p, replicas, update_name)
-    return finish()
+    return _finish(p, res, revisions, existing)

@@ -40,6 +40,7 @@ from shoal.api.views import (
     namespace,
     owner_reference,
     spec,
+    status,
     uid,
 )
 from shoal.api.views import key as key_of
@@ -228,7 +229,7 @@ class StatefulSetController(Controller):
         existing = await self.client.get("controllerrevisions", name(a.revision), ns)
         if history.is_owned_by(existing, sts) and history.equal(existing, a.revision):
             return  # ours: the cache was behind
-        st = dict(sts.get("status") or {})
+        st = dict(status(sts))
         st["collisionCount"] = int(st.get("collisionCount") or 0) + 1
         await self.client.update_status("statefulsets", {**sts, "status": st})
         raise ApiException(409, "Conflict", f"controller revision {name(a.revision)} exists with other data")

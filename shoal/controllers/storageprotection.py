@@ -21,19 +21,19 @@ the two controllers only read caches and patch.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Literal
 
 from shoal.api import views
 from shoal.api.storage_contract import PV_PROTECTION, PVC_PROTECTION
+from shoal.api.views import Body
 from shoal.client import ApiException
 from shoal.controllers.base import Controller, ensure_index
 
-Obj = dict[str, Any]
 Change = Literal["add", "remove"] | None
 CLAIMS_INDEX = "claims-used"
 
 
-def claims_of_pod(pod: Mapping[str, Any]) -> list[str]:
+def claims_of_pod(pod: Body) -> list[str]:
     """The claims (``ns/name``) a pod's volumes name."""
     ns = views.namespace(pod)
     out: list[str] = []
@@ -48,41 +48,40 @@ def claims_of_pod(pod: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def pod_holds_claims(pod: Mapping[str, Any]) -> bool:
+def pod_holds_claims(pod: Body) -> bool:
     """Whether the pod's claims are in use: it is scheduled and has not finished."""
     return bool(views.node_name(pod)) and not views.is_terminal(pod)
 
 
-def claim_in_use(claim: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> bool:
+def claim_in_use(claim: Body, pods: Iterable[Body]) -> bool:
     key = views.key(claim)
     return any(pod_holds_claims(p) and key in claims_of_pod(p) for p in pods)
 
 
-def claim_finalizer_change(claim: Mapping[str, Any], pods: Iterable[Mapping[str, Any]]) -> Change:
+def claim_finalizer_change(claim: Body, pods: Iterable[Body]) -> Change:
     has = PVC_PROTECTION in views.finalizers(claim)
     if not views.is_terminating(claim):
         return None if has else "add"
     return "remove" if has and not claim_in_use(claim, pods) else None
 
 
-def volume_finalizer_change(pv: Mapping[str, Any]) -> Change:
+def volume_finalizer_change(pv: Body) -> Change:
     has = PV_PROTECTION in views.finalizers(pv)
     if not views.is_terminating(pv):
         return None if has else "add"
-    return "remove" if has and views.status(pv).get("phase") != "Bound" else None
+    return "remove" if has and views.storage_phase(pv) != "Bound" else None
 
 
-def _with_finalizer(obj: Mapping[str, Any], finalizer: str, change: Change) -> list[str]:
+def _with_finalizer(obj: Body, finalizer: str, change: Change) -> list[str]:
     fins = [f for f in views.finalizers(obj) if f != finalizer]
     return [*fins, finalizer] if change == "add" else fins
 
 
-async def _patch_finalizers(ctl: Controller, resource: str, obj: Obj, finalizer: str, change: Change) -> None:
-    md = views.meta(obj)
+async def _patch_finalizers(ctl: Controller, resource: str, obj: Body, finalizer: str, change: Change) -> None:
     body = {"metadata": {"finalizers": _with_finalizer(obj, finalizer, change),
                          "resourceVersion": views.resource_version(obj)}}
     try:
-        await ctl.client.patch(resource, md["name"], body, md.get("namespace"))
+        await ctl.client.patch(resource, views.name(obj), body, views.namespace(obj) or None)
     except ApiException as e:
         if e.status == 409:
             ctl.queue.add_after(views.key(obj), 0.05)  # changed meanwhile: decide again
@@ -102,15 +101,15 @@ class PVCProtectionController(Controller):
         self.claims.add_handler(on_add=self._claim, on_update=lambda old, new: self._claim(new))
         self.pods.add_handler(on_update=self._pod_updated, on_delete=self._pod)
 
-    def _claim(self, claim: Obj) -> None:
+    def _claim(self, claim: Body) -> None:
         if claim_finalizer_change(claim, ()) is not None or views.is_terminating(claim):
             self.queue.add(views.key(claim))
 
-    def _pod(self, pod: Obj) -> None:
+    def _pod(self, pod: Body) -> None:
         for key in claims_of_pod(pod):
             self.queue.add(key)
 
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
+    def _pod_updated(self, old: Body, new: Body) -> None:
         if pod_holds_claims(old) != pod_holds_claims(new):
             self._pod(new)
 
@@ -136,7 +135,7 @@ class PVProtectionController(Controller):
         self.volumes = self.ctx.factory.informer("persistentvolumes")
         self.volumes.add_handler(on_add=self._volume, on_update=lambda old, new: self._volume(new))
 
-    def _volume(self, pv: Obj) -> None:
+    def _volume(self, pv: Body) -> None:
         if volume_finalizer_change(pv) is not None:
             self.queue.add(views.key(pv))
 

@@ -18,7 +18,16 @@ second NAT decision for that connection, so they do not disturb each other.
   ``sessionAffinity: ClientIP``; conntrack keeps a connection on its endpoint;
 * each endpoint chain DNATs, and marks for masquerade the hairpin case (a pod
   reaching itself through its Service) and traffic from this host, so replies
-  come back through the host's conntrack.
+  come back through the host's conntrack;
+* traffic arriving from outside (node ports, LoadBalancer ports, externalIPs
+  and ingress IPs) enters a service port's ``-ext`` chain: with
+  ``externalTrafficPolicy: Cluster`` it is marked for masquerade (its endpoint
+  may be on another node, whose reply must come back through this one) and
+  spread over every endpoint; with ``Local`` it goes only to this node's
+  endpoints, unmasqueraded, so the pod sees the client's address. A VIP with
+  ``internalTrafficPolicy: Local`` picks among this node's endpoints only. A
+  port with no endpoint to pick gets no map element: the connection is refused
+  on this node (upstream drops it; a refusal says sooner what is wrong).
 """
 
 from __future__ import annotations
@@ -64,6 +73,10 @@ class ServicePort:
     # a LoadBalancer whose ingress is assigned: its port is open on this node's addresses
     load_balancer: bool = False
     ingress_ips: tuple[str, ...] = ()
+    # the traffic policies: "Local" keeps traffic on this node (the endpoints whose nodeName is it)
+    local_endpoints: tuple[tuple[str, int], ...] = ()
+    external_local: bool = False
+    internal_local: bool = False
 
     @property
     def chain(self) -> str:
@@ -82,16 +95,22 @@ def _port(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and 1 <= value <= 65535
 
 
-def _backends(subsets: list[EndpointSubset], port_name: str, proto: str) -> tuple[tuple[str, int], ...]:
-    """The (address, port) pairs of the Endpoints for one Service port, sorted."""
+def _backends(subsets: list[EndpointSubset], port_name: str, proto: str,
+              node: str = "") -> tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...]]:
+    """The (address, port) pairs of the Endpoints for one Service port, sorted; and those on ``node``."""
     backends: list[tuple[str, int]] = []
+    local: list[tuple[str, int]] = []
     for sub in subsets:
         num = next((sp.get("port") for sp in sub.get("ports") or []
                     if (sp.get("name") or "") == port_name and v.port_protocol(sp).lower() == proto), None)
         if not _port(num):
             continue
-        backends += [(str(a["ip"]), int(num)) for a in sub.get("addresses") or [] if _ipv4(a.get("ip"))]
-    return tuple(sorted(backends))
+        for a in sub.get("addresses") or []:
+            if _ipv4(a.get("ip")):
+                backends.append((str(a["ip"]), int(num)))
+                if node and a.get("nodeName") == node:
+                    local.append((str(a["ip"]), int(num)))
+    return tuple(sorted(backends)), tuple(sorted(local))
 
 
 def _ingress_ips(svc: Body) -> tuple[str, ...]:
@@ -101,8 +120,9 @@ def _ingress_ips(svc: Body) -> tuple[str, ...]:
     return tuple(i["ip"] for i in v.load_balancer_ingress(svc) if _ipv4(i.get("ip")))
 
 
-def service_ports(services: Iterable[Body], endpoints: Mapping[tuple[str, str], Body]) -> list[ServicePort]:
-    """Flatten Services and their Endpoints into the ports the dataplane serves.
+def service_ports(services: Iterable[Body], endpoints: Mapping[tuple[str, str], Body],
+                  node: str = "") -> list[ServicePort]:
+    """Flatten Services and their Endpoints into the ports the dataplane of ``node`` serves.
 
     What nft cannot hold (an address that is not IPv4, a port out of 1-65535: hand-written
     Endpoints, a status written by another controller) is left out here, since one bad
@@ -128,10 +148,14 @@ def service_ports(services: Iterable[Body], endpoints: Mapping[tuple[str, str], 
                 continue  # headless: DNS only
             if not _port(p.get("port")) or proto not in ("tcp", "udp", "sctp"):
                 continue
+            backends, local = _backends(subsets, pname, proto, node)
             out.append(ServicePort(
                 ns, name, pname, proto, vip, int(p["port"]), int(node_port) if _port(node_port) else None,
-                spec.get("sessionAffinity") == "ClientIP", _backends(subsets, pname, proto), external,
-                load_balancer=bool(ingress), ingress_ips=ingress,
+                spec.get("sessionAffinity") == "ClientIP", backends, external,
+                load_balancer=bool(ingress), ingress_ips=ingress, local_endpoints=local,
+                external_local=spec.get("externalTrafficPolicy") == "Local"
+                and spec.get("type") in ("NodePort", "LoadBalancer"),
+                internal_local=spec.get("internalTrafficPolicy") == "Local",
             ))
     return out
 
@@ -140,16 +164,41 @@ def cidr_comment(cidr: str) -> str:
     return f"shoal service-cidr {cidr}"
 
 
+def internal_picks(sp: ServicePort) -> list[int]:
+    """Indexes (in ``sp.endpoints``) of the endpoints a VIP's connections go to."""
+    if not sp.internal_local:
+        return list(range(len(sp.endpoints)))
+    local = set(sp.local_endpoints)
+    return [i for i, ep in enumerate(sp.endpoints) if ep in local]
+
+
+def external_picks(sp: ServicePort) -> list[int]:
+    """Indexes of the endpoints that connections from outside (node ports, external addresses) go to."""
+    if not sp.external_local:
+        return list(range(len(sp.endpoints)))
+    local = set(sp.local_endpoints)
+    return [i for i, ep in enumerate(sp.endpoints) if ep in local]
+
+
+def _pick(sp: ServicePort, picks: list[int]) -> str:
+    if len(picks) == 1:
+        return f"\t\tgoto {sp.chain}-{picks[0]}"
+    how = "jhash ip saddr mod" if sp.affinity else "numgen random mod"
+    vm = ", ".join(f"{n} : goto {sp.chain}-{i}" for n, i in enumerate(picks))
+    return f"\t\t{how} {len(picks)} vmap {{ {vm} }}"
+
+
 def _chains(sp: ServicePort) -> list[str]:
-    """A service port's chain, which picks an endpoint, and one chain per endpoint, which DNATs to it."""
-    chain, n = sp.chain, len(sp.endpoints)
-    pick = "jhash ip saddr mod" if sp.affinity else "numgen random mod"
-    if n == 1:
-        body = f"\t\tgoto {chain}-0"
-    else:
-        vm = ", ".join(f"{i} : goto {chain}-{i}" for i in range(n))
-        body = f"\t\t{pick} {n} vmap {{ {vm} }}"
-    out = [f"\tchain {chain} {{\n{body}\n\t}}"]
+    """A service port's chains that pick an endpoint (for a VIP; ``-ext`` for traffic from outside,
+    marked for masquerade unless the policy is Local) and one chain per endpoint, which DNATs to it."""
+    chain = sp.chain
+    out = []
+    internal, external = internal_picks(sp), external_picks(sp)
+    if internal:
+        out.append(f"\tchain {chain} {{\n{_pick(sp, internal)}\n\t}}")
+    if external:
+        masq = "" if sp.external_local else "\t\tjump mark-masq\n"
+        out.append(f"\tchain {chain}-ext {{\n{masq}{_pick(sp, external)}\n\t}}")
     for i, (ip, port) in enumerate(sp.endpoints):
         out.append(
             f"\tchain {chain}-{i} {{\n"
@@ -196,13 +245,16 @@ def render(ports: list[ServicePort], table: str = TABLE, *, cidr: str = "") -> s
     for sp in ports:
         if not sp.endpoints:
             continue  # no rule: the VIP is local, so the connection is refused on this machine
-        for addr in (sp.vip, *sp.external_ips, *sp.ingress_ips):
-            if addr:
-                vip_elems.setdefault(f"{addr} . {sp.protocol} . {sp.port}", f"goto {sp.chain}")
-        if sp.node_port:
-            np_elems.setdefault(f"{sp.protocol} . {sp.node_port}", f"goto {sp.chain}")
-        if sp.load_balancer:
-            lb_elems.setdefault(f"{sp.protocol} . {sp.port}", f"goto {sp.chain}")
+        if sp.vip and internal_picks(sp):
+            vip_elems.setdefault(f"{sp.vip} . {sp.protocol} . {sp.port}", f"goto {sp.chain}")
+        if external_picks(sp):
+            ext = f"goto {sp.chain}-ext"
+            for addr in (*sp.external_ips, *sp.ingress_ips):
+                vip_elems.setdefault(f"{addr} . {sp.protocol} . {sp.port}", ext)
+            if sp.node_port:
+                np_elems.setdefault(f"{sp.protocol} . {sp.node_port}", ext)
+            if sp.load_balancer:
+                lb_elems.setdefault(f"{sp.protocol} . {sp.port}", ext)
         chains += _chains(sp)
     for map_name, typ, elems in (("service-ips", "ipv4_addr . inet_proto . inet_service", vip_elems),
                                  ("service-nodeports", "inet_proto . inet_service", np_elems),

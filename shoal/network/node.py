@@ -2,7 +2,8 @@
 
 Runs on every node beside the node agent (embedded in ``shoal server``, or in
 ``shoal agent`` on other machines), with its own informers on Services and
-Endpoints. The DNS listens on the well-known ClusterIP (``<cidr>.10``), which
+Endpoints, and (given ``OverlaySettings``) the overlay that routes the other
+nodes' pod CIDRs to them (``overlaynode``). The DNS listens on the well-known ClusterIP (``<cidr>.10``), which
 is local on every node once the proxy has routed the service CIDR locally, so
 each node answers its own pods' queries. Where the proxy runs in the kernel
 (root and nft), the node also enforces NetworkPolicy for its own pods
@@ -24,12 +25,16 @@ import errno
 import ipaddress
 import logging
 import socket
+from dataclasses import dataclass
 from typing import TypedDict
 
 from shoal.client import ApiClient, InformerFactory
-from shoal.network import nftrules
+from shoal.network import netlink, nftrules
+from shoal.network.backends import make_backend
 from shoal.network.dns import ClusterDNS, host_resolvers
 from shoal.network.dnsrecords import RecordIndex
+from shoal.network.overlay import pod_mtu
+from shoal.network.overlaynode import NodeOverlay
 from shoal.network.policysync import PolicyEnforcer
 from shoal.network.proxy import ServiceProxy
 
@@ -46,6 +51,16 @@ class NetworkInfo(TypedDict):
     policy_table: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class OverlaySettings:
+    """The overlay of this node: its backend (``vxlan``, ``host-gw``, ``none``) and underlay address."""
+
+    backend: str
+    node_ip: str
+    vni: int = 1
+    port: int = 8472
+
+
 def cluster_dns_ip(service_cidr: str) -> str:
     return str(ipaddress.ip_network(service_cidr, strict=False).network_address + 10)
 
@@ -58,12 +73,12 @@ def default_node_name() -> str:
 class NetworkNode:
     def __init__(self, client: ApiClient, *, node_name: str | None = None, service_cidr: str = "10.43.0.0/16",
                  mode: str = "auto", domain: str = "cluster.local", dns_port: int = 53,
-                 dns_retry: float = 10.0) -> None:
+                 dns_retry: float = 10.0, overlay: OverlaySettings | None = None) -> None:
         self.client = client
         self.node_name = node_name or default_node_name()
         self.factory = InformerFactory(client)
         self.proxy = ServiceProxy(self.factory, service_cidr=service_cidr, mode=mode,
-                                  table=nftrules.table_name(self.node_name))
+                                  table=nftrules.table_name(self.node_name), node_name=self.node_name)
         # NetworkPolicy needs nft (its informers are made now, so the factory starts them with the others)
         self.policy = PolicyEnforcer(self.factory, node_name=self.node_name) if self.proxy.mode == "nftables" else None
         self.index = RecordIndex(domain)
@@ -79,6 +94,10 @@ class NetworkNode:
         self.dns_serving = False
         self.dns_shared = False  # another process on this machine serves the cluster DNS address
         self._dns_task: asyncio.Task[None] | None = None
+        self.overlay_settings = overlay
+        self.overlay = NodeOverlay(client, self.factory, node_name=self.node_name,
+                                   node_ip=overlay.node_ip) if overlay is not None else None
+        self.pod_mtu = 0  # the MTU pods' interfaces get (0: the kernel's default), known once started
 
     @property
     def dns_available(self) -> bool:
@@ -87,6 +106,14 @@ class NetworkNode:
 
     async def start(self) -> None:
         self.factory.start()
+        if self.overlay is not None and self.overlay_settings is not None:
+            o = self.overlay_settings
+            under = await netlink.underlay(o.node_ip)
+            if under is not None and under.dev == "lo":
+                under = None  # a loopback address is no underlay
+            backend = make_backend(o.backend, under, vni=o.vni, port=o.port)
+            self.pod_mtu = pod_mtu(under.mtu, backend.name) if under is not None else 0
+            await self.overlay.start(backend)
         await self.proxy.start()
         if self.policy is not None:
             await self.policy.start()
@@ -132,6 +159,8 @@ class NetworkNode:
         await self.dns.stop()
         if self.policy is not None:
             await self.policy.stop()
+        if self.overlay is not None:
+            await self.overlay.stop()
         await self.proxy.stop()
         await self.factory.stop()
 

@@ -29,7 +29,6 @@ from shoal.api import views as v
 from shoal.api.models.networking import NetworkPolicy
 from shoal.api.validation_base import InvalidError
 from shoal.client import InformerFactory
-from shoal.client.informer import key_of
 from shoal.network import policynft
 from shoal.network.policy import (
     EMPTY,
@@ -44,9 +43,6 @@ from shoal.network.policy import (
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
-
-
 async def _nft(script: str, command: tuple[str, ...] = ("nft",)) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         *command, "-f", "-", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -55,14 +51,14 @@ async def _nft(script: str, command: tuple[str, ...] = ("nft",)) -> tuple[int, s
     return proc.returncode or 0, out.decode(errors="replace")
 
 
-def trim_pod(pod: Obj) -> Obj:
+def trim_pod(pod: v.Body) -> dict[str, Any]:
     """What policy reads of a pod (the informer keeps only this): metadata, node, host network, named
     ports, phase and addresses."""
     md: dict[str, Any] = dict(v.meta(pod))
     spec = v.spec(pod)
     st = v.status(pod)
 
-    def ports(key: str) -> list[Obj]:
+    def ports(key: str) -> list[dict[str, Any]]:
         return [{"ports": c["ports"]} for c in spec.get(key) or [] if isinstance(c, dict) and c.get("ports")]
 
     return {
@@ -109,29 +105,29 @@ class PolicyEnforcer:
             views[key] = value
             self._dirty.set()
 
-    def _set_pod(self, pod: Obj) -> None:
-        self._put(self._pod_views, key_of(pod), pod_view(pod))
+    def _set_pod(self, pod: v.Body) -> None:
+        self._put(self._pod_views, v.key(pod), pod_view(pod))
 
-    def _del_pod(self, pod: Obj) -> None:
-        self._put(self._pod_views, key_of(pod), None)
+    def _del_pod(self, pod: v.Body) -> None:
+        self._put(self._pod_views, v.key(pod), None)
 
-    def _set_ns(self, ns: Obj) -> None:
-        self._put(self._ns_views, key_of(ns), namespace_view(ns))
+    def _set_ns(self, ns: v.Body) -> None:
+        self._put(self._ns_views, v.key(ns), namespace_view(ns))
 
-    def _del_ns(self, ns: Obj) -> None:
-        self._put(self._ns_views, key_of(ns), None)
+    def _del_ns(self, ns: v.Body) -> None:
+        self._put(self._ns_views, v.key(ns), None)
 
-    def _set_policy(self, obj: Obj) -> None:
+    def _set_policy(self, obj: v.Body) -> None:
         try:
             np = policy_of(obj)
         except InvalidError as e:
-            log.warning("network policy %s cannot be read, left out: %s", key_of(obj), e)
-            self._put(self._policies, key_of(obj), None)
+            log.warning("network policy %s cannot be read, left out: %s", v.key(obj), e)
+            self._put(self._policies, v.key(obj), None)
             return
-        self._put(self._policies, key_of(obj), np)
+        self._put(self._policies, v.key(obj), np)
 
-    def _del_policy(self, obj: Obj) -> None:
-        self._put(self._policies, key_of(obj), None)
+    def _del_policy(self, obj: v.Body) -> None:
+        self._put(self._policies, v.key(obj), None)
 
     # ---- the loop ----
     async def start(self) -> None:

@@ -65,8 +65,10 @@ async def shoal_tables(cidr: str | None = None) -> list[str]:
 
 class ServiceProxy:
     def __init__(self, factory: InformerFactory, *, service_cidr: str = "10.43.0.0/16",
-                 mode: str = "auto", debounce: float = 0.02, table: str = nftrules.TABLE) -> None:
+                 mode: str = "auto", debounce: float = 0.02, table: str = nftrules.TABLE,
+                 node_name: str = "") -> None:
         self.factory = factory
+        self.node_name = node_name  # whose endpoints are local, for the Local traffic policies
         self.table = table
         self.cidr = service_cidr
         self.mode = mode if mode != "auto" else ("nftables" if kernel_mode_available() else "userspace")
@@ -122,7 +124,7 @@ class ServiceProxy:
 
     def ports(self) -> list[nftrules.ServicePort]:
         eps = {(v.namespace(e), v.name(e)): e for e in self.endpoints.list()}
-        return nftrules.service_ports(self.services.list(), eps)
+        return nftrules.service_ports(self.services.list(), eps, self.node_name)
 
     async def sync(self) -> None:
         ports = self.ports()

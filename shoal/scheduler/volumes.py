@@ -19,7 +19,10 @@ placement fails (the plugin's ``unreserve``).
 
 Each view says what changed as a ``ClusterEvent`` (a claim added or updated,
 ...) for the scheduling queue; an update that changes nothing the plugin reads
-is no event. Pure: no I/O, imports only ``shoal.api`` (and numpy).
+is no event. What a claim asks of a volume and what a volume offers are read by
+``shoal.api.volumematch`` (``claim_shape``/``volume_shape``), and the plugin's
+static match is its ``shape_satisfies``, so the PV controller and the scheduler
+judge a volume alike. Pure: no I/O, imports only ``shoal.api`` (and numpy).
 """
 
 from __future__ import annotations
@@ -32,40 +35,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shoal.api.quantity import InvalidQuantity, parse_quantity
-from shoal.api.selectors import Selector, SelectorError, from_label_selector
-from shoal.api.storage_contract import BETA_STORAGE_CLASS, BIND_COMPLETED, SELECTED_NODE
+from shoal.api import views
+from shoal.api.selectors import Selector
+from shoal.api.storage_contract import BIND_COMPLETED, SELECTED_NODE
+from shoal.api.views import Body, as_dict, as_list
+from shoal.api.volumematch import claim_shape, volume_shape
 from shoal.scheduler.framework import ClusterEvent
 from shoal.scheduler.podinfo import NodeTerm, PodSpecError, node_term
 
 ClaimKey = tuple[str, str]  # namespace, name
 Mask = npt.NDArray[np.bool_]
-
-
-def _dict(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _class_of(obj: Mapping[str, Any]) -> str:
-    """A claim's or volume's class: the old beta annotation if present, else ``storageClassName``."""
-    ann = _dict(_dict(obj.get("metadata")).get("annotations"))
-    if BETA_STORAGE_CLASS in ann:
-        return str(ann[BETA_STORAGE_CLASS])
-    name = _dict(obj.get("spec")).get("storageClassName")
-    return name if isinstance(name, str) else ""
-
-
-def _size(raw: object) -> Fraction | None:
-    if raw is None or isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        return None
-    try:
-        return parse_quantity(raw)
-    except InvalidQuantity:
-        return None
 
 
 def _rv(md: Mapping[str, Any]) -> int:
@@ -75,9 +54,9 @@ def _rv(md: Mapping[str, Any]) -> int:
         return 0
 
 
-def resource_version(obj: Mapping[str, Any]) -> int:
+def resource_version(obj: Body) -> int:
     """An object's resourceVersion as a number (shoal's is the store's revision; 0 if unreadable)."""
-    return _rv(_dict(obj.get("metadata")))
+    return _rv(views.meta(obj))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,67 +117,52 @@ class ClassInfo:
     topologies: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] = ()
 
 
-def claim_info(obj: Mapping[str, Any]) -> ClaimInfo:
-    md = _dict(obj.get("metadata"))
-    spec = _dict(obj.get("spec"))
-    ann = _dict(md.get("annotations"))
-    selector: Selector | None = None
-    bad = False
-    if spec.get("selector") is not None:
-        try:
-            selector = from_label_selector(spec["selector"])
-        except (SelectorError, TypeError, ValueError, AttributeError):
-            bad = True
-    mode = spec.get("volumeMode")
+def claim_info(obj: Body) -> ClaimInfo:
+    md = views.meta(obj)
+    ann = views.annotations(obj)
+    shape = claim_shape(obj)  # what it asks of a volume: shoal.api.volumematch's reading, shared
     return ClaimInfo(
-        namespace=str(md.get("namespace") or "default"), name=str(md.get("name") or ""), uid=str(md.get("uid") or ""),
-        storage_class=_class_of(obj), volume_name=str(spec.get("volumeName") or ""),
-        bind_completed=BIND_COMPLETED in ann, phase=str(_dict(obj.get("status")).get("phase") or "Pending"),
-        deleting=bool(md.get("deletionTimestamp")), selected_node=str(ann.get(SELECTED_NODE) or ""),
-        size=_size(_dict(_dict(spec.get("resources")).get("requests")).get("storage")),
-        access_modes=frozenset(str(m) for m in _list(spec.get("accessModes"))),
-        volume_mode=mode if isinstance(mode, str) and mode else "Filesystem",
-        selector=selector, bad_selector=bad, resource_version=_rv(md),
+        namespace=views.namespace(obj) or "default", name=views.name(obj), uid=views.uid(obj),
+        storage_class=shape.storage_class, volume_name=views.volume_name(obj),
+        bind_completed=BIND_COMPLETED in ann, phase=views.storage_phase(obj) or "Pending",
+        deleting=views.is_terminating(obj), selected_node=str(ann.get(SELECTED_NODE) or ""),
+        size=shape.size, access_modes=shape.access_modes, volume_mode=shape.volume_mode,
+        selector=shape.selector, bad_selector=shape.bad_selector, resource_version=_rv(md),
     )
 
 
 def _affinity(spec: Mapping[str, Any]) -> tuple[NodeTerm, ...] | None:
-    required = _dict(spec.get("nodeAffinity")).get("required")
+    required = as_dict(spec.get("nodeAffinity")).get("required")
     if not isinstance(required, Mapping):
         return None
     try:
-        return tuple(node_term(t) for t in _list(required.get("nodeSelectorTerms")) if isinstance(t, Mapping))
+        return tuple(node_term(t) for t in as_list(required.get("nodeSelectorTerms")) if isinstance(t, Mapping))
     except (PodSpecError, TypeError, ValueError, AttributeError):
         return ()  # an affinity that cannot be read admits no node (upstream: CheckNodeAffinity fails)
 
 
-def volume_info(obj: Mapping[str, Any]) -> VolumeInfo:
-    md = _dict(obj.get("metadata"))
-    spec = _dict(obj.get("spec"))
-    ref = spec.get("claimRef")
+def volume_info(obj: Body) -> VolumeInfo:
+    ref = views.claim_ref(obj)
     claim_ref = None
-    if isinstance(ref, Mapping):
+    if ref is not None:
         claim_ref = (str(ref.get("namespace") or ""), str(ref.get("name") or ""), str(ref.get("uid") or ""))
-    mode = spec.get("volumeMode")
+    shape = volume_shape(obj)  # what it offers a claim: shoal.api.volumematch's reading, shared
     return VolumeInfo(
-        name=str(md.get("name") or ""), storage_class=_class_of(obj),
-        capacity=_size(_dict(spec.get("capacity")).get("storage")),
-        access_modes=frozenset(str(m) for m in _list(spec.get("accessModes"))),
-        volume_mode=mode if isinstance(mode, str) and mode else "Filesystem",
-        phase=str(_dict(obj.get("status")).get("phase") or ""), deleting=bool(md.get("deletionTimestamp")),
-        claim_ref=claim_ref, labels={str(k): str(v) for k, v in _dict(md.get("labels")).items()},
-        affinity=_affinity(spec), resource_version=_rv(md),
+        name=views.name(obj), storage_class=shape.storage_class, capacity=shape.capacity,
+        access_modes=shape.access_modes, volume_mode=shape.volume_mode,
+        phase=views.storage_phase(obj), deleting=views.is_terminating(obj),
+        claim_ref=claim_ref, labels=shape.labels, affinity=_affinity(views.spec(obj)),
+        resource_version=_rv(views.meta(obj)),
     )
 
 
-def class_info(obj: Mapping[str, Any]) -> ClassInfo:
-    md = _dict(obj.get("metadata"))
+def class_info(obj: Body) -> ClassInfo:
     terms = []
-    for t in _list(obj.get("allowedTopologies")):
-        reqs = tuple((str(r.get("key") or ""), tuple(str(v) for v in _list(r.get("values"))))
-                     for r in _list(_dict(t).get("matchLabelExpressions")) if isinstance(r, Mapping))
+    for t in as_list(obj.get("allowedTopologies")):
+        reqs = tuple((str(r.get("key") or ""), tuple(str(v) for v in as_list(r.get("values"))))
+                     for r in as_list(as_dict(t).get("matchLabelExpressions")) if isinstance(r, Mapping))
         terms.append(reqs)
-    return ClassInfo(name=str(md.get("name") or ""), provisioner=str(obj.get("provisioner") or ""),
+    return ClassInfo(name=views.name(obj), provisioner=str(obj.get("provisioner") or ""),
                      wait_for_consumer=obj.get("volumeBindingMode") == "WaitForFirstConsumer",
                      topologies=tuple(terms))
 
@@ -218,7 +182,7 @@ class VolumeState:
         self.reach_cache: dict[str, tuple[VolumeInfo, int, Mask | None]] = {}
 
     # ---- claims ---------------------------------------------------------------------------
-    def set_claim(self, obj: Mapping[str, Any]) -> ClusterEvent:
+    def set_claim(self, obj: Body) -> ClusterEvent:
         c = claim_info(obj)
         old = self.claims.get(c.key)
         self.claims[c.key] = c
@@ -228,9 +192,8 @@ class VolumeState:
             return ClusterEvent.PVC_ADD
         return ClusterEvent.PVC_UPDATE if old != c else ClusterEvent(0)
 
-    def remove_claim(self, obj: Mapping[str, Any]) -> None:
-        md = _dict(obj.get("metadata"))
-        key = (str(md.get("namespace") or "default"), str(md.get("name") or ""))
+    def remove_claim(self, obj: Body) -> None:
+        key = (views.namespace(obj) or "default", views.name(obj))
         self.claims.pop(key, None)
         self.assumed_nodes.pop(key, None)
 
@@ -239,7 +202,7 @@ class VolumeState:
         return claim.selected_node or self.assumed_nodes.get(claim.key, "")
 
     # ---- volumes --------------------------------------------------------------------------
-    def set_volume(self, obj: Mapping[str, Any]) -> ClusterEvent:
+    def set_volume(self, obj: Body) -> ClusterEvent:
         v = volume_info(obj)
         old = self._drop_volume(v.name)
         self.volumes[v.name] = v
@@ -251,8 +214,8 @@ class VolumeState:
             return ClusterEvent.PV_ADD
         return ClusterEvent.PV_UPDATE if old != v else ClusterEvent(0)
 
-    def remove_volume(self, obj: Mapping[str, Any]) -> None:
-        name = str(_dict(obj.get("metadata")).get("name") or "")
+    def remove_volume(self, obj: Body) -> None:
+        name = views.name(obj)
         self._drop_volume(name)
         self.assumed_volumes.pop(name, None)
         self.reach_cache.pop(name, None)
@@ -280,14 +243,14 @@ class VolumeState:
         return volume.claim_ref is not None or volume.name in self.assumed_volumes
 
     # ---- classes --------------------------------------------------------------------------
-    def set_class(self, obj: Mapping[str, Any]) -> ClusterEvent:
+    def set_class(self, obj: Body) -> ClusterEvent:
         sc = class_info(obj)
         old = self.classes.get(sc.name)
         self.classes[sc.name] = sc
         return ClusterEvent.STORAGE_CLASS_ADD if old is None else ClusterEvent(0)
 
-    def remove_class(self, obj: Mapping[str, Any]) -> None:
-        self.classes.pop(str(_dict(obj.get("metadata")).get("name") or ""), None)
+    def remove_class(self, obj: Body) -> None:
+        self.classes.pop(views.name(obj), None)
 
     def delay_binding(self, claim: ClaimInfo) -> bool:
         """Whether the claim's class waits for the first consumer (no class, or an unknown one: no)."""

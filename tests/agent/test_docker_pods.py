@@ -344,7 +344,9 @@ def test_own_sandbox_namespaces_address_files_and_cleanup(docker_cluster: Cluste
     ip = pod["status"]["podIP"]
     [sb] = own_sandboxes({"io.shoal.pod.uid": uid})
     assert sb.state == "running" and sb.ip == ip and sb.role == "sandbox"
-    assert Path(f"/run/netns/{sb.id}").exists() and Path(f"/run/shoal/podnet/ips/{ip}").read_text() == sb.id
+    # the address file is in the directory of the node's own range (node IPAM's /24 of 10.42.0.0/16)
+    [addr_file] = Path("/run/shoal/podnet/ips").glob(f"10.42.*_24/{ip}")
+    assert Path(f"/run/netns/{sb.id}").exists() and addr_file.read_text() == sb.id
     labelled = {x["Labels"]["io.shoal.container.name"]: x["Id"] for x in c.containers(uid)}
     assert sorted(labelled) == ["side", "web"]  # no infra container
     web, side = labelled["web"], labelled["side"]
@@ -377,4 +379,4 @@ def test_own_sandbox_namespaces_address_files_and_cleanup(docker_cluster: Cluste
     while (own_sandboxes({"io.shoal.pod.uid": uid}) or c.containers(uid)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert own_sandboxes({"io.shoal.pod.uid": uid}) == [] and c.containers(uid) == []
-    assert not Path(f"/run/netns/{sb.id}").exists() and not Path(f"/run/shoal/podnet/ips/{ip}").exists()
+    assert not Path(f"/run/netns/{sb.id}").exists() and not addr_file.exists()

@@ -25,6 +25,7 @@ from shoal.agent.drivers.podnet import (
     masquerade_rules,
     netns_batch,
     new_sandbox_id,
+    node_networks,
     resolv_file,
     veth_name,
 )
@@ -155,3 +156,34 @@ def test_pod_cidr_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert env_overrides()["pod_cidr"] == ""
     monkeypatch.delenv("SHOAL_AGENT_POD_CIDR")
     assert "pod_cidr" not in env_overrides()
+
+
+def test_pods_take_the_overlays_mtu() -> None:
+    assert host_batch("shoal-0123456789ab", "shoal0", 1450).splitlines()[0] == (
+        "link add vsh0123456789ab mtu 1450 type veth peer name eth0 mtu 1450 netns shoal-0123456789ab")
+
+
+async def test_no_sandbox_before_the_node_has_its_range(tmp_path: Path) -> None:
+    pn = PodNetwork(run_dir=tmp_path, node_name="n1")
+    assert not pn.configured
+    with pytest.raises(DriverError, match="node n1 has no pod CIDR yet"):
+        await pn.create({}, "p", None)
+    await pn.configure("10.42.3.0/24", cluster_cidr="10.42.0.0/16", mtu=1450)  # not set up: nothing applied yet
+    assert pn.configured and pn.mtu == 1450 and pn.cluster_cidr == "10.42.0.0/16"
+    assert pn.addresses is not None and pn.addresses.directory == tmp_path / "ips" / "10.42.3.0_24"
+
+
+def test_each_node_keeps_its_records_and_addresses_go_back_to_their_range(tmp_path: Path) -> None:
+    """Agents of several "machines" on one host: each loads only its own node's sandboxes."""
+    a, b = (PodNetwork("10.42.1.0/24", run_dir=tmp_path, node_name="a", netns_dir=tmp_path / "netns"),
+            PodNetwork("10.42.2.0/24", run_dir=tmp_path, node_name="b", netns_dir=tmp_path / "netns"))
+    rec = SandboxRecord("shoal-0123456789ab", "10.42.1.2", {"io.shoal.node": "a"})
+    d = a.sandbox_dir(rec.id)
+    d.mkdir(parents=True)
+    (d / "sandbox.json").write_text(rec.to_json())
+    a.load(), b.load()
+    assert list(a.records) == [rec.id] and b.records == {}
+    assert a.addresses is not None and a.addresses.allocate(rec.id) == "10.42.1.2"
+    assert [pn.node_name for pn in node_networks(tmp_path)] == ["", "a"]  # every node with records, for tools
+    a.remove(rec.id)  # the address is released from its range's directory
+    assert not (tmp_path / "ips" / "10.42.1.0_24" / "10.42.1.2").exists() and not d.exists()

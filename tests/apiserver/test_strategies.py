@@ -29,7 +29,8 @@ from shoal.apiserver.tables import printer_for
 ALLOCATOR: Any = object()
 CLASSES: Any = object()
 STORAGE_CLASSES: Any = object()
-SHARED = strategies.Shared(service_allocator=ALLOCATOR, priority_classes=CLASSES, storage_classes=STORAGE_CLASSES)
+SHARED = strategies.Shared(service_allocator=ALLOCATOR, priority_classes=CLASSES, storage_classes=STORAGE_CLASSES,
+                            pod_cidrs=ALLOCATOR)
 BY_KIND = {info.kind: strategies.for_resource(info, SHARED) for info in kinds.RESOURCES}
 
 
@@ -46,7 +47,7 @@ def test_every_served_resource_has_its_strategy() -> None:
         assert st.info is info
         assert st.printer is printer_for(info.kind)
     assert BY_KIND["Service"].allocator is ALLOCATOR
-    assert [k for k, st in BY_KIND.items() if st.allocator is not None] == ["Service"]
+    assert sorted(k for k, st in BY_KIND.items() if st.allocator is not None) == ["Node", "Service"]  # pod CIDRs, IPs and ports
     assert sorted(k for k, st in BY_KIND.items() if st.returns_deleted_object) == ["Pod", "Service"]
 
 

@@ -33,7 +33,20 @@ def test_unset_options_are_dropped_and_undeclared_ones_refused() -> None:
     (["--listen", "6443"], "--listen"),
     (["--service-cidr", "10.43.0.0/99"], "--service-cidr"),
     (["--store", "mysql://x"], "--store"),
+    (["--cluster-cidr", "10.43.0.0/17"], "overlap"),  # with the default --service-cidr 10.43.0.0/16
+    (["--cluster-cidr", "10.42.0.0/24", "--node-cidr-mask-size", "16"], "--node-cidr-mask-size"),
+    (["--network-backend", "wireguard"], "--network-backend"),
+    (["--node-ip", "not-an-ip"], "--node-ip"),
 ])
 def test_bad_server_arguments_are_refused_before_anything_starts(args: list[str], hint: str) -> None:
     result = CliRunner().invoke(main, ["server", *args])
+    assert result.exit_code == 2 and hint in result.output
+
+
+@pytest.mark.parametrize(("args", "hint"), [
+    (["--node-ip", "192.168.1.300"], "--node-ip"),
+    (["--network-backend", "flannel"], "--network-backend"),
+])
+def test_bad_agent_network_arguments_are_refused(args: list[str], hint: str) -> None:
+    result = CliRunner().invoke(main, ["agent", "--server", "https://127.0.0.1:1", "--token", "t", *args])
     assert result.exit_code == 2 and hint in result.output

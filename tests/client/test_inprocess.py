@@ -29,7 +29,7 @@ from tests.client.inprocess import inprocess_api
 from tests.eventually import eventually
 
 TOKEN = "inprocess-test-token"
-VOLATILE = {"uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "lastTransitionTime"}
+VOLATILE = {"uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "lastTransitionTime", "time"}
 
 
 @pytest.fixture

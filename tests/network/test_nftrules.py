@@ -115,3 +115,59 @@ def test_bad_manual_endpoints_cannot_break_the_ruleset() -> None:
     script = nftrules.render(sps, "shoal_t", cidr="10.99.0.0/16")
     assert "not-an-ip" not in script and "fd00" not in script and "10.1.1.2:8000" in script
     nft_check(script)
+
+
+def eps_on(name: str, *pairs: tuple[str, str]) -> dict[str, Any]:
+    """Endpoints whose addresses name their nodes: (ip, node)."""
+    return {"metadata": {"name": name, "namespace": "ns"},
+            "subsets": [{"addresses": [{"ip": i, "nodeName": n} for i, n in pairs],
+                         "ports": [{"name": "http", "port": 8000}]}]}
+
+
+def chain_body(script: str, chain: str) -> str:
+    return script.split(f"\tchain {chain} {{")[1].split("\t}")[0]
+
+
+def test_node_ports_from_outside_are_masqueraded_and_spread_over_every_node() -> None:
+    s = svc("np", typ="NodePort", node_port=30080)
+    [sp] = nftrules.service_ports([s], {("ns", "np"): eps_on("np", ("10.42.0.5", "a"), ("10.42.1.5", "b"))}, "a")
+    assert sp.local_endpoints == (("10.42.0.5", 8000),) and not sp.external_local
+    script = nftrules.render([sp], "shoal_t", cidr="10.99.0.0/16")
+    assert f"tcp . 30080 : goto {sp.chain}-ext" in script
+    ext = chain_body(script, f"{sp.chain}-ext")
+    assert "jump mark-masq" in ext and f"goto {sp.chain}-0" in ext and f"goto {sp.chain}-1" in ext
+    assert "mark-masq" not in chain_body(script, sp.chain)  # pods reaching the VIP keep their address
+    nft_check(script)
+
+
+@pytest.mark.parametrize(("node", "local_ips"), [("a", ["10.42.0.5"]), ("b", ["10.42.1.5", "10.42.1.6"]), ("c", [])])
+def test_external_traffic_policy_local_keeps_the_client_address_and_the_node(node: str, local_ips: list[str]) -> None:
+    s = svc("loc", typ="NodePort", node_port=30081, external=["192.0.2.9"])
+    s["spec"]["externalTrafficPolicy"] = "Local"
+    e = eps_on("loc", ("10.42.0.5", "a"), ("10.42.1.5", "b"), ("10.42.1.6", "b"))
+    [sp] = nftrules.service_ports([s], {("ns", "loc"): e}, node)
+    script = nftrules.render([sp], "shoal_t", cidr="10.99.0.0/16")
+    if not local_ips:  # no endpoint here: no rule, the connection is refused on this node
+        assert "30081" not in script and "192.0.2.9" not in script and f"{sp.chain}-ext" not in script
+    else:
+        ext = chain_body(script, f"{sp.chain}-ext")
+        assert "mark-masq" not in ext
+        picked = {ep for i, ep in enumerate(sp.endpoints) if f"goto {sp.chain}-{i}" in ext}
+        assert {ip for ip, _ in picked} == set(local_ips)
+        assert f"tcp . 30081 : goto {sp.chain}-ext" in script and f"192.0.2.9 . tcp . 80 : goto {sp.chain}-ext" in script
+    # the VIP (traffic from inside) still reaches every endpoint
+    assert f"10.99.0.5 . tcp . 80 : goto {sp.chain}" in script
+    assert chain_body(script, sp.chain).count("goto") == 3
+    nft_check(script)
+
+
+def test_internal_traffic_policy_local_picks_this_nodes_endpoints_only() -> None:
+    s = svc("itp")
+    s["spec"]["internalTrafficPolicy"] = "Local"
+    e = eps_on("itp", ("10.42.0.5", "a"), ("10.42.1.5", "b"))
+    [here] = nftrules.service_ports([s], {("ns", "itp"): e}, "a")
+    script = nftrules.render([here], "shoal_t", cidr="10.99.0.0/16")
+    assert chain_body(script, here.chain).strip() == f"goto {here.chain}-0" and "10.42.0.5:8000" in script
+    [elsewhere] = nftrules.service_ports([s], {("ns", "itp"): e}, "c")
+    assert "10.99.0.5 . tcp . 80" not in nftrules.render([elsewhere], "shoal_t", cidr="10.99.0.0/16")
+    nft_check(script)

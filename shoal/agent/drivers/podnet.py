@@ -11,15 +11,27 @@ sandbox here with iproute2 (about 15 ms: a network namespace, an IPC namespace,
 a veth pair with one end on the node's bridge, an address) and its app
 containers join both namespaces by path.
 
-A sandbox is a directory under ``/run/shoal/podnet/sandboxes`` holding its
-record (the pod's labels and address, as an infra container would carry them)
-and the per-pod ``/etc/hosts`` and ``/etc/resolv.conf`` that its containers
-mount (they cannot take DNS settings of their own in a namespace they did not
-create). ``/run`` is a tmpfs, like ``/run/netns``: records live exactly as long
-as the namespaces they describe, so a reboot leaves neither, and writing them
-needs no fsync. Addresses are files in ``/run/shoal/podnet/ips`` created with
-``O_EXCL``, shared by every agent on the machine (as CNI's host-local IPAM
-keeps them), so two agents on one machine never hand out the same address.
+Pod addresses come from the node's own range (``spec.podCIDR``, given by node
+IPAM), so they are unique in the cluster and other machines route them to this
+one (``shoal.network.overlay``); until the node has its range the pod network
+is not configured and sandboxes cannot be made. The bridge's gateway is the
+range's first address, and the pods' interfaces take the MTU the overlay leaves
+them. Pods' traffic leaving the cluster CIDR is masqueraded; traffic between
+pods keeps the pod addresses.
+
+A sandbox is a directory under ``/run/shoal/podnet/nodes/<node>/sandboxes``
+holding its record (the pod's labels and address, as an infra container would
+carry them) and the per-pod ``/etc/hosts`` and ``/etc/resolv.conf`` that its
+containers mount (they cannot take DNS settings of their own in a namespace
+they did not create): each node keeps its own records, so agents of several
+"machines" (network namespaces) on one host do not see each other's pods.
+``/run`` is a tmpfs, like ``/run/netns``: records live exactly as long as the
+namespaces they describe, so a reboot leaves neither, and writing them needs
+no fsync. Addresses are files in ``/run/shoal/podnet/ips/<range>`` created
+with ``O_EXCL`` (as CNI's host-local IPAM keeps them): one directory per
+range, so two agents handing out one range on one host (two clusters in one
+namespace) still never hand out the same address, and nodes with ranges of
+their own never meet.
 
 The pure parts (names, address choice, the iproute2 batches) are functions;
 ``PodNetwork`` does the I/O.
@@ -88,10 +100,11 @@ def candidates(network: ipaddress.IPv4Network, after: str | None) -> Iterator[st
         yield str(ipaddress.IPv4Address(n))
 
 
-def host_batch(sandbox_id: str, bridge: str) -> str:
+def host_batch(sandbox_id: str, bridge: str, mtu: int = 0) -> str:
     """iproute2 batch, run in the host's namespace: the veth pair, its pod end moved into the sandbox."""
     veth = veth_name(sandbox_id)
-    return (f"link add {veth} type veth peer name eth0 netns {sandbox_id}\n"
+    m = f" mtu {mtu}" if mtu > 0 else ""
+    return (f"link add {veth}{m} type veth peer name eth0{m} netns {sandbox_id}\n"
             f"link set {veth} master {bridge} up\n")
 
 
@@ -103,8 +116,14 @@ def netns_batch(ip: str, network: ipaddress.IPv4Network) -> str:
             f"route add default via {gateway} dev eth0\n")
 
 
+def range_dir(network: ipaddress.IPv4Network) -> str:
+    """The directory name of a range's address files: ``10.42.1.0_24``."""
+    return str(network).replace("/", "_")
+
+
 def masquerade_rules(cidr: str, bridge: str) -> str:
-    """nft script: pods' traffic leaving the pod network is masqueraded (as Podman's bridge does)."""
+    """nft script: pods' traffic leaving ``cidr`` (the cluster's pod CIDR) is masqueraded, as flannel and
+    Podman's bridge do; traffic to pods on any node keeps the pod address."""
     return (f"table ip {NFT_TABLE}\nflush table ip {NFT_TABLE}\n"
             f"table ip {NFT_TABLE} {{\n"
             "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
@@ -205,6 +224,39 @@ class Addresses:
             pass
 
 
+def release_address(run_dir: Path, ip: str, owner: str) -> None:
+    """Give ``ip`` back, whichever range's directory holds it (a sandbox may outlive a range change)."""
+    try:
+        addr = ipaddress.IPv4Address(ip)
+    except ValueError:
+        return
+    base = run_dir / "ips"
+    for d in base.iterdir() if base.is_dir() else []:
+        try:
+            net = ipaddress.IPv4Network(d.name.replace("_", "/"))
+        except ValueError:
+            continue
+        if addr in net:
+            Addresses(d, net).release(ip, owner)
+
+
+def node_networks(run_dir: Path = RUN_DIR) -> list[PodNetwork]:
+    """The pod networks whose records are under ``run_dir``: every node's (for tools and tests)."""
+    names = sorted(p.name for p in (run_dir / "nodes").iterdir()) if (run_dir / "nodes").is_dir() else []
+    out = []
+    for n in ["", *names]:
+        pn = PodNetwork(run_dir=run_dir, node_name=n)
+        pn.load()
+        out.append(pn)
+    return out
+
+
+async def _try(*cmd: str) -> int:
+    proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    return await proc.wait()
+
+
 def _umount_and_remove(path: Path) -> None:
     """What ``ip netns del`` does, in process: detach the namespace's bind mount, remove the file."""
     libc = _libc()
@@ -240,20 +292,54 @@ async def _run(*cmd: str, stdin: str | None = None) -> None:
 class PodNetwork:
     """The node's pod bridge, its addresses, and the sandboxes made on it (cached from their records)."""
 
-    cidr: str = DEFAULT_CIDR
+    cidr: str | None = None  # this node's range; None until ``configure`` (node IPAM gives it)
     bridge: str = BRIDGE
     run_dir: Path = RUN_DIR
     netns_dir: Path = NETNS_DIR
     records: dict[str, SandboxRecord] = field(default_factory=dict)
+    node_name: str = ""  # whose records these are ("": the run dir's own, for tools and tests)
+    cluster_cidr: str | None = None  # traffic leaving it is masqueraded (None: leaving ``cidr``)
+    mtu: int = 0  # of the pods' interfaces (0: the kernel's default)
 
     def __post_init__(self) -> None:
+        self.network: ipaddress.IPv4Network | None = None
+        self.addresses: Addresses | None = None
+        self.state_dir = self.run_dir / "nodes" / self.node_name if self.node_name else self.run_dir
+        self._bridge_up = False
+        if self.cidr is not None:
+            self._set_range(self.cidr)
+
+    def _set_range(self, cidr: str) -> None:
         try:
-            self.network = ipaddress.IPv4Network(self.cidr)
+            network = ipaddress.IPv4Network(cidr)
         except ValueError as e:
-            raise DriverError(f"pod CIDR {self.cidr!r}: {e}") from e
-        if self.network.num_addresses < 4:
-            raise DriverError(f"pod CIDR {self.cidr!r} is too small")
-        self.addresses = Addresses(self.run_dir / "ips", self.network)
+            raise DriverError(f"pod CIDR {cidr!r}: {e}") from e
+        if network.num_addresses < 4:
+            raise DriverError(f"pod CIDR {cidr!r} is too small")
+        self.cidr, self.network = cidr, network
+        self.addresses = Addresses(self.run_dir / "ips" / range_dir(network), network)
+
+    @property
+    def configured(self) -> bool:
+        return self.network is not None
+
+    @property
+    def set_up(self) -> bool:
+        """``setup`` ran: a driver uses this network for its pods."""
+        return self._bridge_up
+
+    async def configure(self, cidr: str, *, cluster_cidr: str | None = None, mtu: int | None = None) -> None:
+        """Take this node's range (and the cluster's, and the pods' MTU); applied at once if set up."""
+        if self.network is not None and str(self.network) != str(ipaddress.IPv4Network(cidr, strict=False)):
+            log.warning("pod network: the node's range changed from %s to %s; new pods get addresses from the "
+                        "new one", self.network, cidr)
+        if cluster_cidr is not None:
+            self.cluster_cidr = cluster_cidr
+        if mtu is not None:
+            self.mtu = mtu
+        self._set_range(cidr)
+        if self._bridge_up:
+            await self._apply_range()
 
     @staticmethod
     def available() -> str | None:
@@ -268,18 +354,17 @@ class PodNetwork:
         return None
 
     async def setup(self) -> None:
-        """The bridge with the gateway address, forwarding on, and outbound NAT; then the records of this boot."""
+        """The bridge, forwarding on, the records of this boot; the gateway and NAT once the range is known."""
         why = self.available()
         if why:
             raise DriverError(f"pod namespaces unavailable: {why}")
-        gateway = f"{self.network.network_address + 1}/{self.network.prefixlen}"
-        if not Path(f"/sys/class/net/{self.bridge}").exists():
+        # /sys/class/net shows the namespace sysfs was mounted in, not necessarily ours: ask iproute2
+        if await _try("ip", "link", "show", "dev", self.bridge) != 0:
             try:
                 await _run("ip", "link", "add", self.bridge, "type", "bridge")
             except DriverError:
-                if not Path(f"/sys/class/net/{self.bridge}").exists():  # not another agent winning the race
+                if await _try("ip", "link", "show", "dev", self.bridge) != 0:  # not another agent's race win
                     raise
-        await _run("ip", "addr", "replace", gateway, "dev", self.bridge)
         await _run("ip", "link", "set", self.bridge, "up")
         fwd = Path("/proc/sys/net/ipv4/ip_forward")
         try:
@@ -287,17 +372,26 @@ class PodNetwork:
                 fwd.write_text("1\n")
         except OSError as e:
             log.warning("pod network: cannot turn on IPv4 forwarding: %s", e)
-        if shutil.which("nft"):
-            try:
-                await _run("nft", "-f", "-", stdin=masquerade_rules(self.cidr, self.bridge))
-            except DriverError as e:
-                log.warning("pod network: no outbound NAT for pods: %s", e)
         self.netns_dir.mkdir(parents=True, exist_ok=True)
         self.load()
+        self._bridge_up = True
+        if self.network is not None:
+            await self._apply_range()
+
+    async def _apply_range(self) -> None:
+        assert self.network is not None
+        gateway = f"{self.network.network_address + 1}/{self.network.prefixlen}"
+        await _run("ip", "addr", "replace", gateway, "dev", self.bridge)
+        if shutil.which("nft"):
+            try:
+                await _run("nft", "-f", "-", stdin=masquerade_rules(self.cluster_cidr or str(self.network),
+                                                                    self.bridge))
+            except DriverError as e:
+                log.warning("pod network: no outbound NAT for pods: %s", e)
 
     def load(self) -> None:
         self.records.clear()
-        base = self.run_dir / "sandboxes"
+        base = self.state_dir / "sandboxes"
         for path in base.glob(f"{SANDBOX_PREFIX}*/sandbox.json") if base.exists() else []:
             try:
                 rec = SandboxRecord.from_json(path.read_text())
@@ -307,7 +401,7 @@ class PodNetwork:
                 self.records[rec.id] = rec
 
     def sandbox_dir(self, sandbox_id: str) -> Path:
-        return self.run_dir / "sandboxes" / sandbox_id
+        return self.state_dir / "sandboxes" / sandbox_id
 
     def netns_path(self, sandbox_id: str) -> Path:
         return self.netns_dir / sandbox_id
@@ -317,16 +411,20 @@ class PodNetwork:
 
     async def create(self, labels: dict[str, str], hostname: str, resolv: str | None) -> SandboxRecord:
         """Namespaces, veth, address and the pod's files; nothing is left behind when a step fails."""
+        if self.network is None or self.addresses is None:
+            raise DriverError(f"pod network not ready: node {self.node_name or '(this node)'} has no pod CIDR "
+                              "yet (spec.podCIDR, given by the nodeipam controller)", reason="FailedCreatePodSandBox")
+        network, addresses = self.network, self.addresses
         sid = new_sandbox_id()
         d = self.sandbox_dir(sid)
-        ip = self.addresses.allocate(sid)
+        ip = addresses.allocate(sid)
         try:
             d.mkdir(parents=True, exist_ok=True)
             self.ipc_path(sid).touch()
             await _run("ip", "netns", "add", sid)
             await _run("unshare", f"--ipc={self.ipc_path(sid)}", "true")
-            await _run("ip", "-b", "-", stdin=host_batch(sid, self.bridge))
-            await _run("ip", "-n", sid, "-b", "-", stdin=netns_batch(ip, self.network))
+            await _run("ip", "-b", "-", stdin=host_batch(sid, self.bridge, self.mtu))
+            await _run("ip", "-n", sid, "-b", "-", stdin=netns_batch(ip, network))
             files = [(str(d / "hosts"), "/etc/hosts")]
             write_atomic(d / "hosts", hosts_file(ip, hostname[:63]))
             if resolv is not None:
@@ -335,7 +433,7 @@ class PodNetwork:
             rec = SandboxRecord(sid, ip, dict(labels), tuple(files))
             write_atomic(d / "sandbox.json", rec.to_json())  # last: a record means a whole sandbox
         except BaseException:
-            self._teardown(sid, ip)
+            self._teardown(sid, ip, addresses)
             shutil.rmtree(d, ignore_errors=True)
             raise
         self.records[sid] = rec
@@ -355,11 +453,14 @@ class PodNetwork:
         self.records.pop(sandbox_id, None)
         shutil.rmtree(self.sandbox_dir(sandbox_id), ignore_errors=True)
 
-    def _teardown(self, sandbox_id: str, ip: str) -> None:
+    def _teardown(self, sandbox_id: str, ip: str, addresses: Addresses | None = None) -> None:
         # the veth pair goes with the network namespace once nothing holds it (the kernel does it shortly after)
         _umount_and_remove(self.netns_path(sandbox_id))
         _umount_and_remove(self.ipc_path(sandbox_id))
-        self.addresses.release(ip, sandbox_id)
+        if addresses is not None:
+            addresses.release(ip, sandbox_id)
+        else:
+            release_address(self.run_dir, ip, sandbox_id)
 
     def status(self, sandbox_id: str) -> ContainerStatus | None:
         rec = self.records.get(sandbox_id)
@@ -382,4 +483,5 @@ class PodNetwork:
 
 
 __all__ = ["DEFAULT_CIDR", "PodNetwork", "SandboxRecord", "candidates", "host_batch", "hosts_file",
-           "is_sandbox_id", "masquerade_rules", "netns_batch", "resolv_file", "veth_name"]
+           "is_sandbox_id", "masquerade_rules", "netns_batch", "node_networks", "range_dir", "release_address",
+           "resolv_file", "veth_name"]

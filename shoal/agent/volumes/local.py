@@ -37,10 +37,8 @@ import asyncio
 import contextlib
 import os
 import shutil
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from shoal.agent.volumes import mounts
 from shoal.agent.volumes.plan import MountError
@@ -52,6 +50,7 @@ from shoal.api.storage_contract import (
     LOCAL_VOLUME_FINALIZER,
     PROVISIONED_BY,
 )
+from shoal.api.views import Body, as_dict, as_list
 
 IMAGE_SUFFIX = ".img"
 RESIZE_MARK = ".resize"  # beside the image: grown, but the file system not yet
@@ -68,11 +67,11 @@ class PVSource:
     size: int | None  # bytes (spec.capacity.storage)
 
 
-def pv_source(pv: Mapping[str, Any], node: str) -> PVSource | str:
+def pv_source(pv: Body, node: str) -> PVSource | str:
     """The PV's data on ``node``, or why it cannot be mounted here. Pure."""
     spec = views.spec(pv)
     name = views.name(pv)
-    path = str((spec.get("local") or {}).get("path") or (spec.get("hostPath") or {}).get("path") or "")
+    path = str(as_dict(spec.get("local")).get("path") or as_dict(spec.get("hostPath")).get("path") or "")
     if not path:
         kind = next((k for k in spec if k not in _PV_COMMON and spec.get(k) is not None), "unknown")
         return f'persistentvolume "{name}" has volume type "{kind}", which this node cannot mount'
@@ -81,7 +80,7 @@ def pv_source(pv: Mapping[str, Any], node: str) -> PVSource | str:
         return f'persistentvolume "{name}" has node affinity to {sorted(nodes)}, not to this node "{node}"'
     managed = (views.annotations(pv).get(PROVISIONED_BY) == LOCAL_PROVISIONER
                or LOCAL_VOLUME_FINALIZER in views.finalizers(pv))
-    raw = (spec.get("capacity") or {}).get("storage")
+    raw = as_dict(spec.get("capacity")).get("storage")
     try:
         size = int_value(raw) if raw is not None else None
     except InvalidQuantity:
@@ -93,9 +92,9 @@ _PV_COMMON = {"capacity", "accessModes", "claimRef", "persistentVolumeReclaimPol
               "mountOptions", "volumeMode", "nodeAffinity", "volumeAttributesClassName"}
 
 
-def affinity_nodes(pv: Mapping[str, Any]) -> set[str] | None:
+def affinity_nodes(pv: Body) -> set[str] | None:
     """The host names a PV's required node affinity allows (None: no hostname term)."""
-    terms = ((((views.spec(pv).get("nodeAffinity") or {}).get("required") or {}).get("nodeSelectorTerms")) or [])
+    terms = as_list(as_dict(as_dict(views.spec(pv).get("nodeAffinity")).get("required")).get("nodeSelectorTerms"))
     out: set[str] | None = None
     for t in terms:
         for e in t.get("matchExpressions") or []:

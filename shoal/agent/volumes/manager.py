@@ -54,7 +54,7 @@ from shoal.api import views
 
 log = logging.getLogger(__name__)
 
-Fetch = Callable[[str, str, str], Awaitable[Mapping[str, Any] | None]]  # (kind, namespace, name) -> object
+Fetch = Callable[[str, str, str], Awaitable[views.Body | None]]  # (kind, namespace, name) -> object
 
 
 @dataclass(slots=True)
@@ -66,7 +66,7 @@ class PodVolumes:
 
 
 class VolumeManager:
-    def __init__(self, *, root: Path, node_name: str, lookup: Callable[[str, str, str], Mapping[str, Any] | None],
+    def __init__(self, *, root: Path, node_name: str, lookup: Callable[[str, str, str], views.Body | None],
                  fetch: Fetch, node_capacity: Mapping[str, str] | None = None, dry: bool = False,
                  tokens: TokenCache | None = None) -> None:
         self.root = root  # pods' directories are <root>/<pod uid>
@@ -173,7 +173,7 @@ class VolumeManager:
     def _project(self, pod: views.Pod, pv: PodVolumes, tokens: Mapping[str, Mapping[str, bytes]]) -> None:
         ns = views.namespace(pod) or "default"
 
-        def lookup(kind: str, name: str) -> Mapping[str, Any] | None:
+        def lookup(kind: str, name: str) -> views.Body | None:
             return self.lookup(kind, ns, name)
 
         look: Lookup = lookup

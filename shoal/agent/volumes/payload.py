@@ -25,9 +25,10 @@ from typing import Any
 from shoal.agent.env import ConfigError, field_value, resource_value
 from shoal.agent.volumes.plan import MountError, Projected
 from shoal.api import views
+from shoal.api.views import Body, as_dict
 
 DEFAULT_MODE = 0o644
-Lookup = Callable[[str, str], Mapping[str, Any] | None]  # (configmaps | secrets, name) -> object | None
+Lookup = Callable[[str, str], Body | None]  # (configmaps | secrets, name) -> object | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,19 +46,17 @@ def check_path(path: str) -> None:
         raise MountError(f"invalid path {path!r}: must be relative, without '..', not starting with '..'")
 
 
-def source_data(obj: Mapping[str, Any], kind: str) -> dict[str, bytes]:
+def source_data(obj: Body, kind: str) -> dict[str, bytes]:
     """A ConfigMap's ``data`` and ``binaryData``, or a Secret's decoded ``data`` (and ``stringData``)."""
     out: dict[str, bytes] = {}
-    b64 = (obj.get("binaryData") or {}) if kind == "configmaps" else (obj.get("data") or {})
+    b64 = as_dict(obj.get("binaryData" if kind == "configmaps" else "data"))
     for k, v in b64.items():
         try:
             out[k] = base64.b64decode(str(v), validate=False)
         except (binascii.Error, ValueError):
             continue
-    if kind == "configmaps":
-        out.update({k: str(v).encode() for k, v in (obj.get("data") or {}).items()})
-    else:
-        out.update({k: str(v).encode() for k, v in (obj.get("stringData") or {}).items()})
+    text = as_dict(obj.get("data" if kind == "configmaps" else "stringData"))
+    out.update({k: str(v).encode() for k, v in text.items()})
     return out
 
 

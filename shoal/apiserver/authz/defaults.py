@@ -186,6 +186,9 @@ _ROLES: dict[str, tuple[list[dict[str, Any]], str, str]] = {
     "system:shoal:node-agent": ([
         _r("get list watch", "core", "events"),
         _r("create get", "core", "namespaces"),
+        # its NetworkPolicy enforcer (shoal.network.policysync) reads policies and namespaces' labels
+        _r("list watch", "core", "namespaces"),
+        _r(_READ, "networking.k8s.io", "networkpolicies"),
         _r("list watch", "core", "endpoints"),
         _r("list watch", "discovery.k8s.io", "endpointslices"),
         # its local volumes: grown and wiped by the node that holds them (their finalizer dropped)

@@ -47,6 +47,7 @@ class Shared:
     service_allocator: KeyAllocator
     priority_classes: PriorityClassCache
     storage_classes: StorageClasses
+    pod_cidrs: KeyAllocator  # Nodes' pod CIDRs, one Node per range
     authorizer: Authorizer | None = None  # RBAC's, for the escalation checks of the RBAC kinds
     accounts: AccountLookup | None = None  # ServiceAccounts, for pod admission (None: pods are not given one)
 
@@ -58,7 +59,7 @@ _REGISTRY: dict[tuple[str, str], Factory] = {
     ("", "Pod"): lambda info, shared: PodStrategy(info, shared.priority_classes, shared.accounts),
     ("", "Service"): lambda info, shared: ServiceStrategy(info, shared.service_allocator),
     ("", "Namespace"): lambda info, shared: NamespaceStrategy(info),
-    ("", "Node"): lambda info, shared: NodeStrategy(info),
+    ("", "Node"): lambda info, shared: NodeStrategy(info, shared.pod_cidrs),
     ("", "Event"): lambda info, shared: EventStrategy(info),
     ("", "Secret"): lambda info, shared: SecretStrategy(info),
     ("apps", "Deployment"): lambda info, shared: ResetStatusStrategy(info),

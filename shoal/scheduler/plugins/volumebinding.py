@@ -15,7 +15,8 @@ Filter is upstream's FindPodVolumes, as masks over the nodes:
 - a waiting claim whose node is chosen already (the ``selected-node``
   annotation, or a placement in flight) admits that node only; the others
   take, on each node, the free volume of their class that satisfies them
-  (size, access modes, volume mode, selector), is reachable from the node and
+  (size, access modes, volume mode, selector: ``shoal.api.volumematch``'s
+  check, the PV controller's), is reachable from the node and
   is not taken by another claim of the pod there (fewest access modes, then
   smallest, then by name; claims smallest first, as upstream), or else must
   be provisionable there: the class has a provisioner and its
@@ -48,6 +49,8 @@ import numpy as np
 import numpy.typing as npt
 
 from shoal.api.storage_contract import BOUND_BY_CONTROLLER, NO_PROVISIONER, SELECTED_NODE
+from shoal.api.views import ClaimReference
+from shoal.api.volumematch import shape_satisfies
 from shoal.scheduler.framework import (
     SKIP,
     SUCCESS,
@@ -171,14 +174,9 @@ def provisionable(sc: ClassInfo | None, cluster: ClusterState) -> Mask | None:
 
 
 def satisfies(volume: VolumeInfo, claim: ClaimInfo) -> bool:
-    """A free volume's shape serves the claim (upstream's FindMatchingVolume checks but the node)."""
-    if volume.phase != "Available" or volume.storage_class != claim.storage_class:
-        return False
-    if claim.bad_selector or (claim.selector is not None and not claim.selector.matches(volume.labels)):
-        return False
-    if claim.size is None or volume.capacity is None or volume.capacity < claim.size:
-        return False
-    return claim.access_modes <= volume.access_modes
+    """A free volume's shape serves the claim (upstream's FindMatchingVolume checks but the node): it is
+    Available and passes the PV controller's own shape check (``volumematch.shape_satisfies``)."""
+    return volume.phase == "Available" and shape_satisfies(volume, claim)
 
 
 def candidates(claim: ClaimInfo, vols: VolumeState) -> tuple[list[VolumeInfo], bool]:
@@ -239,7 +237,7 @@ def match_static(claims: Sequence[ClaimInfo], cluster: ClusterState) -> list[Sta
     return out
 
 
-def claim_reference(claim: ClaimInfo) -> dict[str, Any]:
+def claim_reference(claim: ClaimInfo) -> ClaimReference:
     return {"kind": "PersistentVolumeClaim", "apiVersion": "v1", "namespace": claim.namespace,
             "name": claim.name, "uid": claim.uid}
 
