@@ -100,6 +100,18 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _advertise_ip(host: str) -> str:
+    """The address the ``kubernetes`` Service's endpoints name: the listen address, or the host's own."""
+    import ipaddress
+
+    from shoal.agent.node import host_ip
+
+    try:
+        return host_ip() if ipaddress.ip_address(host or "0.0.0.0").is_unspecified else host
+    except ValueError:  # a name: what it resolves to is the host's
+        return host_ip()
+
+
 class Server:
     """A running all-in-one server; ``start``/``stop`` for tests, ``run`` for the CLI."""
 
@@ -143,7 +155,8 @@ class Server:
         await self.store.start()
         self.api = ApiServer(self.store, authenticator=auth, service_accounts=auth.service_accounts,
                              server_address=f"{host}:{port}",
-                             service_cidr=opts.extra.get("service_cidr", "10.43.0.0/16"))
+                             service_cidr=opts.extra.get("service_cidr", "10.43.0.0/16"),
+                             ca_pem=dd.ca_crt.read_text())
         auth.account_uid = self.api.account_uid
         await self.api.start()
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -172,6 +185,7 @@ class Server:
         os.chmod(self.socket_path, 0o600)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.url = f"https://{shown}:{self.port}"
+        await self.api.publish_endpoint(_advertise_ip(host), self.port)
         write_private(dd.admin_kubeconfig, kubeconfig.render(
             server=self.url, ca_pem=dd.ca_crt.read_bytes(), token=admin_token))
         # keep the store from growing forever (k3s users report multi-GB SQLite files)

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -37,6 +38,7 @@ from shoal.agent.pods import PodOptions, PodWorker
 from shoal.agent.runtime import PodmanService, RuntimeOptions, open_runtime
 from shoal.agent.volumes.local import pv_source
 from shoal.agent.volumes.manager import VolumeManager
+from shoal.agent.volumes.tokens import TokenCache
 from shoal.api import views
 from shoal.api.storage_contract import (
     FS_RESIZE_PENDING,
@@ -166,7 +168,8 @@ class Agent:
             volumes = VolumeManager(root=opts.state_dir / "pods", node_name=opts.node_name,
                                     lookup=self._source, fetch=self._fetch,
                                     node_capacity={**host_capacity(), **opts.capacity},
-                                    dry=driver.name == "simulated")
+                                    dry=driver.name == "simulated",
+                                    tokens=TokenCache(self._request_token, time.time))
             self.informer = Informer(
                 self.client, "pods",
                 field_selector=f"spec.nodeName={opts.node_name}" if opts.simulate_nodes == 0 else "spec.nodeName!=")
@@ -340,6 +343,11 @@ class Agent:
     def _source(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         inf = self.sources.get(kind)
         return inf.get_by(namespace, name) if inf is not None else None
+
+    async def _request_token(self, namespace: str, account: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A TokenRequest for a service account of a pod here (``volumes.tokens``)."""
+        path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token"
+        return await self.client.request("POST", path, body=body)  # type: ignore[no-any-return]
 
     async def _fetch(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:

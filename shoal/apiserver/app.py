@@ -48,6 +48,7 @@ from shoal.apiserver.authz.rbac import denied, is_master
 from shoal.apiserver.crd.controller import CrdController
 from shoal.apiserver.handlers import Handlers, parse_body, read_body, resource_key
 from shoal.apiserver.nscache import NamespaceCache, Observer, WriteThrough
+from shoal.apiserver.nsdefaults import NamespaceDefaults, first_service_ip
 from shoal.apiserver.podcidrs import PodCidrGuard
 from shoal.apiserver.priority import PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, utcnow
@@ -96,8 +97,10 @@ class ApiServer:
         server_address: str = "127.0.0.1:6443",
         bookmark_interval: float = 5.0,
         service_cidr: str = "10.43.0.0/16",
+        ca_pem: str | None = None,
     ) -> None:
         self.store = store
+        self.service_cidr = service_cidr
         self.allocator = ServiceAllocator(store, service_cidr=service_cidr)
         if isinstance(authenticator, TokenAuthenticator):
             authenticator = Authenticator(authenticator, service_accounts=service_accounts,
@@ -124,7 +127,12 @@ class ApiServer:
         pc_info = kinds.lookup("scheduling.k8s.io", "v1", "priorityclasses")
         assert pc_info is not None
         self.priority_classes = PriorityClassCache(store, pc_info)
+        # pod creates find their ServiceAccount here (the same cache as namespaces, over accounts)
+        sa_info = kinds.lookup("", "v1", "serviceaccounts")
+        assert sa_info is not None
+        self.accounts = NamespaceCache(store, sa_info)
         caches: dict[str, Observer] = {ns_info.storage_prefix: self.namespaces,
+                                       sa_info.storage_prefix: self.accounts,
                                        pc_info.storage_prefix: self.priority_classes,
                                        **{i.storage_prefix: self.rbac_index for i in RBAC_INFOS}}
         # claim creates find the default class here (the store, listed: claims are rare)
@@ -133,7 +141,7 @@ class ApiServer:
         self.storage_classes = StorageClasses(store, sc_info)
         shared = strategies.Shared(service_allocator=self.allocator, priority_classes=self.priority_classes,
                                    storage_classes=self.storage_classes, authorizer=self.authorizer,
-                                   pod_cidrs=self.pod_cidrs)
+                                   accounts=self.accounts.get_in, pod_cidrs=self.pod_cidrs)
         for info in kinds.RESOURCES:
             cache = caches.get(info.storage_prefix)
             self.resources[resource_key(info)] = Resource(
@@ -149,6 +157,15 @@ class ApiServer:
         self.handlers = Handlers(self.resources, self.broadcasters, bookmark_interval=bookmark_interval,
                                  served=self.served)
         self.rbac = RbacBootstrap(self.rbac_index, self.resources)
+        # a default ServiceAccount and the root CA in every namespace; the kubernetes Service
+        self.ns_defaults = NamespaceDefaults({i.plural: self.resources[resource_key(i)] for i in kinds.RESOURCES
+                                              if i.group in ("", "discovery.k8s.io")}, ca_pem=ca_pem,
+                                             namespace=self.namespaces.get)
+        cm_info = kinds.lookup("", "v1", "configmaps")
+        assert cm_info is not None
+        for watched, listener in ((ns_info, self.ns_defaults.on_namespace), (sa_info, self.ns_defaults.on_account),
+                                  (cm_info, self.ns_defaults.on_configmap)):
+            self.broadcasters[watched.storage_prefix].listeners.append(listener)
         self._trimmer: asyncio.Task[None] | None = None
         crd_info = kinds.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         assert crd_info is not None
@@ -225,6 +242,7 @@ class ApiServer:
         await self.rbac.start()
         # the custom kinds of the CRDs already stored are served before the server says it is ready
         await self.crd_controller.start()
+        await self.ns_defaults.start()
         self._trimmer = asyncio.create_task(memtrim.trim_periodically(), name="malloc-trim")
         self.ready = True
 
@@ -236,6 +254,7 @@ class ApiServer:
                 await self._trimmer
             self._trimmer = None
         await self.rbac.stop()
+        await self.ns_defaults.stop()
         await self.crd_controller.stop()
         for b in list(self.broadcasters.values()):
             await b.stop()
@@ -286,6 +305,10 @@ class ApiServer:
             self.authorizer.check(attrs)
         CURRENT_USER.set(user)
         return user
+
+    async def publish_endpoint(self, ip: str, port: int) -> None:
+        """The ``kubernetes`` Service of ``default`` points at this server (once its port is known)."""
+        await self.ns_defaults.publish_kubernetes(first_service_ip(self.service_cidr), ip, port)
 
     async def account_uid(self, namespace: str, name: str) -> str | None:
         """The uid of a service account (``None``: it does not exist), for service-account tokens."""

@@ -82,7 +82,13 @@ class NamespaceCache:
 
     async def get(self, name: str) -> dict[str, Any] | None:
         """The namespace object, or ``None`` if it does not exist."""
-        key = self.info.key(None, name)
+        return await self.get_key(self.info.key(None, name))
+
+    async def get_in(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A namespaced object of the cached kind (the same cache serves ServiceAccounts)."""
+        return await self.get_key(self.info.key(namespace, name))
+
+    async def get_key(self, key: str) -> dict[str, Any] | None:
         obj = self._decoded.get(key)
         if obj is not None:
             return obj

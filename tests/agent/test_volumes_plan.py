@@ -196,7 +196,8 @@ def test_payloads(vol: Projected, want: dict[str, File]) -> None:
     (proj("secret", {"secretName": "s", "items": [{"key": "zz", "path": "z"}]}),
      "secret references non-existent secret key: zz"),
     (proj("configMap", {"name": "cm", "items": [{"key": "a", "path": "../escape"}]}), "invalid path"),
-    (proj("projected", {"sources": [{"serviceAccountToken": {"path": "token"}}]}), "not supported yet"),
+    (proj("projected", {"sources": [{"serviceAccountToken": {"path": "token"}}]}), "no token was requested"),
+    (proj("projected", {"sources": [{"clusterTrustBundle": {"path": "b"}}]}), "not supported yet"),
 ])
 def test_payload_errors(vol: Projected, message: str) -> None:
     with pytest.raises(MountError, match=message.replace("(", r"\(")):

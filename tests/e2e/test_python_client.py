@@ -86,7 +86,7 @@ def test_configmap_crud(core: client.CoreV1Api, ns: str) -> None:
     assert read.metadata.resource_version == created.metadata.resource_version
 
     listed = core.list_namespaced_config_map(ns)
-    assert [c.metadata.name for c in listed.items] == ["cfg"]
+    assert [c.metadata.name for c in listed.items] == ["cfg", "kube-root-ca.crt"]  # the namespace's CA, as upstream
     assert int(listed.metadata.resource_version) >= int(created.metadata.resource_version)
 
     patched = core.patch_namespaced_config_map("cfg", ns, {"data": {"b": "2"}, "metadata": {"labels": {"x": "y"}}})
@@ -105,7 +105,7 @@ def test_configmap_crud(core: client.CoreV1Api, ns: str) -> None:
         core.read_namespaced_config_map("cfg", ns)
     assert ei.value.status == 404
     assert body(ei.value)["reason"] == "NotFound"
-    assert core.list_namespaced_config_map(ns).items == []
+    assert [c.metadata.name for c in core.list_namespaced_config_map(ns).items] == ["kube-root-ca.crt"]
 
 
 def test_create_twice_is_409_already_exists(core: client.CoreV1Api, ns: str) -> None:
@@ -351,8 +351,9 @@ def test_list_paging_with_limit_and_continue(core: client.CoreV1Api, ns: str) ->
     everything = core.list_namespaced_config_map(ns, label_selector="paged=yes")
     assert len(everything.items) == 26 and everything.metadata._continue is None
 
-    exact = core.list_namespaced_config_map(ns, limit=27)  # all 27 configmaps fit: no continue token
-    assert len(exact.items) == 27 and not exact.metadata._continue
+    # all 28 configmaps (the namespace's kube-root-ca.crt too) fit: no continue token
+    exact = core.list_namespaced_config_map(ns, limit=28)
+    assert len(exact.items) == 28 and not exact.metadata._continue
 
     with pytest.raises(client.ApiException) as ei:
         core.list_namespaced_config_map(ns, limit=5, _continue="not-a-token")

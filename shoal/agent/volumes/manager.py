@@ -4,7 +4,9 @@
 action, on every pass of a live pod: the first time it makes each volume
 (directories, tmpfs, hostPath checks, claim -> bound PV -> local volume),
 every time it projects ConfigMap, Secret and downward-API payloads again from
-the agent's caches (the atomic writer writes only what changed), which is how
+the agent's caches, and service-account tokens (``volumes.tokens``: renewed
+through the TokenRequest API at 80% of their lifetime; the atomic writer
+writes only what changed), which is how
 a ConfigMap change reaches a running pod: the agent's informer sees the change,
 queues the pods that read the object (``users``), and their next sync
 re-projects. Everything it does is idempotent and asks the node (is it
@@ -47,6 +49,7 @@ from shoal.agent.volumes.plan import (
     setup_failed,
     unsupported_message,
 )
+from shoal.agent.volumes.tokens import TokenCache, token_sources
 from shoal.api import views
 
 log = logging.getLogger(__name__)
@@ -64,13 +67,15 @@ class PodVolumes:
 
 class VolumeManager:
     def __init__(self, *, root: Path, node_name: str, lookup: Callable[[str, str, str], views.Body | None],
-                 fetch: Fetch, node_capacity: Mapping[str, str] | None = None, dry: bool = False) -> None:
+                 fetch: Fetch, node_capacity: Mapping[str, str] | None = None, dry: bool = False,
+                 tokens: TokenCache | None = None) -> None:
         self.root = root  # pods' directories are <root>/<pod uid>
         self.node_name = node_name
         self.lookup = lookup  # (configmaps | secrets, namespace, name) -> object from the caches
         self.fetch = fetch  # (persistentvolumeclaims | persistentvolumes, namespace, name) -> object
         self.node_capacity = dict(node_capacity or {})
         self.dry = dry
+        self.tokens = tokens  # service-account tokens through the TokenRequest API (None: not projected)
         self.pods: dict[str, PodVolumes] = {}
         self.local = LocalVolumes()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -93,8 +98,26 @@ class VolumeManager:
                     await self._make(pod, pv)
                 self.pods[uid] = pv
             if not self.dry:
-                await asyncio.to_thread(self._project, pod, pv)
+                tokens = await self._tokens(pod, pv)
+                await asyncio.to_thread(self._project, pod, pv, tokens)
             return pv
+
+    async def _tokens(self, pod: views.Pod, pv: PodVolumes) -> dict[str, dict[str, bytes]]:
+        """Each projected volume's service-account tokens, by path: current ones (re)requested as due."""
+        out: dict[str, dict[str, bytes]] = {}
+        for vol in pv.plan.volumes:
+            if not isinstance(vol, Projected) or vol.kind != "projected":
+                continue
+            for src in token_sources(vol.source):
+                if self.tokens is None:
+                    raise MountError(setup_failed(vol.name, "projected source serviceAccountToken is not "
+                                                            "supported by this node"))
+                try:
+                    t = await self.tokens.get(pod, src)
+                except Exception as e:  # the API's refusal, or no answer: FailedMount, retried
+                    raise MountError(setup_failed(vol.name, f"failed to fetch token: {e}")) from None
+                out.setdefault(vol.name, {})[str(src.get("path") or "")] = t.token.encode()
+        return out
 
     async def _make(self, pod: views.Pod, pv: PodVolumes) -> None:
         ns = views.namespace(pod) or "default"
@@ -147,7 +170,7 @@ class VolumeManager:
             pv.local_paths.add(src.path)
         return path
 
-    def _project(self, pod: views.Pod, pv: PodVolumes) -> None:
+    def _project(self, pod: views.Pod, pv: PodVolumes, tokens: Mapping[str, Mapping[str, bytes]]) -> None:
         ns = views.namespace(pod) or "default"
 
         def lookup(kind: str, name: str) -> views.Body | None:
@@ -158,7 +181,7 @@ class VolumeManager:
             if not isinstance(vol, Projected):
                 continue
             try:
-                files = payload(vol, pod, look, node_capacity=self.node_capacity)
+                files = payload(vol, pod, look, node_capacity=self.node_capacity, tokens=tokens.get(vol.name))
                 atomic.write(Path(vol.path), files, current=pv.written.get(vol.name))
             except MountError as e:
                 raise MountError(setup_failed(vol.name, str(e))) from None
@@ -219,6 +242,8 @@ class VolumeManager:
         """Unmount and delete the pod's volumes (its containers are gone); release unused local volumes."""
         async with self._locks.setdefault(uid, asyncio.Lock()):
             pv = self.pods.pop(uid, None)
+            if self.tokens is not None:
+                self.tokens.forget(uid)
             if not self.dry:
                 d = self.pod_dir(uid)
                 vols = d / "volumes"

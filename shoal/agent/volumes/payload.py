@@ -10,7 +10,7 @@ files take the pod's fields and containers' resources through the same
 functions environment variables use (``agent.env``), so the two agree.
 
 ``lookup(kind, name)`` reads the source from the agent's caches (``None``:
-not found). The atomic writer (``volumes.atomic``) turns the answer into
+not found); service-account tokens come in already fetched (``tokens``). The atomic writer (``volumes.atomic``) turns the answer into
 files; this module only decides their names, bytes and modes.
 """
 
@@ -109,8 +109,11 @@ def _downward(pod: views.Pod, items: list[Mapping[str, Any]], mode: int, node_ca
 
 
 def payload(vol: Projected, pod: views.Pod, lookup: Lookup, *,
-            node_capacity: Mapping[str, str] | None = None) -> Payload:
-    """The volume's files; raises ``MountError`` with the reason upstream gives."""
+            node_capacity: Mapping[str, str] | None = None, tokens: Mapping[str, bytes] | None = None) -> Payload:
+    """The volume's files; raises ``MountError`` with the reason upstream gives.
+
+    ``tokens``: the service-account tokens of the volume's ``serviceAccountToken`` sources, by path
+    (fetched beforehand: ``volumes.tokens``)."""
     src = vol.source
     mode = int(src["defaultMode"]) if src.get("defaultMode") is not None else DEFAULT_MODE
     out: Payload = {}
@@ -134,6 +137,13 @@ def payload(vol: Projected, pod: views.Pod, lookup: Lookup, *,
                        lookup, out)
             elif s.get("downwardAPI") is not None:
                 _downward(pod, s["downwardAPI"].get("items") or [], mode, node_capacity or {}, out)
+            elif s.get("serviceAccountToken") is not None:
+                path = str(s["serviceAccountToken"].get("path") or "")
+                check_path(path)
+                token = (tokens or {}).get(path)
+                if token is None:
+                    raise MountError("failed to fetch token: no token was requested for this volume")
+                out[path] = File(token, mode)
             else:
                 kind = next((k for k, v in s.items() if v is not None), "?")
                 raise MountError(f"projected source {kind} is not supported yet")

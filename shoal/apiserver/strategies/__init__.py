@@ -24,7 +24,7 @@ from shoal.apiserver.strategies.base import (
     Strategy,
 )
 from shoal.apiserver.strategies.namespace import NamespaceStrategy
-from shoal.apiserver.strategies.pod import PodStrategy
+from shoal.apiserver.strategies.pod import AccountLookup, PodStrategy
 from shoal.apiserver.strategies.priorityclass import PriorityClassStrategy
 from shoal.apiserver.strategies.selectable import EventStrategy, NodeStrategy, SecretStrategy
 from shoal.apiserver.strategies.service import ServiceStrategy
@@ -49,13 +49,14 @@ class Shared:
     storage_classes: StorageClasses
     pod_cidrs: KeyAllocator  # Nodes' pod CIDRs, one Node per range
     authorizer: Authorizer | None = None  # RBAC's, for the escalation checks of the RBAC kinds
+    accounts: AccountLookup | None = None  # ServiceAccounts, for pod admission (None: pods are not given one)
 
 
 Factory = Callable[[ResourceInfo, Shared], Strategy]
 
 # (API group, kind) -> the strategy of that resource
 _REGISTRY: dict[tuple[str, str], Factory] = {
-    ("", "Pod"): lambda info, shared: PodStrategy(info, shared.priority_classes),
+    ("", "Pod"): lambda info, shared: PodStrategy(info, shared.priority_classes, shared.accounts),
     ("", "Service"): lambda info, shared: ServiceStrategy(info, shared.service_allocator),
     ("", "Namespace"): lambda info, shared: NamespaceStrategy(info),
     ("", "Node"): lambda info, shared: NodeStrategy(info, shared.pod_cidrs),

@@ -7,6 +7,11 @@ plugin do for pods, as shoal serves them:
 * a create resolves ``spec.priorityClassName`` into ``spec.priority`` and
   ``spec.preemptionPolicy`` (``shoal.apiserver.priority``, from an in-memory
   cache of every class);
+* a create runs as its service account (``shoal.apiserver.serviceaccounts``:
+  ``default`` when it names none, refused when the account is missing) and
+  gets its token volume; accounts are read from an in-memory cache, and a
+  missing ``default`` is waited for briefly (the server makes one in every
+  namespace just after the namespace, as upstream's plugin retries for it);
 * validation of a create remembers the last pods admitted (``admission.admit_create``):
   controllers create pods that differ in their name alone;
 * a pod bound to a node and still running gets a grace period on deletion (the
@@ -17,14 +22,22 @@ plugin do for pods, as shoal serves them:
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shoal.api.registry import ResourceInfo
-from shoal.apiserver import admission, priority
+from shoal.apiserver import admission, errors, ids, priority
+from shoal.apiserver import serviceaccounts as sa
 from shoal.apiserver.strategies.base import DefaultStrategy
 
 DEFAULT_GRACE_SECONDS = 30
 _FINISHED = ("Succeeded", "Failed")
+_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # upstream's utilrand alphabet
+DEFAULT_ACCOUNT_WAITS = (0.05, 0.1, 0.2, 0.3, 0.4)  # seconds; upstream retries its default up to 10 times
+
+# (namespace, name) -> the ServiceAccount, or None
+AccountLookup = Callable[[str, str], Awaitable[dict[str, Any] | None]]
 
 
 def graceful_seconds(obj: dict[str, Any], requested: int | None) -> int:
@@ -46,9 +59,11 @@ class PodStrategy(DefaultStrategy):
                               "status.nominatedNodeName"})
     returns_deleted_object = True
 
-    def __init__(self, info: ResourceInfo, classes: priority.PriorityClassCache) -> None:
+    def __init__(self, info: ResourceInfo, classes: priority.PriorityClassCache,
+                 accounts: AccountLookup | None = None) -> None:
         super().__init__(info)
         self.classes = classes
+        self.accounts = accounts
 
     def validate_create(self, data: dict[str, Any], *, field_validation: str, shape_checked: bool,
                         json_body: bool) -> tuple[dict[str, Any], list[str]]:
@@ -60,6 +75,23 @@ class PodStrategy(DefaultStrategy):
 
     async def admit_create(self, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None:
         await priority.admit_pod(self.classes, ns, obj, data)
+        if self.accounts is not None and not sa.is_mirror(obj):
+            await self._admit_account(ns or "default", obj)
+
+    async def _admit_account(self, ns: str, obj: dict[str, Any]) -> None:
+        assert self.accounts is not None
+        name = sa.account_name(obj)
+        account = await self.accounts(ns, name)
+        if account is None and name == sa.DEFAULT_ACCOUNT:
+            for wait in DEFAULT_ACCOUNT_WAITS:
+                await asyncio.sleep(wait)
+                account = await self.accounts(ns, name)
+                if account is not None:
+                    break
+        try:
+            sa.admit(obj, account, ids.random_suffix(_SUFFIX_CHARS, 5))
+        except sa.MissingAccount as e:
+            raise errors.forbidden_object("pods", obj["metadata"]["name"], "", str(e)) from None
 
     def graceful_seconds(self, obj: dict[str, Any], requested: int | None) -> int:
         return graceful_seconds(obj, requested)
