@@ -196,7 +196,8 @@ def test_statefulset_lifecycle_with_kubectl(cluster: RunningServer, tmp_path: Pa
         assert claims == ["data-db-0", "data-db-1", "data-db-2"]
 
         # a deleted pod comes back with the same name (and so the same claim)
-        k("-n", NS, "delete", "pod", "db-1", "--wait=true")
+        # not --wait: kubectl would then watch the name, which the StatefulSet gives straight back to a new pod
+        k("-n", NS, "delete", "pod", "db-1", "--wait=false")
         back = until(lambda: (p := live_pods(cluster).get("db-1")) and p["metadata"]["uid"] != db1["metadata"]["uid"]
                      and p.get("status", {}).get("phase") == "Running" and p, what="db-1 to return")
         assert {"name": "data", "persistentVolumeClaim": {"claimName": "data-db-1"}} in back["spec"]["volumes"]

@@ -46,10 +46,17 @@ async def test_load_balancer_port_on_the_nodes_addresses(proxy: Any, backends: l
     client, _p, ns = proxy
     node_ip = backends[2].host_ip  # a node address the test made (the host side of a veth)
     node = f"lbnode-{uuid.uuid4().hex[:6]}"
-    n = await client.create("nodes", {"metadata": {"name": node}})
-    n["status"] = {"addresses": [{"type": "InternalIP", "address": node_ip}],
-                   "conditions": [{"type": "Ready", "status": "True"}]}
-    await client.update_status("nodes", n)
+    await client.create("nodes", {"metadata": {"name": node}})
+    for attempt in range(10):  # the node IPAM controller writes the new Node's podCIDR meanwhile
+        n = await client.get("nodes", node)
+        n["status"] = {"addresses": [{"type": "InternalIP", "address": node_ip}],
+                       "conditions": [{"type": "Ready", "status": "True"}]}
+        try:
+            await client.update_status("nodes", n)
+            break
+        except ApiException as e:
+            if e.status != 409 or attempt == 9:
+                raise
     port = random.randint(20000, 29999)
     try:
         await make_service(client, ns, "lb", backends[:1], type="LoadBalancer",

@@ -114,6 +114,18 @@ class SwarmBackend:
         return {"ID": names.swarm_id(views.uid(created)), "Warnings": None}
 
     async def update_service(self, ref: str, version: str | None, body: Any, *, rollback: bool) -> Obj:
+        """Swarm's version is the workload's generation, which its controller's status writes leave
+        alone; so a 409 from the API (a status write between our read and our write) is read again
+        and retried, and only a changed generation is "update out of sequence"."""
+        for attempt in range(5):
+            try:
+                return await self._update_service(ref, version, body, rollback=rollback)
+            except ApiException as e:
+                if e.status != 409 or attempt == 4:
+                    raise _api_error(e) from e
+        raise AssertionError("unreachable")
+
+    async def _update_service(self, ref: str, version: str | None, body: Any, *, rollback: bool) -> Obj:
         snap = await self.snap("workloads", "services", "secrets", "configmaps", "nodes")
         w = snap.find_service(ref)
         if version is None or not version.isdigit():
@@ -144,7 +156,7 @@ class SwarmBackend:
         else:
             ann.pop(ROLLED_BACK, None)
         new.pop("status", None)
-        await self._write(self.client.update(_RESOURCE[objs.kind], new))
+        await self.client.update(_RESOURCE[objs.kind], new)  # a 409 is retried by update_service
         await self._sync_services(snap.k8s_services(w), objs)
         return {"Warnings": None}
 
