@@ -191,7 +191,7 @@ def test_statefulset_with_local_volumes_dns_and_config(srv: RunningServer, tmp_p
     # the data outlives its pod: db-0 comes back with the same name, on the same node, with the same volume
     old = running["db-0"]
     exec_in(srv, "db-0", "echo x > /data/f")
-    srv.kubectl("-n", NS, "delete", "pod", "db-0")
+    srv.kubectl("-n", NS, "delete", "pod", "db-0", "--wait=false")  # the name comes straight back: no --wait
     new = until(lambda: (p := pods(srv).get("db-0")) and p["metadata"]["uid"] != old["metadata"]["uid"]
                 and ready(p) and p, "db-0 back")
     assert new["spec"]["nodeName"] == old["spec"]["nodeName"]
