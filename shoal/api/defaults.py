@@ -15,7 +15,7 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-from shoal.api import defaults_statefulset, defaults_storage
+from shoal.api import defaults_policy, defaults_replication, defaults_statefulset, defaults_storage
 from shoal.api.defaults_pod import (
     canonical_list,
     default_pod_spec,
@@ -50,7 +50,9 @@ from shoal.api.models.scheduling import PriorityClass
 
 Defaulter = Callable[[Any], None]
 _DEFAULTERS: dict[type, Defaulter] = {**defaults_storage.DEFAULTERS,  # PV, PVC, StorageClass
-                                      **defaults_statefulset.DEFAULTERS}
+                                      **defaults_statefulset.DEFAULTERS,
+                                      **defaults_replication.DEFAULTERS,
+                                      **defaults_policy.DEFAULTERS}
 
 
 def apply_defaults(obj: object) -> None:

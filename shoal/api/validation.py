@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shoal.api.models.apiregistration import APIService
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from shoal.api.models.batch import CronJob, Job
+from shoal.api.models.certificates import CertificateSigningRequest
 from shoal.api.models.core import (
     ConfigMap,
     Endpoints,
@@ -27,6 +29,8 @@ from shoal.api.models.core import (
     ServiceAccount,
 )
 from shoal.api.models.pod import Pod, PodTemplate
+from shoal.api.models.policy import PodDisruptionBudget
+from shoal.api.models.replication import ReplicationController
 from shoal.api.models.scheduling import PriorityClass
 from shoal.api.models.storage import StorageClass
 from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
@@ -44,6 +48,11 @@ from shoal.api.validation_base import (
     validate_object_meta,
     validate_object_meta_update,
 )
+from shoal.api.validation_certificates import (
+    validate_api_service,
+    validate_csr,
+    validate_csr_update,
+)
 from shoal.api.validation_core import (
     validate_config_map,
     validate_config_map_update,
@@ -55,6 +64,11 @@ from shoal.api.validation_core import (
     validate_service_update,
 )
 from shoal.api.validation_pod import validate_pod_spec, validate_pod_spec_update
+from shoal.api.validation_policy import validate_pod_disruption_budget
+from shoal.api.validation_replication import (
+    validate_replication_controller,
+    validate_replication_controller_update,
+)
 from shoal.api.validation_scheduling import validate_priority_class, validate_priority_class_update
 from shoal.api.validation_statefulset import (
     validate_controller_revision,
@@ -83,15 +97,24 @@ from shoal.api.validation_workloads import (
 
 __all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update", "raise_if_invalid"]
 
-CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass)
+CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass,
+                                    CertificateSigningRequest, APIService)
 NameCheck = Callable[[str], list[str]]
 Rule = Callable[[Any], list[FieldError]]
 UpdateRule = Callable[[Any, Any], list[FieldError]]
 
 # How each kind's metadata.name is checked (default: RFC 1123 subdomain).
+def _path_segment(name: str) -> list[str]:
+    """A name that only has to be one URL path segment (an APIService's ``v1.`` ends with a dot)."""
+    if name in (".", ".."):
+        return [f'may not be "{name}"']
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+
+
 NAME_CHECKS: dict[type, NameCheck] = {
     Namespace: dns1123_label,
     Service: dns1035_label,
+    APIService: _path_segment,
 }
 
 
@@ -148,6 +171,10 @@ RULES: dict[type, Rule] = {
     PersistentVolume: validate_persistent_volume,
     PersistentVolumeClaim: validate_persistent_volume_claim,
     StorageClass: validate_storage_class,
+    PodDisruptionBudget: validate_pod_disruption_budget,
+    ReplicationController: validate_replication_controller,
+    CertificateSigningRequest: validate_csr,
+    APIService: validate_api_service,
 }
 
 
@@ -176,6 +203,8 @@ UPDATE_RULES: dict[type, UpdateRule] = {
     PersistentVolume: validate_persistent_volume_update,
     PersistentVolumeClaim: validate_persistent_volume_claim_update,
     StorageClass: validate_storage_class_update,
+    ReplicationController: validate_replication_controller_update,
+    CertificateSigningRequest: validate_csr_update,
 }
 
 

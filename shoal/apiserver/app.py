@@ -19,7 +19,16 @@ import msgspec
 from aiohttp import web
 
 from shoal.api import kinds
-from shoal.apiserver import discovery, errors, leanhttp, memtrim, rawobj, routing, strategies
+from shoal.apiserver import (
+    discovery,
+    errors,
+    leanhttp,
+    memtrim,
+    rawobj,
+    requestctx,
+    routing,
+    strategies,
+)
 from shoal.apiserver.allocator import ServiceAllocator
 from shoal.apiserver.auth import (
     PUBLIC_PATHS,
@@ -169,8 +178,10 @@ class ApiServer:
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self.authenticator is None or request.path in PUBLIC_PATHS:
+            requestctx.set_user(None)
             return await handler(request)
-        request[USER_KEY] = self._authenticate(request.method, request.path, request.headers.get("Authorization"))
+        request[USER_KEY] = user = self._authenticate(request.method, request.path, request.headers.get("Authorization"))
+        requestctx.set_user(user)
         return await handler(request)
 
     def _authenticate(self, method: str, path: str, authorization: str | None) -> User:
@@ -205,7 +216,11 @@ class ApiServer:
         """What the middlewares and the router do for an accepted request, without them."""
         try:
             if self.authenticator is not None:
-                request[USER_KEY] = self._authenticate(request.method, request.path, request.headers.get("Authorization"))
+                request[USER_KEY] = user = self._authenticate(request.method, request.path,
+                                                              request.headers.get("Authorization"))
+                requestctx.set_user(user)
+            else:
+                requestctx.set_user(None)
             # a Request offers what the unary handlers use of web.Request (see leanhttp.Request)
             resp = await self.handlers.handle(cast(web.Request, request), request.route)
             if not isinstance(resp, web.Response):
@@ -265,15 +280,14 @@ class ApiServer:
         app = web.Application(middlewares=[self.error_middleware, self.auth_middleware],
                               client_max_size=4 * 1024 * 1024)
         r = app.router
-        for p in ("/livez", "/readyz", "/healthz"):
-            r.add_get(p, self.health)
-        r.add_get("/version", self.version)
-        r.add_get("/api", self.api)
-        r.add_get("/api/{gv:v1}", self.resource_list)
-        r.add_get("/apis", self.apis)
-        r.add_get("/apis/{group}", self.api_group)
-        r.add_get("/apis/{group}/{version}", self.resource_list)
-        r.add_get("/openapi/v3", self.openapi_index)
+        # every fixed path answers with or without a trailing slash, as upstream's router does
+        for path, handler in (("/livez", self.health), ("/readyz", self.health), ("/healthz", self.health),
+                              ("/version", self.version), ("/api", self.api), ("/api/{gv:v1}", self.resource_list),
+                              ("/apis", self.apis), ("/apis/{group}", self.api_group),
+                              ("/apis/{group}/{version}", self.resource_list),
+                              ("/openapi/v3", self.openapi_index)):
+            r.add_get(path, handler)
+            r.add_get(path + "/", handler)
         r.add_get("/openapi/v3/{path:.+}", self.openapi_doc)
         # the node agents' tunnel (/shoal/v1/tunnel), which pods/log and pods/exec go through
         from shoal.apiserver import tunnel

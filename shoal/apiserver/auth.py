@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/version"})
+PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/version", "/livez/", "/readyz/", "/healthz/", "/version/"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -429,6 +429,8 @@ class Resource:
             st = self.strategy
             if subresource == "status":
                 new = st.prepare_status_update(new, current)
+            elif subresource and subresource not in _INTERNAL:
+                new = st.prepare_subresource_update(subresource, new, current)
             elif subresource not in _INTERNAL:
                 st.prepare_update(new, current)
             if admit:

@@ -280,8 +280,9 @@ def exit_status(code: int | None, *, error: str | None = None, command: list[str
         code = 128 - code
     code = min(code, 255)
     return {
-        "metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+        "metadata": {}, "status": "Failure",
         "message": f"command terminated with non-zero exit code: error executing command {command or []}, exit code {code}",
+        "reason": "NonZeroExitCode",
         "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
     }
 

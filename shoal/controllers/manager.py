@@ -38,6 +38,7 @@ CONTROLLERS: dict[str, str] = {
     "persistentvolume": "shoal.controllers.pvcontroller:PersistentVolumeController",
     "pvc-protection": "shoal.controllers.storageprotection:PVCProtectionController",
     "pv-protection": "shoal.controllers.storageprotection:PVProtectionController",
+    "disruption": "shoal.controllers.disruption:DisruptionController",
 }
 
 

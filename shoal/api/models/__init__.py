@@ -8,9 +8,11 @@ manifest file) pick the class from the ``apiVersion`` and ``kind`` it reads.
 from __future__ import annotations
 
 from shoal.api.meta import Status
+from shoal.api.models.apiregistration import APIService
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from shoal.api.models.autoscaling import Scale
 from shoal.api.models.batch import CronJob, Job
+from shoal.api.models.certificates import CertificateSigningRequest
 from shoal.api.models.coordination import Lease
 from shoal.api.models.core import (
     Binding,
@@ -26,6 +28,9 @@ from shoal.api.models.core import (
     ServiceAccount,
 )
 from shoal.api.models.discovery import EndpointSlice
+from shoal.api.models.events import Event as EventsV1Event
+from shoal.api.models.policy import Eviction, PodDisruptionBudget
+from shoal.api.models.replication import ReplicationController
 from shoal.api.models.scheduling import PriorityClass
 from shoal.api.models.storage import StorageClass
 from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
@@ -35,6 +40,7 @@ KINDS: dict[tuple[str, str], type] = {
     ("v1", "Node"): Node,
     ("v1", "Pod"): Pod,
     ("v1", "PodTemplate"): PodTemplate,
+    ("v1", "ReplicationController"): ReplicationController,
     ("v1", "Service"): Service,
     ("v1", "Endpoints"): Endpoints,
     ("v1", "ConfigMap"): ConfigMap,
@@ -57,10 +63,21 @@ KINDS: dict[tuple[str, str], type] = {
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
     ("scheduling.k8s.io/v1", "PriorityClass"): PriorityClass,
     ("storage.k8s.io/v1", "StorageClass"): StorageClass,
+    ("policy/v1", "PodDisruptionBudget"): PodDisruptionBudget,
+    ("policy/v1", "Eviction"): Eviction,
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"): CertificateSigningRequest,
+    ("apiregistration.k8s.io/v1", "APIService"): APIService,
+    ("events.k8s.io/v1", "Event"): EventsV1Event,
 }
 
 __all__ = [
     "KINDS",
+    "APIService",
+    "CertificateSigningRequest",
+    "EventsV1Event",
+    "Eviction",
+    "PodDisruptionBudget",
+    "ReplicationController",
     "Binding",
     "ConfigMap",
     "ControllerRevision",

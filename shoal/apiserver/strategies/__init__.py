@@ -21,6 +21,10 @@ from shoal.apiserver.strategies.base import (
     ResetStatusStrategy,
     Strategy,
 )
+from shoal.apiserver.strategies.certificates import (
+    APIServiceStrategy,
+    CertificateSigningRequestStrategy,
+)
 from shoal.apiserver.strategies.namespace import NamespaceStrategy
 from shoal.apiserver.strategies.pod import PodStrategy
 from shoal.apiserver.strategies.priorityclass import PriorityClassStrategy
@@ -63,6 +67,10 @@ _REGISTRY: dict[tuple[str, str], Factory] = {
     ("scheduling.k8s.io", "PriorityClass"): lambda info, shared: PriorityClassStrategy(info, shared.priority_classes),
     ("", "PersistentVolumeClaim"): lambda info, shared: PersistentVolumeClaimStrategy(info, shared.storage_classes),
     ("", "PersistentVolume"): lambda info, shared: PersistentVolumeStrategy(info),
+    ("", "ReplicationController"): lambda info, shared: ReplicaSetStrategy(info),
+    ("policy", "PodDisruptionBudget"): lambda info, shared: ResetStatusStrategy(info),
+    ("certificates.k8s.io", "CertificateSigningRequest"): lambda info, shared: CertificateSigningRequestStrategy(info),
+    ("apiregistration.k8s.io", "APIService"): lambda info, shared: APIServiceStrategy(info),
 }
 
 

@@ -23,7 +23,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shoal.api import views
-from shoal.apiserver.tables import cluster, config, events, networking, pods, storage, workloads
+from shoal.apiserver.tables import (
+    certificates,
+    cluster,
+    config,
+    events,
+    networking,
+    pods,
+    policy,
+    replication,
+    storage,
+    workloads,
+)
 from shoal.apiserver.tables.fields import Obj, age_of, as_dict, as_str
 from shoal.apiserver.tables.model import Cell, Column, Printer, age_column, name_column
 
@@ -51,6 +62,9 @@ PRINTERS: dict[str, Printer] = {
     **networking.PRINTERS,
     **storage.PRINTERS,
     **workloads.PRINTERS,
+    **policy.PRINTERS,
+    **certificates.PRINTERS,
+    **replication.PRINTERS,
 }
 
 
