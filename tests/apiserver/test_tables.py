@@ -1176,6 +1176,11 @@ def test_every_printer_matches_its_upstream_columns() -> None:
         "PersistentVolumeClaim": ["Name", "Status", "Volume", "Capacity", "Access Modes", "StorageClass",
                                   "VolumeAttributesClass", "Age", "VolumeMode"],
         "StorageClass": ["Name", "Provisioner", "ReclaimPolicy", "VolumeBindingMode", "AllowVolumeExpansion", "Age"],
+        "PodDisruptionBudget": ["Name", "Min Available", "Max Unavailable", "Allowed Disruptions", "Age"],
+        "CertificateSigningRequest": ["Name", "Age", "SignerName", "Requestor", "RequestedDuration", "Condition"],
+        "APIService": ["Name", "Service", "Available", "Age"],
+        "ReplicationController": ["Name", "Desired", "Current", "Ready", "Age", "Containers", "Images", "Selector"],
+        "PodTemplate": ["Name", "Containers", "Images", "Pod Labels"],
     }
     assert {kind: [c.name for c in p.columns] for kind, p in PRINTERS.items()} == upstream
 
