@@ -76,6 +76,8 @@ API_PACKAGES = (
     "storage/v1",
     "networking/v1",
     "authentication/v1",
+    "certificates/v1",
+    "events/v1",
 )
 MACHINERY_PACKAGES = ("pkg/apis/meta/v1",)
 # Read only to check the wire shapes of the messages the decoder knows natively.

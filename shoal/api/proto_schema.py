@@ -214,6 +214,8 @@ _SERVED: dict[str, str] = {
     "policy/v1": "Eviction PodDisruptionBudget",
     "authentication.k8s.io/v1": "TokenRequest TokenReview",
     "autoscaling/v1": "Scale",
+    "certificates.k8s.io/v1": "CertificateSigningRequest",
+    "events.k8s.io/v1": "Event",
 }
 
 # (apiVersion, kind) -> top-level message, for the kinds whose bodies we decode.

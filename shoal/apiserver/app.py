@@ -20,6 +20,7 @@ from aiohttp import web
 
 from shoal.api import kinds
 from shoal.apiserver import (
+    apiservices,
     discovery,
     errors,
     leanhttp,
@@ -38,6 +39,7 @@ from shoal.apiserver.auth import (
     User,
     authorize,
 )
+from shoal.apiserver.eventsview import EventsView, ViewBroadcaster
 from shoal.apiserver.handlers import Handlers
 from shoal.apiserver.nscache import NamespaceCache, WriteThrough
 from shoal.apiserver.priority import PriorityClassCache, system_classes
@@ -109,6 +111,12 @@ class ApiServer:
         shared = strategies.Shared(service_allocator=self.allocator, priority_classes=self.priority_classes,
                                    storage_classes=self.storage_classes)
         for info in kinds.RESOURCES:
+            if "view_of" in info.extra:  # events.k8s.io Events: core's, converted (after core's, in RESOURCES)
+                core = kinds.lookup(*info.extra["view_of"])
+                assert core is not None
+                self.resources[info.storage_prefix] = EventsView(self.resources[core.storage_prefix], info)
+                self.broadcasters[info.storage_prefix] = ViewBroadcaster(self.broadcasters[core.storage_prefix], info)
+                continue
             cache = caches.get(info.storage_prefix)
             self.resources[info.storage_prefix] = Resource(
                 WriteThrough(store, cache) if cache is not None else store, info, clock=clock,
@@ -137,6 +145,14 @@ class ApiServer:
         for name in SYSTEM_NAMESPACES:
             if await self._namespace(name) is None:
                 await _create_unless_exists(ns, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        # a local APIService per served group version, as upstream's aggregator registers them
+        as_info = kinds.lookup("apiregistration.k8s.io", "v1", "apiservices")
+        assert as_info is not None
+        api_services = self.resources[as_info.storage_prefix]
+        listed = await api_services.list(None, want_objects=True)
+        for body in apiservices.to_register(kinds.GROUP_VERSIONS,
+                                            (o["metadata"]["name"] for o in listed.objs or [])):
+            await _create_unless_exists(api_services, body)
         # the system PriorityClasses, as upstream's bootstrap hook (the cache's load is its one list)
         await self.priority_classes.load()
         pcs = self.resources[self._pc_info.storage_prefix]

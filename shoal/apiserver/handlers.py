@@ -511,6 +511,8 @@ class Handlers:
         spec = obj.get("spec") or {}
         status = obj.get("status") or {}
         sel = spec.get("selector")
+        if isinstance(sel, dict) and sel and not {"matchLabels", "matchExpressions"} & sel.keys():
+            sel = {"matchLabels": sel}  # a ReplicationController's selector is a plain label map
         return {
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",

@@ -386,6 +386,15 @@ class Resource:
             field_validation=field_validation, from_patch=True,
         )
 
+    async def update_with(
+        self, ns: str | None, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any]], *,
+        subresource: str = "", dry_run: bool = False, field_validation: str = "Strict",
+    ) -> Result:
+        """A patch whose new object ``mutate`` computes from the current one (as read, retried on a
+        concurrent write): for views that patch another version of the stored object."""
+        return await self._guaranteed_update(ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
+                                             field_validation=field_validation, from_patch=True)
+
     async def _guaranteed_update(
         self,
         ns: str | None,
