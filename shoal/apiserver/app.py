@@ -289,6 +289,17 @@ class ApiServer:
             raise errors.ApiError(404, "NotFound", f"no OpenAPI document for {gv}") from None
         return web.Response(body=body, content_type="application/json", headers={"ETag": f'"{etag}"'})
 
+    async def openapi_v2(self, request: web.Request) -> web.Response:
+        """Swagger 2.0, as protobuf when asked for (kubectl asks for nothing else), else JSON."""
+        from shoal.api import openapi
+        from shoal.api.openapi import v2proto
+
+        accept = request.headers.get("Accept", "")
+        proto = any(t in accept for t in v2proto.ACCEPT_TYPES)
+        body, etag = openapi.v2_bytes(discovery.version_info()["gitVersion"], protobuf=proto)
+        return web.Response(body=body, headers={"Content-Type": v2proto.CONTENT_TYPE if proto else "application/json",
+                                                "ETag": f'"{etag}"'})
+
     async def not_found(self, request: web.Request) -> web.Response:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
 
@@ -301,7 +312,7 @@ class ApiServer:
                               ("/version", self.version), ("/api", self.api), ("/api/{gv:v1}", self.resource_list),
                               ("/apis", self.apis), ("/apis/{group}", self.api_group),
                               ("/apis/{group}/{version}", self.resource_list),
-                              ("/openapi/v3", self.openapi_index)):
+                              ("/openapi/v3", self.openapi_index), ("/openapi/v2", self.openapi_v2)):
             r.add_get(path, handler)
             r.add_get(path + "/", handler)
         r.add_get("/openapi/v3/{path:.+}", self.openapi_doc)
