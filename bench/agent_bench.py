@@ -68,8 +68,8 @@ async def wait_ready_server(data: Path, port: int, proc: subprocess.Popen[bytes]
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {(data / 'server.log').read_text()[-2000:]}")
         if (data / "admin.kubeconfig").exists():
-            client = ApiClient(f"https://127.0.0.1:{port}", token=(data / "admin-token").read_text().strip(),
-                               ca_file=str(data / "ca.crt"), limit=256)
+            client = ApiClient.http(f"https://127.0.0.1:{port}", token=(data / "admin-token").read_text().strip(),
+                                    ca_file=str(data / "ca.crt"), limit=256)
             try:
                 await client.request("GET", "/version")
                 return client

@@ -125,7 +125,7 @@ class Follow:
 
 
 async def drive(srv: RunningServer, replicas: int) -> dict[str, Any]:
-    async with ApiClient(srv.url, token=srv.token, ca_file=srv.ca) as client:
+    async with ApiClient.http(srv.url, token=srv.token, ca_file=srv.ca) as client:
         await client.create("namespaces", {"metadata": {"name": NS}})
         await client.create("deployments", deployment("registry.local/app:1"), NS)
         follow = Follow(client)
@@ -167,7 +167,7 @@ def main() -> None:
         agent = start_agent(srv, tmpd, args.nodes)
         try:
             async def run() -> dict[str, Any]:
-                async with ApiClient(srv.url, token=srv.token, ca_file=srv.ca) as c:
+                async with ApiClient.http(srv.url, token=srv.token, ca_file=srv.ca) as c:
                     await wait_nodes(c, args.nodes)
                 return await drive(srv, args.replicas)
 

@@ -67,15 +67,13 @@ async def _warm(s: aiohttp.ClientSession, path: str, connections: int) -> None:
 
 # ---- jobs ----------------------------------------------------------------------------
 
-async def creates(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, Any]:
-    """POST the pods named ``p["names"]`` into ``p["namespace"]`` with ``p["clients"]`` clients."""
-    ns, clients = p["namespace"], p["clients"]
-    path = f"/api/v1/namespaces/{ns}/pods"
-    bodies = [workload.pod_bytes(n, ns) for n in p["names"]]  # encoded before the clock starts
+async def _post_all(target: Target, path: str, bodies: list[bytes], *, clients: int, warm: str,
+                    sync: Sync) -> dict[str, Any]:
+    """POST ``bodies`` to ``path`` from ``clients`` concurrent clients; latencies, CPU and failures."""
     lat: list[float] = []
     failures: list[str] = []
     async with _session(target, connections=clients) as s:
-        await _warm(s, f"/api/v1/namespaces/{ns}", clients)
+        await _warm(s, warm, clients)
         sync()
         cpu0, t0 = time.process_time(), time.monotonic()
         todo = iter(bodies)
@@ -93,6 +91,20 @@ async def creates(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, An
         t1, cpu1 = time.monotonic(), time.process_time()
     return {"n": len(lat), "start": t0, "end": t1, "cpu": cpu1 - cpu0, "lat": lat,
             "failures": failures}
+
+
+async def creates(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, Any]:
+    """POST the pods named ``p["names"]`` into ``p["namespace"]`` with ``p["clients"]`` clients."""
+    ns = p["namespace"]
+    bodies = [workload.pod_bytes(n, ns) for n in p["names"]]  # encoded before the clock starts
+    return await _post_all(target, f"/api/v1/namespaces/{ns}/pods", bodies, clients=p["clients"],
+                           warm=f"/api/v1/namespaces/{ns}", sync=sync)
+
+
+async def posts(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, Any]:
+    """POST the encoded ``p["bodies"]`` to ``p["path"]`` with ``p["clients"]`` clients (any kind)."""
+    return await _post_all(target, p["path"], p["bodies"], clients=p["clients"], warm=p.get("warm", "/version"),
+                           sync=sync)
 
 
 async def gets(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, Any]:
@@ -213,7 +225,7 @@ async def updates(target: Target, p: dict[str, Any], sync: Sync) -> dict[str, An
             "cpu": cpu1 - cpu0}
 
 
-JOBS: dict[str, Job] = {"creates": creates, "gets": gets, "lists": lists,
+JOBS: dict[str, Job] = {"creates": creates, "posts": posts, "gets": gets, "lists": lists,
                         "watchers": watchers, "updates": updates}
 
 

@@ -230,7 +230,7 @@ def proxy_child(url: str, token: str, ca: str, cidr: str, mode: str, table: str)
     from shoal.network.proxy import ServiceProxy
 
     async def main() -> None:
-        client = ApiClient(url, token=token, ca_file=ca)
+        client = ApiClient.http(url, token=token, ca_file=ca)
         factory = InformerFactory(client)
         proxy = ServiceProxy(factory, service_cidr=cidr, mode=mode, table=table)
         factory.start()

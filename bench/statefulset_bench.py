@@ -117,7 +117,7 @@ class PodEvents:
 
 
 async def drive(srv: RunningServer, replicas: int, *, claims: bool, parallel: bool) -> dict[str, Any]:
-    async with ApiClient(srv.url, token=srv.token, ca_file=srv.ca) as client:
+    async with ApiClient.http(srv.url, token=srv.token, ca_file=srv.ca) as client:
         await client.create("namespaces", {"metadata": {"name": NS}})
         await client.create("services", {"metadata": {"name": "db"}, "spec": {
             "clusterIP": "None", "selector": {"app": "db"}, "ports": [{"port": 5432}]}}, NS)
@@ -158,7 +158,7 @@ def main() -> None:
         agent = start_agent(srv, tmpd, args.nodes)
         try:
             async def run() -> dict[str, Any]:
-                async with ApiClient(srv.url, token=srv.token, ca_file=srv.ca) as c:
+                async with ApiClient.http(srv.url, token=srv.token, ca_file=srv.ca) as c:
                     await wait_nodes(c, args.nodes)
                 return await drive(srv, args.replicas, claims=not args.no_claims, parallel=args.parallel)
 

@@ -49,6 +49,7 @@ class ComponentOptions(TypedDict, total=False):
     node_monitor_grace_period: float
     controllers: str  # "*", "none" or "a,b" (else $SHOAL_CONTROLLERS)
     cluster_dns: list[str]  # the nameservers pods get (else this node's cluster DNS, when it serves)
+    docker_socket: str  # where the Docker Swarm API listens ("none": not served; default: see docker_socket_path)
 
 
 def component_options(values: Mapping[str, object]) -> ComponentOptions:
@@ -156,6 +157,36 @@ class Server:
         if not self.opts.no_agent:
             cluster_dns = await self._start_network()
             await self._start_agent(cluster_dns)
+        await self._start_docker_api()
+
+    def docker_socket_path(self) -> Path | None:
+        """The Swarm API's socket: ``--docker-socket``, else /run/shoal/docker.sock for the default root data
+        dir, else ``<data-dir>/docker.sock`` (so servers with their own data dirs never share one)."""
+        from shoal.datadir import default_data_dir
+
+        chosen = self.opts.extra.get("docker_socket")
+        if chosen == "none":
+            return None
+        if chosen:
+            return Path(chosen)
+        if os.geteuid() == 0 and self.dd.root.resolve() == default_data_dir().resolve():
+            return Path("/run/shoal/docker.sock")
+        return self.dd.root / "docker.sock"
+
+    async def _start_docker_api(self) -> None:
+        """The Docker Engine API's Swarm endpoints (``docker service``, ``docker stack`` ...), on a Unix socket."""
+        from shoal.agent.agent import default_node_name
+        from shoal.compat.docker.app import DockerApi
+        from shoal.compat.docker.backend import SwarmBackend
+
+        path = self.docker_socket_path()
+        if path is None:
+            return
+        local = "" if self.opts.no_agent else (self.opts.node_name or default_node_name())
+        api = DockerApi(SwarmBackend(self.client(), local_node=local), path)
+        await api.start()
+        self.docker_api = api
+        self._stoppers.append(api.stop)
 
     async def _start_scheduler(self) -> None:
         from shoal.scheduler.config import ConfigError
@@ -230,8 +261,7 @@ class Server:
 
     def client(self) -> ApiClient:
         """An API client for components running inside this process."""
-        c = ApiClient("http://shoal", unix_socket=str(self.socket_path), token=self._internal_token,
-                      user_agent="shoal-server")
+        c = ApiClient.unix(str(self.socket_path), token=self._internal_token, user_agent="shoal-server")
         self._clients.append(c)
         return c
 

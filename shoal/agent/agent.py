@@ -9,6 +9,12 @@ sweep (containers whose pod is gone) heal anything missed. On start it adopts
 whatever already runs for its pods: a sync of a pod whose containers are up
 finds nothing to do.
 
+Volumes (``shoal.agent.volumes``): the agent watches ConfigMaps and Secrets
+(not on hollow nodes) so a change reaches the files of the running pods that
+read it within a sync, measures size-limited emptyDirs every second (eviction),
+advertises where its local volumes live (the Node's ``shoal.io/volume-dir``)
+and wipes a deleted local PV of this node, then removes its finalizer.
+
 ``resolve`` maps (namespace, pod, container) to the driver and container id,
 for the logs/exec tunnel (``shoal.agent.tunnel``).
 """
@@ -26,11 +32,19 @@ from typing import Any, cast
 
 from shoal.agent.drivers.base import LABEL_NODE, LABEL_POD_UID, Driver
 from shoal.agent.drivers.podnet import DEFAULT_CIDR
-from shoal.agent.node import NodeConfig, NodeHeartbeat, host_ip
+from shoal.agent.node import NodeConfig, NodeHeartbeat, host_capacity, host_ip
 from shoal.agent.pods import PodOptions, PodWorker
 from shoal.agent.runtime import PodmanService, RuntimeOptions, open_runtime
+from shoal.agent.volumes.local import pv_source
+from shoal.agent.volumes.manager import VolumeManager
 from shoal.api import views
-from shoal.client import ApiClient, Informer, WorkQueue, run_workers
+from shoal.api.storage_contract import (
+    FS_RESIZE_PENDING,
+    LOCAL_VOLUME_FINALIZER,
+    NODE_RESIZE_PENDING,
+    VOLUME_DIR_ANNOTATION,
+)
+from shoal.client import ApiClient, ApiException, Informer, WorkQueue, run_workers
 from shoal.client.events import EventRecorder
 
 log = logging.getLogger(__name__)
@@ -100,6 +114,9 @@ class Agent:
         self.worker: PodWorker | None = None
         self.tunnel: Any = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.sources: dict[str, Informer] = {}  # configmaps, secrets: what volumes project
+        self.volume_dir = opts.state_dir.parent / "volumes"  # where this node's local volumes live
+        self._grown: dict[str, int] = {}  # local PV -> the size its file system has been brought to
 
     @property
     def runtime_name(self) -> str:
@@ -119,6 +136,18 @@ class Agent:
         version = await driver.version()
         try:
             await self._register(version, address)
+            if driver.name != "simulated":
+                for kind in ("configmaps", "secrets"):
+                    inf = Informer(self.client, kind)
+                    inf.add_handler(*self._source_handlers(kind))
+                    inf.start()
+                    self.sources[kind] = inf
+                for inf in self.sources.values():
+                    await inf.wait_synced(60)
+            volumes = VolumeManager(root=opts.state_dir / "pods", node_name=opts.node_name,
+                                    lookup=self._source, fetch=self._fetch,
+                                    node_capacity={**host_capacity(), **opts.capacity},
+                                    dry=driver.name == "simulated")
             self.informer = Informer(
                 self.client, "pods",
                 field_selector=f"spec.nodeName={opts.node_name}" if opts.simulate_nodes == 0 else "spec.nodeName!=")
@@ -128,7 +157,7 @@ class Agent:
                 lookup=self._lookup, requeue=self._requeue, host_ip=address, scheme=version.split("://")[0],
                 opts=PodOptions(backoff_base=opts.backoff_base, backoff_max=opts.backoff_max,
                                 lifecycle_events=driver.name != "simulated", cluster_dns=opts.cluster_dns),
-                node_capacity=opts.capacity,
+                volumes=volumes, node_capacity=opts.capacity,
             )
             self.informer.add_handler(self._on_add, self._on_update, self._on_delete)
             driver.set_change_handler(self._on_runtime_change)
@@ -149,9 +178,12 @@ class Agent:
         opts = self.opts
         sem = asyncio.Semaphore(32)
 
+        annotations = {VOLUME_DIR_ANNOTATION: str(self.volume_dir)} if opts.simulate_nodes == 0 else {}
+
         async def one(name: str) -> NodeHeartbeat:
             hb = NodeHeartbeat(self.client, NodeConfig(
-                name=name, labels=opts.labels, capacity=opts.capacity, address=address, runtime_version=version,
+                name=name, labels=opts.labels, annotations=annotations, capacity=opts.capacity, address=address,
+                runtime_version=version,
                 lease_interval=opts.lease_interval, status_interval=opts.status_interval))
             async with sem:
                 await hb.register()
@@ -188,6 +220,8 @@ class Agent:
         self._tasks.clear()
         if self.informer is not None:
             await self.informer.stop()
+        for inf in self.sources.values():
+            await inf.stop()
         if self.worker is not None:
             await self.worker.close()
         if self.driver is not None:
@@ -217,6 +251,7 @@ class Agent:
         # our own status writes come back as updates: only what someone else changed needs a sync
         changed = (old.get("spec") != new.get("spec") or om.get("deletionTimestamp") != nm.get("deletionTimestamp")
                    or om.get("uid") != nm.get("uid") or om.get("annotations") != nm.get("annotations")
+                   or om.get("labels") != nm.get("labels")  # downward-API volumes show them
                    or views.status(old).get("phase") != views.status(new).get("phase"))
         if changed:
             self.queue.add(views.key(new))
@@ -232,6 +267,94 @@ class Agent:
         if key is not None:
             self.queue.add(key)
 
+    # ---- volumes' sources ----------------------------------------------------------------------
+    def _source_handlers(self, kind: str) -> tuple[Any, Any, Any]:
+        def changed(obj: views.Body) -> None:
+            if self.worker is None:
+                return
+            namespaces = {uid: key.split("/", 1)[0] for uid, key in self.worker.keys_by_uid.items()}
+            for uid in self.worker.volumes.users(kind, views.namespace(obj), views.name(obj), namespaces):
+                key = self.worker.keys_by_uid.get(uid)
+                if key is not None:
+                    self.queue.add(key)
+
+        def updated(old: views.Body, new: views.Body) -> None:
+            if old.get("data") != new.get("data") or old.get("binaryData") != new.get("binaryData"):
+                changed(new)
+
+        return changed, updated, changed
+
+    def _source(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        inf = self.sources.get(kind)
+        return inf.get_by(namespace, name) if inf is not None else None
+
+    async def _fetch(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.client.get(kind, name, namespace or None)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    async def _local_volumes_pass(self) -> None:
+        """This node's local PVs: wipe the deleted ones no pod here uses (then drop their finalizer); grow
+        the expanded ones and tell their claims (which ends the expansion the PV controller started)."""
+        assert self.worker is not None
+        try:
+            pvs = (await self.client.list("persistentvolumes")).get("items") or []
+        except (KeyError, ApiException):  # a server without the storage kinds
+            return
+        for pv in pvs:
+            src = pv_source(pv, self.opts.node_name)
+            if isinstance(src, str) or not src.managed:
+                continue
+            if views.is_terminating(pv):
+                if LOCAL_VOLUME_FINALIZER in views.finalizers(pv) and not self.worker.volumes.local_in_use(src.path):
+                    await self._wipe(pv, src.path)
+                continue
+            if (src.size is not None and self._grown.get(src.pv_name) != src.size
+                    and await self.worker.volumes.local.grow(src)):
+                await self._resize_done(pv)
+                self._grown[src.pv_name] = src.size
+
+    async def _wipe(self, pv: dict[str, Any], path: str) -> None:
+        assert self.worker is not None
+        await self.worker.volumes.local.wipe(path)
+        fins = [f for f in views.finalizers(pv) if f != LOCAL_VOLUME_FINALIZER]
+        patch = {"metadata": {"finalizers": fins or None, "resourceVersion": views.resource_version(pv)}}
+        try:
+            await self.client.patch("persistentvolumes", views.name(pv), patch)
+            log.info("agent: wiped local volume %s (%s)", views.name(pv), path)
+        except ApiException as e:
+            if e.status not in (404, 409):
+                raise
+
+    async def _resize_done(self, pv: dict[str, Any]) -> None:
+        """The file system has the PV's size: the claim's capacity says so, the resize is no longer pending."""
+        ref = views.spec(pv).get("claimRef") or {}
+        if not ref.get("name"):
+            return
+        claim = await self._fetch("persistentvolumeclaims", str(ref.get("namespace") or ""), str(ref["name"]))
+        if claim is None:
+            return
+        st = views.status(claim)
+        pending = (st.get("allocatedResourceStatuses") or {}).get("storage") == NODE_RESIZE_PENDING or any(
+            c.get("type") == FS_RESIZE_PENDING for c in st.get("conditions") or [])
+        if not pending:
+            return
+        size = (views.spec(pv).get("capacity") or {}).get("storage")
+        statuses = {k: v for k, v in (st.get("allocatedResourceStatuses") or {}).items() if k != "storage"}
+        new = {"capacity": {**(st.get("capacity") or {}), "storage": size},
+               "allocatedResourceStatuses": statuses or None,
+               "conditions": [c for c in st.get("conditions") or [] if c.get("type") != FS_RESIZE_PENDING] or None}
+        try:
+            await self.client.patch("persistentvolumeclaims", views.name(claim), {"status": new},
+                                    views.namespace(claim), subresource="status")
+            log.info("agent: grew local volume %s to %s", views.name(pv), size)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
     async def _sync(self, key: Any) -> None:
         assert self.worker is not None
         await self.worker.sync(str(key))
@@ -239,10 +362,22 @@ class Agent:
     # ---- housekeeping ---------------------------------------------------------------------------
     async def _periodic(self) -> None:
         loop = asyncio.get_running_loop()
-        last_resync = last_sweep = loop.time()
+        last_resync = last_sweep = last_wipe = loop.time()
         while True:
             await asyncio.sleep(1.0)
             now = loop.time()
+            if self.worker is not None:
+                for uid in list(self.worker.volumes.pods):
+                    try:
+                        await self.worker.check_volume_usage(uid)
+                    except Exception as e:
+                        log.warning("agent: measuring the volumes of pod %s: %s", uid, e)
+            if self.worker is not None and not self.worker.volumes.dry and now - last_wipe >= 5:
+                last_wipe = now
+                try:
+                    await self._local_volumes_pass()
+                except Exception as e:
+                    log.warning("agent: local volumes: %s", e)
             if now - last_resync >= self.opts.resync_interval:
                 last_resync = now
                 for pod in self.informer.list() if self.informer is not None else []:
@@ -264,8 +399,9 @@ class Agent:
                 live[views.uid(pod)] = views.key(pod)
         labels = {LABEL_NODE: self.opts.node_name} if self.opts.simulate_nodes == 0 else None
         orphans = {c.labels.get(LABEL_POD_UID, "") for c in await self.driver.list_containers(labels)}
+        orphans |= set(self.worker.volumes.known_dirs())  # volumes left by pods deleted while we were away
         for uid in orphans - set(live) - set(self.worker.keys_by_uid) - {""}:
-            log.info("agent: removing the containers of pod uid %s, which no longer exists", uid)
+            log.info("agent: removing the containers and volumes of pod uid %s, which no longer exists", uid)
             await self.worker.teardown(uid)
         for uid, key in live.items():
             if uid not in self.worker.keys_by_uid:

@@ -90,8 +90,8 @@ def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
 
 async def run_agent(args: AgentArgs) -> None:
     opts, ca = options(args)
-    client = ApiClient(args.server, token=args.token, ca_file=ca, user_agent=f"shoal-agent/{opts.node_name}",
-                       limit=128)
+    client = ApiClient.http(args.server, token=args.token, ca_file=ca, user_agent=f"shoal-agent/{opts.node_name}",
+                            limit=128)
     try:
         await client.request("GET", "/api", timeout=15)  # fail fast on a wrong URL, CA or token
     except Exception:

@@ -97,6 +97,7 @@ def arch() -> str:
 class NodeConfig:
     name: str
     labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)  # e.g. where local volumes live
     capacity: dict[str, str] = field(default_factory=dict)  # empty: the host's
     address: str = ""
     runtime_version: str = ""
@@ -112,7 +113,7 @@ def node_object(cfg: NodeConfig) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": cfg.name, "labels": labels,
-                     "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+                     "annotations": {"node.alpha.kubernetes.io/ttl": "0", **cfg.annotations}},
         "spec": {},
         "status": node_status(cfg, cap),
     }
@@ -178,7 +179,7 @@ class NodeHeartbeat:
             if e.status != 409:
                 raise
             # an existing node (a restart, or a node created by hand): take it over, keep its spec
-            patch = {"metadata": {"labels": want["metadata"]["labels"]}}
+            patch = {"metadata": {"labels": want["metadata"]["labels"], "annotations": dict(self.cfg.annotations)}}
             await self.client.patch("nodes", self.cfg.name, patch)
             self.node = await self.client.patch("nodes", self.cfg.name, {"status": want["status"]},
                                                 subresource="status")

@@ -7,14 +7,18 @@ asks ``plan_pod_actions`` what to do, and executes the answer. Every decision
 lives here: graceful deletion, the active deadline, the sandbox, init
 containers one at a time and in order, restart policies, CrashLoopBackOff
 back-off (doubling from ``base`` to ``cap``, reset after a long run), and
-restarts after a failed liveness or startup probe. It takes the time as a
+restarts after a failed liveness or startup probe, the pod's volumes (set up
+before the sandbox and the containers, on every pass, since ConfigMap and
+downward-API files follow their sources; torn down only once the containers
+are gone), and eviction of a pod whose emptyDir outgrew its ``sizeLimit``
+(the volume manager measures; the plan decides). It takes the time as a
 parameter and imports no client, driver I/O or asyncio (an import-linter
 contract says so), so a table of (pod, containers, memory, now) -> actions
 tests it without a runtime.
 
 The answer is a closed set of frozen actions, executed in order. The plan
-cannot know whether a runtime call will succeed: the executor stops at a
-sandbox it fails to create, and reacts to a container that fails to start
+cannot know whether a runtime call will succeed: the executor stops at
+volumes it fails to set up (``FailedMount``) and at a sandbox it fails to create, and reacts to a container that fails to start
 (``next_backoff`` is the delay it waits then).
 """
 
@@ -66,6 +70,7 @@ class PodState:
     start_errors: dict[str, str] = field(default_factory=dict)  # container id -> message
     exit_seen: dict[str, float] = field(default_factory=dict)  # container id -> monotonic time first seen exited
     deadline_exceeded: bool = False
+    evicted: str | None = None  # why the pod is evicted (an emptyDir over its sizeLimit)
     touched: bool = False  # this pass created, started or stopped something
 
 
@@ -161,12 +166,22 @@ class KillContainer:
 
 
 @dataclass(frozen=True, slots=True)
+class SetUpVolumes:
+    """Make the pod's volumes, or bring their files up to date; on failure nothing starts this pass."""
+
+
+@dataclass(frozen=True, slots=True)
+class TearDownVolumes:
+    """Unmount and delete the pod's volumes: its containers are gone."""
+
+
+@dataclass(frozen=True, slots=True)
 class ReportStatus:
     """Re-read the containers if this pass changed any, drop old attempts, write the status."""
 
 
 Action = (KillPod | DeletePod | FailPod | RemoveContainer | CreateSandbox | StartContainer | StartCreated
-          | WaitBackoff | WatchProbes | KillContainer | ReportStatus)
+          | WaitBackoff | WatchProbes | KillContainer | SetUpVolumes | TearDownVolumes | ReportStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,12 +198,15 @@ def plan_pod_actions(pod: views.Pod, containers: list[ContainerStatus], state: P
     """The actions that move the runtime toward ``pod``; ``probes`` is keyed by container id."""
     if views.is_terminating(pod):
         grace = float(views.meta(pod).get("deletionGracePeriodSeconds") or 0)  # the whole period, as the kubelet
-        return PodPlan((KillPod(grace, remove=True), DeletePod()))
+        teardown = (TearDownVolumes(),) if views.spec(pod).get("volumes") else ()
+        return PodPlan((KillPod(grace, remove=True), *teardown, DeletePod()))
     if views.is_terminal(pod):
         return PodPlan((KillPod(0),))
     if deadline_passed(pod, state, now):
         return PodPlan((KillPod(0), FailPod("DeadlineExceeded", DEADLINE_MESSAGE)))
-    actions: list[Action] = []
+    if state.evicted is not None:
+        return PodPlan((KillPod(0), FailPod("Evicted", state.evicted)))
+    actions: list[Action] = [SetUpVolumes()] if views.spec(pod).get("volumes") else []
     sandbox = _plan_sandbox(containers, actions)
     by_name = latest_instances(containers)
     if _plan_init(pod, by_name, state, now, backoff, actions):

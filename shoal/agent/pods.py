@@ -59,8 +59,10 @@ from shoal.agent.podplan import (
     RemoveContainer,
     ReportStatus,
     Role,
+    SetUpVolumes,
     StartContainer,
     StartCreated,
+    TearDownVolumes,
     WaitBackoff,
     WatchProbes,
     next_backoff,
@@ -69,6 +71,8 @@ from shoal.agent.podplan import (
 )
 from shoal.agent.probes import ProbeManager
 from shoal.agent.status import ContainerView, build_status, same_status
+from shoal.agent.volumes.manager import VolumeManager
+from shoal.agent.volumes.plan import MountError, eviction_message, over_limit
 from shoal.api import views
 from shoal.api.quantity import InvalidQuantity, int_value, milli_value
 from shoal.client import ApiClient, ApiException
@@ -113,6 +117,7 @@ class PodWorker:
         host_ip: str,
         scheme: str,
         opts: PodOptions,
+        volumes: VolumeManager,
         node_capacity: dict[str, str] | None = None,
     ) -> None:
         self.client = client
@@ -124,6 +129,7 @@ class PodWorker:
         self.scheme = scheme
         self.opts = opts
         self.node_capacity = node_capacity or {}
+        self.volumes = volumes
         self.states: dict[str, PodState] = {}
         self.uids_by_key: dict[str, str] = {}
         self.keys_by_uid: dict[str, str] = {}
@@ -177,6 +183,7 @@ class PodWorker:
         self.probes.forget_pod(uid)
         self.states.pop(uid, None)
         await self._remove_all(await self.driver.list_containers({LABEL_POD_UID: uid}))
+        await self.volumes.teardown(uid)  # only once its containers are gone
 
     async def _remove_all(self, containers: list[ContainerStatus]) -> None:
         """Containers first, the sandbox last: the engine refuses to remove a namespace others join."""
@@ -236,10 +243,17 @@ class PodWorker:
         return out
 
     async def execute(self, pod: views.Pod, containers: list[ContainerStatus], ps: PodState, plan: PodPlan) -> None:
-        """Carry out a plan in order; stop early where a sandbox cannot be made."""
+        """Carry out a plan in order; stop early where a sandbox cannot be made; start nothing where the
+        volumes cannot be set up."""
         sandbox = plan.sandbox
         host_network = bool(views.spec(pod).get("hostNetwork"))
+        mounted = True
         for action in plan.actions:
+            if isinstance(action, SetUpVolumes):
+                mounted = await self._set_up_volumes(pod, ps)
+                continue
+            if not mounted and isinstance(action, CreateSandbox | StartContainer | StartCreated):
+                continue
             if isinstance(action, CreateSandbox):
                 sandbox = await self._create_sandbox(pod, action, ps)
                 if sandbox is None:
@@ -259,8 +273,10 @@ class PodWorker:
                 await self._stop_all(pod, containers, grace=grace, keep=not remove)
             case DeletePod():
                 await self._delete(pod)
+            case TearDownVolumes():
+                await self.volumes.teardown(uid)
             case FailPod(reason=reason, message=message):
-                ps.deadline_exceeded = True
+                ps.deadline_exceeded = ps.deadline_exceeded or reason == "DeadlineExceeded"
                 await self._write(pod, containers, None, ps, phase="Failed", reason=reason, message=message)
             case RemoveContainer(container_id=cid):
                 with contextlib.suppress(DriverError):
@@ -293,6 +309,40 @@ class PodWorker:
                     with contextlib.suppress(DriverError):
                         await self.driver.remove_container(cid)
                 await self._write(pod, fresh, sandbox, ps, pod_ip=pod_ip)
+
+    async def _set_up_volumes(self, pod: views.Pod, ps: PodState) -> bool:
+        """The pod's volumes are in place and current; else a FailedMount event, ContainerCreating, a retry."""
+        every = views.containers(pod, init=True) + views.containers(pod)
+        try:
+            await self.volumes.setup(pod)
+        except MountError as e:
+            self.event(pod, "Warning", "FailedMount", str(e))
+            for c in every:
+                ps.waiting.setdefault(c["name"], ("ContainerCreating", ""))
+            delay = next_backoff(ps.backoff.get("mount:"), BackoffPolicy(1.0, 30.0))
+            ps.backoff["mount:"] = Backoff(delay, asyncio.get_running_loop().time())
+            self.requeue(self.keys_by_uid[views.uid(pod)], delay)
+            return False
+        if ps.backoff.pop("mount:", None) is not None:
+            for c in every:
+                if ps.waiting.get(c["name"], ("",))[0] == "ContainerCreating":
+                    ps.waiting.pop(c["name"], None)
+        return True
+
+    async def check_volume_usage(self, uid: str) -> None:
+        """Evict the pod if an emptyDir outgrew its sizeLimit (upstream's reason and message)."""
+        pv = self.volumes.pods.get(uid)
+        key = self.keys_by_uid.get(uid)
+        ps = self.states.get(uid)
+        if pv is None or key is None or ps is None or ps.evicted is not None:
+            return
+        over = over_limit(pv.plan, await self.volumes.usage(uid))
+        pod = self.lookup(key)
+        if over is None or pod is None or views.is_terminal(pod):
+            return
+        ps.evicted = eviction_message(over)
+        self.event(pod, "Warning", "Evicted", ps.evicted)
+        self.requeue(key, 0)
 
     @staticmethod
     def _spec_of(pod: views.Pod, name: str, role: Role) -> dict[str, Any]:
@@ -373,7 +423,8 @@ class PodWorker:
             env = await build_env(pod, c, self._fetch, pod_ip=pod_ip, host_ip=self.host_ip,
                                   node_capacity=self.node_capacity, service_env=await self._service_env(pod))
             mem, cpu, cpu_req = _limits(c)
-        except ConfigError as e:
+            mounts = self.volumes.mounts(pod, c, env)
+        except (ConfigError, MountError) as e:
             return self._fail(pod, name, ps, "CreateContainerConfigError", str(e), retry=True)
         labels = {**self._labels(pod), LABEL_ROLE: role, LABEL_ATTEMPT: str(attempt)}
         cspec = ContainerSpec(
@@ -383,7 +434,7 @@ class PodWorker:
             args=tuple(expand(x, env) for x in c.get("args") or []), env=env, working_dir=c.get("workingDir"),
             image_pull_policy=c.get("imagePullPolicy") or "IfNotPresent", memory_limit=mem, cpu_limit_millis=cpu,
             cpu_request_millis=cpu_req, tty=bool(c.get("tty")), stdin=bool(c.get("stdin")), attempt=attempt,
-            labels=labels,
+            labels=labels, mounts=mounts,
         )
         try:
             cid = await self.driver.create_container(cspec)

@@ -52,6 +52,7 @@ import aiohttp
 
 from shoal.agent.drivers.base import Driver, ExecSession
 from shoal.client import ApiClient
+from shoal.client.transport import WebSocketTransport
 from shoal.client.tunnelwire import (
     CLOSE,
     DATA,
@@ -136,8 +137,12 @@ class TunnelClient:
         if isinstance(server, ApiClient):
             self.client, self._owns_client = server, False
         else:
-            self.client = ApiClient(server, token=token, ca_file=ca_file, insecure=insecure, user_agent="shoal-agent")
+            self.client = ApiClient.http(server, token=token, ca_file=ca_file, insecure=insecure,
+                                         user_agent="shoal-agent")
             self._owns_client = True
+        if not isinstance(self.client.transport, WebSocketTransport):
+            raise TypeError("the tunnel needs a transport that opens WebSockets, "
+                            f"not {type(self.client.transport).__name__}")
         self.nodes = [node_name] if isinstance(node_name, str) else list(node_name)
         if not self.nodes:
             raise ValueError("TunnelClient needs at least one node name")
@@ -176,12 +181,13 @@ class TunnelClient:
 
     async def _run(self) -> None:
         delay = self.min_backoff
-        url = self.client.server + PATH
+        transport = self.client.transport
+        assert isinstance(transport, WebSocketTransport)  # checked in __init__
         params = [("node", n) for n in self.nodes]
         while True:
             try:
-                async with self.client.session.ws_connect(
-                    url, params=params, protocols=(SUBPROTOCOL,), heartbeat=15.0,
+                async with transport.ws_connect(
+                    PATH, params=params, protocols=(SUBPROTOCOL,), heartbeat=15.0,
                     max_msg_size=4 * MAX_CHUNK, timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                 ) as ws:
                     self._ws = ws
@@ -199,7 +205,8 @@ class TunnelClient:
                 self._connected.clear()
                 self._ws = None
                 await self._end_all()
-            log.warning("tunnel to %s down (%s); retrying in %.1fs", url, self.last_error, delay)
+            log.warning("tunnel for node %s down (%s); retrying in %.1fs", ", ".join(self.nodes), self.last_error,
+                        delay)
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))  # noqa: S311 - jitter
             delay = min(self.max_backoff, delay * 2)
 

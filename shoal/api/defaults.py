@@ -45,6 +45,7 @@ from shoal.api.models.core import (
     SessionAffinityConfig,
 )
 from shoal.api.models.discovery import EndpointSlice
+from shoal.api.models.networking import NetworkPolicy, NetworkPolicySpec
 from shoal.api.models.pod import Pod, PodStatus, PodTemplate, PodTemplateSpec
 from shoal.api.models.scheduling import PriorityClass
 
@@ -207,6 +208,24 @@ def default_endpoint_slice(eps: EndpointSlice) -> None:
             port.protocol = "TCP"
         if port.name is None:
             port.name = ""
+
+
+@_defaulter(NetworkPolicy)
+def default_network_policy(np: NetworkPolicy) -> None:
+    """Every port's protocol is TCP unless named; with no policyTypes, a policy isolates for ingress,
+    and for egress too when it has egress rules (upstream's SetDefaults_NetworkPolicy)."""
+    if np.spec is None:
+        np.spec = NetworkPolicySpec()
+    spec = np.spec
+    if spec.pod_selector is None:
+        spec.pod_selector = LabelSelector()
+    ports = [p for r in spec.ingress or [] for p in r.ports or []]
+    ports += [p for r in spec.egress or [] for p in r.ports or []]
+    for port in ports:
+        if port.protocol is None:
+            port.protocol = "TCP"
+    if not spec.policy_types:
+        spec.policy_types = ["Ingress", "Egress"] if spec.egress else ["Ingress"]
 
 
 # --- apps ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shoal.api.models import (
+    apiextensions,
     apiregistration,
     apps,
     autoscaling,
@@ -12,6 +13,7 @@ from shoal.api.models import (
     core,
     discovery,
     events,
+    networking,
     pod,
     policy,
     replication,
@@ -78,6 +80,12 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  discovery.EndpointSlice, has_spec=False),
     ResourceInfo("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", False,
                  scheduling.PriorityClass, short_names=("pc",), has_spec=False),
+    ResourceInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+                 "customresourcedefinition", False, apiextensions.CustomResourceDefinition,
+                 short_names=("crd", "crds"), categories=("api-extensions",), subresources=("status",),
+                 status_subresource=True),
+    ResourceInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", True,
+                 networking.NetworkPolicy, short_names=("netpol",)),
     ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False,
                  storage.StorageClass, short_names=("sc",), has_spec=False),
 )

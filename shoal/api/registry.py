@@ -32,6 +32,8 @@ class ResourceInfo:
     # whether the main resource ignores status changes (status subresource owns it)
     status_subresource: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # a custom resource's ``shoal.api.crd.kind.CustomKind`` (schema, columns, storage version); None if built in
+    custom: Any = field(default=None, compare=False, repr=False)
 
     @property
     def group_version(self) -> str:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shoal.api.crd.validation import validate_crd, validate_crd_update
+from shoal.api.models.apiextensions import CustomResourceDefinition
 from shoal.api.models.apiregistration import APIService
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from shoal.api.models.batch import CronJob, Job
@@ -28,6 +30,7 @@ from shoal.api.models.core import (
     Service,
     ServiceAccount,
 )
+from shoal.api.models.networking import NetworkPolicy
 from shoal.api.models.pod import Pod, PodTemplate
 from shoal.api.models.policy import PodDisruptionBudget
 from shoal.api.models.replication import ReplicationController
@@ -63,6 +66,7 @@ from shoal.api.validation_core import (
     validate_service,
     validate_service_update,
 )
+from shoal.api.validation_networking import validate_network_policy
 from shoal.api.validation_pod import validate_pod_spec, validate_pod_spec_update
 from shoal.api.validation_policy import validate_pod_disruption_budget
 from shoal.api.validation_replication import (
@@ -98,12 +102,11 @@ from shoal.api.validation_workloads import (
 __all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update", "raise_if_invalid"]
 
 CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass,
-                                    CertificateSigningRequest, APIService)
+                                    CustomResourceDefinition, CertificateSigningRequest, APIService)
 NameCheck = Callable[[str], list[str]]
 Rule = Callable[[Any], list[FieldError]]
 UpdateRule = Callable[[Any, Any], list[FieldError]]
 
-# How each kind's metadata.name is checked (default: RFC 1123 subdomain).
 def _path_segment(name: str) -> list[str]:
     """A name that only has to be one URL path segment (an APIService's ``v1.`` ends with a dot)."""
     if name in (".", ".."):
@@ -111,6 +114,7 @@ def _path_segment(name: str) -> list[str]:
     return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
 
 
+# How each kind's metadata.name is checked (default: RFC 1123 subdomain).
 NAME_CHECKS: dict[type, NameCheck] = {
     Namespace: dns1123_label,
     Service: dns1035_label,
@@ -168,6 +172,7 @@ RULES: dict[type, Rule] = {
     Job: validate_job,
     CronJob: validate_cron_job,
     PriorityClass: validate_priority_class,
+    NetworkPolicy: validate_network_policy,
     PersistentVolume: validate_persistent_volume,
     PersistentVolumeClaim: validate_persistent_volume_claim,
     StorageClass: validate_storage_class,
@@ -175,6 +180,7 @@ RULES: dict[type, Rule] = {
     ReplicationController: validate_replication_controller,
     CertificateSigningRequest: validate_csr,
     APIService: validate_api_service,
+    CustomResourceDefinition: validate_crd,
 }
 
 
@@ -205,6 +211,7 @@ UPDATE_RULES: dict[type, UpdateRule] = {
     StorageClass: validate_storage_class_update,
     ReplicationController: validate_replication_controller_update,
     CertificateSigningRequest: validate_csr_update,
+    CustomResourceDefinition: validate_crd_update,
 }
 
 

@@ -226,12 +226,15 @@ def validate_container(
         elif mount.mount_path in mount_paths:
             errs.append(invalid(child(at, "mountPath"), mount.mount_path, "must be unique"))
         mount_paths.add(mount.mount_path)
-        if mount.sub_path and (mount.sub_path.startswith("/") or ".." in mount.sub_path.split("/")):
-            errs.append(
-                invalid(
-                    child(at, "subPath"), mount.sub_path, "must be a relative path without '..'"
-                )
-            )
+        for field, sub in (("subPath", mount.sub_path), ("subPathExpr", mount.sub_path_expr)):
+            if sub and (sub.startswith("/") or ".." in sub.split("/")):
+                errs.append(invalid(child(at, field), sub, "must be a relative path without '..'"))
+        if mount.sub_path and mount.sub_path_expr:
+            errs.append(invalid(child(at, "subPathExpr"), mount.sub_path_expr,
+                                "subPathExpr and subPath are mutually exclusive"))
+        if mount.mount_propagation is not None:
+            errs += one_of(child(at, "mountPropagation"), mount.mount_propagation,
+                           ("None", "HostToContainer", "Bidirectional"))
     for field, probe, liveness in (
         ("livenessProbe", container.liveness_probe, True),
         ("readinessProbe", container.readiness_probe, False),
@@ -446,6 +449,7 @@ def _volumes(volumes: Sequence[Volume], path: str) -> list[FieldError]:
             and not volume.persistent_volume_claim.claim_name
         ):
             errs.append(required(child(child(at, "persistentVolumeClaim"), "claimName")))
+        errs += _item_paths(volume, at)
         for field, mode in (
             ("configMap", volume.config_map.default_mode if volume.config_map else None),
             ("secret", volume.secret.default_mode if volume.secret else None),
@@ -459,6 +463,32 @@ def _volumes(volumes: Sequence[Volume], path: str) -> list[FieldError]:
                         "must be a number between 0 and 0777 (octal), both inclusive",
                     )
                 )
+    return errs
+
+
+def _item_paths(volume: Volume, at: str) -> list[FieldError]:
+    """Files a ConfigMap, Secret or downward-API volume writes stay inside it (upstream's local,
+    non-reserved path: relative, no '..' element, not starting with '..')."""
+    errs: list[FieldError] = []
+    groups: list[tuple[str, list[Any]]] = []
+    if volume.config_map is not None:
+        groups.append((child(child(at, "configMap"), "items"), list(volume.config_map.items or [])))
+    if volume.secret is not None:
+        groups.append((child(child(at, "secret"), "items"), list(volume.secret.items or [])))
+    if volume.downward_api is not None:
+        groups.append((child(child(at, "downwardAPI"), "items"), list(volume.downward_api.items or [])))
+    for j, src in enumerate(volume.projected.sources or [] if volume.projected is not None else []):
+        base = index(child(child(at, "projected"), "sources"), j)
+        for name, part in (("configMap", src.config_map), ("secret", src.secret), ("downwardAPI", src.downward_api)):
+            if part is not None:
+                groups.append((child(child(base, name), "items"), list(part.items or [])))
+    for path, items in groups:
+        for i, item in enumerate(items):
+            p = str(item.path or "")
+            if p.startswith("/"):
+                errs.append(invalid(child(index(path, i), "path"), p, "must be a relative path"))
+            elif ".." in p.split("/") or p.startswith(".."):
+                errs.append(invalid(child(index(path, i), "path"), p, "must not contain '..'"))
     return errs
 
 

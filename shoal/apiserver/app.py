@@ -1,10 +1,16 @@
 """The API server as an aiohttp application, and the lean server's way into it.
 
-Builds one ``Resource`` and one watch-cache ``Broadcaster`` per served kind over
-a store, and the request pipeline: error translation (every failure becomes a
+Builds one ``Resource`` per served resource and one watch-cache ``Broadcaster``
+per stored kind over a store, and the request pipeline: error translation (every failure becomes a
 ``Status``; never a traceback) -> authentication -> authorization -> handlers.
 ``accepts``/``dispatch`` are the same pipeline for the unary requests that
 ``shoal.apiserver.leanhttp`` serves without aiohttp's request machinery.
+
+What is served is one registry (``ServedKinds``): the built-in kinds, and the
+custom kinds the CRD controller (``shoal.apiserver.crd.controller``) installs
+and removes through ``install_custom`` / ``uninstall_custom``. Routing,
+discovery, OpenAPI and the watch caches all consult it, so nothing else needs
+to know that a kind is custom.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import msgspec
 from aiohttp import web
 
 from shoal.api import kinds
+from shoal.api.crd.kind import CustomKind
+from shoal.api.served import ServedKinds
 from shoal.apiserver import (
     apiservices,
     discovery,
@@ -39,12 +47,14 @@ from shoal.apiserver.auth import (
     User,
     authorize,
 )
+from shoal.apiserver.crd.controller import CrdController
 from shoal.apiserver.eventsview import EventsView, ViewBroadcaster
-from shoal.apiserver.handlers import Handlers
+from shoal.apiserver.handlers import Handlers, resource_key
 from shoal.apiserver.nscache import NamespaceCache, WriteThrough
 from shoal.apiserver.priority import PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
+from shoal.apiserver.strategies.customresource import CustomResourceStrategy
 from shoal.apiserver.watchcache import Broadcaster
 from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
 
@@ -95,7 +105,11 @@ class ApiServer:
         self.ready = False
         ns_info = kinds.lookup("", "v1", "namespaces")
         assert ns_info is not None
-        self.resources: dict[str, Resource] = {}
+        self.clock = clock
+        # what this server serves: the built-in kinds, and custom kinds as their CRDs are established
+        self.served = ServedKinds(kinds.RESOURCES)
+        self.discovery = discovery.Discovery(self.served)
+        self.resources: dict[tuple[str, str, str], Resource] = {}
         self.broadcasters: dict[str, Broadcaster] = {}
         # creates check their namespace here: from memory, the store only on a miss
         self.namespaces = NamespaceCache(store, ns_info)
@@ -114,11 +128,11 @@ class ApiServer:
             if "view_of" in info.extra:  # events.k8s.io Events: core's, converted (after core's, in RESOURCES)
                 core = kinds.lookup(*info.extra["view_of"])
                 assert core is not None
-                self.resources[info.storage_prefix] = EventsView(self.resources[core.storage_prefix], info)
+                self.resources[resource_key(info)] = EventsView(self.resources[resource_key(core)], info)
                 self.broadcasters[info.storage_prefix] = ViewBroadcaster(self.broadcasters[core.storage_prefix], info)
                 continue
             cache = caches.get(info.storage_prefix)
-            self.resources[info.storage_prefix] = Resource(
+            self.resources[resource_key(info)] = Resource(
                 WriteThrough(store, cache) if cache is not None else store, info, clock=clock,
                 namespace_lookup=self.namespaces.get, strategy=strategies.for_resource(info, shared),
             )
@@ -128,8 +142,53 @@ class ApiServer:
         self._pc_info = pc_info
         self._sc_info = sc_info
         self._ns_info = ns_info
-        self.handlers = Handlers(self.resources, self.broadcasters, bookmark_interval=bookmark_interval)
+        self.handlers = Handlers(self.resources, self.broadcasters, bookmark_interval=bookmark_interval,
+                                 served=self.served)
         self._trimmer: asyncio.Task[None] | None = None
+        crd_info = kinds.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        assert crd_info is not None
+        self.crd_controller = CrdController(
+            store=store, crds=self.resources[resource_key(crd_info)], served=self.served,
+            install=self.install_custom, uninstall=self.uninstall_custom, resources_of=self._custom_resources,
+            clock=clock)
+        self.broadcasters[crd_info.storage_prefix].listeners.append(self.crd_controller.observe)
+        self._custom_docs: dict[str, tuple[int, bytes, str]] = {}
+        self._v2_docs: dict[tuple[int, bool], tuple[bytes, str]] = {}  # (served generation, protobuf) -> doc
+
+    # ---- custom kinds (the CRD controller's calls) ------------------------------------------
+    async def install_custom(self, crd_name: str, custom: list[CustomKind]) -> None:
+        """Serve ``custom`` (a CRD's served versions) from now on, in place of what the CRD served before."""
+        for ck in custom:
+            prefix = ck.info.storage_prefix
+            if prefix not in self.broadcasters:
+                b = Broadcaster(self.store, ck.info)
+                await b.start()
+                self.broadcasters[prefix] = b
+        before = {resource_key(i) for i in self.served.custom(crd_name)}
+        for ck in custom:
+            self.resources[resource_key(ck.info)] = Resource(
+                self.store, ck.info, clock=self.clock, namespace_lookup=self.namespaces.get,
+                strategy=CustomResourceStrategy(ck.info, ck))
+        for key in before - {resource_key(ck.info) for ck in custom}:
+            self.resources.pop(key, None)
+        self.served.set_custom(crd_name, [ck.info for ck in custom])
+
+    async def uninstall_custom(self, crd_name: str) -> None:
+        infos = self.served.custom(crd_name)
+        if not infos:
+            return
+        self.served.remove_custom(crd_name)
+        for info in infos:
+            self.resources.pop(resource_key(info), None)
+        prefixes = {i.storage_prefix for i in infos} - {i.storage_prefix for i in self.served.all()}
+        for prefix in prefixes:
+            b = self.broadcasters.pop(prefix, None)
+            if b is not None:
+                await b.stop()
+
+    def _custom_resources(self, crd_name: str) -> list[Resource]:
+        return [self.resources[resource_key(i)] for i in self.served.custom(crd_name)
+                if resource_key(i) in self.resources]
 
     async def _namespace(self, name: str) -> dict[str, Any] | None:
         kv = await self.store.get(self._ns_info.key(None, name))
@@ -141,28 +200,30 @@ class ApiServer:
         svc = kinds.lookup("", "v1", "services")
         assert svc is not None
         await self.allocator.repair(svc.storage_prefix)
-        ns = self.resources[self._ns_info.storage_prefix]
+        ns = self.resources[resource_key(self._ns_info)]
         for name in SYSTEM_NAMESPACES:
             if await self._namespace(name) is None:
                 await _create_unless_exists(ns, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
         # a local APIService per served group version, as upstream's aggregator registers them
         as_info = kinds.lookup("apiregistration.k8s.io", "v1", "apiservices")
         assert as_info is not None
-        api_services = self.resources[as_info.storage_prefix]
+        api_services = self.resources[resource_key(as_info)]
         listed = await api_services.list(None, want_objects=True)
         for body in apiservices.to_register(kinds.GROUP_VERSIONS,
                                             (o["metadata"]["name"] for o in listed.objs or [])):
             await _create_unless_exists(api_services, body)
         # the system PriorityClasses, as upstream's bootstrap hook (the cache's load is its one list)
         await self.priority_classes.load()
-        pcs = self.resources[self._pc_info.storage_prefix]
+        pcs = self.resources[resource_key(self._pc_info)]
         for body in system_classes():
             if await self.priority_classes.get(body["metadata"]["name"]) is None:
                 await _create_unless_exists(pcs, body)
         # the default StorageClass, ``local`` (shoal.apiserver.storage)
         local_class = default_class_to_create(await self.storage_classes.all())
         if local_class is not None:
-            await _create_unless_exists(self.resources[self._sc_info.storage_prefix], local_class)
+            await _create_unless_exists(self.resources[resource_key(self._sc_info)], local_class)
+        # the custom kinds of the CRDs already stored are served before the server says it is ready
+        await self.crd_controller.start()
         self._trimmer = asyncio.create_task(memtrim.trim_periodically(), name="malloc-trim")
         self.ready = True
 
@@ -173,7 +234,8 @@ class ApiServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._trimmer
             self._trimmer = None
-        for b in self.broadcasters.values():
+        await self.crd_controller.stop()
+        for b in list(self.broadcasters.values()):
             await b.stop()
 
     # ---- middleware ---------------------------------------------------------------------
@@ -217,7 +279,7 @@ class ApiServer:
         if not request.path.startswith(("/api/", "/apis/")):
             return False
         try:
-            target = routing.parse(request.path)
+            target = routing.parse(request.path, self.served)
         except routing.RouteError:
             return False  # "/api/v1" is discovery; a wrong path gets aiohttp's routing as before
         if target.subresource in _STREAMING_SUBRESOURCES:
@@ -254,49 +316,93 @@ class ApiServer:
     async def version(self, request: web.Request) -> web.Response:
         return _json(discovery.version_info())
 
+    def _aggregated(self, request: web.Request, *, legacy: bool) -> web.Response | None:
+        """The aggregated discovery document, when the client asks for it first (kubectl does)."""
+        version = discovery.aggregated_version(request.headers.get("Accept", ""))
+        if version is None:
+            return None
+        body = msgspec.json.encode(self.discovery.aggregated(legacy=legacy, version=version))
+        ctype = f"application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"
+        return web.Response(body=body, headers={"Content-Type": ctype, "Vary": "Accept"})
+
     async def api(self, request: web.Request) -> web.Response:
-        return _json(discovery.api_versions(self.server_address))
+        return self._aggregated(request, legacy=True) or _json(discovery.api_versions(self.server_address))
 
     async def apis(self, request: web.Request) -> web.Response:
-        return _json(discovery.api_group_list())
+        return self._aggregated(request, legacy=False) or _json(self.discovery.api_group_list())
 
     async def api_group(self, request: web.Request) -> web.Response:
-        g = discovery.api_group(request.match_info["group"])
+        g = self.discovery.api_group(request.match_info["group"])
         if g is None:
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
         return _json(g)
 
     async def resource_list(self, request: web.Request) -> web.Response:
         gv = request.match_info.get("gv") or f"{request.match_info['group']}/{request.match_info['version']}"
-        rl = discovery.resource_list(gv)
+        rl = self.discovery.resource_list(gv)
         if rl is None:
             raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
         return _json(rl)
 
+    def _document(self, gv: str) -> tuple[bytes, str]:
+        """A group version's OpenAPI document: built-in ones computed once, custom ones per registry change."""
+        from shoal.api import openapi
+
+        if self.served.is_static(gv):
+            return openapi.document_bytes(gv)
+        cached = self._custom_docs.get(gv)
+        if cached is not None and cached[0] == self.served.generation:
+            return cached[1], cached[2]
+        resources = self.served.by_group_version().get(gv)
+        if resources is None:
+            raise KeyError(gv)
+        import hashlib
+
+        from shoal.api.openapi.custom import build_custom_document
+
+        data = msgspec.json.encode(build_custom_document(group_version=gv, resources=resources))
+        digest = hashlib.sha512(data).hexdigest().upper()
+        self._custom_docs[gv] = (self.served.generation, data, digest)
+        return data, digest
+
     async def openapi_index(self, request: web.Request) -> web.Response:
         from shoal.api import openapi
 
-        return _json(openapi.openapi_index())
+        paths: dict[str, Any] = {}
+        for gv in self.served.group_versions():
+            key = openapi.group_version_path(gv)
+            paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={self._document(gv)[1]}"}
+        return _json({"paths": paths})
 
     async def openapi_doc(self, request: web.Request) -> web.Response:
-        from shoal.api import openapi
-
-        gv = request.match_info["path"]
+        gv = request.match_info["path"].strip("/")
         gv = gv[4:] if gv.startswith("api/") else gv[5:] if gv.startswith("apis/") else gv
         try:
-            body, etag = openapi.document_bytes(gv)
+            body, etag = self._document(gv)
         except KeyError:
             raise errors.ApiError(404, "NotFound", f"no OpenAPI document for {gv}") from None
         return web.Response(body=body, content_type="application/json", headers={"ETag": f'"{etag}"'})
 
     async def openapi_v2(self, request: web.Request) -> web.Response:
-        """Swagger 2.0, as protobuf when asked for (kubectl asks for nothing else), else JSON."""
-        from shoal.api import openapi
+        """Swagger 2.0 of every served kind (custom ones too), as protobuf when asked for (kubectl asks
+        for nothing else), else JSON; built from the v3 documents once per change of the served kinds."""
+        import hashlib
+
         from shoal.api.openapi import v2proto
+        from shoal.api.openapi.v2 import build_v2
 
         accept = request.headers.get("Accept", "")
         proto = any(t in accept for t in v2proto.ACCEPT_TYPES)
-        body, etag = openapi.v2_bytes(discovery.version_info()["gitVersion"], protobuf=proto)
+        key = (self.served.generation, proto)
+        cached = self._v2_docs.get(key)
+        if cached is None:
+            docs = (msgspec.json.decode(self._document(gv)[0]) for gv in self.served.group_versions())
+            doc = build_v2(docs, version=discovery.version_info()["gitVersion"])
+            data = v2proto.document(doc) if proto else msgspec.json.encode(doc)
+            cached = (data, hashlib.sha512(data).hexdigest().upper())
+            self._v2_docs = {k: v for k, v in self._v2_docs.items() if k[0] == self.served.generation}
+            self._v2_docs[key] = cached
+        body, etag = cached
         return web.Response(body=body, headers={"Content-Type": v2proto.CONTENT_TYPE if proto else "application/json",
                                                 "ETag": f'"{etag}"'})
 

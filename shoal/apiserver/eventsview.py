@@ -77,14 +77,15 @@ class EventsView(Resource):
         return eventsconv.to_core(body), warnings if field_validation == "Warn" else []
 
     async def create(self, ns: str | None, data: Any, *, dry_run: bool = False, field_validation: str = "Strict",
-                     shape_checked: bool = False, json_body: bool = False) -> Result:
+                     shape_checked: bool = False, json_body: bool = False, manager: str = "",
+                     applied: Any = None) -> Result:
         core, warnings = self._incoming(data, ns, None, field_validation)
         bad = eventsconv.validate_create(data)
         if bad:
             name = str((data.get("metadata") or {}).get("name") or "")
             raise errors.invalid("Event", name, [e.cause() for e in bad], self.info.group)
         r = await self.core.create(ns, core, dry_run=dry_run, field_validation=field_validation,
-                                   shape_checked=shape_checked)
+                                   shape_checked=shape_checked, manager=manager)
         r.warnings = [*warnings, *r.warnings]
         return self._converted(r)
 
@@ -105,15 +106,17 @@ class EventsView(Resource):
                           lst.revision, lst.continue_token)
 
     async def update(self, ns: str | None, name: str, data: Any, *, subresource: str = "", dry_run: bool = False,
-                     field_validation: str = "Strict") -> Result:
+                     field_validation: str = "Strict", manager: str = "",
+                     manager_subresource: str | None = None) -> Result:
         core, warnings = self._incoming(data, ns, name, field_validation)
         r = await self.core.update(ns, name, core, subresource=subresource, dry_run=dry_run,
-                                   field_validation=field_validation)
+                                   field_validation=field_validation, manager=manager,
+                                   manager_subresource=manager_subresource)
         r.warnings = [*warnings, *r.warnings]
         return self._converted(r)
 
     async def patch(self, ns: str | None, name: str, body: bytes, patch_type: str, *, subresource: str = "",
-                    dry_run: bool = False, field_validation: str = "Strict") -> Result:
+                    dry_run: bool = False, field_validation: str = "Strict", manager: str = "") -> Result:
         model = self.info.model
 
         def mutate(current: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +133,14 @@ class EventsView(Resource):
             return eventsconv.to_core(out)
 
         return self._converted(await self.core.update_with(ns, name, mutate, subresource=subresource, dry_run=dry_run,
-                                                        field_validation=field_validation))
+                                                           field_validation=field_validation, manager=manager))
+
+    async def apply(self, ns: str | None, name: str, config: dict[str, Any], *, manager: str, force: bool = False,
+                    subresource: str = "", dry_run: bool = False, field_validation: str = "Strict") -> Result:
+        """Server-side apply merges by the schema of the stored version, which this view does not have."""
+        raise errors.ApiError(415, "UnsupportedMediaType",
+                              "server-side apply of events.k8s.io/v1 Events is not supported; "
+                              "apply the core/v1 Event instead")
 
     async def delete(self, ns: str | None, name: str, *, grace_seconds: int | None = None,
                      precondition_uid: str | None = None, precondition_rv: str | None = None,

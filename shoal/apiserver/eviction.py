@@ -38,13 +38,8 @@ API_VERSIONS = ("policy/v1", "policy/v1beta1")
 ATTEMPTS = 20  # upstream's EvictionsRetry steps
 SUCCESS = msgspec.json.encode({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                                "code": 201})
-_PDB_INFO = kinds.lookup("policy", "v1", "poddisruptionbudgets")
+BUDGETS = kinds.lookup("policy", "v1", "poddisruptionbudgets")
 _DISRUPTION_PATCH = "application/strategic-merge-patch+json"
-
-
-def budgets_resource(resources: dict[str, Resource]) -> Resource:
-    assert _PDB_INFO is not None
-    return resources[_PDB_INFO.storage_prefix]
 
 
 def check_body(body: Any, name: str, ns: str | None) -> dict[str, Any]:

@@ -88,3 +88,21 @@ def encode_for_store(obj: dict[str, Any]) -> bytes:
         meta = {k: v for k, v in meta.items() if k != "resourceVersion"}
         obj = {**obj, "metadata": meta}
     return msgspec.json.encode(canonical(obj))
+
+
+_AV = b'{"apiVersion":"'
+
+
+def with_api_version(raw: bytes, api_version: bytes) -> bytes:
+    """``raw`` with its apiVersion set to ``api_version`` (a custom resource read through another of its
+    versions: ``None`` conversion rewrites the apiVersion only). Canonical bytes start with the apiVersion,
+    so this is a prefix check, and a splice only when the versions differ."""
+    if raw.startswith(_AV):
+        end = raw.find(b'"', len(_AV))
+        if end > 0:
+            if raw[len(_AV):end] == api_version:
+                return raw
+            return b"".join((_AV, api_version, raw[end:]))
+    obj = _decoder.decode(raw)
+    obj["apiVersion"] = api_version.decode()
+    return msgspec.json.encode(canonical(obj))

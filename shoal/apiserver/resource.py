@@ -29,10 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from shoal.api import apply as applylib
 from shoal.api import patch as patchlib
+from shoal.api.crd.kind import custom_of
 from shoal.api.registry import ResourceInfo
 from shoal.api.validation_base import dns1123_subdomain
-from shoal.apiserver import deleteplan, errors, ids, rawobj
+from shoal.apiserver import deleteplan, errors, fieldmanager, ids, rawobj
 from shoal.apiserver.clock import Clock, fmt_time, utcnow
 from shoal.apiserver.deleteplan import (
     Conflict,
@@ -122,6 +124,12 @@ class Resource:
         self.strategy: Strategy = strategy if strategy is not None else DefaultStrategy(info)
         self.clock = clock
         self.namespace_lookup = namespace_lookup
+        # A custom resource is stored in its CRD's storage version and read in the version asked for
+        # (``None`` conversion: only apiVersion differs); built-in kinds have one version.
+        custom = custom_of(info)
+        self.stored_api_version = custom.storage_api_version if custom is not None else info.api_version
+        self.list_kind = custom.list_kind if custom is not None else f"{info.kind}List"
+        self._served_av = info.api_version.encode() if custom is not None else None
 
     # ---- helpers -------------------------------------------------------------------
     def _nf(self, name: str) -> errors.ApiError:
@@ -137,7 +145,19 @@ class Resource:
         obj = rawobj.canonical(obj)
         obj["metadata"]["resourceVersion"] = str(rev)
         raw = rawobj.with_rv(stored, rev) if stored is not None else rawobj.encode(obj)
+        if self._served_av is not None:
+            obj["apiVersion"] = self.info.api_version
+            raw = rawobj.with_api_version(raw, self._served_av)
         return Result(obj, raw, warnings, created)
+
+    def served_raw(self, raw: bytes) -> bytes:
+        """Stored bytes as this version serves them (a custom resource's apiVersion; else unchanged)."""
+        return raw if self._served_av is None else rawobj.with_api_version(raw, self._served_av)
+
+    def served_obj(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if self._served_av is not None:
+            obj["apiVersion"] = self.info.api_version
+        return obj
 
     async def _get_kv(self, ns: str | None, name: str) -> KeyValue:
         kv = await self.store.get(self.info.key(ns, name))
@@ -147,6 +167,10 @@ class Resource:
 
     def _set_type(self, obj: dict[str, Any]) -> None:
         obj["apiVersion"] = self.info.api_version
+        obj["kind"] = self.info.kind
+
+    def _set_stored_type(self, obj: dict[str, Any]) -> None:
+        obj["apiVersion"] = self.stored_api_version
         obj["kind"] = self.info.kind
 
     def _check_body_identity(self, data: Any, ns: str | None, name: str | None) -> dict[str, Any]:
@@ -204,10 +228,12 @@ class Resource:
     # ---- create ---------------------------------------------------------------------
     async def create(
         self, ns: str | None, data: Any, *, dry_run: bool = False, field_validation: str = "Strict",
-        shape_checked: bool = False, json_body: bool = False,
+        shape_checked: bool = False, json_body: bool = False, manager: str = "",
+        applied: applylib.Applied | None = None,
     ) -> Result:
         """Admit and store a new object. ``shape_checked``: ``data`` came through ``parse_body``;
-        ``json_body``: as JSON (see ``admission.admit_create``)."""
+        ``json_body``: as JSON (see ``admission.admit_create``); ``manager``: the writer, who owns
+        what it set (managedFields); ``applied``: the object is an apply's, with its managedFields."""
         data = self._check_body_identity(data, ns, None)
         meta = data["metadata"]
         if not meta.get("name"):
@@ -228,11 +254,19 @@ class Resource:
         st = self.strategy
         obj, warnings = st.validate_create(data, field_validation=field_validation, shape_checked=shape_checked,
                                            json_body=json_body)
-        self._set_type(obj)
+        self._set_stored_type(obj)
         m = obj["metadata"]
         m["uid"] = ids.new_uid()
         m["creationTimestamp"] = fmt_time(self.clock())
         st.prepare_create(obj)
+        if applied is not None:
+            if applied.entries:
+                m["managedFields"] = applied.entries
+            else:
+                m.pop("managedFields", None)
+        else:
+            fieldmanager.on_write(st.field_schema(), self.info, live=None, new=obj, manager=manager,
+                                  subresource="", now=m["creationTimestamp"])
         await self._check_namespace(ns)
         await st.admit_create(ns, obj, data)
         name = m["name"]
@@ -259,11 +293,12 @@ class Resource:
     # ---- read -----------------------------------------------------------------------
     async def get(self, ns: str | None, name: str) -> Result:
         kv = await self._get_kv(ns, name)
-        return Result(rawobj.decode_rv(kv.value, kv.mod_revision), rawobj.with_rv(kv.value, kv.mod_revision), [])
+        return Result(self.served_obj(rawobj.decode_rv(kv.value, kv.mod_revision)),
+                      self.served_raw(rawobj.with_rv(kv.value, kv.mod_revision)), [])
 
     async def get_raw(self, ns: str | None, name: str) -> bytes:
         kv = await self._get_kv(ns, name)
-        return rawobj.with_rv(kv.value, kv.mod_revision)
+        return self.served_raw(rawobj.with_rv(kv.value, kv.mod_revision))
 
     async def list(
         self,
@@ -318,8 +353,8 @@ class Resource:
                     o = rawobj.decode_rv(kv.value, kv.mod_revision)
                     if match is not None and not match(o):
                         continue
-                    objs.append(o)
-                raws.append(rawobj.with_rv(kv.value, kv.mod_revision))
+                    objs.append(self.served_obj(o))
+                raws.append(self.served_raw(rawobj.with_rv(kv.value, kv.mod_revision)))
             else:
                 if more and kvs:
                     start_after = kvs[-1].key
@@ -341,7 +376,11 @@ class Resource:
         subresource: str = "",
         dry_run: bool = False,
         field_validation: str = "Strict",
+        manager: str = "",
+        manager_subresource: str | None = None,
     ) -> Result:
+        """Replace the object (``manager_subresource``: the subresource the write is recorded under
+        in managedFields when it is not ``subresource``, as a write through ``/scale``)."""
         data = self._check_body_identity(data, ns, name)
         rv = data["metadata"].get("resourceVersion")
         expected = 0
@@ -357,6 +396,7 @@ class Resource:
         return await self._guaranteed_update(
             ns, name, mutate, expected=expected, subresource=subresource,
             dry_run=dry_run, field_validation=field_validation,
+            track=self._tracker(manager, subresource if manager_subresource is None else manager_subresource),
         )
 
     async def patch(
@@ -369,8 +409,15 @@ class Resource:
         subresource: str = "",
         dry_run: bool = False,
         field_validation: str = "Strict",
+        manager: str = "",
     ) -> Result:
         model = self.info.model
+        if model is None and patchlib.normalize_patch_type(patch_type) == patchlib.STRATEGIC_MERGE_PATCH:
+            # as upstream: custom resources have no patch metadata, so no strategic merge patch
+            raise errors.ApiError(415, "UnsupportedMediaType",
+                                  "the body of the request was in an unknown format - accepted media types include: "
+                                  "application/json-patch+json, application/merge-patch+json, "
+                                  "application/apply-patch+yaml")
 
         def mutate(current: dict[str, Any]) -> dict[str, Any]:
             try:
@@ -383,17 +430,92 @@ class Resource:
 
         return await self._guaranteed_update(
             ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
-            field_validation=field_validation, from_patch=True,
+            field_validation=field_validation, from_patch=True, track=self._tracker(manager, subresource),
         )
 
     async def update_with(
         self, ns: str | None, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any]], *,
-        subresource: str = "", dry_run: bool = False, field_validation: str = "Strict",
+        subresource: str = "", dry_run: bool = False, field_validation: str = "Strict", manager: str = "",
     ) -> Result:
         """A patch whose new object ``mutate`` computes from the current one (as read, retried on a
         concurrent write): for views that patch another version of the stored object."""
         return await self._guaranteed_update(ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
-                                             field_validation=field_validation, from_patch=True)
+                                             field_validation=field_validation, from_patch=True,
+                                             track=self._tracker(manager, subresource))
+    async def apply(
+        self,
+        ns: str | None,
+        name: str,
+        config: dict[str, Any],
+        *,
+        manager: str,
+        force: bool = False,
+        subresource: str = "",
+        dry_run: bool = False,
+        field_validation: str = "Strict",
+    ) -> Result:
+        """Server-side apply of ``config`` by ``manager`` (``shoal.api.apply``); creates the object
+        when it does not exist. The merged object is then written as any update is."""
+        config = fieldmanager.check_config(self.info, config, name)
+        node = self.strategy.field_schema()
+        reset = fieldmanager.reset_filter(self.info, subresource)
+        info = self.info
+
+        def run(live: dict[str, Any] | None) -> applylib.Applied:
+            try:
+                return applylib.apply(node, live=live, config=config, manager=manager,
+                                      api_version=info.api_version, subresource=subresource, force=force,
+                                      now=fmt_time(self.clock()), reset=reset)
+            except applylib.ApplyConflict as c:
+                raise fieldmanager.conflict_error(c) from None
+            except applylib.TypedError as e:
+                raise fieldmanager.typed_error(e, info, ns, name) from None
+
+        entries: list[Any] = []  # the managedFields of the last apply to the live object
+
+        def mutate(current: dict[str, Any]) -> dict[str, Any]:
+            applied = run(current)
+            entries[:] = applied.entries or []
+            out = applied.obj if applied.obj is not None else current
+            if applied.pruned:
+                out = fieldmanager.defaulted(info, out)
+            return {**out, "metadata": {k: v for k, v in (out.get("metadata") or {}).items()
+                                        if k != "managedFields"}}
+
+        def track(current: dict[str, Any], obj: dict[str, Any]) -> None:
+            meta = obj["metadata"]
+            if entries:
+                meta["managedFields"] = list(entries)
+            else:
+                meta.pop("managedFields", None)
+
+        for _ in range(_MAX_RETRIES):
+            try:
+                return await self._guaranteed_update(
+                    ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
+                    field_validation=field_validation, from_patch=True, track=track)
+            except errors.ApiError as e:
+                if e.code != 404 or e.reason != "NotFound" or subresource:
+                    raise
+            applied = run(None)
+            try:
+                return await self.create(ns, rawobj.copy_json(applied.obj or {}), dry_run=dry_run,
+                                         field_validation=field_validation, applied=applied)
+            except errors.ApiError as e:
+                if e.reason != "AlreadyExists":
+                    raise
+        raise self._conflict(name, "too many concurrent writes; try again")
+
+    def _tracker(self, manager: str, subresource: str) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+        """What keeps managedFields on an update or patch by ``manager``."""
+        node = self.strategy.field_schema()
+        info = self.info
+
+        def track(current: dict[str, Any], obj: dict[str, Any]) -> None:
+            fieldmanager.on_write(node, info, live=current, new=obj, manager=manager, subresource=subresource,
+                                  now=fmt_time(self.clock()))
+
+        return track
 
     async def _guaranteed_update(
         self,
@@ -408,6 +530,7 @@ class Resource:
         from_patch: bool = False,
         admit: bool = True,
         copy_on_write: bool = False,
+        track: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
     ) -> Result:
         """Read, mutate, admit and write with the read's revision as precondition; retry on a conflict.
 
@@ -416,6 +539,7 @@ class Resource:
         decoding, defaulting and validating the whole object again, which was most of a binding's cost.
         ``copy_on_write``: ``mutate`` leaves its argument as it was and returns new dicts where it
         changes something, so it is given the stored object itself rather than a second decoding.
+        ``track``: sets the admitted object's managedFields, given the object as read.
         """
         for _ in range(_MAX_RETRIES):
             kv = await self._get_kv(ns, name)
@@ -423,7 +547,7 @@ class Resource:
                 raise self._conflict(name)
             current = rawobj.decode_rv(kv.value, kv.mod_revision)
             # a mutation in place gets a copy (decoding again is faster than deepcopy)
-            new = mutate(current if copy_on_write else rawobj.decode_rv(kv.value, kv.mod_revision))
+            new = mutate(current if copy_on_write else self.served_obj(rawobj.decode_rv(kv.value, kv.mod_revision)))
             if from_patch:
                 new = self._check_body_identity(new, ns, name)
                 prv = new["metadata"].get("resourceVersion")
@@ -443,17 +567,21 @@ class Resource:
             elif subresource not in _INTERNAL:
                 st.prepare_update(new, current)
             if admit:
+                # what prepare_update decided (validation may hand back ``new`` itself, as a custom kind's does)
+                generation = new["metadata"].get("generation")
                 obj, warnings = st.validate_update(new, current, field_validation=field_validation)
-                self._set_type(obj)
+                self._set_stored_type(obj)
                 for f in SERVER_OWNED:
                     if f in current["metadata"]:
                         obj["metadata"][f] = current["metadata"][f]
                     else:
                         obj["metadata"].pop(f, None)
-                if subresource != "status" and "generation" in new["metadata"]:
-                    obj["metadata"]["generation"] = new["metadata"]["generation"]
+                if subresource != "status" and generation is not None:
+                    obj["metadata"]["generation"] = generation
                 if not subresource:
                     await st.admit_update(obj, current)
+                if track is not None:
+                    track(current, obj)
             else:
                 obj, warnings = new, []
             if dry_run:

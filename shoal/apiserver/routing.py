@@ -1,7 +1,9 @@
 """Parse Kubernetes REST paths into what they address.
 
 ``/api/v1/namespaces/default/pods/web/status`` -> pods, namespace ``default``,
-name ``web``, subresource ``status``. Pure, so it is tested without HTTP.
+name ``web``, subresource ``status``. Pure, so it is tested without HTTP. The
+resources are looked up in the server's registry of served kinds (custom kinds
+come and go with their CRDs); without one, in the built-in table.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 
 from shoal.api import kinds
 from shoal.api.registry import ResourceInfo
+from shoal.api.served import ServedKinds
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +27,8 @@ class RouteError(Exception):
     """The path names no served resource (404)."""
 
 
-def parse(path: str) -> Target:
+def parse(path: str, served: ServedKinds | None = None) -> Target:
+    lookup = served.lookup if served is not None else kinds.lookup
     parts = [p for p in path.split("/") if p]
     if not parts:
         raise RouteError(path)
@@ -38,10 +42,10 @@ def parse(path: str) -> Target:
         raise RouteError(path)
     ns: str | None = None
     if rest[0] == "namespaces" and len(rest) >= 3:
-        inner = kinds.lookup(group, version, rest[2])
+        inner = lookup(group, version, rest[2])
         if inner is not None and inner.namespaced:
             ns, rest = rest[1], rest[2:]
-    info = kinds.lookup(group, version, rest[0])
+    info = lookup(group, version, rest[0])
     if info is None or len(rest) > 3:
         raise RouteError(path)
     if info.namespaced is False and ns is not None:

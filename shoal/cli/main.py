@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from shoal import eventloop
+from shoal.cli import stack as stack_commands
 from shoal.datadir import DataDir, default_data_dir
 
 RUNTIMES = click.Choice(["auto", "docker", "process", "simulated"])
@@ -48,6 +49,9 @@ def main() -> None:
                    "or inside the server process. Default: a child process on machines with 2+ CPUs.")
 @click.option("--node-monitor-grace-period", type=click.FloatRange(min=0.5), default=6.0, show_default=True,
               help="Seconds without a lease renewal before a node is marked unreachable and its pods evicted.")
+@click.option("--docker-socket", help="Unix socket of the Docker Swarm API for the docker CLI ('none' to not serve it; "
+                                     "default /run/shoal/docker.sock as root with the default data dir, else "
+                                     "<data-dir>/docker.sock).")
 def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
            no_agent: bool, node_name: str | None, verbose: bool, **extra: object) -> None:
     """Run the all-in-one server: API, store and the cluster's components."""
@@ -120,6 +124,9 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
     except Exception as e:  # the agent could not start: say why, in one line
         click.echo(f"shoal agent: {e}", err=True)
         sys.exit(1)
+
+
+main.add_command(stack_commands.stack)
 
 
 @main.command("kubeconfig")

@@ -5,16 +5,17 @@ agent, network) reaches the cluster only through this client: plain REST with
 JSON, watch streams of JSON lines. Objects are plain dicts, as they are on the
 wire; the typed models in ``shoal.api`` are there to convert when wanted.
 
-Transport: HTTPS with a bearer token and the cluster CA, or, inside
-``shoal server``, a Unix socket to the same aiohttp application (no TLS, same
-code path, same admission), which is what "in-process" means here.
+How requests reach the server is the client's ``Transport`` (HTTPS with a
+bearer token and the cluster CA; inside ``shoal server``, its private Unix
+socket; in tests, the API server's dispatcher called in process): see
+``shoal.client.transport``.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
-import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,8 @@ import msgspec
 from shoal.api import kinds
 from shoal.api.registry import ResourceInfo
 from shoal.client.errors import ApiException
-from shoal.client.unixhttp import UnixHttpPool
+from shoal.client.httptransport import HttpTransport, UnixSocketTransport
+from shoal.client.transport import StreamResponse, Transport
 
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",
@@ -69,33 +71,29 @@ def object_path(info: ResourceInfo, namespace: str | None = None, name: str | No
 
 
 class ApiClient:
-    """Async Kubernetes REST client (one aiohttp session, keep-alive connections)."""
+    """Async Kubernetes REST client over one ``Transport`` (see ``shoal.client.transport``).
 
-    def __init__(
-        self,
-        server: str,
-        *,
-        token: str | None = None,
-        ca_file: str | None = None,
-        unix_socket: str | None = None,
-        insecure: bool = False,
-        timeout: float = 30.0,
-        user_agent: str = "shoal",
-        limit: int = 64,
-    ) -> None:
-        self.server = server.rstrip("/")
-        self.token = token
-        self._ca_file = ca_file
-        self._unix_socket = unix_socket
-        self._insecure = insecure
+    ``ApiClient.http(url, ...)`` and ``ApiClient.unix(socket, ...)`` build the
+    two socket transports; ``ApiClient(transport)`` takes any other (a test's
+    in-process one). The client owns its transport: ``close`` closes it.
+    """
+
+    def __init__(self, transport: Transport, *, timeout: float = 30.0) -> None:
+        self.transport = transport
         self._timeout = timeout
-        self._limit = limit
-        self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
-        if token:
-            self._headers["Authorization"] = f"Bearer {token}"
-        self._session: aiohttp.ClientSession | None = None
-        # unary requests over the Unix socket skip aiohttp's client (see ``unixhttp``); watches use it
-        self._unary: UnixHttpPool | None = None
+
+    @classmethod
+    def http(cls, server: str, *, token: str | None = None, ca_file: str | None = None, insecure: bool = False,
+             timeout: float = 30.0, user_agent: str = "shoal", limit: int = 64) -> ApiClient:
+        """HTTPS (or HTTP) to ``server`` with a bearer token and the cluster CA."""
+        return cls(HttpTransport(server, token=token, ca_file=ca_file, insecure=insecure, user_agent=user_agent,
+                                 limit=limit), timeout=timeout)
+
+    @classmethod
+    def unix(cls, socket: str, *, token: str | None = None, timeout: float = 30.0, user_agent: str = "shoal",
+             limit: int = 64) -> ApiClient:
+        """The API server's private Unix socket (inside ``shoal server``: no TLS, same code path)."""
+        return cls(UnixSocketTransport(socket, token=token, user_agent=user_agent, limit=limit), timeout=timeout)
 
     @classmethod
     def from_kubeconfig(cls, path: str, **kw: Any) -> ApiClient:
@@ -116,40 +114,10 @@ class ApiClient:
             tmp.write(base64.b64decode(cluster["certificate-authority-data"]))
             tmp.close()
             ca_file = tmp.name
-        return cls(cluster["server"], token=user.get("token"), ca_file=ca_file, **kw)
-
-    def _connector(self) -> aiohttp.BaseConnector:
-        if self._unix_socket:
-            return aiohttp.UnixConnector(path=self._unix_socket, limit=self._limit)
-        ssl_ctx: ssl.SSLContext | bool = True
-        if self.server.startswith("https"):
-            if self._insecure:
-                ssl_ctx = False
-            else:
-                ssl_ctx = ssl.create_default_context(cafile=self._ca_file)
-        return aiohttp.TCPConnector(ssl=ssl_ctx, limit=self._limit)
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=self._connector(), headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-            )
-        return self._session
-
-    @property
-    def unary(self) -> UnixHttpPool | None:
-        if self._unix_socket and self._unary is None:
-            self._unary = UnixHttpPool(self._unix_socket, headers=self._headers, limit=self._limit)
-        return self._unary
+        return cls.http(cluster["server"], token=user.get("token"), ca_file=ca_file, **kw)
 
     async def close(self) -> None:
-        if self._unary is not None:
-            await self._unary.close()
-            self._unary = None
-        if self._session is not None:
-            await self._session.close()
+        await self.transport.close()
 
     async def __aenter__(self) -> ApiClient:
         return self
@@ -169,26 +137,27 @@ class ApiClient:
         timeout: float | None = None,
     ) -> Any:
         data = None
-        headers = {}
         if body is not None:
             data = body if isinstance(body, bytes) else msgspec.json.encode(body)
-            headers["Content-Type"] = content_type
-        pool = self.unary
         try:
-            if pool is not None:
-                status, raw = await pool.request(method, path, params=dict(params) if params else None, body=data,
-                                                 content_type=content_type, timeout=timeout or self._timeout)
-            else:
-                async with self.session.request(
-                    method, self.server + path, params=params, data=data, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
-                ) as resp:
-                    status, raw = resp.status, await resp.read()
+            status, raw = await self.transport.request(method, path, params=params, body=data,
+                                                       content_type=content_type, timeout=timeout or self._timeout)
         except (TimeoutError, OSError, aiohttp.ClientError) as e:  # ConnectionError is an OSError
             raise ApiException(0, "ConnectionError", f"{method} {path}: {e!r}") from e
         if status >= 400:
             raise _exception(status, raw)
         return msgspec.json.decode(raw) if raw else None
+
+    @contextlib.asynccontextmanager
+    async def stream(self, path: str, *, params: Mapping[str, str] | None = None) -> AsyncIterator[StreamResponse]:
+        """A GET whose body is read as it arrives (a pod's log with ``follow``); an error status raises."""
+        try:
+            async with self.transport.stream("GET", path, params=params) as resp:
+                if resp.status >= 400:
+                    raise _exception(resp.status, await resp.read())
+                yield resp
+        except (TimeoutError, aiohttp.ClientError) as e:
+            raise ApiException(0, "ConnectionError", f"GET {path}: {e!r}") from e
 
     # ---- verbs -------------------------------------------------------------------------
     async def get(self, res: ResourceArg, name: str, namespace: str | None = None, *,
@@ -310,24 +279,21 @@ class ApiClient:
         if timeout_seconds:
             params["timeoutSeconds"] = str(timeout_seconds)
         path = object_path(_info(res), namespace)
-        try:
-            async with self.session.get(self.server + path, params=params,
-                                        timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
-                if resp.status >= 400:
-                    raise _exception(resp.status, await resp.read())
-                # whole chunks, split here: the server writes what it has queued in one go, and
-                # aiohttp's readline per event cost more than decoding the event
-                rest = b""
-                async for chunk in resp.content.iter_any():
+        async with self.stream(path, params=params) as resp:
+            # whole chunks, split here: the server writes what it has queued in one go, and
+            # aiohttp's readline per event cost more than decoding the event
+            rest = b""
+            try:
+                async for chunk in resp.chunks():
                     lines = (rest + chunk).split(b"\n") if rest else chunk.split(b"\n")
                     rest = lines.pop()
                     for line in lines:
                         if line.strip():
                             yield _watch_event(line)
-                if rest.strip():  # a last event without its newline
-                    yield _watch_event(rest)
-        except (TimeoutError, aiohttp.ClientError) as e:
-            raise ApiException(0, "ConnectionError", f"watch {path}: {e!r}") from e
+            except (TimeoutError, aiohttp.ClientError) as e:
+                raise ApiException(0, "ConnectionError", f"watch {path}: {e!r}") from e
+            if rest.strip():  # a last event without its newline
+                yield _watch_event(rest)
 
 
 def _watch_event(line: bytes) -> WatchEvent:

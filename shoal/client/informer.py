@@ -196,6 +196,15 @@ class Informer:
             if old is None or (old.get("metadata") or {}).get("resourceVersion") != (o.get("metadata") or {}).get("resourceVersion"):
                 self._upsert(o)
 
+    async def relist(self) -> None:
+        """List now and replay the difference to the cache as events (what a 410 does).
+
+        A test that drives controllers step by step calls this instead of
+        ``start``: the cache then holds exactly what the server holds, with no
+        watch stream to wait for.
+        """
+        await self._list()
+
     async def _list(self) -> None:
         items, rv = await self.client.list_all(
             self.info, self.namespace, label_selector=self.label_selector, field_selector=self.field_selector)
@@ -268,6 +277,11 @@ class InformerFactory:
     def start(self) -> None:
         for inf in self._informers.values():
             inf.start()
+
+    async def relist(self) -> None:
+        """``Informer.relist`` for every informer made so far."""
+        for inf in list(self._informers.values()):
+            await inf.relist()
 
     async def wait_synced(self, timeout: float | None = 30) -> None:
         await asyncio.gather(*(i.wait_synced(timeout) for i in self._informers.values()))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Mapping
 from typing import cast
 from urllib.parse import quote, urlencode
 
@@ -189,7 +190,7 @@ class UnixHttpPool:
         self._head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": "localhost", **headers}.items()).encode("latin-1")
         self._closed = False
 
-    async def request(self, method: str, path: str, *, params: dict[str, str] | None = None,
+    async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
                       body: bytes | None = None, content_type: str = "application/json",
                       timeout: float | None = None) -> tuple[int, bytes]:
         """(status, body) of one request; raises ``ConnectionError`` or ``TimeoutError``."""

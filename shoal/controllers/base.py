@@ -29,7 +29,8 @@ from shoal.client.events import EventRecorder
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], dt.datetime]
+Clock = Callable[[], dt.datetime]  # wall time, for what is written into objects and compared with them
+Monotonic = Callable[[], float]  # seconds that never go back, for intervals kept in memory (back-offs, buckets)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Context:
     factory: InformerFactory
     clock: Clock = utcnow
     options: dict[str, Any] = field(default_factory=dict)
+    monotonic: Monotonic = time.monotonic  # a test's fake clock moves both
 
     def recorder(self, component: str) -> EventRecorder:
         return EventRecorder(self.client, component, clock=self.clock)
@@ -77,6 +79,7 @@ class Controller:
         self.ctx = ctx
         self.client = ctx.client
         self.clock = ctx.clock
+        self.monotonic = ctx.monotonic
         self.queue = WorkQueue(name=self.name)
         self.events = ctx.recorder(self.name)
         self._spam = SpamFilter()
@@ -94,8 +97,12 @@ class Controller:
 
     async def stop(self) -> None:
         await self.queue.shutdown()
+        await self.events_written(timeout=2)
+
+    async def events_written(self, timeout: float | None = None) -> None:
+        """Wait for the Events recorded so far to be written (or ``timeout``)."""
         if self._event_tasks:
-            await asyncio.wait(list(self._event_tasks), timeout=2)
+            await asyncio.wait(list(self._event_tasks), timeout=timeout)
 
     def emit(self, obj: Body, type_: str, reason: str, message: str, *, kind: str = "",
              api_version: str = "") -> None:
@@ -103,7 +110,7 @@ class Controller:
 
         ``kind``/``api_version`` fill in what list items from an informer may lack.
         """
-        if not self._spam.allow(uid(obj)):
+        if not self._spam.allow(uid(obj), self.monotonic()):
             return
         ref = dict(obj)
         if kind:
@@ -212,4 +219,4 @@ async def sleep_until(clock: Clock, when: dt.datetime) -> None:
         await asyncio.sleep(delay)
 
 
-__all__ = ["Clock", "Context", "Controller", "Expectations", "SpamFilter", "ensure_index", "sleep_until", "utcnow"]
+__all__ = ["Clock", "Context", "Controller", "Expectations", "Monotonic", "SpamFilter", "ensure_index", "sleep_until", "utcnow"]

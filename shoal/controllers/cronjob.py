@@ -85,7 +85,7 @@ class CronJobController(Controller):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self._bg: set[asyncio.Task[None]] = set()
+        self._bg = self._event_tasks  # its Events, which stop() and events_written() wait for
 
     def setup(self) -> None:
         f = self.ctx.factory

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Hashable, Mapping, Sequence
 
 from shoal.api import selectors
@@ -77,7 +76,7 @@ class DaemonSetController(Controller):
         self.expectations = Expectations()
         self.backoff_base = float(ctx.options.get("daemonset_backoff_seconds", 1.0))
         self._failures: dict[tuple[str, str], tuple[int, float]] = {}  # (ds, node) -> (count, last)
-        self._bg: set[asyncio.Task[None]] = set()
+        self._bg = self._event_tasks  # its Events, which stop() and events_written() wait for
 
     def setup(self) -> None:
         f = self.ctx.factory
@@ -207,11 +206,11 @@ class DaemonSetController(Controller):
             return True
         count, last = f
         delay = min(900.0, self.backoff_base * float(2 ** min(count - 1, 20)))
-        return bool(time.monotonic() - last >= delay)
+        return bool(self.monotonic() - last >= delay)
 
     def _note_failure(self, k: str, node: str) -> None:
         count, _ = self._failures.get((k, node), (0, 0.0))
-        self._failures[(k, node)] = (count + 1, time.monotonic())
+        self._failures[(k, node)] = (count + 1, self.monotonic())
 
     async def _sync_nodes(self, k: str, ds: Body, create: list[str], delete: list[Body], new_hash: str) -> None:
         md = meta(ds)

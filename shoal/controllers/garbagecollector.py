@@ -22,6 +22,12 @@ Each of those decisions is a pure function of typed views in ``gcplan``
 (``plan_owner``, ``plan_dependent`` over a closed set of owner states and
 actions); this module looks owners up, and executes what they return.
 
+Custom kinds are followed as they come: the collector watches the CRDs, and
+when one is established it starts an informer for the kind (its storage
+version) with the same indexes and handlers as every built-in kind's, and stops
+it when the CRD goes. Custom kinds are keyed ``<plural>.<group>`` so they never
+collide with a built-in plural.
+
 ``podgc`` (terminated pods beyond a threshold, pods of nodes that no longer
 exist) runs beside it on a timer; see that module.
 """
@@ -35,6 +41,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 from shoal.api import kinds
+from shoal.api.crd.kind import is_established, primary_info
 from shoal.api.registry import ResourceInfo
 from shoal.api.views import (
     Body,
@@ -86,6 +93,7 @@ class GarbageCollector(Controller):
         self.infos = {r.plural: r for r in collectable()}
         self.by_kind = {(r.group, r.kind): r for r in self.infos.values()}
         self.informers: dict[str, Informer] = {}
+        self._custom: dict[str, str] = {}  # CRD name -> the key of its kind in infos/informers
         self.podgc = PodGC(ctx, period=float(ctx.options.get("podgc_period", 5.0)),
                            threshold=int(ctx.options.get("terminated_pod_gc_threshold", 12500)))
         self._podgc_task: asyncio.Task[None] | None = None
@@ -93,16 +101,48 @@ class GarbageCollector(Controller):
     # ---- wiring --------------------------------------------------------------------------
     def setup(self) -> None:
         for plural, info in self.infos.items():
-            inf = self.ctx.factory.informer(info)
-            inf.add_index("gc:owner", _owner_uids)
-            inf.add_index("gc:uid", _uid)
-            self.informers[plural] = inf
-            inf.add_handler(
-                on_add=lambda o, p=plural: self._changed(p, None, o),  # type: ignore[misc]
-                on_update=lambda old, new, p=plural: self._changed(p, old, new),  # type: ignore[misc]
-                on_delete=lambda o, p=plural: self._deleted(p, o),  # type: ignore[misc]
-            )
+            self._follow(plural, self.ctx.factory.informer(info))
         self.podgc.setup(self.informers["pods"], self.informers["nodes"])
+        crds = self.ctx.factory.informer("customresourcedefinitions")
+        crds.add_handler(on_add=self._crd_changed, on_update=lambda _o, n: self._crd_changed(n),
+                         on_delete=self._crd_deleted)
+
+    def _follow(self, key: str, inf: Informer) -> None:
+        inf.add_index("gc:owner", _owner_uids)
+        inf.add_index("gc:uid", _uid)
+        self.informers[key] = inf
+        inf.add_handler(
+            on_add=lambda o, p=key: self._changed(p, None, o),  # type: ignore[misc]
+            on_update=lambda old, new, p=key: self._changed(p, old, new),  # type: ignore[misc]
+            on_delete=lambda o, p=key: self._deleted(p, o),  # type: ignore[misc]
+        )
+
+    # ---- custom kinds, as their CRDs come and go -----------------------------------------------
+    def _crd_changed(self, crd: Body) -> None:
+        name = str(meta(crd).get("name") or "")
+        info = primary_info(crd) if is_established(crd) else None
+        if info is None or name in self._custom:
+            return
+        key = f"{info.plural}.{info.group}"
+        self.infos[key] = info
+        self.by_kind[(info.group, info.kind)] = info
+        self._custom[name] = key
+        # the collector's own informer (not the factory's): it is stopped and dropped with the CRD
+        inf = Informer(self.client, info)
+        self._follow(key, inf)
+        inf.start()
+        log.info("garbagecollector: following %s", key)
+
+    def _crd_deleted(self, crd: Body) -> None:
+        key = self._custom.pop(str(meta(crd).get("name") or ""), None)
+        if key is None:
+            return
+        info = self.infos.pop(key, None)
+        if info is not None and self.by_kind.get((info.group, info.kind)) is info:
+            del self.by_kind[(info.group, info.kind)]
+        inf = self.informers.pop(key, None)
+        if inf is not None:
+            asyncio.get_running_loop().create_task(inf.stop())
 
     def _changed(self, plural: str, old: Body | None, new: Body) -> None:
         md = meta(new)
@@ -125,7 +165,12 @@ class GarbageCollector(Controller):
             if info is None:
                 continue
             ns = meta(obj).get("namespace") if info.namespaced else None
-            self.queue.add((info.plural, f"{ns}/{ref.get('name')}" if ns else str(ref.get("name"))))
+            self.queue.add((self._key(info), f"{ns}/{ref.get('name')}" if ns else str(ref.get("name"))))
+
+    def _key(self, info: ResourceInfo) -> str:
+        """The key of a kind in ``infos`` / ``informers``: the plural, ``<plural>.<group>`` if custom."""
+        custom = f"{info.plural}.{info.group}"
+        return custom if self.infos.get(custom) is info else info.plural
 
     def dependents(self, owner_uid: str) -> list[tuple[str, Body]]:
         if not owner_uid:
@@ -144,13 +189,18 @@ class GarbageCollector(Controller):
     async def stop(self) -> None:
         if self._podgc_task is not None:
             self._podgc_task.cancel()
+        for key in list(self._custom.values()):
+            inf = self.informers.get(key)
+            if inf is not None:
+                await inf.stop()
         await super().stop()
 
     # ---- reconcile: look up, plan (gcplan), execute ----------------------------------------
     async def reconcile(self, key: Hashable) -> None:
         assert isinstance(key, tuple)
         plural, okey = str(key[0]), str(key[1])
-        obj = self.informers[plural].get(okey)
+        inf = self.informers.get(plural)
+        obj = inf.get(okey) if inf is not None else None
         if obj is None:
             return
         info = self.infos[plural]
@@ -158,7 +208,8 @@ class GarbageCollector(Controller):
         action = gcplan.plan_owner(obj, [d for _, d in deps])
         if isinstance(action, gcplan.OrphanDependents):
             for dep_plural, dep in deps:
-                await self._edit(self.infos[dep_plural], dep, drop_owner_uids={uid(obj)})
+                if dep_plural in self.infos:
+                    await self._edit(self.infos[dep_plural], dep, drop_owner_uids={uid(obj)})
             await self._edit(info, obj, drop_finalizer=ORPHAN)
             log.info("garbagecollector: orphaned the dependents of %s %s", info.kind, key_of(obj))
             return
@@ -178,7 +229,7 @@ class GarbageCollector(Controller):
         ns = namespace(dep) if info.namespaced else None
         if info.namespaced and not ns:
             return "solid"  # a namespaced owner of a cluster-scoped object is invalid; leave it
-        inf = self.informers.get(info.plural)
+        inf = self.informers.get(self._key(info))
         owner = inf.get_by(ns, str(ref.get("name"))) if inf is not None else None
         if owner is None or uid(owner) != ref.get("uid"):
             try:  # the cache may be behind: ask the API before deleting anything

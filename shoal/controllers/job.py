@@ -220,8 +220,5 @@ class JobController(Controller):
         """Record an Event in the background: it must not slow the reconcile down."""
         ref = {**obj, "apiVersion": "batch/v1", "kind": "Job"}
         task = asyncio.get_running_loop().create_task(self.events.event(ref, type_, reason, message))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-
-_background: set[asyncio.Task[None]] = set()
+        self._event_tasks.add(task)  # which stop() and events_written() wait for
+        task.add_done_callback(self._event_tasks.discard)

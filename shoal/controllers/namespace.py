@@ -20,6 +20,8 @@ from collections.abc import Hashable
 from typing import Any
 
 from shoal.api import kinds
+from shoal.api.crd.kind import is_established, primary_info
+from shoal.api.registry import ResourceInfo
 from shoal.api.views import Body, conditions, format_time, is_terminating, name, spec
 from shoal.api.views import finalizers as finalizers_of
 from shoal.client import ApiException, object_path
@@ -42,8 +44,18 @@ class NamespaceController(Controller):
                       if r.namespaced and "deletecollection" in r.verbs and "view_of" not in r.extra]
 
     def setup(self) -> None:
+        # custom kinds are namespace content too: the CRDs say which are served now
+        self.crds = self.ctx.factory.informer("customresourcedefinitions")
         self.namespaces = self.ctx.factory.informer("namespaces")
         self.namespaces.add_handler(on_add=self._seen, on_update=lambda _o, n: self._seen(n))
+
+    def _custom_kinds(self) -> list[ResourceInfo]:
+        out = []
+        for crd in self.crds.list():
+            info = primary_info(crd) if is_established(crd) else None
+            if info is not None and info.namespaced:
+                out.append(info)
+        return out
 
     def _seen(self, ns: Body) -> None:
         if is_terminating(ns):
@@ -58,8 +70,13 @@ class NamespaceController(Controller):
             return
         remaining: dict[str, int] = {}
         finalizers: dict[str, int] = {}
-        for info in self.kinds:
-            lst = await self.client.list(info, ns_name)
+        for info in self.kinds + self._custom_kinds():
+            try:
+                lst = await self.client.list(info, ns_name)
+            except ApiException as e:
+                if e.status == 404 and info not in self.kinds:
+                    continue  # a custom kind whose CRD just went (its objects went with it)
+                raise
             items = lst.get("items") or []
             if not items:
                 continue

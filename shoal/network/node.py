@@ -1,10 +1,12 @@
-"""The per-node network component: the service proxy and the cluster DNS.
+"""The per-node network component: the service proxy, the cluster DNS and NetworkPolicy.
 
 Runs on every node beside the node agent (embedded in ``shoal server``, or in
 ``shoal agent`` on other machines), with its own informers on Services and
 Endpoints. The DNS listens on the well-known ClusterIP (``<cidr>.10``), which
 is local on every node once the proxy has routed the service CIDR locally, so
-each node answers its own pods' queries.
+each node answers its own pods' queries. Where the proxy runs in the kernel
+(root and nft), the node also enforces NetworkPolicy for its own pods
+(``policysync``), in a table of its own beside the proxy's.
 
 Several nodes may share one machine (a test bed, or ``shoal agent`` beside
 ``shoal server``): each proxy keeps its own nft table (``shoal_<node>``), and
@@ -28,6 +30,7 @@ from shoal.client import ApiClient, InformerFactory
 from shoal.network import nftrules
 from shoal.network.dns import ClusterDNS, host_resolvers
 from shoal.network.dnsrecords import RecordIndex
+from shoal.network.policysync import PolicyEnforcer
 from shoal.network.proxy import ServiceProxy
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class NetworkInfo(TypedDict):
     table: str | None
     dns: str | None
     dns_here: bool
+    policy_table: str | None
 
 
 def cluster_dns_ip(service_cidr: str) -> str:
@@ -60,6 +64,8 @@ class NetworkNode:
         self.factory = InformerFactory(client)
         self.proxy = ServiceProxy(self.factory, service_cidr=service_cidr, mode=mode,
                                   table=nftrules.table_name(self.node_name))
+        # NetworkPolicy needs nft (its informers are made now, so the factory starts them with the others)
+        self.policy = PolicyEnforcer(self.factory, node_name=self.node_name) if self.proxy.mode == "nftables" else None
         self.index = RecordIndex(domain)
         self.dns_ip = cluster_dns_ip(service_cidr)
         self.dns_port = dns_port
@@ -82,6 +88,10 @@ class NetworkNode:
     async def start(self) -> None:
         self.factory.start()
         await self.proxy.start()
+        if self.policy is not None:
+            await self.policy.start()
+        else:
+            log.warning("network policy is not enforced on node %s: it needs root and nft", self.node_name)
         await self.factory.wait_synced(30)
         if not self.proxy.route_local:
             log.warning("cluster DNS needs the service CIDR routed locally (root); pods fall back to the host's DNS")
@@ -120,10 +130,13 @@ class NetworkNode:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._dns_task
         await self.dns.stop()
+        if self.policy is not None:
+            await self.policy.stop()
         await self.proxy.stop()
         await self.factory.stop()
 
     def info(self) -> NetworkInfo:
         return {"mode": self.proxy.mode, "table": self.proxy.table if self.proxy.mode == "nftables" else None,
                 "dns": f"{self.dns_ip}:{self.dns_port}" if self.dns_available else None,
-                "dns_here": self.dns_serving}
+                "dns_here": self.dns_serving,
+                "policy_table": self.policy.table if self.policy is not None else None}

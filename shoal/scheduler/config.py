@@ -18,7 +18,8 @@ The format is upstream's ``KubeSchedulerConfiguration``
 ``percentageOfNodesToScore`` (top level) limits how many feasible nodes are
 scored (0: upstream's adaptive default, 10% of 5,000 nodes; 100: all).
 Extension points: ``multiPoint`` (every point the plugin implements),
-``preFilter``, ``filter``, ``postFilter``, ``score``, ``bind``; each with
+``preFilter``, ``filter``, ``postFilter``, ``score``, ``reserve``, ``preBind``,
+``bind``; each with
 ``enabled`` (name, optional weight) and ``disabled`` (a name or ``*``).
 Anything else is refused with a ``ConfigError`` naming the field, so a typo
 does not silently run the defaults.
@@ -35,8 +36,8 @@ import yaml
 from shoal.scheduler.podinfo import DEFAULT_SCHEDULER
 
 API_VERSIONS = ("kubescheduler.config.k8s.io/v1", "kubescheduler.config.k8s.io/v1beta3")
-POINTS = ("multiPoint", "preFilter", "filter", "postFilter", "score", "bind")
-IGNORED_POINTS = ("queueSort", "preScore", "reserve", "permit", "preBind", "postBind", "preEnqueue")
+POINTS = ("multiPoint", "preFilter", "filter", "postFilter", "score", "reserve", "preBind", "bind")
+IGNORED_POINTS = ("queueSort", "preScore", "permit", "postBind", "preEnqueue")
 
 
 class ConfigError(ValueError):

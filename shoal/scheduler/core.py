@@ -16,7 +16,11 @@ One decision (``Profile.schedule_one``):
 3. if nothing fits, PostFilter (preemption) may nominate a node and victims;
 4. Score plugins over the feasible nodes, normalised to 0..100, weighted,
    summed; the best node wins, ties broken by a number derived from the pod's
-   uid, so the same state and pod always give the same answer.
+   uid, so the same state and pod always give the same answer;
+5. Reserve plugins record what the placement takes besides resources (a
+   claim's node); if one did, the decision carries its cycle state, which the
+   worker hands to the PreBind plugins before binding (``unreserve`` undoes
+   it when the placement fails).
 
 Time spent per plugin is accumulated in ``Profile.timings`` (seconds), which
 is how the benchmark tells which plugin dominates.
@@ -44,11 +48,14 @@ from shoal.scheduler.framework import (
     Mask,
     NormalizeScorePlugin,
     PostFilterPlugin,
+    PreBindPlugin,
     PreFilterPlugin,
     Rejection,
+    ReservePlugin,
     ScorePlugin,
     Victims,
     events_of,
+    needs_claims,
 )
 from shoal.scheduler.plugins import DEFAULT_PLUGINS, REGISTRY
 from shoal.scheduler.podinfo import PodInfo
@@ -56,7 +63,7 @@ from shoal.scheduler.snapshot import ClusterState
 
 _POINT_TYPES: dict[str, type] = {
     "preFilter": PreFilterPlugin, "filter": FilterPlugin, "postFilter": PostFilterPlugin,
-    "score": ScorePlugin, "bind": BindPlugin,
+    "score": ScorePlugin, "reserve": ReservePlugin, "preBind": PreBindPlugin, "bind": BindPlugin,
 }
 
 
@@ -70,6 +77,7 @@ class Decision:
     diagnosis: Diagnosis | None = None  # set when ``node`` is None
     feasible: int = 0
     nominated: Victims | None = None
+    state: CycleState | None = None  # set when a Reserve plugin reserved something: PreBind's input
 
     @property
     def scheduled(self) -> bool:
@@ -121,6 +129,7 @@ class Profile:
 
     def __init__(self, name: str, *, pre_filter: Iterable[Any] = (), filter: Iterable[Any] = (),
                  score: Iterable[tuple[Any, int]] = (), post_filter: Iterable[Any] = (),
+                 reserve: Iterable[Any] = (), pre_bind: Iterable[Any] = (),
                  bind: Iterable[Any] = (), percentage_to_score: int = 0) -> None:
         self.name = name
         self.percentage_to_score = percentage_to_score
@@ -128,9 +137,15 @@ class Profile:
         self.filter = list(filter)
         self.score = [(p, w, isinstance(p, NormalizeScorePlugin)) for p, w in score if w > 0]
         self.post_filter = list(post_filter)
+        self.reserve = list(reserve)
+        self.pre_bind = list(pre_bind)
         self.bind = list(bind)
         self.timings: dict[str, float] = {}
         self._events = {p.name: events_of(p) for p in (*self.pre_filter, *self.filter)}
+        # the points without the plugins that only concern pods with claims (``needs_claims``): what a
+        # pod without claims (nearly every pod) runs, so the volume plugins cost it one attribute test
+        self._no_claims = tuple([p for p in lst if not needs_claims(p)]
+                                for lst in (self.pre_filter, self.filter, self.reserve))
 
     def _time(self, name: str, t0: float) -> None:
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
@@ -141,7 +156,8 @@ class Profile:
         if pod.error:
             return Filtered(np.zeros(n, dtype=np.bool_), np.full(n, Code.UNSCHEDULABLE_AND_UNRESOLVABLE, np.int8),
                             invalid_spec=pod.error, error_code=Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
-        for p in self.pre_filter:
+        pre_filter, filters, _ = (self.pre_filter, self.filter, None) if pod.claims else self._no_claims
+        for p in pre_filter:
             t0 = time.perf_counter()
             st = p.pre_filter(state, pod, cluster)
             self._time(p.name, t0)
@@ -155,7 +171,7 @@ class Profile:
         ok: Mask | None = None
         failed: npt.NDArray[np.int8] | None = None
         t0 = time.perf_counter()
-        for p in self.filter:
+        for p in filters:
             res = p.filter(state, pod, cluster)
             t1 = time.perf_counter()
             timings[p.name] = timings.get(p.name, 0.0) + t1 - t0
@@ -225,15 +241,40 @@ class Profile:
         if pod.nominated_node:
             i = cluster.index.get(pod.nominated_node)
             if i is not None and diag.ok[i]:
-                return Decision(pod, pod.nominated_node, feasible=int(feasible.size))
+                return self._reserve(state, pod, cluster, Decision(pod, pod.nominated_node, feasible=int(feasible.size)))
         if feasible.size == 1 or not self.score:
             pick = int(feasible[tie_break(pod.uid, feasible.size)] if not self.score else feasible[0])
-            return Decision(pod, cluster.names[pick], feasible=int(feasible.size))
+            return self._reserve(state, pod, cluster, Decision(pod, cluster.names[pick], feasible=int(feasible.size)))
         scored = sample(feasible, nodes_to_score(n, self.percentage_to_score), pod.uid)
         scores = self.rank(state, pod, cluster, scored)
         best = np.flatnonzero(scores >= scores.max() - 1e-9)
         pick = int(scored[best[tie_break(pod.uid, best.size)]])
-        return Decision(pod, cluster.names[pick], feasible=int(feasible.size))
+        return self._reserve(state, pod, cluster, Decision(pod, cluster.names[pick], feasible=int(feasible.size)))
+
+    def _reserve(self, state: CycleState, pod: PodInfo, cluster: ClusterState, d: Decision) -> Decision:
+        """Run the Reserve plugins for the chosen node; one that fails undoes them all (as upstream)."""
+        node = d.node
+        assert node is not None
+        reserve = self.reserve if pod.claims else self._no_claims[2]
+        for i, p in enumerate(reserve):
+            t0 = time.perf_counter()
+            st = p.reserve(state, pod, cluster, node)
+            self._time(p.name, t0)
+            if st.code == Code.SKIP:
+                continue
+            if not st.ok:
+                for q in reversed(reserve[:i + 1]):
+                    q.unreserve(state, pod, cluster, node)
+                return Decision(pod, code=Code.ERROR, diagnosis=Diagnosis(
+                    cluster.n, pre_filter=Rejection(p.name, (f'running Reserve plugin "{p.name}": {st.message()}',))))
+            d.state = state
+        return d
+
+    def unreserve(self, d: Decision, cluster: ClusterState) -> None:
+        """The placement failed (PreBind, binding): undo what Reserve recorded, last plugin first."""
+        if d.state is not None and d.node is not None:
+            for p in reversed(self.reserve):
+                p.unreserve(d.state, d.pod, cluster, d.node)
 
     def _unschedulable(self, state: CycleState, pod: PodInfo, cluster: ClusterState,
                        diag: Filtered) -> Decision:
@@ -343,6 +384,8 @@ def build_profile(cfg: ProfileConfig, registry: Mapping[str, Any] = REGISTRY, *,
         filter=[instances[nm] for nm in per_point["filter"]],
         score=[(instances[nm], weights[nm]) for nm in per_point["score"]],
         post_filter=[instances[nm] for nm in per_point["postFilter"]],
+        reserve=[instances[nm] for nm in per_point["reserve"]],
+        pre_bind=[instances[nm] for nm in per_point["preBind"]],
         bind=[instances[nm] for nm in per_point["bind"]],
         percentage_to_score=percentage_to_score,
     )

@@ -23,8 +23,14 @@ which plugins rejected the pod, and each plugin declares the cluster events
 that can undo its rejection (``ClusterEvent``, upstream's EventsToRegister),
 so a pod waits for a change that can help it rather than for any change.
 
+After a node is chosen, Reserve plugins record in the cluster state what the
+placement takes besides the pod's resources (a claim's node, a volume), pure
+and synchronous, and undo it (``unreserve``) if the placement fails; PreBind
+plugins then act on it before the binding and may wait for the cluster to
+catch up (a volume being provisioned), through a ``PreBindHandle``.
+
 Nothing here does I/O: the binder plugin gets the I/O as a callable from the
-async worker (``BindFn``).
+async worker (``BindFn``), a PreBind plugin as a handle (``PreBindHandle``).
 """
 
 from __future__ import annotations
@@ -183,6 +189,42 @@ BindFn = Callable[[str, str, str, str], Awaitable[None]]  # namespace, name, uid
 
 
 @runtime_checkable
+class ReservePlugin(Protocol):
+    """Runs once a node is chosen: records in ``cluster`` what the placement takes besides the pod's
+    resources (``SKIP``: nothing for this pod); ``unreserve`` undoes it when the placement fails."""
+
+    name: str
+
+    def reserve(self, state: CycleState, pod: PodInfo, cluster: ClusterState, node: str) -> Status: ...
+
+    def unreserve(self, state: CycleState, pod: PodInfo, cluster: ClusterState, node: str) -> None: ...
+
+
+ClusterCheck = Callable[["ClusterState"], "Status | None"]  # None: not yet; a Status: done (ok or not)
+
+
+class PreBindHandle(Protocol):
+    """The I/O a PreBind plugin may do, provided by the async worker."""
+
+    async def patch(self, resource: str, name: str, namespace: str | None,
+                    patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch; returns the object as written."""
+
+    async def wait_until(self, check: ClusterCheck, timeout: float) -> Status:
+        """Re-evaluate ``check`` against the scheduler's cluster state as it changes until it returns a
+        Status, or an error Status after ``timeout`` seconds (or when the pod is deleted)."""
+
+
+@runtime_checkable
+class PreBindPlugin(Protocol):
+    """Runs after Reserve, before the binding, only for pods a Reserve plugin reserved something for."""
+
+    name: str
+
+    async def pre_bind(self, state: CycleState, pod: PodInfo, node: str, handle: PreBindHandle) -> Status: ...
+
+
+@runtime_checkable
 class BindPlugin(Protocol):
     name: str
 
@@ -227,9 +269,14 @@ class ClusterEvent(enum.IntFlag):
     POD_ADD = enum.auto()  # a pod placed on a node (bound, or assumed by this scheduler)
     POD_DELETE = enum.auto()  # a placed pod deleted or finished: its resources, ports and terms are gone
     POD_LABEL = enum.auto()  # a placed pod's labels changed
+    PVC_ADD = enum.auto()  # a PersistentVolumeClaim created
+    PVC_UPDATE = enum.auto()  # a claim changed (bound, its node selected, being deleted)
+    PV_ADD = enum.auto()  # a PersistentVolume created
+    PV_UPDATE = enum.auto()  # a volume changed (bound, released, its node affinity)
+    STORAGE_CLASS_ADD = enum.auto()  # a StorageClass created (classes are immutable but for metadata)
 
     ALL = (NODE_ADD | NODE_DELETE | NODE_ALLOCATABLE | NODE_LABEL | NODE_TAINT
-           | POD_ADD | POD_DELETE | POD_LABEL)
+           | POD_ADD | POD_DELETE | POD_LABEL | PVC_ADD | PVC_UPDATE | PV_ADD | PV_UPDATE | STORAGE_CLASS_ADD)
 
 
 NO_EVENTS = ClusterEvent(0)
@@ -242,6 +289,12 @@ class EnqueueExtensions(Protocol):
 
     name: str
     events_to_register: ClusterEvent
+
+
+def needs_claims(plugin: object) -> bool:
+    """A plugin that only concerns pods with PersistentVolumeClaims (``needs_claims = True``): the core
+    leaves it out of the decision for a pod without any, so the hot path does not pay for it."""
+    return bool(getattr(plugin, "needs_claims", False))
 
 
 def events_of(plugin: object) -> ClusterEvent:

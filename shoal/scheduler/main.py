@@ -54,7 +54,7 @@ async def run(socket: str, token: str, config: SchedulerConfig) -> None:
         stop.set()
 
     watch = asyncio.create_task(orphaned())
-    client = ApiClient("http://shoal", unix_socket=socket, token=token, user_agent="shoal-scheduler")
+    client = ApiClient.unix(socket, token=token, user_agent="shoal-scheduler")
     scheduler = Scheduler(client, config=config)
     starting = asyncio.create_task(scheduler.start())
     stopping = asyncio.create_task(stop.wait())

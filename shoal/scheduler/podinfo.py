@@ -94,6 +94,7 @@ class PodInfo:
     preferred_affinity: tuple[tuple[int, PodTerm], ...] = ()
     preferred_anti_affinity: tuple[tuple[int, PodTerm], ...] = ()
     spread: tuple[SpreadConstraint, ...] = ()
+    claims: tuple[str, ...] = ()  # the PersistentVolumeClaims its volumes name, in order, once each
     has_controller: bool = False
     deleting: bool = False
     error: str = ""  # set instead of raising by ``pod_info_or_error``
@@ -292,7 +293,7 @@ def pod_info(pod: Mapping[str, Any]) -> PodInfo:
 # the fields of PodInfo that its namespace, labels and spec alone decide
 _SPEC_FIELDS = ("requests", "nonzero_cpu", "nonzero_memory", "host_ports", "tolerations", "node_selector",
                 "required_node_terms", "preferred_node_terms", "affinity", "anti_affinity", "preferred_affinity",
-                "preferred_anti_affinity", "spread")
+                "preferred_anti_affinity", "spread", "claims")
 SPEC_MEMO = 1024
 _spec_memo: Memo[bytes, PodInfo] = Memo(SPEC_MEMO)
 _encode = msgspec.json.Encoder().encode
@@ -350,7 +351,17 @@ def _spec_parts(spec: Mapping[str, Any], ns: str, labels: dict[str, str]) -> Pod
     info.preferred_affinity = _weighted(pa.get("preferredDuringSchedulingIgnoredDuringExecution") or [], ns)
     info.preferred_anti_affinity = _weighted(paa.get("preferredDuringSchedulingIgnoredDuringExecution") or [], ns)
     info.spread = tuple(_spread(c, labels) for c in spec.get("topologySpreadConstraints") or [])
+    info.claims = _claims(spec)
     return info
+
+
+def _claims(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    names: dict[str, None] = {}
+    for v in spec.get("volumes") or []:
+        ref = v.get("persistentVolumeClaim") if isinstance(v, Mapping) else None
+        if isinstance(ref, Mapping) and ref.get("claimName"):
+            names[str(ref["claimName"])] = None
+    return tuple(names)
 
 
 _CONTAINER_KEEP = ("name", "resources", "ports", "restartPolicy")

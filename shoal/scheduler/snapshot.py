@@ -24,6 +24,9 @@ touching the nodes at all, which is the common case of a cluster with room.
 ``load`` holds, as float64 rows, what the scoring formulas read (non-zero cpu
 and memory requested, their allocatable, and its inverse, inf for none).
 
+Claims, volumes and storage classes are kept beside the nodes, parsed
+(``volumes``), for the VolumeBinding plugin.
+
 Node changes (rare next to pod changes) mark the arrays dirty; they are
 rebuilt, with every derived count, before the next decision (``refresh``).
 Pure: no I/O, imports only ``shoal.api`` (and numpy).
@@ -43,6 +46,7 @@ import numpy.typing as npt
 from shoal.api.quantity import InvalidQuantity, int_value, milli_value
 from shoal.api.selectors import DOUBLE_EQUALS, EQUALS, IN, Selector
 from shoal.scheduler.podinfo import PodInfo, PodTerm
+from shoal.scheduler.volumes import VolumeState
 
 BASE_RESOURCES = ("cpu", "memory", "pods", "ephemeral-storage")
 CPU, MEMORY, PODS = 0, 1, 2
@@ -196,6 +200,8 @@ class ClusterState:
         self.pods_by_label: dict[tuple[str, str], dict[str, tuple[str, PodInfo]]] = {}
         self.assumed: set[str] = set()
         self.generation = 0  # bumps on every change (decisions can be replayed per generation)
+        self.node_epoch = 0  # bumps whenever the node arrays are rebuilt (masks over nodes made before are stale)
+        self.volumes = VolumeState()  # claims, volumes and classes (``scheduler.volumes``)
         self._dirty = True
         self._build_empty()
 
@@ -248,6 +254,7 @@ class ClusterState:
 
     def _rebuild(self) -> None:
         self._build_empty()
+        self.node_epoch += 1
         names = sorted(self.nodes)
         self.names = names
         self.index = {nm: i for i, nm in enumerate(names)}

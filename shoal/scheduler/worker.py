@@ -22,7 +22,16 @@ for a decision, one at a time, yielding to the event loop between pods:
 
 The informer handlers name each change as a ``ClusterEvent`` (a node added,
 its labels, taints or allocatable changed; a placed pod added, relabelled or
-gone) and hand it to the queue, which wakes only the pods waiting for it.
+gone; a claim, volume or storage class added or changed) and hand it to the
+queue, which wakes only the pods waiting for it. Claims, volumes and classes
+are kept, parsed, in the cluster state for the VolumeBinding plugin.
+
+A decision whose Reserve plugins reserved something (a claim's node) runs the
+profile's PreBind plugins before the binding, outside the binding slots: they
+write through ``PreBindHandle`` (the client) and may wait, re-checked on each
+claim, volume or node change, until the cluster catches up (the PV controller
+binds the claims); a failure or a timeout undoes the reservation and the
+assumed pod, and the pod is tried again after back-off (upstream's PreBind).
 
 Writes that are not the binding itself (status, events) run on their own
 tasks so a slow write never holds the next decision; ``Scheduled`` events are
@@ -37,7 +46,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +57,7 @@ from shoal.client.events import EventRecorder
 from shoal.scheduler.config import SchedulerConfig
 from shoal.scheduler.core import Decision, Profile, build_profiles
 from shoal.scheduler.events import node_events
-from shoal.scheduler.framework import ClusterEvent, Code, Diagnosis
+from shoal.scheduler.framework import ClusterCheck, ClusterEvent, Code, Diagnosis, Status, error
 from shoal.scheduler.podinfo import PodInfo, pod_info_or_error, scheduling_view
 from shoal.scheduler.queue import QueuedPod, SchedulingQueue
 from shoal.scheduler.snapshot import ClusterState
@@ -86,9 +95,36 @@ def failure_message(d: Diagnosis) -> str:
         return f'no scheduler profile named "{d.unknown_profile}"'
     if d.invalid_spec:
         return f"0/{d.nodes_evaluated} nodes are available: invalid pod spec: {d.invalid_spec}"
-    if d.pre_filter is not None:
-        return f"0/{d.nodes_evaluated} nodes are available: {', '.join(d.pre_filter.reasons)}"
+    if d.pre_filter is not None:  # upstream ends each part of the message with a period
+        return f"0/{d.nodes_evaluated} nodes are available: {', '.join(d.pre_filter.reasons)}."
     return fit_message(d.nodes_evaluated, d.reason_counts(), d.post_filter)
+
+
+class _PreBindHandle:
+    """The worker's side of ``framework.PreBindHandle``: the client, and waits on the cluster state."""
+
+    def __init__(self, scheduler: Scheduler, uid: str) -> None:
+        self.scheduler = scheduler
+        self.uid = uid
+
+    async def patch(self, resource: str, name: str, namespace: str | None,
+                    patch: dict[str, Any]) -> dict[str, Any]:
+        return await self.scheduler.client.patch(resource, name, patch, namespace)
+
+    async def wait_until(self, check: ClusterCheck, timeout: float) -> Status:
+        s = self.scheduler
+        st = check(s.cluster)
+        if st is not None:
+            return st
+        fut: asyncio.Future[Status] = asyncio.get_running_loop().create_future()
+        s._waiters[self.uid] = (check, fut)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return error("timed out waiting for the condition")
+        finally:
+            if s._waiters.get(self.uid, (None, None))[1] is fut:
+                del s._waiters[self.uid]
 
 
 class Scheduler:
@@ -114,17 +150,27 @@ class Scheduler:
         # its own informers keep only what scheduling reads; shared ones stay whole for the others
         self.pods: Informer = self.factory.informer("pods", transform=scheduling_view if self._own_factory else None)
         self.nodes: Informer = self.factory.informer("nodes")
+        self.claims: Informer = self.factory.informer("persistentvolumeclaims")
+        self.volumes: Informer = self.factory.informer("persistentvolumes")
+        self.classes: Informer = self.factory.informer("storageclasses")
+        # PreBind waits in flight: pod uid -> (what it waits for, the future it is told through)
+        self._waiters: dict[str, tuple[ClusterCheck, asyncio.Future[Status]]] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self, *, sync_timeout: float = 60) -> None:
         self.nodes.add_handler(self._node_added, self._node_updated, self._node_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        vols = self.cluster.volumes
+        self.claims.add_handler(*self._storage_handlers(vols.set_claim, vols.remove_claim))
+        self.volumes.add_handler(*self._storage_handlers(vols.set_volume, vols.remove_volume))
+        self.classes.add_handler(*self._storage_handlers(vols.set_class, vols.remove_class))
+        informers = (self.pods, self.nodes, self.claims, self.volumes, self.classes)
         if self._own_factory:
             self.factory.start()
         else:
-            self.pods.start()
-            self.nodes.start()
-        await asyncio.gather(self.pods.wait_synced(sync_timeout), self.nodes.wait_synced(sync_timeout))
+            for inf in informers:
+                inf.start()
+        await asyncio.gather(*(inf.wait_synced(sync_timeout) for inf in informers))
         self._tasks.append(asyncio.create_task(self._loop(), name="scheduler"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="scheduler-housekeeping"))
         for i in range(4):
@@ -161,6 +207,7 @@ class Scheduler:
         before = self.cluster.nodes.get(name)
         if self.cluster.set_node(node):
             self.queue.move(node_events(before, self.cluster.nodes[name]))
+            self._recheck_waiters()
 
     def _node_updated(self, old: Body, new: Body) -> None:
         self._node_added(new)
@@ -168,6 +215,37 @@ class Scheduler:
     def _node_deleted(self, node: Body) -> None:
         if self.cluster.remove_node(views.name(node)):
             self.queue.move(ClusterEvent.NODE_DELETE)
+            self._recheck_waiters()
+
+    def _storage_handlers(self, set_fn: Callable[[Body], ClusterEvent], remove_fn: Callable[[Body], None]) -> tuple[
+            Callable[[Body], None], Callable[[Body, Body], None], Callable[[Body], None]]:
+        """Handlers that keep one storage kind in ``cluster.volumes``: a change that a rejected pod may be
+        waiting for moves it; every change re-checks the PreBind waits (a deletion can end one)."""
+        def added(obj: Body) -> None:
+            event = set_fn(obj)
+            if event:
+                self.queue.move(event)
+            self._recheck_waiters()
+
+        def updated(old: Body, new: Body) -> None:
+            added(new)
+
+        def deleted(obj: Body) -> None:
+            remove_fn(obj)
+            self._recheck_waiters()
+        return added, updated, deleted
+
+    def _recheck_waiters(self) -> None:
+        for check, fut in list(self._waiters.values()):
+            if fut.done():
+                continue
+            try:
+                st = check(self.cluster)
+            except Exception as e:  # a bug in a check ends its wait, not the informer
+                log.exception("PreBind check failed")
+                st = error(f"{type(e).__name__}: {e}")
+            if st is not None:
+                fut.set_result(st)
 
     def _responsible(self, pod: Body) -> bool:
         return (not views.node_name(pod) and not views.is_terminating(pod)
@@ -222,6 +300,9 @@ class Scheduler:
 
     def _pod_deleted(self, pod: Body) -> None:
         uid = views.uid(pod)
+        waiter = self._waiters.get(uid)
+        if waiter is not None and not waiter[1].done():
+            waiter[1].set_result(error("pod does not exist any more"))
         self.queue.delete(uid)
         self._assume_deadline.pop(uid, None)
         if self.cluster.remove_pod(uid) is not None:
@@ -268,7 +349,7 @@ class Scheduler:
         if d.node is not None:
             self.cluster.add_pod(pod, d.node, assumed=True)
             self.queue.move(ClusterEvent.POD_ADD)
-            self._spawn(self._bind(profile, qp, d.node))
+            self._spawn(self._bind(profile, qp, d))
             return
         self.metrics.unschedulable += 1
         diagnosis = d.diagnosis or Diagnosis(self.cluster.n)
@@ -285,8 +366,12 @@ class Scheduler:
         self._inflight.add(t)
         t.add_done_callback(self._inflight.discard)
 
-    async def _bind(self, profile: Profile, qp: QueuedPod, node: str) -> None:
+    async def _bind(self, profile: Profile, qp: QueuedPod, d: Decision) -> None:
         pod = qp.pod
+        node = d.node
+        assert node is not None
+        if d.state is not None and not await self._pre_bind(profile, d):
+            return
         async with self._bind_slots:
             try:
                 for plugin in profile.bind:
@@ -294,6 +379,7 @@ class Scheduler:
                     if st.code != Code.SKIP:
                         break
             except ApiException as e:
+                profile.unreserve(d, self.cluster)
                 if self.cluster.node_of(pod.uid) == node and pod.uid in self.cluster.assumed:
                     self._forget(pod.uid)
                 if e.status in (404, 409):
@@ -307,6 +393,7 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
+                profile.unreserve(d, self.cluster)
                 if pod.uid in self.cluster.assumed:
                     self._forget(pod.uid)
                 self.metrics.errors += 1
@@ -324,6 +411,39 @@ class Scheduler:
 
     async def _do_bind(self, namespace: str, name: str, uid: str, node: str) -> None:
         await self.client.bind(namespace, name, node, uid=uid)
+
+    async def _pre_bind(self, profile: Profile, d: Decision) -> bool:
+        """Run the PreBind plugins; on a failure undo the placement, retry the pod after back-off and
+        say why on it (upstream: ``running PreBind plugin "VolumeBinding": ...``). True: go on and bind."""
+        assert d.state is not None and d.node is not None
+        pod = d.pod
+        handle = _PreBindHandle(self, pod.uid)
+        message = ""
+        for plugin in profile.pre_bind:
+            try:
+                st = await plugin.pre_bind(d.state, pod, d.node, handle)
+            except asyncio.CancelledError:
+                raise
+            except ApiException as e:
+                st = error(e.message)
+            except Exception as e:
+                log.exception("PreBind %s of %s failed", plugin.name, pod.key)
+                st = error(f"{type(e).__name__}: {e}")
+            if not st.ok:
+                message = f'running PreBind plugin "{plugin.name}": {st.message()}'
+                break
+        if not message:
+            return True
+        profile.unreserve(d, self.cluster)
+        if pod.uid in self.cluster.assumed:
+            self._forget(pod.uid)
+        if pod.uid not in self.queue:
+            return False  # deleted meanwhile: nothing to retry, nobody to tell
+        self.metrics.errors += 1
+        log.info("%s: %s", pod.key, message)
+        self.queue.failed(pod.uid, unschedulable=False, message=message)
+        await self._report_failure(pod, Code.ERROR, message)
+        return False
 
     # ---- reporting --------------------------------------------------------------------------
     def _enqueue_write(self, kind: str, payload: Any) -> None:

@@ -244,3 +244,41 @@ async def test_runtime_selection(tmp_path: Path) -> None:
                                                  state_dir=tmp_path))
     assert drv.name == "process" and svc is None
     await drv.close()
+
+
+# ---- volumes ------------------------------------------------------------------------------------------
+def test_process_pod_sees_its_volumes_through_rewritten_paths(process_cluster: Cluster) -> None:
+    c = process_cluster
+    name, cm = unique("pvol"), unique("cm")
+    c.create("/api/v1/namespaces/default/configmaps",
+             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": cm}, "data": {"k": "from-cm"}})
+    c.pod(name, [{"name": "main", "image": "none", "command": ["sh", "-c", "cat /cfg/k > /scratch/out; sleep 1000"],
+                  "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}, {"name": "scratch", "mountPath": "/scratch"}]}],
+          volumes=[{"name": "cfg", "configMap": {"name": cm}}, {"name": "scratch", "emptyDir": {}}],
+          terminationGracePeriodSeconds=0)
+    pod = c.wait(name, lambda p: phase(p) == "Running", what="Running")
+    out = c.agent.root / "agent" / "pods" / pod["metadata"]["uid"] / "volumes" / "kubernetes.io~empty-dir" / "scratch"
+    deadline = time.monotonic() + 10
+    while not (out / "out").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (out / "out").read_text() == "from-cm"
+    c.delete(name, grace=0)
+    c.wait_gone(name)
+    deadline = time.monotonic() + 10
+    while out.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not out.exists()
+
+
+def test_simulated_pod_with_volumes_runs_and_nothing_is_written(sim_cluster: Cluster) -> None:
+    c = sim_cluster
+    ok, bad = unique("svol"), unique("snfs")
+    c.pod(ok, [{"name": "main", "image": "x", "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}]}],
+          volumes=[{"name": "cfg", "configMap": {"name": "does-not-matter"}}])
+    c.pod(bad, [{"name": "main", "image": "x", "volumeMounts": [{"name": "d", "mountPath": "/d"}]}],
+          volumes=[{"name": "d", "iscsi": {"targetPortal": "192.0.2.1:3260", "iqn": "iqn.x", "lun": 0}}])
+    c.wait(ok, lambda p: phase(p) == "Running", what="Running")
+    c.wait(bad, lambda p: waiting_reason(p, "main") == "ContainerCreating", what="ContainerCreating")
+    assert not (c.agent.root / "agent" / "pods").exists()  # no I/O for hollow pods
+    time.sleep(1)
+    assert phase(c.get(bad) or {}) == "Pending"

@@ -90,7 +90,7 @@ async def guarded_agent(server: RunningServer, monkeypatch: pytest.MonkeyPatch
                         ) -> AsyncIterator[tuple[Agent, ApiClient, ConnectGuard]]:
     guard = ConnectGuard(("127.0.0.1", server.port))
     guard.install(monkeypatch)
-    client = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    client = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     agent = Agent(client, AgentOptions(
         node_name=f"simprobe-{uuid.uuid4().hex[:6]}", runtime="simulated", address="127.0.0.1", tunnel=False,
         backoff_base=0.2, backoff_max=1.0, lease_interval=1.0, sweep_interval=3600, resync_interval=3600))

@@ -622,6 +622,22 @@ def test_endpoint_slice() -> None:
     assert (empty["PORTS"], empty["ENDPOINTS"]) == ("<unset>", "<unset>")
 
 
+@pytest.mark.parametrize(
+    ("spec", "selector"),
+    [
+        ({"podSelector": {}}, "<none>"),
+        ({}, "<none>"),
+        ({"podSelector": {"matchLabels": {"role": "db", "app": "web"}}}, "app=web,role=db"),
+        ({"podSelector": {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["b", "a"]}]}},
+         "tier notin (a,b)"),
+        ({"podSelector": {"matchExpressions": [{"key": "tier", "operator": "Bogus"}]}}, "<error>"),
+    ],
+)
+def test_network_policy_row(spec: dict[str, Any], selector: str) -> None:
+    assert cells("NetworkPolicy", {"metadata": meta("deny"), "spec": spec}) == {
+        "NAME": "deny", "POD-SELECTOR": selector, "AGE": "5m"}
+
+
 # --- events --------------------------------------------------------------------
 
 
@@ -1171,6 +1187,7 @@ def test_every_printer_matches_its_upstream_columns() -> None:
         "Lease": ["Name", "Holder", "Age"],
         "EndpointSlice": ["Name", "AddressType", "Ports", "Endpoints", "Age"],
         "PriorityClass": ["Name", "Value", "Global-Default", "Age", "PreemptionPolicy"],
+        "NetworkPolicy": ["Name", "Pod-Selector", "Age"],
         "PersistentVolume": ["Name", "Capacity", "Access Modes", "Reclaim Policy", "Status", "Claim", "StorageClass",
                              "VolumeAttributesClass", "Reason", "Age", "VolumeMode"],
         "PersistentVolumeClaim": ["Name", "Status", "Volume", "Capacity", "Access Modes", "StorageClass",
@@ -1181,6 +1198,7 @@ def test_every_printer_matches_its_upstream_columns() -> None:
         "APIService": ["Name", "Service", "Available", "Age"],
         "ReplicationController": ["Name", "Desired", "Current", "Ready", "Age", "Containers", "Images", "Selector"],
         "PodTemplate": ["Name", "Containers", "Images", "Pod Labels"],
+        "CustomResourceDefinition": ["Name", "Created At"],
     }
     assert {kind: [c.name for c in p.columns] for kind, p in PRINTERS.items()} == upstream
 

@@ -1,25 +1,35 @@
-"""The API client, informers and work queue against a real shoal server."""
+"""The API client, informers and work queue: against a real shoal server over both of its sockets, and
+against an API server in this process through the in-process transport (the same answers are the contract)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shoal.client import ApiClient, ApiException, InformerFactory, WorkQueue, run_workers
+from tests.client.inprocess import inprocess_client
+from tests.eventually import eventually
 from tests.server_fixture import RunningServer
 
 
-@pytest.fixture(params=["https", "unix"])
-async def client(server: RunningServer, request: pytest.FixtureRequest) -> AsyncIterator[ApiClient]:
-    """Both transports: HTTPS (aiohttp) and the server's Unix socket (the lean unary client)."""
+@pytest.fixture(params=["https", "unix", "inprocess"])
+async def client(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApiClient]:
+    """Every transport: HTTPS (aiohttp) and the server's Unix socket (the lean unary client) to a running
+    server, and the in-process one to an ``ApiServer`` on a SQLite store of its own."""
+    if request.param == "inprocess":
+        async with inprocess_client(tmp_path) as c:
+            yield c
+        return
+    server: RunningServer = request.getfixturevalue("server")
     if request.param == "https":
-        c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+        c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     else:
-        c = ApiClient("http://shoal", token=server.token, unix_socket=str(server.data_dir / "api.sock"))
+        c = ApiClient.unix(str(server.data_dir / "api.sock"), token=server.token)
     yield c
     await c.close()
 
@@ -75,10 +85,7 @@ async def test_informer_sees_changes_and_indexes(client: ApiClient, ns: str) -> 
         await client.create("configmaps", {"metadata": {"name": "x", "labels": {"color": "red"}}}, ns)
         await client.patch("configmaps", "x", {"data": {"a": "b"}}, ns)
         await client.delete("configmaps", "pre", ns)
-        for _ in range(100):
-            if ("delete", "pre") in seen and ("update", "x") in seen:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: ("delete", "pre") in seen and ("update", "x") in seen, timeout=5)
         assert seen.index(("add", "x")) < seen.index(("update", "x"))
         assert ("delete", "pre") in seen and inf.get(f"{ns}/pre") is None
         assert [o["metadata"]["name"] for o in inf.by_index("color", "red")] == ["x"]

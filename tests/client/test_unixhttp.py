@@ -94,7 +94,7 @@ async def test_requests_bodies_and_keep_alive(server: tuple[str, list[web.Reques
 
 async def test_api_client_uses_it_and_maps_errors(server: tuple[str, list[web.Request]]) -> None:
     path, _ = server
-    client = ApiClient("http://shoal", unix_socket=path, token="t", timeout=0.5)
+    client = ApiClient.unix(path, token="t", timeout=0.5)
     try:
         assert (await client.request("GET", "/api/v1/namespaces"))["auth"] == "Bearer t"
         with pytest.raises(ApiException) as e:
@@ -157,7 +157,7 @@ async def test_body_until_close_and_connection_close(tmp_path: Path) -> None:
 async def test_watch_lines_split_anywhere(server: tuple[str, list[web.Request]]) -> None:
     """Events arrive many per chunk or cut across chunks; each is read once and whole."""
     path, _ = server
-    client = ApiClient("http://shoal", unix_socket=path, token="t")
+    client = ApiClient.unix(path, token="t")
     try:
         names = [ev.object["metadata"]["name"] async for ev in client.watch("pods", "default")]
         assert names == ["a", "b", "c", "d"]

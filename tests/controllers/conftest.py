@@ -14,7 +14,9 @@ pull (``pullfail``), running but never Ready (``unready``) or stuck creating
 its containers (``hang``). A terminating
 pod is removed after ``stop_delay``, as an agent does once its containers
 stopped. It never runs a container; everything else goes through the public
-API like the real agent.
+API like the real agent. Its times come from ``clock``/``monotonic``, so the
+step-by-step harness (``harness.py``) drives it like a controller, on its fake
+clock (``Harness.attach``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from typing import Any
 import pytest
 
 from shoal.client import ApiClient, ApiException, InformerFactory, WorkQueue, key_of, run_workers
+from shoal.controllers.base import Clock, utcnow
 from shoal.controllers.manager import ControllerManager
+from tests.controllers.harness import Harness, harness
 from tests.server_fixture import RunningServer, start_server
 
 Obj = dict[str, Any]
@@ -53,9 +57,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     srv.stop()
 
 
-def _sec(t: float | None = None) -> str:
-    when = dt.datetime.now(dt.UTC) if t is None else dt.datetime.fromtimestamp(t, dt.UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+def _sec(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def fate_by_image(pod: Obj) -> str:
@@ -67,34 +70,47 @@ def fate_by_image(pod: Obj) -> str:
 
 
 class FakeKubelet:
+    name = "fake-kubelet"
+
     def __init__(self, client: ApiClient, namespace: str, *, node: str | None = None, ready_delay: float = 0.05,
-                 stop_delay: float = 0.1, fate: Callable[[Obj], str] = fate_by_image) -> None:
+                 stop_delay: float = 0.1, fate: Callable[[Obj], str] = fate_by_image, clock: Clock = utcnow,
+                 monotonic: Callable[[], float] = time.monotonic, factory: InformerFactory | None = None) -> None:
         self.client = client
         self.namespace = namespace
         self.node = node or f"fake-{uuid.uuid4().hex[:6]}"
         self.ready_delay = ready_delay
         self.stop_delay = stop_delay
         self.fate = fate
-        self.factory = InformerFactory(client)
+        self.clock = clock
+        self.monotonic = monotonic
+        self.factory = factory or InformerFactory(client)
         self.pods = self.factory.informer("pods", namespace=namespace)
         self.queue = WorkQueue(name="fake-kubelet")
         self._started: dict[str, float] = {}  # pod uid -> when its containers started (monotonic)
         self._wall: dict[str, float] = {}
+        self._stopping: dict[str, float] = {}  # pod uid -> when it was first seen terminating (monotonic)
         self._task: asyncio.Task[None] | None = None
         self.paused = False
 
-    async def start(self) -> None:
+    def _now(self) -> str:
+        return _sec(self.clock().timestamp())
+
+    async def register(self) -> None:
+        """Create its Node, Ready, and enqueue the namespace's pods as they change."""
         body = {"metadata": {"name": self.node, "labels": {"kubernetes.io/hostname": self.node}}, "spec": {}}
         node = await self.client.create("nodes", body)
         node["status"] = {
             "capacity": {"cpu": "64", "memory": "256Gi", "pods": "5000"},
             "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "5000"},
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                            "message": "fake kubelet (test stand-in)", "lastHeartbeatTime": _sec(),
-                            "lastTransitionTime": _sec()}],
+                            "message": "fake kubelet (test stand-in)", "lastHeartbeatTime": self._now(),
+                            "lastTransitionTime": self._now()}],
         }
         await self.client.update_status("nodes", node)
         self.pods.add_handler(on_add=self._enqueue, on_update=lambda o, n: self._enqueue(n))
+
+    async def start(self) -> None:
+        await self.register()
         self.factory.start()
         await self.factory.wait_synced(10)
         self._task = asyncio.create_task(run_workers(self.queue, self._sync, 8))
@@ -116,6 +132,12 @@ class FakeKubelet:
         for k in self.pods.keys():  # noqa: SIM118 - Informer.keys(), not a dict
             self.queue.add(k)
 
+    async def events_written(self, timeout: float | None = None) -> None:
+        """It records no Events (the harness asks every reconciler)."""
+
+    async def reconcile(self, key: Hashable) -> None:
+        await self._sync(key)
+
     async def _sync(self, key: Hashable) -> None:
         if self.paused:
             return
@@ -133,13 +155,16 @@ class FakeKubelet:
             return
         uid = md["uid"]
         if md.get("deletionTimestamp"):
-            await asyncio.sleep(self.stop_delay)
+            left = self.stop_delay - (self.monotonic() - self._stopping.setdefault(uid, self.monotonic()))
+            if left > 0:  # its containers take a moment to stop
+                self.queue.add_after(str(key), left)
+                return
             with contextlib.suppress(ApiException):
                 await self.client.delete("pods", md["name"], md["namespace"], grace_period_seconds=0, uid=uid)
             return
         if uid not in self._started:
-            self._started[uid] = time.monotonic()
-            self._wall[uid] = time.time()
+            self._started[uid] = self.monotonic()
+            self._wall[uid] = self.clock().timestamp()
         status = self.status_for(pod)
         if status is None:
             return
@@ -176,14 +201,14 @@ class FakeKubelet:
                                                                        "message": "back-off restarting"}})
                 for c in containers]}
         running = {"running": {"startedAt": started}}
-        elapsed = time.monotonic() - self._started[uid]
+        elapsed = self.monotonic() - self._started[uid]
         if fate == "unready" or elapsed < self.ready_delay:
             if fate != "unready":
                 self.queue.add_after(pod["metadata"]["namespace"] + "/" + pod["metadata"]["name"],
                                      self.ready_delay - elapsed + 0.01)
             return {**base, "phase": "Running", "conditions": unready,
                     "containerStatuses": [cstatus(c, ready=False, state=running) for c in containers]}
-        now = _sec()
+        now = self._now()
         return {**base, "phase": "Running", "conditions": [
             {"type": "PodScheduled", "status": "True", "lastTransitionTime": started},
             {"type": "Initialized", "status": "True", "lastTransitionTime": started},
@@ -194,7 +219,7 @@ class FakeKubelet:
 
 @pytest.fixture
 async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     yield c
     await c.close()
 
@@ -212,7 +237,7 @@ async def ns(client: ApiClient) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def kubelet(server: RunningServer, ns: str) -> AsyncIterator[FakeKubelet]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     k = FakeKubelet(c, ns)
     await k.start()
     yield k
@@ -229,7 +254,7 @@ async def controllers(server: RunningServer) -> AsyncIterator[ManagerFactory]:
     started: list[tuple[ControllerManager, ApiClient]] = []
 
     async def start(*names: str, **kw: Any) -> ControllerManager:
-        c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+        c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
         m = ControllerManager(c, enabled=list(names), **kw)
         await m.start()
         started.append((m, c))
@@ -241,15 +266,8 @@ async def controllers(server: RunningServer) -> AsyncIterator[ManagerFactory]:
         await c.close()
 
 
-async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy; fail with its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
-        await asyncio.sleep(interval)
+@pytest.fixture
+async def h(tmp_path: Path) -> AsyncIterator[Harness]:
+    """The step-by-step harness (``tests/controllers/harness.py``): no server process, a fake clock."""
+    async with harness(tmp_path) as h:
+        yield h

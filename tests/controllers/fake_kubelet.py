@@ -31,12 +31,12 @@ Obj = dict[str, Any]
 Outcome = Callable[[Obj], str]  # pod -> "Running" | "Succeeded" | "Failed" | "Pending"
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _micro(clock: Clock) -> str:
+    return clock().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _sec() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _secs(clock: Clock) -> str:
+    return clock().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def always_running(_pod: Obj) -> str:
@@ -45,8 +45,10 @@ def always_running(_pod: Obj) -> str:
 
 class FakeCluster:
     def __init__(self, client: ApiClient, *, lease_interval: float = 0.5, outcome: Outcome = always_running,
-                 schedule: bool = True, namespaces: set[str] | None = None) -> None:
+                 schedule: bool = True, namespaces: set[str] | None = None, clock: Clock = utcnow) -> None:
         self.client = client
+        self.clock = clock  # the times it writes (a harness's fake clock)
+        self.paused = False  # act on no pod (a test writes their status itself)
         self.namespaces = namespaces  # only pods of these (None: all)
         self.lease_interval = lease_interval
         self.outcome = outcome
@@ -74,9 +76,9 @@ class FakeCluster:
             "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
             "conditions": [
                 {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
-                 "lastHeartbeatTime": _sec(), "lastTransitionTime": _sec()},
+                 "lastHeartbeatTime": self._sec(), "lastTransitionTime": self._sec()},
                 {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "fake kubelet is ready",
-                 "lastHeartbeatTime": _sec(), "lastTransitionTime": _sec()},
+                 "lastHeartbeatTime": self._sec(), "lastTransitionTime": self._sec()},
             ],
         }
         node = await self.client.update_status("nodes", node)
@@ -103,7 +105,7 @@ class FakeCluster:
     # ---- leases ------------------------------------------------------------------------------
     async def _renew(self, name: str) -> None:
         body = {"metadata": {"name": name, "namespace": "kube-node-lease"},
-                "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": _now()}}
+                "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": _micro(self.clock)}}
         try:
             await self.client.patch("leases", name, {"spec": body["spec"]}, "kube-node-lease")
         except ApiException as e:
@@ -113,9 +115,7 @@ class FakeCluster:
 
     async def _lease_loop(self) -> None:
         while True:
-            for name in self.live():
-                with contextlib.suppress(ApiException):
-                    await self._renew(name)
+            await self.renew_leases()
             await asyncio.sleep(self.lease_interval)
 
     # ---- pods --------------------------------------------------------------------------------
@@ -133,7 +133,11 @@ class FakeCluster:
                 return False
         return True
 
-    async def _handle(self, pod: Obj) -> None:
+    def _sec(self) -> str:
+        return _secs(self.clock)
+
+    async def _handle(self, pod: Obj) -> bool:
+        """One pod's next step, as an agent (and a scheduler) would take it; whether it wrote anything."""
         md = pod["metadata"]
         ns, name = md["namespace"], md["name"]
         spec = pod.get("spec") or {}
@@ -141,7 +145,7 @@ class FakeCluster:
         phase = (pod.get("status") or {}).get("phase")
         if not node:
             if not self.schedule or md.get("deletionTimestamp"):
-                return
+                return False
             live = []
             for n in self.live():
                 with contextlib.suppress(ApiException):
@@ -152,58 +156,73 @@ class FakeCluster:
                 with contextlib.suppress(ApiException):
                     await self.client.bind(ns, name, target)
                     self.bindings.append((f"{ns}/{name}", target))
-            return
+                return True
+            return False
         if node not in self.nodes or node in self.dead:
-            return
+            return False
         if md.get("deletionTimestamp"):
             with contextlib.suppress(ApiException):
                 await self.client.delete("pods", name, ns, grace_period_seconds=0, uid=md.get("uid"))
-            return
+            return True
         if phase in ("Succeeded", "Failed"):
-            return
+            return False
         want = self.outcome(pod)
         if want == phase or want == "Pending":
-            return
+            return False
         body = dict(pod)
         containers = spec.get("containers") or []
-        status: Obj = {"phase": want, "hostIP": "10.0.0.1", "podIP": "10.1.0.1", "startTime": _sec()}
+        status: Obj = {"phase": want, "hostIP": "10.0.0.1", "podIP": "10.1.0.1", "startTime": self._sec()}
         if want == "Running":
             status["conditions"] = [
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": _sec()},
-                {"type": "Initialized", "status": "True", "lastTransitionTime": _sec()},
-                {"type": "ContainersReady", "status": "True", "lastTransitionTime": _sec()},
-                {"type": "Ready", "status": "True", "lastTransitionTime": _sec()},
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": self._sec()},
+                {"type": "Initialized", "status": "True", "lastTransitionTime": self._sec()},
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": self._sec()},
+                {"type": "Ready", "status": "True", "lastTransitionTime": self._sec()},
             ]
             status["containerStatuses"] = [
                 {"name": c["name"], "ready": True, "restartCount": 0, "image": c.get("image", ""), "imageID": "",
-                 "started": True, "state": {"running": {"startedAt": _sec()}}} for c in containers]
+                 "started": True, "state": {"running": {"startedAt": self._sec()}}} for c in containers]
         else:
             code = 0 if want == "Succeeded" else 1
             status["conditions"] = [
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": _sec()},
-                {"type": "Ready", "status": "False", "reason": "PodCompleted", "lastTransitionTime": _sec()},
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": self._sec()},
+                {"type": "Ready", "status": "False", "reason": "PodCompleted", "lastTransitionTime": self._sec()},
             ]
             status["containerStatuses"] = [
                 {"name": c["name"], "ready": False, "restartCount": 0, "image": c.get("image", ""), "imageID": "",
                  "state": {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                                          "startedAt": _sec(), "finishedAt": _sec()}}} for c in containers]
+                                          "startedAt": self._sec(), "finishedAt": self._sec()}}} for c in containers]
         body["status"] = status
         with contextlib.suppress(ApiException):
             await self.client.update_status("pods", body)
+        return True
+
+    async def step(self) -> bool:
+        """One pass over the pods in its cache; whether it wrote anything."""
+        wrote = False
+        if self.paused:
+            return wrote
+        for pod in self.pods.list():
+            if self.namespaces is not None and pod["metadata"]["namespace"] not in self.namespaces:
+                continue
+            k = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+            if k in self._busy:
+                continue
+            self._busy.add(k)
+            try:
+                wrote = await self._handle(pod) or wrote
+            finally:
+                self._busy.discard(k)
+        return wrote
+
+    async def renew_leases(self) -> None:
+        for name in self.live():
+            with contextlib.suppress(ApiException):
+                await self._renew(name)
 
     async def _pod_loop(self) -> None:
         while True:
-            for pod in self.pods.list():
-                if self.namespaces is not None and pod["metadata"]["namespace"] not in self.namespaces:
-                    continue
-                k = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
-                if k in self._busy:
-                    continue
-                self._busy.add(k)
-                try:
-                    await self._handle(pod)
-                finally:
-                    self._busy.discard(k)
+            await self.step()
             await asyncio.sleep(0.05)
 
     async def start(self) -> None:
@@ -246,18 +265,3 @@ async def running_controllers(client: ApiClient, *classes: type[Controller], clo
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         await ctx.factory.stop()
-
-
-async def eventually(check: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy; fail with its last value."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while True:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
-        await asyncio.sleep(interval)

@@ -1,11 +1,10 @@
-"""The CronJob controller against a real server, driven by a fake clock (no test waits for a real minute),
-and the schedule walker on its own."""
+"""The CronJob controller, driven one ``reconcile`` at a time on the harness's fake clock (``harness.py``; no
+test waits for a real minute), and the schedule walker on its own."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,33 +13,20 @@ import pytest
 from shoal.client import ApiClient, ApiException
 from shoal.controllers import cronsched
 from shoal.controllers.cronjob import CronJobController, job_name
-from tests.controllers.fake_kubelet import eventually, running_controllers
-from tests.server_fixture import RunningServer
+from tests.controllers.harness import Harness
 
 Obj = dict[str, Any]
 UTC = dt.UTC
 
 
-class FakeClock:
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
+@pytest.fixture
+def client(h: Harness) -> ApiClient:
+    return h.client
 
 
 @pytest.fixture
-async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
-    yield c
-    await c.close()
-
-
-@pytest.fixture
-async def ns(client: ApiClient) -> str:
-    name = f"cron-{uuid.uuid4().hex[:8]}"
-    await client.create("namespaces", {"metadata": {"name": name}})
-    return name
+async def ns(h: Harness) -> str:
+    return await h.namespace("cron")
 
 
 def cron_body(name: str, schedule: str = "*/5 * * * *", **spec: Any) -> Obj:
@@ -52,8 +38,8 @@ def cron_body(name: str, schedule: str = "*/5 * * * *", **spec: Any) -> Obj:
 
 
 class Env:
-    def __init__(self, client: ApiClient, ns: str, ctl: CronJobController, clock: FakeClock) -> None:
-        self.client, self.ns, self.ctl, self.clock = client, ns, ctl, clock
+    def __init__(self, h: Harness, ns: str, ctl: CronJobController) -> None:
+        self.h, self.client, self.ns, self.ctl, self.clock = h, h.client, ns, ctl, h.clock
 
     async def create(self, body: Obj) -> Obj:
         cj = await self.client.create("cronjobs", body, self.ns)
@@ -61,22 +47,13 @@ class Env:
         return cj
 
     async def settle(self, name: str) -> None:
-        """Wait until the controller's caches hold what the API holds (the workers are off)."""
-        async def same() -> bool:
-            cj = await self.client.get("cronjobs", name, self.ns)
-            cached = self.ctl.cronjobs.get(f"{self.ns}/{name}")
-            jobs = {j["metadata"]["name"]: j["metadata"]["resourceVersion"]
-                    for j in (await self.client.list("jobs", self.ns))["items"]}
-            cached_jobs = {j["metadata"]["name"]: j["metadata"]["resourceVersion"]
-                           for j in self.ctl.jobs.list(self.ns)}
-            return bool(cached and cached["metadata"]["resourceVersion"] == cj["metadata"]["resourceVersion"]
-                        and jobs == cached_jobs)
-        await eventually(same)
+        """Bring the controller's caches up to what the API holds (its workers never run)."""
+        await self.h.factory.relist()
 
     async def at(self, name: str, when: dt.datetime) -> Obj:
-        """Move the clock, run one pass, wait for the caches; the CronJob as it is then."""
-        self.clock.now = when
-        await self.ctl.reconcile(f"{self.ns}/{name}")
+        """Set the clock, run one pass (and write its Events), update the caches; the CronJob as it is then."""
+        self.clock.set(when)
+        await self.h.reconcile(self.ctl, f"{self.ns}/{name}")
         await self.settle(name)
         return await self.client.get("cronjobs", name, self.ns)
 
@@ -85,7 +62,7 @@ class Env:
 
     async def finish(self, job: str, cond: str = "Complete") -> None:
         j = await self.client.get("jobs", job, self.ns)
-        now = dt.datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
         j["status"] = {"startTime": now, "conditions": [{"type": cond, "status": "True", "lastTransitionTime": now}]}
         if cond == "Complete":
             j["status"]["completionTime"] = now
@@ -97,10 +74,8 @@ class Env:
 
 
 @pytest.fixture
-async def env(client: ApiClient, ns: str) -> AsyncIterator[Env]:
-    clock = FakeClock(dt.datetime.now(UTC))
-    async with running_controllers(client, CronJobController, clock=clock, workers=False) as (ctl,):
-        yield Env(client, ns, ctl, clock)  # type: ignore[arg-type]
+async def env(h: Harness, ns: str) -> Env:
+    return Env(h, ns, await h.start(CronJobController))
 
 
 def next_slot(after: dt.datetime, minutes: int = 5) -> dt.datetime:
@@ -140,7 +115,7 @@ async def test_forbid_skips_while_a_job_runs(env: Env) -> None:
     await env.at("solo", slot + dt.timedelta(seconds=1))
     await env.at("solo", slot + dt.timedelta(minutes=5, seconds=1))
     assert await env.jobs() == [job_name("solo", slot)]
-    assert await eventually(lambda: env.events("JobAlreadyActive"))  # events are recorded in the background
+    assert await env.events("JobAlreadyActive")  # recorded in the background, written by the pass
     await env.finish(job_name("solo", slot), "Failed")
     await env.settle("solo")
     await env.at("solo", slot + dt.timedelta(minutes=10, seconds=1))
@@ -187,7 +162,7 @@ async def test_many_missed_times_run_only_the_latest(env: Env) -> None:
     await env.at("behind", when)
     latest = when.replace(second=0)
     assert await env.jobs() == [job_name("behind", latest)]
-    assert await eventually(lambda: env.events("TooManyMissedTimes"))
+    assert await env.events("TooManyMissedTimes")
 
 
 async def test_history_limits(env: Env) -> None:
@@ -202,9 +177,7 @@ async def test_history_limits(env: Env) -> None:
         await env.settle("hist")
     await env.at("hist", slot + dt.timedelta(minutes=22))
 
-    async def kept() -> bool:
-        return await env.jobs() == sorted([names[3], names[4]])
-    await eventually(kept)
+    assert await env.jobs() == sorted([names[3], names[4]])
 
 
 async def test_time_zone(env: Env) -> None:
@@ -231,9 +204,9 @@ async def test_bad_schedules_are_refused_naming_the_field(client: ApiClient, ns:
 async def test_an_unknown_time_zone_is_reported_not_run(env: Env) -> None:
     # the API accepts any well-formed zone name (it does not read the zone database); the controller cannot
     await env.create(cron_body("mars", "* * * * *", timeZone="Mars/Olympus"))
-    await env.at("mars", env.clock.now + dt.timedelta(minutes=3))
+    await env.at("mars", env.clock() + dt.timedelta(minutes=3))
     assert await env.jobs() == []
-    await eventually(lambda: env.events("UnknownTimeZone"))
+    assert await env.events("UnknownTimeZone")
 
 
 # ---- the schedule walker ----------------------------------------------------------------------

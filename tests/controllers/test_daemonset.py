@@ -1,39 +1,29 @@
-"""The DaemonSet controller against a real server; the fake kubelet plays the nodes.
+"""The DaemonSet controller, driven step by step (``harness.py``); the fake cluster plays the nodes.
 
-Every DaemonSet here selects nodes by a label unique to the test, so nodes
-left by other tests on the shared server are never eligible.
+Every DaemonSet here selects nodes by a label unique to the test (a habit from
+when these tests shared one server; harmless on a harness of their own).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from shoal.client import ApiClient, ApiException
+from shoal.client import ApiException
 from shoal.controllers import daemonplan as plan
 from shoal.controllers.daemonset import DaemonSetController
-from tests.controllers.fake_kubelet import FakeCluster, eventually, running_controllers
-from tests.server_fixture import RunningServer
+from tests.controllers.fake_kubelet import FakeCluster
+from tests.controllers.harness import Harness
 
 Obj = dict[str, Any]
 
 
-@pytest.fixture
-async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
-    yield c
-    await c.close()
-
-
 class Env:
-    def __init__(self, client: ApiClient, ns: str, kubelet: FakeCluster, tag: str) -> None:
-        self.client, self.ns, self.kubelet, self.tag = client, ns, kubelet, tag
+    def __init__(self, h: Harness, ns: str, kubelet: FakeCluster, tag: str) -> None:
+        self.h, self.client, self.ns, self.kubelet, self.tag = h, h.client, ns, kubelet, tag
 
     def node(self, name: str) -> str:
         return f"{self.tag}-{name}"
@@ -67,17 +57,11 @@ class Env:
 
 
 @pytest.fixture
-async def env(client: ApiClient) -> AsyncIterator[Env]:
+async def env(h: Harness) -> Env:
     tag = f"ds{uuid.uuid4().hex[:6]}"
-    ns = f"ds-{tag}"
-    await client.create("namespaces", {"metadata": {"name": ns}})
-    kubelet = FakeCluster(client, namespaces={ns})
-    await kubelet.start()
-    try:
-        async with running_controllers(client, DaemonSetController, options={"daemonset_backoff_seconds": 0.1}):
-            yield Env(client, ns, kubelet, tag)
-    finally:
-        await kubelet.stop()
+    ns = await h.namespace(f"ds-{tag}")
+    await h.start(DaemonSetController, options={"daemonset_backoff_seconds": 0.1})
+    return Env(h, ns, await h.fake_cluster(nodes=(), namespaces={ns}), tag)
 
 
 async def test_one_pod_per_eligible_node(env: Env) -> None:
@@ -86,14 +70,14 @@ async def test_one_pod_per_eligible_node(env: Env) -> None:
     await env.add_node("db", role="db")
     await env.add_node("cordoned", unschedulable=True)
     await env.client.create("daemonsets", env.ds("agent"), env.ns)
-    await eventually(lambda: _eq(env.placed(), {"a": 1, "cordoned": 1}))
+    await env.h.until(lambda: _eq(env.placed(), {"a": 1, "cordoned": 1}))
 
     async def counted() -> bool:
         st = await env.status("agent")
         return (st.get("desiredNumberScheduled"), st.get("currentNumberScheduled"), st.get("numberReady"),
                 st.get("numberAvailable"), st.get("updatedNumberScheduled"), st.get("numberMisscheduled"),
                 st.get("observedGeneration")) == (2, 2, 2, 2, 2, 0, 1)
-    await eventually(counted)
+    await env.h.until(counted)
     pod = (await env.pods())[0]
     keys = {(t.get("key"), t.get("effect")) for t in pod["spec"]["tolerations"]}
     assert ("node.kubernetes.io/unreachable", "NoExecute") in keys
@@ -106,7 +90,7 @@ async def test_one_pod_per_eligible_node(env: Env) -> None:
     async def gpu_too() -> bool:
         pods = [p for p in await env.pods() if p["metadata"]["labels"]["app"] == "gpuagent"]
         return sorted(p["spec"]["nodeName"] for p in pods) == sorted(env.node(n) for n in ("a", "cordoned", "gpu"))
-    await eventually(gpu_too)
+    await env.h.until(gpu_too)
 
 
 async def _eq(aw: Any, want: Any) -> bool:
@@ -116,14 +100,14 @@ async def _eq(aw: Any, want: Any) -> bool:
 async def test_follows_nodes_joining_leaving_and_relabelled(env: Env) -> None:
     await env.add_node("a")
     await env.client.create("daemonsets", env.ds("agent"), env.ns)
-    await eventually(lambda: _eq(env.placed(), {"a": 1}))
+    await env.h.until(lambda: _eq(env.placed(), {"a": 1}))
     await env.add_node("b")
-    await eventually(lambda: _eq(env.placed(), {"a": 1, "b": 1}))
+    await env.h.until(lambda: _eq(env.placed(), {"a": 1, "b": 1}))
     await env.kubelet.remove_node(env.node("b"))
-    await eventually(lambda: _eq(env.placed(), {"a": 1}))
+    await env.h.until(lambda: _eq(env.placed(), {"a": 1}))
     await env.client.patch("nodes", env.node("a"), {"metadata": {"labels": {"role": "db"}}})
-    await eventually(lambda: _eq(env.placed(), {}))
-    await eventually(lambda: _eq(_st(env, "agent", "desiredNumberScheduled"), 0))
+    await env.h.until(lambda: _eq(env.placed(), {}))
+    await env.h.until(lambda: _eq(_st(env, "agent", "desiredNumberScheduled"), 0))
 
 
 async def _st(env: Env, name: str, field: str) -> Any:
@@ -134,12 +118,12 @@ async def test_noexecute_evicts_but_noschedule_does_not(env: Env) -> None:
     await env.add_node("a")
     await env.add_node("b")
     await env.client.create("daemonsets", env.ds("agent"), env.ns)
-    await eventually(lambda: _eq(env.placed(), {"a": 1, "b": 1}))
+    await env.h.until(lambda: _eq(env.placed(), {"a": 1, "b": 1}))
     await env.client.patch("nodes", env.node("a"), {"spec": {"taints": [
         {"key": "maintenance", "effect": "NoSchedule"}]}})
     await env.client.patch("nodes", env.node("b"), {"spec": {"taints": [
         {"key": "maintenance", "effect": "NoExecute"}]}})
-    await eventually(lambda: _eq(env.placed(), {"a": 1}))
+    await env.h.until(lambda: _eq(env.placed(), {"a": 1}))
 
 
 async def test_failed_daemon_pod_is_replaced(env: Env) -> None:
@@ -147,7 +131,7 @@ async def test_failed_daemon_pod_is_replaced(env: Env) -> None:
     env.kubelet.outcome = lambda p: "Failed" if p["metadata"]["labels"].get("fail") else "Running"
     body = env.ds("agent")
     await env.client.create("daemonsets", body, env.ns)
-    first = (await eventually(env.pods))[0]["metadata"]["name"]
+    first = (await env.h.until(env.pods))[0]["metadata"]["name"]
     # make the running pod fail
     pod = await env.client.get("pods", first, env.ns)
     pod["status"]["phase"] = "Failed"
@@ -156,7 +140,7 @@ async def test_failed_daemon_pod_is_replaced(env: Env) -> None:
     async def replaced() -> bool:
         pods = await env.pods()
         return len(pods) == 1 and pods[0]["metadata"]["name"] != first and pods[0]["status"].get("phase") == "Running"
-    await eventually(replaced)
+    await env.h.until(replaced)
 
 
 async def test_adopts_a_matching_orphan(env: Env) -> None:
@@ -170,14 +154,14 @@ async def test_adopts_a_matching_orphan(env: Env) -> None:
     # creationTimestamps have whole seconds. If the controller's pod informer has not delivered the
     # orphan yet when the DaemonSet arrives, it makes a pod of its own and then keeps the oldest of the
     # two, as upstream does (ties go by name, "agent-..." < "stray"): let the orphan be strictly older
-    await asyncio.sleep(1.05 - time.time() % 1)
+    await env.h.advance(1)
     await env.client.create("daemonsets", env.ds("agent"), env.ns)
 
     async def adopted() -> bool:
         pods = await env.pods()
         return [p["metadata"]["name"] for p in pods] == ["stray"] and \
             (pods[0]["metadata"].get("ownerReferences") or [{}])[0].get("kind") == "DaemonSet"
-    await eventually(adopted)
+    await env.h.until(adopted)
 
 
 def _watch_availability(env: Env, nodes: list[str]) -> list[int]:
@@ -207,11 +191,11 @@ async def test_rolling_update_within_max_unavailable(env: Env) -> None:
         await env.add_node(n)
     await env.client.create("daemonsets", env.ds("agent", updateStrategy={
         "type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}), env.ns)
-    await eventually(lambda: _all_updated(env, "agent:v1", 4))
+    await env.h.until(lambda: _all_updated(env, "agent:v1", 4))
     seen = _watch_availability(env, nodes)
     await env.client.patch("daemonsets", "agent", {"spec": {"template": {"spec": {"containers": [
         {"name": "agent", "image": "agent:v2"}]}}}}, env.ns)
-    await eventually(lambda: _all_updated(env, "agent:v2", 4), timeout=20)
+    await env.h.until(lambda: _all_updated(env, "agent:v2", 4))
     assert seen and max(seen) == 1  # one node at a time, never two
 
 
@@ -221,25 +205,25 @@ async def test_rolling_update_with_surge_keeps_every_node_served(env: Env) -> No
         await env.add_node(n)
     await env.client.create("daemonsets", env.ds("agent", updateStrategy={
         "type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}), env.ns)
-    await eventually(lambda: _all_updated(env, "agent:v1", 3))
+    await env.h.until(lambda: _all_updated(env, "agent:v1", 3))
     seen = _watch_availability(env, nodes)
     await env.client.patch("daemonsets", "agent", {"spec": {"template": {"spec": {"containers": [
         {"name": "agent", "image": "agent:v2"}]}}}}, env.ns)
-    await eventually(lambda: _all_updated(env, "agent:v2", 3), timeout=20)
+    await env.h.until(lambda: _all_updated(env, "agent:v2", 3))
     assert seen and max(seen) == 0  # the new pod is ready before the old one goes
 
 
 async def test_on_delete_strategy_waits_for_the_user(env: Env) -> None:
     await env.add_node("a")
     await env.client.create("daemonsets", env.ds("agent", updateStrategy={"type": "OnDelete"}), env.ns)
-    await eventually(lambda: _all_updated(env, "agent:v1", 1))
+    await env.h.until(lambda: _all_updated(env, "agent:v1", 1))
     await env.client.patch("daemonsets", "agent", {"spec": {"template": {"spec": {"containers": [
         {"name": "agent", "image": "agent:v2"}]}}}}, env.ns)
-    await eventually(lambda: _eq(_st(env, "agent", "updatedNumberScheduled"), 0))
+    await env.h.until(lambda: _eq(_st(env, "agent", "updatedNumberScheduled"), 0))
     old = (await env.pods())[0]
     assert old["spec"]["containers"][0]["image"] == "agent:v1"
     await env.client.delete("pods", old["metadata"]["name"], env.ns)
-    await eventually(lambda: _all_updated(env, "agent:v2", 1))
+    await env.h.until(lambda: _all_updated(env, "agent:v2", 1))
 
 
 async def test_invalid_daemonsets_are_refused(env: Env) -> None:

@@ -1,22 +1,26 @@
-"""The Deployment controller against a real server, with the fake kubelet playing the node.
+"""The Deployment controller (with the ReplicaSet controller), driven step by step (``harness.py``), with
+the fake kubelet playing the node on the harness's fake clock.
 
-The availability test watches pods the way any client would and checks the
-promise of a rolling update at every event it sees: never fewer than
+The availability test follows the pods through an informer's handlers, which
+the harness updates between any two actors, and checks the promise of a
+rolling update at every change it sees: never fewer than
 ``replicas - maxUnavailable`` Ready pods (terminating pods do not count),
 never more than ``replicas + maxSurge`` pods.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Any
 
 import pytest
 
 from shoal.client import ApiClient, ApiException
+from shoal.controllers.deployment import DeploymentController
 from shoal.controllers.history import FULLY_AVAILABLE, REVISION
-from tests.controllers.conftest import FakeKubelet, ManagerFactory, eventually
+from shoal.controllers.replicaset import ReplicaSetController
+from tests.controllers.conftest import FakeKubelet
+from tests.controllers.harness import Harness
 
 Obj = dict[str, Any]
 
@@ -63,36 +67,56 @@ def condition(d: Obj, type_: str) -> Obj:
     return next(c for c in (d.get("status") or {}).get("conditions") or [] if c["type"] == type_)
 
 
-class PodWatch:
-    """Follows the namespace's pods through a watch and records the extremes it observes."""
+@pytest.fixture
+def client(h: Harness) -> ApiClient:
+    return h.client
 
-    def __init__(self, client: ApiClient, ns: str) -> None:
-        self.client = client
-        self.ns = ns
+
+@pytest.fixture
+async def ns(h: Harness) -> str:
+    return await h.namespace("dep")
+
+
+@pytest.fixture
+async def kubelet(h: Harness, ns: str) -> FakeKubelet:
+    k = FakeKubelet(h.client, ns, clock=h.clock, monotonic=h.clock.monotonic, factory=h.factory)
+    await k.register()
+    return await h.attach(k)
+
+
+async def controllers(h: Harness) -> None:
+    await h.start(ReplicaSetController)
+    await h.start(DeploymentController)
+
+
+class PodWatch:
+    """Follows the namespace's pods through the harness's informer and records the extremes it observes."""
+
+    def __init__(self, h: Harness, ns: str) -> None:
+        self.informer = h.factory.informer("pods", namespace=ns)
         self.pods: dict[str, Obj] = {}
         self.min_ready = 10**9
         self.max_pods = 0
         self.events = 0
         self.log: list[tuple[str, str, str]] = []  # (type, pod, image)
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        lst = await self.client.list("pods", self.ns)
-        for p in lst["items"]:
+    def start(self) -> None:
+        for p in self.informer.list():
             self.pods[p["metadata"]["name"]] = p
         self._observe()
-        self._task = asyncio.create_task(self._run(lst["metadata"]["resourceVersion"]))
+        self.informer.add_handler(on_add=lambda p: self._event("ADDED", p),
+                                  on_update=lambda _o, p: self._event("MODIFIED", p),
+                                  on_delete=lambda p: self._event("DELETED", p))
 
-    async def _run(self, rv: str) -> None:
-        async for ev in self.client.watch("pods", self.ns, resource_version=rv, allow_bookmarks=False):
-            name = ev.object["metadata"]["name"]
-            if ev.type == "DELETED":
-                self.pods.pop(name, None)
-            else:
-                self.pods[name] = ev.object
-            self.log.append((ev.type, name, image_of(ev.object)))
-            self.events += 1
-            self._observe()
+    def _event(self, type_: str, pod: Obj) -> None:
+        name = pod["metadata"]["name"]
+        if type_ == "DELETED":
+            self.pods.pop(name, None)
+        else:
+            self.pods[name] = pod
+        self.log.append((type_, name, image_of(pod)))
+        self.events += 1
+        self._observe()
 
     def live(self) -> list[Obj]:
         return [p for p in self.pods.values() if not p["metadata"].get("deletionTimestamp")]
@@ -105,30 +129,21 @@ class PodWatch:
         self.min_ready = min(self.min_ready, self.ready())
         self.max_pods = max(self.max_pods, len(self.live()))
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-
 
 @pytest.mark.parametrize("surge, unavailable, min_ready, max_pods", [(1, 1, 3, 5), (1, 0, 4, 5), ("50%", "25%", 3, 6)])
 async def test_rolling_update_never_drops_below_min_available(
-        client: ApiClient, ns: str, kubelet: FakeKubelet, controllers: ManagerFactory,
+        h: Harness, client: ApiClient, ns: str, kubelet: FakeKubelet,
         surge: Any, unavailable: Any, min_ready: int, max_pods: int) -> None:
     kubelet.ready_delay = 0.3  # pods take a moment to become Ready, so the steps are visible
-    await controllers("replicaset", "deployment")
+    await controllers(h)
     await client.create("deployments", dep_body("web", 4, "nginx:1", surge=surge, unavailable=unavailable), ns)
-    await eventually(lambda: rolled_out(client, ns, "web"))
-    watch = PodWatch(client, ns)
-    await watch.start()
-    try:
-        await client.patch("deployments", "web", {"spec": {"template": {"spec": {"containers": [
-            {"name": "web", "image": "nginx:2"}]}}}}, ns, patch_type="strategic")
-        await eventually(lambda: rolled_out(client, ns, "web", "nginx:2"), timeout=20)
-        await eventually(lambda: len(watch.pods) == 4)
-    finally:
-        await watch.stop()
+    await h.until(lambda: rolled_out(client, ns, "web"))
+    watch = PodWatch(h, ns)
+    watch.start()
+    await client.patch("deployments", "web", {"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "image": "nginx:2"}]}}}}, ns, patch_type="strategic")
+    await h.until(lambda: rolled_out(client, ns, "web", "nginx:2"))
+    await h.until(lambda: len(watch.pods) == 4)
     assert watch.events > 10
     assert watch.min_ready >= min_ready, watch.log
     assert watch.max_pods <= max_pods, watch.log
@@ -147,29 +162,24 @@ async def test_rolling_update_never_drops_below_min_available(
     assert "unavailableReplicas" not in st
 
 
-async def test_recreate_stops_every_old_pod_first(client: ApiClient, ns: str, kubelet: FakeKubelet,
-                                                  controllers: ManagerFactory) -> None:
+async def test_recreate_stops_every_old_pod_first(h: Harness, client: ApiClient, ns: str, kubelet: FakeKubelet) -> None:
     kubelet.stop_delay = 0.3  # old pods take a moment to stop
-    await controllers("replicaset", "deployment")
+    await controllers(h)
     await client.create("deployments", dep_body("rec", 3, "nginx:1", strategy="Recreate"), ns)
-    await eventually(lambda: rolled_out(client, ns, "rec"))
-    watch = PodWatch(client, ns)
-    await watch.start()
-    try:
-        await client.patch("deployments", "rec", {"spec": {"template": {"spec": {"containers": [
-            {"name": "web", "image": "nginx:2"}]}}}}, ns, patch_type="strategic")
-        await eventually(lambda: rolled_out(client, ns, "rec", "nginx:2"), timeout=15)
-    finally:
-        await watch.stop()
+    await h.until(lambda: rolled_out(client, ns, "rec"))
+    watch = PodWatch(h, ns)
+    watch.start()
+    await client.patch("deployments", "rec", {"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "image": "nginx:2"}]}}}}, ns, patch_type="strategic")
+    await h.until(lambda: rolled_out(client, ns, "rec", "nginx:2"))
     first_new = next(i for i, (t, _, img) in enumerate(watch.log) if t == "ADDED" and img == "nginx:2")
     old_names = {n for _, n, img in watch.log if img == "nginx:1"}
     deleted_before = {n for t, n, img in watch.log[:first_new] if t == "DELETED"}
     assert old_names and old_names <= deleted_before, watch.log
 
 
-async def test_progress_deadline_exceeded(client: ApiClient, ns: str, kubelet: FakeKubelet,
-                                          controllers: ManagerFactory) -> None:
-    await controllers("replicaset", "deployment")
+async def test_progress_deadline_exceeded(h: Harness, client: ApiClient, ns: str, kubelet: FakeKubelet) -> None:
+    await controllers(h)
     await client.create("deployments", dep_body("stuck", 2, "hang:1", progressDeadlineSeconds=2), ns)
 
     async def timed_out() -> bool:
@@ -178,23 +188,22 @@ async def test_progress_deadline_exceeded(client: ApiClient, ns: str, kubelet: F
             return bool(c["status"] == "False" and c["reason"] == "ProgressDeadlineExceeded")
         return False
 
-    await eventually(timed_out, timeout=8)
+    await h.until(timed_out)
     d = await dep(client, ns, "stuck")
     assert condition(d, "Available")["status"] == "False"
     assert "has timed out progressing" in condition(d, "Progressing")["message"]
 
 
-async def test_auto_rollback_on_crash_loop(client: ApiClient, ns: str, kubelet: FakeKubelet,
-                                           controllers: ManagerFactory) -> None:
-    await controllers("replicaset", "deployment")
+async def test_auto_rollback_on_crash_loop(h: Harness, client: ApiClient, ns: str, kubelet: FakeKubelet) -> None:
+    await controllers(h)
     ann = {"shoal.io/auto-rollback": "true", "kubernetes.io/change-cause": "v1"}
     await client.create("deployments", dep_body("auto", 3, "nginx:1", annotations=ann), ns)
-    await eventually(lambda: rolled_out(client, ns, "auto", "nginx:1"))
+    await h.until(lambda: rolled_out(client, ns, "auto", "nginx:1"))
     await client.patch("deployments", "auto", {"metadata": {"annotations": {"kubernetes.io/change-cause": "bad"}},
                                                "spec": {"template": {"spec": {"containers": [
                                                    {"name": "web", "image": "crash:2"}]}}}}, ns,
                        patch_type="strategic")
-    await eventually(lambda: rolled_out(client, ns, "auto", "nginx:1"), timeout=15)
+    await h.until(lambda: rolled_out(client, ns, "auto", "nginx:1"))
     d = await dep(client, ns, "auto")
     assert d["metadata"]["generation"] == 3  # v1, bad, back to v1
     assert d["metadata"]["annotations"]["kubernetes.io/change-cause"] == "v1"
@@ -202,11 +211,11 @@ async def test_auto_rollback_on_crash_loop(client: ApiClient, ns: str, kubelet: 
     rss = await replica_sets(client, ns)
     assert [(image_of(rs), rs["metadata"]["annotations"][REVISION]) for rs in rss] == [("crash:2", "2"),
                                                                                         ("nginx:1", "3")]
-    await eventually(lambda: _scaled_to_zero(client, ns, "crash:2"))
+    await h.until(lambda: _scaled_to_zero(client, ns, "crash:2"))
     async def rollback_events() -> list[dict[str, Any]]:  # recorded in the background
         return [e for e in (await client.list("events", ns))["items"] if e["reason"] == "AutoRollback"]
 
-    rb = await eventually(rollback_events)
+    rb = await h.until(rollback_events)
     assert rb and rb[0]["type"] == "Warning" and rb[0]["involvedObject"]["name"] == "auto"
     assert "CrashLoopBackOff" in rb[0]["message"] and "revision 1" in rb[0]["message"]
 
@@ -218,28 +227,26 @@ async def _scaled_to_zero(client: ApiClient, ns: str, image: str) -> bool:
 
 @pytest.mark.parametrize("image, extra", [("unready:2", {"shoal.io/auto-rollback-readiness-seconds": "1"}),
                                           ("hang:2", {})])
-async def test_auto_rollback_on_readiness_or_deadline(client: ApiClient, ns: str, kubelet: FakeKubelet,
-                                                      controllers: ManagerFactory, image: str,
+async def test_auto_rollback_on_readiness_or_deadline(h: Harness, client: ApiClient, ns: str, kubelet: FakeKubelet, image: str,
                                                       extra: dict[str, str]) -> None:
-    await controllers("replicaset", "deployment")
+    await controllers(h)
     ann = {"shoal.io/auto-rollback": "true", **extra}
     await client.create("deployments", dep_body("auto", 2, "nginx:1", annotations=ann,
                                                 progressDeadlineSeconds=2), ns)
-    await eventually(lambda: rolled_out(client, ns, "auto", "nginx:1"))
+    await h.until(lambda: rolled_out(client, ns, "auto", "nginx:1"))
     await client.patch("deployments", "auto", {"spec": {"template": {"spec": {"containers": [
         {"name": "web", "image": image}]}}}}, ns, patch_type="strategic")
-    await eventually(lambda: rolled_out(client, ns, "auto", "nginx:1"), timeout=15)
+    await h.until(lambda: rolled_out(client, ns, "auto", "nginx:1"))
     async def rollback_messages() -> list[str]:  # recorded in the background
         return [e["message"] for e in (await client.list("events", ns))["items"] if e["reason"] == "AutoRollback"]
 
-    msgs = await eventually(rollback_messages)
+    msgs = await h.until(rollback_messages)
     want = "without becoming Ready" if "unready" in image else "progress deadline"
     assert msgs and want in msgs[0], msgs
 
 
-async def test_auto_rollback_needs_a_good_revision(client: ApiClient, ns: str, kubelet: FakeKubelet,
-                                                   controllers: ManagerFactory) -> None:
-    await controllers("replicaset", "deployment")
+async def test_auto_rollback_needs_a_good_revision(h: Harness, client: ApiClient, ns: str, kubelet: FakeKubelet) -> None:
+    await controllers(h)
     await client.create("deployments", dep_body("first", 2, "crash:1",
                                                 annotations={"shoal.io/auto-rollback": "true"}), ns)
 
@@ -247,44 +254,43 @@ async def test_auto_rollback_needs_a_good_revision(client: ApiClient, ns: str, k
         evs = (await client.list("events", ns))["items"]
         return any(e["reason"] == "AutoRollbackImpossible" for e in evs)
 
-    await eventually(reported)
+    await h.until(reported)
     d = await dep(client, ns, "first")
     assert image_of(d) == "crash:1" and d["metadata"]["generation"] == 1
 
 
-async def test_history_limit_and_scaling(client: ApiClient, ns: str, kubelet: FakeKubelet,
-                                         controllers: ManagerFactory) -> None:
-    await controllers("replicaset", "deployment")
+async def test_history_limit_and_scaling(h: Harness, client: ApiClient, ns: str, kubelet: FakeKubelet) -> None:
+    await controllers(h)
     await client.create("deployments", dep_body("hist", 2, "nginx:1", revisionHistoryLimit=1), ns)
     for v in (2, 3):
-        await eventually(lambda: rolled_out(client, ns, "hist"))
+        await h.until(lambda: rolled_out(client, ns, "hist"))
         await client.patch("deployments", "hist", {"spec": {"template": {"spec": {"containers": [
             {"name": "web", "image": f"nginx:{v}"}]}}}}, ns, patch_type="strategic")
-    await eventually(lambda: rolled_out(client, ns, "hist", "nginx:3"), timeout=15)
+    await h.until(lambda: rolled_out(client, ns, "hist", "nginx:3"))
 
     async def pruned() -> list[tuple[str, str]]:
         rss = await replica_sets(client, ns)
         got = [(image_of(rs), rs["metadata"]["annotations"][REVISION]) for rs in rss]
         return got if got == [("nginx:2", "2"), ("nginx:3", "3")] else []
 
-    await eventually(pruned)
+    await h.until(pruned)
     # scale through the scale subresource, as kubectl scale does
     await client.patch("deployments", "hist", {"spec": {"replicas": 5}}, ns, subresource="scale")
-    await eventually(lambda: rolled_out(client, ns, "hist", "nginx:3"))
+    await h.until(lambda: rolled_out(client, ns, "hist", "nginx:3"))
     rss = await replica_sets(client, ns)
     assert rss[-1]["spec"]["replicas"] == 5
     assert rss[-1]["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "5"
 
 
 async def test_adopts_orphan_replica_set_and_steps_around_a_hash_collision(
-        client: ApiClient, ns: str, kubelet: FakeKubelet, controllers: ManagerFactory) -> None:
-    await controllers("replicaset", "deployment")
+        h: Harness, client: ApiClient, ns: str, kubelet: FakeKubelet) -> None:
+    await controllers(h)
     # learn the name this template gets, then take it with a foreign ReplicaSet
     await client.create("deployments", dep_body("col", 0, "nginx:1"), ns)
-    name = (await eventually(lambda: replica_sets(client, ns)))[0]["metadata"]["name"]
+    name = (await h.until(lambda: replica_sets(client, ns)))[0]["metadata"]["name"]
     await client.delete("deployments", "col", ns)
     await client.delete("replicasets", name, ns)
-    await eventually(lambda: _gone(client, ns, name))
+    await h.until(lambda: _gone(client, ns, name))
     foreign = {"metadata": {"name": name}, "spec": {
         "replicas": 0, "selector": {"matchLabels": {"app": "foreign"}},
         "template": {"metadata": {"labels": {"app": "foreign"}},
@@ -297,7 +303,7 @@ async def test_adopts_orphan_replica_set_and_steps_around_a_hash_collision(
                      "spec": {"containers": [{"name": "web", "image": "nginx:0"}]}}}}
     await client.create("replicasets", orphan, ns)
     d = await client.create("deployments", dep_body("col", 2, "nginx:1"), ns)
-    await eventually(lambda: rolled_out(client, ns, "col", "nginx:1"), timeout=15)
+    await h.until(lambda: rolled_out(client, ns, "col", "nginx:1"))
     d = await dep(client, ns, "col")
     assert d["status"]["collisionCount"] == 1
     rss = {rs["metadata"]["name"]: rs for rs in (await client.list("replicasets", ns))["items"]}

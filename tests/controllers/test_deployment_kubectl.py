@@ -13,8 +13,9 @@ from typing import Any
 
 from shoal.client import ApiClient
 from shoal.controllers.history import REVISION
-from tests.controllers.conftest import FakeKubelet, ManagerFactory, eventually
+from tests.controllers.conftest import FakeKubelet, ManagerFactory
 from tests.controllers.test_deployment import image_of, replica_sets, rolled_out
+from tests.eventually import eventually
 from tests.server_fixture import RunningServer
 
 MANIFEST = """

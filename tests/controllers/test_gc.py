@@ -1,4 +1,5 @@
-"""Garbage collection against a real server: background, foreground, orphan, pod GC, bad input.
+"""Garbage collection, driven step by step (``harness.py``): background, foreground, orphan, pod GC, bad
+input; and ``kubectl delete --cascade`` against a real server.
 
 Owners here are ReplicaSets whose pods the test creates itself (with controller
 owner references), so the collector is tested alone, without the ReplicaSet
@@ -14,34 +15,30 @@ from typing import Any
 
 import pytest
 
-from shoal.client import ApiClient, ApiException, InformerFactory
-from shoal.controllers.base import Context
+from shoal.client import ApiClient, ApiException
 from shoal.controllers.garbagecollector import GarbageCollector
 from shoal.controllers.podgc import PodGC, terminated_to_delete
-from tests.controllers.fake_kubelet import eventually, running_controllers
+from tests.controllers.fake_kubelet import running_controllers
+from tests.controllers.harness import Harness
+from tests.eventually import eventually
 from tests.server_fixture import RunningServer
 
 Obj = dict[str, Any]
 
 
 @pytest.fixture
-async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
-    yield c
-    await c.close()
+def client(h: Harness) -> ApiClient:
+    return h.client
 
 
 @pytest.fixture
-async def ns(client: ApiClient) -> str:
-    name = f"gc-{uuid.uuid4().hex[:8]}"
-    await client.create("namespaces", {"metadata": {"name": name}})
-    return name
+async def ns(h: Harness) -> str:
+    return await h.namespace("gc")
 
 
 @pytest.fixture
-async def gc(client: ApiClient) -> AsyncIterator[GarbageCollector]:
-    async with running_controllers(client, GarbageCollector, options={"podgc_period": 3600}) as ctls:
-        yield ctls[0]  # type: ignore[misc]
+async def gc(h: Harness) -> GarbageCollector:
+    return await h.start(GarbageCollector, options={"podgc_period": 3600})
 
 
 def rs_body(name: str) -> Obj:
@@ -78,59 +75,59 @@ async def gone(client: ApiClient, res: str, name: str, ns: str | None) -> bool:
     return False
 
 
-async def test_background_deletes_dependents(client: ApiClient, ns: str, gc: GarbageCollector) -> None:
+async def test_background_deletes_dependents(h: Harness, client: ApiClient, ns: str, gc: GarbageCollector) -> None:
     rs = await client.create("replicasets", rs_body("web"), ns)
     for i in range(3):
         await pod(client, ns, f"web-{i}", rs)
     await pod(client, ns, "bystander")  # no owner: untouched
     await client.delete("replicasets", "web", ns, propagation_policy="Background")
     assert await gone(client, "replicasets", "web", ns)  # the owner goes at once
-    await eventually(lambda: _eq(names(client, "pods", ns), {"bystander"}))
+    await h.until(lambda: _eq(names(client, "pods", ns), {"bystander"}))
 
 
 async def _eq(aw: Any, want: Any) -> bool:
     return bool(await aw == want)
 
 
-async def test_foreground_waits_for_blocking_dependents(client: ApiClient, ns: str, gc: GarbageCollector) -> None:
+async def test_foreground_waits_for_blocking_dependents(h: Harness, client: ApiClient, ns: str, gc: GarbageCollector) -> None:
     rs = await client.create("replicasets", rs_body("fg"), ns)
     await pod(client, ns, "fg-a", rs)
     await pod(client, ns, "fg-held", rs, finalizers=["test.shoal.io/hold"])
     await client.delete("replicasets", "fg", ns, propagation_policy="Foreground")
     owner = await client.get("replicasets", "fg", ns)
     assert owner["metadata"]["deletionTimestamp"] and "foregroundDeletion" in owner["metadata"]["finalizers"]
-    await eventually(lambda: gone(client, "pods", "fg-a", ns))
+    await h.until(lambda: gone(client, "pods", "fg-a", ns))
     held = await client.get("pods", "fg-held", ns)
     assert held["metadata"].get("deletionTimestamp")  # deleted, but held by its own finalizer
-    await asyncio.sleep(0.5)
+    await h.settle()
     assert not await gone(client, "replicasets", "fg", ns)  # the owner waits for it
     await client.patch("pods", "fg-held", {"metadata": {"finalizers": None}}, ns)
-    await eventually(lambda: gone(client, "replicasets", "fg", ns))
+    await h.until(lambda: gone(client, "replicasets", "fg", ns))
 
 
-async def test_foreground_does_not_wait_for_non_blocking(client: ApiClient, ns: str, gc: GarbageCollector) -> None:
+async def test_foreground_does_not_wait_for_non_blocking(h: Harness, client: ApiClient, ns: str, gc: GarbageCollector) -> None:
     rs = await client.create("replicasets", rs_body("nb"), ns)
     await pod(client, ns, "nb-held", refs=[ref(rs, block=False)], finalizers=["test.shoal.io/hold"])
     await client.delete("replicasets", "nb", ns, propagation_policy="Foreground")
-    await eventually(lambda: gone(client, "replicasets", "nb", ns))
+    await h.until(lambda: gone(client, "replicasets", "nb", ns))
     held = await client.get("pods", "nb-held", ns)
     assert held["metadata"].get("deletionTimestamp")  # still deleted, just not waited for
     await client.patch("pods", "nb-held", {"metadata": {"finalizers": None}}, ns)
 
 
-async def test_orphan_keeps_dependents_without_the_reference(client: ApiClient, ns: str, gc: GarbageCollector) -> None:
+async def test_orphan_keeps_dependents_without_the_reference(h: Harness, client: ApiClient, ns: str, gc: GarbageCollector) -> None:
     rs = await client.create("replicasets", rs_body("or"), ns)
     await pod(client, ns, "or-a", rs)
     await pod(client, ns, "or-b", rs)
     await client.delete("replicasets", "or", ns, propagation_policy="Orphan")
-    await eventually(lambda: gone(client, "replicasets", "or", ns))
+    await h.until(lambda: gone(client, "replicasets", "or", ns))
     for n in ("or-a", "or-b"):
         p = await client.get("pods", n, ns)
         assert not p["metadata"].get("ownerReferences") and not p["metadata"].get("deletionTimestamp")
 
 
 async def test_dependent_with_a_remaining_owner_loses_only_the_dangling_reference(
-        client: ApiClient, ns: str, gc: GarbageCollector) -> None:
+        h: Harness, client: ApiClient, ns: str, gc: GarbageCollector) -> None:
     a = await client.create("replicasets", rs_body("own-a"), ns)
     b = await client.create("replicasets", rs_body("own-b"), ns)
     await pod(client, ns, "shared", refs=[ref(a), ref(b, controller=False)])
@@ -140,46 +137,51 @@ async def test_dependent_with_a_remaining_owner_loses_only_the_dangling_referenc
         refs = (await client.get("pods", "shared", ns))["metadata"].get("ownerReferences") or []
         return [r["name"] for r in refs] == ["own-b"]
 
-    await eventually(only_b)
+    await h.until(only_b)
     assert not (await client.get("pods", "shared", ns))["metadata"].get("deletionTimestamp")
 
 
-async def test_owner_missing_or_replaced_deletes_dependent(client: ApiClient, ns: str, gc: GarbageCollector) -> None:
+async def test_owner_missing_or_replaced_deletes_dependent(h: Harness, client: ApiClient, ns: str, gc: GarbageCollector) -> None:
     rs = await client.create("replicasets", rs_body("ghost"), ns)
     stale = ref(rs)
     await client.delete("replicasets", "ghost", ns, propagation_policy="Orphan")
-    await eventually(lambda: gone(client, "replicasets", "ghost", ns))
+    await h.until(lambda: gone(client, "replicasets", "ghost", ns))
     await client.create("replicasets", rs_body("ghost"), ns)  # same name, new uid
     await pod(client, ns, "ghost-dep", refs=[stale])
     never = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "never", "uid": str(uuid.uuid4())}
     await pod(client, ns, "nobody-dep", refs=[never])
-    await eventually(lambda: gone(client, "pods", "ghost-dep", ns))
-    await eventually(lambda: gone(client, "pods", "nobody-dep", ns))
+    await h.until(lambda: gone(client, "pods", "ghost-dep", ns))
+    await h.until(lambda: gone(client, "pods", "nobody-dep", ns))
 
 
-async def test_new_owner_and_dependent_are_not_collected(client: ApiClient, ns: str, gc: GarbageCollector) -> None:
-    for i in range(10):  # the dependent may reach the collector's cache before its owner: checked live
-        rs = await client.create("replicasets", rs_body(f"fresh{i}"), ns)
-        await pod(client, ns, f"fresh{i}-p", rs)
-    await asyncio.sleep(0.5)
-    assert len(await names(client, "pods", ns)) == 10
+async def test_new_owner_and_dependent_are_not_collected(h: Harness, client: ApiClient, ns: str,
+                                                        gc: GarbageCollector) -> None:
+    rs = await client.create("replicasets", rs_body("fresh"), ns)
+    await pod(client, ns, "fresh-p", rs)
+    # the dependent reaches the collector's cache before its owner: the owner is checked live
+    await gc.informers["pods"].relist()
+    assert gc.informers["replicasets"].get(f"{ns}/fresh") is None
+    await gc.reconcile(("pods", f"{ns}/fresh-p"))
+    assert not await gone(client, "pods", "fresh-p", ns)
+    await h.settle()
+    assert await names(client, "pods", ns) == {"fresh-p"}
 
 
-async def test_unknown_owner_kind_is_left_alone(client: ApiClient, ns: str, gc: GarbageCollector) -> None:
+async def test_unknown_owner_kind_is_left_alone(h: Harness, client: ApiClient, ns: str, gc: GarbageCollector) -> None:
     alien = {"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": str(uuid.uuid4())}
     await pod(client, ns, "alien-dep", refs=[alien])
-    await asyncio.sleep(0.5)
+    await h.settle()
     assert not await gone(client, "pods", "alien-dep", ns)
 
 
-async def test_cluster_scoped_owner_of_a_namespaced_dependent(client: ApiClient, ns: str, gc: GarbageCollector) -> None:
+async def test_cluster_scoped_owner_of_a_namespaced_dependent(h: Harness, client: ApiClient, ns: str, gc: GarbageCollector) -> None:
     owner_ns = await client.create("namespaces", {"metadata": {"name": f"owner-{uuid.uuid4().hex[:6]}"}})
     cm = {"metadata": {"name": "owned", "ownerReferences": [ref(owner_ns)]}, "data": {}}
     await client.create("configmaps", cm, ns)
     await client.delete("namespaces", owner_ns["metadata"]["name"])
     await client.request("PUT", f"/api/v1/namespaces/{owner_ns['metadata']['name']}/finalize",
                          body={"metadata": {"name": owner_ns["metadata"]["name"]}, "spec": {"finalizers": []}})
-    await eventually(lambda: gone(client, "configmaps", "owned", ns))
+    await h.until(lambda: gone(client, "configmaps", "owned", ns))
 
 
 async def test_bad_delete_options(client: ApiClient, ns: str) -> None:
@@ -230,52 +232,58 @@ def test_terminated_to_delete_picks_the_oldest_beyond_the_threshold() -> None:
     assert terminated_to_delete(pods, 0) == []  # 0 disables, as upstream
 
 
-async def test_podgc_terminated_threshold_and_orphaned_pods(client: ApiClient, ns: str) -> None:
-    factory = InformerFactory(client)
-    pods, nodes = factory.informer("pods", namespace=ns), factory.informer("nodes")
-    pgc = PodGC(Context(client=client, factory=factory), period=3600, threshold=2)
+async def test_podgc_terminated_threshold_and_orphaned_pods(h: Harness, client: ApiClient, ns: str) -> None:
+    pods, nodes = h.factory.informer("pods", namespace=ns), h.factory.informer("nodes")
+    pgc = PodGC(h.context(), period=3600, threshold=2)
     pgc.setup(pods, nodes)
     for i in range(4):
         p = await pod(client, ns, f"done-{i}", refs=[])
         p["status"] = {"phase": "Failed" if i % 2 else "Succeeded"}
         await client.update_status("pods", p)
-        await asyncio.sleep(1.05 if i < 2 else 0)  # creationTimestamp has second resolution
+        await h.advance(1 if i < 2 else 0)  # creationTimestamp has second resolution
     await pod(client, ns, "running", refs=[])
     await pod(client, ns, "lost", refs=[])
     await client.bind(ns, "lost", f"no-such-node-{uuid.uuid4().hex[:6]}")
-    factory.start()
-    try:
-        await factory.wait_synced(10)
-        await eventually(lambda: len(pods.list()) == 6 and pods.get(f"{ns}/lost")["spec"].get("nodeName"))
-        assert await pgc.pass_once() == 2  # first pass: the node is only suspected gone
-        left = await names(client, "pods", ns)
-        assert left == {"done-2", "done-3", "running", "lost"}
-        await eventually(lambda: len(pods.list()) == 4)
-        assert await pgc.pass_once() == 1  # missing twice and confirmed by a live read: deleted
-        assert await gone(client, "pods", "lost", ns)
-    finally:
-        await factory.stop()
+    await h.factory.relist()
+    assert len(pods.list()) == 6 and pods.get(f"{ns}/lost")["spec"].get("nodeName")
+    assert await pgc.pass_once() == 2  # first pass: the node is only suspected gone
+    left = await names(client, "pods", ns)
+    assert left == {"done-2", "done-3", "running", "lost"}
+    await h.factory.relist()
+    assert len(pods.list()) == 4
+    assert await pgc.pass_once() == 1  # missing twice and confirmed by a live read: deleted
+    assert await gone(client, "pods", "lost", ns)
 
 
 # ---- the real kubectl ----------------------------------------------------------------------------
 
 
+@pytest.fixture
+async def srv_client(server: RunningServer) -> AsyncIterator[ApiClient]:
+    c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
+    yield c
+    await c.close()
+
+
 @pytest.mark.parametrize("cascade", ["background", "foreground", "orphan"])
-async def test_kubectl_delete_cascade(server: RunningServer, client: ApiClient, ns: str, gc: GarbageCollector,
-                                      cascade: str) -> None:
-    rs = await client.create("replicasets", rs_body("web"), ns)
-    for i in range(3):
-        await pod(client, ns, f"web-{i}", rs)
-    p = await asyncio.to_thread(server.kubectl, "delete", "replicaset", "web", "-n", ns, f"--cascade={cascade}",
-                                "--timeout=30s")
-    assert 'replicaset.apps "web" deleted' in p.stdout
-    # kubectl waits for the ReplicaSet itself to be gone (foreground: after its pods)
-    assert await gone(client, "replicasets", "web", ns)
-    if cascade == "foreground":
-        assert await names(client, "pods", ns) == set()
-    elif cascade == "background":
-        await eventually(lambda: _eq(names(client, "pods", ns), set()))
-    else:
-        left = (await client.list("pods", ns))["items"]
-        assert {q["metadata"]["name"] for q in left} == {"web-0", "web-1", "web-2"}
-        assert all(not q["metadata"].get("ownerReferences") for q in left)
+async def test_kubectl_delete_cascade(server: RunningServer, srv_client: ApiClient, cascade: str) -> None:
+    client = srv_client
+    ns = f"gc-{uuid.uuid4().hex[:8]}"
+    await client.create("namespaces", {"metadata": {"name": ns}})
+    async with running_controllers(client, GarbageCollector, options={"podgc_period": 3600}):
+        rs = await client.create("replicasets", rs_body("web"), ns)
+        for i in range(3):
+            await pod(client, ns, f"web-{i}", rs)
+        p = await asyncio.to_thread(server.kubectl, "delete", "replicaset", "web", "-n", ns, f"--cascade={cascade}",
+                                    "--timeout=30s")
+        assert 'replicaset.apps "web" deleted' in p.stdout
+        # kubectl waits for the ReplicaSet itself to be gone (foreground: after its pods)
+        assert await gone(client, "replicasets", "web", ns)
+        if cascade == "foreground":
+            assert await names(client, "pods", ns) == set()
+        elif cascade == "background":
+            await eventually(lambda: _eq(names(client, "pods", ns), set()))
+        else:
+            left = (await client.list("pods", ns))["items"]
+            assert {q["metadata"]["name"] for q in left} == {"web-0", "web-1", "web-2"}
+            assert all(not q["metadata"].get("ownerReferences") for q in left)

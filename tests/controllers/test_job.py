@@ -1,13 +1,10 @@
-"""The Job controller against a real server, with the fake kubelet (tests/controllers/fake_kubelet.py)
-playing the node that runs (and finishes) the pods."""
+"""The Job controller (with the garbage collector), driven step by step (``harness.py``), with the fake
+cluster (tests/controllers/fake_kubelet.py) playing the node that runs (and finishes) the pods."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import time
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,25 +13,21 @@ from shoal.client import ApiClient, ApiException
 from shoal.controllers import jobplan as plan
 from shoal.controllers.garbagecollector import GarbageCollector
 from shoal.controllers.job import JobController
-from tests.controllers.fake_kubelet import FakeCluster, eventually, running_controllers
-from tests.server_fixture import RunningServer
+from tests.controllers.fake_kubelet import FakeCluster
+from tests.controllers.harness import Harness
 
 Obj = dict[str, Any]
 OPTS = {"job_backoff_seconds": 0.05, "podgc_period": 3600}
 
 
 @pytest.fixture
-async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
-    yield c
-    await c.close()
+def client(h: Harness) -> ApiClient:
+    return h.client
 
 
 @pytest.fixture
-async def ns(client: ApiClient) -> str:
-    name = f"job-{uuid.uuid4().hex[:8]}"
-    await client.create("namespaces", {"metadata": {"name": name}})
-    return name
+async def ns(h: Harness) -> str:
+    return await h.namespace("job")
 
 
 def job_body(name: str, *, restart: str = "Never", **spec: Any) -> Obj:
@@ -58,8 +51,9 @@ def scripted(outcomes: list[str], then: str) -> Callable[[Obj], str]:
 
 
 class Env:
-    def __init__(self, client: ApiClient, ns: str, kubelet: FakeCluster) -> None:
-        self.client, self.ns, self.kubelet = client, ns, kubelet
+    def __init__(self, h: Harness, ns: str, kubelet: FakeCluster) -> None:
+        self.h, self.client, self.ns, self.kubelet = h, h.client, ns, kubelet
+        self.until = h.until
 
     async def job(self, name: str) -> Obj:
         return await self.client.get("jobs", name, self.ns)
@@ -72,15 +66,10 @@ class Env:
 
 
 @pytest.fixture
-async def env(client: ApiClient, ns: str) -> AsyncIterator[Env]:
-    kubelet = FakeCluster(client)
-    await kubelet.add_node(f"jobnode-{uuid.uuid4().hex[:6]}")
-    await kubelet.start()
-    try:
-        async with running_controllers(client, JobController, GarbageCollector, options=OPTS):
-            yield Env(client, ns, kubelet)
-    finally:
-        await kubelet.stop()
+async def env(h: Harness, ns: str) -> Env:
+    await h.start(JobController, options=OPTS)
+    await h.start(GarbageCollector, options=OPTS)
+    return Env(h, ns, await h.fake_cluster(nodes=("jobnode",)))
 
 
 async def test_completions_and_parallelism(env: Env) -> None:
@@ -93,7 +82,7 @@ async def test_completions_and_parallelism(env: Env) -> None:
         peak = max(peak, len(running))
     env.kubelet.pods.add_handler(on_add=seen, on_update=seen)
     await env.client.create("jobs", job_body("pi", completions=3, parallelism=2), env.ns)
-    await eventually(lambda: env.condition("pi", "Complete"), timeout=15)
+    await env.until(lambda: env.condition("pi", "Complete"))
     job = await env.job("pi")
     st = job["status"]
     assert st["succeeded"] == 3 and st["failed"] == 0 and st["active"] == 0
@@ -114,7 +103,7 @@ async def test_completions_and_parallelism(env: Env) -> None:
 async def test_a_job_whose_pod_fails_twice_then_succeeds(env: Env) -> None:
     env.kubelet.outcome = scripted(["Failed", "Failed"], then="Succeeded")
     await env.client.create("jobs", job_body("flaky", backoffLimit=3), env.ns)
-    await eventually(lambda: env.condition("flaky", "Complete"), timeout=15)
+    await env.until(lambda: env.condition("flaky", "Complete"))
     st = (await env.job("flaky"))["status"]
     assert st["failed"] == 2 and st["succeeded"] == 1
     assert len(await env.pods()) == 3
@@ -123,22 +112,24 @@ async def test_a_job_whose_pod_fails_twice_then_succeeds(env: Env) -> None:
 async def test_backoff_limit_exceeded(env: Env) -> None:
     env.kubelet.outcome = lambda _p: "Failed"
     await env.client.create("jobs", job_body("doomed", backoffLimit=1), env.ns)
-    failed = await eventually(lambda: env.condition("doomed", "Failed"), timeout=15)
+    failed = await env.until(lambda: env.condition("doomed", "Failed"))
     assert failed["reason"] == "BackoffLimitExceeded"
     st = (await env.job("doomed"))["status"]
     assert st["failed"] == 2 and not st.get("succeeded") and st["active"] == 0
     assert plan.cond_true(await env.job("doomed"), "FailureTarget")
-    await asyncio.sleep(0.3)
+    await env.h.settle()
     assert len(await env.pods()) == 2  # no pod after the limit
 
 
 async def test_active_deadline(env: Env) -> None:
     await env.client.create("jobs", job_body("slow", activeDeadlineSeconds=2, parallelism=2), env.ns)
-    await eventually(lambda: _count(env, 2))
-    started = time.monotonic()
-    failed = await eventually(lambda: env.condition("slow", "Failed"), timeout=10)
-    assert failed["reason"] == "DeadlineExceeded" and time.monotonic() - started >= 1
-    await eventually(lambda: _none_left(env))
+    await env.until(lambda: _count(env, 2))
+    started = env.h.clock.now()
+    await env.h.settle()
+    assert not await env.condition("slow", "Failed")  # nothing fails before the deadline ...
+    failed = await env.until(lambda: env.condition("slow", "Failed"))  # ... which the fake clock reaches
+    assert failed["reason"] == "DeadlineExceeded" and (env.h.clock.now() - started).total_seconds() >= 1
+    await env.until(lambda: _none_left(env))
     assert (await env.job("slow"))["status"]["active"] == 0
 
 
@@ -152,7 +143,7 @@ async def _none_left(env: Env) -> bool:
 
 async def test_evicted_pod_counts_as_failed_and_is_replaced(env: Env) -> None:
     await env.client.create("jobs", job_body("evict"), env.ns)
-    await eventually(lambda: _running(env, 1))
+    await env.until(lambda: _running(env, 1))
     victim = (await env.pods())[0]["metadata"]["name"]
     await env.client.delete("pods", victim, env.ns)  # as the node lifecycle controller does
 
@@ -160,22 +151,22 @@ async def test_evicted_pod_counts_as_failed_and_is_replaced(env: Env) -> None:
         st = (await env.job("evict")).get("status") or {}
         names = {p["metadata"]["name"] for p in await env.pods()}
         return st.get("failed") == 1 and victim not in names and len(names) == 1
-    await eventually(replaced)
+    await env.until(replaced)
     env.kubelet.outcome = lambda _p: "Succeeded"  # the replacement's container exits 0
-    await eventually(lambda: env.condition("evict", "Complete"))
+    await env.until(lambda: env.condition("evict", "Complete"))
     assert (await env.job("evict"))["status"]["succeeded"] == 1
 
 
 async def test_work_queue_without_completions(env: Env) -> None:
     env.kubelet.outcome = scripted(["Succeeded"], then="Running")
     await env.client.create("jobs", job_body("queue", parallelism=3), env.ns)
-    await eventually(lambda: _count(env, 3))
-    await eventually(lambda: _job_field(env, "queue", "succeeded", 1))
-    await asyncio.sleep(0.3)
+    await env.until(lambda: _count(env, 3))
+    await env.until(lambda: _job_field(env, "queue", "succeeded", 1))
+    await env.h.settle()
     assert len(await env.pods()) == 3  # after a success no new pod; the others finish on their own
     assert not await env.condition("queue", "Complete")
     env.kubelet.outcome = lambda _p: "Succeeded"
-    await eventually(lambda: env.condition("queue", "Complete"))
+    await env.until(lambda: env.condition("queue", "Complete"))
     assert (await env.job("queue"))["status"]["succeeded"] == 3
 
 
@@ -189,21 +180,21 @@ async def _job_field(env: Env, name: str, field: str, want: Any) -> bool:
 
 async def test_suspend_and_resume(env: Env) -> None:
     await env.client.create("jobs", job_body("nap", suspend=True, parallelism=2, completions=2), env.ns)
-    await eventually(lambda: env.condition("nap", "Suspended"))
+    await env.until(lambda: env.condition("nap", "Suspended"))
     assert await env.pods() == []
     assert not (await env.job("nap"))["status"].get("startTime")
     await env.client.patch("jobs", "nap", {"spec": {"suspend": False}}, env.ns)
-    await eventually(lambda: _running(env, 2))
+    await env.until(lambda: _running(env, 2))
     conds = {c["type"]: c for c in (await env.job("nap"))["status"]["conditions"]}
     assert conds["Suspended"]["status"] == "False" and conds["Suspended"]["reason"] == "JobResumed"
     await env.client.patch("jobs", "nap", {"spec": {"suspend": True}}, env.ns)
-    await eventually(lambda: _none_left(env))
+    await env.until(lambda: _none_left(env))
 
 
 async def test_ttl_after_finished_deletes_job_and_pods(env: Env) -> None:
     env.kubelet.outcome = lambda _p: "Succeeded"
     await env.client.create("jobs", job_body("brief", ttlSecondsAfterFinished=1), env.ns)
-    await eventually(lambda: env.condition("brief", "Complete"))
+    await env.until(lambda: env.condition("brief", "Complete"))
 
     async def gone() -> bool:
         try:
@@ -211,15 +202,15 @@ async def test_ttl_after_finished_deletes_job_and_pods(env: Env) -> None:
         except ApiException as e:
             return e.status == 404
         return False
-    await eventually(gone, timeout=10)
-    await eventually(lambda: _none_left(env))
+    await env.until(gone)
+    await env.until(lambda: _none_left(env))
 
 
 async def test_deleting_a_running_job_releases_its_pods(env: Env) -> None:
     await env.client.create("jobs", job_body("bye", parallelism=2), env.ns)
-    await eventually(lambda: _running(env, 2))
+    await env.until(lambda: _running(env, 2))
     await env.client.delete("jobs", "bye", env.ns, propagation_policy="Background")
-    await eventually(lambda: _none_left(env))  # finalizers removed, pods collected
+    await env.until(lambda: _none_left(env))  # finalizers removed, pods collected
 
 
 async def test_invalid_jobs_are_refused(client: ApiClient, ns: str) -> None:

@@ -1,4 +1,5 @@
-"""Namespace deletion against a real server: content first, then the namespace; what holds it is reported."""
+"""Namespace deletion: content first, then the namespace (with the real kubectl, against a real server);
+what holds it is reported (driven step by step, ``harness.py``)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import pytest
 from shoal.client import ApiClient, ApiException
 from shoal.controllers.garbagecollector import GarbageCollector
 from shoal.controllers.namespace import NamespaceController
-from tests.controllers.fake_kubelet import FakeCluster, eventually, running_controllers
+from tests.controllers.fake_kubelet import FakeCluster, running_controllers
+from tests.controllers.harness import Harness
+from tests.eventually import eventually
 from tests.server_fixture import RunningServer
 
 
 @pytest.fixture
 async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     yield c
     await c.close()
 
@@ -60,35 +63,39 @@ async def _phase(client: ApiClient, ns: str, name: str, phase: str) -> bool:
     return bool((await client.get("pods", name, ns)).get("status", {}).get("phase") == phase)
 
 
-async def test_content_with_a_finalizer_holds_the_namespace_and_is_reported(client: ApiClient) -> None:
-    ns = f"nshold-{uuid.uuid4().hex[:8]}"
+async def test_content_with_a_finalizer_holds_the_namespace_and_is_reported(h: Harness) -> None:
+    client = h.client
+    ns = "nshold"
     await client.create("namespaces", {"metadata": {"name": ns}})
     await client.create("configmaps", {"metadata": {"name": "held", "finalizers": ["test.shoal.io/hold"]}}, ns)
     await client.create("configmaps", {"metadata": {"name": "free"}}, ns)
-    async with running_controllers(client, NamespaceController, options={"namespace_recheck_seconds": 0.2}):
-        await client.delete("namespaces", ns)
-        with pytest.raises(ApiException) as e:  # no new content while terminating
-            await client.create("configmaps", {"metadata": {"name": "late"}}, ns)
-        assert e.value.status == 403
+    await h.start(NamespaceController, options={"namespace_recheck_seconds": 0.2})
+    await client.delete("namespaces", ns)
+    with pytest.raises(ApiException) as e:  # no new content while terminating
+        await client.create("configmaps", {"metadata": {"name": "late"}}, ns)
+    assert e.value.status == 403
 
-        async def reported() -> bool:
-            conds = {c["type"]: c for c in (await client.get("namespaces", ns)).get("status", {}).get("conditions") or []}
-            c = conds.get("NamespaceFinalizersRemaining")
-            return bool(c and "test.shoal.io/hold in 1 resource instances" in c["message"]
-                        and "configmaps has 1 resource instances" in conds["NamespaceContentRemaining"]["message"])
+    async def reported() -> bool:
+        conds = {c["type"]: c for c in (await client.get("namespaces", ns)).get("status", {}).get("conditions") or []}
+        c = conds.get("NamespaceFinalizersRemaining")
+        return bool(c and "test.shoal.io/hold in 1 resource instances" in c["message"]
+                    and "configmaps has 1 resource instances" in conds["NamespaceContentRemaining"]["message"])
 
-        await eventually(reported)
-        got = await client.get("namespaces", ns)
-        assert got["status"]["phase"] == "Terminating" and got["spec"]["finalizers"] == ["kubernetes"]
-        await client.patch("configmaps", "held", {"metadata": {"finalizers": None}}, ns)
-        await eventually(lambda: ns_gone(client, ns))
+    await h.until(reported)
+    got = await client.get("namespaces", ns)
+    assert got["status"]["phase"] == "Terminating" and got["spec"]["finalizers"] == ["kubernetes"]
+    assert [c["metadata"]["name"] for c in (await client.list("configmaps", ns))["items"]] == ["held"]
+    await client.patch("configmaps", "held", {"metadata": {"finalizers": None}}, ns)
+    await h.until(lambda: ns_gone(client, ns))
 
 
-async def test_a_namespace_not_being_deleted_is_left_alone(client: ApiClient) -> None:
-    ns = f"nskeep-{uuid.uuid4().hex[:8]}"
+async def test_a_namespace_not_being_deleted_is_left_alone(h: Harness) -> None:
+    client = h.client
+    ns = "nskeep"
     await client.create("namespaces", {"metadata": {"name": ns}})
     await client.create("configmaps", {"metadata": {"name": "stay"}}, ns)
-    async with running_controllers(client, NamespaceController) as (ctl,):
-        await ctl.reconcile(ns)
-        await ctl.reconcile("no-such-namespace")
+    ctl = await h.start(NamespaceController)
+    await h.reconcile(ctl, ns)
+    await h.reconcile(ctl, "no-such-namespace")
+    await h.settle()
     assert [c["metadata"]["name"] for c in (await client.list("configmaps", ns))["items"]] == ["stay"]

@@ -1,4 +1,4 @@
-"""The ReplicaSet controller against a real server, with the fake kubelet playing the node."""
+"""The ReplicaSet controller, driven step by step (``harness.py``) with the fake cluster playing the nodes."""
 
 from __future__ import annotations
 
@@ -7,9 +7,31 @@ from typing import Any
 import pytest
 
 from shoal.client import ApiClient, ApiException
-from tests.controllers.conftest import FakeKubelet, ManagerFactory, eventually
+from shoal.controllers.replicaset import ReplicaSetController
+from tests.controllers.fake_kubelet import FakeCluster
+from tests.controllers.harness import Harness
 
 Obj = dict[str, Any]
+
+
+@pytest.fixture
+async def rsc(h: Harness) -> ReplicaSetController:
+    return await h.start(ReplicaSetController)
+
+
+@pytest.fixture
+async def ns(h: Harness) -> str:
+    return await h.namespace("rs")
+
+
+@pytest.fixture
+async def cluster(h: Harness) -> FakeCluster:
+    return await h.fake_cluster()
+
+
+@pytest.fixture
+def client(h: Harness) -> ApiClient:
+    return h.client
 
 
 def rs_body(name: str, replicas: int, *, image: str = "nginx:1", labels: dict[str, str] | None = None,
@@ -34,9 +56,8 @@ def owner_uid(pod: Obj) -> str | None:
     return None
 
 
-async def test_keeps_replicas_and_writes_status(client: ApiClient, ns: str, kubelet: FakeKubelet,
-                                                controllers: ManagerFactory) -> None:
-    await controllers("replicaset")
+async def test_keeps_replicas_and_writes_status(h: Harness, client: ApiClient, ns: str, cluster: FakeCluster,
+                                                rsc: ReplicaSetController) -> None:
     rs = await client.create("replicasets", rs_body("web", 3), ns)
     uid = rs["metadata"]["uid"]
 
@@ -44,7 +65,7 @@ async def test_keeps_replicas_and_writes_status(client: ApiClient, ns: str, kube
         st = (await client.get("replicasets", "web", ns)).get("status") or {}
         return all(int(st.get(k) or 0) == v for k, v in want.items())
 
-    await eventually(lambda: status_is(replicas=3, readyReplicas=3, availableReplicas=3, fullyLabeledReplicas=3,
+    await h.until(lambda: status_is(replicas=3, readyReplicas=3, availableReplicas=3, fullyLabeledReplicas=3,
                                        observedGeneration=1))
     pods = await pods_of(client, ns)
     assert len(pods) == 3 and all(owner_uid(p) == uid for p in pods)
@@ -61,15 +82,15 @@ async def test_keeps_replicas_and_writes_status(client: ApiClient, ns: str, kube
         names = {p["metadata"]["name"] for p in await pods_of(client, ns) if p["status"].get("phase") == "Running"}
         return victim not in names and len(names) == 3
 
-    await eventually(replaced)
-    await eventually(lambda: status_is(replicas=3, readyReplicas=3))
+    await h.until(replaced)
+    await h.until(lambda: status_is(replicas=3, readyReplicas=3))
 
     # scale down through the scale subresource, then up
     await client.patch("replicasets", "web", {"spec": {"replicas": 1}}, ns, subresource="scale")
-    await eventually(lambda: status_is(replicas=1, readyReplicas=1, observedGeneration=2))
-    await eventually(lambda: _count(client, ns, 1))
+    await h.until(lambda: status_is(replicas=1, readyReplicas=1, observedGeneration=2))
+    await h.until(lambda: _count(client, ns, 1))
     await client.patch("replicasets", "web", {"spec": {"replicas": 5}}, ns)
-    await eventually(lambda: status_is(replicas=5, availableReplicas=5))
+    await h.until(lambda: status_is(replicas=5, availableReplicas=5))
     assert len(await pods_of(client, ns)) == 5
 
 
@@ -77,48 +98,50 @@ async def _count(client: ApiClient, ns: str, n: int) -> bool:
     return len(await pods_of(client, ns, active=False)) == n
 
 
-async def test_no_double_create_under_expectations(client: ApiClient, ns: str, kubelet: FakeKubelet,
-                                                    controllers: ManagerFactory) -> None:
-    m = await controllers("replicaset")
+async def test_no_double_create_under_expectations(h: Harness, client: ApiClient, ns: str, cluster: FakeCluster,
+                                                    rsc: ReplicaSetController) -> None:
     await client.create("replicasets", rs_body("many", 60), ns)
-    await eventually(lambda: _count(client, ns, 60), timeout=20)
-    ctl = m.get("replicaset")
-    ctl.queue.add(f"{ns}/many")  # extra passes while creations settle must not create more
-    await eventually(lambda: (client.get("replicasets", "many", ns)), timeout=5)
-    st: Obj = {}
-    for _ in range(40):
-        st = (await client.get("replicasets", "many", ns)).get("status") or {}
-        if st.get("readyReplicas") == 60:
-            break
-        ctl.queue.add(f"{ns}/many")
-        await __import__("asyncio").sleep(0.1)
-    assert st.get("readyReplicas") == 60
+    await h.factory.relist()
+    await rsc.reconcile(f"{ns}/many")  # creates 60 pods, expecting to see them
+    assert len(await pods_of(client, ns, active=False)) == 60
+    # passes while its cache has not caught up with its own creations must not create more
+    for _ in range(2):
+        try:
+            await rsc.reconcile(f"{ns}/many")
+        except ApiException as e:  # its status write met its own earlier one (a stale cache): the worker retries
+            assert e.status == 409
+    assert len(await pods_of(client, ns, active=False)) == 60
+    # and once the pods run, a pass per step until it settles still leaves 60
+    for _ in range(5):
+        rsc.queue.add(f"{ns}/many")
+        await h.step()
+    await h.until(lambda: _ready(client, ns, "many", 60))
     assert len(await pods_of(client, ns, active=False)) == 60
 
 
-async def test_adopts_orphans_and_releases_relabelled(client: ApiClient, ns: str, kubelet: FakeKubelet,
-                                                     controllers: ManagerFactory) -> None:
+async def test_adopts_orphans_and_releases_relabelled(h: Harness, client: ApiClient, ns: str, cluster: FakeCluster
+                                                     ) -> None:
     for i in range(2):
         await client.create("pods", {"metadata": {"name": f"orphan-{i}", "labels": {"app": "adopt"}},
                                      "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}, ns)
     await client.create("pods", {"metadata": {"name": "stranger", "labels": {"app": "other"}},
                                  "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}, ns)
-    await controllers("replicaset")
+    await h.start(ReplicaSetController)
     rs = await client.create("replicasets", rs_body("adopt", 3), ns)
     uid = rs["metadata"]["uid"]
 
     async def owned() -> list[Obj]:
         return [p for p in await pods_of(client, ns) if owner_uid(p) == uid]
 
-    await eventually(lambda: _len(owned(), 3))
+    await h.until(lambda: _len(owned(), 3))
     names = {p["metadata"]["name"] for p in await owned()}
     assert {"orphan-0", "orphan-1"} <= names
     assert owner_uid(await client.get("pods", "stranger", ns)) is None
 
     # relabel an owned pod: it is released (no controller reference) and replaced
     await client.patch("pods", "orphan-0", {"metadata": {"labels": {"app": "gone"}}}, ns)
-    await eventually(lambda: _released(client, ns, "orphan-0"))
-    await eventually(lambda: _len(owned(), 3))
+    await h.until(lambda: _released(client, ns, "orphan-0"))
+    await h.until(lambda: _len(owned(), 3))
     assert "orphan-0" not in {p["metadata"]["name"] for p in await owned()}
 
 
@@ -130,22 +153,21 @@ async def _released(client: ApiClient, ns: str, name: str) -> bool:
     return owner_uid(await client.get("pods", name, ns)) is None
 
 
-async def test_scale_down_deletes_not_ready_first(client: ApiClient, ns: str, kubelet: FakeKubelet,
-                                                 controllers: ManagerFactory) -> None:
-    await controllers("replicaset")
+async def test_scale_down_deletes_not_ready_first(h: Harness, client: ApiClient, ns: str, cluster: FakeCluster,
+                                                 rsc: ReplicaSetController) -> None:
     await client.create("replicasets", rs_body("rank", 3), ns)
-    await eventually(lambda: _ready(client, ns, "rank", 3))
+    await h.until(lambda: _ready(client, ns, "rank", 3))
     pods = sorted(await pods_of(client, ns), key=lambda p: p["metadata"]["creationTimestamp"])
     # the oldest pod stops being ready (its readiness probe fails, as the agent would report)
     sick = pods[0]["metadata"]["name"]
-    kubelet.paused = True
+    cluster.paused = True
     st = dict(pods[0]["status"])
     st["conditions"] = [c if c["type"] != "Ready" else {**c, "status": "False"} for c in st["conditions"]]
     await client.patch("pods", sick, {"status": st}, ns, subresource="status")
-    await eventually(lambda: _ready(client, ns, "rank", 2))
-    kubelet.paused = False
+    await h.until(lambda: _ready(client, ns, "rank", 2))
+    cluster.paused = False
     await client.patch("replicasets", "rank", {"spec": {"replicas": 2}}, ns)
-    await eventually(lambda: _count(client, ns, 2))
+    await h.until(lambda: _count(client, ns, 2))
     left = {p["metadata"]["name"] for p in await pods_of(client, ns)}
     assert sick not in left
 
@@ -155,14 +177,18 @@ async def _ready(client: ApiClient, ns: str, name: str, n: int) -> bool:
     return int(st.get("readyReplicas") or 0) == n
 
 
-async def test_min_ready_seconds_delays_availability(client: ApiClient, ns: str, kubelet: FakeKubelet,
-                                                    controllers: ManagerFactory) -> None:
-    await controllers("replicaset")
+async def test_min_ready_seconds_delays_availability(h: Harness, client: ApiClient, ns: str, cluster: FakeCluster,
+                                                    rsc: ReplicaSetController) -> None:
     await client.create("replicasets", rs_body("slow", 2, min_ready=2), ns)
-    await eventually(lambda: _ready(client, ns, "slow", 2))
+    await h.until(lambda: _ready(client, ns, "slow", 2))
+    await h.settle()
     st = (await client.get("replicasets", "slow", ns))["status"]
-    assert int(st.get("availableReplicas") or 0) < 2
-    await eventually(lambda: _available(client, ns, "slow", 2), timeout=6)
+    assert int(st.get("availableReplicas") or 0) == 0  # ready, but not for minReadySeconds yet
+    await h.advance(1)
+    await h.settle()
+    assert not await _available(client, ns, "slow", 2)
+    await h.advance(1)
+    await h.until(lambda: _available(client, ns, "slow", 2))
 
 
 async def _available(client: ApiClient, ns: str, name: str, n: int) -> bool:
@@ -170,13 +196,13 @@ async def _available(client: ApiClient, ns: str, name: str, n: int) -> bool:
     return int(st.get("availableReplicas") or 0) == n
 
 
-async def test_create_failure_reports_replica_failure(client: ApiClient, ns: str, controllers: ManagerFactory) -> None:
+async def test_create_failure_reports_replica_failure(h: Harness, client: ApiClient, ns: str,
+                                                     rsc: ReplicaSetController) -> None:
     # pods cannot be created in a namespace that is being deleted (no namespace controller runs here)
-    await controllers("replicaset")
     await client.create("replicasets", rs_body("doomed", 0), ns)
     await client.delete("namespaces", ns)
     await client.patch("replicasets", "doomed", {"spec": {"replicas": 2}}, ns)
-    await eventually(lambda: _failure(client, ns, "doomed"))
+    await h.until(lambda: _failure(client, ns, "doomed"))
     st = (await client.get("replicasets", "doomed", ns))["status"]
     cond = next(c for c in st["conditions"] if c["type"] == "ReplicaFailure")
     assert cond["status"] == "True" and cond["reason"] == "FailedCreate" and "terminated" in cond["message"]

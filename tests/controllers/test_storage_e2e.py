@@ -2,8 +2,8 @@
 
 ``shoal server`` runs every controller and the scheduler; a ``shoal agent --runtime simulated``
 process registers two hollow nodes and runs pods on them. The scheduler's VolumeBinding plugin
-is a later step, so the test plays its part: once the pod is placed, it writes
-``volume.kubernetes.io/selected-node`` on the claim, as upstream's scheduler does. It also plays
+writes ``volume.kubernetes.io/selected-node`` on the claim for the node it chose, and binds the
+pod once the claim is bound to the volume made there, as upstream's scheduler does. The test plays
 the node agent's part at the end (removing ``shoal.io/local-volume`` once the data would be
 wiped), which the agent's volume support will take over.
 """
@@ -88,14 +88,13 @@ def test_local_claim_provisioned_on_the_pods_node_bound_expanded_and_deleted(clu
     k = cluster.kubectl
     k("create", "namespace", "e2e-st")
     k("-n", "e2e-st", "apply", "-f", "-", input=CLAIM_AND_POD)
-    # WaitForFirstConsumer: nothing is bound or made before a node is chosen
-    time.sleep(0.5)
-    assert kj(cluster, "-n", "e2e-st", "get", "pvc/data")["status"]["phase"] == "Pending"
-    assert kj(cluster, "get", "pv")["items"] == []
+    # WaitForFirstConsumer: the scheduler chooses the node, writes it on the claim, and binds the pod
+    # once the volume made there is bound to the claim
     pod = wait(lambda: (p := kj(cluster, "-n", "e2e-st", "get", "pod/db"))["spec"].get("nodeName") and p,
                "the pod is scheduled")
     node = pod["spec"]["nodeName"]
-    k("-n", "e2e-st", "annotate", "pvc/data", f"volume.kubernetes.io/selected-node={node}")  # the scheduler's part
+    selected = kj(cluster, "-n", "e2e-st", "get", "pvc/data")["metadata"]["annotations"]
+    assert selected["volume.kubernetes.io/selected-node"] == node
 
     claim = wait(lambda: (c := kj(cluster, "-n", "e2e-st", "get", "pvc/data"))["status"]["phase"] == "Bound" and c,
                  "the claim is bound")

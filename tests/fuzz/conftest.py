@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,9 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
     "Lease": {"spec": {"holderIdentity": "fz"}},
     "EndpointSlice": {"addressType": "IPv4", "endpoints": [{"addresses": ["10.0.0.1"]}], "ports": [{"port": 80}]},
     "PriorityClass": {"value": 100, "description": "fz"},
+    "NetworkPolicy": {"spec": {"podSelector": {"matchLabels": {"app": "fz"}},
+                               "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
+                                            "ports": [{"port": 80, "endPort": 90}]}]}},
     "PersistentVolume": {"spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
                                   "hostPath": {"path": "/tmp/fz"}}},
     "PersistentVolumeClaim": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
@@ -78,7 +82,25 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
                                            "usages": ["client auth"]}},
     "APIService": {"spec": {"group": "fz.example.com", "version": "v1", "groupPriorityMinimum": 100,
                             "versionPriority": 10, "service": {"namespace": NAMESPACE, "name": "fz"}}},
+    # a CRD created before the documents are read, so its custom kind is fuzzed too
+    "CustomResourceDefinition": {"spec": {
+        "group": "fuzz.example.com", "scope": "Namespaced",
+        "names": {"plural": "fzthings", "singular": "fzthing", "kind": "FzThing", "listKind": "FzThingList"},
+        "versions": [{"name": "v1", "served": True, "storage": True,
+                      "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.size",
+                                                               "statusReplicasPath": ".status.size"}},
+                      "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}],
+                      "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                          "spec": {"type": "object", "x-kubernetes-validations": [{"rule": "self.size < 1000"}],
+                                   "properties": {"size": {"type": "integer", "minimum": 0, "default": 1},
+                                                  "name": {"type": "string", "maxLength": 20, "pattern": "^[a-z]*$"},
+                                                  "tags": {"type": "array", "items": {"type": "string"}},
+                                                  "extra": {"type": "object",
+                                                            "x-kubernetes-preserve-unknown-fields": True}}},
+                          "status": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}},
+    "FzThing": {"spec": {"size": 1, "name": "fz", "tags": ["a"]}},
 }
+CRD_SEED = "fzthings.fuzz.example.com"
 
 
 @dataclass(frozen=True)
@@ -127,6 +149,7 @@ class FuzzTarget:
 
     def seed_name(self, kind: str) -> str:
         return {"Namespace": SEED_NAMESPACE, "Node": SEED_NODE, "APIService": SEED_API_SERVICE}.get(kind, SEED)
+        return {"Namespace": SEED_NAMESPACE, "Node": SEED_NODE, "CustomResourceDefinition": CRD_SEED}.get(kind, SEED)
 
     def collection_url(self, kind: str) -> str:
         group, version, plural, namespaced = self.plurals[kind]
@@ -189,6 +212,14 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
     srv = start_server(Path(tmp_path_factory.mktemp("shoal-fuzz")))
     try:
         s = srv.session()
+        crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": CRD_SEED}, **SEED_BODIES["CustomResourceDefinition"]}
+        r = s.post(f"{srv.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd, timeout=10)
+        assert r.status_code == 201, r.text
+        for _ in range(100):  # established: its group is in the OpenAPI index
+            if s.get(f"{srv.url}/apis/fuzz.example.com/v1", timeout=10).status_code == 200:
+                break
+            time.sleep(0.05)
         docs = load_documents(s, srv.url)
         schemas: dict[str, dict[str, Any]] = {}
         operations: list[Operation] = []
@@ -211,6 +242,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
             body["kind"] = kind
             body.setdefault("metadata", {})["name"] = t.seed_name(kind)
             seeds[kind] = body
+            if kind == "CustomResourceDefinition":  # created above
+                t.snapshots[kind] = s.get(f"{t.collection_url(kind)}/{CRD_SEED}", timeout=10).json()
+                continue
             r = s.post(t.collection_url(kind), json=body, timeout=10)
             assert r.status_code == 201, f"seed {kind}: {r.status_code} {r.text}"
             t.snapshots[kind] = r.json()

@@ -42,7 +42,7 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[NsHost]]
 @pytest.fixture
 async def api(net_server: RunningServer) -> AsyncIterator[tuple[ApiClient, str]]:
     """A client of the network test server and a fresh namespace."""
-    client = ApiClient(net_server.url, token=net_server.token, ca_file=net_server.ca)
+    client = ApiClient.http(net_server.url, token=net_server.token, ca_file=net_server.ca)
     ns = f"px-{uuid.uuid4().hex[:6]}"
     await client.create("namespaces", {"metadata": {"name": ns}})
     yield client, ns

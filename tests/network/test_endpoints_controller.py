@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,12 +16,13 @@ import pytest
 from shoal.client import ApiClient, InformerFactory
 from shoal.controllers.base import Context
 from shoal.controllers.endpoints import EndpointsController
+from tests.eventually import eventually
 from tests.server_fixture import RunningServer
 
 
 @pytest.fixture
 async def env(server: RunningServer) -> AsyncIterator[tuple[ApiClient, str]]:
-    client = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    client = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     ns = f"ep-{uuid.uuid4().hex[:8]}"
     await client.create("namespaces", {"metadata": {"name": ns}})
     ctx = Context(client=client, factory=InformerFactory(client))
@@ -35,20 +36,6 @@ async def env(server: RunningServer) -> AsyncIterator[tuple[ApiClient, str]]:
     task.cancel()
     await ctx.factory.stop()
     await client.close()
-
-
-async def eventually(fn: Callable[[], Any], timeout: float = 10) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            last = await fn()
-            if last:
-                return last
-        except Exception as e:  # not there yet
-            last = e
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met: {last!r}")
 
 
 async def run_pod(client: ApiClient, ns: str, name: str, ip: str, ready: bool = True) -> None:
@@ -71,7 +58,7 @@ async def test_endpoints_follow_pods(env: tuple[ApiClient, str]) -> None:
         return [a["ip"] for a in s.get("addresses", [])] == ["10.88.0.11"] and \
             [a["ip"] for a in s.get("notReadyAddresses", [])] == ["10.88.0.12"]
 
-    await eventually(both)
+    await eventually(both, retry_on=(Exception,))
     slices = (await client.list("endpointslices", ns, label_selector="kubernetes.io/service-name=web"))["items"]
     assert len(slices) == 1 and len(slices[0]["endpoints"]) == 2
     # b turns ready; a is deleted: at once out of Endpoints
@@ -84,7 +71,7 @@ async def test_endpoints_follow_pods(env: tuple[ApiClient, str]) -> None:
         s = (e.get("subsets") or [{}])[0]
         return [a["ip"] for a in s.get("addresses", [])] == ["10.88.0.12"] and not s.get("notReadyAddresses")
 
-    await eventually(only_b)
+    await eventually(only_b, retry_on=(Exception,))
 
 
 async def test_selectorless_service_keeps_manual_endpoints(env: tuple[ApiClient, str]) -> None:
@@ -101,7 +88,7 @@ async def test_service_deleted_removes_its_endpoints(env: tuple[ApiClient, str])
     client, ns = env
     await client.create("services", {"metadata": {"name": "gone"},
                                      "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}, ns)
-    await eventually(lambda: client.get("endpoints", "gone", ns))
+    await eventually(lambda: client.get("endpoints", "gone", ns), retry_on=(Exception,))
     await client.delete("services", "gone", ns)
 
     async def deleted() -> bool:
@@ -111,4 +98,4 @@ async def test_service_deleted_removes_its_endpoints(env: tuple[ApiClient, str])
         except Exception as e:
             return getattr(e, "status", 0) == 404
 
-    await eventually(deleted)
+    await eventually(deleted, retry_on=(Exception,))

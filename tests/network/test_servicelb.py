@@ -18,7 +18,7 @@ import pytest
 from shoal.client import ApiClient, ApiException, InformerFactory
 from shoal.controllers import servicelb as lb
 from shoal.controllers.base import Context
-from tests.network.test_endpoints_controller import eventually
+from tests.eventually import eventually
 from tests.server_fixture import RunningServer
 
 
@@ -77,7 +77,7 @@ def test_other_classes_and_types_get_nothing() -> None:
 
 @pytest.fixture
 async def env(server: RunningServer) -> AsyncIterator[tuple[ApiClient, str]]:
-    client = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    client = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     ns = f"lb-{uuid.uuid4().hex[:8]}"
     await client.create("namespaces", {"metadata": {"name": ns}})
     ctx = Context(client=client, factory=InformerFactory(client))
@@ -120,13 +120,13 @@ async def test_controller_fills_ingress_follows_nodes_and_settles_conflicts(env:
         got = await ingress_of(client, "first", ns)
         return set(want) <= set(got)
 
-    await eventually(lambda: first_has(["198.51.100.1"]))
+    await eventually(lambda: first_has(["198.51.100.1"]), retry_on=(Exception,))
     assert await ingress_of(client, "second", ns) == []
     await make_node(client, n2, "198.51.100.2")
-    await eventually(lambda: first_has(["198.51.100.1", "198.51.100.2"]))
+    await eventually(lambda: first_has(["198.51.100.1", "198.51.100.2"]), retry_on=(Exception,))
     # the port is freed: the pending Service gets it
     await client.delete("services", "first", ns)
-    await eventually(lambda: _has(client, "second", ns, "198.51.100.2"))
+    await eventually(lambda: _has(client, "second", ns, "198.51.100.2"), retry_on=(Exception,))
     # no longer a LoadBalancer: the ingress is cleared
     s = await client.get("services", "second", ns)
     s["spec"]["type"] = "ClusterIP"
@@ -135,7 +135,7 @@ async def test_controller_fills_ingress_follows_nodes_and_settles_conflicts(env:
     for p in s["spec"]["ports"]:
         p.pop("nodePort", None)
     await client.update("services", s)
-    await eventually(lambda: _empty(client, "second", ns))
+    await eventually(lambda: _empty(client, "second", ns), retry_on=(Exception,))
     for n in (n1, n2):
         with contextlib.suppress(ApiException):
             await client.delete("nodes", n)

@@ -116,7 +116,7 @@ def test_preemption_outcome_invalid_spec_and_unknown_profile() -> None:
     (Diagnosis(3, {"NodeResourcesFit": {}}), "0/3 nodes are available."),
     (Diagnosis(0), "0/0 nodes are available."),
     (Diagnosis(2, pre_filter=Rejection("Quota", ("over quota", "try later"))),
-     "0/2 nodes are available: over quota, try later"),
+     "0/2 nodes are available: over quota, try later."),  # upstream: each part ends with a period
     (Diagnosis(1, invalid_spec="maxSkew must be > 0", unresolvable=1),
      "0/1 nodes are available: invalid pod spec: maxSkew must be > 0"),
     (Diagnosis(0, unknown_profile="nope"), 'no scheduler profile named "nope"'),

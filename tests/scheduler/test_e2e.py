@@ -9,14 +9,14 @@ once a node that fits appears, preemption, and bad input refused.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shoal.client import ApiClient, ApiException
+from tests.eventually import eventually
 from tests.scheduler.helpers import node, pod
 from tests.server_fixture import RunningServer, start_server
 
@@ -32,7 +32,7 @@ def srv(tmp_path: Path) -> Iterator[RunningServer]:
 
 @pytest.fixture
 async def api(srv: RunningServer) -> AsyncIterator[ApiClient]:
-    c = ApiClient(srv.url, token=srv.token, ca_file=srv.ca)
+    c = ApiClient.http(srv.url, token=srv.token, ca_file=srv.ca)
     yield c
     await c.close()
 
@@ -41,17 +41,6 @@ def _pod(name: str, **kw: Any) -> dict[str, Any]:
     p = pod(name, **kw)
     del p["metadata"]["uid"]
     return p
-
-
-async def eventually(fn: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = await fn()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 async def bound_to(api: ApiClient, name: str, ns: str = "default") -> str:

@@ -116,7 +116,7 @@ def test_bad_shapes_are_kept_so_the_same_reason_is_given() -> None:
 
 
 def test_the_scheduler_trims_only_the_informers_it_owns() -> None:
-    client = ApiClient("http://127.0.0.1:1")  # not contacted: only the informers are set up
+    client = ApiClient.http("http://127.0.0.1:1")  # not contacted: only the informers are set up
     assert Scheduler(client).pods.transform is scheduling_view
     shared = InformerFactory(client)
     whole = shared.informer("pods")

@@ -135,7 +135,7 @@ async def _until(pred: Callable[[], Any], timeout: float = 10.0) -> Any:
 async def test_a_node_change_wakes_only_the_pods_it_can_help(server: RunningServer) -> None:
     """A label change on a node requeues the pod NodeAffinity turned away, not the one that lacked
     cpu; more allocatable on the node then requeues that one."""
-    api = ApiClient(server.url, token=server.token, ca_file=server.ca)
+    api = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
     sched = Scheduler(api, config=SchedulerConfig(profiles=(ProfileConfig(PROFILE),)),
                       initial_backoff=0.05, max_backoff=0.1, record_scheduled_events=False)
     name, key = "requeue-node", "requeue-test/pool"

@@ -123,7 +123,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     server = TestServer(api.app(), host="127.0.0.1")
     await server.start_server()
     c = Cluster(api, server, ScriptedDriver())
-    async with ApiClient(c.url) as client:
+    async with ApiClient.http(c.url) as client:
         await client.create("pods", {"metadata": {"name": "p", "namespace": "default"}, "spec": {
             "nodeName": "n1", "containers": [{"name": n, "image": "i"} for n in
                                              ("endless", "quiet", "echo", "gone", "broken")]}})
@@ -426,7 +426,7 @@ async def test_embedded_agent_over_the_unix_socket(tmp_path: Path) -> None:
     sock = str(tmp_path / "api.sock")
     await web.UnixSite(runner, sock).start()
     driver = ScriptedDriver()
-    client = ApiClient("http://shoal", unix_socket=sock)
+    client = ApiClient.unix(sock)
     t = agent_tunnel.TunnelClient(client, node_name="local", resolver=lambda ns, p, c, prev: (driver, c))
     try:
         await client.create("pods", {"metadata": {"name": "p", "namespace": "default"},
@@ -434,12 +434,13 @@ async def test_embedded_agent_over_the_unix_socket(tmp_path: Path) -> None:
         await t.start()
         await t.wait_connected(5)
         await asyncio.sleep(0.05)
-        async with client.session.get("http://shoal/api/v1/namespaces/default/pods/p/log?tailLines=1") as r:
+        async with client.stream("/api/v1/namespaces/default/pods/p/log", params={"tailLines": "1"}) as r:
             assert r.status == 200
-            assert await r.text() == "tail=1 since=None ts=False follow=False\n"
+            assert await r.read() == b"tail=1 since=None ts=False follow=False\n"
     finally:
         await t.stop()
-        assert not client.session.closed  # the agent's client is the agent's to close
+        # the agent's client is the agent's to close: it still answers
+        assert (await client.get("pods", "p", "default"))["metadata"]["name"] == "p"
         await client.close()
         await runner.cleanup()
         await api.stop()

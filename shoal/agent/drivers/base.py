@@ -74,6 +74,19 @@ class Sandbox:
     ip: str | None
 
 
+Propagation = Literal["rprivate", "rslave", "rshared"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """One bind mount of a host path into a container (the pod's volumes, resolved by ``agent.volumes``)."""
+
+    host_path: str
+    container_path: str
+    read_only: bool = False
+    propagation: Propagation = "rprivate"  # mountPropagation None | HostToContainer | Bidirectional
+
+
 @dataclass(frozen=True, slots=True)
 class ContainerSpec:
     pod_uid: str
@@ -92,7 +105,7 @@ class ContainerSpec:
     cpu_request_millis: int | None = None
     tty: bool = False
     stdin: bool = False
-    mounts: tuple[tuple[str, str, bool], ...] = ()  # (host path, container path, read only)
+    mounts: tuple[Mount, ...] = ()
     attempt: int = 0  # restart count, part of the runtime name
     labels: dict[str, str] = field(default_factory=dict)
 

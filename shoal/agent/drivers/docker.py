@@ -18,6 +18,10 @@ servers) keep an infra container. The driver answers for such a sandbox from
 its record, with the same labels an infra container would carry, so callers
 cannot tell the two apart.
 
+Volumes arrive as ``Mount``s (host paths the volume manager prepared) and go
+to the engine as ``HostConfig.Binds`` (``host:container:ro|rw``, plus
+``rslave``/``rshared`` for mountPropagation HostToContainer/Bidirectional).
+
 State changes the agent did not cause (a process exits, is OOM-killed) are
 found by listing this node's containers once a second and comparing states:
 one cheap request, and robust where an event stream could be missed.
@@ -51,6 +55,7 @@ from shoal.agent.drivers.base import (
     ContainerStatus,
     DriverError,
     ImagePullError,
+    Mount,
     NotFoundError,
     ProbeOutcome,
     ProbeRequest,
@@ -366,9 +371,9 @@ class DockerDriver:
             host["NanoCpus"] = spec.cpu_limit_millis * 1_000_000
         if spec.cpu_request_millis:
             host["CpuShares"] = max(2, spec.cpu_request_millis * 1024 // 1000)
-        binds = [f"{h}:{c}:{'ro' if ro else 'rw'}" for h, c, ro in spec.mounts]
+        binds = [_bind(m) for m in spec.mounts]
         if rec is not None:  # the pod's own hosts and resolv.conf, unless the pod mounts its own
-            taken = {c for _, c, _ in spec.mounts}
+            taken = {m.container_path for m in spec.mounts}
             binds += [f"{h}:{c}:ro" for h, c in rec.files if c not in taken]
         if binds:
             host["Binds"] = binds
@@ -510,6 +515,14 @@ class DockerDriver:
     async def probe(self, request: ProbeRequest) -> ProbeOutcome:
         """For real, from the host (``hostprobe``): this driver's pod addresses are reachable from here."""
         return await self._prober.probe(request)
+
+
+def _bind(m: Mount) -> str:
+    """A volume as an engine bind: ``host:container:ro|rw[,rslave|rshared]`` (rprivate is the default)."""
+    opts = "ro" if m.read_only else "rw"
+    if m.propagation != "rprivate":
+        opts += f",{m.propagation}"
+    return f"{m.host_path}:{m.container_path}:{opts}"
 
 
 def _start_message(message: str) -> str:

@@ -7,6 +7,14 @@ Each process runs under a small monitor (``conmon.py``) that writes CRI-format
 logs and the exit code to files in the data dir, so logs, exit codes and
 restarts work the same way as with containers, and an agent that restarts
 adopts running processes from the records it left (``meta.json`` per container).
+
+Volumes: a host process cannot have a directory mounted at ``/cfg`` without
+changing the host's own tree, so the agent's volume directories (under the
+pod's directory on the node) are used in place, and each ``mountPath`` that
+appears in the container's command, args, env values or workingDir as a
+path (``/cfg``, ``/cfg/app.conf``) is rewritten to the volume's host path
+(``rewrite_paths``). A process that builds such paths at run time does not
+see them; ``readOnly`` is not enforced (no isolation here, as for limits).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import itertools
 import json
 import os
 import pty
+import re
 import shutil
 import signal
 import sys
@@ -34,6 +43,7 @@ from shoal.agent.drivers.base import (
     ContainerSpec,
     ContainerStatus,
     DriverError,
+    Mount,
     NotFoundError,
     ProbeOutcome,
     ProbeRequest,
@@ -59,6 +69,17 @@ def _alive(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     return True
+
+
+def rewrite_paths(text: str, mounts: tuple[Mount, ...]) -> str:
+    """``text`` with every path under a mount's container path replaced by its host path, in one pass
+    (the longest container path wins; a host path put in is never rewritten again)."""
+    by_path = {m.container_path.rstrip("/"): m.host_path for m in mounts if m.container_path.rstrip("/")}
+    if not by_path:
+        return text
+    alts = "|".join(re.escape(p) for p in sorted(by_path, key=len, reverse=True))
+    pattern = r"(?<![\w.\-/])(" + alts + r")(?=/|$|[^\w.\-])"
+    return re.sub(pattern, lambda m: by_path[m.group(1)], text)
 
 
 class ProcessDriver:
@@ -143,16 +164,18 @@ class ProcessDriver:
         return None  # no images: the command runs on the host
 
     async def create_container(self, spec: ContainerSpec) -> str:
-        argv = [*spec.command, *spec.args]
+        argv = [rewrite_paths(a, spec.mounts) for a in (*spec.command, *spec.args)]
         if not argv:
             raise DriverError(f"container {spec.name!r}: the process runtime runs `command`/`args` on the host "
                               "and has no image entrypoint; give the container a command", reason="CreateContainerError")
         cid = f"p{next(self._ids):x}"
         labels = {**spec.labels, LABEL_CONTAINER: spec.name, LABEL_POD_UID: spec.pod_uid}
         labels.setdefault(LABEL_ROLE, "container")
-        env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOSTNAME": spec.pod_name, **spec.env}
+        env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOSTNAME": spec.pod_name,
+               **{k: rewrite_paths(v, spec.mounts) for k, v in spec.env.items()}}
+        cwd = rewrite_paths(spec.working_dir, spec.mounts) if spec.working_dir else spec.working_dir
         m = {"id": cid, "uid": spec.pod_uid, "labels": labels, "state": "created", "argv": argv, "env": env,
-             "cwd": spec.working_dir, "image": spec.image, "name": spec.name}
+             "cwd": cwd, "image": spec.image, "name": spec.name}
         self._meta[cid] = m
         self._save(m)
         return cid

@@ -16,6 +16,10 @@ machine by the default route. Every probe succeeds unless the driver's
 then goes through the same thresholds as a real one: a failing readiness
 probe keeps the pod unready, a failing liveness probe restarts the container.
 
+Volumes are accepted and nothing is mounted: the agent's volume manager runs
+dry for this driver (no directory, no mount, no file), and ``mounts`` in a
+container spec are ignored, so hollow nodes cost no I/O per volume.
+
 Records are slotted objects indexed by pod uid, so one agent can hold tens of
 thousands of pods without scanning them all for each sync.
 """

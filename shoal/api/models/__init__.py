@@ -8,6 +8,7 @@ manifest file) pick the class from the ``apiVersion`` and ``kind`` it reads.
 from __future__ import annotations
 
 from shoal.api.meta import Status
+from shoal.api.models.apiextensions import CustomResourceDefinition
 from shoal.api.models.apiregistration import APIService
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from shoal.api.models.autoscaling import Scale
@@ -29,6 +30,7 @@ from shoal.api.models.core import (
 )
 from shoal.api.models.discovery import EndpointSlice
 from shoal.api.models.events import Event as EventsV1Event
+from shoal.api.models.networking import NetworkPolicy
 from shoal.api.models.policy import Eviction, PodDisruptionBudget
 from shoal.api.models.replication import ReplicationController
 from shoal.api.models.scheduling import PriorityClass
@@ -62,12 +64,14 @@ KINDS: dict[tuple[str, str], type] = {
     ("autoscaling/v1", "Scale"): Scale,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
     ("scheduling.k8s.io/v1", "PriorityClass"): PriorityClass,
+    ("networking.k8s.io/v1", "NetworkPolicy"): NetworkPolicy,
     ("storage.k8s.io/v1", "StorageClass"): StorageClass,
     ("policy/v1", "PodDisruptionBudget"): PodDisruptionBudget,
     ("policy/v1", "Eviction"): Eviction,
     ("certificates.k8s.io/v1", "CertificateSigningRequest"): CertificateSigningRequest,
     ("apiregistration.k8s.io/v1", "APIService"): APIService,
     ("events.k8s.io/v1", "Event"): EventsV1Event,
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): CustomResourceDefinition,
 }
 
 __all__ = [
@@ -82,6 +86,7 @@ __all__ = [
     "ConfigMap",
     "ControllerRevision",
     "CronJob",
+    "CustomResourceDefinition",
     "DaemonSet",
     "Deployment",
     "EndpointSlice",
@@ -90,6 +95,7 @@ __all__ = [
     "Job",
     "Lease",
     "Namespace",
+    "NetworkPolicy",
     "Node",
     "PersistentVolume",
     "PersistentVolumeClaim",

@@ -28,7 +28,6 @@ from shoal.api.openapi.names import schema_name
 
 __all__ = [
     "document_bytes",
-    "v2_bytes",
     "group_version_path",
     "normalize_group_version",
     "openapi_document",
@@ -99,22 +98,3 @@ def openapi_index(hash_of: Callable[[str], str] | None = None) -> dict[str, Any]
         paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
     return {"paths": paths}
 
-
-@cache
-def _v2(version: str) -> dict[str, Any]:
-    from shoal.api.openapi.v2 import build_v2
-
-    return build_v2((_document(gv) for gv in by_group_version()), version=version)
-
-
-@cache
-def v2_bytes(version: str, *, protobuf: bool) -> tuple[bytes, str]:
-    """``/openapi/v2`` as JSON or as gnostic protobuf (see ``v2proto``), and its hash for an ETag.
-
-    Built once per process from the v3 documents (``v2``); ``version`` is the server's gitVersion.
-    """
-    from shoal.api.openapi import v2proto
-
-    doc = _v2(version)
-    data = v2proto.document(doc) if protobuf else msgspec.json.encode(doc)
-    return data, hashlib.sha512(data).hexdigest().upper()

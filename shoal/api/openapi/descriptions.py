@@ -110,6 +110,20 @@ KINDS: dict[str, str] = {
     "PriorityClass": "PriorityClass defines mapping from a priority class name to the priority "
     "integer value. The value can be any valid integer.",
     "EndpointSlice": "EndpointSlice represents a subset of the endpoints that implement a service.",
+    "NetworkPolicy": "NetworkPolicy describes what network traffic is allowed for a set of Pods.",
+    "NetworkPolicySpec": "NetworkPolicySpec provides the specification of a NetworkPolicy.",
+    "NetworkPolicyIngressRule": "NetworkPolicyIngressRule describes a particular set of traffic that is "
+    "allowed to the pods matched by a NetworkPolicySpec's podSelector. The traffic must match both ports "
+    "and from.",
+    "NetworkPolicyEgressRule": "NetworkPolicyEgressRule describes a particular set of traffic that is "
+    "allowed out of pods matched by a NetworkPolicySpec's podSelector. The traffic must match both ports "
+    "and to.",
+    "NetworkPolicyPeer": "NetworkPolicyPeer describes a peer to allow traffic to/from. Only certain "
+    "combinations of fields are allowed.",
+    "NetworkPolicyPort": "NetworkPolicyPort describes a port to allow traffic on.",
+    "IPBlock": 'IPBlock describes a particular CIDR (Ex. "192.168.1.0/24","2001:db8::/64") that is allowed '
+    "to the pods matched by a NetworkPolicySpec's podSelector. The except entry describes CIDRs that "
+    "should not be included within this rule.",
     "Scale": "Scale represents a scaling request for a resource.",
     "ScaleSpec": "ScaleSpec describes the attributes of a scale subresource.",
     "ScaleStatus": "ScaleStatus represents the current status of a scale subresource.",
@@ -384,6 +398,74 @@ FIELDS: dict[str, dict[str, str]] = {
         "description": "An arbitrary string, usually guidance on when the class should be used.",
         "preemptionPolicy": "Whether pods of this class may preempt lower-priority pods: "
         "PreemptLowerPriority (the default) or Never.",
+    },
+    "NetworkPolicySpec": {
+        "podSelector": "podSelector selects the pods to which this NetworkPolicy object applies. Multiple "
+        "network policies can select the same pods; their rules are combined additively. An empty "
+        "podSelector matches all pods in this namespace.",
+        "ingress": "ingress is a list of ingress rules to be applied to the selected pods. Traffic is "
+        "allowed to a pod if no NetworkPolicy selects it for ingress, OR if the traffic source is the "
+        "pod's local node, OR if the traffic matches at least one ingress rule across all of the "
+        "NetworkPolicy objects whose podSelector matches the pod. If this field is empty then this "
+        "NetworkPolicy does not allow any traffic (and serves solely to ensure that the pods it selects "
+        "are isolated by default).",
+        "egress": "egress is a list of egress rules to be applied to the selected pods. Outgoing traffic "
+        "is allowed if no NetworkPolicy selects the pod for egress, OR if the traffic matches at least one "
+        "egress rule across all of the NetworkPolicy objects whose podSelector matches the pod. If this "
+        "field is empty then this NetworkPolicy limits all outgoing traffic (and serves solely to ensure "
+        "that the pods it selects are isolated by default).",
+        "policyTypes": 'policyTypes is a list of rule types that the NetworkPolicy relates to. Valid '
+        'options are ["Ingress"], ["Egress"], or ["Ingress", "Egress"]. If this field is not specified, '
+        "it will default based on the existence of ingress or egress rules; policies that contain an "
+        "egress section are assumed to affect egress, and all policies (whether or not they contain an "
+        "ingress section) are assumed to affect ingress.",
+    },
+    "NetworkPolicyIngressRule": {
+        "ports": "ports is a list of ports which should be made accessible on the pods selected for this "
+        "rule. Each item in this list is combined using a logical OR. If this field is empty or missing, "
+        "this rule matches all ports (traffic not restricted by port).",
+        "from": "from is a list of sources which should be able to access the pods selected for this "
+        "rule. Items in this list are combined using a logical OR operation. If this field is empty or "
+        "missing, this rule matches all sources (traffic not restricted by source).",
+    },
+    "NetworkPolicyEgressRule": {
+        "ports": "ports is a list of destination ports for outgoing traffic. Each item in this list is "
+        "combined using a logical OR. If this field is empty or missing, this rule matches all ports "
+        "(traffic not restricted by port).",
+        "to": "to is a list of destinations for outgoing traffic of pods selected for this rule. Items "
+        "in this list are combined using a logical OR operation. If this field is empty or missing, this "
+        "rule matches all destinations (traffic not restricted by destination).",
+    },
+    "NetworkPolicyPeer": {
+        "podSelector": "podSelector is a label selector which selects pods; if present but empty, it "
+        "selects all pods. If namespaceSelector is also set, then the NetworkPolicyPeer as a whole "
+        "selects the pods matching podSelector in the Namespaces selected by namespaceSelector. "
+        "Otherwise it selects the pods matching podSelector in the policy's own namespace.",
+        "namespaceSelector": "namespaceSelector selects namespaces using cluster-scoped labels; if "
+        "present but empty, it selects all namespaces. If podSelector is also set, then the "
+        "NetworkPolicyPeer as a whole selects the pods matching podSelector in the namespaces selected "
+        "by namespaceSelector. Otherwise it selects all pods in the namespaces selected by "
+        "namespaceSelector.",
+        "ipBlock": "ipBlock defines policy on a particular IPBlock. If this field is set then neither "
+        "of the other fields can be.",
+    },
+    "NetworkPolicyPort": {
+        "protocol": "protocol represents the protocol (TCP, UDP, or SCTP) which traffic must match. If "
+        "not specified, this field defaults to TCP.",
+        "port": "port represents the port on the given protocol. This can either be a numerical or named "
+        "port on a pod. If this field is not provided, this matches all port names and numbers. If "
+        "present, only traffic on the specified protocol AND port will be matched.",
+        "endPort": "endPort indicates that the range of ports from port to endPort if set, inclusive, "
+        "should be allowed by the policy. This field cannot be defined if the port field is not defined "
+        "or if the port field is defined as a named (string) port. The endPort must be equal or greater "
+        "than port.",
+    },
+    "IPBlock": {
+        "cidr": 'cidr is a string representing the IPBlock Valid examples are "192.168.1.0/24" or '
+        '"2001:db8::/64"',
+        "except": 'except is a slice of CIDRs that should not be included within an IPBlock Valid '
+        'examples are "192.168.1.0/24" or "2001:db8::/64" Except values will be rejected if they are '
+        "outside the cidr range",
     },
     "DeleteOptions": {
         "gracePeriodSeconds": "The duration in seconds before the object should be deleted.",

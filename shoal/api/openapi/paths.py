@@ -39,6 +39,9 @@ class KindRefs:
     list: str  # e.g. io.k8s.api.core.v1.PodList
     scale: str | None = None  # autoscaling/v1 Scale, when the resource has /scale
     binding: str | None = None  # core/v1 Binding, when the resource has /binding
+    # the PATCH media types: custom resources take no strategic merge patch, and kubectl's apply reads
+    # this list to choose between a strategic merge patch and a JSON merge patch
+    patch_types: tuple[str, ...] = PATCH_CONTENT_TYPES
 
 
 def _gvk(group: str, version: str, kind: str) -> dict[str, str]:
@@ -321,7 +324,7 @@ class _Builder:
                 description=f"partially update the specified {what}",
                 gvk=gvk,
                 params=(*WRITE_PARAMS, FORCE),
-                body={"required": True, **_content(ref(PATCH), PATCH_CONTENT_TYPES)},
+                body={"required": True, **_content(ref(PATCH), self.refs.patch_types)},
                 responses=_responses(obj, "200", "201"),
             )
         if "delete" in verbs and not suffix:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from shoal.api.registry import ResourceInfo
 from shoal.apiserver.priority import PriorityClassCache
 from shoal.apiserver.storage import StorageClasses
+from shoal.apiserver.strategies.apiextensions import CustomResourceDefinitionStrategy
 from shoal.apiserver.strategies.base import (
     DefaultStrategy,
     KeyAllocator,
@@ -71,6 +72,7 @@ _REGISTRY: dict[tuple[str, str], Factory] = {
     ("policy", "PodDisruptionBudget"): lambda info, shared: ResetStatusStrategy(info),
     ("certificates.k8s.io", "CertificateSigningRequest"): lambda info, shared: CertificateSigningRequestStrategy(info),
     ("apiregistration.k8s.io", "APIService"): lambda info, shared: APIServiceStrategy(info),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): lambda info, shared: CustomResourceDefinitionStrategy(info),
 }
 
 

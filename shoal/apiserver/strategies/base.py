@@ -21,7 +21,11 @@ strategy, whose parts are:
 * key allocation around writes (``allocator``: a Service's addresses), with undo
   on a failed write and release of what the new version no longer holds;
 * reads: the field selectors the kind supports, its Table printer, whether a
-  DELETE answers with the object.
+  DELETE answers with the object;
+* the kind's type tree for server-side apply and managedFields
+  (``field_schema``): a built-in kind's comes from its model; a kind defined
+  at run time (a custom resource) returns the tree of its own schema
+  (``shoal.api.apply.from_openapi``).
 
 ``DefaultStrategy`` is every generic kind's; kinds with rules of their own
 subclass it in a module of their own, and ``shoal.apiserver.strategies``
@@ -35,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from shoal.api import apply as applylib
 from shoal.api.registry import ResourceInfo
 from shoal.apiserver import admission, errors, rawobj, tables
 from shoal.apiserver.tables import Printer
@@ -110,6 +115,10 @@ class Strategy(Protocol):
     def graceful_seconds(self, obj: dict[str, Any], requested: int | None) -> int: ...
 
     def held_by_spec(self, obj: dict[str, Any]) -> bool: ...
+
+    def field_schema(self) -> applylib.TypeNode:
+        """The type tree apply merges this kind's objects by (list and map types, keys)."""
+        ...
 
 
 def spec_of(obj: dict[str, Any]) -> Any:
@@ -201,6 +210,11 @@ class DefaultStrategy:
 
     def held_by_spec(self, obj: dict[str, Any]) -> bool:
         return False
+
+    # ---- server-side apply ----------------------------------------------------------------
+    def field_schema(self) -> applylib.TypeNode:
+        model = self.info.model
+        return applylib.for_model(model) if model is not None else applylib.UNTYPED
 
 
 class ResetStatusStrategy(DefaultStrategy):

@@ -1,4 +1,4 @@
-"""Service discovery kinds: Service, Endpoints and EndpointSlice.
+"""Service discovery and policy kinds: Service, Endpoints, EndpointSlice and NetworkPolicy.
 
 PORT(S) is ``port/PROTOCOL`` or ``port:nodePort/PROTOCOL``; EXTERNAL-IP depends
 on the service type (``<pending>`` for a LoadBalancer still waiting for an
@@ -22,7 +22,7 @@ from shoal.apiserver.tables.fields import (
     dig,
 )
 from shoal.apiserver.tables.model import Cell, Column, Printer, age_column, name_column
-from shoal.apiserver.tables.selectors import format_labels
+from shoal.apiserver.tables.selectors import format_label_selector, format_labels
 
 MAX_LISTED = 3
 
@@ -188,8 +188,26 @@ def endpointslice_row(obj: Obj, now: datetime) -> list[Cell]:
     ]
 
 
+NETWORK_POLICY_COLUMNS = (
+    name_column(),
+    Column("Pod-Selector",
+           description="Selects the pods to which this NetworkPolicy object applies. The array of ingress rules "
+                       "is applied to any pods selected by this field. Multiple network policies can select the "
+                       "same set of pods. In this case, the ingress rules for each are combined additively. This "
+                       "field is NOT optional and follows standard label selector semantics. An empty "
+                       "podSelector matches all pods in this namespace."),
+    age_column(),
+)
+
+
+def network_policy_row(obj: Obj, now: datetime) -> list[Cell]:
+    return [views.name(obj), format_label_selector(dig(obj, "spec", "podSelector")),
+            age_of(obj, now)]
+
+
 PRINTERS = {
     "Service": Printer(SERVICE_COLUMNS, service_row),
+    "NetworkPolicy": Printer(NETWORK_POLICY_COLUMNS, network_policy_row),
     "Endpoints": Printer(ENDPOINTS_COLUMNS, endpoints_row),
     "EndpointSlice": Printer(ENDPOINTSLICE_COLUMNS, endpointslice_row),
 }

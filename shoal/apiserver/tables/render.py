@@ -24,6 +24,7 @@ from typing import Any
 
 from shoal.api import views
 from shoal.apiserver.tables import (
+    apiextensions,
     certificates,
     cluster,
     config,
@@ -65,6 +66,7 @@ PRINTERS: dict[str, Printer] = {
     **policy.PRINTERS,
     **certificates.PRINTERS,
     **replication.PRINTERS,
+    **apiextensions.PRINTERS,
 }
 
 

@@ -19,12 +19,13 @@ from shoal.scheduler.plugins.noderesources import NodeResourcesBalancedAllocatio
 from shoal.scheduler.plugins.nodeunschedulable import NodeUnschedulable
 from shoal.scheduler.plugins.podtopologyspread import PodTopologySpread
 from shoal.scheduler.plugins.tainttoleration import TaintToleration
+from shoal.scheduler.plugins.volumebinding import VolumeBinding
 
 REGISTRY: dict[str, PluginFactory] = {
     cls.name: cls
     for cls in (NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit,
-                NodeResourcesBalancedAllocation, PodTopologySpread, InterPodAffinity, DefaultPreemption,
-                DefaultBinder)
+                NodeResourcesBalancedAllocation, VolumeBinding, PodTopologySpread, InterPodAffinity,
+                DefaultPreemption, DefaultBinder)
 }
 
 # (name, score weight) in filter order; weight 0: the plugin does not score
@@ -35,6 +36,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, int], ...] = (
     ("NodeAffinity", 2),
     ("NodePorts", 0),
     ("NodeResourcesFit", 1),
+    ("VolumeBinding", 0),
     ("PodTopologySpread", 2),
     ("InterPodAffinity", 2),
     ("NodeResourcesBalancedAllocation", 1),

@@ -1,0 +1,133 @@
+"""The two transports over a socket: HTTPS to a URL, and the server's own Unix socket.
+
+Both keep one aiohttp session (created on first use, inside the running loop)
+for what is long-lived: watch streams, logs, and the node agent's WebSocket
+tunnel (``ws_connect``). They differ in unary requests: over TCP/TLS those go
+through the same aiohttp session; over the Unix socket they go through the lean
+keep-alive pool of ``shoal.client.unixhttp`` (measured in docs/decisions.md:
+aiohttp's client cost a third of the scheduler process's CPU there), which
+``UnixSocketTransport`` *is*, so a unary request is one call into the pool with
+nothing in between.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import aiohttp
+
+from shoal.client.transport import JSON, StreamResponse
+from shoal.client.unixhttp import UnixHttpPool
+
+
+def default_headers(*, token: str | None, user_agent: str) -> dict[str, str]:
+    """What every request carries: who asks, what it accepts, its credentials."""
+    headers = {"User-Agent": user_agent, "Accept": JSON}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+class _AiohttpStream:
+    """An aiohttp response as a ``StreamResponse``."""
+
+    __slots__ = ("_resp",)
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+
+    @property
+    def status(self) -> int:
+        return self._resp.status
+
+    async def read(self) -> bytes:
+        return await self._resp.read()
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._resp.content.iter_any()
+
+
+class _AiohttpStreams:
+    """One lazily made aiohttp session to ``_base`` (a URL, or ``http://shoal`` over a Unix socket): streams and
+    WebSockets, for both transports."""
+
+    def _init_session(self, base: str, connector: Callable[[], aiohttp.BaseConnector], headers: dict[str, str]) -> None:
+        self._base = base
+        self._connector = connector  # called inside the running loop, which a connector binds
+        self._headers = headers
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session (for callers that need more of HTTP than the API's requests)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=self._connector(), headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            )
+        return self._session
+
+    def stream(self, method: str, path: str, *, params: Mapping[str, str] | None = None
+               ) -> AbstractAsyncContextManager[StreamResponse]:
+        return self._stream(method, path, params)
+
+    @asynccontextmanager
+    async def _stream(self, method: str, path: str, params: Mapping[str, str] | None) -> AsyncIterator[_AiohttpStream]:
+        async with self.session.request(method, self._base + path, params=params,
+                                        timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
+            yield _AiohttpStream(resp)
+
+    def ws_connect(self, path: str, **kw: Any) -> AbstractAsyncContextManager[aiohttp.ClientWebSocketResponse]:
+        """aiohttp's ``ws_connect`` to ``path`` (the node agent's tunnel)."""
+        return self.session.ws_connect(self._base + path, **kw)
+
+    async def _close_session(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class HttpTransport(_AiohttpStreams):
+    """HTTPS (or HTTP) to ``server`` through aiohttp, keep-alive connections, at most ``limit`` at a time."""
+
+    def __init__(self, server: str, *, token: str | None = None, ca_file: str | None = None,
+                 insecure: bool = False, user_agent: str = "shoal", limit: int = 64) -> None:
+        self.server = server.rstrip("/")
+        self._ca_file = ca_file
+        self._insecure = insecure
+        self._limit = limit
+        self._init_session(self.server, self._tcp_connector, default_headers(token=token, user_agent=user_agent))
+
+    def _tcp_connector(self) -> aiohttp.BaseConnector:
+        ssl_ctx: ssl.SSLContext | bool = True
+        if self.server.startswith("https"):
+            ssl_ctx = False if self._insecure else ssl.create_default_context(cafile=self._ca_file)
+        return aiohttp.TCPConnector(ssl=ssl_ctx, limit=self._limit)
+
+    async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+                      body: bytes | None = None, content_type: str = JSON,
+                      timeout: float | None = None) -> tuple[int, bytes]:
+        async with self.session.request(
+            method, self.server + path, params=params, data=body,
+            headers={"Content-Type": content_type} if body is not None else None,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as resp:
+            return resp.status, await resp.read()
+
+    async def close(self) -> None:
+        await self._close_session()
+
+
+class UnixSocketTransport(UnixHttpPool, _AiohttpStreams):
+    """The API server's Unix socket: unary requests on the lean pool (this class), streams through aiohttp."""
+
+    def __init__(self, path: str, *, token: str | None = None, user_agent: str = "shoal", limit: int = 64) -> None:
+        headers = default_headers(token=token, user_agent=user_agent)
+        super().__init__(path, headers=headers, limit=limit)
+        self._init_session("http://shoal", lambda: aiohttp.UnixConnector(path=path, limit=limit), headers)
+
+    async def close(self) -> None:
+        await super().close()
+        await self._close_session()
