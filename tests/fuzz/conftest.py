@@ -148,8 +148,8 @@ class FuzzTarget:
         return f"FuzzTarget({self.srv.url}, {len(self.operations)} operations)"
 
     def seed_name(self, kind: str) -> str:
-        return {"Namespace": SEED_NAMESPACE, "Node": SEED_NODE, "APIService": SEED_API_SERVICE}.get(kind, SEED)
-        return {"Namespace": SEED_NAMESPACE, "Node": SEED_NODE, "CustomResourceDefinition": CRD_SEED}.get(kind, SEED)
+        return {"Namespace": SEED_NAMESPACE, "Node": SEED_NODE, "CustomResourceDefinition": CRD_SEED,
+                "APIService": SEED_API_SERVICE}.get(kind, SEED)
 
     def collection_url(self, kind: str) -> str:
         group, version, plural, namespaced = self.plurals[kind]
