@@ -78,6 +78,7 @@ API_PACKAGES = (
     "authentication/v1",
     "certificates/v1",
     "events/v1",
+    "authorization/v1",
 )
 MACHINERY_PACKAGES = ("pkg/apis/meta/v1",)
 # Read only to check the wire shapes of the messages the decoder knows natively.

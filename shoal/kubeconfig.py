@@ -1,4 +1,8 @@
-"""The admin kubeconfig: what ``kubectl`` needs to reach and trust the server."""
+"""Kubeconfigs: what ``kubectl`` needs to reach and trust the server, and who to be.
+
+The admin kubeconfig carries a bearer token; ``shoal user add`` writes one
+with a client certificate and its key instead.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,16 @@ import base64
 import yaml
 
 
-def render(*, server: str, ca_pem: bytes, token: str, name: str = "shoal") -> str:
+def render(*, server: str, ca_pem: bytes, token: str | None = None, name: str = "shoal",
+           user: str | None = None, client_cert: bytes | None = None, client_key: bytes | None = None) -> str:
+    """A kubeconfig for ``server``: with ``token``, or with ``client_cert`` and ``client_key`` (PEM)."""
+    user = user or f"{name}-admin"
+    creds: dict[str, str] = {}
+    if token is not None:
+        creds["token"] = token
+    if client_cert is not None and client_key is not None:
+        creds["client-certificate-data"] = base64.b64encode(client_cert).decode()
+        creds["client-key-data"] = base64.b64encode(client_key).decode()
     cfg = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -15,8 +28,8 @@ def render(*, server: str, ca_pem: bytes, token: str, name: str = "shoal") -> st
             "server": server,
             "certificate-authority-data": base64.b64encode(ca_pem).decode(),
         }}],
-        "users": [{"name": f"{name}-admin", "user": {"token": token}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin", "namespace": "default"}}],
+        "users": [{"name": user, "user": creds}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": user, "namespace": "default"}}],
         "current-context": name,
         "preferences": {},
     }

@@ -25,6 +25,7 @@ from aiohttp import web
 from shoal import kubeconfig
 from shoal.apiserver.app import ApiServer
 from shoal.apiserver.auth import ADMIN, TokenAuthenticator, User
+from shoal.apiserver.authn import options as authn_options
 from shoal.apiserver.certs import ensure_serving_cert
 from shoal.apiserver.leanhttp import LeanServer
 from shoal.client import ApiClient
@@ -50,6 +51,15 @@ class ComponentOptions(TypedDict, total=False):
     controllers: str  # "*", "none" or "a,b" (else $SHOAL_CONTROLLERS)
     cluster_dns: list[str]  # the nameservers pods get (else this node's cluster DNS, when it serves)
     docker_socket: str  # where the Docker Swarm API listens ("none": not served; default: see docker_socket_path)
+    # authentication (shoal.apiserver.authn)
+    token_auth_file: str  # upstream's static token CSV
+    oidc_issuer_url: str
+    oidc_client_id: str
+    oidc_username_claim: str
+    oidc_username_prefix: str
+    oidc_groups_claim: str
+    oidc_groups_prefix: str
+    oidc_ca_file: str
 
 
 def component_options(values: Mapping[str, object]) -> ComponentOptions:
@@ -105,18 +115,24 @@ class Server:
         admin_token = ensure_token(dd.admin_token, "shoal-admin-")
         node_token = ensure_token(dd.node_token, "shoal-node-")
         crt, key = ensure_serving_cert(dd, hosts=[host])
-        auth = TokenAuthenticator()
-        auth.add(admin_token, ADMIN)
-        auth.add(node_token, User("system:node", ("system:nodes", "system:authenticated")))
+        tokens = TokenAuthenticator()
+        tokens.add(admin_token, ADMIN)
+        tokens.add(node_token, User("system:node", ("system:nodes", "system:authenticated")))
         self._internal_token = secrets.token_hex(24)
-        auth.add(self._internal_token, User("system:shoal", ("system:masters", "system:authenticated")))
+        tokens.add(self._internal_token, User("system:shoal", ("system:masters", "system:authenticated")))
+        auth = authn_options.authenticator(tokens, opts.extra, sa_key=dd.root / "sa.key")
         self.store = open_store(opts.store, data_dir=dd.root)
         await self.store.start()
-        self.api = ApiServer(self.store, authenticator=auth, server_address=f"{host}:{port}",
+        self.api = ApiServer(self.store, authenticator=auth, service_accounts=auth.service_accounts,
+                             server_address=f"{host}:{port}",
                              service_cidr=opts.extra.get("service_cidr", "10.43.0.0/16"))
+        auth.account_uid = self.api.account_uid
         await self.api.start()
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(crt, key)
+        # client certificates signed by the cluster CA authenticate (shoal user add); none is asked of anyone
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(cafile=str(dd.ca_crt))
         self._runner = web.AppRunner(self.api.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         # the in-process transport: the same API on a private Unix socket, no TLS

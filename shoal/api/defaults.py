@@ -47,13 +47,16 @@ from shoal.api.models.core import (
 from shoal.api.models.discovery import EndpointSlice
 from shoal.api.models.networking import NetworkPolicy, NetworkPolicySpec
 from shoal.api.models.pod import Pod, PodStatus, PodTemplate, PodTemplateSpec
+from shoal.api.models.rbac import ClusterRoleBinding, RoleBinding
 from shoal.api.models.scheduling import PriorityClass
+from shoal.api.validation_rbac import default_subjects
 
 Defaulter = Callable[[Any], None]
 _DEFAULTERS: dict[type, Defaulter] = {**defaults_storage.DEFAULTERS,  # PV, PVC, StorageClass
                                       **defaults_statefulset.DEFAULTERS,
                                       **defaults_replication.DEFAULTERS,
-                                      **defaults_policy.DEFAULTERS}
+                                      **defaults_policy.DEFAULTERS,
+                                      RoleBinding: default_subjects, ClusterRoleBinding: default_subjects}
 
 
 def apply_defaults(obj: object) -> None:

@@ -16,6 +16,7 @@ from shoal.api.models import (
     networking,
     pod,
     policy,
+    rbac,
     replication,
     scheduling,
     storage,
@@ -88,6 +89,13 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  networking.NetworkPolicy, short_names=("netpol",)),
     ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False,
                  storage.StorageClass, short_names=("sc",), has_spec=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
+                 "clusterrolebinding", False, rbac.ClusterRoleBinding, has_spec=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", False,
+                 rbac.ClusterRole, has_spec=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", True,
+                 rbac.RoleBinding, has_spec=False),
+    ResourceInfo("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", True, rbac.Role, has_spec=False),
 )
 
 # Kinds that appear only as subresource bodies.

@@ -213,7 +213,11 @@ _SERVED: dict[str, str] = {
     "networking.k8s.io/v1": "NetworkPolicy",
     "storage.k8s.io/v1": "StorageClass",
     "policy/v1": "Eviction PodDisruptionBudget",
-    "authentication.k8s.io/v1": "TokenRequest TokenReview",
+    "authentication.k8s.io/v1": "SelfSubjectReview TokenRequest TokenReview",
+    "rbac.authorization.k8s.io/v1": "ClusterRole ClusterRoleBinding Role RoleBinding",
+    "authorization.k8s.io/v1": (
+        "LocalSubjectAccessReview SelfSubjectAccessReview SelfSubjectRulesReview SubjectAccessReview"
+    ),
     "autoscaling/v1": "Scale",
     "certificates.k8s.io/v1": "CertificateSigningRequest",
     "events.k8s.io/v1": "Event",

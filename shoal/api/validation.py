@@ -33,6 +33,7 @@ from shoal.api.models.core import (
 from shoal.api.models.networking import NetworkPolicy
 from shoal.api.models.pod import Pod, PodTemplate
 from shoal.api.models.policy import PodDisruptionBudget
+from shoal.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from shoal.api.models.replication import ReplicationController
 from shoal.api.models.scheduling import PriorityClass
 from shoal.api.models.storage import StorageClass
@@ -69,6 +70,14 @@ from shoal.api.validation_core import (
 from shoal.api.validation_networking import validate_network_policy
 from shoal.api.validation_pod import validate_pod_spec, validate_pod_spec_update
 from shoal.api.validation_policy import validate_pod_disruption_budget
+from shoal.api.validation_rbac import (
+    path_segment_name,
+    validate_binding_update,
+    validate_cluster_role,
+    validate_cluster_role_binding,
+    validate_role,
+    validate_role_binding,
+)
 from shoal.api.validation_replication import (
     validate_replication_controller,
     validate_replication_controller_update,
@@ -102,23 +111,21 @@ from shoal.api.validation_workloads import (
 __all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update", "raise_if_invalid"]
 
 CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass,
-                                    CustomResourceDefinition, CertificateSigningRequest, APIService)
+                                    ClusterRole, ClusterRoleBinding, CustomResourceDefinition, CertificateSigningRequest,
+                                    APIService)
 NameCheck = Callable[[str], list[str]]
 Rule = Callable[[Any], list[FieldError]]
 UpdateRule = Callable[[Any, Any], list[FieldError]]
-
-def _path_segment(name: str) -> list[str]:
-    """A name that only has to be one URL path segment (an APIService's ``v1.`` ends with a dot)."""
-    if name in (".", ".."):
-        return [f'may not be "{name}"']
-    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
-
 
 # How each kind's metadata.name is checked (default: RFC 1123 subdomain).
 NAME_CHECKS: dict[type, NameCheck] = {
     Namespace: dns1123_label,
     Service: dns1035_label,
-    APIService: _path_segment,
+    APIService: path_segment_name,  # named <version>.<group>: v1. ends with a dot
+    Role: path_segment_name,
+    ClusterRole: path_segment_name,
+    RoleBinding: path_segment_name,
+    ClusterRoleBinding: path_segment_name,
 }
 
 
@@ -180,6 +187,10 @@ RULES: dict[type, Rule] = {
     ReplicationController: validate_replication_controller,
     CertificateSigningRequest: validate_csr,
     APIService: validate_api_service,
+    Role: validate_role,
+    ClusterRole: validate_cluster_role,
+    RoleBinding: validate_role_binding,
+    ClusterRoleBinding: validate_cluster_role_binding,
     CustomResourceDefinition: validate_crd,
 }
 
@@ -211,6 +222,8 @@ UPDATE_RULES: dict[type, UpdateRule] = {
     StorageClass: validate_storage_class_update,
     ReplicationController: validate_replication_controller_update,
     CertificateSigningRequest: validate_csr_update,
+    RoleBinding: validate_binding_update,
+    ClusterRoleBinding: validate_binding_update,
     CustomResourceDefinition: validate_crd_update,
 }
 

@@ -34,23 +34,30 @@ from shoal.apiserver import (
     leanhttp,
     memtrim,
     rawobj,
-    requestctx,
     routing,
     strategies,
 )
 from shoal.apiserver.allocator import ServiceAllocator
 from shoal.apiserver.auth import (
+    CURRENT_USER,
     PUBLIC_PATHS,
     USER_KEY,
-    RequestAttributes,
     TokenAuthenticator,
     User,
-    authorize,
 )
+from shoal.apiserver.authn.chain import Authenticator
+from shoal.apiserver.authn.serviceaccount import ServiceAccountTokens
+from shoal.apiserver.authz import impersonation
+from shoal.apiserver.authz.attributes import request_attributes
+from shoal.apiserver.authz.authorizer import Authorizer
+from shoal.apiserver.authz.bootstrap import RbacBootstrap
+from shoal.apiserver.authz.index import INFOS as RBAC_INFOS
+from shoal.apiserver.authz.index import RbacIndex
+from shoal.apiserver.authz.rbac import denied, is_master
 from shoal.apiserver.crd.controller import CrdController
 from shoal.apiserver.eventsview import EventsView, ViewBroadcaster
-from shoal.apiserver.handlers import Handlers, resource_key
-from shoal.apiserver.nscache import NamespaceCache, WriteThrough
+from shoal.apiserver.handlers import Handlers, parse_body, read_body, resource_key
+from shoal.apiserver.nscache import NamespaceCache, Observer, WriteThrough
 from shoal.apiserver.priority import PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
@@ -71,7 +78,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # answered as streams (through the node's tunnel), so never on the lean path
 _STREAMING_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward"})
 
-_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+_IMPERSONATE = ("Impersonate-User", "Impersonate-Group", "Impersonate-Uid")
 
 
 async def _create_unless_exists(resource: Resource, body: dict[str, Any]) -> None:
@@ -92,7 +99,8 @@ class ApiServer:
         self,
         store: Store,
         *,
-        authenticator: TokenAuthenticator | None = None,
+        authenticator: TokenAuthenticator | Authenticator | None = None,
+        service_accounts: ServiceAccountTokens | None = None,
         clock: Clock = utcnow,
         server_address: str = "127.0.0.1:6443",
         bookmark_interval: float = 5.0,
@@ -100,8 +108,15 @@ class ApiServer:
     ) -> None:
         self.store = store
         self.allocator = ServiceAllocator(store, service_cidr=service_cidr)
+        if isinstance(authenticator, TokenAuthenticator):
+            authenticator = Authenticator(authenticator, service_accounts=service_accounts,
+                                          account_uid=self.account_uid)
         self.authenticator = authenticator
+        self.service_accounts = service_accounts
         self.server_address = server_address
+        # RBAC: roles and bindings in memory, fed by this server's writes and the watch caches
+        self.rbac_index = RbacIndex(store)
+        self.authorizer = Authorizer(self.rbac_index)
         self.ready = False
         ns_info = kinds.lookup("", "v1", "namespaces")
         assert ns_info is not None
@@ -117,13 +132,15 @@ class ApiServer:
         pc_info = kinds.lookup("scheduling.k8s.io", "v1", "priorityclasses")
         assert pc_info is not None
         self.priority_classes = PriorityClassCache(store, pc_info)
-        caches = {ns_info.storage_prefix: self.namespaces, pc_info.storage_prefix: self.priority_classes}
+        caches: dict[str, Observer] = {ns_info.storage_prefix: self.namespaces,
+                                       pc_info.storage_prefix: self.priority_classes,
+                                       **{i.storage_prefix: self.rbac_index for i in RBAC_INFOS}}
         # claim creates find the default class here (the store, listed: claims are rare)
         sc_info = kinds.lookup("storage.k8s.io", "v1", "storageclasses")
         assert sc_info is not None
         self.storage_classes = StorageClasses(store, sc_info)
         shared = strategies.Shared(service_allocator=self.allocator, priority_classes=self.priority_classes,
-                                   storage_classes=self.storage_classes)
+                                   storage_classes=self.storage_classes, authorizer=self.authorizer)
         for info in kinds.RESOURCES:
             if "view_of" in info.extra:  # events.k8s.io Events: core's, converted (after core's, in RESOURCES)
                 core = kinds.lookup(*info.extra["view_of"])
@@ -144,6 +161,7 @@ class ApiServer:
         self._ns_info = ns_info
         self.handlers = Handlers(self.resources, self.broadcasters, bookmark_interval=bookmark_interval,
                                  served=self.served)
+        self.rbac = RbacBootstrap(self.rbac_index, self.resources)
         self._trimmer: asyncio.Task[None] | None = None
         crd_info = kinds.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         assert crd_info is not None
@@ -222,6 +240,8 @@ class ApiServer:
         local_class = default_class_to_create(await self.storage_classes.all())
         if local_class is not None:
             await _create_unless_exists(self.resources[resource_key(self._sc_info)], local_class)
+        # the RBAC index from the store, then upstream's default roles and bindings, then aggregation
+        await self.rbac.start()
         # the custom kinds of the CRDs already stored are served before the server says it is ready
         await self.crd_controller.start()
         self._trimmer = asyncio.create_task(memtrim.trim_periodically(), name="malloc-trim")
@@ -234,6 +254,7 @@ class ApiServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._trimmer
             self._trimmer = None
+        await self.rbac.stop()
         await self.crd_controller.stop()
         for b in list(self.broadcasters.values()):
             await b.stop()
@@ -256,22 +277,41 @@ class ApiServer:
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self.authenticator is None or request.path in PUBLIC_PATHS:
-            requestctx.set_user(None)
             return await handler(request)
-        request[USER_KEY] = user = self._authenticate(request.method, request.path, request.headers.get("Authorization"))
-        requestctx.set_user(user)
+        transport = request.transport
+        peercert = transport.get_extra_info("peercert") if transport is not None else None
+        request[USER_KEY] = await self._authenticate(request, peercert)
         return await handler(request)
 
-    def _authenticate(self, method: str, path: str, authorization: str | None) -> User:
-        """The user a request is from, if it may do what it asks; else a 401 or 403 ``ApiError``."""
+    async def _authenticate(self, request: web.Request | leanhttp.Request, peercert: Any) -> User:
+        """The user a request is from, if it may do what it asks; else a 401 or 403 ``ApiError``.
+
+        Also leaves the user in ``CURRENT_USER`` for admission (the handler runs in this task)."""
         assert self.authenticator is not None
-        user = self.authenticator.authenticate(authorization)
+        headers = request.headers
+        user = await self.authenticator.authenticate(headers.get("Authorization"), peercert)
         if user is None:
+            # anonymous requests are answered only on the public paths (let through before this)
             raise errors.unauthorized()
-        attrs = RequestAttributes(user=user, verb=_VERBS.get(method, method.lower()), path=path)
-        if not authorize(attrs):
-            raise errors.forbidden(f'User "{user.name}" cannot {attrs.verb} path "{path}"')
+        if any(h in headers for h in _IMPERSONATE):
+            plan = impersonation.from_headers(user, headers, list(headers.items()))
+            for check in plan.checks:
+                if not self.authorizer.allowed(check):
+                    raise denied(check)  # users "alice" is forbidden: User "bob" cannot impersonate ...
+            user = plan.user
+        if not is_master(user):  # system:masters may do anything: not even the path is parsed
+            attrs = request_attributes(user, request.method, request.path,
+                                       request.query.get("watch", "") if request.query_string else "")
+            self.authorizer.check(attrs)
+        CURRENT_USER.set(user)
         return user
+
+    async def account_uid(self, namespace: str, name: str) -> str | None:
+        """The uid of a service account (``None``: it does not exist), for service-account tokens."""
+        info = kinds.lookup("", "v1", "serviceaccounts")
+        assert info is not None
+        kv = await self.store.get(info.key(namespace, name))
+        return None if kv is None else str((rawobj.decode(kv.value).get("metadata") or {}).get("uid") or "")
 
     # ---- the lean server's path (shoal.apiserver.leanhttp), on both sockets ---------------------
     def accepts(self, request: leanhttp.Request) -> bool:
@@ -294,11 +334,7 @@ class ApiServer:
         """What the middlewares and the router do for an accepted request, without them."""
         try:
             if self.authenticator is not None:
-                request[USER_KEY] = user = self._authenticate(request.method, request.path,
-                                                              request.headers.get("Authorization"))
-                requestctx.set_user(user)
-            else:
-                requestctx.set_user(None)
+                request[USER_KEY] = await self._authenticate(request, request.peercert)
             # a Request offers what the unary handlers use of web.Request (see leanhttp.Request)
             resp = await self.handlers.handle(cast(web.Request, request), request.route)
             if not isinstance(resp, web.Response):
@@ -406,6 +442,26 @@ class ApiServer:
         return web.Response(body=body, headers={"Content-Type": v2proto.CONTENT_TYPE if proto else "application/json",
                                                 "ETag": f'"{etag}"'})
 
+    def _install_auth_endpoints(self, r: web.UrlDispatcher) -> None:
+        """The access reviews, TokenRequest, whoami and the issuer's discovery (served without storage)."""
+        from shoal.apiserver.authn.endpoints import AuthnEndpoints
+        from shoal.apiserver.authz.reviews import Reviews
+
+        async def read(request: web.Request) -> Any:
+            return parse_body(await read_body(request), request.content_type)
+
+        Reviews(self.authorizer, read).install(r)
+        if isinstance(self.authenticator, Authenticator) and self.service_accounts is not None:
+            AuthnEndpoints(authenticator=self.authenticator, tokens=self.service_accounts, lookup=self._object,
+                           read_body=read, jwks_uri=f"https://{self.server_address}/openid/v1/jwks").install(r)
+
+    async def _object(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        info = next((i for i in kinds.RESOURCES if i.group == "" and i.kind == kind), None)
+        if info is None:
+            return None
+        kv = await self.store.get(info.key(namespace, name))
+        return None if kv is None else rawobj.decode(kv.value)
+
     async def not_found(self, request: web.Request) -> web.Response:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
 
@@ -426,6 +482,7 @@ class ApiServer:
         from shoal.apiserver import tunnel
 
         tunnel.install(app)
+        self._install_auth_endpoints(r)
         r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/{tail:.*}", self.not_found)

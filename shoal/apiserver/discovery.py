@@ -18,6 +18,7 @@ from typing import Any
 from shoal.api import kinds
 from shoal.api.registry import ResourceInfo
 from shoal.api.served import ServedKinds
+from shoal.apiserver.authz import discovery as unstored
 
 _SUB_VERBS = {
     "status": (["get", "patch", "update"], None),
@@ -62,7 +63,7 @@ def _resource_list(group_version: str, rs: list[ResourceInfo]) -> dict[str, Any]
         "kind": "APIResourceList",
         "apiVersion": "v1",
         "groupVersion": group_version,
-        "resources": [e for r in rs for e in _resource_entries(r)],
+        "resources": [e for r in rs for e in _resource_entries(r)] + unstored.RESOURCES.get(group_version, []),
     }
 
 
@@ -141,17 +142,23 @@ class Discovery:
             self._lists = {}
             self._groups = None
 
+    def _group_versions(self) -> list[str]:
+        """The served group versions, then those only the unstored resources (the reviews) are in."""
+        gvs = self.served.group_versions()
+        return [*gvs, *(gv for gv in unstored.RESOURCES if gv not in gvs)]
+
     def resource_list(self, group_version: str) -> dict[str, Any] | None:
         self._fresh()
         if group_version not in self._lists:
             rs = self.served.by_group_version().get(group_version)
-            self._lists[group_version] = _resource_list(group_version, rs) if rs is not None else None
+            known = rs is not None or group_version in unstored.RESOURCES
+            self._lists[group_version] = _resource_list(group_version, rs or []) if known else None
         return self._lists[group_version]
 
     def api_group_list(self) -> dict[str, Any]:
         self._fresh()
         if self._groups is None:
-            gvs = self.served.group_versions()
+            gvs = self._group_versions()
             groups = list(dict.fromkeys(gv.split("/", 1)[0] for gv in gvs if "/" in gv))
             self._groups = {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(g, gvs) for g in groups]}
         return self._groups
@@ -164,19 +171,20 @@ class Discovery:
         if cached is not None:
             return cached
         by_group: dict[str, list[dict[str, Any]]] = {}
-        for gv, rs in self.served.by_group_version().items():
+        served = self.served.by_group_version()
+        for gv in self._group_versions():
             group, _, v = gv.rpartition("/")
             if (group == "") != legacy:
                 continue
-            by_group.setdefault(group, []).append(
-                {"version": v, "resources": [_resource_discovery(r) for r in rs], "freshness": "Current"})
+            resources = unstored.aggregated(gv, [_resource_discovery(r) for r in served.get(gv, [])])
+            by_group.setdefault(group, []).append({"version": v, "resources": resources, "freshness": "Current"})
         doc = {"kind": "APIGroupDiscoveryList", "apiVersion": f"apidiscovery.k8s.io/{version}", "metadata": {},
                "items": [{"metadata": {"name": g} if g else {}, "versions": vs} for g, vs in by_group.items()]}
         self._lists[key] = doc
         return doc
 
     def api_group(self, name: str) -> dict[str, Any] | None:
-        gvs = self.served.group_versions()
+        gvs = self._group_versions()
         if not any(gv.startswith(name + "/") for gv in gvs):
             return None
         return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, gvs)}

@@ -85,10 +85,12 @@ class Request:
     ``headers``, ``content_type`` (as aiohttp gives it), ``content_length``,
     ``content.iter_chunked`` and item assignment for request-scoped values (the
     authenticated user); ``route`` is what the application's ``accepts`` parsed of
-    the path, so that it is parsed once.
+    the path, so that it is parsed once; ``peercert`` is the connection's verified
+    TLS client certificate (as ``ssl`` reports it), if any.
     """
 
-    __slots__ = ("method", "path", "query_string", "headers", "body", "keep_alive", "route", "_query", "_items")
+    __slots__ = ("method", "path", "query_string", "headers", "body", "keep_alive", "route", "peercert", "_query",
+                 "_items")
 
     def __init__(self, method: str, path: str, query_string: str, headers: CIMultiDictProxy[str],
                  *, keep_alive: bool = True) -> None:
@@ -99,6 +101,7 @@ class Request:
         self.body = b""
         self.keep_alive = keep_alive
         self.route: Any = None
+        self.peercert: Any = None
         self._query: MultiDictProxy[str] | None = None
         self._items: dict[Any, Any] = {}
 
@@ -260,6 +263,7 @@ class LeanProtocol(asyncio.Protocol):
         self._server = server
         self._transport: asyncio.Transport | None = None
         self._tls = False
+        self._peercert: Any = None
         self._buf = bytearray()
         self._pending: tuple[Request, int, int] | None = None  # a head read, its body still arriving
         self._task: asyncio.Task[None] | None = None
@@ -279,6 +283,8 @@ class LeanProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
         self._tls = transport.get_extra_info("sslcontext") is not None
+        if self._tls:
+            self._peercert = transport.get_extra_info("peercert")
         self.last_active = asyncio.get_running_loop().time()
         self._server.connections.add(self)
 
@@ -326,6 +332,7 @@ class LeanProtocol(asyncio.Protocol):
             if head is None or req is None or not self._server.app.accepts(req):
                 self._hand_over()
                 return
+            req.peercert = self._peercert
             self._pending = (req, end + 4, head.length)
         req, start, length = self._pending
         if len(buf) < start + length:

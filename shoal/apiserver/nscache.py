@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, Protocol
 
 from shoal.api.registry import ResourceInfo
 from shoal.apiserver import rawobj
@@ -99,15 +99,23 @@ class NamespaceCache:
         return obj
 
 
+class Observer(Protocol):
+    """What a ``WriteThrough`` tells of each acknowledged write."""
+
+    def observe(self, key: str, rev: int, value: bytes | None) -> None: ...
+
+    def observe_event(self, ev: Any) -> None: ...
+
+
 class WriteThrough:
-    """A store whose acknowledged writes are also told to a ``NamespaceCache``.
+    """A store whose acknowledged writes are also told to a ``NamespaceCache`` (or another ``Observer``).
 
     The namespaces ``Resource`` writes through it, and so does the priorityclasses one (its
-    ``priority.PriorityClassCache`` keeps the same rules); everything but the three writes goes
-    to the wrapped store untouched.
+    ``priority.PriorityClassCache`` keeps the same rules), and the four RBAC ones (their
+    ``authz.index.RbacIndex``); everything but the three writes goes to the wrapped store untouched.
     """
 
-    def __init__(self, store: Store, cache: NamespaceCache) -> None:
+    def __init__(self, store: Store, cache: Observer) -> None:
         self._store = store
         self._cache = cache
 

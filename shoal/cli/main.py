@@ -52,6 +52,17 @@ def main() -> None:
 @click.option("--docker-socket", help="Unix socket of the Docker Swarm API for the docker CLI ('none' to not serve it; "
                                      "default /run/shoal/docker.sock as root with the default data dir, else "
                                      "<data-dir>/docker.sock).")
+@click.option("--token-auth-file", type=click.Path(exists=True, dir_okay=False),
+              help="Static bearer tokens, one a line: token,user,uid,\"group1,group2\" (upstream's format).")
+@click.option("--oidc-issuer-url", help="OpenID Connect issuer whose ID tokens authenticate users (https).")
+@click.option("--oidc-client-id", help="The client id ID tokens must be issued for (their audience).")
+@click.option("--oidc-username-claim", help="The claim that is the user name (default sub).")
+@click.option("--oidc-username-prefix",
+              help="Prefixed to user names (default: the issuer URL and '#', unless the claim is email; '-': none).")
+@click.option("--oidc-groups-claim", help="The claim that lists the user's groups.")
+@click.option("--oidc-groups-prefix", help="Prefixed to group names.")
+@click.option("--oidc-ca-file", type=click.Path(exists=True, dir_okay=False),
+              help="CA bundle to verify the issuer's HTTPS certificate with (default: the system's).")
 def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
            no_agent: bool, node_name: str | None, verbose: bool, **extra: object) -> None:
     """Run the all-in-one server: API, store and the cluster's components."""
@@ -127,6 +138,25 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
 
 
 main.add_command(stack_commands.stack)
+@main.group()
+def user() -> None:
+    """Users that authenticate with a client certificate from the cluster CA."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--group", "groups", multiple=True, help="A group the user is in (repeatable).")
+@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True, help="Validity of the certificate.")
+@click.option("--data-dir")
+def user_add(name: str, groups: tuple[str, ...], days: int, data_dir: str | None) -> None:
+    """Print a kubeconfig for user NAME: a client certificate (CN=NAME, O=each group) signed by the cluster CA."""
+    from shoal.apiserver.authn.users import UserError, user_kubeconfig
+
+    try:
+        click.echo(user_kubeconfig(DataDir(_data_dir(data_dir)), name, groups, days=days), nl=False)
+    except UserError as e:
+        click.echo(f"shoal user add: {e}", err=True)
+        sys.exit(1)
 
 
 @main.command("kubeconfig")

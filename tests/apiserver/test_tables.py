@@ -1198,6 +1198,10 @@ def test_every_printer_matches_its_upstream_columns() -> None:
         "APIService": ["Name", "Service", "Available", "Age"],
         "ReplicationController": ["Name", "Desired", "Current", "Ready", "Age", "Containers", "Images", "Selector"],
         "PodTemplate": ["Name", "Containers", "Images", "Pod Labels"],
+        "Role": ["Name", "Created At"],
+        "ClusterRole": ["Name", "Created At"],
+        "RoleBinding": ["Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"],
+        "ClusterRoleBinding": ["Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"],
         "CustomResourceDefinition": ["Name", "Created At"],
     }
     assert {kind: [c.name for c in p.columns] for kind, p in PRINTERS.items()} == upstream

@@ -82,6 +82,12 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
                                            "usages": ["client auth"]}},
     "APIService": {"spec": {"group": "fz.example.com", "version": "v1", "groupPriorityMinimum": 100,
                             "versionPriority": 10, "service": {"namespace": NAMESPACE, "name": "fz"}}},
+    "Role": {"rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]},
+    "ClusterRole": {"rules": [{"verbs": ["get"], "nonResourceURLs": ["/fz"]}]},
+    "RoleBinding": {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "fz"},
+                    "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "fz"}]},
+    "ClusterRoleBinding": {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "fz"},
+                           "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "fz"}]},
     # a CRD created before the documents are read, so its custom kind is fuzzed too
     "CustomResourceDefinition": {"spec": {
         "group": "fuzz.example.com", "scope": "Namespaced",

@@ -32,6 +32,7 @@ from shoal.api.models.discovery import EndpointSlice
 from shoal.api.models.events import Event as EventsV1Event
 from shoal.api.models.networking import NetworkPolicy
 from shoal.api.models.policy import Eviction, PodDisruptionBudget
+from shoal.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from shoal.api.models.replication import ReplicationController
 from shoal.api.models.scheduling import PriorityClass
 from shoal.api.models.storage import StorageClass
@@ -71,6 +72,10 @@ KINDS: dict[tuple[str, str], type] = {
     ("certificates.k8s.io/v1", "CertificateSigningRequest"): CertificateSigningRequest,
     ("apiregistration.k8s.io/v1", "APIService"): APIService,
     ("events.k8s.io/v1", "Event"): EventsV1Event,
+    ("rbac.authorization.k8s.io/v1", "Role"): Role,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): RoleBinding,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ClusterRoleBinding,
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): CustomResourceDefinition,
 }
 

@@ -25,6 +25,7 @@ PACKAGES: dict[str, str] = {
     "authentication.v1": "authentication_v1",
     "certificates.v1": "certificates_v1",
     "events.v1": "events_v1",
+    "authorization.v1": "authorization_v1",
 }
 
 # apiVersion -> package key (from each package's GroupName)
@@ -44,4 +45,5 @@ GROUP_VERSIONS: dict[str, str] = {
     "authentication.k8s.io/v1": "authentication.v1",
     "certificates.k8s.io/v1": "certificates.v1",
     "events.k8s.io/v1": "events.v1",
+    "authorization.k8s.io/v1": "authorization.v1",
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shoal.api.registry import ResourceInfo
 from shoal.apiserver.priority import PriorityClassCache
@@ -37,6 +38,9 @@ from shoal.apiserver.strategies.storage import (
 )
 from shoal.apiserver.strategies.workloads import JobStrategy, ReplicaSetStrategy
 
+if TYPE_CHECKING:
+    from shoal.apiserver.authz.authorizer import Authorizer
+
 __all__ = ["DefaultStrategy", "KeyAllocator", "Shared", "Strategy", "for_resource"]
 
 
@@ -47,6 +51,7 @@ class Shared:
     service_allocator: KeyAllocator
     priority_classes: PriorityClassCache
     storage_classes: StorageClasses
+    authorizer: Authorizer | None = None  # RBAC's, for the escalation checks of the RBAC kinds
 
 
 Factory = Callable[[ResourceInfo, Shared], Strategy]
@@ -74,6 +79,19 @@ _REGISTRY: dict[tuple[str, str], Factory] = {
     ("apiregistration.k8s.io", "APIService"): lambda info, shared: APIServiceStrategy(info),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): lambda info, shared: CustomResourceDefinitionStrategy(info),
 }
+
+
+def _rbac(info: ResourceInfo, shared: Shared) -> Strategy:
+    from shoal.apiserver.authz.admission import BindingStrategy, RoleStrategy
+
+    if shared.authorizer is None:
+        return DefaultStrategy(info)
+    cls = BindingStrategy if info.kind.endswith("Binding") else RoleStrategy
+    return cls(info, shared.authorizer)
+
+
+for _kind in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"):
+    _REGISTRY[("rbac.authorization.k8s.io", _kind)] = _rbac
 
 
 def for_resource(info: ResourceInfo, shared: Shared) -> Strategy:

@@ -1,7 +1,7 @@
 """CertificateSigningRequests and APIServices: objects whose status the server or a signer owns.
 
 A CSR records who asked for it: a create takes ``spec.username``, ``groups``
-(and drops ``uid``/``extra`` a client sent) from the authenticated request, and
+``uid`` and ``extra`` from the authenticated request (never from the body), and
 starts with no status, so no one creates a pre-approved request. Afterwards
 its spec never changes, and each way in writes only its own part, as
 upstream's three CSR strategies do: the main resource neither spec nor status
@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shoal.apiserver import rawobj, requestctx
+from shoal.apiserver import rawobj
+from shoal.apiserver.auth import CURRENT_USER
 from shoal.apiserver.clock import fmt_time, utcnow
 from shoal.apiserver.strategies.base import DefaultStrategy, ResetStatusStrategy
 
@@ -35,11 +36,15 @@ class CertificateSigningRequestStrategy(ResetStatusStrategy):
         spec = obj.setdefault("spec", {})
         for k in ("username", "uid", "groups", "extra"):
             spec.pop(k, None)
-        user = requestctx.user()
+        user = CURRENT_USER.get()
         if user is not None:
             spec["username"] = user.name
+            if user.uid:
+                spec["uid"] = user.uid
             if user.groups:
                 spec["groups"] = list(user.groups)
+            if user.extra:
+                spec["extra"] = {k: list(v) for k, v in user.extra}
 
     def prepare_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
         super().prepare_update(new, old)

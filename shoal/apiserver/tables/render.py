@@ -32,6 +32,7 @@ from shoal.apiserver.tables import (
     networking,
     pods,
     policy,
+    rbac,
     replication,
     storage,
     workloads,
@@ -66,6 +67,7 @@ PRINTERS: dict[str, Printer] = {
     **policy.PRINTERS,
     **certificates.PRINTERS,
     **replication.PRINTERS,
+    **rbac.PRINTERS,
     **apiextensions.PRINTERS,
 }
 
