@@ -76,6 +76,8 @@ API_PACKAGES = (
     "storage/v1",
     "networking/v1",
     "authentication/v1",
+    "certificates/v1",
+    "events/v1",
     "authorization/v1",
 )
 MACHINERY_PACKAGES = ("pkg/apis/meta/v1",)

@@ -272,7 +272,10 @@ class Server:
         if self.opts.extra.get("disable_controller_manager"):
             enabled = []
         if enabled is None or enabled:
-            controllers = ControllerManager(self.client(), enabled=enabled, options=dict(self.opts.extra))
+            # the CSR signer signs with the cluster CA (kube-controller-manager's --cluster-signing-*-file)
+            options = {**self.opts.extra, "cluster_signing_cert_file": str(self.dd.ca_crt),
+                       "cluster_signing_key_file": str(self.dd.ca_key)}
+            controllers = ControllerManager(self.client(), enabled=enabled, options=options)
             await controllers.start()
             self.controllers = controllers
             self._stoppers.append(controllers.stop)

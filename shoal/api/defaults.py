@@ -15,7 +15,7 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-from shoal.api import defaults_statefulset, defaults_storage
+from shoal.api import defaults_policy, defaults_replication, defaults_statefulset, defaults_storage
 from shoal.api.defaults_pod import (
     canonical_list,
     default_pod_spec,
@@ -54,6 +54,8 @@ from shoal.api.validation_rbac import default_subjects
 Defaulter = Callable[[Any], None]
 _DEFAULTERS: dict[type, Defaulter] = {**defaults_storage.DEFAULTERS,  # PV, PVC, StorageClass
                                       **defaults_statefulset.DEFAULTERS,
+                                      **defaults_replication.DEFAULTERS,
+                                      **defaults_policy.DEFAULTERS,
                                       RoleBinding: default_subjects, ClusterRoleBinding: default_subjects}
 
 

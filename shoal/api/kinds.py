@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from shoal.api.models import (
     apiextensions,
+    apiregistration,
     apps,
     autoscaling,
     batch,
+    certificates,
     coordination,
     core,
     discovery,
+    events,
     networking,
+    pod,
+    policy,
     rbac,
+    replication,
     scheduling,
     storage,
     volumes,
@@ -27,7 +33,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  short_names=("no",), subresources=("status",), status_subresource=True),
     ResourceInfo("", "v1", "Pod", "pods", "pod", True, core.Pod,
                  short_names=("po",), categories=_ALL,
-                 subresources=("status", "binding", "log", "exec"), status_subresource=True),
+                 subresources=("status", "binding", "log", "exec", "eviction"), status_subresource=True),
     ResourceInfo("", "v1", "Service", "services", "service", True, core.Service,
                  short_names=("svc",), categories=_ALL, subresources=("status",), status_subresource=True),
     ResourceInfo("", "v1", "Endpoints", "endpoints", "endpoints", True, core.Endpoints,
@@ -43,6 +49,12 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", True,
                  volumes.PersistentVolumeClaim, short_names=("pvc",), subresources=("status",),
                  status_subresource=True, has_spec=False),
+    ResourceInfo("", "v1", "ReplicationController", "replicationcontrollers", "replicationcontroller", True,
+                 replication.ReplicationController, short_names=("rc",), categories=_ALL,
+                 subresources=("status", "scale"), status_subresource=True),
+    ResourceInfo("", "v1", "PodTemplate", "podtemplates", "podtemplate", True, pod.PodTemplate, has_spec=False),
+    ResourceInfo("apiregistration.k8s.io", "v1", "APIService", "apiservices", "apiservice", False,
+                 apiregistration.APIService, subresources=("status",), status_subresource=True),
     ResourceInfo("apps", "v1", "Deployment", "deployments", "deployment", True, apps.Deployment,
                  short_names=("deploy",), categories=_ALL, subresources=("status", "scale"), status_subresource=True),
     ResourceInfo("apps", "v1", "ReplicaSet", "replicasets", "replicaset", True, apps.ReplicaSet,
@@ -53,10 +65,17 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  short_names=("sts",), categories=_ALL, subresources=("status", "scale"), status_subresource=True),
     ResourceInfo("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", True,
                  apps.ControllerRevision, has_spec=False),
+    ResourceInfo("events.k8s.io", "v1", "Event", "events", "event", True, events.Event, short_names=("ev",),
+                 has_spec=False, extra={"view_of": ("", "v1", "events")}),
     ResourceInfo("batch", "v1", "Job", "jobs", "job", True, batch.Job,
                  categories=_ALL, subresources=("status",), status_subresource=True),
     ResourceInfo("batch", "v1", "CronJob", "cronjobs", "cronjob", True, batch.CronJob,
                  short_names=("cj",), categories=_ALL, subresources=("status",), status_subresource=True),
+    ResourceInfo("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests",
+                 "certificatesigningrequest", False, certificates.CertificateSigningRequest, short_names=("csr",),
+                 subresources=("status", "approval"), status_subresource=True),
+    ResourceInfo("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", True,
+                 policy.PodDisruptionBudget, short_names=("pdb",), subresources=("status",), status_subresource=True),
     ResourceInfo("coordination.k8s.io", "v1", "Lease", "leases", "lease", True, coordination.Lease),
     ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", True,
                  discovery.EndpointSlice, has_spec=False),
@@ -82,6 +101,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
 # Kinds that appear only as subresource bodies.
 SCALE = autoscaling.Scale
 BINDING = core.Binding
+EVICTION = policy.Eviction
 
 # Group versions, in the order discovery lists them (core first, as upstream).
 GROUP_VERSIONS: tuple[str, ...] = tuple(dict.fromkeys(r.group_version for r in RESOURCES))

@@ -219,6 +219,8 @@ _SERVED: dict[str, str] = {
         "LocalSubjectAccessReview SelfSubjectAccessReview SelfSubjectRulesReview SubjectAccessReview"
     ),
     "autoscaling/v1": "Scale",
+    "certificates.k8s.io/v1": "CertificateSigningRequest",
+    "events.k8s.io/v1": "Event",
 }
 
 # (apiVersion, kind) -> top-level message, for the kinds whose bodies we decode.

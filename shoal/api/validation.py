@@ -17,8 +17,10 @@ from typing import Any
 
 from shoal.api.crd.validation import validate_crd, validate_crd_update
 from shoal.api.models.apiextensions import CustomResourceDefinition
+from shoal.api.models.apiregistration import APIService
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from shoal.api.models.batch import CronJob, Job
+from shoal.api.models.certificates import CertificateSigningRequest
 from shoal.api.models.core import (
     ConfigMap,
     Endpoints,
@@ -30,7 +32,9 @@ from shoal.api.models.core import (
 )
 from shoal.api.models.networking import NetworkPolicy
 from shoal.api.models.pod import Pod, PodTemplate
+from shoal.api.models.policy import PodDisruptionBudget
 from shoal.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
+from shoal.api.models.replication import ReplicationController
 from shoal.api.models.scheduling import PriorityClass
 from shoal.api.models.storage import StorageClass
 from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
@@ -48,6 +52,11 @@ from shoal.api.validation_base import (
     validate_object_meta,
     validate_object_meta_update,
 )
+from shoal.api.validation_certificates import (
+    validate_api_service,
+    validate_csr,
+    validate_csr_update,
+)
 from shoal.api.validation_core import (
     validate_config_map,
     validate_config_map_update,
@@ -60,6 +69,7 @@ from shoal.api.validation_core import (
 )
 from shoal.api.validation_networking import validate_network_policy
 from shoal.api.validation_pod import validate_pod_spec, validate_pod_spec_update
+from shoal.api.validation_policy import validate_pod_disruption_budget
 from shoal.api.validation_rbac import (
     path_segment_name,
     validate_binding_update,
@@ -67,6 +77,10 @@ from shoal.api.validation_rbac import (
     validate_cluster_role_binding,
     validate_role,
     validate_role_binding,
+)
+from shoal.api.validation_replication import (
+    validate_replication_controller,
+    validate_replication_controller_update,
 )
 from shoal.api.validation_scheduling import validate_priority_class, validate_priority_class_update
 from shoal.api.validation_statefulset import (
@@ -97,7 +111,8 @@ from shoal.api.validation_workloads import (
 __all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update", "raise_if_invalid"]
 
 CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass,
-                                     ClusterRole, ClusterRoleBinding, CustomResourceDefinition)
+                                    ClusterRole, ClusterRoleBinding, CustomResourceDefinition, CertificateSigningRequest,
+                                    APIService)
 NameCheck = Callable[[str], list[str]]
 Rule = Callable[[Any], list[FieldError]]
 UpdateRule = Callable[[Any, Any], list[FieldError]]
@@ -106,6 +121,7 @@ UpdateRule = Callable[[Any, Any], list[FieldError]]
 NAME_CHECKS: dict[type, NameCheck] = {
     Namespace: dns1123_label,
     Service: dns1035_label,
+    APIService: path_segment_name,  # named <version>.<group>: v1. ends with a dot
     Role: path_segment_name,
     ClusterRole: path_segment_name,
     RoleBinding: path_segment_name,
@@ -167,6 +183,10 @@ RULES: dict[type, Rule] = {
     PersistentVolume: validate_persistent_volume,
     PersistentVolumeClaim: validate_persistent_volume_claim,
     StorageClass: validate_storage_class,
+    PodDisruptionBudget: validate_pod_disruption_budget,
+    ReplicationController: validate_replication_controller,
+    CertificateSigningRequest: validate_csr,
+    APIService: validate_api_service,
     Role: validate_role,
     ClusterRole: validate_cluster_role,
     RoleBinding: validate_role_binding,
@@ -200,6 +220,8 @@ UPDATE_RULES: dict[type, UpdateRule] = {
     PersistentVolume: validate_persistent_volume_update,
     PersistentVolumeClaim: validate_persistent_volume_claim_update,
     StorageClass: validate_storage_class_update,
+    ReplicationController: validate_replication_controller_update,
+    CertificateSigningRequest: validate_csr_update,
     RoleBinding: validate_binding_update,
     ClusterRoleBinding: validate_binding_update,
     CustomResourceDefinition: validate_crd_update,

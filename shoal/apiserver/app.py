@@ -27,7 +27,16 @@ from aiohttp import web
 from shoal.api import kinds
 from shoal.api.crd.kind import CustomKind
 from shoal.api.served import ServedKinds
-from shoal.apiserver import discovery, errors, leanhttp, memtrim, rawobj, routing, strategies
+from shoal.apiserver import (
+    apiservices,
+    discovery,
+    errors,
+    leanhttp,
+    memtrim,
+    rawobj,
+    routing,
+    strategies,
+)
 from shoal.apiserver.allocator import ServiceAllocator
 from shoal.apiserver.auth import (
     CURRENT_USER,
@@ -46,6 +55,7 @@ from shoal.apiserver.authz.index import INFOS as RBAC_INFOS
 from shoal.apiserver.authz.index import RbacIndex
 from shoal.apiserver.authz.rbac import denied, is_master
 from shoal.apiserver.crd.controller import CrdController
+from shoal.apiserver.eventsview import EventsView, ViewBroadcaster
 from shoal.apiserver.handlers import Handlers, parse_body, read_body, resource_key
 from shoal.apiserver.nscache import NamespaceCache, Observer, WriteThrough
 from shoal.apiserver.nsdefaults import NamespaceDefaults, first_service_ip
@@ -143,6 +153,12 @@ class ApiServer:
                                    storage_classes=self.storage_classes, authorizer=self.authorizer,
                                    accounts=self.accounts.get_in, pod_cidrs=self.pod_cidrs)
         for info in kinds.RESOURCES:
+            if "view_of" in info.extra:  # events.k8s.io Events: core's, converted (after core's, in RESOURCES)
+                core = kinds.lookup(*info.extra["view_of"])
+                assert core is not None
+                self.resources[resource_key(info)] = EventsView(self.resources[resource_key(core)], info)
+                self.broadcasters[info.storage_prefix] = ViewBroadcaster(self.broadcasters[core.storage_prefix], info)
+                continue
             cache = caches.get(info.storage_prefix)
             self.resources[resource_key(info)] = Resource(
                 WriteThrough(store, cache) if cache is not None else store, info, clock=clock,
@@ -175,6 +191,7 @@ class ApiServer:
             clock=clock)
         self.broadcasters[crd_info.storage_prefix].listeners.append(self.crd_controller.observe)
         self._custom_docs: dict[str, tuple[int, bytes, str]] = {}
+        self._v2_docs: dict[tuple[int, bool], tuple[bytes, str]] = {}  # (served generation, protobuf) -> doc
 
     # ---- custom kinds (the CRD controller's calls) ------------------------------------------
     async def install_custom(self, crd_name: str, custom: list[CustomKind]) -> None:
@@ -228,6 +245,14 @@ class ApiServer:
         for name in SYSTEM_NAMESPACES:
             if await self._namespace(name) is None:
                 await _create_unless_exists(ns, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        # a local APIService per served group version, as upstream's aggregator registers them
+        as_info = kinds.lookup("apiregistration.k8s.io", "v1", "apiservices")
+        assert as_info is not None
+        api_services = self.resources[resource_key(as_info)]
+        listed = await api_services.list(None, want_objects=True)
+        for body in apiservices.to_register(kinds.GROUP_VERSIONS,
+                                            (o["metadata"]["name"] for o in listed.objs or [])):
+            await _create_unless_exists(api_services, body)
         # the system PriorityClasses, as upstream's bootstrap hook (the cache's load is its one list)
         await self.priority_classes.load()
         pcs = self.resources[resource_key(self._pc_info)]
@@ -415,13 +440,36 @@ class ApiServer:
         return _json({"paths": paths})
 
     async def openapi_doc(self, request: web.Request) -> web.Response:
-        gv = request.match_info["path"]
+        gv = request.match_info["path"].strip("/")
         gv = gv[4:] if gv.startswith("api/") else gv[5:] if gv.startswith("apis/") else gv
         try:
             body, etag = self._document(gv)
         except KeyError:
             raise errors.ApiError(404, "NotFound", f"no OpenAPI document for {gv}") from None
         return web.Response(body=body, content_type="application/json", headers={"ETag": f'"{etag}"'})
+
+    async def openapi_v2(self, request: web.Request) -> web.Response:
+        """Swagger 2.0 of every served kind (custom ones too), as protobuf when asked for (kubectl asks
+        for nothing else), else JSON; built from the v3 documents once per change of the served kinds."""
+        import hashlib
+
+        from shoal.api.openapi import v2proto
+        from shoal.api.openapi.v2 import build_v2
+
+        accept = request.headers.get("Accept", "")
+        proto = any(t in accept for t in v2proto.ACCEPT_TYPES)
+        key = (self.served.generation, proto)
+        cached = self._v2_docs.get(key)
+        if cached is None:
+            docs = (msgspec.json.decode(self._document(gv)[0]) for gv in self.served.group_versions())
+            doc = build_v2(docs, version=discovery.version_info()["gitVersion"])
+            data = v2proto.document(doc) if proto else msgspec.json.encode(doc)
+            cached = (data, hashlib.sha512(data).hexdigest().upper())
+            self._v2_docs = {k: v for k, v in self._v2_docs.items() if k[0] == self.served.generation}
+            self._v2_docs[key] = cached
+        body, etag = cached
+        return web.Response(body=body, headers={"Content-Type": v2proto.CONTENT_TYPE if proto else "application/json",
+                                                "ETag": f'"{etag}"'})
 
     def _install_auth_endpoints(self, r: web.UrlDispatcher) -> None:
         """The access reviews, TokenRequest, whoami and the issuer's discovery (served without storage)."""
@@ -450,15 +498,14 @@ class ApiServer:
         app = web.Application(middlewares=[self.error_middleware, self.auth_middleware],
                               client_max_size=4 * 1024 * 1024)
         r = app.router
-        for p in ("/livez", "/readyz", "/healthz"):
-            r.add_get(p, self.health)
-        r.add_get("/version", self.version)
-        r.add_get("/api", self.api)
-        r.add_get("/api/{gv:v1}", self.resource_list)
-        r.add_get("/apis", self.apis)
-        r.add_get("/apis/{group}", self.api_group)
-        r.add_get("/apis/{group}/{version}", self.resource_list)
-        r.add_get("/openapi/v3", self.openapi_index)
+        # every fixed path answers with or without a trailing slash, as upstream's router does
+        for path, handler in (("/livez", self.health), ("/readyz", self.health), ("/healthz", self.health),
+                              ("/version", self.version), ("/api", self.api), ("/api/{gv:v1}", self.resource_list),
+                              ("/apis", self.apis), ("/apis/{group}", self.api_group),
+                              ("/apis/{group}/{version}", self.resource_list),
+                              ("/openapi/v3", self.openapi_index), ("/openapi/v2", self.openapi_v2)):
+            r.add_get(path, handler)
+            r.add_get(path + "/", handler)
         r.add_get("/openapi/v3/{path:.+}", self.openapi_doc)
         # the node agents' tunnel (/shoal/v1/tunnel), which pods/log and pods/exec go through
         from shoal.apiserver import tunnel

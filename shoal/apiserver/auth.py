@@ -22,8 +22,8 @@ from shoal.apiserver.authn.user import ADMIN, ANONYMOUS, User
 __all__ = ["ADMIN", "ANONYMOUS", "CURRENT_USER", "PUBLIC_PATHS", "USER_KEY", "TokenAuthenticator", "User"]
 
 # answered to anyone, as upstream's system:public-info-viewer and service-account-issuer-discovery allow
-PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/version", "/version/",
-                          "/.well-known/openid-configuration", "/openid/v1/jwks"})
+PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/version", "/version/", "/livez/", "/readyz/",
+                          "/healthz/", "/.well-known/openid-configuration", "/openid/v1/jwks"})
 
 
 # where the authentication middleware leaves the request's user

@@ -28,6 +28,7 @@ _SUB_VERBS = {
     "exec": (["create", "get"], ("", "v1", "PodExecOptions")),
     "eviction": (["create"], ("policy", "v1", "Eviction")),
     "finalize": (["update"], None),
+    "approval": (["get", "patch", "update"], None),
 }
 
 

@@ -35,29 +35,52 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def status(self) -> dict[str, Any]:
+        """The ``Status``, its fields in upstream's order (clients compare error bodies byte for byte)."""
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
         }
+        if self.reason:  # a Status returned as a result (the eviction's 500) has none
+            body["reason"] = self.reason
         if self.details:
-            body["details"] = self.details
+            body["details"] = ordered_details(self.details)
+        body["code"] = self.code
         return body
 
     def body(self) -> bytes:
         return msgspec.json.encode(self.status())
 
 
+# Go's field order of metav1.StatusDetails and metav1.StatusCause, which encoding/json keeps
+_DETAILS_ORDER = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
+_CAUSE_ORDER = ("reason", "message", "field")
+
+
+def _in_order(d: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    out = {k: d[k] for k in order if k in d}
+    out.update((k, v) for k, v in d.items() if k not in out)
+    return out
+
+
+def ordered_details(details: dict[str, Any]) -> dict[str, Any]:
+    """``details`` (and its causes) with their fields in upstream's order: name, group, kind, uid, ..."""
+    out = _in_order(details, _DETAILS_ORDER)
+    causes = out.get("causes")
+    if isinstance(causes, list):
+        out["causes"] = [_in_order(c, _CAUSE_ORDER) if isinstance(c, dict) else c for c in causes]
+    return out
+
+
 def _details(kind: str, name: str | None, group: str = "") -> dict[str, Any]:
-    d: dict[str, Any] = {"kind": kind}
+    d: dict[str, Any] = {}
     if name:
         d["name"] = name
     if group:
         d["group"] = group
+    d["kind"] = kind
     return d
 
 

@@ -221,6 +221,33 @@ def build_match(strategy: Strategy, request: web.Request) -> Matcher | None:
     return Matcher(lsel, fsel)
 
 
+def delete_options(request: web.Request, opts: dict[str, Any]) -> dict[str, Any]:
+    """``opts`` (a DeleteOptions body, or an eviction's) checked and merged with the query's parameters."""
+    g = _int(request, "gracePeriodSeconds")
+    if g is not None:
+        opts["gracePeriodSeconds"] = g
+    if "gracePeriodSeconds" in opts:
+        gv = opts["gracePeriodSeconds"]
+        if gv is not None and (not isinstance(gv, int) or isinstance(gv, bool) or not -(2**63) <= gv < 2**63):
+            raise errors.bad_request("gracePeriodSeconds must be an integer")
+    pre = opts.get("preconditions")
+    if pre is not None and (not isinstance(pre, dict) or any(
+            not isinstance(pre.get(k), str | None) for k in ("uid", "resourceVersion"))):
+        raise errors.bad_request("preconditions must be an object with string uid and resourceVersion")
+    pp = request.query.get("propagationPolicy") or opts.get("propagationPolicy")
+    if pp is not None and pp not in ("Orphan", "Background", "Foreground"):
+        raise errors.bad_request(f'propagationPolicy: Unsupported value: "{pp}": supported values: "Foreground", "Background", "Orphan"')
+    orphan = opts.get("orphanDependents")
+    if pp is not None and orphan is not None:
+        raise errors.invalid("DeleteOptions", "", [{
+            "reason": "FieldValueInvalid", "field": "propagationPolicy",
+            "message": "Invalid value: orphanDependents and propagationPolicy cannot both be set"}])
+    if pp is None and isinstance(orphan, bool):
+        pp = "Orphan" if orphan else "Background"  # the deprecated form
+    opts["propagationPolicy"] = pp
+    return opts
+
+
 def _dig(obj: Any, path: tuple[str, ...]) -> Any:
     for p in path:
         if not isinstance(obj, dict):
@@ -310,6 +337,10 @@ class Handlers:
             if m != "POST":
                 raise errors.method_not_allowed()
             return await self._binding(request, res, ns, name or "")
+        if sub == "eviction":
+            if m != "POST":
+                raise errors.method_not_allowed()
+            return await self._evict(request, res, ns, name or "")
         if sub in ("log", "exec", "attach", "portforward"):
             return await self._node_proxy(request, res, ns, name or "", sub)
         if sub == "finalize":
@@ -330,7 +361,7 @@ class Handlers:
             if m == "DELETE":
                 return await self._delete_collection(request, res, ns)
             raise errors.method_not_allowed()
-        if m == "GET" and (sub == "status" or not sub):
+        if m == "GET" and sub in ("", "status", "approval"):
             return self._object_response(request, res, await res.get(ns, name))
         if m == "PUT":
             body = parse_body(await read_body(request), request.content_type)
@@ -365,9 +396,9 @@ class Handlers:
             )
             if r.deleted and not res.strategy.returns_deleted_object:
                 md = r.obj["metadata"]
-                details = {"name": name, "kind": info.plural, "uid": md.get("uid")}
-                if info.group:
-                    details["group"] = info.group
+                details = {"name": name, "group": info.group, "kind": info.plural, "uid": md.get("uid")}
+                if not info.group:
+                    del details["group"]
                 return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                               "details": details})
             return self._object_response(request, res, r)
@@ -381,29 +412,8 @@ class Handlers:
             if not isinstance(body, dict):
                 raise errors.bad_request("DeleteOptions must be an object")
             opts = body
-        g = _int(request, "gracePeriodSeconds")
-        if g is not None:
-            opts["gracePeriodSeconds"] = g
-        if "gracePeriodSeconds" in opts:
-            gv = opts["gracePeriodSeconds"]
-            if gv is not None and (not isinstance(gv, int) or isinstance(gv, bool) or not -(2**63) <= gv < 2**63):
-                raise errors.bad_request("gracePeriodSeconds must be an integer")
-        pre = opts.get("preconditions")
-        if pre is not None and (not isinstance(pre, dict) or any(
-                not isinstance(pre.get(k), str | None) for k in ("uid", "resourceVersion"))):
-            raise errors.bad_request("preconditions must be an object with string uid and resourceVersion")
-        pp = request.query.get("propagationPolicy") or opts.get("propagationPolicy")
-        if pp is not None and pp not in ("Orphan", "Background", "Foreground"):
-            raise errors.bad_request(f'propagationPolicy: Unsupported value: "{pp}": supported values: "Foreground", "Background", "Orphan"')
-        orphan = opts.get("orphanDependents")
-        if pp is not None and orphan is not None:
-            raise errors.invalid("DeleteOptions", "", [{
-                "reason": "FieldValueInvalid", "field": "propagationPolicy",
-                "message": "Invalid value: orphanDependents and propagationPolicy cannot both be set"}])
-        if pp is None and isinstance(orphan, bool):
-            pp = "Orphan" if orphan else "Background"  # the deprecated form
-        opts["propagationPolicy"] = pp
-        return opts
+        return delete_options(request, opts)
+
 
     # ---- list / watch ---------------------------------------------------------------
     async def _list(self, request: web.Request, res: Resource, ns: str | None) -> web.StreamResponse:
@@ -581,6 +591,8 @@ class Handlers:
             spec_replicas = (obj.get("spec") or {}).get("replicas")
             status_replicas = (obj.get("status") or {}).get("replicas")
             sel = (obj.get("spec") or {}).get("selector")
+            if isinstance(sel, dict) and sel and not {"matchLabels", "matchExpressions"} & sel.keys():
+                sel = {"matchLabels": sel}  # a ReplicationController's selector is a plain label map
             selector = selectors.selector_to_string(sel) if sel else ""
         return {
             "kind": "Scale",
@@ -643,6 +655,15 @@ class Handlers:
                                                     "message": "Required value"}])
         r = await res.bind(ns, name, node, dry_run=_dry_run(request))
         return _json(_BOUND, status=201, headers=_warning_headers(r.warnings))
+
+    async def _evict(self, request: web.Request, res: Resource, ns: str | None, name: str) -> web.StreamResponse:
+        from shoal.apiserver import eviction
+
+        body = parse_body(await read_body(request), request.content_type)
+        opts = delete_options(request, eviction.check_body(body, name, ns))
+        assert eviction.BUDGETS is not None
+        return await eviction.evict(res, self.resource(eviction.BUDGETS), ns, name, opts,
+                                    dry_run=_dry_run(request, opts), clock=res.clock)
 
     async def _finalize(self, request: web.Request, res: Resource, name: str) -> web.StreamResponse:
         body = parse_body(await read_body(request), request.content_type)

@@ -433,6 +433,15 @@ class Resource:
             field_validation=field_validation, from_patch=True, track=self._tracker(manager, subresource),
         )
 
+    async def update_with(
+        self, ns: str | None, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any]], *,
+        subresource: str = "", dry_run: bool = False, field_validation: str = "Strict", manager: str = "",
+    ) -> Result:
+        """A patch whose new object ``mutate`` computes from the current one (as read, retried on a
+        concurrent write): for views that patch another version of the stored object."""
+        return await self._guaranteed_update(ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
+                                             field_validation=field_validation, from_patch=True,
+                                             track=self._tracker(manager, subresource))
     async def apply(
         self,
         ns: str | None,
@@ -553,6 +562,8 @@ class Resource:
             st = self.strategy
             if subresource == "status":
                 new = st.prepare_status_update(new, current)
+            elif subresource and subresource not in _INTERNAL:
+                new = st.prepare_subresource_update(subresource, new, current)
             elif subresource not in _INTERNAL:
                 st.prepare_update(new, current)
             if admit:

@@ -280,8 +280,9 @@ def exit_status(code: int | None, *, error: str | None = None, command: list[str
         code = 128 - code
     code = min(code, 255)
     return {
-        "metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+        "metadata": {}, "status": "Failure",
         "message": f"command terminated with non-zero exit code: error executing command {command or []}, exit code {code}",
+        "reason": "NonZeroExitCode",
         "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
     }
 
@@ -320,9 +321,17 @@ async def pod_exec(request: web.Request, *, pod: dict[str, Any]) -> web.StreamRe
 async def _relay_exec(ws: web.WebSocketResponse, stream: ServerStream, *, opts: dict[str, Any], v5: bool) -> None:
     async def from_client() -> None:
         async for msg in ws:
-            if msg.type != WSMsgType.BINARY or not msg.data:
+            # clients may send channel frames as text (the official Python client's write_stdin of a str
+            # does): upstream reads both kinds of message the same way
+            if msg.type == WSMsgType.TEXT:
+                raw = msg.data.encode()
+            elif msg.type == WSMsgType.BINARY:
+                raw = msg.data
+            else:
                 continue
-            ch, data = msg.data[0], msg.data[1:]
+            if not raw:
+                continue
+            ch, data = raw[0], raw[1:]
             if ch == STDIN and opts["stdin"]:
                 if data:
                     await stream.write_stdin(data)

@@ -183,8 +183,12 @@ class Broadcaster:
             # may replay this event later
             prev_raw = wev.prev.value if wev.prev is not None else None
             ev = Event("MODIFIED", kv.mod_revision, kv.key, raw, prev_raw)
+        self.publish(ev)
+
+    def publish(self, ev: Event) -> None:
+        """Keep ``ev`` in the window and hand it to every listener and watcher."""
         self.window.append(ev)
-        self.last_rev = kv.mod_revision
+        self.last_rev = ev.rev
         for fn in self.listeners:
             fn(ev)
         for w in list(self.watchers):

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # name -> "module:Class"; a controller is enabled by being listed here
 CONTROLLERS: dict[str, str] = {
     "replicaset": "shoal.controllers.replicaset:ReplicaSetController",
+    "replicationcontroller": "shoal.controllers.replication:ReplicationControllerController",
     "deployment": "shoal.controllers.deployment:DeploymentController",
     "daemonset": "shoal.controllers.daemonset:DaemonSetController",
     "statefulset": "shoal.controllers.statefulset:StatefulSetController",
@@ -39,6 +40,8 @@ CONTROLLERS: dict[str, str] = {
     "pvc-protection": "shoal.controllers.storageprotection:PVCProtectionController",
     "pv-protection": "shoal.controllers.storageprotection:PVProtectionController",
     "nodeipam": "shoal.controllers.nodeipam:NodeIpamController",
+    "disruption": "shoal.controllers.disruption:DisruptionController",
+    "csrsigning": "shoal.controllers.csrsigning:CSRSigningController",
 }
 
 

@@ -39,7 +39,9 @@ class NamespaceController(Controller):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.recheck = float(ctx.options.get("namespace_recheck_seconds", 1.0))
-        self.kinds = [r for r in kinds.RESOURCES if r.namespaced and "deletecollection" in r.verbs]
+        # a view of another kind's objects (events.k8s.io Events) holds nothing of its own
+        self.kinds = [r for r in kinds.RESOURCES
+                      if r.namespaced and "deletecollection" in r.verbs and "view_of" not in r.extra]
 
     def setup(self) -> None:
         # custom kinds are namespace content too: the CRDs say which are served now

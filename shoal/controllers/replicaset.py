@@ -165,12 +165,22 @@ def _meta_differs(old: Body, new: Body) -> bool:
 
 
 class ReplicaSetController(Controller):
+    """Runs ReplicaSets; ``replication.ReplicationControllerController`` runs RCs with it, changing only
+    the resource, the kind and how a selector is read (the four attributes below)."""
+
     name = "replicaset"
     workers = 8
+    resource = "replicasets"
+    kind = KIND
+    api_version = API_VERSION
+
+    def selector_of(self, obj: Body) -> Selector:
+        """The object's pod selector (raises SelectorError when it is malformed)."""
+        return from_label_selector(spec(obj).get("selector"))
 
     def setup(self) -> None:
         self.expectations = Expectations()
-        self.rs_informer = self.ctx.factory.informer("replicasets")
+        self.rs_informer = self.ctx.factory.informer(self.resource)
         self.pod_informer = self.ctx.factory.informer("pods")
         ownership.add_ownership_indexes(self.pod_informer)
         self.rs_informer.add_handler(on_add=lambda rs: self.queue.add(key_of(rs)), on_update=self._rs_updated,
@@ -193,7 +203,7 @@ class ReplicaSetController(Controller):
 
     def _owner_key(self, pod: Body) -> str | None:
         ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != KIND:
+        if ref is None or ref.get("kind") != self.kind:
             return None
         rs = self.rs_informer.get_by(meta(pod).get("namespace"), str(ref.get("name")))
         if rs is None or meta(rs).get("uid") != ref.get("uid"):
@@ -205,7 +215,7 @@ class ReplicaSetController(Controller):
         out = []
         for rs in self.rs_informer.list(meta(pod).get("namespace")):
             try:
-                if from_label_selector(spec(rs).get("selector")).matches(pod_labels):
+                if self.selector_of(rs).matches(pod_labels):
                     out.append(key_of(rs))
             except SelectorError:
                 continue
@@ -254,9 +264,9 @@ class ReplicaSetController(Controller):
             self.expectations.forget(key)
             return
         try:
-            selector = from_label_selector(spec(rs).get("selector"))
+            selector = self.selector_of(rs)
         except SelectorError as e:
-            self.emit(rs, "Warning", "InvalidSelector", str(e), kind=KIND, api_version=API_VERSION)
+            self.emit(rs, "Warning", "InvalidSelector", str(e), kind=self.kind, api_version=self.api_version)
             return
         needs_sync = self.expectations.satisfied(key)
         pods = await self._claim(rs, selector)
@@ -272,7 +282,7 @@ class ReplicaSetController(Controller):
         new_status = replica_set_status(rs, pods, now, failure=failure)
         if new_status != status(rs):
             try:
-                await self.client.update_status("replicasets", {**rs, "status": new_status})
+                await self.client.update_status(self.resource, {**rs, "status": new_status})
             except ApiException as e:
                 if e.status != 404:
                     raise
@@ -287,7 +297,7 @@ class ReplicaSetController(Controller):
         claims = ownership.plan_claims(rs, selector, candidates)
         rs_uid = uid(rs)
         if claims.adopt and await self._can_adopt(rs):
-            ref = owner_reference(rs, api_version=API_VERSION, kind=KIND)
+            ref = owner_reference(rs, api_version=self.api_version, kind=self.kind)
             adopted = await asyncio.gather(*(ownership.adopt(self.client, "pods", p, ref) for p in claims.adopt),
                                            return_exceptions=True)
             failed = [r for r in adopted if isinstance(r, BaseException)]
@@ -302,7 +312,7 @@ class ReplicaSetController(Controller):
         """Re-read the RS: never adopt for one that is being deleted or was replaced."""
         md = meta(rs)
         try:
-            fresh = await self.client.get("replicasets", md["name"], md.get("namespace"))
+            fresh = await self.client.get(self.resource, md["name"], md.get("namespace"))
         except ApiException:
             return False
         return uid(fresh) == uid(rs) and not is_terminating(fresh)
@@ -327,7 +337,7 @@ class ReplicaSetController(Controller):
         return out
 
     async def _create(self, key: str, rs: Body, n: int) -> None:
-        ref = owner_reference(rs, api_version=API_VERSION, kind=KIND)
+        ref = owner_reference(rs, api_version=self.api_version, kind=self.kind)
         body = pod_from_template(rs, ref)
         ns = meta(rs).get("namespace")
         self.expectations.expect(key, adds=n)
@@ -339,13 +349,13 @@ class ReplicaSetController(Controller):
             for r in results:
                 if not isinstance(r, BaseException):
                     self.emit(rs, "Normal", "SuccessfulCreate", f"Created pod: {r['metadata']['name']}",
-                              kind=KIND, api_version=API_VERSION)
+                              kind=self.kind, api_version=self.api_version)
             done += batch
             if errors:
                 self.expectations.lower_adds(key, len(errors) + (n - done))
                 err = errors[0]
                 msg = err.message if isinstance(err, ApiException) else repr(err)
-                self.emit(rs, "Warning", "FailedCreate", f"Error creating: {msg}", kind=KIND, api_version=API_VERSION)
+                self.emit(rs, "Warning", "FailedCreate", f"Error creating: {msg}", kind=self.kind, api_version=self.api_version)
                 if isinstance(err, ApiException):
                     raise err
                 raise ApiException(0, "InternalError", msg)
@@ -362,12 +372,12 @@ class ReplicaSetController(Controller):
                 if e.status not in (404, 409):  # gone or replaced: the delete is as good as seen
                     self.expectations.lower_deletes(key, [key_of(p)])
                     self.emit(rs, "Warning", "FailedDelete", f"Error deleting: {e.message}",
-                              kind=KIND, api_version=API_VERSION)
+                              kind=self.kind, api_version=self.api_version)
                     raise
                 self.expectations.deletion_observed(key, key_of(p))
                 return
-            self.emit(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {md['name']}", kind=KIND,
-                      api_version=API_VERSION)
+            self.emit(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {md['name']}", kind=self.kind,
+                      api_version=self.api_version)
 
         results = await asyncio.gather(*(one(p) for p in pods), return_exceptions=True)
         for r in results:

@@ -8,6 +8,7 @@ fuzzer writes and deletes disturb no other test.
 
 from __future__ import annotations
 
+import base64
 import copy
 import time
 from collections.abc import Iterator
@@ -17,6 +18,10 @@ from typing import Any
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.server_fixture import RunningServer, start_server
 
@@ -24,6 +29,15 @@ NAMESPACE = "fuzz"
 SEED = "fz-seed"
 SEED_NAMESPACE = "fz-ns"  # the Namespace object item operations aim at (never the one we work in)
 SEED_NODE = "fz-node"
+SEED_API_SERVICE = "v1.fz.example.com"  # an APIService is named <version>.<group>
+
+
+def _csr_request() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    req = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fz")])).sign(key, hashes.SHA256())
+    return base64.b64encode(req.public_bytes(serialization.Encoding.PEM)).decode()
+
 
 _POD_SPEC: dict[str, Any] = {"containers": [{"name": "c", "image": "busybox:1.36",
                                              "ports": [{"containerPort": 80}],
@@ -61,6 +75,13 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
                                   "hostPath": {"path": "/tmp/fz"}}},
     "PersistentVolumeClaim": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
     "StorageClass": {"provisioner": "kubernetes.io/no-provisioner"},
+    "ReplicationController": {"spec": {"replicas": 0, "selector": {"app": "fz"}, "template": _TEMPLATE}},
+    "PodTemplate": {"template": _TEMPLATE},
+    "PodDisruptionBudget": {"spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "fz"}}}},
+    "CertificateSigningRequest": {"spec": {"request": _csr_request(), "signerName": "example.com/fz",
+                                           "usages": ["client auth"]}},
+    "APIService": {"spec": {"group": "fz.example.com", "version": "v1", "groupPriorityMinimum": 100,
+                            "versionPriority": 10, "service": {"namespace": NAMESPACE, "name": "fz"}}},
     "Role": {"rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]},
     "ClusterRole": {"rules": [{"verbs": ["get"], "nonResourceURLs": ["/fz"]}]},
     "RoleBinding": {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "fz"},
@@ -133,7 +154,8 @@ class FuzzTarget:
         return f"FuzzTarget({self.srv.url}, {len(self.operations)} operations)"
 
     def seed_name(self, kind: str) -> str:
-        return {"Namespace": SEED_NAMESPACE, "Node": SEED_NODE, "CustomResourceDefinition": CRD_SEED}.get(kind, SEED)
+        return {"Namespace": SEED_NAMESPACE, "Node": SEED_NODE, "CustomResourceDefinition": CRD_SEED,
+                "APIService": SEED_API_SERVICE}.get(kind, SEED)
 
     def collection_url(self, kind: str) -> str:
         group, version, plural, namespaced = self.plurals[kind]
@@ -213,7 +235,8 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
         plurals: dict[str, tuple[str, str, str, bool]] = {}
         for op in operations:
             if op.item and not op.subresource and op.kind:
-                plurals[op.kind] = (op.group, op.version, op.plural, "{namespace}" in op.template)
+                # a kind served twice (Events: core and events.k8s.io, one store) is seeded once, through core
+                plurals.setdefault(op.kind, (op.group, op.version, op.plural, "{namespace}" in op.template))
         r = s.post(f"{srv.url}/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
                                                          "metadata": {"name": NAMESPACE}}, timeout=10)
         assert r.status_code == 201, r.text

@@ -197,3 +197,25 @@ def test_exec_it_shell(server: RunningServer, pods: Pods) -> None:
     code, out = run_tty(server, ["exec", "-it", pod, "--", "sh"], b"exit 5\r", expect=b"\x00never", timeout=10)
     assert code == 5, out
 
+
+
+def test_exec_through_the_python_clients_stream_helper(server: RunningServer, pods: Pods) -> None:
+    """The official client's ``stream``: a short command's output arrives; stdin written at once is echoed;
+    closing the stdin channel (v5) ends ``cat`` with 0."""
+    from kubernetes import client, config
+
+    from tests.streaming.test_python_client_exec import cat_round_trip, run_short
+
+    pod = pods.create("exec sleep 3600")
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(server.kubeconfig), client_configuration=cfg)
+    with client.ApiClient(cfg) as api:
+        core = client.CoreV1Api(api)
+        # the test image's busybox has no uptime applet: /proc/uptime is what uptime reads
+        for _ in range(5):
+            out = run_short(core, pod, "default", ["cat", "/proc/uptime"])
+            assert len(out.split()) == 2, out
+            assert run_short(core, pod, "default", ["echo", "short"]) == "short\n"
+        echoed, code = cat_round_trip(core, pod, "default")
+    assert echoed == "hello from python\n"
+    assert code == 0

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from shoal.api.meta import Status
 from shoal.api.models.apiextensions import CustomResourceDefinition
+from shoal.api.models.apiregistration import APIService
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
 from shoal.api.models.autoscaling import Scale
 from shoal.api.models.batch import CronJob, Job
+from shoal.api.models.certificates import CertificateSigningRequest
 from shoal.api.models.coordination import Lease
 from shoal.api.models.core import (
     Binding,
@@ -27,8 +29,11 @@ from shoal.api.models.core import (
     ServiceAccount,
 )
 from shoal.api.models.discovery import EndpointSlice
+from shoal.api.models.events import Event as EventsV1Event
 from shoal.api.models.networking import NetworkPolicy
+from shoal.api.models.policy import Eviction, PodDisruptionBudget
 from shoal.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
+from shoal.api.models.replication import ReplicationController
 from shoal.api.models.scheduling import PriorityClass
 from shoal.api.models.storage import StorageClass
 from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
@@ -38,6 +43,7 @@ KINDS: dict[tuple[str, str], type] = {
     ("v1", "Node"): Node,
     ("v1", "Pod"): Pod,
     ("v1", "PodTemplate"): PodTemplate,
+    ("v1", "ReplicationController"): ReplicationController,
     ("v1", "Service"): Service,
     ("v1", "Endpoints"): Endpoints,
     ("v1", "ConfigMap"): ConfigMap,
@@ -61,6 +67,11 @@ KINDS: dict[tuple[str, str], type] = {
     ("scheduling.k8s.io/v1", "PriorityClass"): PriorityClass,
     ("networking.k8s.io/v1", "NetworkPolicy"): NetworkPolicy,
     ("storage.k8s.io/v1", "StorageClass"): StorageClass,
+    ("policy/v1", "PodDisruptionBudget"): PodDisruptionBudget,
+    ("policy/v1", "Eviction"): Eviction,
+    ("certificates.k8s.io/v1", "CertificateSigningRequest"): CertificateSigningRequest,
+    ("apiregistration.k8s.io/v1", "APIService"): APIService,
+    ("events.k8s.io/v1", "Event"): EventsV1Event,
     ("rbac.authorization.k8s.io/v1", "Role"): Role,
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): ClusterRole,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): RoleBinding,
@@ -70,6 +81,12 @@ KINDS: dict[tuple[str, str], type] = {
 
 __all__ = [
     "KINDS",
+    "APIService",
+    "CertificateSigningRequest",
+    "EventsV1Event",
+    "Eviction",
+    "PodDisruptionBudget",
+    "ReplicationController",
     "Binding",
     "ConfigMap",
     "ControllerRevision",

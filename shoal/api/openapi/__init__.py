@@ -97,3 +97,4 @@ def openapi_index(hash_of: Callable[[str], str] | None = None) -> dict[str, Any]
         key = group_version_path(gv)
         paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={digest}"}
     return {"paths": paths}
+

@@ -348,6 +348,8 @@ class _Builder:
             )
         elif sub == "finalize":
             self._object_ops(path, {"update"}, obj=obj, gvk=self.gvk, suffix="Finalize")
+        elif sub == "approval":
+            self._object_ops(path, {"get", "update", "patch"} & verbs, obj=obj, gvk=self.gvk, suffix="Approval")
         elif sub == "scale" and self.refs.scale is not None:
             scale_gvk = _gvk("autoscaling", "v1", "Scale")
             scale = ref(self.refs.scale)

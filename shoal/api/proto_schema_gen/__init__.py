@@ -23,6 +23,8 @@ PACKAGES: dict[str, str] = {
     "storage.v1": "storage_v1",
     "networking.v1": "networking_v1",
     "authentication.v1": "authentication_v1",
+    "certificates.v1": "certificates_v1",
+    "events.v1": "events_v1",
     "authorization.v1": "authorization_v1",
 }
 
@@ -41,5 +43,7 @@ GROUP_VERSIONS: dict[str, str] = {
     "storage.k8s.io/v1": "storage.v1",
     "networking.k8s.io/v1": "networking.v1",
     "authentication.k8s.io/v1": "authentication.v1",
+    "certificates.k8s.io/v1": "certificates.v1",
+    "events.k8s.io/v1": "events.v1",
     "authorization.k8s.io/v1": "authorization.v1",
 }

@@ -23,6 +23,10 @@ from shoal.apiserver.strategies.base import (
     ResetStatusStrategy,
     Strategy,
 )
+from shoal.apiserver.strategies.certificates import (
+    APIServiceStrategy,
+    CertificateSigningRequestStrategy,
+)
 from shoal.apiserver.strategies.namespace import NamespaceStrategy
 from shoal.apiserver.strategies.pod import AccountLookup, PodStrategy
 from shoal.apiserver.strategies.priorityclass import PriorityClassStrategy
@@ -71,6 +75,10 @@ _REGISTRY: dict[tuple[str, str], Factory] = {
     ("scheduling.k8s.io", "PriorityClass"): lambda info, shared: PriorityClassStrategy(info, shared.priority_classes),
     ("", "PersistentVolumeClaim"): lambda info, shared: PersistentVolumeClaimStrategy(info, shared.storage_classes),
     ("", "PersistentVolume"): lambda info, shared: PersistentVolumeStrategy(info),
+    ("", "ReplicationController"): lambda info, shared: ReplicaSetStrategy(info),
+    ("policy", "PodDisruptionBudget"): lambda info, shared: ResetStatusStrategy(info),
+    ("certificates.k8s.io", "CertificateSigningRequest"): lambda info, shared: CertificateSigningRequestStrategy(info),
+    ("apiregistration.k8s.io", "APIService"): lambda info, shared: APIServiceStrategy(info),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): lambda info, shared: CustomResourceDefinitionStrategy(info),
 }
 

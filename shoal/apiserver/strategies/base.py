@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 from shoal.api import apply as applylib
 from shoal.api.registry import ResourceInfo
-from shoal.apiserver import admission, rawobj, tables
+from shoal.apiserver import admission, errors, rawobj, tables
 from shoal.apiserver.tables import Printer
 
 Undo = Callable[[], Awaitable[None]]
@@ -101,6 +101,10 @@ class Strategy(Protocol):
     def prepare_update(self, new: dict[str, Any], old: dict[str, Any]) -> None: ...
 
     def prepare_status_update(self, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]: ...
+
+    def prepare_subresource_update(self, sub: str, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+        """An update through another writable subresource (a CSR's ``approval``): what it may change."""
+        ...
 
     async def admit_create(self, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None: ...
 
@@ -185,6 +189,10 @@ class DefaultStrategy:
         else:
             out.pop("status", None)
         return out
+
+    def prepare_subresource_update(self, sub: str, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+        """A generic kind has no other writable subresource."""
+        raise errors.method_not_allowed(f"the server does not allow updates of {self.info.plural}/{sub}")
 
     # ---- admission against other objects ------------------------------------------------
     async def admit_create(self, ns: str | None, obj: dict[str, Any], data: dict[str, Any]) -> None:

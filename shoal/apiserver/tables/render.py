@@ -25,12 +25,15 @@ from typing import Any
 from shoal.api import views
 from shoal.apiserver.tables import (
     apiextensions,
+    certificates,
     cluster,
     config,
     events,
     networking,
     pods,
+    policy,
     rbac,
+    replication,
     storage,
     workloads,
 )
@@ -61,6 +64,9 @@ PRINTERS: dict[str, Printer] = {
     **networking.PRINTERS,
     **storage.PRINTERS,
     **workloads.PRINTERS,
+    **policy.PRINTERS,
+    **certificates.PRINTERS,
+    **replication.PRINTERS,
     **rbac.PRINTERS,
     **apiextensions.PRINTERS,
 }
