@@ -15,6 +15,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     command -v iptables >/dev/null || need+=(iptables)
     command -v nft >/dev/null || need+=(nftables)
     command -v wrk >/dev/null || need+=(wrk)  # bench/network_bench.py's load generator
+    command -v haproxy >/dev/null || need+=(haproxy)        # the ingress proxy
+    command -v nginx >/dev/null || need+=(nginx-light)      # measured beside haproxy for ingress
+    command -v prometheus >/dev/null || need+=(prometheus)  # scrapes shoal in the metrics tests
+    command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)  # the UI's browser tests
     [ -x /usr/bin/catatonit ] || [ -x /usr/libexec/podman/catatonit ] || need+=(catatonit)
     if [ ${#need[@]} -gt 0 ]; then
         echo "setup: installing ${need[*]}"
