@@ -31,12 +31,17 @@ from shoal.apiserver.leanhttp import LeanServer
 from shoal.client import ApiClient
 from shoal.controllers.ipamplan import check_ranges
 from shoal.datadir import DataDir, ensure_token, write_private
+from shoal.leader.elector import Component, LeaderElector
+from shoal.leader.lease import ElectionConfig
 from shoal.network import config as netconfig
 from shoal.network.config import DEFAULT_CLUSTER_CIDR, DEFAULT_SERVICE_CIDR, NetworkConfig
-from shoal.store.base import auto_compact
+from shoal.store.base import StoreError, compact_keeping
 from shoal.store.open import open_store
 
 log = logging.getLogger("shoal.server")
+
+SCHEDULER_LEASE = "kube-scheduler"  # upstream's lease names, in kube-system
+CONTROLLER_MANAGER_LEASE = "kube-controller-manager"
 
 # "aiohttp" serves every request with aiohttp alone, as before the lean server (for comparison)
 HTTP_SERVER_ENV = "SHOAL_HTTP_SERVER"
@@ -67,6 +72,11 @@ class ComponentOptions(TypedDict, total=False):
     oidc_groups_claim: str
     oidc_groups_prefix: str
     oidc_ca_file: str
+    # leader election of the singletons (shoal.leader): None = on when the store is shared (etcd)
+    leader_elect: bool
+    leader_elect_lease_duration: float
+    leader_elect_renew_deadline: float
+    leader_elect_retry_period: float
 
 
 def component_options(values: Mapping[str, object]) -> ComponentOptions:
@@ -124,6 +134,7 @@ class Server:
         self._tasks: list[asyncio.Task[None]] = []
         self._stoppers: list[Callable[[], Awaitable[None]]] = []
         self._clients: list[ApiClient] = []  # closed once the components that use them have stopped
+        self.electors: dict[str, LeaderElector] = {}  # lease name -> this server's candidate for it
         self.port = 0
         self.url = ""
 
@@ -134,8 +145,23 @@ class Server:
                              service_cidr=x.get("service_cidr", DEFAULT_SERVICE_CIDR),
                              backend=x.get("network_backend", "vxlan"))
 
+    def leader_elect(self) -> bool:
+        """``--leader-elect``, else on exactly when another server can share the store (etcd): with the
+        embedded SQLite store this server is the only one, and electing costs a start-up delay for nothing."""
+        chosen = self.opts.extra.get("leader_elect")
+        return bool(chosen) if chosen is not None else self.opts.store.strip().startswith("etcd://")
+
+    def election_config(self) -> ElectionConfig:
+        x, d = self.opts.extra, ElectionConfig()
+        return ElectionConfig(lease_duration=x.get("leader_elect_lease_duration", d.lease_duration),
+                              renew_deadline=x.get("leader_elect_renew_deadline", d.renew_deadline),
+                              retry_period=x.get("leader_elect_retry_period", d.retry_period))
+
     async def start(self) -> None:
         opts = self.opts
+        problems = self.election_config().problems()
+        if problems:
+            raise SystemExit(f"shoal server: {'; '.join(problems)}")
         netcfg = self.network_config()
         overlap = check_ranges(netcfg.cluster_cidr, netcfg.service_cidr)
         if overlap:
@@ -156,7 +182,7 @@ class Server:
         self.api = ApiServer(self.store, authenticator=auth, service_accounts=auth.service_accounts,
                              server_address=f"{host}:{port}",
                              service_cidr=opts.extra.get("service_cidr", "10.43.0.0/16"),
-                             ca_pem=dd.ca_crt.read_text())
+                             ca_pem=dd.ca_crt.read_text(), shared_store=opts.store.strip().startswith("etcd://"))
         auth.account_uid = self.api.account_uid
         await self.api.start()
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -188,11 +214,35 @@ class Server:
         await self.api.publish_endpoint(_advertise_ip(host), self.port)
         write_private(dd.admin_kubeconfig, kubeconfig.render(
             server=self.url, ca_pem=dd.ca_crt.read_bytes(), token=admin_token))
-        # keep the store from growing forever (k3s users report multi-GB SQLite files)
-        self._tasks.append(asyncio.create_task(auto_compact(self.store, keep=opts.compact_keep), name="compactor"))
         log.info("shoal server listening on %s (store: %s, data dir: %s)", self.url, opts.store, dd.root)
         await netconfig.publish(self.client(), netcfg)  # for agents on other machines
         await self._start_components()
+        # keep the store from growing forever (k3s users report multi-GB SQLite files)
+        self._tasks.append(asyncio.create_task(self._compact(), name="compactor"))
+
+    async def _compact(self, interval: float = 60.0) -> None:
+        """Compact every ``interval`` seconds, keeping the last ``compact_keep`` revisions; with leader
+        election, only the controller manager's leader does (one compaction per cluster, not one per server).
+        Errors are logged, never fatal: a missed compaction costs only disk space."""
+        elector = self.electors.get(CONTROLLER_MANAGER_LEASE)
+        while True:
+            if elector is None or elector.leading():
+                try:
+                    await compact_keeping(self.store, keep=self.opts.compact_keep)
+                except StoreError as exc:
+                    log.warning("auto-compaction failed: %s", exc)
+            await asyncio.sleep(interval)
+
+    def _elect(self, lease: str, factory: Callable[[ApiClient], Component]) -> None:
+        """Run ``factory(client)``'s component only while this server holds ``lease`` (kube-system), its
+        writes fenced by the renew deadline (``shoal.leader``); without leader election, run it now."""
+        elector = LeaderElector(self.client(), name=lease, config=self.election_config())
+        self.electors[lease] = elector
+        elector.start(lambda: factory(elector.fenced(self.client())))
+
+        async def stop() -> None:
+            await elector.stop()
+        self._stoppers.append(stop)
 
     async def _start_components(self) -> None:
         """Start the components that run beside the API, each through the in-process client.
@@ -253,6 +303,11 @@ class Server:
             from shoal.childproc import ChildComponent
 
             args = ["--socket", str(self.socket_path)] + (["--config", str(config_path)] if config_path else [])
+            if self.leader_elect():  # the child campaigns for the scheduler's Lease itself, as kube-scheduler
+                cfg = self.election_config()
+                args += ["--leader-elect", "--leader-elect-lease-duration", str(cfg.lease_duration),
+                         "--leader-elect-renew-deadline", str(cfg.renew_deadline),
+                         "--leader-elect-retry-period", str(cfg.retry_period)]
             env = {TOKEN_ENV: self._internal_token, PARENT_ENV: str(os.getpid())}
             child = ChildComponent("scheduler", "shoal.scheduler.main", args, env)
             await child.start()
@@ -260,6 +315,9 @@ class Server:
         else:
             from shoal.scheduler.worker import Scheduler
 
+            if self.leader_elect():
+                self._elect(SCHEDULER_LEASE, lambda client: Scheduler(client, config=sched_cfg))
+                return
             scheduler = Scheduler(self.client(), config=sched_cfg)
             await scheduler.start()
             self._stoppers.append(scheduler.stop)
@@ -275,6 +333,10 @@ class Server:
             # the CSR signer signs with the cluster CA (kube-controller-manager's --cluster-signing-*-file)
             options = {**self.opts.extra, "cluster_signing_cert_file": str(self.dd.ca_crt),
                        "cluster_signing_key_file": str(self.dd.ca_key)}
+            if self.leader_elect():
+                self._elect(CONTROLLER_MANAGER_LEASE,
+                            lambda client: ControllerManager(client, enabled=enabled, options=options))
+                return
             controllers = ControllerManager(self.client(), enabled=enabled, options=options)
             await controllers.start()
             self.controllers = controllers

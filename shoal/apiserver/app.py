@@ -65,7 +65,7 @@ from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
 from shoal.apiserver.strategies.customresource import CustomResourceStrategy
 from shoal.apiserver.watchcache import Broadcaster
-from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
+from shoal.store.base import KeyExistsError, Store, StoreError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ log = logging.getLogger(__name__)
 # imports this module before it starts any thread (see shoal.apiserver.memtrim)
 memtrim.limit_arenas()
 
+# a reservation left without its object this long is no other server's write in flight (requests time out sooner)
+REPAIR_GRACE = 60.0
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -108,8 +110,12 @@ class ApiServer:
         bookmark_interval: float = 5.0,
         service_cidr: str = "10.43.0.0/16",
         ca_pem: str | None = None,
+        shared_store: bool = False,
     ) -> None:
         self.store = store
+        # other API servers write to this store too (etcd): repairs must not race their writes in flight
+        self.shared_store = shared_store
+        self._repairs: asyncio.Task[None] | None = None
         self.service_cidr = service_cidr
         self.allocator = ServiceAllocator(store, service_cidr=service_cidr)
         if isinstance(authenticator, TokenAuthenticator):
@@ -235,12 +241,10 @@ class ApiServer:
     async def start(self) -> None:
         for b in self.broadcasters.values():
             await b.start()
-        svc = kinds.lookup("", "v1", "services")
-        assert svc is not None
-        await self.allocator.repair(svc.storage_prefix)
-        nodes = kinds.lookup("", "v1", "nodes")
-        assert nodes is not None
-        await self.pod_cidrs.repair(nodes.storage_prefix)
+        if self.shared_store:
+            self._repairs = asyncio.create_task(self._repair(REPAIR_GRACE), name="allocation-repair")
+        else:
+            await self._repair(0.0)
         ns = self.resources[resource_key(self._ns_info)]
         for name in SYSTEM_NAMESPACES:
             if await self._namespace(name) is None:
@@ -271,8 +275,25 @@ class ApiServer:
         self._trimmer = asyncio.create_task(memtrim.trim_periodically(), name="malloc-trim")
         self.ready = True
 
+    async def _repair(self, grace: float) -> None:
+        """Release address and pod-CIDR reservations nothing holds (see ``allocator`` and ``podcidrs``)."""
+        svc = kinds.lookup("", "v1", "services")
+        nodes = kinds.lookup("", "v1", "nodes")
+        assert svc is not None and nodes is not None
+        try:
+            await self.allocator.repair(svc.storage_prefix, grace=grace)
+            await self.pod_cidrs.repair(nodes.storage_prefix, grace=grace)
+        except StoreError as e:
+            if not grace:
+                raise
+            log.warning("repairing allocations failed (retried at the next start): %s", e)
+
     async def stop(self) -> None:
         self.ready = False
+        if self._repairs is not None:
+            self._repairs.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._repairs
         if self._trimmer is not None:
             self._trimmer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -28,6 +28,17 @@ def main() -> None:
     tune()  # every command is a long-running process with big caches, or short enough not to mind
 
 
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from shoal.leader.lease import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @main.command()
 @click.option("--data-dir", help="State directory (default /var/lib/shoal as root, else ~/.local/share/shoal).")
 @click.option("--listen", default="127.0.0.1:6443", show_default=True, help="HOST:PORT for the HTTPS API.")
@@ -72,6 +83,17 @@ def main() -> None:
 @click.option("--oidc-groups-prefix", help="Prefixed to group names.")
 @click.option("--oidc-ca-file", type=click.Path(exists=True, dir_okay=False),
               help="CA bundle to verify the issuer's HTTPS certificate with (default: the system's).")
+@click.option("--leader-elect/--no-leader-elect", "leader_elect", default=None,
+              help="Run the scheduler, the controllers and the other singletons only while this server holds "
+                   "their Lease in kube-system (kube-scheduler's flag). Default: on with an etcd store (other "
+                   "servers may share it), off with the embedded SQLite store.")
+@click.option("--leader-elect-lease-duration", callback=_duration, metavar="DURATION",
+              help="How long a leader's Lease lasts for the others without a renewal (default 3s; upstream 15s).")
+@click.option("--leader-elect-renew-deadline", callback=_duration, metavar="DURATION",
+              help="How long a leader keeps acting without a successful renewal; shorter than the lease duration "
+                   "(default 2s; upstream 10s).")
+@click.option("--leader-elect-retry-period", callback=_duration, metavar="DURATION",
+              help="How often candidates try to take the Lease and leaders renew it (default 0.5s; upstream 2s).")
 def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
            no_agent: bool, node_name: str | None, verbose: bool, **extra: object) -> None:
     """Run the all-in-one server: API, store and the cluster's components."""
