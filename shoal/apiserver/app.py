@@ -116,6 +116,7 @@ class ApiServer:
         # other API servers write to this store too (etcd): repairs must not race their writes in flight
         self.shared_store = shared_store
         self._repairs: asyncio.Task[None] | None = None
+        self.extra_routes: list[tuple[str, str, Handler]] = []  # added to ``app()`` before the catch-all
         self.service_cidr = service_cidr
         self.allocator = ServiceAllocator(store, service_cidr=service_cidr)
         if isinstance(authenticator, TokenAuthenticator):
@@ -533,6 +534,8 @@ class ApiServer:
 
         tunnel.install(app)
         self._install_auth_endpoints(r)
+        for method, path, extra in self.extra_routes:  # the composition root's (a server joining this one)
+            r.add_route(method, path, extra)
         r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/{tail:.*}", self.not_found)

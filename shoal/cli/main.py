@@ -39,7 +39,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(str(e)) from None
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--data-dir", help="State directory (default /var/lib/shoal as root, else ~/.local/share/shoal).")
 @click.option("--listen", default="127.0.0.1:6443", show_default=True, help="HOST:PORT for the HTTPS API.")
 @click.option("--store", "store", default="sqlite", show_default=True,
@@ -94,9 +94,20 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
                    "(default 2s; upstream 10s).")
 @click.option("--leader-elect-retry-period", callback=_duration, metavar="DURATION",
               help="How often candidates try to take the Lease and leaders renew it (default 0.5s; upstream 2s).")
-def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
+@click.option("--cluster-init", is_flag=True, default=None,
+              help="Start an embedded etcd member (a child process, TLS from the cluster CA, data in the data dir) "
+                   "as the store: the first server of a cluster others can join.")
+@click.option("--server", "join_server", metavar="URL",
+              help="Join the cluster of the server at URL as another server and etcd member (with --token).")
+@click.option("--token", "join_token", help="The cluster's server token (`shoal token --server` on a server).")
+@click.option("--etcd-client-port", type=click.IntRange(1, 65535), help="Embedded etcd: client port (default 2379).")
+@click.option("--etcd-peer-port", type=click.IntRange(1, 65535), help="Embedded etcd: peer port (default 2380).")
+@click.pass_context
+def server(ctx: click.Context, /, data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
            no_agent: bool, node_name: str | None, verbose: bool, **extra: object) -> None:
     """Run the all-in-one server: API, store and the cluster's components."""
+    if ctx.invoked_subcommand is not None:
+        return
     from shoal.server import Server, ServerOptions, component_options, split_listen
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
@@ -127,6 +138,11 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
             raise click.BadParameter(f"{extra['node_ip']!r} is not an IPv4 address", param_hint="--node-ip") from None
     if not (store == "sqlite" or store.startswith("sqlite://") or store.startswith("etcd://")):
         raise click.BadParameter("expected sqlite or etcd://HOST:PORT[,HOST:PORT...]", param_hint="--store")
+    if (extra.get("cluster_init") or extra.get("join_server")) and store != "sqlite":
+        raise click.BadParameter("the embedded etcd is the store: leave --store out", param_hint="--store")
+    if extra.get("cluster_init") and extra.get("join_server"):
+        raise click.BadParameter("--cluster-init starts a new cluster; --server joins one: give one of them",
+                                 param_hint="--cluster-init")
     opts = ServerOptions(data_dir=_data_dir(data_dir), listen=listen, store=store, runtime=runtime,
                          docker_host=docker_host, no_agent=no_agent, node_name=node_name,
                          extra=component_options(extra))
@@ -219,12 +235,46 @@ def kubeconfig_cmd(data_dir: str | None) -> None:
     click.echo(path.read_text(), nl=False)
 
 
+@server.command("remove-member")
+@click.argument("name")
+@click.option("--data-dir")
+def remove_member(name: str, data_dir: str | None) -> None:
+    """Remove the etcd member NAME (a server gone for good) from the embedded etcd cluster."""
+    import asyncio
+
+    from shoal.etcdmember.member import EtcdError
+    from shoal.etcdmember.member import remove_member as remove
+    from shoal.etcdmember.plan import CertPaths
+
+    dd = DataDir(_data_dir(data_dir))
+    etcd = dd.root / "etcd"
+    if not (etcd / "member.crt").exists():
+        click.echo(f"no embedded etcd member in {dd.root}: run this on a server started with --cluster-init "
+                   "or --server", err=True)
+        sys.exit(1)
+    endpoints = (etcd / "endpoints").read_text().split()
+    certs = CertPaths(dd.ca_crt, etcd / "member.crt", etcd / "member.key")
+    try:
+        removed = asyncio.run(remove(endpoints, certs, name))
+    except EtcdError as e:
+        click.echo(f"shoal server remove-member: {e}", err=True)
+        sys.exit(1)
+    if not removed:
+        click.echo(f"no etcd member called {name!r}", err=True)
+        sys.exit(1)
+    click.echo(f"etcd member {name} removed")
+
+
 @main.command()
 @click.option("--data-dir")
-def token(data_dir: str | None) -> None:
+@click.option("--server", "server_token", is_flag=True,
+              help="The server token (joins servers: `shoal server --server URL --token T`) instead of the node one.")
+def token(data_dir: str | None, server_token: bool) -> None:
     """Print the node join token."""
-    path = DataDir(_data_dir(data_dir)).node_token
+    dd = DataDir(_data_dir(data_dir))
+    path = dd.root / "server-token" if server_token else dd.node_token
     if not path.exists():
-        click.echo(f"no node token at {path}: start `shoal server` first", err=True)
+        what = "server token (a server with an embedded etcd has one)" if server_token else "node token"
+        click.echo(f"no {what} at {path}: start `shoal server` first", err=True)
         sys.exit(1)
     click.echo(path.read_text().strip())

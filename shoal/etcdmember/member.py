@@ -178,32 +178,40 @@ async def list_members(endpoint: str, certs: CertPaths) -> list[dict[str, Any]]:
             for m in resp.members]
 
 
-async def add_member(endpoints: Sequence[str], certs: CertPaths, *, name: str,
-                     peer_url: str) -> tuple[list[tuple[str, str]], list[str]]:
+async def add_member(endpoints: Sequence[str], certs: CertPaths, *, name: str, peer_url: str,
+                     timeout: float = 30.0) -> tuple[list[tuple[str, str]], list[str]]:
     """Add a member (before it starts); its ``--initial-cluster`` entries and every member's client endpoint.
 
-    Adding the member under a name already there with the same peer URL is a retry: it is not added twice."""
+    Adding the member under a name already there with the same peer URL is a retry: it is not added twice.
+    etcd refuses a change while a member added just before is not yet counted active ("unhealthy
+    cluster"): retried until ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     last: Exception | None = None
-    for ep in endpoints:
-        try:
-            async with _client(ep, certs) as c:
-                listed = await c.clusterstub.MemberList(rpc.MemberListRequest(), timeout=5)
-                if not any(peer_url in m.peerURLs for m in listed.members):
-                    resp = await c.clusterstub.MemberAdd(rpc.MemberAddRequest(peerURLs=[peer_url]), timeout=10)
-                    members = list(resp.members)
-                else:
-                    members = list(listed.members)
-        except rpc.AioRpcError as e:
-            last = e
-            continue
-        cluster: list[tuple[str, str]] = []
-        clients: list[str] = []
-        for m in members:
-            member_name = m.name or (name if peer_url in m.peerURLs else "")
-            cluster += [(member_name, u) for u in m.peerURLs]
-            clients += [u.removeprefix("https://").removeprefix("http://") for u in m.clientURLs]
-        return cluster, clients
-    raise EtcdError(f"could not add etcd member {name}: {last}")
+    while True:
+        for ep in endpoints:
+            try:
+                async with _client(ep, certs) as c:
+                    listed = await c.clusterstub.MemberList(rpc.MemberListRequest(), timeout=5)
+                    if not any(peer_url in m.peerURLs for m in listed.members):
+                        resp = await c.clusterstub.MemberAdd(rpc.MemberAddRequest(peerURLs=[peer_url]), timeout=10)
+                        members = list(resp.members)
+                    else:
+                        members = list(listed.members)
+            except rpc.AioRpcError as e:
+                last = e
+                continue
+            cluster: list[tuple[str, str]] = []
+            clients: list[str] = []
+            for m in members:
+                member_name = m.name or (name if peer_url in m.peerURLs else "")
+                cluster += [(member_name, u) for u in m.peerURLs]
+                clients += [u.removeprefix("https://").removeprefix("http://") for u in m.clientURLs]
+            return cluster, clients
+        if loop.time() > deadline:
+            why = last.details() if isinstance(last, rpc.AioRpcError) else last
+            raise EtcdError(f"could not add etcd member {name}: {why}")
+        await asyncio.sleep(0.5)
 
 
 async def remove_member(endpoints: Sequence[str], certs: CertPaths, name: str, *, timeout: float = 20.0) -> bool:
