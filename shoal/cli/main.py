@@ -154,7 +154,9 @@ def server(ctx: click.Context, /, data_dir: str | None, listen: str, store: str,
 
 
 @main.command()
-@click.option("--server", "server_url", required=True, help="URL of the shoal API server.")
+@click.option("--server", "server_url", required=True, multiple=True,
+              help="URL of a shoal API server; repeat it (or give A,B,C) for several servers of one cluster: the "
+                   "agent uses the first that answers and fails over to the next.")
 @click.option("--token", required=True, help="The node join token (`shoal token` on the server).")
 @click.option("--data-dir")
 @click.option("--node-name", help="Name of this node (default: the hostname).")
@@ -179,7 +181,7 @@ def server(ctx: click.Context, /, data_dir: str | None, listen: str, store: str,
 @click.option("--network-backend", type=click.Choice(["vxlan", "host-gw", "none"]),
               help="How this node's pods reach other nodes' pods (default: the cluster's, set on the server).")
 @click.option("-v", "--verbose", is_flag=True)
-def agent(server_url: str, token: str, data_dir: str | None, node_name: str | None, runtime: str,
+def agent(server_url: tuple[str, ...], token: str, data_dir: str | None, node_name: str | None, runtime: str,
           docker_host: str | None, simulate_nodes: int, labels: str, capacity: str, ca_file: str | None,
           lease_interval: float, simulate_start_delay: float, simulate_complete_after: float | None,
           simulate_probe_result: str, node_ip: str | None, network_backend: str | None, verbose: bool) -> None:
@@ -188,7 +190,7 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = AgentArgs(server=server_url, token=token, data_dir=_data_dir(data_dir), node_name=node_name,
+    args = AgentArgs(server=",".join(server_url), token=token, data_dir=_data_dir(data_dir), node_name=node_name,
                      runtime=runtime, docker_host=docker_host, simulate_nodes=simulate_nodes, labels=labels,
                      capacity=capacity, ca_file=ca_file, lease_interval=lease_interval,
                      sim_start_delay=simulate_start_delay, sim_complete_after=simulate_complete_after,
@@ -226,13 +228,38 @@ def user_add(name: str, groups: tuple[str, ...], days: int, data_dir: str | None
 
 @main.command("kubeconfig")
 @click.option("--data-dir")
-def kubeconfig_cmd(data_dir: str | None) -> None:
+@click.option("--server", "servers", multiple=True, metavar="URL",
+              help="The cluster's servers (repeat it, or A,B,C): the kubeconfig's context points at the first "
+                   "that answers /readyz, and each server gets a context of its own (shoal-1, shoal-2, ...).")
+def kubeconfig_cmd(data_dir: str | None, servers: tuple[str, ...]) -> None:
     """Print the admin kubeconfig."""
-    path = DataDir(_data_dir(data_dir)).admin_kubeconfig
+    dd = DataDir(_data_dir(data_dir))
+    path = dd.admin_kubeconfig
     if not path.exists():
         click.echo(f"no kubeconfig at {path}: start `shoal server` first", err=True)
         sys.exit(1)
-    click.echo(path.read_text(), nl=False)
+    if not servers:
+        click.echo(path.read_text(), nl=False)
+        return
+    import ssl
+    import urllib.request
+
+    from shoal import kubeconfig
+    from shoal.client.failover import split_servers
+
+    urls = split_servers(servers)
+    ctx = ssl.create_default_context(cafile=str(dd.ca_crt))
+
+    def healthy(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2, context=ctx) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    click.echo(kubeconfig.render_servers(servers=urls, healthy=[healthy(u) for u in urls],
+                                         ca_pem=dd.ca_crt.read_bytes(), token=dd.admin_token.read_text().strip()),
+               nl=False)
 
 
 @server.command("remove-member")
