@@ -221,11 +221,20 @@ class Server:
         else:
             self.store = open_store(opts.store, data_dir=dd.root)
         await self.store.start()
+        health = None
+        if self.shared_store():  # etcd: fail fast and say so when it has no quorum (shoal.apiserver.storehealth)
+            from shoal.apiserver.storehealth import GuardedStore, StoreHealth
+
+            health = StoreHealth(self.store)
+            health.start()
+            self._stoppers.insert(0, health.stop)
+            self.store = GuardedStore(self.store, health)
         self.api = ApiServer(self.store, authenticator=auth, service_accounts=auth.service_accounts,
                              server_address=f"{host}:{port}",
                              service_cidr=opts.extra.get("service_cidr", "10.43.0.0/16"),
                              ca_pem=dd.ca_crt.read_text(), shared_store=self.shared_store())
         auth.account_uid = self.api.account_uid
+        self.api.store_health = health
         await self.api.start()
         if self.etcd_member is not None:
             from shoal.etcdmember import join

@@ -63,6 +63,7 @@ from shoal.apiserver.podcidrs import PodCidrGuard
 from shoal.apiserver.priority import PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
+from shoal.apiserver.storehealth import StoreHealth
 from shoal.apiserver.strategies.customresource import CustomResourceStrategy
 from shoal.apiserver.watchcache import Broadcaster
 from shoal.store.base import KeyExistsError, Store, StoreError, StoreUnavailableError
@@ -117,6 +118,7 @@ class ApiServer:
         self.shared_store = shared_store
         self._repairs: asyncio.Task[None] | None = None
         self.extra_routes: list[tuple[str, str, Handler]] = []  # added to ``app()`` before the catch-all
+        self.store_health: StoreHealth | None = None  # set with a shared store: /readyz names it when it fails
         self.service_cidr = service_cidr
         self.allocator = ServiceAllocator(store, service_cidr=service_cidr)
         if isinstance(authenticator, TokenAuthenticator):
@@ -398,6 +400,9 @@ class ApiServer:
     async def health(self, request: web.Request) -> web.Response:
         if not self.ready:
             return web.Response(status=503, text="not ready")
+        if self.store_health is not None and request.path.rstrip("/") in ("/readyz", "/healthz"):
+            status, text = self.store_health.readyz("verbose" in request.query)
+            return web.Response(status=status, text=text)
         return web.Response(text="ok")
 
     async def version(self, request: web.Request) -> web.Response:
@@ -548,7 +553,8 @@ def error_response(e: Exception, method: str, path: str) -> web.Response:
         return web.Response(body=e.body(), status=e.code, content_type="application/json", headers=e.headers)
     if isinstance(e, StoreUnavailableError):
         err = errors.ApiError(503, "ServiceUnavailable", f"the storage backend is unavailable: {e}")
-        return web.Response(body=err.body(), status=503, content_type="application/json")
+        return web.Response(body=err.body(), status=503, content_type="application/json",
+                            headers={"Retry-After": "1"})
     log.error("internal error serving %s %s", method, path, exc_info=e)
     err = errors.ApiError(500, "InternalError", "an internal error occurred; see the server log")
     return web.Response(body=err.body(), status=500, content_type="application/json")
