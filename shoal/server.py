@@ -269,7 +269,8 @@ class Server:
         await self.api.publish_endpoint(_advertise_ip(host), self.port)
         write_private(dd.admin_kubeconfig, kubeconfig.render(
             server=self.url, ca_pem=dd.ca_crt.read_bytes(), token=admin_token))
-        log.info("shoal server listening on %s (store: %s, data dir: %s)", self.url, opts.store, dd.root)
+        store_name = f"embedded etcd member {self.member_spec().name}" if self.etcd_member else opts.store
+        log.info("shoal server listening on %s (store: %s, data dir: %s)", self.url, store_name, dd.root)
         await netconfig.publish(self.client(), netcfg)  # for agents on other machines
         await self._start_components()
         # keep the store from growing forever (k3s users report multi-GB SQLite files)

@@ -1,0 +1,178 @@
+"""Chaos on loopback: three servers with embedded etcd members, a simulated-node agent that knows all three,
+a Deployment, and a client writing up to 100 ConfigMaps a second that records what was acknowledged.
+
+Each test starts its own cluster (about 15 s here) and is bounded in time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.etcd_fixture import etcd_available
+from tests.ha.chaos import CMS, Writer, deployment, pod, start_agent, wait_until
+from tests.ha.cluster import Cluster, Member, start_cluster
+
+pytestmark = [pytest.mark.skipif(not etcd_available(), reason="etcd is not installed"), pytest.mark.timeout(240)]
+
+DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
+PODS = "/api/v1/namespaces/default/pods"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = start_cluster(tmp_path / "servers", 3)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture
+def agent(cluster: Cluster, tmp_path: Path) -> Iterator[None]:
+    proc = start_agent(cluster, tmp_path / "agent")
+    try:
+        s, url = cluster.members[0].server.session(), cluster.members[0].server.url
+        wait_until("two Ready simulated nodes", lambda: len([
+            n for n in s.get(url + "/api/v1/nodes", timeout=5).json()["items"]
+            if n["metadata"]["name"].startswith("sim")
+            and any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))]) == 2,
+            timeout=30)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except Exception:
+            proc.kill()
+
+
+def api(m: Member) -> tuple[requests.Session, str]:
+    return m.server.session(), m.server.url
+
+
+def ready_replicas(s: requests.Session, url: str, name: str) -> int:
+    d = s.get(f"{url}{DEPLOY}/{name}", timeout=5).json()
+    return int((d.get("status") or {}).get("readyReplicas") or 0)
+
+
+def pods_of(s: requests.Session, url: str, app: str) -> list[dict[str, Any]]:
+    return list(s.get(url + PODS, params={"labelSelector": f"app={app}"}, timeout=5).json()["items"])
+
+
+def create(s: requests.Session, url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def attempt() -> dict[str, Any] | None:
+        r = s.post(url + path, json=body, timeout=5)
+        if r.status_code == 409:
+            return dict(s.get(f"{url}{path}/{body['metadata']['name']}", timeout=5).json())
+        return dict(r.json()) if r.status_code == 201 else None
+    return dict(wait_until(f"creating {body['metadata']['name']}", attempt, timeout=20))
+
+
+def freeze(m: Member, sig: int) -> list[int]:
+    pids = m.all_pids()
+    for pid in pids:
+        os.kill(pid, sig)
+    return pids
+
+
+def test_kill_the_leader(cluster: Cluster, agent: None) -> None:
+    s0, u0 = api(cluster.members[0])
+    create(s0, u0, DEPLOY, deployment("web", 4))
+    wait_until("4 ready replicas", lambda: ready_replicas(s0, u0, "web") == 4, timeout=30)
+    writer = Writer(cluster)
+    writer.start()
+    try:
+        time.sleep(1.0)
+        leader = wait_until("the scheduler's leader", lambda: cluster.leader_of("kube-scheduler"), timeout=10)
+        old = cluster.lease_holder("kube-scheduler")
+        leader.server.proc.kill()  # kill -9: its etcd member goes with it (pdeathsig), its scheduler follows
+        t0 = time.monotonic()
+        survivor = next(m for m in cluster.members if m is not leader)
+        s, u = api(survivor)
+        create(s, u, PODS, pod("after-kill"))
+        bound = wait_until("the new leader's first binding", lambda: (
+            s.get(f"{u}{PODS}/after-kill", timeout=5).json()["spec"].get("nodeName")), timeout=20, every=0.05)
+        took = time.monotonic() - t0
+        print(f"kill -9 of the leader -> first binding by the new one: {took:.2f} s")
+        assert bound.startswith("sim")
+        assert cluster.lease_holder("kube-scheduler") not in ("", old)
+        assert took <= 5.0, f"the new leader acted after {took:.1f} s"
+        # the controllers carry on too: scale up, replicas converge
+        patch = s.patch(f"{u}{DEPLOY}/web", json={"spec": {"replicas": 6}}, timeout=10,
+                        headers={"Content-Type": "application/merge-patch+json"})
+        assert patch.status_code == 200, patch.text
+        wait_until("6 ready replicas", lambda: ready_replicas(s, u, "web") == 6, timeout=30)
+        assert writer.acked_since(t0) > 0, "no write was acknowledged after the kill"
+        time.sleep(1.0)
+    finally:
+        writer.stop()
+    # every acknowledged write is readable afterwards
+    names = {cm["metadata"]["name"] for cm in s.get(u + CMS, timeout=30).json()["items"]}
+    lost = [n for n, _ in writer.acked if n not in names]
+    assert not lost, f"{len(lost)} acknowledged writes lost, e.g. {lost[:5]}"
+    print(f"{len(writer.acked)} writes acknowledged, {len(writer.failures)} failed or unanswered")
+    # no pod twice: exactly the replicas, each bound once to a node, and no surplus pod ever deleted
+    pods = pods_of(s, u, "web")
+    assert len(pods) == 6 and all(p["spec"].get("nodeName") for p in pods)
+    events = s.get("/".join([u, "api/v1/namespaces/default/events"]), timeout=10).json()["items"]
+    surplus = [e for e in events if e.get("reason") == "SuccessfulDelete"]
+    assert not surplus, [e.get("message") for e in surplus]
+    sched = {}
+    for e in events:
+        if e.get("reason") == "Scheduled":
+            key = e["involvedObject"]["name"]
+            sched[key] = sched.get(key, 0) + int(e.get("count") or 1)
+    assert all(v == 1 for v in sched.values()), sched
+
+
+def test_frozen_leader_steps_down_without_acting(cluster: Cluster, agent: None) -> None:
+    """SIGSTOP the leader (server, scheduler, etcd member) for 20 s: another takes over; thawed, the old one
+    finds its renew deadline long past and stops, its writes refused by the fence, not sent."""
+    lease = "kube-scheduler"
+    leader = wait_until("the scheduler's leader", lambda: cluster.leader_of(lease), timeout=10)
+    old = cluster.lease_holder(lease)
+    survivor = next(m for m in cluster.members if m is not leader)
+    s, u = api(survivor)
+    freeze(leader, signal.SIGSTOP)
+    t0 = time.monotonic()
+    try:
+        # work the frozen leader would have done: pods it saw nothing of
+        create(s, u, PODS, pod("during-freeze"))
+        wait_until("a binding by the new leader", lambda: s.get(f"{u}{PODS}/during-freeze", timeout=5)
+                   .json()["spec"].get("nodeName"), timeout=20)
+        new = cluster.lease_holder(lease)
+        assert new not in ("", old)
+        time.sleep(max(0.0, 20 - (time.monotonic() - t0)))
+        # just before the thaw: pods created while it sleeps, which a thawed scheduler would race to bind
+        for i in range(5):
+            create(s, u, PODS, pod(f"at-thaw-{i}"))
+    finally:
+        log_at_thaw = len(leader.server.log())  # read while frozen: the thawed process may log at once
+        freeze(leader, signal.SIGCONT)
+    for i in range(5):
+        wait_until(f"at-thaw-{i} bound", lambda i=i: s.get(f"{u}{PODS}/at-thaw-{i}", timeout=5)
+                   .json()["spec"].get("nodeName"), timeout=20)
+    time.sleep(3.0)  # the thawed server has had its turn
+    after = leader.server.log()[log_at_thaw:]
+    assert cluster.lease_holder(lease) == new, "leadership moved again after the thaw"
+    # it stepped down, and never said it leads again
+    assert "could not renew" in after and "stepping down" in after, after[-2000:]
+    assert f"{old} is the leader" not in after
+    # each pod bound once, by the one leader: one Scheduled event each
+    events = s.get(f"{u}/api/v1/namespaces/default/events", timeout=10).json()["items"]
+    counts: dict[str, int] = {}
+    for e in events:
+        if e.get("reason") == "Scheduled" and e["involvedObject"]["name"].startswith(("at-thaw", "during")):
+            counts[e["involvedObject"]["name"]] = counts.get(e["involvedObject"]["name"], 0) + int(e.get("count") or 1)
+    assert counts == {"during-freeze": 1, **{f"at-thaw-{i}": 1 for i in range(5)}}, counts
+    # the Lease says who acted: the new holder's term began while the old one was frozen, and holds
+    lease_obj = s.get(f"{u}/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{lease}", timeout=5).json()
+    assert lease_obj["spec"]["holderIdentity"] == new and lease_obj["spec"]["leaseTransitions"] >= 1
