@@ -15,7 +15,8 @@ with a timeout then; shoal answers sooner and says why:
   (2 s). Watches are left alone: the watch cache keeps serving reads.
   An abandoned write has an unknown outcome (etcd may still commit it once
   quorum returns), as any timed-out write has.
-* ``/readyz`` fails while unhealthy, naming etcd (upstream's ``[-]etcd failed``).
+* ``/readyz`` fails while unhealthy, naming etcd (upstream's ``[-]etcd failed``,
+  with upstream's status for a failed check, 500).
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ class StoreHealth:
         line = f"[+]{self.name} ok" if self.healthy else f"[-]{self.name} failed: {self.reason or 'no answer'}"
         if self.healthy:
             return 200, (f"[+]ping ok\n{line}\nreadyz check passed\n" if verbose else "ok")
-        return 503, f"[+]ping ok\n{line}\nreadyz check failed\n"
+        # upstream's health checks answer a failure with 500 (kubectl then shows the body)
+        return 500, f"[+]ping ok\n{line}\nreadyz check failed\n"
 
 
 class GuardedStore:

@@ -50,7 +50,7 @@ async def test_writes_fail_fast_while_unhealthy_and_readyz_says_why(tmp_path: Pa
             await store.create("/c", b"3")  # already unhealthy: at once
         assert loop.time() - t1 < 0.05
         status, text = health.readyz(True)
-        assert status == 503 and "[-]etcd failed" in text and "readyz check failed" in text
+        assert status == 500 and "[-]etcd failed" in text and "readyz check failed" in text
         inner.stalled = False
         for _ in range(50):
             if health.healthy:

@@ -176,3 +176,69 @@ def test_frozen_leader_steps_down_without_acting(cluster: Cluster, agent: None) 
     # the Lease says who acted: the new holder's term began while the old one was frozen, and holds
     lease_obj = s.get(f"{u}/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{lease}", timeout=5).json()
     assert lease_obj["spec"]["holderIdentity"] == new and lease_obj["spec"]["leaseTransitions"] >= 1
+
+
+def cm_write(s: requests.Session, url: str, name: str, timeout: float = 5.0) -> tuple[int, float, str]:
+    """One ConfigMap create: (status (0: no answer), seconds, Retry-After)."""
+    t = time.monotonic()
+    try:
+        r = s.post(url + CMS, json={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}},
+                   timeout=timeout)
+    except requests.RequestException:
+        return 0, time.monotonic() - t, ""
+    return r.status_code, time.monotonic() - t, r.headers.get("Retry-After", "")
+
+
+def test_etcd_members_lost_and_back(cluster: Cluster) -> None:
+    s0, u0 = api(cluster.members[0])
+    m1, m2 = cluster.members[1], cluster.members[2]
+    assert cm_write(s0, u0, "before")[0] == 201
+    frozen: list[int] = []
+    try:
+        # one member killed: writes go on (its server starts it again)
+        pid = m2.etcd_pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        statuses = [cm_write(s0, u0, f"one-killed-{i}")[0] for i in range(20)]
+        assert statuses.count(201) >= 18, statuses
+        wait_until("m2's etcd member back", lambda: m2.etcd_pid() not in (None, pid), timeout=10)
+        # one member down for good (frozen): writes go on
+        pid2 = m2.etcd_pid()
+        assert pid2 is not None
+        os.kill(pid2, signal.SIGSTOP)
+        frozen.append(pid2)
+        statuses = [cm_write(s0, u0, f"one-down-{i}")[0] for i in range(20)]
+        assert statuses.count(201) >= 18, statuses
+        # two down: no quorum; a write answers 503 with Retry-After within 2 s, /readyz fails naming etcd
+        pid1 = m1.etcd_pid()
+        assert pid1 is not None
+        os.kill(pid1, signal.SIGSTOP)
+        frozen.append(pid1)
+        t0 = time.monotonic()
+        status, took, retry_after = cm_write(s0, u0, "no-quorum")
+        print(f"a write after losing quorum answered {status} in {took:.2f} s")
+        assert status == 503 and retry_after, (status, retry_after)
+        assert took <= 2.0
+        status, took, _ = cm_write(s0, u0, "no-quorum-2")
+        assert status == 503 and took <= 2.0
+        r = requests.get(u0 + "/readyz", params={"verbose": "1"}, verify=cluster.members[0].server.ca, timeout=5)
+        assert r.status_code == 500 and "[-]etcd failed" in r.text, r.text
+        kubectl = cluster.members[0].server.kubectl("get", "--raw", "/readyz?verbose", check=False)
+        assert kubectl.returncode != 0 and "etcd" in kubectl.stdout + kubectl.stderr
+        # reads go to etcd too (lists are not served from the watch cache): they also answer at once
+        t_read = time.monotonic()
+        listed = s0.get(u0 + CMS, params={"resourceVersion": "0"}, timeout=5)
+        assert listed.status_code == 503 and time.monotonic() - t_read <= 2.0
+        assert time.monotonic() - t0 < 15
+        # one comes back: writes and readiness recover
+        os.kill(pid1, signal.SIGCONT)
+        frozen.remove(pid1)
+        t1 = time.monotonic()
+        wait_until("writes again", lambda: cm_write(s0, u0, f"back-{time.monotonic()}")[0] == 201, timeout=20,
+                   every=0.2)
+        print(f"writes accepted again {time.monotonic() - t1:.2f} s after a member came back")
+        wait_until("/readyz again", lambda: requests.get(u0 + "/readyz", verify=cluster.members[0].server.ca,
+                                                         timeout=5).status_code == 200, timeout=10)
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
