@@ -102,3 +102,9 @@ def wait_until(what: str, check: Any, timeout: float, every: float = 0.1) -> Any
             return last
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def bound_node(s: requests.Session, url: str, name: str) -> str | None:
+    """The node the pod ``name`` (default namespace) is bound to; None while unbound or unreadable."""
+    r = s.get(f"{url}/api/v1/namespaces/default/pods/{name}", timeout=5)
+    return (r.json().get("spec") or {}).get("nodeName") if r.status_code == 200 else None

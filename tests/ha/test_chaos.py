@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.etcd_fixture import etcd_available
-from tests.ha.chaos import CMS, Writer, deployment, pod, start_agent, wait_until
+from tests.ha.chaos import CMS, Writer, bound_node, deployment, pod, start_agent, wait_until
 from tests.ha.cluster import Cluster, Member, start_cluster
 from tests.ha.linearizability import Op, linearizable
 
@@ -101,8 +101,8 @@ def test_kill_the_leader(cluster: Cluster, agent: None) -> None:
         survivor = next(m for m in cluster.members if m is not leader)
         s, u = api(survivor)
         create(s, u, PODS, pod("after-kill"))
-        bound = wait_until("the new leader's first binding", lambda: (
-            s.get(f"{u}{PODS}/after-kill", timeout=5).json()["spec"].get("nodeName")), timeout=20, every=0.05)
+        bound = wait_until("the new leader's first binding", lambda: bound_node(s, u, "after-kill"), timeout=20,
+                           every=0.05)
         took = time.monotonic() - t0
         print(f"kill -9 of the leader -> first binding by the new one: {took:.2f} s")
         assert bound.startswith("sim")
@@ -149,8 +149,7 @@ def test_frozen_leader_steps_down_without_acting(cluster: Cluster, agent: None) 
     try:
         # work the frozen leader would have done: pods it saw nothing of
         create(s, u, PODS, pod("during-freeze"))
-        wait_until("a binding by the new leader", lambda: s.get(f"{u}{PODS}/during-freeze", timeout=5)
-                   .json()["spec"].get("nodeName"), timeout=20)
+        wait_until("a binding by the new leader", lambda: bound_node(s, u, "during-freeze"), timeout=20)
         new = cluster.lease_holder(lease)
         assert new not in ("", old)
         time.sleep(max(0.0, 20 - (time.monotonic() - t0)))
@@ -161,8 +160,7 @@ def test_frozen_leader_steps_down_without_acting(cluster: Cluster, agent: None) 
         log_at_thaw = len(leader.server.log())  # read while frozen: the thawed process may log at once
         freeze(leader, signal.SIGCONT)
     for i in range(5):
-        wait_until(f"at-thaw-{i} bound", lambda i=i: s.get(f"{u}{PODS}/at-thaw-{i}", timeout=5)
-                   .json()["spec"].get("nodeName"), timeout=20)
+        wait_until(f"at-thaw-{i} bound", lambda i=i: bound_node(s, u, f"at-thaw-{i}"), timeout=20)
     time.sleep(3.0)  # the thawed server has had its turn
     after = leader.server.log()[log_at_thaw:]
     assert cluster.lease_holder(lease) == new, "leadership moved again after the thaw"
