@@ -92,6 +92,7 @@ class LeaderElector:
         self._task: asyncio.Task[None] | None = None
         self._component: Component | None = None
         self._starting: asyncio.Task[None] | None = None
+        self.wake_in: float | None = None  # WAIT: seconds until the holder's Lease runs out for us
 
     # ---- the fence ----------------------------------------------------------------------
     def leading(self) -> bool:
@@ -106,6 +107,7 @@ class LeaderElector:
     async def try_once(self) -> bool:
         """Read, decide, write once; whether this candidate leads afterwards."""
         sent = self.clock()
+        self.wake_in = None
         if self.renewed_at is not None and self.leading():
             timeout = max(0.05, self.renewed_at + self.config.renew_deadline - sent)
         else:
@@ -126,6 +128,7 @@ class LeaderElector:
             self.observed = d.observation
             if d.action is Action.WAIT:
                 self._lease = None
+                self.wake_in = d.expires_in
                 return self.leading()
             assert d.record is not None
             written = await self._write(d.action, lease, d.record, timeout)
@@ -205,6 +208,8 @@ class LeaderElector:
                 delay = min(cfg.retry_period, max(0.0, self.renewed_at + cfg.renew_deadline - self.clock()))
             else:
                 delay = cfg.retry_period * (1 + 0.2 * random.random())  # client-go's jitter for candidates
+                if self.wake_in is not None:  # try again the moment the holder's Lease runs out, not later
+                    delay = min(delay, self.wake_in + 0.01)
             await asyncio.sleep(delay)
 
     def _started(self, task: asyncio.Task[None]) -> None:
