@@ -82,6 +82,8 @@ def etcd_command(binary: str, spec: MemberSpec, certs: CertPaths, *, cluster: st
         "--peer-trusted-ca-file", str(certs.ca), "--peer-client-cert-auth",
         # a member that lost its leader notices within a second on loopback, not ten
         "--heartbeat-interval", "100", "--election-timeout", "1000",
+        # a member back from a restart asks before it calls an election (etcd 3.5's default)
+        "--pre-vote",
         "--log-level", "warn", "--logger", "zap",
     ]
 
