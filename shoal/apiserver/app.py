@@ -45,8 +45,8 @@ from shoal.apiserver.auth import (
     TokenAuthenticator,
     User,
 )
-from shoal.apiserver.authn.chain import Authenticator
 from shoal.apiserver.authn import websocket
+from shoal.apiserver.authn.chain import Authenticator
 from shoal.apiserver.authn.serviceaccount import ServiceAccountTokens
 from shoal.apiserver.authz import impersonation
 from shoal.apiserver.authz.attributes import request_attributes

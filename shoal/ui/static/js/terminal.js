@@ -7,7 +7,7 @@
 // ("base64url.bearer.authorization.k8s.io.<token>"). A refused upgrade tells a
 // browser nothing, so the same URL is first asked without an upgrade: every
 // refusal about the pod (403, 404, a wrong container) comes back as a Status,
-// and only "use a WebSocket" means the exec would be accepted.
+// and only "Upgrade request required" means the exec would be accepted.
 //
 // Screen is a small VT subset (enough for a shell's prompt and line editing):
 // printable text, CR, LF, BS, tab, and CSI K/J/C/D/H/m; other sequences are dropped.
@@ -128,7 +128,7 @@ export async function preflight(path) {
   const text = await resp.text();
   let data = null;
   try { data = JSON.parse(text); } catch { data = null; }
-  if (resp.status === 400 && /WebSocket/.test((data && data.message) || text)) return null;
+  if (resp.status === 400 && /^Upgrade request required|WebSocket/.test((data && data.message) || text)) return null;
   if (resp.ok) return null;
   return errorFrom(resp.status, data, text);
 }
