@@ -11,9 +11,11 @@ must be another protocol left to echo). Pure: headers in, token out.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable
 
 PREFIX = "base64url.bearer.authorization.k8s.io."
+_RAW_URL = re.compile(r"[A-Za-z0-9_-]*")  # unpadded base64url (Go's RawURLEncoding), nothing else
 
 
 class ProtocolTokenError(ValueError):
@@ -35,6 +37,8 @@ def bearer_token(upgrade: str | None, protocols: Iterable[str]) -> str | None:
             if token is not None:
                 raise ProtocolTokenError("multiple base64.bearer.authorization tokens specified")
             encoded = p[len(PREFIX):]
+            if not _RAW_URL.fullmatch(encoded):
+                raise ProtocolTokenError("invalid base64.bearer.authorization token encoding")
             try:
                 token = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
             except (ValueError, UnicodeDecodeError):
