@@ -1,4 +1,10 @@
 // Small DOM helpers: escaping, element building, keyed table rows, messages next to what caused them.
+//
+// Ages ("5m") are not part of a row's HTML: they change every second and would make every row
+// differ at every render. A row holds an empty age cell with its timestamp; tickAges fills them
+// (after each render and every few seconds), so a watch event rebuilds only the row it changed.
+
+import { age } from './kube.js';
 
 export function esc(v) {
   return String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
@@ -37,6 +43,7 @@ export function renderRows(tbody, rows, emptyText = 'nothing here', columns = 1)
       i++;
     }
     tbody._rows = map;
+    tickAges(tbody);
     return;
   }
   const next = new Map();
@@ -50,6 +57,7 @@ export function renderRows(tbody, rows, emptyText = 'nothing here', columns = 1)
     if (tr._html !== r.html) {
       tr.innerHTML = r.html;
       tr._html = r.html;
+      tickAges(tr);
     }
     const want = prev ? prev.nextSibling : tbody.firstChild;
     if (want !== tr) tbody.insertBefore(tr, want);
@@ -93,4 +101,15 @@ export function panel(title, ...content) {
   const msg = h('div', { class: 'msg', hidden: true });
   const el = h('section', { class: 'panel' }, h('h2', {}, title), msg, ...content);
   return { el, msg };
+}
+
+export function ageCell(timestamp) {
+  return `<td class="age" data-t="${esc(timestamp || '')}"></td>`;
+}
+
+export function tickAges(root, now = Date.now()) {
+  for (const td of root.querySelectorAll('td.age')) {
+    const text = age(td.dataset.t, now);
+    if (td.textContent !== text) td.textContent = text;
+  }
 }

@@ -5,7 +5,7 @@
 // connections. The token lives in sessionStorage (this tab only).
 
 import { ApiError, request, setToken, Watch } from './api.js';
-import { h, showError } from './dom.js';
+import { h, showError, tickAges } from './dom.js';
 import * as overview from './pages/overview.js';
 import * as workloads from './pages/workloads.js';
 import * as pods from './pages/pods.js';
@@ -116,7 +116,9 @@ function route() {
     },
   };
   const unmount = mod.mount(main, ctx);
+  const ages = setInterval(() => tickAges(main), 5000);
   state.unmount = () => {
+    clearInterval(ages);
     for (const w of watches) w.stop();
     if (typeof unmount === 'function') unmount();
     delete document.body.dataset.painted;

@@ -1,8 +1,8 @@
 // Events as they happen: one watch, newest first, optionally warnings only.
 
 import { collection } from '../api.js';
-import { esc, h, panel, renderRows, showError, showInfo, table } from '../dom.js';
-import { age, eventTime, involved, recentEvents } from '../kube.js';
+import { ageCell, esc, h, panel, renderRows, showError, showInfo, table } from '../dom.js';
+import { eventTime, involved, recentEvents } from '../kube.js';
 
 export function mount(el, ctx) {
   const headers = ['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE', 'COUNT', 'NAMESPACE'];
@@ -17,7 +17,7 @@ export function mount(el, ctx) {
     showError(p.msg, w.error);
     const rows = recentEvents([...w.items.values()], { warningsOnly: warnings.checked, limit: 300 }).map((e) => ({
       key: e.metadata.uid || `${e.metadata.namespace}/${e.metadata.name}`,
-      html: `<td>${age(eventTime(e))}</td><td class="${e.type === 'Warning' ? 'warning' : ''}">${esc(e.type)}</td>`
+      html: `${ageCell(eventTime(e))}<td class="${e.type === 'Warning' ? 'warning' : ''}">${esc(e.type)}</td>`
         + `<td>${esc(e.reason)}</td><td>${esc(involved(e))}</td><td>${esc(e.message)}</td><td>${e.count || 1}</td>`
         + `<td>${esc(e.metadata.namespace)}</td>`,
     }));

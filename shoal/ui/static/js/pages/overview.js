@@ -2,8 +2,8 @@
 // metrics poll (metrics.k8s.io is a poll upstream too: it has no watch). Without metrics, "no metrics".
 
 import { ApiError, collection, get } from '../api.js';
-import { esc, meter, panel, renderRows, showError, showInfo, table, h } from '../dom.js';
-import { age, nodeStatus, PHASES, phaseCounts, recentEvents, involved, eventTime } from '../kube.js';
+import { ageCell, esc, h, meter, panel, renderRows, showError, showInfo, table } from '../dom.js';
+import { nodeStatus, PHASES, phaseCounts, recentEvents, involved, eventTime } from '../kube.js';
 import { allocatable, formatBytes, formatCpu, fraction, parseQuantity, requestsByNode } from '../quantity.js';
 
 const METRICS_EVERY = 15000;
@@ -48,7 +48,7 @@ export function mount(el, ctx) {
         + `<td>${usageCell(u && u.cpu, a.cpu, r.cpu, formatCpu, metrics.on)}</td>`
         + `<td>${usageCell(u && u.memory, a.memory, r.memory, formatBytes, metrics.on)}</td>`
         + `<td>${meter(podsF, `${r.pods} of ${a.pods} pods`)} <span class="num">${r.pods}/${a.pods || '?'}</span></td>`
-        + `<td>${esc(((n.status || {}).nodeInfo || {}).kubeletVersion || '')}</td><td>${age(n.metadata.creationTimestamp)}</td>` };
+        + `<td>${esc(((n.status || {}).nodeInfo || {}).kubeletVersion || '')}</td>${ageCell(n.metadata.creationTimestamp)}` };
     });
     renderRows(nodesT.tbody, nodeW.error ? [] : rows, nodeW.error ? 'not allowed' : 'no nodes', 7);
     metricsNote.textContent = metrics.on ? 'CPU and memory: usage from metrics.k8s.io, and what pods request'
@@ -72,7 +72,7 @@ export function mount(el, ctx) {
     showError(warn.msg, w.error);
     const rows = recentEvents([...w.items.values()], { warningsOnly: true, limit: 20 }).map((e) => ({
       key: e.metadata.uid || e.metadata.name,
-      html: `<td>${age(eventTime(e))}</td><td>${esc(involved(e))}</td><td>${esc(e.reason)}</td>`
+      html: `${ageCell(eventTime(e))}<td>${esc(involved(e))}</td><td>${esc(e.reason)}</td>`
         + `<td>${esc(e.message)}</td><td>${e.count || 1}</td>`,
     }));
     renderRows(warnT.tbody, w.error ? [] : rows, w.error ? 'not allowed' : 'no warnings', 5);

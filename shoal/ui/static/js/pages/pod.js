@@ -1,7 +1,7 @@
 // One pod: its status (live), its events, its logs (follow) and a terminal (exec).
 
 import { authHeaders, collection, errorFrom, objectPath, request } from '../api.js';
-import { esc, h, panel, renderRows, showError, showInfo, table } from '../dom.js';
+import { ageCell, esc, h, panel, renderRows, showError, showInfo, table } from '../dom.js';
 import { age, eventTime, podStatus, recentEvents } from '../kube.js';
 import { ExecSession, execPath, keyBytes, Screen } from '../terminal.js';
 
@@ -173,7 +173,7 @@ export function mount(el, ctx) {
   const evW = ctx.watch(collection('v1', 'events', ns), { params: { fieldSelector: `involvedObject.name=${name}` }, onChange: () => {
     showError(evP.msg, evW.error);
     renderRows(eT.tbody, recentEvents([...evW.items.values()]).map((e) => ({ key: e.metadata.uid || e.metadata.name,
-      html: `<td>${age(eventTime(e))}</td><td>${esc(e.type)}</td><td>${esc(e.reason)}</td><td>${esc(e.message)}</td>` })),
+      html: `${ageCell(eventTime(e))}<td>${esc(e.type)}</td><td>${esc(e.reason)}</td><td>${esc(e.message)}</td>` })),
     evW.error ? 'not allowed' : 'no events', 4);
   } });
   return () => {

@@ -1,8 +1,8 @@
 // Pods: kubectl get pods -o wide, live. A row is rebuilt only when its pod changed.
 
 import { collection } from '../api.js';
-import { esc, h, panel, renderRows, showError, showInfo, table } from '../dom.js';
-import { age, podStatus } from '../kube.js';
+import { ageCell, esc, h, panel, renderRows, showError, showInfo, table } from '../dom.js';
+import { podStatus } from '../kube.js';
 
 export function podRow(p) {
   const s = podStatus(p);
@@ -10,7 +10,7 @@ export function podRow(p) {
   const href = `#/pod/${encodeURIComponent(ns)}/${encodeURIComponent(p.metadata.name)}`;
   return `<td><a href="${href}">${esc(p.metadata.name)}</a></td><td>${esc(ns)}</td><td>${s.ready}</td>`
     + `<td class="st st-${esc(s.status.replace(/[^A-Za-z]/g, ''))}">${esc(s.status)}</td><td>${s.restarts}</td>`
-    + `<td>${age(p.metadata.creationTimestamp)}</td><td>${esc((p.spec || {}).nodeName || '<none>')}</td>`
+    + `${ageCell(p.metadata.creationTimestamp)}<td>${esc((p.spec || {}).nodeName || '<none>')}</td>`
     + `<td>${esc((p.status || {}).podIP || '<none>')}</td>`;
 }
 

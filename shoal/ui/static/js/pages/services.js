@@ -1,8 +1,8 @@
 // Services and their endpoints: two watches, joined by namespace/name.
 
 import { collection } from '../api.js';
-import { esc, panel, renderRows, showError, showInfo, table } from '../dom.js';
-import { age, endpointAddresses, notReadyCount, servicePorts } from '../kube.js';
+import { ageCell, esc, panel, renderRows, showError, showInfo, table } from '../dom.js';
+import { endpointAddresses, notReadyCount, servicePorts } from '../kube.js';
 
 export function mount(el, ctx) {
   const headers = ['NAME', 'NAMESPACE', 'TYPE', 'CLUSTER-IP', 'PORT(S)', 'ENDPOINTS', 'AGE'];
@@ -25,7 +25,7 @@ export function mount(el, ctx) {
         return { key, html: `<td>${esc(s.metadata.name)}</td><td>${esc(s.metadata.namespace)}</td><td>${esc(s.spec.type || 'ClusterIP')}</td>`
           + `<td>${esc(s.spec.clusterIP || '<none>')}</td><td>${esc(servicePorts(s))}</td>`
           + `<td class="endpoints">${esc(shown || (epW.error ? '?' : '<none>'))}${notReady ? ` <small>(${notReady} not ready)</small>` : ''}</td>`
-          + `<td>${age(s.metadata.creationTimestamp)}</td>` };
+          + `${ageCell(s.metadata.creationTimestamp)}` };
       });
     renderRows(t.tbody, svcW.error ? [] : rows, svcW.error ? 'not allowed' : 'no services', headers.length);
     if (!painted && epW.synced) {

@@ -3,8 +3,8 @@
 // (or refusal) shown beside the button that caused it.
 
 import { collection, get, objectPath, patch, request } from '../api.js';
-import { esc, h, panel, renderRows, showError, showInfo, table } from '../dom.js';
-import { age, history as rolloutHistory, RESTARTABLE, restartPatch, rollbackPatch, SCALABLE, scalePatch, workloadColumns } from '../kube.js';
+import { ageCell, esc, h, panel, renderRows, showError, showInfo, table } from '../dom.js';
+import { history as rolloutHistory, RESTARTABLE, restartPatch, rollbackPatch, SCALABLE, scalePatch, workloadColumns } from '../kube.js';
 
 const KINDS = {
   Deployment: { apiVersion: 'apps/v1', plural: 'deployments' },
@@ -146,7 +146,7 @@ export function mount(el, ctx) {
         const key = `${o.metadata.namespace}/${o.metadata.name}`;
         const cols = Object.values(workloadColumns(kind, o)).map((v) => `<td>${esc(v)}</td>`).join('');
         return { key, html: `<td><a href="#" class="select" data-key="${esc(key)}">${esc(o.metadata.name)}</a></td>`
-          + `<td>${esc(o.metadata.namespace)}</td>${cols}<td>${age(o.metadata.creationTimestamp)}</td>` };
+          + `<td>${esc(o.metadata.namespace)}</td>${cols}${ageCell(o.metadata.creationTimestamp)}` };
       });
     renderRows(t.tbody, w.error ? [] : rows, w.error ? 'not allowed' : `no ${kind}s`, headers.length);
     if (current) {
