@@ -60,7 +60,7 @@ def test_pod_status_as_kubectl(page: Any, p: dict[str, Any], want: dict[str, Any
 
 @pytest.mark.parametrize(("q", "want"), [
     ("250m", 0.25), ("2", 2), ("1.5", 1.5), ("2500000n", 0.0025), ("128Mi", 128 * 2**20), ("1Gi", 2**30),
-    ("1G", 1e9), ("1e3", 1000), ("100k", 1e5), ("", 0), ("nonsense", None), ("5Xi", None),
+    ("1G", 1e9), ("24576Ki", 24576 * 1024), ("1e3", 1000), ("100k", 1e5), ("", 0), ("nonsense", None), ("5Xi", None),
 ])
 def test_quantities(page: Any, q: str, want: float | None) -> None:
     got = call(page, "quantity.js", "parseQuantity", q)

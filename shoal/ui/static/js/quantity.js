@@ -8,7 +8,7 @@ const SUFFIX = {
 export function parseQuantity(q) {
   if (q === undefined || q === null || q === '') return 0;
   if (typeof q === 'number') return q;
-  const m = /^([+-]?[0-9.]+)(?:([eE][+-]?[0-9]+)|([numkMGTPE]i?|))$/.exec(String(q).trim());
+  const m = /^([+-]?[0-9.]+)(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|))$/.exec(String(q).trim());
   if (!m) return NaN;
   const base = Number(m[1]);
   if (m[2]) return base * 10 ** Number(m[2].slice(1));
