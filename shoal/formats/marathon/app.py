@@ -388,7 +388,7 @@ def in_progress(w: Mapping[str, Any]) -> bool:
     if _ann(w).get(TARGET):
         return True
     spec, st = w.get("spec") or {}, w.get("status") or {}
-    want = int(spec.get("replicas") if spec.get("replicas") is not None else 1)
+    want = int(spec["replicas"]) if spec.get("replicas") is not None else 1
     gen = int((w.get("metadata") or {}).get("generation") or 1)
     ready_key = "availableReplicas" if w.get("kind") != "StatefulSet" else "readyReplicas"
     return not (int(st.get("observedGeneration") or 0) >= gen and int(st.get("replicas") or 0) == want

@@ -88,7 +88,7 @@ def stages(apps: Sequence[Mapping[str, Any]], *, existing: Iterable[str] = ()) -
         for d in a.get("dependencies") or []:
             hits = {x for x in known if ids.is_under(x, d)}
             if not hits:
-                p.add(f"/dependencies", f"Dependency {d} of {aid} does not exist")
+                p.add("/dependencies", f"Dependency {d} of {aid} does not exist")
             need |= hits & set(by_id)
         need.discard(aid)
         deps[aid] = need

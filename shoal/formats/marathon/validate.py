@@ -325,9 +325,8 @@ def _constraints(p: Problems, app: dict[str, Any]) -> None:
             p.add(at, f"Constraint operator must be one of the following: [{', '.join(sorted(OPERATORS))}]")
         elif op in ("LIKE", "UNLIKE", "IS") and value is None:
             p.add(at, f"{op} requires a value")
-        elif op == "MAX_PER" and (value is None or not value.isdigit() or int(value) < 1):
-            p.add(at, "Value was not a valid integer")
-        elif op == "GROUP_BY" and value is not None and not value.isdigit():
+        elif (op == "MAX_PER" and (value is None or not value.isdigit() or int(value) < 1)) or (
+                op == "GROUP_BY" and value is not None and not value.isdigit()):
             p.add(at, "Value was not a valid integer")
         elif op == "UNIQUE" and value is not None:
             p.add(at, "UNIQUE does not accept a value")
@@ -396,8 +395,8 @@ def _upgrade(p: Problems, app: dict[str, Any]) -> None:
         _num(p, f"/upgradeStrategy/{k}", us[k], maximum=1)
     if "residency" in app and isinstance(us.get("maximumOverCapacity"), (int, float)) and \
             us["maximumOverCapacity"] != 0:
-        p.add("/upgradeStrategy/maximumOverCapacity", "got %s, expected 0 (a resident app cannot run more "
-                                                     "tasks than volumes)" % us["maximumOverCapacity"])
+        p.add("/upgradeStrategy/maximumOverCapacity", f"got {us['maximumOverCapacity']}, expected 0 (a resident app "
+                                                     "cannot run more tasks than volumes)")
 
 
 def ports_of(app: Mapping[str, Any]) -> list[dict[str, Any]]:
