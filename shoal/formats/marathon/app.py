@@ -327,9 +327,11 @@ def _live(app: dict[str, Any], w: Mapping[str, Any]) -> None:
             "image": image, "forcePullImage": False, "privileged": False, "parameters": []}}
     cmd = c.get("command") or []
     if len(cmd) == 3 and cmd[:2] == ["/bin/sh", "-c"]:
-        app["cmd"], app["args"] = cmd[2], None
+        app["cmd"] = cmd[2]
+        app.pop("args", None)
     elif c.get("args") and not cmd:
-        app["cmd"], app["args"] = None, list(c["args"])
+        app["args"] = list(c["args"])
+        app.pop("cmd", None)
     req = (c.get("resources") or {}).get("requests") or {}
     if "cpu" in req:
         app["cpus"] = quantity.milli_value(req["cpu"]) / 1000
