@@ -108,7 +108,8 @@ async def app_get(request: web.Request, b: MarathonBackend, m: re.Match[str]) ->
 
 async def app_put(request: web.Request, b: MarathonBackend, m: re.Match[str]) -> web.StreamResponse:
     partial = request.method == "PATCH" or request.query.get("partialUpdate", "true").lower() != "false"
-    status, out = await b.update_app(_app_id(m), await _body(request), partial=partial, force=_flag(request, "force"))
+    status, out = await b.update_app(_app_id(m), await _body(request), partial=partial, force=_flag(request, "force"),
+                                     upsert=request.method == "PUT")
     return _deployed(out, status)
 
 

@@ -217,25 +217,27 @@ class MarathonBackend:
         new.pop("status", None)
         await self._call(self.client.update("services", new))
 
-    async def update_app(self, app_id: str, body: Any, *, partial: bool, force: bool) -> tuple[int, Obj]:
+    async def update_app(self, app_id: str, body: Any, *, partial: bool, force: bool,
+                         upsert: bool = True) -> tuple[int, Obj]:
         """PUT or PATCH of one app (``partial``: the body's fields over the current ones, as PATCH and
         Marathon's default ``partialUpdate=true`` PUT do): (status, ``{"version", "deploymentId"}``); a PUT of a missing
         app creates it (201), as Marathon's does."""
         for attempt in range(5):
             try:
-                return await self._update_app(app_id, body, partial=partial, force=force)
+                return await self._update_app(app_id, body, partial=partial, force=force, upsert=upsert)
             except ApiException as e:
                 if e.status != 409 or attempt == 4:
                     raise api_error(e) from e
         raise AssertionError("unreachable")
 
-    async def _update_app(self, app_id: str, body: Any, *, partial: bool, force: bool) -> tuple[int, Obj]:
+    async def _update_app(self, app_id: str, body: Any, *, partial: bool, force: bool,
+                          upsert: bool) -> tuple[int, Obj]:
         if not isinstance(body, dict):
             raise errors.one_invalid("/", "error.expected.jsobject")
         s = await self.snap(pods=False)
         hit = s.workloads.get(app_id)
         if hit is None:
-            if partial:
+            if not upsert:
                 raise errors.app_not_found(app_id)
             created = await self.create_app({**body, "id": app_id})
             return 201, {"version": created["version"], "deploymentId": created["deployments"][0]["id"]}
