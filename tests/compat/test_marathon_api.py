@@ -235,3 +235,36 @@ def test_event_stream(m: Callable[..., requests.Response], cluster: RunningServe
     assert {"deployment_info", "status_update_event", "health_status_changed_event",
             "deployment_success"} <= set(got), got
     m("DELETE", "/v2/apps/evented?force=true")
+
+
+def test_shoal_apply_recognises_marathon_files(m: Callable[..., requests.Response], cluster: RunningServer,
+                                               tmp_path: Path) -> None:
+    from shoal.cli.apply import kind_of
+
+    assert kind_of({"id": "/a", "cmd": "x"}) == "marathon-app"
+    assert kind_of({"id": "/g", "apps": []}) == "marathon-group"
+    assert kind_of({"apiVersion": "v1", "kind": "ConfigMap"}) == "kubernetes"
+    assert kind_of({"family": "web"}) is None
+    app = tmp_path / "app.json"
+    app.write_text(json.dumps({"id": "/cli/one", "cmd": "sleep 1000", "cpus": 0.01, "mem": 8}))
+    group = tmp_path / "group.json"
+    group.write_text(json.dumps({"id": "/cli/g", "apps": [
+        {"id": "a", "cmd": "sleep 1000", "cpus": 0.01, "mem": 8},
+        {"id": "b", "cmd": "sleep 1000", "cpus": 0.01, "mem": 8, "dependencies": ["a"]}]}))
+
+    def shoal_apply(path: Path) -> str:
+        p = subprocess.run([sys.executable, "-m", "shoal", "apply", "-f", str(path), "--kubeconfig",
+                            str(cluster.kubeconfig)], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    assert "marathon app /cli/one created" in shoal_apply(app)
+    assert "marathon group /cli/g configured" in shoal_apply(group)
+    assert app_of(m, "/cli/one")["instances"] == 1
+    assert app_of(m, "/cli/g/b")["instances"] == 1 and app_of(m, "/cli/g/a")["tasksRunning"] == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"id": "/cli/bad", "cmd": "x", "instances": -2}))
+    p = subprocess.run([sys.executable, "-m", "shoal", "apply", "-f", str(bad), "--kubeconfig",
+                        str(cluster.kubeconfig)], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "/instances" in p.stderr
+    assert m("DELETE", "/v2/groups/cli?force=true").status_code == 200

@@ -439,6 +439,11 @@ class MarathonBackend:
             task.add_done_callback(self._background.discard)
         return (201 if create else 200), {"version": version, "deploymentId": dep}
 
+    async def wait_background(self) -> None:
+        """Until the stages a group held back for dependencies are started (``shoal apply`` waits)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
     async def _rewrite_held(self, app: Obj, held_back: int | None) -> Obj:
         s = await self.snap(pods=False)
         return await self._write(s, app, force=True, instances=held_back)
