@@ -164,7 +164,8 @@ class Server:
         # client certificates signed by the cluster CA authenticate (shoal user add); none is asked of anyone
         ctx.verify_mode = ssl.CERT_OPTIONAL
         ctx.load_verify_locations(cafile=str(dd.ca_crt))
-        self._runner = web.AppRunner(self.api.app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.api.app(mounts=self._compat_mounts()), access_log=None,
+                                     handle_signals=False)
         await self._runner.setup()
         # the in-process transport: the same API on a private Unix socket, no TLS
         self.socket_path = dd.root / "api.sock"
@@ -207,6 +208,18 @@ class Server:
             cluster_dns = await self._start_network()
             await self._start_agent(cluster_dns)
         await self._start_docker_api()
+
+    def _compat_mounts(self) -> list[tuple[str, web.Application]]:
+        """Other systems' APIs on the API's port, each reaching the cluster as its caller (the caller's
+        token on a client of the API's own socket): Marathon's under ``/marathon``."""
+        from shoal.compat.marathon.app import PREFIX as MARATHON_PREFIX
+        from shoal.compat.marathon.app import Clients as MarathonClients
+        from shoal.compat.marathon.app import make_app as marathon_app
+
+        def as_caller(token: str) -> ApiClient:
+            return ApiClient.unix(str(self.socket_path), token=token, user_agent="shoal-marathon")
+
+        return [(MARATHON_PREFIX, marathon_app(MarathonClients(as_caller)))]
 
     def docker_socket_path(self) -> Path | None:
         """The Swarm API's socket: ``--docker-socket``, else /run/shoal/docker.sock for the default root data

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import msgspec
@@ -192,6 +192,7 @@ class ApiServer:
         self.broadcasters[crd_info.storage_prefix].listeners.append(self.crd_controller.observe)
         self._custom_docs: dict[str, tuple[int, bytes, str]] = {}
         self._v2_docs: dict[tuple[int, bool], tuple[bytes, str]] = {}  # (served generation, protobuf) -> doc
+        self._mounted: tuple[str, ...] = ()  # prefixes of the APIs mounted beside this one (see ``app``)
 
     # ---- custom kinds (the CRD controller's calls) ------------------------------------------
     async def install_custom(self, crd_name: str, custom: list[CustomKind]) -> None:
@@ -301,7 +302,7 @@ class ApiServer:
 
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.authenticator is None or request.path in PUBLIC_PATHS:
+        if self.authenticator is None or request.path in PUBLIC_PATHS or request.path.startswith(self._mounted):
             return await handler(request)
         transport = request.transport
         peercert = transport.get_extra_info("peercert") if transport is not None else None
@@ -494,7 +495,11 @@ class ApiServer:
     async def not_found(self, request: web.Request) -> web.Response:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
 
-    def app(self) -> web.Application:
+    def app(self, mounts: Sequence[tuple[str, web.Application]] = ()) -> web.Application:
+        """The API's application; ``mounts`` are other APIs served under a prefix on the same port (the
+        compat APIs: ``/marathon`` ...). They authenticate by what each request carries and reach the
+        cluster through this API with the caller's credentials, so its middleware lets them through."""
+        self._mounted = tuple(prefix.rstrip("/") + "/" for prefix, _ in mounts)
         app = web.Application(middlewares=[self.error_middleware, self.auth_middleware],
                               client_max_size=4 * 1024 * 1024)
         r = app.router
@@ -514,6 +519,8 @@ class ApiServer:
         self._install_auth_endpoints(r)
         r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
+        for prefix, sub in mounts:
+            app.add_subapp(prefix, sub)
         r.add_route("*", "/{tail:.*}", self.not_found)
         return app
 

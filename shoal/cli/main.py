@@ -10,6 +10,7 @@ import click
 
 from shoal import eventloop
 from shoal.cli import stack as stack_commands
+from shoal.cli.apply import apply as apply_command
 from shoal.datadir import DataDir, default_data_dir
 
 RUNTIMES = click.Choice(["auto", "docker", "process", "simulated"])
@@ -165,6 +166,7 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
 
 
 main.add_command(stack_commands.stack)
+main.add_command(apply_command)
 @main.group()
 def user() -> None:
     """Users that authenticate with a client certificate from the cluster CA."""
