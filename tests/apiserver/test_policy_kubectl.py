@@ -140,3 +140,22 @@ def test_pod_security_enforce_and_warn(srv: RunningServer, ns: str) -> None:
                                           "containers": [{"name": "c", "image": "localhost/busybox:test"}]}}}}
     out = srv.kubectl("-n", ns, "apply", "-f", "-", input=json.dumps(dep))  # a workload is warned, not refused
     assert "would violate PodSecurity" in out.stderr and "host namespaces (hostNetwork=true)" in out.stderr
+
+
+def test_concurrent_creates_never_overspend_a_quota(srv: RunningServer, ns: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv.kubectl("-n", ns, "create", "quota", "three", "--hard=configmaps=4")  # kube-root-ca.crt is one
+    assert wait_for(lambda: quota_used(srv, ns, "three").get("configmaps") == "1")
+
+    def create(i: int) -> int:
+        s = srv.session()
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm{i}"}}
+        return s.post(f"{srv.url}/api/v1/namespaces/{ns}/configmaps", json=body, timeout=30).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(create, range(12)))
+    assert sorted(codes) == [201] * 3 + [403] * 9
+    names = json.loads(srv.kubectl("-n", ns, "get", "configmaps", "-o", "json").stdout)["items"]
+    assert len(names) == 4
+    assert wait_for(lambda: quota_used(srv, ns, "three").get("configmaps") == "4")
