@@ -60,6 +60,7 @@ from shoal.apiserver.handlers import Handlers, parse_body, read_body, resource_k
 from shoal.apiserver.nscache import NamespaceCache, Observer, WriteThrough
 from shoal.apiserver.nsdefaults import NamespaceDefaults, first_service_ip
 from shoal.apiserver.podcidrs import PodCidrGuard
+from shoal.apiserver.policyadmission import PolicyAdmission
 from shoal.apiserver.priority import PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
@@ -141,7 +142,11 @@ class ApiServer:
         sa_info = kinds.lookup("", "v1", "serviceaccounts")
         assert sa_info is not None
         self.accounts = NamespaceCache(store, sa_info)
+        # every create: the namespace's LimitRanges, Pod Security level and ResourceQuotas
+        self.policy = PolicyAdmission(store, self.namespaces.get)
         caches: dict[str, Observer] = {ns_info.storage_prefix: self.namespaces,
+                                       self.policy.quota_info.storage_prefix: self.policy.quotas,
+                                       self.policy.limit_ranges.info.storage_prefix: self.policy.limit_ranges,
                                        sa_info.storage_prefix: self.accounts,
                                        pc_info.storage_prefix: self.priority_classes,
                                        **{i.storage_prefix: self.rbac_index for i in RBAC_INFOS}}
@@ -163,6 +168,7 @@ class ApiServer:
             self.resources[resource_key(info)] = Resource(
                 WriteThrough(store, cache) if cache is not None else store, info, clock=clock,
                 namespace_lookup=self.namespaces.get, strategy=strategies.for_resource(info, shared),
+                policy=self.policy if info.namespaced else None,
             )
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
         for prefix, cache in caches.items():
@@ -207,7 +213,7 @@ class ApiServer:
         for ck in custom:
             self.resources[resource_key(ck.info)] = Resource(
                 self.store, ck.info, clock=self.clock, namespace_lookup=self.namespaces.get,
-                strategy=CustomResourceStrategy(ck.info, ck))
+                strategy=CustomResourceStrategy(ck.info, ck), policy=self.policy if ck.info.namespaced else None)
         for key in before - {resource_key(ck.info) for ck in custom}:
             self.resources.pop(key, None)
         self.served.set_custom(crd_name, [ck.info for ck in custom])
