@@ -58,6 +58,7 @@ class ComponentOptions(TypedDict, total=False):
     network_backend: str  # vxlan | host-gw | none
     node_ip: str  # this machine's node address for other machines (the overlay's underlay)
     docker_socket: str  # where the Docker Swarm API listens ("none": not served; default: see docker_socket_path)
+    docker_listen: str  # HOST:PORT where it also listens over TLS with client certificates (unset: not)
     # authentication (shoal.apiserver.authn)
     token_auth_file: str  # upstream's static token CSV
     oidc_issuer_url: str
@@ -144,7 +145,8 @@ class Server:
         host, port = split_listen(opts.listen)
         admin_token = ensure_token(dd.admin_token, "shoal-admin-")
         node_token = ensure_token(dd.node_token, "shoal-node-")
-        crt, key = ensure_serving_cert(dd, hosts=[host])
+        docker_listen = opts.extra.get("docker_listen")
+        crt, key = ensure_serving_cert(dd, hosts=[host] + ([split_listen(docker_listen)[0]] if docker_listen else []))
         tokens = TokenAuthenticator()
         tokens.add(admin_token, ADMIN)
         tokens.add(node_token, User("system:node", ("system:nodes", "system:authenticated")))
@@ -242,13 +244,35 @@ class Server:
         from shoal.compat.docker.backend import SwarmBackend
 
         path = self.docker_socket_path()
-        if path is None:
+        listen = self.opts.extra.get("docker_listen")
+        if path is None and not listen:
             return
         local = "" if self.opts.no_agent else (self.opts.node_name or default_node_name())
-        api = DockerApi(SwarmBackend(self.client(), local_node=local), path)
+        tcp = None
+        if listen:
+            host, port = split_listen(listen)
+            tcp = (host, port, self._client_cert_tls(), self._may_do_everything)
+        api = DockerApi(SwarmBackend(self.client(), local_node=local), path, tcp=tcp)
         await api.start()
         self.docker_api = api
         self._stoppers.append(api.stop)
+
+    def _client_cert_tls(self) -> ssl.SSLContext:
+        """TLS for the Docker API's TCP listener: the API's serving certificate, a client certificate
+        from the cluster CA required (Docker's ``--tlsverify``)."""
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.dd.server_crt, self.dd.server_key)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cafile=str(self.dd.ca_crt))
+        return ctx
+
+    async def _may_do_everything(self, user: str, groups: tuple[str, ...]) -> bool:
+        """Whether RBAC lets ``user`` do every verb on every resource (a SubjectAccessReview)."""
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                  "spec": {"user": user, "groups": list(groups),
+                           "resourceAttributes": {"verb": "*", "group": "*", "resource": "*"}}}
+        out = await self.client().request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=review)
+        return bool((out.get("status") or {}).get("allowed"))
 
     async def _start_scheduler(self) -> None:
         from shoal.scheduler.config import ConfigError
