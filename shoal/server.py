@@ -205,8 +205,6 @@ class Server:
             ident = clusterid.check(local=clusterid.read(self.dd.root), stored_before=stored_before, stored=stored,
                                     where=f"data dir {self.dd.root}", store=f"store {self.opts.store}")
         except clusterid.ClusterMismatch as e:
-            await self.api.stop()
-            await self.store.close()
             raise SystemExit(f"shoal server: {e}") from None
         if ident.note:
             log.warning("%s", ident.note)
@@ -304,14 +302,20 @@ class Server:
         """The service proxy and cluster DNS of this node; the nameservers its pods get."""
         from shoal.agent.agent import default_node_name
         from shoal.agent.node import host_ip
+        from shoal.network.machine import NetworkConflict
         from shoal.network.node import NetworkNode, OverlaySettings
 
         netcfg = self.network_config()
         self.node_ip = self.opts.extra.get("node_ip") or host_ip()
         network = NetworkNode(self.client(), node_name=self.opts.node_name or default_node_name(),
                               service_cidr=netcfg.service_cidr,
-                              overlay=OverlaySettings(netcfg.backend, self.node_ip, vni=netcfg.vni, port=netcfg.port))
-        await network.start()
+                              overlay=OverlaySettings(netcfg.backend, self.node_ip, vni=netcfg.vni, port=netcfg.port),
+                              cluster_id=self.cluster_id)
+        try:
+            await network.start()
+        except NetworkConflict as e:  # another cluster on this machine: say so, do not answer for it
+            await network.stop()
+            raise SystemExit(f"shoal server: {e}") from None
         self.network = network
         self._stoppers.append(network.stop)
         cluster_dns = self.opts.extra.get("cluster_dns") or []
@@ -368,7 +372,11 @@ class Server:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await self.start()
+        try:
+            await self.start()
+        except SystemExit:  # refused part-way (another cluster's data dir or addresses): stop what started
+            await self.stop()
+            raise
         try:
             await stop.wait()
         finally:

@@ -16,6 +16,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from shoal import clusterid
 from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overrides
 from shoal.agent.node import host_ip, parse_kv
 from shoal.api.quantity import InvalidQuantity, parse_quantity
@@ -117,6 +118,7 @@ async def run_agent(args: AgentArgs) -> None:
     network: NetworkNode | None = None
     agent: Agent | None = None
     try:
+        opts = dataclasses.replace(opts, cluster_id=await clusterid.fetch(client))
         if opts.runtime != "simulated" and opts.simulate_nodes <= 0:
             # the service proxy, cluster DNS and overlay of this node (simulated nodes run no pods to serve)
             cluster = await netconfig.fetch(client) or netconfig.NetworkConfig()
@@ -124,7 +126,8 @@ async def run_agent(args: AgentArgs) -> None:
             network = NetworkNode(client, node_name=opts.node_name,
                                   service_cidr=os.environ.get("SHOAL_SERVICE_CIDR", cluster.service_cidr),
                                   overlay=OverlaySettings(args.network_backend or cluster.backend, node_ip,
-                                                          vni=cluster.vni, port=cluster.port))
+                                                          vni=cluster.vni, port=cluster.port),
+                                  cluster_id=opts.cluster_id)
             await network.start()
             opts = dataclasses.replace(opts, address=node_ip, cluster_cidr=opts.cluster_cidr or cluster.cluster_cidr,
                                        pod_mtu=opts.pod_mtu or network.pod_mtu)

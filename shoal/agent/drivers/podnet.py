@@ -121,11 +121,17 @@ def range_dir(network: ipaddress.IPv4Network) -> str:
     return str(network).replace("/", "_")
 
 
-def masquerade_rules(cidr: str, bridge: str) -> str:
+def masquerade_table(cluster_id: str) -> str:
+    """The masquerade rule's table: one per cluster (``shoal-podnet-<id8>``), as each cluster's agents flush
+    and rewrite it with their own cluster CIDR (two clusters on one machine would undo each other's)."""
+    return f"{NFT_TABLE}-{cluster_id.replace('-', '')[:8]}" if cluster_id else NFT_TABLE
+
+
+def masquerade_rules(cidr: str, bridge: str, table: str = NFT_TABLE) -> str:
     """nft script: pods' traffic leaving ``cidr`` (the cluster's pod CIDR) is masqueraded, as flannel and
     Podman's bridge do; traffic to pods on any node keeps the pod address."""
-    return (f"table ip {NFT_TABLE}\nflush table ip {NFT_TABLE}\n"
-            f"table ip {NFT_TABLE} {{\n"
+    return (f"table ip {table}\nflush table ip {table}\n"
+            f"table ip {table} {{\n"
             "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
             f"\t\tip saddr {cidr} ip daddr != {cidr} oifname != \"{bridge}\" masquerade\n\t}}\n}}\n")
 
@@ -300,6 +306,7 @@ class PodNetwork:
     node_name: str = ""  # whose records these are ("": the run dir's own, for tools and tests)
     cluster_cidr: str | None = None  # traffic leaving it is masqueraded (None: leaving ``cidr``)
     mtu: int = 0  # of the pods' interfaces (0: the kernel's default)
+    cluster_id: str = ""  # whose masquerade table this network writes (shoal.clusterid; set by the agent)
 
     def __post_init__(self) -> None:
         self.network: ipaddress.IPv4Network | None = None
@@ -385,7 +392,7 @@ class PodNetwork:
         if shutil.which("nft"):
             try:
                 await _run("nft", "-f", "-", stdin=masquerade_rules(self.cluster_cidr or str(self.network),
-                                                                    self.bridge))
+                                                                    self.bridge, masquerade_table(self.cluster_id)))
             except DriverError as e:
                 log.warning("pod network: no outbound NAT for pods: %s", e)
 
@@ -483,5 +490,5 @@ class PodNetwork:
 
 
 __all__ = ["DEFAULT_CIDR", "PodNetwork", "SandboxRecord", "candidates", "host_batch", "hosts_file",
-           "is_sandbox_id", "masquerade_rules", "netns_batch", "node_networks", "range_dir", "release_address",
-           "resolv_file", "veth_name"]
+           "is_sandbox_id", "masquerade_rules", "masquerade_table", "netns_batch", "node_networks", "range_dir",
+           "release_address", "resolv_file", "veth_name"]
