@@ -152,8 +152,6 @@ class Agent:
         runtime = "simulated" if opts.simulate_nodes > 0 and opts.runtime == "auto" else opts.runtime
         address = opts.address or host_ip()
         self.cluster_id = opts.cluster_id or await clusterid.fetch(self.client)
-        if self.podnet is not None:
-            self.podnet.cluster_id = self.cluster_id
         self.driver, self.service = await open_runtime(RuntimeOptions(
             runtime=runtime, docker_host=opts.docker_host, node_name=opts.node_name if opts.simulate_nodes == 0
             else "", state_dir=opts.state_dir, sim_start_delay=opts.sim_start_delay,

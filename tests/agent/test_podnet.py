@@ -89,9 +89,9 @@ def test_batches_and_rules() -> None:
     rules = masquerade_rules("10.42.0.0/16", "shoal0")
     assert "flush table ip shoal-podnet" in rules  # replaces its own table whole, every start
     assert 'ip saddr 10.42.0.0/16 ip daddr != 10.42.0.0/16 oifname != "shoal0" masquerade' in rules
-    # each cluster on a machine flushes only its own table
-    table = masquerade_table("0a1b2c3d-0000-4000-8000-000000000000")
-    assert table == "shoal-podnet-0a1b2c3d" and masquerade_table("") == "shoal-podnet"
+    # a cluster on a machine flushes only the table of its own pod range
+    table = masquerade_table("10.42.0.0/16")
+    assert table == "shoal-podnet-10_42_0_0_16" and masquerade_table("10.52.0.0/16") != table
     assert f"flush table ip {table}\n" in masquerade_rules("10.42.0.0/16", "shoal0", table)
 
 

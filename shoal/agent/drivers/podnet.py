@@ -48,6 +48,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -121,10 +122,11 @@ def range_dir(network: ipaddress.IPv4Network) -> str:
     return str(network).replace("/", "_")
 
 
-def masquerade_table(cluster_id: str) -> str:
-    """The masquerade rule's table: one per cluster (``shoal-podnet-<id8>``), as each cluster's agents flush
-    and rewrite it with their own cluster CIDR (two clusters on one machine would undo each other's)."""
-    return f"{NFT_TABLE}-{cluster_id.replace('-', '')[:8]}" if cluster_id else NFT_TABLE
+def masquerade_table(cidr: str) -> str:
+    """The masquerade rule's table, one per cluster CIDR (``shoal-podnet-10_42_0_0_16``): every agent flushes
+    and rewrites its table whole, so two clusters on one machine with other pod ranges must not share one
+    (one would undo the other's rule), and agents of ranges alike write the same rule."""
+    return f"{NFT_TABLE}-{re.sub(r'[^0-9a-zA-Z]', '_', cidr)}"
 
 
 def masquerade_rules(cidr: str, bridge: str, table: str = NFT_TABLE) -> str:
@@ -306,7 +308,6 @@ class PodNetwork:
     node_name: str = ""  # whose records these are ("": the run dir's own, for tools and tests)
     cluster_cidr: str | None = None  # traffic leaving it is masqueraded (None: leaving ``cidr``)
     mtu: int = 0  # of the pods' interfaces (0: the kernel's default)
-    cluster_id: str = ""  # whose masquerade table this network writes (shoal.clusterid; set by the agent)
 
     def __post_init__(self) -> None:
         self.network: ipaddress.IPv4Network | None = None
@@ -391,8 +392,8 @@ class PodNetwork:
         await _run("ip", "addr", "replace", gateway, "dev", self.bridge)
         if shutil.which("nft"):
             try:
-                await _run("nft", "-f", "-", stdin=masquerade_rules(self.cluster_cidr or str(self.network),
-                                                                    self.bridge, masquerade_table(self.cluster_id)))
+                cidr = self.cluster_cidr or str(self.network)
+                await _run("nft", "-f", "-", stdin=masquerade_rules(cidr, self.bridge, masquerade_table(cidr)))
             except DriverError as e:
                 log.warning("pod network: no outbound NAT for pods: %s", e)
 
