@@ -56,7 +56,8 @@ def valid(cluster_id: str) -> bool:
     return bool(_UUID.match(cluster_id))
 
 
-def check(*, local: str | None, stored_before: str | None, stored: str, where: str, store: str) -> Identity:
+def check(*, local: str | None, stored_before: str | None, stored: str, where: str, store: str,
+          hint: str = "") -> Identity:
     """Decide which cluster this server runs, given the data dir's ID (``local``), the store's before this
     start (``stored_before``: None when the store had no cluster yet) and after it (``stored``).
 
@@ -71,9 +72,10 @@ def check(*, local: str | None, stored_before: str | None, stored: str, where: s
     if stored_before is None:
         return Identity(stored, write=True, note=f"{where} belonged to cluster {local}, whose store is gone; "
                                                  f"{store} now holds a new cluster {stored}")
+    hint = hint or f"use another --data-dir for that cluster, or point --store at the store of cluster {local}"
     raise ClusterMismatch(
         f"{where} belongs to cluster {local}, but {store} holds cluster {stored_before}: refusing to mix two "
-        f"clusters (use another --data-dir for that cluster, or point --store at the store of cluster {local})")
+        f"clusters ({hint})")
 
 
 def owned(labels: dict[str, str], cluster_id: str) -> bool:
