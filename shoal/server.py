@@ -22,7 +22,7 @@ from typing import TypedDict, cast
 
 from aiohttp import web
 
-from shoal import kubeconfig
+from shoal import clusterid, kubeconfig
 from shoal.apiserver.app import ApiServer
 from shoal.apiserver.auth import ADMIN, TokenAuthenticator, User
 from shoal.apiserver.authn import options as authn_options
@@ -160,7 +160,9 @@ class Server:
                              service_cidr=opts.extra.get("service_cidr", "10.43.0.0/16"),
                              ca_pem=dd.ca_crt.read_text())
         auth.account_uid = self.api.account_uid
+        stored_before = await self.api.namespace_uid(clusterid.NAMESPACE)
         await self.api.start()
+        self.cluster_id = await self._cluster_identity(stored_before)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(crt, key)
         # client certificates signed by the cluster CA authenticate (shoal user add); none is asked of anyone
@@ -196,6 +198,22 @@ class Server:
         log.info("shoal server listening on %s (store: %s, data dir: %s)", self.url, opts.store, dd.root)
         await netconfig.publish(self.client(), netcfg)  # for agents on other machines
         await self._start_components()
+
+    async def _cluster_identity(self, stored_before: str | None) -> str:
+        """The cluster's ID (shoal.clusterid): the store's, checked against the data dir's copy."""
+        assert self.api is not None
+        stored = await self.api.namespace_uid(clusterid.NAMESPACE)
+        assert stored is not None  # the API server made the system namespaces
+        try:
+            ident = clusterid.check(local=clusterid.read(self.dd.root), stored_before=stored_before, stored=stored,
+                                    where=f"data dir {self.dd.root}", store=f"store {self.opts.store}")
+        except clusterid.ClusterMismatch as e:
+            raise SystemExit(f"shoal server: {e}") from None
+        if ident.note:
+            log.warning("%s", ident.note)
+        if ident.write:
+            clusterid.write(self.dd.root, ident.cluster_id)
+        return ident.cluster_id
 
     async def _start_components(self) -> None:
         """Start the components that run beside the API, each through the in-process client.
@@ -321,14 +339,20 @@ class Server:
         """The service proxy and cluster DNS of this node; the nameservers its pods get."""
         from shoal.agent.agent import default_node_name
         from shoal.agent.node import host_ip
+        from shoal.network.machine import NetworkConflict
         from shoal.network.node import NetworkNode, OverlaySettings
 
         netcfg = self.network_config()
         self.node_ip = self.opts.extra.get("node_ip") or host_ip()
         network = NetworkNode(self.client(), node_name=self.opts.node_name or default_node_name(),
                               service_cidr=netcfg.service_cidr,
-                              overlay=OverlaySettings(netcfg.backend, self.node_ip, vni=netcfg.vni, port=netcfg.port))
-        await network.start()
+                              overlay=OverlaySettings(netcfg.backend, self.node_ip, vni=netcfg.vni, port=netcfg.port),
+                              cluster_id=self.cluster_id)
+        try:
+            await network.start()
+        except NetworkConflict as e:  # another cluster on this machine: say so, do not answer for it
+            await network.stop()
+            raise SystemExit(f"shoal server: {e}") from None
         self.network = network
         self._stoppers.append(network.stop)
         cluster_dns = self.opts.extra.get("cluster_dns") or []
@@ -342,7 +366,7 @@ class Server:
             node_name=self.opts.node_name or default_node_name(), runtime=self.opts.runtime,
             docker_host=self.opts.docker_host, state_dir=self.dd.root / "agent",
             cluster_dns=tuple(cluster_dns), address=self.node_ip, cluster_cidr=self.network_config().cluster_cidr,
-            pod_mtu=self.network.pod_mtu, **env_overrides()))
+            pod_mtu=self.network.pod_mtu, cluster_id=self.cluster_id, **env_overrides()))
         try:
             await agent.start()
         except DriverError as e:
@@ -385,7 +409,11 @@ class Server:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await self.start()
+        try:
+            await self.start()
+        except SystemExit:  # refused part-way (another cluster's data dir or addresses): stop what started
+            await self.stop()
+            raise
         try:
             await stop.wait()
         finally:

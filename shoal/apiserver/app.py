@@ -239,6 +239,11 @@ class ApiServer:
         kv = await self.store.get(self._ns_info.key(None, name))
         return None if kv is None else rawobj.decode(kv.value)
 
+    async def namespace_uid(self, name: str) -> str | None:
+        """The stored namespace's UID (``kube-system``'s is the cluster ID, shoal.clusterid), None if absent."""
+        ns = await self._namespace(name)
+        return None if ns is None else str(ns.get("metadata", {}).get("uid") or "") or None
+
     async def start(self) -> None:
         for b in self.broadcasters.values():
             await b.start()

@@ -211,6 +211,47 @@ def kubeconfig_cmd(data_dir: str | None) -> None:
 
 
 @main.command()
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.option("--data-dir")
+@click.option("--store", default="sqlite", show_default=True,
+              help="The cluster's store, as `shoal server --store` names it (sqlite, sqlite:///PATH, etcd://H:P,...).")
+def backup(file: str, data_dir: str | None, store: str) -> None:
+    """Write a backup of the cluster to FILE (safe while the server runs): its store and its keys."""
+    from shoal import backup as backups
+
+    try:
+        m = eventloop.run(backups.backup(Path(file), data_dir=_data_dir(data_dir), store=store))
+    except (backups.BackupError, OSError) as e:
+        click.echo(f"shoal backup: {e}", err=True)
+        sys.exit(1)
+    click.echo(f"backed up cluster {m.cluster_id} ({m.store}, revision {m.revision}) to {file}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data-dir", help="The data dir to restore into (a fresh one, or this cluster's with its server "
+                                 "stopped).")
+@click.option("--etcd-data-dir", type=click.Path(file_okay=False),
+              help="etcd backups: the new member's data dir to write (start etcd on it).")
+@click.option("--etcd-name", default="default", show_default=True, help="etcd backups: the new member's name.")
+@click.option("--etcd-peer-url", default="http://127.0.0.1:2380", show_default=True,
+              help="etcd backups: the new member's peer URL.")
+def restore(file: str, data_dir: str | None, etcd_data_dir: str | None, etcd_name: str, etcd_peer_url: str) -> None:
+    """Bring a cluster back to the moment of the backup in FILE."""
+    from shoal import backup as backups
+
+    try:
+        m = backups.restore(Path(file), data_dir=_data_dir(data_dir),
+                            etcd_data_dir=Path(etcd_data_dir) if etcd_data_dir else None,
+                            etcd_name=etcd_name, etcd_peer_url=etcd_peer_url)
+    except (backups.BackupError, OSError) as e:
+        click.echo(f"shoal restore: {e}", err=True)
+        sys.exit(1)
+    where = f"; start etcd on {etcd_data_dir}" if m.store == "etcd" else ""
+    click.echo(f"restored cluster {m.cluster_id} at revision {m.revision} into {_data_dir(data_dir)}{where}")
+
+
+@main.command()
 @click.option("--data-dir")
 def token(data_dir: str | None) -> None:
     """Print the node join token."""
