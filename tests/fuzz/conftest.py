@@ -71,6 +71,9 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
     "NetworkPolicy": {"spec": {"podSelector": {"matchLabels": {"app": "fz"}},
                                "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
                                             "ports": [{"port": 80, "endPort": 90}]}]}},
+    "Ingress": {"spec": {"ingressClassName": "shoal", "rules": [{"host": "fz.example", "http": {"paths": [
+        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "fz", "port": {"number": 80}}}}]}}]}},
+    "IngressClass": {"spec": {"controller": "shoal.io/ingress"}},
     "PersistentVolume": {"spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
                                   "hostPath": {"path": "/tmp/fz"}}},
     "PersistentVolumeClaim": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
