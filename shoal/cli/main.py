@@ -61,6 +61,10 @@ def main() -> None:
 @click.option("--docker-socket", help="Unix socket of the Docker Swarm API for the docker CLI ('none' to not serve it; "
                                      "default /run/shoal/docker.sock as root with the default data dir, else "
                                      "<data-dir>/docker.sock).")
+@click.option("--ingress-http-port", type=click.IntRange(min=0, max=65535), default=None,
+              help="Port of this node's ingress proxy for HTTP (default 80; 0: run no ingress proxy).")
+@click.option("--ingress-https-port", type=click.IntRange(min=1, max=65535), default=None,
+              help="Port of this node's ingress proxy for HTTPS (default 443).")
 @click.option("--token-auth-file", type=click.Path(exists=True, dir_okay=False),
               help="Static bearer tokens, one a line: token,user,uid,\"group1,group2\" (upstream's format).")
 @click.option("--oidc-issuer-url", help="OpenID Connect issuer whose ID tokens authenticate users (https).")

@@ -115,6 +115,9 @@ def plan_canary(spec: Mapping[str, Any], status: Mapping[str, Any], obs: Observe
     consumed = tuple(a for a, on in ((PROMOTE, obs.promote), (ABORT, obs.abort)) if on)
 
     def done(phase: str, message: str, **kw: Any) -> Decision:
+        if phase == "Degraded":  # the canary's pods go; the aborted hash stays refused
+            for k in ("canaryHash", "stepStartedAt", "currentStepIndex"):
+                st.pop(k, None)
         st.update(phase=phase, message=message, canaryWeight=0, **kw)
         return Decision(st, None, consumed, events)
 
