@@ -63,6 +63,7 @@ class HAProxy:
         self.on_exit = on_exit
         self.run_dir = Path(settings.run_dir)
         self.config_path = self.run_dir / "haproxy.cfg"
+        self.master_socket = str(self.run_dir / "master.sock")
         self.proc: asyncio.subprocess.Process | None = None
         self.applied: Rendered | None = None
         self.reloads = 0
@@ -124,10 +125,11 @@ class HAProxy:
 
     async def _start(self) -> None:
         self._stopping = False
-        with contextlib.suppress(FileNotFoundError):
-            (self.run_dir / "admin.sock").unlink()
+        for sock in ("admin.sock", "master.sock"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.run_dir / sock).unlink()
         self.proc = await asyncio.create_subprocess_exec(
-            self.binary, "-W", "-db", "-f", str(self.config_path),
+            self.binary, "-W", "-db", "-S", f"{self.master_socket},mode,600", "-f", str(self.config_path),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, start_new_session=True)
         self.starts += 1
         self._watch = asyncio.create_task(self._watch_exit(self.proc), name="ingress-haproxy-watch")
@@ -156,10 +158,22 @@ class HAProxy:
             self.on_exit(rc)
 
     async def command(self, cmd: str, *, timeout: float = 5.0) -> str:
-        """One runtime API command on the current worker's admin socket; its answer."""
-        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.settings.admin_socket), timeout)
+        """One runtime API command on the current worker, through the master CLI (``@1``); its answer.
+
+        Not the worker's own socket: right after a reload that may still be the old worker's, and a
+        weight set there is lost. The master re-executes itself at a reload (its socket refuses
+        connections meanwhile, so this retries), and once it answers, ``@1`` is the new worker."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.master_socket), timeout)
+                break
+            except (ConnectionRefusedError, FileNotFoundError):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
         try:
-            writer.write(cmd.encode() + b"\n")
+            writer.write(b"@1 " + cmd.encode() + b";quit\n")  # the master CLI closes only on quit
             await writer.drain()
             return (await asyncio.wait_for(reader.read(), timeout)).decode(errors="replace")
         finally:

@@ -108,6 +108,15 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
                                                             "x-kubernetes-preserve-unknown-fields": True}}},
                           "status": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}},
     "FzThing": {"spec": {"size": 1, "name": "fz", "tags": ["a"]}},
+    # the CRDs shoal ships (shoal.ingress.crds)
+    "GatewayClass": {"spec": {"controllerName": "fz.example.com/gateway"}},
+    "Gateway": {"spec": {"gatewayClassName": "fz", "listeners": [{"name": "web", "port": 80, "protocol": "HTTP"}]}},
+    "HTTPRoute": {"spec": {"parentRefs": [{"name": "fz"}], "hostnames": ["fz.example"],
+                           "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                                      "backendRefs": [{"name": "fz", "port": 80, "weight": 1}]}]}},
+    "Rollout": {"spec": {"replicas": 0, "selector": {"matchLabels": {"app": "fz"}}, "template": _TEMPLATE,
+                         "strategy": {"canary": {"stableService": "fz", "canaryService": "fz-canary",
+                                                 "steps": [{"setWeight": 10}]}}}},
 }
 CRD_SEED = "fzthings.fuzz.example.com"
 
