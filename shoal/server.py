@@ -60,6 +60,7 @@ class ComponentOptions(TypedDict, total=False):
     ingress_http_port: int  # the node's ingress proxy (shoal.ingress): 80 by default, 0 = none
     ingress_https_port: int  # 443 by default
     docker_socket: str  # where the Docker Swarm API listens ("none": not served; default: see docker_socket_path)
+    docker_listen: str  # HOST:PORT where it also listens over TLS with client certificates (unset: not)
     # authentication (shoal.apiserver.authn)
     token_auth_file: str  # upstream's static token CSV
     oidc_issuer_url: str
@@ -146,7 +147,8 @@ class Server:
         host, port = split_listen(opts.listen)
         admin_token = ensure_token(dd.admin_token, "shoal-admin-")
         node_token = ensure_token(dd.node_token, "shoal-node-")
-        crt, key = ensure_serving_cert(dd, hosts=[host])
+        docker_listen = opts.extra.get("docker_listen")
+        crt, key = ensure_serving_cert(dd, hosts=[host] + ([split_listen(docker_listen)[0]] if docker_listen else []))
         tokens = TokenAuthenticator()
         tokens.add(admin_token, ADMIN)
         tokens.add(node_token, User("system:node", ("system:nodes", "system:authenticated")))
@@ -166,7 +168,8 @@ class Server:
         # client certificates signed by the cluster CA authenticate (shoal user add); none is asked of anyone
         ctx.verify_mode = ssl.CERT_OPTIONAL
         ctx.load_verify_locations(cafile=str(dd.ca_crt))
-        self._runner = web.AppRunner(self.api.app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.api.app(mounts=self._compat_mounts()), access_log=None,
+                                     handle_signals=False)
         await self._runner.setup()
         # the in-process transport: the same API on a private Unix socket, no TLS
         self.socket_path = dd.root / "api.sock"
@@ -214,6 +217,18 @@ class Server:
             await self._start_ingress()
         await self._start_docker_api()
 
+    def _compat_mounts(self) -> list[tuple[str, web.Application]]:
+        """Other systems' APIs on the API's port, each reaching the cluster as its caller (the caller's
+        token on a client of the API's own socket): Marathon's under ``/marathon``."""
+        from shoal.compat.marathon.app import PREFIX as MARATHON_PREFIX
+        from shoal.compat.marathon.app import Clients as MarathonClients
+        from shoal.compat.marathon.app import make_app as marathon_app
+
+        def as_caller(token: str) -> ApiClient:
+            return ApiClient.unix(str(self.socket_path), token=token, user_agent="shoal-marathon")
+
+        return [(MARATHON_PREFIX, marathon_app(MarathonClients(as_caller)))]
+
     def docker_socket_path(self) -> Path | None:
         """The Swarm API's socket: ``--docker-socket``, else /run/shoal/docker.sock for the default root data
         dir, else ``<data-dir>/docker.sock`` (so servers with their own data dirs never share one)."""
@@ -235,13 +250,35 @@ class Server:
         from shoal.compat.docker.backend import SwarmBackend
 
         path = self.docker_socket_path()
-        if path is None:
+        listen = self.opts.extra.get("docker_listen")
+        if path is None and not listen:
             return
         local = "" if self.opts.no_agent else (self.opts.node_name or default_node_name())
-        api = DockerApi(SwarmBackend(self.client(), local_node=local), path)
+        tcp = None
+        if listen:
+            host, port = split_listen(listen)
+            tcp = (host, port, self._client_cert_tls(), self._may_do_everything)
+        api = DockerApi(SwarmBackend(self.client(), local_node=local), path, tcp=tcp)
         await api.start()
         self.docker_api = api
         self._stoppers.append(api.stop)
+
+    def _client_cert_tls(self) -> ssl.SSLContext:
+        """TLS for the Docker API's TCP listener: the API's serving certificate, a client certificate
+        from the cluster CA required (Docker's ``--tlsverify``)."""
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.dd.server_crt, self.dd.server_key)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cafile=str(self.dd.ca_crt))
+        return ctx
+
+    async def _may_do_everything(self, user: str, groups: tuple[str, ...]) -> bool:
+        """Whether RBAC lets ``user`` do every verb on every resource (a SubjectAccessReview)."""
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                  "spec": {"user": user, "groups": list(groups),
+                           "resourceAttributes": {"verb": "*", "group": "*", "resource": "*"}}}
+        out = await self.client().request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=review)
+        return bool((out.get("status") or {}).get("allowed"))
 
     async def _start_scheduler(self) -> None:
         from shoal.scheduler.config import ConfigError

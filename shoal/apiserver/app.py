@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import msgspec
@@ -60,6 +60,7 @@ from shoal.apiserver.handlers import Handlers, parse_body, read_body, resource_k
 from shoal.apiserver.nscache import NamespaceCache, Observer, WriteThrough
 from shoal.apiserver.nsdefaults import NamespaceDefaults, first_service_ip
 from shoal.apiserver.podcidrs import PodCidrGuard
+from shoal.apiserver.policyadmission import PolicyAdmission
 from shoal.apiserver.priority import PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
@@ -141,7 +142,11 @@ class ApiServer:
         sa_info = kinds.lookup("", "v1", "serviceaccounts")
         assert sa_info is not None
         self.accounts = NamespaceCache(store, sa_info)
+        # every create: the namespace's LimitRanges, Pod Security level and ResourceQuotas
+        self.policy = PolicyAdmission(store, self.namespaces.get)
         caches: dict[str, Observer] = {ns_info.storage_prefix: self.namespaces,
+                                       self.policy.quota_info.storage_prefix: self.policy.quotas,
+                                       self.policy.limit_ranges.info.storage_prefix: self.policy.limit_ranges,
                                        sa_info.storage_prefix: self.accounts,
                                        pc_info.storage_prefix: self.priority_classes,
                                        **{i.storage_prefix: self.rbac_index for i in RBAC_INFOS}}
@@ -163,6 +168,7 @@ class ApiServer:
             self.resources[resource_key(info)] = Resource(
                 WriteThrough(store, cache) if cache is not None else store, info, clock=clock,
                 namespace_lookup=self.namespaces.get, strategy=strategies.for_resource(info, shared),
+                policy=self.policy if info.namespaced else None,
             )
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
         for prefix, cache in caches.items():
@@ -192,6 +198,7 @@ class ApiServer:
         self.broadcasters[crd_info.storage_prefix].listeners.append(self.crd_controller.observe)
         self._custom_docs: dict[str, tuple[int, bytes, str]] = {}
         self._v2_docs: dict[tuple[int, bool], tuple[bytes, str]] = {}  # (served generation, protobuf) -> doc
+        self._mounted: tuple[str, ...] = ()  # prefixes of the APIs mounted beside this one (see ``app``)
 
     # ---- custom kinds (the CRD controller's calls) ------------------------------------------
     async def install_custom(self, crd_name: str, custom: list[CustomKind]) -> None:
@@ -206,7 +213,7 @@ class ApiServer:
         for ck in custom:
             self.resources[resource_key(ck.info)] = Resource(
                 self.store, ck.info, clock=self.clock, namespace_lookup=self.namespaces.get,
-                strategy=CustomResourceStrategy(ck.info, ck))
+                strategy=CustomResourceStrategy(ck.info, ck), policy=self.policy if ck.info.namespaced else None)
         for key in before - {resource_key(ck.info) for ck in custom}:
             self.resources.pop(key, None)
         self.served.set_custom(crd_name, [ck.info for ck in custom])
@@ -301,7 +308,7 @@ class ApiServer:
 
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.authenticator is None or request.path in PUBLIC_PATHS:
+        if self.authenticator is None or request.path in PUBLIC_PATHS or request.path.startswith(self._mounted):
             return await handler(request)
         transport = request.transport
         peercert = transport.get_extra_info("peercert") if transport is not None else None
@@ -494,7 +501,11 @@ class ApiServer:
     async def not_found(self, request: web.Request) -> web.Response:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
 
-    def app(self) -> web.Application:
+    def app(self, mounts: Sequence[tuple[str, web.Application]] = ()) -> web.Application:
+        """The API's application; ``mounts`` are other APIs served under a prefix on the same port (the
+        compat APIs: ``/marathon`` ...). They authenticate by what each request carries and reach the
+        cluster through this API with the caller's credentials, so its middleware lets them through."""
+        self._mounted = tuple(prefix.rstrip("/") + "/" for prefix, _ in mounts)
         app = web.Application(middlewares=[self.error_middleware, self.auth_middleware],
                               client_max_size=4 * 1024 * 1024)
         r = app.router
@@ -514,6 +525,8 @@ class ApiServer:
         self._install_auth_endpoints(r)
         r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
+        for prefix, sub in mounts:
+            app.add_subapp(prefix, sub)
         r.add_route("*", "/{tail:.*}", self.not_found)
         return app
 

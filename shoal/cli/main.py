@@ -10,6 +10,7 @@ import click
 
 from shoal import eventloop
 from shoal.cli import stack as stack_commands
+from shoal.cli.apply import apply as apply_command
 from shoal.datadir import DataDir, default_data_dir
 
 RUNTIMES = click.Choice(["auto", "docker", "process", "simulated"])
@@ -65,6 +66,9 @@ def main() -> None:
               help="Port of this node's ingress proxy for HTTP (default 80; 0: run no ingress proxy).")
 @click.option("--ingress-https-port", type=click.IntRange(min=1, max=65535), default=None,
               help="Port of this node's ingress proxy for HTTPS (default 443).")
+@click.option("--docker-listen", help="HOST:PORT where the Docker Swarm API also listens over TLS, for client "
+                                     "certificates from the cluster CA of cluster admins (`shoal user add "
+                                     "--docker-cert-dir`); DOCKER_HOST=tcp://HOST:PORT DOCKER_TLS_VERIFY=1.")
 @click.option("--token-auth-file", type=click.Path(exists=True, dir_okay=False),
               help="Static bearer tokens, one a line: token,user,uid,\"group1,group2\" (upstream's format).")
 @click.option("--oidc-issuer-url", help="OpenID Connect issuer whose ID tokens authenticate users (https).")
@@ -83,10 +87,12 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        split_listen(listen)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--listen") from None
+    for hint, value in (("--listen", listen), ("--docker-listen", extra.get("docker_listen"))):
+        try:
+            if value is not None:
+                split_listen(str(value))
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint=hint) from None
     try:
         import ipaddress
 
@@ -169,6 +175,7 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
 
 
 main.add_command(stack_commands.stack)
+main.add_command(apply_command)
 @main.group()
 def user() -> None:
     """Users that authenticate with a client certificate from the cluster CA."""
@@ -178,13 +185,19 @@ def user() -> None:
 @click.argument("name")
 @click.option("--group", "groups", multiple=True, help="A group the user is in (repeatable).")
 @click.option("--days", type=click.IntRange(min=1), default=365, show_default=True, help="Validity of the certificate.")
+@click.option("--docker-cert-dir", type=click.Path(file_okay=False),
+              help="Write the certificate for the docker CLI instead (ca.pem, cert.pem, key.pem: DOCKER_CERT_PATH).")
 @click.option("--data-dir")
-def user_add(name: str, groups: tuple[str, ...], days: int, data_dir: str | None) -> None:
+def user_add(name: str, groups: tuple[str, ...], days: int, docker_cert_dir: str | None, data_dir: str | None) -> None:
     """Print a kubeconfig for user NAME: a client certificate (CN=NAME, O=each group) signed by the cluster CA."""
-    from shoal.apiserver.authn.users import UserError, user_kubeconfig
+    from shoal.apiserver.authn.users import UserError, user_docker_certs, user_kubeconfig
 
     try:
-        click.echo(user_kubeconfig(DataDir(_data_dir(data_dir)), name, groups, days=days), nl=False)
+        if docker_cert_dir:
+            user_docker_certs(DataDir(_data_dir(data_dir)), name, groups, Path(docker_cert_dir), days=days)
+            click.echo(f"export DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={Path(docker_cert_dir).resolve()}")
+        else:
+            click.echo(user_kubeconfig(DataDir(_data_dir(data_dir)), name, groups, days=days), nl=False)
     except UserError as e:
         click.echo(f"shoal user add: {e}", err=True)
         sys.exit(1)
