@@ -57,6 +57,8 @@ class ComponentOptions(TypedDict, total=False):
     node_cidr_mask_size: int
     network_backend: str  # vxlan | host-gw | none
     node_ip: str  # this machine's node address for other machines (the overlay's underlay)
+    ingress_http_port: int  # the node's ingress proxy (shoal.ingress): 80 by default, 0 = none
+    ingress_https_port: int  # 443 by default
     docker_socket: str  # where the Docker Swarm API listens ("none": not served; default: see docker_socket_path)
     docker_listen: str  # HOST:PORT where it also listens over TLS with client certificates (unset: not)
     # authentication (shoal.apiserver.authn)
@@ -197,6 +199,9 @@ class Server:
         self._tasks.append(asyncio.create_task(auto_compact(self.store, keep=opts.compact_keep), name="compactor"))
         log.info("shoal server listening on %s (store: %s, data dir: %s)", self.url, opts.store, dd.root)
         await netconfig.publish(self.client(), netcfg)  # for agents on other machines
+        from shoal.ingress import crds
+
+        await crds.install(self.client())  # Gateway API and Rollout CRDs, the shoal Ingress/GatewayClass
         await self._start_components()
 
     async def _cluster_identity(self, stored_before: str | None) -> str:
@@ -227,6 +232,7 @@ class Server:
         if not self.opts.no_agent:
             cluster_dns = await self._start_network()
             await self._start_agent(cluster_dns)
+            await self._start_ingress()
         await self._start_docker_api()
 
     def _compat_mounts(self) -> list[tuple[str, web.Application]]:
@@ -373,6 +379,19 @@ class Server:
             raise SystemExit(f"shoal server: node agent: {e}") from None
         self.agent = agent
         self._stoppers.append(agent.stop)
+
+    async def _start_ingress(self) -> None:
+        """This node's ingress proxy (HAProxy, started with the first Ingress or Gateway), on 80/443."""
+        from shoal.ingress.node import IngressNode
+
+        http_port = self.opts.extra.get("ingress_http_port", 80)
+        if not http_port:
+            return
+        ingress = IngressNode(self.client(), run_dir=str(self.dd.root / "ingress"), http_port=http_port,
+                              https_port=self.opts.extra.get("ingress_https_port", 443), report=True)
+        await ingress.start()
+        self.ingress = ingress
+        self._stoppers.append(ingress.stop)
 
     def client(self) -> ApiClient:
         """An API client for components running inside this process."""

@@ -62,6 +62,10 @@ def main() -> None:
 @click.option("--docker-socket", help="Unix socket of the Docker Swarm API for the docker CLI ('none' to not serve it; "
                                      "default /run/shoal/docker.sock as root with the default data dir, else "
                                      "<data-dir>/docker.sock).")
+@click.option("--ingress-http-port", type=click.IntRange(min=0, max=65535), default=None,
+              help="Port of this node's ingress proxy for HTTP (default 80; 0: run no ingress proxy).")
+@click.option("--ingress-https-port", type=click.IntRange(min=1, max=65535), default=None,
+              help="Port of this node's ingress proxy for HTTPS (default 443).")
 @click.option("--docker-listen", help="HOST:PORT where the Docker Swarm API also listens over TLS, for client "
                                      "certificates from the cluster CA of cluster admins (`shoal user add "
                                      "--docker-cert-dir`); DOCKER_HOST=tcp://HOST:PORT DOCKER_TLS_VERIFY=1.")
