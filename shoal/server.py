@@ -207,6 +207,7 @@ class Server:
             cluster_dns = await self._start_network()
             await self._start_agent(cluster_dns)
         await self._start_docker_api()
+        await self._start_ecs_api()
 
     def docker_socket_path(self) -> Path | None:
         """The Swarm API's socket: ``--docker-socket``, else /run/shoal/docker.sock for the default root data
@@ -236,6 +237,16 @@ class Server:
         await api.start()
         self.docker_api = api
         self._stoppers.append(api.stop)
+
+    async def _start_ecs_api(self) -> None:
+        """The Amazon ECS API (``aws ecs ... --endpoint-url https://HOST:PORT/ecs``), on the API's port."""
+        from shoal.compat.ecs.app import PREFIX, EcsApi
+
+        assert self.api is not None
+        ecs = EcsApi(self.client())
+        await ecs.start()
+        self.api.mount(PREFIX, ecs.handle)
+        self._stoppers.append(ecs.stop)
 
     async def _start_scheduler(self) -> None:
         from shoal.scheduler.config import ConfigError

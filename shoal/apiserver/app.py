@@ -130,6 +130,8 @@ class ApiServer:
         self.served = ServedKinds(kinds.RESOURCES)
         self.discovery = discovery.Discovery(self.served)
         self.resources: dict[tuple[str, str, str], Resource] = {}
+        # other systems' APIs on this port (``mount``), which authenticate their own requests
+        self.mounts: dict[str, Handler] = {}
         self.broadcasters: dict[str, Broadcaster] = {}
         # creates check their namespace here: from memory, the store only on a miss
         self.namespaces = NamespaceCache(store, ns_info)
@@ -301,7 +303,7 @@ class ApiServer:
 
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.authenticator is None or request.path in PUBLIC_PATHS:
+        if self.authenticator is None or request.path in PUBLIC_PATHS or self.mounted(request.path):
             return await handler(request)
         transport = request.transport
         peercert = transport.get_extra_info("peercert") if transport is not None else None
@@ -491,7 +493,22 @@ class ApiServer:
         kv = await self.store.get(info.key(namespace, name))
         return None if kv is None else rawobj.decode(kv.value)
 
-    async def not_found(self, request: web.Request) -> web.Response:
+    def mount(self, prefix: str, handler: Handler) -> None:
+        """Serve ``prefix`` and the paths under it with ``handler`` (e.g. the ECS API under ``/ecs``).
+
+        Such requests skip this server's authentication: the mounted API checks its own (SigV4 ...)."""
+        self.mounts[prefix.rstrip("/")] = handler
+
+    def mounted(self, path: str) -> Handler | None:
+        for prefix, handler in self.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return handler
+        return None
+
+    async def not_found(self, request: web.Request) -> web.StreamResponse:
+        handler = self.mounted(request.path)
+        if handler is not None:
+            return await handler(request)
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
 
     def app(self) -> web.Application:
