@@ -477,7 +477,7 @@ class EcsBackend:
     async def _find_task(self, ns: str, ref: str) -> Obj | None:
         tid = names.task_ref(ref)
         pods = await self._items("pods", ns, selector=ECS_SELECTOR)
-        return next((p for p in pods if names.task_id(p["metadata"].get("uid") or "") == tid), None)
+        return next((p for p in pods if names.pod_task_id(p) == tid), None)
 
     async def stop_task(self, req: Obj, caller: Caller, region: str) -> Obj:
         if not isinstance(req.get("task"), str) or not req["task"]:
@@ -540,7 +540,7 @@ class EcsBackend:
                 continue
             if inst is not None and ids.get(str((p.get("spec") or {}).get("nodeName") or "")) != inst:
                 continue
-            out.append(self.arns(region).task(cluster, names.task_id(md.get("uid") or "")))
+            out.append(self.arns(region).task(cluster, names.pod_task_id(p)))
         page = _page(sorted(out), req)
         return {"taskArns": page["items"], **({"nextToken": page["nextToken"]} if "nextToken" in page else {})}
 
@@ -549,7 +549,7 @@ class EcsBackend:
         cluster, ns = await self._namespace(req.get("cluster"))
         await check(self.client, caller, [Need("list", "pods", ns)], operation="DescribeTasks")
         pods = await self._items("pods", ns, selector=ECS_SELECTOR)
-        by_id = {names.task_id(p["metadata"].get("uid") or ""): p for p in pods}
+        by_id = {names.pod_task_id(p): p for p in pods}
         ids, zones, _ = await self._node_ids()
         out, failures = [], []
         for ref in refs:

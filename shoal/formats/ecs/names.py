@@ -9,8 +9,9 @@ characters); Kubernetes names are DNS labels, so a name is folded (lower case,
 annotation, from which it reads back. Two ECS names that fold alike (``Web``,
 ``web``) are one object here.
 
-Ids need no storage: a task's id is its pod's uid without dashes (32 hex
-digits, the shape of ECS's), a container instance's its node's. ARNs use the
+Ids need no storage: a task's id is 32 hex digits (the shape of ECS's) hashed
+from its pod's namespace and name, a container instance's its node's uid
+without dashes. ARNs use the
 region the request was signed for and the account ``ACCOUNT``.
 """
 
@@ -87,8 +88,15 @@ def taskdef_object_name(family: str, revision: int) -> str:
     return f"{fold(family)[:40].strip('-')}-{_digest(family, 6)}.{revision}"
 
 
-def task_id(pod_uid: str) -> str:
-    return pod_uid.replace("-", "")
+def task_id(namespace: str, pod: str) -> str:
+    """A task's id: 32 hex digits of its pod's namespace and name (so a deleted pod's events still name it)."""
+    return hashlib.sha256(f"{namespace}/{pod}".encode()).hexdigest()[:32]
+
+
+def pod_task_id(pod: dict[str, object]) -> str:
+    md = pod.get("metadata")
+    md = md if isinstance(md, dict) else {}
+    return task_id(str(md.get("namespace") or ""), str(md.get("name") or ""))
 
 
 def instance_id(node_uid: str) -> str:

@@ -382,39 +382,43 @@ def events(d: Obj, rss: list[Obj], pods: list[Obj], k8s_events: list[Obj], *, li
     name = service_name(d)
     ids = {str((d.get("metadata") or {}).get("uid"))} | {str((rs.get("metadata") or {}).get("uid"))
                                                          for rs in rss if _owned(rs, d)}
-    pod_ids = {str((p.get("metadata") or {}).get("name")): names.task_id(str((p.get("metadata") or {}).get("uid")))
-               for p in pods}
-    out: list[Obj] = []
+    ns = str((d.get("metadata") or {}).get("namespace") or "")
+    pod_names = {str((p.get("metadata") or {}).get("name")) for p in pods}
+    out: list[tuple[float, int, Obj]] = []
     for e in k8s_events:
+        rank = 1
         io = e.get("involvedObject") or {}
         reason, msg = str(e.get("reason") or ""), str(e.get("message") or "")
         if io.get("uid") in ids:
             if reason == "SuccessfulCreate" and msg.startswith("Created pod: "):
                 pod = msg[len("Created pod: "):]
-                text = f"(service {name}) has started 1 tasks: (task {pod_ids.get(pod, pod)})."
+                text = f"(service {name}) has started 1 tasks: (task {names.task_id(ns, pod)})."
+                rank = 0
             elif reason == "SuccessfulDelete" and msg.startswith("Deleted pod: "):
                 pod = msg[len("Deleted pod: "):]
-                text = f"(service {name}) has stopped 1 running tasks: (task {pod_ids.get(pod, pod)})."
+                text = f"(service {name}) has stopped 1 running tasks: (task {names.task_id(ns, pod)})."
+                rank = 1
             elif reason == "ScalingReplicaSet":
                 continue
             elif e.get("type") == "Warning" and reason == "FailedCreate":
                 text = f"(service {name}) was unable to place a task. Reason: {msg}."
             else:
                 text = f"(service {name}) {msg}"
-        elif io.get("kind") == "Pod" and io.get("name") in pod_ids and reason == "FailedScheduling":
+        elif io.get("kind") == "Pod" and io.get("name") in pod_names and reason == "FailedScheduling":
             text = (f"(service {name}) was unable to place a task because no container instance met all of its "
                     f"requirements. Reason: {msg}")
         else:
             continue
-        out.append({"id": str((e.get("metadata") or {}).get("uid") or ""), "createdAt": _event_time(e),
-                    "message": text})
+        when = _event_time(e)
+        out.append((when, rank, {"id": str((e.get("metadata") or {}).get("uid") or ""), "createdAt": when,
+                                 "message": text}))
     prog = _cond(d, "Progressing")
     if complete(d) and prog is not None:
         when = epoch(prog.get("lastUpdateTime") or prog.get("lastTransitionTime")) or 0.0
-        out.append({"id": f"{(d.get('metadata') or {}).get('uid')}-steady-{int(when)}", "createdAt": when,
-                    "message": f"(service {name}) has reached a steady state."})
-    out.sort(key=lambda x: x["createdAt"], reverse=True)
-    return out[:limit]
+        out.append((when, 2, {"id": f"{(d.get('metadata') or {}).get('uid')}-steady-{int(when)}", "createdAt": when,
+                              "message": f"(service {name}) has reached a steady state."}))
+    out.sort(key=lambda x: (x[0], x[1]), reverse=True)  # at one time: steady after stops after starts
+    return [e for _, _, e in out[:limit]]
 
 
 def describe(d: Obj, rss: list[Obj], pods: list[Obj], k8s_events: list[Obj], *, arns: names.Arns,

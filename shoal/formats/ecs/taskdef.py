@@ -483,7 +483,7 @@ def pod_spec(td: Obj, *, restart_policy: str = "Always", overrides: Obj | None =
         k = _container(cc, td, res, mounts, o)
         if k["name"] != c["name"]:
             renamed[k["name"]] = c["name"]
-        spec["initContainers" if c["name"] in inits else "containers"].append(k)
+        spec.setdefault("initContainers" if c["name"] in inits else "containers", []).append(k)
     volumes = [_volume(v) for v in td.get("volumes") or []]
     if volumes:
         spec["volumes"] = volumes

@@ -94,7 +94,7 @@ def task_view(pod: Obj, *, arns: names.Arns, cluster: str, node_ids: Mapping[str
               zones: Mapping[str, str] | None = None) -> Obj:
     """A pod as DescribeTasks answers; ``node_ids`` maps node names to container instance ids."""
     md, spec, st = _md(pod), pod.get("spec") or {}, pod.get("status") or {}
-    tid = names.task_id(str(md.get("uid") or ""))
+    tid = names.pod_task_id(pod)
     task_arn = arns.task(cluster, tid)
     back = ecs_container_names(pod)
     statuses = {cs.get("name"): cs for cs in [*(st.get("initContainerStatuses") or []),
