@@ -35,6 +35,8 @@ bench: setup
 	$(PY) bench/swarm_bench.py
 	$(PY) bench/ecs_bench.py
 	$(PY) bench/rbac_bench.py $(ARGS)
+	$(PY) bench/marathon_bench.py
+	$(PY) bench/etcd_write_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

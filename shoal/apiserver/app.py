@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import msgspec
@@ -60,6 +60,7 @@ from shoal.apiserver.handlers import Handlers, parse_body, read_body, resource_k
 from shoal.apiserver.nscache import NamespaceCache, Observer, WriteThrough
 from shoal.apiserver.nsdefaults import NamespaceDefaults, first_service_ip
 from shoal.apiserver.podcidrs import PodCidrGuard
+from shoal.apiserver.policyadmission import PolicyAdmission
 from shoal.apiserver.priority import PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
@@ -130,8 +131,6 @@ class ApiServer:
         self.served = ServedKinds(kinds.RESOURCES)
         self.discovery = discovery.Discovery(self.served)
         self.resources: dict[tuple[str, str, str], Resource] = {}
-        # other systems' APIs on this port (``mount``), which authenticate their own requests
-        self.mounts: dict[str, Handler] = {}
         self.broadcasters: dict[str, Broadcaster] = {}
         # creates check their namespace here: from memory, the store only on a miss
         self.namespaces = NamespaceCache(store, ns_info)
@@ -143,7 +142,11 @@ class ApiServer:
         sa_info = kinds.lookup("", "v1", "serviceaccounts")
         assert sa_info is not None
         self.accounts = NamespaceCache(store, sa_info)
+        # every create: the namespace's LimitRanges, Pod Security level and ResourceQuotas
+        self.policy = PolicyAdmission(store, self.namespaces.get)
         caches: dict[str, Observer] = {ns_info.storage_prefix: self.namespaces,
+                                       self.policy.quota_info.storage_prefix: self.policy.quotas,
+                                       self.policy.limit_ranges.info.storage_prefix: self.policy.limit_ranges,
                                        sa_info.storage_prefix: self.accounts,
                                        pc_info.storage_prefix: self.priority_classes,
                                        **{i.storage_prefix: self.rbac_index for i in RBAC_INFOS}}
@@ -165,6 +168,7 @@ class ApiServer:
             self.resources[resource_key(info)] = Resource(
                 WriteThrough(store, cache) if cache is not None else store, info, clock=clock,
                 namespace_lookup=self.namespaces.get, strategy=strategies.for_resource(info, shared),
+                policy=self.policy if info.namespaced else None,
             )
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
         for prefix, cache in caches.items():
@@ -194,6 +198,7 @@ class ApiServer:
         self.broadcasters[crd_info.storage_prefix].listeners.append(self.crd_controller.observe)
         self._custom_docs: dict[str, tuple[int, bytes, str]] = {}
         self._v2_docs: dict[tuple[int, bool], tuple[bytes, str]] = {}  # (served generation, protobuf) -> doc
+        self._mounted: tuple[str, ...] = ()  # prefixes of the APIs mounted beside this one (see ``app``)
 
     # ---- custom kinds (the CRD controller's calls) ------------------------------------------
     async def install_custom(self, crd_name: str, custom: list[CustomKind]) -> None:
@@ -208,7 +213,7 @@ class ApiServer:
         for ck in custom:
             self.resources[resource_key(ck.info)] = Resource(
                 self.store, ck.info, clock=self.clock, namespace_lookup=self.namespaces.get,
-                strategy=CustomResourceStrategy(ck.info, ck))
+                strategy=CustomResourceStrategy(ck.info, ck), policy=self.policy if ck.info.namespaced else None)
         for key in before - {resource_key(ck.info) for ck in custom}:
             self.resources.pop(key, None)
         self.served.set_custom(crd_name, [ck.info for ck in custom])
@@ -233,6 +238,11 @@ class ApiServer:
     async def _namespace(self, name: str) -> dict[str, Any] | None:
         kv = await self.store.get(self._ns_info.key(None, name))
         return None if kv is None else rawobj.decode(kv.value)
+
+    async def namespace_uid(self, name: str) -> str | None:
+        """The stored namespace's UID (``kube-system``'s is the cluster ID, shoal.clusterid), None if absent."""
+        ns = await self._namespace(name)
+        return None if ns is None else str(ns.get("metadata", {}).get("uid") or "") or None
 
     async def start(self) -> None:
         for b in self.broadcasters.values():
@@ -303,7 +313,9 @@ class ApiServer:
 
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.authenticator is None or request.path in PUBLIC_PATHS or self.mounted(request.path):
+        # a mounted API's own prefix too ("/ecs": the AWS CLI posts to the endpoint URL's path as given)
+        if self.authenticator is None or request.path in PUBLIC_PATHS or \
+                (request.path + "/").startswith(self._mounted):
             return await handler(request)
         transport = request.transport
         peercert = transport.get_extra_info("peercert") if transport is not None else None
@@ -493,25 +505,14 @@ class ApiServer:
         kv = await self.store.get(info.key(namespace, name))
         return None if kv is None else rawobj.decode(kv.value)
 
-    def mount(self, prefix: str, handler: Handler) -> None:
-        """Serve ``prefix`` and the paths under it with ``handler`` (e.g. the ECS API under ``/ecs``).
-
-        Such requests skip this server's authentication: the mounted API checks its own (SigV4 ...)."""
-        self.mounts[prefix.rstrip("/")] = handler
-
-    def mounted(self, path: str) -> Handler | None:
-        for prefix, handler in self.mounts.items():
-            if path == prefix or path.startswith(prefix + "/"):
-                return handler
-        return None
-
-    async def not_found(self, request: web.Request) -> web.StreamResponse:
-        handler = self.mounted(request.path)
-        if handler is not None:
-            return await handler(request)
+    async def not_found(self, request: web.Request) -> web.Response:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
 
-    def app(self) -> web.Application:
+    def app(self, mounts: Sequence[tuple[str, web.Application]] = ()) -> web.Application:
+        """The API's application; ``mounts`` are other APIs served under a prefix on the same port (the
+        compat APIs: ``/marathon`` ...). They authenticate by what each request carries and reach the
+        cluster through this API with the caller's credentials, so its middleware lets them through."""
+        self._mounted = tuple(prefix.rstrip("/") + "/" for prefix, _ in mounts)
         app = web.Application(middlewares=[self.error_middleware, self.auth_middleware],
                               client_max_size=4 * 1024 * 1024)
         r = app.router
@@ -531,6 +532,8 @@ class ApiServer:
         self._install_auth_endpoints(r)
         r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
+        for prefix, sub in mounts:
+            app.add_subapp(prefix, sub)
         r.add_route("*", "/{tail:.*}", self.not_found)
         return app
 

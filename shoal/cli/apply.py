@@ -1,45 +1,58 @@
-"""``shoal apply -f FILE``: apply a file whatever system it was written for.
+"""``shoal apply -f FILE``: one command for the definitions users bring (Kubernetes YAML, Marathon JSON ...).
 
-Each document of the file (JSON, or YAML with ``---`` between documents) is
-recognised by its shape and applied by that system's applier: an ECS task
-definition or service definition (``shoal.cli.ecs``), else a Kubernetes object
-(server-side apply with field manager ``shoal``). To add a format, add its
-recogniser to ``_applier``.
+Each document of the file is recognised by its shape (``kind_of``) and
+applied by its own module: Kubernetes objects by server-side apply (field
+manager ``shoal``), ECS task and service definitions by ``shoal.cli.ecs``,
+Marathon apps and groups by ``apply_marathon``. A document no recogniser
+claims is refused with what was expected.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from shoal.cli.apply_marathon import apply_marathon, marathon_kind
 from shoal.cli.stack import _client, _common
 
-Applier = Callable[[Any, dict[str, Any]], Awaitable[str]]
 
+def load(text: str) -> list[Any]:
+    """The file's documents: JSON, else YAML (several documents allowed)."""
+    import json
 
-def _documents(text: str) -> list[Any]:
+    import yaml
+
     try:
         return [json.loads(text)]
     except ValueError:
-        import yaml
-
         return [d for d in yaml.safe_load_all(text) if d is not None]
 
 
-async def _apply_kubernetes(client: Any, doc: dict[str, Any]) -> str:
-    from shoal.client.api import object_path, resource
+def kind_of(doc: Any) -> str | None:
+    if isinstance(doc, dict) and isinstance(doc.get("apiVersion"), str) and isinstance(doc.get("kind"), str):
+        return "kubernetes"
+    from shoal.formats.ecs.detect import kind_of as ecs_kind
 
-    kind = str(doc.get("kind") or "")
-    try:
-        info = resource(kind)
-    except KeyError:
-        raise click.ClickException(f"unknown kind {kind!r}") from None
+    ecs = ecs_kind(doc)
+    return f"ecs-{ecs}" if ecs else marathon_kind(doc)
+
+
+async def apply_kubernetes(client: Any, doc: dict[str, Any]) -> str:
+    import json
+
+    from shoal.api import kinds
+
+    group, _, version = str(doc["apiVersion"]).rpartition("/")
+    info = next((i for i in kinds.RESOURCES if i.group == group and i.version == version and i.kind == doc["kind"]),
+                None)
+    if info is None:
+        raise click.ClickException(f"unknown kind {doc['kind']} in {doc['apiVersion']}")
+    from shoal.client.api import object_path
+
     md = doc.get("metadata") or {}
     ns = (md.get("namespace") or "default") if info.namespaced else None
     await client.request("PATCH", object_path(info, ns, md.get("name")), body=json.dumps(doc).encode(),
@@ -48,41 +61,40 @@ async def _apply_kubernetes(client: Any, doc: dict[str, Any]) -> str:
     return f"{info.plural}/{md.get('name')} applied"
 
 
-def _applier(doc: Any, cluster: str | None) -> Applier:
-    from shoal.cli.ecs import apply_ecs
-    from shoal.formats.ecs import detect
-
-    if detect.kind_of(doc) is not None:
-        return lambda client, d: apply_ecs(client, d, cluster=cluster)
-    if isinstance(doc, dict) and doc.get("apiVersion") and doc.get("kind"):
-        return _apply_kubernetes
-    raise click.ClickException("the file is not a Kubernetes object, an ECS task definition or an ECS service "
-                               "definition")
-
-
 @click.command("apply")
-@click.option("-f", "--filename", required=True, help="The file to apply ('-': standard input).")
-@click.option("--cluster", help="The ECS cluster of an ECS service definition that names none.")
+@click.option("-f", "--filename", required=True, help="The file to apply (JSON or YAML; - for stdin).")
+@click.option("--force", is_flag=True, help="Marathon: update apps even while a deployment runs.")
+@click.option("--cluster", help="ECS: the cluster of a service definition that names none.")
 @_common
-def apply(filename: str, cluster: str | None, kubeconfig: str | None, data_dir: str | None) -> None:
-    """Apply a Kubernetes YAML file, an ECS task definition or an ECS service definition."""
+def apply(filename: str, force: bool, cluster: str | None, kubeconfig: str | None, data_dir: str | None) -> None:
+    """Apply Kubernetes YAML, an ECS task or service definition, a Marathon app or a Marathon group."""
+    from shoal.cli.ecs import apply_ecs
     from shoal.client import ApiException
     from shoal.formats.ecs.errors import EcsError
+    from shoal.formats.marathon.errors import MarathonError
 
     text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
-    docs = _documents(text)
-    appliers = [(_applier(d, cluster), d) for d in docs]  # every document recognised before any is applied
+    docs = load(text)
+    kinds_ = [kind_of(d) for d in docs]
+    if None in kinds_:
+        raise click.ClickException(f"{filename}: not Kubernetes YAML, an ECS task or service definition, a "
+                                   "Marathon app or a Marathon group")
 
-    async def main() -> list[str]:
+    async def main() -> None:
         async with _client(kubeconfig, data_dir) as client:
-            return [await f(client, d) for f, d in appliers]
+            for doc, kind in zip(docs, kinds_, strict=True):
+                if kind == "kubernetes":
+                    click.echo(await apply_kubernetes(client, doc))
+                elif str(kind).startswith("ecs-"):
+                    click.echo(await apply_ecs(client, doc, cluster=cluster))
+                else:
+                    click.echo(await apply_marathon(client, doc, str(kind), force=force))
 
     try:
-        for line in asyncio.run(main()):
-            click.echo(line)
+        asyncio.run(main())
     except EcsError as e:
-        click.echo(f"Error: {e.type}: {e.message}", err=True)
-        sys.exit(1)
+        raise click.ClickException(f"{e.type}: {e.message}") from None
+    except MarathonError as e:
+        raise click.ClickException(f"{e.status}: {e.body}") from None
     except ApiException as e:
-        click.echo(f"Error: {e.message}", err=True)
-        sys.exit(1)
+        raise click.ClickException(str(e)) from None

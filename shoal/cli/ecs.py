@@ -1,4 +1,4 @@
-"""``shoal ecs credentials`` and the ECS half of ``shoal apply -f``.
+"""``shoal ecs credentials`` and the ECS half of ``shoal apply -f`` (``shoal.cli.apply`` recognises the files).
 
 Credentials: an access key bound to a user (default ``admin`` in
 ``system:masters``), for the AWS CLI and SDKs against ``/ecs`` on the API

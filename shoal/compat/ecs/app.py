@@ -8,9 +8,9 @@ looked at, so an unsigned or badly signed request learns nothing. Answers are
 ``application/x-amz-json-1.1``; errors carry ``__type`` and ``message`` (what
 botocore reads) with ECS's status, and never a traceback.
 
-The API server hands ``/ecs`` requests here before its own authentication
-(``ApiServer.mount``): SigV4 is this surface's authentication, and the user a
-key is bound to is authorized through shoal's RBAC (``authz``).
+``make_app`` is mounted on the API server's application under ``/ecs``, which
+its authentication lets through: SigV4 is this surface's authentication, and
+the user a key is bound to is authorized through shoal's RBAC (``authz``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -105,3 +106,17 @@ class EcsApi:
             raise EcsError(errors.SERIALIZATION, "The request body must be a JSON object.")
         result = await op(self.backend, req, Caller(cred.user, cred.groups), auth.region)
         return _answer(result)
+
+
+def make_app(api: Callable[[], EcsApi | None]) -> web.Application:
+    """The sub-application under ``PREFIX``; ``api`` gives the running ``EcsApi`` (None before it starts)."""
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        running = api()
+        if running is None:
+            return _error(EcsError(errors.SERVER, "shoal's ECS API is starting; try again.", 503))
+        return await running.handle(request)
+
+    app = web.Application(client_max_size=MAX_BODY)
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app
