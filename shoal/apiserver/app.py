@@ -315,8 +315,9 @@ class ApiServer:
 
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # a mounted API's own prefix too ("/ecs": the AWS CLI posts to the endpoint URL's path as given)
         if self.authenticator is None or request.path in PUBLIC_PATHS or is_ui_path(request.path) or \
-                request.path.startswith(self._mounted):
+                (request.path + "/").startswith(self._mounted):
             return await handler(request)
         transport = request.transport
         peercert = transport.get_extra_info("peercert") if transport is not None else None
@@ -542,6 +543,13 @@ class ApiServer:
         r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
         for prefix, sub in mounts:
+            # the bare prefix ("/ecs": the AWS CLI posts to the endpoint URL's path as given) goes to the
+            # mounted application's catch-all route, registered first (a sub-application's prefix alone
+            # would answer it with a 404 of its own)
+            catch_all = next((rt.handler for rt in sub.router.routes()
+                              if rt.resource is not None and rt.resource.canonical == "/{tail}"), None)
+            if catch_all is not None:
+                r.add_route("*", prefix.rstrip("/"), catch_all)
             app.add_subapp(prefix, sub)
         r.add_route("*", "/{tail:.*}", self.not_found)
         return app

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from shoal import eventloop
+from shoal.cli import ecs as ecs_commands
 from shoal.cli import stack as stack_commands
 from shoal.cli.apply import apply as apply_command
 from shoal.datadir import DataDir, default_data_dir
@@ -176,6 +177,7 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
 
 main.add_command(stack_commands.stack)
 main.add_command(apply_command)
+main.add_command(ecs_commands.ecs)
 @main.group()
 def user() -> None:
     """Users that authenticate with a client certificate from the cluster CA."""
