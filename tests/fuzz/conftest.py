@@ -80,6 +80,9 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
     "StorageClass": {"provisioner": "kubernetes.io/no-provisioner"},
     "ReplicationController": {"spec": {"replicas": 0, "selector": {"app": "fz"}, "template": _TEMPLATE}},
     "PodTemplate": {"template": _TEMPLATE},
+    # policy objects that constrain the fuzzed namespace as little as possible
+    "ResourceQuota": {"spec": {"hard": {"pods": "1000"}, "scopes": ["Terminating"]}},
+    "LimitRange": {"spec": {"limits": [{"type": "PersistentVolumeClaim", "max": {"storage": "1Ti"}}]}},
     "PodDisruptionBudget": {"spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "fz"}}}},
     "CertificateSigningRequest": {"spec": {"request": _csr_request(), "signerName": "example.com/fz",
                                            "usages": ["client auth"]}},
