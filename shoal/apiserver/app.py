@@ -65,9 +65,10 @@ from shoal.apiserver.policyadmission import PolicyAdmission
 from shoal.apiserver.priority import PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
+from shoal.apiserver.storehealth import StoreHealth
 from shoal.apiserver.strategies.customresource import CustomResourceStrategy
 from shoal.apiserver.watchcache import Broadcaster
-from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
+from shoal.store.base import KeyExistsError, Store, StoreError, StoreUnavailableError
 from shoal.ui.routes import UiRoutes, is_ui_path
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ log = logging.getLogger(__name__)
 # imports this module before it starts any thread (see shoal.apiserver.memtrim)
 memtrim.limit_arenas()
 
+# a reservation left without its object this long is no other server's write in flight (requests time out sooner)
+REPAIR_GRACE = 60.0
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -111,8 +114,14 @@ class ApiServer:
         bookmark_interval: float = 5.0,
         service_cidr: str = "10.43.0.0/16",
         ca_pem: str | None = None,
+        shared_store: bool = False,
     ) -> None:
         self.store = store
+        # other API servers write to this store too (etcd): repairs must not race their writes in flight
+        self.shared_store = shared_store
+        self._repairs: asyncio.Task[None] | None = None
+        self.extra_routes: list[tuple[str, str, Handler]] = []  # added to ``app()`` before the catch-all
+        self.store_health: StoreHealth | None = None  # set with a shared store: /readyz names it when it fails
         self.service_cidr = service_cidr
         self.allocator = ServiceAllocator(store, service_cidr=service_cidr)
         if isinstance(authenticator, TokenAuthenticator):
@@ -249,12 +258,10 @@ class ApiServer:
     async def start(self) -> None:
         for b in self.broadcasters.values():
             await b.start()
-        svc = kinds.lookup("", "v1", "services")
-        assert svc is not None
-        await self.allocator.repair(svc.storage_prefix)
-        nodes = kinds.lookup("", "v1", "nodes")
-        assert nodes is not None
-        await self.pod_cidrs.repair(nodes.storage_prefix)
+        if self.shared_store:
+            self._repairs = asyncio.create_task(self._repair(REPAIR_GRACE), name="allocation-repair")
+        else:
+            await self._repair(0.0)
         ns = self.resources[resource_key(self._ns_info)]
         for name in SYSTEM_NAMESPACES:
             if await self._namespace(name) is None:
@@ -285,8 +292,25 @@ class ApiServer:
         self._trimmer = asyncio.create_task(memtrim.trim_periodically(), name="malloc-trim")
         self.ready = True
 
+    async def _repair(self, grace: float) -> None:
+        """Release address and pod-CIDR reservations nothing holds (see ``allocator`` and ``podcidrs``)."""
+        svc = kinds.lookup("", "v1", "services")
+        nodes = kinds.lookup("", "v1", "nodes")
+        assert svc is not None and nodes is not None
+        try:
+            await self.allocator.repair(svc.storage_prefix, grace=grace)
+            await self.pod_cidrs.repair(nodes.storage_prefix, grace=grace)
+        except StoreError as e:
+            if not grace:
+                raise
+            log.warning("repairing allocations failed (retried at the next start): %s", e)
+
     async def stop(self) -> None:
         self.ready = False
+        if self._repairs is not None:
+            self._repairs.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._repairs
         if self._trimmer is not None:
             self._trimmer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -399,6 +423,9 @@ class ApiServer:
     async def health(self, request: web.Request) -> web.Response:
         if not self.ready:
             return web.Response(status=503, text="not ready")
+        if self.store_health is not None and request.path.rstrip("/") in ("/readyz", "/healthz"):
+            status, text = self.store_health.readyz("verbose" in request.query)
+            return web.Response(status=status, text=text)
         return web.Response(text="ok")
 
     async def version(self, request: web.Request) -> web.Response:
@@ -539,6 +566,8 @@ class ApiServer:
 
         tunnel.install(app)
         self._install_auth_endpoints(r)
+        for method, path, extra in self.extra_routes:  # the composition root's (a server joining this one)
+            r.add_route(method, path, extra)
         UiRoutes().install(r)  # the web UI's files (shoal.ui), served to anyone
         r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
@@ -561,7 +590,8 @@ def error_response(e: Exception, method: str, path: str) -> web.Response:
         return web.Response(body=e.body(), status=e.code, content_type="application/json", headers=e.headers)
     if isinstance(e, StoreUnavailableError):
         err = errors.ApiError(503, "ServiceUnavailable", f"the storage backend is unavailable: {e}")
-        return web.Response(body=err.body(), status=503, content_type="application/json")
+        return web.Response(body=err.body(), status=503, content_type="application/json",
+                            headers={"Retry-After": "1"})
     log.error("internal error serving %s %s", method, path, exc_info=e)
     err = errors.ApiError(500, "InternalError", "an internal error occurred; see the server log")
     return web.Response(body=err.body(), status=500, content_type="application/json")
