@@ -35,6 +35,7 @@ bench: setup
 	$(PY) bench/swarm_bench.py
 	$(PY) bench/rbac_bench.py $(ARGS)
 	$(PY) bench/marathon_bench.py
+	$(PY) bench/audit_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from shoal import kubeconfig
 from shoal.apiserver.app import ApiServer
+from shoal.apiserver.audit import options as audit_options
 from shoal.apiserver.auth import ADMIN, TokenAuthenticator, User
 from shoal.apiserver.authn import options as authn_options
 from shoal.apiserver.certs import ensure_serving_cert
@@ -67,6 +68,13 @@ class ComponentOptions(TypedDict, total=False):
     oidc_groups_claim: str
     oidc_groups_prefix: str
     oidc_ca_file: str
+    # the audit log (shoal.apiserver.audit)
+    audit_policy_file: str
+    audit_log_path: str
+    audit_log_maxsize: int
+    audit_log_maxbackup: int
+    audit_log_mode: str  # blocking | batch
+    audit_log_buffer_size: int
 
 
 def component_options(values: Mapping[str, object]) -> ComponentOptions:
@@ -151,12 +159,13 @@ class Server:
         self._internal_token = secrets.token_hex(24)
         tokens.add(self._internal_token, User("system:shoal", ("system:masters", "system:authenticated")))
         auth = authn_options.authenticator(tokens, opts.extra, sa_key=dd.root / "sa.key")
+        auditor = audit_options.auditor(opts.extra)
         self.store = open_store(opts.store, data_dir=dd.root)
         await self.store.start()
         self.api = ApiServer(self.store, authenticator=auth, service_accounts=auth.service_accounts,
                              server_address=f"{host}:{port}",
                              service_cidr=opts.extra.get("service_cidr", "10.43.0.0/16"),
-                             ca_pem=dd.ca_crt.read_text())
+                             ca_pem=dd.ca_crt.read_text(), auditor=auditor)
         auth.account_uid = self.api.account_uid
         await self.api.start()
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

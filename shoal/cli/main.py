@@ -73,6 +73,18 @@ def main() -> None:
 @click.option("--oidc-groups-prefix", help="Prefixed to group names.")
 @click.option("--oidc-ca-file", type=click.Path(exists=True, dir_okay=False),
               help="CA bundle to verify the issuer's HTTPS certificate with (default: the system's).")
+@click.option("--audit-policy-file", type=click.Path(exists=True, dir_okay=False),
+              help="An audit.k8s.io/v1 Policy: which requests are logged, at which level (needs --audit-log-path).")
+@click.option("--audit-log-path", help="Where audit events are written as JSON lines ('-': standard output).")
+@click.option("--audit-log-maxsize", type=click.IntRange(min=0),
+              help="Megabytes before the audit log is rotated (default 100).")
+@click.option("--audit-log-maxbackup", type=click.IntRange(min=0),
+              help="Rotated audit logs kept (default: all).")
+@click.option("--audit-log-mode", type=click.Choice(["blocking", "batch"]),
+              help="When the audit buffer is full: requests wait (blocking, the default) or events are dropped "
+                   "(batch).")
+@click.option("--audit-log-buffer-size", type=click.IntRange(min=1),
+              help="Audit events held before they are written (default 10000).")
 def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
            no_agent: bool, node_name: str | None, verbose: bool, **extra: object) -> None:
     """Run the all-in-one server: API, store and the cluster's components."""
