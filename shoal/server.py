@@ -28,6 +28,7 @@ from shoal.apiserver.audit import options as audit_options
 from shoal.apiserver.auth import ADMIN, TokenAuthenticator, User
 from shoal.apiserver.authn import options as authn_options
 from shoal.apiserver.certs import ensure_serving_cert
+from shoal.apiserver.encryption import options as encryption_options
 from shoal.apiserver.leanhttp import LeanServer
 from shoal.client import ApiClient
 from shoal.controllers.ipamplan import check_ranges
@@ -75,6 +76,7 @@ class ComponentOptions(TypedDict, total=False):
     audit_log_maxbackup: int
     audit_log_mode: str  # blocking | batch
     audit_log_buffer_size: int
+    encryption_provider_config: str  # an EncryptionConfiguration (shoal.apiserver.encryption)
 
 
 def component_options(values: Mapping[str, object]) -> ComponentOptions:
@@ -160,7 +162,9 @@ class Server:
         tokens.add(self._internal_token, User("system:shoal", ("system:masters", "system:authenticated")))
         auth = authn_options.authenticator(tokens, opts.extra, sa_key=dd.root / "sa.key")
         auditor = audit_options.auditor(opts.extra)
-        self.store = open_store(opts.store, data_dir=dd.root)
+        # values of the resources the EncryptionConfiguration names are encrypted on their way to the store
+        self.store = encryption_options.wrap(open_store(opts.store, data_dir=dd.root),
+                                             opts.extra.get("encryption_provider_config"))
         await self.store.start()
         self.api = ApiServer(self.store, authenticator=auth, service_accounts=auth.service_accounts,
                              server_address=f"{host}:{port}",

@@ -85,6 +85,9 @@ def main() -> None:
                    "(batch).")
 @click.option("--audit-log-buffer-size", type=click.IntRange(min=1),
               help="Audit events held before they are written (default 10000).")
+@click.option("--encryption-provider-config", type=click.Path(exists=True, dir_okay=False),
+              help="An apiserver.config.k8s.io/v1 EncryptionConfiguration: which resources are encrypted in the "
+                   "store, with which providers and keys (aescbc, aesgcm, secretbox, identity).")
 def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
            no_agent: bool, node_name: str | None, verbose: bool, **extra: object) -> None:
     """Run the all-in-one server: API, store and the cluster's components."""
