@@ -46,6 +46,7 @@ from shoal.apiserver.auth import (
     TokenAuthenticator,
     User,
 )
+from shoal.apiserver.authn import websocket
 from shoal.apiserver.authn.chain import Authenticator, TokenRefused
 from shoal.apiserver.authn.serviceaccount import ServiceAccountTokens
 from shoal.apiserver.authz import impersonation
@@ -68,6 +69,7 @@ from shoal.apiserver.storage import StorageClasses, default_class_to_create
 from shoal.apiserver.strategies.customresource import CustomResourceStrategy
 from shoal.apiserver.watchcache import Broadcaster
 from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
+from shoal.ui.routes import UiRoutes, is_ui_path
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +247,11 @@ class ApiServer:
         kv = await self.store.get(self._ns_info.key(None, name))
         return None if kv is None else rawobj.decode(kv.value)
 
+    async def namespace_uid(self, name: str) -> str | None:
+        """The stored namespace's UID (``kube-system``'s is the cluster ID, shoal.clusterid), None if absent."""
+        ns = await self._namespace(name)
+        return None if ns is None else str(ns.get("metadata", {}).get("uid") or "") or None
+
     async def start(self) -> None:
         if self.auditor is not None:
             await self.auditor.start()
@@ -321,7 +328,8 @@ class ApiServer:
         """The audit record of a request aiohttp serves (the lean path's is in ``dispatch``); the
         ``Audit-ID`` header and the ResponseStarted stage are added as the answer starts (``_audit_prepare``)."""
         auditor = self.auditor
-        if auditor is None or request.path in PUBLIC_PATHS or request.path.startswith(self._mounted):
+        if auditor is None or request.path in PUBLIC_PATHS or is_ui_path(request.path) or \
+                (request.path + "/").startswith(self._mounted):
             return await handler(request)
         ar = request[AUDIT_KEY] = auditor.begin(method=request.method, path=request.path,
                                                 query_string=request.query_string, headers=request.headers,
@@ -356,7 +364,9 @@ class ApiServer:
 
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.authenticator is None or request.path in PUBLIC_PATHS or request.path.startswith(self._mounted):
+        # a mounted API's own prefix too ("/ecs": the AWS CLI posts to the endpoint URL's path as given)
+        if self.authenticator is None or request.path in PUBLIC_PATHS or is_ui_path(request.path) or \
+                (request.path + "/").startswith(self._mounted):
             return await handler(request)
         transport = request.transport
         peercert = transport.get_extra_info("peercert") if transport is not None else None
@@ -371,8 +381,15 @@ class ApiServer:
         the auditor (``ar``: the request's audit record, when auditing is on) who it is and what was decided."""
         assert self.authenticator is not None
         headers = request.headers
+        authorization = headers.get("Authorization")
         try:
-            user = await self.authenticator.authenticate(headers.get("Authorization"), peercert)
+            if authorization is None and "Sec-WebSocket-Protocol" in headers:  # a browser's exec (the web UI)
+                try:
+                    token = websocket.bearer_token(headers.get("Upgrade"), headers.getall("Sec-WebSocket-Protocol"))
+                except websocket.ProtocolTokenError:
+                    raise TokenRefused("a malformed bearer token in Sec-WebSocket-Protocol") from None
+                authorization = None if token is None else f"Bearer {token}"
+            user = await self.authenticator.authenticate(authorization, peercert)
             if user is None:
                 # anonymous requests are answered only on the public paths (let through before this)
                 raise TokenRefused("no credentials (anonymous requests are not allowed here)")
@@ -617,9 +634,17 @@ class ApiServer:
 
         tunnel.install(app)
         self._install_auth_endpoints(r)
+        UiRoutes().install(r)  # the web UI's files (shoal.ui), served to anyone
         r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
         for prefix, sub in mounts:
+            # the bare prefix ("/ecs": the AWS CLI posts to the endpoint URL's path as given) goes to the
+            # mounted application's catch-all route, registered first (a sub-application's prefix alone
+            # would answer it with a 404 of its own)
+            catch_all = next((rt.handler for rt in sub.router.routes()
+                              if rt.resource is not None and rt.resource.canonical == "/{tail}"), None)
+            if catch_all is not None:
+                r.add_route("*", prefix.rstrip("/"), catch_all)
             app.add_subapp(prefix, sub)
         r.add_route("*", "/{tail:.*}", self.not_found)
         return app
