@@ -24,9 +24,11 @@ from aiohttp import web
 
 from shoal import clusterid, kubeconfig
 from shoal.apiserver.app import ApiServer
+from shoal.apiserver.audit import options as audit_options
 from shoal.apiserver.auth import ADMIN, TokenAuthenticator, User
 from shoal.apiserver.authn import options as authn_options
 from shoal.apiserver.certs import ensure_serving_cert
+from shoal.apiserver.encryption import options as encryption_options
 from shoal.apiserver.leanhttp import LeanServer
 from shoal.client import ApiClient
 from shoal.controllers.ipamplan import check_ranges
@@ -98,6 +100,14 @@ class ComponentOptions(TypedDict, total=False):
     join_token: str  # --token: that cluster's server token
     etcd_client_port: int
     etcd_peer_port: int
+    # the audit log (shoal.apiserver.audit)
+    audit_policy_file: str
+    audit_log_path: str
+    audit_log_maxsize: int
+    audit_log_maxbackup: int
+    audit_log_mode: str  # blocking | batch
+    audit_log_buffer_size: int
+    encryption_provider_config: str  # an EncryptionConfiguration (shoal.apiserver.encryption)
 
 
 def component_options(values: Mapping[str, object]) -> ComponentOptions:
@@ -220,12 +230,15 @@ class Server:
         self._internal_token = secrets.token_hex(24)
         tokens.add(self._internal_token, User("system:shoal", ("system:masters", "system:authenticated")))
         auth = authn_options.authenticator(tokens, opts.extra, sa_key=dd.root / "sa.key")
+        auditor = audit_options.auditor(opts.extra)
         if self.embedded_etcd():
             self.server_token = self._ensure_server_token()
             tokens.add(self.server_token, User("system:shoal:server", ("system:masters", "system:authenticated")))
-            self.store = await self._start_member(joined)
+            store = await self._start_member(joined)
         else:
-            self.store = open_store(opts.store, data_dir=dd.root)
+            store = open_store(opts.store, data_dir=dd.root)
+        # values of the resources the EncryptionConfiguration names are encrypted on their way to the store
+        self.store = encryption_options.wrap(store, opts.extra.get("encryption_provider_config"))
         await self.store.start()
         health = None
         if self.shared_store():  # etcd: fail fast and say so when it has no quorum (shoal.apiserver.storehealth)
@@ -238,7 +251,7 @@ class Server:
         self.api = ApiServer(self.store, authenticator=auth, service_accounts=auth.service_accounts,
                              server_address=f"{host}:{port}",
                              service_cidr=opts.extra.get("service_cidr", "10.43.0.0/16"),
-                             ca_pem=dd.ca_crt.read_text(), shared_store=self.shared_store())
+                             ca_pem=dd.ca_crt.read_text(), shared_store=self.shared_store(), auditor=auditor)
         auth.account_uid = self.api.account_uid
         self.api.store_health = health
         stored_before = await self.api.namespace_uid(clusterid.NAMESPACE)

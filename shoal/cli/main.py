@@ -111,6 +111,21 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--token", "join_token", help="The cluster's server token (`shoal token --server` on a server).")
 @click.option("--etcd-client-port", type=click.IntRange(1, 65535), help="Embedded etcd: client port (default 2379).")
 @click.option("--etcd-peer-port", type=click.IntRange(1, 65535), help="Embedded etcd: peer port (default 2380).")
+@click.option("--audit-policy-file", type=click.Path(exists=True, dir_okay=False),
+              help="An audit.k8s.io/v1 Policy: which requests are logged, at which level (needs --audit-log-path).")
+@click.option("--audit-log-path", help="Where audit events are written as JSON lines ('-': standard output).")
+@click.option("--audit-log-maxsize", type=click.IntRange(min=0),
+              help="Megabytes before the audit log is rotated (default 100).")
+@click.option("--audit-log-maxbackup", type=click.IntRange(min=0),
+              help="Rotated audit logs kept (default: all).")
+@click.option("--audit-log-mode", type=click.Choice(["blocking", "batch"]),
+              help="When the audit buffer is full: requests wait (blocking, the default) or events are dropped "
+                   "(batch).")
+@click.option("--audit-log-buffer-size", type=click.IntRange(min=1),
+              help="Audit events held before they are written (default 10000).")
+@click.option("--encryption-provider-config", type=click.Path(exists=True, dir_okay=False),
+              help="An apiserver.config.k8s.io/v1 EncryptionConfiguration: which resources are encrypted in the "
+                   "store, with which providers and keys (aescbc, aesgcm, secretbox, identity).")
 @click.pass_context
 def server(ctx: click.Context, /, data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
            no_agent: bool, node_name: str | None, verbose: bool, **extra: object) -> None:
