@@ -18,7 +18,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict, cast
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from aiohttp import web
 
@@ -35,6 +35,9 @@ from shoal.network import config as netconfig
 from shoal.network.config import DEFAULT_CLUSTER_CIDR, DEFAULT_SERVICE_CIDR, NetworkConfig
 from shoal.store.base import auto_compact
 from shoal.store.open import open_store
+
+if TYPE_CHECKING:
+    from shoal.compat.ecs.app import EcsApi
 
 log = logging.getLogger("shoal.server")
 
@@ -57,6 +60,8 @@ class ComponentOptions(TypedDict, total=False):
     node_cidr_mask_size: int
     network_backend: str  # vxlan | host-gw | none
     node_ip: str  # this machine's node address for other machines (the overlay's underlay)
+    ingress_http_port: int  # the node's ingress proxy (shoal.ingress): 80 by default, 0 = none
+    ingress_https_port: int  # 443 by default
     docker_socket: str  # where the Docker Swarm API listens ("none": not served; default: see docker_socket_path)
     docker_listen: str  # HOST:PORT where it also listens over TLS with client certificates (unset: not)
     # authentication (shoal.apiserver.authn)
@@ -127,6 +132,7 @@ class Server:
         self._clients: list[ApiClient] = []  # closed once the components that use them have stopped
         self.port = 0
         self.url = ""
+        self.ecs_api: EcsApi | None = None  # the ECS API's state, once its component has started
 
     def network_config(self) -> NetworkConfig:
         """The cluster's network settings, as this server's flags give them."""
@@ -197,6 +203,9 @@ class Server:
         self._tasks.append(asyncio.create_task(auto_compact(self.store, keep=opts.compact_keep), name="compactor"))
         log.info("shoal server listening on %s (store: %s, data dir: %s)", self.url, opts.store, dd.root)
         await netconfig.publish(self.client(), netcfg)  # for agents on other machines
+        from shoal.ingress import crds
+
+        await crds.install(self.client())  # Gateway API and Rollout CRDs, the shoal Ingress/GatewayClass
         await self._start_components()
 
     async def _cluster_identity(self, stored_before: str | None) -> str:
@@ -227,11 +236,14 @@ class Server:
         if not self.opts.no_agent:
             cluster_dns = await self._start_network()
             await self._start_agent(cluster_dns)
+            await self._start_ingress()
         await self._start_docker_api()
+        await self._start_ecs_api()
 
     def _compat_mounts(self) -> list[tuple[str, web.Application]]:
         """Other systems' APIs on the API's port, each reaching the cluster as its caller (the caller's
-        token on a client of the API's own socket): Marathon's under ``/marathon``."""
+        token on a client of the API's own socket): Marathon's under ``/marathon``; and ECS's under ``/ecs``, which
+        authenticates SigV4 keys and asks RBAC about their users (``shoal.compat.ecs``)."""
         from shoal.compat.marathon.app import PREFIX as MARATHON_PREFIX
         from shoal.compat.marathon.app import Clients as MarathonClients
         from shoal.compat.marathon.app import make_app as marathon_app
@@ -239,7 +251,11 @@ class Server:
         def as_caller(token: str) -> ApiClient:
             return ApiClient.unix(str(self.socket_path), token=token, user_agent="shoal-marathon")
 
-        return [(MARATHON_PREFIX, marathon_app(MarathonClients(as_caller)))]
+        from shoal.compat.ecs.app import PREFIX as ECS_PREFIX
+        from shoal.compat.ecs.app import make_app as ecs_app
+
+        return [(MARATHON_PREFIX, marathon_app(MarathonClients(as_caller))),
+                (ECS_PREFIX, ecs_app(lambda: self.ecs_api))]
 
     def docker_socket_path(self) -> Path | None:
         """The Swarm API's socket: ``--docker-socket``, else /run/shoal/docker.sock for the default root data
@@ -274,6 +290,16 @@ class Server:
         await api.start()
         self.docker_api = api
         self._stoppers.append(api.stop)
+
+    async def _start_ecs_api(self) -> None:
+        """The Amazon ECS API (``aws ecs ... --endpoint-url https://HOST:PORT/ecs``), mounted by
+        ``_compat_mounts``; it answers once this has started it."""
+        from shoal.compat.ecs.app import EcsApi
+
+        ecs = EcsApi(self.client())
+        await ecs.start()
+        self.ecs_api = ecs
+        self._stoppers.append(ecs.stop)
 
     def _client_cert_tls(self) -> ssl.SSLContext:
         """TLS for the Docker API's TCP listener: the API's serving certificate, a client certificate
@@ -373,6 +399,19 @@ class Server:
             raise SystemExit(f"shoal server: node agent: {e}") from None
         self.agent = agent
         self._stoppers.append(agent.stop)
+
+    async def _start_ingress(self) -> None:
+        """This node's ingress proxy (HAProxy, started with the first Ingress or Gateway), on 80/443."""
+        from shoal.ingress.node import IngressNode
+
+        http_port = self.opts.extra.get("ingress_http_port", 80)
+        if not http_port:
+            return
+        ingress = IngressNode(self.client(), run_dir=str(self.dd.root / "ingress"), http_port=http_port,
+                              https_port=self.opts.extra.get("ingress_https_port", 443), report=True)
+        await ingress.start()
+        self.ingress = ingress
+        self._stoppers.append(ingress.stop)
 
     def client(self) -> ApiClient:
         """An API client for components running inside this process."""

@@ -30,7 +30,7 @@ from shoal.api.models.core import (
     Service,
     ServiceAccount,
 )
-from shoal.api.models.networking import NetworkPolicy
+from shoal.api.models.networking import IngressClass, NetworkPolicy
 from shoal.api.models.pod import Pod, PodTemplate
 from shoal.api.models.policy import PodDisruptionBudget
 from shoal.api.models.quota import LimitRange, ResourceQuota
@@ -114,7 +114,7 @@ __all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update",
 
 CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass,
                                     ClusterRole, ClusterRoleBinding, CustomResourceDefinition, CertificateSigningRequest,
-                                    APIService)
+                                    APIService, IngressClass)
 NameCheck = Callable[[str], list[str]]
 Rule = Callable[[Any], list[FieldError]]
 UpdateRule = Callable[[Any, Any], list[FieldError]]

@@ -24,7 +24,6 @@ from shoal.api.validation_base import (
     required,
     unsupported,
 )
-from shoal.api.validation_pod import validate_resource_list
 
 QUOTA_SCOPES = ("Terminating", "NotTerminating", "BestEffort", "NotBestEffort", "PriorityClass",
                 "CrossNamespacePodAffinity")
@@ -127,7 +126,7 @@ def validate_limit_range(lr: LimitRange) -> list[FieldError]:
                  "defaultRequest": item.default_request or {},
                  "maxLimitRequestRatio": item.max_limit_request_ratio or {}}
         for field, values in lists.items():
-            errs += validate_resource_list(values, child(at, field))
+            errs += _quantities(values, child(at, field))
         if item.type == "Pod":
             for field in ("default", "defaultRequest"):
                 if lists[field]:

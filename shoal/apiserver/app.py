@@ -45,6 +45,7 @@ from shoal.apiserver.auth import (
     TokenAuthenticator,
     User,
 )
+from shoal.apiserver.authn import websocket
 from shoal.apiserver.authn.chain import Authenticator
 from shoal.apiserver.authn.serviceaccount import ServiceAccountTokens
 from shoal.apiserver.authz import impersonation
@@ -67,6 +68,7 @@ from shoal.apiserver.storage import StorageClasses, default_class_to_create
 from shoal.apiserver.strategies.customresource import CustomResourceStrategy
 from shoal.apiserver.watchcache import Broadcaster
 from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
+from shoal.ui.routes import UiRoutes, is_ui_path
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +315,9 @@ class ApiServer:
 
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.authenticator is None or request.path in PUBLIC_PATHS or request.path.startswith(self._mounted):
+        # a mounted API's own prefix too ("/ecs": the AWS CLI posts to the endpoint URL's path as given)
+        if self.authenticator is None or request.path in PUBLIC_PATHS or is_ui_path(request.path) or \
+                (request.path + "/").startswith(self._mounted):
             return await handler(request)
         transport = request.transport
         peercert = transport.get_extra_info("peercert") if transport is not None else None
@@ -326,7 +330,14 @@ class ApiServer:
         Also leaves the user in ``CURRENT_USER`` for admission (the handler runs in this task)."""
         assert self.authenticator is not None
         headers = request.headers
-        user = await self.authenticator.authenticate(headers.get("Authorization"), peercert)
+        authorization = headers.get("Authorization")
+        if authorization is None and "Sec-WebSocket-Protocol" in headers:  # a browser's exec (the web UI)
+            try:
+                token = websocket.bearer_token(headers.get("Upgrade"), headers.getall("Sec-WebSocket-Protocol"))
+            except websocket.ProtocolTokenError:
+                raise errors.unauthorized() from None
+            authorization = None if token is None else f"Bearer {token}"
+        user = await self.authenticator.authenticate(authorization, peercert)
         if user is None:
             # anonymous requests are answered only on the public paths (let through before this)
             raise errors.unauthorized()
@@ -528,9 +539,17 @@ class ApiServer:
 
         tunnel.install(app)
         self._install_auth_endpoints(r)
+        UiRoutes().install(r)  # the web UI's files (shoal.ui), served to anyone
         r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
         for prefix, sub in mounts:
+            # the bare prefix ("/ecs": the AWS CLI posts to the endpoint URL's path as given) goes to the
+            # mounted application's catch-all route, registered first (a sub-application's prefix alone
+            # would answer it with a 404 of its own)
+            catch_all = next((rt.handler for rt in sub.router.routes()
+                              if rt.resource is not None and rt.resource.canonical == "/{tail}"), None)
+            if catch_all is not None:
+                r.add_route("*", prefix.rstrip("/"), catch_all)
             app.add_subapp(prefix, sub)
         r.add_route("*", "/{tail:.*}", self.not_found)
         return app

@@ -2,8 +2,9 @@
 
 Each document of the file is recognised by its shape (``kind_of``) and
 applied by its own module: Kubernetes objects by server-side apply (field
-manager ``shoal``), Marathon apps and groups by ``apply_marathon``. A
-document no recogniser claims is refused with what was expected.
+manager ``shoal``), ECS task and service definitions by ``shoal.cli.ecs``,
+Marathon apps and groups by ``apply_marathon``. A document no recogniser
+claims is refused with what was expected.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ def load(text: str) -> list[Any]:
 def kind_of(doc: Any) -> str | None:
     if isinstance(doc, dict) and isinstance(doc.get("apiVersion"), str) and isinstance(doc.get("kind"), str):
         return "kubernetes"
-    return marathon_kind(doc)
+    from shoal.formats.ecs.detect import kind_of as ecs_kind
+
+    ecs = ecs_kind(doc)
+    return f"ecs-{ecs}" if ecs else marathon_kind(doc)
 
 
 async def apply_kubernetes(client: Any, doc: dict[str, Any]) -> str:
@@ -60,28 +64,36 @@ async def apply_kubernetes(client: Any, doc: dict[str, Any]) -> str:
 @click.command("apply")
 @click.option("-f", "--filename", required=True, help="The file to apply (JSON or YAML; - for stdin).")
 @click.option("--force", is_flag=True, help="Marathon: update apps even while a deployment runs.")
+@click.option("--cluster", help="ECS: the cluster of a service definition that names none.")
 @_common
-def apply(filename: str, force: bool, kubeconfig: str | None, data_dir: str | None) -> None:
-    """Apply Kubernetes YAML, a Marathon app or a Marathon group."""
+def apply(filename: str, force: bool, cluster: str | None, kubeconfig: str | None, data_dir: str | None) -> None:
+    """Apply Kubernetes YAML, an ECS task or service definition, a Marathon app or a Marathon group."""
+    from shoal.cli.ecs import apply_ecs
     from shoal.client import ApiException
+    from shoal.formats.ecs.errors import EcsError
     from shoal.formats.marathon.errors import MarathonError
 
     text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
     docs = load(text)
     kinds_ = [kind_of(d) for d in docs]
     if None in kinds_:
-        raise click.ClickException(f"{filename}: not Kubernetes YAML, a Marathon app or a Marathon group")
+        raise click.ClickException(f"{filename}: not Kubernetes YAML, an ECS task or service definition, a "
+                                   "Marathon app or a Marathon group")
 
     async def main() -> None:
         async with _client(kubeconfig, data_dir) as client:
             for doc, kind in zip(docs, kinds_, strict=True):
                 if kind == "kubernetes":
                     click.echo(await apply_kubernetes(client, doc))
+                elif str(kind).startswith("ecs-"):
+                    click.echo(await apply_ecs(client, doc, cluster=cluster))
                 else:
                     click.echo(await apply_marathon(client, doc, str(kind), force=force))
 
     try:
         asyncio.run(main())
+    except EcsError as e:
+        raise click.ClickException(f"{e.type}: {e.message}") from None
     except MarathonError as e:
         raise click.ClickException(f"{e.status}: {e.body}") from None
     except ApiException as e:

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from shoal import eventloop
+from shoal.cli import ecs as ecs_commands
 from shoal.cli import stack as stack_commands
 from shoal.cli.apply import apply as apply_command
 from shoal.datadir import DataDir, default_data_dir
@@ -62,6 +63,10 @@ def main() -> None:
 @click.option("--docker-socket", help="Unix socket of the Docker Swarm API for the docker CLI ('none' to not serve it; "
                                      "default /run/shoal/docker.sock as root with the default data dir, else "
                                      "<data-dir>/docker.sock).")
+@click.option("--ingress-http-port", type=click.IntRange(min=0, max=65535), default=None,
+              help="Port of this node's ingress proxy for HTTP (default 80; 0: run no ingress proxy).")
+@click.option("--ingress-https-port", type=click.IntRange(min=1, max=65535), default=None,
+              help="Port of this node's ingress proxy for HTTPS (default 443).")
 @click.option("--docker-listen", help="HOST:PORT where the Docker Swarm API also listens over TLS, for client "
                                      "certificates from the cluster CA of cluster admins (`shoal user add "
                                      "--docker-cert-dir`); DOCKER_HOST=tcp://HOST:PORT DOCKER_TLS_VERIFY=1.")
@@ -172,6 +177,7 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
 
 main.add_command(stack_commands.stack)
 main.add_command(apply_command)
+main.add_command(ecs_commands.ecs)
 @main.group()
 def user() -> None:
     """Users that authenticate with a client certificate from the cluster CA."""

@@ -184,6 +184,8 @@ def test_limit_range_defaults_from_max_and_min() -> None:
     (LimitRangeItem(type="Node"), "Unsupported value"),
 ])
 def test_limit_range_validation(item: LimitRangeItem, fragment: str) -> None:
+    assert validate_limit_range(LimitRange(spec=LimitRangeSpec(limits=[
+        LimitRangeItem(type="PersistentVolumeClaim", min={"storage": "1Gi"}, max={"storage": "1Ti"})]))) == []
     errs = validate_limit_range(LimitRange(spec=LimitRangeSpec(limits=[item])))
     assert any(fragment in str(e) for e in errs), errs
 
