@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shoal.api.models import (
+    admissionregistration,
     apiextensions,
     apiregistration,
     apps,
@@ -85,6 +86,19 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  "customresourcedefinition", False, apiextensions.CustomResourceDefinition,
                  short_names=("crd", "crds"), categories=("api-extensions",), subresources=("status",),
                  status_subresource=True),
+    ResourceInfo("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration",
+                 "mutatingwebhookconfigurations", "mutatingwebhookconfiguration", False,
+                 admissionregistration.MutatingWebhookConfiguration, categories=("api-extensions",), has_spec=False),
+    ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
+                 "validatingwebhookconfigurations", "validatingwebhookconfiguration", False,
+                 admissionregistration.ValidatingWebhookConfiguration, categories=("api-extensions",), has_spec=False),
+    ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy",
+                 "validatingadmissionpolicies", "validatingadmissionpolicy", False,
+                 admissionregistration.ValidatingAdmissionPolicy, categories=("api-extensions",),
+                 subresources=("status",), status_subresource=True),
+    ResourceInfo("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
+                 "validatingadmissionpolicybindings", "validatingadmissionpolicybinding", False,
+                 admissionregistration.ValidatingAdmissionPolicyBinding, categories=("api-extensions",)),
     ResourceInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", True,
                  networking.NetworkPolicy, short_names=("netpol",)),
     ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False,

@@ -65,6 +65,7 @@ from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
 from shoal.apiserver.strategies.customresource import CustomResourceStrategy
 from shoal.apiserver.watchcache import Broadcaster
+from shoal.apiserver.webhooks.chain import AdmissionChain
 from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,10 @@ class ApiServer:
         sa_info = kinds.lookup("", "v1", "serviceaccounts")
         assert sa_info is not None
         self.accounts = NamespaceCache(store, sa_info)
-        caches: dict[str, Observer] = {ns_info.storage_prefix: self.namespaces,
+        # admission webhooks and policies, their four kinds kept in memory
+        self.admission_chain = AdmissionChain(store, served=self.served, namespace=self.namespaces.get)
+        caches: dict[str, Observer] = {**{c.info.storage_prefix: c for c in self.admission_chain.caches.values()},
+                                       ns_info.storage_prefix: self.namespaces,
                                        sa_info.storage_prefix: self.accounts,
                                        pc_info.storage_prefix: self.priority_classes,
                                        **{i.storage_prefix: self.rbac_index for i in RBAC_INFOS}}
@@ -164,6 +168,7 @@ class ApiServer:
                 WriteThrough(store, cache) if cache is not None else store, info, clock=clock,
                 namespace_lookup=self.namespaces.get, strategy=strategies.for_resource(info, shared),
             )
+            self.resources[resource_key(info)].hooks = self.admission_chain
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
         for prefix, cache in caches.items():
             self.broadcasters[prefix].listeners.append(cache.observe_event)
@@ -207,6 +212,7 @@ class ApiServer:
             self.resources[resource_key(ck.info)] = Resource(
                 self.store, ck.info, clock=self.clock, namespace_lookup=self.namespaces.get,
                 strategy=CustomResourceStrategy(ck.info, ck))
+            self.resources[resource_key(ck.info)].hooks = self.admission_chain
         for key in before - {resource_key(ck.info) for ck in custom}:
             self.resources.pop(key, None)
         self.served.set_custom(crd_name, [ck.info for ck in custom])
@@ -235,6 +241,7 @@ class ApiServer:
     async def start(self) -> None:
         for b in self.broadcasters.values():
             await b.start()
+        await self.admission_chain.start()
         svc = kinds.lookup("", "v1", "services")
         assert svc is not None
         await self.allocator.repair(svc.storage_prefix)
@@ -281,6 +288,7 @@ class ApiServer:
         await self.rbac.stop()
         await self.ns_defaults.stop()
         await self.crd_controller.stop()
+        await self.admission_chain.stop()
         for b in list(self.broadcasters.values()):
             await b.stop()
 

@@ -625,6 +625,7 @@ class Handlers:
                 raise errors.patch_refused(e, request.content_type) from None
         if not isinstance(new, dict):
             raise errors.bad_request("the body of the request must be a Scale object")
+        hook_warnings = await self._scale_admission(request, res, ns, name, new, scale)
         replicas = (new.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise errors.invalid("Scale", name, [{"reason": "FieldValueInvalid", "field": "spec.replicas",
@@ -642,7 +643,28 @@ class Handlers:
         r = await res.update(ns, name, body, dry_run=_dry_run(request), field_validation="Ignore",
                              manager=_manager(request, "UpdateOptions" if m == "PUT" else "PatchOptions"),
                              manager_subresource="scale")
-        return _json(self._scale_of(res, r.obj))
+        return _json(self._scale_of(res, r.obj), headers=_warning_headers(hook_warnings + r.warnings))
+
+    async def _scale_admission(self, request: web.Request, res: Resource, ns: str | None, name: str,
+                               new: dict[str, Any], old: dict[str, Any]) -> list[str]:
+        """Dynamic admission of a write through ``/scale``: webhooks and policies see the Scale (``new`` ends
+        as mutating webhooks left it), as upstream's, under ``<resource>/scale``."""
+        from shoal.apiserver.auth import CURRENT_USER
+        from shoal.apiserver.webhooks.attributes import Attributes
+
+        hooks = res.hooks
+        if hooks is None or not hooks.active:
+            return []
+        info = res.info
+        attrs = Attributes(operation="UPDATE", group=info.group, version=info.version, resource=info.plural,
+                           subresource="scale", kind="Scale", namespaced=info.namespaced, namespace=ns or "",
+                           name=name, obj=new, old=old, dry_run=_dry_run(request), user=CURRENT_USER.get(),
+                           kind_group="autoscaling", kind_version="v1")
+        warnings = await hooks.mutate(attrs)
+        if attrs.obj is not None and attrs.obj is not new:
+            new.clear()
+            new.update(attrs.obj)
+        return warnings + await hooks.validate(attrs)
 
     async def _binding(self, request: web.Request, res: Resource, ns: str | None, name: str) -> web.StreamResponse:
         body = parse_body(await read_body(request), request.content_type)
