@@ -26,6 +26,7 @@ _SUB_VERBS = {
     "binding": (["create"], ("", "v1", "Binding")),
     "log": (["get"], ("", "v1", "Pod")),
     "exec": (["create", "get"], ("", "v1", "PodExecOptions")),
+    "portforward": (["create", "get"], ("", "v1", "PodPortForwardOptions")),
     "eviction": (["create"], ("policy", "v1", "Eviction")),
     "finalize": (["update"], None),
     "approval": (["get", "patch", "update"], None),

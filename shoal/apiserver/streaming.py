@@ -50,6 +50,13 @@ async def node_proxy(request: web.Request, *, pod: dict[str, Any], subresource: 
         if request.method not in ("GET", "POST"):
             raise errors.method_not_allowed()
         return await pod_exec(request, pod=pod)
+    if subresource == "portforward":
+        if request.method not in ("GET", "POST"):
+            raise errors.method_not_allowed()
+        from shoal.apiserver import portforward
+
+        portforward.check_pod(pod)
+        return await portforward.pod_portforward(request, pod=pod, tunnel=tunnel_for(request, pod, subresource))
     raise errors.bad_request(f"pods/{subresource} is not supported by this server")
 
 
