@@ -296,7 +296,7 @@ class TunnelClient:
                 await self._send(frame(ERROR, st.sid, _err(503, "ServiceUnavailable", f"the node agent failed: {e}")))
                 return
             await self._send(frame(READY, st.sid))
-            if req.get("op") == "exec":
+            if req.get("op") in ("exec", "attach"):
                 await self._exec(st, req, driver, cid)
             else:
                 await self._logs(st, req, driver, cid)
@@ -333,7 +333,13 @@ class TunnelClient:
     async def _exec(self, st: _Stream, req: dict[str, Any], driver: Driver, cid: str) -> None:
         command = [str(c) for c in req.get("command") or []]
         try:
-            session = await driver.exec(cid, command, tty=bool(req.get("tty")), stdin=bool(req.get("stdin")))
+            if req.get("op") == "attach":
+                attach = getattr(driver, "attach", None)  # runtimes that can attach to a container's process
+                if attach is None:
+                    raise RuntimeError("this node's container runtime cannot attach to a running container")
+                session = await attach(cid, tty=bool(req.get("tty")), stdin=bool(req.get("stdin")))
+            else:
+                session = await driver.exec(cid, command, tty=bool(req.get("tty")), stdin=bool(req.get("stdin")))
         except Exception as e:
             await self._send(frame(EXIT, st.sid, json.dumps({"error": str(e) or type(e).__name__}).encode()))
             return

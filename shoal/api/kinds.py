@@ -34,7 +34,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  short_names=("no",), subresources=("status",), status_subresource=True),
     ResourceInfo("", "v1", "Pod", "pods", "pod", True, core.Pod,
                  short_names=("po",), categories=_ALL,
-                 subresources=("status", "binding", "log", "exec", "eviction", "portforward"),
+                 subresources=("status", "binding", "log", "exec", "attach", "eviction", "portforward"),
                  status_subresource=True),
     ResourceInfo("", "v1", "Service", "services", "service", True, core.Service,
                  short_names=("svc",), categories=_ALL, subresources=("status",), status_subresource=True),

@@ -27,6 +27,7 @@ _SUB_VERBS = {
     "log": (["get"], ("", "v1", "Pod")),
     "exec": (["create", "get"], ("", "v1", "PodExecOptions")),
     "portforward": (["create", "get"], ("", "v1", "PodPortForwardOptions")),
+    "attach": (["create", "get"], ("", "v1", "PodAttachOptions")),
     "eviction": (["create"], ("policy", "v1", "Eviction")),
     "finalize": (["update"], None),
     "approval": (["get", "patch", "update"], None),

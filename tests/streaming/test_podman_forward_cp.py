@@ -69,3 +69,42 @@ def test_cp_both_ways(server: RunningServer, pods: Pods, tmp_path: Path) -> None
     server.kubectl("cp", f"default/{pod}:/tmp/copied", str(out))
     assert (out / "a.txt").read_text() == "alpha\n"
     assert (out / "sub" / "b.bin").read_bytes() == bytes(range(256)) * 400
+
+
+def test_attach_to_the_containers_own_process(server: RunningServer, pods: Pods) -> None:  # noqa: F811
+    from shoal.agent.drivers.base import LABEL_ATTEMPT, ContainerSpec
+
+    # output only: what the process prints from now on
+    pod = pods.create("i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
+    env = {**os.environ, "KUBECONFIG": str(server.kubeconfig), "HOME": str(server.data_dir)}
+    att = subprocess.Popen(["kubectl", "attach", pod], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=env)
+    try:
+        assert att.stdout is not None
+        lines = [att.stdout.readline() for _ in range(2)]
+        assert all(ln.startswith("tick ") for ln in lines), lines
+    finally:
+        att.terminate()
+        att.wait(10)
+    # with stdin: the pod's container opens one (spec.containers[].stdin) and reads a line from it
+    name = pods.create("exec sleep 3600")
+    s = server.session()
+    url = f"{server.url}/api/v1/namespaces/default/pods"
+    body = s.get(f"{url}/{name}").json()
+    body["metadata"] = {"name": name + "-i"}
+    body["spec"]["containers"][0]["stdin"] = True
+    body.pop("status", None)
+    r = s.post(url, json=body)
+    assert r.status_code == 201, r.text
+    iname = name + "-i"
+    pods.uids[iname] = r.json()["metadata"]["uid"]
+    pods.sandboxes[iname] = pods.sandboxes[name]
+    labels = {**pods.labels(iname), LABEL_ATTEMPT: "0"}
+    cid = pods.run(pods.driver.create_container(ContainerSpec(
+        pod_uid=pods.uids[iname], pod_name=iname, namespace="default", name="main", image="localhost/busybox:test",
+        sandbox_id=pods.sandboxes[name], command=("sh", "-c", "read line; echo got:$line"), attempt=0,
+        labels=labels, stdin=True)))
+    pods.run(pods.driver.start_container(cid))
+    pods.set_status(iname, restarted=False)
+    p = server.kubectl("attach", "-i", iname, input="hello\n", timeout=30)
+    assert "got:hello" in p.stdout, (p.stdout, p.stderr)
