@@ -28,6 +28,7 @@ _SUB_VERBS = {
     "exec": (["create", "get"], ("", "v1", "PodExecOptions")),
     "portforward": (["create", "get"], ("", "v1", "PodPortForwardOptions")),
     "attach": (["create", "get"], ("", "v1", "PodAttachOptions")),
+    "ephemeralcontainers": (["get", "patch", "update"], ("", "v1", "Pod")),
     "eviction": (["create"], ("policy", "v1", "Eviction")),
     "finalize": (["update"], None),
     "approval": (["get", "patch", "update"], None),

@@ -361,7 +361,7 @@ class Handlers:
             if m == "DELETE":
                 return await self._delete_collection(request, res, ns)
             raise errors.method_not_allowed()
-        if m == "GET" and sub in ("", "status", "approval"):
+        if m == "GET" and sub in ("", "status", "approval", "ephemeralcontainers"):
             return self._object_response(request, res, await res.get(ns, name))
         if m == "PUT":
             body = parse_body(await read_body(request), request.content_type)
