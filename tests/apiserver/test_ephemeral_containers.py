@@ -21,7 +21,7 @@ def make_pod(server: RunningServer) -> str:
 def test_kubectl_debug_adds_an_ephemeral_container(server: RunningServer) -> None:
     pod = make_pod(server)
     p = server.kubectl("debug", pod, "--image=busybox", "--target=main", "-c", "debugger")
-    assert 'Targeting container "main"' in p.stderr
+    assert 'Targeting container "main"' in p.stdout + p.stderr
     got = json.loads(server.kubectl("get", "pod", pod, "-o", "json").stdout)
     eph = got["spec"]["ephemeralContainers"]
     assert [(c["name"], c["image"], c.get("targetContainerName")) for c in eph] == [("debugger", "busybox", "main")]
