@@ -493,7 +493,37 @@ class Resource:
     ) -> Result:
         """Server-side apply of ``config`` by ``manager`` (``shoal.api.apply``); creates the object
         when it does not exist. The merged object is then written as any update is."""
+        return await self._apply(ns, name, config, manager=manager, force=force, subresource=subresource,
+                                 dry_run=dry_run, field_validation=field_validation)
+
+    async def apply_scale(self, ns: str | None, name: str, config: dict[str, Any], *, manager: str,
+                          force: bool = False, dry_run: bool = False) -> Result:
+        """An apply through ``/scale``: ``config`` (the object with its replicas field alone) is written as
+        the object itself, its fields owned under the ``scale`` subresource; the handler ran dynamic
+        admission on the Scale."""
+        return await self._apply(ns, name, config, manager=manager, force=force, dry_run=dry_run,
+                                 field_validation="Ignore", through="scale")
+
+    async def _apply(
+        self,
+        ns: str | None,
+        name: str,
+        config: dict[str, Any],
+        *,
+        manager: str,
+        force: bool = False,
+        subresource: str = "",
+        dry_run: bool = False,
+        field_validation: str = "Strict",
+        through: str | None = None,
+    ) -> Result:
+        """Server-side apply of ``config`` by ``manager`` (``shoal.api.apply``); creates the object
+        when it does not exist. The merged object is then written as any update is. ``through``: the
+        subresource the apply came through when it is written as the object itself (``scale``: the
+        fields are recorded under it, and its handler ran dynamic admission on the Scale)."""
         config = fieldmanager.check_config(self.info, config, name)
+        if through is not None:
+            subresource = through
         node = self.strategy.field_schema()
         reset = fieldmanager.reset_filter(self.info, subresource)
         info = self.info
@@ -529,10 +559,11 @@ class Resource:
         for _ in range(_MAX_RETRIES):
             try:
                 return await self._guaranteed_update(
-                    ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
-                    field_validation=field_validation, from_patch=True, track=track, manager=manager)
+                    ns, name, mutate, expected=0, subresource=subresource if through is None else "",
+                    dry_run=dry_run, field_validation=field_validation, from_patch=True, track=track,
+                    manager=manager, skip_hooks=through is not None)
             except errors.ApiError as e:
-                if e.code != 404 or e.reason != "NotFound" or subresource:
+                if e.code != 404 or e.reason != "NotFound" or subresource or through:
                     raise
             applied = run(None)
             try:
