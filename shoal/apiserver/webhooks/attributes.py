@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shoal.apiserver.authn.user import User
+from shoal.apiserver.authn.user import User, user_info
 
 # The kinds whose writes no webhook or policy sees, as upstream (so a bad webhook cannot lock itself in).
 EXEMPT = frozenset({
@@ -64,8 +64,6 @@ class Attributes:
         return of(self.obj), of(self.old)
 
     def user_info(self) -> dict[str, Any]:
-        from shoal.apiserver.authn.endpoints import user_info
-
         return {} if self.user is None else user_info(self.user)
 
     def options_object(self) -> dict[str, Any] | None:
