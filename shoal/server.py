@@ -18,11 +18,11 @@ import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict, cast
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from aiohttp import web
 
-from shoal import kubeconfig
+from shoal import clusterid, kubeconfig
 from shoal.apiserver.app import ApiServer
 from shoal.apiserver.auth import ADMIN, TokenAuthenticator, User
 from shoal.apiserver.authn import options as authn_options
@@ -35,6 +35,9 @@ from shoal.network import config as netconfig
 from shoal.network.config import DEFAULT_CLUSTER_CIDR, DEFAULT_SERVICE_CIDR, NetworkConfig
 from shoal.store.base import auto_compact
 from shoal.store.open import open_store
+
+if TYPE_CHECKING:
+    from shoal.compat.ecs.app import EcsApi
 
 log = logging.getLogger("shoal.server")
 
@@ -57,7 +60,10 @@ class ComponentOptions(TypedDict, total=False):
     node_cidr_mask_size: int
     network_backend: str  # vxlan | host-gw | none
     node_ip: str  # this machine's node address for other machines (the overlay's underlay)
+    ingress_http_port: int  # the node's ingress proxy (shoal.ingress): 80 by default, 0 = none
+    ingress_https_port: int  # 443 by default
     docker_socket: str  # where the Docker Swarm API listens ("none": not served; default: see docker_socket_path)
+    docker_listen: str  # HOST:PORT where it also listens over TLS with client certificates (unset: not)
     # authentication (shoal.apiserver.authn)
     token_auth_file: str  # upstream's static token CSV
     oidc_issuer_url: str
@@ -126,6 +132,7 @@ class Server:
         self._clients: list[ApiClient] = []  # closed once the components that use them have stopped
         self.port = 0
         self.url = ""
+        self.ecs_api: EcsApi | None = None  # the ECS API's state, once its component has started
 
     def network_config(self) -> NetworkConfig:
         """The cluster's network settings, as this server's flags give them."""
@@ -144,7 +151,8 @@ class Server:
         host, port = split_listen(opts.listen)
         admin_token = ensure_token(dd.admin_token, "shoal-admin-")
         node_token = ensure_token(dd.node_token, "shoal-node-")
-        crt, key = ensure_serving_cert(dd, hosts=[host])
+        docker_listen = opts.extra.get("docker_listen")
+        crt, key = ensure_serving_cert(dd, hosts=[host] + ([split_listen(docker_listen)[0]] if docker_listen else []))
         tokens = TokenAuthenticator()
         tokens.add(admin_token, ADMIN)
         tokens.add(node_token, User("system:node", ("system:nodes", "system:authenticated")))
@@ -158,13 +166,16 @@ class Server:
                              service_cidr=opts.extra.get("service_cidr", "10.43.0.0/16"),
                              ca_pem=dd.ca_crt.read_text())
         auth.account_uid = self.api.account_uid
+        stored_before = await self.api.namespace_uid(clusterid.NAMESPACE)
         await self.api.start()
+        self.cluster_id = await self._cluster_identity(stored_before)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(crt, key)
         # client certificates signed by the cluster CA authenticate (shoal user add); none is asked of anyone
         ctx.verify_mode = ssl.CERT_OPTIONAL
         ctx.load_verify_locations(cafile=str(dd.ca_crt))
-        self._runner = web.AppRunner(self.api.app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.api.app(mounts=self._compat_mounts()), access_log=None,
+                                     handle_signals=False)
         await self._runner.setup()
         # the in-process transport: the same API on a private Unix socket, no TLS
         self.socket_path = dd.root / "api.sock"
@@ -192,7 +203,26 @@ class Server:
         self._tasks.append(asyncio.create_task(auto_compact(self.store, keep=opts.compact_keep), name="compactor"))
         log.info("shoal server listening on %s (store: %s, data dir: %s)", self.url, opts.store, dd.root)
         await netconfig.publish(self.client(), netcfg)  # for agents on other machines
+        from shoal.ingress import crds
+
+        await crds.install(self.client())  # Gateway API and Rollout CRDs, the shoal Ingress/GatewayClass
         await self._start_components()
+
+    async def _cluster_identity(self, stored_before: str | None) -> str:
+        """The cluster's ID (shoal.clusterid): the store's, checked against the data dir's copy."""
+        assert self.api is not None
+        stored = await self.api.namespace_uid(clusterid.NAMESPACE)
+        assert stored is not None  # the API server made the system namespaces
+        try:
+            ident = clusterid.check(local=clusterid.read(self.dd.root), stored_before=stored_before, stored=stored,
+                                    where=f"data dir {self.dd.root}", store=f"store {self.opts.store}")
+        except clusterid.ClusterMismatch as e:
+            raise SystemExit(f"shoal server: {e}") from None
+        if ident.note:
+            log.warning("%s", ident.note)
+        if ident.write:
+            clusterid.write(self.dd.root, ident.cluster_id)
+        return ident.cluster_id
 
     async def _start_components(self) -> None:
         """Start the components that run beside the API, each through the in-process client.
@@ -206,7 +236,26 @@ class Server:
         if not self.opts.no_agent:
             cluster_dns = await self._start_network()
             await self._start_agent(cluster_dns)
+            await self._start_ingress()
         await self._start_docker_api()
+        await self._start_ecs_api()
+
+    def _compat_mounts(self) -> list[tuple[str, web.Application]]:
+        """Other systems' APIs on the API's port, each reaching the cluster as its caller (the caller's
+        token on a client of the API's own socket): Marathon's under ``/marathon``; and ECS's under ``/ecs``, which
+        authenticates SigV4 keys and asks RBAC about their users (``shoal.compat.ecs``)."""
+        from shoal.compat.marathon.app import PREFIX as MARATHON_PREFIX
+        from shoal.compat.marathon.app import Clients as MarathonClients
+        from shoal.compat.marathon.app import make_app as marathon_app
+
+        def as_caller(token: str) -> ApiClient:
+            return ApiClient.unix(str(self.socket_path), token=token, user_agent="shoal-marathon")
+
+        from shoal.compat.ecs.app import PREFIX as ECS_PREFIX
+        from shoal.compat.ecs.app import make_app as ecs_app
+
+        return [(MARATHON_PREFIX, marathon_app(MarathonClients(as_caller))),
+                (ECS_PREFIX, ecs_app(lambda: self.ecs_api))]
 
     def docker_socket_path(self) -> Path | None:
         """The Swarm API's socket: ``--docker-socket``, else /run/shoal/docker.sock for the default root data
@@ -229,13 +278,45 @@ class Server:
         from shoal.compat.docker.backend import SwarmBackend
 
         path = self.docker_socket_path()
-        if path is None:
+        listen = self.opts.extra.get("docker_listen")
+        if path is None and not listen:
             return
         local = "" if self.opts.no_agent else (self.opts.node_name or default_node_name())
-        api = DockerApi(SwarmBackend(self.client(), local_node=local), path)
+        tcp = None
+        if listen:
+            host, port = split_listen(listen)
+            tcp = (host, port, self._client_cert_tls(), self._may_do_everything)
+        api = DockerApi(SwarmBackend(self.client(), local_node=local), path, tcp=tcp)
         await api.start()
         self.docker_api = api
         self._stoppers.append(api.stop)
+
+    async def _start_ecs_api(self) -> None:
+        """The Amazon ECS API (``aws ecs ... --endpoint-url https://HOST:PORT/ecs``), mounted by
+        ``_compat_mounts``; it answers once this has started it."""
+        from shoal.compat.ecs.app import EcsApi
+
+        ecs = EcsApi(self.client())
+        await ecs.start()
+        self.ecs_api = ecs
+        self._stoppers.append(ecs.stop)
+
+    def _client_cert_tls(self) -> ssl.SSLContext:
+        """TLS for the Docker API's TCP listener: the API's serving certificate, a client certificate
+        from the cluster CA required (Docker's ``--tlsverify``)."""
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.dd.server_crt, self.dd.server_key)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cafile=str(self.dd.ca_crt))
+        return ctx
+
+    async def _may_do_everything(self, user: str, groups: tuple[str, ...]) -> bool:
+        """Whether RBAC lets ``user`` do every verb on every resource (a SubjectAccessReview)."""
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                  "spec": {"user": user, "groups": list(groups),
+                           "resourceAttributes": {"verb": "*", "group": "*", "resource": "*"}}}
+        out = await self.client().request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=review)
+        return bool((out.get("status") or {}).get("allowed"))
 
     async def _start_scheduler(self) -> None:
         from shoal.scheduler.config import ConfigError
@@ -284,14 +365,20 @@ class Server:
         """The service proxy and cluster DNS of this node; the nameservers its pods get."""
         from shoal.agent.agent import default_node_name
         from shoal.agent.node import host_ip
+        from shoal.network.machine import NetworkConflict
         from shoal.network.node import NetworkNode, OverlaySettings
 
         netcfg = self.network_config()
         self.node_ip = self.opts.extra.get("node_ip") or host_ip()
         network = NetworkNode(self.client(), node_name=self.opts.node_name or default_node_name(),
                               service_cidr=netcfg.service_cidr,
-                              overlay=OverlaySettings(netcfg.backend, self.node_ip, vni=netcfg.vni, port=netcfg.port))
-        await network.start()
+                              overlay=OverlaySettings(netcfg.backend, self.node_ip, vni=netcfg.vni, port=netcfg.port),
+                              cluster_id=self.cluster_id)
+        try:
+            await network.start()
+        except NetworkConflict as e:  # another cluster on this machine: say so, do not answer for it
+            await network.stop()
+            raise SystemExit(f"shoal server: {e}") from None
         self.network = network
         self._stoppers.append(network.stop)
         cluster_dns = self.opts.extra.get("cluster_dns") or []
@@ -305,13 +392,26 @@ class Server:
             node_name=self.opts.node_name or default_node_name(), runtime=self.opts.runtime,
             docker_host=self.opts.docker_host, state_dir=self.dd.root / "agent",
             cluster_dns=tuple(cluster_dns), address=self.node_ip, cluster_cidr=self.network_config().cluster_cidr,
-            pod_mtu=self.network.pod_mtu, **env_overrides()))
+            pod_mtu=self.network.pod_mtu, cluster_id=self.cluster_id, **env_overrides()))
         try:
             await agent.start()
         except DriverError as e:
             raise SystemExit(f"shoal server: node agent: {e}") from None
         self.agent = agent
         self._stoppers.append(agent.stop)
+
+    async def _start_ingress(self) -> None:
+        """This node's ingress proxy (HAProxy, started with the first Ingress or Gateway), on 80/443."""
+        from shoal.ingress.node import IngressNode
+
+        http_port = self.opts.extra.get("ingress_http_port", 80)
+        if not http_port:
+            return
+        ingress = IngressNode(self.client(), run_dir=str(self.dd.root / "ingress"), http_port=http_port,
+                              https_port=self.opts.extra.get("ingress_https_port", 443), report=True)
+        await ingress.start()
+        self.ingress = ingress
+        self._stoppers.append(ingress.stop)
 
     def client(self) -> ApiClient:
         """An API client for components running inside this process."""
@@ -348,7 +448,11 @@ class Server:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await self.start()
+        try:
+            await self.start()
+        except SystemExit:  # refused part-way (another cluster's data dir or addresses): stop what started
+            await self.stop()
+            raise
         try:
             await stop.wait()
         finally:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shoal import clusterid
 from shoal.agent.drivers.base import (
     LABEL_ATTEMPT,
     LABEL_NODE,
@@ -91,6 +92,7 @@ class PodOptions:
     lifecycle_events: bool = True  # Pulled/Created/Started (off for hollow nodes: thousands of pods)
     cluster_dns: tuple[str, ...] = ()
     cluster_domain: str = "cluster.local"
+    cluster_id: str = ""  # labelled on every container and sandbox (shoal.clusterid)
 
 
 def _limits(container: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
@@ -403,6 +405,8 @@ class PodWorker:
         labels = {LABEL_POD_UID: views.uid(pod), LABEL_POD_NAME: views.name(pod),
                   LABEL_POD_NAMESPACE: views.namespace(pod) or "default", LABEL_NODE: views.node_name(pod),
                   LABEL_RESTART_POLICY: views.spec(pod).get("restartPolicy") or "Always"}
+        if self.opts.cluster_id:
+            labels[clusterid.LABEL] = self.opts.cluster_id
         for k, v in views.annotations(pod).items():
             if k.startswith(SIM_PREFIX):
                 labels[k] = str(v)

@@ -18,6 +18,7 @@ from typing import Any
 from shoal.api import (
     defaults_admissionregistration,
     defaults_policy,
+    defaults_quota,
     defaults_replication,
     defaults_statefulset,
     defaults_storage,
@@ -63,6 +64,7 @@ _DEFAULTERS: dict[type, Defaulter] = {**defaults_storage.DEFAULTERS,  # PV, PVC,
                                       **defaults_replication.DEFAULTERS,
                                       **defaults_policy.DEFAULTERS,
                                       **defaults_admissionregistration.DEFAULTERS,
+                                      **defaults_quota.DEFAULTERS,
                                       RoleBinding: default_subjects, ClusterRoleBinding: default_subjects}
 
 

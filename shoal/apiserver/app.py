@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import msgspec
@@ -45,6 +45,7 @@ from shoal.apiserver.auth import (
     TokenAuthenticator,
     User,
 )
+from shoal.apiserver.authn import websocket
 from shoal.apiserver.authn.chain import Authenticator
 from shoal.apiserver.authn.serviceaccount import ServiceAccountTokens
 from shoal.apiserver.authz import impersonation
@@ -60,6 +61,7 @@ from shoal.apiserver.handlers import Handlers, parse_body, read_body, resource_k
 from shoal.apiserver.nscache import NamespaceCache, Observer, WriteThrough
 from shoal.apiserver.nsdefaults import NamespaceDefaults, first_service_ip
 from shoal.apiserver.podcidrs import PodCidrGuard
+from shoal.apiserver.policyadmission import PolicyAdmission
 from shoal.apiserver.priority import PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
@@ -67,6 +69,7 @@ from shoal.apiserver.strategies.customresource import CustomResourceStrategy
 from shoal.apiserver.watchcache import Broadcaster
 from shoal.apiserver.webhooks.chain import AdmissionChain
 from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
+from shoal.ui.routes import UiRoutes, is_ui_path
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +147,12 @@ class ApiServer:
         self.accounts = NamespaceCache(store, sa_info)
         # admission webhooks and policies, their four kinds kept in memory
         self.admission_chain = AdmissionChain(store, served=self.served, namespace=self.namespaces.get)
+        # every create: the namespace's LimitRanges, Pod Security level and ResourceQuotas
+        self.policy = PolicyAdmission(store, self.namespaces.get)
         caches: dict[str, Observer] = {**{c.info.storage_prefix: c for c in self.admission_chain.caches.values()},
                                        ns_info.storage_prefix: self.namespaces,
+                                       self.policy.quota_info.storage_prefix: self.policy.quotas,
+                                       self.policy.limit_ranges.info.storage_prefix: self.policy.limit_ranges,
                                        sa_info.storage_prefix: self.accounts,
                                        pc_info.storage_prefix: self.priority_classes,
                                        **{i.storage_prefix: self.rbac_index for i in RBAC_INFOS}}
@@ -167,6 +174,7 @@ class ApiServer:
             self.resources[resource_key(info)] = Resource(
                 WriteThrough(store, cache) if cache is not None else store, info, clock=clock,
                 namespace_lookup=self.namespaces.get, strategy=strategies.for_resource(info, shared),
+                policy=self.policy if info.namespaced else None,
             )
             self.resources[resource_key(info)].hooks = self.admission_chain
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
@@ -197,6 +205,7 @@ class ApiServer:
         self.broadcasters[crd_info.storage_prefix].listeners.append(self.crd_controller.observe)
         self._custom_docs: dict[str, tuple[int, bytes, str]] = {}
         self._v2_docs: dict[tuple[int, bool], tuple[bytes, str]] = {}  # (served generation, protobuf) -> doc
+        self._mounted: tuple[str, ...] = ()  # prefixes of the APIs mounted beside this one (see ``app``)
 
     # ---- custom kinds (the CRD controller's calls) ------------------------------------------
     async def install_custom(self, crd_name: str, custom: list[CustomKind]) -> None:
@@ -211,7 +220,7 @@ class ApiServer:
         for ck in custom:
             self.resources[resource_key(ck.info)] = Resource(
                 self.store, ck.info, clock=self.clock, namespace_lookup=self.namespaces.get,
-                strategy=CustomResourceStrategy(ck.info, ck))
+                strategy=CustomResourceStrategy(ck.info, ck), policy=self.policy if ck.info.namespaced else None)
             self.resources[resource_key(ck.info)].hooks = self.admission_chain
         for key in before - {resource_key(ck.info) for ck in custom}:
             self.resources.pop(key, None)
@@ -237,6 +246,11 @@ class ApiServer:
     async def _namespace(self, name: str) -> dict[str, Any] | None:
         kv = await self.store.get(self._ns_info.key(None, name))
         return None if kv is None else rawobj.decode(kv.value)
+
+    async def namespace_uid(self, name: str) -> str | None:
+        """The stored namespace's UID (``kube-system``'s is the cluster ID, shoal.clusterid), None if absent."""
+        ns = await self._namespace(name)
+        return None if ns is None else str(ns.get("metadata", {}).get("uid") or "") or None
 
     async def start(self) -> None:
         for b in self.broadcasters.values():
@@ -309,7 +323,9 @@ class ApiServer:
 
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.authenticator is None or request.path in PUBLIC_PATHS:
+        # a mounted API's own prefix too ("/ecs": the AWS CLI posts to the endpoint URL's path as given)
+        if self.authenticator is None or request.path in PUBLIC_PATHS or is_ui_path(request.path) or \
+                (request.path + "/").startswith(self._mounted):
             return await handler(request)
         transport = request.transport
         peercert = transport.get_extra_info("peercert") if transport is not None else None
@@ -322,7 +338,14 @@ class ApiServer:
         Also leaves the user in ``CURRENT_USER`` for admission (the handler runs in this task)."""
         assert self.authenticator is not None
         headers = request.headers
-        user = await self.authenticator.authenticate(headers.get("Authorization"), peercert)
+        authorization = headers.get("Authorization")
+        if authorization is None and "Sec-WebSocket-Protocol" in headers:  # a browser's exec (the web UI)
+            try:
+                token = websocket.bearer_token(headers.get("Upgrade"), headers.getall("Sec-WebSocket-Protocol"))
+            except websocket.ProtocolTokenError:
+                raise errors.unauthorized() from None
+            authorization = None if token is None else f"Bearer {token}"
+        user = await self.authenticator.authenticate(authorization, peercert)
         if user is None:
             # anonymous requests are answered only on the public paths (let through before this)
             raise errors.unauthorized()
@@ -502,7 +525,11 @@ class ApiServer:
     async def not_found(self, request: web.Request) -> web.Response:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
 
-    def app(self) -> web.Application:
+    def app(self, mounts: Sequence[tuple[str, web.Application]] = ()) -> web.Application:
+        """The API's application; ``mounts`` are other APIs served under a prefix on the same port (the
+        compat APIs: ``/marathon`` ...). They authenticate by what each request carries and reach the
+        cluster through this API with the caller's credentials, so its middleware lets them through."""
+        self._mounted = tuple(prefix.rstrip("/") + "/" for prefix, _ in mounts)
         app = web.Application(middlewares=[self.error_middleware, self.auth_middleware],
                               client_max_size=4 * 1024 * 1024)
         r = app.router
@@ -520,8 +547,18 @@ class ApiServer:
 
         tunnel.install(app)
         self._install_auth_endpoints(r)
+        UiRoutes().install(r)  # the web UI's files (shoal.ui), served to anyone
         r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
+        for prefix, sub in mounts:
+            # the bare prefix ("/ecs": the AWS CLI posts to the endpoint URL's path as given) goes to the
+            # mounted application's catch-all route, registered first (a sub-application's prefix alone
+            # would answer it with a 404 of its own)
+            catch_all = next((rt.handler for rt in sub.router.routes()
+                              if rt.resource is not None and rt.resource.canonical == "/{tail}"), None)
+            if catch_all is not None:
+                r.add_route("*", prefix.rstrip("/"), catch_all)
+            app.add_subapp(prefix, sub)
         r.add_route("*", "/{tail:.*}", self.not_found)
         return app
 

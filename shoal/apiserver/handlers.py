@@ -77,7 +77,9 @@ def _warning_headers(warnings: list[str]) -> dict[str, str]:
 
 
 def _header_safe(text: str) -> str:
-    return "".join(c if c >= " " and c != "\x7f" else f"\\x{ord(c):02x}" for c in text.replace('"', "'"))
+    # quotes and backslashes as a quoted-string's escapes (RFC 9110), which client-go's parser undoes
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+    return "".join(c if c >= " " and c != "\x7f" else f"\\x{ord(c):02x}" for c in quoted)
 
 
 def _bool(request: web.Request, name: str) -> bool:

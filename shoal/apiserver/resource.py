@@ -43,6 +43,7 @@ from shoal.apiserver.deleteplan import (
     RemoveNow,
     Unchanged,
 )
+from shoal.apiserver.policyadmission import PolicyAdmission
 from shoal.apiserver.strategies.base import SERVER_OWNED, DefaultStrategy, Strategy, Undo
 from shoal.apiserver.webhooks.attributes import Attributes
 from shoal.store.base import (
@@ -121,8 +122,11 @@ class Resource:
         clock: Clock = utcnow,
         namespace_lookup: Callable[[str], Any] | None = None,
         strategy: Strategy | None = None,
+        policy: PolicyAdmission | None = None,
     ) -> None:
         self.store = store
+        # the namespace's LimitRanges, Pod Security level and ResourceQuotas, on every create
+        self.policy = policy
         self.info = info
         # every rule of this kind (``shoal.apiserver.strategies``); a generic kind's by default
         self.strategy: Strategy = strategy if strategy is not None else DefaultStrategy(info)
@@ -303,6 +307,8 @@ class Resource:
         if attrs is not None and hooks is not None:
             attrs.obj = obj
             warnings += await hooks.validate(attrs)
+        if self.policy is not None:
+            warnings = warnings + await self.policy.admit_create(self.info, ns, obj, dry_run=dry_run)
         name = m["name"]
         key = self.info.key(ns, name)
         if dry_run:

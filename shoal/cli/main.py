@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from shoal import eventloop
+from shoal.cli import ecs as ecs_commands
 from shoal.cli import stack as stack_commands
+from shoal.cli.apply import apply as apply_command
 from shoal.datadir import DataDir, default_data_dir
 
 RUNTIMES = click.Choice(["auto", "docker", "process", "simulated"])
@@ -61,6 +63,13 @@ def main() -> None:
 @click.option("--docker-socket", help="Unix socket of the Docker Swarm API for the docker CLI ('none' to not serve it; "
                                      "default /run/shoal/docker.sock as root with the default data dir, else "
                                      "<data-dir>/docker.sock).")
+@click.option("--ingress-http-port", type=click.IntRange(min=0, max=65535), default=None,
+              help="Port of this node's ingress proxy for HTTP (default 80; 0: run no ingress proxy).")
+@click.option("--ingress-https-port", type=click.IntRange(min=1, max=65535), default=None,
+              help="Port of this node's ingress proxy for HTTPS (default 443).")
+@click.option("--docker-listen", help="HOST:PORT where the Docker Swarm API also listens over TLS, for client "
+                                     "certificates from the cluster CA of cluster admins (`shoal user add "
+                                     "--docker-cert-dir`); DOCKER_HOST=tcp://HOST:PORT DOCKER_TLS_VERIFY=1.")
 @click.option("--token-auth-file", type=click.Path(exists=True, dir_okay=False),
               help="Static bearer tokens, one a line: token,user,uid,\"group1,group2\" (upstream's format).")
 @click.option("--oidc-issuer-url", help="OpenID Connect issuer whose ID tokens authenticate users (https).")
@@ -79,10 +88,12 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        split_listen(listen)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--listen") from None
+    for hint, value in (("--listen", listen), ("--docker-listen", extra.get("docker_listen"))):
+        try:
+            if value is not None:
+                split_listen(str(value))
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint=hint) from None
     try:
         import ipaddress
 
@@ -165,6 +176,8 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
 
 
 main.add_command(stack_commands.stack)
+main.add_command(apply_command)
+main.add_command(ecs_commands.ecs)
 @main.group()
 def user() -> None:
     """Users that authenticate with a client certificate from the cluster CA."""
@@ -174,13 +187,19 @@ def user() -> None:
 @click.argument("name")
 @click.option("--group", "groups", multiple=True, help="A group the user is in (repeatable).")
 @click.option("--days", type=click.IntRange(min=1), default=365, show_default=True, help="Validity of the certificate.")
+@click.option("--docker-cert-dir", type=click.Path(file_okay=False),
+              help="Write the certificate for the docker CLI instead (ca.pem, cert.pem, key.pem: DOCKER_CERT_PATH).")
 @click.option("--data-dir")
-def user_add(name: str, groups: tuple[str, ...], days: int, data_dir: str | None) -> None:
+def user_add(name: str, groups: tuple[str, ...], days: int, docker_cert_dir: str | None, data_dir: str | None) -> None:
     """Print a kubeconfig for user NAME: a client certificate (CN=NAME, O=each group) signed by the cluster CA."""
-    from shoal.apiserver.authn.users import UserError, user_kubeconfig
+    from shoal.apiserver.authn.users import UserError, user_docker_certs, user_kubeconfig
 
     try:
-        click.echo(user_kubeconfig(DataDir(_data_dir(data_dir)), name, groups, days=days), nl=False)
+        if docker_cert_dir:
+            user_docker_certs(DataDir(_data_dir(data_dir)), name, groups, Path(docker_cert_dir), days=days)
+            click.echo(f"export DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={Path(docker_cert_dir).resolve()}")
+        else:
+            click.echo(user_kubeconfig(DataDir(_data_dir(data_dir)), name, groups, days=days), nl=False)
     except UserError as e:
         click.echo(f"shoal user add: {e}", err=True)
         sys.exit(1)
@@ -195,6 +214,47 @@ def kubeconfig_cmd(data_dir: str | None) -> None:
         click.echo(f"no kubeconfig at {path}: start `shoal server` first", err=True)
         sys.exit(1)
     click.echo(path.read_text(), nl=False)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.option("--data-dir")
+@click.option("--store", default="sqlite", show_default=True,
+              help="The cluster's store, as `shoal server --store` names it (sqlite, sqlite:///PATH, etcd://H:P,...).")
+def backup(file: str, data_dir: str | None, store: str) -> None:
+    """Write a backup of the cluster to FILE (safe while the server runs): its store and its keys."""
+    from shoal import backup as backups
+
+    try:
+        m = eventloop.run(backups.backup(Path(file), data_dir=_data_dir(data_dir), store=store))
+    except (backups.BackupError, OSError) as e:
+        click.echo(f"shoal backup: {e}", err=True)
+        sys.exit(1)
+    click.echo(f"backed up cluster {m.cluster_id} ({m.store}, revision {m.revision}) to {file}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data-dir", help="The data dir to restore into (a fresh one, or this cluster's with its server "
+                                 "stopped).")
+@click.option("--etcd-data-dir", type=click.Path(file_okay=False),
+              help="etcd backups: the new member's data dir to write (start etcd on it).")
+@click.option("--etcd-name", default="default", show_default=True, help="etcd backups: the new member's name.")
+@click.option("--etcd-peer-url", default="http://127.0.0.1:2380", show_default=True,
+              help="etcd backups: the new member's peer URL.")
+def restore(file: str, data_dir: str | None, etcd_data_dir: str | None, etcd_name: str, etcd_peer_url: str) -> None:
+    """Bring a cluster back to the moment of the backup in FILE."""
+    from shoal import backup as backups
+
+    try:
+        m = backups.restore(Path(file), data_dir=_data_dir(data_dir),
+                            etcd_data_dir=Path(etcd_data_dir) if etcd_data_dir else None,
+                            etcd_name=etcd_name, etcd_peer_url=etcd_peer_url)
+    except (backups.BackupError, OSError) as e:
+        click.echo(f"shoal restore: {e}", err=True)
+        sys.exit(1)
+    where = f"; start etcd on {etcd_data_dir}" if m.store == "etcd" else ""
+    click.echo(f"restored cluster {m.cluster_id} at revision {m.revision} into {_data_dir(data_dir)}{where}")
 
 
 @main.command()
