@@ -68,6 +68,7 @@ from shoal.agent.podplan import (
     WatchProbes,
     next_backoff,
     plan_pod_actions,
+    pod_backoff,
     stale_attempts,
 )
 from shoal.agent.probes import ProbeManager
@@ -75,6 +76,7 @@ from shoal.agent.status import ContainerView, build_status, same_status
 from shoal.agent.volumes.manager import VolumeManager
 from shoal.agent.volumes.plan import MountError, eviction_message, over_limit
 from shoal.api import views
+from shoal.api.podhints import RESTART_BACKOFF
 from shoal.api.quantity import InvalidQuantity, int_value, milli_value
 from shoal.client import ApiClient, ApiException
 from shoal.client.events import EventRecorder
@@ -230,8 +232,12 @@ class PodWorker:
         for c in containers:
             if c.state == "exited" and c.id not in ps.exit_seen:
                 ps.exit_seen[c.id] = now.mono
+        backoff, problem = pod_backoff(pod, BackoffPolicy(self.opts.backoff_base, self.opts.backoff_max))
+        if problem is not None and RESTART_BACKOFF not in ps.warned:
+            ps.warned.add(RESTART_BACKOFF)
+            self.event(pod, "Warning", "InvalidAnnotation", f"{problem}; using the node's default back-off")
         plan = plan_pod_actions(pod, containers, ps, now, probes=self._probe_results(uid, containers),
-                                backoff=BackoffPolicy(self.opts.backoff_base, self.opts.backoff_max))
+                                backoff=backoff)
         await self.execute(pod, containers, ps, plan)
 
     def _probe_results(self, uid: str, containers: list[ContainerStatus]) -> dict[str, ProbeResults]:

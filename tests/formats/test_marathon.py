@@ -142,6 +142,21 @@ def test_app_onto_a_deployment_and_service() -> None:
     assert json.loads(w["metadata"]["annotations"][appx.CONFIG])["id"] == "/web"
 
 
+@pytest.mark.parametrize(("fields", "annotation"), [
+    ({}, "1s,1.15,300s"),  # Marathon's defaults
+    ({"backoffSeconds": 5, "backoffFactor": 2, "maxLaunchDelaySeconds": 3600}, "5s,2,3600s"),
+    ({"backoffSeconds": 0.5, "backoffFactor": 1, "maxLaunchDelaySeconds": 0.5}, "0.5s,1,0.5s"),
+])
+def test_launch_backoff_becomes_the_agents_restart_backoff(fields: dict[str, Any], annotation: str) -> None:
+    from shoal.agent.podplan import BackoffPolicy, pod_backoff
+
+    tmpl = objects(norm(**fields)).workload["spec"]["template"]
+    assert tmpl["metadata"]["annotations"] == {"shoal.io/restart-backoff": annotation}
+    policy, problem = pod_backoff(tmpl, BackoffPolicy())  # the agent reads what the translation wrote
+    assert problem is None and (policy.base, policy.factor, policy.cap) == (
+        norm(**fields)["backoffSeconds"], norm(**fields)["backoffFactor"], norm(**fields)["maxLaunchDelaySeconds"])
+
+
 @pytest.mark.parametrize(("mapping", "svc_type", "host_port"), [
     ({"containerPort": 80}, "ClusterIP", None),
     ({"containerPort": 80, "hostPort": 0}, "NodePort", None),

@@ -6,7 +6,11 @@ and a Service when the app has ports. What Kubernetes has a field for is in
 that field (replicas, image, command, requests, env, probes, affinity, the
 rolling update); the definition itself is kept in the annotation
 ``marathon.shoal.io/app`` with the version history, for what has no field
-(backoff, dependencies, the constraints as written).
+(dependencies, the constraints as written). The launch back-off
+(``backoffSeconds``, ``backoffFactor``, ``maxLaunchDelaySeconds``) is also the
+pod annotation ``shoal.io/restart-backoff``, which the node agent's restart
+delays follow (as the kubelet's: the first restart is at once, then ``base``,
+multiplied by the factor per crash, at most the cap).
 
 ``to_app(workload, pods)`` reads it back: the kept definition, with
 what a ``kubectl`` edit may have changed read from the live object (replicas,
@@ -38,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shoal.api import quantity
+from shoal.api import podhints, quantity
 from shoal.formats.marathon import ids, placement, probes
 from shoal.formats.marathon.errors import invalid
 from shoal.formats.marathon.validate import DEFAULT_IMAGE, network_mode, ports_of
@@ -258,7 +262,8 @@ def to_objects(app: Mapping[str, Any], stamp: Stamp, *, instances: int | None = 
     if instances is not None and instances != int(app["instances"]):
         annotations[TARGET] = str(app["instances"])
     meta = {"name": name, "namespace": ids.NAMESPACE, "labels": labels, "annotations": annotations}
-    template = {"metadata": {"labels": {ids.MANAGED_BY: ids.MADE_BY, ids.APP_LABEL: name}}, "spec": pod}
+    template = {"metadata": {"labels": {ids.MANAGED_BY: ids.MADE_BY, ids.APP_LABEL: name},
+                             "annotations": {podhints.RESTART_BACKOFF: restart_backoff(app)}}, "spec": pod}
     if claims:
         spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": selector}, "serviceName": name,
                                 "podManagementPolicy": "Parallel", "template": template,
@@ -270,6 +275,13 @@ def to_objects(app: Mapping[str, Any], stamp: Stamp, *, instances: int | None = 
         kind, resource = "Deployment", "deployments"
     workload = {"apiVersion": "apps/v1", "kind": kind, "metadata": meta, "spec": spec}
     return Objects(kind, resource, workload, _service(app, name))
+
+
+def restart_backoff(app: Mapping[str, Any]) -> str:
+    """Marathon's launch back-off as the pod annotation the node agent honours (``shoal.api.podhints``)."""
+    return podhints.format_restart_backoff(podhints.RestartBackoff(
+        float(app.get("backoffSeconds", 1)), float(app.get("backoffFactor", 1.15)),
+        float(app.get("maxLaunchDelaySeconds", 300))))
 
 
 def _service(app: Mapping[str, Any], name: str) -> dict[str, Any] | None:
