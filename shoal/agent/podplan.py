@@ -7,7 +7,8 @@ asks ``plan_pod_actions`` what to do, and executes the answer. Every decision
 lives here: graceful deletion, the active deadline, the sandbox, init
 containers one at a time and in order, restart policies, CrashLoopBackOff
 back-off (doubling from ``base`` to ``cap``, reset after a long run; a pod's
-``shoal.io/restart-backoff`` annotation sets its own base, factor and cap), and
+``shoal.io/restart-backoff`` annotation sets its own base, factor and cap;
+``shoal.io/ulimits`` is read here too, for the runtime), and
 restarts after a failed liveness or startup probe, the pod's volumes (set up
 before the sandbox and the containers, on every pass, since ConfigMap and
 downward-API files follow their sources; torn down only once the containers
@@ -331,6 +332,18 @@ def _restart(name: str, role: Role, cur: ContainerStatus, state: PodState, now: 
 def next_backoff(previous: Backoff | None, policy: BackoffPolicy) -> float:
     """``base``, then multiplied by ``factor`` (doubling by default) up to ``cap``."""
     return min(policy.cap, policy.base if previous is None else previous.delay * policy.factor)
+
+
+def container_ulimits(pod: views.Pod, container: str) -> tuple[tuple[podhints.Ulimit, ...], str | None]:
+    """The ulimits the pod's ``shoal.io/ulimits`` annotation sets for ``container``; when it does not parse,
+    none (the runtime's defaults) and why (for an event)."""
+    text = (views.meta(pod).get("annotations") or {}).get(podhints.ULIMITS)
+    if text is None:
+        return (), None
+    try:
+        return podhints.parse_ulimits(text).get(container, ()), None
+    except podhints.HintError as e:
+        return (), str(e)
 
 
 def pod_backoff(pod: views.Pod, default: BackoffPolicy) -> tuple[BackoffPolicy, str | None]:
