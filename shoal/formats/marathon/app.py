@@ -54,6 +54,9 @@ SCALING = "marathon.shoal.io/last-scaling"
 DEPLOYMENT = "marathon.shoal.io/deployment"
 VERSIONS = "marathon.shoal.io/versions"
 TARGET = "marathon.shoal.io/target-instances"  # instances held back until dependencies are healthy
+WAITING_FOR = "marathon.shoal.io/waiting-for"  # JSON list of the app ids a held-back app waits for
+CANCELLED = "marathon.shoal.io/cancelled"  # the deployment id DELETE /v2/deployments/<id>?force=true stopped
+DEPLOYMENT_STATE = frozenset({TARGET, WAITING_FOR, CANCELLED})  # what the next write starts afresh
 SANDBOX = "/mnt/mesos/sandbox"
 MAX_VERSIONS = 20
 _INJECTED = re.compile(r"^(PORT\d*|PORTS|PORT_[A-Z0-9_]+|HOST|MESOS_SANDBOX|MARATHON_APP_[A-Z_]+)$")
@@ -217,8 +220,10 @@ def _strategy(app: Mapping[str, Any]) -> dict[str, Any]:
                                                        "maxSurge": f"{surge}%"}}
 
 
-def to_objects(app: Mapping[str, Any], stamp: Stamp, *, instances: int | None = None) -> Objects:
-    """The objects of the normalised ``app``; ``instances`` overrides its count (held back for dependencies)."""
+def to_objects(app: Mapping[str, Any], stamp: Stamp, *, instances: int | None = None,
+               waiting_for: Sequence[str] = ()) -> Objects:
+    """The objects of the normalised ``app``; ``instances`` overrides its count (held back until the apps
+    ``waiting_for`` are healthy)."""
     name = ids.k8s_name(app["id"])
     selector = {ids.APP_LABEL: name}
     sched, problems = placement.to_scheduling(app.get("constraints") or [], selector)
@@ -261,6 +266,8 @@ def to_objects(app: Mapping[str, Any], stamp: Stamp, *, instances: int | None = 
                    VERSIONS: json.dumps([[v, a] for v, a in stamp.history], sort_keys=True)}
     if instances is not None and instances != int(app["instances"]):
         annotations[TARGET] = str(app["instances"])
+        if waiting_for:
+            annotations[WAITING_FOR] = json.dumps(sorted(waiting_for))
     meta = {"name": name, "namespace": ids.NAMESPACE, "labels": labels, "annotations": annotations}
     template = {"metadata": {"labels": {ids.MANAGED_BY: ids.MADE_BY, ids.APP_LABEL: name},
                              "annotations": {podhints.RESTART_BACKOFF: restart_backoff(app)}}, "spec": pod}
@@ -397,16 +404,36 @@ def counts(pods: Sequence[Mapping[str, Any]], *, has_health: bool) -> dict[str, 
 
 
 def in_progress(w: Mapping[str, Any]) -> bool:
-    """A deployment runs while the workload's rollout is not complete (``kubectl rollout status``'s notion),
-    or while instances are held back for dependencies."""
+    """A deployment runs while instances are held back for dependencies, or while the workload's rollout has
+    not reached its spec: the controller has not seen the last change, or not every replica is of the new
+    template, or old replicas remain. Readiness is not asked: a new app whose tasks crash is deployed (its
+    tasks are the new version's) and not locked, while a rolling update that cannot replace its old tasks
+    because the new ones never become healthy stays in progress, as in Marathon. A paused workload (a
+    deployment cancelled with ``force``) runs no deployment."""
     if _ann(w).get(TARGET):
         return True
-    spec, st = w.get("spec") or {}, w.get("status") or {}
-    want = int(spec["replicas"]) if spec.get("replicas") is not None else 1
+    if (w.get("spec") or {}).get("paused") or _ann(w).get(CANCELLED) == deployment_id(w):
+        return False
+    st, want = w.get("status") or {}, _want(w)
     gen = int((w.get("metadata") or {}).get("generation") or 1)
-    ready_key = "availableReplicas" if w.get("kind") != "StatefulSet" else "readyReplicas"
     return not (int(st.get("observedGeneration") or 0) >= gen and int(st.get("replicas") or 0) == want
-                and int(st.get("updatedReplicas") or 0) == want and int(st.get(ready_key) or 0) == want)
+                and int(st.get("updatedReplicas") or 0) == want)
+
+
+def ready(w: Mapping[str, Any]) -> bool:
+    """Deployed with every instance healthy (available), nothing held back: what a dependant waits for."""
+    if _ann(w).get(TARGET):
+        return False
+    key = "availableReplicas" if w.get("kind") != "StatefulSet" else "readyReplicas"
+    st, want = w.get("status") or {}, _want(w)
+    gen = int((w.get("metadata") or {}).get("generation") or 1)
+    return (int(st.get("observedGeneration") or 0) >= gen and int(st.get(key) or 0) == want
+            and int(st.get("replicas") or 0) == want and int(st.get("updatedReplicas") or 0) == want)
+
+
+def _want(w: Mapping[str, Any]) -> int:
+    spec = w.get("spec") or {}
+    return int(spec["replicas"]) if spec.get("replicas") is not None else 1
 
 
 def deployment_id(w: Mapping[str, Any]) -> str:
