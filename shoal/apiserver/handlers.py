@@ -126,6 +126,10 @@ def _field_validation(request: web.Request) -> str:
     return v
 
 
+# the body of a request aiohttp served, once a handler has read it (the lean path has it as ``request.body``)
+BODY_KEY: web.RequestKey[bytes] = web.RequestKey("body", bytes)
+
+
 async def read_body(request: web.Request) -> bytes:
     if isinstance(request, leanhttp.Request):  # read whole already, and at most leanhttp.MAX_BODY
         return request.body
@@ -138,7 +142,8 @@ async def read_body(request: web.Request) -> bytes:
         if size > MAX_BODY:
             raise errors.too_large(MAX_BODY)
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = request[BODY_KEY] = b"".join(chunks)  # for the audit log's requestObject
+    return body
 
 
 _YAML = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml"})

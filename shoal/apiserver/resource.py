@@ -43,6 +43,7 @@ from shoal.apiserver.deleteplan import (
     RemoveNow,
     Unchanged,
 )
+from shoal.apiserver.encryption.store import is_stale
 from shoal.apiserver.policyadmission import PolicyAdmission
 from shoal.apiserver.strategies.base import SERVER_OWNED, DefaultStrategy, Strategy, Undo
 from shoal.store.base import (
@@ -601,8 +602,9 @@ class Resource:
                     raise self._nf(name) from None
                 await self._deleted(current)
                 return self._result(obj, dkv.mod_revision, warnings)
-            if _without_rv(obj) == _without_rv(current):
-                # nothing changed: no new revision and no watch event (as upstream's GuaranteedUpdate)
+            if _without_rv(obj) == _without_rv(current) and not is_stale(kv):
+                # nothing changed: no new revision and no watch event (as upstream's GuaranteedUpdate;
+                # unless the stored bytes were written with an encryption key that is no longer the first)
                 return self._result(obj, kv.mod_revision, warnings)
             undo: list[Undo] = []
             release: list[str] = []
