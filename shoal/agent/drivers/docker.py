@@ -21,6 +21,8 @@ cannot tell the two apart.
 Volumes arrive as ``Mount``s (host paths the volume manager prepared) and go
 to the engine as ``HostConfig.Binds`` (``host:container:ro|rw``, plus
 ``rslave``/``rshared`` for mountPropagation HostToContainer/Bidirectional).
+A pod's ``shoal.io/ulimits`` annotation replaces, per container, the driver's
+own ulimit defaults of the same names in ``HostConfig.Ulimits``.
 
 State changes the agent did not cause (a process exits, is OOM-killed) are
 found by listing this node's containers once a second and comparing states:
@@ -66,6 +68,7 @@ from shoal.agent.drivers.engine import Engine, EngineError, demux, query
 from shoal.agent.drivers.hostprobe import HostProber
 from shoal.agent.drivers.oom import kernel_oom_killed
 from shoal.agent.drivers.podnet import PodNetwork, is_sandbox_id, resolv_file
+from shoal.api.podhints import Ulimit
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,12 @@ def _ulimits() -> list[dict[str, Any]]:
                 hard = min(hard, int(Path("/proc/sys/kernel/pid_max").read_text()))
         out.append({"Name": name, "Soft": hard, "Hard": hard})
     return out
+
+
+def with_ulimits(defaults: list[dict[str, Any]], own: tuple[Ulimit, ...]) -> list[dict[str, Any]]:
+    """``HostConfig.Ulimits``: the driver's defaults, each replaced by the container's own of that name."""
+    mine = {u.name: {"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in own}
+    return [d for d in defaults if d["Name"] not in mine] + list(mine.values())
 
 
 def _pause_tar() -> tuple[bytes, list[str]]:
@@ -363,7 +372,8 @@ class DockerDriver:
             net, ipc = f"ns:{self.podnet.netns_path(rec.id)}", f"ns:{self.podnet.ipc_path(rec.id)}"
         else:
             net = ipc = f"container:{spec.sandbox_id}"
-        host: dict[str, Any] = {"NetworkMode": net, "Ulimits": self._ulimits, "IpcMode": ipc}
+        host: dict[str, Any] = {"NetworkMode": net, "Ulimits": with_ulimits(self._ulimits, spec.ulimits),
+                                "IpcMode": ipc}
         if spec.memory_limit:
             host["Memory"] = spec.memory_limit
             host["MemorySwap"] = spec.memory_limit  # no swap beyond the limit, so the OOM killer acts
