@@ -19,7 +19,7 @@ services:
     image: busybox
     ports: ["8080:80"]
     networks:
-      front: {aliases: [api, Web-Api]}
+      front: {aliases: [api, Web-Api, api.internal]}
       shared: {aliases: [shop-api]}
   db:
     image: busybox
@@ -85,7 +85,7 @@ def test_the_annotation_lists_each_networks_names() -> None:
     by_name = {s["metadata"]["name"]: aliases.decode(s["metadata"]["annotations"].get(aliases.ANNOTATION))
                for s in services(SHOP, "shop")}
     assert by_name == {
-        "web": {"shop_front": ["shop_web", "web", "api", "web-api"], "shared": ["shop_web", "web", "shop-api"]},
+        "web": {"shop_front": ["shop_web", "web", "api", "web-api", "api.internal"], "shared": ["shop_web", "web", "shop-api"]},
         "db": {"shop_back": ["shop_db", "db"]},
         "cache": {"shop_back": ["shop_cache", "cache", "db", "store"]},
         "lone": {"shop_default": ["shop_lone", "lone"]}}
@@ -126,6 +126,7 @@ def test_malformed_annotations_are_no_names(value: str | None) -> None:
     ("api.shop.svc.cluster.local", ["10.43.1.1"]),
     ("WEB-API.shop.svc.cluster.local.", ["10.43.1.1"]),
     ("shop-api.shop.svc.cluster.local", ["10.43.1.1"]),
+    ("api.internal.shop.svc.cluster.local", ["10.43.1.1"]),  # a dotted alias, whole
     # an alias equal to a Service's name never takes it over: cache's alias "db" leaves db (dnsrr) its tasks
     ("db.shop.svc.cluster.local", ["10.88.0.7"]),
     ("shop_db.shop.svc.cluster.local", ["10.88.0.7"]),  # dnsrr: the tasks' addresses

@@ -31,6 +31,8 @@ published port as its port, which shoal's ServiceLB opens on every node at
 exactly that number — Swarm's routing mesh (a NodePort could not: its range
 is 30000-32767); a port published as 0 asks for any, which is a NodePort the
 API allocates from 30000-32767, as Swarm does. ``host`` ports are hostPorts.
+The name's Service also carries the names the service answers to on each
+network (its full name and aliases, ``aliases.py``) for the cluster DNS.
 """
 
 from __future__ import annotations
