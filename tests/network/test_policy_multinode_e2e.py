@@ -123,7 +123,7 @@ def cluster(request: pytest.FixtureRequest, podman: str, tmp_path_factory: pytes
 def test_default_deny_cuts_traffic_across_machines_and_allow_client_restores_exactly_that(cluster: Cluster) -> None:
     c = cluster
     here = c.agents[0]
-    c.kubectl("apply", "-f", "-", input=manifests(3) + client_pod("client", "client", here.node)
+    c.kubectl("apply", "-f", "-", input=manifests(3) + "---" + client_pod("client", "client", here.node)
               + client_pod("other", "other", here.node))
     wait_until(lambda: len(ready_pods(c)) == 3, 120, "3 ready web pods", c)
     web = {p["metadata"]["name"]: (p["spec"]["nodeName"], p["status"]["podIP"]) for p in ready_pods(c)}
