@@ -15,8 +15,9 @@ What it shows (busybox 1.35, Debian's static build, the image the tests use):
 * busybox's ``nslookup`` has a resolver of its own that applies the search list only to a name
   without a dot (``nslookup db-0`` tries the three domains) and ignores ``ndots``: ``db-0.db`` and
   ``db-0.db.ns1`` are sent as they are (retried when the cluster DNS, with no upstream here, answers
-  SERVFAIL), so they cannot resolve through any DNS server that keeps to the Kubernetes DNS spec (upstream with this busybox fails alike; its docs use busybox 1.28,
-  whose nslookup went through libc). No resolv.conf option changes that (``domain`` neither).
+  SERVFAIL), so they cannot resolve through any DNS server that keeps to the Kubernetes DNS spec
+  (upstream with this busybox fails alike; its docs use busybox 1.28, whose nslookup went through
+  libc). No resolv.conf option changes that (``domain`` neither).
 """
 
 from __future__ import annotations
