@@ -39,6 +39,9 @@ bench: setup
 	$(PY) bench/marathon_bench.py
 	$(PY) bench/etcd_write_bench.py $(ARGS)
 	$(PY) bench/ui_bench.py $(ARGS)
+	$(PY) bench/ha_bench.py $(ARGS)
+	$(PY) bench/audit_bench.py
+	$(PY) bench/webhook_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

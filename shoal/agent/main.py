@@ -85,8 +85,11 @@ def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
     if args.network_backend is not None and args.network_backend not in netconfig.BACKENDS:
         raise BadArgument("--network-backend", f"{args.network_backend!r}: expected one of "
                           + ", ".join(netconfig.BACKENDS))
-    if not args.server.startswith(("https://", "http://")):
-        raise BadArgument("--server", f"{args.server!r}: expected https://HOST:PORT")
+    from shoal.client.failover import split_servers
+
+    for url in split_servers(args.server) or [args.server]:
+        if not url.startswith(("https://", "http://")):
+            raise BadArgument("--server", f"{url!r}: expected https://HOST:PORT")
     ca = args.ca_file
     if ca is None and (args.data_dir / "ca.crt").exists():
         ca = str(args.data_dir / "ca.crt")
@@ -122,8 +125,11 @@ def _check_data_dir(args: AgentArgs, cluster_id: str) -> None:
 
 async def run_agent(args: AgentArgs) -> None:
     opts, ca = options(args)
-    client = ApiClient.http(args.server, token=args.token, ca_file=ca, user_agent=f"shoal-agent/{opts.node_name}",
-                            limit=128)
+    from shoal.client.failover import split_servers
+
+    # several servers (--server A,B or repeated): failover in order (shoal.client.failover)
+    client = ApiClient.servers(split_servers(args.server), token=args.token, ca_file=ca,
+                               user_agent=f"shoal-agent/{opts.node_name}", limit=128)
     try:
         await client.request("GET", "/api", timeout=15)  # fail fast on a wrong URL, CA or token
         cluster_id = await clusterid.fetch(client)

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from shoal.agent.drivers.base import ContainerStatus
 from shoal.api import views
 
-Role = Literal["init", "container"]
+Role = Literal["init", "container", "ephemeral"]
 ProbeKiller = Literal["liveness", "startup"]
 DEFAULT_GRACE = 30.0
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
@@ -211,6 +211,7 @@ def plan_pod_actions(pod: views.Pod, containers: list[ContainerStatus], state: P
     by_name = latest_instances(containers)
     if _plan_init(pod, by_name, state, now, backoff, actions):
         _plan_apps(pod, by_name, state, now, backoff, probes or {}, actions)
+        _plan_ephemeral(pod, by_name, actions)
     actions.append(ReportStatus())
     return PodPlan(tuple(actions), sandbox, _deadline_requeue(pod, state, now))
 
@@ -292,6 +293,17 @@ def _plan_apps(pod: views.Pod, by_name: dict[str, ContainerStatus], state: PodSt
             ok = cur.exit_code == 0 and cur.id not in state.start_errors
             if policy == "Always" or (policy == "OnFailure" and not ok):
                 actions.append(_restart(name, "container", cur, state, now, backoff))
+        elif cur.state == "created":
+            actions.append(StartCreated(name, cur.id))
+
+
+def _plan_ephemeral(pod: views.Pod, by_name: dict[str, ContainerStatus], actions: list[Action]) -> None:
+    """Ephemeral containers (``kubectl debug``) start once each, once the pod is up; they are never restarted."""
+    for c in views.ephemeral_containers(pod):
+        name = str(c["name"])
+        cur = by_name.get(name)
+        if cur is None:
+            actions.append(StartContainer(name, "ephemeral", 0))
         elif cur.state == "created":
             actions.append(StartCreated(name, cur.id))
 

@@ -348,7 +348,8 @@ class PodWorker:
 
     @staticmethod
     def _spec_of(pod: views.Pod, name: str, role: Role) -> dict[str, Any]:
-        return next(c for c in views.containers(pod, init=role == "init") if c.get("name") == name)
+        specs = views.ephemeral_containers(pod) if role == "ephemeral" else views.containers(pod, init=role == "init")
+        return next(c for c in specs if c.get("name") == name)
 
     async def _create_sandbox(self, pod: views.Pod, action: CreateSandbox, ps: PodState) -> ContainerStatus | None:
         uid, name, spec = views.uid(pod), views.name(pod), views.spec(pod)
@@ -544,7 +545,8 @@ class PodWorker:
                      reason: str | None = None, message: str | None = None) -> None:
         inits = self._views(pod, containers, ps, views.containers(pod, init=True), pod_ip)
         apps = self._views(pod, containers, ps, views.containers(pod), pod_ip)
-        status = build_status(pod, inits=inits, apps=apps, pod_ip=pod_ip, host_ip=self.host_ip,
+        debug = self._views(pod, containers, ps, views.ephemeral_containers(pod), pod_ip)
+        status = build_status(pod, inits=inits, apps=apps, ephemeral=debug, pod_ip=pod_ip, host_ip=self.host_ip,
                               sandbox_ready=sandbox is not None, scheme=self.scheme, now=views.format_time(views.utcnow()), phase=phase)
         status["reason"] = reason
         status["message"] = message

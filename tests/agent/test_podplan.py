@@ -269,3 +269,16 @@ def test_latest_instances_and_stale_attempts() -> None:
     assert {k: v.id for k, v in latest_instances(insts).items()} == {"a": "a-3", "b": "b-0", "c": "c-2"}
     # all but the newest two of each, never a running one, never the sandbox
     assert stale_attempts(insts) == ["a-0", "a-1"]
+
+
+# ---- ephemeral containers (kubectl debug) ---------------------------------------------------------------------
+def test_ephemeral_containers_start_once_and_are_never_restarted() -> None:
+    p = pod("a", spec={"ephemeralContainers": [{"name": "debugger", "image": "busybox"}]})
+    assert plan(p, [SANDBOX, c("a", "running")]) == (StartContainer("debugger", "ephemeral", 0),)
+    assert plan(p, [SANDBOX, c("a", "running"), c("debugger", "running", role="ephemeral")]) == ()
+    assert plan(p, [SANDBOX, c("a", "running"), c("debugger", "exited", code=1, role="ephemeral")]) == ()
+    created = c("debugger", "created", role="ephemeral")
+    assert plan(p, [SANDBOX, c("a", "running"), created]) == (StartCreated("debugger", created.id),)
+    # not before the init containers are done
+    p = pod("a", inits=("i",), spec={"ephemeralContainers": [{"name": "debugger", "image": "busybox"}]})
+    assert plan(p, [SANDBOX]) == (StartContainer("i", "init", 0),)

@@ -62,7 +62,7 @@ from shoal.agent.drivers.base import (
     Sandbox,
     SandboxSpec,
 )
-from shoal.agent.drivers.engine import Engine, EngineError, demux
+from shoal.agent.drivers.engine import Engine, EngineError, demux, query
 from shoal.agent.drivers.hostprobe import HostProber
 from shoal.agent.drivers.oom import kernel_oom_killed
 from shoal.agent.drivers.podnet import PodNetwork, is_sandbox_id, resolv_file
@@ -512,6 +512,18 @@ class DockerDriver:
             raise DriverError(e.message) from e
         return DockerExec(self.engine, str(out["Id"]), reader, writer, tty=tty)
 
+    async def attach(self, container_id: str, *, stdin: bool = False, tty: bool = False) -> DockerAttach:
+        """Attach to the container's own process (``kubectl attach``): its output from now on, and its
+        stdin when it was created with one open. Ending the attachment leaves the container running."""
+        params = query({"stream": True, "stdin": stdin, "stdout": True, "stderr": True})
+        try:
+            reader, writer = await self.engine.hijack(f"/containers/{container_id}/attach{params}", None)
+        except EngineError as e:
+            if e.status == 404:
+                raise NotFoundError(e.message) from e
+            raise DriverError(e.message) from e
+        return DockerAttach(self, container_id, reader, writer, tty=tty)
+
     async def probe(self, request: ProbeRequest) -> ProbeOutcome:
         """For real, from the host (``hostprobe``): this driver's pod addresses are reachable from here."""
         return await self._prober.probe(request)
@@ -589,3 +601,28 @@ class DockerExec:
             if pid > 0 and info.get("Running"):
                 os.kill(pid, 9)
         self.writer.close()
+
+
+class DockerAttach(DockerExec):
+    """An attachment to a container's main process: resized and waited for as the container, never killed."""
+
+    def __init__(self, driver: DockerDriver, container_id: str, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, *, tty: bool) -> None:
+        super().__init__(driver.engine, "", reader, writer, tty=tty)
+        self.driver = driver
+        self.container_id = container_id
+
+    async def resize(self, width: int, height: int) -> None:
+        with contextlib.suppress(EngineError):
+            await self.engine.request("POST", f"/containers/{self.container_id}/resize",
+                                      params={"h": height, "w": width})
+
+    async def wait(self) -> int:
+        with contextlib.suppress(DriverError):
+            st = await self.driver.inspect(self.container_id)
+            if st.state == "exited" and st.exit_code is not None:
+                return int(st.exit_code)
+        return 0
+
+    async def kill(self) -> None:
+        self.writer.close()  # detach: the container goes on
