@@ -16,6 +16,8 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp import web
+
 from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overrides
 from shoal.agent.node import host_ip, parse_kv
 from shoal.api.quantity import InvalidQuantity, parse_quantity
@@ -54,6 +56,10 @@ class AgentArgs:
     sim_probe_result: str = "success"
     node_ip: str | None = None  # the underlay address other machines reach this node on
     network_backend: str | None = None  # None: the cluster's (the server's --network-backend)
+    metrics_interval: float = 5.0  # seconds between resource-metric samples (0: none)
+    sim_cpu_usage: str = "1m"  # simulated containers' usage without a sim.shoal.io/*-usage annotation
+    sim_memory_usage: str = "8Mi"
+    metrics_listen: str | None = None  # HOST:PORT of this agent's Prometheus /metrics (None: not served)
 
 
 def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
@@ -83,6 +89,12 @@ def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
     if args.network_backend is not None and args.network_backend not in netconfig.BACKENDS:
         raise BadArgument("--network-backend", f"{args.network_backend!r}: expected one of "
                           + ", ".join(netconfig.BACKENDS))
+    for opt, q in (("--simulate-cpu-usage", args.sim_cpu_usage), ("--simulate-memory-usage", args.sim_memory_usage)):
+        try:
+            if parse_quantity(q) < 0:
+                raise InvalidQuantity(q)
+        except InvalidQuantity:
+            raise BadArgument(opt, f"{q!r}: not a quantity (e.g. 250m, 64Mi)") from None
     if not args.server.startswith(("https://", "http://")):
         raise BadArgument("--server", f"{args.server!r}: expected https://HOST:PORT")
     ca = args.ca_file
@@ -95,8 +107,9 @@ def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
         address=args.node_ip or "",
         simulate_nodes=args.simulate_nodes, labels=labels, capacity=capacity, lease_interval=args.lease_interval,
         sim_start_delay=args.sim_start_delay, sim_complete_after=args.sim_complete_after,
-        sim_probe_result=args.sim_probe_result,
-        **{k: v for k, v in env_overrides().items() if k != "lease_interval"},
+        sim_probe_result=args.sim_probe_result, metrics_interval=args.metrics_interval,
+        sim_cpu_usage=args.sim_cpu_usage, sim_memory_usage=args.sim_memory_usage,
+        **{k: v for k, v in env_overrides().items() if k not in ("lease_interval", "metrics_interval")},
     )
     return opts, ca
 
@@ -116,6 +129,7 @@ async def run_agent(args: AgentArgs) -> None:
         loop.add_signal_handler(sig, stop.set)
     network: NetworkNode | None = None
     agent: Agent | None = None
+    prom: web.AppRunner | None = None
     try:
         if opts.runtime != "simulated" and opts.simulate_nodes <= 0:
             # the service proxy, cluster DNS and overlay of this node (simulated nodes run no pods to serve)
@@ -132,11 +146,32 @@ async def run_agent(args: AgentArgs) -> None:
                 opts = dataclasses.replace(opts, cluster_dns=(network.dns_ip,))
         agent = Agent(client, opts)
         await agent.start()
+        if args.metrics_listen:
+            prom = await serve_prometheus(args.metrics_listen)
         await stop.wait()
         log.info("agent: shutting down (containers keep running)")
     finally:
+        if prom is not None:
+            await prom.cleanup()
         if agent is not None:
             await agent.stop()
         if network is not None:
             await network.stop()
         await client.close()
+
+
+async def serve_prometheus(listen: str) -> web.AppRunner:
+    """This agent's Prometheus endpoint (``GET /metrics``: cAdvisor's container metrics, the work queues)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+    host, _, port = listen.rpartition(":")
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port)).start()
+    return runner

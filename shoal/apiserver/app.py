@@ -57,6 +57,7 @@ from shoal.apiserver.authz.rbac import denied, is_master
 from shoal.apiserver.crd.controller import CrdController
 from shoal.apiserver.eventsview import EventsView, ViewBroadcaster
 from shoal.apiserver.handlers import Handlers, parse_body, read_body, resource_key
+from shoal.apiserver.metricsapi import API_SERVICE, MetricsApi, MetricsStore
 from shoal.apiserver.nscache import NamespaceCache, Observer, WriteThrough
 from shoal.apiserver.nsdefaults import NamespaceDefaults, first_service_ip
 from shoal.apiserver.podcidrs import PodCidrGuard
@@ -183,6 +184,8 @@ class ApiServer:
                                   (cm_info, self.ns_defaults.on_configmap)):
             self.broadcasters[watched.storage_prefix].listeners.append(listener)
         self._trimmer: asyncio.Task[None] | None = None
+        # metrics.k8s.io: what the node agents push, in memory (shoal.apiserver.metricsapi)
+        self.metrics = MetricsStore()
         crd_info = kinds.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         assert crd_info is not None
         self.crd_controller = CrdController(
@@ -253,6 +256,8 @@ class ApiServer:
         for body in apiservices.to_register(kinds.GROUP_VERSIONS,
                                             (o["metadata"]["name"] for o in listed.objs or [])):
             await _create_unless_exists(api_services, body)
+        if API_SERVICE["metadata"]["name"] not in {o["metadata"]["name"] for o in listed.objs or []}:
+            await _create_unless_exists(api_services, API_SERVICE)
         # the system PriorityClasses, as upstream's bootstrap hook (the cache's load is its one list)
         await self.priority_classes.load()
         pcs = self.resources[resource_key(self._pc_info)]
@@ -512,6 +517,7 @@ class ApiServer:
 
         tunnel.install(app)
         self._install_auth_endpoints(r)
+        MetricsApi(self.metrics).install(r)
         r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/{tail:.*}", self.not_found)
