@@ -15,7 +15,13 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-from shoal.api import defaults_policy, defaults_replication, defaults_statefulset, defaults_storage
+from shoal.api import (
+    defaults_autoscaling,
+    defaults_policy,
+    defaults_replication,
+    defaults_statefulset,
+    defaults_storage,
+)
 from shoal.api.defaults_pod import (
     canonical_list,
     default_pod_spec,
@@ -56,6 +62,7 @@ _DEFAULTERS: dict[type, Defaulter] = {**defaults_storage.DEFAULTERS,  # PV, PVC,
                                       **defaults_statefulset.DEFAULTERS,
                                       **defaults_replication.DEFAULTERS,
                                       **defaults_policy.DEFAULTERS,
+                                      **defaults_autoscaling.DEFAULTERS,
                                       RoleBinding: default_subjects, ClusterRoleBinding: default_subjects}
 
 

@@ -19,6 +19,7 @@ from shoal.api.crd.validation import validate_crd, validate_crd_update
 from shoal.api.models.apiextensions import CustomResourceDefinition
 from shoal.api.models.apiregistration import APIService
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
+from shoal.api.models.autoscaling import HorizontalPodAutoscaler
 from shoal.api.models.batch import CronJob, Job
 from shoal.api.models.certificates import CertificateSigningRequest
 from shoal.api.models.core import (
@@ -38,6 +39,7 @@ from shoal.api.models.replication import ReplicationController
 from shoal.api.models.scheduling import PriorityClass
 from shoal.api.models.storage import StorageClass
 from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
+from shoal.api.validation_autoscaling import validate_hpa
 from shoal.api.validation_base import (
     FieldError,
     InvalidError,
@@ -184,6 +186,7 @@ RULES: dict[type, Rule] = {
     PersistentVolumeClaim: validate_persistent_volume_claim,
     StorageClass: validate_storage_class,
     PodDisruptionBudget: validate_pod_disruption_budget,
+    HorizontalPodAutoscaler: validate_hpa,
     ReplicationController: validate_replication_controller,
     CertificateSigningRequest: validate_csr,
     APIService: validate_api_service,

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, cast
 
 import msgspec
@@ -55,8 +56,8 @@ from shoal.apiserver.authz.index import INFOS as RBAC_INFOS
 from shoal.apiserver.authz.index import RbacIndex
 from shoal.apiserver.authz.rbac import denied, is_master
 from shoal.apiserver.crd.controller import CrdController
-from shoal.apiserver.eventsview import EventsView, ViewBroadcaster
-from shoal.apiserver.handlers import Handlers, parse_body, read_body, resource_key
+from shoal.apiserver.eventsview import CONVERSIONS, Conversion, EventsView, ViewBroadcaster
+from shoal.apiserver.handlers import Handlers, broadcaster_key, parse_body, read_body, resource_key
 from shoal.apiserver.metricsapi import API_SERVICE, MetricsApi, MetricsStore
 from shoal.apiserver.nscache import NamespaceCache, Observer, WriteThrough
 from shoal.apiserver.nsdefaults import NamespaceDefaults, first_service_ip
@@ -154,11 +155,13 @@ class ApiServer:
                                    storage_classes=self.storage_classes, authorizer=self.authorizer,
                                    accounts=self.accounts.get_in, pod_cidrs=self.pod_cidrs)
         for info in kinds.RESOURCES:
-            if "view_of" in info.extra:  # events.k8s.io Events: core's, converted (after core's, in RESOURCES)
+            if "view_of" in info.extra:  # events.k8s.io Events, autoscaling/v1 HPAs: the stored ones, converted
                 core = kinds.lookup(*info.extra["view_of"])
                 assert core is not None
-                self.resources[resource_key(info)] = EventsView(self.resources[resource_key(core)], info)
-                self.broadcasters[info.storage_prefix] = ViewBroadcaster(self.broadcasters[core.storage_prefix], info)
+                conv = CONVERSIONS[(info.group, info.kind)]
+                self.resources[resource_key(info)] = EventsView(self.resources[resource_key(core)], info, conv)
+                self.broadcasters[broadcaster_key(info)] = ViewBroadcaster(
+                    self.broadcasters[core.storage_prefix], info, partial(_convert_raw, conv=conv), conv.to_stored)
                 continue
             cache = caches.get(info.storage_prefix)
             self.resources[resource_key(info)] = Resource(
@@ -522,6 +525,10 @@ class ApiServer:
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/{tail:.*}", self.not_found)
         return app
+
+
+def _convert_raw(raw: bytes, *, conv: Conversion) -> bytes:
+    return rawobj.encode(conv.to_served(rawobj.decode(raw)))
 
 
 def error_response(e: Exception, method: str, path: str) -> web.Response:

@@ -11,7 +11,7 @@ from shoal.api.meta import Status
 from shoal.api.models.apiextensions import CustomResourceDefinition
 from shoal.api.models.apiregistration import APIService
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
-from shoal.api.models.autoscaling import Scale
+from shoal.api.models.autoscaling import HorizontalPodAutoscaler, HorizontalPodAutoscalerV1, Scale
 from shoal.api.models.batch import CronJob, Job
 from shoal.api.models.certificates import CertificateSigningRequest
 from shoal.api.models.coordination import Lease
@@ -63,6 +63,8 @@ KINDS: dict[tuple[str, str], type] = {
     ("batch/v1", "CronJob"): CronJob,
     ("coordination.k8s.io/v1", "Lease"): Lease,
     ("autoscaling/v1", "Scale"): Scale,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): HorizontalPodAutoscaler,
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): HorizontalPodAutoscalerV1,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
     ("scheduling.k8s.io/v1", "PriorityClass"): PriorityClass,
     ("networking.k8s.io/v1", "NetworkPolicy"): NetworkPolicy,
@@ -108,6 +110,8 @@ __all__ = [
     "PodTemplate",
     "PriorityClass",
     "ReplicaSet",
+    "HorizontalPodAutoscaler",
+    "HorizontalPodAutoscalerV1",
     "Scale",
     "Secret",
     "Service",

@@ -25,6 +25,7 @@ from typing import Any
 from shoal.api import views
 from shoal.apiserver.tables import (
     apiextensions,
+    autoscaling,
     certificates,
     cluster,
     config,
@@ -65,6 +66,7 @@ PRINTERS: dict[str, Printer] = {
     **storage.PRINTERS,
     **workloads.PRINTERS,
     **policy.PRINTERS,
+    **autoscaling.PRINTERS,
     **certificates.PRINTERS,
     **replication.PRINTERS,
     **rbac.PRINTERS,
