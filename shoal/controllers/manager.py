@@ -42,6 +42,7 @@ CONTROLLERS: dict[str, str] = {
     "nodeipam": "shoal.controllers.nodeipam:NodeIpamController",
     "disruption": "shoal.controllers.disruption:DisruptionController",
     "csrsigning": "shoal.controllers.csrsigning:CSRSigningController",
+    "horizontalpodautoscaling": "shoal.controllers.hpa:HorizontalPodAutoscalerController",
 }
 
 
