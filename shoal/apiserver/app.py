@@ -18,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from typing import Any, cast
 
 import msgspec
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from shoal.api import kinds
 from shoal.api.crd.kind import CustomKind
@@ -34,6 +37,7 @@ from shoal.apiserver import (
     errors,
     leanhttp,
     memtrim,
+    prom,
     rawobj,
     routing,
     strategies,
@@ -187,6 +191,10 @@ class ApiServer:
                                   (cm_info, self.ns_defaults.on_configmap)):
             self.broadcasters[watched.storage_prefix].listeners.append(listener)
         self._trimmer: asyncio.Task[None] | None = None
+        # Prometheus: requests counted and timed (shoal.apiserver.prom); other processes' /metrics sockets
+        self.request_metrics = prom.RequestMetrics()
+        self.watchers = prom.WatchersCollector(self.broadcasters)
+        self.metrics_sockets: list[Path] = []
         # metrics.k8s.io: what the node agents push, in memory (shoal.apiserver.metricsapi)
         self.metrics = MetricsStore()
         crd_info = kinds.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
@@ -277,10 +285,13 @@ class ApiServer:
         await self.crd_controller.start()
         await self.ns_defaults.start()
         self._trimmer = asyncio.create_task(memtrim.trim_periodically(), name="malloc-trim")
+        REGISTRY.register(self.watchers)
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
+        with contextlib.suppress(KeyError):
+            REGISTRY.unregister(self.watchers)
         if self._trimmer is not None:
             self._trimmer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -293,6 +304,40 @@ class ApiServer:
             await b.stop()
 
     # ---- middleware ---------------------------------------------------------------------
+    @web.middleware
+    async def metrics_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Count and time the API requests aiohttp serves (the lean server's are counted in ``dispatch``)."""
+        path = request.path
+        if not path.startswith(("/api/", "/apis/")):
+            return await handler(request)
+        gauge = self.request_metrics.inflight(request.method)
+        gauge.inc()
+        t0 = time.perf_counter()
+        code = 500
+        try:
+            resp = await handler(request)
+            code = resp.status
+            return resp
+        finally:
+            gauge.dec()
+            self._observe(request.method, path, request.query.get("watch", "") if request.query_string else "",
+                          code, time.perf_counter() - t0)
+
+    def _observe(self, method: str, path: str, watch: str, code: int, seconds: float,
+                 target: routing.Target | None = None) -> None:
+        if target is None:
+            try:
+                target = routing.parse(path, self.served)
+            except routing.RouteError:
+                target = None
+        if target is None:
+            self.request_metrics.observe(method, None, namespaced=False, named=False, sub="", watch=False,
+                                         code=code, seconds=seconds)
+            return
+        self.request_metrics.observe(method, target.info, namespaced=target.namespace is not None,
+                                     named=target.name is not None, sub=target.subresource,
+                                     watch=watch.lower() in ("1", "true", "yes"), code=code, seconds=seconds)
+
     @web.middleware
     async def error_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
@@ -369,6 +414,9 @@ class ApiServer:
 
     async def dispatch(self, request: leanhttp.Request) -> web.Response:
         """What the middlewares and the router do for an accepted request, without them."""
+        gauge = self.request_metrics.inflight(request.method)
+        gauge.inc()
+        t0 = time.perf_counter()
         try:
             if self.authenticator is not None:
                 request[USER_KEY] = await self._authenticate(request, request.peercert)
@@ -376,9 +424,11 @@ class ApiServer:
             resp = await self.handlers.handle(cast(web.Request, request), request.route)
             if not isinstance(resp, web.Response):
                 raise TypeError(f"a unary handler answered with a {type(resp).__name__}")
-            return resp
         except Exception as e:
-            return error_response(e, request.method, request.path)
+            resp = error_response(e, request.method, request.path)
+        gauge.dec()
+        self._observe(request.method, request.path, "", resp.status, time.perf_counter() - t0, request.route)
+        return resp
 
     # ---- simple endpoints ------------------------------------------------------------------
     async def health(self, request: web.Request) -> web.Response:
@@ -503,7 +553,7 @@ class ApiServer:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self.error_middleware, self.auth_middleware],
+        app = web.Application(middlewares=[self.metrics_middleware, self.error_middleware, self.auth_middleware],
                               client_max_size=4 * 1024 * 1024)
         r = app.router
         # every fixed path answers with or without a trailing slash, as upstream's router does
@@ -515,6 +565,7 @@ class ApiServer:
             r.add_get(path, handler)
             r.add_get(path + "/", handler)
         r.add_get("/openapi/v3/{path:.+}", self.openapi_doc)
+        r.add_get("/metrics", prom.handler(self.metrics_sockets))
         # the node agents' tunnel (/shoal/v1/tunnel), which pods/log and pods/exec go through
         from shoal.apiserver import tunnel
 
