@@ -144,9 +144,9 @@ def to_v2(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 def unknown_fields(obj: Mapping[str, Any]) -> list[str]:
     """Fields of a v1 body that the v1 kind does not have."""
-    from shoal.api.models.autoscaling import HorizontalPodAutoscalerV1
+    from shoal.api.models.autoscaling_v1 import HorizontalPodAutoscaler as V1
 
-    return model_unknown_fields(dict(obj), HorizontalPodAutoscalerV1)
+    return model_unknown_fields(dict(obj), V1)
 
 
 def validate_create(obj: Mapping[str, Any]) -> list[FieldError]:

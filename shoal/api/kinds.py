@@ -7,6 +7,7 @@ from shoal.api.models import (
     apiregistration,
     apps,
     autoscaling,
+    autoscaling_v1,
     batch,
     certificates,
     coordination,
@@ -72,7 +73,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  subresources=("status",), status_subresource=True),
     # v1: the stored v2 objects, converted (shoal.api.hpaconv); its own watch cache over the same keys
     ResourceInfo("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler",
-                 True, autoscaling.HorizontalPodAutoscalerV1, short_names=("hpa",), categories=_ALL,
+                 True, autoscaling_v1.HorizontalPodAutoscaler, short_names=("hpa",), categories=_ALL,
                  subresources=("status",), status_subresource=True,
                  extra={"view_of": ("autoscaling", "v2", "horizontalpodautoscalers"),
                         "broadcaster": "/registry/autoscaling/horizontalpodautoscalers/@v1"}),

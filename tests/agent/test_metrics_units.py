@@ -7,9 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from shoal.agent.cgroups import CgroupReader, Usage, detect_layout, parse_meminfo_working_set, working_set
+from shoal.agent.cgroups import (
+    CgroupReader,
+    Usage,
+    detect_layout,
+    parse_meminfo_working_set,
+    working_set,
+)
 from shoal.agent.metrics import AgentCollector, MetricsCollector, MetricsOptions, running_containers
-from shoal.agent.usagewindow import Sample, SyntheticCpu, Window, per_container, rate_of, synthetic_usage
+from shoal.agent.usagewindow import (
+    Sample,
+    SyntheticCpu,
+    Window,
+    per_container,
+    rate_of,
+    synthetic_usage,
+)
 
 CID = "ab" * 32
 

@@ -8,10 +8,11 @@ manifest file) pick the class from the ``apiVersion`` and ``kind`` it reads.
 from __future__ import annotations
 
 from shoal.api.meta import Status
+from shoal.api.models import autoscaling_v1
 from shoal.api.models.apiextensions import CustomResourceDefinition
 from shoal.api.models.apiregistration import APIService
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
-from shoal.api.models.autoscaling import HorizontalPodAutoscaler, HorizontalPodAutoscalerV1, Scale
+from shoal.api.models.autoscaling import HorizontalPodAutoscaler, Scale
 from shoal.api.models.batch import CronJob, Job
 from shoal.api.models.certificates import CertificateSigningRequest
 from shoal.api.models.coordination import Lease
@@ -64,7 +65,7 @@ KINDS: dict[tuple[str, str], type] = {
     ("coordination.k8s.io/v1", "Lease"): Lease,
     ("autoscaling/v1", "Scale"): Scale,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): HorizontalPodAutoscaler,
-    ("autoscaling/v1", "HorizontalPodAutoscaler"): HorizontalPodAutoscalerV1,
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): autoscaling_v1.HorizontalPodAutoscaler,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
     ("scheduling.k8s.io/v1", "PriorityClass"): PriorityClass,
     ("networking.k8s.io/v1", "NetworkPolicy"): NetworkPolicy,
@@ -111,7 +112,6 @@ __all__ = [
     "PriorityClass",
     "ReplicaSet",
     "HorizontalPodAutoscaler",
-    "HorizontalPodAutoscalerV1",
     "Scale",
     "Secret",
     "Service",

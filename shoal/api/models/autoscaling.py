@@ -1,36 +1,21 @@
-"""autoscaling: the ``/scale`` subresource's Scale, and the HorizontalPodAutoscaler (v2, and its v1 form).
+"""autoscaling/v2: the HorizontalPodAutoscaler, as stored (upstream's storage version).
 
-The HPA is stored as autoscaling/v2 (upstream's storage version) and served as
-v1 too, converted (``shoal.api.hpaconv``): v1 knows only a CPU utilization
-target, the rest of a v2 object travels in annotations, as upstream does.
+It is served as autoscaling/v1 too, converted (``shoal.api.hpaconv``; the v1
+models and the ``/scale`` subresource's Scale are in ``autoscaling_v1``): v1
+knows only a CPU utilization target, the rest of a v2 object travels in
+annotations, as upstream does.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-import msgspec
-
 from shoal.api.base import Model, merge_key
 from shoal.api.meta import LabelSelector, ObjectMeta
+from shoal.api.models.autoscaling_v1 import Scale, ScaleSpec, ScaleStatus
 from shoal.api.quantity import QuantityValue
 
-
-class ScaleSpec(Model):
-    replicas: int | None = None
-
-
-class ScaleStatus(Model):
-    replicas: int | None = None
-    selector: str | None = None  # the label selector in its string form
-
-
-class Scale(Model):
-    api_version: str | None = None
-    kind: str | None = None
-    metadata: ObjectMeta | None = None
-    spec: ScaleSpec | None = None
-    status: ScaleStatus | None = None
+__all__ = ["HorizontalPodAutoscaler", "Scale", "ScaleSpec", "ScaleStatus"]
 
 
 # ---- HorizontalPodAutoscaler, autoscaling/v2 (the stored version) ---------------------------------
@@ -179,28 +164,3 @@ class HorizontalPodAutoscaler(Model):
     metadata: ObjectMeta | None = None
     spec: HorizontalPodAutoscalerSpec | None = None
     status: HorizontalPodAutoscalerStatus | None = None
-
-
-# ---- autoscaling/v1: the CPU-only form, a view of the stored v2 object -----------------------------
-class HorizontalPodAutoscalerSpecV1(Model):
-    scale_target_ref: CrossVersionObjectReference
-    max_replicas: int
-    min_replicas: int | None = None
-    target_cpu_utilization_percentage: int | None = msgspec.field(default=None, name="targetCPUUtilizationPercentage")
-
-
-class HorizontalPodAutoscalerStatusV1(Model):
-    observed_generation: int | None = None
-    last_scale_time: str | None = None
-    current_replicas: int = 0
-    desired_replicas: int = 0
-    current_cpu_utilization_percentage: int | None = msgspec.field(default=None,
-                                                                   name="currentCPUUtilizationPercentage")
-
-
-class HorizontalPodAutoscalerV1(Model):
-    api_version: str | None = None
-    kind: str | None = None
-    metadata: ObjectMeta | None = None
-    spec: HorizontalPodAutoscalerSpecV1 | None = None
-    status: HorizontalPodAutoscalerStatusV1 | None = None
