@@ -28,7 +28,7 @@ from shoal.apiserver.auth import ADMIN, TokenAuthenticator, User
 from shoal.apiserver.authn import options as authn_options
 from shoal.apiserver.certs import ensure_serving_cert
 from shoal.apiserver.leanhttp import LeanServer
-from shoal.apiserver.prom import TimedStore
+from shoal.apiserver.prom import TimedStore, request_metrics_enabled
 from shoal.client import ApiClient
 from shoal.controllers.ipamplan import check_ranges
 from shoal.datadir import DataDir, ensure_token, write_private
@@ -155,7 +155,8 @@ class Server:
         self.store = open_store(opts.store, data_dir=dd.root)
         await self.store.start()
         # every store call timed for Prometheus (etcd_request_duration_seconds), whichever backend
-        self.api = ApiServer(TimedStore(self.store), authenticator=auth, service_accounts=auth.service_accounts,
+        timed = TimedStore(self.store) if request_metrics_enabled() else self.store
+        self.api = ApiServer(timed, authenticator=auth, service_accounts=auth.service_accounts,
                              server_address=f"{host}:{port}",
                              service_cidr=opts.extra.get("service_cidr", "10.43.0.0/16"),
                              ca_pem=dd.ca_crt.read_text())

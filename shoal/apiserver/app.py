@@ -193,6 +193,7 @@ class ApiServer:
         self._trimmer: asyncio.Task[None] | None = None
         # Prometheus: requests counted and timed (shoal.apiserver.prom); other processes' /metrics sockets
         self.request_metrics = prom.RequestMetrics()
+        self.count_requests = prom.request_metrics_enabled()
         self.watchers = prom.WatchersCollector(self.broadcasters)
         self.metrics_sockets: list[Path] = []
         # metrics.k8s.io: what the node agents push, in memory (shoal.apiserver.metricsapi)
@@ -308,7 +309,7 @@ class ApiServer:
     async def metrics_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Count and time the API requests aiohttp serves (the lean server's are counted in ``dispatch``)."""
         path = request.path
-        if not path.startswith(("/api/", "/apis/")):
+        if not self.count_requests or not path.startswith(("/api/", "/apis/")):
             return await handler(request)
         gauge = self.request_metrics.inflight(request.method)
         gauge.inc()
@@ -414,9 +415,17 @@ class ApiServer:
 
     async def dispatch(self, request: leanhttp.Request) -> web.Response:
         """What the middlewares and the router do for an accepted request, without them."""
+        if not self.count_requests:
+            return await self._dispatch(request)
         gauge = self.request_metrics.inflight(request.method)
         gauge.inc()
         t0 = time.perf_counter()
+        resp = await self._dispatch(request)
+        gauge.dec()
+        self._observe(request.method, request.path, "", resp.status, time.perf_counter() - t0, request.route)
+        return resp
+
+    async def _dispatch(self, request: leanhttp.Request) -> web.Response:
         try:
             if self.authenticator is not None:
                 request[USER_KEY] = await self._authenticate(request, request.peercert)
@@ -424,11 +433,9 @@ class ApiServer:
             resp = await self.handlers.handle(cast(web.Request, request), request.route)
             if not isinstance(resp, web.Response):
                 raise TypeError(f"a unary handler answered with a {type(resp).__name__}")
+            return resp
         except Exception as e:
-            resp = error_response(e, request.method, request.path)
-        gauge.dec()
-        self._observe(request.method, request.path, "", resp.status, time.perf_counter() - t0, request.route)
-        return resp
+            return error_response(e, request.method, request.path)
 
     # ---- simple endpoints ------------------------------------------------------------------
     async def health(self, request: web.Request) -> web.Response:

@@ -16,6 +16,9 @@ dict lookup, an ``inc`` and an ``observe``. Everything that can be read when
 scraped (watchers, queue depths, the agents' container figures) is a collector
 that reads state only then.
 
+``SHOAL_REQUEST_METRICS=off`` leaves requests and store calls uncounted (the
+benchmark's baseline: bench/metrics_bench.py).
+
 ``GET /metrics`` answers this process's registry (API server, controllers,
 the local agent, the in-process scheduler) plus what the scheduler process
 serves on its socket beside the API's (``shoal.scheduler.main``).
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import os
 import time
 from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -59,6 +63,13 @@ INFLIGHT = Gauge("apiserver_current_inflight_requests", "Maximal number of curre
                  "limit of this apiserver per request kind in last second.", ["request_kind"])
 STORE = Histogram("etcd_request_duration_seconds", "Etcd request latency in seconds for each operation and "
                   "object type.", ["operation", "type"], buckets=_STORE_BUCKETS)
+
+SWITCH_ENV = "SHOAL_REQUEST_METRICS"
+
+
+def request_metrics_enabled() -> bool:
+    return os.environ.get(SWITCH_ENV, "on").lower() not in ("off", "0", "false")
+
 
 _READ_ONLY = INFLIGHT.labels("readOnly")
 _MUTATING = INFLIGHT.labels("mutating")
