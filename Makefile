@@ -34,6 +34,7 @@ bench: setup
 	$(PY) bench/statefulset_bench.py
 	$(PY) bench/swarm_bench.py
 	$(PY) bench/rbac_bench.py $(ARGS)
+	$(PY) bench/metrics_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

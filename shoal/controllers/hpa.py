@@ -9,7 +9,7 @@ as upstream's ``reconcileAutoscaler``:
    StatefulSets, ReplicaSets, custom resources); a failure sets AbleToScale
    False, ``FailedGetScale``, with the API's error;
 2. outside min/max, or at zero replicas (scaling disabled), that decides;
-   otherwise each metric's proposal from the pods the scale's selector picks
+   otherwise each metric's proposal (Resource, or ContainerResource for one container) from the pods the scale's selector picks
    (the informer cache) and their ``metrics.k8s.io`` figures, computed by
    ``hpaplan.resource_replicas``; the largest wins. A pod without a request
    for the resource, no metrics, or an unsupported metric type sets
@@ -52,7 +52,7 @@ KIND = "HorizontalPodAutoscaler"
 API_VERSION = "autoscaling/v2"
 DEFAULT_SYNC_PERIOD = 15.0
 _SOURCE_REASON = {"Pods": "FailedGetPodsMetric", "Object": "FailedGetObjectMetric",
-                  "External": "FailedGetExternalMetric", "ContainerResource": "FailedGetContainerResourceMetric"}
+                  "External": "FailedGetExternalMetric"}
 
 
 def _milli(value: Any) -> int:
@@ -83,14 +83,17 @@ def _behavior(spec: dict[str, Any]) -> Behavior | None:
     return Behavior(rules(b.get("scaleUp"), 0.0), rules(b.get("scaleDown"), hpaplan.DOWNSCALE_STABILIZATION))
 
 
-def pod_info(pod: Body, resource: str, metric: dict[str, Any] | None) -> PodInfo:
-    """A pod and its metrics as the calculator takes them (usage and requests summed over containers)."""
+def pod_info(pod: Body, resource: str, metric: dict[str, Any] | None, container: str = "") -> PodInfo:
+    """A pod and its metrics as the calculator takes them (usage and requests summed over its containers,
+    or those of one ``container`` for a ContainerResource metric)."""
     md = views.meta(pod)
     st = views.status(pod)
     ready = views.condition(pod, "Ready")
     requests: int | None = 0
     missing = ""
     for c in views.containers(pod):
+        if container and c.get("name") != container:
+            continue
         q = ((c.get("resources") or {}).get("requests") or {}).get(resource)
         if q is None:
             requests, missing = None, str(c.get("name"))
@@ -99,7 +102,8 @@ def pod_info(pod: Body, resource: str, metric: dict[str, Any] | None) -> PodInfo
         requests += _milli(q)
     usage = None
     if metric is not None:
-        usage = sum(_milli((c.get("usage") or {}).get(resource, 0)) for c in metric.get("containers") or [])
+        usage = sum(_milli((c.get("usage") or {}).get(resource, 0)) for c in metric.get("containers") or []
+                    if not container or c.get("name") == container)
     window = str((metric or {}).get("window") or "0s").rstrip("s")
     return PodInfo(
         name=str(md.get("name")), phase=str(st.get("phase") or "Pending"),
@@ -287,7 +291,7 @@ class HorizontalPodAutoscalerController(Controller):
         errors: list[str] = []
         for m in specs:
             typ = m.get("type")
-            if typ != "Resource":
+            if typ not in ("Resource", "ContainerResource"):
                 reason = _SOURCE_REASON.get(str(typ), "InvalidMetricSourceType")
                 err = (f"unable to get metric {typ}: no custom metrics API (custom.metrics.k8s.io) or external "
                        "metrics API (external.metrics.k8s.io) is served")
@@ -295,32 +299,38 @@ class HorizontalPodAutoscalerController(Controller):
                 cond("ScalingActive", "False", reason, f"the HPA was unable to compute the replica count: {err}")
                 errors.append(err)
                 continue
-            res = m.get("resource") or {}
+            field = "resource" if typ == "Resource" else "containerResource"
+            res = m.get(field) or {}
             name = str(res.get("name") or "")
+            container = str(res.get("container") or "") if typ == "ContainerResource" else ""
             target = res.get("target") or {}
-            infos = [pod_info(p, name, metrics.get(views.name(p))) for p in pods]
+            infos = [pod_info(p, name, metrics.get(views.name(p)), container) for p in pods]
             try:
                 if target.get("averageValue") is not None:
                     prop: Proposal = hpaplan.resource_replicas(current, infos, name,
                                                                average=_milli(target["averageValue"]), now=now)
-                    label = f"{name} resource"
+                    label = f"{name} resource" + (f" of container {container}" if container else "")
                 else:
                     prop = hpaplan.resource_replicas(current, infos, name,
                                                      utilization=int(target.get("averageUtilization") or 0), now=now)
-                    label = f"{name} resource utilization (percentage of request)"
+                    label = (f"{name} container resource utilization (percentage of request)" if container
+                             else f"{name} resource utilization (percentage of request)")
             except MetricError as e:
                 what = "usage" if target.get("averageValue") is not None else "utilization"
                 err = f"failed to get {name} {what}: {e}"
-                self._event(hpa, "Warning", "FailedGetResourceMetric", err)
-                cond("ScalingActive", "False", "FailedGetResourceMetric",
-                     f"the HPA was unable to compute the replica count: {err}")
+                reason = "FailedGetContainerResourceMetric" if container else "FailedGetResourceMetric"
+                self._event(hpa, "Warning", reason, err)
+                cond("ScalingActive", "False", reason, f"the HPA was unable to compute the replica count: {err}")
                 errors.append(f"failed to get {name} resource metric value: {err}")
                 continue
             cur: dict[str, Any] = {"averageValue": f"{prop.average}m" if prop.average % 1000 else
                                    str(prop.average // 1000)}
             if prop.utilization is not None:
                 cur["averageUtilization"] = prop.utilization
-            current_metrics.append({"type": "Resource", "resource": {"name": name, "current": cur}})
+            entry: dict[str, Any] = {"name": name, "current": cur}
+            if container:
+                entry["container"] = container
+            current_metrics.append({"type": typ, field: entry})
             if best is None or prop.replicas > best[0]:
                 best = (prop.replicas, label)
         if current_metrics:

@@ -133,3 +133,21 @@ def test_behavior_stabilization_windows() -> None:
     assert (n.replicas, n.able_reason) == (6, "ScaleDownStabilized")
     n = normalize(6, 2, min_replicas=1, max_replicas=10, behavior=b, history=h, now=NOW + 31)
     assert (n.replicas, n.able_reason, n.limited_reason) == (2, "ReadyForNewScale", "DesiredWithinRange")
+
+
+def test_pod_info_sums_containers_or_picks_one() -> None:
+    from shoal.controllers.hpa import pod_info
+
+    pod = {"metadata": {"name": "w"}, "spec": {"containers": [
+        {"name": "a", "resources": {"requests": {"cpu": "100m"}}},
+        {"name": "b", "resources": {"requests": {"cpu": "0.3"}}}]},
+        "status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z",
+                   "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:05Z"}]}}
+    metric = {"timestamp": "2026-01-01T00:01:00Z", "window": "10.5s", "containers": [
+        {"name": "a", "usage": {"cpu": "50000000n"}}, {"name": "b", "usage": {"cpu": "1m"}}]}
+    both = pod_info(pod, "cpu", metric)
+    assert (both.requests, both.metric, both.ready, both.metric_window) == (400, 51, True, 10.5)
+    one = pod_info(pod, "cpu", metric, "b")
+    assert (one.requests, one.metric) == (300, 1)
+    missing = pod_info(pod, "memory", None)
+    assert (missing.requests, missing.missing_request, missing.metric) == (None, "a", None)
