@@ -177,3 +177,40 @@ spec:
     assert c["message"].startswith("the HPA controller was unable to get the target's current scale: "), c
     events = srv.kubectl("get", "events", "--field-selector", "involvedObject.name=noscale", "-o", "json").stdout
     assert "FailedGetScale" in events
+
+
+def test_hpa_scales_a_statefulset(cluster: RunningServer) -> None:
+    srv = cluster
+    srv.kubectl("apply", "-f", "-", input="""
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 1
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata:
+      labels: {app: db}
+      annotations: {sim.shoal.io/memory-usage: 96Mi}
+    spec:
+      containers:
+      - {name: main, image: registry.local/db:1, resources: {requests: {cpu: 10m, memory: 64Mi}}}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: db}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: StatefulSet, name: db}
+  maxReplicas: 2
+  metrics:
+  - type: Resource
+    resource: {name: memory, target: {type: AverageValue, averageValue: 64Mi}}
+""")
+    # 96Mi against 64Mi a pod: 1.5x, so 2 (the maximum)
+    wait_for("the StatefulSet scaled to 2", lambda: json.loads(srv.kubectl(
+        "get", "sts", "db", "-o", "json").stdout)["spec"]["replicas"] == 2)
+    # the current average in bytes, as upstream prints a milli-quantity of memory
+    out = wait_for("TARGETS", lambda: (t := srv.kubectl("get", "hpa", "db").stdout) and
+                   "memory: 100663296/64Mi" in t and t)
+    assert "StatefulSet/db" in out
