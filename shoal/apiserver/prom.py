@@ -9,10 +9,11 @@
 - ``etcd_request_duration_seconds{operation,type}``: each store call (``TimedStore``),
   whichever backend (the name upstream gives its storage latency).
 
-Why it stays cheap on the request path (measured in docs/benchmarks.md): a
-request's labels are looked up once per distinct label set in a plain dict of
+Why it stays cheap on the request path (measured in docs/benchmarks.md): the
+counters and histograms are ``shoal.promlite``'s plain attributes (no locks),
+and a request's labels are looked up once per distinct label set in a dict of
 ``(counter child, histogram child)`` pairs, so a request costs one tuple, one
-dict lookup, an ``inc`` and an ``observe``. Everything that can be read when
+dict lookup, an add and a bisect. Everything that can be read when
 scraped (watchers, queue depths, the agents' container figures) is a collector
 that reads state only then.
 
@@ -39,15 +40,13 @@ from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
-    Counter,
-    Gauge,
-    Histogram,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from shoal.api.registry import ResourceInfo
+from shoal.promlite import CounterFamily, Families, HistogramFamily
 from shoal.store.base import KeyValue, Store, WatchEvent
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30,
@@ -55,14 +54,42 @@ _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2
 _STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _LABELS = ("verb", "group", "version", "resource", "subresource", "scope", "component")
 
-REQUESTS = Counter("apiserver_request", "Counter of apiserver requests broken out for each verb, dry run value, "
-                   "group, version, resource, scope, component, and HTTP response code.", [*_LABELS, "code"])
-DURATION = Histogram("apiserver_request_duration_seconds", "Response latency distribution in seconds for each "
-                     "verb, group, version, resource, subresource, scope and component.", _LABELS, buckets=_BUCKETS)
-INFLIGHT = Gauge("apiserver_current_inflight_requests", "Maximal number of currently used inflight request "
-                 "limit of this apiserver per request kind in last second.", ["request_kind"])
-STORE = Histogram("etcd_request_duration_seconds", "Etcd request latency in seconds for each operation and "
-                  "object type.", ["operation", "type"], buckets=_STORE_BUCKETS)
+REQUESTS = CounterFamily("apiserver_request", "Counter of apiserver requests broken out for each verb, dry run "
+                         "value, group, version, resource, scope, component, and HTTP response code.",
+                         [*_LABELS, "code"])
+DURATION = HistogramFamily("apiserver_request_duration_seconds", "Response latency distribution in seconds for "
+                           "each verb, group, version, resource, subresource, scope and component.", _LABELS,
+                           buckets=_BUCKETS)
+STORE = HistogramFamily("etcd_request_duration_seconds", "Etcd request latency in seconds for each operation and "
+                        "object type.", ["operation", "type"], buckets=_STORE_BUCKETS)
+
+
+class Inflight:
+    """In-flight requests by kind (a plain count, read when scraped)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self) -> None:
+        self.value += 1
+
+    def dec(self) -> None:
+        self.value -= 1
+
+
+class _InflightCollector(Collector):
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        g = GaugeMetricFamily("apiserver_current_inflight_requests", "Maximal number of currently used inflight "
+                              "request limit of this apiserver per request kind in last second.",
+                              labels=["request_kind"])
+        g.add_metric(["readOnly"], float(_READ_ONLY.value))
+        g.add_metric(["mutating"], float(_MUTATING.value))
+        yield g
 
 SWITCH_ENV = "SHOAL_REQUEST_METRICS"
 
@@ -71,8 +98,10 @@ def request_metrics_enabled() -> bool:
     return os.environ.get(SWITCH_ENV, "on").lower() not in ("off", "0", "false")
 
 
-_READ_ONLY = INFLIGHT.labels("readOnly")
-_MUTATING = INFLIGHT.labels("mutating")
+_READ_ONLY = Inflight()
+_MUTATING = Inflight()
+REGISTRY.register(Families(REQUESTS, DURATION, STORE))
+REGISTRY.register(_InflightCollector())
 _VERBS = {"POST": "POST", "PUT": "PUT", "PATCH": "PATCH", "DELETE": "DELETE"}
 _LONG_RUNNING = frozenset({"log", "exec", "attach", "portforward"})
 
@@ -86,7 +115,7 @@ class RequestMetrics:
         self._children: dict[tuple[str, ...], Children] = {}
 
     @staticmethod
-    def inflight(method: str) -> Any:
+    def inflight(method: str) -> Inflight:
         return _READ_ONLY if method == "GET" else _MUTATING
 
     def observe(self, method: str, info: ResourceInfo | None, *, namespaced: bool, named: bool, sub: str,

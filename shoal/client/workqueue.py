@@ -22,19 +22,21 @@ import weakref
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, Histogram
+from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from shoal.promlite import HistogramFamily
 
 log = logging.getLogger(__name__)
 
 
 _BUCKETS = (1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0)
 # yielded by the collector below (not registered on their own)
-QUEUE_DURATION = Histogram("workqueue_queue_duration_seconds", "How long in seconds an item stays in workqueue "
-                           "before being requested.", ["name"], buckets=_BUCKETS, registry=None)
-WORK_DURATION = Histogram("workqueue_work_duration_seconds", "How long in seconds processing an item from "
-                          "workqueue takes.", ["name"], buckets=_BUCKETS, registry=None)
+QUEUE_DURATION = HistogramFamily("workqueue_queue_duration_seconds", "How long in seconds an item stays in "
+                                 "workqueue before being requested.", ["name"], buckets=_BUCKETS)
+WORK_DURATION = HistogramFamily("workqueue_work_duration_seconds", "How long in seconds processing an item from "
+                                "workqueue takes.", ["name"], buckets=_BUCKETS)
 _QUEUES: weakref.WeakSet[WorkQueue] = weakref.WeakSet()
 
 

@@ -16,18 +16,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from shoal.promlite import HistogramFamily
 
 if TYPE_CHECKING:
     from shoal.scheduler.worker import Scheduler
 
 _BUCKETS = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 # not registered anywhere: the collector below yields it, in whichever registry the scheduler is in
-ATTEMPT_DURATION = Histogram("scheduler_scheduling_attempt_duration_seconds", "Scheduling attempt latency in "
-                             "seconds (scheduling algorithm + binding)", ["result", "profile"], buckets=_BUCKETS,
-                             registry=None)
+ATTEMPT_DURATION = HistogramFamily("scheduler_scheduling_attempt_duration_seconds", "Scheduling attempt latency "
+                                   "in seconds (scheduling algorithm + binding)", ["result", "profile"],
+                                   buckets=_BUCKETS)
 
 
 class SchedulerCollector(Collector):
