@@ -112,13 +112,36 @@ def observe_cost() -> float:
     return round((time.perf_counter() - t) / n * 1e6, 2)
 
 
+def store_timing_cost() -> float:
+    """Microseconds ``TimedStore`` adds to one store call (a get of an in-memory store), in process."""
+    import asyncio
+
+    from shoal.apiserver.prom import TimedStore
+
+    class Mem:
+        async def get(self, key: str) -> None:
+            return None
+
+    async def run(store: Any, n: int) -> float:
+        t = time.perf_counter()
+        for _ in range(n):
+            await store.get("/registry/core/pods/x/p")
+        return (time.perf_counter() - t) / n
+
+    n = 100_000
+    raw = asyncio.run(run(Mem(), n))
+    timed = asyncio.run(run(TimedStore(Mem()), n))  # type: ignore[arg-type]
+    return round((timed - raw) * 1e6, 2)
+
+
 def bench_api(quick: bool) -> dict[str, Any]:
     pods = 1000 if quick else 5000
     rounds: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
     for _ in range(1 if quick else 4):
         for mode in ("off", "on"):
             rounds[mode].append(api_round(mode == "on", pods))
-    out: dict[str, Any] = {"pods": pods, "rounds": rounds, "observe_us_in_process": observe_cost()}
+    out: dict[str, Any] = {"pods": pods, "rounds": rounds, "observe_us_in_process": observe_cost(),
+                           "store_timing_us_per_call": store_timing_cost()}
     for mode, rs in rounds.items():
         out[f"{mode}_create_per_s"] = round(statistics.median(r["create_per_s"] for r in rs))
         out[f"{mode}_server_cpu_us"] = round(statistics.median(r["server_cpu_us"] for r in rs))
