@@ -6,7 +6,8 @@ or ``observe`` takes a lock and goes through value wrappers (multiprocess suppor
 request cost ~8 us, about 3% of a pod create's server CPU. These are plain Python attributes
 (an ``int`` add; a ``bisect`` and two adds for a histogram; 0.2-0.4 us) in one event loop,
 which needs no lock; ``Family.collect`` turns them into prometheus-client metric families when
-``/metrics`` is read, so the exposition, names and types are the library's.
+``/metrics`` is read, so the exposition, names and types are the library's. ``serve`` is the
+small ``/metrics`` endpoint of a process that has no API server (a remote agent, the scheduler).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator, Sequence
 
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -100,3 +103,21 @@ class Families(Collector):
     def collect(self) -> Iterator[Metric]:
         for fam in self.families:
             yield from fam.collect()
+
+
+async def serve(registry: CollectorRegistry, *, tcp: tuple[str, int] | None = None,
+                unix: str | None = None) -> web.AppRunner:
+    """A small ``GET /metrics`` server of ``registry`` (a remote agent's port, the scheduler's socket)."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    if tcp is not None:
+        await web.TCPSite(runner, *tcp).start()
+    if unix is not None:
+        await web.UnixSite(runner, unix).start()
+    return runner

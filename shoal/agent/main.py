@@ -162,16 +162,9 @@ async def run_agent(args: AgentArgs) -> None:
 
 async def serve_prometheus(listen: str) -> web.AppRunner:
     """This agent's Prometheus endpoint (``GET /metrics``: cAdvisor's container metrics, the work queues)."""
-    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+    from prometheus_client import REGISTRY
+
+    from shoal.promlite import serve
 
     host, _, port = listen.rpartition(":")
-
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port)).start()
-    return runner
+    return await serve(REGISTRY, tcp=(host.strip("[]") or "127.0.0.1", int(port)))

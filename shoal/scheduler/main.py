@@ -23,11 +23,12 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from shoal import eventloop
 from shoal.client import ApiClient
 from shoal.gctune import tune
+from shoal.promlite import serve
 from shoal.scheduler.config import ConfigError, SchedulerConfig, load_config_text
 from shoal.scheduler.prom import register_scheduler_metrics
 from shoal.scheduler.worker import Scheduler
@@ -47,16 +48,8 @@ async def serve_metrics(scheduler: Scheduler, path: Path) -> web.AppRunner:
     """The scheduler's own metrics (``shoal.scheduler.prom``) on a Unix socket, for the server's /metrics."""
     registry = CollectorRegistry(auto_describe=False)
     register_scheduler_metrics(scheduler, registry)
-
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
     path.unlink(missing_ok=True)
-    await web.UnixSite(runner, str(path)).start()
+    runner = await serve(registry, unix=str(path))
     os.chmod(path, 0o600)
     return runner
 
