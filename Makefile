@@ -33,7 +33,15 @@ bench: setup
 	$(PY) bench/apply_bench.py
 	$(PY) bench/statefulset_bench.py
 	$(PY) bench/swarm_bench.py
+	$(PY) bench/ecs_bench.py
 	$(PY) bench/rbac_bench.py $(ARGS)
+	$(PY) bench/ingress_bench.py $(ARGS)
+	$(PY) bench/marathon_bench.py
+	$(PY) bench/etcd_write_bench.py $(ARGS)
+	$(PY) bench/ui_bench.py $(ARGS)
+	$(PY) bench/ha_bench.py $(ARGS)
+	$(PY) bench/audit_bench.py
+	$(PY) bench/webhook_bench.py $(ARGS)
 	$(PY) bench/metrics_bench.py $(ARGS)
 
 clean:

@@ -34,3 +34,24 @@ def render(*, server: str, ca_pem: bytes, token: str | None = None, name: str = 
         "preferences": {},
     }
     return str(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def render_servers(*, servers: list[str], healthy: list[bool], ca_pem: bytes, token: str,
+                   name: str = "shoal") -> str:
+    """A kubeconfig for a cluster of several servers.
+
+    A kubeconfig cluster has one server, so the context ``name`` (the current one) points at the first
+    server that answered healthy (the first listed if none did) and every server also gets a context of
+    its own, ``name-1`` .. ``name-N`` in order, for ``kubectl --context`` when that one is down."""
+    if len(servers) != len(healthy) or not servers:
+        raise ValueError("one health answer per server, and at least one server")
+    chosen = next((s for s, ok in zip(servers, healthy, strict=True) if ok), servers[0])
+    cfg = yaml.safe_load(render(server=chosen, ca_pem=ca_pem, token=token, name=name))
+    user = cfg["users"][0]["name"]
+    ca = cfg["clusters"][0]["cluster"]["certificate-authority-data"]
+    for i, server in enumerate(servers, 1):
+        cfg["clusters"].append({"name": f"{name}-{i}", "cluster": {"server": server,
+                                                                  "certificate-authority-data": ca}})
+        cfg["contexts"].append({"name": f"{name}-{i}", "context": {"cluster": f"{name}-{i}", "user": user,
+                                                                   "namespace": "default"}})
+    return str(yaml.safe_dump(cfg, sort_keys=False))

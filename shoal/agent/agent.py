@@ -5,7 +5,9 @@ nodes named ``<name>-0`` ... ``<name>-<N-1>``) with a Lease heartbeat, watches
 the pods bound to its nodes through one informer, and runs a keyed work queue
 of pod syncs (``pods.PodWorker``). Driver notifications (a container exited)
 and probe results enqueue the pod again; a slow periodic resync and an orphan
-sweep (containers whose pod is gone) heal anything missed. On start it adopts
+sweep (containers whose pod is gone) heal anything missed; the sweep touches only
+the containers labelled with this cluster's ID (``shoal.clusterid``), never
+those of another cluster on the same machine. On start it adopts
 whatever already runs for its pods: a sync of a pod whose containers are up
 finds nothing to do.
 
@@ -33,6 +35,7 @@ from typing import Any, cast
 
 from prometheus_client import REGISTRY
 
+from shoal import clusterid
 from shoal.agent.drivers.base import LABEL_NODE, LABEL_POD_UID, Driver
 from shoal.agent.drivers.podnet import PodNetwork
 from shoal.agent.metrics import AgentCollector, MetricsCollector, MetricsOptions, UsageSource
@@ -88,6 +91,7 @@ class AgentOptions:
     cluster_cidr: str = ""  # pods' traffic leaving it is masqueraded ("": leaving the node's range)
     pod_mtu: int = 0  # of pods' interfaces (the overlay's; 0: the kernel's default)
     pod_cidr_wait: float = 30.0  # seconds start-up waits for the Node's podCIDR before going on without
+    cluster_id: str = ""  # the cluster's ID (shoal.clusterid; "": asked of the API at start)
     # resource metrics (shoal.agent.metrics): seconds between samples (0: none), simulated usage defaults
     metrics_interval: float = 5.0
     sim_cpu_usage: str = "1m"
@@ -136,6 +140,7 @@ class Agent:
         self.volume_dir = opts.state_dir.parent / "volumes"  # where this node's local volumes live
         self._grown: dict[str, int] = {}  # local PV -> the size its file system has been brought to
         self.podnet = self._pod_network(opts)
+        self.cluster_id = opts.cluster_id
         self.metrics: MetricsCollector | None = None
         self._prom: AgentCollector | None = None
 
@@ -157,6 +162,7 @@ class Agent:
         opts = self.opts
         runtime = "simulated" if opts.simulate_nodes > 0 and opts.runtime == "auto" else opts.runtime
         address = opts.address or host_ip()
+        self.cluster_id = opts.cluster_id or await clusterid.fetch(self.client)
         self.driver, self.service = await open_runtime(RuntimeOptions(
             runtime=runtime, docker_host=opts.docker_host, node_name=opts.node_name if opts.simulate_nodes == 0
             else "", state_dir=opts.state_dir, sim_start_delay=opts.sim_start_delay,
@@ -189,7 +195,8 @@ class Agent:
                 recorder=EventRecorder(self.client, "kubelet", host=self.node_names[0]),
                 lookup=self._lookup, requeue=self._requeue, host_ip=address, scheme=version.split("://")[0],
                 opts=PodOptions(backoff_base=opts.backoff_base, backoff_max=opts.backoff_max,
-                                lifecycle_events=driver.name != "simulated", cluster_dns=opts.cluster_dns),
+                                lifecycle_events=driver.name != "simulated", cluster_dns=opts.cluster_dns,
+                                cluster_id=self.cluster_id),
                 volumes=volumes, node_capacity=opts.capacity,
             )
             self.informer.add_handler(self._on_add, self._on_update, self._on_delete)
@@ -494,7 +501,9 @@ class Agent:
             if self._ours(pod):
                 live[views.uid(pod)] = views.key(pod)
         labels = {LABEL_NODE: self.opts.node_name} if self.opts.simulate_nodes == 0 else None
-        orphans = {c.labels.get(LABEL_POD_UID, "") for c in await self.driver.list_containers(labels)}
+        # only this cluster's: another cluster on this machine may name its node as this one is named
+        orphans = {c.labels.get(LABEL_POD_UID, "") for c in await self.driver.list_containers(labels)
+                   if clusterid.owned(c.labels, self.cluster_id)}
         orphans |= set(self.worker.volumes.known_dirs())  # volumes left by pods deleted while we were away
         for uid in orphans - set(live) - set(self.worker.keys_by_uid) - {""}:
             log.info("agent: removing the containers and volumes of pod uid %s, which no longer exists", uid)
@@ -513,7 +522,8 @@ class Agent:
         obj = self.informer.get_by(namespace, pod)
         if obj is None or not self._ours(obj):
             raise LookupError(f'pod "{pod}" not found on this node')
-        names = [c["name"] for c in views.containers(obj) + views.containers(obj, init=True)]
+        names = [c["name"] for c in views.containers(obj) + views.containers(obj, init=True)
+                 + views.ephemeral_containers(obj)]
         if not container:
             container = names[0] if names else ""
         if container not in names:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from shoal import clusterid
+from shoal.agent import join
 from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overrides
 from shoal.agent.node import host_ip, parse_kv
 from shoal.api.quantity import InvalidQuantity, parse_quantity
@@ -95,8 +97,11 @@ def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
                 raise InvalidQuantity(q)
         except InvalidQuantity:
             raise BadArgument(opt, f"{q!r}: not a quantity (e.g. 250m, 64Mi)") from None
-    if not args.server.startswith(("https://", "http://")):
-        raise BadArgument("--server", f"{args.server!r}: expected https://HOST:PORT")
+    from shoal.client.failover import split_servers
+
+    for url in split_servers(args.server) or [args.server]:
+        if not url.startswith(("https://", "http://")):
+            raise BadArgument("--server", f"{url!r}: expected https://HOST:PORT")
     ca = args.ca_file
     if ca is None and (args.data_dir / "ca.crt").exists():
         ca = str(args.data_dir / "ca.crt")
@@ -114,14 +119,39 @@ def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
     return opts, ca
 
 
+class JoinRefused(Exception):
+    """The node cannot join this cluster: the message says which input is another cluster's (shoal.agent.join)."""
+
+
+def _check_data_dir(args: AgentArgs, cluster_id: str) -> None:
+    """The agent's data dir belongs to one cluster (its ``cluster-id``, written at the first join)."""
+    try:
+        ident = clusterid.check(local=clusterid.read(args.data_dir), stored_before=cluster_id, stored=cluster_id,
+                                where=f"data dir {args.data_dir}", store=f"the server at {args.server}",
+                                hint="use another --data-dir to join that server's cluster")
+    except clusterid.ClusterMismatch as e:
+        raise JoinRefused(str(e)) from None
+    if ident.write:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        clusterid.write(args.data_dir, ident.cluster_id)
+
+
 async def run_agent(args: AgentArgs) -> None:
     opts, ca = options(args)
-    client = ApiClient.http(args.server, token=args.token, ca_file=ca, user_agent=f"shoal-agent/{opts.node_name}",
-                            limit=128)
+    from shoal.client.failover import split_servers
+
+    # several servers (--server A,B or repeated): failover in order (shoal.client.failover)
+    client = ApiClient.servers(split_servers(args.server), token=args.token, ca_file=ca,
+                               user_agent=f"shoal-agent/{opts.node_name}", limit=128)
     try:
         await client.request("GET", "/api", timeout=15)  # fail fast on a wrong URL, CA or token
-    except Exception:
+        cluster_id = await clusterid.fetch(client)
+        _check_data_dir(args, cluster_id)
+    except Exception as e:
         await client.close()
+        why = join.explain(e, server=args.server, ca_file=ca)
+        if why is not None:
+            raise JoinRefused(why) from None
         raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -131,6 +161,7 @@ async def run_agent(args: AgentArgs) -> None:
     agent: Agent | None = None
     prom: web.AppRunner | None = None
     try:
+        opts = dataclasses.replace(opts, cluster_id=cluster_id)
         if opts.runtime != "simulated" and opts.simulate_nodes <= 0:
             # the service proxy, cluster DNS and overlay of this node (simulated nodes run no pods to serve)
             cluster = await netconfig.fetch(client) or netconfig.NetworkConfig()
@@ -138,7 +169,8 @@ async def run_agent(args: AgentArgs) -> None:
             network = NetworkNode(client, node_name=opts.node_name,
                                   service_cidr=os.environ.get("SHOAL_SERVICE_CIDR", cluster.service_cidr),
                                   overlay=OverlaySettings(args.network_backend or cluster.backend, node_ip,
-                                                          vni=cluster.vni, port=cluster.port))
+                                                          vni=cluster.vni, port=cluster.port),
+                                  cluster_id=opts.cluster_id)
             await network.start()
             opts = dataclasses.replace(opts, address=node_ip, cluster_cidr=opts.cluster_cidr or cluster.cluster_cidr,
                                        pod_mtu=opts.pod_mtu or network.pod_mtu)

@@ -16,8 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from shoal.api import (
+    defaults_admissionregistration,
     defaults_autoscaling,
     defaults_policy,
+    defaults_quota,
     defaults_replication,
     defaults_statefulset,
     defaults_storage,
@@ -62,6 +64,8 @@ _DEFAULTERS: dict[type, Defaulter] = {**defaults_storage.DEFAULTERS,  # PV, PVC,
                                       **defaults_statefulset.DEFAULTERS,
                                       **defaults_replication.DEFAULTERS,
                                       **defaults_policy.DEFAULTERS,
+                                      **defaults_admissionregistration.DEFAULTERS,
+                                      **defaults_quota.DEFAULTERS,
                                       **defaults_autoscaling.DEFAULTERS,
                                       RoleBinding: default_subjects, ClusterRoleBinding: default_subjects}
 

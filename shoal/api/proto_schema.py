@@ -210,7 +210,7 @@ _SERVED: dict[str, str] = {
     "batch/v1": "CronJob Job",
     "coordination.k8s.io/v1": "Lease",
     "scheduling.k8s.io/v1": "PriorityClass",
-    "networking.k8s.io/v1": "NetworkPolicy",
+    "networking.k8s.io/v1": "Ingress IngressClass NetworkPolicy",
     "storage.k8s.io/v1": "StorageClass",
     "policy/v1": "Eviction PodDisruptionBudget",
     "authentication.k8s.io/v1": "SelfSubjectReview TokenRequest TokenReview",

@@ -15,7 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shoal.api import validation_admissionregistration
 from shoal.api.crd.validation import validate_crd, validate_crd_update
+from shoal.api.models.admissionregistration import (
+    MutatingWebhookConfiguration,
+    ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding,
+    ValidatingWebhookConfiguration,
+)
 from shoal.api.models.apiextensions import CustomResourceDefinition
 from shoal.api.models.apiregistration import APIService
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
@@ -31,9 +38,10 @@ from shoal.api.models.core import (
     Service,
     ServiceAccount,
 )
-from shoal.api.models.networking import NetworkPolicy
+from shoal.api.models.networking import IngressClass, NetworkPolicy
 from shoal.api.models.pod import Pod, PodTemplate
 from shoal.api.models.policy import PodDisruptionBudget
+from shoal.api.models.quota import LimitRange, ResourceQuota
 from shoal.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from shoal.api.models.replication import ReplicationController
 from shoal.api.models.scheduling import PriorityClass
@@ -72,6 +80,7 @@ from shoal.api.validation_core import (
 from shoal.api.validation_networking import validate_network_policy
 from shoal.api.validation_pod import validate_pod_spec, validate_pod_spec_update
 from shoal.api.validation_policy import validate_pod_disruption_budget
+from shoal.api.validation_quota import validate_limit_range, validate_resource_quota
 from shoal.api.validation_rbac import (
     path_segment_name,
     validate_binding_update,
@@ -114,7 +123,9 @@ __all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update",
 
 CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass,
                                     ClusterRole, ClusterRoleBinding, CustomResourceDefinition, CertificateSigningRequest,
-                                    APIService)
+                                    APIService, IngressClass, ValidatingWebhookConfiguration,
+                                    MutatingWebhookConfiguration, ValidatingAdmissionPolicy,
+                                    ValidatingAdmissionPolicyBinding)
 NameCheck = Callable[[str], list[str]]
 Rule = Callable[[Any], list[FieldError]]
 UpdateRule = Callable[[Any, Any], list[FieldError]]
@@ -186,6 +197,8 @@ RULES: dict[type, Rule] = {
     PersistentVolumeClaim: validate_persistent_volume_claim,
     StorageClass: validate_storage_class,
     PodDisruptionBudget: validate_pod_disruption_budget,
+    ResourceQuota: validate_resource_quota,
+    LimitRange: validate_limit_range,
     HorizontalPodAutoscaler: validate_hpa,
     ReplicationController: validate_replication_controller,
     CertificateSigningRequest: validate_csr,
@@ -195,6 +208,7 @@ RULES: dict[type, Rule] = {
     RoleBinding: validate_role_binding,
     ClusterRoleBinding: validate_cluster_role_binding,
     CustomResourceDefinition: validate_crd,
+    **validation_admissionregistration.RULES,
 }
 
 

@@ -5,7 +5,11 @@ Each allocated address is a reservation key in the store
 created with the store's atomic create, so two API servers on one etcd can
 never hand out the same address. A reservation is made before the Service is
 written and released if that write fails; a repair pass at start-up releases
-reservations whose Service is gone (a crash between the two writes).
+reservations whose Service is gone (a crash between the two writes). On a
+store other servers share, a reservation without its Service may be another
+server's create in flight, so there the pass releases only what was orphaned,
+unchanged (same mod_revision, deleted by compare-and-swap), across a grace
+period longer than any request takes.
 
 A requested address that is out of range or taken is a 422 naming the field,
 as upstream: ``spec.clusterIPs: Invalid value: ["10.43.0.5"]: failed to
@@ -14,6 +18,7 @@ allocate IP 10.43.0.5: provided IP is already allocated``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -24,7 +29,7 @@ from typing import Any
 import msgspec
 
 from shoal.apiserver import errors, rawobj
-from shoal.store.base import KeyExistsError, NotFoundError, Store
+from shoal.store.base import ConflictError, KeyExistsError, NotFoundError, Store
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +185,8 @@ class ServiceAllocator:
         for k in keys:
             await self._release(k)
 
-    async def repair(self, services_prefix: str) -> int:
-        """Release reservations no Service holds (left by a crash between two writes)."""
+    async def _orphans(self, services_prefix: str) -> dict[str, int]:
+        """Reservations no Service holds: key -> mod_revision."""
         kvs, _, _ = await self.store.list(services_prefix)
         held_ips: set[str] = set()
         held_ports: set[int] = set()
@@ -189,13 +194,25 @@ class ServiceAllocator:
             ips, ports = self.held(rawobj.decode(kv.value))
             held_ips |= ips
             held_ports |= ports
-        freed = 0
+        out: dict[str, int] = {}
         for prefix, held in ((IP_PREFIX, {str(i) for i in held_ips}), (PORT_PREFIX, {str(p) for p in held_ports})):
             res, _, _ = await self.store.list(prefix)
-            for kv in res:
-                if kv.key[len(prefix):] not in held:
-                    await self._release(kv.key)
-                    freed += 1
+            out.update({kv.key: kv.mod_revision for kv in res if kv.key[len(prefix):] not in held})
+        return out
+
+    async def repair(self, services_prefix: str, *, grace: float = 0.0) -> int:
+        """Release reservations no Service holds (left by a crash between two writes); with ``grace``,
+        only those orphaned and unchanged across it (see the module docstring)."""
+        orphans = await self._orphans(services_prefix)
+        if grace > 0 and orphans:
+            await asyncio.sleep(grace)
+            again = await self._orphans(services_prefix)
+            orphans = {k: rev for k, rev in orphans.items() if again.get(k) == rev}
+        freed = 0
+        for key, rev in orphans.items():
+            with contextlib.suppress(NotFoundError, ConflictError):
+                await self.store.delete(key, expected_revision=rev)
+                freed += 1
         if freed:
             log.info("released %d service address reservations held by no Service", freed)
         return freed

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -43,6 +43,7 @@ from shoal.apiserver import (
     strategies,
 )
 from shoal.apiserver.allocator import ServiceAllocator
+from shoal.apiserver.audit.recorder import Auditor, AuditRequest, long_running, status_of
 from shoal.apiserver.auth import (
     CURRENT_USER,
     PUBLIC_PATHS,
@@ -50,7 +51,8 @@ from shoal.apiserver.auth import (
     TokenAuthenticator,
     User,
 )
-from shoal.apiserver.authn.chain import Authenticator
+from shoal.apiserver.authn import websocket
+from shoal.apiserver.authn.chain import Authenticator, TokenRefused
 from shoal.apiserver.authn.serviceaccount import ServiceAccountTokens
 from shoal.apiserver.authz import impersonation
 from shoal.apiserver.authz.attributes import request_attributes
@@ -58,20 +60,31 @@ from shoal.apiserver.authz.authorizer import Authorizer
 from shoal.apiserver.authz.bootstrap import RbacBootstrap
 from shoal.apiserver.authz.index import INFOS as RBAC_INFOS
 from shoal.apiserver.authz.index import RbacIndex
-from shoal.apiserver.authz.rbac import denied, is_master
+from shoal.apiserver.authz.rbac import denied, is_master, why_denied
 from shoal.apiserver.crd.controller import CrdController
 from shoal.apiserver.eventsview import CONVERSIONS, Conversion, EventsView, ViewBroadcaster
-from shoal.apiserver.handlers import Handlers, broadcaster_key, parse_body, read_body, resource_key
+from shoal.apiserver.handlers import (
+    BODY_KEY,
+    Handlers,
+    broadcaster_key,
+    parse_body,
+    read_body,
+    resource_key,
+)
 from shoal.apiserver.metricsapi import API_SERVICE, MetricsApi, MetricsStore
 from shoal.apiserver.nscache import NamespaceCache, Observer, WriteThrough
 from shoal.apiserver.nsdefaults import NamespaceDefaults, first_service_ip
 from shoal.apiserver.podcidrs import PodCidrGuard
+from shoal.apiserver.policyadmission import PolicyAdmission
 from shoal.apiserver.priority import PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, utcnow
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
+from shoal.apiserver.storehealth import StoreHealth
 from shoal.apiserver.strategies.customresource import CustomResourceStrategy
 from shoal.apiserver.watchcache import Broadcaster
-from shoal.store.base import KeyExistsError, Store, StoreUnavailableError
+from shoal.apiserver.webhooks.chain import AdmissionChain
+from shoal.store.base import KeyExistsError, Store, StoreError, StoreUnavailableError
+from shoal.ui.routes import UiRoutes, is_ui_path
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +92,8 @@ log = logging.getLogger(__name__)
 # imports this module before it starts any thread (see shoal.apiserver.memtrim)
 memtrim.limit_arenas()
 
+# a reservation left without its object this long is no other server's write in flight (requests time out sooner)
+REPAIR_GRACE = 60.0
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -87,6 +102,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _STREAMING_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward"})
 
 _IMPERSONATE = ("Impersonate-User", "Impersonate-Group", "Impersonate-Uid")
+
+# the audit record of the request being served (when auditing is on)
+AUDIT_KEY: web.RequestKey[AuditRequest] = web.RequestKey("audit", AuditRequest)
 
 
 async def _create_unless_exists(resource: Resource, body: dict[str, Any]) -> None:
@@ -114,8 +132,16 @@ class ApiServer:
         bookmark_interval: float = 5.0,
         service_cidr: str = "10.43.0.0/16",
         ca_pem: str | None = None,
+        shared_store: bool = False,
+        auditor: Auditor | None = None,
     ) -> None:
         self.store = store
+        self.auditor = auditor
+        # other API servers write to this store too (etcd): repairs must not race their writes in flight
+        self.shared_store = shared_store
+        self._repairs: asyncio.Task[None] | None = None
+        self.extra_routes: list[tuple[str, str, Handler]] = []  # added to ``app()`` before the catch-all
+        self.store_health: StoreHealth | None = None  # set with a shared store: /readyz names it when it fails
         self.service_cidr = service_cidr
         self.allocator = ServiceAllocator(store, service_cidr=service_cidr)
         if isinstance(authenticator, TokenAuthenticator):
@@ -147,7 +173,14 @@ class ApiServer:
         sa_info = kinds.lookup("", "v1", "serviceaccounts")
         assert sa_info is not None
         self.accounts = NamespaceCache(store, sa_info)
-        caches: dict[str, Observer] = {ns_info.storage_prefix: self.namespaces,
+        # admission webhooks and policies, their four kinds kept in memory
+        self.admission_chain = AdmissionChain(store, served=self.served, namespace=self.namespaces.get)
+        # every create: the namespace's LimitRanges, Pod Security level and ResourceQuotas
+        self.policy = PolicyAdmission(store, self.namespaces.get)
+        caches: dict[str, Observer] = {**{c.info.storage_prefix: c for c in self.admission_chain.caches.values()},
+                                       ns_info.storage_prefix: self.namespaces,
+                                       self.policy.quota_info.storage_prefix: self.policy.quotas,
+                                       self.policy.limit_ranges.info.storage_prefix: self.policy.limit_ranges,
                                        sa_info.storage_prefix: self.accounts,
                                        pc_info.storage_prefix: self.priority_classes,
                                        **{i.storage_prefix: self.rbac_index for i in RBAC_INFOS}}
@@ -171,7 +204,9 @@ class ApiServer:
             self.resources[resource_key(info)] = Resource(
                 WriteThrough(store, cache) if cache is not None else store, info, clock=clock,
                 namespace_lookup=self.namespaces.get, strategy=strategies.for_resource(info, shared),
+                policy=self.policy if info.namespaced else None,
             )
+            self.resources[resource_key(info)].hooks = self.admission_chain
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
         for prefix, cache in caches.items():
             self.broadcasters[prefix].listeners.append(cache.observe_event)
@@ -207,6 +242,7 @@ class ApiServer:
         self.broadcasters[crd_info.storage_prefix].listeners.append(self.crd_controller.observe)
         self._custom_docs: dict[str, tuple[int, bytes, str]] = {}
         self._v2_docs: dict[tuple[int, bool], tuple[bytes, str]] = {}  # (served generation, protobuf) -> doc
+        self._mounted: tuple[str, ...] = ()  # prefixes of the APIs mounted beside this one (see ``app``)
 
     # ---- custom kinds (the CRD controller's calls) ------------------------------------------
     async def install_custom(self, crd_name: str, custom: list[CustomKind]) -> None:
@@ -221,7 +257,8 @@ class ApiServer:
         for ck in custom:
             self.resources[resource_key(ck.info)] = Resource(
                 self.store, ck.info, clock=self.clock, namespace_lookup=self.namespaces.get,
-                strategy=CustomResourceStrategy(ck.info, ck))
+                strategy=CustomResourceStrategy(ck.info, ck), policy=self.policy if ck.info.namespaced else None)
+            self.resources[resource_key(ck.info)].hooks = self.admission_chain
         for key in before - {resource_key(ck.info) for ck in custom}:
             self.resources.pop(key, None)
         self.served.set_custom(crd_name, [ck.info for ck in custom])
@@ -247,15 +284,21 @@ class ApiServer:
         kv = await self.store.get(self._ns_info.key(None, name))
         return None if kv is None else rawobj.decode(kv.value)
 
+    async def namespace_uid(self, name: str) -> str | None:
+        """The stored namespace's UID (``kube-system``'s is the cluster ID, shoal.clusterid), None if absent."""
+        ns = await self._namespace(name)
+        return None if ns is None else str(ns.get("metadata", {}).get("uid") or "") or None
+
     async def start(self) -> None:
+        if self.auditor is not None:
+            await self.auditor.start()
         for b in self.broadcasters.values():
             await b.start()
-        svc = kinds.lookup("", "v1", "services")
-        assert svc is not None
-        await self.allocator.repair(svc.storage_prefix)
-        nodes = kinds.lookup("", "v1", "nodes")
-        assert nodes is not None
-        await self.pod_cidrs.repair(nodes.storage_prefix)
+        await self.admission_chain.start()
+        if self.shared_store:
+            self._repairs = asyncio.create_task(self._repair(REPAIR_GRACE), name="allocation-repair")
+        else:
+            await self._repair(0.0)
         ns = self.resources[resource_key(self._ns_info)]
         for name in SYSTEM_NAMESPACES:
             if await self._namespace(name) is None:
@@ -289,10 +332,27 @@ class ApiServer:
         REGISTRY.register(self.watchers)
         self.ready = True
 
+    async def _repair(self, grace: float) -> None:
+        """Release address and pod-CIDR reservations nothing holds (see ``allocator`` and ``podcidrs``)."""
+        svc = kinds.lookup("", "v1", "services")
+        nodes = kinds.lookup("", "v1", "nodes")
+        assert svc is not None and nodes is not None
+        try:
+            await self.allocator.repair(svc.storage_prefix, grace=grace)
+            await self.pod_cidrs.repair(nodes.storage_prefix, grace=grace)
+        except StoreError as e:
+            if not grace:
+                raise
+            log.warning("repairing allocations failed (retried at the next start): %s", e)
+
     async def stop(self) -> None:
         self.ready = False
         with contextlib.suppress(KeyError):
             REGISTRY.unregister(self.watchers)
+        if self._repairs is not None:
+            self._repairs.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._repairs
         if self._trimmer is not None:
             self._trimmer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -301,8 +361,11 @@ class ApiServer:
         await self.rbac.stop()
         await self.ns_defaults.stop()
         await self.crd_controller.stop()
+        await self.admission_chain.stop()
         for b in list(self.broadcasters.values()):
             await b.stop()
+        if self.auditor is not None:
+            await self.auditor.stop()
 
     # ---- middleware ---------------------------------------------------------------------
     @web.middleware
@@ -354,36 +417,116 @@ class ApiServer:
             return error_response(e, request.method, request.path)
 
     @web.middleware
+    async def audit_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The audit record of a request aiohttp serves (the lean path's is in ``dispatch``); the
+        ``Audit-ID`` header and the ResponseStarted stage are added as the answer starts (``_audit_prepare``)."""
+        auditor = self.auditor
+        if auditor is None or request.path in PUBLIC_PATHS or is_ui_path(request.path) or \
+                (request.path + "/").startswith(self._mounted):
+            return await handler(request)
+        ar = request[AUDIT_KEY] = auditor.begin(method=request.method, path=request.path,
+                                                query_string=request.query_string, headers=request.headers,
+                                                remote=request.remote)
+        try:
+            resp = await handler(request)
+        except errors.ApiError as e:
+            await auditor.finish(ar, e.code, e.status())
+            raise
+        except web.HTTPException as e:
+            await auditor.finish(ar, e.status, {"status": "Failure", "message": e.reason})
+            raise
+        except Exception as e:
+            await auditor.finish(ar, 500, {"status": "Failure", "message": f"APIServer panic'd: {e!r}"}, panic=True)
+            raise
+        body = resp.body if isinstance(resp, web.Response) and isinstance(resp.body, bytes) else None
+        await auditor.finish(ar, resp.status, status_of(resp.status, body, resp.content_type), method=request.method,
+                             request_body=request.get(BODY_KEY), response_body=self._loggable(resp, body))
+        return resp
+
+    @staticmethod
+    def _loggable(resp: web.StreamResponse, body: bytes | None) -> bytes | None:
+        return body if body is not None and resp.content_type == "application/json" else None
+
+    async def _audit_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        ar = request.get(AUDIT_KEY)
+        if ar is None or self.auditor is None:
+            return
+        response.headers["Audit-ID"] = ar.audit_id
+        if long_running(ar.attrs) and response.status < 300:
+            await self.auditor.started(ar, response.status)
+
+    @web.middleware
     async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.authenticator is None or request.path in PUBLIC_PATHS:
+        # a mounted API's own prefix too ("/ecs": the AWS CLI posts to the endpoint URL's path as given)
+        if self.authenticator is None or request.path in PUBLIC_PATHS or is_ui_path(request.path) or \
+                (request.path + "/").startswith(self._mounted):
             return await handler(request)
         transport = request.transport
         peercert = transport.get_extra_info("peercert") if transport is not None else None
-        request[USER_KEY] = await self._authenticate(request, peercert)
+        request[USER_KEY] = await self._authenticate(request, peercert, request.get(AUDIT_KEY))
         return await handler(request)
 
-    async def _authenticate(self, request: web.Request | leanhttp.Request, peercert: Any) -> User:
+    async def _authenticate(self, request: web.Request | leanhttp.Request, peercert: Any,
+                            ar: AuditRequest | None = None) -> User:
         """The user a request is from, if it may do what it asks; else a 401 or 403 ``ApiError``.
 
-        Also leaves the user in ``CURRENT_USER`` for admission (the handler runs in this task)."""
+        Also leaves the user in ``CURRENT_USER`` for admission (the handler runs in this task), and tells
+        the auditor (``ar``: the request's audit record, when auditing is on) who it is and what was decided."""
         assert self.authenticator is not None
         headers = request.headers
-        user = await self.authenticator.authenticate(headers.get("Authorization"), peercert)
-        if user is None:
-            # anonymous requests are answered only on the public paths (let through before this)
-            raise errors.unauthorized()
+        authorization = headers.get("Authorization")
+        try:
+            if authorization is None and "Sec-WebSocket-Protocol" in headers:  # a browser's exec (the web UI)
+                try:
+                    token = websocket.bearer_token(headers.get("Upgrade"), headers.getall("Sec-WebSocket-Protocol"))
+                except websocket.ProtocolTokenError:
+                    raise TokenRefused("a malformed bearer token in Sec-WebSocket-Protocol") from None
+                authorization = None if token is None else f"Bearer {token}"
+            user = await self.authenticator.authenticate(authorization, peercert)
+            if user is None:
+                # anonymous requests are answered only on the public paths (let through before this)
+                raise TokenRefused("no credentials (anonymous requests are not allowed here)")
+        except errors.ApiError as e:
+            if ar is not None and self.auditor is not None:
+                await self.auditor.refused(ar, method=request.method, path=request.path, watch=self._watch(request),
+                                           why=e.why if isinstance(e, TokenRefused) else e.message)
+            raise
+        authenticated = user
         if any(h in headers for h in _IMPERSONATE):
             plan = impersonation.from_headers(user, headers, list(headers.items()))
             for check in plan.checks:
                 if not self.authorizer.allowed(check):
+                    if ar is not None:
+                        await self._audit_received(ar, request, authenticated, None)
+                        self._audit_decision(ar, False, why_denied(check))
                     raise denied(check)  # users "alice" is forbidden: User "bob" cannot impersonate ...
             user = plan.user
+        if ar is not None:
+            await self._audit_received(ar, request, authenticated, None if user is authenticated else user)
         if not is_master(user):  # system:masters may do anything: not even the path is parsed
-            attrs = request_attributes(user, request.method, request.path,
-                                       request.query.get("watch", "") if request.query_string else "")
-            self.authorizer.check(attrs)
+            attrs = request_attributes(user, request.method, request.path, self._watch(request))
+            if not self.authorizer.allowed(attrs):
+                if ar is not None:
+                    self._audit_decision(ar, False, why_denied(attrs))
+                raise denied(attrs)
+        if ar is not None:
+            self._audit_decision(ar, True, "")
         CURRENT_USER.set(user)
         return user
+
+    @staticmethod
+    def _watch(request: web.Request | leanhttp.Request) -> str:
+        return request.query.get("watch", "") if request.query_string else ""
+
+    async def _audit_received(self, ar: AuditRequest, request: web.Request | leanhttp.Request, user: User,
+                              impersonated: User | None) -> None:
+        assert self.auditor is not None
+        await self.auditor.received(ar, user, method=request.method, path=request.path, watch=self._watch(request),
+                                    impersonated=impersonated)
+
+    def _audit_decision(self, ar: AuditRequest, allowed: bool, reason: str) -> None:
+        assert self.auditor is not None
+        self.auditor.authorized(ar, allowed, reason)
 
     async def publish_endpoint(self, ip: str, port: int) -> None:
         """The ``kubernetes`` Service of ``default`` points at this server (once its port is known)."""
@@ -426,21 +569,36 @@ class ApiServer:
         return resp
 
     async def _dispatch(self, request: leanhttp.Request) -> web.Response:
+        auditor = self.auditor
+        ar = None if auditor is None else auditor.begin(
+            method=request.method, path=request.path, query_string=request.query_string, headers=request.headers,
+            remote=request.remote)
+        panic = False
         try:
             if self.authenticator is not None:
-                request[USER_KEY] = await self._authenticate(request, request.peercert)
+                request[USER_KEY] = await self._authenticate(request, request.peercert, ar)
             # a Request offers what the unary handlers use of web.Request (see leanhttp.Request)
             resp = await self.handlers.handle(cast(web.Request, request), request.route)
             if not isinstance(resp, web.Response):
                 raise TypeError(f"a unary handler answered with a {type(resp).__name__}")
-            return resp
         except Exception as e:
-            return error_response(e, request.method, request.path)
+            resp = error_response(e, request.method, request.path)
+            panic = not isinstance(e, errors.ApiError | StoreUnavailableError)
+        if ar is not None and auditor is not None:
+            resp.headers["Audit-ID"] = ar.audit_id
+            body = resp.body if isinstance(resp.body, bytes) else None
+            await auditor.finish(ar, resp.status, status_of(resp.status, body, resp.content_type),
+                                 method=request.method, request_body=request.body,
+                                 response_body=self._loggable(resp, body), panic=panic)
+        return resp
 
     # ---- simple endpoints ------------------------------------------------------------------
     async def health(self, request: web.Request) -> web.Response:
         if not self.ready:
             return web.Response(status=503, text="not ready")
+        if self.store_health is not None and request.path.rstrip("/") in ("/readyz", "/healthz"):
+            status, text = self.store_health.readyz("verbose" in request.query)
+            return web.Response(status=status, text=text)
         return web.Response(text="ok")
 
     async def version(self, request: web.Request) -> web.Response:
@@ -559,9 +717,16 @@ class ApiServer:
     async def not_found(self, request: web.Request) -> web.Response:
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
 
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[self.metrics_middleware, self.error_middleware, self.auth_middleware],
+    def app(self, mounts: Sequence[tuple[str, web.Application]] = ()) -> web.Application:
+        """The API's application; ``mounts`` are other APIs served under a prefix on the same port (the
+        compat APIs: ``/marathon`` ...). They authenticate by what each request carries and reach the
+        cluster through this API with the caller's credentials, so its middleware lets them through."""
+        self._mounted = tuple(prefix.rstrip("/") + "/" for prefix, _ in mounts)
+        app = web.Application(middlewares=[self.metrics_middleware, self.error_middleware, self.audit_middleware,
+                                           self.auth_middleware],
                               client_max_size=4 * 1024 * 1024)
+        if self.auditor is not None:
+            app.on_response_prepare.append(self._audit_prepare)
         r = app.router
         # every fixed path answers with or without a trailing slash, as upstream's router does
         for path, handler in (("/livez", self.health), ("/readyz", self.health), ("/healthz", self.health),
@@ -579,8 +744,20 @@ class ApiServer:
         tunnel.install(app)
         self._install_auth_endpoints(r)
         MetricsApi(self.metrics).install(r)
+        for method, path, extra in self.extra_routes:  # the composition root's (a server joining this one)
+            r.add_route(method, path, extra)
+        UiRoutes().install(r)  # the web UI's files (shoal.ui), served to anyone
         r.add_route("*", "/api/{tail:.+}", self.handlers.handle)
         r.add_route("*", "/apis/{tail:.+}", self.handlers.handle)
+        for prefix, sub in mounts:
+            # the bare prefix ("/ecs": the AWS CLI posts to the endpoint URL's path as given) goes to the
+            # mounted application's catch-all route, registered first (a sub-application's prefix alone
+            # would answer it with a 404 of its own)
+            catch_all = next((rt.handler for rt in sub.router.routes()
+                              if rt.resource is not None and rt.resource.canonical == "/{tail}"), None)
+            if catch_all is not None:
+                r.add_route("*", prefix.rstrip("/"), catch_all)
+            app.add_subapp(prefix, sub)
         r.add_route("*", "/{tail:.*}", self.not_found)
         return app
 
@@ -595,7 +772,8 @@ def error_response(e: Exception, method: str, path: str) -> web.Response:
         return web.Response(body=e.body(), status=e.code, content_type="application/json", headers=e.headers)
     if isinstance(e, StoreUnavailableError):
         err = errors.ApiError(503, "ServiceUnavailable", f"the storage backend is unavailable: {e}")
-        return web.Response(body=err.body(), status=503, content_type="application/json")
+        return web.Response(body=err.body(), status=503, content_type="application/json",
+                            headers={"Retry-After": "1"})
     log.error("internal error serving %s %s", method, path, exc_info=e)
     err = errors.ApiError(500, "InternalError", "an internal error occurred; see the server log")
     return web.Response(body=err.body(), status=500, content_type="application/json")

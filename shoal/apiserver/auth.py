@@ -23,7 +23,8 @@ __all__ = ["ADMIN", "ANONYMOUS", "CURRENT_USER", "PUBLIC_PATHS", "USER_KEY", "To
 
 # answered to anyone, as upstream's system:public-info-viewer and service-account-issuer-discovery allow
 PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/version", "/version/", "/livez/", "/readyz/",
-                          "/healthz/", "/.well-known/openid-configuration", "/openid/v1/jwks"})
+                          "/healthz/", "/.well-known/openid-configuration", "/openid/v1/jwks",
+                          "/shoal/v1/cacert"})  # the cluster CA, which a joining server checks against its token
 
 
 # where the authentication middleware leaves the request's user

@@ -86,11 +86,12 @@ class Request:
     ``content.iter_chunked`` and item assignment for request-scoped values (the
     authenticated user); ``route`` is what the application's ``accepts`` parsed of
     the path, so that it is parsed once; ``peercert`` is the connection's verified
-    TLS client certificate (as ``ssl`` reports it), if any.
+    TLS client certificate (as ``ssl`` reports it), if any; ``remote`` the peer's IP address (``None`` on a
+    Unix socket), as aiohttp's ``request.remote``.
     """
 
-    __slots__ = ("method", "path", "query_string", "headers", "body", "keep_alive", "route", "peercert", "_query",
-                 "_items")
+    __slots__ = ("method", "path", "query_string", "headers", "body", "keep_alive", "route", "peercert", "remote",
+                 "_query", "_items")
 
     def __init__(self, method: str, path: str, query_string: str, headers: CIMultiDictProxy[str],
                  *, keep_alive: bool = True) -> None:
@@ -102,6 +103,7 @@ class Request:
         self.keep_alive = keep_alive
         self.route: Any = None
         self.peercert: Any = None
+        self.remote: str | None = None
         self._query: MultiDictProxy[str] | None = None
         self._items: dict[Any, Any] = {}
 
@@ -264,6 +266,7 @@ class LeanProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._tls = False
         self._peercert: Any = None
+        self._remote: str | None = None
         self._buf = bytearray()
         self._pending: tuple[Request, int, int] | None = None  # a head read, its body still arriving
         self._task: asyncio.Task[None] | None = None
@@ -285,6 +288,8 @@ class LeanProtocol(asyncio.Protocol):
         self._tls = transport.get_extra_info("sslcontext") is not None
         if self._tls:
             self._peercert = transport.get_extra_info("peercert")
+        peer = transport.get_extra_info("peername")
+        self._remote = str(peer[0]) if isinstance(peer, tuple) and peer else None
         self.last_active = asyncio.get_running_loop().time()
         self._server.connections.add(self)
 
@@ -333,6 +338,7 @@ class LeanProtocol(asyncio.Protocol):
                 self._hand_over()
                 return
             req.peercert = self._peercert
+            req.remote = self._remote
             self._pending = (req, end + 4, head.length)
         req, start, length = self._pending
         if len(buf) < start + length:

@@ -9,7 +9,10 @@ is written: the second Node to claim a range gets a 422 naming the field and
 the holder, and its controller plans again. The reservation goes when the Node
 is deleted; a repair pass at start-up releases reservations no Node holds and
 makes those missing for Nodes that hold a range (a crash between two writes,
-or Nodes written before the reservations existed).
+or Nodes written before the reservations existed). On a shared store it
+releases only what stayed orphaned and unchanged across a grace period (a
+reservation without its Node may be another server's write in flight), as
+the Service allocator does.
 
 A Node's ranges never change once set (upstream: ``node updates may not change
 podCIDR except from "" to valid``): pods and routes on every machine use them.
@@ -17,6 +20,7 @@ podCIDR except from "" to valid``): pods and routes on every machine use them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -26,7 +30,7 @@ from typing import Any
 import msgspec
 
 from shoal.apiserver import errors, rawobj
-from shoal.store.base import KeyExistsError, NotFoundError, Store
+from shoal.store.base import ConflictError, KeyExistsError, NotFoundError, Store
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +117,8 @@ class PodCidrGuard:
     async def release_keys(self, keys: list[str]) -> None:  # ranges never change, so nothing to release
         return None
 
-    async def repair(self, nodes_prefix: str) -> tuple[int, int]:
-        """Release reservations no Node holds and make those missing; (released, made)."""
+    async def _scan(self, nodes_prefix: str) -> tuple[dict[str, str], dict[str, tuple[str, int]]]:
+        """(reservation key -> the Node that holds its range, reservation key -> (holder, mod_revision))."""
         kvs, _, _ = await self.store.list(nodes_prefix)
         want: dict[str, str] = {}
         for kv in kvs:
@@ -122,15 +126,26 @@ class PodCidrGuard:
             for cidr in _held(obj):
                 want.setdefault(self.key_of(cidr), str(obj["metadata"]["name"]))
         res, _, _ = await self.store.list(self.prefix)
-        have = {kv.key: kv.value.decode(errors="replace") for kv in res}
+        return want, {kv.key: (kv.value.decode(errors="replace"), kv.mod_revision) for kv in res}
+
+    async def repair(self, nodes_prefix: str, *, grace: float = 0.0) -> tuple[int, int]:
+        """Release reservations no Node holds and make those missing; (released, made). With ``grace``, a
+        reservation is released only if orphaned and unchanged across it (see the module docstring)."""
+        want, have = await self._scan(nodes_prefix)
+        orphans = {key: rev for key, (holder, rev) in have.items() if want.get(key) != holder}
+        if grace > 0 and orphans:
+            await asyncio.sleep(grace)
+            want, have = await self._scan(nodes_prefix)
+            orphans = {key: rev for key, rev in orphans.items()
+                       if key in have and have[key][1] == rev and want.get(key) != have[key][0]}
         released = made = 0
-        for key, holder in have.items():
-            if want.get(key) != holder:
-                with contextlib.suppress(NotFoundError):
-                    await self.store.delete(key)
+        for key, rev in orphans.items():
+            with contextlib.suppress(NotFoundError, ConflictError):
+                await self.store.delete(key, expected_revision=rev)
                 released += 1
+                have.pop(key, None)
         for key, node in want.items():
-            if have.get(key) != node:
+            if have.get(key, ("", 0))[0] != node:
                 with contextlib.suppress(KeyExistsError):
                     await self.store.create(key, node.encode())
                     made += 1

@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from shoal import eventloop
+from shoal.cli import ecs as ecs_commands
 from shoal.cli import stack as stack_commands
+from shoal.cli.apply import apply as apply_command
 from shoal.datadir import DataDir, default_data_dir
 
 RUNTIMES = click.Choice(["auto", "docker", "process", "simulated"])
@@ -28,7 +30,18 @@ def main() -> None:
     tune()  # every command is a long-running process with big caches, or short enough not to mind
 
 
-@main.command()
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from shoal.leader.lease import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+@main.group(invoke_without_command=True)
 @click.option("--data-dir", help="State directory (default /var/lib/shoal as root, else ~/.local/share/shoal).")
 @click.option("--listen", default="127.0.0.1:6443", show_default=True, help="HOST:PORT for the HTTPS API.")
 @click.option("--store", "store", default="sqlite", show_default=True,
@@ -61,6 +74,13 @@ def main() -> None:
 @click.option("--docker-socket", help="Unix socket of the Docker Swarm API for the docker CLI ('none' to not serve it; "
                                      "default /run/shoal/docker.sock as root with the default data dir, else "
                                      "<data-dir>/docker.sock).")
+@click.option("--ingress-http-port", type=click.IntRange(min=0, max=65535), default=None,
+              help="Port of this node's ingress proxy for HTTP (default 80; 0: run no ingress proxy).")
+@click.option("--ingress-https-port", type=click.IntRange(min=1, max=65535), default=None,
+              help="Port of this node's ingress proxy for HTTPS (default 443).")
+@click.option("--docker-listen", help="HOST:PORT where the Docker Swarm API also listens over TLS, for client "
+                                     "certificates from the cluster CA of cluster admins (`shoal user add "
+                                     "--docker-cert-dir`); DOCKER_HOST=tcp://HOST:PORT DOCKER_TLS_VERIFY=1.")
 @click.option("--token-auth-file", type=click.Path(exists=True, dir_okay=False),
               help="Static bearer tokens, one a line: token,user,uid,\"group1,group2\" (upstream's format).")
 @click.option("--oidc-issuer-url", help="OpenID Connect issuer whose ID tokens authenticate users (https).")
@@ -72,17 +92,56 @@ def main() -> None:
 @click.option("--oidc-groups-prefix", help="Prefixed to group names.")
 @click.option("--oidc-ca-file", type=click.Path(exists=True, dir_okay=False),
               help="CA bundle to verify the issuer's HTTPS certificate with (default: the system's).")
-def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
+@click.option("--leader-elect/--no-leader-elect", "leader_elect", default=None,
+              help="Run the scheduler, the controllers and the other singletons only while this server holds "
+                   "their Lease in kube-system (kube-scheduler's flag). Default: on with an etcd store (other "
+                   "servers may share it), off with the embedded SQLite store.")
+@click.option("--leader-elect-lease-duration", callback=_duration, metavar="DURATION",
+              help="How long a leader's Lease lasts for the others without a renewal (default 3s; upstream 15s).")
+@click.option("--leader-elect-renew-deadline", callback=_duration, metavar="DURATION",
+              help="How long a leader keeps acting without a successful renewal; shorter than the lease duration "
+                   "(default 2s; upstream 10s).")
+@click.option("--leader-elect-retry-period", callback=_duration, metavar="DURATION",
+              help="How often candidates try to take the Lease and leaders renew it (default 0.5s; upstream 2s).")
+@click.option("--cluster-init", is_flag=True, default=None,
+              help="Start an embedded etcd member (a child process, TLS from the cluster CA, data in the data dir) "
+                   "as the store: the first server of a cluster others can join.")
+@click.option("--server", "join_server", metavar="URL",
+              help="Join the cluster of the server at URL as another server and etcd member (with --token).")
+@click.option("--token", "join_token", help="The cluster's server token (`shoal token --server` on a server).")
+@click.option("--etcd-client-port", type=click.IntRange(1, 65535), help="Embedded etcd: client port (default 2379).")
+@click.option("--etcd-peer-port", type=click.IntRange(1, 65535), help="Embedded etcd: peer port (default 2380).")
+@click.option("--audit-policy-file", type=click.Path(exists=True, dir_okay=False),
+              help="An audit.k8s.io/v1 Policy: which requests are logged, at which level (needs --audit-log-path).")
+@click.option("--audit-log-path", help="Where audit events are written as JSON lines ('-': standard output).")
+@click.option("--audit-log-maxsize", type=click.IntRange(min=0),
+              help="Megabytes before the audit log is rotated (default 100).")
+@click.option("--audit-log-maxbackup", type=click.IntRange(min=0),
+              help="Rotated audit logs kept (default: all).")
+@click.option("--audit-log-mode", type=click.Choice(["blocking", "batch"]),
+              help="When the audit buffer is full: requests wait (blocking, the default) or events are dropped "
+                   "(batch).")
+@click.option("--audit-log-buffer-size", type=click.IntRange(min=1),
+              help="Audit events held before they are written (default 10000).")
+@click.option("--encryption-provider-config", type=click.Path(exists=True, dir_okay=False),
+              help="An apiserver.config.k8s.io/v1 EncryptionConfiguration: which resources are encrypted in the "
+                   "store, with which providers and keys (aescbc, aesgcm, secretbox, identity).")
+@click.pass_context
+def server(ctx: click.Context, /, data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
            no_agent: bool, node_name: str | None, verbose: bool, **extra: object) -> None:
     """Run the all-in-one server: API, store and the cluster's components."""
+    if ctx.invoked_subcommand is not None:
+        return
     from shoal.server import Server, ServerOptions, component_options, split_listen
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        split_listen(listen)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--listen") from None
+    for hint, value in (("--listen", listen), ("--docker-listen", extra.get("docker_listen"))):
+        try:
+            if value is not None:
+                split_listen(str(value))
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint=hint) from None
     try:
         import ipaddress
 
@@ -105,6 +164,11 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
             raise click.BadParameter(f"{extra['node_ip']!r} is not an IPv4 address", param_hint="--node-ip") from None
     if not (store == "sqlite" or store.startswith("sqlite://") or store.startswith("etcd://")):
         raise click.BadParameter("expected sqlite or etcd://HOST:PORT[,HOST:PORT...]", param_hint="--store")
+    if (extra.get("cluster_init") or extra.get("join_server")) and store != "sqlite":
+        raise click.BadParameter("the embedded etcd is the store: leave --store out", param_hint="--store")
+    if extra.get("cluster_init") and extra.get("join_server"):
+        raise click.BadParameter("--cluster-init starts a new cluster; --server joins one: give one of them",
+                                 param_hint="--cluster-init")
     opts = ServerOptions(data_dir=_data_dir(data_dir), listen=listen, store=store, runtime=runtime,
                          docker_host=docker_host, no_agent=no_agent, node_name=node_name,
                          extra=component_options(extra))
@@ -116,7 +180,9 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
 
 
 @main.command()
-@click.option("--server", "server_url", required=True, help="URL of the shoal API server.")
+@click.option("--server", "server_url", required=True, multiple=True,
+              help="URL of a shoal API server; repeat it (or give A,B,C) for several servers of one cluster: the "
+                   "agent uses the first that answers and fails over to the next.")
 @click.option("--token", required=True, help="The node join token (`shoal token` on the server).")
 @click.option("--data-dir")
 @click.option("--node-name", help="Name of this node (default: the hostname).")
@@ -148,7 +214,7 @@ def server(data_dir: str | None, listen: str, store: str, runtime: str, docker_h
               help="Simulated runtime: a container's memory (a pod's sim.shoal.io/memory-usage overrides).")
 @click.option("--metrics-listen", help="HOST:PORT to serve this agent's Prometheus /metrics on (default: none).")
 @click.option("-v", "--verbose", is_flag=True)
-def agent(server_url: str, token: str, data_dir: str | None, node_name: str | None, runtime: str,
+def agent(server_url: tuple[str, ...], token: str, data_dir: str | None, node_name: str | None, runtime: str,
           docker_host: str | None, simulate_nodes: int, labels: str, capacity: str, ca_file: str | None,
           lease_interval: float, simulate_start_delay: float, simulate_complete_after: float | None,
           simulate_probe_result: str, node_ip: str | None, network_backend: str | None, metrics_interval: float,
@@ -158,7 +224,7 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = AgentArgs(server=server_url, token=token, data_dir=_data_dir(data_dir), node_name=node_name,
+    args = AgentArgs(server=",".join(server_url), token=token, data_dir=_data_dir(data_dir), node_name=node_name,
                      runtime=runtime, docker_host=docker_host, simulate_nodes=simulate_nodes, labels=labels,
                      capacity=capacity, ca_file=ca_file, lease_interval=lease_interval,
                      sim_start_delay=simulate_start_delay, sim_complete_after=simulate_complete_after,
@@ -175,6 +241,8 @@ def agent(server_url: str, token: str, data_dir: str | None, node_name: str | No
 
 
 main.add_command(stack_commands.stack)
+main.add_command(apply_command)
+main.add_command(ecs_commands.ecs)
 @main.group()
 def user() -> None:
     """Users that authenticate with a client certificate from the cluster CA."""
@@ -184,13 +252,19 @@ def user() -> None:
 @click.argument("name")
 @click.option("--group", "groups", multiple=True, help="A group the user is in (repeatable).")
 @click.option("--days", type=click.IntRange(min=1), default=365, show_default=True, help="Validity of the certificate.")
+@click.option("--docker-cert-dir", type=click.Path(file_okay=False),
+              help="Write the certificate for the docker CLI instead (ca.pem, cert.pem, key.pem: DOCKER_CERT_PATH).")
 @click.option("--data-dir")
-def user_add(name: str, groups: tuple[str, ...], days: int, data_dir: str | None) -> None:
+def user_add(name: str, groups: tuple[str, ...], days: int, docker_cert_dir: str | None, data_dir: str | None) -> None:
     """Print a kubeconfig for user NAME: a client certificate (CN=NAME, O=each group) signed by the cluster CA."""
-    from shoal.apiserver.authn.users import UserError, user_kubeconfig
+    from shoal.apiserver.authn.users import UserError, user_docker_certs, user_kubeconfig
 
     try:
-        click.echo(user_kubeconfig(DataDir(_data_dir(data_dir)), name, groups, days=days), nl=False)
+        if docker_cert_dir:
+            user_docker_certs(DataDir(_data_dir(data_dir)), name, groups, Path(docker_cert_dir), days=days)
+            click.echo(f"export DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={Path(docker_cert_dir).resolve()}")
+        else:
+            click.echo(user_kubeconfig(DataDir(_data_dir(data_dir)), name, groups, days=days), nl=False)
     except UserError as e:
         click.echo(f"shoal user add: {e}", err=True)
         sys.exit(1)
@@ -198,21 +272,121 @@ def user_add(name: str, groups: tuple[str, ...], days: int, data_dir: str | None
 
 @main.command("kubeconfig")
 @click.option("--data-dir")
-def kubeconfig_cmd(data_dir: str | None) -> None:
+@click.option("--server", "servers", multiple=True, metavar="URL",
+              help="The cluster's servers (repeat it, or A,B,C): the kubeconfig's context points at the first "
+                   "that answers /readyz, and each server gets a context of its own (shoal-1, shoal-2, ...).")
+def kubeconfig_cmd(data_dir: str | None, servers: tuple[str, ...]) -> None:
     """Print the admin kubeconfig."""
-    path = DataDir(_data_dir(data_dir)).admin_kubeconfig
+    dd = DataDir(_data_dir(data_dir))
+    path = dd.admin_kubeconfig
     if not path.exists():
         click.echo(f"no kubeconfig at {path}: start `shoal server` first", err=True)
         sys.exit(1)
-    click.echo(path.read_text(), nl=False)
+    if not servers:
+        click.echo(path.read_text(), nl=False)
+        return
+    import ssl
+    import urllib.request
+
+    from shoal import kubeconfig
+    from shoal.client.failover import split_servers
+
+    urls = split_servers(servers)
+    ctx = ssl.create_default_context(cafile=str(dd.ca_crt))
+
+    def healthy(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2, context=ctx) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    click.echo(kubeconfig.render_servers(servers=urls, healthy=[healthy(u) for u in urls],
+                                         ca_pem=dd.ca_crt.read_bytes(), token=dd.admin_token.read_text().strip()),
+               nl=False)
+
+
+@server.command("remove-member")
+@click.argument("name")
+@click.option("--data-dir")
+def remove_member(name: str, data_dir: str | None) -> None:
+    """Remove the etcd member NAME (a server gone for good) from the embedded etcd cluster."""
+    import asyncio
+
+    from shoal.etcdmember.member import EtcdError
+    from shoal.etcdmember.member import remove_member as remove
+    from shoal.etcdmember.plan import CertPaths
+
+    dd = DataDir(_data_dir(data_dir))
+    etcd = dd.root / "etcd"
+    if not (etcd / "member.crt").exists():
+        click.echo(f"no embedded etcd member in {dd.root}: run this on a server started with --cluster-init "
+                   "or --server", err=True)
+        sys.exit(1)
+    endpoints = (etcd / "endpoints").read_text().split()
+    certs = CertPaths(dd.ca_crt, etcd / "member.crt", etcd / "member.key")
+    try:
+        removed = asyncio.run(remove(endpoints, certs, name))
+    except EtcdError as e:
+        click.echo(f"shoal server remove-member: {e}", err=True)
+        sys.exit(1)
+    if not removed:
+        click.echo(f"no etcd member called {name!r}", err=True)
+        sys.exit(1)
+    click.echo(f"etcd member {name} removed")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.option("--data-dir")
+@click.option("--store", default="sqlite", show_default=True,
+              help="The cluster's store, as `shoal server --store` names it (sqlite, sqlite:///PATH, etcd://H:P,...).")
+def backup(file: str, data_dir: str | None, store: str) -> None:
+    """Write a backup of the cluster to FILE (safe while the server runs): its store and its keys."""
+    from shoal import backup as backups
+
+    try:
+        m = eventloop.run(backups.backup(Path(file), data_dir=_data_dir(data_dir), store=store))
+    except (backups.BackupError, OSError) as e:
+        click.echo(f"shoal backup: {e}", err=True)
+        sys.exit(1)
+    click.echo(f"backed up cluster {m.cluster_id} ({m.store}, revision {m.revision}) to {file}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data-dir", help="The data dir to restore into (a fresh one, or this cluster's with its server "
+                                 "stopped).")
+@click.option("--etcd-data-dir", type=click.Path(file_okay=False),
+              help="etcd backups: the new member's data dir to write (start etcd on it).")
+@click.option("--etcd-name", default="default", show_default=True, help="etcd backups: the new member's name.")
+@click.option("--etcd-peer-url", default="http://127.0.0.1:2380", show_default=True,
+              help="etcd backups: the new member's peer URL.")
+def restore(file: str, data_dir: str | None, etcd_data_dir: str | None, etcd_name: str, etcd_peer_url: str) -> None:
+    """Bring a cluster back to the moment of the backup in FILE."""
+    from shoal import backup as backups
+
+    try:
+        m = backups.restore(Path(file), data_dir=_data_dir(data_dir),
+                            etcd_data_dir=Path(etcd_data_dir) if etcd_data_dir else None,
+                            etcd_name=etcd_name, etcd_peer_url=etcd_peer_url)
+    except (backups.BackupError, OSError) as e:
+        click.echo(f"shoal restore: {e}", err=True)
+        sys.exit(1)
+    where = f"; start etcd on {etcd_data_dir}" if m.store == "etcd" else ""
+    click.echo(f"restored cluster {m.cluster_id} at revision {m.revision} into {_data_dir(data_dir)}{where}")
 
 
 @main.command()
 @click.option("--data-dir")
-def token(data_dir: str | None) -> None:
+@click.option("--server", "server_token", is_flag=True,
+              help="The server token (joins servers: `shoal server --server URL --token T`) instead of the node one.")
+def token(data_dir: str | None, server_token: bool) -> None:
     """Print the node join token."""
-    path = DataDir(_data_dir(data_dir)).node_token
+    dd = DataDir(_data_dir(data_dir))
+    path = dd.root / "server-token" if server_token else dd.node_token
     if not path.exists():
-        click.echo(f"no node token at {path}: start `shoal server` first", err=True)
+        what = "server token (a server with an embedded etcd has one)" if server_token else "node token"
+        click.echo(f"no {what} at {path}: start `shoal server` first", err=True)
         sys.exit(1)
     click.echo(path.read_text().strip())

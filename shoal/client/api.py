@@ -90,6 +90,20 @@ class ApiClient:
                                  limit=limit), timeout=timeout)
 
     @classmethod
+    def servers(cls, servers: list[str], *, token: str | None = None, ca_file: str | None = None,
+                insecure: bool = False, timeout: float = 30.0, user_agent: str = "shoal",
+                limit: int = 64) -> ApiClient:
+        """Several servers of one cluster, failing over in order (``shoal.client.failover``); one URL is
+        plain ``http``."""
+        if len(servers) == 1:
+            return cls.http(servers[0], token=token, ca_file=ca_file, insecure=insecure, timeout=timeout,
+                            user_agent=user_agent, limit=limit)
+        from shoal.client.failover import FailoverTransport
+
+        return cls(FailoverTransport(servers, token=token, ca_file=ca_file, insecure=insecure,
+                                     user_agent=user_agent, limit=limit), timeout=timeout)
+
+    @classmethod
     def unix(cls, socket: str, *, token: str | None = None, timeout: float = 30.0, user_agent: str = "shoal",
              limit: int = 64) -> ApiClient:
         """The API server's private Unix socket (inside ``shoal server``: no TLS, same code path)."""

@@ -42,6 +42,7 @@ CONTROLLERS: dict[str, str] = {
     "nodeipam": "shoal.controllers.nodeipam:NodeIpamController",
     "disruption": "shoal.controllers.disruption:DisruptionController",
     "csrsigning": "shoal.controllers.csrsigning:CSRSigningController",
+    "resourcequota": "shoal.controllers.resourcequota:ResourceQuotaController",
     "horizontalpodautoscaling": "shoal.controllers.hpa:HorizontalPodAutoscalerController",
 }
 

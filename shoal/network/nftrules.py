@@ -46,11 +46,14 @@ TABLE = "shoal"
 MASQ_MARK = 0x4000
 
 
-def table_name(node_name: str) -> str:
-    """``shoal_<node>``: the node name with what nft identifiers cannot hold replaced by ``_``."""
+def table_name(node_name: str, cluster_id: str = "") -> str:
+    """``shoal_<node>``: the node name with what nft identifiers cannot hold replaced by ``_``; with the cluster's
+    ID, ``shoal_<first 8 hex digits>_<node>`` (two clusters on one machine may name their nodes alike)."""
     clean = re.sub(r"[^a-z0-9_]", "_", node_name.lower())
     if len(clean) > 40:
         clean = clean[:31] + "_" + hashlib.sha1(node_name.encode()).hexdigest()[:8]
+    if cluster_id:
+        clean = f"{cluster_id.replace('-', '')[:8]}_{clean}"
     return f"{TABLE}_{clean}" if clean else TABLE
 
 
@@ -228,14 +231,15 @@ def _base_chains(cidr: str) -> list[str]:
     ]
 
 
-def render(ports: list[ServicePort], table: str = TABLE, *, cidr: str = "") -> str:
+def render(ports: list[ServicePort], table: str = TABLE, *, cidr: str = "", comment: str = "") -> str:
     """The nft script that replaces table ``ip <table>`` with these service ports.
 
-    The table's comment names the service CIDR it serves, so a node stopping on
-    a machine can tell whether another node still needs the CIDR's local route.
+    The table's comment (``comment``, else ``cidr_comment(cidr)``) names the service CIDR it serves, so a
+    node stopping on a machine can tell whether another node still needs the CIDR's local route, and (see
+    ``shoal.network.machine``) the cluster and process that own it.
     """
     lines = [f"table ip {table} {{}}", f"delete table ip {table}", f"table ip {table} {{",
-             f'\tcomment "{cidr_comment(cidr)}"']
+             f'\tcomment "{comment or cidr_comment(cidr)}"']
     # key -> element; the first claim of a key wins (nft rejects a map with a key twice, and two
     # Services may claim one externalIP or LoadBalancer port until the ServiceLB controller decides)
     vip_elems: dict[str, str] = {}

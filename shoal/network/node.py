@@ -10,8 +10,11 @@ each node answers its own pods' queries. Where the proxy runs in the kernel
 (``policysync``), in a table of its own beside the proxy's.
 
 Several nodes may share one machine (a test bed, or ``shoal agent`` beside
-``shoal server``): each proxy keeps its own nft table (``shoal_<node>``), and
-only one process can hold the DNS address. A node that finds it taken logs so,
+``shoal server``): each proxy keeps its own nft table (``shoal_<cluster id8>_<node>``), and
+only one process can hold the DNS address. Nodes of another cluster on the
+same machine must not share it: a node refuses to start when a live cluster
+there serves an overlapping service CIDR (``shoal.network.machine``), so a
+node that finds the DNS address taken knows it is its own cluster's. A node that finds it taken logs so,
 leaves it to the process that holds it (that one serves the whole machine from
 the same cluster state) and tries again now and then, to take over if that
 process stops.
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 from shoal.client import ApiClient, InformerFactory
-from shoal.network import netlink, nftrules
+from shoal.network import netlink, nftrules, policynft
 from shoal.network.backends import make_backend
 from shoal.network.dns import ClusterDNS, host_resolvers
 from shoal.network.dnsrecords import RecordIndex
@@ -73,14 +76,17 @@ def default_node_name() -> str:
 class NetworkNode:
     def __init__(self, client: ApiClient, *, node_name: str | None = None, service_cidr: str = "10.43.0.0/16",
                  mode: str = "auto", domain: str = "cluster.local", dns_port: int = 53,
-                 dns_retry: float = 10.0, overlay: OverlaySettings | None = None) -> None:
+                 dns_retry: float = 10.0, overlay: OverlaySettings | None = None, cluster_id: str = "") -> None:
         self.client = client
         self.node_name = node_name or default_node_name()
         self.factory = InformerFactory(client)
         self.proxy = ServiceProxy(self.factory, service_cidr=service_cidr, mode=mode,
-                                  table=nftrules.table_name(self.node_name), node_name=self.node_name)
+                                  table=nftrules.table_name(self.node_name, cluster_id), node_name=self.node_name,
+                                  cluster_id=cluster_id)
         # NetworkPolicy needs nft (its informers are made now, so the factory starts them with the others)
-        self.policy = PolicyEnforcer(self.factory, node_name=self.node_name) if self.proxy.mode == "nftables" else None
+        self.policy = PolicyEnforcer(self.factory, node_name=self.node_name,
+                                     table=policynft.table_name(self.node_name, cluster_id)) \
+            if self.proxy.mode == "nftables" else None
         self.index = RecordIndex(domain)
         self.dns_ip = cluster_dns_ip(service_cidr)
         self.dns_port = dns_port
@@ -105,6 +111,7 @@ class NetworkNode:
         return self.dns_serving or self.dns_shared
 
     async def start(self) -> None:
+        await self.proxy.check_machine(self.dns_ip)  # before anything: another cluster may own these addresses
         self.factory.start()
         if self.overlay is not None and self.overlay_settings is not None:
             o = self.overlay_settings

@@ -40,9 +40,9 @@ ADDRESS = "ipv4_addr"
 ADDRESS_PORT = "ipv4_addr . inet_proto . inet_service"
 
 
-def table_name(node_name: str) -> str:
-    """``shoal-policy_<node>``, the node part cleaned as the services' table names it."""
-    return PREFIX + nftrules.table_name(node_name)[len(nftrules.TABLE):]
+def table_name(node_name: str, cluster_id: str = "") -> str:
+    """``shoal-policy_<node>`` (``shoal-policy_<cluster id8>_<node>``), named as the services' table."""
+    return PREFIX + nftrules.table_name(node_name, cluster_id)[len(nftrules.TABLE):]
 
 
 def is_policy_table(name: str) -> bool:

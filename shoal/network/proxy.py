@@ -21,13 +21,16 @@ import contextlib
 import itertools
 import logging
 import os
+import re
 import shutil
 
 from shoal.api import views as v
 from shoal.client import Informer, InformerFactory
-from shoal.network import nftrules
+from shoal.network import machine, nftrules
 
 log = logging.getLogger(__name__)
+
+_TABLE_COMMENT = re.compile(r'comment "([^"]*)"')  # the first in a table's listing is the table's own
 
 
 async def _run(*cmd: str, stdin: str | None = None) -> tuple[int, str]:
@@ -55,19 +58,39 @@ async def shoal_tables(cidr: str | None = None) -> list[str]:
     names = [n for n in names if nftrules.is_shoal_table(n)]
     if cidr is None:
         return names
-    serving = []
+    return [n for n, owner in (await table_owners(names)).items() if owner.cidr == cidr]
+
+
+async def table_owners(names: list[str] | None = None) -> dict[str, machine.TableOwner]:
+    """What the comments of the shoal tables (``names``, else all) say: service CIDR, cluster, process."""
+    if names is None:
+        names = await shoal_tables()
+    owners = {}
     for n in names:
         rc, body = await _run("nft", "list", "table", "ip", n)
-        if rc == 0 and f'comment "{nftrules.cidr_comment(cidr)}"' in body:
-            serving.append(n)
-    return serving
+        m = _TABLE_COMMENT.search(body) if rc == 0 else None
+        owner = machine.parse_comment(m.group(1)) if m else None
+        if owner is not None:
+            owners[n] = owner
+    return owners
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class ServiceProxy:
     def __init__(self, factory: InformerFactory, *, service_cidr: str = "10.43.0.0/16",
                  mode: str = "auto", debounce: float = 0.02, table: str = nftrules.TABLE,
-                 node_name: str = "") -> None:
+                 node_name: str = "", cluster_id: str = "") -> None:
         self.factory = factory
+        self.cluster_id = cluster_id  # written, with this process, in the table's comment (shoal.network.machine)
         self.node_name = node_name  # whose endpoints are local, for the Local traffic policies
         self.table = table
         self.cidr = service_cidr
@@ -86,6 +109,19 @@ class ServiceProxy:
 
     def _changed(self, _obj: object) -> None:
         self._dirty.set()
+
+    async def check_machine(self, dns_ip: str) -> None:
+        """Refuse (``NetworkConflict``) when another live cluster on this machine serves an overlapping service
+        CIDR; remove the tables other clusters' dead processes left (shoal.network.machine)."""
+        if self.mode != "nftables" or not self.cluster_id:
+            return
+        verdict = machine.conflicts(await table_owners(), cidr=self.cidr, cluster_id=self.cluster_id,
+                                    alive=process_alive)
+        for name in verdict.stale:
+            log.info("service proxy: removing nft table ip %s, left by a process that is gone", name)
+            await _run("nft", "-f", "-", stdin=nftrules.render_delete(name))
+        if verdict.conflicts:
+            raise machine.NetworkConflict(machine.conflict_message(verdict.conflicts, cidr=self.cidr, dns_ip=dns_ip))
 
     async def start(self) -> None:
         if self.mode == "nftables" or can_route():
@@ -129,7 +165,8 @@ class ServiceProxy:
     async def sync(self) -> None:
         ports = self.ports()
         if self.mode == "nftables":
-            script = nftrules.render(ports, self.table, cidr=self.cidr)
+            script = nftrules.render(ports, self.table, cidr=self.cidr, comment=machine.comment(
+                machine.TableOwner(self.cidr, self.cluster_id, os.getpid())))
             if script == self._applied:
                 return
             rc, out = await _run("nft", "-f", "-", stdin=script)

@@ -9,7 +9,11 @@ another core. It reaches the API through the same private Unix socket and
 internal token as the in-process components (the token comes in the
 environment, never on the command line), so nothing else changes.
 
-    python -m shoal.scheduler.main --socket DATA/api.sock [--config FILE]
+    python -m shoal.scheduler.main --socket DATA/api.sock [--config FILE] [--leader-elect ...]
+
+With ``--leader-elect`` (``shoal server`` passes it when several servers share
+the store) the process campaigns for the ``kube-system/kube-scheduler`` Lease
+and schedules only while it holds it (``shoal.leader``), as kube-scheduler.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from prometheus_client import CollectorRegistry
 from shoal import eventloop
 from shoal.client import ApiClient
 from shoal.gctune import tune
+from shoal.leader.elector import LeaderElector
+from shoal.leader.lease import ElectionConfig, parse_duration
 from shoal.promlite import serve
 from shoal.scheduler.config import ConfigError, SchedulerConfig, load_config_text
 from shoal.scheduler.prom import register_scheduler_metrics
@@ -59,7 +65,7 @@ def load_config(path: str | None) -> SchedulerConfig:
     return load_config_text(Path(path).read_text()) if path else SchedulerConfig()
 
 
-async def run(socket: str, token: str, config: SchedulerConfig) -> None:
+async def run(socket: str, token: str, config: SchedulerConfig, election: ElectionConfig | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -75,6 +81,18 @@ async def run(socket: str, token: str, config: SchedulerConfig) -> None:
 
     watch = asyncio.create_task(orphaned())
     client = ApiClient.unix(socket, token=token, user_agent="shoal-scheduler")
+    if election is not None:
+        lease_client = ApiClient.unix(socket, token=token, user_agent="shoal-scheduler/leader-election")
+        elector = LeaderElector(lease_client, name="kube-scheduler", config=election)
+        elector.start(lambda: Scheduler(elector.fenced(client), config=config))
+        try:
+            await stop.wait()
+        finally:
+            watch.cancel()
+            await elector.stop()
+            await lease_client.close()
+            await client.close()
+        return
     scheduler = Scheduler(client, config=config)
     prom = await serve_metrics(scheduler, metrics_socket(socket))
     starting = asyncio.create_task(scheduler.start())
@@ -98,7 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="shoal-scheduler")
     ap.add_argument("--socket", required=True)
     ap.add_argument("--config")
+    ap.add_argument("--leader-elect", action="store_true")
+    d = ElectionConfig()
+    ap.add_argument("--leader-elect-lease-duration", type=parse_duration, default=d.lease_duration)
+    ap.add_argument("--leader-elect-renew-deadline", type=parse_duration, default=d.renew_deadline)
+    ap.add_argument("--leader-elect-retry-period", type=parse_duration, default=d.retry_period)
     a = ap.parse_args(argv)
+    election = ElectionConfig(a.leader_elect_lease_duration, a.leader_elect_renew_deadline,
+                              a.leader_elect_retry_period) if a.leader_elect else None
+    if election is not None and election.problems():
+        print(f"shoal scheduler: {'; '.join(election.problems())}", file=sys.stderr)
+        return 2
     tune()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = os.environ.pop(TOKEN_ENV, "")
@@ -110,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ConfigError) as e:
         print(f"shoal scheduler: --config {a.config}: {e}", file=sys.stderr)
         return 2
-    eventloop.run(run(a.socket, token, config))
+    eventloop.run(run(a.socket, token, config, election))
     return 0
 
 

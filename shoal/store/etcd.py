@@ -16,6 +16,10 @@ aetcd's high-level methods lack range limits/revisions and its shared watcher
 hides compaction errors, so the request messages are built directly with
 ``aetcd.rpc`` and sent on the client's stubs; aetcd still owns the channel.
 
+TLS: given ``tls`` (CA, client key, client certificate as PEM bytes: the
+embedded etcd's, ``shoal.etcdmember``) the channel is a secure one with that
+client certificate; aetcd itself only opens plain channels.
+
 Endpoints: one aetcd client talks to one endpoint. The store uses the first
 endpoint that answers and moves to the next one that answers when a call
 fails with UNAVAILABLE, retrying that call once per endpoint. (Such a retried
@@ -116,8 +120,10 @@ class EtcdStore:
         *,
         timeout: float = 5.0,
         watch_retry: float = 30.0,
+        tls: tuple[bytes, bytes, bytes] | None = None,
     ) -> None:
         self._endpoints = parse_endpoints(endpoints)
+        self._tls = tls
         self._timeout = timeout
         self._watch_retry = watch_retry
         self._clients: dict[int, Any] = {}
@@ -160,7 +166,10 @@ class EtcdStore:
         if client is None:
             host, port = self._endpoints[index]
             client = aetcd.Client(host=host, port=port, options=_CHANNEL_OPTIONS)
-            await client.connect()
+            if self._tls is not None:
+                connect_tls(client, f"{host}:{port}", self._tls)
+            else:
+                await client.connect()
             self._clients[index] = client
         return client
 
@@ -398,6 +407,22 @@ class EtcdStore:
             await asyncio.sleep(0.2)
             with contextlib.suppress(StoreUnavailableError):
                 await self._switch(index)
+
+
+def connect_tls(client: Any, target: str, tls: tuple[bytes, bytes, bytes]) -> None:
+    """What ``aetcd.Client.connect`` does, on a TLS channel with a client certificate."""
+    import grpc  # type: ignore[import-untyped]
+    from aetcd import watcher
+
+    ca, key, cert = tls
+    creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+    client.channel = rpc.secure_channel(target, creds, options=list(_CHANNEL_OPTIONS.items()))
+    client.kvstub = rpc.KVStub(client.channel)
+    client.clusterstub = rpc.ClusterStub(client.channel)
+    client.leasestub = rpc.LeaseStub(client.channel)
+    client.maintenancestub = rpc.MaintenanceStub(client.channel)
+    client._watcher = watcher.Watcher(rpc.WatchStub(client.channel), timeout=None, metadata=None)
+    client._connected.set()
 
 
 def _encode(key: str) -> bytes:

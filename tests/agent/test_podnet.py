@@ -23,6 +23,7 @@ from shoal.agent.drivers.podnet import (
     hosts_file,
     is_sandbox_id,
     masquerade_rules,
+    masquerade_table,
     netns_batch,
     new_sandbox_id,
     node_networks,
@@ -88,6 +89,10 @@ def test_batches_and_rules() -> None:
     rules = masquerade_rules("10.42.0.0/16", "shoal0")
     assert "flush table ip shoal-podnet" in rules  # replaces its own table whole, every start
     assert 'ip saddr 10.42.0.0/16 ip daddr != 10.42.0.0/16 oifname != "shoal0" masquerade' in rules
+    # a cluster on a machine flushes only the table of its own pod range
+    table = masquerade_table("10.42.0.0/16")
+    assert table == "shoal-podnet-10_42_0_0_16" and masquerade_table("10.52.0.0/16") != table
+    assert f"flush table ip {table}\n" in masquerade_rules("10.42.0.0/16", "shoal0", table)
 
 
 def test_pod_files() -> None:

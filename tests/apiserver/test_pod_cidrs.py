@@ -75,3 +75,22 @@ async def test_repair_releases_orphans_and_reserves_what_nodes_hold(store: Store
     kv = await store.get(guard.key_of("10.42.1.0/24"))
     assert kv is not None and kv.value == b"a"
     assert await guard.repair(nodes) == (0, 0)
+
+
+async def test_repair_with_grace_spares_a_write_in_flight(store: Store, ns: str) -> None:  # noqa: F811
+    """On a shared store another server's reservation may precede its Node by a moment: a repair with a
+    grace period releases only what stayed orphaned and unchanged across it."""
+    guard = PodCidrGuard(store, prefix=ns + "ranges/")
+    nodes = ns + "nodes/"
+    await store.create(guard.key_of("10.42.5.0/24"), b"gone")  # a crash between two writes
+    await store.create(guard.key_of("10.42.6.0/24"), b"c")  # another server's Node write in flight
+
+    async def the_other_server() -> None:
+        await asyncio.sleep(0.1)
+        await store.create(nodes + "c", rawobj.encode_for_store(node("c", "10.42.6.0/24")))
+
+    released, _ = (await asyncio.gather(guard.repair(nodes, grace=0.4), the_other_server()))[0]
+    assert released == 1
+    assert await store.get(guard.key_of("10.42.5.0/24")) is None
+    kv = await store.get(guard.key_of("10.42.6.0/24"))
+    assert kv is not None and kv.value == b"c"

@@ -638,6 +638,20 @@ def test_network_policy_row(spec: dict[str, Any], selector: str) -> None:
         "NAME": "deny", "POD-SELECTOR": selector, "AGE": "5m"}
 
 
+def test_ingress_row() -> None:
+    rules = [{"host": h} for h in ("a.example", "b.example", "c.example", "d.example")] + [{}]
+    ing = {"metadata": meta("web"), "spec": {"ingressClassName": "shoal", "rules": rules, "tls": [{}]},
+           "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}, {"hostname": "lb.example"}]}}}
+    assert cells("Ingress", ing) == {"NAME": "web", "CLASS": "shoal", "HOSTS": "a.example,b.example,c.example + 2 more...",
+                                     "ADDRESS": "10.0.0.1,lb.example", "PORTS": "80, 443", "AGE": "5m"}
+    assert cells("Ingress", {"metadata": meta("x"), "spec": {}}) == {
+        "NAME": "x", "CLASS": "<none>", "HOSTS": "*", "ADDRESS": "", "PORTS": "80", "AGE": "5m"}
+    ic = {"metadata": meta("shoal"), "spec": {"controller": "shoal.io/ingress",
+                                              "parameters": {"apiGroup": "k.io", "kind": "P", "name": "p"}}}
+    assert cells("IngressClass", ic) == {"NAME": "shoal", "CONTROLLER": "shoal.io/ingress",
+                                         "PARAMETERS": "P.k.io/p", "AGE": "5m"}
+
+
 # --- events --------------------------------------------------------------------
 
 
@@ -1188,6 +1202,8 @@ def test_every_printer_matches_its_upstream_columns() -> None:
         "EndpointSlice": ["Name", "AddressType", "Ports", "Endpoints", "Age"],
         "PriorityClass": ["Name", "Value", "Global-Default", "Age", "PreemptionPolicy"],
         "NetworkPolicy": ["Name", "Pod-Selector", "Age"],
+        "Ingress": ["Name", "Class", "Hosts", "Address", "Ports", "Age"],
+        "IngressClass": ["Name", "Controller", "Parameters", "Age"],
         "PersistentVolume": ["Name", "Capacity", "Access Modes", "Reclaim Policy", "Status", "Claim", "StorageClass",
                              "VolumeAttributesClass", "Reason", "Age", "VolumeMode"],
         "PersistentVolumeClaim": ["Name", "Status", "Volume", "Capacity", "Access Modes", "StorageClass",
@@ -1204,6 +1220,10 @@ def test_every_printer_matches_its_upstream_columns() -> None:
         "RoleBinding": ["Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"],
         "ClusterRoleBinding": ["Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"],
         "CustomResourceDefinition": ["Name", "Created At"],
+        "MutatingWebhookConfiguration": ["Name", "Webhooks", "Age"],
+        "ValidatingWebhookConfiguration": ["Name", "Webhooks", "Age"],
+        "ValidatingAdmissionPolicy": ["Name", "Validations", "ParamKind", "Age"],
+        "ValidatingAdmissionPolicyBinding": ["Name", "PolicyName", "ParamRef", "Age"],
     }
     assert {kind: [c.name for c in p.columns] for kind, p in PRINTERS.items()} == upstream
 

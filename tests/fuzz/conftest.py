@@ -71,12 +71,18 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
     "NetworkPolicy": {"spec": {"podSelector": {"matchLabels": {"app": "fz"}},
                                "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}],
                                             "ports": [{"port": 80, "endPort": 90}]}]}},
+    "Ingress": {"spec": {"ingressClassName": "shoal", "rules": [{"host": "fz.example", "http": {"paths": [
+        {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "fz", "port": {"number": 80}}}}]}}]}},
+    "IngressClass": {"spec": {"controller": "shoal.io/ingress"}},
     "PersistentVolume": {"spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
                                   "hostPath": {"path": "/tmp/fz"}}},
     "PersistentVolumeClaim": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
     "StorageClass": {"provisioner": "kubernetes.io/no-provisioner"},
     "ReplicationController": {"spec": {"replicas": 0, "selector": {"app": "fz"}, "template": _TEMPLATE}},
     "PodTemplate": {"template": _TEMPLATE},
+    # policy objects that constrain the fuzzed namespace as little as possible
+    "ResourceQuota": {"spec": {"hard": {"pods": "1000"}, "scopes": ["Terminating"]}},
+    "LimitRange": {"spec": {"limits": [{"type": "PersistentVolumeClaim", "max": {"storage": "1Ti"}}]}},
     "PodDisruptionBudget": {"spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "fz"}}}},
     "CertificateSigningRequest": {"spec": {"request": _csr_request(), "signerName": "example.com/fz",
                                            "usages": ["client auth"]}},
@@ -105,6 +111,15 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
                                                             "x-kubernetes-preserve-unknown-fields": True}}},
                           "status": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]}},
     "FzThing": {"spec": {"size": 1, "name": "fz", "tags": ["a"]}},
+    # the CRDs shoal ships (shoal.ingress.crds)
+    "GatewayClass": {"spec": {"controllerName": "fz.example.com/gateway"}},
+    "Gateway": {"spec": {"gatewayClassName": "fz", "listeners": [{"name": "web", "port": 80, "protocol": "HTTP"}]}},
+    "HTTPRoute": {"spec": {"parentRefs": [{"name": "fz"}], "hostnames": ["fz.example"],
+                           "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                                      "backendRefs": [{"name": "fz", "port": 80, "weight": 1}]}]}},
+    "Rollout": {"spec": {"replicas": 0, "selector": {"matchLabels": {"app": "fz"}}, "template": _TEMPLATE,
+                         "strategy": {"canary": {"stableService": "fz", "canaryService": "fz-canary",
+                                                 "steps": [{"setWeight": 10}]}}}},
 }
 CRD_SEED = "fzthings.fuzz.example.com"
 

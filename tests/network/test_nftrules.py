@@ -50,6 +50,16 @@ def test_table_name_per_node(node: str, table: str) -> None:
     assert nftrules.is_shoal_table(table)
 
 
+def test_table_names_carry_the_cluster() -> None:
+    """Two clusters on one machine may name their nodes alike: their tables differ by the cluster's ID."""
+    a = nftrules.table_name("node-1", "0a1b2c3d-0000-4000-8000-000000000000")
+    b = nftrules.table_name("node-1", "99999999-0000-4000-8000-000000000000")
+    assert (a, b) == ("shoal_0a1b2c3d_node_1", "shoal_99999999_node_1")
+    assert nftrules.is_shoal_table(a)
+    long = nftrules.table_name("n" * 200, "0a1b2c3d-0000-4000-8000-000000000000")
+    assert len(long) <= 57  # nft takes names up to 255; the hash keeps long node names distinct
+
+
 def test_long_node_names_stay_distinct_and_short() -> None:
     a, b = nftrules.table_name("n" * 200 + "a"), nftrules.table_name("n" * 200 + "b")
     assert a != b and len(a) <= 48 and nftrules.is_shoal_table(a)

@@ -69,7 +69,11 @@ def srv(tmp_path_factory: pytest.TempPathFactory, podman: str) -> Iterator[Runni
         subprocess.run(["podman", "rm", "-f", *ids], capture_output=True)
     remove_own_sandboxes({"io.shoal.pod.namespace": NS})
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
-    assert policynft.table_name(NODE) not in tables.split()  # the node's policy table went with it
+    assert policynft.table_name(NODE, cluster_id(s)) not in tables.split()  # the node's policy table went with it
+
+
+def cluster_id(s: RunningServer) -> str:
+    return (s.data_dir / "cluster-id").read_text().strip()
 
 
 def wait_until(fn: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -181,7 +185,7 @@ def test_default_deny_then_allow_client_then_egress(srv: RunningServer) -> None:
         settle(lambda: dns_answered(srv, "client"), True, "DNS allowed again")
         assert not fetch(srv, "client", web)  # port 53 only
 
-    rules = subprocess.run(["nft", "list", "table", "inet", policynft.table_name(NODE)], capture_output=True,
-                           text=True).stdout
+    rules = subprocess.run(["nft", "list", "table", "inet", policynft.table_name(NODE, cluster_id(srv))],
+                           capture_output=True, text=True).stdout
     assert f"{pod_ip(srv, 'client')} : goto" in rules and f"{web} : goto" not in rules  # only the isolated pod
     assert len(json.loads(srv.kubectl("get", "netpol", "-n", NS, "-o", "json").stdout)["items"]) == 2

@@ -197,7 +197,7 @@ async def test_shoal_agent_runs_the_node_proxy(net_server: RunningServer, api: t
     await client.create("endpoints", {"metadata": {"name": "seen"}, "subsets": [
         {"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 8000}]}]}, ns)
     node = f"agent-{uuid.uuid4().hex[:6]}"
-    table = nftrules.table_name(node)
+    table = nftrules.table_name(node, (net_server.data_dir / "cluster-id").read_text().strip())
     token = (net_server.data_dir / "node-token").read_text().strip()
     log = open(tmp_path / "agent.log", "wb")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(

@@ -48,6 +48,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -121,11 +122,18 @@ def range_dir(network: ipaddress.IPv4Network) -> str:
     return str(network).replace("/", "_")
 
 
-def masquerade_rules(cidr: str, bridge: str) -> str:
+def masquerade_table(cidr: str) -> str:
+    """The masquerade rule's table, one per cluster CIDR (``shoal-podnet-10_42_0_0_16``): every agent flushes
+    and rewrites its table whole, so two clusters on one machine with other pod ranges must not share one
+    (one would undo the other's rule), and agents of ranges alike write the same rule."""
+    return f"{NFT_TABLE}-{re.sub(r'[^0-9a-zA-Z]', '_', cidr)}"
+
+
+def masquerade_rules(cidr: str, bridge: str, table: str = NFT_TABLE) -> str:
     """nft script: pods' traffic leaving ``cidr`` (the cluster's pod CIDR) is masqueraded, as flannel and
     Podman's bridge do; traffic to pods on any node keeps the pod address."""
-    return (f"table ip {NFT_TABLE}\nflush table ip {NFT_TABLE}\n"
-            f"table ip {NFT_TABLE} {{\n"
+    return (f"table ip {table}\nflush table ip {table}\n"
+            f"table ip {table} {{\n"
             "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
             f"\t\tip saddr {cidr} ip daddr != {cidr} oifname != \"{bridge}\" masquerade\n\t}}\n}}\n")
 
@@ -384,8 +392,8 @@ class PodNetwork:
         await _run("ip", "addr", "replace", gateway, "dev", self.bridge)
         if shutil.which("nft"):
             try:
-                await _run("nft", "-f", "-", stdin=masquerade_rules(self.cluster_cidr or str(self.network),
-                                                                    self.bridge))
+                cidr = self.cluster_cidr or str(self.network)
+                await _run("nft", "-f", "-", stdin=masquerade_rules(cidr, self.bridge, masquerade_table(cidr)))
             except DriverError as e:
                 log.warning("pod network: no outbound NAT for pods: %s", e)
 
@@ -483,5 +491,5 @@ class PodNetwork:
 
 
 __all__ = ["DEFAULT_CIDR", "PodNetwork", "SandboxRecord", "candidates", "host_batch", "hosts_file",
-           "is_sandbox_id", "masquerade_rules", "netns_batch", "node_networks", "range_dir", "release_address",
-           "resolv_file", "veth_name"]
+           "is_sandbox_id", "masquerade_rules", "masquerade_table", "netns_batch", "node_networks", "range_dir",
+           "release_address", "resolv_file", "veth_name"]

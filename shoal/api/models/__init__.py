@@ -33,6 +33,7 @@ from shoal.api.models.discovery import EndpointSlice
 from shoal.api.models.events import Event as EventsV1Event
 from shoal.api.models.networking import NetworkPolicy
 from shoal.api.models.policy import Eviction, PodDisruptionBudget
+from shoal.api.models.quota import LimitRange, ResourceQuota
 from shoal.api.models.rbac import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 from shoal.api.models.replication import ReplicationController
 from shoal.api.models.scheduling import PriorityClass
@@ -54,6 +55,8 @@ KINDS: dict[tuple[str, str], type] = {
     ("v1", "PersistentVolume"): PersistentVolume,
     ("v1", "PersistentVolumeClaim"): PersistentVolumeClaim,
     ("v1", "Binding"): Binding,
+    ("v1", "ResourceQuota"): ResourceQuota,
+    ("v1", "LimitRange"): LimitRange,
     ("v1", "Status"): Status,
     ("apps/v1", "Deployment"): Deployment,
     ("apps/v1", "ReplicaSet"): ReplicaSet,
@@ -101,6 +104,8 @@ __all__ = [
     "Endpoints",
     "Event",
     "Job",
+    "LimitRange",
+    "ResourceQuota",
     "Lease",
     "Namespace",
     "NetworkPolicy",

@@ -33,6 +33,14 @@ log = logging.getLogger(__name__)
 SA_CACHE_SECONDS = 10.0
 _SA_CACHE_LIMIT = 10_000
 
+class TokenRefused(errors.ApiError):
+    """upstream's 401, carrying why (for the audit log; the client is told only "Unauthorized")."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(401, "Unauthorized", "Unauthorized")
+        self.why = why
+
+
 # (namespace, name) -> the service account's uid, or None if it does not exist
 AccountLookup = Callable[[str, str], Awaitable[str | None]]
 
@@ -54,7 +62,7 @@ class Authenticator:
         if not authorization:
             return None
         if not authorization.startswith("Bearer "):
-            raise errors.unauthorized()
+            raise TokenRefused("the Authorization header is not a bearer token")
         token = authorization[7:].strip()
         user = self.tokens.lookup(token)
         if user is not None:
@@ -71,9 +79,9 @@ class Authenticator:
                 return await self.oidc.authenticate(token)
         except jwt.JwtError as e:
             log.info("a bearer token was refused: %s", e)
-            raise errors.unauthorized() from None
+            raise TokenRefused(str(e)) from None
         log.info("a bearer token was refused: no authenticator knows it (issuer %r)", iss)
-        raise errors.unauthorized()
+        raise TokenRefused(f"no authenticator knows the token (issuer {iss!r})" if iss else "invalid bearer token")
 
     async def _service_account(self, token: str) -> User:
         now = time.monotonic()

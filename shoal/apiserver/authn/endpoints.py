@@ -27,9 +27,10 @@ from aiohttp import web
 
 from shoal.api.meta import format_time
 from shoal.apiserver import errors
-from shoal.apiserver.auth import USER_KEY, User
+from shoal.apiserver.auth import USER_KEY
 from shoal.apiserver.authn import serviceaccount as sa
 from shoal.apiserver.authn.chain import Authenticator
+from shoal.apiserver.authn.user import user_info
 
 GROUP = "authentication.k8s.io"
 API_VERSION = f"{GROUP}/v1"
@@ -67,17 +68,6 @@ def token_request_spec(spec: Any, name: str, default_audiences: tuple[str, ...])
                              "field": "spec.boundObjectRef.kind",
                              "message": f'Unsupported value: "{kind}": supported values: "Pod", "Secret"'}], GROUP)
     return {**spec, "audiences": audiences, "expirationSeconds": seconds, "boundObjectRef": ref}
-
-
-def user_info(user: User) -> dict[str, Any]:
-    info: dict[str, Any] = {"username": user.name}
-    if user.uid:
-        info["uid"] = user.uid
-    if user.groups:
-        info["groups"] = list(user.groups)
-    if user.extra:
-        info["extra"] = {k: list(v) for k, v in user.extra}
-    return info
 
 
 def _json(body: Any, status: int = 200) -> web.Response:

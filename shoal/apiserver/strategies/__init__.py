@@ -72,6 +72,7 @@ _REGISTRY: dict[tuple[str, str], Factory] = {
     ("apps", "StatefulSet"): lambda info, shared: ResetStatusStrategy(info),
     ("batch", "Job"): lambda info, shared: JobStrategy(info),
     ("batch", "CronJob"): lambda info, shared: ResetStatusStrategy(info),
+    ("networking.k8s.io", "Ingress"): lambda info, shared: ResetStatusStrategy(info),
     ("scheduling.k8s.io", "PriorityClass"): lambda info, shared: PriorityClassStrategy(info, shared.priority_classes),
     ("", "PersistentVolumeClaim"): lambda info, shared: PersistentVolumeClaimStrategy(info, shared.storage_classes),
     ("", "PersistentVolume"): lambda info, shared: PersistentVolumeStrategy(info),

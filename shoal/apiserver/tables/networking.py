@@ -1,4 +1,4 @@
-"""Service discovery and policy kinds: Service, Endpoints, EndpointSlice and NetworkPolicy.
+"""Service discovery, policy and routing kinds: Service, Endpoints, EndpointSlice, NetworkPolicy, Ingress(Class).
 
 PORT(S) is ``port/PROTOCOL`` or ``port:nodePort/PROTOCOL``; EXTERNAL-IP depends
 on the service type (``<pending>`` for a LoadBalancer still waiting for an
@@ -205,7 +205,54 @@ def network_policy_row(obj: Obj, now: datetime) -> list[Cell]:
             age_of(obj, now)]
 
 
+INGRESS_COLUMNS = (
+    name_column(),
+    Column("Class", description="ingressClassName is the name of an IngressClass cluster resource."),
+    Column("Hosts", description="Hosts that incoming requests are matched against."),
+    Column("Address", description="Address is a list containing ingress points for the load-balancer."),
+    Column("Ports", description="Ports of TLS configurations that open"),
+    age_column(),
+)
+
+
+def _ingress_hosts(obj: Obj) -> str:
+    hosts = [as_str(r.get("host")) or "*" for r in as_list(dig(obj, "spec", "rules")) if isinstance(r, dict)]
+    if not hosts:
+        return "*"
+    more = len(hosts) - MAX_LISTED
+    return ",".join(hosts[:MAX_LISTED]) + (f" + {more} more..." if more > 0 else "")
+
+
+def ingress_row(obj: Obj, now: datetime) -> list[Cell]:
+    lb = [as_dict(i) for i in as_list(dig(obj, "status", "loadBalancer", "ingress"))]
+    address = ",".join(as_str(i.get("ip")) or as_str(i.get("hostname")) for i in lb)
+    ports = "80, 443" if as_list(dig(obj, "spec", "tls")) else "80"
+    return [views.name(obj), as_str(dig(obj, "spec", "ingressClassName")) or NONE, _ingress_hosts(obj),
+            address, ports, age_of(obj, now)]
+
+
+INGRESS_CLASS_COLUMNS = (
+    name_column(),
+    Column("Controller", description="controller refers to the name of the controller that should handle this "
+                                     "class."),
+    Column("Parameters", description="parameters is a link to a custom resource containing additional "
+                                     "configuration for the controller."),
+    age_column(),
+)
+
+
+def ingress_class_row(obj: Obj, now: datetime) -> list[Cell]:
+    p = as_dict(dig(obj, "spec", "parameters"))
+    params = NONE
+    if p:
+        group = as_str(p.get("apiGroup"))
+        params = f"{p.get('kind')}.{group}/{p.get('name')}" if group else f"{p.get('kind')}/{p.get('name')}"
+    return [views.name(obj), as_str(dig(obj, "spec", "controller")), params, age_of(obj, now)]
+
+
 PRINTERS = {
+    "Ingress": Printer(INGRESS_COLUMNS, ingress_row),
+    "IngressClass": Printer(INGRESS_CLASS_COLUMNS, ingress_class_row),
     "Service": Printer(SERVICE_COLUMNS, service_row),
     "NetworkPolicy": Printer(NETWORK_POLICY_COLUMNS, network_policy_row),
     "Endpoints": Printer(ENDPOINTS_COLUMNS, endpoints_row),

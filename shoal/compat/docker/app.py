@@ -9,8 +9,14 @@ active swarm manager (the ``Swarm: active/manager`` header of ``/_ping``,
 hands each request to ``SwarmBackend``. Errors leave in Docker's shape,
 ``{"message": ...}`` with Docker's status; bad input is never a 500.
 
-No authentication: like Docker's own socket, whoever may open the socket is
-an administrator, so it is created mode 0600.
+On the Unix socket there is no authentication: like Docker's own socket,
+whoever may open it is an administrator, so it is created mode 0600. Over TCP
+(``--docker-listen``) it is TLS with a client certificate the cluster CA signed,
+as Docker's ``--tlsverify``: the certificate names a user (CN) and groups (O),
+and, since Docker's API gives whoever it lets in control of everything, only a
+user the cluster's RBAC allows every verb on every resource (``cluster-admin``,
+``system:masters``) gets in; anyone else is answered 403 in Docker's shape.
+The decision is a SubjectAccessReview, so RBAC bindings made later count.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import logging
 import os
 import platform
 import re
+import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -323,11 +330,34 @@ def negotiate(path: str) -> tuple[str, str | None]:
     return m.group(3), None
 
 
-def make_app(backend: SwarmBackend) -> web.Application:
+# (user, groups) of a client certificate -> whether it may use the whole API
+Authorize = Callable[[str, tuple[str, ...]], Awaitable[bool]]
+
+
+def certificate_identity(peercert: dict[str, Any] | None) -> tuple[str, tuple[str, ...]] | None:
+    """The user (CN) and groups (each O) of a verified peer certificate, as ``ssl`` decodes it."""
+    if not peercert:
+        return None
+    cn, groups = "", []
+    for rdn in peercert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                cn = value
+            elif key == "organizationName":
+                groups.append(value)
+    return (cn, tuple(groups)) if cn else None
+
+
+def make_app(backend: SwarmBackend, authorize: Authorize | None = None) -> web.Application:
+    """The API; ``authorize``: served over TLS, each request's client certificate must pass it."""
+
     async def dispatch(request: web.Request) -> web.StreamResponse:
         path, bad_version = negotiate(request.path)
-        if bad_version:
-            resp: web.StreamResponse = error(bad_version, 400)
+        refused = await _refused(request) if authorize is not None else None
+        if refused is not None:
+            resp: web.StreamResponse = error(refused, 403)
+        elif bad_version:
+            resp = error(bad_version, 400)
         else:
             resp = await _route(request, path)
         if not resp.prepared:
@@ -337,6 +367,17 @@ def make_app(backend: SwarmBackend) -> web.Application:
             resp.headers["Docker-Experimental"] = "false"
             resp.headers["Swarm"] = "active/manager"
         return resp
+
+    async def _refused(request: web.Request) -> str | None:
+        assert authorize is not None
+        ident = certificate_identity(request.transport.get_extra_info("peercert") if request.transport else None)
+        if ident is None:
+            return "a client certificate signed by the cluster CA is required"
+        user, groups = ident
+        if await authorize(user, groups):
+            return None
+        return (f'user "{user}" may not use the Docker API: it needs every verb on every resource '
+                "(cluster-admin), as Docker's API gives control of the whole cluster")
 
     async def _route(request: web.Request, path: str) -> web.StreamResponse:
         allowed = False
@@ -368,25 +409,39 @@ def make_app(backend: SwarmBackend) -> web.Application:
 class DockerApi:
     """The Swarm API on a Unix socket (mode 0600), started and stopped by the server."""
 
-    def __init__(self, backend: SwarmBackend, socket_path: Path) -> None:
+    def __init__(self, backend: SwarmBackend, socket_path: Path | None, *,
+                 tcp: tuple[str, int, ssl.SSLContext, Authorize] | None = None) -> None:
         self.backend = backend
         self.socket_path = socket_path
+        self.tcp = tcp  # (host, port, server TLS context asking for client certificates, authorizer)
+        self.tcp_port = 0
         self._runner: web.AppRunner | None = None
+        self._tcp_runner: web.AppRunner | None = None
         self._label_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
-        self._runner = web.AppRunner(make_app(self.backend), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        old = os.umask(0o177)
-        try:
-            await web.UnixSite(self._runner, str(self.socket_path)).start()
-        finally:
-            os.umask(old)
-        os.chmod(self.socket_path, 0o600)
-        log.info("Docker Swarm API on unix://%s", self.socket_path)
+        if self.socket_path is not None:
+            self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()
+            self._runner = web.AppRunner(make_app(self.backend), access_log=None, handle_signals=False)
+            await self._runner.setup()
+            old = os.umask(0o177)
+            try:
+                await web.UnixSite(self._runner, str(self.socket_path)).start()
+            finally:
+                os.umask(old)
+            os.chmod(self.socket_path, 0o600)
+            log.info("Docker Swarm API on unix://%s", self.socket_path)
+        if self.tcp is not None:
+            host, port, ctx, authorize = self.tcp
+            self._tcp_runner = web.AppRunner(make_app(self.backend, authorize), access_log=None,
+                                             handle_signals=False)
+            await self._tcp_runner.setup()
+            site = web.TCPSite(self._tcp_runner, host, port, ssl_context=ctx, reuse_address=True)
+            await site.start()
+            self.tcp_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            log.info("Docker Swarm API on tcp://%s:%d (TLS, client certificates)", host, self.tcp_port)
         if self.backend.local_node:
             self._label_task = asyncio.create_task(self.backend.ensure_manager(), name="swarm-manager-label")
 
@@ -395,8 +450,10 @@ class DockerApi:
             self._label_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._label_task
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
+        for runner in (self._runner, self._tcp_runner):
+            if runner is not None:
+                await runner.cleanup()
+        self._runner = self._tcp_runner = None
+        if self.socket_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()

@@ -1,0 +1,220 @@
+"""Ingress benchmarks: throughput through HAProxy vs straight to the backends, reloads under load, weights.
+
+    .venv/bin/python bench/ingress_bench.py [--quick] [--seconds S] [--connections C] [--out FILE]
+
+Needs root (three addresses of 198.18.0.0/15 go on ``lo`` for the run, and
+come off after), haproxy, nginx and wrk. A ``shoal server`` (no agent) holds
+the objects; ``IngressNode`` runs in this process on high loopback ports with
+the real HAProxy; the three "pods" are one nginx with a server on each address
+(``return 200``), put in Endpoints directly.
+
+* throughput: wrk through the ingress (one URL, the proxy balancing over the
+  three) vs wrk straight to the three backends at once (three wrk processes,
+  the same connections in all, summed), same run, each ``--seconds``; p99 of both.
+* reloads: wrk (keep-alive) while the configuration changes 50 times
+  (alternately a new path, which reloads HAProxy, and the endpoints changing);
+  failed = socket errors + non-2xx; the run is at least 20,000 requests.
+* weights: an HTTPRoute with two Services, weights patched 20/80 -> 50/50 ->
+  80/20 -> 5/95; a client sends requests back to back and the time from the
+  API write to the first window of 200 responses within ±5 % of the weight.
+
+Prints the figures and writes bench/results/ingress.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from shoal.client import ApiClient, ApiException  # noqa: E402
+from shoal.ingress.node import IngressNode  # noqa: E402
+from shoal.ingress.resources import GATEWAYS, HTTPROUTES  # noqa: E402
+from tests.ingress.backends import ADDRESSES, local_addresses  # noqa: E402
+from tests.ingress.objects import endpoints, ingress, path, service  # noqa: E402
+from tests.server_fixture import free_port, start_server  # noqa: E402
+
+NGINX = """worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/nginx.err;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+{servers}
+}}
+"""
+
+
+def wrk(url: str, seconds: float, conns: int, threads: int = 2, host: str | None = None) -> dict[str, float]:
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency", url]
+    if host:
+        cmd[1:1] = ["-H", f"Host: {host}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)] if p99 else 0.0
+    errs = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "requests": total, "p99_ms": p99_ms, "errors": errs + (int(non2xx.group(1)) if non2xx else 0)}
+
+
+async def put(client: ApiClient, res: Any, obj: dict[str, Any]) -> None:
+    try:
+        await client.create(res, obj, "default")
+    except ApiException as e:
+        if e.status != 409:
+            raise
+        cur = await client.get(res, obj["metadata"]["name"], "default")
+        obj = {**obj, "metadata": {**obj["metadata"], "resourceVersion": cur["metadata"]["resourceVersion"]}}
+        await client.update(res, obj)
+
+
+def fetch(port: int, host: str, n: int) -> list[str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    out = []
+    for _ in range(n):
+        conn.request("GET", "/", headers={"Host": host})
+        r = conn.getresponse()
+        out.append(r.read().decode().strip())
+        if r.getheader("Connection", "").lower() == "close":
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.close()
+    return out
+
+
+async def wait_for(port: int, host: str, want: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if (await asyncio.to_thread(fetch, port, host, 1))[0] == want:
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{host} did not answer {want}")
+
+
+async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    ports = [free_port() for _ in ADDRESSES]
+    servers = "\n".join(f"  server {{ listen {a}:{p}; location / {{ return 200 'b{i + 1}'; }} }}"
+                        for i, (a, p) in enumerate(zip(ADDRESSES, ports, strict=True)))
+    (work / "nginx.conf").write_text(NGINX.format(d=work, servers=servers))
+    subprocess.run(["nginx", "-c", str(work / "nginx.conf"), "-p", str(work)], check=True)
+    srv = start_server(work / "server", args=["--disable-scheduler"])
+    client = ApiClient.http(srv.url, token=srv.token, ca_file=srv.ca)
+    node = IngressNode(client, run_dir=str(work / "run"), bind="127.0.0.1", http_port=free_port(),
+                       https_port=free_port(), addresses=["127.0.0.1"], debounce=0.02)
+    await node.start()
+    hp = node.settings.http_port
+    results: dict[str, Any] = {}
+    try:
+        backends = list(zip(ADDRESSES, ports, strict=True))
+        await put(client, "services", service("web"))
+        await put(client, "endpoints", endpoints("web", backends))
+        await put(client, "ingresses", ingress("web", [("bench.example", [path("/", "web")])]))
+        await wait_for(hp, "bench.example", "b1")
+        # --- throughput -------------------------------------------------------------------
+        c = args.connections
+        direct = await asyncio.gather(*(asyncio.to_thread(wrk, f"http://{a}:{p}/", args.seconds, max(1, c // 3), 1)
+                                        for a, p in backends))
+        via = await asyncio.to_thread(wrk, f"http://127.0.0.1:{hp}/", args.seconds, c, 2, "bench.example")
+        d_rps = sum(x["rps"] for x in direct)
+        d_p99 = max(x["p99_ms"] for x in direct)
+        results["throughput"] = {"direct_rps": round(d_rps), "ingress_rps": round(via["rps"]),
+                                 "ratio": round(via["rps"] / d_rps, 3), "direct_p99_ms": d_p99,
+                                 "ingress_p99_ms": via["p99_ms"], "p99_added_ms": round(via["p99_ms"] - d_p99, 3),
+                                 "connections": c, "seconds": args.seconds}
+        print("throughput", results["throughput"], flush=True)
+        # --- 50 changes under load --------------------------------------------------------
+        reloads0, weights0 = node.proxy.reloads, node.proxy.weight_updates
+        load = asyncio.create_task(asyncio.to_thread(wrk, f"http://127.0.0.1:{hp}/", args.change_seconds, 8, 1,
+                                                     "bench.example"))
+        t0 = time.monotonic()
+        for i in range(50):
+            if i % 2:
+                await put(client, "ingresses", ingress("web", [("bench.example", [path("/", "web"),
+                                                                                  path(f"/p{i}", "web")])]))
+            else:
+                await put(client, "endpoints", endpoints("web", backends[: 2 + (i // 2) % 2]))
+            await asyncio.sleep(args.change_seconds * 0.8 / 50)
+        changes_s = time.monotonic() - t0
+        r = await load
+        results["reloads"] = {"changes": 50, "changes_over_s": round(changes_s, 2), "requests": r["requests"],
+                              "failed": r["errors"], "haproxy_reloads": node.proxy.reloads - reloads0,
+                              "runtime_weight_updates": node.proxy.weight_updates - weights0}
+        print("reloads", results["reloads"], flush=True)
+        # --- weight changes ---------------------------------------------------------------
+        await put(client, "endpoints", endpoints("web", backends))
+        await put(client, "services", service("one"))
+        await put(client, "endpoints", endpoints("one", backends[:1]))
+        await put(client, "services", service("two"))
+        await put(client, "endpoints", endpoints("two", backends[1:2]))
+        await put(client, GATEWAYS, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                                     "metadata": {"name": "gw", "namespace": "default"},
+                                     "spec": {"gatewayClassName": "shoal",
+                                              "listeners": [{"name": "web", "port": 80, "protocol": "HTTP"}]}})
+
+        def route(w: int) -> dict[str, Any]:
+            return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                    "metadata": {"name": "split", "namespace": "default"},
+                    "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["split.example"],
+                             "rules": [{"backendRefs": [{"name": "one", "port": 80, "weight": w},
+                                                        {"name": "two", "port": 80, "weight": 100 - w}]}]}}
+        await put(client, HTTPROUTES, route(20))
+        await wait_for(hp, "split.example", "b2")
+        trials = []
+        for w in (50, 80, 5, 20) * (1 if args.quick else 2):
+            t0 = time.monotonic()
+            await put(client, HTTPROUTES, route(w))
+            seen = None
+            while time.monotonic() - t0 < 10:
+                window = await asyncio.to_thread(fetch, hp, "split.example", 200)
+                share = window.count("b1") / len(window)
+                if abs(share - w / 100) <= 0.05:
+                    seen = time.monotonic() - t0
+                    break
+            trials.append({"weight": w, "seconds": round(seen, 3) if seen is not None else None,
+                           "observed_share": round(share, 3)})
+        results["weights"] = {"trials": trials, "max_s": max((t["seconds"] or 99) for t in trials),
+                              "how": "runtime API set weight" if node.proxy.weight_updates else "reload"}
+        print("weights", results["weights"], flush=True)
+    finally:
+        await node.stop()
+        await client.close()
+        srv.stop()
+        subprocess.run(["nginx", "-c", str(work / "nginx.conf"), "-p", str(work), "-s", "stop"], check=False)
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--connections", type=int, default=48)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "ingress.json"))
+    args = ap.parse_args()
+    if args.quick:
+        args.seconds = 3.0
+    args.change_seconds = 6.0 if args.quick else 10.0
+    with local_addresses(), tempfile.TemporaryDirectory(prefix="shoal-ingress-bench-") as d:
+        results = asyncio.run(run(args, Path(d)))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

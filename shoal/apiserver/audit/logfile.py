@@ -1,0 +1,190 @@
+"""The log backend: audit events as JSON lines in a file, rotated by size, written off the request path.
+
+A request only puts its events in a bounded buffer (``buffer_size`` events);
+one writer task takes whatever has gathered within ``linger`` seconds (up to
+``batch_max``), builds and encodes the Events and appends them to the file in
+one write, so no request waits on a disk. The write is made from the event
+loop, not a thread: it lands in the page cache, and a thread hop per batch
+cost ~80 us of server CPU per audited create (GIL hand-offs; measured in
+docs/benchmarks.md), more than the whole audit path otherwise costs.
+What happens when the buffer is full is upstream's ``--audit-log-mode``:
+
+- ``blocking`` (upstream's default for the log backend): the request waits
+  until the writer has made room, so no event is ever lost and a disk slower
+  than the API slows the API down;
+- ``batch``: the request never waits; the event is dropped and counted
+  (``dropped``, logged once a minute at most), as upstream's buffered backend
+  drops when its channel is full.
+
+Rotation is lumberjack's (which upstream uses): before a write would take
+the file past ``max_size_mb`` (0: lumberjack's 100 MB), it is renamed to
+``<name>-<UTC time>.<ext>`` (``audit-2026-12-01T10-00-00.000.log``) and a new
+one started; beyond ``max_backups`` old files (0: keep all) the oldest are
+removed. ``-`` as the path writes to standard output, never rotated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import msgspec
+
+from shoal.apiserver.audit.event import event
+
+log = logging.getLogger(__name__)
+
+MODES = ("blocking", "batch")
+DEFAULT_MAX_SIZE_MB = 100
+_STOP = object()
+
+
+def backup_name(path: Path, when: datetime) -> Path:
+    """lumberjack's name for a rotated file: ``audit.log`` -> ``audit-2026-12-01T10-00-00.000.log``. Pure."""
+    stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H-%M-%S.") + f"{when.microsecond // 1000:03d}"
+    return path.with_name(f"{path.stem}-{stamp}{path.suffix}")
+
+
+def backups(path: Path) -> list[Path]:
+    """The rotated files of ``path``, oldest first (their names sort by time)."""
+    prefix, suffix = f"{path.stem}-", path.suffix
+    return sorted(p for p in path.parent.glob(f"{prefix}*{suffix}")
+                  if p.name != path.name and p.name[len(prefix):len(prefix) + 4].isdigit())
+
+
+class RotatingFile:
+    """An append-only file rotated by size (plain blocking calls, made in batches by the backend)."""
+
+    def __init__(self, path: str, *, max_size_mb: int = 0, max_backups: int = 0,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.stdout = path == "-"
+        self.path = Path(path)
+        self.max_size = (max_size_mb or DEFAULT_MAX_SIZE_MB) * 1024 * 1024
+        self.max_backups = max_backups
+        self._now = now
+        self._f: BinaryIO | None = None
+        self._size = 0
+
+    def _open(self) -> BinaryIO:
+        if self._f is None:
+            if self.stdout:
+                self._f = sys.stdout.buffer
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                self._f = os.fdopen(fd, "ab")
+                self._size = os.fstat(fd).st_size
+        return self._f
+
+    def write(self, data: bytes) -> None:
+        f = self._open()
+        if not self.stdout and self._size and self._size + len(data) > self.max_size:
+            self.rotate()
+            f = self._open()
+        f.write(data)
+        f.flush()
+        self._size += len(data)
+
+    def rotate(self) -> None:
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(self.path, backup_name(self.path, self._now()))
+        if self.max_backups:
+            for old in backups(self.path)[:-self.max_backups]:
+                with contextlib.suppress(FileNotFoundError):
+                    old.unlink()
+
+    def close(self) -> None:
+        if self._f is not None and not self.stdout:
+            self._f.close()
+        self._f = None
+        self._size = 0
+
+
+def encode(pending: Any) -> bytes:
+    """One event as a JSON line: a ``recorder.Pending`` is built into its Event here (off the request path),
+    anything else (an Event, a dict) is encoded as it is."""
+    return _encoder.encode(event(*pending) if isinstance(pending, tuple) else pending) + b"\n"
+
+
+_encoder = msgspec.json.Encoder()
+
+
+class LogBackend:
+    """Events in, JSON lines out: a bounded buffer and one writer task."""
+
+    def __init__(self, sink: RotatingFile, *, mode: str = "blocking", buffer_size: int = 10_000,
+                 batch_max: int = 400, linger: float = 0.02) -> None:
+        if mode not in MODES:
+            raise ValueError(f"--audit-log-mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.sink = sink
+        self.mode = mode
+        self.batch_max = batch_max
+        self.linger = linger
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=buffer_size)
+        self.dropped = 0
+        self.accepted = 0  # events in the buffer or written (not dropped)
+        self.written = 0
+        self.failed = 0  # events a write error lost
+        self._warned = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="audit-log-writer")
+
+    async def emit(self, ev: Any) -> None:
+        try:
+            self.queue.put_nowait(ev)
+            self.accepted += 1
+        except asyncio.QueueFull:
+            if self.mode == "blocking":
+                self.accepted += 1
+                await self.queue.put(ev)
+                return
+            self.dropped += 1
+            now = time.monotonic()
+            if now - self._warned > 60:
+                self._warned = now
+                log.error("audit buffer queue blocked: %d events dropped so far", self.dropped)
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            if self.linger and self.queue.qsize() < self.batch_max:
+                await asyncio.sleep(self.linger)  # let a batch gather: one encode pass and one write for many
+            while len(batch) < self.batch_max and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            stop = batch[-1] is _STOP
+            events = [e for e in batch if e is not _STOP]
+            if events:
+                data = b"".join(encode(e) for e in events)
+                try:
+                    self.sink.write(data)  # to the page cache: no thread hop (see the module's docstring)
+                    self.written += len(events)
+                except OSError as e:
+                    self.failed += len(events)
+                    log.error("writing %d audit events failed: %s", len(events), e)
+            if stop:
+                return
+
+    async def flush(self) -> None:
+        """Wait until every event emitted so far is in the file (tests, shutdown)."""
+        while self.written + self.failed < self.accepted:
+            await asyncio.sleep(0.005)
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        await self.queue.put(_STOP)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        self.sink.close()

@@ -1,0 +1,146 @@
+"""What the request pipeline calls to audit a request (upstream's ``WithAudit`` filters).
+
+``begin`` when a request arrives (its audit ID: the client's ``Audit-ID``
+header, else a new UUID, answered in the response's ``Audit-ID`` header);
+``received`` once its user is known (the policy decides the level on the
+authenticated user, before impersonation, as upstream; the RequestReceived
+event); ``authorized`` with the authorizer's decision (the
+``authorization.k8s.io/decision`` and ``reason`` annotations); ``started``
+when a long-running answer (a watch, a log stream, an exec) sends its head
+(ResponseStarted); ``finish`` when the answer is complete (ResponseComplete,
+or Panic for a failure that was not an API error). ``refused`` is a request
+whose credentials were refused (401): it is evaluated as a request of no user
+and its event says why.
+
+A request of level None costs its ``begin`` and one policy evaluation; a
+logged one hands (record, stage, time) to the backend, which builds the
+Events, encodes and writes them off the request path (``logfile``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import msgspec
+
+from shoal.apiserver.audit import event
+from shoal.apiserver.audit.policy import Level, Policy, evaluate
+from shoal.apiserver.authn.user import User
+from shoal.apiserver.authz.attributes import Attributes, request_attributes
+
+AuditRequest = event.Request
+NOBODY = User("")
+_LONG_RUNNING_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward", "proxy"})
+_WRITES = frozenset({"POST", "PUT", "PATCH"})
+
+
+# an event to write: the request's record, the stage and its Unix time (the writer builds the Event)
+Pending = tuple[event.Request, str, float]
+
+
+class Backend(Protocol):
+    async def start(self) -> None: ...
+
+    async def emit(self, ev: Pending) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+class _Ids:
+    """Random (version 4) UUIDs, their randomness read 256 at a time (one ``urandom`` call per 256 requests)."""
+
+    def __init__(self) -> None:
+        self._pool = b""
+
+    def __call__(self) -> str:
+        if not self._pool:
+            self._pool = os.urandom(16 * 256)
+        h, self._pool = self._pool[:16].hex(), self._pool[16:]
+        # version 4, variant 10xx (RFC 4122), as uuid.UUID(bytes=..., version=4) sets them
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+new_id = _Ids()
+
+
+def long_running(attrs: Attributes | None) -> bool:
+    return attrs is not None and (attrs.verb == "watch" or attrs.subresource in _LONG_RUNNING_SUBRESOURCES)
+
+
+class Auditor:
+    def __init__(self, policy: Policy, backend: Backend, *, clock: Callable[[], float] = time.time) -> None:
+        self.policy = policy
+        self.backend = backend
+        self.clock = clock
+
+    async def start(self) -> None:
+        await self.backend.start()
+
+    async def stop(self) -> None:
+        await self.backend.stop()
+
+    def begin(self, *, method: str, path: str, query_string: str, headers: Mapping[str, str],
+              remote: str | None) -> AuditRequest:
+        return AuditRequest(
+            audit_id=headers.get("Audit-ID") or new_id(), received=self.clock(),
+            request_uri=f"{path}?{query_string}" if query_string else path, verb=method.lower(),
+            remote=remote, forwarded_for=headers.get("X-Forwarded-For"), user_agent=headers.get("User-Agent", ""),
+            level=Level.NONE)
+
+    async def _emit(self, r: AuditRequest, stage: str, omit: frozenset[str]) -> None:
+        if r.level is not Level.NONE and stage not in omit:
+            await self.backend.emit((r, stage, self.clock()))
+
+    async def received(self, r: AuditRequest, user: User, *, method: str, path: str, watch: str,
+                       impersonated: User | None = None) -> None:
+        attrs = request_attributes(user, method, path, watch)
+        decision = evaluate(self.policy, attrs)
+        r.user, r.attrs, r.impersonated, r.level = user, attrs, impersonated, decision.level
+        r.omit = decision.omit_stages
+        await self._emit(r, "RequestReceived", r.omit)
+
+    def authorized(self, r: AuditRequest, allowed: bool, reason: str = "") -> None:
+        r.allowed, r.reason = allowed, reason
+
+    async def refused(self, r: AuditRequest, *, method: str, path: str, watch: str, why: str) -> None:
+        await self.received(r, NOBODY, method=method, path=path, watch=watch)
+        r.user = None
+        await self.finish(r, 401, {"status": "Failure", "reason": "Unauthorized",
+                                   "message": f"Authentication failed, reason: {why}" if why else
+                                   "Authentication failed"})
+
+    async def started(self, r: AuditRequest, code: int) -> None:
+        if long_running(r.attrs):
+            r.code = code
+            await self._emit(r, "ResponseStarted", r.omit)
+
+    async def finish(self, r: AuditRequest, code: int, status: dict[str, Any] | None = None, *,
+                     method: str = "", request_body: bytes | None = None, response_body: bytes | None = None,
+                     panic: bool = False) -> None:
+        if r.level is Level.NONE or r.done:
+            return
+        r.done = True
+        r.code = code
+        r.status = status
+        if r.level >= Level.REQUEST and request_body and method in _WRITES:
+            r.request_object = request_body  # decoded by the writer (see logfile.encode)
+        if r.level >= Level.REQUEST_RESPONSE and response_body:
+            r.response_object = response_body
+        await self._emit(r, "Panic" if panic else "ResponseComplete", r.omit)
+
+
+def status_of(code: int, body: bytes | None, content_type: str | None) -> dict[str, Any] | None:
+    """The Status of a failed answer (its message and reason), from its JSON body."""
+    if code < 300 or not body or not content_type or "json" not in content_type:
+        return None
+    try:
+        doc = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None

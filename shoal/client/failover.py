@@ -1,0 +1,163 @@
+"""Several API servers of one cluster behind one transport: a small client-side balancer (as k3s agents have).
+
+An agent given ``--server A,B,C`` sends every request to the current server
+and moves to the next when that one cannot be reached, so a server that is
+killed or frozen costs the agent one failed attempt, not its connection to the
+cluster. What is retried on the next server at once, and what is not:
+
+* a connection that could not be opened (refused, unreachable): the request
+  never left, so any request is retried on the next server;
+* any other failure (a timeout, a connection dropped mid-request) and a 503
+  (that server lost its store): a read is retried on the next server; a write
+  is not, since it may have been applied. The error goes to the caller, as
+  status 0 (reconcilers treat it as transient, and their next request goes to
+  the next server).
+
+Streams (watches) and WebSockets (the agent's tunnel) open on the current
+server with the same rule as a read; a stream that breaks later ends, and the
+caller's informer re-lists and re-watches, on the next server.
+
+The order is fixed (the first URL first), and the balancer stays on a server
+that works: no spreading of load, only failover.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import aiohttp
+
+from shoal.client.httptransport import HttpTransport
+from shoal.client.transport import JSON, StreamResponse
+
+log = logging.getLogger(__name__)
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+_FAILURES = (OSError, TimeoutError, aiohttp.ClientError)
+
+
+def _never_sent(e: BaseException) -> bool:
+    return isinstance(e, aiohttp.ClientConnectorError | ConnectionRefusedError)
+
+
+def split_servers(value: str | Sequence[str]) -> list[str]:
+    """``--server`` values (repeated and/or comma-separated) as a list of URLs, in order, without repeats."""
+    items = [value] if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        for url in item.split(","):
+            url = url.strip().rstrip("/")
+            if url and url not in out:
+                out.append(url)
+    return out
+
+
+class FailoverTransport:
+    """``HttpTransport``s to each server; see the module docstring."""
+
+    def __init__(self, servers: Sequence[str], **kw: Any) -> None:
+        if not servers:
+            raise ValueError("no server given")
+        self.transports = [HttpTransport(s, **kw) for s in servers]
+        self.current = 0
+        self.failovers = 0
+
+    @property
+    def server(self) -> str:
+        return self.transports[self.current].server
+
+    def _advance(self, failed: int, why: BaseException | str) -> None:
+        if self.current != failed:
+            return  # another request moved on already
+        self.current = (failed + 1) % len(self.transports)
+        self.failovers += 1
+        log.warning("API server %s failed (%s): using %s", self.transports[failed].server, why,
+                    self.transports[self.current].server)
+
+    async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+                      body: bytes | None = None, content_type: str = JSON,
+                      timeout: float | None = None) -> tuple[int, bytes]:
+        read = method in _READS
+        last: BaseException | None = None
+        for _ in range(len(self.transports)):
+            index = self.current
+            try:
+                status, raw = await self.transports[index].request(
+                    method, path, params=params, body=body, content_type=content_type, timeout=timeout)
+            except _FAILURES as e:
+                last = e
+                self._advance(index, e)
+                if read or _never_sent(e):
+                    continue
+                raise
+            if status == 503 and len(self.transports) > 1:
+                self._advance(index, "503")
+                if read:
+                    last = None
+                    continue
+            return status, raw
+        if last is None:  # every server answered 503: the last answer stands
+            return await self.transports[self.current].request(
+                method, path, params=params, body=body, content_type=content_type, timeout=timeout)
+        raise last
+
+    def stream(self, method: str, path: str, *, params: Mapping[str, str] | None = None
+               ) -> AbstractAsyncContextManager[StreamResponse]:
+        return self._stream(method, path, params)
+
+    @asynccontextmanager
+    async def _stream(self, method: str, path: str, params: Mapping[str, str] | None
+                      ) -> AsyncIterator[StreamResponse]:
+        last: BaseException | None = None
+        for _ in range(len(self.transports)):
+            index = self.current
+            cm = self.transports[index].stream(method, path, params=params)
+            try:
+                resp = await cm.__aenter__()
+            except _FAILURES as e:
+                last = e
+                self._advance(index, e)
+                continue
+            try:
+                yield resp
+            except BaseException as e:
+                if not await cm.__aexit__(type(e), e, e.__traceback__):
+                    raise
+            else:
+                await cm.__aexit__(None, None, None)
+            return
+        assert last is not None
+        raise last
+
+    def ws_connect(self, path: str, **kw: Any) -> AbstractAsyncContextManager[aiohttp.ClientWebSocketResponse]:
+        return self._ws(path, kw)
+
+    @asynccontextmanager
+    async def _ws(self, path: str, kw: dict[str, Any]) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+        last: BaseException | None = None
+        for _ in range(len(self.transports)):
+            index = self.current
+            cm = self.transports[index].ws_connect(path, **kw)
+            try:
+                ws = await cm.__aenter__()
+            except _FAILURES as e:
+                last = e
+                self._advance(index, e)
+                continue
+            try:
+                yield ws
+            except BaseException as e:
+                if not await cm.__aexit__(type(e), e, e.__traceback__):
+                    raise
+            else:
+                await cm.__aexit__(None, None, None)
+            return
+        assert last is not None
+        raise last
+
+    async def close(self) -> None:
+        for t in self.transports:
+            await t.close()

@@ -1,0 +1,206 @@
+"""The ingress of one node: informers in, one HAProxy kept equal to them, status and Events out.
+
+Runs per node, beside the service proxy (as k3s runs its bundled proxy on
+every node's ports 80 and 443): each node renders the same configuration from
+the same objects, so any node's address serves any Ingress. The proxy
+process starts with the first Ingress or Gateway of shoal's (a cluster that
+uses none runs none) and is then kept: every change re-renders (debounced),
+and ``HAProxy.apply`` chooses between nothing, a runtime weight update and a
+seamless reload. A proxy that exits is started again from a fresh render.
+
+One node (``report=True``: the server's own) also writes what users read -
+``status.loadBalancer`` of Ingresses, Gateways' and HTTPRoutes' status, and the
+Events for conflicts and unusable Secrets - and runs the Rollout controller,
+which reads this node's proxy counters. Status lists the nodes' addresses
+(``addresses``, else the InternalIPs of the Nodes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from shoal.api import views as v
+from shoal.client import ApiClient, ApiException, Informer, InformerFactory
+from shoal.client.events import EventRecorder
+from shoal.ingress import rolloutplan
+from shoal.ingress.backends import ClusterView, ServiceKey
+from shoal.ingress.gatewayroutes import CONTROLLER as GATEWAY_CONTROLLER
+from shoal.ingress.gatewayroutes import collect_gateways, our_gateways
+from shoal.ingress.haproxy import HAProxy, ProxyError
+from shoal.ingress.haproxycfg import Settings, render
+from shoal.ingress.ingressroutes import collect_ingresses, is_ours
+from shoal.ingress.model import Collected, Problem, finish
+from shoal.ingress.resources import GATEWAY_CLASSES, GATEWAYS, HTTPROUTES, ROLLOUTS
+
+log = logging.getLogger(__name__)
+
+
+def _by_key(inf: Informer) -> dict[ServiceKey, dict[str, Any]]:
+    return {(v.namespace(o), v.name(o)): o for o in inf.list()}
+
+
+class IngressNode:
+    def __init__(self, client: ApiClient, *, run_dir: str, bind: str = "0.0.0.0", http_port: int = 80,
+                 https_port: int = 443, report: bool = True, addresses: Sequence[str] = (),
+                 debounce: float = 0.05, rollouts: bool = True) -> None:
+        self.client = client
+        self.settings = Settings(run_dir=run_dir, bind=bind, http_port=http_port, https_port=https_port)
+        self.report = report
+        self.addresses = tuple(addresses)
+        self.debounce = debounce
+        self.factory = InformerFactory(client)
+        f = self.factory
+        self.ingresses, self.classes = f.informer("ingresses"), f.informer("ingressclasses")
+        self.services, self.endpoints, self.secrets = f.informer("services"), f.informer("endpoints"), \
+            f.informer("secrets")
+        self.nodes = f.informer("nodes")
+        self.gateway_classes, self.gateways = f.informer(GATEWAY_CLASSES), f.informer(GATEWAYS)
+        self.httproutes, self.rollouts = f.informer(HTTPROUTES), f.informer(ROLLOUTS)
+        self.proxy = HAProxy(self.settings, on_exit=lambda rc: self._dirty.set())
+        self.recorder = EventRecorder(client, "shoal-ingress")
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._reported: set[tuple[str, str, str, str, str]] = set()
+        self.syncs = 0
+        self.last_action = ""
+        for inf in (self.ingresses, self.classes, self.services, self.endpoints, self.secrets, self.gateway_classes,
+                    self.gateways, self.httproutes, self.rollouts, self.nodes):
+            inf.add_handler(on_add=self._changed, on_update=lambda o, n: self._changed(n), on_delete=self._changed)
+        self.rollout_controller: Any = None
+        if report and rollouts:
+            from shoal.ingress.rollouts import RolloutController
+
+            self.rollout_controller = RolloutController(client, self.factory, self.proxy, self.recorder)
+
+    def _changed(self, _obj: object) -> None:
+        self._dirty.set()
+
+    async def start(self) -> None:
+        self.factory.start()
+        for inf in (self.ingresses, self.classes, self.services, self.endpoints, self.secrets):
+            await inf.wait_synced(30)
+        if self.rollout_controller is not None:
+            await self.rollout_controller.start()
+        self._dirty.set()
+        self._task = asyncio.create_task(self._loop(), name="ingress-sync")
+
+    async def _loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(self.debounce)
+            self._dirty.clear()
+            try:
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except (ProxyError, OSError) as e:
+                log.warning("ingress sync failed: %s; retrying", e)
+                await asyncio.sleep(1)
+                self._dirty.set()
+            except Exception:
+                log.exception("ingress sync failed; retrying")
+                await asyncio.sleep(1)
+                self._dirty.set()
+
+    def view(self) -> ClusterView:
+        splits: dict[ServiceKey, tuple[tuple[str, int], ...]] = {}
+        for ro in self.rollouts.list():
+            s = rolloutplan.split(v.spec(ro), v.status(ro))
+            if s is not None:
+                splits[(v.namespace(ro), s[0])] = s[1]
+        return ClusterView(services=_by_key(self.services), endpoints=_by_key(self.endpoints),
+                           secrets=_by_key(self.secrets), splits=splits)
+
+    def collect(self) -> tuple[Collected, dict[tuple[str, str], list[tuple[str, str]]]]:
+        view = self.view()
+        c = Collected()
+        collect_ingresses(self.ingresses.list(), self.classes.list(), view, c)
+        parents = collect_gateways(self.gateway_classes.list(), self.gateways.list(), self.httproutes.list(), view, c)
+        return c, parents
+
+    async def sync(self) -> None:
+        c, parents = self.collect()
+        cfg = finish(c)
+        has_objects = bool(self.ingresses.list()) or bool(our_gateways(self.gateway_classes.list(),
+                                                                        self.gateways.list()))
+        if self.proxy.running or has_objects:
+            self.last_action = await self.proxy.apply(render(cfg, self.settings))
+        self.syncs += 1
+        if self.report:
+            await self._report(c.problems, parents)
+
+    # --- what users read -------------------------------------------------------------------
+
+    def status_addresses(self) -> list[str]:
+        if self.addresses:
+            return list(self.addresses)
+        return sorted({a for n in self.nodes.list() if (a := v.node_address(n))})
+
+    async def _report(self, problems: list[Problem], parents: dict[tuple[str, str], list[tuple[str, str]]]) -> None:
+        for p in problems:
+            key = (p.kind, p.namespace, p.name, p.reason, p.message)
+            if key in self._reported:
+                continue
+            self._reported.add(key)
+            inf = {"Ingress": self.ingresses, "Gateway": self.gateways, "HTTPRoute": self.httproutes}[p.kind]
+            obj = inf.get_by(p.namespace, p.name)
+            if obj is not None:
+                log.info("ingress: %s %s/%s: %s", p.kind, p.namespace, p.name, p.message)
+                await self.recorder.event({**obj, "kind": p.kind, "apiVersion": obj.get("apiVersion")},
+                                          "Warning" if p.warning else "Normal", p.reason, p.message)
+        addrs = self.status_addresses()
+        lb = {"ingress": [{"ip": a} for a in addrs]} if addrs else {}
+        for ing in self.ingresses.list():
+            if is_ours(ing, self.classes.list()) and (v.status(ing).get("loadBalancer") or {}) != lb:
+                await self._patch_status("ingresses", ing, {"loadBalancer": lb})
+        for gc in self.gateway_classes.list():
+            if v.spec(gc).get("controllerName") == GATEWAY_CONTROLLER and not v.condition_true(gc, "Accepted"):
+                await self._patch_status(GATEWAY_CLASSES, gc, {"conditions": [_cond(gc, "Accepted", "Accepted")]})
+        for gw in our_gateways(self.gateway_classes.list(), self.gateways.list()):
+            want = {"addresses": [{"type": "IPAddress", "value": a} for a in addrs],
+                    "conditions": [_cond(gw, "Accepted", "Accepted"), _cond(gw, "Programmed", "Programmed")]}
+            if {k: v.status(gw).get(k) for k in want} != want:
+                await self._patch_status(GATEWAYS, gw, want)
+        for (ns, name), gws in parents.items():
+            route = self.httproutes.get_by(ns, name)
+            if route is None:
+                continue
+            want_parents = {"parents": [{"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                                       "namespace": gns, "name": gname},
+                                         "controllerName": GATEWAY_CONTROLLER,
+                                         "conditions": [_cond(route, "Accepted", "Accepted"),
+                                                        _cond(route, "ResolvedRefs", "ResolvedRefs")]}
+                                        for gns, gname in gws]}
+            if v.status(route).get("parents") != want_parents["parents"]:
+                await self._patch_status(HTTPROUTES, route, want_parents)
+
+    async def _patch_status(self, res: Any, obj: Mapping[str, Any], status: dict[str, Any]) -> None:
+        try:
+            await self.client.patch(res, v.name(obj), {"status": status}, v.namespace(obj) or None,
+                                    subresource="status")
+        except ApiException as e:
+            if e.status not in (404, 409):
+                raise
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self.rollout_controller is not None:
+            await self.rollout_controller.stop()
+        await self.proxy.stop()
+        await self.factory.stop()
+
+
+def _cond(obj: Mapping[str, Any], type_: str, reason: str) -> dict[str, Any]:
+    """A True condition, keeping its transition time if it was already True (so status stays equal)."""
+    prev = v.condition(obj, type_)
+    when = prev.get("lastTransitionTime") if prev is not None and prev.get("status") == "True" else None
+    return {"type": type_, "status": "True", "reason": reason, "message": "",
+            "lastTransitionTime": when or v.format_time(v.utcnow()),
+            "observedGeneration": int(v.meta(obj).get("generation") or 1)}

@@ -1,0 +1,347 @@
+"""The ingress end to end: a real shoal server, a real HAProxy run by ``IngressNode``, loopback backends.
+
+Backends are local HTTP servers whose addresses the test writes into the
+Endpoints of Services without selectors (as one does for endpoints outside
+the cluster); the proxy, its reloads, its runtime API and its counters are the
+real thing, on high loopback ports (``tests.ingress.backends`` on the addresses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shoal.client import ApiClient, ApiException
+from shoal.ingress.node import IngressNode
+from shoal.ingress.resources import GATEWAYS, HTTPROUTES, ROLLOUTS
+from shoal.ingress.tls import self_signed
+from tests.ingress.backends import ADDRESSES, Backend, local_addresses
+from tests.ingress.objects import endpoints, ingress, path, service, tls_secret
+from tests.server_fixture import RunningServer, free_port, start_server
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/usr/sbin/haproxy") or os.geteuid() != 0,
+                                reason="needs haproxy, and root for the backends' local addresses")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def addresses() -> Iterator[tuple[str, ...]]:
+    with local_addresses() as addrs:
+        yield addrs
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    srv = start_server(Path(tmp_path_factory.mktemp("ingress")), args=["--disable-scheduler"])
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+async def client(server: RunningServer) -> AsyncIterator[ApiClient]:
+    c = ApiClient.http(server.url, token=server.token, ca_file=server.ca)
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def node(client: ApiClient, tmp_path: Path) -> AsyncIterator[IngressNode]:
+    n = IngressNode(client, run_dir=str(tmp_path / "run"), bind="127.0.0.1", http_port=free_port(),
+                    https_port=free_port(), addresses=["127.0.0.1"], debounce=0.02)
+    await n.start()
+    yield n
+    await n.stop()
+
+
+@pytest.fixture
+def backends() -> Iterator[dict[str, Backend]]:
+    bs = {n: Backend(n, host=ADDRESSES[i % 3]) for i, n in enumerate(("a1", "a2", "b1", "bad"))}
+    bs["bad"].status = 503
+    yield bs
+    for b in bs.values():
+        b.close()
+
+
+def get(port: int, path: str = "/", host: str = "x", headers: dict[str, str] | None = None,
+        tls: bool = False) -> tuple[int, str, dict[str, str]]:
+    """One request through the proxy (curl: real SNI with --resolve for https)."""
+    scheme = "https" if tls else "http"
+    cmd = ["curl", "-sk", "--max-time", "5", "-o", "-", "-D", "/dev/stderr", "-w", "\n%{http_code}",
+           "--resolve", f"{host}:{port}:127.0.0.1", f"{scheme}://{host}:{port}{path}"]
+    for k, val in (headers or {}).items():
+        cmd += ["-H", f"{k}: {val}"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    body, _, code = p.stdout.rpartition("\n")
+    hdrs = {ln.split(":", 1)[0].lower(): ln.split(":", 1)[1].strip() for ln in p.stderr.splitlines() if ":" in ln}
+    return int(code or 0), body.strip(), hdrs
+
+
+async def eventually(fn: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            out = await fn()
+            if out:
+                return out
+        except (AssertionError, ApiException):
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.1)
+
+
+async def put(client: ApiClient, res: Any, obj: dict[str, Any], ns: str | None = "default") -> None:
+    try:
+        await client.create(res, obj, ns)
+    except ApiException as e:
+        if e.status != 409:
+            raise
+        cur = await client.get(res, obj["metadata"]["name"], ns)
+        await client.update(res, {**obj, "metadata": {**obj["metadata"],
+                                                      "resourceVersion": cur["metadata"]["resourceVersion"]}})
+
+
+async def delete_all(client: ApiClient) -> None:
+    for res in ("ingresses", HTTPROUTES, GATEWAYS, ROLLOUTS, "services", "endpoints", "secrets"):
+        items, _ = await client.list_all(res, "default")
+        for o in items:
+            if res == "secrets" and o.get("type") != "kubernetes.io/tls":
+                continue
+            with contextlib.suppress(ApiException):
+                await client.delete(res, o["metadata"]["name"], "default")
+
+
+async def serve(client: ApiClient, name: str, *bs: Backend) -> None:
+    await put(client, "services", service(name))
+    await put(client, "endpoints", endpoints(name, [b.address for b in bs]))
+
+
+async def test_ingress_hosts_paths_tls_conflicts_status(client: ApiClient, node: IngressNode,
+                                                        backends: dict[str, Backend]) -> None:
+    await delete_all(client)
+    await serve(client, "a", backends["a1"], backends["a2"])
+    await serve(client, "b", backends["b1"])
+    crt, key = self_signed("app.example", hosts=("app.example",))
+    _, wrong_key = self_signed("other")
+    await put(client, "secrets", tls_secret("app-tls", crt, key))
+    await put(client, "secrets", tls_secret("broken-tls", crt, wrong_key))
+    await put(client, "ingresses", ingress("web", [
+        ("app.example", [path("/", "a"), path("/b", "b"), path("/exact", "b", "Exact")]),
+        ("*.wild.example", [path("/", "b")]),
+        ("broken.example", [path("/", "a")])], default="b",
+        tls=[{"hosts": ["app.example"], "secretName": "app-tls"},
+             {"hosts": ["broken.example"], "secretName": "broken-tls"}]))
+    hp, sp = node.settings.http_port, node.settings.https_port
+
+    async def routed() -> bool:
+        return (await asyncio.to_thread(get, hp, "/b/x", "app.example"))[1].startswith("b1")
+    await eventually(routed)
+    seen = {(await asyncio.to_thread(get, hp, "/", "app.example"))[1].split()[0] for _ in range(4)}
+    assert seen == {"a1", "a2"}  # both endpoints, directly
+    assert (await asyncio.to_thread(get, hp, "/bx", "app.example"))[1].startswith("a")  # /b is element-wise
+    assert (await asyncio.to_thread(get, hp, "/exact", "app.example"))[1].startswith("b1")
+    assert (await asyncio.to_thread(get, hp, "/exact/x", "app.example"))[1].startswith("a")
+    assert (await asyncio.to_thread(get, hp, "/", "one.wild.example"))[1].startswith("b1")
+    assert (await asyncio.to_thread(get, hp, "/", "a.b.wild.example"))[1].startswith("b1")  # default backend
+    assert (await asyncio.to_thread(get, hp, "/", "nowhere.example"))[1].startswith("b1")
+    code, body, _ = await asyncio.to_thread(get, sp, "/", "app.example", tls=True)
+    assert code == 200 and body.startswith("a")
+    # SNI: app.example gets its Secret's certificate, broken.example the default one
+    for host, cn in (("app.example", "app.example"), ("broken.example", "shoal-ingress-default")):
+        p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{sp}", "-servername", host],
+                           input="", capture_output=True, text=True, timeout=10)
+        assert f"CN = {cn}" in p.stdout or f"CN={cn}" in p.stdout, p.stdout[:500]
+
+    async def status_and_events() -> bool:
+        ing = await client.get("ingresses", "web", "default")
+        evs, _ = await client.list_all("events", "default")
+        reasons = {(e["reason"], e["involvedObject"]["name"]) for e in evs}
+        msgs = " ".join(e["message"] for e in evs)
+        return (ing["status"]["loadBalancer"] == {"ingress": [{"ip": "127.0.0.1"}]}
+                and ("InvalidTLSSecret", "web") in reasons and "default/broken-tls" in msgs)
+    await eventually(status_and_events)
+
+    # a newer Ingress claims app.example / : accepted, not served for that path, told so
+    await put(client, "ingresses", ingress("late", [("app.example", [path("/", "b"), path("/late", "b")])],
+                                           created="2099-01-01T00:00:00Z"))
+
+    async def conflict_reported() -> bool:
+        evs, _ = await client.list_all("events", "default")
+        return any(e["reason"] == "Conflict" and e["involvedObject"]["name"] == "late" and
+                   "Ingress default/web" in e["message"] for e in evs)
+    await eventually(conflict_reported)
+
+    async def late_served() -> bool:  # the reload is under way when the event is written
+        return (await asyncio.to_thread(get, hp, "/late", "app.example"))[1].startswith("b1")
+    await eventually(late_served)
+    for _ in range(4):
+        assert (await asyncio.to_thread(get, hp, "/", "app.example"))[1].startswith("a")
+
+
+def _load(port: int, host: str, stop: threading.Event, results: list[int], errors: list[str]) -> None:
+    """Keep-alive requests until ``stop``; every non-200 or connection error is a failure."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    while not stop.is_set():
+        try:
+            conn.request("GET", "/", headers={"Host": host})
+            r = conn.getresponse()
+            r.read()
+            results.append(r.status)
+            if r.status != 200:
+                errors.append(f"status {r.status}")
+            if r.getheader("Connection", "").lower() == "close":
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        except (OSError, http.client.HTTPException) as e:
+            errors.append(repr(e))
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.close()
+
+
+async def test_no_failed_requests_while_the_config_changes(client: ApiClient, node: IngressNode,
+                                                            backends: dict[str, Backend]) -> None:
+    await delete_all(client)
+    await serve(client, "a", backends["a1"], backends["a2"])
+    await put(client, "ingresses", ingress("web", [("load.example", [path("/", "a")])]))
+    hp = node.settings.http_port
+
+    async def up() -> bool:
+        return (await asyncio.to_thread(get, hp, "/", "load.example"))[0] == 200
+    await eventually(up)
+    stop, results, errors = threading.Event(), [], []
+    threads = [threading.Thread(target=_load, args=(hp, "load.example", stop, results, errors)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    reloads0, weights0 = node.proxy.reloads, node.proxy.weight_updates
+    eps = [backends["a1"].address, backends["a2"].address]
+    for i in range(20):
+        # alternately: a new path (a reload) and the endpoints changing (a reload: servers differ)
+        if i % 2:
+            await put(client, "ingresses", ingress("web", [("load.example", [path("/", "a"),
+                                                                             path(f"/p{i}", "a")])]))
+        else:
+            await put(client, "endpoints", endpoints("a", eps[: 1 + (i // 2) % 2]))
+        await asyncio.sleep(0.25)
+    await asyncio.sleep(0.5)
+    stop.set()
+    for t in threads:
+        await asyncio.to_thread(t.join)
+    assert node.proxy.reloads - reloads0 >= 15, (node.proxy.reloads, node.proxy.weight_updates - weights0)
+    assert len(results) > 500 and errors == [], (len(results), errors[:5])
+
+
+async def test_a_killed_proxy_is_restarted_from_the_objects(client: ApiClient, node: IngressNode,
+                                                            backends: dict[str, Backend]) -> None:
+    await delete_all(client)
+    await serve(client, "a", backends["a1"])
+    await put(client, "ingresses", ingress("web", [("k.example", [path("/", "a")])]))
+    hp = node.settings.http_port
+
+    async def up() -> bool:
+        return (await asyncio.to_thread(get, hp, "/", "k.example"))[0] == 200
+    await eventually(up)
+    assert node.proxy.proc is not None
+    starts = node.proxy.starts
+    os.killpg(node.proxy.proc.pid, signal.SIGKILL)  # master and workers
+    await eventually(lambda: asyncio.sleep(0, result=node.proxy.starts > starts))
+    await eventually(up)
+
+
+async def test_gateway_httproute(client: ApiClient, node: IngressNode, backends: dict[str, Backend]) -> None:
+    await delete_all(client)
+    await serve(client, "a", backends["a1"])
+    await serve(client, "b", backends["b1"])
+    await put(client, GATEWAYS, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                                 "metadata": {"name": "gw", "namespace": "default"},
+                                 "spec": {"gatewayClassName": "shoal",
+                                          "listeners": [{"name": "web", "port": 80, "protocol": "HTTP"}]}})
+    await put(client, HTTPROUTES, {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "r", "namespace": "default"},
+        "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["gw.example"], "rules": [
+            {"matches": [{"headers": [{"name": "X-Env", "value": "beta"}]}, {"queryParams": [{"name": "v",
+                                                                                              "value": "b"}]}],
+             "filters": [{"type": "RequestHeaderModifier",
+                          "requestHeaderModifier": {"set": [{"name": "X-From", "value": "gateway"}]}},
+                         {"type": "ResponseHeaderModifier",
+                          "responseHeaderModifier": {"add": [{"name": "X-Served-By", "value": "shoal"}]}}],
+             "backendRefs": [{"name": "b", "port": 80}]},
+            {"matches": [{"path": {"type": "Exact", "value": "/old"}}],
+             "filters": [{"type": "RequestRedirect", "requestRedirect": {
+                 "hostname": "new.example", "statusCode": 301,
+                 "path": {"type": "ReplaceFullPath", "replaceFullPath": "/new"}}}]},
+            {"backendRefs": [{"name": "a", "port": 80, "weight": 3}, {"name": "b", "port": 80, "weight": 1}]}]}})
+    hp = node.settings.http_port
+
+    async def up() -> bool:
+        return (await asyncio.to_thread(get, hp, "/", "gw.example", {"X-Env": "beta"}))[1] == "b1 gateway"
+    await eventually(up)
+    code, _, hdrs = await asyncio.to_thread(get, hp, "/", "gw.example", {"X-Env": "beta"})
+    assert hdrs.get("x-served-by") == "shoal"
+    assert (await asyncio.to_thread(get, hp, "/?v=b", "gw.example"))[1] == "b1 gateway"
+    code, _, hdrs = await asyncio.to_thread(get, hp, "/old", "gw.example")
+    assert code == 301 and hdrs["location"] == "http://new.example/new"
+    names = [(await asyncio.to_thread(get, hp, "/", "gw.example"))[1].split()[0] for _ in range(40)]
+    assert 25 <= names.count("a1") <= 35, names  # 3:1 round robin by weight
+
+    async def statuses() -> bool:
+        gw = await client.get(GATEWAYS, "gw", "default")
+        rt = await client.get(HTTPROUTES, "r", "default")
+        conds = {c["type"]: c["status"] for c in gw.get("status", {}).get("conditions", [])}
+        parents = rt.get("status", {}).get("parents", [])
+        return (conds.get("Programmed") == "True" and gw["status"]["addresses"][0]["value"] == "127.0.0.1"
+                and parents and parents[0]["conditions"][0]["status"] == "True")
+    await eventually(statuses)
+
+
+async def test_canary_aborts_on_the_proxys_5xx_counters(client: ApiClient, node: IngressNode,
+                                                        backends: dict[str, Backend]) -> None:
+    await delete_all(client)
+    await serve(client, "web", backends["a1"])
+    await serve(client, "web-canary", backends["bad"])  # the new version answers 503
+    await put(client, "ingresses", ingress("web", [("canary.example", [path("/", "web")])]))
+    template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "v1"}]}}
+    ro = {"apiVersion": "shoal.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "web", "namespace": "default"},
+          "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}}, "template": template,
+                   "strategy": {"canary": {"stableService": "web", "canaryService": "web-canary",
+                                           "analysis": {"maxErrorRate": 0.1, "minRequests": 10, "interval": "3s"},
+                                           "steps": [{"setWeight": 50}, {"pause": {}}]}}}}
+    await put(client, ROLLOUTS, ro)
+    hp = node.settings.http_port
+
+    async def phase(want: str) -> dict[str, Any] | None:
+        st = (await client.get(ROLLOUTS, "web", "default")).get("status") or {}
+        return st if st.get("phase") == want else None
+    await eventually(lambda: phase("Healthy"))
+    ro["spec"]["template"] = {**template, "spec": {"containers": [{"name": "c", "image": "v2"}]}}
+    await put(client, ROLLOUTS, ro)
+    st = await eventually(lambda: phase("Paused"))
+    assert st["canaryWeight"] == 50
+
+    async def split_seen() -> bool:
+        got = [(await asyncio.to_thread(get, hp, "/", "canary.example"))[0] for _ in range(10)]
+        return 503 in got and 200 in got
+    await eventually(split_seen)
+    for _ in range(30):  # traffic for the analysis to read
+        await asyncio.to_thread(get, hp, "/", "canary.example")
+    st = await eventually(lambda: phase("Degraded"), timeout=15)
+    assert st["canaryWeight"] == 0 and "5xx rate" in st["message"]
+
+    async def all_stable() -> bool:
+        codes = [(await asyncio.to_thread(get, hp, "/", "canary.example"))[0] for _ in range(10)]
+        return codes == [200] * 10
+    await eventually(all_stable)
+    evs, _ = await client.list_all("events", "default")
+    assert any(e["reason"] == "Aborted" and e["involvedObject"]["kind"] == "Rollout" for e in evs)
