@@ -218,6 +218,7 @@ class HorizontalPodAutoscalerController(Controller):
                  f"the HPA controller was unable to get the target's current scale: {msg}")
             await self._write_status(hpa, {**status, "conditions": conditions})
             return
+        cond("AbleToScale", "True", "SucceededGetScale", "the HPA controller was able to get the target's current scale")
         current = int((scale.get("spec") or {}).get("replicas") or 0)
         min_r = int(spec.get("minReplicas") or 1)
         max_r = int(spec.get("maxReplicas") or 1)
