@@ -79,7 +79,13 @@ from shoal.agent.status import ContainerView, build_status, same_status
 from shoal.agent.volumes.manager import VolumeManager
 from shoal.agent.volumes.plan import MountError, eviction_message, over_limit
 from shoal.api import views
-from shoal.api.podhints import RESTART_BACKOFF, START_AFTER, ULIMITS
+from shoal.api.podhints import (
+    DEPENDENCY_FAILED,
+    RESTART_BACKOFF,
+    START_AFTER,
+    ULIMITS,
+    WAITING_FOR_DEPENDENCY,
+)
 from shoal.api.quantity import InvalidQuantity, int_value, milli_value
 from shoal.client import ApiClient, ApiException
 from shoal.client.events import EventRecorder
@@ -313,9 +319,9 @@ class PodWorker:
                 self.event(pod, "Warning", "BackOff", f"Back-off restarting failed container {name} in pod {who}")
                 self.requeue(self.keys_by_uid[uid], left + 0.01)
             case WaitDependency(name=name, message=message, final=final):
-                reason = "DependencyFailed" if final else "WaitingForDependency"
+                reason = DEPENDENCY_FAILED if final else WAITING_FOR_DEPENDENCY
                 if ps.waiting.get(name) != (reason, message) and final:
-                    self.event(pod, "Warning", "DependencyFailed", message)
+                    self.event(pod, "Warning", DEPENDENCY_FAILED, message)
                 ps.waiting[name] = (reason, message)
                 if not final:  # probe flips requeue at once; a dependency's start or exit does not
                     self.requeue(self.keys_by_uid[uid], DEPENDENCY_RECHECK)

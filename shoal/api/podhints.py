@@ -38,6 +38,9 @@ RESTART_BACKOFF = "shoal.io/restart-backoff"
 ULIMITS = "shoal.io/ulimits"
 START_AFTER = "shoal.io/start-after"
 START_CONDITIONS = ("START", "HEALTHY")
+# the waiting reasons of a container the agent holds: for now, and for good (its dependency exited first)
+WAITING_FOR_DEPENDENCY = "WaitingForDependency"
+DEPENDENCY_FAILED = "DependencyFailed"
 
 # the names Docker's engine (and ECS) accept for HostConfig.Ulimits
 ULIMIT_NAMES = frozenset({"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
