@@ -355,6 +355,36 @@ def test_run_task_essential_exit_and_stop_task(cluster: Cluster) -> None:
     assert "(InvalidParameterException)" in error_of(bad)
 
 
+def test_depends_on_healthy_starts_the_dependent_once_its_dependency_is_healthy(cluster: Cluster) -> None:
+    c = cluster
+    hc = {"command": ["CMD-SHELL", "pg_isready"], "interval": 5, "startPeriod": 3}  # first checked 3 s in
+    c.j("register-task-definition", "--cli-input-json", c.file("ordered.json", {
+        "family": "ordered", "containerDefinitions": [
+            {"name": "web", "image": "nginx", "memory": 64,
+             "dependsOn": [{"containerName": "db", "condition": "HEALTHY"},
+                           {"containerName": "log_router", "condition": "START"}]},
+            {"name": "db", "image": "postgres", "memory": 64, "healthCheck": hc},
+            {"name": "log_router", "image": "fluent-bit", "memory": 32, "essential": False}]}))
+    arn = c.j("run-task", "--task-definition", "ordered")["tasks"][0]["taskArn"]
+    pod = c.kj("get", "pods", "-l", "ecs.shoal.io/standalone=true,ecs.shoal.io/family=ordered")["items"][0]
+    assert pod["metadata"]["annotations"]["shoal.io/start-after"] == "web=db:HEALTHY,web=log-router:START"
+    name = pod["metadata"]["name"]
+
+    def running(p: Any) -> dict[str, str]:
+        return {s["name"]: s["state"]["running"]["startedAt"] for s in p["status"].get("containerStatuses") or []
+                if "running" in s["state"]}
+
+    pod = wait_for("web running", lambda: (p := c.kj("get", "pod", name)) and "web" in running(p) and p)
+    started = {n: time.mktime(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ")) for n, t in running(pod).items()}
+    assert started["web"] - started["db"] >= 3, started  # not before db's first health check passed
+    assert started["log-router"] - started["db"] <= 1, started  # no dependency: at once
+    task = wait_for("RUNNING", lambda: (t := c.j("describe-tasks", "--tasks", arn)["tasks"][0])
+                    ["lastStatus"] == "RUNNING" and t)
+    assert {x["name"]: x["lastStatus"] for x in task["containers"]} == {
+        "web": "RUNNING", "db": "RUNNING", "log_router": "RUNNING"}
+    c.j("stop-task", "--task", arn)
+
+
 def test_container_instances_are_nodes(cluster: Cluster) -> None:
     c = cluster
     arns = c.j("list-container-instances")["containerInstanceArns"]
