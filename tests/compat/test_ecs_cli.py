@@ -385,6 +385,36 @@ def test_depends_on_healthy_starts_the_dependent_once_its_dependency_is_healthy(
     c.j("stop-task", "--task", arn)
 
 
+def test_an_essential_container_held_for_good_stops_the_task(cluster: Cluster) -> None:
+    c = cluster
+    hc = {"command": ["CMD", "pg_isready"], "interval": 5}
+    c.j("register-task-definition", "--cli-input-json", c.file("held.json", {
+        "family": "held", "containerDefinitions": [
+            {"name": "web", "image": "nginx", "memory": 64, "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]},
+            {"name": "db", "image": "postgres", "memory": 64, "essential": False, "healthCheck": hc}]}))
+    # a task no node takes: the test plays the node, whose agent holds web for good after db exited unhealthy
+    arn = c.j("run-task", "--task-definition", "held", "--placement-constraints",
+              json.dumps([{"type": "memberOf", "expression": "ec2InstanceId == nowhere"}]))["tasks"][0]["taskArn"]
+    pod = c.kj("get", "pods", "-l", "ecs.shoal.io/standalone=true,ecs.shoal.io/family=held")["items"][0]
+    name = pod["metadata"]["name"]
+    bound = c.srv.session().post(f"{c.srv.url}/api/v1/namespaces/default/pods/{name}/binding", json={
+        "apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+        "target": {"kind": "Node", "name": "nowhere"}})  # bound, to a node no agent runs: PENDING
+    assert bound.status_code == 201, bound.text
+    why = "container db exited with code 1 before it was healthy and will not be restarted, so web will not start"
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    status = {"status": {"phase": "Pending", "startTime": now, "containerStatuses": [
+        {"name": "db", "image": "postgres", "imageID": "", "ready": False, "restartCount": 0,
+         "state": {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": now}}},
+        {"name": "web", "image": "nginx", "imageID": "", "ready": False, "restartCount": 0,
+         "state": {"waiting": {"reason": "DependencyFailed", "message": why}}}]}}
+    c.srv.kubectl("patch", "pod", name, "--subresource=status", "--type=merge", "-p", json.dumps(status))
+    assert c.j("describe-tasks", "--tasks", arn)["tasks"][0]["lastStatus"] == "PENDING"
+    t = wait_for("told to stop", lambda: (x := c.j("describe-tasks", "--tasks", arn)["tasks"][0])
+                 ["desiredStatus"] == "STOPPED" and x)
+    assert t["stoppedReason"] == f"Essential container in task cannot start: web ({why})"
+
+
 def test_container_instances_are_nodes(cluster: Cluster) -> None:
     c = cluster
     arns = c.j("list-container-instances")["containerInstanceArns"]
