@@ -342,7 +342,7 @@ def _held(pod: views.Pod, by_name: Mapping[str, ContainerStatus], state: PodStat
                                           f"so {name} will not start", final=True)
                 return WaitDependency(name, dep.container, f"waiting for container {dep.container} to be {what}")
             failed = cur.id in state.start_errors
-            if cur.state == "running" and (dep.condition == "START" or _ready(specs[dep.container], cur, probes)):
+            if cur.state == "running" and (dep.condition == "START" or _ready(specs.get(dep.container, {}), cur, probes)):
                 continue
             if cur.state == "exited" and dep.condition == "START" and cur.started_at and not failed:
                 continue  # it did start
