@@ -8,6 +8,9 @@ Names as Kubernetes' DNS specification has them, in the cluster domain
 * ``<hostname>.<svc>.<ns>.svc.<domain>``: A for an endpoint with a hostname;
 * ``_<port>._<proto>.<svc>.<ns>.svc.<domain>``: SRV for each named port;
 * ``<a-b-c-d>.<ns>.pod.<domain>``: A for a pod IP;
+* ``<name>.<ns>.svc.<domain>`` where ``<ns>`` has no Service ``<name>`` (and
+  no other record answers): a network-scoped name of a Swarm service, its
+  aliases and ``<stack>_<service>`` (``dnsaliases``), answered as its Service;
 * anything else inside the domain: NXDOMAIN.
 """
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 
 from shoal.api import views as v
 from shoal.api.views import Body, EndpointAddress
+from shoal.network.dnsaliases import AliasTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +45,21 @@ class RecordIndex:
         self.domain = domain.strip(".").lower()
         self.services: dict[tuple[str, str], Body] = {}
         self.endpoints: dict[tuple[str, str], Body] = {}
+        self.aliases = AliasTable()
 
     def in_domain(self, qname: str) -> bool:
         q = qname.strip(".").lower()
         return q == self.domain or q.endswith("." + self.domain)
 
     def set_service(self, svc: Body) -> None:
-        self.services[(v.namespace(svc), v.name(svc))] = svc
+        key = (v.namespace(svc), v.name(svc))
+        self.services[key] = svc
+        self.aliases.set(key, v.annotations(svc))
 
     def del_service(self, svc: Body) -> None:
-        self.services.pop((v.namespace(svc), v.name(svc)), None)
+        key = (v.namespace(svc), v.name(svc))
+        self.services.pop(key, None)
+        self.aliases.remove(key)
 
     def set_endpoints(self, ep: Body) -> None:
         self.endpoints[(v.namespace(ep), v.name(ep))] = ep
@@ -66,6 +75,29 @@ class RecordIndex:
         return out
 
     def lookup(self, qname: str) -> Answer:
+        answer = self._lookup(qname)
+        if answer.exists:
+            return answer
+        return self._alias(qname)
+
+    def _alias(self, qname: str) -> Answer:
+        """``<name>.<ns>.svc.<domain>`` as a network-scoped name (``name`` may hold dots and ``_``)."""
+        q = qname.strip(".").lower()
+        suffix = ".svc." + self.domain
+        if not q.endswith(suffix):
+            return Answer(False)
+        name, _, ns = q[: -len(suffix)].rpartition(".")
+        if not name or (ns, name) in self.services:
+            return Answer(False)
+        a: set[str] = set()
+        found = False
+        for target_ns, target in self.aliases.resolve(ns, name):
+            answer = self._service(target_ns, target)
+            found = found or answer.exists
+            a.update(answer.a)
+        return Answer(found, a=sorted(a))
+
+    def _lookup(self, qname: str) -> Answer:
         q = qname.strip(".").lower()
         if not self.in_domain(q):
             return Answer(False)

@@ -8,6 +8,12 @@ here). A service made with ``docker service create`` and no ``--network`` is on 
 isolated from nothing, reaches proxy's published port directly, and nothing else. ``docker service
 inspect`` shows the networks; ``docker stack rm`` takes the policies away.
 
+Names as Swarm scopes them to networks: web's ``front`` alias ``api``, db's ``back`` alias
+``database`` and the full name ``<stack>_web`` resolve (cluster DNS, ``swarm.shoal.io/dns-names``);
+proxy is also on an attachable network ``shared`` (``docker network create``) with the alias
+``gateway`` there, and a second stack's service on ``shared`` reaches it by ``gateway``, ``proxy`` and
+``<stack>_proxy`` — its bare names, not ``proxy.<stack>``.
+
 Every address sent to is a pod IP this test's pods have (checked to stay on this machine) or a name
 the cluster DNS resolves to one. Run under the host lock (real containers, nftables, cluster DNS).
 """
@@ -35,6 +41,8 @@ pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in ("podman", 
 
 TAG = uuid.uuid4().hex[:6]
 STACK = f"swnet{TAG}"
+STACK2 = f"swnettwo{TAG}"
+SHARED = f"swnetshared{TAG}"
 NODE = f"swnet-{TAG}"  # a node name of its own: other servers on this machine are named after the host
 LOOSE_NS = "default"
 
@@ -48,22 +56,38 @@ services:
   web:
     image: localhost/busybox:test
     command: {httpd("web")}
-    networks: [front]
+    networks:
+      front: {{aliases: [api]}}
     stop_grace_period: 1s
   db:
     image: localhost/busybox:test
     command: {httpd("db")}
-    networks: [back]
+    networks:
+      back: {{aliases: [database]}}
     stop_grace_period: 1s
   proxy:
     image: localhost/busybox:test
     command: {httpd("proxy")}
-    networks: [front, back]
+    networks:
+      front:
+      back:
+      shared: {{aliases: [gateway]}}
     ports: ["5382:80"]
     stop_grace_period: 1s
 networks:
   front:
   back:
+  shared: {{external: true, name: {SHARED}}}
+"""
+COMPOSE2 = f"""
+services:
+  client:
+    image: localhost/busybox:test
+    command: {httpd("client")}
+    networks: [shared]
+    stop_grace_period: 1s
+networks:
+  shared: {{external: true, name: {SHARED}}}
 """
 
 
@@ -72,15 +96,17 @@ def srv(tmp_path_factory: pytest.TempPathFactory, podman: str) -> Iterator[Runni
     s = start_server(Path(tmp_path_factory.mktemp("swnet")), agent=True, timeout=60, args=["--node-name", NODE])
     yield s
     s.kubectl("delete", "namespace", STACK, "--wait=false", check=False)
+    s.kubectl("delete", "namespace", STACK2, "--wait=false", check=False)
     s.kubectl("delete", "deploy", "loose", "-n", LOOSE_NS, "--wait=false", check=False)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (
             s.kubectl("get", "pods", "-n", STACK, "-o", "name", check=False).stdout.strip()
+            or s.kubectl("get", "pods", "-n", STACK2, "-o", "name", check=False).stdout.strip()
             or s.kubectl("get", "pods", "-n", LOOSE_NS, "-o", "name", check=False).stdout.strip()):
         time.sleep(0.5)
     cluster_id = (s.data_dir / "cluster-id").read_text().strip()
     s.stop()
-    for ns in (STACK, LOOSE_NS):
+    for ns in (STACK, STACK2, LOOSE_NS):
         ids = subprocess.run(["podman", "ps", "-aq", "--filter", f"label=io.shoal.pod.namespace={ns}",
                               "--filter", f"label=io.shoal.node={NODE}"], capture_output=True, text=True).stdout.split()
         if ids:
@@ -130,13 +156,18 @@ def test_networks_isolate_services(srv: RunningServer, tmp_path: Path) -> None:
 
     wait_for("the Swarm API socket", lambda: (srv.data_dir / "docker.sock").exists(), 60)
     (tmp_path / "stack.yml").write_text(COMPOSE)
+    (tmp_path / "stack2.yml").write_text(COMPOSE2)
+    docker("network", "create", "--driver", "overlay", "--attachable", SHARED)
     docker("stack", "deploy", "--resolve-image", "never", "-c", "stack.yml", STACK)
+    docker("stack", "deploy", "--resolve-image", "never", "-c", "stack2.yml", STACK2)
     docker("service", "create", "--detach", "--no-resolve-image", "--name", "loose", "--stop-grace-period", "1s",
            "localhost/busybox:test", "sh", "-c", "echo loose > /www/index.html; exec httpd -f -p 80 -h /www")
     pods = {s: wait_for(f"{s} running", lambda s=s: all(pod_of(f"{STACK}_{s}")) and pod_of(f"{STACK}_{s}"))
             for s in ("web", "db", "proxy")}
+    client = wait_for("client running", lambda: all(pod_of(f"{STACK2}_client", STACK2))
+                      and pod_of(f"{STACK2}_client", STACK2))
     loose = wait_for("loose running", lambda: all(pod_of("loose", LOOSE_NS)) and pod_of("loose", LOOSE_NS))
-    for _, ip in [*pods.values(), loose]:
+    for _, ip in [*pods.values(), client, loose]:
         route = subprocess.run(["ip", "route", "get", ip], capture_output=True, text=True).stdout
         assert " via " not in route and " dev " in route, f"{ip} does not stay on this machine: {route}"
     web, db, proxy = pods["web"], pods["db"], pods["proxy"]
@@ -145,6 +176,16 @@ def test_networks_isolate_services(srv: RunningServer, tmp_path: Path) -> None:
     assert wait_for("proxy reaches web", lambda: fetch(proxy, "http://web/"), 30) == "web"
     assert wait_for("proxy reaches db", lambda: fetch(proxy, "http://db/"), 30) == "db"
     assert fetch(proxy, f"http://{web[1]}/") == "web"
+    # by the networks' aliases and the full name, as Swarm's DNS answers them
+    assert fetch(proxy, "http://api/") == "web"
+    assert fetch(proxy, "http://database/") == "db"
+    assert fetch(proxy, f"http://{STACK}_web/") == "web"
+    assert fetch(db, f"http://{STACK}_proxy/") == "proxy"
+    # another stack on the shared network: proxy by its alias there, its short and its full name
+    for name in ("gateway", "proxy", f"{STACK}_proxy"):
+        assert fetch(client, f"http://{name}/", STACK2) == "proxy", name
+    assert fetch(client, "http://web/", STACK2) == ""  # not on shared: neither resolved nor reachable
+    assert fetch(client, "http://api/", STACK2) == ""
     # web (front) and db (back) share none: cut both ways, by name and by address
     for frm, to in ((web, db), (db, web)):
         assert fetch(frm, f"http://{to[1]}/") == ""
@@ -162,12 +203,14 @@ def test_networks_isolate_services(srv: RunningServer, tmp_path: Path) -> None:
     attached = json.loads(docker("service", "inspect", f"{STACK}_proxy", "--format",
                                  "{{json .Spec.TaskTemplate.Networks}}"))
     names = {json.loads(docker("network", "inspect", a["Target"]))[0]["Name"] for a in attached}
-    assert names == {f"{STACK}_front", f"{STACK}_back"}
-    assert {a["Aliases"][0] for a in attached} == {"proxy"}
+    assert names == {f"{STACK}_front", f"{STACK}_back", SHARED}
+    assert all("proxy" in a["Aliases"] for a in attached)  # and "gateway" on shared
+    assert sorted(a for att in attached for a in att["Aliases"]).count("gateway") == 1
     pols = {p["metadata"]["name"] for p in json.loads(srv.kubectl("get", "netpol", "-n", STACK, "-o",
                                                                  "json").stdout)["items"]}
-    assert "swarm-published-proxy" in pols and len(pols) == 3
+    assert "swarm-published-proxy" in pols and len(pols) == 4
 
     docker("stack", "rm", STACK)
+    docker("stack", "rm", STACK2)
     wait_for("policies removed", lambda: not srv.kubectl("get", "netpol", "-n", STACK, "-o", "name").stdout.strip(), 30)
     docker("service", "rm", "loose")

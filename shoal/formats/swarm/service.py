@@ -31,6 +31,8 @@ published port as its port, which shoal's ServiceLB opens on every node at
 exactly that number — Swarm's routing mesh (a NodePort could not: its range
 is 30000-32767); a port published as 0 asks for any, which is a NodePort the
 API allocates from 30000-32767, as Swarm does. ``host`` ports are hostPorts.
+The name's Service also carries the names the service answers to on each
+network (its full name and aliases, ``aliases.py``) for the cluster DNS.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.api.validation_base import label_value, qualified_name
-from shoal.formats.swarm import networks, placement
+from shoal.formats.swarm import aliases, networks, placement
 from shoal.formats.swarm.container import FORCE_ANNOTATION, SecretRef, pod_spec, task_template
 from shoal.formats.swarm.names import NAME_ANNOTATION, SERVICE_LABEL, STACK_LABEL, place, swarm_name
 from shoal.formats.swarm.wire import (
@@ -243,11 +245,14 @@ def to_objects(raw: Mapping[str, Any], *, secrets: Mapping[str, SecretRef] | Non
             body["backoffLimit"] = integer(rp["MaxAttempts"], "RestartPolicy.MaxAttempts")
     api = "batch/v1" if kind == "Job" else "apps/v1"
     workload = {"apiVersion": api, "kind": kind, "metadata": meta, "spec": body}
-    return Objects(ns, k8s, kind, workload, _services(ns, k8s, name, selector, labels, ports, endpoint_mode), claims)
+    svcs = _services(ns, k8s, name, selector, labels, ports, endpoint_mode,
+                     aliases.dns_names(spec, network_names))
+    return Objects(ns, k8s, kind, workload, svcs, claims)
 
 
 def _services(ns: str, k8s: str, name: str, selector: dict[str, str], labels: Mapping[str, str],
-              ports: list[dict[str, Any]], endpoint_mode: str) -> list[dict[str, Any]]:
+              ports: list[dict[str, Any]], endpoint_mode: str, dns_names: Mapping[str, list[str]]
+              ) -> list[dict[str, Any]]:
     svc_labels = {SERVICE_LABEL: name, **({STACK_LABEL: labels[STACK_LABEL]} if STACK_LABEL in labels else {})}
     meta = {"namespace": ns, "labels": svc_labels, "annotations": {NAME_ANNOTATION: name}}
     targets: dict[tuple[int, str], None] = {(p["TargetPort"], p["Protocol"]): None for p in ports}
@@ -257,7 +262,9 @@ def _services(ns: str, k8s: str, name: str, selector: dict[str, str], labels: Ma
     if targets:
         internal["ports"] = [{"name": f"{pr}-{t}", "port": t, "targetPort": t, "protocol": _PROTOCOLS[pr]}
                              for t, pr in targets]
-    out = [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": k8s, **meta}, "spec": internal}]
+    names = {aliases.ANNOTATION: aliases.encode(dns_names)} if dns_names else {}
+    out = [{"apiVersion": "v1", "kind": "Service", "spec": internal,
+            "metadata": {"name": k8s, **meta, "annotations": {NAME_ANNOTATION: name, **names}}}]
     ingress = [p for p in ports if p["PublishMode"] == "ingress"]
     if ingress:
         fixed = [p for p in ingress if p["PublishedPort"]]
@@ -398,7 +405,8 @@ def previous_spec(workload: Mapping[str, Any]) -> dict[str, Any] | None:
     return prev if isinstance(prev, dict) else None
 
 
-_OURS = (SPEC_ANNOTATION, LABELS_ANNOTATION, PREVIOUS_ANNOTATION, AUTO_ROLLBACK, AUTO_ROLLBACK_SECONDS)
+_OURS = (SPEC_ANNOTATION, LABELS_ANNOTATION, PREVIOUS_ANNOTATION, AUTO_ROLLBACK, AUTO_ROLLBACK_SECONDS,
+         aliases.ANNOTATION)
 
 
 def updated(existing: Mapping[str, Any], desired: Mapping[str, Any], *, previous: Mapping[str, Any] | None
