@@ -1,6 +1,7 @@
 """The etcd write path: API creates/s beside raw etcd creates in the same run, optionally profiled.
 
     .venv/bin/python bench/etcd_write_bench.py [--pods 5000] [--profile FILE]
+    .venv/bin/python bench/etcd_write_bench.py --cluster [--quick] [--pods 3000]
 
 Starts a throwaway etcd and a ``shoal server`` (API only) on it, measures the
 raw create rate of ``EtcdStore`` from this process (32 writers, 1.5 KB
@@ -8,12 +9,20 @@ values, as ``api_bench``), then 32 HTTPS clients creating pods, and prints
 both with their ratio and the server's CPU per create. ``--profile FILE`` runs
 the server under cProfile (its event loop thread; the figures are then slower)
 and prints the functions with the most cumulative and own time.
+
+``--cluster``: three API-only ``shoal server``s with embedded etcd members
+(``tests/ha/cluster.py``: one 3-member etcd on loopback, TLS), raw creates on
+that etcd from this process (``EtcdStore`` with a member's certificate, 32
+writers), then pod creates through 1, 2 and 3 of the servers (the same 32
+clients in 4 processes, spread round-robin over the servers used), then the
+raw rate again: each API rate is set beside the mean of the two raw ones.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import pstats
 import signal
@@ -84,12 +93,77 @@ def run(pods: int, profile: Path | None) -> dict[str, Any]:
     return res
 
 
+def run_cluster(pods: int) -> dict[str, Any]:
+    from bench.store_raw import raw_write_rate
+    from shoal.etcdmember.plan import CertPaths
+    from shoal.store.etcd import EtcdStore
+    from tests.ha.cluster import start_cluster
+
+    res: dict[str, Any] = {"pods_per_run": pods}
+    sizes = api_bench.Sizes(pods=pods)
+    with tempfile.TemporaryDirectory(prefix="shoal-etcdw3-") as tmp:
+        cluster = start_cluster(Path(tmp) / "servers", 3, extra=list(api_bench.API_ONLY))
+        try:
+            first = cluster.members[0]
+            dd = first.server.data_dir
+            certs = CertPaths(ca=dd / "ca.crt", cert=dd / "etcd" / "member.crt", key=dd / "etcd" / "member.key")
+            endpoints = [f"127.0.0.1:{m.client_port}" for m in cluster.members]
+            tls = (certs.ca.read_bytes(), certs.key.read_bytes(), certs.cert.read_bytes())
+
+            async def raw(n: int) -> float:
+                store = EtcdStore(endpoints, tls=tls)
+                await store.start()
+                try:
+                    await raw_write_rate(store, concurrency=sizes.concurrency, n=min(500, n), value_size=1500)
+                    return await raw_write_rate(store, concurrency=sizes.concurrency, n=n, value_size=1500)
+                finally:
+                    await store.close()
+
+            pids = {f"server{i}": m.server.proc.pid for i, m in enumerate(cluster.members)}
+            pids |= {f"etcd{i}": m.etcd_pid() or 0 for i, m in enumerate(cluster.members)}
+            res["raw_before_per_s"] = round(asyncio.run(raw(pods)))
+            target = load.Target(first.server.url, first.server.token, first.server.ca)
+            for n in (1, 2, 3):
+                ns = f"x{n}"
+                api_bench._post(first.server, "/api/v1/namespaces", workload.namespace(ns))
+                names = [f"p-{i:06d}" for i in range(pods)]
+                procs = 4
+                jobs = [("creates", {"namespace": ns, "names": names[k::procs],
+                                     "clients": sizes.concurrency // procs,
+                                     "url": cluster.members[k % n].server.url}) for k in range(procs)]
+                meter = procstats.CpuMeter(pids)
+                results = load.run_jobs(target, jobs, on_start=meter.start)
+                cpu = meter.stop()
+                failures = [f for r in results for f in r["failures"]]
+                if failures:
+                    raise RuntimeError(f"creates through {n} servers failed: {failures[:3]}")
+                wall = max(r["end"] for r in results) - min(r["start"] for r in results)
+                lat = sorted(x for r in results for x in r["lat"])
+                res[f"servers_{n}"] = {
+                    "create_per_s": round(sum(r["n"] for r in results) / wall),
+                    "p50_ms": round(lat[len(lat) // 2] * 1e3, 1), "p99_ms": round(lat[int(len(lat) * .99)] * 1e3, 1),
+                    "cpu_pct": cpu, "client_cpu_pct": round(100 * sum(r["cpu"] for r in results) / wall, 1)}
+                print(f"{n} server(s): {res[f'servers_{n}']}", flush=True)
+            res["raw_after_per_s"] = round(asyncio.run(raw(pods)))
+            raw_mean = (res["raw_before_per_s"] + res["raw_after_per_s"]) / 2
+            for n in (1, 2, 3):
+                res[f"servers_{n}"]["ratio_to_raw"] = round(res[f"servers_{n}"]["create_per_s"] / raw_mean, 2)
+        finally:
+            cluster.stop()
+    return res
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pods", type=int, default=5000)
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--quick", action="store_true", help="1,000 pods")
+    parser.add_argument("--cluster", action="store_true", help="3 servers on a 3-member embedded etcd")
     args = parser.parse_args()
+    if args.cluster:
+        res = run_cluster(1000 if args.quick else min(args.pods, 3000))
+        print(json.dumps(res, indent=2))
+        return
     res = run(1000 if args.quick else args.pods, args.profile)
     keys = ("raw_write_per_s", "create_per_s", "create_ratio_to_raw", "create_p50_ms", "create_p99_ms",
             "create_cpu_pct", "create_server_cpu_us")

@@ -235,6 +235,9 @@ def _child(name: str, target: Target, params: dict[str, Any], barrier: Any, out:
     def sync() -> None:
         barrier.wait(timeout=120)
 
+    if "url" in params:  # this job's own server (several API servers, one token and CA)
+        target = Target(params["url"], target.token, target.ca)
+
     try:
         result = asyncio.run(JOBS[name](target, params, sync))
     except BaseException:

@@ -43,7 +43,8 @@ class StoreHealth:
         self.timeout = timeout
         self.healthy = True
         self.reason = ""
-        self._lost = asyncio.Event()  # set while unhealthy
+        self._inflight: set[asyncio.Task[object]] = set()  # tasks waiting on the store in guard()
+        self._abandoned: set[asyncio.Task[object]] = set()  # those cancelled by a failed probe
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -68,10 +69,10 @@ class StoreHealth:
             (log.info if healthy else log.warning)("%s is %s%s", self.name, "healthy again" if healthy else
                                                    "unavailable: ", reason)
         self.healthy, self.reason = healthy, reason
-        if healthy:
-            self._lost.clear()
-        else:
-            self._lost.set()
+        if not healthy:  # requests waiting on the store are abandoned now (see guard)
+            for task in self._inflight - self._abandoned:
+                self._abandoned.add(task)
+                task.cancel()
 
     async def _run(self) -> None:
         while True:
@@ -82,23 +83,32 @@ class StoreHealth:
         return StoreUnavailableError(f"{self.name} is unavailable ({self.reason or 'no quorum'})")
 
     async def guard(self, op: Awaitable[T]) -> T:
-        """``op``, abandoned with ``StoreUnavailableError`` as soon as the store is (or becomes) unhealthy."""
+        """``op``, abandoned with ``StoreUnavailableError`` as soon as the store is (or becomes) unhealthy.
+
+        ``op`` runs in the caller's task (no task of its own, no waiter: ~2 µs instead of ~20 µs per store
+        call); the caller's task is registered while it waits, and a failed probe cancels it there, which
+        this turns into the unavailable error."""
         if not self.healthy:
             if asyncio.iscoroutine(op):
                 op.close()
             raise self.unavailable()
-        task = asyncio.ensure_future(op)
-        lost = asyncio.ensure_future(self._lost.wait())
+        task = asyncio.current_task()
+        if task is None or task in self._inflight:  # no task to cancel, or a guard within a guard
+            return await op
+        self._inflight.add(task)
         try:
-            done, _ = await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+            return await op
+        except asyncio.CancelledError:
+            if task in self._abandoned:
+                self._abandoned.discard(task)
+                if task.uncancel() == 0:  # cancelled by us alone: the store is lost
+                    raise self.unavailable() from None
+            raise
         finally:
-            lost.cancel()
-        if task in done:
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-        raise self.unavailable()
+            self._inflight.discard(task)
+            if task in self._abandoned:  # op turned our cancellation into an error of its own: undo it
+                self._abandoned.discard(task)
+                task.uncancel()
 
     def readyz(self, verbose: bool) -> tuple[int, str]:
         """(status, body) of the store's part of ``/readyz``, in upstream's words."""

@@ -80,8 +80,11 @@ def etcd_command(binary: str, spec: MemberSpec, certs: CertPaths, *, cluster: st
         "--client-cert-auth",
         "--peer-cert-file", str(certs.cert), "--peer-key-file", str(certs.key),
         "--peer-trusted-ca-file", str(certs.ca), "--peer-client-cert-auth",
-        # a member that lost its leader notices within a second on loopback, not ten
-        "--heartbeat-interval", "100", "--election-timeout", "1000",
+        # the election timeout is what a server's reads wait out when the member that died was etcd's leader
+        # (a standby's Lease read stalls for it, and its 3 s count starts only when that read returns);
+        # 500 ms (randomised by etcd to 0.5-1 s) is 5 heartbeats and ~100 loopback/LAN round trips: see
+        # docs/decisions.md "etcd's timings for embedded members"
+        "--heartbeat-interval", "100", "--election-timeout", "500",
         # a member back from a restart asks before it calls an election (etcd 3.5's default)
         "--pre-vote",
         "--log-level", "warn", "--logger", "zap",

@@ -25,6 +25,15 @@ endpoint that answers and moves to the next one that answers when a call
 fails with UNAVAILABLE, retrying that call once per endpoint. (Such a retried
 write may in rare cases have been applied already: a retried create then
 reports KeyExistsError, a retried update a conflict; callers re-read.)
+
+Writes wait ``write_timeout`` (2.5 s), reads ``timeout`` (5 s): a write that
+reached a follower just as etcd's leader died is dropped by raft, and etcd
+answers it only at its own request timeout (5 s + 2 election timeouts), so
+without a shorter deadline such a write held its client past the 5 s of a
+failover (issue 19: the killed server's member was etcd's leader). By 2.5 s
+a new leader has long been elected (election timeout 0.5-1 s on embedded
+members) and a write still unanswered has been lost: the caller gets a 503
+(unknown outcome, as any timed-out write) and its retry goes through.
 """
 
 from __future__ import annotations
@@ -107,6 +116,12 @@ def _is_compacted(exc: Any) -> bool:
     return "required revision has been compacted" in (exc.details() or "")
 
 
+def _is_electing(exc: Any) -> bool:
+    """etcd's answers (UNAVAILABLE) while its members have no leader."""
+    details = exc.details() or ""
+    return "no leader" in details or "leader changed" in details
+
+
 def _is_future(exc: Any) -> bool:
     return "required revision is a future revision" in (exc.details() or "")
 
@@ -119,12 +134,14 @@ class EtcdStore:
         endpoints: Sequence[str],
         *,
         timeout: float = 5.0,
+        write_timeout: float = 2.5,
         watch_retry: float = 30.0,
         tls: tuple[bytes, bytes, bytes] | None = None,
     ) -> None:
         self._endpoints = parse_endpoints(endpoints)
         self._tls = tls
         self._timeout = timeout
+        self._write_timeout = write_timeout
         self._watch_retry = watch_retry
         self._clients: dict[int, Any] = {}
         self._current = 0
@@ -203,19 +220,29 @@ class EtcdStore:
             raise StoreUnavailableError("store is not open")
 
     async def _call(self, method: str, request: Any, *, revision: int = 0) -> Any:
-        """Send one unary KV request, failing over on UNAVAILABLE."""
+        """Send one unary KV request, failing over on UNAVAILABLE (writes with the shorter deadline)."""
+        timeout = self._write_timeout if method == "Txn" else self._timeout
         self._ensure_open()
-        for attempt in range(len(self._endpoints) + 1):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        attempt = 0
+        while True:
             index = self._current
             client = self._clients.get(index) or await self._client_at(index)
             try:
-                return await getattr(client.kvstub, method)(request, timeout=self._timeout)
+                return await getattr(client.kvstub, method)(request, timeout=max(0.05, deadline - loop.time()))
             except rpc.AioRpcError as exc:
                 retry = exc.code() == rpc.StatusCode.UNAVAILABLE and self._open
+                if retry and _is_electing(exc) and loop.time() + 0.05 < deadline:
+                    # the member is alive and its cluster is electing a leader: ask it again shortly (moving
+                    # to another endpoint could mean waiting out one that is down, which is often why)
+                    await asyncio.sleep(0.05)
+                    continue
                 if not retry or attempt == len(self._endpoints):
                     raise await self._translate(exc, revision=revision) from exc
+            attempt += 1
             await self._switch(index, include_failed=len(self._endpoints) == 1)
-        raise AssertionError("unreachable")
+            deadline = loop.time() + timeout  # the call on the endpoint switched to gets the whole deadline
 
     async def _translate(self, exc: Any, *, revision: int) -> StoreError:
         if _is_compacted(exc):

@@ -63,3 +63,32 @@ async def test_writes_fail_fast_while_unhealthy_and_readyz_says_why(tmp_path: Pa
     finally:
         await health.stop()
         await inner.close()
+
+
+async def test_a_caller_cancelled_by_others_stays_cancelled(tmp_path: Path) -> None:
+    """The guard turns only its own cancellation into StoreUnavailableError: a request cancelled by its
+    client (a closed connection) is still cancelled, and one abandoned carries no cancellation onwards."""
+    inner = Stalling(tmp_path / "s.db")
+    await inner.start()
+    health = StoreHealth(inner, interval=0.05, timeout=0.2)
+    store = GuardedStore(inner, health)
+    try:
+        inner.stalled = True
+        waiting = asyncio.create_task(store.create("/a", b"1"))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+        async def abandoned_then_more() -> str:
+            with pytest.raises(StoreUnavailableError):
+                await store.create("/b", b"2")
+            await asyncio.sleep(0.01)  # not cancelled here
+            return "went on"
+        task = asyncio.create_task(abandoned_then_more())
+        await asyncio.sleep(0.05)
+        await health.probe()  # fails (stalled): abandons the waiting create
+        assert await task == "went on" and task.cancelling() == 0
+    finally:
+        inner.stalled = False
+        await inner.close()

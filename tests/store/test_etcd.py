@@ -59,3 +59,54 @@ async def test_watch_resumes_after_etcd_restarts(tmp_path: Path) -> None:
     finally:
         await store.close()
         stop()
+
+
+class _FakeKv:
+    """A member's KV stub: answers ``Range`` after failing it with each of ``errors`` in turn."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        self.calls: list[float] = []
+
+    async def Range(self, request: object, timeout: float) -> object:  # noqa: N802 - gRPC's name
+        from aetcd import rpc
+        from grpc import aio
+
+        self.calls.append(timeout)
+        if self.errors:
+            raise aio.AioRpcError(rpc.StatusCode.UNAVAILABLE, aio.Metadata(), aio.Metadata(),
+                                  details=self.errors.pop(0))
+
+        class Header:
+            revision = 7
+
+        class Answer:
+            header = Header()
+        return Answer()
+
+
+class _FakeClient:
+    def __init__(self, kv: _FakeKv) -> None:
+        self.kvstub = kv
+
+
+async def test_a_member_without_leader_is_asked_again_not_left() -> None:
+    """While etcd elects, its member answers UNAVAILABLE "no leader": the store asks it again instead of moving
+    to the next endpoint (which may be the member that died, costing a whole timeout)."""
+    own, other = _FakeKv(["etcdserver: no leader", "etcdserver: leader changed"]), _FakeKv([])
+    store = EtcdStore(["127.0.0.1:1", "127.0.0.1:2"], write_timeout=1.0)
+    store._open = True
+    store._clients = {0: _FakeClient(own), 1: _FakeClient(other)}
+    assert await store.current_revision() == 7
+    assert len(own.calls) == 3 and other.calls == []
+    # any other UNAVAILABLE (the member itself is gone) still moves on
+    own.errors = ["connection refused"]
+    store._switch = _no_probe_switch(store)  # type: ignore[method-assign]
+    assert await store.current_revision() == 7
+    assert len(other.calls) == 1
+
+
+def _no_probe_switch(store: EtcdStore):  # type: ignore[no-untyped-def]
+    async def switch(failed: int, *, include_failed: bool = True) -> None:
+        store._current = (failed + 1) % 2
+    return switch
