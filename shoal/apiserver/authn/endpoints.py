@@ -29,6 +29,7 @@ from shoal.api.meta import format_time
 from shoal.apiserver import errors
 from shoal.apiserver.auth import USER_KEY, User
 from shoal.apiserver.authn import serviceaccount as sa
+from shoal.apiserver.authn.components import node_name
 from shoal.apiserver.authn.chain import Authenticator
 
 GROUP = "authentication.k8s.io"
@@ -69,6 +70,18 @@ def token_request_spec(spec: Any, name: str, default_audiences: tuple[str, ...])
     return {**spec, "audiences": audiences, "expirationSeconds": seconds, "boundObjectRef": ref}
 
 
+def node_token_refusal(user: User | None, ref: Any, bound: dict[str, Any] | None) -> str | None:
+    """NodeRestriction for a TokenRequest: a node asks only for tokens bound to a pod bound to it."""
+    node = node_name(user) if user is not None else None
+    if node is None:
+        return None
+    if not isinstance(ref, dict) or ref.get("kind") != "Pod" or bound is None:
+        return f'node "{node}" requested token not bound to a pod'
+    if ((bound.get("spec") or {}).get("nodeName") or "") != node:
+        return f'node "{node}" requested token bound to a pod scheduled on a different node'
+    return None
+
+
 def user_info(user: User) -> dict[str, Any]:
     info: dict[str, Any] = {"username": user.name}
     if user.uid:
@@ -107,6 +120,7 @@ class AuthnEndpoints:
             raise errors.not_found("serviceaccounts", name)
         spec = token_request_spec(body.get("spec"), name, self.tokens.audiences)
         bound: dict[str, str] | None = None
+        obj: dict[str, Any] | None = None
         ref = spec.get("boundObjectRef")
         if ref is not None:
             obj = await self.lookup(ref["kind"], ns, str(ref.get("name") or ""))
@@ -117,6 +131,9 @@ class AuthnEndpoints:
             spec["boundObjectRef"] = {**ref, "uid": uid}
         else:
             spec.pop("boundObjectRef")
+        refusal = node_token_refusal(request.get(USER_KEY), ref, obj)
+        if refusal is not None:  # NodeRestriction: a node's tokens are for its own pods
+            raise errors.forbidden_object("serviceaccounts", name, "", refusal)
         now = int(time.time())
         claims = sa.claims_for(issuer=self.tokens.issuer, namespace=ns, name=name,
                                uid=str(account["metadata"].get("uid") or ""), audiences=spec["audiences"], now=now,
