@@ -446,8 +446,7 @@ class ApiServer:
                                        request.query.get("fieldSelector", "") if request.query_string else "")
             allowed, reason = self.authorizer.decide(attrs)
             if not allowed:
-                with open("/tmp/na/denials.log", "a") as _f:  # TEMP-DEBUG
-                    _f.write(why_denied(attrs) + " " + reason + "\n")  # TEMP-DEBUG
+                log.debug("refused: %s %s", why_denied(attrs), reason)
                 if ar is not None:
                     self._audit_decision(ar, False, why_denied(attrs))
                 raise denied(attrs, reason)

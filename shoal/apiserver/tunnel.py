@@ -283,7 +283,7 @@ class TunnelRegistry:
         nodes = tuple(dict.fromkeys(n for n in request.query.getall("node", []) if n))
         own = node_name(user) if user is not None else None
         if own is not None and nodes != (own,):  # a node's credential opens its own tunnel only
-            raise errors.forbidden(f'User "{user.name}" cannot open a node tunnel for {", ".join(nodes)}')
+            raise errors.forbidden(f'User "system:node:{own}" cannot open a node tunnel for {", ".join(nodes)}')
         bad = [n for n in nodes if not _valid_node_name(n)]
         if not nodes or bad:
             raise errors.bad_request(f"node: a node name is required (got {bad or nodes!r})")

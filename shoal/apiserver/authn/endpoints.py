@@ -29,8 +29,8 @@ from shoal.api.meta import format_time
 from shoal.apiserver import errors
 from shoal.apiserver.auth import USER_KEY, User
 from shoal.apiserver.authn import serviceaccount as sa
-from shoal.apiserver.authn.components import node_name
 from shoal.apiserver.authn.chain import Authenticator
+from shoal.apiserver.authn.components import node_name
 
 GROUP = "authentication.k8s.io"
 API_VERSION = f"{GROUP}/v1"
