@@ -75,6 +75,8 @@ from shoal.store.base import KeyExistsError, Store, StoreError, StoreUnavailable
 from shoal.ui.routes import UiRoutes, is_ui_path
 
 log = logging.getLogger(__name__)
+# the users of shoal's own components (shoal.apiserver.authn.components), whose refusals are logged
+_COMPONENT_PREFIXES = ("system:kube-", "system:node:", "system:shoal:")
 
 # glibc fixes its arena limit when a second thread first allocates; the server
 # imports this module before it starts any thread (see shoal.apiserver.memtrim)
@@ -446,7 +448,8 @@ class ApiServer:
                                        request.query.get("fieldSelector", "") if request.query_string else "")
             allowed, reason = self.authorizer.decide(attrs)
             if not allowed:
-                log.debug("refused: %s %s", why_denied(attrs), reason)
+                if user.name.startswith(_COMPONENT_PREFIXES):  # shoal's own components: a missing permission
+                    log.warning("a component was refused: %s%s", why_denied(attrs), f": {reason}" if reason else "")
                 if ar is not None:
                     self._audit_decision(ar, False, why_denied(attrs))
                 raise denied(attrs, reason)
