@@ -191,8 +191,12 @@ _ROLES: dict[str, tuple[list[dict[str, Any]], str, str]] = {
         _r(_READ, "networking.k8s.io", "networkpolicies"),
         _r("list watch", "core", "endpoints"),
         _r("list watch", "discovery.k8s.io", "endpointslices"),
-        # its local volumes: grown and wiped by the node that holds them (their finalizer dropped)
+        # its local volumes: grown and wiped by the node that holds them (their finalizer dropped), the
+        # claim told when the file system has grown (its pod may be gone: the Node authorizer's graph has
+        # no path to it then)
         _r("get list watch patch update", "core", "persistentvolumes"),
+        _r("get", "core", "persistentvolumeclaims"),
+        _r("patch update", "core", "persistentvolumeclaims/status"),
         _u("get", "/shoal/v1/tunnel"),
         # the cluster's network settings (shoal.network.config) and ID (the kube-system namespace's uid)
         _r("get", "core", "configmaps", "shoal-network"),
