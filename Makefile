@@ -41,6 +41,7 @@ bench: setup
 	$(PY) bench/ui_bench.py $(ARGS)
 	$(PY) bench/ha_bench.py $(ARGS)
 	$(PY) bench/audit_bench.py
+	$(PY) bench/webhook_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

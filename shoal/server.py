@@ -449,6 +449,7 @@ class Server:
             await self._start_ingress()
         await self._start_docker_api()
         await self._start_ecs_api()
+        await self._start_marathon_release()
 
     def _compat_mounts(self) -> list[tuple[str, web.Application]]:
         """Other systems' APIs on the API's port, each reaching the cluster as its caller (the caller's
@@ -510,6 +511,15 @@ class Server:
         await ecs.start()
         self.ecs_api = ecs
         self._stoppers.append(ecs.stop)
+
+    async def _start_marathon_release(self) -> None:
+        """Marathon apps a group deployment held back start once their dependencies are healthy; the loop
+        reads that from the store, so a restart resumes it (``shoal.compat.marathon.release``)."""
+        from shoal.compat.marathon.release import Releaser
+
+        releaser = Releaser(self.client())
+        await releaser.start()
+        self._stoppers.append(releaser.stop)
 
     def _client_cert_tls(self) -> ssl.SSLContext:
         """TLS for the Docker API's TCP listener: the API's serving certificate, a client certificate

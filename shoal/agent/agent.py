@@ -483,7 +483,8 @@ class Agent:
         obj = self.informer.get_by(namespace, pod)
         if obj is None or not self._ours(obj):
             raise LookupError(f'pod "{pod}" not found on this node')
-        names = [c["name"] for c in views.containers(obj) + views.containers(obj, init=True)]
+        names = [c["name"] for c in views.containers(obj) + views.containers(obj, init=True)
+                 + views.ephemeral_containers(obj)]
         if not container:
             container = names[0] if names else ""
         if container not in names:

@@ -6,7 +6,9 @@ memory adds: back-off timers, start errors, when each exit was first seen),
 asks ``plan_pod_actions`` what to do, and executes the answer. Every decision
 lives here: graceful deletion, the active deadline, the sandbox, init
 containers one at a time and in order, restart policies, CrashLoopBackOff
-back-off (doubling from ``base`` to ``cap``, reset after a long run), and
+back-off (doubling from ``base`` to ``cap``, reset after a long run; a pod's
+``shoal.io/restart-backoff`` annotation sets its own base, factor and cap;
+``shoal.io/ulimits`` is read here too, for the runtime), and
 restarts after a failed liveness or startup probe, the pod's volumes (set up
 before the sandbox and the containers, on every pass, since ConfigMap and
 downward-API files follow their sources; torn down only once the containers
@@ -29,9 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shoal.agent.drivers.base import ContainerStatus
-from shoal.api import views
+from shoal.api import podhints, views
 
-Role = Literal["init", "container"]
+Role = Literal["init", "container", "ephemeral"]
 ProbeKiller = Literal["liveness", "startup"]
 DEFAULT_GRACE = 30.0
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
@@ -50,6 +52,7 @@ class Instant:
 class BackoffPolicy:
     base: float = 10.0
     cap: float = 300.0
+    factor: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class PodState:
     deadline_exceeded: bool = False
     evicted: str | None = None  # why the pod is evicted (an emptyDir over its sizeLimit)
     touched: bool = False  # this pass created, started or stopped something
+    warned: set[str] = field(default_factory=set)  # annotations already reported as invalid (one event each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +215,7 @@ def plan_pod_actions(pod: views.Pod, containers: list[ContainerStatus], state: P
     by_name = latest_instances(containers)
     if _plan_init(pod, by_name, state, now, backoff, actions):
         _plan_apps(pod, by_name, state, now, backoff, probes or {}, actions)
+        _plan_ephemeral(pod, by_name, actions)
     actions.append(ReportStatus())
     return PodPlan(tuple(actions), sandbox, _deadline_requeue(pod, state, now))
 
@@ -296,6 +301,17 @@ def _plan_apps(pod: views.Pod, by_name: dict[str, ContainerStatus], state: PodSt
             actions.append(StartCreated(name, cur.id))
 
 
+def _plan_ephemeral(pod: views.Pod, by_name: dict[str, ContainerStatus], actions: list[Action]) -> None:
+    """Ephemeral containers (``kubectl debug``) start once each, once the pod is up; they are never restarted."""
+    for c in views.ephemeral_containers(pod):
+        name = str(c["name"])
+        cur = by_name.get(name)
+        if cur is None:
+            actions.append(StartContainer(name, "ephemeral", 0))
+        elif cur.state == "created":
+            actions.append(StartCreated(name, cur.id))
+
+
 def _probe_kill(pod: views.Pod, c: Mapping[str, Any], cur: ContainerStatus,
                 results: ProbeResults | None) -> KillContainer | None:
     if results is None:
@@ -326,8 +342,33 @@ def _restart(name: str, role: Role, cur: ContainerStatus, state: PodState, now: 
 
 
 def next_backoff(previous: Backoff | None, policy: BackoffPolicy) -> float:
-    """``base``, then doubling up to ``cap``."""
-    return policy.base if previous is None else min(policy.cap, previous.delay * 2)
+    """``base``, then multiplied by ``factor`` (doubling by default) up to ``cap``."""
+    return min(policy.cap, policy.base if previous is None else previous.delay * policy.factor)
+
+
+def container_ulimits(pod: views.Pod, container: str) -> tuple[tuple[podhints.Ulimit, ...], str | None]:
+    """The ulimits the pod's ``shoal.io/ulimits`` annotation sets for ``container``; when it does not parse,
+    none (the runtime's defaults) and why (for an event)."""
+    text = (views.meta(pod).get("annotations") or {}).get(podhints.ULIMITS)
+    if text is None:
+        return (), None
+    try:
+        return podhints.parse_ulimits(text).get(container, ()), None
+    except podhints.HintError as e:
+        return (), str(e)
+
+
+def pod_backoff(pod: views.Pod, default: BackoffPolicy) -> tuple[BackoffPolicy, str | None]:
+    """The pod's restart back-off: its ``shoal.io/restart-backoff`` annotation, else ``default``; when the
+    annotation does not parse, ``default`` and why (for an event)."""
+    text = (views.meta(pod).get("annotations") or {}).get(podhints.RESTART_BACKOFF)
+    if text is None:
+        return default, None
+    try:
+        b = podhints.parse_restart_backoff(text)
+    except podhints.HintError as e:
+        return default, str(e)
+    return BackoffPolicy(base=b.base, cap=b.cap, factor=b.factor), None
 
 
 def stale_attempts(containers: list[ContainerStatus]) -> list[str]:

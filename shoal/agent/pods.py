@@ -66,8 +66,10 @@ from shoal.agent.podplan import (
     TearDownVolumes,
     WaitBackoff,
     WatchProbes,
+    container_ulimits,
     next_backoff,
     plan_pod_actions,
+    pod_backoff,
     stale_attempts,
 )
 from shoal.agent.probes import ProbeManager
@@ -75,6 +77,7 @@ from shoal.agent.status import ContainerView, build_status, same_status
 from shoal.agent.volumes.manager import VolumeManager
 from shoal.agent.volumes.plan import MountError, eviction_message, over_limit
 from shoal.api import views
+from shoal.api.podhints import RESTART_BACKOFF, ULIMITS
 from shoal.api.quantity import InvalidQuantity, int_value, milli_value
 from shoal.client import ApiClient, ApiException
 from shoal.client.events import EventRecorder
@@ -230,8 +233,12 @@ class PodWorker:
         for c in containers:
             if c.state == "exited" and c.id not in ps.exit_seen:
                 ps.exit_seen[c.id] = now.mono
+        backoff, problem = pod_backoff(pod, BackoffPolicy(self.opts.backoff_base, self.opts.backoff_max))
+        if problem is not None and RESTART_BACKOFF not in ps.warned:
+            ps.warned.add(RESTART_BACKOFF)
+            self.event(pod, "Warning", "InvalidAnnotation", f"{problem}; using the node's default back-off")
         plan = plan_pod_actions(pod, containers, ps, now, probes=self._probe_results(uid, containers),
-                                backoff=BackoffPolicy(self.opts.backoff_base, self.opts.backoff_max))
+                                backoff=backoff)
         await self.execute(pod, containers, ps, plan)
 
     def _probe_results(self, uid: str, containers: list[ContainerStatus]) -> dict[str, ProbeResults]:
@@ -348,7 +355,8 @@ class PodWorker:
 
     @staticmethod
     def _spec_of(pod: views.Pod, name: str, role: Role) -> dict[str, Any]:
-        return next(c for c in views.containers(pod, init=role == "init") if c.get("name") == name)
+        specs = views.ephemeral_containers(pod) if role == "ephemeral" else views.containers(pod, init=role == "init")
+        return next(c for c in specs if c.get("name") == name)
 
     async def _create_sandbox(self, pod: views.Pod, action: CreateSandbox, ps: PodState) -> ContainerStatus | None:
         uid, name, spec = views.uid(pod), views.name(pod), views.spec(pod)
@@ -431,6 +439,10 @@ class PodWorker:
         except (ConfigError, MountError) as e:
             return self._fail(pod, name, ps, "CreateContainerConfigError", str(e), retry=True)
         labels = {**self._labels(pod), LABEL_ROLE: role, LABEL_ATTEMPT: str(attempt)}
+        ulimits, problem = container_ulimits(pod, name)
+        if problem is not None and ULIMITS not in ps.warned:
+            ps.warned.add(ULIMITS)
+            self.event(pod, "Warning", "InvalidAnnotation", f"{problem}; using the runtime's default ulimits")
         cspec = ContainerSpec(
             pod_uid=views.uid(pod), pod_name=views.name(pod), namespace=views.namespace(pod) or "default", name=name,
             image=image, sandbox_id=sandbox.id,
@@ -438,7 +450,7 @@ class PodWorker:
             args=tuple(expand(x, env) for x in c.get("args") or []), env=env, working_dir=c.get("workingDir"),
             image_pull_policy=c.get("imagePullPolicy") or "IfNotPresent", memory_limit=mem, cpu_limit_millis=cpu,
             cpu_request_millis=cpu_req, tty=bool(c.get("tty")), stdin=bool(c.get("stdin")), attempt=attempt,
-            labels=labels, mounts=mounts,
+            labels=labels, mounts=mounts, ulimits=ulimits,
         )
         try:
             cid = await self.driver.create_container(cspec)
@@ -544,7 +556,8 @@ class PodWorker:
                      reason: str | None = None, message: str | None = None) -> None:
         inits = self._views(pod, containers, ps, views.containers(pod, init=True), pod_ip)
         apps = self._views(pod, containers, ps, views.containers(pod), pod_ip)
-        status = build_status(pod, inits=inits, apps=apps, pod_ip=pod_ip, host_ip=self.host_ip,
+        debug = self._views(pod, containers, ps, views.ephemeral_containers(pod), pod_ip)
+        status = build_status(pod, inits=inits, apps=apps, ephemeral=debug, pod_ip=pod_ip, host_ip=self.host_ip,
                               sandbox_ready=sandbox is not None, scheme=self.scheme, now=views.format_time(views.utcnow()), phase=phase)
         status["reason"] = reason
         status["message"] = message

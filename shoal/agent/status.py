@@ -138,6 +138,7 @@ def build_status(
     *,
     inits: list[ContainerView],
     apps: list[ContainerView],
+    ephemeral: list[ContainerView] | None = None,
     pod_ip: str | None,
     host_ip: str | None,
     sandbox_ready: bool,
@@ -186,6 +187,7 @@ def build_status(
         "containerStatuses": [container_status(v, scheme=scheme, default_waiting=init_default if not initialized
                                                else "ContainerCreating") for v in apps],
         "initContainerStatuses": [container_status(v, scheme=scheme) for v in inits] if inits else None,
+        "ephemeralContainerStatuses": [container_status(v, scheme=scheme) for v in ephemeral] if ephemeral else None,
     }
     return status
 

@@ -43,6 +43,7 @@ import contextlib
 import inspect
 import json
 import logging
+import os
 import random
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -281,6 +282,9 @@ class TunnelClient:
             await _quiet(self._send(frame(ERROR, st.sid, _err(400, "BadRequest", f"bad tunnel request: {e}"))))
             return
         try:
+            if req.get("op") == "portforward":
+                await self._portforward(st, req)
+                return
             try:
                 driver, cid = await self._resolve(req)
             except LookupError as e:
@@ -292,7 +296,7 @@ class TunnelClient:
                 await self._send(frame(ERROR, st.sid, _err(503, "ServiceUnavailable", f"the node agent failed: {e}")))
                 return
             await self._send(frame(READY, st.sid))
-            if req.get("op") == "exec":
+            if req.get("op") in ("exec", "attach"):
                 await self._exec(st, req, driver, cid)
             else:
                 await self._logs(st, req, driver, cid)
@@ -329,7 +333,13 @@ class TunnelClient:
     async def _exec(self, st: _Stream, req: dict[str, Any], driver: Driver, cid: str) -> None:
         command = [str(c) for c in req.get("command") or []]
         try:
-            session = await driver.exec(cid, command, tty=bool(req.get("tty")), stdin=bool(req.get("stdin")))
+            if req.get("op") == "attach":
+                attach = getattr(driver, "attach", None)  # runtimes that can attach to a container's process
+                if attach is None:
+                    raise RuntimeError("this node's container runtime cannot attach to a running container")
+                session = await attach(cid, tty=bool(req.get("tty")), stdin=bool(req.get("stdin")))
+            else:
+                session = await driver.exec(cid, command, tty=bool(req.get("tty")), stdin=bool(req.get("stdin")))
         except Exception as e:
             await self._send(frame(EXIT, st.sid, json.dumps({"error": str(e) or type(e).__name__}).encode()))
             return
@@ -351,6 +361,45 @@ class TunnelClient:
                 await feeder
             if not finished:
                 await _quiet(session.kill())
+
+    async def _portforward(self, st: _Stream, req: dict[str, Any]) -> None:
+        """Connect to the pod's address on the port asked for and relay both ways (stdin is what the
+        client sends; channel 1 what the pod answers) until either side is done."""
+        host, port = str(req.get("host") or ""), req.get("port")
+        if not host or not isinstance(port, int) or not 0 < port < 65536:
+            await self._send(frame(ERROR, st.sid, _err(400, "BadRequest", "the pod has no address, or the port "
+                                                       "is not valid")))
+            return
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
+        except (OSError, TimeoutError) as e:
+            await self._send(frame(READY, st.sid))
+            errno = e.errno if isinstance(e, OSError) else None
+            why = f"connect: {os.strerror(errno).lower()}" if errno else "i/o timeout"
+            await self._send(frame(EXIT, st.sid, json.dumps(
+                {"error": f"failed to connect to localhost:{port} inside the pod: dial tcp {host}:{port}: {why}"}
+            ).encode()))
+            return
+        await self._send(frame(READY, st.sid))
+
+        async def upstream() -> None:
+            while (data := await st.stdin.get()) is not None:
+                writer.write(data)
+                await writer.drain()
+                await self._send(frame(WINDOW, st.sid, struct.pack(">I", len(data))))
+            if writer.can_write_eof():
+                writer.write_eof()
+
+        feeder = asyncio.create_task(upstream(), name=f"tunnel-portforward-{st.sid}")
+        try:
+            while data := await reader.read(MAX_CHUNK):
+                await self._send_data(st, 1, data)
+            await self._send(frame(EXIT, st.sid, json.dumps({"code": 0}).encode()))
+        finally:
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await feeder
+            writer.close()
 
     async def _feed_stdin(self, st: _Stream, session: ExecSession) -> None:
         while True:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shoal.api import (
+    defaults_admissionregistration,
     defaults_policy,
     defaults_quota,
     defaults_replication,
@@ -62,6 +63,7 @@ _DEFAULTERS: dict[type, Defaulter] = {**defaults_storage.DEFAULTERS,  # PV, PVC,
                                       **defaults_statefulset.DEFAULTERS,
                                       **defaults_replication.DEFAULTERS,
                                       **defaults_policy.DEFAULTERS,
+                                      **defaults_admissionregistration.DEFAULTERS,
                                       **defaults_quota.DEFAULTERS,
                                       RoleBinding: default_subjects, ClusterRoleBinding: default_subjects}
 

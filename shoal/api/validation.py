@@ -15,7 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shoal.api import validation_admissionregistration
 from shoal.api.crd.validation import validate_crd, validate_crd_update
+from shoal.api.models.admissionregistration import (
+    MutatingWebhookConfiguration,
+    ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding,
+    ValidatingWebhookConfiguration,
+)
 from shoal.api.models.apiextensions import CustomResourceDefinition
 from shoal.api.models.apiregistration import APIService
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
@@ -114,7 +121,9 @@ __all__ = ["FieldError", "InvalidError", "validate", "validate_metadata_update",
 
 CLUSTER_SCOPED: tuple[type, ...] = (Namespace, Node, PriorityClass, PersistentVolume, StorageClass,
                                     ClusterRole, ClusterRoleBinding, CustomResourceDefinition, CertificateSigningRequest,
-                                    APIService, IngressClass)
+                                    APIService, IngressClass, ValidatingWebhookConfiguration,
+                                    MutatingWebhookConfiguration, ValidatingAdmissionPolicy,
+                                    ValidatingAdmissionPolicyBinding)
 NameCheck = Callable[[str], list[str]]
 Rule = Callable[[Any], list[FieldError]]
 UpdateRule = Callable[[Any, Any], list[FieldError]]
@@ -196,6 +205,7 @@ RULES: dict[type, Rule] = {
     RoleBinding: validate_role_binding,
     ClusterRoleBinding: validate_cluster_role_binding,
     CustomResourceDefinition: validate_crd,
+    **validation_admissionregistration.RULES,
 }
 
 

@@ -126,6 +126,8 @@ def _validate_pod_spec(spec: PodSpec, path: str) -> list[FieldError]:
             errs += validate_container(
                 container, at, volumes=volume_names, init=field == "initContainers"
             )
+            if field == "ephemeralContainers":
+                errs += _ephemeral(container, at)
     errs += one_of(child(path, "restartPolicy"), spec.restart_policy, RESTART_POLICIES)
     errs += one_of(child(path, "dnsPolicy"), spec.dns_policy, DNS_POLICIES)
     if spec.dns_policy == "None" and (spec.dns_config is None or not spec.dns_config.nameservers):
@@ -719,6 +721,8 @@ def validate_pod_spec_update(
             break
     mutable_old = msgspec.to_builtins(old)
     mutable_new = msgspec.to_builtins(new)
+    errs += _ephemeral_update(mutable_new.pop("ephemeralContainers", None) or [],
+                              mutable_old.pop("ephemeralContainers", None) or [], child(path, "ephemeralContainers"))
     for field in ("containers", "initContainers"):
         for old_c, new_c in zip(
             mutable_old.get(field, []), mutable_new.get(field, []), strict=False
@@ -747,4 +751,27 @@ def validate_pod_spec_update(
         mutable_new.pop("nodeName", None)
     if mutable_old != mutable_new:
         errs.append(forbidden(path, POD_UPDATE_FORBIDDEN))
+    return errs
+
+
+# what an ephemeral container may not have (upstream's validateEphemeralContainers)
+_NOT_EPHEMERAL = (("ports", "ports"), ("liveness_probe", "livenessProbe"), ("readiness_probe", "readinessProbe"),
+                  ("startup_probe", "startupProbe"), ("lifecycle", "lifecycle"), ("resources", "resources"))
+
+
+def _ephemeral(container: Any, path: str) -> list[FieldError]:
+    return [forbidden(child(path, name), "cannot be set for an Ephemeral Container")
+            for attr, name in _NOT_EPHEMERAL if msgspec.to_builtins(getattr(container, attr, None))]
+
+
+def _ephemeral_update(new: list[Any], old: list[Any], path: str) -> list[FieldError]:
+    """Ephemeral containers are only ever added: none removed, none changed (``ValidatePodEphemeralContainersUpdate``)."""
+    by_name = {c.get("name"): c for c in new if isinstance(c, dict)}
+    errs: list[FieldError] = []
+    for c in old:
+        name = c.get("name")
+        if name not in by_name:
+            errs.append(forbidden(path, f'existing ephemeral containers "{name}" may not be removed'))
+        elif by_name[name] != c:
+            errs.append(forbidden(path, f'existing ephemeral containers "{name}" may not be changed'))
     return errs

@@ -559,6 +559,11 @@ def containers(pod: Body, *, init: bool = False) -> list[dict[str, Any]]:
     return [c for c in _list(spec(pod).get("initContainers" if init else "containers")) if isinstance(c, dict)]
 
 
+def ephemeral_containers(pod: Body) -> list[dict[str, Any]]:
+    """The pod's ephemeral containers (``kubectl debug``), in the order they were added."""
+    return [c for c in _list(spec(pod).get("ephemeralContainers")) if isinstance(c, dict)]
+
+
 def waiting_reason(cs: ContainerStatus) -> str:
     """The reason a container status says it is waiting ('' when it is not waiting)."""
     return str(_dict(_dict(cs.get("state")).get("waiting")).get("reason") or "")

@@ -114,14 +114,7 @@ def admit(
     ``shape_checked``: the caller already held ``data`` to ``check_shape`` (a request body, in
     ``parse_body``), so it is not walked again.
     """
-    if not shape_checked:
-        check_shape(data)
-    warnings = check_unknown(info, data, field_validation)
-    try:
-        obj = convert.decode(data, info.model)
-    except validation.InvalidError as e:
-        raise errors.bad_request(e.message(info.kind, _name(data))) from None
-    defaults.apply_defaults(obj)
+    obj, warnings = _decode_defaulted(info, data, field_validation, shape_checked)
     old_obj = None
     if old is not None:
         try:
@@ -182,3 +175,28 @@ def _repeat_key(info: ResourceInfo, data: dict[str, Any], field_validation: str)
     if type(name) is not str or not name or _pod_name_check(name):
         return None
     return field_validation.encode() + b"\n" + _encode({**data, "metadata": {**meta, "name": ""}})
+
+
+def defaulted(info: ResourceInfo, data: dict[str, Any], *, field_validation: str) -> tuple[dict[str, Any], list[str]]:
+    """``data`` decoded and defaulted but not validated: what mutating webhooks see, as upstream (whose
+    handlers decode with defaulting, and validate only after mutating admission). A custom kind's
+    object goes as sent (its schema's defaulting runs with its validation). The unknown-field check
+    runs here, since the defaulted object no longer holds the unknown fields."""
+    if info.model is None:
+        return data, []
+    obj, warnings = _decode_defaulted(info, data, field_validation, False)
+    return convert.to_dict(obj), warnings
+
+
+def _decode_defaulted(info: ResourceInfo, data: dict[str, Any], field_validation: str,
+                      shape_checked: bool) -> tuple[Any, list[str]]:
+    """The unknown-field check, then ``data`` decoded into the kind's model (400 naming a wrong type), defaulted."""
+    if not shape_checked:
+        check_shape(data)
+    warnings = check_unknown(info, data, field_validation)
+    try:
+        obj = convert.decode(data, info.model)
+    except validation.InvalidError as e:
+        raise errors.bad_request(e.message(info.kind, _name(data))) from None
+    defaults.apply_defaults(obj)
+    return obj, warnings

@@ -71,6 +71,7 @@ from shoal.apiserver.storage import StorageClasses, default_class_to_create
 from shoal.apiserver.storehealth import StoreHealth
 from shoal.apiserver.strategies.customresource import CustomResourceStrategy
 from shoal.apiserver.watchcache import Broadcaster
+from shoal.apiserver.webhooks.chain import AdmissionChain
 from shoal.store.base import KeyExistsError, Store, StoreError, StoreUnavailableError
 from shoal.ui.routes import UiRoutes, is_ui_path
 
@@ -165,9 +166,12 @@ class ApiServer:
         sa_info = kinds.lookup("", "v1", "serviceaccounts")
         assert sa_info is not None
         self.accounts = NamespaceCache(store, sa_info)
+        # admission webhooks and policies, their four kinds kept in memory
+        self.admission_chain = AdmissionChain(store, served=self.served, namespace=self.namespaces.get)
         # every create: the namespace's LimitRanges, Pod Security level and ResourceQuotas
         self.policy = PolicyAdmission(store, self.namespaces.get)
-        caches: dict[str, Observer] = {ns_info.storage_prefix: self.namespaces,
+        caches: dict[str, Observer] = {**{c.info.storage_prefix: c for c in self.admission_chain.caches.values()},
+                                       ns_info.storage_prefix: self.namespaces,
                                        self.policy.quota_info.storage_prefix: self.policy.quotas,
                                        self.policy.limit_ranges.info.storage_prefix: self.policy.limit_ranges,
                                        sa_info.storage_prefix: self.accounts,
@@ -193,6 +197,7 @@ class ApiServer:
                 namespace_lookup=self.namespaces.get, strategy=strategies.for_resource(info, shared),
                 policy=self.policy if info.namespaced else None,
             )
+            self.resources[resource_key(info)].hooks = self.admission_chain
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
         for prefix, cache in caches.items():
             self.broadcasters[prefix].listeners.append(cache.observe_event)
@@ -239,6 +244,7 @@ class ApiServer:
             self.resources[resource_key(ck.info)] = Resource(
                 self.store, ck.info, clock=self.clock, namespace_lookup=self.namespaces.get,
                 strategy=CustomResourceStrategy(ck.info, ck), policy=self.policy if ck.info.namespaced else None)
+            self.resources[resource_key(ck.info)].hooks = self.admission_chain
         for key in before - {resource_key(ck.info) for ck in custom}:
             self.resources.pop(key, None)
         self.served.set_custom(crd_name, [ck.info for ck in custom])
@@ -274,6 +280,7 @@ class ApiServer:
             await self.auditor.start()
         for b in self.broadcasters.values():
             await b.start()
+        await self.admission_chain.start()
         if self.shared_store:
             self._repairs = asyncio.create_task(self._repair(REPAIR_GRACE), name="allocation-repair")
         else:
@@ -336,6 +343,7 @@ class ApiServer:
         await self.rbac.stop()
         await self.ns_defaults.stop()
         await self.crd_controller.stop()
+        await self.admission_chain.stop()
         for b in list(self.broadcasters.values()):
             await b.stop()
         if self.auditor is not None:

@@ -368,7 +368,7 @@ class Handlers:
             if m == "DELETE":
                 return await self._delete_collection(request, res, ns)
             raise errors.method_not_allowed()
-        if m == "GET" and sub in ("", "status", "approval"):
+        if m == "GET" and sub in ("", "status", "approval", "ephemeralcontainers"):
             return self._object_response(request, res, await res.get(ns, name))
         if m == "PUT":
             body = parse_body(await read_body(request), request.content_type)
@@ -621,6 +621,8 @@ class Handlers:
         raw = await read_body(request)
         current = await res.get(ns, name)
         scale = self._scale_of(res, current.obj)
+        if m == "PATCH" and request.content_type == fieldmanager.APPLY_PATCH:
+            return await self._scale_apply(request, res, ns, name, raw, scale)
         if m == "PUT":
             new = parse_body(raw, request.content_type)
         else:
@@ -632,6 +634,7 @@ class Handlers:
                 raise errors.patch_refused(e, request.content_type) from None
         if not isinstance(new, dict):
             raise errors.bad_request("the body of the request must be a Scale object")
+        hook_warnings = await self._scale_admission(request, res, ns, name, new, scale)
         replicas = (new.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise errors.invalid("Scale", name, [{"reason": "FieldValueInvalid", "field": "spec.replicas",
@@ -649,7 +652,58 @@ class Handlers:
         r = await res.update(ns, name, body, dry_run=_dry_run(request), field_validation="Ignore",
                              manager=_manager(request, "UpdateOptions" if m == "PUT" else "PatchOptions"),
                              manager_subresource="scale")
-        return _json(self._scale_of(res, r.obj))
+        return _json(self._scale_of(res, r.obj), headers=_warning_headers(hook_warnings + r.warnings))
+
+    async def _scale_apply(self, request: web.Request, res: Resource, ns: str | None, name: str, raw: bytes,
+                           scale: dict[str, Any]) -> web.StreamResponse:
+        """Server-side apply through ``/scale`` (``kubectl apply --server-side --subresource=scale``): the
+        Scale's ``spec.replicas`` is applied to the object's replicas field, owned under ``scale``."""
+        fm = request.query.get("fieldManager", "")
+        force = fieldmanager.check_apply_options(fm, request.query.get("force"), is_apply=True)
+        config = parse_body(raw, request.content_type)
+        got = config if isinstance(config, dict) else {}
+        custom = custom_of(res.info)
+        path = custom.scale.spec_replicas if custom is not None and custom.scale is not None else ("spec", "replicas")
+        # a Scale, or the object's own kind (what kubectl sends: it maps the manifest's kind to a resource)
+        if (got.get("apiVersion"), got.get("kind")) == ("autoscaling/v1", "Scale"):
+            replicas = (got.get("spec") or {}).get("replicas")
+        elif (got.get("apiVersion"), got.get("kind")) == (res.info.api_version, res.info.kind):
+            replicas = _dig(got, path)
+        else:
+            raise errors.bad_request("invalid object type: " + fieldmanager.gvk_string(
+                str(got.get("apiVersion") or ""), str(got.get("kind") or "")))
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise errors.invalid("Scale", name, [{"reason": "FieldValueInvalid", "field": "spec.replicas",
+                                                  "message": f"Invalid value: {replicas!r}: must be greater than or equal to 0"}],
+                                 "autoscaling")
+        new = {**scale, "spec": {"replicas": replicas}}
+        warnings = await self._scale_admission(request, res, ns, name, new, scale)
+        replicas = (new.get("spec") or {}).get("replicas", replicas)
+        parent = _set_path({"apiVersion": res.info.api_version, "kind": res.info.kind, "metadata": {"name": name}},
+                           path, replicas)
+        r = await res.apply_scale(ns, name, parent, manager=fm, force=force, dry_run=_dry_run(request))
+        return _json(self._scale_of(res, r.obj), headers=_warning_headers(warnings + r.warnings))
+
+    async def _scale_admission(self, request: web.Request, res: Resource, ns: str | None, name: str,
+                               new: dict[str, Any], old: dict[str, Any]) -> list[str]:
+        """Dynamic admission of a write through ``/scale``: webhooks and policies see the Scale (``new`` ends
+        as mutating webhooks left it), as upstream's, under ``<resource>/scale``."""
+        from shoal.apiserver.auth import CURRENT_USER
+        from shoal.apiserver.webhooks.attributes import Attributes
+
+        hooks = res.hooks
+        if hooks is None or not hooks.active:
+            return []
+        info = res.info
+        attrs = Attributes(operation="UPDATE", group=info.group, version=info.version, resource=info.plural,
+                           subresource="scale", kind="Scale", namespaced=info.namespaced, namespace=ns or "",
+                           name=name, obj=new, old=old, dry_run=_dry_run(request), user=CURRENT_USER.get(),
+                           kind_group="autoscaling", kind_version="v1")
+        warnings = await hooks.mutate(attrs)
+        if attrs.obj is not None and attrs.obj is not new:
+            new.clear()
+            new.update(attrs.obj)
+        return warnings + await hooks.validate(attrs)
 
     async def _binding(self, request: web.Request, res: Resource, ns: str | None, name: str) -> web.StreamResponse:
         body = parse_body(await read_body(request), request.content_type)

@@ -27,14 +27,14 @@ import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from shoal.api import apply as applylib
 from shoal.api import patch as patchlib
 from shoal.api.crd.kind import custom_of
 from shoal.api.registry import ResourceInfo
 from shoal.api.validation_base import dns1123_subdomain
-from shoal.apiserver import deleteplan, errors, fieldmanager, ids, rawobj
+from shoal.apiserver import admission, deleteplan, errors, fieldmanager, ids, rawobj
 from shoal.apiserver.auth import CURRENT_USER
 from shoal.apiserver.authn.components import node_name
 from shoal.apiserver.authz import noderestriction
@@ -50,6 +50,7 @@ from shoal.apiserver.deleteplan import (
 from shoal.apiserver.encryption.store import is_stale
 from shoal.apiserver.policyadmission import PolicyAdmission
 from shoal.apiserver.strategies.base import SERVER_OWNED, DefaultStrategy, Strategy, Undo
+from shoal.apiserver.webhooks.attributes import Attributes
 from shoal.store.base import (
     CompactedError,
     ConflictError,
@@ -59,6 +60,9 @@ from shoal.store.base import (
     NotFoundError,
     Store,
 )
+
+if TYPE_CHECKING:
+    from shoal.apiserver.webhooks.chain import AdmissionChain
 
 __all__ = ["Clock", "ListResult", "Match", "Resource", "Result", "fmt_time", "utcnow"]
 
@@ -139,8 +143,22 @@ class Resource:
         self.stored_api_version = custom.storage_api_version if custom is not None else info.api_version
         self.list_kind = custom.list_kind if custom is not None else f"{info.kind}List"
         self._served_av = info.api_version.encode() if custom is not None else None
+        # dynamic admission (webhooks, policies); None: none (a server's resources share one)
+        self.hooks: AdmissionChain | None = None
 
     # ---- helpers -------------------------------------------------------------------
+    def _attributes(self, operation: str, ns: str | None, name: str, *, obj: dict[str, Any] | None,
+                    old: dict[str, Any] | None, subresource: str = "", dry_run: bool = False,
+                    manager: str = "") -> Attributes:
+        from shoal.apiserver.auth import CURRENT_USER
+
+        info = self.info
+        return Attributes(operation=operation, group=info.group, version=info.version, resource=info.plural,
+                          subresource=subresource, kind=info.kind, namespaced=info.namespaced,
+                          namespace=ns or "", name=name, obj=obj, old=old, dry_run=dry_run,
+                          user=CURRENT_USER.get(),
+                          options={"fieldManager": manager} if manager and operation != "DELETE" else {})
+
     def _nf(self, name: str) -> errors.ApiError:
         return errors.not_found(self.info.plural, name, self.info.group)
 
@@ -275,8 +293,21 @@ class Resource:
         for f in SERVER_OWNED:
             meta.pop(f, None)
         st = self.strategy
+        hooks = self.hooks
+        attrs: Attributes | None = None
+        hook_warnings: list[str] = []
+        if hooks is not None and hooks.active:
+            attrs = self._attributes("CREATE", ns, meta["name"], obj=data, old=None, dry_run=dry_run,
+                                     manager=manager)
+            if hooks.may_mutate(attrs):
+                attrs.obj, hook_warnings = admission.defaulted(self.info, data, field_validation=field_validation)
+                hook_warnings += await hooks.mutate(attrs)
+                assert attrs.obj is not None
+                data = self._check_body_identity(attrs.obj, ns, None)
+                field_validation, json_body = "Ignore", False
         obj, warnings = st.validate_create(data, field_validation=field_validation, shape_checked=shape_checked,
                                            json_body=json_body)
+        warnings = hook_warnings + warnings
         self._set_stored_type(obj)
         m = obj["metadata"]
         m["uid"] = ids.new_uid()
@@ -293,6 +324,9 @@ class Resource:
         await self._check_namespace(ns)
         self._node_restriction("create", "", obj, None)
         await st.admit_create(ns, obj, data)
+        if attrs is not None and hooks is not None:
+            attrs.obj = obj
+            warnings += await hooks.validate(attrs)
         if self.policy is not None:
             warnings = warnings + await self.policy.admit_create(self.info, ns, obj, dry_run=dry_run)
         name = m["name"]
@@ -406,7 +440,8 @@ class Resource:
         manager_subresource: str | None = None,
     ) -> Result:
         """Replace the object (``manager_subresource``: the subresource the write is recorded under
-        in managedFields when it is not ``subresource``, as a write through ``/scale``)."""
+        in managedFields when it is not ``subresource``, as a write through ``/scale``, whose handler
+        runs dynamic admission on the Scale itself)."""
         data = self._check_body_identity(data, ns, name)
         rv = data["metadata"].get("resourceVersion")
         expected = 0
@@ -423,6 +458,7 @@ class Resource:
             ns, name, mutate, expected=expected, subresource=subresource,
             dry_run=dry_run, field_validation=field_validation,
             track=self._tracker(manager, subresource if manager_subresource is None else manager_subresource),
+            manager=manager, skip_hooks=manager_subresource is not None,
         )
 
     async def patch(
@@ -457,6 +493,7 @@ class Resource:
         return await self._guaranteed_update(
             ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
             field_validation=field_validation, from_patch=True, track=self._tracker(manager, subresource),
+            manager=manager,
         )
 
     async def update_with(
@@ -482,7 +519,37 @@ class Resource:
     ) -> Result:
         """Server-side apply of ``config`` by ``manager`` (``shoal.api.apply``); creates the object
         when it does not exist. The merged object is then written as any update is."""
+        return await self._apply(ns, name, config, manager=manager, force=force, subresource=subresource,
+                                 dry_run=dry_run, field_validation=field_validation)
+
+    async def apply_scale(self, ns: str | None, name: str, config: dict[str, Any], *, manager: str,
+                          force: bool = False, dry_run: bool = False) -> Result:
+        """An apply through ``/scale``: ``config`` (the object with its replicas field alone) is written as
+        the object itself, its fields owned under the ``scale`` subresource; the handler ran dynamic
+        admission on the Scale."""
+        return await self._apply(ns, name, config, manager=manager, force=force, dry_run=dry_run,
+                                 field_validation="Ignore", through="scale")
+
+    async def _apply(
+        self,
+        ns: str | None,
+        name: str,
+        config: dict[str, Any],
+        *,
+        manager: str,
+        force: bool = False,
+        subresource: str = "",
+        dry_run: bool = False,
+        field_validation: str = "Strict",
+        through: str | None = None,
+    ) -> Result:
+        """Server-side apply of ``config`` by ``manager`` (``shoal.api.apply``); creates the object
+        when it does not exist. The merged object is then written as any update is. ``through``: the
+        subresource the apply came through when it is written as the object itself (``scale``: the
+        fields are recorded under it, and its handler ran dynamic admission on the Scale)."""
         config = fieldmanager.check_config(self.info, config, name)
+        if through is not None:
+            subresource = through
         node = self.strategy.field_schema()
         reset = fieldmanager.reset_filter(self.info, subresource)
         info = self.info
@@ -518,15 +585,16 @@ class Resource:
         for _ in range(_MAX_RETRIES):
             try:
                 return await self._guaranteed_update(
-                    ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
-                    field_validation=field_validation, from_patch=True, track=track)
+                    ns, name, mutate, expected=0, subresource=subresource if through is None else "",
+                    dry_run=dry_run, field_validation=field_validation, from_patch=True, track=track,
+                    manager=manager, skip_hooks=through is not None)
             except errors.ApiError as e:
-                if e.code != 404 or e.reason != "NotFound" or subresource:
+                if e.code != 404 or e.reason != "NotFound" or subresource or through:
                     raise
             applied = run(None)
             try:
                 return await self.create(ns, rawobj.copy_json(applied.obj or {}), dry_run=dry_run,
-                                         field_validation=field_validation, applied=applied)
+                                         field_validation=field_validation, applied=applied, manager=manager)
             except errors.ApiError as e:
                 if e.reason != "AlreadyExists":
                     raise
@@ -557,6 +625,9 @@ class Resource:
         admit: bool = True,
         copy_on_write: bool = False,
         track: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+        manager: str = "",
+        hook_subresource: str | None = None,
+        skip_hooks: bool = False,
     ) -> Result:
         """Read, mutate, admit and write with the read's revision as precondition; retry on a conflict.
 
@@ -566,7 +637,11 @@ class Resource:
         ``copy_on_write``: ``mutate`` leaves its argument as it was and returns new dicts where it
         changes something, so it is given the stored object itself rather than a second decoding.
         ``track``: sets the admitted object's managedFields, given the object as read.
+        ``hook_subresource``: the subresource dynamic admission (webhooks, policies) sees the write as
+        (``subresource``, unless a handler admits it itself, as ``/scale``; None: not at all).
         """
+        if hook_subresource is None and subresource not in _INTERNAL and not skip_hooks:
+            hook_subresource = subresource
         for _ in range(_MAX_RETRIES):
             kv = await self._get_kv(ns, name)
             if expected and kv.mod_revision != expected:
@@ -586,6 +661,17 @@ class Resource:
                     f"{current['metadata'].get('uid')}"
                 )
             st = self.strategy
+            hooks = self.hooks
+            attrs: Attributes | None = None
+            hook_warnings: list[str] = []
+            if admit and hooks is not None and hooks.active and subresource not in _INTERNAL and hook_subresource is not None:
+                attrs = self._attributes("UPDATE", ns, name, obj=new, old=self.served_obj(dict(current)),
+                                         subresource=hook_subresource, dry_run=dry_run, manager=manager)
+                if hooks.may_mutate(attrs):
+                    attrs.obj, hook_warnings = admission.defaulted(self.info, new, field_validation=field_validation)
+                    hook_warnings += await hooks.mutate(attrs)
+                    assert attrs.obj is not None
+                    new = self._check_body_identity(attrs.obj, ns, name)
             if subresource == "status":
                 new = st.prepare_status_update(new, current)
             elif subresource and subresource not in _INTERNAL:
@@ -609,6 +695,9 @@ class Resource:
                     await st.admit_update(obj, current)
                 if track is not None:
                     track(current, obj)
+                if attrs is not None and hooks is not None:
+                    attrs.obj = obj
+                    warnings = hook_warnings + warnings + await hooks.validate(attrs)
             else:
                 obj, warnings = new, []
             if dry_run:
@@ -718,6 +807,12 @@ class Resource:
                 raise self._conflict(name, plan.why)
             self._node_restriction("delete", "", None, obj)
             st.admit_delete(obj)
+            hooks = self.hooks
+            if hooks is not None and hooks.active:
+                attrs = self._attributes("DELETE", ns, name, obj=None, old=self.served_obj(dict(obj)),
+                                         dry_run=dry_run)
+                await hooks.mutate(attrs)
+                await hooks.validate(attrs)
             if isinstance(plan, Unchanged):
                 return self._result(obj, kv.mod_revision, [])
             if isinstance(plan, MarkTerminating):

@@ -50,6 +50,17 @@ async def node_proxy(request: web.Request, *, pod: dict[str, Any], subresource: 
         if request.method not in ("GET", "POST"):
             raise errors.method_not_allowed()
         return await pod_exec(request, pod=pod)
+    if subresource == "attach":
+        if request.method not in ("GET", "POST"):
+            raise errors.method_not_allowed()
+        return await pod_exec(request, pod=pod, attach=True)
+    if subresource == "portforward":
+        if request.method not in ("GET", "POST"):
+            raise errors.method_not_allowed()
+        from shoal.apiserver import portforward
+
+        portforward.check_pod(pod)
+        return await portforward.pod_portforward(request, pod=pod, tunnel=tunnel_for(request, pod, subresource))
     raise errors.bad_request(f"pods/{subresource} is not supported by this server")
 
 
@@ -255,9 +266,9 @@ async def pod_log(request: web.Request, *, pod: dict[str, Any]) -> web.StreamRes
 
 
 # ---- exec ---------------------------------------------------------------------------------
-def exec_options(request: web.Request) -> dict[str, Any]:
+def exec_options(request: web.Request, *, attach: bool = False) -> dict[str, Any]:
     command = [c for c in request.query.getall("command", [])]
-    if not command or not command[0]:
+    if not attach and (not command or not command[0]):
         raise errors.bad_request("you must specify at least one command for the container")
     stdin = _query_bool(request, "stdin")
     stdout = _query_bool(request, "stdout")
@@ -287,13 +298,15 @@ def exit_status(code: int | None, *, error: str | None = None, command: list[str
     }
 
 
-async def pod_exec(request: web.Request, *, pod: dict[str, Any]) -> web.StreamResponse:
-    opts = exec_options(request)
+async def pod_exec(request: web.Request, *, pod: dict[str, Any], attach: bool = False) -> web.StreamResponse:
+    """``pods/exec``, or with ``attach`` ``pods/attach``: the same protocol, the container's own process
+    instead of a new one (its end is not the container's: the Status sent is Success)."""
+    opts = exec_options(request, attach=attach)
     container = pick_container(pod, request.query.get("container"))
     # every refusal about the pod comes first: kubectl retries a failed WebSocket upgrade
     # over SPDY and shows only that second answer
     check_exec_state(pod, container)
-    tunnel = tunnel_for(request, pod, "exec")
+    tunnel = tunnel_for(request, pod, "attach" if attach else "exec")
     if request.headers.get("Upgrade", "").lower() != "websocket":
         if request.headers.get("Upgrade"):
             raise errors.bad_request(
@@ -306,13 +319,13 @@ async def pod_exec(request: web.Request, *, pod: dict[str, Any]) -> web.StreamRe
         raise errors.bad_request(f"unable to upgrade connection: the client must offer subprotocol {V5} or {V4}")
     md = pod["metadata"]
     stream = await _open(tunnel, {
-        "op": "exec", "namespace": md.get("namespace"), "pod": md["name"], "uid": md.get("uid"),
+        "op": "attach" if attach else "exec", "namespace": md.get("namespace"), "pod": md["name"], "uid": md.get("uid"),
         "container": container, "previous": False, "command": opts["command"], "tty": opts["tty"],
         "stdin": opts["stdin"],
     })
     try:
         await ws.prepare(request)
-        await _relay_exec(ws, stream, opts=opts, v5=ready.protocol == V5)
+        await _relay_exec(ws, stream, opts={**opts, "attach": attach}, v5=ready.protocol == V5)
     finally:
         await stream.close()
     return ws
@@ -350,7 +363,9 @@ async def _relay_exec(ws: web.WebSocketResponse, stream: ServerStream, *, opts: 
             if (ch == STDOUT and opts["stdout"]) or (ch == STDERR and opts["stderr"]):
                 await ws.send_bytes(bytes([ch]) + data)
         info = stream.exit or {}
-        if "code" in info:
+        if opts.get("attach") and "code" in info:
+            status = exit_status(0)
+        elif "code" in info:
             status = exit_status(int(info["code"]), command=opts["command"])
         else:
             status = exit_status(None, error=str(info.get("error") or "the exec stream ended"))

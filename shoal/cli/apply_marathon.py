@@ -5,8 +5,8 @@ A Marathon file has no ``apiVersion``/``kind``: an app is an object with an
 ...), a group an object with ``apps`` or ``groups``. Applying goes through
 the same ``MarathonBackend`` the HTTP API uses, with the kubeconfig's
 client: an app is PUT (created, or updated as Marathon's partial PUT does),
-a group PUT as a whole; then the command waits for what a group holds back
-for its dependencies, since nothing else would start it.
+a group PUT as a whole; what a group holds back for its dependencies is
+started by the server's release loop (``shoal.compat.marathon.release``).
 """
 
 from __future__ import annotations
@@ -40,5 +40,4 @@ async def apply_marathon(client: Any, doc: dict[str, Any], kind: str, *, force: 
         return f"marathon app {app_id} {'created' if status == 201 else 'configured'} (deployment {out['deploymentId']})"
     gid = ids.canonical(str(doc.get("id") or "/"))
     _, out = await b.put_group(doc, gid=gid, create=False, force=force)
-    await b.wait_background()
     return f"marathon group {gid} configured (deployment {out['deploymentId']})"

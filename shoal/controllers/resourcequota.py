@@ -6,11 +6,17 @@ deleted, a Service or claim removed — and here a quota's ``status.hard``
 follows its ``spec.hard``. ``reconcile`` recounts one quota from the informer
 caches (pods, Services, claims, ConfigMaps, Secrets, ReplicationControllers,
 and ResourceQuotas themselves) or, for any other ``count/<resource>``, a list
-through the API, with the same ``shoal.api.quota`` functions admission uses,
-and writes the status when it differs. A 409 means admission charged the
-quota meanwhile: the quota is counted again. Every quota is also recounted
-each ``RESYNC_SECONDS`` (upstream: five minutes), which gives back what a
-create charged and then failed to store.
+through the API, with the same ``shoal.api.quota`` functions admission uses.
+
+Admission charges a quota before the object it admits is stored, so a count
+taken while creates are in flight is short by them. Hence, as upstream, a
+create never triggers a recount (only deletions, pods finishing, spec changes
+and the periodic resync do), and a recount that disagrees with a quota whose
+usage admission changed less than ``QUIET_SECONDS`` ago waits until the quota
+has been quiet that long (a create in flight completes in milliseconds). A 409
+means admission charged the quota meanwhile: it is counted again. Every quota is
+recounted each ``RESYNC_SECONDS`` (upstream: five minutes), which gives back
+what a create charged and then failed to store.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from shoal.controllers.base import Controller
 log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 30.0
+QUIET_SECONDS = 3.0
 # resources kept in informers (what quotas count most); others are listed when a quota counts them
 WATCHED = ("pods", "services", "persistentvolumeclaims", "configmaps", "secrets", "replicationcontrollers")
 
@@ -37,16 +44,19 @@ class ResourceQuotaController(Controller):
     workers = 2
 
     def setup(self) -> None:
+        self._charged_at: dict[str, float] = {}  # quota key -> when its status.used last changed (monotonic)
         self.quotas = self.ctx.factory.informer("resourcequotas")
         self.watched: dict[str, Informer] = {r: self.ctx.factory.informer(r) for r in WATCHED}
         self.quotas.add_handler(on_add=self._enqueue, on_update=self._quota_updated, on_delete=lambda q: None)
         for inf in self.watched.values():
-            inf.add_handler(on_add=self._changed, on_update=self._updated, on_delete=self._changed)
+            inf.add_handler(on_add=lambda obj: None, on_update=self._updated, on_delete=self._changed)
 
     def _enqueue(self, q: Body) -> None:
         self.queue.add(key_of(q))
 
     def _quota_updated(self, old: Body, new: Body) -> None:
+        if status(old).get("used") != status(new).get("used"):
+            self._charged_at[key_of(new)] = self.monotonic()
         if spec(old) != spec(new) or status(new).get("hard") != spec(new).get("hard"):
             self._enqueue(new)
 
@@ -94,6 +104,11 @@ class ResourceQuotaController(Controller):
         have = status(q)
         if have.get("hard") == want["hard"] and have.get("used") == want["used"]:
             return
+        if have.get("hard") == want["hard"]:  # counted before: creates may be in flight
+            since = self.monotonic() - self._charged_at.get(str(key), float("-inf"))
+            if since < QUIET_SECONDS:
+                self.queue.add_after(key, QUIET_SECONDS - since)
+                return
         try:
             await self.client.update_status("resourcequotas", {**q, "status": want})
         except ApiException as e:

@@ -306,6 +306,26 @@ def test_logs_and_exec_through_kubectl(docker_cluster: Cluster) -> None:
     c.wait_gone(name)
 
 
+def test_ulimits_from_the_pod_annotation(docker_cluster: Cluster) -> None:
+    """``shoal.io/ulimits`` sets one container's limits (the other keeps the runtime's); ``ulimit`` inside shows them."""
+    c = docker_cluster
+    name = unique("ulim")
+    c.pod(name, [sh("echo $(ulimit -n) $(ulimit -Hn) $(ulimit -c); sleep 100000"),
+                 sh("echo $(ulimit -n); sleep 100000", name="side")], terminationGracePeriodSeconds=0,
+          metadata={"annotations": {"shoal.io/ulimits": "main: nofile=1024:2048, core=0:0"}})
+    c.wait(name, ready)
+    deadline = time.monotonic() + 10
+    out = side = ""
+    while time.monotonic() < deadline and not (out and side):
+        out = c.server.kubectl("logs", name, "-c", "main", check=False).stdout
+        side = c.server.kubectl("logs", name, "-c", "side", check=False).stdout
+        time.sleep(0.2)
+    assert out.split() == ["1024", "2048", "0"], out
+    assert side.strip() and side.strip() != "1024", side  # the runtime's default, untouched
+    c.delete(name)
+    c.wait_gone(name)
+
+
 def test_server_restart_does_not_disturb_running_pods(docker_cluster: Cluster) -> None:
     from tests.server_fixture import start_server
 

@@ -33,6 +33,7 @@ from shoal.agent.podplan import (
     latest_instances,
     next_backoff,
     plan_pod_actions,
+    pod_backoff,
     stale_attempts,
 )
 from shoal.api import views
@@ -185,6 +186,49 @@ def test_next_backoff() -> None:
             ] == [10, 20, 300]
 
 
+def backoff_sequence(policy: BackoffPolicy, crashes: int) -> list[float]:
+    """The waits between successive crashes and restarts, as the planner decides them pass by pass."""
+    state, waits, now = PodState("u1"), [], NOW
+    for attempt in range(1, crashes + 1):
+        state.exit_seen[f"a-{attempt}"] = now.mono
+        acts = plan_pod_actions(pod("a"), [SANDBOX, crashed(attempt)], state, now, backoff=policy).actions
+        if isinstance(acts[0], WaitBackoff):
+            waits.append(acts[0].left)
+            now = Instant(now.mono + acts[0].left + 1e-9, now.wall + acts[0].left)  # just past it
+            acts = plan_pod_actions(pod("a"), [SANDBOX, crashed(attempt)], state, now, backoff=policy).actions
+        else:
+            waits.append(0)
+        start = acts[0]
+        assert isinstance(start, StartContainer) and start.backoff is not None
+        state.backoff["a"] = start.backoff
+    return waits
+
+
+@pytest.mark.parametrize(("policy", "waits"), [
+    (POLICY, [0, 10, 20, 40, 80, 160, 300, 300]),  # the node's CrashLoopBackOff
+    (BackoffPolicy(base=1, cap=300, factor=1.15), [0, 1, 1.15, 1.3225, 1.520875]),  # Marathon's defaults
+    (BackoffPolicy(base=0.5, cap=4.5, factor=3), [0, 0.5, 1.5, 4.5, 4.5]),
+    (BackoffPolicy(base=5, cap=2, factor=2), [0, 2, 2]),  # a cap below the base caps the first delay too
+])
+def test_backoff_sequence_follows_the_policy(policy: BackoffPolicy, waits: list[float]) -> None:
+    assert backoff_sequence(policy, len(waits)) == pytest.approx(waits)
+
+
+@pytest.mark.parametrize(("annotation", "expected", "problem"), [
+    (None, POLICY, None),
+    ("1s,1.15,300s", BackoffPolicy(base=1, cap=300, factor=1.15), None),
+    ("2,3,60", BackoffPolicy(base=2, cap=60, factor=3), None),
+    ("fast", POLICY, "shoal.io/restart-backoff must be"),
+    ("1s,0.5,3s", POLICY, "factor must be 1 or more"),
+])
+def test_pod_backoff_reads_the_annotation(annotation: str | None, expected: BackoffPolicy,
+                                          problem: str | None) -> None:
+    ann = {"shoal.io/restart-backoff": annotation} if annotation is not None else {}
+    got, why = pod_backoff(pod("a", metadata={"annotations": ann}), POLICY)
+    assert got == expected
+    assert (why is None) if problem is None else (why is not None and problem in why)
+
+
 # ---- probes -------------------------------------------------------------------------------------------
 def probed(**probe_fields: Any) -> views.Pod:
     p = pod("a", spec={"terminationGracePeriodSeconds": 7})
@@ -269,3 +313,16 @@ def test_latest_instances_and_stale_attempts() -> None:
     assert {k: v.id for k, v in latest_instances(insts).items()} == {"a": "a-3", "b": "b-0", "c": "c-2"}
     # all but the newest two of each, never a running one, never the sandbox
     assert stale_attempts(insts) == ["a-0", "a-1"]
+
+
+# ---- ephemeral containers (kubectl debug) ---------------------------------------------------------------------
+def test_ephemeral_containers_start_once_and_are_never_restarted() -> None:
+    p = pod("a", spec={"ephemeralContainers": [{"name": "debugger", "image": "busybox"}]})
+    assert plan(p, [SANDBOX, c("a", "running")]) == (StartContainer("debugger", "ephemeral", 0),)
+    assert plan(p, [SANDBOX, c("a", "running"), c("debugger", "running", role="ephemeral")]) == ()
+    assert plan(p, [SANDBOX, c("a", "running"), c("debugger", "exited", code=1, role="ephemeral")]) == ()
+    created = c("debugger", "created", role="ephemeral")
+    assert plan(p, [SANDBOX, c("a", "running"), created]) == (StartCreated("debugger", created.id),)
+    # not before the init containers are done
+    p = pod("a", inits=("i",), spec={"ephemeralContainers": [{"name": "debugger", "image": "busybox"}]})
+    assert plan(p, [SANDBOX]) == (StartContainer("i", "init", 0),)

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,6 +86,38 @@ def test_process_pod_with_no_command_is_a_clear_error(process_cluster: Cluster) 
     assert "command" in status_of(pod, "main")["state"]["waiting"]["message"]
     c.delete(name)
     c.wait_gone(name)
+
+
+def test_restart_backoff_follows_the_pod_annotation(process_cluster: Cluster) -> None:
+    """``shoal.io/restart-backoff: 0.5s,3,4.5s``: waits of 0.5, 1.5, then 4.5 s (the node's own are 1, 2, 4, 8 s
+    here); an annotation that does not parse leaves the node's back-off and says so in an event."""
+    c = process_cluster
+    name, bad = unique("pback"), unique("pbad")
+    crash = [{"name": "main", "image": "ignored", "command": ["sh", "-c", "exit 3"]}]
+    c.pod(name, crash, metadata={"annotations": {"shoal.io/restart-backoff": "0.5s,3,4.5s"}})
+    c.pod(bad, crash, metadata={"annotations": {"shoal.io/restart-backoff": "soon"}})
+    seen: dict[str, int] = {}  # each back-off message -> the restart count when first seen
+
+    def record(p: dict[str, Any]) -> bool:
+        st = status_of(p, "main")
+        msg = str(((st.get("state") or {}).get("waiting") or {}).get("message") or "")
+        if msg.startswith("back-off "):
+            seen.setdefault(msg.split()[1], int(st.get("restartCount") or 0))
+        return "4.5s" in seen
+
+    c.wait(name, record, timeout=30, what="a 4.5 s back-off")
+    assert seen["4.5s"] == 3 and seen.get("1.5s", 2) == 2, seen
+    assert not {"1s", "2s", "4s"} & set(seen), seen
+    t0 = time.monotonic()
+    c.wait(name, lambda p: status_of(p, "main").get("restartCount", 0) >= 4, timeout=15)
+    assert time.monotonic() - t0 > 2.5  # the 4.5 s wait holds (less the time since it was first seen)
+    c.wait(bad, lambda p: waiting_reason(p, "main") == "CrashLoopBackOff")
+    warned = [e for e in c.events(bad) if e["reason"] == "InvalidAnnotation"]
+    assert len(warned) == 1 and "shoal.io/restart-backoff" in warned[0]["message"], warned
+    for n in (name, bad):
+        c.delete(n, grace=0)
+    c.wait_gone(name)
+    c.wait_gone(bad)
 
 
 # ---- process driver, directly ---------------------------------------------------------------------------

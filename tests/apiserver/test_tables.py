@@ -1219,6 +1219,10 @@ def test_every_printer_matches_its_upstream_columns() -> None:
         "RoleBinding": ["Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"],
         "ClusterRoleBinding": ["Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"],
         "CustomResourceDefinition": ["Name", "Created At"],
+        "MutatingWebhookConfiguration": ["Name", "Webhooks", "Age"],
+        "ValidatingWebhookConfiguration": ["Name", "Webhooks", "Age"],
+        "ValidatingAdmissionPolicy": ["Name", "Validations", "ParamKind", "Age"],
+        "ValidatingAdmissionPolicyBinding": ["Name", "PolicyName", "ParamRef", "Age"],
     }
     assert {kind: [c.name for c in p.columns] for kind, p in PRINTERS.items()} == upstream
 

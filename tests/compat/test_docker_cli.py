@@ -252,11 +252,21 @@ def test_stack_deploy_redeploy_and_rm(cluster: Cluster) -> None:
     assert web["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     assert web["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "500m",
                                                                                       "memory": "64Mi"}
+    # networks: a pod label each, a NetworkPolicy each, and one for web's published port
+    assert {k for k in web["spec"]["template"]["metadata"]["labels"] if k.startswith("net.")} == {
+        "net.swarm.shoal.io/vote_front", "net.swarm.shoal.io/vote_back"}
+    pols = {p["metadata"]["name"]: p for p in c.kj("get", "netpol", "-n", "vote")["items"]}
+    assert sorted(pols) == ["swarm-net-vote-back-9174902f", "swarm-net-vote-default-02693e76",
+                            "swarm-net-vote-front-04c6b898", "swarm-published-web"]
+    assert pols["swarm-published-web"]["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 80}]
     # a re-deploy of the same file changes nothing; a changed service alone rolls out
     rs_before = {r["metadata"]["name"] for r in c.kj("get", "rs", "-n", "vote")["items"]}
     c.docker("stack", "deploy", "--resolve-image", "never", "-c", "stack.yml", "vote")
     time.sleep(1)
     assert {r["metadata"]["name"] for r in c.kj("get", "rs", "-n", "vote")["items"]} == rs_before
+    assert {p["metadata"]["name"]: p["metadata"]["resourceVersion"]
+            for p in c.kj("get", "netpol", "-n", "vote")["items"]} == {
+        n: p["metadata"]["resourceVersion"] for n, p in pols.items()}
     (c.root / "stack.yml").write_text(STACK.replace("registry.local/redis:7", "registry.local/redis:8"))
     c.docker("stack", "deploy", "--resolve-image", "never", "-c", "stack.yml", "vote")
     after = {r["metadata"]["name"] for r in c.kj("get", "rs", "-n", "vote")["items"]}
@@ -267,6 +277,7 @@ def test_stack_deploy_redeploy_and_rm(cluster: Cluster) -> None:
     c.docker("stack", "rm", "vote")
     wait_for("stack gone", lambda: not c.docker("stack", "ls", "--format", "{{.Name}}").stdout.strip())
     assert not c.kj("get", "deploy,ds,svc,secret,cm", "-n", "vote", "-l", "com.docker.stack.namespace=vote")["items"]
+    assert not c.kj("get", "netpol", "-n", "vote")["items"]  # the services' policies went with them
     assert "bystander" in service_ls(c)
     c.docker("service", "rm", "bystander")
 

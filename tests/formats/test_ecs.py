@@ -90,6 +90,8 @@ def test_normalise_fills_ecs_defaults() -> None:
     (td({**C, "mountPoints": [{"sourceVolume": "data", "containerPath": "/d"}]}), "is not a volume"),
     (td(volumes=[{"name": "v", "efsVolumeConfiguration": {"fileSystemId": "fs"}}]), "EFS and FSx"),
     (td({**C, "ulimits": [{"name": "bogus", "softLimit": 1, "hardLimit": 1}]}), "Invalid 'ulimits'"),
+    (td({**C, "ulimits": [{"name": "nofile", "softLimit": 4096, "hardLimit": 1024}]}), "Invalid 'ulimits'"),
+    (td({**C, "ulimits": [{"name": "nofile", "softLimit": "1", "hardLimit": 1}]}), "Invalid 'ulimits'"),
     (td({**C, "environmentFiles": [{"value": "arn:aws:s3:::b/e.env", "type": "s3"}]}), "reads no files from S3"),
     ({**td(), "bogus": 1}, 'Unknown parameter in input: "bogus"'),
 ])
@@ -137,6 +139,7 @@ def test_pod_spec_maps_every_field() -> None:
     assert spec["volumes"] == [{"name": "data", "hostPath": {"path": "/srv/data"}},
                                {"name": "shared", "persistentVolumeClaim": {"claimName": "shared"}}]
     assert spec["hostAliases"] == [{"ip": "127.0.0.1", "hostnames": ["cache", "redis"]}]
+    assert ann["shoal.io/ulimits"] == "web-app: nofile=1024:2048"  # the agent's annotation, by Kubernetes name
     assert spec["restartPolicy"] == "Always"
     assert ann[names.TASKDEF_ANNOTATION] == "web:3" and ann[names.ESSENTIAL_ANNOTATION] == "web-app"
     assert ann[names.CONTAINERS_ANNOTATION] == '{"web-app": "web_app"}'

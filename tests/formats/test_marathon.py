@@ -142,6 +142,21 @@ def test_app_onto_a_deployment_and_service() -> None:
     assert json.loads(w["metadata"]["annotations"][appx.CONFIG])["id"] == "/web"
 
 
+@pytest.mark.parametrize(("fields", "annotation"), [
+    ({}, "1s,1.15,300s"),  # Marathon's defaults
+    ({"backoffSeconds": 5, "backoffFactor": 2, "maxLaunchDelaySeconds": 3600}, "5s,2,3600s"),
+    ({"backoffSeconds": 0.5, "backoffFactor": 1, "maxLaunchDelaySeconds": 0.5}, "0.5s,1,0.5s"),
+])
+def test_launch_backoff_becomes_the_agents_restart_backoff(fields: dict[str, Any], annotation: str) -> None:
+    from shoal.agent.podplan import BackoffPolicy, pod_backoff
+
+    tmpl = objects(norm(**fields)).workload["spec"]["template"]
+    assert tmpl["metadata"]["annotations"] == {"shoal.io/restart-backoff": annotation}
+    policy, problem = pod_backoff(tmpl, BackoffPolicy())  # the agent reads what the translation wrote
+    assert problem is None and (policy.base, policy.factor, policy.cap) == (
+        norm(**fields)["backoffSeconds"], norm(**fields)["backoffFactor"], norm(**fields)["maxLaunchDelaySeconds"])
+
+
 @pytest.mark.parametrize(("mapping", "svc_type", "host_port"), [
     ({"containerPort": 80}, "ClusterIP", None),
     ({"containerPort": 80, "hostPort": 0}, "NodePort", None),
@@ -262,13 +277,76 @@ def test_status_counts_versions_and_deployments() -> None:
     a = norm(instances=2, portDefinitions=[{"port": 80}], healthChecks=[{"protocol": "TCP"}])
     w = copy.deepcopy(objects(a).workload)
     w["metadata"]["generation"] = 1
-    w["status"] = {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 1}
+    w["status"] = {"observedGeneration": 1, "replicas": 3, "updatedReplicas": 1, "availableReplicas": 1}
     got = appx.to_app(w, [pod("Running", ready=True), pod("Running", uid="u2"), pod("Pending", uid="u3")])
     assert (got["tasksRunning"], got["tasksHealthy"], got["tasksUnhealthy"], got["tasksStaged"]) == (2, 1, 1, 1)
     assert got["deployments"] == [{"id": "d1"}] and got["version"] == V1
     assert got["versionInfo"] == {"lastScalingAt": V1, "lastConfigChangeAt": V1}
-    w["status"]["availableReplicas"] = 2
+    w["status"].update(replicas=2, updatedReplicas=2)  # every task is of the new version, one not healthy
     assert appx.to_app(w, [])["deployments"] == []
+
+
+def wl(app_id: str, *, gen: int = 1, seen: int = 1, want: int = 2, replicas: int = 2, updated: int = 2,
+       available: int = 2, paused: bool = False, **ann: str) -> dict[str, Any]:
+    """A Marathon workload with this status (annotations by keyword: target, waiting, cancelled, deployment)."""
+    keys = {"target": appx.TARGET, "waiting": appx.WAITING_FOR, "cancelled": appx.CANCELLED,
+            "deployment": appx.DEPLOYMENT}
+    return {"kind": "Deployment",
+            "metadata": {"name": ids.k8s_name(app_id), "generation": gen,
+                         "annotations": {ids.ID_ANNOTATION: app_id, **{keys[k]: v for k, v in ann.items()}}},
+            "spec": {"replicas": want, "paused": paused, "template": {"metadata": {}, "spec": {}}},
+            "status": {"observedGeneration": seen, "replicas": replicas, "updatedReplicas": updated,
+                       "availableReplicas": available}}
+
+
+@pytest.mark.parametrize(("w", "locked", "ready"), [
+    (wl("/a"), False, True),
+    (wl("/a", available=0), False, False),  # crashing tasks of the new version: deployed, not healthy
+    (wl("/a", gen=2), True, False),  # the controller has not seen the change
+    (wl("/a", replicas=3, updated=1, available=2), True, False),  # a rolling update under way (or stuck)
+    (wl("/a", want=3, replicas=2, updated=2), True, False),  # scaling up
+    (wl("/a", want=0, replicas=0, updated=0, available=0, target="2"), True, False),  # held back
+    (wl("/a", replicas=3, updated=1, paused=True), False, False),  # cancelled with force: stopped where it is
+    (wl("/a", replicas=3, updated=1, deployment="d1", cancelled="d1"), False, False),
+    (wl("/a", replicas=3, updated=1, deployment="d2", cancelled="d1"), True, False),  # a newer deployment
+])
+def test_the_lock_follows_the_rollout_and_dependants_wait_for_health(w: dict[str, Any], locked: bool,
+                                                                      ready: bool) -> None:
+    assert (appx.in_progress(w), appx.ready(w)) == (locked, ready)
+
+
+@pytest.mark.parametrize(("workloads", "expected"), [
+    ({"/g/db": wl("/g/db"), "/g/web": wl("/g/web", want=0, target="3", waiting='["/g/db"]')}, ["/g/web"]),
+    ({"/g/db": wl("/g/db", available=1), "/g/web": wl("/g/web", want=0, target="3", waiting='["/g/db"]')}, []),
+    # a chain starts link by link: web waits for api, which is itself held back
+    ({"/g/db": wl("/g/db"), "/g/api": wl("/g/api", want=0, target="1", waiting='["/g/db"]'),
+      "/g/web": wl("/g/web", want=0, target="1", waiting='["/g/api"]')}, ["/g/api"]),
+    # a group dependency waits for every app under it
+    ({"/g/back/a": wl("/g/back/a"), "/g/back/b": wl("/g/back/b", available=0),
+      "/g/web": wl("/g/web", want=0, target="1", waiting='["/g/back"]')}, []),
+    ({"/g/web": wl("/g/web", want=0, target="1", waiting='["/g/gone"]')}, ["/g/web"]),  # nothing to wait for
+])
+def test_held_back_apps_start_when_their_dependencies_are_healthy(workloads: dict[str, Any],
+                                                                   expected: list[str]) -> None:
+    from shoal.formats.marathon import holdback
+
+    assert holdback.releases(workloads) == expected
+    for aid in expected:
+        out = holdback.released(workloads[aid])
+        assert out["spec"]["replicas"] == int(workloads[aid]["metadata"]["annotations"][appx.TARGET])
+        assert not {appx.TARGET, appx.WAITING_FOR} & set(out["metadata"]["annotations"]) and "status" not in out
+
+
+def test_a_held_back_app_records_what_it_waits_for() -> None:
+    from shoal.formats.marathon import holdback
+
+    a = norm(instances=3, dependencies=["/db"])
+    w = appx.to_objects(a, appx.stamp_for(None, a, version=V1, deployment_id="d1"), instances=0,
+                        waiting_for=["/db"]).workload
+    assert (holdback.target(w), holdback.waiting_for(w), w["spec"]["replicas"]) == (3, ["/db"], 0)
+    del w["metadata"]["annotations"][appx.WAITING_FOR]  # held back by an older shoal: its definition's
+    assert holdback.waiting_for(w) == ["/db"]
+    assert holdback.target(objects(a).workload) is None
 
 
 def test_scaling_keeps_last_config_change() -> None:

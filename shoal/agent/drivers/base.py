@@ -26,6 +26,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from shoal.api.podhints import Ulimit
+
 LABEL_POD_UID = "io.shoal.pod.uid"
 LABEL_POD_NAME = "io.shoal.pod.name"
 LABEL_POD_NAMESPACE = "io.shoal.pod.namespace"
@@ -108,6 +110,7 @@ class ContainerSpec:
     mounts: tuple[Mount, ...] = ()
     attempt: int = 0  # restart count, part of the runtime name
     labels: dict[str, str] = field(default_factory=dict)
+    ulimits: tuple[Ulimit, ...] = ()  # the pod's shoal.io/ulimits for this container (docker runtime only)
 
 
 @dataclass(frozen=True, slots=True)

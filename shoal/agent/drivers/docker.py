@@ -21,6 +21,8 @@ cannot tell the two apart.
 Volumes arrive as ``Mount``s (host paths the volume manager prepared) and go
 to the engine as ``HostConfig.Binds`` (``host:container:ro|rw``, plus
 ``rslave``/``rshared`` for mountPropagation HostToContainer/Bidirectional).
+A pod's ``shoal.io/ulimits`` annotation replaces, per container, the driver's
+own ulimit defaults of the same names in ``HostConfig.Ulimits``.
 
 State changes the agent did not cause (a process exits, is OOM-killed) are
 found by listing this node's containers once a second and comparing states:
@@ -62,10 +64,11 @@ from shoal.agent.drivers.base import (
     Sandbox,
     SandboxSpec,
 )
-from shoal.agent.drivers.engine import Engine, EngineError, demux
+from shoal.agent.drivers.engine import Engine, EngineError, demux, query
 from shoal.agent.drivers.hostprobe import HostProber
 from shoal.agent.drivers.oom import kernel_oom_killed
 from shoal.agent.drivers.podnet import PodNetwork, is_sandbox_id, resolv_file
+from shoal.api.podhints import Ulimit
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,12 @@ def _ulimits() -> list[dict[str, Any]]:
                 hard = min(hard, int(Path("/proc/sys/kernel/pid_max").read_text()))
         out.append({"Name": name, "Soft": hard, "Hard": hard})
     return out
+
+
+def with_ulimits(defaults: list[dict[str, Any]], own: tuple[Ulimit, ...]) -> list[dict[str, Any]]:
+    """``HostConfig.Ulimits``: the driver's defaults, each replaced by the container's own of that name."""
+    mine = {u.name: {"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in own}
+    return [d for d in defaults if d["Name"] not in mine] + list(mine.values())
 
 
 def _pause_tar() -> tuple[bytes, list[str]]:
@@ -363,7 +372,8 @@ class DockerDriver:
             net, ipc = f"ns:{self.podnet.netns_path(rec.id)}", f"ns:{self.podnet.ipc_path(rec.id)}"
         else:
             net = ipc = f"container:{spec.sandbox_id}"
-        host: dict[str, Any] = {"NetworkMode": net, "Ulimits": self._ulimits, "IpcMode": ipc}
+        host: dict[str, Any] = {"NetworkMode": net, "Ulimits": with_ulimits(self._ulimits, spec.ulimits),
+                                "IpcMode": ipc}
         if spec.memory_limit:
             host["Memory"] = spec.memory_limit
             host["MemorySwap"] = spec.memory_limit  # no swap beyond the limit, so the OOM killer acts
@@ -512,6 +522,18 @@ class DockerDriver:
             raise DriverError(e.message) from e
         return DockerExec(self.engine, str(out["Id"]), reader, writer, tty=tty)
 
+    async def attach(self, container_id: str, *, stdin: bool = False, tty: bool = False) -> DockerAttach:
+        """Attach to the container's own process (``kubectl attach``): its output from now on, and its
+        stdin when it was created with one open. Ending the attachment leaves the container running."""
+        params = query({"stream": True, "stdin": stdin, "stdout": True, "stderr": True})
+        try:
+            reader, writer = await self.engine.hijack(f"/containers/{container_id}/attach{params}", None)
+        except EngineError as e:
+            if e.status == 404:
+                raise NotFoundError(e.message) from e
+            raise DriverError(e.message) from e
+        return DockerAttach(self, container_id, reader, writer, tty=tty)
+
     async def probe(self, request: ProbeRequest) -> ProbeOutcome:
         """For real, from the host (``hostprobe``): this driver's pod addresses are reachable from here."""
         return await self._prober.probe(request)
@@ -589,3 +611,28 @@ class DockerExec:
             if pid > 0 and info.get("Running"):
                 os.kill(pid, 9)
         self.writer.close()
+
+
+class DockerAttach(DockerExec):
+    """An attachment to a container's main process: resized and waited for as the container, never killed."""
+
+    def __init__(self, driver: DockerDriver, container_id: str, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, *, tty: bool) -> None:
+        super().__init__(driver.engine, "", reader, writer, tty=tty)
+        self.driver = driver
+        self.container_id = container_id
+
+    async def resize(self, width: int, height: int) -> None:
+        with contextlib.suppress(EngineError):
+            await self.engine.request("POST", f"/containers/{self.container_id}/resize",
+                                      params={"h": height, "w": width})
+
+    async def wait(self) -> int:
+        with contextlib.suppress(DriverError):
+            st = await self.driver.inspect(self.container_id)
+            if st.state == "exited" and st.exit_code is not None:
+                return int(st.exit_code)
+        return 0
+
+    async def kill(self) -> None:
+        self.writer.close()  # detach: the container goes on

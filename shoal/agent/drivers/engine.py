@@ -141,12 +141,13 @@ class Engine:
             raise EngineError(0, f"stream {path}: {e!r}") from e
 
     async def hijack(self, path: str, body: Any) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """POST ``path`` asking for a raw connection (exec start); returns the open stream."""
+        """POST ``path`` asking for a raw connection (exec start); returns the open stream. ``body`` None:
+        no body (an attach, whose connection carries the container's stdin from the first byte)."""
         if self._unix is not None:
             reader, writer = await asyncio.open_unix_connection(self._unix)
         else:
             reader, writer = await asyncio.open_connection(*self._tcp)
-        data = json.dumps(body).encode()
+        data = b"" if body is None else json.dumps(body).encode()
         head = (f"POST /{API_VERSION}{path} HTTP/1.1\r\nHost: engine\r\nContent-Type: application/json\r\n"
                 f"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {len(data)}\r\n\r\n")
         writer.write(head.encode() + data)

@@ -27,10 +27,11 @@ from aiohttp import web
 
 from shoal.api.meta import format_time
 from shoal.apiserver import errors
-from shoal.apiserver.auth import USER_KEY, User
+from shoal.apiserver.auth import USER_KEY
 from shoal.apiserver.authn import serviceaccount as sa
 from shoal.apiserver.authn.chain import Authenticator
 from shoal.apiserver.authn.components import node_name
+from shoal.apiserver.authn.user import User, user_info
 
 GROUP = "authentication.k8s.io"
 API_VERSION = f"{GROUP}/v1"
@@ -80,17 +81,6 @@ def node_token_refusal(user: User | None, ref: Any, bound: dict[str, Any] | None
     if ((bound.get("spec") or {}).get("nodeName") or "") != node:
         return f'node "{node}" requested token bound to a pod scheduled on a different node'
     return None
-
-
-def user_info(user: User) -> dict[str, Any]:
-    info: dict[str, Any] = {"username": user.name}
-    if user.uid:
-        info["uid"] = user.uid
-    if user.groups:
-        info["groups"] = list(user.groups)
-    if user.extra:
-        info["extra"] = {k: list(v) for k, v in user.extra}
-    return info
 
 
 def _json(body: Any, status: int = 200) -> web.Response:

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shoal.api.registry import ResourceInfo
-from shoal.apiserver import admission, errors, ids, priority
+from shoal.apiserver import admission, errors, ids, priority, rawobj
 from shoal.apiserver import serviceaccounts as sa
 from shoal.apiserver.strategies.base import DefaultStrategy
 
@@ -95,3 +95,27 @@ class PodStrategy(DefaultStrategy):
 
     def graceful_seconds(self, obj: dict[str, Any], requested: int | None) -> int:
         return graceful_seconds(obj, requested)
+
+    def prepare_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
+        """As any kind's, and a write of the pod itself leaves its ephemeral containers as they were (they
+        change only through ``pods/ephemeralcontainers``)."""
+        super().prepare_update(new, old)
+        keep = (old.get("spec") or {}).get("ephemeralContainers")
+        spec = new.get("spec")
+        if isinstance(spec, dict):
+            if keep is None:
+                spec.pop("ephemeralContainers", None)
+            else:
+                spec["ephemeralContainers"] = rawobj.copy_json(keep)
+
+    def prepare_subresource_update(self, sub: str, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+        """``pods/ephemeralcontainers`` (``kubectl debug``): only ``spec.ephemeralContainers`` is taken."""
+        if sub != "ephemeralcontainers":
+            return super().prepare_subresource_update(sub, new, old)
+        out: dict[str, Any] = rawobj.copy_json(old)
+        wanted = (new.get("spec") or {}).get("ephemeralContainers")
+        if wanted is None:
+            out.setdefault("spec", {}).pop("ephemeralContainers", None)
+        else:
+            out.setdefault("spec", {})["ephemeralContainers"] = wanted
+        return out

@@ -24,6 +24,7 @@ from typing import Any
 
 from shoal.api import views
 from shoal.apiserver.tables import (
+    admissionregistration,
     apiextensions,
     certificates,
     cluster,
@@ -69,6 +70,7 @@ PRINTERS: dict[str, Printer] = {
     **replication.PRINTERS,
     **rbac.PRINTERS,
     **apiextensions.PRINTERS,
+    **admissionregistration.PRINTERS,
 }
 
 

@@ -24,7 +24,7 @@ from shoal.api import views
 from shoal.client import ApiClient, ApiException
 from shoal.compat.docker import filters as flt
 from shoal.compat.docker.snapshot import ROLLED_BACK, Obj, Snapshot
-from shoal.formats.swarm import data, names, nodes, placement, service
+from shoal.formats.swarm import data, names, networks, nodes, placement, service
 from shoal.formats.swarm.wire import SpecError, canonical
 
 log = logging.getLogger("shoal.compat.docker")
@@ -91,15 +91,18 @@ class SwarmBackend:
         return snap.service_view(snap.find_service(ref), status=True)
 
     async def _objects(self, snap: Snapshot, spec: Obj) -> service.Objects:
-        probe = service.to_objects(_without_refs(spec), node_ids=snap.node_ids())  # where it lives, to resolve refs
+        nets = snap.network_names()
+        probe = service.to_objects(_without_refs(spec), node_ids=snap.node_ids(),  # where it lives, to resolve refs
+                                   network_names=nets)
         return service.to_objects(spec, secrets=snap.refs(probe.namespace, "secret"),
-                                  configs=snap.refs(probe.namespace, "config"), node_ids=snap.node_ids())
+                                  configs=snap.refs(probe.namespace, "config"), node_ids=snap.node_ids(),
+                                  network_names=nets)
 
     async def create_service(self, body: Any) -> Obj:
         spec = canonical(body)
         if not isinstance(spec, dict):
             raise SpecError("invalid service spec: expected an object")
-        snap = await self.snap("workloads", "secrets", "configmaps", "nodes", "services")
+        snap = await self.snap("workloads", "secrets", "configmaps", "nodes", "services", "networkpolicies")
         objs = await self._objects(snap, spec)
         _check_ports(snap, objs)
         name = spec["Name"]
@@ -111,6 +114,7 @@ class SwarmBackend:
         for svc in objs.services:
             await self._apply_service(svc)
         created = await self._write(self.client.create(_RESOURCE[objs.kind], objs.workload))
+        await self._sync_policies(snap, objs.namespace, workload=created, services=objs.services)
         return {"ID": names.swarm_id(views.uid(created)), "Warnings": None}
 
     async def update_service(self, ref: str, version: str | None, body: Any, *, rollback: bool) -> Obj:
@@ -126,7 +130,7 @@ class SwarmBackend:
         raise AssertionError("unreachable")
 
     async def _update_service(self, ref: str, version: str | None, body: Any, *, rollback: bool) -> Obj:
-        snap = await self.snap("workloads", "services", "secrets", "configmaps", "nodes")
+        snap = await self.snap("workloads", "services", "secrets", "configmaps", "nodes", "networkpolicies")
         w = snap.find_service(ref)
         if version is None or not version.isdigit():
             raise SpecError("invalid service version: a number is required" if version else "version is required")
@@ -156,17 +160,48 @@ class SwarmBackend:
         else:
             ann.pop(ROLLED_BACK, None)
         new.pop("status", None)
-        await self.client.update(_RESOURCE[objs.kind], new)  # a 409 is retried by update_service
+        written = await self.client.update(_RESOURCE[objs.kind], new)  # a 409 is retried by update_service
         await self._sync_services(snap.k8s_services(w), objs)
+        await self._sync_policies(snap, objs.namespace, workload={**written, "kind": objs.kind},
+                                  services=objs.services, replaces=w)
         return {"Warnings": None}
 
     async def delete_service(self, ref: str) -> None:
-        snap = await self.snap("workloads", "services")
+        snap = await self.snap("workloads", "services", "networkpolicies")
         w = snap.find_service(ref)
         await self._write(self.client.delete(_RESOURCE[str(w["kind"])], views.name(w), views.namespace(w),
                                              propagation_policy="Background"))
         for s in snap.k8s_services(w):
             await self._delete_quietly("services", s)
+        await self._sync_policies(snap, views.namespace(w), workload=None, services=[], replaces=w)
+
+    async def _sync_policies(self, snap: Snapshot, ns: str, *, workload: Obj | None, services: list[Obj],
+                             replaces: Obj | None = None) -> None:
+        """Make the namespace's Swarm NetworkPolicies (``networks``) what its services now need: the
+        snapshot's workloads and Services with this write's applied (``replaces``: the workload it
+        changed or removed), so the policies never wait for a cache to see our own write."""
+        gone = {(str(o["kind"]), views.name(o)) for o in (replaces, workload) if o is not None}
+        old_svcs = {views.name(s) for s in snap.k8s_services(replaces)} if replaces is not None else set()
+        workloads = [w for w in snap.workloads if views.namespace(w) == ns
+                     and (str(w["kind"]), views.name(w)) not in gone] + ([workload] if workload else [])
+        new_svcs = {views.name(s) for s in services}
+        svcs = [s for s in snap.services if views.namespace(s) == ns
+                and views.name(s) not in old_svcs | new_svcs] + services
+        create, update, delete = networks.plan(networks.policies(ns, workloads, svcs),
+                                               [p for p in snap.networkpolicies if views.namespace(p) == ns])
+        for p in create:
+            try:
+                await self.client.create("networkpolicies", p)
+            except ApiException as e:
+                if e.status != 409:
+                    raise _api_error(e) from e
+                old = await self._write(self.client.get("networkpolicies", views.name(p), ns))
+                if networks.owned(old):
+                    await self._write(self.client.update("networkpolicies", {**old, "spec": p["spec"]}))
+        for changed in update:
+            await self._write(self.client.update("networkpolicies", changed))
+        for unused in delete:
+            await self._delete_quietly("networkpolicies", dict(unused))
 
     async def _sync_services(self, existing: list[Obj], objs: service.Objects) -> None:
         by_name = {views.name(s): s for s in existing}

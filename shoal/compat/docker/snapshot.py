@@ -37,6 +37,7 @@ class Snapshot:
     secrets: list[Obj] = field(default_factory=list)
     configmaps: list[Obj] = field(default_factory=list)
     replicasets: list[Obj] = field(default_factory=list)
+    networkpolicies: list[Obj] = field(default_factory=list)
     local_node: str = ""
 
     @classmethod
@@ -81,6 +82,14 @@ class Snapshot:
 
     def find_config(self, ref: str) -> Obj:
         return _find(self.swarm_configs(), ref, lambda s: (names.swarm_id(views.uid(s)), data.name_of(s)), "config")
+
+    def network_names(self) -> dict[str, str]:
+        """Every network's name by its id and by its name (the built-in ``ingress`` included)."""
+        out = {data.INGRESS_ID: "ingress", "ingress": "ingress"}
+        for n in self.networks():
+            name = data.name_of(n)
+            out[names.swarm_id(views.uid(n))] = out[name] = name
+        return out
 
     def find_network(self, ref: str) -> Obj | None:
         """A network ConfigMap, or None for the built-in ``ingress``."""

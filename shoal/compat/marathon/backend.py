@@ -16,7 +16,6 @@ write (a controller's status update) is read again and retried.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -26,7 +25,7 @@ from typing import Any
 
 from shoal.client import ApiClient, ApiException
 from shoal.formats.marathon import app as appx
-from shoal.formats.marathon import errors, groups, ids, tasks, validate
+from shoal.formats.marathon import errors, groups, holdback, ids, tasks, validate
 from shoal.formats.marathon.errors import MarathonError
 
 Obj = dict[str, Any]
@@ -93,7 +92,6 @@ class MarathonBackend:
     def __init__(self, client: ApiClient, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.client = client
         self.clock = clock
-        self._background: set[asyncio.Task[None]] = set()
 
     async def _call(self, coro: Awaitable[Any]) -> Any:
         try:
@@ -250,7 +248,7 @@ class MarathonBackend:
         return 200, await self._write(s, app, force=force)
 
     async def _write(self, s: Snapshot, app: Obj, *, force: bool, restart: bool = False,
-                     instances: int | None = None) -> Obj:
+                     instances: int | None = None, waiting_for: Sequence[str] = ()) -> Obj:
         """Write ``app`` over its workload (locked: 409 unless ``force``); the new version and deployment."""
         res, w = s.find(app["id"])
         if not force:
@@ -258,7 +256,7 @@ class MarathonBackend:
             if held:
                 raise errors.locked(held)
         stamp = appx.stamp_for(w, app, version=self._version(), deployment_id=str(uuid.uuid4()))
-        objs = appx.to_objects(app, stamp, instances=instances)
+        objs = appx.to_objects(app, stamp, instances=instances, waiting_for=waiting_for)
         if objs.resource != res:
             raise errors.one_invalid("/container/volumes", "shoal cannot add or remove persistent volumes of "
                                                             "a running app: delete and create it again")
@@ -268,11 +266,11 @@ class MarathonBackend:
         new = copy.deepcopy(w)
         md = new["metadata"]
         md["labels"] = objs.workload["metadata"]["labels"]
-        ann = {k: v for k, v in (md.get("annotations") or {}).items() if k != appx.TARGET}
+        ann = {k: v for k, v in (md.get("annotations") or {}).items() if k not in appx.DEPLOYMENT_STATE}
         md["annotations"] = {**ann, **objs.workload["metadata"]["annotations"]}
         template_ann = ((w["spec"].get("template") or {}).get("metadata") or {}).get("annotations") or {}
-        new["spec"] = objs.workload["spec"]
-        kept_ann = dict(template_ann)
+        new["spec"] = objs.workload["spec"]  # not paused: a new deployment runs
+        kept_ann = {**template_ann, **objs.workload["spec"]["template"]["metadata"].get("annotations", {})}
         if restart:
             kept_ann[RESTARTED_AT] = stamp.version
         if kept_ann:
@@ -424,59 +422,39 @@ class MarathonBackend:
         for a in by_id.values():  # translate all before writing any: a refused group writes nothing
             appx.to_objects(a, appx.stamp_for(None, a, version="", deployment_id=""))
         version, dep = self._version(), str(uuid.uuid4())
+        needs = groups.needs(apps, existing=s.workloads)
         for i, stage in enumerate(order):
             for aid in stage:
                 a = by_id[aid]
-                held_back = 0 if i > 0 else None
+                held_back = 0 if i > 0 else None  # durable: the release loop starts it (holdback)
+                wait = sorted(needs[aid]) if i > 0 else []
                 if aid in s.workloads:
-                    await self._retry(lambda a=a, h=held_back: self._rewrite_held(a, h))  # type: ignore[misc]
+                    await self._retry(lambda a=a, h=held_back, w=wait: self._rewrite_held(a, h, w))  # type: ignore[misc]
                 else:
                     stamp = appx.stamp_for(None, a, version=version, deployment_id=dep)
-                    await self._create(appx.to_objects(a, stamp, instances=held_back), s)
-        if len(order) > 1:
-            task = asyncio.create_task(self._release(order), name=f"marathon-deps-{dep}")
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+                    await self._create(appx.to_objects(a, stamp, instances=held_back, waiting_for=wait), s)
         return (201 if create else 200), {"version": version, "deploymentId": dep}
 
-    async def wait_background(self) -> None:
-        """Until the stages a group held back for dependencies are started (``shoal apply`` waits)."""
-        while self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
-
-    async def _rewrite_held(self, app: Obj, held_back: int | None) -> Obj:
+    async def _rewrite_held(self, app: Obj, held_back: int | None, waiting_for: list[str]) -> Obj:
         s = await self.snap(pods=False)
-        return await self._write(s, app, force=True, instances=held_back)
+        return await self._write(s, app, force=True, instances=held_back, waiting_for=waiting_for)
 
-    async def _release(self, order: list[list[str]], *, poll: float = 0.2, limit: float = 3600) -> None:
-        """Start each stage's apps once every app of the stages before is deployed (healthy)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        for i in range(1, len(order)):
-            while loop.time() < deadline:
-                s = await self.snap(pods=False)
-                if not any(appx.in_progress(s.workloads[a][1]) for st in order[:i] for a in st if a in s.workloads):
-                    break
-                await asyncio.sleep(poll)
-            for aid in order[i]:
-                for _ in range(5):
-                    s = await self.snap(pods=False)
-                    if aid not in s.workloads:
-                        break
-                    res, w = s.workloads[aid]
-                    target = (w["metadata"].get("annotations") or {}).get(appx.TARGET)
-                    if target is None:
-                        break
-                    new = copy.deepcopy(w)
-                    new["metadata"]["annotations"].pop(appx.TARGET, None)
-                    new["spec"]["replicas"] = int(target)
-                    new.pop("status", None)
-                    try:
-                        await self.client.update(res, new)
-                        break
-                    except ApiException as e:
-                        if e.status != 409:
-                            return
+    async def release_held(self) -> list[str]:
+        """One pass of the release loop: start the held-back apps whose dependencies are healthy (the
+        decision is ``holdback.releases``); the ids it started. A 409 (a write meanwhile) waits for the
+        next pass."""
+        s = await self.snap(pods=False)
+        started = []
+        for aid in holdback.releases({a: w for a, (_, w) in s.workloads.items()}):
+            res, w = s.workloads[aid]
+            try:
+                await self.client.update(res, holdback.released(w))
+            except ApiException as e:
+                if e.status not in (404, 409):
+                    raise
+                continue
+            started.append(aid)
+        return started
 
     async def _scale_group(self, s: Snapshot, gid: str, factor: Any, *, force: bool) -> Obj:
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 0:
@@ -517,16 +495,25 @@ class MarathonBackend:
         return out
 
     async def delete_deployment(self, dep_id: str, *, force: bool) -> tuple[int, Obj]:
-        """Roll the deployment's apps back to the version before it (``force``: leave them as they are)."""
+        """Roll the deployment's apps back to the version before it; ``force`` stops it where it is, without
+        a rollback (Marathon's): a Deployment is paused (its rollout goes no further), apps held back for
+        dependencies stay at what they have, and the workload records the cancelled deployment, so it no
+        longer locks the app. The next write of the app starts a new deployment (and resumes the rollout)."""
         s = await self.snap(pods=False)
-        hits = [(aid, w) for aid, (_, w) in s.workloads.items()
+        hits = [(aid, res, w) for aid, (res, w) in s.workloads.items()
                 if appx.in_progress(w) and appx.deployment_id(w) == dep_id]
         if not hits:
             raise errors.unknown_deployment(dep_id)
         if force:
+            for _, res, w in hits:
+                patch: Obj = {"metadata": {"annotations": {appx.CANCELLED: dep_id, appx.TARGET: None,
+                                                           appx.WAITING_FOR: None}}}
+                if res == "deployments":
+                    patch["spec"] = {"paused": True}
+                await self._call(self.client.patch(res, w["metadata"]["name"], patch, ids.NAMESPACE))
             return 202, {}
         result: Obj = {}
-        for aid, w in hits:
+        for aid, _, w in hits:
             history = appx.history_of(w)
             if len(history) < 2:  # the deployment created the app: rolling back removes it
                 result = await self.delete_app(aid, force=True)

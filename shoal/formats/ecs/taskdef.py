@@ -38,8 +38,9 @@ task ``cpu`` / ``memory``        split evenly as requests over the containers th
 ``essential``                    annotation read by ``shoal.compat.ecs.essential``:
                                  a standalone task whose essential container exits
                                  is stopped; a service's pods restart it in place
-``ulimits``                      kept in an annotation, not applied (the runtime
-                                 driver sets one ulimit policy for all pods)
+``ulimits``                      the pod annotation ``shoal.io/ulimits`` (by
+                                 Kubernetes container name), which the docker
+                                 runtime applies as the container's ulimits
 ==========================  ==================================================
 """
 
@@ -50,6 +51,7 @@ import json
 import re
 from typing import Any
 
+from shoal.api import podhints
 from shoal.formats.ecs import names
 from shoal.formats.ecs.errors import client
 
@@ -57,8 +59,6 @@ Obj = dict[str, Any]
 
 NETWORK_MODES = ("bridge", "host", "awsvpc", "none")
 CONDITIONS = ("START", "COMPLETE", "SUCCESS", "HEALTHY")
-ULIMIT_NAMES = frozenset({"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
-                          "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"})
 _TOP_LEVEL = frozenset({"family", "taskRoleArn", "executionRoleArn", "networkMode", "containerDefinitions",
                         "volumes", "placementConstraints", "requiresCompatibilities", "cpu", "memory", "tags",
                         "pidMode", "ipcMode", "proxyConfiguration", "inferenceAccelerators", "ephemeralStorage",
@@ -191,10 +191,15 @@ def _normalise_container(c: Any, mode: str, task_memory: int | None) -> Obj:
             raise client(f"Invalid 'healthCheck' setting for container '{name}'.")
         out["healthCheck"] = _check_health(out["healthCheck"], name)
     for u in out.get("ulimits") or []:
-        if not isinstance(u, dict) or u.get("name") not in ULIMIT_NAMES or \
-                not isinstance(u.get("softLimit"), int) or not isinstance(u.get("hardLimit"), int):
+        if not isinstance(u, dict) or u.get("name") not in podhints.ULIMIT_NAMES or \
+                not _limit(u.get("softLimit")) or not _limit(u.get("hardLimit")) or \
+                (u["hardLimit"] != -1 and (u["softLimit"] == -1 or u["softLimit"] > u["hardLimit"])):
             raise client(f"Invalid 'ulimits' setting for container '{name}'.")
     return out
+
+
+def _limit(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= -1
 
 
 def _check_dependencies(containers: list[Obj]) -> None:
@@ -503,6 +508,9 @@ def pod_spec(td: Obj, *, restart_policy: str = "Always", overrides: Obj | None =
     ulimits = {c["name"]: c["ulimits"] for c in containers if c.get("ulimits")}
     if ulimits:
         ann[names.ULIMITS_ANNOTATION] = json.dumps(ulimits, sort_keys=True)
+        ann[podhints.ULIMITS] = podhints.format_ulimits({  # what the node agent applies
+            names.fold(c["name"]): [podhints.Ulimit(u["name"], u["softLimit"], u["hardLimit"]) for u in c["ulimits"]]
+            for c in containers if c.get("ulimits")})
     return spec, ann
 
 

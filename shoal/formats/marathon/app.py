@@ -6,7 +6,11 @@ and a Service when the app has ports. What Kubernetes has a field for is in
 that field (replicas, image, command, requests, env, probes, affinity, the
 rolling update); the definition itself is kept in the annotation
 ``marathon.shoal.io/app`` with the version history, for what has no field
-(backoff, dependencies, the constraints as written).
+(dependencies, the constraints as written). The launch back-off
+(``backoffSeconds``, ``backoffFactor``, ``maxLaunchDelaySeconds``) is also the
+pod annotation ``shoal.io/restart-backoff``, which the node agent's restart
+delays follow (as the kubelet's: the first restart is at once, then ``base``,
+multiplied by the factor per crash, at most the cap).
 
 ``to_app(workload, pods)`` reads it back: the kept definition, with
 what a ``kubectl`` edit may have changed read from the live object (replicas,
@@ -38,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shoal.api import quantity
+from shoal.api import podhints, quantity
 from shoal.formats.marathon import ids, placement, probes
 from shoal.formats.marathon.errors import invalid
 from shoal.formats.marathon.validate import DEFAULT_IMAGE, network_mode, ports_of
@@ -50,6 +54,9 @@ SCALING = "marathon.shoal.io/last-scaling"
 DEPLOYMENT = "marathon.shoal.io/deployment"
 VERSIONS = "marathon.shoal.io/versions"
 TARGET = "marathon.shoal.io/target-instances"  # instances held back until dependencies are healthy
+WAITING_FOR = "marathon.shoal.io/waiting-for"  # JSON list of the app ids a held-back app waits for
+CANCELLED = "marathon.shoal.io/cancelled"  # the deployment id DELETE /v2/deployments/<id>?force=true stopped
+DEPLOYMENT_STATE = frozenset({TARGET, WAITING_FOR, CANCELLED})  # what the next write starts afresh
 SANDBOX = "/mnt/mesos/sandbox"
 MAX_VERSIONS = 20
 _INJECTED = re.compile(r"^(PORT\d*|PORTS|PORT_[A-Z0-9_]+|HOST|MESOS_SANDBOX|MARATHON_APP_[A-Z_]+)$")
@@ -213,8 +220,10 @@ def _strategy(app: Mapping[str, Any]) -> dict[str, Any]:
                                                        "maxSurge": f"{surge}%"}}
 
 
-def to_objects(app: Mapping[str, Any], stamp: Stamp, *, instances: int | None = None) -> Objects:
-    """The objects of the normalised ``app``; ``instances`` overrides its count (held back for dependencies)."""
+def to_objects(app: Mapping[str, Any], stamp: Stamp, *, instances: int | None = None,
+               waiting_for: Sequence[str] = ()) -> Objects:
+    """The objects of the normalised ``app``; ``instances`` overrides its count (held back until the apps
+    ``waiting_for`` are healthy)."""
     name = ids.k8s_name(app["id"])
     selector = {ids.APP_LABEL: name}
     sched, problems = placement.to_scheduling(app.get("constraints") or [], selector)
@@ -257,8 +266,11 @@ def to_objects(app: Mapping[str, Any], stamp: Stamp, *, instances: int | None = 
                    VERSIONS: json.dumps([[v, a] for v, a in stamp.history], sort_keys=True)}
     if instances is not None and instances != int(app["instances"]):
         annotations[TARGET] = str(app["instances"])
+        if waiting_for:
+            annotations[WAITING_FOR] = json.dumps(sorted(waiting_for))
     meta = {"name": name, "namespace": ids.NAMESPACE, "labels": labels, "annotations": annotations}
-    template = {"metadata": {"labels": {ids.MANAGED_BY: ids.MADE_BY, ids.APP_LABEL: name}}, "spec": pod}
+    template = {"metadata": {"labels": {ids.MANAGED_BY: ids.MADE_BY, ids.APP_LABEL: name},
+                             "annotations": {podhints.RESTART_BACKOFF: restart_backoff(app)}}, "spec": pod}
     if claims:
         spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": selector}, "serviceName": name,
                                 "podManagementPolicy": "Parallel", "template": template,
@@ -270,6 +282,13 @@ def to_objects(app: Mapping[str, Any], stamp: Stamp, *, instances: int | None = 
         kind, resource = "Deployment", "deployments"
     workload = {"apiVersion": "apps/v1", "kind": kind, "metadata": meta, "spec": spec}
     return Objects(kind, resource, workload, _service(app, name))
+
+
+def restart_backoff(app: Mapping[str, Any]) -> str:
+    """Marathon's launch back-off as the pod annotation the node agent honours (``shoal.api.podhints``)."""
+    return podhints.format_restart_backoff(podhints.RestartBackoff(
+        float(app.get("backoffSeconds", 1)), float(app.get("backoffFactor", 1.15)),
+        float(app.get("maxLaunchDelaySeconds", 300))))
 
 
 def _service(app: Mapping[str, Any], name: str) -> dict[str, Any] | None:
@@ -385,16 +404,36 @@ def counts(pods: Sequence[Mapping[str, Any]], *, has_health: bool) -> dict[str, 
 
 
 def in_progress(w: Mapping[str, Any]) -> bool:
-    """A deployment runs while the workload's rollout is not complete (``kubectl rollout status``'s notion),
-    or while instances are held back for dependencies."""
+    """A deployment runs while instances are held back for dependencies, or while the workload's rollout has
+    not reached its spec: the controller has not seen the last change, or not every replica is of the new
+    template, or old replicas remain. Readiness is not asked: a new app whose tasks crash is deployed (its
+    tasks are the new version's) and not locked, while a rolling update that cannot replace its old tasks
+    because the new ones never become healthy stays in progress, as in Marathon. A paused workload (a
+    deployment cancelled with ``force``) runs no deployment."""
     if _ann(w).get(TARGET):
         return True
-    spec, st = w.get("spec") or {}, w.get("status") or {}
-    want = int(spec["replicas"]) if spec.get("replicas") is not None else 1
+    if (w.get("spec") or {}).get("paused") or _ann(w).get(CANCELLED) == deployment_id(w):
+        return False
+    st, want = w.get("status") or {}, _want(w)
     gen = int((w.get("metadata") or {}).get("generation") or 1)
-    ready_key = "availableReplicas" if w.get("kind") != "StatefulSet" else "readyReplicas"
     return not (int(st.get("observedGeneration") or 0) >= gen and int(st.get("replicas") or 0) == want
-                and int(st.get("updatedReplicas") or 0) == want and int(st.get(ready_key) or 0) == want)
+                and int(st.get("updatedReplicas") or 0) == want)
+
+
+def ready(w: Mapping[str, Any]) -> bool:
+    """Deployed with every instance healthy (available), nothing held back: what a dependant waits for."""
+    if _ann(w).get(TARGET):
+        return False
+    key = "availableReplicas" if w.get("kind") != "StatefulSet" else "readyReplicas"
+    st, want = w.get("status") or {}, _want(w)
+    gen = int((w.get("metadata") or {}).get("generation") or 1)
+    return (int(st.get("observedGeneration") or 0) >= gen and int(st.get(key) or 0) == want
+            and int(st.get("replicas") or 0) == want and int(st.get("updatedReplicas") or 0) == want)
+
+
+def _want(w: Mapping[str, Any]) -> int:
+    spec = w.get("spec") or {}
+    return int(spec["replicas"]) if spec.get("replicas") is not None else 1
 
 
 def deployment_id(w: Mapping[str, Any]) -> str:

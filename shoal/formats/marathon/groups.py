@@ -79,6 +79,21 @@ def exists(gid: str, app_ids: Iterable[str]) -> bool:
 
 def stages(apps: Sequence[Mapping[str, Any]], *, existing: Iterable[str] = ()) -> list[list[str]]:
     """App ids in start order; a dependency outside ``apps`` must be among ``existing`` (already running)."""
+    deps = needs(apps, existing=existing)
+    order: list[list[str]] = []
+    done: set[str] = set()
+    while len(done) < len(deps):
+        ready = sorted(a for a, need in deps.items() if a not in done and need <= done)
+        if not ready:
+            raise invalid([("/", ["Dependency graph has cyclic dependencies."])])
+        order.append(ready)
+        done |= set(ready)
+    return order
+
+
+def needs(apps: Sequence[Mapping[str, Any]], *, existing: Iterable[str] = ()) -> dict[str, set[str]]:
+    """Each app's dependencies among ``apps`` (a group dependency: every app under it); a dependency must
+    exist among ``apps`` or ``existing``."""
     by_id = {str(a["id"]): a for a in apps}
     known = set(by_id) | set(existing)
     deps: dict[str, set[str]] = {}
@@ -93,15 +108,7 @@ def stages(apps: Sequence[Mapping[str, Any]], *, existing: Iterable[str] = ()) -
         need.discard(aid)
         deps[aid] = need
     p.raise_if_any()
-    order: list[list[str]] = []
-    done: set[str] = set()
-    while len(done) < len(deps):
-        ready = sorted(a for a, need in deps.items() if a not in done and need <= done)
-        if not ready:
-            raise invalid([("/", ["Dependency graph has cyclic dependencies."])])
-        order.append(ready)
-        done |= set(ready)
-    return order
+    return deps
 
 
 def scaled(instances: int, factor: float) -> int:

@@ -12,8 +12,8 @@ network. It is kept as a ConfigMap labelled ``swarm.shoal.io/network`` (so a
 stack's ``docker stack rm`` and ``docker network ls`` see it), it is reported
 with driver ``overlay`` and scope ``swarm``, and services name the networks
 they join; name resolution between services is by Kubernetes Service names
-within the stack's namespace. Isolation between networks is not enforced
-(that is NetworkPolicy's job, once the cluster network has it).
+within the stack's namespace. Isolation between networks is a pod label and
+a NetworkPolicy per network (``networks``).
 """
 
 from __future__ import annotations

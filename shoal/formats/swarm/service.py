@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.api.validation_base import label_value, qualified_name
-from shoal.formats.swarm import placement
+from shoal.formats.swarm import networks, placement
 from shoal.formats.swarm.container import FORCE_ANNOTATION, SecretRef, pod_spec, task_template
 from shoal.formats.swarm.names import NAME_ANNOTATION, SERVICE_LABEL, STACK_LABEL, place, swarm_name
 from shoal.formats.swarm.wire import (
@@ -60,7 +60,7 @@ LABELS_ANNOTATION = "swarm.shoal.io/labels"
 PREVIOUS_ANNOTATION = "swarm.shoal.io/previous-spec"
 AUTO_ROLLBACK = "shoal.io/auto-rollback"
 AUTO_ROLLBACK_SECONDS = "shoal.io/auto-rollback-readiness-seconds"
-PUBLISHED_SUFFIX = "-published"
+PUBLISHED_SUFFIX = networks.PUBLISHED_SUFFIX
 _PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "sctp": "SCTP"}
 
 
@@ -138,8 +138,12 @@ def _labels(spec_labels: Mapping[str, str]) -> dict[str, str]:
 
 def to_objects(raw: Mapping[str, Any], *, secrets: Mapping[str, SecretRef] | None = None,
                configs: Mapping[str, SecretRef] | None = None,
-               node_ids: Mapping[str, str] | None = None) -> Objects:
-    """The Kubernetes objects of a (canonical) ServiceSpec; ``SpecError`` if Swarm would refuse it."""
+               node_ids: Mapping[str, str] | None = None, network_names: Mapping[str, str] | None = None
+               ) -> Objects:
+    """The Kubernetes objects of a (canonical) ServiceSpec; ``SpecError`` if Swarm would refuse it.
+
+    ``network_names`` maps the networks' ids and names to their names (None: the spec names them); each
+    network the service joins is a pod-template label (``networks``)."""
     spec = dict(raw)
     name = spec.get("Name")
     if not isinstance(name, str):
@@ -150,7 +154,8 @@ def to_objects(raw: Mapping[str, Any], *, secrets: Mapping[str, SecretRef] | Non
     tt = obj(spec.get("TaskTemplate"), "TaskTemplate")
     pspec, aside, claims = pod_spec(tt, name=k8s, secrets=secrets or {}, configs=configs or {})
     selector = {SERVICE_LABEL: name}
-    tmpl_labels = {**selector, **({STACK_LABEL: labels[STACK_LABEL]} if STACK_LABEL in labels else {})}
+    tmpl_labels = {**selector, **({STACK_LABEL: labels[STACK_LABEL]} if STACK_LABEL in labels else {}),
+                   **networks.template_labels(networks.resolve(networks.targets(spec), network_names))}
     pl = obj(tt.get("Placement"), "Placement")
     aff = placement.affinity(strs(pl.get("Constraints"), "Placement.Constraints"), node_ids or {})
     max_rep = integer(pl.get("MaxReplicas"), "Placement.MaxReplicas")
