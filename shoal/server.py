@@ -26,6 +26,7 @@ from shoal import clusterid, kubeconfig
 from shoal.apiserver.app import ApiServer
 from shoal.apiserver.audit import options as audit_options
 from shoal.apiserver.auth import ADMIN, TokenAuthenticator, User
+from shoal.apiserver.authn import components
 from shoal.apiserver.authn import options as authn_options
 from shoal.apiserver.certs import ensure_serving_cert
 from shoal.apiserver.encryption import options as encryption_options
@@ -227,9 +228,10 @@ class Server:
         crt, key = ensure_serving_cert(dd, hosts=[host] + ([split_listen(docker_listen)[0]] if docker_listen else []))
         tokens = TokenAuthenticator()
         tokens.add(admin_token, ADMIN)
-        tokens.add(node_token, User("system:node", ("system:nodes", "system:authenticated")))
-        self._internal_token = secrets.token_hex(24)
-        tokens.add(self._internal_token, User("system:shoal", ("system:masters", "system:authenticated")))
+        # the join token only bootstraps a node's own credential now (shoal.apiserver.authn.nodejoin)
+        tokens.add(node_token, components.NODE_BOOTSTRAP)
+        self._tokens = tokens
+        self._component_tokens: dict[User, str] = {}
         auth = authn_options.authenticator(tokens, opts.extra, sa_key=dd.root / "sa.key")
         auditor = audit_options.auditor(opts.extra)
         if self.embedded_etcd():
@@ -263,7 +265,12 @@ class Server:
         if self.etcd_member is not None:
             from shoal.etcdmember import join
 
-            self.api.extra_routes = join.routes(dd.ca_crt.read_bytes, lambda: self.server_token, self._answer_join)
+            self.api.extra_routes += join.routes(dd.ca_crt.read_bytes, lambda: self.server_token, self._answer_join)
+        from shoal.apiserver.authn import nodejoin
+
+        # a node's own certificate for its join token (shoal.apiserver.authn.nodejoin)
+        self.api.extra_routes += nodejoin.routes(lambda: (dd.ca_crt.read_bytes(), dd.ca_key.read_bytes()),
+                                                 self._may_sign_node)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(crt, key)
         # client certificates signed by the cluster CA authenticate (shoal user add); none is asked of anyone
@@ -403,12 +410,12 @@ class Server:
                     log.warning("auto-compaction failed: %s", exc)
             await asyncio.sleep(interval)
 
-    def _elect(self, lease: str, factory: Callable[[ApiClient], Component]) -> None:
-        """Run ``factory(client)``'s component only while this server holds ``lease`` (kube-system), its
-        writes fenced by the renew deadline (``shoal.leader``); without leader election, run it now."""
-        elector = LeaderElector(self.client(), name=lease, config=self.election_config())
+    def _elect(self, lease: str, user: User, factory: Callable[[ApiClient], Component]) -> None:
+        """Run ``factory(client)``'s component (as ``user``) only while this server holds ``lease``
+        (kube-system), its writes fenced by the renew deadline (``shoal.leader``)."""
+        elector = LeaderElector(self.client(user), name=lease, config=self.election_config())
         self.electors[lease] = elector
-        elector.start(lambda: factory(elector.fenced(self.client())))
+        elector.start(lambda: factory(elector.fenced(self.client(user))))
 
         async def stop() -> None:
             await elector.stop()
@@ -493,7 +500,7 @@ class Server:
         if listen:
             host, port = split_listen(listen)
             tcp = (host, port, self._client_cert_tls(), self._may_do_everything)
-        api = DockerApi(SwarmBackend(self.client(), local_node=local), path, tcp=tcp)
+        api = DockerApi(SwarmBackend(self.client(components.DOCKER_API), local_node=local), path, tcp=tcp)
         await api.start()
         self.docker_api = api
         self._stoppers.append(api.stop)
@@ -503,7 +510,7 @@ class Server:
         ``_compat_mounts``; it answers once this has started it."""
         from shoal.compat.ecs.app import EcsApi
 
-        ecs = EcsApi(self.client())
+        ecs = EcsApi(self.client(components.ECS_API))
         await ecs.start()
         self.ecs_api = ecs
         self._stoppers.append(ecs.stop)
@@ -525,6 +532,13 @@ class Server:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(cafile=str(self.dd.ca_crt))
         return ctx
+
+    def _may_sign_node(self, user: User, subresource: str) -> bool:
+        """Upstream's csrapproving question: may ``user`` create certificatesigningrequests/``subresource``
+        (nodeclient: a new node's certificate; selfnodeclient: a node renewing its own)."""
+        assert self.api is not None
+        return self.api.authorizer.may(user, "create", group="certificates.k8s.io",
+                                       resource="certificatesigningrequests", subresource=subresource)
 
     async def _may_do_everything(self, user: str, groups: tuple[str, ...]) -> bool:
         """Whether RBAC lets ``user`` do every verb on every resource (a SubjectAccessReview)."""
@@ -555,7 +569,7 @@ class Server:
                 args += ["--leader-elect", "--leader-elect-lease-duration", str(cfg.lease_duration),
                          "--leader-elect-renew-deadline", str(cfg.renew_deadline),
                          "--leader-elect-retry-period", str(cfg.retry_period)]
-            env = {TOKEN_ENV: self._internal_token, PARENT_ENV: str(os.getpid())}
+            env = {TOKEN_ENV: self.token_for(components.SCHEDULER), PARENT_ENV: str(os.getpid())}
             child = ChildComponent("scheduler", "shoal.scheduler.main", args, env)
             await child.start()
             if self.api is not None:  # its Prometheus metrics, on a socket beside the API's, join /metrics
@@ -566,9 +580,9 @@ class Server:
             from shoal.scheduler.worker import Scheduler
 
             if self.leader_elect():
-                self._elect(SCHEDULER_LEASE, lambda client: Scheduler(client, config=sched_cfg))
+                self._elect(SCHEDULER_LEASE, components.SCHEDULER, lambda client: Scheduler(client, config=sched_cfg))
                 return
-            scheduler = Scheduler(self.client(), config=sched_cfg)
+            scheduler = Scheduler(self.client(components.SCHEDULER), config=sched_cfg)
             await scheduler.start()
             register_scheduler_metrics(scheduler)
             self._stoppers.append(scheduler.stop)
@@ -585,10 +599,11 @@ class Server:
             options = {**self.opts.extra, "cluster_signing_cert_file": str(self.dd.ca_crt),
                        "cluster_signing_key_file": str(self.dd.ca_key)}
             if self.leader_elect():
-                self._elect(CONTROLLER_MANAGER_LEASE,
+                self._elect(CONTROLLER_MANAGER_LEASE, components.CONTROLLER_MANAGER,
                             lambda client: ControllerManager(client, enabled=enabled, options=options))
                 return
-            controllers = ControllerManager(self.client(), enabled=enabled, options=options)
+            controllers = ControllerManager(self.client(components.CONTROLLER_MANAGER), enabled=enabled,
+                                            options=options)
             await controllers.start()
             self.controllers = controllers
             self._stoppers.append(controllers.stop)
@@ -602,7 +617,8 @@ class Server:
 
         netcfg = self.network_config()
         self.node_ip = self.opts.extra.get("node_ip") or host_ip()
-        network = NetworkNode(self.client(), node_name=self.opts.node_name or default_node_name(),
+        node_name = self.opts.node_name or default_node_name()
+        network = NetworkNode(self.client(components.node(node_name)), node_name=node_name,
                               service_cidr=netcfg.service_cidr,
                               overlay=OverlaySettings(netcfg.backend, self.node_ip, vni=netcfg.vni, port=netcfg.port),
                               cluster_id=self.cluster_id)
@@ -620,8 +636,9 @@ class Server:
         from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overrides
         from shoal.agent.drivers.base import DriverError
 
-        agent = Agent(self.client(), AgentOptions(
-            node_name=self.opts.node_name or default_node_name(), runtime=self.opts.runtime,
+        node_name = self.opts.node_name or default_node_name()
+        agent = Agent(self.client(components.node(node_name)), AgentOptions(
+            node_name=node_name, runtime=self.opts.runtime,
             docker_host=self.opts.docker_host, state_dir=self.dd.root / "agent",
             cluster_dns=tuple(cluster_dns), address=self.node_ip, cluster_cidr=self.network_config().cluster_cidr,
             pod_mtu=self.network.pod_mtu, cluster_id=self.cluster_id, **env_overrides()))
@@ -639,15 +656,24 @@ class Server:
         http_port = self.opts.extra.get("ingress_http_port", 80)
         if not http_port:
             return
-        ingress = IngressNode(self.client(), run_dir=str(self.dd.root / "ingress"), http_port=http_port,
+        ingress = IngressNode(self.client(components.INGRESS), run_dir=str(self.dd.root / "ingress"), http_port=http_port,
                               https_port=self.opts.extra.get("ingress_https_port", 443), report=True)
         await ingress.start()
         self.ingress = ingress
         self._stoppers.append(ingress.stop)
 
-    def client(self) -> ApiClient:
-        """An API client for components running inside this process."""
-        c = ApiClient.unix(str(self.socket_path), token=self._internal_token, user_agent="shoal-server")
+    def token_for(self, user: User) -> str:
+        """A bearer token for ``user``, one of this process's components (minted at first use, never stored)."""
+        token = self._component_tokens.get(user)
+        if token is None:
+            token = self._component_tokens[user] = secrets.token_hex(24)
+            self._tokens.add(token, user)
+        return token
+
+    def client(self, user: User = components.APISERVER) -> ApiClient:
+        """An API client for a component running inside this process, acting as ``user``
+        (``shoal.apiserver.authn.components``; by default the server itself, in ``system:masters``)."""
+        c = ApiClient.unix(str(self.socket_path), token=self.token_for(user), user_agent="shoal-server")
         self._clients.append(c)
         return c
 

@@ -42,6 +42,7 @@ from shoal.agent.metrics import AgentCollector, MetricsCollector, MetricsOptions
 from shoal.agent.node import NodeConfig, NodeHeartbeat, host_capacity, host_ip
 from shoal.agent.pods import PodOptions, PodWorker
 from shoal.agent.runtime import PodmanService, RuntimeOptions, open_runtime
+from shoal.agent.sources import ObjectWatches
 from shoal.agent.volumes.local import pv_source
 from shoal.agent.volumes.manager import VolumeManager
 from shoal.agent.volumes.tokens import TokenCache
@@ -136,7 +137,7 @@ class Agent:
         self.worker: PodWorker | None = None
         self.tunnel: Any = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.sources: dict[str, Informer] = {}  # configmaps, secrets: what volumes project
+        self.sources: ObjectWatches | None = None  # the configmaps and secrets this node's pods use
         self.volume_dir = opts.state_dir.parent / "volumes"  # where this node's local volumes live
         self._grown: dict[str, int] = {}  # local PV -> the size its file system has been brought to
         self.podnet = self._pod_network(opts)
@@ -175,13 +176,7 @@ class Agent:
             if self.podnet is not None and self.podnet.set_up and not self.podnet.configured:
                 await self._take_pod_cidr(self.podnet)
             if driver.name != "simulated":
-                for kind in ("configmaps", "secrets"):
-                    inf = Informer(self.client, kind)
-                    inf.add_handler(*self._source_handlers(kind))
-                    inf.start()
-                    self.sources[kind] = inf
-                for inf in self.sources.values():
-                    await inf.wait_synced(60)
+                self.sources = ObjectWatches(self.client, self._source_handlers)
             volumes = VolumeManager(root=opts.state_dir / "pods", node_name=opts.node_name,
                                     lookup=self._source, fetch=self._fetch,
                                     node_capacity={**host_capacity(), **opts.capacity},
@@ -318,8 +313,8 @@ class Agent:
         self._tasks.clear()
         if self.informer is not None:
             await self.informer.stop()
-        for inf in self.sources.values():
-            await inf.stop()
+        if self.sources is not None:
+            await self.sources.stop()
         if self.worker is not None:
             await self.worker.close()
         if self.driver is not None:
@@ -383,8 +378,7 @@ class Agent:
         return changed, updated, changed
 
     def _source(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        inf = self.sources.get(kind)
-        return inf.get_by(namespace, name) if inf is not None else None
+        return self.sources.get(kind, namespace, name) if self.sources is not None else None
 
     async def _request_token(self, namespace: str, account: str, body: dict[str, Any]) -> dict[str, Any]:
         """A TokenRequest for a service account of a pod here (``volumes.tokens``)."""
@@ -460,6 +454,8 @@ class Agent:
 
     async def _sync(self, key: Any) -> None:
         assert self.worker is not None
+        if self.sources is not None and self.informer is not None:
+            await self.sources.track(str(key), self.informer.get(str(key)))
         await self.worker.sync(str(key))
 
     # ---- housekeeping ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from shoal import clusterid
-from shoal.agent import join
+from shoal.agent import join, nodecert
 from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overrides
 from shoal.agent.node import host_ip, parse_kv
 from shoal.api.quantity import InvalidQuantity, parse_quantity
@@ -141,18 +141,25 @@ async def run_agent(args: AgentArgs) -> None:
     from shoal.client.failover import split_servers
 
     # several servers (--server A,B or repeated): failover in order (shoal.client.failover)
-    client = ApiClient.servers(split_servers(args.server), token=args.token, ca_file=ca,
-                               user_agent=f"shoal-agent/{opts.node_name}", limit=128)
+    servers = split_servers(args.server)
+    agent_name = f"shoal-agent/{opts.node_name}"
+    # the join token is a bootstrap credential: it reads the cluster's ID and gets this node its own
+    # certificate (shoal.agent.nodecert), which the agent uses for everything else
+    bootstrap = ApiClient.servers(servers, token=args.token, ca_file=ca, user_agent=agent_name)
     try:
-        await client.request("GET", "/api", timeout=15)  # fail fast on a wrong URL, CA or token
-        cluster_id = await clusterid.fetch(client)
+        await bootstrap.request("GET", "/api", timeout=15)  # fail fast on a wrong URL, CA or token
+        cluster_id = await clusterid.fetch(bootstrap)
         _check_data_dir(args, cluster_id)
+        cert = await nodecert.ensure(bootstrap, args.data_dir, nodecert.subject(
+            opts.node_name, simulated=opts.simulate_nodes > 0), ca)
     except Exception as e:
-        await client.close()
         why = join.explain(e, server=args.server, ca_file=ca)
         if why is not None:
             raise JoinRefused(why) from None
         raise
+    finally:
+        await bootstrap.close()
+    client = ApiClient.servers(servers, ca_file=ca, client_cert=cert, user_agent=agent_name, limit=128)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

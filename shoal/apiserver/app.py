@@ -60,6 +60,8 @@ from shoal.apiserver.authz.authorizer import Authorizer
 from shoal.apiserver.authz.bootstrap import RbacBootstrap
 from shoal.apiserver.authz.index import INFOS as RBAC_INFOS
 from shoal.apiserver.authz.index import RbacIndex
+from shoal.apiserver.authz.nodegraph import INFOS as GRAPH_INFOS
+from shoal.apiserver.authz.nodegraph import NodeGraph
 from shoal.apiserver.authz.rbac import denied, is_master, why_denied
 from shoal.apiserver.crd.controller import CrdController
 from shoal.apiserver.eventsview import CONVERSIONS, Conversion, EventsView, ViewBroadcaster
@@ -87,6 +89,8 @@ from shoal.store.base import KeyExistsError, Store, StoreError, StoreUnavailable
 from shoal.ui.routes import UiRoutes, is_ui_path
 
 log = logging.getLogger(__name__)
+# the users of shoal's own components (shoal.apiserver.authn.components), whose refusals are logged
+_COMPONENT_PREFIXES = ("system:kube-", "system:node:", "system:shoal:")
 
 # glibc fixes its arena limit when a second thread first allocates; the server
 # imports this module before it starts any thread (see shoal.apiserver.memtrim)
@@ -153,7 +157,9 @@ class ApiServer:
         self.server_address = server_address
         # RBAC: roles and bindings in memory, fed by this server's writes and the watch caches
         self.rbac_index = RbacIndex(store)
-        self.authorizer = Authorizer(self.rbac_index)
+        # the Node authorizer's graph: pods by node and what they reference, from the watch caches
+        self.node_graph = NodeGraph(store)
+        self.authorizer = Authorizer(self.rbac_index, self.node_graph)
         self.ready = False
         ns_info = kinds.lookup("", "v1", "namespaces")
         assert ns_info is not None
@@ -210,6 +216,8 @@ class ApiServer:
             self.broadcasters[info.storage_prefix] = Broadcaster(store, info)
         for prefix, cache in caches.items():
             self.broadcasters[prefix].listeners.append(cache.observe_event)
+        for info in GRAPH_INFOS:
+            self.broadcasters[info.storage_prefix].listeners.append(self.node_graph.observe_event)
         self._pc_info = pc_info
         self._sc_info = sc_info
         self._ns_info = ns_info
@@ -325,6 +333,7 @@ class ApiServer:
             await _create_unless_exists(self.resources[resource_key(self._sc_info)], local_class)
         # the RBAC index from the store, then upstream's default roles and bindings, then aggregation
         await self.rbac.start()
+        await self.node_graph.load()
         # the custom kinds of the CRDs already stored are served before the server says it is ready
         await self.crd_controller.start()
         await self.ns_defaults.start()
@@ -504,11 +513,15 @@ class ApiServer:
         if ar is not None:
             await self._audit_received(ar, request, authenticated, None if user is authenticated else user)
         if not is_master(user):  # system:masters may do anything: not even the path is parsed
-            attrs = request_attributes(user, request.method, request.path, self._watch(request))
-            if not self.authorizer.allowed(attrs):
+            attrs = request_attributes(user, request.method, request.path, self._watch(request),
+                                       request.query.get("fieldSelector", "") if request.query_string else "")
+            allowed, reason = self.authorizer.decide(attrs)
+            if not allowed:
+                if user.name.startswith(_COMPONENT_PREFIXES):  # shoal's own components: a missing permission
+                    log.warning("a component was refused: %s%s", why_denied(attrs), f": {reason}" if reason else "")
                 if ar is not None:
                     self._audit_decision(ar, False, why_denied(attrs))
-                raise denied(attrs)
+                raise denied(attrs, reason)
         if ar is not None:
             self._audit_decision(ar, True, "")
         CURRENT_USER.set(user)

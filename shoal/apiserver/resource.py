@@ -35,6 +35,10 @@ from shoal.api.crd.kind import custom_of
 from shoal.api.registry import ResourceInfo
 from shoal.api.validation_base import dns1123_subdomain
 from shoal.apiserver import admission, deleteplan, errors, fieldmanager, ids, rawobj
+from shoal.apiserver.auth import CURRENT_USER
+from shoal.apiserver.authn.components import node_name
+from shoal.apiserver.authz import noderestriction
+from shoal.apiserver.authz.rbac import forbidden
 from shoal.apiserver.clock import Clock, fmt_time, utcnow
 from shoal.apiserver.deleteplan import (
     Conflict,
@@ -249,6 +253,20 @@ class Resource:
             )
 
     # ---- create ---------------------------------------------------------------------
+    def _node_restriction(self, op: str, subresource: str, new: dict[str, Any] | None,
+                          old: dict[str, Any] | None) -> None:
+        """NodeRestriction admission (``authz.noderestriction``) when the request's user is a node."""
+        if self.info.plural not in noderestriction.RESOURCES:
+            return
+        user = CURRENT_USER.get()
+        node = node_name(user) if user is not None else None
+        if node is None:
+            return
+        why = noderestriction.admit(node, op, self.info.group, self.info.plural, subresource, new, old)
+        if why is not None:
+            name = str(((new if new is not None else old) or {}).get("metadata", {}).get("name") or "")
+            raise forbidden(self.info.plural, self.info.group, name, why)
+
     async def create(
         self, ns: str | None, data: Any, *, dry_run: bool = False, field_validation: str = "Strict",
         shape_checked: bool = False, json_body: bool = False, manager: str = "",
@@ -304,6 +322,7 @@ class Resource:
             fieldmanager.on_write(st.field_schema(), self.info, live=None, new=obj, manager=manager,
                                   subresource="", now=m["creationTimestamp"])
         await self._check_namespace(ns)
+        self._node_restriction("create", "", obj, None)
         await st.admit_create(ns, obj, data)
         if attrs is not None and hooks is not None:
             attrs.obj = obj
@@ -659,6 +678,7 @@ class Resource:
                 new = st.prepare_subresource_update(subresource, new, current)
             elif subresource not in _INTERNAL:
                 st.prepare_update(new, current)
+            self._node_restriction("update", subresource, new, current)
             if admit:
                 # what prepare_update decided (validation may hand back ``new`` itself, as a custom kind's does)
                 generation = new["metadata"].get("generation")
@@ -785,6 +805,7 @@ class Resource:
             plan = deleteplan.plan_delete(obj, options, self.clock(), rules=st)
             if isinstance(plan, Conflict):
                 raise self._conflict(name, plan.why)
+            self._node_restriction("delete", "", None, obj)
             st.admit_delete(obj)
             hooks = self.hooks
             if hooks is not None and hooks.active:

@@ -43,6 +43,7 @@ from aiohttp import WSMsgType, web
 
 from shoal.apiserver import errors
 from shoal.apiserver.auth import USER_KEY
+from shoal.apiserver.authn.components import node_name
 from shoal.client.tunnelwire import (
     CLOSE,
     DATA,
@@ -64,7 +65,7 @@ from shoal.client.tunnelwire import (
 log = logging.getLogger(__name__)
 
 OPEN_TIMEOUT = 15.0  # seconds the agent has to answer an OPEN
-_NODE_GROUPS = frozenset({"system:nodes", "system:masters"})
+_NODE_GROUPS = frozenset({"system:nodes", "system:masters", "system:shoal:simulated-nodes"})
 
 
 class TunnelError(Exception):
@@ -280,6 +281,9 @@ class TunnelRegistry:
         if user is not None and not _NODE_GROUPS.intersection(getattr(user, "groups", ())):
             raise errors.forbidden(f'User "{user.name}" cannot open a node tunnel')
         nodes = tuple(dict.fromkeys(n for n in request.query.getall("node", []) if n))
+        own = node_name(user) if user is not None else None
+        if own is not None and nodes != (own,):  # a node's credential opens its own tunnel only
+            raise errors.forbidden(f'User "system:node:{own}" cannot open a node tunnel for {", ".join(nodes)}')
         bad = [n for n in nodes if not _valid_node_name(n)]
         if not nodes or bad:
             raise errors.bad_request(f"node: a node name is required (got {bad or nodes!r})")

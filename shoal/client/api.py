@@ -84,24 +84,26 @@ class ApiClient:
 
     @classmethod
     def http(cls, server: str, *, token: str | None = None, ca_file: str | None = None, insecure: bool = False,
-             timeout: float = 30.0, user_agent: str = "shoal", limit: int = 64) -> ApiClient:
-        """HTTPS (or HTTP) to ``server`` with a bearer token and the cluster CA."""
+             timeout: float = 30.0, user_agent: str = "shoal", limit: int = 64,
+             client_cert: tuple[str, str] | None = None) -> ApiClient:
+        """HTTPS (or HTTP) to ``server`` with a bearer token (or a client certificate: (cert file, key file))
+        and the cluster CA."""
         return cls(HttpTransport(server, token=token, ca_file=ca_file, insecure=insecure, user_agent=user_agent,
-                                 limit=limit), timeout=timeout)
+                                 limit=limit, client_cert=client_cert), timeout=timeout)
 
     @classmethod
     def servers(cls, servers: list[str], *, token: str | None = None, ca_file: str | None = None,
                 insecure: bool = False, timeout: float = 30.0, user_agent: str = "shoal",
-                limit: int = 64) -> ApiClient:
+                limit: int = 64, client_cert: tuple[str, str] | None = None) -> ApiClient:
         """Several servers of one cluster, failing over in order (``shoal.client.failover``); one URL is
         plain ``http``."""
         if len(servers) == 1:
             return cls.http(servers[0], token=token, ca_file=ca_file, insecure=insecure, timeout=timeout,
-                            user_agent=user_agent, limit=limit)
+                            user_agent=user_agent, limit=limit, client_cert=client_cert)
         from shoal.client.failover import FailoverTransport
 
         return cls(FailoverTransport(servers, token=token, ca_file=ca_file, insecure=insecure,
-                                     user_agent=user_agent, limit=limit), timeout=timeout)
+                                     user_agent=user_agent, limit=limit, client_cert=client_cert), timeout=timeout)
 
     @classmethod
     def unix(cls, socket: str, *, token: str | None = None, timeout: float = 30.0, user_agent: str = "shoal",

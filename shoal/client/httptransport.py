@@ -93,9 +93,11 @@ class HttpTransport(_AiohttpStreams):
     """HTTPS (or HTTP) to ``server`` through aiohttp, keep-alive connections, at most ``limit`` at a time."""
 
     def __init__(self, server: str, *, token: str | None = None, ca_file: str | None = None,
-                 insecure: bool = False, user_agent: str = "shoal", limit: int = 64) -> None:
+                 insecure: bool = False, user_agent: str = "shoal", limit: int = 64,
+                 client_cert: tuple[str, str] | None = None) -> None:
         self.server = server.rstrip("/")
         self._ca_file = ca_file
+        self._client_cert = client_cert  # (certificate file, key file): a TLS client certificate
         self._insecure = insecure
         self._limit = limit
         self._init_session(self.server, self._tcp_connector, default_headers(token=token, user_agent=user_agent))
@@ -103,7 +105,16 @@ class HttpTransport(_AiohttpStreams):
     def _tcp_connector(self) -> aiohttp.BaseConnector:
         ssl_ctx: ssl.SSLContext | bool = True
         if self.server.startswith("https"):
-            ssl_ctx = False if self._insecure else ssl.create_default_context(cafile=self._ca_file)
+            if self._insecure:
+                ssl_ctx = ssl.create_default_context()
+                ssl_ctx.check_hostname = False
+                ssl_ctx.verify_mode = ssl.CERT_NONE
+                if self._client_cert is None:
+                    ssl_ctx = False
+            else:
+                ssl_ctx = ssl.create_default_context(cafile=self._ca_file)
+            if self._client_cert is not None and not isinstance(ssl_ctx, bool):
+                ssl_ctx.load_cert_chain(*self._client_cert)
         return aiohttp.TCPConnector(ssl=ssl_ctx, limit=self._limit)
 
     async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,

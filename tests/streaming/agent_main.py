@@ -19,9 +19,11 @@ import signal
 import sys
 from pathlib import Path
 
+from shoal.agent import nodecert
 from shoal.agent.drivers.base import LABEL_CONTAINER, LABEL_POD_NAME, LABEL_POD_NAMESPACE, Driver
 from shoal.agent.drivers.docker import DockerDriver
 from shoal.agent.tunnel import Resolver, TunnelClient
+from shoal.client import ApiClient
 from tests.streaming.localdriver import LocalDriver
 
 
@@ -66,8 +68,16 @@ async def main(args: argparse.Namespace) -> None:
         resolve = docker_resolver(docker)
     else:
         resolve = local_resolver(Path(args.root))
-    tunnel = TunnelClient(args.server, token=args.token, ca_file=args.ca, node_name=args.node.split(","),
-                          resolver=resolve)
+    # as the real agent: the join token buys this node its own certificate, which opens the tunnel
+    nodes = args.node.split(",")
+    bootstrap = ApiClient.http(args.server, token=args.token, ca_file=args.ca)
+    try:
+        cert = await nodecert.ensure(bootstrap, Path(args.root) / "credential",
+                                     nodecert.subject(nodes[0], simulated=len(nodes) > 1), args.ca)
+    finally:
+        await bootstrap.close()
+    client = ApiClient.http(args.server, ca_file=args.ca, client_cert=cert, user_agent="shoal-agent")
+    tunnel = TunnelClient(client, node_name=nodes, resolver=resolve)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -81,6 +91,7 @@ async def main(args: argparse.Namespace) -> None:
     await stopping
     up.cancel()
     await tunnel.stop()
+    await client.close()
     if docker is not None:
         await docker.engine.close()
 

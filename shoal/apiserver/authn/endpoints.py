@@ -30,7 +30,8 @@ from shoal.apiserver import errors
 from shoal.apiserver.auth import USER_KEY
 from shoal.apiserver.authn import serviceaccount as sa
 from shoal.apiserver.authn.chain import Authenticator
-from shoal.apiserver.authn.user import user_info
+from shoal.apiserver.authn.components import node_name
+from shoal.apiserver.authn.user import User, user_info
 
 GROUP = "authentication.k8s.io"
 API_VERSION = f"{GROUP}/v1"
@@ -70,6 +71,18 @@ def token_request_spec(spec: Any, name: str, default_audiences: tuple[str, ...])
     return {**spec, "audiences": audiences, "expirationSeconds": seconds, "boundObjectRef": ref}
 
 
+def node_token_refusal(user: User | None, ref: Any, bound: dict[str, Any] | None) -> str | None:
+    """NodeRestriction for a TokenRequest: a node asks only for tokens bound to a pod bound to it."""
+    node = node_name(user) if user is not None else None
+    if node is None:
+        return None
+    if not isinstance(ref, dict) or ref.get("kind") != "Pod" or bound is None:
+        return f'node "{node}" requested token not bound to a pod'
+    if ((bound.get("spec") or {}).get("nodeName") or "") != node:
+        return f'node "{node}" requested token bound to a pod scheduled on a different node'
+    return None
+
+
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=msgspec.json.encode(body), status=status, content_type="application/json")
 
@@ -97,6 +110,7 @@ class AuthnEndpoints:
             raise errors.not_found("serviceaccounts", name)
         spec = token_request_spec(body.get("spec"), name, self.tokens.audiences)
         bound: dict[str, str] | None = None
+        obj: dict[str, Any] | None = None
         ref = spec.get("boundObjectRef")
         if ref is not None:
             obj = await self.lookup(ref["kind"], ns, str(ref.get("name") or ""))
@@ -107,6 +121,9 @@ class AuthnEndpoints:
             spec["boundObjectRef"] = {**ref, "uid": uid}
         else:
             spec.pop("boundObjectRef")
+        refusal = node_token_refusal(request.get(USER_KEY), ref, obj)
+        if refusal is not None:  # NodeRestriction: a node's tokens are for its own pods
+            raise errors.forbidden_object("serviceaccounts", name, "", refusal)
         now = int(time.time())
         claims = sa.claims_for(issuer=self.tokens.issuer, namespace=ns, name=name,
                                uid=str(account["metadata"].get("uid") or ""), audiences=spec["audiences"], now=now,

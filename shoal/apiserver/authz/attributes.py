@@ -39,8 +39,22 @@ class Attributes:
     path: str = ""
 
 
-def request_attributes(user: User, method: str, path: str, watch: str = "") -> Attributes:
-    """The attributes of ``method path``; ``watch`` is the value of the ``watch`` query parameter."""
+def selected_name(field_selector: str) -> str:
+    """The name a field selector requires exactly (``metadata.name=x``, among other terms), else ""."""
+    for term in field_selector.split(","):
+        key, sep, value = term.partition("=")
+        if sep and key.strip() == "metadata.name" and not value.startswith("!"):
+            name = value.removeprefix("=").strip()
+            if name and "/" not in name and name not in (".", ".."):
+                return name
+    return ""
+
+
+def request_attributes(user: User, method: str, path: str, watch: str = "", field_selector: str = "") -> Attributes:
+    """The attributes of ``method path``; ``watch`` and ``field_selector`` are the query's parameters.
+
+    A list or watch whose field selector requires ``metadata.name`` names that object, as upstream's
+    RequestInfo does (so a role limited by resourceNames, or a node, may watch the one object)."""
     parts = [p for p in path.split("/") if p]
     if len(parts) >= 3 and parts[0] == "api":
         group, version, rest = "", parts[1], parts[2:]
@@ -65,6 +79,7 @@ def request_attributes(user: User, method: str, path: str, watch: str = "") -> A
     if not name:
         if verb == "get":
             verb = "watch" if watch.lower() in _TRUE else "list"
+            name = selected_name(field_selector) if field_selector else ""
         elif verb == "delete":
             verb = "deletecollection"
     elif verb == "get" and watch.lower() in _TRUE:

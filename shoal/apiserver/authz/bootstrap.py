@@ -45,6 +45,14 @@ class RbacBootstrap:
             await self._write(self.roles, want, defaults.reconcile_role)
         for want in defaults.cluster_role_bindings():
             await self._write(self.bindings, want, defaults.reconcile_binding)
+        for name in defaults.RETIRED_BINDINGS:
+            kv = await self.bindings.store.get(self.bindings.info.key(None, name))
+            if kv is not None and defaults.retire(rawobj.decode(kv.value)):
+                try:
+                    await self.bindings.delete(None, name)
+                except errors.ApiError as e:
+                    if e.code != 404:
+                        raise
 
     async def _write(self, resource: Resource, want: dict[str, Any], reconcile: Reconcile) -> None:
         name = str(want["metadata"]["name"])

@@ -193,11 +193,63 @@ _ROLES: dict[str, tuple[list[dict[str, Any]], str, str]] = {
         _r(_READ, "networking.k8s.io", "networkpolicies"),
         _r("list watch", "core", "endpoints"),
         _r("list watch", "discovery.k8s.io", "endpointslices"),
-        # its local volumes: grown and wiped by the node that holds them (their finalizer dropped)
+        # its local volumes: grown and wiped by the node that holds them (their finalizer dropped), the
+        # claim told when the file system has grown (its pod may be gone: the Node authorizer's graph has
+        # no path to it then)
         _r("get list watch patch update", "core", "persistentvolumes"),
+        _r("get", "core", "persistentvolumeclaims"),
+        _r("patch update", "core", "persistentvolumeclaims/status"),
         _u("get", "/shoal/v1/tunnel"),
         _u("post", "/shoal/v1/metrics"),  # its resource metrics (shoal.apiserver.metricsapi)
+        # the cluster's network settings (shoal.network.config) and ID (the kube-system namespace's uid)
+        _r("get", "core", "configmaps", "shoal-network"),
     ], "", ""),
+    # shoal runs every controller as one user, system:kube-controller-manager (upstream gives each its own
+    # service account with --use-service-account-credentials): this is the union of upstream's
+    # system:controller:* roles for the controllers shoal has
+    "system:shoal:controller-manager": ([
+        # generic-garbage-collector (get list watch patch update delete) and namespace-controller
+        # (deletecollection): every object of every group; resourcequota-controller lists everything
+        _r("delete deletecollection get list patch update watch", "*", "*"),
+        # what the controllers create: replicaset, replication, job, cronjob, daemon-set (pods/binding),
+        # statefulset, endpoint(slice), persistent-volume-binder and shoal's local provisioner, disruption,
+        # node (evictions), service-account, root-ca-cert-publisher
+        _r("create", "core", "pods pods/binding pods/eviction endpoints persistentvolumes persistentvolumeclaims "
+                             "configmaps secrets serviceaccounts services"),
+        _r("create", "apps", "replicasets controllerrevisions"),
+        _r("create", "batch", "jobs"),
+        _r("create", "discovery.k8s.io", "endpointslices"),
+        _EVENTS,
+        # certificate-controller: approves and signs for the signers csrsigning serves
+        _r("approve sign", "certificates.k8s.io", "signers",
+           "kubernetes.io/kube-apiserver-client kubernetes.io/kube-apiserver-client-kubelet "
+           "kubernetes.io/legacy-unknown"),
+    ], "", ""),
+    # shoal's ingress proxy (shoal.ingress): an ingress controller's service account upstream; it reads
+    # every Ingress and Gateway with their Services, endpoints and TLS Secrets, reports their status, and
+    # runs Rollouts (canary ReplicaSets, the stable Service's selector)
+    "system:shoal:ingress": ([
+        _r(_READ, "networking.k8s.io", "ingresses ingressclasses"),
+        _r("patch update", "networking.k8s.io", "ingresses/status"),
+        _r(_READ, "core", "services endpoints secrets nodes pods"),
+        _r(_READ, "gateway.networking.k8s.io", "gatewayclasses gateways httproutes"),
+        _r("patch update", "gateway.networking.k8s.io", "gatewayclasses/status gateways/status httproutes/status"),
+        _r(_READ + " patch update", "shoal.io", "rollouts rollouts/status"),
+        _r(_READ + " create delete patch update", "apps", "replicasets"),
+        _r("patch update", "core", "services"),
+        _EVENTS,
+    ], "", ""),
+    # TLS bootstrapping: what the node join token's user (system:bootstrappers) may do, as upstream's
+    "system:node-bootstrapper": ([_r("create get list watch", "certificates.k8s.io", "certificatesigningrequests")],
+                                 "", ""),
+    "system:certificates.k8s.io:certificatesigningrequests:nodeclient": (
+        [_r("create", "certificates.k8s.io", "certificatesigningrequests/nodeclient")], "", ""),
+    "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient": (
+        [_r("create", "certificates.k8s.io", "certificatesigningrequests/selfnodeclient")], "", ""),
+    # shoal's join endpoint, where a node exchanges the join token for its certificate (or renews it)
+    "system:shoal:node-join": ([_u("post", "/shoal/v1/node-join"),
+                                # the cluster's ID, which a joining node checks its data dir against
+                                _r("get", "core", "namespaces", "kube-system")], "", ""),
     "system:persistent-volume-provisioner": ([
         _r("create delete get list watch", "core", "persistentvolumes"),
         _r("get list update watch", "core", "persistentvolumeclaims"),
@@ -221,11 +273,42 @@ _BINDINGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "system:kube-scheduler": ("system:kube-scheduler", ("User:system:kube-scheduler",)),
     "system:volume-scheduler": ("system:volume-scheduler", ("User:system:kube-scheduler",)),
     "system:node": ("system:node", ()),
-    "system:shoal:node": ("system:node", ("Group:system:nodes",)),
     "system:shoal:node-agent": ("system:shoal:node-agent", ("Group:system:nodes",)),
     "system:node-proxier": ("system:node-proxier", ("User:system:kube-proxy",)),
+    "system:shoal:controller-manager": ("system:shoal:controller-manager", ("User:system:kube-controller-manager",)),
+    "system:shoal:ingress": ("system:shoal:ingress", ("User:system:shoal:ingress",)),
+    # the compatibility APIs act for callers they authorized themselves (shoal.apiserver.authn.components)
+    "system:shoal:compat-apis": ("cluster-admin", ("User:system:shoal:docker-api", "User:system:shoal:ecs-api")),
+    # kubeadm's names are kubeadm:kubelet-bootstrap, kubeadm:node-autoapprove-bootstrap and
+    # kubeadm:node-autoapprove-certificate-rotation
+    "system:shoal:node-bootstrapper": ("system:node-bootstrapper", ("Group:system:bootstrappers",)),
+    "system:shoal:node-autoapprove-bootstrap": ("system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+                                                ("Group:system:bootstrappers",)),
+    "system:shoal:node-autoapprove-certificate-rotation": (
+        "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", ("Group:system:nodes",)),
+    "system:shoal:node-join": ("system:shoal:node-join", ("Group:system:bootstrappers", "Group:system:nodes")),
+    # an agent simulating many nodes acts for all of them as one user (shoal.apiserver.authn.nodejoin)
+    "system:shoal:simulated-nodes": ("system:node", ("Group:system:shoal:simulated-nodes",)),
+    "system:shoal:simulated-nodes-agent": ("system:shoal:node-agent", ("Group:system:shoal:simulated-nodes",)),
     "system:kube-dns": ("system:kube-dns", ("ServiceAccount:kube-system:kube-dns",)),
 }
+
+
+def role_rules(name: str) -> list[dict[str, Any]]:
+    """The rules of the default ClusterRole ``name`` (a copy)."""
+    return copy.deepcopy(_ROLES[name][0])
+
+
+# defaults shoal once made and no longer wants: deleted at start unless an administrator set autoupdate "false".
+# system:shoal:node bound system:node to every node before the Node authorizer; as upstream, that role is now
+# the Node authorizer's to apply (bound to no one), so one node cannot read another's Secrets through RBAC
+RETIRED_BINDINGS = ("system:shoal:node",)
+
+
+def retire(live: dict[str, Any] | None) -> bool:
+    """Whether a retired default found in the store is to be deleted."""
+    return live is not None and _autoupdate(live) and \
+        ((live.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/bootstrapping") == "rbac-defaults"
 
 
 def _meta(name: str, labels: dict[str, str]) -> dict[str, Any]:

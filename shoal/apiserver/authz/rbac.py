@@ -50,8 +50,9 @@ def forbidden(resource: str, group: str, name: str, why: str) -> errors.ApiError
     return errors.ApiError(403, "Forbidden", message, details=details)
 
 
-def denied(a: Attributes) -> errors.ApiError:
-    """The 403 for a denied request."""
+def denied(a: Attributes, reason: str = "") -> errors.ApiError:
+    """The 403 for a denied request; ``reason``: an authorizer's why (the Node authorizer's), appended."""
+    why = f"{why_denied(a)}: {reason}" if reason else why_denied(a)
     if not a.resource_request:
-        return forbidden("", "", "", why_denied(a))
-    return forbidden(a.resource, a.group, a.name, why_denied(a))
+        return forbidden("", "", "", why)
+    return forbidden(a.resource, a.group, a.name, why)
