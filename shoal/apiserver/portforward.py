@@ -13,8 +13,9 @@ data stream is finished, and a failure is written on the error stream first,
 worded as the kubelet words it. Each stream is answered with a SYN_REPLY and
 its consumed bytes are returned as WINDOW_UPDATE (SPDY/3.1 flow control).
 
-The plain SPDY upgrade (kubectl's fallback) is refused with a 400 that says to
-use the WebSocket tunnel.
+kubectl's fallback, a plain ``Upgrade: SPDY/3.1`` request offering
+``X-Stream-Protocol-Version: portforward.k8s.io``, is answered with ``101`` and
+the same session runs over the raw connection (``shoal.apiserver.bytechannel``).
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from shoal.apiserver import errors, spdy
+from shoal.apiserver import bytechannel, errors, spdy
+from shoal.apiserver.bytechannel import ByteChannel
 from shoal.apiserver.tunnel import AgentTunnel, ServerStream, TunnelError
 
 log = logging.getLogger(__name__)
 
 PROTOCOL = "SPDY/3.1+portforward.k8s.io"
+STREAM_PROTOCOLS = ("portforward.k8s.io",)  # X-Stream-Protocol-Version of the plain SPDY upgrade
 
 
 @dataclass(slots=True)
@@ -56,24 +59,32 @@ def check_pod(pod: dict[str, Any]) -> None:
 
 async def pod_portforward(request: web.Request, *, pod: dict[str, Any], tunnel: AgentTunnel) -> web.StreamResponse:
     check_pod(pod)
+    if bytechannel.is_spdy_upgrade(request):
+        offers = bytechannel.offered(request)
+        refusal = spdy.handshake_error(offers, STREAM_PROTOCOLS)
+        if refusal is not None:
+            raise errors.ApiError(refusal[0], "BadRequest" if refusal[0] == 400 else "Forbidden", refusal[1])
+        resp, raw = await bytechannel.upgrade(request, spdy.negotiate(offers, STREAM_PROTOCOLS) or "")
+        await Session(raw, tunnel, pod).run()
+        return resp
     if request.headers.get("Upgrade", "").lower() != "websocket":
         raise errors.bad_request(
             f"unable to upgrade connection: port forwarding is served over a WebSocket with subprotocol {PROTOCOL} "
-            "(kubectl 1.30 or later)")
+            "or over SPDY/3.1")
     ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=16 * 1024 * 1024, autoping=True)
     ready = ws.can_prepare(request)
     if not ready.ok or ready.protocol != PROTOCOL:
         raise errors.bad_request(f"unable to upgrade connection: the client must offer subprotocol {PROTOCOL}")
     await ws.prepare(request)
-    await Session(ws, tunnel, pod).run()
+    await Session(bytechannel.WsChannel(ws), tunnel, pod).run()
     return ws
 
 
 class Session:
     """One kubectl port-forward connection: its SPDY streams and the tunnel streams behind them."""
 
-    def __init__(self, ws: web.WebSocketResponse, tunnel: AgentTunnel, pod: dict[str, Any]) -> None:
-        self.ws = ws
+    def __init__(self, channel: ByteChannel, tunnel: AgentTunnel, pod: dict[str, Any]) -> None:
+        self.ch = channel
         self.tunnel = tunnel
         self.pod = pod
         self.codec = spdy.HeaderCodec()
@@ -84,15 +95,13 @@ class Session:
 
     async def send(self, raw: bytes) -> None:
         async with self._lock:
-            if not self.ws.closed:
-                await self.ws.send_bytes(raw)
+            if not self.ch.closed:
+                await self.ch.send(raw)
 
     async def run(self) -> None:
         try:
-            async for msg in self.ws:
-                if msg.type != WSMsgType.BINARY:
-                    continue
-                for f in self.reader.feed(msg.data):
+            while (chunk := await self.ch.recv()) is not None:
+                for f in self.reader.feed(chunk):
                     if isinstance(f, spdy.Data):
                         await self._on_data(f)
                     else:
@@ -108,7 +117,7 @@ class Session:
                 if p.stream is not None:
                     await p.stream.close()
             with contextlib.suppress(Exception):
-                await self.ws.close()
+                await self.ch.close()
 
     async def _on_control(self, f: spdy.Control) -> None:
         if f.type == spdy.SYN_STREAM:
@@ -123,7 +132,7 @@ class Session:
             if p is not None:
                 await self._drop(p)
         elif f.type == spdy.GOAWAY:
-            await self.ws.close()
+            await self.ch.close()
         elif f.type == spdy.HEADERS and len(f.body) >= 4:
             self.codec.decode(f.body[4:])  # keeps the peer's compression context in step
 
