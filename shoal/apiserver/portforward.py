@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,9 +29,8 @@ from aiohttp import web
 
 from shoal.apiserver import bytechannel, errors, spdy
 from shoal.apiserver.bytechannel import ByteChannel
+from shoal.apiserver.spdyconn import SpdyConn
 from shoal.apiserver.tunnel import AgentTunnel, ServerStream, TunnelError
-
-log = logging.getLogger(__name__)
 
 PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 STREAM_PROTOCOLS = ("portforward.k8s.io",)  # X-Stream-Protocol-Version of the plain SPDY upgrade
@@ -80,36 +77,19 @@ async def pod_portforward(request: web.Request, *, pod: dict[str, Any], tunnel: 
     return ws
 
 
-class Session:
+class Session(SpdyConn):
     """One kubectl port-forward connection: its SPDY streams and the tunnel streams behind them."""
 
     def __init__(self, channel: ByteChannel, tunnel: AgentTunnel, pod: dict[str, Any]) -> None:
-        self.ch = channel
+        super().__init__(channel, f"port-forward to {pod['metadata']['name']}")
         self.tunnel = tunnel
         self.pod = pod
-        self.codec = spdy.HeaderCodec()
-        self.reader = spdy.FrameReader()
         self.pairs: dict[str, Pair] = {}
         self.by_sid: dict[int, Pair] = {}
-        self._lock = asyncio.Lock()
-
-    async def send(self, raw: bytes) -> None:
-        async with self._lock:
-            if not self.ch.closed:
-                await self.ch.send(raw)
 
     async def run(self) -> None:
         try:
-            while (chunk := await self.ch.recv()) is not None:
-                for f in self.reader.feed(chunk):
-                    if isinstance(f, spdy.Data):
-                        await self._on_data(f)
-                    else:
-                        await self._on_control(f)
-        except spdy.ProtocolError as e:
-            log.info("port-forward to %s: %s", self.pod["metadata"]["name"], e)
-        except (ConnectionError, RuntimeError):
-            pass
+            await self.serve_frames()
         finally:
             for p in list(self.pairs.values()):
                 if p.task is not None:
@@ -119,22 +99,13 @@ class Session:
             with contextlib.suppress(Exception):
                 await self.ch.close()
 
-    async def _on_control(self, f: spdy.Control) -> None:
-        if f.type == spdy.SYN_STREAM:
-            sid, block = spdy.syn_stream_id(f.body)
-            headers = self.codec.decode(block)
-            await self.send(spdy.syn_reply(sid, self.codec.encode({})))
-            self._open(sid, headers)
-        elif f.type == spdy.PING:
-            await self.send(spdy.control(spdy.PING, f.body))
-        elif f.type == spdy.RST_STREAM and len(f.body) >= 4:
-            p = self.by_sid.get(struct.unpack(">I", f.body[:4])[0] & 0x7FFFFFFF)
-            if p is not None:
-                await self._drop(p)
-        elif f.type == spdy.GOAWAY:
-            await self.ch.close()
-        elif f.type == spdy.HEADERS and len(f.body) >= 4:
-            self.codec.decode(f.body[4:])  # keeps the peer's compression context in step
+    async def on_stream(self, sid: int, headers: dict[str, list[str]]) -> None:
+        self._open(sid, headers)
+
+    async def on_reset(self, sid: int) -> None:
+        p = self.by_sid.get(sid)
+        if p is not None:
+            await self._drop(p)
 
     def _open(self, sid: int, headers: dict[str, list[str]]) -> None:
         kind = (headers.get("streamtype") or [""])[0]
@@ -154,7 +125,7 @@ class Session:
         if p.error_sid and p.data_sid and p.task is None:
             p.task = asyncio.create_task(self._forward(rid, p), name=f"portforward-{p.port}")
 
-    async def _on_data(self, f: spdy.Data) -> None:
+    async def on_data(self, f: spdy.Data) -> None:
         p = self.by_sid.get(f.stream)
         if p is None:
             await self.send(spdy.rst_stream(f.stream, spdy.RST_INVALID_STREAM))

@@ -34,6 +34,7 @@ from aiohttp import web
 
 from shoal.apiserver import bytechannel, errors, spdy
 from shoal.apiserver.bytechannel import ByteChannel
+from shoal.apiserver.spdyconn import SpdyConn
 from shoal.apiserver.streaming import STDERR, STDOUT, end_status
 from shoal.apiserver.tunnel import ServerStream, TunnelError
 
@@ -109,26 +110,19 @@ async def serve(request: web.Request, *, opts: dict[str, Any],
     return resp
 
 
-class ExecSession:
+class ExecSession(SpdyConn):
     """One exec or attach over SPDY: the client's streams, and the agent's stream they are relayed to."""
 
     def __init__(self, channel: ByteChannel, stream: ServerStream, opts: dict[str, Any], protocol: str) -> None:
-        self.ch = channel
+        super().__init__(channel, "exec over SPDY")
         self.stream = stream
         self.opts = opts
         self.protocol = protocol
         self.expected = expected_streams(opts, protocol)
-        self.codec = spdy.HeaderCodec()
-        self.reader = spdy.FrameReader()
         self.sids: dict[str, int] = {}
         self.kinds: dict[int, str] = {}
         self.ready = asyncio.Event()
         self._resize = b""
-        self._lock = asyncio.Lock()
-
-    async def send(self, raw: bytes) -> None:
-        async with self._lock:
-            await self.ch.send(raw)
 
     async def run(self) -> None:
         client = asyncio.create_task(self._from_client(), name="spdy-exec-client")
@@ -169,40 +163,21 @@ class ExecSession:
         await self.send(spdy.data(err, b"", spdy.FLAG_FIN))
 
     async def _from_client(self) -> None:
-        try:
-            while (chunk := await self.ch.recv()) is not None:
-                for f in self.reader.feed(chunk):
-                    if isinstance(f, spdy.Data):
-                        await self._on_data(f)
-                    else:
-                        await self._on_control(f)
-        except spdy.ProtocolError as e:
-            log.info("exec over SPDY: %s", e)
-        except (ConnectionError, RuntimeError):
-            pass
+        await self.serve_frames()
         # the client hung up: a process still running is stopped (as when a WebSocket closes)
         await self.stream.close()
 
-    async def _on_control(self, f: spdy.Control) -> None:
-        if f.type == spdy.SYN_STREAM:
-            sid, block = spdy.syn_stream_id(f.body)
-            kind = (self.codec.decode(block).get("streamtype") or [""])[0]
-            await self.send(spdy.syn_reply(sid, self.codec.encode({})))
-            if kind in self.expected and kind not in self.sids:
-                self.sids[kind] = sid
-                self.kinds[sid] = kind
-            else:
-                log.info("exec over SPDY: unexpected stream type %r", kind)
-            if self.expected <= self.sids.keys():
-                self.ready.set()
-        elif f.type == spdy.PING:
-            await self.send(spdy.control(spdy.PING, f.body))
-        elif f.type == spdy.GOAWAY:
-            await self.ch.close()
-        elif f.type == spdy.HEADERS and len(f.body) >= 4:
-            self.codec.decode(f.body[4:])  # keeps the peer's compression context in step
+    async def on_stream(self, sid: int, headers: dict[str, list[str]]) -> None:
+        kind = (headers.get("streamtype") or [""])[0]
+        if kind in self.expected and kind not in self.sids:
+            self.sids[kind] = sid
+            self.kinds[sid] = kind
+        else:
+            log.info("exec over SPDY: unexpected stream type %r", kind)
+        if self.expected <= self.sids.keys():
+            self.ready.set()
 
-    async def _on_data(self, f: spdy.Data) -> None:
+    async def on_data(self, f: spdy.Data) -> None:
         kind = self.kinds.get(f.stream)
         if f.data:
             await self.send(spdy.window_update(f.stream, len(f.data)))

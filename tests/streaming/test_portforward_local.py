@@ -75,22 +75,26 @@ def talk(port: int, text: bytes) -> bytes:
     return out
 
 
+def check_relay(local: int) -> None:
+    """Through a forwarded echo port: a line, ~330 KB (past any window), five connections at once."""
+    assert talk(local, b"hello\n") == b"echo: hello\n"
+    big = b"".join(b"line %06d " % i + b"x" * 100 + b"\n" for i in range(3000))
+    assert talk(local, big) == b"".join(b"echo: " + ln + b"\n" for ln in big.splitlines())
+    outs: list[bytes] = []
+    threads = [threading.Thread(target=lambda i=i: outs.append(talk(local, b"n%d\n" % i))) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert sorted(outs) == sorted(b"echo: n%d\n" % i for i in range(5))
+
+
 def test_port_forward_relays_both_ways(server: RunningServer, make_pod: PodMaker, echo: int) -> None:
     pod = pod_at_loopback(server, make_pod)
     local = free_port()
     p = start_forward(server, pod, f"{local}:{echo}")
     try:
-        assert talk(local, b"hello\n") == b"echo: hello\n"
-        big = b"".join(b"line %06d " % i + b"x" * 100 + b"\n" for i in range(3000))  # ~330 KB, past any window
-        assert talk(local, big) == b"".join(b"echo: " + ln + b"\n" for ln in big.splitlines())
-        # connections at once
-        outs: list[bytes] = []
-        threads = [threading.Thread(target=lambda i=i: outs.append(talk(local, b"n%d\n" % i))) for i in range(5)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(20)
-        assert sorted(outs) == sorted(b"echo: n%d\n" % i for i in range(5))
+        check_relay(local)
     finally:
         p.terminate()
         p.wait(10)

@@ -11,13 +11,12 @@ import os
 import pty
 import socket
 import subprocess
-import threading
 import time
 
 from tests.server_fixture import RunningServer, free_port
 from tests.streaming.conftest import PodMaker
 from tests.streaming.test_kubectl_local import _read_until
-from tests.streaming.test_portforward_local import echo, pod_at_loopback, talk
+from tests.streaming.test_portforward_local import check_relay, echo, pod_at_loopback
 
 __all__ = ["echo"]  # the fixture, used by name
 
@@ -96,16 +95,7 @@ def test_port_forward_over_spdy_relays_both_ways(server: RunningServer, make_pod
         assert p.stdout is not None
         line = p.stdout.readline()
         assert line.startswith("Forwarding from 127.0.0.1:"), line
-        assert talk(local, b"hello\n") == b"echo: hello\n"
-        big = b"".join(b"line %06d " % i + b"x" * 100 + b"\n" for i in range(3000))  # ~330 KB
-        assert talk(local, big) == b"".join(b"echo: " + ln + b"\n" for ln in big.splitlines())
-        outs: list[bytes] = []
-        threads = [threading.Thread(target=lambda i=i: outs.append(talk(local, b"n%d\n" % i))) for i in range(5)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(20)
-        assert sorted(outs) == sorted(b"echo: n%d\n" % i for i in range(5))
+        check_relay(local)
     finally:
         p.terminate()
         _, err = p.communicate(timeout=10)
