@@ -3,16 +3,21 @@
 ``X-Stream-Protocol-Version`` offers, answered with ``101`` and SPDY frames on the raw connection.
 Through a real ``shoal server`` and the agent tunnel to a stand-in agent that runs host processes and
 connects to loopback ports. Checked: exec's stdout, stderr, exit code and stdin (past any window), a TTY,
-attach, port-forward both ways, and the handshake's refusals."""
+port-forward both ways, the handshake's refusals, and by a hand-written SPDY client the v2/v3/v4 error streams."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import socket
+import ssl
+import struct
 import subprocess
 import time
+from urllib.parse import urlsplit
 
+from shoal.apiserver import spdy
 from tests.server_fixture import RunningServer, free_port
 from tests.streaming.conftest import PodMaker
 from tests.streaming.test_kubectl_local import _read_until
@@ -48,6 +53,8 @@ def test_exec_over_spdy_stdin(server: RunningServer, make_pod: PodMaker) -> None
     assert p.stdout == text
     p = server.kubectl("exec", "-i", pod, "--", "wc", "-l", input="a\nb\n", env=NO_WS)
     assert p.stdout.strip() == "2"
+    p = server.kubectl("exec", pod, "--", "sh", "-c", "yes 0123456789abcdef | head -c 4000000", env=NO_WS)
+    assert p.stdout == ("0123456789abcdef\n" * 250_000)[:4_000_000]  # output far past any window
 
 
 def test_exec_over_spdy_refusals_are_still_statuses(server: RunningServer, make_pod: PodMaker) -> None:
@@ -124,3 +131,56 @@ def test_port_forward_over_spdy_to_a_closed_port(server: RunningServer, make_pod
     finally:
         p.terminate()
         p.wait(10)
+
+
+def _raw_exec(server: RunningServer, pod: str, query: str, protocol: str, stdin: bytes | None) -> dict[str, bytes]:
+    """A minimal SPDY client: the upgrade by hand, one stream per standard stream, everything read to the end."""
+    u = urlsplit(server.url)
+    ctx = ssl.create_default_context(cafile=server.ca)
+    raw = socket.create_connection((u.hostname, u.port), timeout=10)
+    c = ctx.wrap_socket(raw, server_hostname=u.hostname)
+    with c:
+        c.sendall((f"POST /api/v1/namespaces/default/pods/{pod}/exec?{query} HTTP/1.1\r\nHost: {u.netloc}\r\n"
+                   f"Authorization: Bearer {server.token}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                   f"X-Stream-Protocol-Version: {protocol}\r\nContent-Length: 0\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += c.recv(1)
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        assert f"x-stream-protocol-version: {protocol}".encode() in head.lower(), head
+        codec, reader = spdy.HeaderCodec(), spdy.FrameReader()
+        kinds = ["error", "stdout", "stderr"] + (["stdin"] if stdin is not None else [])
+        sids = {k: 1 + 2 * i for i, k in enumerate(kinds)}
+        for k, sid in sids.items():
+            c.sendall(spdy.control(spdy.SYN_STREAM, struct.pack(">IIH", sid, 0, 0) + codec.encode({"streamType": k})))
+        if stdin is not None:
+            c.sendall(spdy.data(sids["stdin"], stdin) + spdy.data(sids["stdin"], b"", spdy.FLAG_FIN))
+        out: dict[int, bytes] = {sid: b"" for sid in sids.values()}
+        ended: set[int] = set()
+        replies = 0
+        while ended != {sids["error"], sids["stdout"], sids["stderr"]}:
+            chunk = c.recv(65536)
+            assert chunk, (out, ended)
+            for f in reader.feed(chunk):
+                if isinstance(f, spdy.Data):
+                    out[f.stream] += f.data
+                    if f.flags & spdy.FLAG_FIN:
+                        ended.add(f.stream)
+                elif f.type == spdy.SYN_REPLY:
+                    replies += 1
+        assert replies == len(kinds)
+    return {k: out[sid] for k, sid in sids.items()}
+
+
+def test_exec_over_spdy_v3_by_hand(server: RunningServer, make_pod: PodMaker) -> None:
+    """v3 (and v2) carry only a failure's message on the error stream; stdin's FIN ends the process's input."""
+    pod = make_pod()
+    q = "command=sh&command=-c&command=cat%3B+echo+e+%3E%262%3B+exit+2&stdin=true&stdout=true&stderr=true"
+    got = _raw_exec(server, pod, q, "v3.channel.k8s.io", b"typed\n")
+    assert got["stdout"] == b"typed\n" and got["stderr"] == b"e\n"
+    assert got["error"].startswith(b"command terminated with non-zero exit code"), got
+    got = _raw_exec(server, pod, "command=true&stdout=true&stderr=true", "v2.channel.k8s.io", None)
+    assert got == {"error": b"", "stdout": b"", "stderr": b""}
+    got = _raw_exec(server, pod, "command=sh&command=-c&command=exit+7&stdout=true&stderr=true",
+                    "v4.channel.k8s.io", None)
+    assert json.loads(got["error"])["details"]["causes"] == [{"reason": "ExitCode", "message": "7"}]
