@@ -27,6 +27,7 @@ bench: setup
 	$(PY) bench/controllers_bench.py $(ARGS)
 	$(PY) bench/agent_bench.py $(ARGS)
 	$(PY) bench/network_bench.py $(ARGS)
+	$(PY) bench/overlay_bench.py $(ARGS)
 	$(PY) bench/netpol_bench.py $(ARGS)
 	$(PY) bench/volumes_bench.py $(ARGS)
 	$(PY) bench/crd_bench.py $(ARGS)
@@ -42,6 +43,7 @@ bench: setup
 	$(PY) bench/ha_bench.py $(ARGS)
 	$(PY) bench/audit_bench.py
 	$(PY) bench/webhook_bench.py $(ARGS)
+	$(PY) bench/metrics_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -8,7 +8,10 @@ lives here: graceful deletion, the active deadline, the sandbox, init
 containers one at a time and in order, restart policies, CrashLoopBackOff
 back-off (doubling from ``base`` to ``cap``, reset after a long run; a pod's
 ``shoal.io/restart-backoff`` annotation sets its own base, factor and cap;
-``shoal.io/ulimits`` is read here too, for the runtime), and
+``shoal.io/ulimits`` is read here too, for the runtime), the start order a
+pod's ``shoal.io/start-after`` annotation asks for (a container's first start
+waits until the containers it names have started or are ready; one whose
+dependency can no longer get there is never started, and says why), and
 restarts after a failed liveness or startup probe, the pod's volumes (set up
 before the sandbox and the containers, on every pass, since ConfigMap and
 downward-API files follow their sources; torn down only once the containers
@@ -85,6 +88,7 @@ class ProbeResults:
     liveness: bool | None = None
     startup: bool | None = None
     startup_gave_up: bool = False
+    readiness: bool | None = None
 
 
 # ---- actions --------------------------------------------------------------------------------------
@@ -152,6 +156,17 @@ class WaitBackoff:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitDependency:
+    """``name`` may not start yet (``shoal.io/start-after``): ``message`` says for what; ``final`` when its
+    dependency can no longer be met (it exited and will not be restarted), so it will never start."""
+
+    name: str
+    dependency: str
+    message: str
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class WatchProbes:
     """Run this instance's probes (a no-op when they already run)."""
 
@@ -185,7 +200,7 @@ class ReportStatus:
 
 
 Action = (KillPod | DeletePod | FailPod | RemoveContainer | CreateSandbox | StartContainer | StartCreated
-          | WaitBackoff | WatchProbes | KillContainer | SetUpVolumes | TearDownVolumes | ReportStatus)
+          | WaitBackoff | WaitDependency | WatchProbes | KillContainer | SetUpVolumes | TearDownVolumes | ReportStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +213,10 @@ class PodPlan:
 # ---- the planner ----------------------------------------------------------------------------------
 def plan_pod_actions(pod: views.Pod, containers: list[ContainerStatus], state: PodState, now: Instant, *,
                      probes: Mapping[str, ProbeResults] | None = None,
-                     backoff: BackoffPolicy = BackoffPolicy()) -> PodPlan:
-    """The actions that move the runtime toward ``pod``; ``probes`` is keyed by container id."""
+                     backoff: BackoffPolicy = BackoffPolicy(),
+                     start_after: Mapping[str, tuple[podhints.Dependency, ...]] | None = None) -> PodPlan:
+    """The actions that move the runtime toward ``pod``; ``probes`` is keyed by container id, ``start_after``
+    is the pod's start order (``pod_start_after``)."""
     if views.is_terminating(pod):
         grace = float(views.meta(pod).get("deletionGracePeriodSeconds") or 0)  # the whole period, as the kubelet
         teardown = (TearDownVolumes(),) if views.spec(pod).get("volumes") else ()
@@ -214,7 +231,7 @@ def plan_pod_actions(pod: views.Pod, containers: list[ContainerStatus], state: P
     sandbox = _plan_sandbox(containers, actions)
     by_name = latest_instances(containers)
     if _plan_init(pod, by_name, state, now, backoff, actions):
-        _plan_apps(pod, by_name, state, now, backoff, probes or {}, actions)
+        _plan_apps(pod, by_name, state, now, backoff, probes or {}, actions, start_after or {})
         _plan_ephemeral(pod, by_name, actions)
     actions.append(ReportStatus())
     return PodPlan(tuple(actions), sandbox, _deadline_requeue(pod, state, now))
@@ -280,12 +297,16 @@ def _plan_init(pod: views.Pod, by_name: dict[str, ContainerStatus], state: PodSt
 
 
 def _plan_apps(pod: views.Pod, by_name: dict[str, ContainerStatus], state: PodState, now: Instant,
-               backoff: BackoffPolicy, probes: Mapping[str, ProbeResults], actions: list[Action]) -> None:
+               backoff: BackoffPolicy, probes: Mapping[str, ProbeResults], actions: list[Action],
+               start_after: Mapping[str, tuple[podhints.Dependency, ...]]) -> None:
     policy = views.restart_policy(pod)
+    held = _held(pod, by_name, state, probes, start_after) if start_after else {}
     for c in views.containers(pod):
         name = str(c["name"])
         cur = by_name.get(name)
-        if cur is None:
+        if cur is None and name in held:
+            actions.append(held[name])
+        elif cur is None:
             actions.append(StartContainer(name, "container", 0))
         elif cur.state == "running":
             if c.get("livenessProbe") or c.get("readinessProbe") or c.get("startupProbe"):
@@ -299,6 +320,79 @@ def _plan_apps(pod: views.Pod, by_name: dict[str, ContainerStatus], state: PodSt
                 actions.append(_restart(name, "container", cur, state, now, backoff))
         elif cur.state == "created":
             actions.append(StartCreated(name, cur.id))
+
+
+def _held(pod: views.Pod, by_name: Mapping[str, ContainerStatus], state: PodState,
+          probes: Mapping[str, ProbeResults],
+          start_after: Mapping[str, tuple[podhints.Dependency, ...]]) -> dict[str, WaitDependency]:
+    """The containers not yet created that must not start this pass, and why. Only a first start waits:
+    a restart (or a start after a new sandbox) follows at once, as ECS restarts no container of a task."""
+    policy = views.restart_policy(pod)
+    specs = {str(c["name"]): c for c in views.containers(pod)}
+    out: dict[str, WaitDependency] = {}
+    never: set[str] = set()  # containers that will never start (a dependency failed, transitively)
+
+    def verdict(name: str) -> WaitDependency | None:
+        for dep in start_after.get(name, ()):
+            what = "healthy" if dep.condition == "HEALTHY" else "started"
+            cur = by_name.get(dep.container)
+            if cur is None:
+                if dep.container in never:
+                    return WaitDependency(name, dep.container, f"container {dep.container} will not start, "
+                                          f"so {name} will not start", final=True)
+                return WaitDependency(name, dep.container, f"waiting for container {dep.container} to be {what}")
+            failed = cur.id in state.start_errors
+            if cur.state == "running" and (dep.condition == "START" or _ready(specs.get(dep.container, {}), cur, probes)):
+                continue
+            if cur.state == "exited" and dep.condition == "START" and cur.started_at and not failed:
+                continue  # it did start
+            if cur.state == "exited" or failed:
+                ok = cur.exit_code == 0 and not failed
+                if policy == "Always" or (policy == "OnFailure" and not ok):
+                    return WaitDependency(name, dep.container, f"waiting for container {dep.container} "
+                                          f"to be {what} (it exited and will be restarted)")
+                why = "failed to start" if failed else f"exited with code {cur.exit_code}"
+                if dep.condition == "HEALTHY":
+                    why += " before it was healthy"
+                return WaitDependency(name, dep.container, f"container {dep.container} {why} and will not be "
+                                      f"restarted, so {name} will not start", final=True)
+            return WaitDependency(name, dep.container, f"waiting for container {dep.container} to be {what}")
+        return None
+
+    for name in _dependency_order(start_after, specs):
+        if name in by_name:
+            continue
+        v = verdict(name)
+        if v is not None:
+            out[name] = v
+            if v.final:
+                never.add(name)
+    return out
+
+
+def _dependency_order(start_after: Mapping[str, tuple[podhints.Dependency, ...]],
+                      specs: Mapping[str, Any]) -> list[str]:
+    """The pod's containers, each after those it waits for (the annotation is acyclic: parsed so)."""
+    done: list[str] = []
+
+    def visit(n: str) -> None:
+        if n in done:
+            return
+        for d in start_after.get(n, ()):
+            visit(d.container)
+        done.append(n)
+
+    for n in specs:
+        visit(n)
+    return done
+
+
+def _ready(spec: Mapping[str, Any], cur: ContainerStatus, probes: Mapping[str, ProbeResults]) -> bool:
+    """A running instance is ready as the pod status says: started (its startup probe passed, if any) and
+    its readiness probe passing (if it has one)."""
+    r = probes.get(cur.id) or ProbeResults()
+    started = r.startup is True if spec.get("startupProbe") else True
+    return started and (r.readiness is True if spec.get("readinessProbe") else True)
 
 
 def _plan_ephemeral(pod: views.Pod, by_name: dict[str, ContainerStatus], actions: list[Action]) -> None:
@@ -369,6 +463,24 @@ def pod_backoff(pod: views.Pod, default: BackoffPolicy) -> tuple[BackoffPolicy, 
     except podhints.HintError as e:
         return default, str(e)
     return BackoffPolicy(base=b.base, cap=b.cap, factor=b.factor), None
+
+
+def pod_start_after(pod: views.Pod) -> tuple[dict[str, tuple[podhints.Dependency, ...]], str | None]:
+    """The start order the pod's ``shoal.io/start-after`` annotation asks for; when it does not parse or
+    names a container that is not one of the pod's (app) containers, none and why (for an event)."""
+    text = (views.meta(pod).get("annotations") or {}).get(podhints.START_AFTER)
+    if text is None:
+        return {}, None
+    try:
+        graph = podhints.parse_start_after(text)
+    except podhints.HintError as e:
+        return {}, str(e)
+    names = {str(c.get("name")) for c in views.containers(pod)}
+    named = set(graph) | {d.container for deps in graph.values() for d in deps}
+    unknown = sorted(named - names)
+    if unknown:
+        return {}, f"{podhints.START_AFTER}: {', '.join(unknown)} is not one of the pod's containers"
+    return graph, None
 
 
 def stale_attempts(containers: list[ContainerStatus]) -> list[str]:

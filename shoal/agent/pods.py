@@ -65,11 +65,13 @@ from shoal.agent.podplan import (
     StartCreated,
     TearDownVolumes,
     WaitBackoff,
+    WaitDependency,
     WatchProbes,
     container_ulimits,
     next_backoff,
     plan_pod_actions,
     pod_backoff,
+    pod_start_after,
     stale_attempts,
 )
 from shoal.agent.probes import ProbeManager
@@ -77,7 +79,13 @@ from shoal.agent.status import ContainerView, build_status, same_status
 from shoal.agent.volumes.manager import VolumeManager
 from shoal.agent.volumes.plan import MountError, eviction_message, over_limit
 from shoal.api import views
-from shoal.api.podhints import RESTART_BACKOFF, ULIMITS
+from shoal.api.podhints import (
+    DEPENDENCY_FAILED,
+    RESTART_BACKOFF,
+    START_AFTER,
+    ULIMITS,
+    WAITING_FOR_DEPENDENCY,
+)
 from shoal.api.quantity import InvalidQuantity, int_value, milli_value
 from shoal.client import ApiClient, ApiException
 from shoal.client.events import EventRecorder
@@ -86,6 +94,7 @@ from shoal.network.svcenv import service_env
 log = logging.getLogger(__name__)
 
 SIM_PREFIX = "sim.shoal.io/"
+DEPENDENCY_RECHECK = 0.5  # a held container's next look when no probe flip or container change comes first
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,8 +246,12 @@ class PodWorker:
         if problem is not None and RESTART_BACKOFF not in ps.warned:
             ps.warned.add(RESTART_BACKOFF)
             self.event(pod, "Warning", "InvalidAnnotation", f"{problem}; using the node's default back-off")
+        start_after, problem = pod_start_after(pod)
+        if problem is not None and START_AFTER not in ps.warned:
+            ps.warned.add(START_AFTER)
+            self.event(pod, "Warning", "InvalidAnnotation", f"{problem}; starting the containers without waiting")
         plan = plan_pod_actions(pod, containers, ps, now, probes=self._probe_results(uid, containers),
-                                backoff=backoff)
+                                backoff=backoff, start_after=start_after)
         await self.execute(pod, containers, ps, plan)
 
     def _probe_results(self, uid: str, containers: list[ContainerStatus]) -> dict[str, ProbeResults]:
@@ -247,8 +260,9 @@ class PodWorker:
             if c.state == "running" and c.role != "sandbox":
                 live = self.probes.result(uid, c.name, c.id, "livenessProbe")
                 startup = self.probes.result(uid, c.name, c.id, "startupProbe")
-                if live is not None or startup is not None:
-                    out[c.id] = ProbeResults(live, startup, self.probes.startup_failed(uid, c.name, c.id))
+                ready = self.probes.result(uid, c.name, c.id, "readinessProbe")
+                if live is not None or startup is not None or ready is not None:
+                    out[c.id] = ProbeResults(live, startup, self.probes.startup_failed(uid, c.name, c.id), ready)
         return out
 
     async def execute(self, pod: views.Pod, containers: list[ContainerStatus], ps: PodState, plan: PodPlan) -> None:
@@ -304,6 +318,13 @@ class PodWorker:
                                     f"pod={who}")
                 self.event(pod, "Warning", "BackOff", f"Back-off restarting failed container {name} in pod {who}")
                 self.requeue(self.keys_by_uid[uid], left + 0.01)
+            case WaitDependency(name=name, message=message, final=final):
+                reason = DEPENDENCY_FAILED if final else WAITING_FOR_DEPENDENCY
+                if ps.waiting.get(name) != (reason, message) and final:
+                    self.event(pod, "Warning", DEPENDENCY_FAILED, message)
+                ps.waiting[name] = (reason, message)
+                if not final:  # probe flips requeue at once; a dependency's start or exit does not
+                    self.requeue(self.keys_by_uid[uid], DEPENDENCY_RECHECK)
             case WatchProbes(name=name, container_id=cid):
                 self.probes.ensure(uid, self._spec_of(pod, name, "container"), cid, pod_ip)
             case KillContainer(name=name, container_id=cid, probe=which, grace=grace):

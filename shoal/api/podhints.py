@@ -1,4 +1,4 @@
-"""Pod annotations shoal's node agent honours where the pod spec has no field: restart back-off and ulimits.
+"""Pod annotations shoal's node agent honours where the pod spec has no field: restart back-off, ulimits, start order.
 
 Marathon apps and ECS task definitions carry settings Kubernetes never
 modelled: Marathon's per-app launch back-off (``backoffSeconds``,
@@ -16,6 +16,12 @@ the syntax stays short enough to write by hand with kubectl:
   to soft; ``unlimited`` or ``-1`` is no limit). One annotation rather than one
   per container: a key's name part is limited to 63 characters, and
   ``ulimits.`` plus a 63-character container name would not fit.
+- ``shoal.io/start-after: "web=db:HEALTHY,sidecar=db:START"``: a container's
+  first start waits for another app container of the pod to have started
+  (``START``) or to be ready by its readiness probe (``HEALTHY``; ECS's
+  ``dependsOn``). A container may be named several times
+  (``web=db:HEALTHY,web=cache:START``: both); a cycle is refused, since it
+  would start nothing.
 
 The parsers are pure and raise ``HintError`` with a sentence a user can act on;
 the agent then falls back to its default and says so in an event.
@@ -30,6 +36,11 @@ from dataclasses import dataclass
 
 RESTART_BACKOFF = "shoal.io/restart-backoff"
 ULIMITS = "shoal.io/ulimits"
+START_AFTER = "shoal.io/start-after"
+START_CONDITIONS = ("START", "HEALTHY")
+# the waiting reasons of a container the agent holds: for now, and for good (its dependency exited first)
+WAITING_FOR_DEPENDENCY = "WaitingForDependency"
+DEPENDENCY_FAILED = "DependencyFailed"
 
 # the names Docker's engine (and ECS) accept for HostConfig.Ulimits
 ULIMIT_NAMES = frozenset({"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
@@ -57,6 +68,14 @@ class Ulimit:
     name: str
     soft: int  # UNLIMITED for no limit
     hard: int
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """Start only once ``container`` has started (``START``) or is ready (``HEALTHY``)."""
+
+    container: str
+    condition: str  # one of START_CONDITIONS
 
 
 # --- restart back-off ------------------------------------------------------------------------------
@@ -146,3 +165,49 @@ def format_ulimits(by_container: Mapping[str, Sequence[Ulimit]]) -> str:
 
 def _lim(x: int) -> str:
     return "unlimited" if x == UNLIMITED else str(x)
+
+
+# --- start order -----------------------------------------------------------------------------------
+def parse_start_after(text: str) -> dict[str, tuple[Dependency, ...]]:
+    """``"web=db:HEALTHY,sidecar=db:START"`` -> {container: dependencies}; no self-dependency, no cycle."""
+    out: dict[str, dict[str, Dependency]] = {}
+    for item in (i.strip() for i in str(text).split(",")):
+        if not item:
+            continue
+        name, sep, rest = item.partition("=")
+        target, sep2, cond = rest.partition(":")
+        name, target, cond = name.strip(), target.strip(), cond.strip().upper()
+        if not sep or not sep2 or not _CONTAINER.match(name) or not _CONTAINER.match(target):
+            raise HintError(f"{START_AFTER}: expected '<container>=<dependency>:START|HEALTHY', got {item!r}")
+        if cond not in START_CONDITIONS:
+            raise HintError(f"{START_AFTER}: the condition in {item!r} must be START or HEALTHY")
+        if name == target:
+            raise HintError(f"{START_AFTER}: container {name!r} cannot wait for itself")
+        deps = out.setdefault(name, {})
+        if target in deps and deps[target].condition != cond:
+            raise HintError(f"{START_AFTER}: container {name!r} waits for {target!r} with two conditions")
+        deps[target] = Dependency(target, cond)
+    graph = {n: tuple(d.values()) for n, d in out.items()}
+    _refuse_cycle(graph)
+    return graph
+
+
+def _refuse_cycle(graph: Mapping[str, Sequence[Dependency]]) -> None:
+    done: set[str] = set()
+
+    def visit(n: str, path: tuple[str, ...]) -> None:
+        if n in path:
+            cycle = " -> ".join((*path[path.index(n):], n))
+            raise HintError(f"{START_AFTER}: the containers wait for each other ({cycle}), so none would start")
+        if n in done:
+            return
+        for d in graph.get(n, ()):
+            visit(d.container, (*path, n))
+        done.add(n)
+
+    for n in graph:
+        visit(n, ())
+
+
+def format_start_after(graph: Mapping[str, Sequence[Dependency]]) -> str:
+    return ",".join(f"{n}={d.container}:{d.condition}" for n, deps in graph.items() for d in deps)

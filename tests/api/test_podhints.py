@@ -6,12 +6,15 @@ import pytest
 
 from shoal.api.podhints import (
     UNLIMITED,
+    Dependency,
     HintError,
     RestartBackoff,
     Ulimit,
     format_restart_backoff,
+    format_start_after,
     format_ulimits,
     parse_restart_backoff,
+    parse_start_after,
     parse_ulimits,
 )
 
@@ -75,4 +78,35 @@ def test_ulimits_parse(text: str, expected: dict[str, tuple[Ulimit, ...]]) -> No
 def test_ulimits_refused(text: str, needle: str) -> None:
     with pytest.raises(HintError, match="shoal.io/ulimits") as e:
         parse_ulimits(text)
+    assert needle in str(e.value)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("web=db:HEALTHY,sidecar=db:START",
+     {"web": (Dependency("db", "HEALTHY"),), "sidecar": (Dependency("db", "START"),)}),
+    (" web = db : healthy , web=cache:START ,", {"web": (Dependency("db", "HEALTHY"), Dependency("cache", "START"))}),
+    ("web=db:START,web=db:START", {"web": (Dependency("db", "START"),)}),  # said twice alike: once
+    ("a=b:START,b=c:HEALTHY,a=c:START", {"a": (Dependency("b", "START"), Dependency("c", "START")),
+                                         "b": (Dependency("c", "HEALTHY"),)}),
+    ("", {}),
+])
+def test_start_after_parses(text: str, expected: dict[str, tuple[Dependency, ...]]) -> None:
+    assert parse_start_after(text) == expected
+    assert parse_start_after(format_start_after(expected)) == expected
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("web", "expected '<container>=<dependency>:START|HEALTHY'"),
+    ("web=db", "expected '<container>=<dependency>:START|HEALTHY'"),
+    ("Web=db:START", "expected '<container>=<dependency>:START|HEALTHY'"),
+    ("web=:START", "expected '<container>=<dependency>:START|HEALTHY'"),
+    ("web=db:COMPLETE", "must be START or HEALTHY"),
+    ("web=web:START", "cannot wait for itself"),
+    ("web=db:START,web=db:HEALTHY", "with two conditions"),
+    ("a=b:START,b=a:HEALTHY", "(a -> b -> a)"),
+    ("a=b:START,b=c:START,c=a:START", "(a -> b -> c -> a)"),
+])
+def test_start_after_refused(text: str, needle: str) -> None:
+    with pytest.raises(HintError, match="shoal.io/start-after") as e:
+        parse_start_after(text)
     assert needle in str(e.value)

@@ -355,6 +355,66 @@ def test_run_task_essential_exit_and_stop_task(cluster: Cluster) -> None:
     assert "(InvalidParameterException)" in error_of(bad)
 
 
+def test_depends_on_healthy_starts_the_dependent_once_its_dependency_is_healthy(cluster: Cluster) -> None:
+    c = cluster
+    hc = {"command": ["CMD-SHELL", "pg_isready"], "interval": 5, "startPeriod": 3}  # first checked 3 s in
+    c.j("register-task-definition", "--cli-input-json", c.file("ordered.json", {
+        "family": "ordered", "containerDefinitions": [
+            {"name": "web", "image": "nginx", "memory": 64,
+             "dependsOn": [{"containerName": "db", "condition": "HEALTHY"},
+                           {"containerName": "log_router", "condition": "START"}]},
+            {"name": "db", "image": "postgres", "memory": 64, "healthCheck": hc},
+            {"name": "log_router", "image": "fluent-bit", "memory": 32, "essential": False}]}))
+    arn = c.j("run-task", "--task-definition", "ordered")["tasks"][0]["taskArn"]
+    pod = c.kj("get", "pods", "-l", "ecs.shoal.io/standalone=true,ecs.shoal.io/family=ordered")["items"][0]
+    assert pod["metadata"]["annotations"]["shoal.io/start-after"] == "web=db:HEALTHY,web=log-router:START"
+    name = pod["metadata"]["name"]
+
+    def running(p: Any) -> dict[str, str]:
+        return {s["name"]: s["state"]["running"]["startedAt"] for s in p["status"].get("containerStatuses") or []
+                if "running" in s["state"]}
+
+    pod = wait_for("web running", lambda: (p := c.kj("get", "pod", name)) and "web" in running(p) and p)
+    started = {n: time.mktime(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ")) for n, t in running(pod).items()}
+    assert started["web"] - started["db"] >= 3, started  # not before db's first health check passed
+    assert started["log-router"] - started["db"] <= 1, started  # no dependency: at once
+    task = wait_for("RUNNING", lambda: (t := c.j("describe-tasks", "--tasks", arn)["tasks"][0])
+                    ["lastStatus"] == "RUNNING" and t)
+    assert {x["name"]: x["lastStatus"] for x in task["containers"]} == {
+        "web": "RUNNING", "db": "RUNNING", "log_router": "RUNNING"}
+    c.j("stop-task", "--task", arn)
+
+
+def test_an_essential_container_held_for_good_stops_the_task(cluster: Cluster) -> None:
+    c = cluster
+    hc = {"command": ["CMD", "pg_isready"], "interval": 5}
+    c.j("register-task-definition", "--cli-input-json", c.file("held.json", {
+        "family": "held", "containerDefinitions": [
+            {"name": "web", "image": "nginx", "memory": 64, "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]},
+            {"name": "db", "image": "postgres", "memory": 64, "essential": False, "healthCheck": hc}]}))
+    # a task no node takes: the test plays the node, whose agent holds web for good after db exited unhealthy
+    arn = c.j("run-task", "--task-definition", "held", "--placement-constraints",
+              json.dumps([{"type": "memberOf", "expression": "ec2InstanceId == nowhere"}]))["tasks"][0]["taskArn"]
+    pod = c.kj("get", "pods", "-l", "ecs.shoal.io/standalone=true,ecs.shoal.io/family=held")["items"][0]
+    name = pod["metadata"]["name"]
+    bound = c.srv.session().post(f"{c.srv.url}/api/v1/namespaces/default/pods/{name}/binding", json={
+        "apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+        "target": {"kind": "Node", "name": "nowhere"}})  # bound, to a node no agent runs: PENDING
+    assert bound.status_code == 201, bound.text
+    why = "container db exited with code 1 before it was healthy and will not be restarted, so web will not start"
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    status = {"status": {"phase": "Pending", "startTime": now, "containerStatuses": [
+        {"name": "db", "image": "postgres", "imageID": "", "ready": False, "restartCount": 0,
+         "state": {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": now}}},
+        {"name": "web", "image": "nginx", "imageID": "", "ready": False, "restartCount": 0,
+         "state": {"waiting": {"reason": "DependencyFailed", "message": why}}}]}}
+    c.srv.kubectl("patch", "pod", name, "--subresource=status", "--type=merge", "-p", json.dumps(status))
+    assert c.j("describe-tasks", "--tasks", arn)["tasks"][0]["lastStatus"] == "PENDING"
+    t = wait_for("told to stop", lambda: (x := c.j("describe-tasks", "--tasks", arn)["tasks"][0])
+                 ["desiredStatus"] == "STOPPED" and x)
+    assert t["stoppedReason"] == f"Essential container in task cannot start: web ({why})"
+
+
 def test_container_instances_are_nodes(cluster: Cluster) -> None:
     c = cluster
     arns = c.j("list-container-instances")["containerInstanceArns"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shoal.api.podhints import parse_start_after
 from shoal.formats.ecs import detect, names, placement, query, service, taskdef, tasks
 from shoal.formats.ecs.errors import EcsError
 
@@ -140,11 +141,34 @@ def test_pod_spec_maps_every_field() -> None:
                                {"name": "shared", "persistentVolumeClaim": {"claimName": "shared"}}]
     assert spec["hostAliases"] == [{"ip": "127.0.0.1", "hostnames": ["cache", "redis"]}]
     assert ann["shoal.io/ulimits"] == "web-app: nofile=1024:2048"  # the agent's annotation, by Kubernetes name
+    assert ann["shoal.io/start-after"] == "web-app=cache:START"  # SUCCESS is an init container: no wait
     assert spec["restartPolicy"] == "Always"
     assert ann[names.TASKDEF_ANNOTATION] == "web:3" and ann[names.ESSENTIAL_ANNOTATION] == "web-app"
     assert ann[names.CONTAINERS_ANNOTATION] == '{"web-app": "web_app"}'
     assert "nofile" in ann[names.ULIMITS_ANNOTATION]
     assert taskdef.shared_claims(s) == ["shared"]
+
+
+@pytest.mark.parametrize(("depends", "annotation"), [
+    ({"b": [("a", "HEALTHY")]}, "b=a:HEALTHY"),
+    ({"b": [("a", "START")], "c_1": [("a", "HEALTHY"), ("b", "START")]}, "b=a:START,c-1=a:HEALTHY,c-1=b:START"),
+    ({"b": [("a", "SUCCESS")]}, None),  # a is an init container: nothing for the agent to hold
+    ({"b": [("i", "COMPLETE")], "c_1": [("i", "START"), ("b", "HEALTHY")]}, "c-1=b:HEALTHY"),
+    ({}, None),
+])
+def test_depends_on_start_and_healthy_become_the_start_after_annotation(
+        depends: dict[str, list[tuple[str, str]]], annotation: str | None) -> None:
+    hc = {"command": ["CMD", "true"]}
+    containers = [{"name": n, "image": "x", "memory": 64, "healthCheck": hc, "essential": n != "i",
+                   "dependsOn": [{"containerName": t, "condition": k} for t, k in depends.get(n, [])]}
+                  for n in ("i", "a", "b", "c_1")]
+    for c in containers:  # a SUCCESS/COMPLETE target must not be essential
+        if any(t == c["name"] and k in ("SUCCESS", "COMPLETE") for deps in depends.values() for t, k in deps):
+            c["essential"] = False
+    _, ann = taskdef.pod_spec(stored(*containers))
+    assert ann.get("shoal.io/start-after") == annotation
+    if annotation is not None:
+        assert parse_start_after(annotation)  # what the agent reads
 
 
 @pytest.mark.parametrize(("containers", "kw", "resources"), [
@@ -419,6 +443,9 @@ def test_task_lifecycle(pod: dict[str, Any], last: str, desired: str) -> None:
 
 EXITED = {"terminated": {"exitCode": 3}}
 RUNNING = {"running": {}}
+HELD = {"waiting": {"reason": "DependencyFailed", "message": "container side exited with code 3 before it was "
+                    "healthy and will not be restarted, so main will not start"}}
+WAITING = {"waiting": {"reason": "WaitingForDependency", "message": "waiting for container side to be healthy"}}
 
 
 @pytest.mark.parametrize(("pod", "reason"), [
@@ -427,6 +454,15 @@ RUNNING = {"running": {}}
     (_pod("Running", statuses=[{"name": "main", "state": RUNNING}, {"name": "side", "state": EXITED}]), None),
     (_pod("Running", deadline=1, statuses=[{"name": "main", "state": EXITED}]), None),  # already stopping
     (_pod("Failed", statuses=[{"name": "main", "state": EXITED}]), None),
+    # held for good by a dependency that exited (the task is PENDING: main never ran)
+    (_pod("Pending", statuses=[{"name": "main", "state": HELD}, {"name": "side", "state": EXITED}]),
+     "Essential container in task cannot start: main (container side exited with code 3 before it was healthy "
+     "and will not be restarted, so main will not start)"),
+    (_pod("Pending", statuses=[{"name": "main", "state": EXITED}, {"name": "side", "state": HELD}]),
+     "Essential container in task exited: main (exit code 3)"),
+    (_pod("Pending", statuses=[{"name": "main", "state": RUNNING}, {"name": "side", "state": HELD}]), None),
+    (_pod("Pending", statuses=[{"name": "main", "state": WAITING}]), None),  # still waiting: may yet start
+    (_pod("Pending", node="", statuses=[{"name": "main", "state": HELD}]), None),
 ])
 def test_essential_exit(pod: dict[str, Any], reason: str | None) -> None:
     assert tasks.essential_exit(pod) == reason

@@ -33,8 +33,11 @@ task ``cpu`` / ``memory``        split evenly as requests over the containers th
                                  containers in dependency order (an init container
                                  must exit 0, so COMPLETE is as strict as SUCCESS);
                                  ``START``/``HEALTHY`` order the app containers,
-                                 dependencies first (started in that order; the
-                                 agent does not wait for health between them)
+                                 dependencies first, and become the pod annotation
+                                 ``shoal.io/start-after``: the node agent starts a
+                                 dependent once its dependency has started or is
+                                 ready by its readiness probe (the healthCheck),
+                                 and never when the dependency exited before
 ``essential``                    annotation read by ``shoal.compat.ecs.essential``:
                                  a standalone task whose essential container exits
                                  is stopped; a service's pods restart it in place
@@ -373,6 +376,21 @@ def init_names(td: Obj) -> set[str]:
             if d["condition"] in ("COMPLETE", "SUCCESS")}
 
 
+def start_order(td: Obj, inits: set[str]) -> dict[str, tuple[podhints.Dependency, ...]]:
+    """START/HEALTHY dependencies between app containers, by Kubernetes name, for ``shoal.io/start-after``.
+    A dependency on an init container needs no wait: init containers finish before any app container starts."""
+    out: dict[str, tuple[podhints.Dependency, ...]] = {}
+    for c in td["containerDefinitions"]:
+        if c["name"] in inits:
+            continue
+        deps = tuple(podhints.Dependency(names.fold(d["containerName"]), d["condition"])
+                     for d in c.get("dependsOn") or []
+                     if d["condition"] in podhints.START_CONDITIONS and d["containerName"] not in inits)
+        if deps:
+            out[names.fold(c["name"])] = deps
+    return out
+
+
 def _resources(c: Obj, *, cpu_share: int | None, mem_share: int | None, task_cpu: int | None,
                task_mem: int | None) -> Obj:
     req: dict[str, str] = {}
@@ -505,6 +523,9 @@ def pod_spec(td: Obj, *, restart_policy: str = "Always", overrides: Obj | None =
                                                                 if c["essential"])}
     if renamed:
         ann[names.CONTAINERS_ANNOTATION] = json.dumps(renamed, sort_keys=True)
+    start_after = start_order(td, inits)
+    if start_after:
+        ann[podhints.START_AFTER] = podhints.format_start_after(start_after)
     ulimits = {c["name"]: c["ulimits"] for c in containers if c.get("ulimits")}
     if ulimits:
         ann[names.ULIMITS_ANNOTATION] = json.dumps(ulimits, sort_keys=True)

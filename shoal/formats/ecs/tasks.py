@@ -20,7 +20,7 @@ import secrets as _secrets
 from collections.abc import Mapping
 from typing import Any
 
-from shoal.api import quantity
+from shoal.api import podhints, quantity
 from shoal.formats.ecs import names, placement, taskdef
 from shoal.formats.ecs.errors import invalid
 from shoal.formats.ecs.service import epoch, template_taskdef
@@ -176,15 +176,24 @@ def task_view(pod: Obj, *, arns: names.Arns, cluster: str, node_ids: Mapping[str
 
 
 def essential_exit(pod: Obj) -> str | None:
-    """Why a running standalone task must stop (an essential container exited), or None."""
-    if last_status(pod) != "RUNNING" or (pod.get("spec") or {}).get("activeDeadlineSeconds"):
+    """Why a started standalone task must stop, or None: an essential container exited, or can never start
+    because a container it depends on (``dependsOn`` START/HEALTHY) exited first (the node agent's waiting
+    reason ``DependencyFailed``). A task whose dependents are held is PENDING (a container never ran), so
+    PENDING tasks on a node are judged too."""
+    if last_status(pod) not in ("RUNNING", "PENDING") or (pod.get("spec") or {}).get("activeDeadlineSeconds"):
         return None
     essential = set((_ann(pod).get(names.ESSENTIAL_ANNOTATION) or "").split(","))
     back = ecs_container_names(pod)
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        if cs.get("name") in essential and "terminated" in (cs.get("state") or {}):
-            code = ((cs.get("state") or {}).get("terminated") or {}).get("exitCode")
+        state = cs.get("state") or {}
+        if cs.get("name") not in essential:
+            continue
+        if "terminated" in state:
+            code = (state.get("terminated") or {}).get("exitCode")
             return f"Essential container in task exited: {back.get(cs['name'], cs['name'])} (exit code {code})"
+        if (state.get("waiting") or {}).get("reason") == podhints.DEPENDENCY_FAILED:
+            why = (state.get("waiting") or {}).get("message") or ""
+            return f"Essential container in task cannot start: {back.get(cs['name'], cs['name'])} ({why})"
     return None
 
 
