@@ -13,27 +13,27 @@ data stream is finished, and a failure is written on the error stream first,
 worded as the kubelet words it. Each stream is answered with a SYN_REPLY and
 its consumed bytes are returned as WINDOW_UPDATE (SPDY/3.1 flow control).
 
-The plain SPDY upgrade (kubectl's fallback) is refused with a 400 that says to
-use the WebSocket tunnel.
+kubectl's fallback, a plain ``Upgrade: SPDY/3.1`` request offering
+``X-Stream-Protocol-Version: portforward.k8s.io``, is answered with ``101`` and
+the same session runs over the raw connection (``shoal.apiserver.bytechannel``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from shoal.apiserver import errors, spdy
+from shoal.apiserver import bytechannel, errors, spdy
+from shoal.apiserver.bytechannel import ByteChannel
+from shoal.apiserver.spdyconn import SpdyConn
 from shoal.apiserver.tunnel import AgentTunnel, ServerStream, TunnelError
 
-log = logging.getLogger(__name__)
-
 PROTOCOL = "SPDY/3.1+portforward.k8s.io"
+STREAM_PROTOCOLS = ("portforward.k8s.io",)  # X-Stream-Protocol-Version of the plain SPDY upgrade
 
 
 @dataclass(slots=True)
@@ -56,51 +56,40 @@ def check_pod(pod: dict[str, Any]) -> None:
 
 async def pod_portforward(request: web.Request, *, pod: dict[str, Any], tunnel: AgentTunnel) -> web.StreamResponse:
     check_pod(pod)
+    if bytechannel.is_spdy_upgrade(request):
+        offers = bytechannel.offered(request)
+        refusal = spdy.handshake_error(offers, STREAM_PROTOCOLS)
+        if refusal is not None:
+            raise errors.ApiError(refusal[0], "BadRequest" if refusal[0] == 400 else "Forbidden", refusal[1])
+        resp, raw = await bytechannel.upgrade(request, spdy.negotiate(offers, STREAM_PROTOCOLS) or "")
+        await Session(raw, tunnel, pod).run()
+        return resp
     if request.headers.get("Upgrade", "").lower() != "websocket":
         raise errors.bad_request(
             f"unable to upgrade connection: port forwarding is served over a WebSocket with subprotocol {PROTOCOL} "
-            "(kubectl 1.30 or later)")
+            "or over SPDY/3.1")
     ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=16 * 1024 * 1024, autoping=True)
     ready = ws.can_prepare(request)
     if not ready.ok or ready.protocol != PROTOCOL:
         raise errors.bad_request(f"unable to upgrade connection: the client must offer subprotocol {PROTOCOL}")
     await ws.prepare(request)
-    await Session(ws, tunnel, pod).run()
+    await Session(bytechannel.WsChannel(ws), tunnel, pod).run()
     return ws
 
 
-class Session:
+class Session(SpdyConn):
     """One kubectl port-forward connection: its SPDY streams and the tunnel streams behind them."""
 
-    def __init__(self, ws: web.WebSocketResponse, tunnel: AgentTunnel, pod: dict[str, Any]) -> None:
-        self.ws = ws
+    def __init__(self, channel: ByteChannel, tunnel: AgentTunnel, pod: dict[str, Any]) -> None:
+        super().__init__(channel, f"port-forward to {pod['metadata']['name']}")
         self.tunnel = tunnel
         self.pod = pod
-        self.codec = spdy.HeaderCodec()
-        self.reader = spdy.FrameReader()
         self.pairs: dict[str, Pair] = {}
         self.by_sid: dict[int, Pair] = {}
-        self._lock = asyncio.Lock()
-
-    async def send(self, raw: bytes) -> None:
-        async with self._lock:
-            if not self.ws.closed:
-                await self.ws.send_bytes(raw)
 
     async def run(self) -> None:
         try:
-            async for msg in self.ws:
-                if msg.type != WSMsgType.BINARY:
-                    continue
-                for f in self.reader.feed(msg.data):
-                    if isinstance(f, spdy.Data):
-                        await self._on_data(f)
-                    else:
-                        await self._on_control(f)
-        except spdy.ProtocolError as e:
-            log.info("port-forward to %s: %s", self.pod["metadata"]["name"], e)
-        except (ConnectionError, RuntimeError):
-            pass
+            await self.serve_frames()
         finally:
             for p in list(self.pairs.values()):
                 if p.task is not None:
@@ -108,24 +97,15 @@ class Session:
                 if p.stream is not None:
                     await p.stream.close()
             with contextlib.suppress(Exception):
-                await self.ws.close()
+                await self.ch.close()
 
-    async def _on_control(self, f: spdy.Control) -> None:
-        if f.type == spdy.SYN_STREAM:
-            sid, block = spdy.syn_stream_id(f.body)
-            headers = self.codec.decode(block)
-            await self.send(spdy.syn_reply(sid, self.codec.encode({})))
-            self._open(sid, headers)
-        elif f.type == spdy.PING:
-            await self.send(spdy.control(spdy.PING, f.body))
-        elif f.type == spdy.RST_STREAM and len(f.body) >= 4:
-            p = self.by_sid.get(struct.unpack(">I", f.body[:4])[0] & 0x7FFFFFFF)
-            if p is not None:
-                await self._drop(p)
-        elif f.type == spdy.GOAWAY:
-            await self.ws.close()
-        elif f.type == spdy.HEADERS and len(f.body) >= 4:
-            self.codec.decode(f.body[4:])  # keeps the peer's compression context in step
+    async def on_stream(self, sid: int, headers: dict[str, list[str]]) -> None:
+        self._open(sid, headers)
+
+    async def on_reset(self, sid: int) -> None:
+        p = self.by_sid.get(sid)
+        if p is not None:
+            await self._drop(p)
 
     def _open(self, sid: int, headers: dict[str, list[str]]) -> None:
         kind = (headers.get("streamtype") or [""])[0]
@@ -145,7 +125,7 @@ class Session:
         if p.error_sid and p.data_sid and p.task is None:
             p.task = asyncio.create_task(self._forward(rid, p), name=f"portforward-{p.port}")
 
-    async def _on_data(self, f: spdy.Data) -> None:
+    async def on_data(self, f: spdy.Data) -> None:
         p = self.by_sid.get(f.stream)
         if p is None:
             await self.send(spdy.rst_stream(f.stream, spdy.RST_INVALID_STREAM))

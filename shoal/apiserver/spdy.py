@@ -155,3 +155,19 @@ def rst_stream(stream: int, status: int) -> bytes:
 
 def window_update(stream: int, delta: int) -> bytes:
     return control(WINDOW_UPDATE, struct.pack(">II", stream, delta))
+
+
+def negotiate(offered: list[str], accepted: tuple[str, ...]) -> str | None:
+    """The stream protocol of a plain SPDY upgrade (``X-Stream-Protocol-Version``): the client's first offer
+    that the server accepts, as upstream's ``httpstream.Handshake``; ``None`` when there is none."""
+    return next((p for p in offered if p in accepted), None)
+
+
+def handshake_error(offered: list[str], accepted: tuple[str, ...]) -> tuple[int, str] | None:
+    """Why a plain SPDY upgrade offering ``offered`` is refused (status, message, worded as upstream), or ``None``."""
+    if not offered:
+        return 400, "unable to upgrade: X-Stream-Protocol-Version is required"
+    if negotiate(offered, accepted) is None:
+        return 403, (f"unable to upgrade: unable to negotiate protocol: client supports [{' '.join(offered)}], "
+                     f"server accepts [{' '.join(accepted)}]")
+    return None

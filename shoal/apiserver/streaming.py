@@ -15,6 +15,9 @@ open the stream, and relay it:
   ``Height``) and, in v5 only, 255 "close channel N" (kubectl's stdin EOF).
   client-go reads its streams until the connection closes, so the server sends
   the final Status and then closes the WebSocket normally.
+
+kubectl's SPDY fallback (a plain ``Upgrade: SPDY/3.1``) is served by
+``shoal.apiserver.spdyexec`` from the same checks and the same agent stream.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from shoal.apiserver import errors
+from shoal.apiserver import bytechannel, errors
 from shoal.apiserver.tunnel import AgentTunnel, ServerStream, TunnelError, registry_of
 
 log = logging.getLogger(__name__)
@@ -298,6 +301,16 @@ def exit_status(code: int | None, *, error: str | None = None, command: list[str
     }
 
 
+def end_status(info: dict[str, Any] | None, opts: dict[str, Any]) -> dict[str, Any]:
+    """The Status that ends an exec (or attach) whose agent stream ended with ``info``."""
+    info = info or {}
+    if opts.get("attach") and "code" in info:
+        return exit_status(0)
+    if "code" in info:
+        return exit_status(int(info["code"]), command=opts["command"])
+    return exit_status(None, error=str(info.get("error") or "the exec stream ended"))
+
+
 async def pod_exec(request: web.Request, *, pod: dict[str, Any], attach: bool = False) -> web.StreamResponse:
     """``pods/exec``, or with ``attach`` ``pods/attach``: the same protocol, the container's own process
     instead of a new one (its end is not the container's: the Status sent is Success)."""
@@ -307,22 +320,28 @@ async def pod_exec(request: web.Request, *, pod: dict[str, Any], attach: bool = 
     # over SPDY and shows only that second answer
     check_exec_state(pod, container)
     tunnel = tunnel_for(request, pod, "attach" if attach else "exec")
+    md = pod["metadata"]
+    agent_request = {
+        "op": "attach" if attach else "exec", "namespace": md.get("namespace"), "pod": md["name"], "uid": md.get("uid"),
+        "container": container, "previous": False, "command": opts["command"], "tty": opts["tty"],
+        "stdin": opts["stdin"],
+    }
+    if bytechannel.is_spdy_upgrade(request):
+        from shoal.apiserver import spdyexec
+
+        return await spdyexec.serve(request, opts={**opts, "attach": attach},
+                                    open_stream=lambda: _open(tunnel, agent_request))
     if request.headers.get("Upgrade", "").lower() != "websocket":
         if request.headers.get("Upgrade"):
             raise errors.bad_request(
                 f"unable to upgrade connection: {request.headers['Upgrade']} is not supported; "
-                f"use a WebSocket with subprotocol {V5} (kubectl 1.30 or later)")
+                f"use a WebSocket with subprotocol {V5} or SPDY/3.1")
         raise errors.bad_request("Upgrade request required")
     ws = web.WebSocketResponse(protocols=(V5, V4), max_msg_size=1024 * 1024, autoping=True)
     ready = ws.can_prepare(request)
     if not ready.ok or ready.protocol not in (V5, V4):
         raise errors.bad_request(f"unable to upgrade connection: the client must offer subprotocol {V5} or {V4}")
-    md = pod["metadata"]
-    stream = await _open(tunnel, {
-        "op": "attach" if attach else "exec", "namespace": md.get("namespace"), "pod": md["name"], "uid": md.get("uid"),
-        "container": container, "previous": False, "command": opts["command"], "tty": opts["tty"],
-        "stdin": opts["stdin"],
-    })
+    stream = await _open(tunnel, agent_request)
     try:
         await ws.prepare(request)
         await _relay_exec(ws, stream, opts={**opts, "attach": attach}, v5=ready.protocol == V5)
@@ -362,13 +381,7 @@ async def _relay_exec(ws: web.WebSocketResponse, stream: ServerStream, *, opts: 
             ch, data = item
             if (ch == STDOUT and opts["stdout"]) or (ch == STDERR and opts["stderr"]):
                 await ws.send_bytes(bytes([ch]) + data)
-        info = stream.exit or {}
-        if opts.get("attach") and "code" in info:
-            status = exit_status(0)
-        elif "code" in info:
-            status = exit_status(int(info["code"]), command=opts["command"])
-        else:
-            status = exit_status(None, error=str(info.get("error") or "the exec stream ended"))
+        status = end_status(stream.exit, opts)
         if not ws.closed:
             await ws.send_bytes(bytes([ERROR]) + json.dumps(status).encode())
     except (ConnectionError, TunnelError):

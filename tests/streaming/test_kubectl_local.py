@@ -244,7 +244,9 @@ def test_exec_bad_requests(server: RunningServer, make_pod: PodMaker) -> None:
     assert r.status_code == 400 and r.json()["message"] == "Upgrade request required"
     r = s.post(f"{base}?container=a&command=ls&stdout=true",
                headers={"Connection": "Upgrade", "Upgrade": "SPDY/3.1"})
-    assert r.status_code == 400 and "SPDY/3.1 is not supported" in r.json()["message"]
+    assert r.status_code == 400 and "X-Stream-Protocol-Version is required" in r.json()["message"]
+    r = s.post(f"{base}?container=a&command=ls&stdout=true", headers={"Connection": "Upgrade", "Upgrade": "h2c"})
+    assert r.status_code == 400 and "h2c is not supported" in r.json()["message"]
     r = s.post(f"{base}?container=a&stdout=true")
     assert r.status_code == 400 and "at least one command" in r.json()["message"]
     r = s.post(f"{base}?container=a&command=ls")

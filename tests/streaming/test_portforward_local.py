@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.server_fixture import RunningServer, free_port
-from tests.streaming.conftest import PodMaker, running_status
+from tests.streaming.conftest import NODE, Agent, PodMaker, running_status
 
 
 @pytest.fixture
@@ -75,22 +75,26 @@ def talk(port: int, text: bytes) -> bytes:
     return out
 
 
+def check_relay(local: int) -> None:
+    """Through a forwarded echo port: a line, ~330 KB (past any window), five connections at once."""
+    assert talk(local, b"hello\n") == b"echo: hello\n"
+    big = b"".join(b"line %06d " % i + b"x" * 100 + b"\n" for i in range(3000))
+    assert talk(local, big) == b"".join(b"echo: " + ln + b"\n" for ln in big.splitlines())
+    outs: list[bytes] = []
+    threads = [threading.Thread(target=lambda i=i: outs.append(talk(local, b"n%d\n" % i))) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert sorted(outs) == sorted(b"echo: n%d\n" % i for i in range(5))
+
+
 def test_port_forward_relays_both_ways(server: RunningServer, make_pod: PodMaker, echo: int) -> None:
     pod = pod_at_loopback(server, make_pod)
     local = free_port()
     p = start_forward(server, pod, f"{local}:{echo}")
     try:
-        assert talk(local, b"hello\n") == b"echo: hello\n"
-        big = b"".join(b"line %06d " % i + b"x" * 100 + b"\n" for i in range(3000))  # ~330 KB, past any window
-        assert talk(local, big) == b"".join(b"echo: " + ln + b"\n" for ln in big.splitlines())
-        # connections at once
-        outs: list[bytes] = []
-        threads = [threading.Thread(target=lambda i=i: outs.append(talk(local, b"n%d\n" % i))) for i in range(5)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(20)
-        assert sorted(outs) == sorted(b"echo: n%d\n" % i for i in range(5))
+        check_relay(local)
     finally:
         p.terminate()
         p.wait(10)
@@ -120,3 +124,31 @@ def test_port_forward_needs_a_running_pod(server: RunningServer, make_pod: PodMa
     p = server.kubectl("port-forward", pod, f"{free_port()}:80", check=False, timeout=30)
     assert p.returncode != 0
     assert "unable to forward port because pod is not running. Current status=Pending" in p.stderr
+
+
+def test_port_forward_to_a_service(server: RunningServer, agent: Agent, echo: int) -> None:
+    """``kubectl port-forward svc/NAME``: kubectl reads the Service, picks a pod by its selector and forwards
+    to the target port (by number, and by the name of a container port)."""
+    pod = f"svcpod-{free_port()}"
+    s = server.session()
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod, "labels": {"app": pod}},
+            "spec": {"nodeName": NODE, "containers": [
+                {"name": "main", "image": "busybox", "ports": [{"name": "echo", "containerPort": echo}]}]}}
+    r = s.post(f"{server.url}/api/v1/namespaces/default/pods", json=body)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    body["status"] = {**running_status(["main"]), "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]}
+    assert s.put(f"{server.url}/api/v1/namespaces/default/pods/{pod}/status", json=body).status_code == 200
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"svc-{pod}"},
+           "spec": {"selector": {"app": pod}, "ports": [{"name": "by-number", "port": 80, "targetPort": echo},
+                                                        {"name": "by-name", "port": 81, "targetPort": "echo"}]}}
+    r = s.post(f"{server.url}/api/v1/namespaces/default/services", json=svc)
+    assert r.status_code == 201, r.text
+    for service_port in (80, 81):
+        local = free_port()
+        p = start_forward(server, f"svc/svc-{pod}", f"{local}:{service_port}")
+        try:
+            assert talk(local, b"via service\n") == b"echo: via service\n"
+        finally:
+            p.terminate()
+            p.wait(10)
