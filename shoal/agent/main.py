@@ -22,6 +22,7 @@ from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overri
 from shoal.agent.node import host_ip, parse_kv
 from shoal.api.quantity import InvalidQuantity, parse_quantity
 from shoal.client import ApiClient
+from shoal.ingress.node import IngressNode
 from shoal.network import config as netconfig
 from shoal.network.node import NetworkNode, OverlaySettings
 
@@ -56,6 +57,8 @@ class AgentArgs:
     sim_probe_result: str = "success"
     node_ip: str | None = None  # the underlay address other machines reach this node on
     network_backend: str | None = None  # None: the cluster's (the server's --network-backend)
+    ingress_http_port: int = 80  # this node's ingress proxy (shoal.ingress), as on the server; 0: none
+    ingress_https_port: int = 443
 
 
 def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
@@ -123,6 +126,21 @@ def _check_data_dir(args: AgentArgs, cluster_id: str) -> None:
         clusterid.write(args.data_dir, ident.cluster_id)
 
 
+async def start_ingress(client: ApiClient, args: AgentArgs) -> IngressNode:
+    """This node's ingress proxy on its ports 80/443, as ``shoal server`` runs one on its own node.
+
+    Every node renders the same configuration from the same objects, so any
+    node's address serves every Ingress (k3s's bundled proxy, likewise). Only
+    the server's writes status and Events and runs the Rollout controller
+    (``report=False`` here): one writer, and the canary analysis reads the
+    counters of the proxy beside it.
+    """
+    ingress = IngressNode(client, run_dir=str(args.data_dir / "ingress"), http_port=args.ingress_http_port,
+                          https_port=args.ingress_https_port, report=False)
+    await ingress.start()
+    return ingress
+
+
 async def run_agent(args: AgentArgs) -> None:
     opts, ca = options(args)
     from shoal.client.failover import split_servers
@@ -146,6 +164,7 @@ async def run_agent(args: AgentArgs) -> None:
         loop.add_signal_handler(sig, stop.set)
     network: NetworkNode | None = None
     agent: Agent | None = None
+    ingress: IngressNode | None = None
     try:
         opts = dataclasses.replace(opts, cluster_id=cluster_id)
         if opts.runtime != "simulated" and opts.simulate_nodes <= 0:
@@ -164,9 +183,13 @@ async def run_agent(args: AgentArgs) -> None:
                 opts = dataclasses.replace(opts, cluster_dns=(network.dns_ip,))
         agent = Agent(client, opts)
         await agent.start()
+        if args.ingress_http_port and opts.simulate_nodes <= 0:
+            ingress = await start_ingress(client, args)
         await stop.wait()
         log.info("agent: shutting down (containers keep running)")
     finally:
+        if ingress is not None:
+            await ingress.stop()
         if agent is not None:
             await agent.stop()
         if network is not None:

@@ -194,6 +194,10 @@ _ROLES: dict[str, tuple[list[dict[str, Any]], str, str]] = {
         # its local volumes: grown and wiped by the node that holds them (their finalizer dropped)
         _r("get list watch patch update", "core", "persistentvolumes"),
         _u("get", "/shoal/v1/tunnel"),
+        # its ingress proxy (shoal.ingress.node) renders every node's configuration from these
+        _r("list watch", "networking.k8s.io", "ingresses ingressclasses"),
+        _r("list watch", "gateway.networking.k8s.io", "gatewayclasses gateways httproutes"),
+        _r("list watch", "shoal.io", "rollouts"),
     ], "", ""),
     "system:persistent-volume-provisioner": ([
         _r("create delete get list watch", "core", "persistentvolumes"),
