@@ -211,6 +211,44 @@ async def wait_for(port: int, host: str, want: str, timeout: float = 15) -> None
     raise RuntimeError(f"{host} did not answer {want}")
 
 
+async def weight_changes(args: argparse.Namespace, client: ApiClient, backends: list[tuple[str, int]], hp: int,
+                         node: IngressNode) -> dict[str, Any]:
+    """Weights patched on an HTTPRoute of two Services; seconds until a window of 200 responses is within ±5 %."""
+    await put(client, "endpoints", endpoints("web", backends))
+    await put(client, "services", service("one"))
+    await put(client, "endpoints", endpoints("one", backends[:1]))
+    await put(client, "services", service("two"))
+    await put(client, "endpoints", endpoints("two", backends[1:2]))
+    await put(client, GATEWAYS, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                                 "metadata": {"name": "gw", "namespace": "default"},
+                                 "spec": {"gatewayClassName": "shoal",
+                                          "listeners": [{"name": "web", "port": 80, "protocol": "HTTP"}]}})
+
+    def route(w: int) -> dict[str, Any]:
+        return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                "metadata": {"name": "split", "namespace": "default"},
+                "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["split.example"],
+                         "rules": [{"backendRefs": [{"name": "one", "port": 80, "weight": w},
+                                                    {"name": "two", "port": 80, "weight": 100 - w}]}]}}
+    await put(client, HTTPROUTES, route(20))
+    await wait_for(hp, "split.example", "b2", timeout=30)  # a Gateway's first sync: slow under load
+    trials = []
+    for w in (50, 80, 5, 20) * (1 if args.quick else 2):
+        t0 = time.monotonic()
+        await put(client, HTTPROUTES, route(w))
+        seen = None
+        while time.monotonic() - t0 < 10:
+            window = await asyncio.to_thread(fetch, hp, "split.example", 200)
+            share = window.count("b1") / len(window)
+            if abs(share - w / 100) <= 0.05:
+                seen = time.monotonic() - t0
+                break
+        trials.append({"weight": w, "seconds": round(seen, 3) if seen is not None else None,
+                       "observed_share": round(share, 3)})
+    return {"trials": trials, "max_s": max((t["seconds"] or 99) for t in trials),
+            "how": "runtime API set weight" if node.proxy.weight_updates else "reload"}
+
+
 async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     ports = [free_port() for _ in ADDRESSES]
     servers = "\n".join(f"  server {{ listen {a}:{p}; location / {{ return 200 'b{i + 1}'; }} }}"
@@ -252,39 +290,10 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                               "runtime_weight_updates": node.proxy.weight_updates - weights0}
         print("reloads", results["reloads"], flush=True)
         # --- weight changes ---------------------------------------------------------------
-        await put(client, "endpoints", endpoints("web", backends))
-        await put(client, "services", service("one"))
-        await put(client, "endpoints", endpoints("one", backends[:1]))
-        await put(client, "services", service("two"))
-        await put(client, "endpoints", endpoints("two", backends[1:2]))
-        await put(client, GATEWAYS, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-                                     "metadata": {"name": "gw", "namespace": "default"},
-                                     "spec": {"gatewayClassName": "shoal",
-                                              "listeners": [{"name": "web", "port": 80, "protocol": "HTTP"}]}})
-
-        def route(w: int) -> dict[str, Any]:
-            return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-                    "metadata": {"name": "split", "namespace": "default"},
-                    "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["split.example"],
-                             "rules": [{"backendRefs": [{"name": "one", "port": 80, "weight": w},
-                                                        {"name": "two", "port": 80, "weight": 100 - w}]}]}}
-        await put(client, HTTPROUTES, route(20))
-        await wait_for(hp, "split.example", "b2")
-        trials = []
-        for w in (50, 80, 5, 20) * (1 if args.quick else 2):
-            t0 = time.monotonic()
-            await put(client, HTTPROUTES, route(w))
-            seen = None
-            while time.monotonic() - t0 < 10:
-                window = await asyncio.to_thread(fetch, hp, "split.example", 200)
-                share = window.count("b1") / len(window)
-                if abs(share - w / 100) <= 0.05:
-                    seen = time.monotonic() - t0
-                    break
-            trials.append({"weight": w, "seconds": round(seen, 3) if seen is not None else None,
-                           "observed_share": round(share, 3)})
-        results["weights"] = {"trials": trials, "max_s": max((t["seconds"] or 99) for t in trials),
-                              "how": "runtime API set weight" if node.proxy.weight_updates else "reload"}
+        try:
+            results["weights"] = await weight_changes(args, client, backends, hp, node)
+        except Exception as e:  # noqa: BLE001 - the other sections' figures are still written
+            results["weights"] = {"error": repr(e)}
         print("weights", results["weights"], flush=True)
     finally:
         await node.stop()
