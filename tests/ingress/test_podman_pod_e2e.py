@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,16 +27,15 @@ pytestmark = pytest.mark.skipif(not os.path.exists("/usr/sbin/haproxy") or os.ge
 
 
 @pytest.fixture(scope="module")
-def cluster(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, int]]:
+    """A server and a Podman agent whose node ingress listens on a free port (the one returned)."""
     port = free_port()
     server, agent = make_cluster(Path(tmp_path_factory.mktemp("ingress-podman")), node_prefix="ing",
                                  runtime_args=["--runtime", "docker", "--docker-host", podman,
                                                "--ingress-http-port", str(port), "--ingress-https-port",
                                                str(free_port())])
-    c = Cluster(server, agent)
-    c.ingress_port = port  # type: ignore[attr-defined]
     try:
-        yield c
+        yield Cluster(server, agent), port
     finally:
         agent.stop()
         server.stop()
@@ -50,16 +49,15 @@ def get(port: int, host: str) -> tuple[int, str]:
     return int(code or 0), body.strip()
 
 
-def until(check: object, what: str, c: Cluster, timeout: float = 60) -> None:
+def until(check: Callable[[], bool], what: str, c: Cluster, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         assert time.monotonic() < deadline, f"{what}: not in {timeout}s\n--- agent log ---\n{c.agent.log()[-3000:]}"
         time.sleep(0.3)
 
 
-def test_a_podman_pod_behind_an_ingress(cluster: Cluster) -> None:
-    c = cluster
-    port: int = c.ingress_port  # type: ignore[attr-defined]
+def test_a_podman_pod_behind_an_ingress(cluster: tuple[Cluster, int]) -> None:
+    c, port = cluster
     name, app = unique("web"), unique("app")
     c.pod(name, [{"name": "web", "image": IMAGE, "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
                   "ports": [{"containerPort": 8080, "name": "http"}],
