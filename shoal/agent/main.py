@@ -137,7 +137,11 @@ async def start_ingress(client: ApiClient, args: AgentArgs) -> IngressNode:
     """
     ingress = IngressNode(client, run_dir=str(args.data_dir / "ingress"), http_port=args.ingress_http_port,
                           https_port=args.ingress_https_port, report=False)
-    await ingress.start()
+    try:
+        await ingress.start()
+    except BaseException:
+        await ingress.stop()  # its informers are running
+        raise
     return ingress
 
 
@@ -184,7 +188,10 @@ async def run_agent(args: AgentArgs) -> None:
         agent = Agent(client, opts)
         await agent.start()
         if args.ingress_http_port and opts.simulate_nodes <= 0:
-            ingress = await start_ingress(client, args)
+            try:
+                ingress = await start_ingress(client, args)
+            except Exception as e:  # the node still runs its pods; say why it serves no Ingress
+                log.warning("agent: this node's ingress proxy did not start: %s", e)
         await stop.wait()
         log.info("agent: shutting down (containers keep running)")
     finally:
