@@ -30,6 +30,7 @@ from shoal.apiserver.authn import options as authn_options
 from shoal.apiserver.certs import ensure_serving_cert
 from shoal.apiserver.encryption import options as encryption_options
 from shoal.apiserver.leanhttp import LeanServer
+from shoal.apiserver.prom import TimedStore, request_metrics_enabled
 from shoal.client import ApiClient
 from shoal.controllers.ipamplan import check_ranges
 from shoal.datadir import DataDir, ensure_token, write_private
@@ -248,7 +249,9 @@ class Server:
             health.start()
             self._stoppers.insert(0, health.stop)
             self.store = GuardedStore(self.store, health)
-        self.api = ApiServer(self.store, authenticator=auth, service_accounts=auth.service_accounts,
+        # every store call timed for Prometheus (etcd_request_duration_seconds), whichever backend
+        timed = TimedStore(self.store) if request_metrics_enabled() else self.store
+        self.api = ApiServer(timed, authenticator=auth, service_accounts=auth.service_accounts,
                              server_address=f"{host}:{port}",
                              service_cidr=opts.extra.get("service_cidr", "10.43.0.0/16"),
                              ca_pem=dd.ca_crt.read_text(), shared_store=self.shared_store(), auditor=auditor)
@@ -533,7 +536,7 @@ class Server:
 
     async def _start_scheduler(self) -> None:
         from shoal.scheduler.config import ConfigError
-        from shoal.scheduler.main import PARENT_ENV, TOKEN_ENV, load_config
+        from shoal.scheduler.main import PARENT_ENV, TOKEN_ENV, load_config, metrics_socket
 
         config_path = self.opts.extra.get("scheduler_config")
         try:
@@ -555,8 +558,11 @@ class Server:
             env = {TOKEN_ENV: self._internal_token, PARENT_ENV: str(os.getpid())}
             child = ChildComponent("scheduler", "shoal.scheduler.main", args, env)
             await child.start()
+            if self.api is not None:  # its Prometheus metrics, on a socket beside the API's, join /metrics
+                self.api.metrics_sockets.append(metrics_socket(str(self.socket_path)))
             self._stoppers.append(child.stop)
         else:
+            from shoal.scheduler.prom import register_scheduler_metrics
             from shoal.scheduler.worker import Scheduler
 
             if self.leader_elect():
@@ -564,6 +570,7 @@ class Server:
                 return
             scheduler = Scheduler(self.client(), config=sched_cfg)
             await scheduler.start()
+            register_scheduler_metrics(scheduler)
             self._stoppers.append(scheduler.stop)
 
     async def _start_controllers(self) -> None:

@@ -33,9 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from prometheus_client import REGISTRY
+
 from shoal import clusterid
 from shoal.agent.drivers.base import LABEL_NODE, LABEL_POD_UID, Driver
 from shoal.agent.drivers.podnet import PodNetwork
+from shoal.agent.metrics import AgentCollector, MetricsCollector, MetricsOptions, UsageSource
 from shoal.agent.node import NodeConfig, NodeHeartbeat, host_capacity, host_ip
 from shoal.agent.pods import PodOptions, PodWorker
 from shoal.agent.runtime import PodmanService, RuntimeOptions, open_runtime
@@ -43,6 +46,7 @@ from shoal.agent.volumes.local import pv_source
 from shoal.agent.volumes.manager import VolumeManager
 from shoal.agent.volumes.tokens import TokenCache
 from shoal.api import views
+from shoal.api.quantity import parse_quantity
 from shoal.api.storage_contract import (
     FS_RESIZE_PENDING,
     LOCAL_VOLUME_FINALIZER,
@@ -88,6 +92,10 @@ class AgentOptions:
     pod_mtu: int = 0  # of pods' interfaces (the overlay's; 0: the kernel's default)
     pod_cidr_wait: float = 30.0  # seconds start-up waits for the Node's podCIDR before going on without
     cluster_id: str = ""  # the cluster's ID (shoal.clusterid; "": asked of the API at start)
+    # resource metrics (shoal.agent.metrics): seconds between samples (0: none), simulated usage defaults
+    metrics_interval: float = 5.0
+    sim_cpu_usage: str = "1m"
+    sim_memory_usage: str = "8Mi"
 
 
 def env_overrides() -> dict[str, Any]:
@@ -95,7 +103,8 @@ def env_overrides() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for var, name in (("SHOAL_AGENT_BACKOFF_SECONDS", "backoff_base"), ("SHOAL_AGENT_LEASE_SECONDS", "lease_interval"),
                       ("SHOAL_AGENT_RESYNC_SECONDS", "resync_interval"),
-                      ("SHOAL_AGENT_SWEEP_SECONDS", "sweep_interval")):
+                      ("SHOAL_AGENT_SWEEP_SECONDS", "sweep_interval"),
+                      ("SHOAL_AGENT_METRICS_SECONDS", "metrics_interval")):
         raw = os.environ.get(var)
         if raw:
             try:
@@ -132,6 +141,8 @@ class Agent:
         self._grown: dict[str, int] = {}  # local PV -> the size its file system has been brought to
         self.podnet = self._pod_network(opts)
         self.cluster_id = opts.cluster_id
+        self.metrics: MetricsCollector | None = None
+        self._prom: AgentCollector | None = None
 
     @staticmethod
     def _pod_network(opts: AgentOptions) -> PodNetwork | None:
@@ -198,6 +209,8 @@ class Agent:
             self._tasks.append(asyncio.create_task(self._periodic(), name="agent-periodic"))
             if opts.tunnel:
                 await self._start_tunnel()
+            if opts.metrics_interval > 0:
+                self._start_metrics(driver)
         except BaseException:
             await self.stop()
             raise
@@ -269,7 +282,29 @@ class Agent:
         self.tunnel = TunnelClient(self.client, node_name=list(self.node_names), resolver=self.resolve)
         await self.tunnel.start()
 
+    def _start_metrics(self, driver: Driver) -> None:
+        """Sample the pods' containers and push the rates to the server (``shoal.agent.metrics``)."""
+        opts = self.opts
+        informer = self.informer
+        assert informer is not None
+        self.metrics = MetricsCollector(
+            client=self.client, nodes=list(self.node_names),
+            pods=lambda: (p for p in informer.list() if self._ours(p)),
+            source=driver if isinstance(driver, UsageSource) else None, simulated=driver.name == "simulated",
+            opts=MetricsOptions(interval=opts.metrics_interval, sim_cpu=parse_quantity(opts.sim_cpu_usage),
+                                sim_memory=int(parse_quantity(opts.sim_memory_usage))))
+        self.metrics.start()
+        self._prom = AgentCollector(self.metrics)
+        REGISTRY.register(self._prom)
+
     async def stop(self) -> None:
+        if self.metrics is not None:
+            await self.metrics.stop()
+            self.metrics = None
+        if self._prom is not None:
+            with contextlib.suppress(KeyError):
+                REGISTRY.unregister(self._prom)
+            self._prom = None
         if self.tunnel is not None:
             with contextlib.suppress(Exception):
                 await self.tunnel.stop()

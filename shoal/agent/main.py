@@ -16,6 +16,8 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp import web
+
 from shoal import clusterid
 from shoal.agent import join
 from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overrides
@@ -57,6 +59,10 @@ class AgentArgs:
     sim_probe_result: str = "success"
     node_ip: str | None = None  # the underlay address other machines reach this node on
     network_backend: str | None = None  # None: the cluster's (the server's --network-backend)
+    metrics_interval: float = 5.0  # seconds between resource-metric samples (0: none)
+    sim_cpu_usage: str = "1m"  # simulated containers' usage without a sim.shoal.io/*-usage annotation
+    sim_memory_usage: str = "8Mi"
+    metrics_listen: str | None = None  # HOST:PORT of this agent's Prometheus /metrics (None: not served)
     ingress_http_port: int = 80  # this node's ingress proxy (shoal.ingress), as on the server; 0: none
     ingress_https_port: int = 443
 
@@ -88,6 +94,12 @@ def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
     if args.network_backend is not None and args.network_backend not in netconfig.BACKENDS:
         raise BadArgument("--network-backend", f"{args.network_backend!r}: expected one of "
                           + ", ".join(netconfig.BACKENDS))
+    for opt, q in (("--simulate-cpu-usage", args.sim_cpu_usage), ("--simulate-memory-usage", args.sim_memory_usage)):
+        try:
+            if parse_quantity(q) < 0:
+                raise InvalidQuantity(q)
+        except InvalidQuantity:
+            raise BadArgument(opt, f"{q!r}: not a quantity (e.g. 250m, 64Mi)") from None
     from shoal.client.failover import split_servers
 
     for url in split_servers(args.server) or [args.server]:
@@ -103,8 +115,9 @@ def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
         address=args.node_ip or "",
         simulate_nodes=args.simulate_nodes, labels=labels, capacity=capacity, lease_interval=args.lease_interval,
         sim_start_delay=args.sim_start_delay, sim_complete_after=args.sim_complete_after,
-        sim_probe_result=args.sim_probe_result,
-        **{k: v for k, v in env_overrides().items() if k != "lease_interval"},
+        sim_probe_result=args.sim_probe_result, metrics_interval=args.metrics_interval,
+        sim_cpu_usage=args.sim_cpu_usage, sim_memory_usage=args.sim_memory_usage,
+        **{k: v for k, v in env_overrides().items() if k not in ("lease_interval", "metrics_interval")},
     )
     return opts, ca
 
@@ -168,6 +181,7 @@ async def run_agent(args: AgentArgs) -> None:
         loop.add_signal_handler(sig, stop.set)
     network: NetworkNode | None = None
     agent: Agent | None = None
+    prom: web.AppRunner | None = None
     ingress: IngressNode | None = None
     try:
         opts = dataclasses.replace(opts, cluster_id=cluster_id)
@@ -187,6 +201,8 @@ async def run_agent(args: AgentArgs) -> None:
                 opts = dataclasses.replace(opts, cluster_dns=(network.dns_ip,))
         agent = Agent(client, opts)
         await agent.start()
+        if args.metrics_listen:
+            prom = await serve_prometheus(args.metrics_listen)
         if args.ingress_http_port and opts.simulate_nodes <= 0:
             try:
                 ingress = await start_ingress(client, args)
@@ -197,8 +213,20 @@ async def run_agent(args: AgentArgs) -> None:
     finally:
         if ingress is not None:
             await ingress.stop()
+        if prom is not None:
+            await prom.cleanup()
         if agent is not None:
             await agent.stop()
         if network is not None:
             await network.stop()
         await client.close()
+
+
+async def serve_prometheus(listen: str) -> web.AppRunner:
+    """This agent's Prometheus endpoint (``GET /metrics``: cAdvisor's container metrics, the work queues)."""
+    from prometheus_client import REGISTRY
+
+    from shoal.promlite import serve
+
+    host, _, port = listen.rpartition(":")
+    return await serve(REGISTRY, tcp=(host.strip("[]") or "127.0.0.1", int(port)))

@@ -17,6 +17,7 @@ from typing import Any
 
 from shoal.api import (
     defaults_admissionregistration,
+    defaults_autoscaling,
     defaults_policy,
     defaults_quota,
     defaults_replication,
@@ -65,6 +66,7 @@ _DEFAULTERS: dict[type, Defaulter] = {**defaults_storage.DEFAULTERS,  # PV, PVC,
                                       **defaults_policy.DEFAULTERS,
                                       **defaults_admissionregistration.DEFAULTERS,
                                       **defaults_quota.DEFAULTERS,
+                                      **defaults_autoscaling.DEFAULTERS,
                                       RoleBinding: default_subjects, ClusterRoleBinding: default_subjects}
 
 

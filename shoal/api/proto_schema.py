@@ -218,7 +218,8 @@ _SERVED: dict[str, str] = {
     "authorization.k8s.io/v1": (
         "LocalSubjectAccessReview SelfSubjectAccessReview SelfSubjectRulesReview SubjectAccessReview"
     ),
-    "autoscaling/v1": "Scale",
+    "autoscaling/v1": "HorizontalPodAutoscaler Scale",
+    "autoscaling/v2": "HorizontalPodAutoscaler",
     "certificates.k8s.io/v1": "CertificateSigningRequest",
     "events.k8s.io/v1": "Event",
 }

@@ -26,6 +26,7 @@ from shoal.api.models.admissionregistration import (
 from shoal.api.models.apiextensions import CustomResourceDefinition
 from shoal.api.models.apiregistration import APIService
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
+from shoal.api.models.autoscaling import HorizontalPodAutoscaler
 from shoal.api.models.batch import CronJob, Job
 from shoal.api.models.certificates import CertificateSigningRequest
 from shoal.api.models.core import (
@@ -46,6 +47,7 @@ from shoal.api.models.replication import ReplicationController
 from shoal.api.models.scheduling import PriorityClass
 from shoal.api.models.storage import StorageClass
 from shoal.api.models.volumes import PersistentVolume, PersistentVolumeClaim
+from shoal.api.validation_autoscaling import validate_hpa
 from shoal.api.validation_base import (
     FieldError,
     InvalidError,
@@ -197,6 +199,7 @@ RULES: dict[type, Rule] = {
     PodDisruptionBudget: validate_pod_disruption_budget,
     ResourceQuota: validate_resource_quota,
     LimitRange: validate_limit_range,
+    HorizontalPodAutoscaler: validate_hpa,
     ReplicationController: validate_replication_controller,
     CertificateSigningRequest: validate_csr,
     APIService: validate_api_service,

@@ -18,11 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from pathlib import Path
 from typing import Any, cast
 
 import msgspec
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from shoal.api import kinds
 from shoal.api.crd.kind import CustomKind
@@ -33,6 +37,7 @@ from shoal.apiserver import (
     errors,
     leanhttp,
     memtrim,
+    prom,
     rawobj,
     routing,
     strategies,
@@ -57,8 +62,16 @@ from shoal.apiserver.authz.index import INFOS as RBAC_INFOS
 from shoal.apiserver.authz.index import RbacIndex
 from shoal.apiserver.authz.rbac import denied, is_master, why_denied
 from shoal.apiserver.crd.controller import CrdController
-from shoal.apiserver.eventsview import EventsView, ViewBroadcaster
-from shoal.apiserver.handlers import BODY_KEY, Handlers, parse_body, read_body, resource_key
+from shoal.apiserver.eventsview import CONVERSIONS, Conversion, EventsView, ViewBroadcaster
+from shoal.apiserver.handlers import (
+    BODY_KEY,
+    Handlers,
+    broadcaster_key,
+    parse_body,
+    read_body,
+    resource_key,
+)
+from shoal.apiserver.metricsapi import API_SERVICE, MetricsApi, MetricsStore
 from shoal.apiserver.nscache import NamespaceCache, Observer, WriteThrough
 from shoal.apiserver.nsdefaults import NamespaceDefaults, first_service_ip
 from shoal.apiserver.podcidrs import PodCidrGuard
@@ -179,11 +192,13 @@ class ApiServer:
                                    storage_classes=self.storage_classes, authorizer=self.authorizer,
                                    accounts=self.accounts.get_in, pod_cidrs=self.pod_cidrs)
         for info in kinds.RESOURCES:
-            if "view_of" in info.extra:  # events.k8s.io Events: core's, converted (after core's, in RESOURCES)
+            if "view_of" in info.extra:  # events.k8s.io Events, autoscaling/v1 HPAs: the stored ones, converted
                 core = kinds.lookup(*info.extra["view_of"])
                 assert core is not None
-                self.resources[resource_key(info)] = EventsView(self.resources[resource_key(core)], info)
-                self.broadcasters[info.storage_prefix] = ViewBroadcaster(self.broadcasters[core.storage_prefix], info)
+                conv = CONVERSIONS[(info.group, info.kind)]
+                self.resources[resource_key(info)] = EventsView(self.resources[resource_key(core)], info, conv)
+                self.broadcasters[broadcaster_key(info)] = ViewBroadcaster(
+                    self.broadcasters[core.storage_prefix], info, partial(_convert_raw, conv=conv), conv.to_stored)
                 continue
             cache = caches.get(info.storage_prefix)
             self.resources[resource_key(info)] = Resource(
@@ -211,6 +226,13 @@ class ApiServer:
                                   (cm_info, self.ns_defaults.on_configmap)):
             self.broadcasters[watched.storage_prefix].listeners.append(listener)
         self._trimmer: asyncio.Task[None] | None = None
+        # Prometheus: requests counted and timed (shoal.apiserver.prom); other processes' /metrics sockets
+        self.request_metrics = prom.RequestMetrics()
+        self.count_requests = prom.request_metrics_enabled()
+        self.watchers = prom.WatchersCollector(self.broadcasters)
+        self.metrics_sockets: list[Path] = []
+        # metrics.k8s.io: what the node agents push, in memory (shoal.apiserver.metricsapi)
+        self.metrics = MetricsStore()
         crd_info = kinds.lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         assert crd_info is not None
         self.crd_controller = CrdController(
@@ -289,6 +311,8 @@ class ApiServer:
         for body in apiservices.to_register(kinds.GROUP_VERSIONS,
                                             (o["metadata"]["name"] for o in listed.objs or [])):
             await _create_unless_exists(api_services, body)
+        if API_SERVICE["metadata"]["name"] not in {o["metadata"]["name"] for o in listed.objs or []}:
+            await _create_unless_exists(api_services, API_SERVICE)
         # the system PriorityClasses, as upstream's bootstrap hook (the cache's load is its one list)
         await self.priority_classes.load()
         pcs = self.resources[resource_key(self._pc_info)]
@@ -305,6 +329,7 @@ class ApiServer:
         await self.crd_controller.start()
         await self.ns_defaults.start()
         self._trimmer = asyncio.create_task(memtrim.trim_periodically(), name="malloc-trim")
+        REGISTRY.register(self.watchers)
         self.ready = True
 
     async def _repair(self, grace: float) -> None:
@@ -322,6 +347,8 @@ class ApiServer:
 
     async def stop(self) -> None:
         self.ready = False
+        with contextlib.suppress(KeyError):
+            REGISTRY.unregister(self.watchers)
         if self._repairs is not None:
             self._repairs.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -341,6 +368,40 @@ class ApiServer:
             await self.auditor.stop()
 
     # ---- middleware ---------------------------------------------------------------------
+    @web.middleware
+    async def metrics_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Count and time the API requests aiohttp serves (the lean server's are counted in ``dispatch``)."""
+        path = request.path
+        if not self.count_requests or not path.startswith(("/api/", "/apis/")):
+            return await handler(request)
+        gauge = self.request_metrics.inflight(request.method)
+        gauge.inc()
+        t0 = time.perf_counter()
+        code = 500
+        try:
+            resp = await handler(request)
+            code = resp.status
+            return resp
+        finally:
+            gauge.dec()
+            self._observe(request.method, path, request.query.get("watch", "") if request.query_string else "",
+                          code, time.perf_counter() - t0)
+
+    def _observe(self, method: str, path: str, watch: str, code: int, seconds: float,
+                 target: routing.Target | None = None) -> None:
+        if target is None:
+            try:
+                target = routing.parse(path, self.served)
+            except routing.RouteError:
+                target = None
+        if target is None:
+            self.request_metrics.observe(method, None, namespaced=False, named=False, sub="", watch=False,
+                                         code=code, seconds=seconds)
+            return
+        self.request_metrics.observe(method, target.info, namespaced=target.namespace is not None,
+                                     named=target.name is not None, sub=target.subresource,
+                                     watch=watch.lower() in ("1", "true", "yes"), code=code, seconds=seconds)
+
     @web.middleware
     async def error_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
@@ -497,6 +558,17 @@ class ApiServer:
 
     async def dispatch(self, request: leanhttp.Request) -> web.Response:
         """What the middlewares and the router do for an accepted request, without them."""
+        if not self.count_requests:
+            return await self._dispatch(request)
+        gauge = self.request_metrics.inflight(request.method)
+        gauge.inc()
+        t0 = time.perf_counter()
+        resp = await self._dispatch(request)
+        gauge.dec()
+        self._observe(request.method, request.path, "", resp.status, time.perf_counter() - t0, request.route)
+        return resp
+
+    async def _dispatch(self, request: leanhttp.Request) -> web.Response:
         auditor = self.auditor
         ar = None if auditor is None else auditor.begin(
             method=request.method, path=request.path, query_string=request.query_string, headers=request.headers,
@@ -650,7 +722,8 @@ class ApiServer:
         compat APIs: ``/marathon`` ...). They authenticate by what each request carries and reach the
         cluster through this API with the caller's credentials, so its middleware lets them through."""
         self._mounted = tuple(prefix.rstrip("/") + "/" for prefix, _ in mounts)
-        app = web.Application(middlewares=[self.error_middleware, self.audit_middleware, self.auth_middleware],
+        app = web.Application(middlewares=[self.metrics_middleware, self.error_middleware, self.audit_middleware,
+                                           self.auth_middleware],
                               client_max_size=4 * 1024 * 1024)
         if self.auditor is not None:
             app.on_response_prepare.append(self._audit_prepare)
@@ -664,11 +737,13 @@ class ApiServer:
             r.add_get(path, handler)
             r.add_get(path + "/", handler)
         r.add_get("/openapi/v3/{path:.+}", self.openapi_doc)
+        r.add_get("/metrics", prom.handler(self.metrics_sockets))
         # the node agents' tunnel (/shoal/v1/tunnel), which pods/log and pods/exec go through
         from shoal.apiserver import tunnel
 
         tunnel.install(app)
         self._install_auth_endpoints(r)
+        MetricsApi(self.metrics).install(r)
         for method, path, extra in self.extra_routes:  # the composition root's (a server joining this one)
             r.add_route(method, path, extra)
         UiRoutes().install(r)  # the web UI's files (shoal.ui), served to anyone
@@ -685,6 +760,10 @@ class ApiServer:
             app.add_subapp(prefix, sub)
         r.add_route("*", "/{tail:.*}", self.not_found)
         return app
+
+
+def _convert_raw(raw: bytes, *, conv: Conversion) -> bytes:
+    return rawobj.encode(conv.to_served(rawobj.decode(raw)))
 
 
 def error_response(e: Exception, method: str, path: str) -> web.Response:

@@ -278,6 +278,12 @@ def _set_path(obj: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[st
     return out
 
 
+def broadcaster_key(info: ResourceInfo) -> str:
+    """Which watch cache serves a resource: its storage prefix, or the one its entry names (a second version
+    of a stored kind, served converted, has a cache of its own over the same keys)."""
+    return str(info.extra.get("broadcaster", info.storage_prefix))
+
+
 def resource_key(info: ResourceInfo) -> tuple[str, str, str]:
     """How a server keys its storage ``Resource``s: one per served (group, version, plural)."""
     return (info.group, info.version, info.plural)
@@ -456,7 +462,7 @@ class Handlers:
     async def _watch(self, request: web.Request, res: Resource, ns: str | None) -> web.StreamResponse:
         info = res.info
         match = build_match(res.strategy, request)
-        bc = self.broadcasters[info.storage_prefix]
+        bc = self.broadcasters[broadcaster_key(info)]
         rv = request.query.get("resourceVersion", "")
         send_initial = request.query.get("sendInitialEvents")
         bookmarks = _bool(request, "allowWatchBookmarks")

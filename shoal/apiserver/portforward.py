@@ -167,15 +167,17 @@ class Session:
         md = self.pod["metadata"]
         failure: str | None = None
         try:
-            p.stream = await self.tunnel.open({
+            stream = await self.tunnel.open({
                 "op": "portforward", "namespace": md.get("namespace"), "pod": md["name"], "uid": md.get("uid"),
                 "port": p.port, "host": (self.pod.get("status") or {}).get("podIP") or ""})
-            for c in p.pending:
-                await _write(p.stream, c)
-            p.pending.clear()
-            while (item := await p.stream.read()) is not None:
+            # what the client sent while the stream opened goes first, in order: chunks arriving during
+            # these writes queue behind it, and only an empty queue hands writing over to ``_on_data``
+            while p.pending:
+                await _write(stream, p.pending.pop(0))
+            p.stream = stream
+            while (item := await stream.read()) is not None:
                 await self.send(spdy.data(p.data_sid, item[1]))
-            info = p.stream.exit or {}
+            info = stream.exit or {}
             if info.get("error") and info.get("error") != "closed by the API server":
                 failure = str(info["error"])
         except TunnelError as e:

@@ -5,6 +5,11 @@ handed to two workers at once (one worker per key); a key added while it is
 being processed is queued again once the worker is done, and a key added many
 times while waiting is processed once. Failures requeue with per-key
 exponential back-off; ``forget`` resets it after a success.
+
+Every queue reports client-go's work-queue metrics to Prometheus, by its
+``name``: ``workqueue_depth``, ``workqueue_adds_total``, ``workqueue_retries_total``
+(read from plain counters when scraped), ``workqueue_queue_duration_seconds``
+(added to taken) and ``workqueue_work_duration_seconds`` (a reconcile).
 """
 
 from __future__ import annotations
@@ -12,9 +17,56 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Awaitable, Callable, Hashable
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from shoal.promlite import HistogramFamily
 
 log = logging.getLogger(__name__)
+
+
+_BUCKETS = (1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0)
+# yielded by the collector below (not registered on their own)
+QUEUE_DURATION = HistogramFamily("workqueue_queue_duration_seconds", "How long in seconds an item stays in "
+                                 "workqueue before being requested.", ["name"], buckets=_BUCKETS)
+WORK_DURATION = HistogramFamily("workqueue_work_duration_seconds", "How long in seconds processing an item from "
+                                "workqueue takes.", ["name"], buckets=_BUCKETS)
+_QUEUES: weakref.WeakSet[WorkQueue] = weakref.WeakSet()
+
+
+class _QueueCollector(Collector):
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily("workqueue_depth", "Current depth of workqueue", labels=["name"])
+        adds = CounterMetricFamily("workqueue_adds", "Total number of adds handled by workqueue", labels=["name"])
+        retries = CounterMetricFamily("workqueue_retries", "Total number of retries handled by workqueue",
+                                      labels=["name"])
+        totals: dict[str, list[int]] = {}
+        for q in list(_QUEUES):
+            t = totals.setdefault(q.name, [0, 0, 0])
+            t[0] += len(q)
+            t[1] += q.adds
+            t[2] += q.retries
+        for name, (d, a, r) in sorted(totals.items()):
+            depth.add_metric([name], float(d))
+            adds.add_metric([name], float(a))
+            retries.add_metric([name], float(r))
+        yield depth
+        yield adds
+        yield retries
+        yield from QUEUE_DURATION.collect()
+        yield from WORK_DURATION.collect()
+
+
+REGISTRY.register(_QueueCollector())
 
 
 class ShutDown(Exception):
@@ -33,6 +85,12 @@ class WorkQueue:
         self._base = base_delay
         self._max = max_delay
         self._shutdown = False
+        self.adds = 0
+        self.retries = 0
+        self._queued_at: dict[Hashable, float] = {}
+        self._queue_duration: Any = QUEUE_DURATION.labels(name)
+        self.work_duration: Any = WORK_DURATION.labels(name)
+        _QUEUES.add(self)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -41,8 +99,10 @@ class WorkQueue:
         if self._shutdown or key in self._dirty:
             return
         self._dirty.add(key)
+        self.adds += 1
         if key not in self._processing:
             self._queue.append(key)
+            self._queued_at[key] = time.perf_counter()
             self._notify()
 
     def _notify(self) -> None:
@@ -74,6 +134,7 @@ class WorkQueue:
         self._timers[key] = loop.call_at(when, fire)
 
     def add_rate_limited(self, key: Hashable) -> None:
+        self.retries += 1
         n = self._failures.get(key, 0)
         self._failures[key] = n + 1
         self.add_after(key, min(self._max, self._base * (2**n)))
@@ -91,6 +152,9 @@ class WorkQueue:
                     raise ShutDown
                 await self._cond.wait()
             key = self._queue.popleft()
+            since = self._queued_at.pop(key, None)
+            if since is not None:
+                self._queue_duration.observe(time.perf_counter() - since)
             self._processing.add(key)
             self._dirty.discard(key)
             return key
@@ -99,6 +163,7 @@ class WorkQueue:
         self._processing.discard(key)
         if key in self._dirty:
             self._queue.append(key)
+            self._queued_at[key] = time.perf_counter()
             self._notify()
 
     async def shutdown(self) -> None:
@@ -117,6 +182,7 @@ async def run_worker(queue: WorkQueue, reconcile: Callable[[Hashable], Awaitable
             key = await queue.get()
         except ShutDown:
             return
+        t0 = time.perf_counter()
         try:
             await reconcile(key)
             queue.forget(key)
@@ -128,6 +194,7 @@ async def run_worker(queue: WorkQueue, reconcile: Callable[[Hashable], Awaitable
             if queue.num_requeues(key) > 5:
                 log.warning("%s: reconcile %s keeps failing: %s", queue.name, key, e)
             queue.add_rate_limited(key)
+        queue.work_duration.observe(time.perf_counter() - t0)
         queue.done(key)
 
 

@@ -79,9 +79,9 @@ def _uid(obj: Body) -> list[str]:
 
 
 def collectable() -> list[ResourceInfo]:
-    """Every served resource the collector watches."""
+    """Every served resource the collector watches (a converted view's objects are its stored kind's)."""
     return [r for r in kinds.RESOURCES
-            if r.plural not in IGNORED and {"list", "watch", "delete"} <= set(r.verbs)]
+            if r.plural not in IGNORED and {"list", "watch", "delete"} <= set(r.verbs) and "view_of" not in r.extra]
 
 
 class GarbageCollector(Controller):

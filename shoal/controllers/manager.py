@@ -43,6 +43,7 @@ CONTROLLERS: dict[str, str] = {
     "disruption": "shoal.controllers.disruption:DisruptionController",
     "csrsigning": "shoal.controllers.csrsigning:CSRSigningController",
     "resourcequota": "shoal.controllers.resourcequota:ResourceQuotaController",
+    "horizontalpodautoscaling": "shoal.controllers.hpa:HorizontalPodAutoscalerController",
 }
 
 

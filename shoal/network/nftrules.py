@@ -183,6 +183,16 @@ def external_picks(sp: ServicePort) -> list[int]:
     return [i for i, ep in enumerate(sp.endpoints) if ep in local]
 
 
+def internal_endpoints(sp: ServicePort) -> tuple[tuple[str, int], ...]:
+    """The endpoints a VIP's connections go to (``internalTrafficPolicy``): every dataplane's one answer."""
+    return tuple(sp.endpoints[i] for i in internal_picks(sp))
+
+
+def external_endpoints(sp: ServicePort) -> tuple[tuple[str, int], ...]:
+    """The endpoints connections from outside go to (``externalTrafficPolicy``): every dataplane's one answer."""
+    return tuple(sp.endpoints[i] for i in external_picks(sp))
+
+
 def _pick(sp: ServicePort, picks: list[int]) -> str:
     if len(picks) == 1:
         return f"\t\tgoto {sp.chain}-{picks[0]}"

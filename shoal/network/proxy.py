@@ -11,7 +11,8 @@ shoal table remains (a second node on the same machine still needs it).
 Where shoal is not root or nft is unavailable, a userspace TCP proxy binds the
 same addresses where it can (VIPs need the local route, hence root; NodePorts
 and LoadBalancer ports bind on every address) and relays connections
-round-robin. The log says which mode is active.
+round-robin over the endpoints the traffic policies allow, the same pick as
+the kernel rules' (``userspace_listeners``). The log says which mode is active.
 """
 
 from __future__ import annotations
@@ -83,6 +84,29 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+Listener = tuple[str, int, str]  # (address, port, protocol) the userspace proxy binds
+
+
+def userspace_listeners(ports: list[nftrules.ServicePort]) -> dict[Listener, list[tuple[str, int]]]:
+    """What the userspace proxy binds and where each listener relays: a VIP to the endpoints its
+    ``internalTrafficPolicy`` allows, a NodePort or LoadBalancer port (traffic from outside) to those of
+    its ``externalTrafficPolicy`` - the endpoints the nftables rules pick (``nftrules``), so both
+    dataplanes keep ``Local`` traffic on the node. (A relay cannot keep the client's address: the pod
+    sees this node's.) A listener left with no endpoint accepts and closes, as one with none at all. Pure."""
+    want: dict[Listener, list[tuple[str, int]]] = {}
+    for sp in ports:
+        if sp.protocol != "tcp":
+            continue
+        if sp.vip:
+            want[(sp.vip, sp.port, "tcp")] = list(nftrules.internal_endpoints(sp))
+        external = list(nftrules.external_endpoints(sp))
+        if sp.node_port:
+            want[("0.0.0.0", sp.node_port, "tcp")] = external
+        if sp.load_balancer:
+            want.setdefault(("0.0.0.0", sp.port, "tcp"), external)
+    return want
 
 
 class ServiceProxy:
@@ -178,16 +202,7 @@ class ServiceProxy:
         self.applied_count += 1
 
     async def _sync_userspace(self, ports: list[nftrules.ServicePort]) -> None:
-        want: dict[tuple[str, int, str], list[tuple[str, int]]] = {}
-        for sp in ports:
-            if sp.protocol != "tcp":
-                continue
-            if sp.vip:
-                want[(sp.vip, sp.port, "tcp")] = list(sp.endpoints)
-            if sp.node_port:
-                want[("0.0.0.0", sp.node_port, "tcp")] = list(sp.endpoints)
-            if sp.load_balancer:
-                want.setdefault(("0.0.0.0", sp.port, "tcp"), list(sp.endpoints))
+        want = userspace_listeners(ports)
         for key in list(self._userspace):
             if key not in want:
                 await self._userspace.pop(key).stop()

@@ -26,18 +26,38 @@ import signal
 import sys
 from pathlib import Path
 
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
 from shoal import eventloop
 from shoal.client import ApiClient
 from shoal.gctune import tune
 from shoal.leader.elector import LeaderElector
 from shoal.leader.lease import ElectionConfig, parse_duration
+from shoal.promlite import serve
 from shoal.scheduler.config import ConfigError, SchedulerConfig, load_config_text
+from shoal.scheduler.prom import register_scheduler_metrics
 from shoal.scheduler.worker import Scheduler
 
 TOKEN_ENV = "SHOAL_INTERNAL_TOKEN"
 PARENT_ENV = "SHOAL_PARENT_PID"
 
 log = logging.getLogger("shoal.scheduler")
+
+
+def metrics_socket(api_socket: str) -> Path:
+    """Where the scheduler process serves its Prometheus metrics: beside the API's socket."""
+    return Path(api_socket).parent / "scheduler-metrics.sock"
+
+
+async def serve_metrics(scheduler: Scheduler, path: Path) -> web.AppRunner:
+    """The scheduler's own metrics (``shoal.scheduler.prom``) on a Unix socket, for the server's /metrics."""
+    registry = CollectorRegistry(auto_describe=False)
+    register_scheduler_metrics(scheduler, registry)
+    path.unlink(missing_ok=True)
+    runner = await serve(registry, unix=str(path))
+    os.chmod(path, 0o600)
+    return runner
 
 
 def load_config(path: str | None) -> SchedulerConfig:
@@ -74,6 +94,7 @@ async def run(socket: str, token: str, config: SchedulerConfig, election: Electi
             await client.close()
         return
     scheduler = Scheduler(client, config=config)
+    prom = await serve_metrics(scheduler, metrics_socket(socket))
     starting = asyncio.create_task(scheduler.start())
     stopping = asyncio.create_task(stop.wait())
     try:
@@ -86,6 +107,7 @@ async def run(socket: str, token: str, config: SchedulerConfig, election: Electi
         for t in (starting, stopping):
             t.cancel()
         watch.cancel()
+        await prom.cleanup()
         await scheduler.stop()
         await client.close()
 

@@ -59,6 +59,7 @@ from shoal.scheduler.core import Decision, Profile, build_profiles
 from shoal.scheduler.events import node_events
 from shoal.scheduler.framework import ClusterCheck, ClusterEvent, Code, Diagnosis, Status, error
 from shoal.scheduler.podinfo import PodInfo, pod_info_or_error, scheduling_view
+from shoal.scheduler.prom import ATTEMPT_DURATION
 from shoal.scheduler.queue import QueuedPod, SchedulingQueue
 from shoal.scheduler.snapshot import ClusterState
 
@@ -141,6 +142,7 @@ class Scheduler:
         self.queue = SchedulingQueue(initial_backoff=initial_backoff, max_backoff=max_backoff)
         self.recorder = EventRecorder(client, COMPONENT)
         self.metrics = Metrics()
+        self._duration: dict[tuple[str, str], Any] = {}  # (result, profile) -> its Prometheus histogram
         self.record_scheduled_events = record_scheduled_events
         self._bind_slots = asyncio.Semaphore(bind_concurrency)
         self._writes: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=event_backlog)
@@ -345,7 +347,13 @@ class Scheduler:
         self.metrics.attempts += 1
         t0 = time.perf_counter()
         d = profile.schedule_one(self.cluster, pod)
-        self.metrics.decide_seconds += time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        self.metrics.decide_seconds += took
+        result = "scheduled" if d.node is not None else ("error" if d.code == Code.ERROR else "unschedulable")
+        child = self._duration.get((result, pod.scheduler_name))
+        if child is None:
+            child = self._duration[(result, pod.scheduler_name)] = ATTEMPT_DURATION.labels(result, pod.scheduler_name)
+        child.observe(took)
         if d.node is not None:
             self.cluster.add_pod(pod, d.node, assumed=True)
             self.queue.move(ClusterEvent.POD_ADD)

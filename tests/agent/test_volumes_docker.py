@@ -6,6 +6,7 @@ Run under the host-tests lock (it starts containers and mounts tmpfs and loop de
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -272,3 +273,21 @@ def test_local_claim_is_a_sized_volume_kept_across_restarts_grown_and_wiped(dock
         assert time.monotonic() < deadline, c.http.get(c.url(f"/api/v1/persistentvolumes/{pv_name}")).text
         time.sleep(0.3)
     assert not path.exists() and not Path(str(path) + ".img").exists() and not mounts_of(str(path))
+
+
+def test_memory_emptydir_without_size_limit_is_capped_at_the_pods_memory_limit(docker_cluster: Cluster) -> None:
+    """Upstream's tmpfs size: the containers' memory limits summed (48 Mi here), not half the machine's RAM."""
+    c = docker_cluster
+    name = unique("memcap")
+    c.pod(name, [sh("sleep 100000", volumeMounts=[{"name": "mem", "mountPath": "/mem"}],
+                    resources={"limits": {"memory": "32Mi"}}),
+                 sh("sleep 100000", name="side", resources={"limits": {"memory": "16Mi"}})],
+          volumes=[{"name": "mem", "emptyDir": {"medium": "Memory"}}], terminationGracePeriodSeconds=0)
+    pod = c.wait(name, ready, what="Ready")
+    path = c.agent.root / "agent" / "pods" / pod["metadata"]["uid"] / "volumes" / "kubernetes.io~empty-dir" / "mem"
+    st = os.statvfs(path)
+    assert st.f_blocks * st.f_frsize == 48 << 20, st
+    assert any(" tmpfs " in line and "size=49152k" in line for line in mounts_of(str(path))), mounts_of(str(path))
+    df = in_pod(cid_of(pod), "busybox", "df", "-k", "/mem").stdout.split("\n")[1].split()
+    assert df[1] == "49152", df  # what the container sees
+    c.delete(name, grace=0)

@@ -56,7 +56,7 @@ def pod(volumes: list[dict[str, Any]], containers: list[dict[str, Any]] | None =
     ({"name": "s", "emptyDir": {}}, EmptyDir("s", f"{POD_DIR}/volumes/kubernetes.io~empty-dir/s", False, None, None)),
     ({"name": "s"}, EmptyDir("s", f"{POD_DIR}/volumes/kubernetes.io~empty-dir/s", False, None, None)),
     ({"name": "m", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
-     EmptyDir("m", f"{POD_DIR}/volumes/kubernetes.io~empty-dir/m", True, 1 << 20, "1Mi")),
+     EmptyDir("m", f"{POD_DIR}/volumes/kubernetes.io~empty-dir/m", True, 1 << 20, "1Mi", 1 << 20)),
     ({"name": "h", "hostPath": {"path": "/etc", "type": "Directory"}}, HostPath("h", "/etc", "Directory")),
     ({"name": "h", "hostPath": {"path": "/etc"}}, HostPath("h", "/etc", "")),
     ({"name": "c", "configMap": {"name": "cm"}},

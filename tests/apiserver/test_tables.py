@@ -1210,6 +1210,7 @@ def test_every_printer_matches_its_upstream_columns() -> None:
                                   "VolumeAttributesClass", "Age", "VolumeMode"],
         "StorageClass": ["Name", "Provisioner", "ReclaimPolicy", "VolumeBindingMode", "AllowVolumeExpansion", "Age"],
         "PodDisruptionBudget": ["Name", "Min Available", "Max Unavailable", "Allowed Disruptions", "Age"],
+        "HorizontalPodAutoscaler": ["Name", "Reference", "Targets", "MinPods", "MaxPods", "Replicas", "Age"],
         "CertificateSigningRequest": ["Name", "Age", "SignerName", "Requestor", "RequestedDuration", "Condition"],
         "APIService": ["Name", "Service", "Available", "Age"],
         "ReplicationController": ["Name", "Desired", "Current", "Ready", "Age", "Containers", "Images", "Selector"],

@@ -13,6 +13,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,16 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runni
     port = free_port()
     srv = start_server(Path(tmp_path_factory.mktemp("dockertls")),
                        args=["--docker-listen", f"127.0.0.1:{port}", "--disable-scheduler"])
+    # the Docker API starts after the API answers /readyz: wait for its port
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
     yield srv, port
     srv.stop()
 

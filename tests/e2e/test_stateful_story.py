@@ -203,6 +203,7 @@ def test_statefulset_with_local_volumes_dns_and_config(srv: RunningServer, tmp_p
     # nslookup applies no search path to a name with a dot (it would send ``db-0.db.`` as it is, out of
     # the cluster domain, to the host's resolvers), so it is asked the full name; the short ``db-0.db``
     # goes through the pod's resolv.conf search path (ndots:5) in wget, which reads db-0's volume.
+    # (``nslookup db-0.db.<ns>`` is sent unsearched too: tests/network/test_busybox_dns.py shows which.)
     assert_local("10.43.0.10")
     ip0 = new["status"]["podIP"]
     fqdn = f"db-0.db.{NS}.svc.cluster.local"

@@ -45,6 +45,11 @@ _POD_SPEC: dict[str, Any] = {"containers": [{"name": "c", "image": "busybox:1.36
 _TEMPLATE: dict[str, Any] = {"metadata": {"labels": {"app": "fz"}}, "spec": _POD_SPEC}
 
 # The smallest valid body of each kind (beyond apiVersion, kind and metadata).
+_FZ_RULE: dict[str, Any] = {"apiGroups": ["fuzz.invalid"], "apiVersions": ["v1"], "operations": ["CREATE"],
+                            "resources": ["nothing"]}
+_FZ_WEBHOOK: dict[str, Any] = {"name": "fz.fuzz.invalid", "clientConfig": {"url": "https://127.0.0.1:1/fz"},
+                               "rules": [_FZ_RULE], "failurePolicy": "Ignore", "sideEffects": "None",
+                               "admissionReviewVersions": ["v1"], "timeoutSeconds": 1}
 SEED_BODIES: dict[str, dict[str, Any]] = {
     "Namespace": {},
     "Node": {"metadata": {"labels": {"role": "fz"}}},
@@ -80,6 +85,15 @@ SEED_BODIES: dict[str, dict[str, Any]] = {
     "StorageClass": {"provisioner": "kubernetes.io/no-provisioner"},
     "ReplicationController": {"spec": {"replicas": 0, "selector": {"app": "fz"}, "template": _TEMPLATE}},
     "PodTemplate": {"template": _TEMPLATE},
+    "HorizontalPodAutoscaler": {"spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                            "name": "fz"}, "minReplicas": 1, "maxReplicas": 2}},
+    # admission objects that touch nothing the fuzzer writes: their rules name a group no one serves,
+    # and a webhook that cannot be reached is ignored
+    "MutatingWebhookConfiguration": {"webhooks": [_FZ_WEBHOOK]},
+    "ValidatingWebhookConfiguration": {"webhooks": [_FZ_WEBHOOK]},
+    "ValidatingAdmissionPolicy": {"spec": {"failurePolicy": "Ignore", "validations": [{"expression": "true"}],
+                                           "matchConstraints": {"resourceRules": [_FZ_RULE]}}},
+    "ValidatingAdmissionPolicyBinding": {"spec": {"policyName": SEED, "validationActions": ["Warn"]}},
     # policy objects that constrain the fuzzed namespace as little as possible
     "ResourceQuota": {"spec": {"hard": {"pods": "1000"}, "scopes": ["Terminating"]}},
     "LimitRange": {"spec": {"limits": [{"type": "PersistentVolumeClaim", "max": {"storage": "1Ti"}}]}},

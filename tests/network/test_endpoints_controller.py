@@ -59,8 +59,12 @@ async def test_endpoints_follow_pods(env: tuple[ApiClient, str]) -> None:
             [a["ip"] for a in s.get("notReadyAddresses", [])] == ["10.88.0.12"]
 
     await eventually(both, retry_on=(Exception,))
-    slices = (await client.list("endpointslices", ns, label_selector="kubernetes.io/service-name=web"))["items"]
-    assert len(slices) == 1 and len(slices[0]["endpoints"]) == 2
+
+    async def one_slice_of_two() -> Any:  # written after the Endpoints, so it may lag them
+        slices = (await client.list("endpointslices", ns, label_selector="kubernetes.io/service-name=web"))["items"]
+        return len(slices) == 1 and len(slices[0].get("endpoints") or []) == 2
+
+    await eventually(one_slice_of_two, retry_on=(Exception,))
     # b turns ready; a is deleted: at once out of Endpoints
     await client.patch("pods", "b", {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}, ns,
                        subresource="status")

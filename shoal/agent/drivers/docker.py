@@ -47,6 +47,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from shoal.agent.cgroups import CgroupReader, Usage
 from shoal.agent.drivers.base import (
     LABEL_CONTAINER,
     LABEL_NODE,
@@ -166,6 +167,12 @@ class DockerDriver:
         # local engine (it must see the namespaces' paths and the per-pod files)
         self.podnet = pod_network if node_name and self.engine.local else None
         self._prober = HostProber(self.exec)
+        # a local engine's containers are cgroups this machine can read (shoal.agent.cgroups)
+        self._cgroups = CgroupReader() if self.engine.local else None
+
+    def usage(self, container_id: str) -> Usage | None:
+        """The container's CPU and memory from its cgroup (None: a remote engine, or no cgroup)."""
+        return self._cgroups.container(container_id) if self._cgroups is not None else None
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:

@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from shoal.agent.cgroups import CgroupReader, Usage
 from shoal.agent.drivers.base import (
     LABEL_CONTAINER,
     LABEL_POD_UID,
@@ -94,6 +95,7 @@ class ProcessDriver:
         self._handler: ChangeHandler | None = None
         self._ids = itertools.count(int(time.time() * 1000))
         self._prober = HostProber(self.exec)
+        self._usage = CgroupReader()
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -253,6 +255,11 @@ class ProcessDriver:
                 await asyncio.wait_for(asyncio.shield(watcher), 5)
         if m["state"] == "running":
             self._exited(container_id, None)
+
+    def usage(self, container_id: str) -> Usage | None:
+        """CPU and memory of the container's process group, from /proc (no cgroup of its own)."""
+        group = self._child_group(container_id)
+        return self._usage.process(self._usage.group_pids(group)) if group else None
 
     def _child_group(self, cid: str) -> int:
         try:

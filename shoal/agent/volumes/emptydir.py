@@ -4,8 +4,9 @@ A disk-backed emptyDir is a directory under the pod's; its ``sizeLimit`` is
 enforced as upstream does it, by eviction: the agent measures usage every
 second or so (``usage``: allocated blocks, as ``du`` counts) and fails the pod
 with reason ``Evicted`` once it is over (the decision is ``plan.over_limit``).
-A memory-backed one is a tmpfs sized to the limit, so the kernel refuses the
-write before the agent even looks.
+A memory-backed one is a tmpfs sized as upstream sizes it (``tmpfssize``: the
+``sizeLimit``, else the pod's memory limit, else the node's memory), so the
+kernel refuses the write before the agent even looks.
 
 Where the agent is not root (the process runtime on a workstation), it cannot
 mount; a tmpfs volume then lives in a directory under ``/dev/shm`` (which is a

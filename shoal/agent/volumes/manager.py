@@ -51,6 +51,7 @@ from shoal.agent.volumes.plan import (
 )
 from shoal.agent.volumes.tokens import TokenCache, token_sources
 from shoal.api import views
+from shoal.api.quantity import InvalidQuantity, int_value
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,14 @@ class VolumeManager:
         self.local = LocalVolumes()
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def _node_memory(self) -> int | None:
+        """The node's memory in bytes (its allocatable: shoal's agents report capacity as allocatable)."""
+        raw = self.node_capacity.get("memory")
+        try:
+            return int_value(raw) if raw else None
+        except InvalidQuantity:
+            return None
+
     def pod_dir(self, uid: str) -> Path:
         return self.root / uid
 
@@ -90,7 +99,7 @@ class VolumeManager:
         async with self._locks.setdefault(uid, asyncio.Lock()):
             pv = self.pods.get(uid)
             if pv is None:
-                plan = plan_volumes(pod, str(self.pod_dir(uid)))
+                plan = plan_volumes(pod, str(self.pod_dir(uid)), node_memory=self._node_memory())
                 if plan.unsupported:
                     raise MountError(unsupported_message(plan.unsupported[0]))
                 pv = PodVolumes(plan)
@@ -126,7 +135,7 @@ class VolumeManager:
                 if isinstance(vol, EmptyDir):
                     path = Path(vol.path)
                     if vol.memory:
-                        await asyncio.to_thread(emptydir.ensure_tmpfs, path, vol.size_limit)
+                        await asyncio.to_thread(emptydir.ensure_tmpfs, path, vol.tmpfs_size)
                     else:
                         await asyncio.to_thread(emptydir.ensure_dir, path)
                     pv.sources[vol.name] = vol.path

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from shoal.agent.drivers.base import Mount, Propagation
 from shoal.agent.env import expand
+from shoal.agent.volumes.tmpfssize import memory_volume_size, pod_memory_limit
 from shoal.api import views
 from shoal.api.quantity import InvalidQuantity, int_value
 
@@ -56,6 +57,7 @@ class EmptyDir:
     memory: bool  # medium: Memory -> a tmpfs
     size_limit: int | None  # bytes; enforced by eviction (and by the tmpfs size for memory)
     size_text: str | None  # the limit as written, for the eviction message
+    tmpfs_size: int | None = None  # memory: the tmpfs's size (``tmpfssize``; None: the kernel's default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,8 @@ def volume_type(volume: Mapping[str, Any]) -> str:
     return next((k for k, v in volume.items() if k != "name" and v is not None), "emptyDir")
 
 
-def plan_volumes(pod: views.Pod, pod_dir: str) -> VolumePlan:
+def plan_volumes(pod: views.Pod, pod_dir: str, *, node_memory: int | None = None) -> VolumePlan:
+    """``node_memory``: the node's allocatable memory in bytes, the largest a memory-backed emptyDir gets."""
     out: list[Volume] = []
     bad: list[Unsupported] = []
     for vol in views.spec(pod).get("volumes") or []:
@@ -127,8 +130,11 @@ def plan_volumes(pod: views.Pod, pod_dir: str) -> VolumePlan:
                 limit = int_value(text) if text is not None else None
             except InvalidQuantity:
                 limit = None
-            out.append(EmptyDir(name, volume_dir(pod_dir, kind, name), src.get("medium") == "Memory",
-                                limit or None, str(text) if limit else None))
+            memory = src.get("medium") == "Memory"
+            size = memory_volume_size(size_limit=limit or None, pod_limit=pod_memory_limit(views.spec(pod)),
+                                      node_memory=node_memory) if memory else None
+            out.append(EmptyDir(name, volume_dir(pod_dir, kind, name), memory, limit or None,
+                                str(text) if limit else None, size))
         elif kind == "hostPath":
             out.append(HostPath(name, str(src.get("path") or ""), str(src.get("type") or "")))
         elif kind in ("configMap", "secret", "downwardAPI", "projected"):

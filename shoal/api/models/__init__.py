@@ -8,10 +8,11 @@ manifest file) pick the class from the ``apiVersion`` and ``kind`` it reads.
 from __future__ import annotations
 
 from shoal.api.meta import Status
+from shoal.api.models import autoscaling_v1
 from shoal.api.models.apiextensions import CustomResourceDefinition
 from shoal.api.models.apiregistration import APIService
 from shoal.api.models.apps import ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet
-from shoal.api.models.autoscaling import Scale
+from shoal.api.models.autoscaling import HorizontalPodAutoscaler, Scale
 from shoal.api.models.batch import CronJob, Job
 from shoal.api.models.certificates import CertificateSigningRequest
 from shoal.api.models.coordination import Lease
@@ -66,6 +67,8 @@ KINDS: dict[tuple[str, str], type] = {
     ("batch/v1", "CronJob"): CronJob,
     ("coordination.k8s.io/v1", "Lease"): Lease,
     ("autoscaling/v1", "Scale"): Scale,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): HorizontalPodAutoscaler,
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): autoscaling_v1.HorizontalPodAutoscaler,
     ("discovery.k8s.io/v1", "EndpointSlice"): EndpointSlice,
     ("scheduling.k8s.io/v1", "PriorityClass"): PriorityClass,
     ("networking.k8s.io/v1", "NetworkPolicy"): NetworkPolicy,
@@ -113,6 +116,7 @@ __all__ = [
     "PodTemplate",
     "PriorityClass",
     "ReplicaSet",
+    "HorizontalPodAutoscaler",
     "Scale",
     "Secret",
     "Service",

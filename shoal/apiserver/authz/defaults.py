@@ -101,6 +101,8 @@ _ROLES: dict[str, tuple[list[dict[str, Any]], str, str]] = {
     "system:aggregate-to-admin": (_AGGREGATE_TO_ADMIN, "", "admin"),
     "system:aggregate-to-edit": (_AGGREGATE_TO_EDIT, "", "edit"),
     "system:aggregate-to-view": (_AGGREGATE_TO_VIEW, "", "view"),
+    # metrics-server's reader role, aggregated into view (and so edit and admin) as its manifest does
+    "system:aggregated-metrics-reader": ([_r("get list watch", "metrics.k8s.io", "pods nodes")], "", "view"),
     "system:auth-delegator": ([_r("create", "authentication.k8s.io", "tokenreviews"),
                                _r("create", "authorization.k8s.io", "subjectaccessreviews")], "", ""),
     "system:basic-user": ([_r("create", "authorization.k8s.io", "selfsubjectaccessreviews selfsubjectrulesreviews"),
@@ -194,6 +196,7 @@ _ROLES: dict[str, tuple[list[dict[str, Any]], str, str]] = {
         # its local volumes: grown and wiped by the node that holds them (their finalizer dropped)
         _r("get list watch patch update", "core", "persistentvolumes"),
         _u("get", "/shoal/v1/tunnel"),
+        _u("post", "/shoal/v1/metrics"),  # its resource metrics (shoal.apiserver.metricsapi)
         # its ingress proxy (shoal.ingress.node) renders every node's configuration from these
         _r("list watch", "networking.k8s.io", "ingresses ingressclasses"),
         _r("list watch", "gateway.networking.k8s.io", "gatewayclasses gateways httproutes"),

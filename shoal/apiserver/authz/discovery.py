@@ -1,10 +1,11 @@
-"""Discovery entries of the resources served without storage: the reviews and TokenRequest.
+"""Discovery entries of the resources served without storage: the reviews, TokenRequest, resource metrics.
 
 ``authentication.k8s.io/v1`` (``selfsubjectreviews``, ``tokenreviews``) and
 ``authorization.k8s.io/v1`` (the four access reviews) are create-only: a
 request is answered, nothing is kept, so they are not in the kind registry
 (which is for stored kinds) but are listed here for ``shoal.apiserver.discovery``,
-as is the ``serviceaccounts/token`` subresource of core/v1.
+as is the ``serviceaccounts/token`` subresource of core/v1 and the read-only
+``metrics.k8s.io/v1beta1`` (``shoal.apiserver.metricsapi``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ RESOURCES: dict[str, list[dict[str, Any]]] = {
                                 _entry("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
                                 _entry("selfsubjectrulesreviews", "SelfSubjectRulesReview"),
                                 _entry("subjectaccessreviews", "SubjectAccessReview")],
+    "metrics.k8s.io/v1beta1": [
+        {"name": "nodes", "singularName": "", "namespaced": False, "kind": "NodeMetrics", "verbs": ["get", "list"]},
+        {"name": "pods", "singularName": "", "namespaced": True, "kind": "PodMetrics", "verbs": ["get", "list"]}],
 }
 
 GROUPS = ("authentication.k8s.io", "authorization.k8s.io")

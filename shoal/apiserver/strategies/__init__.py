@@ -78,6 +78,7 @@ _REGISTRY: dict[tuple[str, str], Factory] = {
     ("", "PersistentVolume"): lambda info, shared: PersistentVolumeStrategy(info),
     ("", "ReplicationController"): lambda info, shared: ReplicaSetStrategy(info),
     ("policy", "PodDisruptionBudget"): lambda info, shared: ResetStatusStrategy(info),
+    ("autoscaling", "HorizontalPodAutoscaler"): lambda info, shared: ResetStatusStrategy(info),
     ("certificates.k8s.io", "CertificateSigningRequest"): lambda info, shared: CertificateSigningRequestStrategy(info),
     ("apiregistration.k8s.io", "APIService"): lambda info, shared: APIServiceStrategy(info),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): lambda info, shared: CustomResourceDefinitionStrategy(info),

@@ -26,6 +26,7 @@ from shoal.api import views
 from shoal.apiserver.tables import (
     admissionregistration,
     apiextensions,
+    autoscaling,
     certificates,
     cluster,
     config,
@@ -66,6 +67,7 @@ PRINTERS: dict[str, Printer] = {
     **storage.PRINTERS,
     **workloads.PRINTERS,
     **policy.PRINTERS,
+    **autoscaling.PRINTERS,
     **certificates.PRINTERS,
     **replication.PRINTERS,
     **rbac.PRINTERS,
