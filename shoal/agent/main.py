@@ -7,6 +7,7 @@ The CLI stays thin: it hands the raw option values here. Bad values raise
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
 import logging
@@ -149,7 +150,7 @@ async def start_ingress(client: ApiClient, args: AgentArgs) -> IngressNode:
     counters of the proxy beside it.
     """
     ingress = IngressNode(client, run_dir=str(args.data_dir / "ingress"), http_port=args.ingress_http_port,
-                          https_port=args.ingress_https_port, report=False)
+                          https_port=args.ingress_https_port, report=False, tls_secrets=False)
     try:
         await ingress.start()
     except BaseException:
@@ -211,10 +212,20 @@ async def run_agent(args: AgentArgs) -> None:
         if args.metrics_listen:
             prom = await serve_prometheus(args.metrics_listen)
         if args.ingress_http_port and opts.simulate_nodes <= 0:
-            try:
-                ingress = await start_ingress(client, args)
-            except Exception as e:  # the node still runs its pods; say why it serves no Ingress
-                log.warning("agent: this node's ingress proxy did not start: %s", e)
+            # started beside the wait for a signal, so a slow start never holds up a shutdown
+            starting = asyncio.create_task(start_ingress(client, args), name="agent-ingress-start")
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                try:
+                    ingress = starting.result()
+                except Exception as e:  # the node still runs its pods; say why it serves no Ingress
+                    log.warning("agent: this node's ingress proxy did not start: %s", e)
+            else:
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await starting
+            stopping.cancel()
         await stop.wait()
         log.info("agent: shutting down (containers keep running)")
     finally:

@@ -46,7 +46,7 @@ def _by_key(inf: Informer) -> dict[ServiceKey, dict[str, Any]]:
 class IngressNode:
     def __init__(self, client: ApiClient, *, run_dir: str, bind: str = "0.0.0.0", http_port: int = 80,
                  https_port: int = 443, report: bool = True, addresses: Sequence[str] = (),
-                 debounce: float = 0.05, rollouts: bool = True) -> None:
+                 debounce: float = 0.05, rollouts: bool = True, tls_secrets: bool = True) -> None:
         self.client = client
         self.settings = Settings(run_dir=run_dir, bind=bind, http_port=http_port, https_port=https_port)
         self.report = report
@@ -55,8 +55,11 @@ class IngressNode:
         self.factory = InformerFactory(client)
         f = self.factory
         self.ingresses, self.classes = f.informer("ingresses"), f.informer("ingressclasses")
-        self.services, self.endpoints, self.secrets = f.informer("services"), f.informer("endpoints"), \
-            f.informer("secrets")
+        self.services, self.endpoints = f.informer("services"), f.informer("endpoints")
+        # TLS Secrets are read by the server's node only where the reader may not list Secrets: a node's own
+        # credential, under the Node authorizer, reads only its pods' Secrets (its TLS hosts then get the
+        # proxy's default certificate)
+        self.secrets: Informer | None = f.informer("secrets") if tls_secrets else None
         self.nodes = f.informer("nodes")
         self.gateway_classes, self.gateways = f.informer(GATEWAY_CLASSES), f.informer(GATEWAYS)
         self.httproutes, self.rollouts = f.informer(HTTPROUTES), f.informer(ROLLOUTS)
@@ -69,6 +72,8 @@ class IngressNode:
         self.last_action = ""
         for inf in (self.ingresses, self.classes, self.services, self.endpoints, self.secrets, self.gateway_classes,
                     self.gateways, self.httproutes, self.rollouts, self.nodes):
+            if inf is None:
+                continue
             inf.add_handler(on_add=self._changed, on_update=lambda o, n: self._changed(n), on_delete=self._changed)
         self.rollout_controller: Any = None
         if report and rollouts:
@@ -82,7 +87,8 @@ class IngressNode:
     async def start(self) -> None:
         self.factory.start()
         for inf in (self.ingresses, self.classes, self.services, self.endpoints, self.secrets):
-            await inf.wait_synced(30)
+            if inf is not None:
+                await inf.wait_synced(30)
         if self.rollout_controller is not None:
             await self.rollout_controller.start()
         self._dirty.set()
@@ -113,7 +119,7 @@ class IngressNode:
             if s is not None:
                 splits[(v.namespace(ro), s[0])] = s[1]
         return ClusterView(services=_by_key(self.services), endpoints=_by_key(self.endpoints),
-                           secrets=_by_key(self.secrets), splits=splits)
+                           secrets=_by_key(self.secrets) if self.secrets is not None else {}, splits=splits)
 
     def collect(self) -> tuple[Collected, dict[tuple[str, str], list[tuple[str, str]]]]:
         view = self.view()
