@@ -265,7 +265,7 @@ class Server:
         if self.etcd_member is not None:
             from shoal.etcdmember import join
 
-            self.api.extra_routes += join.routes(dd.ca_crt.read_bytes, lambda: self.server_token, self._answer_join)
+            self.api.extra_routes += join.routes(lambda: self.server_token, self._answer_join)
         from shoal.apiserver.authn import nodejoin
 
         # a node's own certificate for its join token (shoal.apiserver.authn.nodejoin)

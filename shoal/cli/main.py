@@ -382,11 +382,16 @@ def restore(file: str, data_dir: str | None, etcd_data_dir: str | None, etcd_nam
 @click.option("--server", "server_token", is_flag=True,
               help="The server token (joins servers: `shoal server --server URL --token T`) instead of the node one.")
 def token(data_dir: str | None, server_token: bool) -> None:
-    """Print the node join token."""
+    """Print the node join token (K10<sha256 of the CA>::node:<secret>: it pins the cluster's CA)."""
     dd = DataDir(_data_dir(data_dir))
     path = dd.root / "server-token" if server_token else dd.node_token
     if not path.exists():
         what = "server token (a server with an embedded etcd has one)" if server_token else "node token"
         click.echo(f"no {what} at {path}: start `shoal server` first", err=True)
         sys.exit(1)
-    click.echo(path.read_text().strip())
+    value = path.read_text().strip()
+    if not server_token and dd.ca_crt.exists():  # K10<CA hash>::node:<secret>: an agent needs no copied ca.crt
+        from shoal import jointoken
+
+        value = jointoken.make(dd.ca_crt.read_bytes(), "node", value)
+    click.echo(value)
