@@ -10,6 +10,7 @@ import click
 
 from shoal import eventloop
 from shoal.cli import ecs as ecs_commands
+from shoal.cli import secretsencrypt
 from shoal.cli import stack as stack_commands
 from shoal.cli.apply import apply as apply_command
 from shoal.datadir import DataDir, default_data_dir
@@ -243,6 +244,7 @@ def agent(server_url: tuple[str, ...], token: str, data_dir: str | None, node_na
 main.add_command(stack_commands.stack)
 main.add_command(apply_command)
 main.add_command(ecs_commands.ecs)
+main.add_command(secretsencrypt.secrets_encrypt)
 @main.group()
 def user() -> None:
     """Users that authenticate with a client certificate from the cluster CA."""
