@@ -24,6 +24,7 @@ from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overri
 from shoal.agent.node import host_ip, parse_kv
 from shoal.api.quantity import InvalidQuantity, parse_quantity
 from shoal.client import ApiClient
+from shoal.ingress.node import IngressNode
 from shoal.network import config as netconfig
 from shoal.network.node import NetworkNode, OverlaySettings
 
@@ -62,6 +63,8 @@ class AgentArgs:
     sim_cpu_usage: str = "1m"  # simulated containers' usage without a sim.shoal.io/*-usage annotation
     sim_memory_usage: str = "8Mi"
     metrics_listen: str | None = None  # HOST:PORT of this agent's Prometheus /metrics (None: not served)
+    ingress_http_port: int = 80  # this node's ingress proxy (shoal.ingress), as on the server; 0: none
+    ingress_https_port: int = 443
 
 
 def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
@@ -136,6 +139,25 @@ def _check_data_dir(args: AgentArgs, cluster_id: str) -> None:
         clusterid.write(args.data_dir, ident.cluster_id)
 
 
+async def start_ingress(client: ApiClient, args: AgentArgs) -> IngressNode:
+    """This node's ingress proxy on its ports 80/443, as ``shoal server`` runs one on its own node.
+
+    Every node renders the same configuration from the same objects, so any
+    node's address serves every Ingress (k3s's bundled proxy, likewise). Only
+    the server's writes status and Events and runs the Rollout controller
+    (``report=False`` here): one writer, and the canary analysis reads the
+    counters of the proxy beside it.
+    """
+    ingress = IngressNode(client, run_dir=str(args.data_dir / "ingress"), http_port=args.ingress_http_port,
+                          https_port=args.ingress_https_port, report=False)
+    try:
+        await ingress.start()
+    except BaseException:
+        await ingress.stop()  # its informers are running
+        raise
+    return ingress
+
+
 async def run_agent(args: AgentArgs) -> None:
     opts, ca = options(args)
     from shoal.client.failover import split_servers
@@ -173,6 +195,7 @@ async def run_agent(args: AgentArgs) -> None:
     network: NetworkNode | None = None
     agent: Agent | None = None
     prom: web.AppRunner | None = None
+    ingress: IngressNode | None = None
     try:
         opts = dataclasses.replace(opts, cluster_id=cluster_id)
         if opts.runtime != "simulated" and opts.simulate_nodes <= 0:
@@ -193,9 +216,16 @@ async def run_agent(args: AgentArgs) -> None:
         await agent.start()
         if args.metrics_listen:
             prom = await serve_prometheus(args.metrics_listen)
+        if args.ingress_http_port and opts.simulate_nodes <= 0:
+            try:
+                ingress = await start_ingress(client, args)
+            except Exception as e:  # the node still runs its pods; say why it serves no Ingress
+                log.warning("agent: this node's ingress proxy did not start: %s", e)
         await stop.wait()
         log.info("agent: shutting down (containers keep running)")
     finally:
+        if ingress is not None:
+            await ingress.stop()
         if prom is not None:
             await prom.cleanup()
         if agent is not None:

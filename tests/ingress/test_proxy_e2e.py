@@ -14,6 +14,7 @@ import http.client
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -345,3 +346,38 @@ async def test_canary_aborts_on_the_proxys_5xx_counters(client: ApiClient, node:
     await eventually(all_stable)
     evs, _ = await client.list_all("events", "default")
     assert any(e["reason"] == "Aborted" and e["involvedObject"]["kind"] == "Rollout" for e in evs)
+
+
+async def test_an_agent_on_another_node_serves_the_same_ingresses(server: RunningServer, client: ApiClient,
+                                                                  node: IngressNode, backends: dict[str, Backend],
+                                                                  tmp_path: Path) -> None:
+    """``shoal agent`` runs its node's ingress proxy too (``--ingress-http-port``), rendered from the same objects:
+    an Ingress answers on every node's port; the agent's proxy stops with the agent."""
+    await delete_all(client)
+    await serve(client, "a", backends["a1"])
+    await put(client, "ingresses", ingress("web", [("app.example", [path("/", "a")])]))
+    hp, sp = free_port(), free_port()
+    token = (server.data_dir / "node-token").read_text().strip()
+    with open(tmp_path / "agent.log", "ab") as log:
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "shoal", "agent", "--server", server.url, "--token", token, "--ca-file", server.ca,
+             "--data-dir", str(tmp_path / "agent"), "--runtime", "simulated", "--node-name", "edge-1",
+             "--ingress-http-port", str(hp), "--ingress-https-port", str(sp)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        async def both() -> bool:
+            on_agent = await asyncio.to_thread(get, hp, "/", "app.example")
+            on_server = await asyncio.to_thread(get, node.settings.http_port, "/", "app.example")
+            return on_agent[:2] == (200, "a1 -") and on_server[:2] == (200, "a1 -")
+        await eventually(both, timeout=30)
+        code, _, _ = await asyncio.to_thread(get, sp, "/", "app.example", tls=True)
+        assert code == 200
+        await put(client, "endpoints", endpoints("a", [backends["a2"].address]))  # reaches the agent's proxy too
+
+        async def moved() -> bool:
+            return (await asyncio.to_thread(get, hp, "/", "app.example"))[1] == "a2 -"
+        await eventually(moved, timeout=15)
+    finally:
+        agent.terminate()
+        agent.wait(15)
+    assert (await asyncio.to_thread(get, hp, "/", "app.example"))[0] == 0, (tmp_path / "agent.log").read_text()

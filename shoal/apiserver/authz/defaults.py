@@ -203,6 +203,10 @@ _ROLES: dict[str, tuple[list[dict[str, Any]], str, str]] = {
         _u("post", "/shoal/v1/metrics"),  # its resource metrics (shoal.apiserver.metricsapi)
         # the cluster's network settings (shoal.network.config) and ID (the kube-system namespace's uid)
         _r("get", "core", "configmaps", "shoal-network"),
+        # its ingress proxy (shoal.ingress.node) renders every node's configuration from these
+        _r("list watch", "networking.k8s.io", "ingresses ingressclasses"),
+        _r("list watch", "gateway.networking.k8s.io", "gatewayclasses gateways httproutes"),
+        _r("list watch", "shoal.io", "rollouts"),
     ], "", ""),
     # shoal runs every controller as one user, system:kube-controller-manager (upstream gives each its own
     # service account with --use-service-account-credentials): this is the union of upstream's
