@@ -30,6 +30,7 @@ from shoal.apiserver.authn import components
 from shoal.apiserver.authn import options as authn_options
 from shoal.apiserver.certs import ensure_serving_cert
 from shoal.apiserver.encryption import options as encryption_options
+from shoal.apiserver.encryption.store import EncryptedStore
 from shoal.apiserver.leanhttp import LeanServer
 from shoal.apiserver.prom import TimedStore, request_metrics_enabled
 from shoal.client import ApiClient
@@ -242,6 +243,7 @@ class Server:
             store = open_store(opts.store, data_dir=dd.root)
         # values of the resources the EncryptionConfiguration names are encrypted on their way to the store
         self.store = encryption_options.wrap(store, opts.extra.get("encryption_provider_config"))
+        encrypted = self.store if isinstance(self.store, EncryptedStore) else None
         await self.store.start()
         health = None
         if self.shared_store():  # etcd: fail fast and say so when it has no quorum (shoal.apiserver.storehealth)
@@ -265,7 +267,11 @@ class Server:
         if self.etcd_member is not None:
             from shoal.etcdmember import join
 
-            self.api.extra_routes += join.routes(dd.ca_crt.read_bytes, lambda: self.server_token, self._answer_join)
+            self.api.extra_routes += join.routes(lambda: self.server_token, self._answer_join)
+        if encrypted is not None:  # shoal secrets-encrypt: reload the file, status (shoal.apiserver.encryption.admin)
+            from shoal.apiserver.encryption import admin as encryption_admin
+
+            self.api.extra_routes += encryption_admin.routes(encrypted, opts.extra["encryption_provider_config"])
         from shoal.apiserver.authn import nodejoin
 
         # a node's own certificate for its join token (shoal.apiserver.authn.nodejoin)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from shoal import clusterid
-from shoal.agent import join, nodecert
+from shoal import clusterid, jointoken
+from shoal.agent import cafetch, join, nodecert
 from shoal.agent.agent import Agent, AgentOptions, default_node_name, env_overrides
 from shoal.agent.node import host_ip, parse_kv
 from shoal.api.quantity import InvalidQuantity, parse_quantity
@@ -166,6 +166,12 @@ async def run_agent(args: AgentArgs) -> None:
     # several servers (--server A,B or repeated): failover in order (shoal.client.failover)
     servers = split_servers(args.server)
     agent_name = f"shoal-agent/{opts.node_name}"
+    pinned = jointoken.parse(args.token)
+    if ca is None and pinned is not None:  # a K10 token pins the CA: fetch it and check it (shoal.agent.cafetch)
+        try:
+            ca = await cafetch.trust(servers, pinned, args.data_dir)
+        except cafetch.CAMismatch as e:
+            raise JoinRefused(str(e)) from None
     # the join token is a bootstrap credential: it reads the cluster's ID and gets this node its own
     # certificate (shoal.agent.nodecert), which the agent uses for everything else
     bootstrap = ApiClient.servers(servers, token=args.token, ca_file=ca, user_agent=agent_name)

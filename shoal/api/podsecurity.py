@@ -3,8 +3,10 @@
 A namespace chooses a level per mode with labels, as upstream:
 ``pod-security.kubernetes.io/enforce: baseline`` refuses pods that break the
 Baseline standard, ``.../warn: restricted`` answers a ``Warning`` for pods that
-break Restricted, ``.../audit`` is accepted and recorded for audit (shoal keeps
-no audit log yet, so it is read and not acted on). ``privileged`` allows all; a
+break Restricted, ``.../audit`` puts upstream's annotations on the request's
+audit event (``audit_annotations``: ``pod-security.kubernetes.io/audit-violations``
+with what the pod would violate, and ``.../enforce-policy`` naming the level a
+pod was checked against). ``privileged`` allows all; a
 label with a value that is not a level is taken as ``restricted``, the strictest,
 as upstream does. ``-version`` labels are accepted; every version is checked as
 ``latest``.
@@ -217,6 +219,27 @@ def check(level: str, spec: Mapping[str, Any], meta: Mapping[str, Any] | None = 
     if level == "restricted":
         failed += _restricted(spec)
     return failed
+
+
+ENFORCE_POLICY = LABEL_PREFIX + "enforce-policy"
+AUDIT_VIOLATIONS = LABEL_PREFIX + "audit-violations"
+
+
+def fully_privileged(policy: Policy) -> bool:
+    return policy.enforce == policy.audit == policy.warn == "privileged"
+
+
+def audit_annotations(policy: Policy, spec: Mapping[str, Any], meta: Mapping[str, Any] | None, *,
+                      is_pod: bool) -> dict[str, str]:
+    """What upstream's Pod Security admission adds to the audit event of a pod (or workload) it evaluates:
+    the enforce level a pod was checked against, and what the pod would violate of the audit level."""
+    if fully_privileged(policy):
+        return {}
+    out = {ENFORCE_POLICY: f"{policy.enforce}:latest"} if is_pod else {}
+    failed = check(policy.audit, spec, meta)
+    if failed:
+        out[AUDIT_VIOLATIONS] = message(policy.audit, failed, warn=True)
+    return out
 
 
 def message(level: str, failed: Iterable[str], *, warn: bool = False) -> str:

@@ -43,6 +43,7 @@ from shoal.apiserver import (
     strategies,
 )
 from shoal.apiserver.allocator import ServiceAllocator
+from shoal.apiserver.audit import recorder as audit_recorder
 from shoal.apiserver.audit.recorder import Auditor, AuditRequest, long_running, status_of
 from shoal.apiserver.auth import (
     CURRENT_USER,
@@ -525,6 +526,7 @@ class ApiServer:
         if ar is not None:
             self._audit_decision(ar, True, "")
         CURRENT_USER.set(user)
+        audit_recorder.CURRENT.set(ar)  # admission's annotations go on this request's event (audit.annotate)
         return user
 
     @staticmethod

@@ -38,6 +38,7 @@ from shoal.api.defaults_pod import qos_class
 from shoal.api.models.pod import PodSpec
 from shoal.api.registry import ResourceInfo
 from shoal.apiserver import errors, rawobj
+from shoal.apiserver.audit import recorder as audit_recorder
 from shoal.apiserver.nscache import WriteThrough
 from shoal.store.base import ConflictError, Store
 
@@ -157,7 +158,7 @@ class PolicyAdmission:
                             is_pod: bool) -> list[str]:
         nsobj = await self.namespaces(ns)
         policy = podsecurity.policy_of(((nsobj or {}).get("metadata") or {}).get("labels"))
-        if policy.enforce == policy.warn == "privileged":
+        if podsecurity.fully_privileged(policy):
             return []
         if is_pod:
             spec, meta = obj.get("spec") or {}, obj.get("metadata") or {}
@@ -166,6 +167,8 @@ class PolicyAdmission:
             if template is None:
                 return []
             spec, meta = template.get("spec") or {}, template.get("metadata") or {}
+        if audit_recorder.logged():  # the audit mode: annotations on this request's audit event (also when refused)
+            audit_recorder.annotate(podsecurity.audit_annotations(policy, spec, meta, is_pod=is_pod))
         if is_pod and policy.enforce != "privileged":
             failed = podsecurity.check(policy.enforce, spec, meta)
             if failed:

@@ -10,6 +10,7 @@ import click
 
 from shoal import eventloop
 from shoal.cli import ecs as ecs_commands
+from shoal.cli import secretsencrypt
 from shoal.cli import stack as stack_commands
 from shoal.cli.apply import apply as apply_command
 from shoal.datadir import DataDir, default_data_dir
@@ -249,6 +250,7 @@ def agent(server_url: tuple[str, ...], token: str, data_dir: str | None, node_na
 main.add_command(stack_commands.stack)
 main.add_command(apply_command)
 main.add_command(ecs_commands.ecs)
+main.add_command(secretsencrypt.secrets_encrypt)
 @main.group()
 def user() -> None:
     """Users that authenticate with a client certificate from the cluster CA."""
@@ -388,11 +390,16 @@ def restore(file: str, data_dir: str | None, etcd_data_dir: str | None, etcd_nam
 @click.option("--server", "server_token", is_flag=True,
               help="The server token (joins servers: `shoal server --server URL --token T`) instead of the node one.")
 def token(data_dir: str | None, server_token: bool) -> None:
-    """Print the node join token."""
+    """Print the node join token (K10<sha256 of the CA>::node:<secret>: it pins the cluster's CA)."""
     dd = DataDir(_data_dir(data_dir))
     path = dd.root / "server-token" if server_token else dd.node_token
     if not path.exists():
         what = "server token (a server with an embedded etcd has one)" if server_token else "node token"
         click.echo(f"no {what} at {path}: start `shoal server` first", err=True)
         sys.exit(1)
-    click.echo(path.read_text().strip())
+    value = path.read_text().strip()
+    if not server_token and dd.ca_crt.exists():  # K10<CA hash>::node:<secret>: an agent needs no copied ca.crt
+        from shoal import jointoken
+
+        value = jointoken.make(dd.ca_crt.read_bytes(), "node", value)
+    click.echo(value)

@@ -92,13 +92,10 @@ async def fetch_bootstrap(url: str, token: str, req: JoinRequest, *, timeout: fl
     return answer
 
 
-def routes(ca_pem: Callable[[], bytes], server_token: Callable[[], str],
+def routes(server_token: Callable[[], str],
            answer: Callable[[JoinRequest], Awaitable[JoinAnswer]]) -> list[tuple[str, str, Callable[
                [web.Request], Awaitable[web.StreamResponse]]]]:
-    """The joined side's two handlers (the API's authentication has admitted the request already)."""
-
-    async def cacert(request: web.Request) -> web.Response:
-        return web.Response(body=ca_pem(), content_type="application/x-pem-file")
+    """The joined side's handler (the API's authentication has admitted the request already)."""
 
     async def join(request: web.Request) -> web.Response:
         given = (request.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
@@ -115,4 +112,4 @@ def routes(ca_pem: Callable[[], bytes], server_token: Callable[[], str],
             return web.Response(status=503, text=f"could not add the etcd member: {e}")
         return web.Response(body=msgspec.json.encode(body), content_type="application/json")
 
-    return [("GET", CACERT_PATH, cacert), ("POST", JOIN_PATH, join)]
+    return [("POST", JOIN_PATH, join)]  # GET CACERT_PATH is every server's (shoal.apiserver.authn.nodejoin)

@@ -264,3 +264,35 @@ def test_template_of_workloads() -> None:
     assert podsecurity.template_of("batch", "cronjobs", cj) == {"spec": {"containers": []}}
     assert podsecurity.template_of("", "configmaps", {}) is None
     assert podsecurity.message("baseline", ["a", "b"]) == 'violates PodSecurity "baseline:latest": a, b'
+
+
+_RESTRICTED_OK = {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                  "containers": [{"name": "app", "image": "i", "securityContext": {
+                      "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}
+_PLAIN = {"containers": [{"name": "app", "image": "i"}]}
+_PRIVILEGED = {"containers": [{"name": "app", "image": "i", "securityContext": {"privileged": True}}]}
+_VIOLATIONS = "pod-security.kubernetes.io/audit-violations"
+_ENFORCED = "pod-security.kubernetes.io/enforce-policy"
+
+
+@pytest.mark.parametrize(("policy", "spec", "is_pod", "want"), [
+    # no label: nothing evaluated, nothing said (upstream's fully privileged short cut)
+    (podsecurity.Policy(), _PRIVILEGED, True, {}),
+    (podsecurity.Policy(audit="restricted"), _RESTRICTED_OK, True, {_ENFORCED: "privileged:latest"}),
+    (podsecurity.Policy(enforce="baseline", audit="restricted"), _PLAIN, True, {
+        _ENFORCED: "baseline:latest",
+        _VIOLATIONS: 'would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container '
+                     '"app" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities '
+                     '(container "app" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true '
+                     '(pod or container "app" must set securityContext.runAsNonRoot=true), seccompProfile (pod or '
+                     'container "app" must set securityContext.seccompProfile.type to "RuntimeDefault" or '
+                     '"Localhost")'}),
+    # a workload's template: the audit mode only (its pods are what enforce refuses)
+    (podsecurity.Policy(enforce="baseline", audit="baseline"), _PRIVILEGED, False, {
+        _VIOLATIONS: 'would violate PodSecurity "baseline:latest": privileged (container "app" must not set '
+                     'securityContext.privileged=true)'}),
+    (podsecurity.Policy(warn="restricted"), _PLAIN, False, {}),
+])
+def test_pod_security_audit_annotations(policy: podsecurity.Policy, spec: dict[str, Any], is_pod: bool,
+                                        want: dict[str, str]) -> None:
+    assert podsecurity.audit_annotations(policy, spec, {}, is_pod=is_pod) == want

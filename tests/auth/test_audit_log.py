@@ -13,7 +13,8 @@ import msgspec
 from shoal.apiserver.audit.event import Request, event, source_ips, timestamp
 from shoal.apiserver.audit.logfile import LogBackend, RotatingFile, backup_name, backups, encode
 from shoal.apiserver.audit.policy import Level, parse
-from shoal.apiserver.audit.recorder import Auditor
+from shoal.apiserver.audit.recorder import CURRENT, Auditor, annotate
+from shoal.apiserver.audit.recorder import logged as logged_now
 from shoal.apiserver.authn.user import User
 
 
@@ -162,3 +163,25 @@ def test_audit_ids_are_distinct_v4_uuids() -> None:
 
     ids = [new_id() for _ in range(600)]
     assert len(set(ids)) == 600 and all(uuid.UUID(i).version == 4 for i in ids)
+
+
+async def test_admission_annotates_the_current_requests_event() -> None:
+    sink = _Collect()
+    auditor = Auditor(parse({"apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+                             "rules": [{"level": "None", "resources": [{"resources": ["configmaps"]}]},
+                                       {"level": "Metadata", "omitStages": ["RequestReceived"]}]}), sink)
+    annotate({"x/not-served": "1"})  # no request being served: nothing to annotate, nothing fails
+    for path, logged in (("/api/v1/namespaces/a/pods", True), ("/api/v1/namespaces/a/configmaps", False)):
+        r = auditor.begin(method="POST", path=path, query_string="", headers={}, remote=None)
+        await auditor.received(r, User("alice"), method="POST", path=path, watch="")
+        token = CURRENT.set(r)
+        try:
+            assert logged_now() is logged
+            annotate({"pod-security.kubernetes.io/enforce-policy": "baseline:latest"})
+            auditor.authorized(r, True, "")
+        finally:
+            CURRENT.reset(token)
+        await auditor.finish(r, 201, None)
+    (ev,) = sink.events
+    assert ev["annotations"] == {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": "",
+                                 "pod-security.kubernetes.io/enforce-policy": "baseline:latest"}

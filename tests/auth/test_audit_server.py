@@ -137,3 +137,38 @@ def test_a_bad_policy_stops_the_server(tmp_path: Path) -> None:
                                            "--audit-log-path", str(tmp_path / "a.log")])
 
 
+
+
+def test_pod_security_audit_mode_annotates_the_event(srv: RunningServer) -> None:
+    s = srv.session()
+    ns = "ps-audit"
+    r = s.post(f"{srv.url}/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": ns, "labels": {"pod-security.kubernetes.io/enforce": "baseline",
+                               "pod-security.kubernetes.io/audit": "restricted"}}})
+    assert r.status_code == 201, r.text
+
+    def pod(name: str, **sc: Any) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": {"containers": [{"name": "app", "image": "busybox", **sc}]}}
+
+    # baseline allows it, restricted would not: created, and the event says what it would violate
+    r = s.post(f"{srv.url}/api/v1/namespaces/{ns}/pods", json=pod("plain"))
+    assert r.status_code == 201, r.text
+    (ev,) = events(srv, lambda e: e["auditID"] == r.headers["Audit-ID"])
+    notes = ev["annotations"]
+    assert notes["pod-security.kubernetes.io/enforce-policy"] == "baseline:latest"
+    assert notes["pod-security.kubernetes.io/audit-violations"].startswith(
+        'would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "app" must '
+        'set securityContext.allowPrivilegeEscalation=false)')
+    # refused by enforce: the event of the 403 carries them too, as upstream's
+    r = s.post(f"{srv.url}/api/v1/namespaces/{ns}/pods", json=pod("priv", securityContext={"privileged": True}))
+    assert r.status_code == 403
+    (ev,) = events(srv, lambda e: e["auditID"] == r.headers["Audit-ID"])
+    assert ev["responseStatus"]["code"] == 403
+    assert "privileged (container \"app\" must not set securityContext.privileged=true)" in \
+        ev["annotations"]["pod-security.kubernetes.io/audit-violations"]
+    # a namespace with no Pod Security label: no annotation
+    r = s.post(f"{srv.url}/api/v1/namespaces/default/pods", json=pod("plain-default"))
+    assert r.status_code == 201
+    (ev,) = events(srv, lambda e: e["auditID"] == r.headers["Audit-ID"])
+    assert not any(k.startswith("pod-security.kubernetes.io/") for k in ev["annotations"])

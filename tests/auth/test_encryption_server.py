@@ -7,9 +7,12 @@ import base64
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.server_fixture import RunningServer, start_server
 
@@ -110,3 +113,64 @@ def test_a_bad_configuration_stops_the_server(tmp_path: Path) -> None:
                                        "resources:\n- resources: [secrets]\n  providers:\n  - aescbc: {keys: []}\n")
     with pytest.raises(RuntimeError, match="--encryption-provider-config .*at least one key"):
         start_server(tmp_path / "d", args=[*API_ONLY, "--encryption-provider-config", str(tmp_path / "bad.yaml")])
+
+
+def shoal(srv: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "shoal", *args, "--data-dir", str(srv.data_dir)],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_secrets_encrypt_rotate_keys(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "enc.yaml", ("key1", K1))
+    srv = start_server(tmp_path / "data", args=[*API_ONLY, "--encryption-provider-config", str(cfg)])
+    try:
+        for i in range(3):
+            srv.kubectl("create", "secret", "generic", f"s{i}", f"--from-literal=password={PLAIN}-{i}",
+                        "-n", "default" if i else "kube-system")
+        st = shoal(srv, "secrets-encrypt", "status")
+        assert st.returncode == 0, st.stderr
+        assert "Current key: aescbc key1 for secrets" in st.stdout and "use the current key" in st.stdout
+        p = shoal(srv, "secrets-encrypt", "rotate-keys", "--encryption-provider-config", str(cfg))
+        assert p.returncode == 0, p.stdout + p.stderr
+        doc = yaml.safe_load(cfg.read_text())
+        keys = doc["resources"][0]["providers"][0]["aescbc"]["keys"]
+        new = keys[0]["name"]
+        assert new.startswith("aescbckey-") and [k["name"] for k in keys[1:]] == ["key1"]
+        # the file read directly: every Secret (the three, and the service-account ones if any) under the new key
+        values = stored(srv, "/registry/core/secrets/%")
+        assert len(values) >= 3 and all(v.startswith(f"k8s:enc:aescbc:v1:{new}:".encode()) for v in values.values())
+        st = shoal(srv, "secrets-encrypt", "status")
+        assert st.returncode == 0 and f"Current key: aescbc {new}" in st.stdout, st.stdout
+        assert f"all {len(values)} use the current key" in st.stdout
+        # a new Secret is written with it too
+        srv.kubectl("create", "secret", "generic", "s9", f"--from-literal=password={PLAIN}-9")
+        assert stored(srv, "/registry/core/secrets/default/s9")["/registry/core/secrets/default/s9"].startswith(
+            f"k8s:enc:aescbc:v1:{new}:".encode())
+        # the old key dropped: everything still reads
+        keys[1:] = []
+        cfg.write_text(yaml.safe_dump(doc))
+        srv = restart(srv, cfg)
+        assert secret_value(srv, "s2") == f"{PLAIN}-2"
+        assert srv.kubectl("get", "secret", "s0", "-n", "kube-system").returncode == 0
+    finally:
+        srv.stop()
+
+
+def test_secrets_encrypt_status_sees_values_under_an_old_key(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data", args=[*API_ONLY, "--encryption-provider-config",
+                                                str(write_config(tmp_path / "1.yaml", ("key1", K1)))])
+    try:
+        srv.kubectl("create", "secret", "generic", "s1", f"--from-literal=password={PLAIN}")
+        srv = restart(srv, write_config(tmp_path / "2.yaml", ("key2", K2), ("key1", K1)))
+        st = shoal(srv, "secrets-encrypt", "status")
+        assert st.returncode == 1 and "Current key: aescbc key2" in st.stdout
+        assert "under aescbc:key1" in st.stdout, st.stdout
+        # a configuration whose first provider is identity has nothing to rotate to: refused, file untouched
+        ident = tmp_path / "ident.yaml"
+        ident.write_text("apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n"
+                         "- resources: [secrets]\n  providers:\n  - identity: {}\n")
+        before = ident.read_text()
+        p = shoal(srv, "secrets-encrypt", "rotate-keys", "--encryption-provider-config", str(ident))
+        assert p.returncode == 1 and "its first provider is identity" in p.stderr and ident.read_text() == before
+    finally:
+        srv.stop()

@@ -84,6 +84,44 @@ def test_a_node_that_joins_keeps_the_clusters_id(server: RunningServer, tmp_path
         server.session().delete(server.url + f"/api/v1/nodes/{node(tmp_path)}")
 
 
+def printed_token(srv: RunningServer) -> str:
+    p = subprocess.run([sys.executable, "-m", "shoal", "token", "--data-dir", str(srv.data_dir)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60, check=True)
+    return p.stdout.strip()
+
+
+def test_a_node_joins_with_only_the_url_and_the_token(server: RunningServer, tmp_path: Path) -> None:
+    token = printed_token(server)
+    assert token.startswith("K10") and token.endswith("::node:" + (server.data_dir / "node-token").read_text().strip())
+    # no ingress proxy: this test is about the join (an agent starting one does not stop on SIGTERM in time)
+    p = subprocess.Popen(agent(server, tmp_path, "--ingress-http-port", "0", token=token), cwd=ROOT, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        s = server.session()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and p.poll() is None:
+            r = s.get(server.url + f"/api/v1/nodes/{node(tmp_path)}")
+            if r.status_code == 200:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 200, (p.poll(), p.stderr.read() if p.poll() is not None else "")
+        assert (tmp_path / "ca.crt").read_bytes() == (server.data_dir / "ca.crt").read_bytes()
+        assert (tmp_path / "node.crt").exists()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+        server.session().delete(server.url + f"/api/v1/nodes/{node(tmp_path)}")
+
+
+def test_a_token_whose_hash_is_not_the_servers_ca(server: RunningServer, other: RunningServer,
+                                                   tmp_path: Path) -> None:
+    secret = (server.data_dir / "node-token").read_text().strip()
+    wrong = printed_token(other).rpartition("::node:")[0] + "::node:" + secret  # the other cluster's CA hash
+    err = refused(agent(server, tmp_path, token=wrong))
+    assert "the server's CA does not match the token's hash" in err
+    assert not (tmp_path / "ca.crt").exists() and not (tmp_path / "node.crt").exists()
+
+
 def test_explain_knows_only_what_it_knows() -> None:
     assert explain(ApiException(500, "InternalError", "x"), server="https://s", ca_file=None) is None
     assert explain(OSError("connection refused"), server="https://s", ca_file=None) is None

@@ -156,6 +156,7 @@ class Request:
     status: dict[str, Any] | None = None
     omit: frozenset[str] = frozenset()
     done: bool = False  # ResponseComplete or Panic was emitted
+    added: dict[str, str] | None = None  # annotations admission added (Pod Security's audit mode, ...)
 
 
 def event(r: Request, stage: str, now: float) -> Event:
@@ -176,6 +177,15 @@ def event(r: Request, stage: str, now: float) -> Event:
         request_object=_json(r.request_object) if complete and r.level >= Level.REQUEST else None,
         response_object=_json(r.response_object) if complete and r.level >= Level.REQUEST_RESPONSE else None,
         request_received_timestamp=timestamp(r.received), stage_timestamp=timestamp(now),
-        annotations=None if received or r.allowed is None else {
-            "authorization.k8s.io/decision": "allow" if r.allowed else "forbid",
-            "authorization.k8s.io/reason": r.reason})
+        annotations=None if received else _annotations(r))
+
+
+def _annotations(r: Request) -> dict[str, str] | None:
+    """The authorizer's decision and what admission added (upstream's ``audit.AddAuditAnnotation``)."""
+    if r.allowed is None and not r.added:
+        return None
+    out = {} if r.allowed is None else {"authorization.k8s.io/decision": "allow" if r.allowed else "forbid",
+                                         "authorization.k8s.io/reason": r.reason}
+    if r.added:
+        out.update(r.added)
+    return out

@@ -12,6 +12,11 @@ or Panic for a failure that was not an API error). ``refused`` is a request
 whose credentials were refused (401): it is evaluated as a request of no user
 and its event says why.
 
+Admission adds annotations to the event of the request it admits with
+``annotate`` (upstream's ``audit.AddAuditAnnotation``): the request's record is
+in the ``CURRENT`` context variable, set with the request's user, in the task
+that runs its handler.
+
 A request of level None costs its ``begin`` and one policy evaluation; a
 logged one hands (record, stage, time) to the backend, which builds the
 Events, encodes and writes them off the request path (``logfile``).
@@ -19,6 +24,7 @@ Events, encodes and writes them off the request path (``logfile``).
 
 from __future__ import annotations
 
+import contextvars
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +41,25 @@ AuditRequest = event.Request
 NOBODY = User("")
 _LONG_RUNNING_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward", "proxy"})
 _WRITES = frozenset({"POST", "PUT", "PATCH"})
+
+
+CURRENT: contextvars.ContextVar[event.Request | None] = contextvars.ContextVar("shoal_audit_request", default=None)
+
+
+def logged() -> bool:
+    """Whether the request being served has an audit event to annotate (spare the work otherwise)."""
+    r = CURRENT.get()
+    return r is not None and r.level is not Level.NONE
+
+
+def annotate(annotations: Mapping[str, str]) -> None:
+    """Add ``annotations`` to the audit event of the request being served (nothing if it is not logged)."""
+    r = CURRENT.get()
+    if r is None or r.level is Level.NONE or not annotations:
+        return
+    if r.added is None:
+        r.added = {}
+    r.added.update(annotations)
 
 
 # an event to write: the request's record, the stage and its Unix time (the writer builds the Event)

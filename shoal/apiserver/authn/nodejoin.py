@@ -40,6 +40,7 @@ from shoal.apiserver.authn.components import NODE_PREFIX, NODES
 from shoal.apiserver.authn.user import User
 
 PATH = "/shoal/v1/node-join"
+CACERT_PATH = "/shoal/v1/cacert"  # public (shoal.apiserver.auth): the CA a K10 token pins
 SIMULATED_PREFIX = "system:shoal:simulated-nodes:"
 SIMULATED_GROUP = "system:shoal:simulated-nodes"
 CERT_DAYS = 365  # kube-controller-manager's --cluster-signing-duration
@@ -125,4 +126,8 @@ def routes(ca: Callable[[], tuple[bytes, bytes]], may: May) -> list[tuple[str, s
         out = {"certificate": cert.decode(), "caCert": ca_pem.decode()}
         return web.Response(body=msgspec.json.encode(out), content_type="application/json")
 
-    return [("POST", PATH, join)]
+    async def cacert(request: web.Request) -> web.Response:
+        """The CA alone, public: a joiner checks its hash against its K10 token (``shoal.jointoken``)."""
+        return web.Response(body=ca()[0], content_type="application/x-pem-file")
+
+    return [("POST", PATH, join), ("GET", CACERT_PATH, cacert)]

@@ -56,6 +56,23 @@ class EncryptedStore:
         self.config = config
         self._by_resource: dict[tuple[str, str], tuple[Transformer, ...]] = {}
 
+    def reload(self, config: EncryptionConfig) -> None:
+        """Use ``config`` from now on (``shoal secrets-encrypt rotate-keys``: a new key first, the old ones
+        still readable); what was decided per resource is decided again."""
+        self.config = config
+        self._by_resource = {}
+
+    async def raw(self, prefix: str, page: int = 1000) -> AsyncGenerator[builtins.list[KeyValue], None]:
+        """The stored values under ``prefix`` as stored (encrypted), a page at a time."""
+        after: str | None = None
+        while True:
+            items, _, more = await self._store.list(prefix, start_after=after, limit=page)
+            if items:
+                yield items
+                after = items[-1].key
+            if not more or not items:
+                return
+
     def _transformers(self, key: str) -> tuple[Transformer, ...]:
         gr = resource_of(key)
         t = self._by_resource.get(gr)
