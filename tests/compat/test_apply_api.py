@@ -8,9 +8,6 @@ details as causes, ECS's exception as the reason) as a ``Status``.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import pytest
 import requests
 
 from shoal.compat.apply import ApplyError, parse
+from tests.agent.conftest import AgentProc
 from tests.server_fixture import RunningServer, start_server
 
 Post = Callable[..., requests.Response]
@@ -27,22 +25,14 @@ Post = Callable[..., requests.Response]
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = Path(tmp_path_factory.mktemp("applyapi"))
     srv = start_server(root / "server")
-    token = (srv.data_dir / "node-token").read_text().strip()
-    log = open(root / "agent.log", "ab")  # noqa: SIM115 - handed to the child
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "shoal", "agent", "--server", srv.url, "--token", token, "--data-dir",
-         str(root / "agent"), "--ca-file", srv.ca, "--runtime", "simulated", "--simulate-nodes", "1",
-         "--node-name", "hollow", "--lease-interval", "0.5"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "SHOAL_AGENT_BACKOFF_SECONDS": "0.2"})
+    agent = AgentProc(srv, "hollow", root / "agent", ["--runtime", "simulated", "--simulate-nodes", "1",
+                                                      "--lease-interval", "0.5"],
+                      {"SHOAL_AGENT_BACKOFF_SECONDS": "0.2"})
+    agent.start()
     try:
         yield srv
     finally:
-        agent.terminate()
-        try:
-            agent.wait(10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
+        agent.stop()
         srv.stop()
 
 
