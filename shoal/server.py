@@ -18,7 +18,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from aiohttp import web
 
@@ -277,6 +277,7 @@ class Server:
         # a node's own certificate for its join token (shoal.apiserver.authn.nodejoin)
         self.api.extra_routes += nodejoin.routes(lambda: (dd.ca_crt.read_bytes(), dd.ca_key.read_bytes()),
                                                  self._may_sign_node)
+        self.api.extra_routes.append(self._apply_route())
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(crt, key)
         # client certificates signed by the cluster CA authenticate (shoal user add); none is asked of anyone
@@ -476,6 +477,18 @@ class Server:
 
         return [(MARATHON_PREFIX, marathon_app(MarathonClients(as_caller))),
                 (ECS_PREFIX, ecs_app(lambda: self.ecs_api))]
+
+    def _apply_route(self) -> tuple[str, str, Any]:
+        """``POST /shoal/v1/apply`` (the web UI's deploy page: Compose, Marathon, ECS and Kubernetes
+        documents), acting as its caller: the caller's bearer token on a client of the API's own socket."""
+        from shoal.compat.applyapi import PATH, handler
+        from shoal.compat.marathon.app import token_of
+
+        def as_caller(request: web.Request) -> ApiClient | None:
+            token = token_of(request.headers.get("Authorization"))
+            return ApiClient.unix(str(self.socket_path), token=token, user_agent="shoal-apply") if token else None
+
+        return ("POST", PATH, handler(as_caller))
 
     def docker_socket_path(self) -> Path | None:
         """The Swarm API's socket: ``--docker-socket``, else /run/shoal/docker.sock for the default root data

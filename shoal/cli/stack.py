@@ -19,8 +19,7 @@ from typing import Any
 import click
 
 from shoal.datadir import DataDir, default_data_dir
-
-STACK_LABEL = "com.docker.stack.namespace"
+from shoal.formats.swarm.names import STACK_LABEL
 
 
 def _client(kubeconfig: str | None, data_dir: str | None) -> Any:
@@ -35,7 +34,9 @@ def _client(kubeconfig: str | None, data_dir: str | None) -> Any:
 
 
 def _filters(stack: str) -> str:
-    return json.dumps({"label": {f"{STACK_LABEL}={stack}": True}})
+    from shoal.compat.docker.stack import stack_filters
+
+    return stack_filters(stack)
 
 
 def _run(kubeconfig: str | None, data_dir: str | None, work: Any) -> None:
@@ -109,42 +110,9 @@ def deploy(compose_file: str, prune: bool, name: str, kubeconfig: str | None, da
         click.echo(w, err=True)
 
     async def work(b: Any) -> None:
-        existing_nets = {n["Name"] for n in await b.list_networks(None)}
-        for ext in st.external_networks:
-            if ext not in existing_nets:
-                raise SpecError(f"network {ext!r} is declared as external, but could not be found. You need to "
-                                "create a swarm-scoped network before the stack is deployed")
-        for net in st.networks:
-            if net["Name"] not in existing_nets:
-                click.echo(f"Creating network {net['Name']}")
-                await b.create_network(net)
-        for kind, specs in (("secret", st.secrets), ("config", st.configs)):
-            for spec in specs:
-                try:
-                    cur = await b.inspect_data(kind, spec["Name"])
-                except SpecError as e:
-                    if e.status != 404:
-                        raise
-                    click.echo(f"Creating {kind} {spec['Name']}")
-                    await b.create_data(kind, spec)
-                else:
-                    await b.update_data(kind, cur["ID"], str(cur["Version"]["Index"]), spec)
-        current = {s["Spec"]["Name"]: s for s in await b.list_services(_filters(name), status=False)}
-        for spec in st.services:
-            svc = current.get(spec["Name"])
-            if svc is None:
-                click.echo(f"Creating service {spec['Name']}")
-                await b.create_service(spec)
-            else:
-                click.echo(f"Updating service {spec['Name']} (id: {svc['ID']})")
-                spec["TaskTemplate"]["ForceUpdate"] = svc["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
-                await b.update_service(svc["ID"], str(svc["Version"]["Index"]), spec, rollback=False)
-        if prune:
-            wanted = {s["Name"] for s in st.services}
-            for sname, svc in current.items():
-                if sname not in wanted:
-                    click.echo(f"Removing service {sname}")
-                    await b.delete_service(svc["ID"])
+        from shoal.compat.docker.stack import deploy as deploy_stack
+
+        await deploy_stack(b, st, prune=prune, say=click.echo)
 
     _run(kubeconfig, data_dir, work)
 

@@ -305,7 +305,7 @@ def test_event_stream(m: Callable[..., requests.Response], cluster: RunningServe
 
 def test_shoal_apply_recognises_marathon_files(m: Callable[..., requests.Response], cluster: RunningServer,
                                                tmp_path: Path) -> None:
-    from shoal.cli.apply import kind_of
+    from shoal.formats.detect import kind_of
 
     assert kind_of({"id": "/a", "cmd": "x"}) == "marathon-app"
     assert kind_of({"id": "/g", "apps": []}) == "marathon-group"

@@ -287,3 +287,40 @@ def test_a_restricted_user_sees_403s_as_messages(cluster: UiCluster, page_for: A
     page.click("#deploy")
     li = page.wait_for_selector("#deploy-results li.error")
     assert "403" in li.inner_text() and "viewer" in li.inner_text()
+
+
+# ---- deploy other systems' definitions ------------------------------------------------------------
+COMPOSE = """\
+services:
+  front:
+    image: busybox
+    command: ["sh", "-c", "sleep 3600"]
+    deploy: {replicas: 1}
+"""
+MARATHON_APP = '{"id": "/uitest/worker", "cmd": "sleep 3600", "instances": 1, "cpus": 0.01, "mem": 16}'
+
+
+def test_deploy_compose_file_and_marathon_app(cluster: UiCluster, page_for: Any) -> None:
+    page = page_for()
+    sign_in(page, cluster)
+    page.click("#nav-deploy")
+    page.fill("#manifest", COMPOSE)
+    page.fill("#deploy-stack", "uishop")
+    page.click("#deploy")
+    li = page.wait_for_selector("#deploy-results li.ok")
+    assert li is not None and "deployment/front -n uishop created" in li.inner_text(), li and li.inner_text()
+    page.fill("#manifest", MARATHON_APP)
+    page.click("#deploy")
+    li = page.wait_for_selector("#deploy-results li.ok")
+    assert li is not None and "marathon app /uitest/worker created" in li.inner_text(), li.inner_text()
+    assert "deployment/worker-uitest -n marathon created" in li.inner_text()
+    # Marathon's own refusal, beside the document that caused it
+    page.fill("#manifest", '{"id": "/uitest/bad", "cmd": "sleep 1", "instances": -1}')
+    page.click("#deploy")
+    err = page.wait_for_selector("#deploy-results li.error")
+    assert err is not None and "Marathon app /uitest/bad" in err.inner_text(), err and err.inner_text()
+    assert "Object is not valid: /instances" in err.inner_text()
+    # both Deployments show on the workloads page
+    goto(page, cluster.ui + "#/workloads/Deployment")
+    page.wait_for_selector("#workload-list tr[data-key='uishop/front']")
+    page.wait_for_selector("#workload-list tr[data-key='marathon/worker-uitest']")

@@ -158,3 +158,26 @@ def test_manifest_documents_flatten_lists(page: Any) -> None:
     assert [d["kind"] for d in docs] == ["A", "B", "C"]
     assert call(page, "pages/deploy.js", "invalid", {"kind": "ConfigMap", "metadata": {"name": "x"}}) == \
         "error: unable to decode: Object 'apiVersion' is missing"
+
+
+@pytest.mark.parametrize(("doc", "kube", "name"), [
+    ({"apiVersion": "v1", "kind": "Pod"}, True, "document 1"),
+    ({"kind": "ConfigMap"}, True, "document 1"),  # kubectl's "apiVersion is missing", not another system's
+    ({"services": {"web": {"image": "nginx"}}}, False, "Compose file"),
+    ({"id": "/a", "cmd": "x"}, False, "Marathon app /a"),
+    ({"id": "/g", "apps": []}, False, "Marathon group /g"),
+    ({"family": "web", "containerDefinitions": []}, False, "ECS task definition web"),
+    ({"serviceName": "web", "taskDefinition": "web"}, False, "ECS service web"),
+    ("text", True, "document 1"),
+])
+def test_manifest_routes_other_systems_to_shoal_apply(page: Any, doc: Any, kube: bool, name: str) -> None:
+    assert call(page, "pages/deploy.js", "isKubernetes", doc) is kube
+    assert call(page, "pages/deploy.js", "otherName", doc, 0) == name
+
+
+def test_apply_result_line(page: Any) -> None:
+    result = {"results": ["stack s: 1 service(s) deployed"],
+              "objects": [{"kind": "Deployment", "namespace": "s", "name": "web", "action": "created"},
+                          {"kind": "Namespace", "namespace": "", "name": "s", "action": "configured"}]}
+    assert call(page, "pages/deploy.js", "applied", result) == \
+        "stack s: 1 service(s) deployed; deployment/web -n s created; namespace/s configured"

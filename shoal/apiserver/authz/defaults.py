@@ -106,7 +106,9 @@ _ROLES: dict[str, tuple[list[dict[str, Any]], str, str]] = {
     "system:auth-delegator": ([_r("create", "authentication.k8s.io", "tokenreviews"),
                                _r("create", "authorization.k8s.io", "subjectaccessreviews")], "", ""),
     "system:basic-user": ([_r("create", "authorization.k8s.io", "selfsubjectaccessreviews selfsubjectrulesreviews"),
-                           _r("create", "authentication.k8s.io", "selfsubjectreviews")], "", ""),
+                           _r("create", "authentication.k8s.io", "selfsubjectreviews"),
+                           # shoal's: apply pasted definitions as oneself (shoal.compat.applyapi)
+                           _u("post", "/shoal/v1/apply")], "", ""),
     "system:discovery": ([_u("get", "/api /api/* /apis /apis/* /healthz /livez /openapi /openapi/* /readyz "
                                     "/version /version/")], "", ""),
     "system:public-info-viewer": ([_u("get", "/healthz /livez /readyz /version /version/")], "", ""),
