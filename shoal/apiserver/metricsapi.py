@@ -36,7 +36,8 @@ VERSION = "v1beta1"
 GROUP_VERSION = f"{GROUP}/{VERSION}"
 PUSH_PATH = "/shoal/v1/metrics"
 DEFAULT_TTL = 60.0  # seconds a node's report is served after it arrived
-_NODE_GROUPS = frozenset({"system:nodes", "system:masters"})
+# the nodes, an agent of simulated nodes (one user for all of them: shoal.apiserver.authn.nodejoin), and admins
+_NODE_GROUPS = frozenset({"system:nodes", "system:shoal:simulated-nodes", "system:masters"})
 _POD_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
 
 # upstream's metrics-server APIService (served by this server itself, so it names no service)
