@@ -18,16 +18,25 @@ import logging
 import os
 import signal
 import sys
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
+def python_module(module: str, args: list[str]) -> list[str]:
+    """The command that runs ``module`` of shoal with this interpreter."""
+    return [sys.executable, "-m", module, *args]
+
+
 class ChildComponent:
-    def __init__(self, name: str, module: str, args: list[str], env: dict[str, str], *,
+    """``cmd`` run and restarted; ``output``: a file its stdout and stderr go to (default: the server's)."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str] | None = None, *, output: Any = None,
                  restart_base: float = 0.5, restart_max: float = 30.0, stop_timeout: float = 15.0) -> None:
         self.name = name
-        self.cmd = [sys.executable, "-m", module, *args]
-        self.env = env
+        self.cmd = cmd
+        self.env = env or {}
+        self.output = output
         self.restart_base = restart_base
         self.restart_max = restart_max
         self.stop_timeout = stop_timeout
@@ -42,7 +51,8 @@ class ChildComponent:
 
     async def _spawn(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            *self.cmd, env={**os.environ, **self.env}, stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
+            *self.cmd, env={**os.environ, **self.env}, stdin=asyncio.subprocess.DEVNULL, stdout=self.output,
+            stderr=self.output, start_new_session=True)
         log.info("%s: started as process %d", self.name, self.proc.pid)
 
     async def _supervise(self) -> None:
@@ -86,4 +96,9 @@ class ChildComponent:
                 await self._task
 
 
-__all__ = ["ChildComponent"]
+    def exited(self) -> int | None:
+        """The exit code of the process that ran last, None while it runs (or before it started)."""
+        return None if self.proc is None else self.proc.returncode
+
+
+__all__ = ["ChildComponent", "python_module"]

@@ -580,7 +580,7 @@ class Server:
         if in_child is None:  # a core of its own where there is a second core (docs/decisions.md)
             in_child = (os.cpu_count() or 1) >= 2
         if in_child:
-            from shoal.childproc import ChildComponent
+            from shoal.childproc import ChildComponent, python_module
 
             args = ["--socket", str(self.socket_path)] + (["--config", str(config_path)] if config_path else [])
             if self.leader_elect():  # the child campaigns for the scheduler's Lease itself, as kube-scheduler
@@ -589,7 +589,7 @@ class Server:
                          "--leader-elect-renew-deadline", str(cfg.renew_deadline),
                          "--leader-elect-retry-period", str(cfg.retry_period)]
             env = {TOKEN_ENV: self.token_for(components.SCHEDULER), PARENT_ENV: str(os.getpid())}
-            child = ChildComponent("scheduler", "shoal.scheduler.main", args, env)
+            child = ChildComponent("scheduler", python_module("shoal.scheduler.main", args), env)
             await child.start()
             if self.api is not None:  # its Prometheus metrics, on a socket beside the API's, join /metrics
                 self.api.metrics_sockets.append(metrics_socket(str(self.socket_path)))

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import shutil
-import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import aetcd
 from aetcd import rpc
 
+from shoal.childproc import ChildComponent
 from shoal.etcdmember.plan import CertPaths, MemberSpec, etcd_command
 from shoal.store.etcd import connect_tls, parse_endpoints
 
@@ -46,89 +46,55 @@ def etcd_binary() -> str:
 
 
 class EtcdMember:
-    """One etcd member as a supervised child process; see the module docstring."""
+    """One etcd member as a supervised child process (``shoal.childproc``); see the module docstring."""
 
     def __init__(self, spec: MemberSpec, certs: CertPaths, *, cluster: str, state: str,
                  restart_base: float = 0.5, restart_max: float = 10.0) -> None:
         self.spec = spec
         self.certs = certs
-        self.cmd = etcd_command(etcd_binary(), spec, certs, cluster=cluster, state=state)
+        cmd = etcd_command(etcd_binary(), spec, certs, cluster=cluster, state=state)
         setpriv = shutil.which("setpriv")
         if setpriv is not None:
-            self.cmd = [setpriv, "--pdeathsig", "SIGKILL", "--", *self.cmd]
+            cmd = [setpriv, "--pdeathsig", "SIGKILL", "--", *cmd]
+        self.cmd = cmd
         self.restart_base = restart_base
         self.restart_max = restart_max
-        self.proc: asyncio.subprocess.Process | None = None
-        self.restarts = 0
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        self.child: ChildComponent | None = None
         self._log: Any = None
+
+    @property
+    def proc(self) -> asyncio.subprocess.Process | None:
+        return None if self.child is None else self.child.proc
 
     @property
     def pid(self) -> int | None:
         return None if self.proc is None else self.proc.pid
 
+    @property
+    def restarts(self) -> int:
+        return 0 if self.child is None else self.child.restarts
+
     async def start(self, *, timeout: float = 60.0) -> None:
         """Start the member and wait until it answers (a joiner's first start includes catching up)."""
         self.spec.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._log = open(self.spec.data_dir / "etcd.log", "ab")  # noqa: SIM115 - closed by stop()
-        await self._spawn()
-        self._task = asyncio.create_task(self._supervise(), name=f"etcd-member-{self.spec.name}")
+        self.child = ChildComponent(f"etcd member {self.spec.name}", self.cmd, output=self._log,
+                                    restart_base=self.restart_base, restart_max=self.restart_max)
+        await self.child.start()
+        log.info("etcd member %s: clients %s, peers %s", self.spec.name, self.spec.client_url, self.spec.peer_url)
         try:
             await wait_ready([self.spec.endpoint], self.certs, timeout=timeout, proc=self)
         except BaseException:
             await self.stop()
             raise
 
-    async def _spawn(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.cmd, stdin=asyncio.subprocess.DEVNULL, stdout=self._log, stderr=self._log,
-            start_new_session=True)
-        log.info("etcd member %s: started as process %d (clients %s, peers %s)", self.spec.name, self.proc.pid,
-                 self.spec.client_url, self.spec.peer_url)
-
-    async def _supervise(self) -> None:
-        delay = self.restart_base
-        loop = asyncio.get_running_loop()
-        while not self._stopping:
-            assert self.proc is not None
-            started = loop.time()
-            code = await self.proc.wait()
-            if self._stopping:
-                return
-            if loop.time() - started > 60:
-                delay = self.restart_base
-            log.warning("etcd member %s: process %d exited with %s; starting it again in %.1f s",
-                        self.spec.name, self.proc.pid, code, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.restart_max)
-            if self._stopping:
-                return
-            self.restarts += 1
-            try:
-                await self._spawn()
-            except OSError as e:
-                log.error("etcd member %s: cannot start: %s", self.spec.name, e)
-
     def exited(self) -> int | None:
-        return None if self.proc is None else self.proc.returncode
+        return None if self.child is None else self.child.exited()
 
     async def stop(self, *, timeout: float = 15.0) -> None:
-        self._stopping = True
-        proc = self.proc
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), timeout)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self.child is not None:
+            self.child.stop_timeout = timeout
+            await self.child.stop()
         if self._log is not None:
             self._log.close()
             self._log = None
