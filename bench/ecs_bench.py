@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.controllers_bench import start_agent  # noqa: E402
+from bench.steps import run, until  # noqa: E402
 from tests.server_fixture import RunningServer, start_server  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "ecs.json"
@@ -44,21 +44,6 @@ AWS = str(Path(sys.executable).parent / "aws")
 TASKDEF = {"family": "bench", "networkMode": "awsvpc", "containerDefinitions": [
     {"name": "app", "image": "registry.local/web:1", "cpu": 128, "memory": 128,
      "portMappings": [{"containerPort": 80}]}]}
-
-
-def until(cond: Any, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise RuntimeError("timed out")
-        time.sleep(0.05)
-
-
-def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
-    p = subprocess.run(args, capture_output=True, text=True, env=env, input=stdin, timeout=120)
-    if p.returncode != 0:
-        raise RuntimeError(f"{args}: {p.stderr}")
-    return p.stdout
 
 
 def credentials(srv: RunningServer) -> dict[str, str]:

@@ -26,24 +26,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.controllers_bench import start_agent  # noqa: E402
+from bench.steps import until  # noqa: E402
 from tests.server_fixture import RunningServer, start_server  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "marathon.json"
-
-
-def until(cond: Any, timeout: float = 120, step: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise RuntimeError("timed out")
-        time.sleep(step)
 
 
 def kubectl(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
@@ -82,7 +74,7 @@ def main() -> None:
                 def healthy(i: int = i) -> bool:
                     a = s.get(srv.url + f"/marathon/v2/apps/bench/app{i}").json()["app"]
                     return a["tasksHealthy"] == n and not a["deployments"]
-                until(healthy)
+                until(healthy, step=0.02)
                 marathon_s.append(time.monotonic() - t0)
 
                 d = json.loads(kubectl(env, "get", "deploy", f"app{i}-bench", "-n", "marathon", "-o", "json"))
@@ -97,7 +89,7 @@ def main() -> None:
                     st = o.get("status") or {}
                     return st.get("readyReplicas") == n and st.get("updatedReplicas") == n and \
                         st.get("observedGeneration", 0) >= o["metadata"].get("generation", 1)
-                until(ready)
+                until(ready, step=0.02)
                 kubectl_s.append(time.monotonic() - t0)
             result = {"nodes": opts.nodes, "rounds": opts.rounds, "instances": n,
                       "marathon_post_to_healthy_s": [round(x, 3) for x in marathon_s],

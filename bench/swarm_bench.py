@@ -20,12 +20,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -34,6 +32,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.controllers_bench import start_agent  # noqa: E402
+from bench.steps import run, until  # noqa: E402
 from tests.server_fixture import RunningServer, start_server  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "swarm.json"
@@ -45,21 +44,6 @@ services:
   db: {image: registry.local/db:1, deploy: {replicas: 2}}
   agent: {image: registry.local/agent:1, deploy: {mode: global}}
 """
-
-
-def until(cond: Any, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise RuntimeError("timed out")
-        time.sleep(0.05)
-
-
-def run(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
-    p = subprocess.run(args, capture_output=True, text=True, env=env, input=stdin, timeout=120)
-    if p.returncode != 0:
-        raise RuntimeError(f"{args}: {p.stderr}")
-    return p.stdout
 
 
 def main() -> None:
