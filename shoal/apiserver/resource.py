@@ -505,6 +505,7 @@ class Resource:
         return await self._guaranteed_update(ns, name, mutate, expected=0, subresource=subresource, dry_run=dry_run,
                                              field_validation=field_validation, from_patch=True,
                                              track=self._tracker(manager, subresource))
+
     async def apply(
         self,
         ns: str | None,

@@ -24,14 +24,16 @@ that works: no spreading of load, only failover.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
 from shoal.client.httptransport import HttpTransport
 from shoal.client.transport import JSON, StreamResponse
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -106,49 +108,28 @@ class FailoverTransport:
 
     def stream(self, method: str, path: str, *, params: Mapping[str, str] | None = None
                ) -> AbstractAsyncContextManager[StreamResponse]:
-        return self._stream(method, path, params)
-
-    @asynccontextmanager
-    async def _stream(self, method: str, path: str, params: Mapping[str, str] | None
-                      ) -> AsyncIterator[StreamResponse]:
-        last: BaseException | None = None
-        for _ in range(len(self.transports)):
-            index = self.current
-            cm = self.transports[index].stream(method, path, params=params)
-            try:
-                resp = await cm.__aenter__()
-            except _FAILURES as e:
-                last = e
-                self._advance(index, e)
-                continue
-            try:
-                yield resp
-            except BaseException as e:
-                if not await cm.__aexit__(type(e), e, e.__traceback__):
-                    raise
-            else:
-                await cm.__aexit__(None, None, None)
-            return
-        assert last is not None
-        raise last
+        return self._first_open(lambda t: t.stream(method, path, params=params))
 
     def ws_connect(self, path: str, **kw: Any) -> AbstractAsyncContextManager[aiohttp.ClientWebSocketResponse]:
-        return self._ws(path, kw)
+        return self._first_open(lambda t: t.ws_connect(path, **kw))
 
     @asynccontextmanager
-    async def _ws(self, path: str, kw: dict[str, Any]) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    async def _first_open(self, open_on: Callable[[HttpTransport], AbstractAsyncContextManager[T]]
+                          ) -> AsyncIterator[T]:
+        """The stream or WebSocket ``open_on`` opens on the first server that lets it open (a failure once
+        it is open is the caller's: what was sent may have been acted on)."""
         last: BaseException | None = None
         for _ in range(len(self.transports)):
             index = self.current
-            cm = self.transports[index].ws_connect(path, **kw)
+            cm = open_on(self.transports[index])
             try:
-                ws = await cm.__aenter__()
+                opened = await cm.__aenter__()
             except _FAILURES as e:
                 last = e
                 self._advance(index, e)
                 continue
             try:
-                yield ws
+                yield opened
             except BaseException as e:
                 if not await cm.__aexit__(type(e), e, e.__traceback__):
                     raise
