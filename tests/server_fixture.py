@@ -6,12 +6,14 @@ the official ``kubernetes`` client, or plain HTTPS with the admin token.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,3 +113,32 @@ def obj(kind: str, name: str, **rest: Any) -> dict[str, Any]:
     api = {"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "DaemonSet": "apps/v1",
            "Job": "batch/v1", "CronJob": "batch/v1", "Lease": "coordination.k8s.io/v1"}.get(kind, "v1")
     return {"apiVersion": api, "kind": kind, "metadata": {"name": name}, **rest}
+
+
+@contextlib.contextmanager
+def simulated_agent(srv: RunningServer, root: Path, nodes: int, *, timeout: float = 30) -> Iterator[None]:
+    """A ``shoal agent --runtime simulated --simulate-nodes N`` (nodes ``hollow-0``...) joined to ``srv``,
+    yielded once its nodes registered, stopped on exit; its log is ``root/agent.log``."""
+    token = (srv.data_dir / "node-token").read_text().strip()
+    log_path = root / "agent.log"
+    with open(log_path, "ab") as log:
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "shoal", "agent", "--server", srv.url, "--token", token, "--data-dir",
+             str(root / "agent"), "--ca-file", srv.ca, "--runtime", "simulated", "--simulate-nodes", str(nodes),
+             "--node-name", "hollow", "--lease-interval", "0.5"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "SHOAL_AGENT_BACKOFF_SECONDS": "0.2"})
+    try:
+        s = srv.session()
+        deadline = time.monotonic() + timeout
+        while len(s.get(srv.url + "/api/v1/nodes", timeout=10).json().get("items") or []) < nodes:
+            if time.monotonic() > deadline:
+                raise AssertionError("agent nodes did not register:\n" + log_path.read_text())
+            time.sleep(0.2)
+        yield
+    finally:
+        agent.terminate()
+        try:
+            agent.wait(10)
+        except subprocess.TimeoutExpired:
+            agent.kill()

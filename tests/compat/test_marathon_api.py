@@ -8,7 +8,6 @@ writes nothing.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -20,34 +19,17 @@ from typing import Any
 import pytest
 import requests
 
-from tests.server_fixture import RunningServer, start_server
+from tests.server_fixture import RunningServer, simulated_agent, start_server
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = Path(tmp_path_factory.mktemp("marathon"))
     srv = start_server(root / "server")
-    token = (srv.data_dir / "node-token").read_text().strip()
-    log = open(root / "agent.log", "ab")  # noqa: SIM115 - handed to the child
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "shoal", "agent", "--server", srv.url, "--token", token, "--data-dir",
-         str(root / "agent"), "--ca-file", srv.ca, "--runtime", "simulated", "--simulate-nodes", "2",
-         "--node-name", "hollow", "--lease-interval", "0.5"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "SHOAL_AGENT_BACKOFF_SECONDS": "0.2"})
     try:
-        s = srv.session()
-        deadline = time.monotonic() + 30
-        while len(s.get(srv.url + "/api/v1/nodes").json().get("items") or []) < 2:
-            assert time.monotonic() < deadline, (root / "agent.log").read_text()
-            time.sleep(0.2)
-        yield srv
+        with simulated_agent(srv, root, 2):
+            yield srv
     finally:
-        agent.terminate()
-        try:
-            agent.wait(10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
         srv.stop()
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.server_fixture import RunningServer, start_server
+from tests.server_fixture import RunningServer, simulated_agent, start_server
 
 pytest.importorskip("shoal.agent.main", reason="the node agent has not landed")
 
@@ -60,28 +59,11 @@ def kj(srv: RunningServer, *args: str) -> Any:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = Path(tmp_path_factory.mktemp("e2e-drain"))
     srv = start_server(root / "server")
-    token = (srv.data_dir / "node-token").read_text().strip()
-    log = open(root / "agent.log", "ab")  # noqa: SIM115 - handed to the child
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "shoal", "agent", "--server", srv.url, "--token", token, "--data-dir",
-         str(root / "agent"), "--ca-file", srv.ca, "--runtime", "simulated", "--simulate-nodes", "3",
-         "--node-name", "hollow", "--lease-interval", "0.5"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "SHOAL_AGENT_BACKOFF_SECONDS": "0.2"})
     try:
-        deadline = time.monotonic() + 30
-        while len(kj(srv, "get", "nodes")["items"]) < 3:
-            assert time.monotonic() < deadline, "the simulated nodes did not register"
-            time.sleep(0.2)
-        srv.kubectl("create", "namespace", NS)
-        yield srv
+        with simulated_agent(srv, root, 3):
+            srv.kubectl("create", "namespace", NS)
+            yield srv
     finally:
-        agent.terminate()
-        try:
-            agent.wait(10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-        log.close()
         srv.stop()
 
 
