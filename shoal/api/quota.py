@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from shoal.api import podresources
 from shoal.api.quantity import InvalidQuantity, format_quantity, parse_quantity
 
 Usage = dict[str, Fraction]
@@ -70,21 +71,16 @@ def pod_is_counted(pod: Mapping[str, Any]) -> bool:
 
 
 def pod_resources(spec: Mapping[str, Any], which: str) -> Usage:
-    """The pod's effective ``requests`` or ``limits``: containers summed, at least each init
-    container's, plus ``spec.overhead`` (upstream's ``PodRequests``/``PodLimits``)."""
-    total: Usage = {}
-    for c in spec.get("containers") or []:
-        for name, raw in (((c.get("resources") or {}).get(which)) or {}).items():
-            _add(total, name, amount(raw))
-    for c in spec.get("initContainers") or []:
-        for name, raw in (((c.get("resources") or {}).get(which)) or {}).items():
-            v = amount(raw)
-            if v > total.get(name, Fraction(0)):
-                total[name] = v
-    for name, raw in (spec.get("overhead") or {}).items():
-        if name in total or which == "requests":
-            _add(total, name, amount(raw))
-    return total
+    """The pod's effective ``requests`` or ``limits`` (``shoal.api.podresources``: sidecars summed, the
+    largest init step, ``spec.overhead`` — for limits only on resources the containers limit)."""
+    def of(c: Mapping[str, Any]) -> Usage:
+        return {name: amount(raw) for name, raw in (((c.get("resources") or {}).get(which)) or {}).items()}
+
+    overhead = {name: amount(raw) for name, raw in (spec.get("overhead") or {}).items()}
+    if which != "requests":
+        limited = podresources.effective(spec, of, {})
+        overhead = {k: v for k, v in overhead.items() if k in limited}
+    return podresources.effective(spec, of, overhead)
 
 
 def usage(group: str, plural: str, obj: Mapping[str, Any]) -> Usage:

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from shoal.api import podresources
 from shoal.api.memo import Memo
 from shoal.api.quantity import InvalidQuantity, int_value, milli_value
 from shoal.api.selectors import EVERYTHING, Selector, SelectorError, from_label_selector
@@ -161,33 +162,12 @@ def _container_requests(c: Mapping[str, Any]) -> dict[str, int]:
     return {str(k): _quantity(str(k), v) for k, v in reqs.items()}
 
 
-def _add(into: dict[str, int], more: Mapping[str, int]) -> None:
-    for k, v in more.items():
-        into[k] = into.get(k, 0) + v
-
-
 def pod_requests(spec: Mapping[str, Any]) -> dict[str, int]:
-    """Effective requests: containers and sidecars summed, against the largest init step, plus overhead."""
-    total: dict[str, int] = {}
-    for c in spec.get("containers") or []:
-        _add(total, _container_requests(c))
-    sidecars: dict[str, int] = {}
-    peak: dict[str, int] = {}
-    for c in spec.get("initContainers") or []:
-        r = _container_requests(c)
-        if c.get("restartPolicy") == "Always":
-            _add(sidecars, r)
-            continue
-        step = dict(sidecars)
-        _add(step, r)
-        for k, v in step.items():
-            peak[k] = max(peak.get(k, 0), v)
-    _add(total, sidecars)
-    for k, v in peak.items():
-        total[k] = max(total.get(k, 0), v)
+    """Effective requests: containers and sidecars summed, against the largest init step, plus overhead
+    (``shoal.api.podresources``)."""
     overhead = spec.get("overhead") or {}
-    if isinstance(overhead, Mapping):
-        _add(total, {str(k): _quantity(str(k), v) for k, v in overhead.items()})
+    extra = {str(k): _quantity(str(k), v) for k, v in overhead.items()} if isinstance(overhead, Mapping) else {}
+    total = podresources.effective(spec, _container_requests, extra)
     return {k: v for k, v in total.items() if v}
 
 
