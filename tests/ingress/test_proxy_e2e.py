@@ -173,7 +173,10 @@ async def test_ingress_hosts_paths_tls_conflicts_status(client: ApiClient, node:
                 and ("InvalidTLSSecret", "web") in reasons and "default/broken-tls" in msgs)
     await eventually(status_and_events)
 
-    # a newer Ingress claims app.example / : accepted, not served for that path, told so
+    # a newer Ingress claims app.example / : accepted, not served for that path, told so. The server sets
+    # creationTimestamp (to the second; a client's value is ignored), and a tie goes by name, where "late"
+    # sorts first: so it is created in a later second than "web"
+    await asyncio.sleep(1.1)
     await put(client, "ingresses", ingress("late", [("app.example", [path("/", "b"), path("/late", "b")])],
                                            created="2099-01-01T00:00:00Z"))
 
