@@ -38,7 +38,7 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from shoal.apiserver.audit.event import event
+from shoal.apiserver.audit.line import line
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +110,9 @@ class RotatingFile:
 
 
 def encode(pending: Any) -> bytes:
-    """One event as a JSON line: a ``recorder.Pending`` is built into its Event here (off the request path),
-    anything else (an Event, a dict) is encoded as it is."""
-    return _encoder.encode(event(*pending) if isinstance(pending, tuple) else pending) + b"\n"
+    """One event as a JSON line: a ``recorder.Pending`` is made into its Event's line here (off the request
+    path; ``line``), anything else (an Event, a dict) is encoded as it is."""
+    return line(*pending) if isinstance(pending, tuple) else _encoder.encode(pending) + b"\n"
 
 
 _encoder = msgspec.json.Encoder()
