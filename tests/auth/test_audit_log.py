@@ -64,6 +64,16 @@ async def test_blocking_mode_waits_and_loses_nothing(tmp_path: Path) -> None:
     assert backend.dropped == 0
 
 
+async def test_blocking_mode_writes_before_the_request_goes_on(tmp_path: Path) -> None:
+    """upstream's blocking log backend: an event is in the file when ``emit`` returns (before the response)."""
+    backend = LogBackend(RotatingFile(str(tmp_path / "a.log")), mode="blocking")
+    await backend.start()
+    for i in range(3):
+        await backend.emit(_ev(i))
+        assert [json.loads(x)["n"] for x in (tmp_path / "a.log").read_text().splitlines()] == list(range(i + 1))
+    await backend.stop()
+
+
 async def test_batch_mode_drops_when_full(tmp_path: Path) -> None:
     backend = LogBackend(RotatingFile(str(tmp_path / "a.log")), mode="batch", buffer_size=5)
     for i in range(8):  # the writer is not running: the buffer fills

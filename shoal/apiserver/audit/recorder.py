@@ -17,9 +17,10 @@ Admission adds annotations to the event of the request it admits with
 in the ``CURRENT`` context variable, set with the request's user, in the task
 that runs its handler.
 
-A request of level None costs its ``begin`` and one policy evaluation; a
-logged one hands (record, stage, time) to the backend, which builds the
-Events, encodes and writes them off the request path (``logfile``).
+A request of level None costs its ``begin`` and one policy decision (kept per
+user, method and path: ``Auditor.decide``); a logged one hands (record, stage,
+time) to the backend, which makes each event's line and writes it at once
+(blocking mode) or later, in batches (batch mode; ``logfile``).
 """
 
 from __future__ import annotations
