@@ -151,6 +151,7 @@ class LogBackend:
         self.failed = 0  # events a write error lost
         self._warned = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._turn: list[bytes] = []  # blocking mode: the lines of this loop turn, written at its end
 
     async def start(self) -> None:
         if not self.blocking:
@@ -158,8 +159,10 @@ class LogBackend:
 
     async def emit(self, ev: Any) -> None:
         self.accepted += 1
-        if self.blocking:
-            self._write(encode(ev), 1)  # in the file before the request goes on (see the module's docstring)
+        if self.blocking:  # in the file at the end of this loop turn (see the module's docstring)
+            if not self._turn:
+                asyncio.get_running_loop().call_soon(self._write_turn)
+            self._turn.append(encode(ev))
             return
         try:
             self.queue.put_nowait(ev)
@@ -170,6 +173,11 @@ class LogBackend:
             if now - self._warned > 60:
                 self._warned = now
                 log.error("audit buffer queue blocked: %d events dropped so far", self.dropped)
+
+    def _write_turn(self) -> None:
+        lines, self._turn = self._turn, []
+        if lines:
+            self._write(b"".join(lines), len(lines))
 
     def _write(self, data: bytes, events: int) -> None:
         try:
@@ -195,6 +203,7 @@ class LogBackend:
 
     async def flush(self) -> None:
         """Wait until every event emitted so far is in the file (tests, shutdown)."""
+        self._write_turn()
         while self.written + self.failed < self.accepted:
             await asyncio.sleep(0.005)
 
@@ -204,4 +213,5 @@ class LogBackend:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._write_turn()
         self.sink.close()
