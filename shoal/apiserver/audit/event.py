@@ -157,9 +157,9 @@ class Request:
     omit: frozenset[str] = frozenset()
     done: bool = False  # ResponseComplete or Panic was emitted
     added: dict[str, str] | None = None  # annotations admission added (Pod Security's audit mode, ...)
-    # the encoded part every stage's event shares, with the user, impersonated user and attributes it
-    # was made from (``line.who``)
-    encoded_who: tuple[User | None, User | None, Attributes | None, bytes] | None = None
+    # the encoded parts every stage's line shares, with the user, impersonated user, attributes and level
+    # they were made from (``line.shared``)
+    encoded: tuple[User | None, User | None, Attributes | None, Level, tuple[bytes, bytes, bytes]] | None = None
 
 
 def event(r: Request, stage: str, now: float) -> Event:

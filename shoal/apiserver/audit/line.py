@@ -5,15 +5,15 @@ each as an ``event.Event`` (18 fields, its user, object reference and
 response status as Structs, its source IPs as a list, two timestamps) and
 then encoding it cost ~6 us of server CPU per event (measured in
 docs/benchmarks.md, "Audit log at Metadata, made cheaper"). Most of an event
-is the same at every stage of a request: who (``requestURI``, ``verb``,
-``user``, ``impersonatedUser``, ``sourceIPs``, ``userAgent``) and what
-(``objectRef``), between the stage and the response. That part is encoded
-once per request (by msgspec, as an ``Event`` with only those fields set, so
-its escaping and left-out fields are the Event's) and kept on the request's
-record; each
-line is then the level and audit ID, the stage, that part, and the few
-fields of the stage (``responseStatus``, the bodies, the timestamps, the
-annotations), joined as bytes.
+is the same at every stage of a request: its level and audit ID; who
+(``requestURI``, ``verb``, ``user``, ``impersonatedUser``, ``sourceIPs``,
+``userAgent``) and what (``objectRef``), between the stage and the response;
+and when it was received. Those parts are encoded once per request (the
+middle one by msgspec, as an ``Event`` with only those fields set, so its
+escaping and left-out fields are the Event's) and kept on the request's
+record; each line is then those parts, the stage, and the few fields of the
+stage (``responseStatus``, the bodies, ``stageTimestamp``, the annotations),
+joined as bytes.
 
 ``line(r, stage, now) == msgspec.json.encode(event.event(r, stage, now)) + b"\\n"``
 for every record (tests/auth/test_audit_line.py compares them over a table and
@@ -57,14 +57,16 @@ def _stage(stage: str) -> bytes:
     return b
 
 
-def who(r: Request) -> bytes:
-    """``"requestURI":...`` to ``objectRef``'s end (no braces): the part every stage's event of ``r`` shares.
+def shared(r: Request) -> tuple[bytes, bytes, bytes]:
+    """What every stage's line of ``r`` has: its start to ``"auditID"``'s value; ``"requestURI":...`` to
+    ``objectRef``'s end; and ``,"requestReceivedTimestamp":"...","stageTimestamp":"``.
 
-    Kept on ``r`` with the user, impersonated user and attributes it was made from, and made again if any
-    of them changed since (a refused request's user is dropped after its RequestReceived)."""
-    made = r.encoded_who
-    if made is not None and made[0] is r.user and made[1] is r.impersonated and made[2] is r.attrs:
-        return made[3]
+    Kept on ``r`` with the user, impersonated user, attributes and level they were made from, and made again
+    if any of them changed since (a refused request's user is dropped after its RequestReceived)."""
+    made = r.encoded
+    if made is not None and made[0] is r.user and made[1] is r.impersonated and made[2] is r.attrs and \
+            made[3] is r.level:
+        return made[4]
     encoded = _encode(Event(
         kind="", api_version="", level="", audit_id="", stage="",
         request_uri=r.request_uri, verb=r.attrs.verb if r.attrs else r.verb,
@@ -73,19 +75,21 @@ def who(r: Request) -> bytes:
         source_ips=source_ips(r.forwarded_for, r.remote), user_agent=r.user_agent,
         object_ref=object_ref(r.attrs) if r.attrs is not None else None))
     assert encoded.startswith(_BLANK)
-    part = encoded[len(_BLANK):-1]
-    r.encoded_who = (r.user, r.impersonated, r.attrs, part)
-    return part
+    parts = (_HEADS[r.level] + _encode(r.audit_id), encoded[len(_BLANK):-1],
+             b',"requestReceivedTimestamp":"' + timestamp(r.received).encode() + b'","stageTimestamp":"')
+    r.encoded = (r.user, r.impersonated, r.attrs, r.level, parts)
+    return parts
 
 
 def line(r: Request, stage: str, now: float) -> bytes:
     """The Event of ``r`` at ``stage`` (at Unix time ``now``) as one JSON line (see the module's docstring)."""
+    head, who, received_at = shared(r)
     received = stage == "RequestReceived"
-    parts = [_HEADS[r.level], _encode(r.audit_id), _stage(stage), who(r)]
+    parts = [head, _stage(stage), who]
     if r.code and not received:
         parts.append(b',"responseStatus":{"metadata":{},"code":%d}' % r.code if r.code < 300 or not r.status
                      else b',"responseStatus":' + _encode(response_status(r.code, r.status)))
-    if stage in ("ResponseComplete", "Panic") and r.level >= Level.REQUEST:
+    if r.level >= Level.REQUEST and stage in ("ResponseComplete", "Panic"):
         body = json_body(r.request_object)
         if body is not None:
             parts += (b',"requestObject":', _encode(body))
@@ -93,8 +97,7 @@ def line(r: Request, stage: str, now: float) -> bytes:
             body = json_body(r.response_object)
             if body is not None:
                 parts += (b',"responseObject":', _encode(body))
-    parts += (b',"requestReceivedTimestamp":"', timestamp(r.received).encode(), b'","stageTimestamp":"',
-              timestamp(now).encode(), b'"')
+    parts += (received_at, timestamp(now).encode(), b'"')
     added = None if received else annotations_of(r)
     if added is not None:
         parts += (b',"annotations":', _encode(added))

@@ -121,9 +121,6 @@ class Auditor:
             remote=remote, forwarded_for=headers.get("X-Forwarded-For"), user_agent=headers.get("User-Agent", ""),
             level=Level.NONE)
 
-    async def _emit(self, r: AuditRequest, stage: str, omit: frozenset[str]) -> None:
-        if r.level is not Level.NONE and stage not in omit:
-            await self.backend.emit((r, stage, self.clock()))
 
     def decide(self, user: User, method: str, path: str, watch: str) -> tuple[Attributes, Decision]:
         """The attributes of a request and what the policy logs of it, kept per (user, method, path, watch).
@@ -148,7 +145,8 @@ class Auditor:
         attrs, decision = self.decide(user, method, path, watch)
         r.user, r.attrs, r.impersonated, r.level = user, attrs, impersonated, decision.level
         r.omit = decision.omit_stages
-        await self._emit(r, "RequestReceived", r.omit)
+        if r.level is not Level.NONE and "RequestReceived" not in r.omit:
+            await self.backend.emit((r, "RequestReceived", self.clock()))
 
     def authorized(self, r: AuditRequest, allowed: bool, reason: str = "") -> None:
         r.allowed, r.reason = allowed, reason
@@ -163,7 +161,8 @@ class Auditor:
     async def started(self, r: AuditRequest, code: int) -> None:
         if long_running(r.attrs):
             r.code = code
-            await self._emit(r, "ResponseStarted", r.omit)
+            if r.level is not Level.NONE and "ResponseStarted" not in r.omit:
+                await self.backend.emit((r, "ResponseStarted", self.clock()))
 
     async def finish(self, r: AuditRequest, code: int, status: dict[str, Any] | None = None, *,
                      method: str = "", request_body: bytes | None = None, response_body: bytes | None = None,
@@ -177,7 +176,9 @@ class Auditor:
             r.request_object = request_body  # decoded by the writer (see logfile.encode)
         if r.level >= Level.REQUEST_RESPONSE and response_body:
             r.response_object = response_body
-        await self._emit(r, "Panic" if panic else "ResponseComplete", r.omit)
+        stage = "Panic" if panic else "ResponseComplete"
+        if stage not in r.omit:
+            await self.backend.emit((r, stage, self.clock()))
 
 
 def status_of(code: int, body: bytes | None, content_type: str | None) -> dict[str, Any] | None:
