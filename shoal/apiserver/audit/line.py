@@ -38,7 +38,7 @@ from shoal.apiserver.audit.event import (
     timestamp,
     user_info,
 )
-from shoal.apiserver.audit.policy import Level
+from shoal.apiserver.audit.policy import STAGES, Level
 
 _encode = msgspec.json.Encoder().encode
 
@@ -47,14 +47,7 @@ _encode = msgspec.json.Encoder().encode
 _BLANK = b'{"kind":"","apiVersion":"","level":"","auditID":"","stage":"",'
 _HEADS = {level: b'{"kind":"Event","apiVersion":' + _encode(API_VERSION) + b',"level":' + _encode(level.text)
           + b',"auditID":' for level in Level}
-_STAGES: dict[str, bytes] = {}
-
-
-def _stage(stage: str) -> bytes:
-    b = _STAGES.get(stage)
-    if b is None:
-        b = _STAGES[stage] = b',"stage":' + _encode(stage) + b","
-    return b
+_STAGES = {stage: b',"stage":' + _encode(stage) + b"," for stage in STAGES}
 
 
 def shared(r: Request) -> tuple[bytes, bytes, bytes]:
@@ -85,7 +78,7 @@ def line(r: Request, stage: str, now: float) -> bytes:
     """The Event of ``r`` at ``stage`` (at Unix time ``now``) as one JSON line (see the module's docstring)."""
     head, who, received_at = shared(r)
     received = stage == "RequestReceived"
-    parts = [head, _stage(stage), who]
+    parts = [head, _STAGES[stage], who]
     if r.code and not received:
         parts.append(b',"responseStatus":{"metadata":{},"code":%d}' % r.code if r.code < 300 or not r.status
                      else b',"responseStatus":' + _encode(response_status(r.code, r.status)))

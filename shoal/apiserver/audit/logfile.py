@@ -163,7 +163,7 @@ class LogBackend:
         if self.blocking:  # in the file at the end of this loop turn (see the module's docstring)
             if not self._turn:
                 asyncio.get_running_loop().call_soon(self._write_turn)
-            self._turn.append(encode(ev))
+            self._turn.append(line(*ev) if type(ev) is tuple else encode(ev))
             return
         try:
             self.queue.put_nowait(ev)
