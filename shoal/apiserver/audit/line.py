@@ -3,8 +3,8 @@
 Why: at Metadata for everything every request is two events, and building
 each as an ``event.Event`` (18 fields, its user, object reference and
 response status as Structs, its source IPs as a list, two timestamps) and
-then encoding it cost ~6 us of server CPU per event (measured in
-docs/benchmarks.md, "Audit log at Metadata, made cheaper"). Most of an event
+then encoding it cost ~4.5 us per event in-process, ~9 us per create
+(measured in docs/benchmarks.md, "Audit log at Metadata, made cheaper"). Most of an event
 is the same at every stage of a request: its level and audit ID; who
 (``requestURI``, ``verb``, ``user``, ``impersonatedUser``, ``sourceIPs``,
 ``userAgent``) and what (``objectRef``), between the stage and the response;

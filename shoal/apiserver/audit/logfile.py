@@ -10,7 +10,7 @@ How an event reaches the file is upstream's ``--audit-log-mode``:
   same turn (upstream's blocking backend writes each event from the
   request's goroutine, before the response; one write per event here would
   stall the whole loop on every event, not one request: profiled at ~21 us
-  of loop time per write on the shared machine, against ~11 events per turn
+  of loop time per write on the shared machine, against ~10 events per turn
   written in one). A server killed has logged what it answered up to that
   instant, not 20 ms behind as the queue this replaced; a disk slower than
   the API slows the API down.
