@@ -6,8 +6,8 @@ How an event reaches the file is upstream's ``--audit-log-mode``:
   made into its line when it is emitted, and the lines of one turn of the
   event loop are written together, in one ``write``, when that turn ends.
   A RequestReceived is in the file before the request is handled; a
-  ResponseComplete right after its response is handed to the socket, in the
-  same turn (upstream's blocking backend writes each event from the
+  ResponseComplete as soon as the turn that handed its response to the
+  socket ends (upstream's blocking backend writes each event from the
   request's goroutine, before the response; one write per event here would
   stall the whole loop on every event, not one request: profiled at ~21 us
   of loop time per write on the shared machine, against ~10 events per turn
