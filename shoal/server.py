@@ -31,6 +31,7 @@ from shoal.apiserver.authn import options as authn_options
 from shoal.apiserver.certs import ensure_serving_cert
 from shoal.apiserver.encryption import options as encryption_options
 from shoal.apiserver.encryption.store import EncryptedStore
+from shoal.apiserver.endpointleases import LEASE_DURATION, RENEW_INTERVAL
 from shoal.apiserver.leanhttp import LeanServer
 from shoal.apiserver.prom import TimedStore, request_metrics_enabled
 from shoal.client import ApiClient
@@ -111,6 +112,10 @@ class ComponentOptions(TypedDict, total=False):
     audit_log_mode: str  # blocking | batch
     audit_log_buffer_size: int
     encryption_provider_config: str  # an EncryptionConfiguration (shoal.apiserver.encryption)
+    # the kubernetes Service's endpoints: this server's address there, its Lease (shoal.apiserver.endpointleases)
+    advertise_address: str
+    identity_lease_duration_seconds: float
+    identity_lease_renew_interval_seconds: float
 
 
 def component_options(values: Mapping[str, object]) -> ComponentOptions:
@@ -305,7 +310,11 @@ class Server:
         os.chmod(self.socket_path, 0o600)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.url = f"https://{shown}:{self.port}"
-        await self.api.publish_endpoint(_advertise_ip(host), self.port)
+        x = opts.extra
+        await self.api.publish_endpoint(x.get("advertise_address") or _advertise_ip(host), self.port,
+                                        lease_duration=x.get("identity_lease_duration_seconds", LEASE_DURATION),
+                                        renew_interval=x.get("identity_lease_renew_interval_seconds",
+                                                             RENEW_INTERVAL))
         write_private(dd.admin_kubeconfig, kubeconfig.render(
             server=self.url, ca_pem=dd.ca_crt.read_bytes(), token=admin_token))
         store_name = f"embedded etcd member {self.member_spec().name}" if self.etcd_member else opts.store
