@@ -462,6 +462,7 @@ class Server:
         if not self.opts.extra.get("disable_scheduler"):
             await self._start_scheduler()
         await self._start_controllers()
+        self._start_member_remover()
         if not self.opts.no_agent:
             cluster_dns = await self._start_network()
             await self._start_agent(cluster_dns)
@@ -665,8 +666,9 @@ class Server:
         from shoal.agent.drivers.base import DriverError
 
         node_name = self.opts.node_name or default_node_name()
+        labels, annotations = self.server_node_marks()
         agent = Agent(self.client(components.node(node_name)), AgentOptions(
-            node_name=node_name, runtime=self.opts.runtime,
+            node_name=node_name, runtime=self.opts.runtime, labels=labels, annotations=annotations,
             docker_host=self.opts.docker_host, state_dir=self.dd.root / "agent",
             cluster_dns=tuple(cluster_dns), address=self.node_ip, cluster_cidr=self.network_config().cluster_cidr,
             pod_mtu=self.network.pod_mtu, cluster_id=self.cluster_id, **env_overrides()))
@@ -676,6 +678,25 @@ class Server:
             raise SystemExit(f"shoal server: node agent: {e}") from None
         self.agent = agent
         self._stoppers.append(agent.stop)
+
+    def server_node_marks(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(labels, annotations) this server's Node carries: with an embedded etcd member, the control-plane and
+        etcd roles and the member's name and peer URL, which its deletion removes (``shoal.etcdmember.removal``)."""
+        if self.etcd_member is None:
+            return {}, {}
+        from shoal.etcdmember.removalplan import server_node_marks
+
+        return server_node_marks(self.etcd_member.spec.name, self.etcd_member.spec.peer_url)
+
+    def _start_member_remover(self) -> None:
+        """With an embedded etcd member: the etcd member controller, on the server holding its Lease."""
+        if self.etcd_member is None:
+            return
+        from shoal.etcdmember.removal import LEASE, MemberRemover
+
+        certs, own = self.etcd_certs, self.etcd_member.spec.name
+        self._elect(LEASE, components.APISERVER,
+                    lambda client: MemberRemover(client, endpoints=lambda: self.etcd_endpoints, certs=certs, own=own))
 
     async def _start_ingress(self) -> None:
         """This node's ingress proxy (HAProxy, started with the first Ingress or Gateway), on 80/443."""
