@@ -60,7 +60,7 @@ class ServerLeaseKeeper:
 
     async def start(self) -> None:
         """One pass (so the endpoints are right when the server starts serving), then one per interval."""
-        await self.sync()
+        await self._pass()
         self._task = asyncio.create_task(self._run(), name="apiserver-lease")
 
     async def stop(self) -> None:
@@ -79,12 +79,15 @@ class ServerLeaseKeeper:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.renew_interval)
-            try:
-                await self.sync()
-            except (errors.ApiError, StoreError) as e:
-                log.warning("renewing this API server's lease %s: %s", self.name, e)
-            except Exception:
-                log.exception("renewing this API server's lease %s", self.name)
+            await self._pass()
+
+    async def _pass(self) -> None:
+        try:
+            await self.sync()
+        except (errors.ApiError, StoreError) as e:
+            log.warning("renewing this API server's lease %s: %s", self.name, e)
+        except Exception:
+            log.exception("renewing this API server's lease %s", self.name)
 
     async def sync(self) -> None:
         await self.renew()
