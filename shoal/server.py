@@ -231,7 +231,9 @@ class Server:
         admin_token = ensure_token(dd.admin_token, "shoal-admin-")
         node_token = ensure_token(dd.node_token, "shoal-node-")
         docker_listen = opts.extra.get("docker_listen")
-        crt, key = ensure_serving_cert(dd, hosts=[host] + ([split_listen(docker_listen)[0]] if docker_listen else []))
+        advertised = opts.extra.get("advertise_address")  # the kubernetes Service's endpoint: clients verify it
+        crt, key = ensure_serving_cert(dd, hosts=[host] + ([split_listen(docker_listen)[0]] if docker_listen else [])
+                                       + ([advertised] if advertised else []))
         tokens = TokenAuthenticator()
         tokens.add(admin_token, ADMIN)
         # the join token only bootstraps a node's own credential now (shoal.apiserver.authn.nodejoin)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from tests.etcd_fixture import etcd_available, start_etcd
 from tests.server_fixture import RunningServer, free_port, start_server
@@ -78,6 +79,11 @@ def test_every_live_server_is_listed_and_dead_ones_drop_out(three_servers: list[
                                                                         "kube-apiserver"}, timeout=5).json()
     assert len(leases["items"]) == 3
     assert all(item["metadata"]["name"].startswith("apiserver-") for item in leases["items"])
+    # each server's certificate names the address it advertises (clients reaching it there verify it)
+    for srv, adv in zip(three_servers, ADVERTISED, strict=True):
+        cert = x509.load_pem_x509_certificate((srv.data_dir / "server.crt").read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert adv in {str(i) for i in san.get_values_for_type(x509.IPAddress)}
 
     # killed: listed until its lease expires for the others (2 s), then dropped
     s1.stop(signal.SIGKILL)
