@@ -55,6 +55,7 @@ class MemberRemover:
         self.recorder = EventRecorder(client, COMPONENT)
         self.queue = WorkQueue(base_delay=1.0, max_delay=30.0, name="etcd-member-removal")
         self.pending: dict[str, tuple[ServerNode, dict[str, Any]]] = {}  # node name -> (marks, deleted object)
+        self.learned: list[str] = []  # client endpoints of the members last listed (a first server knows only its own)
         self.informer = Informer(client, "nodes")
         self._task: asyncio.Task[None] | None = None
 
@@ -72,6 +73,9 @@ class MemberRemover:
                 await self._task
             self._task = None
 
+    def _endpoints(self) -> list[str]:
+        return list(dict.fromkeys([*self.endpoints(), *self.learned]))
+
     def _deleted(self, obj: dict[str, Any]) -> None:
         marks = server_node(obj)
         if marks is None:
@@ -85,11 +89,12 @@ class MemberRemover:
             return
         marks, node = entry
         try:
-            members = [member_of(m) for m in await list_members_any(self.endpoints(), self.certs)]
-            decision = decide(marks, members, own=self.own)
+            listed = await list_members_any(self._endpoints(), self.certs)
+            self.learned = [u.removeprefix("https://") for m in listed for u in m.get("clientURLs") or []]
+            decision = decide(marks, [member_of(m) for m in listed], own=self.own)
             if decision.verdict is Verdict.REMOVE:
                 log.info("%s", decision.reason)
-                removed = await remove_member_id(self.endpoints(), self.certs, decision.member_id,
+                removed = await remove_member_id(self._endpoints(), self.certs, decision.member_id,
                                                  timeout=self.timeout)
                 if removed:
                     await self.recorder.event(node, "Normal", "EtcdMemberRemoved", decision.reason)
