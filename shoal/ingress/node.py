@@ -24,15 +24,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shoal.api import views as v
+from shoal.api.ingresssecrets import GATEWAY_CONTROLLER, gateway_class_is_ours, ingress_is_ours
 from shoal.client import ApiClient, ApiException, Informer, InformerFactory
 from shoal.client.events import EventRecorder
 from shoal.ingress import rolloutplan
 from shoal.ingress.backends import ClusterView, ServiceKey
-from shoal.ingress.gatewayroutes import CONTROLLER as GATEWAY_CONTROLLER
 from shoal.ingress.gatewayroutes import collect_gateways, our_gateways
 from shoal.ingress.haproxy import HAProxy, ProxyError
 from shoal.ingress.haproxycfg import Settings, render
-from shoal.ingress.ingressroutes import collect_ingresses, is_ours
+from shoal.ingress.ingressroutes import collect_ingresses
 from shoal.ingress.model import Collected, Problem, finish
 from shoal.ingress.resources import GATEWAY_CLASSES, GATEWAYS, HTTPROUTES, ROLLOUTS
 
@@ -161,10 +161,10 @@ class IngressNode:
         addrs = self.status_addresses()
         lb = {"ingress": [{"ip": a} for a in addrs]} if addrs else {}
         for ing in self.ingresses.list():
-            if is_ours(ing, self.classes.list()) and (v.status(ing).get("loadBalancer") or {}) != lb:
+            if ingress_is_ours(ing, self.classes.list()) and (v.status(ing).get("loadBalancer") or {}) != lb:
                 await self._patch_status("ingresses", ing, {"loadBalancer": lb})
         for gc in self.gateway_classes.list():
-            if v.spec(gc).get("controllerName") == GATEWAY_CONTROLLER and not v.condition_true(gc, "Accepted"):
+            if gateway_class_is_ours(gc) and not v.condition_true(gc, "Accepted"):
                 await self._patch_status(GATEWAY_CLASSES, gc, {"conditions": [_cond(gc, "Accepted", "Accepted")]})
         for gw in our_gateways(self.gateway_classes.list(), self.gateways.list()):
             want = {"addresses": [{"type": "IPAddress", "value": a} for a in addrs],
