@@ -62,6 +62,7 @@ from shoal.apiserver.authz.authorizer import Authorizer
 from shoal.apiserver.authz.bootstrap import RbacBootstrap
 from shoal.apiserver.authz.index import INFOS as RBAC_INFOS
 from shoal.apiserver.authz.index import RbacIndex
+from shoal.apiserver.authz.nodegraph import CUSTOM_PREFIXES as GRAPH_CUSTOM_PREFIXES
 from shoal.apiserver.authz.nodegraph import INFOS as GRAPH_INFOS
 from shoal.apiserver.authz.nodegraph import NodeGraph
 from shoal.apiserver.authz.rbac import denied, is_master, why_denied
@@ -263,6 +264,8 @@ class ApiServer:
             prefix = ck.info.storage_prefix
             if prefix not in self.broadcasters:
                 b = Broadcaster(self.store, ck.info)
+                if prefix in GRAPH_CUSTOM_PREFIXES:  # Gateways and their classes: the Node authorizer's graph
+                    b.listeners.append(self.node_graph.observe_event)
                 await b.start()
                 self.broadcasters[prefix] = b
         before = {resource_key(i) for i in self.served.custom(crd_name)}
@@ -287,6 +290,8 @@ class ApiServer:
             b = self.broadcasters.pop(prefix, None)
             if b is not None:
                 await b.stop()
+            if prefix in GRAPH_CUSTOM_PREFIXES:
+                self.node_graph.forget(prefix)
 
     def _custom_resources(self, crd_name: str) -> list[Resource]:
         return [self.resources[resource_key(i)] for i in self.served.custom(crd_name)
