@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
+from shoal.api.ingresssecrets import ingress_is_ours
 from shoal.ingress.backends import ClusterView, Ref, weighted_servers
 from shoal.ingress.gatewayroutes import collect_gateways
 from shoal.ingress.haproxycfg import Settings, conditions, render
-from shoal.ingress.ingressroutes import collect_ingresses, is_ours
+from shoal.ingress.ingressroutes import collect_ingresses
 from shoal.ingress.model import Collected, Match, ProxyConfig, Route, finish
 from shoal.ingress.tls import self_signed
 from tests.ingress.objects import endpoints, ingress, meta, path, service, tls_secret
@@ -87,7 +88,7 @@ def test_prefix_trailing_slash_is_the_same_claim() -> None:
        "spec": {"controller": "k8s.io/ingress-nginx"}}], None, False),
 ])
 def test_which_ingresses_are_ours(classes: list[dict[str, Any]], ing_class: str | None, ours: bool) -> None:
-    assert is_ours(ingress("i", [], cls=ing_class), classes) is ours
+    assert ingress_is_ours(ingress("i", [], cls=ing_class), classes) is ours
 
 
 def test_default_backend_oldest_and_404_otherwise() -> None:
