@@ -156,6 +156,15 @@ def test_weights_only_change_has_the_same_shape() -> None:
     assert b.weights[("ing_default_i_0_0", "default.c.10.0.0.2.80")] > 0
 
 
+def test_nothing_per_request_that_costs_cpu_is_rendered() -> None:
+    """No log line, no L7-retry copy of each request, keep-alive to the servers (bench/ingress_config_bench.py)."""
+    text = render(cfg_of([ingress("i", [("", [path("/", "s")])])], view(s=[("10.0.0.1", 80)]))[0], SETTINGS).text
+    lines = [x.strip() for x in text.splitlines()]
+    assert "retry-on conn-failure" in lines
+    assert not [x for x in lines if x.startswith(("log ", "option httplog", "option http-server-close",
+                                                   "option httpclose", "retry-on")) and x != "retry-on conn-failure"]
+
+
 def test_unsafe_values_are_refused_not_rendered() -> None:
     cfg, c = cfg_of([ingress("i", [("a.example", [path("/x'; y", "a")])])], view(a=[("10.0.0.1", 80)]))
     assert cfg.routes == () and [p.reason for p in c.problems] == ["InvalidPath"]
