@@ -37,6 +37,7 @@ bench: setup
 	$(PY) bench/ecs_bench.py
 	$(PY) bench/rbac_bench.py $(ARGS)
 	$(PY) bench/ingress_bench.py $(ARGS)
+	$(PY) bench/ingress_config_bench.py
 	$(PY) bench/marathon_bench.py
 	$(PY) bench/etcd_write_bench.py $(ARGS)
 	$(PY) bench/ui_bench.py $(ARGS)
