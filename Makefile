@@ -43,6 +43,7 @@ bench: setup
 	$(PY) bench/ui_bench.py $(ARGS)
 	$(PY) bench/ha_bench.py $(ARGS)
 	$(PY) bench/audit_bench.py
+	$(PY) bench/audit_micro.py
 	$(PY) bench/webhook_bench.py $(ARGS)
 	$(PY) bench/metrics_bench.py $(ARGS)
 

@@ -45,6 +45,7 @@ from shoal.apiserver import (
 )
 from shoal.apiserver.allocator import ServiceAllocator
 from shoal.apiserver.audit import recorder as audit_recorder
+from shoal.apiserver.audit.policy import Level
 from shoal.apiserver.audit.recorder import Auditor, AuditRequest, long_running, status_of
 from shoal.apiserver.auth import (
     CURRENT_USER,
@@ -459,14 +460,20 @@ class ApiServer:
         except Exception as e:
             await auditor.finish(ar, 500, {"status": "Failure", "message": f"APIServer panic'd: {e!r}"}, panic=True)
             raise
-        body = resp.body if isinstance(resp, web.Response) and isinstance(resp.body, bytes) else None
-        await auditor.finish(ar, resp.status, status_of(resp.status, body, resp.content_type), method=request.method,
-                             request_body=request.get(BODY_KEY), response_body=self._loggable(resp, body))
+        status, body = self._audited_answer(ar, resp)
+        await auditor.finish(ar, resp.status, status, method=request.method, request_body=request.get(BODY_KEY),
+                             response_body=body)
         return resp
 
     @staticmethod
-    def _loggable(resp: web.StreamResponse, body: bytes | None) -> bytes | None:
-        return body if body is not None and resp.content_type == "application/json" else None
+    def _audited_answer(ar: AuditRequest, resp: web.StreamResponse) -> tuple[dict[str, Any] | None, bytes | None]:
+        """The Status of a failed answer and the body the audit may log (JSON only); the content type is read
+        only when one of them is wanted (a success below RequestResponse needs neither)."""
+        body = resp.body if isinstance(resp, web.Response) and isinstance(resp.body, bytes) else None
+        if body is None or (resp.status < 300 and ar.level < Level.REQUEST_RESPONSE):
+            return None, None
+        content_type = resp.content_type
+        return status_of(resp.status, body, content_type), body if content_type == "application/json" else None
 
     async def _audit_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         ar = request.get(AUDIT_KEY)
@@ -619,10 +626,9 @@ class ApiServer:
             panic = not isinstance(e, errors.ApiError | StoreUnavailableError)
         if ar is not None and auditor is not None:
             resp.headers["Audit-ID"] = ar.audit_id
-            body = resp.body if isinstance(resp.body, bytes) else None
-            await auditor.finish(ar, resp.status, status_of(resp.status, body, resp.content_type),
-                                 method=request.method, request_body=request.body,
-                                 response_body=self._loggable(resp, body), panic=panic)
+            status, body = self._audited_answer(ar, resp)
+            await auditor.finish(ar, resp.status, status, method=request.method, request_body=request.body,
+                                 response_body=body, panic=panic)
         return resp
 
     # ---- simple endpoints ------------------------------------------------------------------

@@ -120,10 +120,10 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--audit-log-maxbackup", type=click.IntRange(min=0),
               help="Rotated audit logs kept (default: all).")
 @click.option("--audit-log-mode", type=click.Choice(["blocking", "batch"]),
-              help="When the audit buffer is full: requests wait (blocking, the default) or events are dropped "
-                   "(batch).")
+              help="blocking (the default): events are written as their requests go (each loop turn's at its end); "
+                   "batch: buffered, written in batches, dropped when the buffer is full.")
 @click.option("--audit-log-buffer-size", type=click.IntRange(min=1),
-              help="Audit events held before they are written (default 10000).")
+              help="Audit events held before they are written, in batch mode (default 10000).")
 @click.option("--encryption-provider-config", type=click.Path(exists=True, dir_okay=False),
               help="An apiserver.config.k8s.io/v1 EncryptionConfiguration: which resources are encrypted in the "
                    "store, with which providers and keys (aescbc, aesgcm, secretbox, identity).")
