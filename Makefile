@@ -37,11 +37,13 @@ bench: setup
 	$(PY) bench/ecs_bench.py
 	$(PY) bench/rbac_bench.py $(ARGS)
 	$(PY) bench/ingress_bench.py $(ARGS)
+	$(PY) bench/ingress_config_bench.py
 	$(PY) bench/marathon_bench.py
 	$(PY) bench/etcd_write_bench.py $(ARGS)
 	$(PY) bench/ui_bench.py $(ARGS)
 	$(PY) bench/ha_bench.py $(ARGS)
 	$(PY) bench/audit_bench.py
+	$(PY) bench/audit_micro.py
 	$(PY) bench/webhook_bench.py $(ARGS)
 	$(PY) bench/metrics_bench.py $(ARGS)
 

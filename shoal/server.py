@@ -31,6 +31,7 @@ from shoal.apiserver.authn import options as authn_options
 from shoal.apiserver.certs import ensure_serving_cert
 from shoal.apiserver.encryption import options as encryption_options
 from shoal.apiserver.encryption.store import EncryptedStore
+from shoal.apiserver.endpointleases import LEASE_DURATION, RENEW_INTERVAL
 from shoal.apiserver.leanhttp import LeanServer
 from shoal.apiserver.prom import TimedStore, request_metrics_enabled
 from shoal.client import ApiClient
@@ -111,6 +112,10 @@ class ComponentOptions(TypedDict, total=False):
     audit_log_mode: str  # blocking | batch
     audit_log_buffer_size: int
     encryption_provider_config: str  # an EncryptionConfiguration (shoal.apiserver.encryption)
+    # the kubernetes Service's endpoints: this server's address there, its Lease (shoal.apiserver.endpointleases)
+    advertise_address: str
+    identity_lease_duration_seconds: float
+    identity_lease_renew_interval_seconds: float
 
 
 def component_options(values: Mapping[str, object]) -> ComponentOptions:
@@ -226,7 +231,9 @@ class Server:
         admin_token = ensure_token(dd.admin_token, "shoal-admin-")
         node_token = ensure_token(dd.node_token, "shoal-node-")
         docker_listen = opts.extra.get("docker_listen")
-        crt, key = ensure_serving_cert(dd, hosts=[host] + ([split_listen(docker_listen)[0]] if docker_listen else []))
+        advertised = opts.extra.get("advertise_address")  # the kubernetes Service's endpoint: clients verify it
+        crt, key = ensure_serving_cert(dd, hosts=[host] + ([split_listen(docker_listen)[0]] if docker_listen else [])
+                                       + ([advertised] if advertised else []))
         tokens = TokenAuthenticator()
         tokens.add(admin_token, ADMIN)
         # the join token only bootstraps a node's own credential now (shoal.apiserver.authn.nodejoin)
@@ -305,7 +312,11 @@ class Server:
         os.chmod(self.socket_path, 0o600)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.url = f"https://{shown}:{self.port}"
-        await self.api.publish_endpoint(_advertise_ip(host), self.port)
+        x = opts.extra
+        await self.api.publish_endpoint(x.get("advertise_address") or _advertise_ip(host), self.port,
+                                        lease_duration=x.get("identity_lease_duration_seconds", LEASE_DURATION),
+                                        renew_interval=x.get("identity_lease_renew_interval_seconds",
+                                                             RENEW_INTERVAL))
         write_private(dd.admin_kubeconfig, kubeconfig.render(
             server=self.url, ca_pem=dd.ca_crt.read_bytes(), token=admin_token))
         store_name = f"embedded etcd member {self.member_spec().name}" if self.etcd_member else opts.store
@@ -453,6 +464,7 @@ class Server:
         if not self.opts.extra.get("disable_scheduler"):
             await self._start_scheduler()
         await self._start_controllers()
+        self._start_member_remover()
         if not self.opts.no_agent:
             cluster_dns = await self._start_network()
             await self._start_agent(cluster_dns)
@@ -656,8 +668,9 @@ class Server:
         from shoal.agent.drivers.base import DriverError
 
         node_name = self.opts.node_name or default_node_name()
+        labels, annotations = self.server_node_marks()
         agent = Agent(self.client(components.node(node_name)), AgentOptions(
-            node_name=node_name, runtime=self.opts.runtime,
+            node_name=node_name, runtime=self.opts.runtime, labels=labels, annotations=annotations,
             docker_host=self.opts.docker_host, state_dir=self.dd.root / "agent",
             cluster_dns=tuple(cluster_dns), address=self.node_ip, cluster_cidr=self.network_config().cluster_cidr,
             pod_mtu=self.network.pod_mtu, cluster_id=self.cluster_id, **env_overrides()))
@@ -667,6 +680,25 @@ class Server:
             raise SystemExit(f"shoal server: node agent: {e}") from None
         self.agent = agent
         self._stoppers.append(agent.stop)
+
+    def server_node_marks(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(labels, annotations) this server's Node carries: with an embedded etcd member, the control-plane and
+        etcd roles and the member's name and peer URL, which its deletion removes (``shoal.etcdmember.removal``)."""
+        if self.etcd_member is None:
+            return {}, {}
+        from shoal.etcdmember.removalplan import server_node_marks
+
+        return server_node_marks(self.etcd_member.spec.name, self.etcd_member.spec.peer_url)
+
+    def _start_member_remover(self) -> None:
+        """With an embedded etcd member: the etcd member controller, on the server holding its Lease."""
+        if self.etcd_member is None:
+            return
+        from shoal.etcdmember.removal import LEASE, MemberRemover
+
+        certs, own = self.etcd_certs, self.etcd_member.spec.name
+        self._elect(LEASE, components.APISERVER,
+                    lambda client: MemberRemover(client, endpoints=lambda: self.etcd_endpoints, certs=certs, own=own))
 
     async def _start_ingress(self) -> None:
         """This node's ingress proxy (HAProxy, started with the first Ingress or Gateway), on 80/443."""

@@ -71,6 +71,7 @@ class AgentOptions:
     state_dir: Path = Path("/var/lib/shoal/agent")
     simulate_nodes: int = 0
     labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)  # the Node's, beside the agent's own
     capacity: dict[str, str] = field(default_factory=dict)
     address: str = ""
     lease_interval: float = 2.0
@@ -215,7 +216,8 @@ class Agent:
         opts = self.opts
         sem = asyncio.Semaphore(32)
 
-        annotations = {VOLUME_DIR_ANNOTATION: str(self.volume_dir)} if opts.simulate_nodes == 0 else {}
+        annotations = {**opts.annotations,
+                       **({VOLUME_DIR_ANNOTATION: str(self.volume_dir)} if opts.simulate_nodes == 0 else {})}
 
         async def one(name: str) -> NodeHeartbeat:
             hb = NodeHeartbeat(self.client, NodeConfig(

@@ -147,10 +147,11 @@ async def start_ingress(client: ApiClient, args: AgentArgs) -> IngressNode:
     node's address serves every Ingress (k3s's bundled proxy, likewise). Only
     the server's writes status and Events and runs the Rollout controller
     (``report=False`` here): one writer, and the canary analysis reads the
-    counters of the proxy beside it.
+    counters of the proxy beside it. The node's credential may not list Secrets: the proxy watches by name the
+    TLS Secrets it serves, which the Node authorizer lets every node read (``secrets_by_name``).
     """
     ingress = IngressNode(client, run_dir=str(args.data_dir / "ingress"), http_port=args.ingress_http_port,
-                          https_port=args.ingress_https_port, report=False, tls_secrets=False)
+                          https_port=args.ingress_https_port, report=False, secrets_by_name=True)
     try:
         await ingress.start()
     except BaseException:

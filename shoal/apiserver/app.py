@@ -34,6 +34,7 @@ from shoal.api.served import ServedKinds
 from shoal.apiserver import (
     apiservices,
     discovery,
+    endpointleases,
     errors,
     leanhttp,
     memtrim,
@@ -44,6 +45,7 @@ from shoal.apiserver import (
 )
 from shoal.apiserver.allocator import ServiceAllocator
 from shoal.apiserver.audit import recorder as audit_recorder
+from shoal.apiserver.audit.policy import Level
 from shoal.apiserver.audit.recorder import Auditor, AuditRequest, long_running, status_of
 from shoal.apiserver.auth import (
     CURRENT_USER,
@@ -61,6 +63,7 @@ from shoal.apiserver.authz.authorizer import Authorizer
 from shoal.apiserver.authz.bootstrap import RbacBootstrap
 from shoal.apiserver.authz.index import INFOS as RBAC_INFOS
 from shoal.apiserver.authz.index import RbacIndex
+from shoal.apiserver.authz.nodegraph import CUSTOM_PREFIXES as GRAPH_CUSTOM_PREFIXES
 from shoal.apiserver.authz.nodegraph import INFOS as GRAPH_INFOS
 from shoal.apiserver.authz.nodegraph import NodeGraph
 from shoal.apiserver.authz.rbac import denied, is_master, why_denied
@@ -81,6 +84,7 @@ from shoal.apiserver.podcidrs import PodCidrGuard
 from shoal.apiserver.policyadmission import PolicyAdmission
 from shoal.apiserver.priority import PriorityClassCache, system_classes
 from shoal.apiserver.resource import Clock, Resource, utcnow
+from shoal.apiserver.serverlease import ServerLeaseKeeper
 from shoal.apiserver.storage import StorageClasses, default_class_to_create
 from shoal.apiserver.storehealth import StoreHealth
 from shoal.apiserver.strategies.customresource import CustomResourceStrategy
@@ -235,6 +239,7 @@ class ApiServer:
                                   (cm_info, self.ns_defaults.on_configmap)):
             self.broadcasters[watched.storage_prefix].listeners.append(listener)
         self._trimmer: asyncio.Task[None] | None = None
+        self.server_lease: ServerLeaseKeeper | None = None  # once publish_endpoint is called
         # Prometheus: requests counted and timed (shoal.apiserver.prom); other processes' /metrics sockets
         self.request_metrics = prom.RequestMetrics()
         self.count_requests = prom.request_metrics_enabled()
@@ -260,6 +265,8 @@ class ApiServer:
             prefix = ck.info.storage_prefix
             if prefix not in self.broadcasters:
                 b = Broadcaster(self.store, ck.info)
+                if prefix in GRAPH_CUSTOM_PREFIXES:  # Gateways and their classes: the Node authorizer's graph
+                    b.listeners.append(self.node_graph.observe_event)
                 await b.start()
                 self.broadcasters[prefix] = b
         before = {resource_key(i) for i in self.served.custom(crd_name)}
@@ -284,6 +291,8 @@ class ApiServer:
             b = self.broadcasters.pop(prefix, None)
             if b is not None:
                 await b.stop()
+            if prefix in GRAPH_CUSTOM_PREFIXES:
+                self.node_graph.forget(prefix)
 
     def _custom_resources(self, crd_name: str) -> list[Resource]:
         return [self.resources[resource_key(i)] for i in self.served.custom(crd_name)
@@ -368,6 +377,9 @@ class ApiServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._trimmer
             self._trimmer = None
+        if self.server_lease is not None:  # first: it writes the endpoints without this server
+            await self.server_lease.stop()
+            self.server_lease = None
         await self.rbac.stop()
         await self.ns_defaults.stop()
         await self.crd_controller.stop()
@@ -448,14 +460,20 @@ class ApiServer:
         except Exception as e:
             await auditor.finish(ar, 500, {"status": "Failure", "message": f"APIServer panic'd: {e!r}"}, panic=True)
             raise
-        body = resp.body if isinstance(resp, web.Response) and isinstance(resp.body, bytes) else None
-        await auditor.finish(ar, resp.status, status_of(resp.status, body, resp.content_type), method=request.method,
-                             request_body=request.get(BODY_KEY), response_body=self._loggable(resp, body))
+        status, body = self._audited_answer(ar, resp)
+        await auditor.finish(ar, resp.status, status, method=request.method, request_body=request.get(BODY_KEY),
+                             response_body=body)
         return resp
 
     @staticmethod
-    def _loggable(resp: web.StreamResponse, body: bytes | None) -> bytes | None:
-        return body if body is not None and resp.content_type == "application/json" else None
+    def _audited_answer(ar: AuditRequest, resp: web.StreamResponse) -> tuple[dict[str, Any] | None, bytes | None]:
+        """The Status of a failed answer and the body the audit may log (JSON only); the content type is read
+        only when one of them is wanted (a success below RequestResponse needs neither)."""
+        body = resp.body if isinstance(resp, web.Response) and isinstance(resp.body, bytes) else None
+        if body is None or (resp.status < 300 and ar.level < Level.REQUEST_RESPONSE):
+            return None, None
+        content_type = resp.content_type
+        return status_of(resp.status, body, content_type), body if content_type == "application/json" else None
 
     async def _audit_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         ar = request.get(AUDIT_KEY)
@@ -543,9 +561,16 @@ class ApiServer:
         assert self.auditor is not None
         self.auditor.authorized(ar, allowed, reason)
 
-    async def publish_endpoint(self, ip: str, port: int) -> None:
-        """The ``kubernetes`` Service of ``default`` points at this server (once its port is known)."""
-        await self.ns_defaults.publish_kubernetes(first_service_ip(self.service_cidr), ip, port)
+    async def publish_endpoint(self, ip: str, port: int, *, lease_duration: float = endpointleases.LEASE_DURATION,
+                               renew_interval: float = endpointleases.RENEW_INTERVAL) -> None:
+        """This server's Lease, kept from now on, and the ``kubernetes`` Service of ``default`` pointing at every
+        API server with a live one (once this one's port is known; ``shoal.apiserver.serverlease``)."""
+        leases = kinds.lookup("coordination.k8s.io", "v1", "leases")
+        assert leases is not None
+        self.server_lease = ServerLeaseKeeper(self.resources[resource_key(leases)], self.ns_defaults,
+                                              cluster_ip=first_service_ip(self.service_cidr), ip=ip, port=port,
+                                              duration=lease_duration, renew_interval=renew_interval)
+        await self.server_lease.start()
 
     async def account_uid(self, namespace: str, name: str) -> str | None:
         """The uid of a service account (``None``: it does not exist), for service-account tokens."""
@@ -601,10 +626,9 @@ class ApiServer:
             panic = not isinstance(e, errors.ApiError | StoreUnavailableError)
         if ar is not None and auditor is not None:
             resp.headers["Audit-ID"] = ar.audit_id
-            body = resp.body if isinstance(resp.body, bytes) else None
-            await auditor.finish(ar, resp.status, status_of(resp.status, body, resp.content_type),
-                                 method=request.method, request_body=request.body,
-                                 response_body=self._loggable(resp, body), panic=panic)
+            status, body = self._audited_answer(ar, resp)
+            await auditor.finish(ar, resp.status, status, method=request.method, request_body=request.body,
+                                 response_body=body, panic=panic)
         return resp
 
     # ---- simple endpoints ------------------------------------------------------------------

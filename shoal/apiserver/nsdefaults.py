@@ -5,7 +5,8 @@ Upstream's controller manager runs the serviceaccounts controller (a
 root-ca-cert-publisher (a ``kube-root-ca.crt`` ConfigMap with the cluster CA
 in every namespace, put back if changed or deleted); its API server keeps the
 ``kubernetes`` Service of ``default`` (the first address of the service range,
-port 443) and its Endpoints and EndpointSlice pointing at itself.
+port 443) and its Endpoints and EndpointSlice pointing at every API server
+(which ones: ``shoal.apiserver.endpointleases``).
 
 shoal keeps all three inside the API server, as it keeps the system
 namespaces, priority classes and RBAC defaults: a pod create waits for its
@@ -27,7 +28,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shoal.apiserver import errors, rawobj
+from shoal.apiserver import endpointleases, errors, rawobj
 from shoal.apiserver.resource import Resource
 from shoal.apiserver.serviceaccounts import DEFAULT_ACCOUNT, ROOT_CA_CONFIGMAP, ROOT_CA_KEY
 from shoal.store.base import KeyExistsError
@@ -57,8 +58,10 @@ def first_service_ip(service_cidr: str) -> str:
     return str(ipaddress.ip_network(service_cidr, strict=False)[1])
 
 
-def kubernetes_objects(cluster_ip: str, ip: str, port: int) -> list[tuple[str, dict[str, Any]]]:
-    """(resource, body) of the ``kubernetes`` Service, its Endpoints and its EndpointSlice."""
+def kubernetes_objects(cluster_ip: str, endpoints: list[tuple[str, int]],
+                       port: int) -> list[tuple[str, dict[str, Any]]]:
+    """(resource, body) of the ``kubernetes`` Service (to ``port``), its Endpoints and its EndpointSlice (to
+    ``endpoints``, the API servers' (ip, port), as ``shoal.apiserver.endpointleases`` decides them)."""
     md = {"name": KUBERNETES, "namespace": "default"}
     svc = {"apiVersion": "v1", "kind": "Service",
            "metadata": {**md, "labels": {"component": "apiserver", "provider": "kubernetes"}},
@@ -66,14 +69,10 @@ def kubernetes_objects(cluster_ip: str, ip: str, port: int) -> list[tuple[str, d
                     "sessionAffinity": "None",
                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}}
     eps = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {**md, "labels": {
-        "endpointslice.kubernetes.io/skip-mirror": "true"}},
-           "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]}
-    family = "IPv6" if ":" in ip else "IPv4"
+        "endpointslice.kubernetes.io/skip-mirror": "true"}}, "subsets": endpointleases.subsets(endpoints)}
     slice_ = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
               "metadata": {**md, "labels": {"kubernetes.io/service-name": KUBERNETES}},
-              "addressType": family,
-              "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
-              "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}
+              **endpointleases.slice_part(endpoints)}
     return [("services", svc), ("endpoints", eps), ("endpointslices", slice_)]
 
 
@@ -188,19 +187,19 @@ class NamespaceDefaults:
             with contextlib.suppress(errors.ApiError):  # a conflict: the next event looks again
                 await self.resources["configmaps"].update(ns, ROOT_CA_CONFIGMAP, body)
 
-    async def publish_kubernetes(self, cluster_ip: str, ip: str, port: int) -> None:
-        """The ``kubernetes`` Service, Endpoints and EndpointSlice point at ``ip:port``.
+    async def publish_kubernetes(self, cluster_ip: str, port: int, endpoints: list[tuple[str, int]]) -> None:
+        """The ``kubernetes`` Service (to this server's ``port``), its Endpoints and EndpointSlice (to
+        ``endpoints``: every live API server's, loopback ones left out).
 
-        A server on a loopback address gets the Service alone: no pod could reach that address
-        (upstream refuses loopback endpoints, and to start with a loopback advertise address)."""
-        loopback = ipaddress.ip_address(ip).is_loopback
-        for plural, want in kubernetes_objects(cluster_ip, ip, port):
-            if loopback and plural != "services":
-                continue
+        With no endpoints to name (servers on loopback addresses) the Endpoints and EndpointSlice are not
+        made, and ones made before are emptied: no pod could reach a loopback address (upstream refuses
+        loopback endpoints, and to start with a loopback advertise address)."""
+        for plural, want in kubernetes_objects(cluster_ip, endpoints, port):
             have = await self._get(plural, "default", KUBERNETES)
             try:
                 if have is None:
-                    await self._create(plural, "default", want)
+                    if plural == "services" or endpoints:
+                        await self._create(plural, "default", want)
                 elif _differs(want, have):
                     body = {**want, "metadata": {**have["metadata"], **want["metadata"]}}
                     if plural == "services":  # keep what the allocator gave it

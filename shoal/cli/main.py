@@ -120,13 +120,21 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--audit-log-maxbackup", type=click.IntRange(min=0),
               help="Rotated audit logs kept (default: all).")
 @click.option("--audit-log-mode", type=click.Choice(["blocking", "batch"]),
-              help="When the audit buffer is full: requests wait (blocking, the default) or events are dropped "
-                   "(batch).")
+              help="blocking (the default): events are written as their requests go (each loop turn's at its end); "
+                   "batch: buffered, written in batches, dropped when the buffer is full.")
 @click.option("--audit-log-buffer-size", type=click.IntRange(min=1),
-              help="Audit events held before they are written (default 10000).")
+              help="Audit events held before they are written, in batch mode (default 10000).")
 @click.option("--encryption-provider-config", type=click.Path(exists=True, dir_okay=False),
               help="An apiserver.config.k8s.io/v1 EncryptionConfiguration: which resources are encrypted in the "
                    "store, with which providers and keys (aescbc, aesgcm, secretbox, identity).")
+@click.option("--advertise-address", metavar="IP",
+              help="The address the kubernetes Service's endpoints name for this server (default: the --listen "
+                   "address, or the host's own when that is 0.0.0.0).")
+@click.option("--identity-lease-duration-seconds", type=click.FloatRange(min=1),
+              help="How long this server stays in the kubernetes Service's endpoints without renewing its Lease "
+                   "(default 15; upstream's endpoint reconciler TTL).")
+@click.option("--identity-lease-renew-interval-seconds", type=click.FloatRange(min=0.1),
+              help="How often this server renews its Lease and rewrites those endpoints (default 5).")
 @click.pass_context
 def server(ctx: click.Context, /, data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
            no_agent: bool, node_name: str | None, verbose: bool, **extra: object) -> None:
@@ -163,6 +171,12 @@ def server(ctx: click.Context, /, data_dir: str | None, listen: str, store: str,
             ipaddress.IPv4Address(str(extra["node_ip"]))
         except ValueError:
             raise click.BadParameter(f"{extra['node_ip']!r} is not an IPv4 address", param_hint="--node-ip") from None
+    if extra.get("advertise_address") is not None:
+        try:
+            ipaddress.ip_address(str(extra["advertise_address"]))
+        except ValueError:
+            raise click.BadParameter(f"{extra['advertise_address']!r} is not an IP address",
+                                     param_hint="--advertise-address") from None
     if not (store == "sqlite" or store.startswith("sqlite://") or store.startswith("etcd://")):
         raise click.BadParameter("expected sqlite or etcd://HOST:PORT[,HOST:PORT...]", param_hint="--store")
     if (extra.get("cluster_init") or extra.get("join_server")) and store != "sqlite":

@@ -10,7 +10,8 @@ kills it when the server dies, however it dies.
 
 Membership changes go through etcd's cluster API on a TLS channel with the
 member's certificate: ``add_member`` (by the server being joined, before the
-new member starts), ``remove_member`` (``shoal server remove-member``),
+new member starts), ``remove_member`` (``shoal server remove-member``) and
+``remove_member_id`` (a deleted server Node's, ``shoal.etcdmember.removal``),
 ``list_members``.
 """
 
@@ -20,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,11 +138,27 @@ async def wait_ready(endpoints: Sequence[str], certs: CertPaths, *, timeout: flo
     raise EtcdError(f"etcd did not answer within {timeout:.0f} s ({last})")
 
 
+def _member_dict(m: Any) -> dict[str, Any]:
+    return {"id": int(m.ID), "name": m.name, "peerURLs": list(m.peerURLs), "clientURLs": list(m.clientURLs),
+            "isLearner": bool(m.isLearner)}
+
+
 async def list_members(endpoint: str, certs: CertPaths) -> list[dict[str, Any]]:
     async with _client(endpoint, certs) as c:
         resp = await c.clusterstub.MemberList(rpc.MemberListRequest(), timeout=5)
-    return [{"id": int(m.ID), "name": m.name, "peerURLs": list(m.peerURLs), "clientURLs": list(m.clientURLs)}
-            for m in resp.members]
+    return [_member_dict(m) for m in resp.members]
+
+
+async def list_members_any(endpoints: Sequence[str], certs: CertPaths) -> list[dict[str, Any]]:
+    """The member list, from the first of ``endpoints`` that answers."""
+    last: Exception | None = None
+    for ep in endpoints:
+        try:
+            return await list_members(ep, certs)
+        except (rpc.AioRpcError, OSError) as e:
+            last = e
+    why = last.details() if isinstance(last, rpc.AioRpcError) else last
+    raise EtcdError(f"no etcd member answered the member list: {why}")
 
 
 async def add_member(endpoints: Sequence[str], certs: CertPaths, *, name: str, peer_url: str,
@@ -181,11 +198,23 @@ async def add_member(endpoints: Sequence[str], certs: CertPaths, *, name: str, p
 
 
 async def remove_member(endpoints: Sequence[str], certs: CertPaths, name: str, *, timeout: float = 20.0) -> bool:
-    """Remove the member called ``name``; False if there is none.
+    """Remove the member called ``name``; False if there is none (see ``_remove``)."""
+    return await _remove(endpoints, certs, lambda m: m.name == name, what=name, timeout=timeout)
+
+
+async def remove_member_id(endpoints: Sequence[str], certs: CertPaths, member_id: int, *,
+                           timeout: float = 20.0) -> bool:
+    """Remove the member ``member_id`` (exactly the one a decision was made about); False if it is gone."""
+    return await _remove(endpoints, certs, lambda m: int(m.ID) == member_id, what=f"{member_id:x}", timeout=timeout)
+
+
+async def _remove(endpoints: Sequence[str], certs: CertPaths, pick: Callable[[Any], bool], *, what: str,
+                  timeout: float) -> bool:
+    """Remove the member ``pick`` chooses of the list; False if none.
 
     etcd refuses a removal that would leave fewer active members than a quorum, counting a member as
     active once it has been connected for a few seconds ("unhealthy cluster"): that is retried until
-    ``timeout``."""
+    ``timeout``. A member removed between the list and the removal ("member not found") is gone: False."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     last: Exception | None = None
@@ -195,15 +224,17 @@ async def remove_member(endpoints: Sequence[str], certs: CertPaths, name: str, *
                 async with _client(ep, certs) as c:
                     listed = await c.clusterstub.MemberList(rpc.MemberListRequest(), timeout=5)
                     for m in listed.members:
-                        if m.name == name:
+                        if pick(m):
                             await c.clusterstub.MemberRemove(rpc.MemberRemoveRequest(ID=m.ID), timeout=10)
                             return True
                     return False
             except rpc.AioRpcError as e:
+                if "member not found" in (e.details() or ""):
+                    return False
                 last = e
         if loop.time() > deadline:
             why = last.details() if isinstance(last, rpc.AioRpcError) else last
-            raise EtcdError(f"could not remove etcd member {name}: {why}")
+            raise EtcdError(f"could not remove etcd member {what}: {why}")
         await asyncio.sleep(0.5)
 
 

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shoal.api import views as v
+from shoal.api.ingresssecrets import gateway_class_is_ours, listener_secret_refs
 from shoal.ingress.backends import Body, ClusterView, Ref, backend_name, weighted_servers
 from shoal.ingress.ingressroutes import age_key, normalize_prefix, safe
 from shoal.ingress.model import (
@@ -39,7 +40,6 @@ from shoal.ingress.model import (
 )
 from shoal.ingress.tls import secret_pem
 
-CONTROLLER = "shoal.io/gateway-controller"
 _PATH: dict[str, PathKind] = {"Exact": "Exact", "PathPrefix": "Prefix", "RegularExpression": "Regex"}
 
 
@@ -48,7 +48,7 @@ def _value_kind(t: object) -> ValueKind:
 
 
 def our_gateways(classes: Iterable[Body], gateways: Iterable[Body]) -> list[Body]:
-    ours = {v.name(c) for c in classes if v.spec(c).get("controllerName") == CONTROLLER}
+    ours = {v.name(c) for c in classes if gateway_class_is_ours(c)}
     return sorted((g for g in gateways if v.spec(g).get("gatewayClassName") in ours and not v.is_terminating(g)),
                   key=age_key)
 
@@ -63,11 +63,8 @@ def _certs(gw: Body, view: ClusterView, into: Collected) -> None:
         if li.get("protocol") != "HTTPS":
             continue
         host = str(li.get("hostname") or "").lower()
-        for ref in v.as_list((li.get("tls") or {}).get("certificateRefs")):
-            if not isinstance(ref, dict) or ref.get("kind", "Secret") != "Secret":
-                continue
-            sns, sname = str(ref.get("namespace") or ns), str(ref.get("name") or "")
-            obj = view.secrets.get((sns, sname)) if sns == ns else None
+        for (sns, sname), allowed in listener_secret_refs(gw, li):
+            obj = view.secrets.get((sns, sname)) if allowed else None
             pem, why = secret_pem(obj) if obj is not None else (None, "it does not exist in the Gateway's namespace")
             if pem is None:
                 into.problems.append(Problem("Gateway", ns, v.name(gw), "InvalidTLSSecret",

@@ -14,6 +14,15 @@ made 50 reloads under wrk cost 0 failed requests instead of ~0.4 per reload
 (docs/decisions.md). ``weights`` and ``shape`` let the caller see that a new
 configuration differs only in server weights, which the runtime API sets with
 no reload at all (a canary's weight steps).
+
+Per-request cost (docs/decisions.md, ``bench/ingress_config_bench.py``): no
+``log`` line (a log line is a syscall per request), keep-alive and
+``http-reuse safe`` on both sides (HAProxy's defaults; ``http-server-close``
+costs 3x), and retries on a failed connect only: ``retry-on empty-response``
+makes HAProxy copy every request into a second buffer (~2 us of its ~19 us a
+request); without it, a reused server connection the backend closed under a
+request closes the client's connection with no response, which HTTP clients
+retry (the keep-alive race any server has), instead of HAProxy re-sending it.
 """
 
 from __future__ import annotations
@@ -129,7 +138,7 @@ def _redirect(r: Redirect) -> str:
 
 
 def _backend(b: Backend, redirect: Redirect | None) -> list[str]:
-    lines = [f"backend {b.name}", "    balance roundrobin", "    retry-on conn-failure empty-response"]
+    lines = [f"backend {b.name}", "    balance roundrobin", "    retry-on conn-failure"]
     if redirect is not None:
         lines.append(_redirect(redirect))
     lines += _mods("http-request", b.request_headers) + _mods("http-response", b.response_headers)

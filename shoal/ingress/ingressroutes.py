@@ -1,6 +1,7 @@
 """Ingress objects as routes. Pure: Ingresses, IngressClasses and the cluster view in, ``Collected`` out.
 
-Which Ingresses are shoal's: those whose class (``spec.ingressClassName``, or
+Which Ingresses are shoal's (``shoal.api.ingresssecrets``, the rule the Node
+authorizer shares): those whose class (``spec.ingressClassName``, or
 the old ``kubernetes.io/ingress.class`` annotation) is an IngressClass with
 controller ``shoal.io/ingress``, and those with no class when the default
 IngressClass is shoal's or there is no default at all (k3s's bundled proxy
@@ -26,29 +27,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shoal.api import views as v
+from shoal.api.ingresssecrets import ingress_is_ours
 from shoal.ingress.backends import Body, ClusterView, Ref, backend_name, weighted_servers
 from shoal.ingress.model import Backend, Cert, Collected, Match, PathKind, Problem, Route
 from shoal.ingress.tls import secret_pem
 
-CONTROLLER = "shoal.io/ingress"
-DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
-LEGACY_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 _PATH_KINDS: dict[str, PathKind] = {"Exact": "Exact", "Prefix": "Prefix", "ImplementationSpecific": "Begins"}
 
 
 def safe(value: str) -> bool:
     """A host, path or header value the proxy's configuration can carry (no quote, no control character)."""
     return "'" not in value and all(c.isprintable() and not c.isspace() for c in value)
-
-
-def is_ours(ing: Body, classes: Iterable[Body]) -> bool:
-    by_name = {v.name(c): c for c in classes}
-    cls = v.spec(ing).get("ingressClassName") or v.annotations(ing).get(LEGACY_CLASS_ANNOTATION)
-    if cls:
-        c = by_name.get(str(cls))
-        return c is not None and v.spec(c).get("controller") == CONTROLLER
-    defaults = [c for c in by_name.values() if v.annotations(c).get(DEFAULT_CLASS_ANNOTATION) == "true"]
-    return not defaults or any(v.spec(c).get("controller") == CONTROLLER for c in defaults)
 
 
 def age_key(obj: Body) -> tuple[str, str, str]:
@@ -97,7 +86,7 @@ def collect_ingresses(ingresses: Iterable[Body], classes: Iterable[Body], view: 
     """Add shoal's Ingresses' routes, backends, certificates and problems to ``into``."""
     classes = list(classes)
     claimed: dict[tuple[str, str, str], str] = {}
-    for ing in sorted((i for i in ingresses if is_ours(i, classes) and not v.is_terminating(i)), key=age_key):
+    for ing in sorted((i for i in ingresses if ingress_is_ours(i, classes) and not v.is_terminating(i)), key=age_key):
         ns, name = v.namespace(ing), v.name(ing)
         source = f"Ingress {ns}/{name}"
         created = age_key(ing)[0]

@@ -8,6 +8,11 @@ uses none runs none) and is then kept: every change re-renders (debounced),
 and ``HAProxy.apply`` chooses between nothing, a runtime weight update and a
 seamless reload. A proxy that exits is started again from a fresh render.
 
+The server's node reads TLS Secrets with a cluster-wide informer; an
+agent's (``secrets_by_name``), whose node credential may not list Secrets,
+watches by name exactly the ones its proxy serves, which is exactly what the
+Node authorizer lets every node read (``secretwatch``).
+
 One node (``report=True``: the server's own) also writes what users read -
 ``status.loadBalancer`` of Ingresses, Gateways' and HTTPRoutes' status, and the
 Events for conflicts and unusable Secrets - and runs the Rollout controller,
@@ -24,17 +29,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shoal.api import views as v
+from shoal.api.ingresssecrets import (
+    GATEWAY_CONTROLLER,
+    gateway_class_is_ours,
+    ingress_is_ours,
+    served_secrets,
+)
 from shoal.client import ApiClient, ApiException, Informer, InformerFactory
 from shoal.client.events import EventRecorder
 from shoal.ingress import rolloutplan
 from shoal.ingress.backends import ClusterView, ServiceKey
-from shoal.ingress.gatewayroutes import CONTROLLER as GATEWAY_CONTROLLER
 from shoal.ingress.gatewayroutes import collect_gateways, our_gateways
 from shoal.ingress.haproxy import HAProxy, ProxyError
 from shoal.ingress.haproxycfg import Settings, render
-from shoal.ingress.ingressroutes import collect_ingresses, is_ours
+from shoal.ingress.ingressroutes import collect_ingresses
 from shoal.ingress.model import Collected, Problem, finish
 from shoal.ingress.resources import GATEWAY_CLASSES, GATEWAYS, HTTPROUTES, ROLLOUTS
+from shoal.ingress.secretwatch import NamedSecrets
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +57,7 @@ def _by_key(inf: Informer) -> dict[ServiceKey, dict[str, Any]]:
 class IngressNode:
     def __init__(self, client: ApiClient, *, run_dir: str, bind: str = "0.0.0.0", http_port: int = 80,
                  https_port: int = 443, report: bool = True, addresses: Sequence[str] = (),
-                 debounce: float = 0.05, rollouts: bool = True, tls_secrets: bool = True) -> None:
+                 debounce: float = 0.05, rollouts: bool = True, secrets_by_name: bool = False) -> None:
         self.client = client
         self.settings = Settings(run_dir=run_dir, bind=bind, http_port=http_port, https_port=https_port)
         self.report = report
@@ -56,10 +67,10 @@ class IngressNode:
         f = self.factory
         self.ingresses, self.classes = f.informer("ingresses"), f.informer("ingressclasses")
         self.services, self.endpoints = f.informer("services"), f.informer("endpoints")
-        # TLS Secrets are read by the server's node only where the reader may not list Secrets: a node's own
-        # credential, under the Node authorizer, reads only its pods' Secrets (its TLS hosts then get the
-        # proxy's default certificate)
-        self.secrets: Informer | None = f.informer("secrets") if tls_secrets else None
+        # TLS Secrets: the server's node lists them all; a node's own credential may not (the Node authorizer),
+        # so an agent watches, by name, exactly the ones its proxy serves (``secretwatch``), as it may
+        self.secrets: Informer | None = None if secrets_by_name else f.informer("secrets")
+        self.named_secrets = NamedSecrets(client, lambda: self._changed(None)) if secrets_by_name else None
         self.nodes = f.informer("nodes")
         self.gateway_classes, self.gateways = f.informer(GATEWAY_CLASSES), f.informer(GATEWAYS)
         self.httproutes, self.rollouts = f.informer(HTTPROUTES), f.informer(ROLLOUTS)
@@ -119,7 +130,17 @@ class IngressNode:
             if s is not None:
                 splits[(v.namespace(ro), s[0])] = s[1]
         return ClusterView(services=_by_key(self.services), endpoints=_by_key(self.endpoints),
-                           secrets=_by_key(self.secrets) if self.secrets is not None else {}, splits=splits)
+                           secrets=self._secrets(), splits=splits)
+
+    def _secrets(self) -> dict[ServiceKey, dict[str, Any]]:
+        if self.named_secrets is not None:
+            return self.named_secrets.by_key()
+        return _by_key(self.secrets) if self.secrets is not None else {}
+
+    def served_secrets(self) -> frozenset[tuple[str, str]]:
+        """The TLS Secrets this node's proxy serves (and, by the same rule, may read)."""
+        return served_secrets(self.ingresses.list(), self.classes.list(), self.gateways.list(),
+                              self.gateway_classes.list())
 
     def collect(self) -> tuple[Collected, dict[tuple[str, str], list[tuple[str, str]]]]:
         view = self.view()
@@ -129,6 +150,8 @@ class IngressNode:
         return c, parents
 
     async def sync(self) -> None:
+        if self.named_secrets is not None:
+            await self.named_secrets.want(self.served_secrets())
         c, parents = self.collect()
         cfg = finish(c)
         has_objects = bool(self.ingresses.list()) or bool(our_gateways(self.gateway_classes.list(),
@@ -161,10 +184,10 @@ class IngressNode:
         addrs = self.status_addresses()
         lb = {"ingress": [{"ip": a} for a in addrs]} if addrs else {}
         for ing in self.ingresses.list():
-            if is_ours(ing, self.classes.list()) and (v.status(ing).get("loadBalancer") or {}) != lb:
+            if ingress_is_ours(ing, self.classes.list()) and (v.status(ing).get("loadBalancer") or {}) != lb:
                 await self._patch_status("ingresses", ing, {"loadBalancer": lb})
         for gc in self.gateway_classes.list():
-            if v.spec(gc).get("controllerName") == GATEWAY_CONTROLLER and not v.condition_true(gc, "Accepted"):
+            if gateway_class_is_ours(gc) and not v.condition_true(gc, "Accepted"):
                 await self._patch_status(GATEWAY_CLASSES, gc, {"conditions": [_cond(gc, "Accepted", "Accepted")]})
         for gw in our_gateways(self.gateway_classes.list(), self.gateways.list()):
             want = {"addresses": [{"type": "IPAddress", "value": a} for a in addrs],
@@ -200,6 +223,8 @@ class IngressNode:
         if self.rollout_controller is not None:
             await self.rollout_controller.stop()
         await self.proxy.stop()
+        if self.named_secrets is not None:
+            await self.named_secrets.stop()
         await self.factory.stop()
 
 

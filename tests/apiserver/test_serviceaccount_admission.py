@@ -88,7 +88,7 @@ def test_the_kubernetes_service_takes_the_first_address(cidr: str, want: str) ->
 
 
 def test_kubernetes_service_and_endpoints_point_at_the_server() -> None:
-    objs = dict(kubernetes_objects("10.43.0.1", "192.0.2.7", 6443))
+    objs = dict(kubernetes_objects("10.43.0.1", [("192.0.2.7", 6443)], 6443))
     assert objs["services"]["spec"]["ports"] == [{"name": "https", "port": 443, "protocol": "TCP",
                                                   "targetPort": 6443}]
     assert objs["endpoints"]["subsets"] == [{"addresses": [{"ip": "192.0.2.7"}],

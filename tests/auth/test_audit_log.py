@@ -64,6 +64,24 @@ async def test_blocking_mode_waits_and_loses_nothing(tmp_path: Path) -> None:
     assert backend.dropped == 0
 
 
+async def test_blocking_mode_writes_a_loop_turns_events_when_it_ends(tmp_path: Path) -> None:
+    """The events emitted in one turn of the event loop (with the responses sent in it) are in the file once the
+    turn ends, in one write; nothing waits for a timer."""
+    sink = RotatingFile(str(tmp_path / "a.log"))
+    writes: list[bytes] = []
+    write = sink.write
+    sink.write = lambda data: (writes.append(data), write(data))[1]  # type: ignore[method-assign]
+    backend = LogBackend(sink, mode="blocking")
+    await backend.start()
+    for turn in range(2):
+        for i in range(3):
+            await backend.emit(_ev(3 * turn + i))
+        await asyncio.sleep(0)  # the turn ends
+        assert [json.loads(x)["n"] for x in (tmp_path / "a.log").read_text().splitlines()] == list(range(3 * turn + 3))
+    assert len(writes) == 2
+    await backend.stop()
+
+
 async def test_batch_mode_drops_when_full(tmp_path: Path) -> None:
     backend = LogBackend(RotatingFile(str(tmp_path / "a.log")), mode="batch", buffer_size=5)
     for i in range(8):  # the writer is not running: the buffer fills

@@ -135,3 +135,23 @@ def test_secrets_capped_at_metadata(path: str, level: Level) -> None:
 def test_bad_policies_are_refused(doc: dict[str, Any], message: str) -> None:
     with pytest.raises(PolicyError, match=message.replace("(", r"\(").replace("*", r"\*")):
         parse(doc)
+
+
+def test_the_auditors_kept_decisions_are_the_policys() -> None:
+    """``Auditor.decide`` keeps (attributes, decision) per (user, method, path, watch): a kept one is what
+    evaluating again gives, and the cache starts over at ``DECISIONS_KEPT`` instead of growing."""
+    from shoal.apiserver.audit import recorder
+
+    auditor = recorder.Auditor(EXAMPLE, backend=None)  # type: ignore[arg-type]  # decide() does no I/O
+    asks = [(User("system:kube-proxy"), "GET", "/api/v1/services", "true"), (ALICE, "GET", "/version", ""),
+            (ALICE, "POST", "/api/v1/namespaces/kube-system/configmaps", ""), (NODE, "GET", "/api/v1/secrets", ""),
+            (ALICE, "GET", "/api/v1/namespaces/a/pods", "")]
+    for _ in range(2):  # the second pass is answered from the cache
+        for user, method, path, watch in asks:
+            attrs = request_attributes(user, method, path, watch)
+            assert auditor.decide(user, method, path, watch) == (attrs, evaluate(EXAMPLE, attrs))
+    first = auditor.decide(ALICE, "GET", "/api/v1/namespaces/a/pods", "")
+    assert auditor.decide(ALICE, "GET", "/api/v1/namespaces/a/pods", "") is first  # kept, not made again
+    for i in range(recorder.DECISIONS_KEPT + 10):
+        auditor.decide(ALICE, "GET", f"/api/v1/namespaces/a/pods/p{i}", "")
+    assert len(auditor._decisions) <= recorder.DECISIONS_KEPT

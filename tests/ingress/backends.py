@@ -66,7 +66,7 @@ def local_addresses() -> Iterator[tuple[str, ...]]:
         p = subprocess.run(["ip", "addr", "add", f"{a}/32", "dev", "lo"], capture_output=True, text=True)
         if p.returncode == 0:
             added.append(a)
-        elif "File exists" not in p.stderr:
+        elif "File exists" not in p.stderr and "already assigned" not in p.stderr:  # (iproute2's words vary)
             raise RuntimeError(f"cannot add {a} to lo: {p.stderr.strip()}")
     try:
         yield ADDRESSES

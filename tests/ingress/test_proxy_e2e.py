@@ -13,6 +13,8 @@ import contextlib
 import http.client
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -22,7 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
 
+from shoal.agent.nodecert import CERT_FILE, KEY_FILE
 from shoal.client import ApiClient, ApiException
 from shoal.ingress.node import IngressNode
 from shoal.ingress.resources import GATEWAYS, HTTPROUTES, ROLLOUTS
@@ -384,3 +390,115 @@ async def test_an_agent_on_another_node_serves_the_same_ingresses(server: Runnin
         agent.terminate()
         agent.wait(15)
     assert (await asyncio.to_thread(get, hp, "/", "app.example"))[0] == 0, (tmp_path / "agent.log").read_text()
+
+
+def served_certificate(port: int, host: str) -> x509.Certificate:
+    """The certificate the proxy on ``port`` presents for SNI ``host`` (Python's ssl, no verification)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname=host) as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der)
+
+
+def fingerprint(cert: x509.Certificate | str) -> bytes:
+    c = x509.load_pem_x509_certificate(cert.encode()) if isinstance(cert, str) else cert
+    return c.fingerprint(hashes.SHA256())
+
+
+def common_name(cert: x509.Certificate) -> str:
+    return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+async def test_an_agents_proxy_serves_the_tls_secrets_it_may_read_by_name(
+        server: RunningServer, client: ApiClient, node: IngressNode, backends: dict[str, Backend],
+        tmp_path: Path) -> None:
+    """An agent's proxy runs under the node's own credential, which may not list Secrets: it watches by name
+    the TLS Secrets of the Ingresses and Gateways it serves (the Node authorizer's ingress edges), serves them
+    by SNI, follows a change of the Secret, and gives a Secret that is not a key pair's host the default
+    certificate (the server's node writes the Event naming it). The node may read no other Secret."""
+    await delete_all(client)
+    await serve(client, "a", backends["a1"])
+    app_crt, app_key = self_signed("app.example", hosts=("app.example",))
+    gw_crt, gw_key = self_signed("gw.example", hosts=("gw.example",))
+    _, wrong_key = self_signed("other")
+    await put(client, "secrets", tls_secret("app-tls", app_crt, app_key))
+    await put(client, "secrets", tls_secret("gw-tls", gw_crt, gw_key))
+    await put(client, "secrets", tls_secret("broken-tls", app_crt, wrong_key))
+    await put(client, "secrets", tls_secret("unreferenced-tls", app_crt, app_key))
+    await put(client, "ingresses", ingress("secure", [("app.example", [path("/", "a")]),
+                                                      ("broken.example", [path("/", "a")])],
+                                           tls=[{"hosts": ["app.example"], "secretName": "app-tls"},
+                                                {"hosts": ["broken.example"], "secretName": "broken-tls"}]))
+    await put(client, GATEWAYS, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                                 "metadata": {"name": "gw", "namespace": "default"},
+                                 "spec": {"gatewayClassName": "shoal", "listeners": [
+                                     {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "gw.example",
+                                      "tls": {"certificateRefs": [{"kind": "Secret", "name": "gw-tls"}]}}]}})
+    hp, sp = free_port(), free_port()
+    token = (server.data_dir / "node-token").read_text().strip()
+    data_dir = tmp_path / "agent"
+    with open(tmp_path / "agent.log", "ab") as log:
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "shoal", "agent", "--server", server.url, "--token", token, "--ca-file", server.ca,
+             "--data-dir", str(data_dir), "--runtime", "simulated", "--node-name", "edge-tls",
+             "--ingress-http-port", str(hp), "--ingress-https-port", str(sp)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        async def serves(host: str, want: bytes) -> bool:
+            try:
+                return fingerprint(await asyncio.to_thread(served_certificate, sp, host)) == want
+            except OSError:
+                return False
+        await eventually(lambda: serves("app.example", fingerprint(app_crt)), timeout=30)
+        assert common_name(await asyncio.to_thread(served_certificate, sp, "app.example")) == "app.example"
+        code, body, _ = await asyncio.to_thread(get, sp, "/", "app.example", tls=True)
+        assert (code, body) == (200, "a1 -")
+        await eventually(lambda: serves("gw.example", fingerprint(gw_crt)))
+        broken = await asyncio.to_thread(served_certificate, sp, "broken.example")
+        assert common_name(broken) == "shoal-ingress-default"
+
+        async def event_names_the_secret() -> bool:
+            evs, _ = await client.list_all("events", "default")
+            return any(e["reason"] == "InvalidTLSSecret" and e["involvedObject"]["name"] == "secure"
+                       and "default/broken-tls" in e["message"] for e in evs)
+        await eventually(event_names_the_secret)
+
+        # the Secret changes: the agent's watch of it brings the new certificate
+        new_crt, new_key = self_signed("app.example", hosts=("app.example",))
+        await put(client, "secrets", tls_secret("app-tls", new_crt, new_key))
+        await eventually(lambda: serves("app.example", fingerprint(new_crt)), timeout=15)
+        # ...and fixing the broken one replaces the default certificate
+        await put(client, "secrets", tls_secret("broken-tls", app_crt, app_key))
+        await eventually(lambda: serves("broken.example", fingerprint(app_crt)), timeout=15)
+
+        # what the node's own credential may read: those Secrets by name, nothing else
+        cred = (str(data_dir / CERT_FILE), str(data_dir / KEY_FILE))
+        as_node = ApiClient.http(server.url, ca_file=server.ca, client_cert=cred)
+        try:
+            assert (await as_node.get("secrets", "app-tls", "default"))["metadata"]["name"] == "app-tls"
+            items, _ = await as_node.list_all("secrets", "default", field_selector="metadata.name=gw-tls")
+            assert [o["metadata"]["name"] for o in items] == ["gw-tls"]
+            for read in (as_node.get("secrets", "unreferenced-tls", "default"), as_node.list_all("secrets", "default"),
+                         as_node.list_all("secrets", None)):
+                with pytest.raises(ApiException) as e:
+                    await read
+                assert e.value.status == 403
+            # no longer named by the Ingress: refused again
+            await put(client, "ingresses", ingress("secure", [("app.example", [path("/", "a")])]))
+
+            async def refused() -> bool:
+                try:
+                    await as_node.get("secrets", "app-tls", "default")
+                except ApiException as e:
+                    return e.status == 403
+                return False
+            await eventually(refused)
+        finally:
+            await as_node.close()
+    finally:
+        agent.terminate()
+        agent.wait(15)

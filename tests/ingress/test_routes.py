@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
+from shoal.api.ingresssecrets import ingress_is_ours
 from shoal.ingress.backends import ClusterView, Ref, weighted_servers
 from shoal.ingress.gatewayroutes import collect_gateways
 from shoal.ingress.haproxycfg import Settings, conditions, render
-from shoal.ingress.ingressroutes import collect_ingresses, is_ours
+from shoal.ingress.ingressroutes import collect_ingresses
 from shoal.ingress.model import Collected, Match, ProxyConfig, Route, finish
 from shoal.ingress.tls import self_signed
 from tests.ingress.objects import endpoints, ingress, meta, path, service, tls_secret
@@ -87,7 +88,7 @@ def test_prefix_trailing_slash_is_the_same_claim() -> None:
        "spec": {"controller": "k8s.io/ingress-nginx"}}], None, False),
 ])
 def test_which_ingresses_are_ours(classes: list[dict[str, Any]], ing_class: str | None, ours: bool) -> None:
-    assert is_ours(ingress("i", [], cls=ing_class), classes) is ours
+    assert ingress_is_ours(ingress("i", [], cls=ing_class), classes) is ours
 
 
 def test_default_backend_oldest_and_404_otherwise() -> None:
@@ -153,6 +154,15 @@ def test_weights_only_change_has_the_same_shape() -> None:
     assert a.text != b.text and a.shape == b.shape
     assert a.weights[("ing_default_i_0_0", "default.c.10.0.0.2.80")] == 0
     assert b.weights[("ing_default_i_0_0", "default.c.10.0.0.2.80")] > 0
+
+
+def test_nothing_per_request_that_costs_cpu_is_rendered() -> None:
+    """No log line, no L7-retry copy of each request, keep-alive to the servers (bench/ingress_config_bench.py)."""
+    text = render(cfg_of([ingress("i", [("", [path("/", "s")])])], view(s=[("10.0.0.1", 80)]))[0], SETTINGS).text
+    lines = [x.strip() for x in text.splitlines()]
+    assert "retry-on conn-failure" in lines
+    assert not [x for x in lines if x.startswith(("log ", "option httplog", "option http-server-close",
+                                                   "option httpclose", "retry-on")) and x != "retry-on conn-failure"]
 
 
 def test_unsafe_values_are_refused_not_rendered() -> None:

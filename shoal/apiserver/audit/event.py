@@ -123,7 +123,7 @@ def source_ips(forwarded_for: str | None, remote: str | None) -> list[str]:
     return ips
 
 
-def _json(raw: bytes | None) -> msgspec.Raw | None:
+def json_body(raw: bytes | None) -> msgspec.Raw | None:
     """A body as it is, if it is JSON (a YAML, protobuf or malformed one is left out)."""
     if not raw:
         return None
@@ -157,6 +157,9 @@ class Request:
     omit: frozenset[str] = frozenset()
     done: bool = False  # ResponseComplete or Panic was emitted
     added: dict[str, str] | None = None  # annotations admission added (Pod Security's audit mode, ...)
+    # the encoded parts every stage's line shares, with the user, impersonated user, attributes and level
+    # they were made from (``line.shared``)
+    encoded: tuple[User | None, User | None, Attributes | None, Level, tuple[bytes, bytes, bytes]] | None = None
 
 
 def event(r: Request, stage: str, now: float) -> Event:
@@ -174,13 +177,13 @@ def event(r: Request, stage: str, now: float) -> Event:
         source_ips=source_ips(r.forwarded_for, r.remote), user_agent=r.user_agent,
         object_ref=object_ref(r.attrs) if r.attrs is not None else None,
         response_status=response_status(r.code, r.status) if r.code and not received else None,
-        request_object=_json(r.request_object) if complete and r.level >= Level.REQUEST else None,
-        response_object=_json(r.response_object) if complete and r.level >= Level.REQUEST_RESPONSE else None,
+        request_object=json_body(r.request_object) if complete and r.level >= Level.REQUEST else None,
+        response_object=json_body(r.response_object) if complete and r.level >= Level.REQUEST_RESPONSE else None,
         request_received_timestamp=timestamp(r.received), stage_timestamp=timestamp(now),
-        annotations=None if received else _annotations(r))
+        annotations=None if received else annotations_of(r))
 
 
-def _annotations(r: Request) -> dict[str, str] | None:
+def annotations_of(r: Request) -> dict[str, str] | None:
     """The authorizer's decision and what admission added (upstream's ``audit.AddAuditAnnotation``)."""
     if r.allowed is None and not r.added:
         return None

@@ -1,20 +1,31 @@
-"""The log backend: audit events as JSON lines in a file, rotated by size, written off the request path.
+"""The log backend: audit events as JSON lines in a file, rotated by size.
 
-A request only puts its events in a bounded buffer (``buffer_size`` events);
-one writer task takes whatever has gathered within ``linger`` seconds (up to
-``batch_max``), builds and encodes the Events and appends them to the file in
-one write, so no request waits on a disk. The write is made from the event
-loop, not a thread: it lands in the page cache, and a thread hop per batch
-cost ~80 us of server CPU per audited create (GIL hand-offs; measured in
-docs/benchmarks.md), more than the whole audit path otherwise costs.
-What happens when the buffer is full is upstream's ``--audit-log-mode``:
+How an event reaches the file is upstream's ``--audit-log-mode``:
 
-- ``blocking`` (upstream's default for the log backend): the request waits
-  until the writer has made room, so no event is ever lost and a disk slower
-  than the API slows the API down;
-- ``batch``: the request never waits; the event is dropped and counted
-  (``dropped``, logged once a minute at most), as upstream's buffered backend
-  drops when its channel is full.
+- ``blocking`` (upstream's default for the log backend): each event is
+  made into its line when it is emitted, and the lines of one turn of the
+  event loop are written together, in one ``write``, when that turn ends.
+  A RequestReceived is in the file before the request is handled; a
+  ResponseComplete as soon as the turn that handed its response to the
+  socket ends (upstream's blocking backend writes each event from the
+  request's goroutine, before the response; one write per event here would
+  stall the whole loop on every event, not one request: profiled at ~21 us
+  of loop time per write on the shared machine, against ~10 events per turn
+  written in one). A server killed has logged what it answered up to that
+  instant, not 20 ms behind as the queue this replaced; a disk slower than
+  the API slows the API down.
+- ``batch``: a request only puts its event in a bounded buffer
+  (``buffer_size`` events, ``--audit-log-buffer-size``; upstream's
+  ``--audit-log-batch-buffer-size``); one writer task takes whatever has
+  gathered within ``linger`` seconds (up to ``batch_max``), makes the lines and appends them
+  in one write, so no request waits on a disk. When the buffer is full the
+  event is dropped and counted (``dropped``, logged once a minute at most),
+  as upstream's buffered backend drops when its channel is full.
+
+Both write from the event loop, not a thread: a write lands in the page
+cache, and a thread hop per batch cost ~80 us of server CPU per audited
+create (GIL hand-offs; measured in docs/benchmarks.md), more than the whole
+audit path otherwise costs.
 
 Rotation is lumberjack's (which upstream uses): before a write would take
 the file past ``max_size_mb`` (0: lumberjack's 100 MB), it is renamed to
@@ -34,11 +45,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import msgspec
 
-from shoal.apiserver.audit.event import event
+from shoal.apiserver.audit.line import line
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +72,10 @@ def backups(path: Path) -> list[Path]:
 
 
 class RotatingFile:
-    """An append-only file rotated by size (plain blocking calls, made in batches by the backend)."""
+    """An append-only file rotated by size: plain blocking calls, one ``write`` system call per ``write``.
+
+    Its size is counted as it is written (read once, when it is opened), so a write checks the limit
+    without a ``stat``."""
 
     def __init__(self, path: str, *, max_size_mb: int = 0, max_backups: int = 0,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
@@ -70,27 +84,27 @@ class RotatingFile:
         self.max_size = (max_size_mb or DEFAULT_MAX_SIZE_MB) * 1024 * 1024
         self.max_backups = max_backups
         self._now = now
-        self._f: BinaryIO | None = None
+        self._fd: int | None = None
         self._size = 0
 
-    def _open(self) -> BinaryIO:
-        if self._f is None:
+    def _open(self) -> int:
+        if self._fd is None:
             if self.stdout:
-                self._f = sys.stdout.buffer
+                self._fd = sys.stdout.fileno()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                self._f = os.fdopen(fd, "ab")
-                self._size = os.fstat(fd).st_size
-        return self._f
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                self._size = os.fstat(self._fd).st_size
+        return self._fd
 
     def write(self, data: bytes) -> None:
-        f = self._open()
+        fd = self._open()
         if not self.stdout and self._size and self._size + len(data) > self.max_size:
             self.rotate()
-            f = self._open()
-        f.write(data)
-        f.flush()
+            fd = self._open()
+        n = os.write(fd, data)
+        while n < len(data):  # a regular file takes it all at once; a pipe (standard output) may take part
+            n += os.write(fd, memoryview(data)[n:])
         self._size += len(data)
 
     def rotate(self) -> None:
@@ -103,23 +117,24 @@ class RotatingFile:
                     old.unlink()
 
     def close(self) -> None:
-        if self._f is not None and not self.stdout:
-            self._f.close()
-        self._f = None
+        if self._fd is not None and not self.stdout:
+            os.close(self._fd)
+        self._fd = None
         self._size = 0
 
 
 def encode(pending: Any) -> bytes:
-    """One event as a JSON line: a ``recorder.Pending`` is built into its Event here (off the request path),
-    anything else (an Event, a dict) is encoded as it is."""
-    return _encoder.encode(event(*pending) if isinstance(pending, tuple) else pending) + b"\n"
+    """One event as a JSON line: a ``recorder.Pending`` is made into its Event's line here (off the request
+    path; ``line``), anything else (an Event, a dict) is encoded as it is."""
+    return line(*pending) if isinstance(pending, tuple) else _encoder.encode(pending) + b"\n"
 
 
 _encoder = msgspec.json.Encoder()
 
 
 class LogBackend:
-    """Events in, JSON lines out: a bounded buffer and one writer task."""
+    """Events in, JSON lines out: written as they come (blocking), or by one writer task from a bounded
+    buffer (batch)."""
 
     def __init__(self, sink: RotatingFile, *, mode: str = "blocking", buffer_size: int = 10_000,
                  batch_max: int = 400, linger: float = 0.02) -> None:
@@ -127,33 +142,51 @@ class LogBackend:
             raise ValueError(f"--audit-log-mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.sink = sink
         self.mode = mode
+        self.blocking = mode == "blocking"
         self.batch_max = batch_max
         self.linger = linger
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=buffer_size)
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=buffer_size)  # batch mode's buffer
         self.dropped = 0
-        self.accepted = 0  # events in the buffer or written (not dropped)
+        self.accepted = 0  # events written or in the buffer (not dropped)
         self.written = 0
         self.failed = 0  # events a write error lost
         self._warned = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._turn: list[bytes] = []  # blocking mode: the lines of this loop turn, written at its end
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="audit-log-writer")
+        if not self.blocking:
+            self._task = asyncio.create_task(self._run(), name="audit-log-writer")
 
     async def emit(self, ev: Any) -> None:
+        self.accepted += 1
+        if self.blocking:  # in the file at the end of this loop turn (see the module's docstring)
+            if not self._turn:
+                asyncio.get_running_loop().call_soon(self._write_turn)
+            self._turn.append(line(*ev) if type(ev) is tuple else encode(ev))
+            return
         try:
             self.queue.put_nowait(ev)
-            self.accepted += 1
         except asyncio.QueueFull:
-            if self.mode == "blocking":
-                self.accepted += 1
-                await self.queue.put(ev)
-                return
+            self.accepted -= 1
             self.dropped += 1
             now = time.monotonic()
             if now - self._warned > 60:
                 self._warned = now
                 log.error("audit buffer queue blocked: %d events dropped so far", self.dropped)
+
+    def _write_turn(self) -> None:
+        lines, self._turn = self._turn, []
+        if lines:
+            self._write(b"".join(lines), len(lines))
+
+    def _write(self, data: bytes, events: int) -> None:
+        try:
+            self.sink.write(data)  # to the page cache, from the event loop (see the module's docstring)
+            self.written += events
+        except OSError as e:
+            self.failed += events
+            log.error("writing %d audit events failed: %s", events, e)
 
     async def _run(self) -> None:
         while True:
@@ -165,26 +198,21 @@ class LogBackend:
             stop = batch[-1] is _STOP
             events = [e for e in batch if e is not _STOP]
             if events:
-                data = b"".join(encode(e) for e in events)
-                try:
-                    self.sink.write(data)  # to the page cache: no thread hop (see the module's docstring)
-                    self.written += len(events)
-                except OSError as e:
-                    self.failed += len(events)
-                    log.error("writing %d audit events failed: %s", len(events), e)
+                self._write(b"".join(encode(e) for e in events), len(events))
             if stop:
                 return
 
     async def flush(self) -> None:
         """Wait until every event emitted so far is in the file (tests, shutdown)."""
+        self._write_turn()
         while self.written + self.failed < self.accepted:
             await asyncio.sleep(0.005)
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        await self.queue.put(_STOP)
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        if self._task is not None:
+            await self.queue.put(_STOP)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._write_turn()
         self.sink.close()

@@ -9,6 +9,9 @@ claims' ``spec.volumeName`` (and a volume's own Secret references through
 it). ``pod_refs`` and ``volume_secret_refs`` are pure; ``NodeGraph`` is fed
 like the RBAC index: a full list at start, then the watch caches' events, each
 key's revision guarding against an older event replacing a newer one.
+
+One edge does not come from a pod: the TLS Secrets that shoal's ingress proxy,
+run on every node, serves (``ingressgraph``) may be read by every node.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 from shoal.api import kinds
 from shoal.api.registry import ResourceInfo
 from shoal.apiserver import rawobj
+from shoal.apiserver.authz import ingressgraph
+from shoal.apiserver.authz.ingressgraph import IngressSecrets
 from shoal.store.base import Store
 
 SECRETS, CONFIGMAPS, CLAIMS, ACCOUNTS, VOLUMES = (
@@ -34,7 +39,9 @@ def _info(plural: str) -> ResourceInfo:
 
 
 PODS_INFO, CLAIMS_INFO, VOLUMES_INFO = _info("pods"), _info(CLAIMS), _info(VOLUMES)
-INFOS = (PODS_INFO, CLAIMS_INFO, VOLUMES_INFO)
+# the built-in kinds whose watch caches feed the graph; the custom ones' caches come and go with their CRDs
+INFOS = (PODS_INFO, CLAIMS_INFO, VOLUMES_INFO, *ingressgraph.INFOS)
+CUSTOM_PREFIXES = ingressgraph.CUSTOM_PREFIXES
 
 
 def _name(ref: Any, key: str = "name") -> str:
@@ -120,11 +127,12 @@ class NodeGraph:
         self._uses: dict[str, Counter[Ref]] = {}  # node -> how many of its pods reference each object
         self._claims: dict[tuple[str, str], str] = {}  # (ns, claim) -> bound volume
         self._volume_secrets: dict[str, frozenset[tuple[str, str]]] = {}  # volume -> its secrets
+        self.ingress = IngressSecrets()  # the TLS Secrets every node's ingress proxy serves
         self.loaded = False
 
     async def load(self) -> None:
-        for info in INFOS:
-            kvs, _, _ = await self.store.list(info.storage_prefix)
+        for prefix in (*(i.storage_prefix for i in INFOS), *CUSTOM_PREFIXES):
+            kvs, _, _ = await self.store.list(prefix)
             for kv in kvs:
                 self.observe(kv.key, kv.mod_revision, kv.value)
         self.loaded = True
@@ -166,6 +174,15 @@ class NodeGraph:
                 self._volume_secrets[name] = secrets
             else:
                 self._volume_secrets.pop(name, None)
+        elif self.ingress.follows(key):
+            self.ingress.apply(key, obj)
+
+    def forget(self, prefix: str) -> None:
+        """A custom kind the graph follows is no longer served: its objects are gone (their deletes may
+        never reach the graph, their watch cache being stopped)."""
+        self.ingress.forget(prefix)
+        for key in [k for k in self._revs if k.startswith(prefix)]:
+            del self._revs[key]
 
     def _set_pod(self, key: str, obj: dict[str, Any] | None) -> None:
         old = self._pods.pop(key, None)
@@ -190,7 +207,9 @@ class NodeGraph:
     # ---- asking -------------------------------------------------------------------------------
     def related(self, node: str, resource: str, namespace: str, name: str) -> bool:
         """Whether a pod bound to ``node`` references the object (a volume: through a claim; a secret: also
-        through a volume of one of its claims)."""
+        through a volume of one of its claims), or the object is a TLS Secret every node's ingress serves."""
+        if resource == SECRETS and self.ingress.served(namespace, name):
+            return True
         uses = self._uses.get(node)
         if not uses:
             return False
