@@ -128,9 +128,10 @@ class EventsView(Resource):
     async def get_raw(self, ns: str | None, name: str) -> bytes:
         return self._out(await self.core.get_raw(ns, name))
 
-    async def list(self, ns: str | None, *, match: Match | None = None, limit: int = 0,
-                   continue_token: str | None = None, resource_version: str | None = None,
+    async def list(self, ns: str | None, *, match: Match | None = None, needles: tuple[bytes, ...] = (),
+                   limit: int = 0, continue_token: str | None = None, resource_version: str | None = None,
                    resource_version_match: str | None = None, want_objects: bool = False) -> ListResult:
+        # (``needles`` are not passed on: the selector is asked of the converted objects' core forms)
         lst = await self.core.list(ns, match=match, limit=limit, continue_token=continue_token,
                                    resource_version=resource_version,
                                    resource_version_match=resource_version_match, want_objects=True)
@@ -206,8 +207,10 @@ class ViewBroadcaster(Broadcaster):
         for w in list(self.watchers):
             w.close()
 
-    def subscribe(self, *, prefix: str, from_rev: int, match: Filter | None) -> Watcher:
-        """Selectors name core's fields (as upstream's shared storage has them): match the core form."""
+    def subscribe(self, *, prefix: str, from_rev: int, match: Filter | None,
+                  needles: tuple[bytes, ...] = ()) -> Watcher:
+        """Selectors name core's fields (as upstream's shared storage has them): match the core form.
+        (``needles`` are not used: this view's bytes are converted ones.)"""
         to_stored = self.to_stored
         core_match = None if match is None else (lambda obj: match(to_stored(obj)))
         return super().subscribe(prefix=prefix, from_rev=from_rev, match=core_match)

@@ -23,6 +23,7 @@ from shoal.api.crd.kind import custom_of
 from shoal.api.registry import ResourceInfo
 from shoal.api.served import ServedKinds
 from shoal.apiserver import admission, errors, fieldmanager, leanhttp, rawobj, routing, tables
+from shoal.apiserver.prefilter import label_needles
 from shoal.apiserver.resource import Resource, Result
 from shoal.apiserver.strategies import Strategy
 from shoal.apiserver.watchcache import Broadcaster, TooOldError
@@ -197,11 +198,12 @@ def _json_as_yaml(raw: bytes) -> Any:
 class Matcher:
     """A label selector and a field selector, as one predicate over object dicts."""
 
-    __slots__ = ("fields", "labels")
+    __slots__ = ("fields", "labels", "needles")
 
     def __init__(self, labels: selectors.Selector | None, fields: selectors.FieldSelector | None) -> None:
         self.labels = labels
         self.fields = fields
+        self.needles = label_needles(labels)  # a cheap first test on the stored bytes (``prefilter``)
 
     def __call__(self, obj: dict[str, Any]) -> bool:
         if self.labels is not None and not self.labels.matches((obj.get("metadata") or {}).get("labels")):
@@ -436,7 +438,8 @@ class Handlers:
             raise errors.bad_request("limit must not be negative")
         table = wants_table(request)
         lst = await res.list(
-            ns, match=match, limit=limit, continue_token=request.query.get("continue") or None,
+            ns, match=match, needles=match.needles if match is not None else (), limit=limit,
+            continue_token=request.query.get("continue") or None,
             resource_version=request.query.get("resourceVersion"),
             resource_version_match=request.query.get("resourceVersionMatch"),
             want_objects=table,
@@ -499,7 +502,8 @@ class Handlers:
         resp.enable_chunked_encoding()
         await resp.prepare(request)
         try:
-            watcher = bc.subscribe(prefix=prefix, from_rev=from_rev, match=match)
+            watcher = bc.subscribe(prefix=prefix, from_rev=from_rev, match=match,
+                                   needles=match.needles if match is not None else ())
         except TooOldError as e:
             st = errors.gone(f"too old resource version: {e.asked} ({e.oldest})").status()
             await resp.write(b'{"type":"ERROR","object":' + msgspec.json.encode(st) + b"}\n")

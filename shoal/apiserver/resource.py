@@ -49,6 +49,7 @@ from shoal.apiserver.deleteplan import (
 )
 from shoal.apiserver.encryption.store import is_stale
 from shoal.apiserver.policyadmission import PolicyAdmission
+from shoal.apiserver.prefilter import may_match
 from shoal.apiserver.strategies.base import SERVER_OWNED, DefaultStrategy, Strategy, Undo
 from shoal.apiserver.webhooks.attributes import Attributes
 from shoal.store.base import (
@@ -365,6 +366,7 @@ class Resource:
         ns: str | None,
         *,
         match: Match | None = None,
+        needles: tuple[bytes, ...] = (),
         limit: int = 0,
         continue_token: str | None = None,
         resource_version: str | None = None,
@@ -410,6 +412,8 @@ class Resource:
                     break
                 last_key = kv.key
                 if decode:
+                    if needles and match is not None and not may_match(needles, kv.value):
+                        continue  # the selector refuses it: not worth decoding (``prefilter``)
                     o = rawobj.decode_rv(kv.value, kv.mod_revision)
                     if match is not None and not match(o):
                         continue

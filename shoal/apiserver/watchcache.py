@@ -26,6 +26,7 @@ from typing import Any
 
 from shoal.api.registry import ResourceInfo
 from shoal.apiserver import rawobj
+from shoal.apiserver.prefilter import may_match
 from shoal.store.base import CompactedError, Store, WatchEvent
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,9 @@ class Watcher:
     prefix: str
     match: Filter | None
     min_rev: int = 0  # events at or below this revision were already seen by the client
+    # bytes every object ``match`` accepts has in its JSON (``prefilter``): an event whose object, before and
+    # after, lacks one is refused without decoding either
+    needles: tuple[bytes, ...] = ()
     queue: asyncio.Queue[Event | None] = field(default_factory=lambda: asyncio.Queue(maxsize=100_000))
     closed: bool = False
 
@@ -87,6 +91,9 @@ class Watcher:
             return
         out = ev
         if self.match is not None:
+            if self.needles and not may_match(self.needles, ev.raw) and (
+                    ev.prev_raw is None or not may_match(self.needles, ev.prev_raw)):
+                return  # the selector refuses the object now and before: nothing to send (see prefilter)
             now = ev.type != "DELETED" and self.match(ev.obj)
             prev = ev.previous()
             before = prev is not None and self.match(prev)
@@ -197,14 +204,16 @@ class Broadcaster:
                 self.watchers.discard(w)
         ev.forget_decoded()  # the window holds bytes only (memory, and GC time)
 
-    def subscribe(self, *, prefix: str, from_rev: int, match: Filter | None) -> Watcher:
+    def subscribe(self, *, prefix: str, from_rev: int, match: Filter | None,
+                  needles: tuple[bytes, ...] = ()) -> Watcher:
         """Register a watcher receiving every event with revision > ``from_rev``.
 
+        ``needles``: what ``prefilter.label_needles`` gives for ``match``'s label selector (or nothing).
         Raises ``TooOld`` if the window no longer holds that history.
         """
         if from_rev < self.oldest_servable:
             raise TooOldError(from_rev, self.oldest_servable)
-        w = Watcher(prefix, match, min_rev=from_rev)
+        w = Watcher(prefix, match, min_rev=from_rev, needles=needles if match is not None else ())
         for ev in self.window:
             w.offer(ev)
         # no await between replay and registration: nothing can slip in between
