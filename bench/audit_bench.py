@@ -6,7 +6,7 @@ Two ``shoal server`` processes (the API alone, SQLite), started side by side
 in one run: one with ``--audit-policy-file`` (one rule: ``level: Metadata``,
 so every create is two events, RequestReceived and ResponseComplete) and
 ``--audit-log-path``, one without. After a warm-up round on each (not
-counted), rounds alternate off, on, off, on... each creating ``--pods`` pods
+counted), rounds alternate off, on, then on, off (neither side always runs second), each creating ``--pods`` pods
 with 32 clients in 2 load processes as the admin; the figures are each side's
 median rate, client-side create latency (p50/p99) and server CPU per create.
 Target (issue 20): audited >= 0.9 x creates/s without audit. Prints a JSON line.
@@ -73,7 +73,8 @@ def main() -> None:
             cpus: dict[str, list[float]] = {k: [] for k in servers}
             lats: dict[str, list[float]] = {k: [] for k in servers}
             for r in range(rounds):
-                for who, srv in servers.items():
+                order = list(servers.items())
+                for who, srv in order if r % 2 == 0 else order[::-1]:  # off, on / on, off: neither side always second
                     rate, cpu, lat = one_round(srv, [f"{who}-{r}-{i:06d}" for i in range(pods)])
                     rates[who].append(rate)
                     cpus[who].append(cpu)
