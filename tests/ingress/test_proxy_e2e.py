@@ -416,7 +416,7 @@ async def test_bluegreen_preview_then_promotion_switches_the_active_host(client:
         def template(image: str, port: int) -> dict[str, Any]:
             return {"metadata": {"labels": {"app": "bg"}}, "spec": {"containers": [
                 {"name": "c", "image": image, "ports": [{"name": "http", "containerPort": port}]}]}}
-        delay = 3
+        delay = 15  # longer than the switch may take (10 s), so a switch held back until the scale-down fails
         ro = {"apiVersion": "shoal.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "bg", "namespace": "default"},
               "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "bg"}},
                        "template": template("web:v1", blue[0].port),
@@ -461,6 +461,7 @@ async def test_bluegreen_preview_then_promotion_switches_the_active_host(client:
         await eventually(lambda: answers("bg.example", greens), timeout=10)
         switched_in = time.monotonic() - t0
         assert switched_in <= 10, switched_in
+        assert (await client.get("replicasets", f"bg-{old}", "default"))["spec"]["replicas"] == 2  # kept warm
         assert await names("bg.example", 12) == greens  # and it stays there
         # (previousHash names the old version only for the delay, which a slow machine may have let pass by now)
         st = await eventually(lambda: status(activeHash=new))
