@@ -227,6 +227,13 @@ def plan(spec: Mapping[str, Any], status: Mapping[str, Any], obs: Observed, now:
     return plan_canary(spec, status, obs, now)
 
 
+def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The merge patch that makes the stored status ``old`` into the plan's ``new``: a merge patch keeps every
+    key it does not name, so a key the plan dropped (``previewHash`` after an abort, ``previousHash`` after
+    the scale-down delay, ``canaryHash`` after a promotion) is sent as null."""
+    return {**dict.fromkeys((k for k in old if k not in new), None), **new}
+
+
 def replicas(spec: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, int]:
     """Replicas per template hash the Rollout wants (hashes not named: 0)."""
     n = int(spec.get("replicas", 1))

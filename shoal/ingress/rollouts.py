@@ -158,7 +158,7 @@ class RolloutController:
         await self._replicasets(ro, template, rp.replicas(spec, d.status), owned)
         await self._services(ro, rp.service_hashes(spec, d.status))
         if d.status != status:
-            await self.client.patch(ROLLOUTS, name, {"status": d.status}, ns, subresource="status")
+            await self.client.patch(ROLLOUTS, name, {"status": rp.status_patch(status, d.status)}, ns, subresource="status")
         if d.consumed:
             await self.client.patch(ROLLOUTS, name, {"metadata": {"annotations": dict.fromkeys(d.consumed)}}, ns)
         for reason, message in d.events:

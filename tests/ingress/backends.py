@@ -19,7 +19,7 @@ from typing import Any
 class Backend:
     """Answers every request with ``status`` and a body naming it (and echoing X-From), keep-alive on."""
 
-    def __init__(self, name: str, status: int = 200, host: str = "198.18.25.1") -> None:
+    def __init__(self, name: str, status: int = 200, host: str = "198.18.25.1", port: int = 0) -> None:
         self.name, self.status = name, status
         backend = self
 
@@ -40,7 +40,7 @@ class Backend:
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # the proxy resets idle connections it no longer wants: not worth a traceback
 
-        self.httpd = Server((host, 0), Handler)
+        self.httpd = Server((host, port), Handler)
         self.httpd.daemon_threads = True
         self.port = int(self.httpd.server_address[1])
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import http.client
 import os
 import signal
@@ -355,6 +356,137 @@ async def test_canary_aborts_on_the_proxys_5xx_counters(client: ApiClient, node:
     await eventually(all_stable)
     evs, _ = await client.list_all("events", "default")
     assert any(e["reason"] == "Aborted" and e["involvedObject"]["kind"] == "Rollout" for e in evs)
+
+
+def version(name: str, addrs: tuple[str, str]) -> list[Backend]:
+    """Two backends of one version on one port (one pod template: one containerPort), on two addresses."""
+    for _ in range(20):
+        first = Backend(f"{name}1", host=addrs[0])
+        try:
+            return [first, Backend(f"{name}2", host=addrs[1], port=first.port)]
+        except OSError:  # that port is taken on the second address: another pair
+            first.close()
+    raise RuntimeError("no common free port")
+
+
+async def kubelet(client: ApiClient, app: str, by_port: dict[int, list[str]]) -> None:
+    """Stands in for the agents (the server runs no scheduler): every pod of ``app`` is given, as its IP, a free
+    address where a backend listens on its container port, and is marked Running and Ready. From there the
+    real controllers carry on: the ReplicaSets count them ready, the Endpoints controller resolves the Services'
+    named targetPort in each pod, the proxy routes to them."""
+    while True:
+        pods, _ = await client.list_all("pods", "default", label_selector=f"app={app}")
+        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+        def port_of(p: dict[str, Any]) -> int:
+            return int(p["spec"]["containers"][0]["ports"][0]["containerPort"])
+        used = {(p["status"]["podIP"], port_of(p)) for p in live if (p.get("status") or {}).get("podIP")}
+        for p in live:
+            if (p.get("status") or {}).get("podIP"):
+                continue
+            free = [a for a in by_port.get(port_of(p), []) if (a, port_of(p)) not in used]
+            if not free:
+                continue
+            used.add((free[0], port_of(p)))
+            with contextlib.suppress(ApiException):
+                await client.patch("pods", p["metadata"]["name"], {"status": {
+                    "phase": "Running", "podIP": free[0], "podIPs": [{"ip": free[0]}],
+                    "conditions": [{"type": "Ready", "status": "True"}]}}, "default", subresource="status")
+        await asyncio.sleep(0.1)
+
+
+async def test_bluegreen_preview_then_promotion_switches_the_active_host(client: ApiClient,
+                                                                         node: IngressNode) -> None:
+    """A blue-green Rollout through the real proxy: the active host answers with the old version while the
+    preview host answers with the new one; ``shoal.io/promote`` switches the active host within 10 s; the old
+    ReplicaSet stays up for ``scaleDownDelaySeconds`` after the switch, then is scaled to 0."""
+    await delete_all(client)
+    blue = version("blue", (ADDRESSES[0], ADDRESSES[1]))
+    green = version("green", (ADDRESSES[1], ADDRESSES[2]))
+    by_port = {bs[0].port: [b.address[0] for b in bs] for bs in (blue, green)}
+    sim = asyncio.create_task(kubelet(client, "bg", by_port))
+    try:
+        for name in ("bg-active", "bg-preview"):
+            await put(client, "services", {**service(name), "spec": {
+                "selector": {"app": "bg"},
+                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}})
+        await put(client, "ingresses", ingress("bg", [("bg.example", [path("/", "bg-active")]),
+                                                      ("preview.bg.example", [path("/", "bg-preview")])]))
+
+        def template(image: str, port: int) -> dict[str, Any]:
+            return {"metadata": {"labels": {"app": "bg"}}, "spec": {"containers": [
+                {"name": "c", "image": image, "ports": [{"name": "http", "containerPort": port}]}]}}
+        delay = 15  # longer than the switch may take (10 s), so a switch held back until the scale-down fails
+        ro = {"apiVersion": "shoal.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "bg", "namespace": "default"},
+              "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "bg"}},
+                       "template": template("web:v1", blue[0].port),
+                       "strategy": {"blueGreen": {"activeService": "bg-active", "previewService": "bg-preview",
+                                                  "autoPromotionEnabled": False,
+                                                  "scaleDownDelaySeconds": delay}}}}
+        await put(client, ROLLOUTS, ro)
+        hp = node.settings.http_port
+
+        async def names(host: str, n: int = 8) -> set[str]:
+            out = set()
+            for _ in range(n):
+                code, body, _ = await asyncio.to_thread(get, hp, "/", host)
+                out.add(body.split()[0] if code == 200 and body else f"status {code}")
+            return out
+
+        async def answers(host: str, want: set[str]) -> bool:
+            return await names(host) == want
+
+        async def status(**want: Any) -> dict[str, Any] | None:
+            st = (await client.get(ROLLOUTS, "bg", "default")).get("status") or {}
+            return st if all(st.get(k) == val for k, val in want.items()) else None
+        blues, greens = {"blue1", "blue2"}, {"green1", "green2"}
+        st = await eventually(lambda: status(phase="Healthy"), timeout=30)
+        old = st["activeHash"]
+        await eventually(lambda: answers("bg.example", blues), timeout=30)  # both old pods, through the proxy
+        await eventually(lambda: answers("preview.bg.example", blues))  # no preview yet: the preview is the active
+
+        # the new version: its pods come up behind the preview only
+        ro["spec"]["template"] = template("web:v2", green[0].port)
+        await put(client, ROLLOUTS, ro)
+        st = await eventually(lambda: status(phase="Paused"), timeout=30)
+        new = st["previewHash"]
+        assert new != old and st["activeHash"] == old, st
+        await eventually(lambda: answers("preview.bg.example", greens), timeout=30)
+        assert await names("bg.example", 12) == blues  # the active host still only the old version
+        assert (await client.get(ROLLOUTS, "bg", "default"))["status"]["phase"] == "Paused"  # not promoted by itself
+
+        # promotion, as the README says: the annotation (what the kubectl plugin sets)
+        t0 = time.monotonic()
+        await client.patch(ROLLOUTS, "bg", {"metadata": {"annotations": {"shoal.io/promote": "true"}}}, "default")
+        await eventually(lambda: answers("bg.example", greens), timeout=10)
+        switched_in = time.monotonic() - t0
+        assert switched_in <= 10, switched_in
+        assert (await client.get("replicasets", f"bg-{old}", "default"))["spec"]["replicas"] == 2  # kept warm
+        assert await names("bg.example", 12) == greens  # and it stays there
+        # (previousHash names the old version only for the delay, which a slow machine may have let pass by now)
+        st = await eventually(lambda: status(activeHash=new))
+        assert st.get("previousHash") in (old, None), st
+        ro_now = await client.get(ROLLOUTS, "bg", "default")
+        assert "shoal.io/promote" not in (ro_now["metadata"].get("annotations") or {})  # consumed
+        switched_at = dt.datetime.strptime(st["switchedAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+
+        # the old version is kept for the delay (counted from the switch), then scaled to 0
+        async def old_scaled_down() -> dt.datetime | None:
+            rs = await client.get("replicasets", f"bg-{old}", "default")
+            return dt.datetime.now(dt.UTC) if rs["spec"]["replicas"] == 0 else None
+        seen_down = await eventually(old_scaled_down, timeout=delay + 20)
+        assert seen_down >= switched_at + dt.timedelta(seconds=delay), (seen_down, switched_at)
+        assert (await client.get("replicasets", f"bg-{new}", "default"))["spec"]["replicas"] == 2
+        st = await eventually(lambda: status(activeHash=new, phase="Healthy"))
+        assert "previousHash" not in st, st
+        assert await names("bg.example") == greens
+    finally:
+        sim.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sim
+        await delete_all(client)
+        for b in (*blue, *green):
+            b.close()
 
 
 async def test_an_agent_on_another_node_serves_the_same_ingresses(server: RunningServer, client: ApiClient,

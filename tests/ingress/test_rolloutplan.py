@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from shoal.api.patch_merge import apply_merge_patch
 from shoal.ingress import rolloutplan as rp
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -126,6 +127,28 @@ def test_blue_green_auto_promotion() -> None:
     st = run({"activeHash": "blue"}, t=0, h="green", spec=spec).status
     assert run(st, t=10, h="green", spec=spec).status["activeHash"] == "blue"
     assert run(st, t=21, h="green", spec=spec).status["activeHash"] == "green"
+
+
+def test_the_status_patch_drops_what_the_plan_dropped() -> None:
+    """The controller writes status as a merge patch: what the plan removed must go from the stored status
+    too, or a blue-green abort kept the aborted preview's pods (``replicas`` reads ``previewHash``) and
+    every pass rewrote the status (the stored one never equals the plan's)."""
+    def stored_after(status: dict[str, Any], d: rp.Decision) -> dict[str, Any]:
+        return apply_merge_patch({"status": status}, {"status": rp.status_patch(status, d.status)})["status"]
+
+    st = run({"activeHash": "blue"}, h="green", spec=BG).status
+    assert st["previewHash"] == "green"
+    aborted = run(st, t=5, h="green", abort=True, spec=BG)
+    st = stored_after(st, aborted)
+    assert st == aborted.status and "previewHash" not in st
+    assert rp.replicas(BG, st) == {"blue": 3} and rp.service_hashes(BG, st) == {"web": "blue", "web-preview": "blue"}
+    promoted = run({"activeHash": "blue", "previewHash": "green"}, t=10, h="green", promote=True, spec=BG)
+    st = stored_after({"activeHash": "blue", "previewHash": "green"}, promoted)
+    later = run(st, t=41, h="green", spec=BG)
+    st = stored_after(st, later)
+    assert st == later.status and "previousHash" not in st
+    assert run(st, t=42, h="green", spec=BG).status == st  # settled: nothing more to write
+    assert rp.status_patch({"a": 1, "b": 2}, {"a": 3}) == {"a": 3, "b": None}
 
 
 @pytest.mark.parametrize(("text", "secs"), [("30s", 30), ("1m", 60), ("500ms", 0.5), ("2h", 7200), (5, 5),
