@@ -116,6 +116,7 @@ ROLLOUT_SCHEMA = _obj({
                                               "maxLatencyMs": INT, "minRequests": INT, "interval": STR})},
                            required=["stableService", "canaryService"]),
             "blueGreen": _obj({"activeService": STR, "previewService": STR, "autoPromotionSeconds": INT,
+                               "autoPromotionEnabled": {"type": "boolean"},
                                "scaleDownDelaySeconds": {"type": "integer", "default": 30}},
                               required=["activeService"])})},
         required=["selector", "template", "strategy"]),

@@ -19,9 +19,11 @@ hand). Metrics that cannot be read pause the rollout: it never promotes on
 missing evidence. After the last step the canary becomes the stable version.
 
 Blue-green (``spec.strategy.blueGreen``): the new template's pods come up
-behind the preview Service; promotion (by hand, or ``autoPromotionSeconds``
-after they are ready) points the active Service at them, and the old pods
-stay for ``scaleDownDelaySeconds`` (so a quick rollback finds them warm).
+behind the preview Service; promotion points the active Service at them, and
+the old pods stay for ``scaleDownDelaySeconds`` (so a quick rollback finds
+them warm). When, as Argo Rollouts: as soon as the preview is ready by
+default, ``autoPromotionSeconds`` after it is ready when set, and only by hand
+(``shoal.io/promote``) with ``autoPromotionEnabled: false``.
 """
 
 from __future__ import annotations
@@ -210,8 +212,7 @@ def plan_bluegreen(spec: Mapping[str, Any], status: Mapping[str, Any], obs: Obse
     if not obs.new_ready:
         st.update(phase="Progressing", message="waiting for the preview's pods", previewSince=_ts(now))
         return Decision(st, 1.0, consumed)
-    auto = bg.get("autoPromotionSeconds")
-    wait = float(auto) - _since(st, "previewSince", now) if auto is not None else None
+    wait = promotion_wait(bg, _since(st, "previewSince", now))
     if obs.promote or (wait is not None and wait <= 0):
         st.update(previousHash=st["activeHash"], activeHash=h, switchedAt=_ts(now), phase="Healthy",
                   message="promoted: active switched")
@@ -219,6 +220,18 @@ def plan_bluegreen(spec: Mapping[str, Any], status: Mapping[str, Any], obs: Obse
         return Decision(st, delay, consumed, (("Promoted", f"{h} is active"),))
     st.update(phase="Paused", message="preview ready: waiting for promotion")
     return Decision(st, min(x for x in (wait, requeue, 3600.0) if x is not None), consumed)
+
+
+def promotion_wait(bg: Mapping[str, Any], ready_for: float) -> float | None:
+    """Seconds until a ready preview is promoted on its own (<= 0: now), ``None``: only by hand.
+
+    Argo Rollouts' rules: ``autoPromotionEnabled`` (default true) false means a manual gate, and then
+    ``autoPromotionSeconds`` is ignored (as Argo's controller does); else ``autoPromotionSeconds`` after
+    the preview is ready, or at once without it."""
+    if bg.get("autoPromotionEnabled") is False:
+        return None
+    auto = bg.get("autoPromotionSeconds")
+    return float(auto) - ready_for if auto is not None else 0.0
 
 
 def plan(spec: Mapping[str, Any], status: Mapping[str, Any], obs: Observed, now: dt.datetime) -> Decision:

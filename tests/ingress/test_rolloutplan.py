@@ -102,7 +102,7 @@ def test_split_and_services() -> None:
 
 
 BG = {"replicas": 3, "strategy": {"blueGreen": {"activeService": "web", "previewService": "web-preview",
-                                                "scaleDownDelaySeconds": 30}}}
+                                                "autoPromotionEnabled": False, "scaleDownDelaySeconds": 30}}}
 
 
 def test_blue_green_preview_promote_scale_down_delay() -> None:
@@ -123,10 +123,30 @@ def test_blue_green_preview_promote_scale_down_delay() -> None:
 
 
 def test_blue_green_auto_promotion() -> None:
-    spec = {**BG, "strategy": {"blueGreen": {**BG["strategy"]["blueGreen"], "autoPromotionSeconds": 20}}}
+    bg = {k: v for k, v in BG["strategy"]["blueGreen"].items() if k != "autoPromotionEnabled"}
+    spec = {**BG, "strategy": {"blueGreen": {**bg, "autoPromotionSeconds": 20}}}
     st = run({"activeHash": "blue"}, t=0, h="green", spec=spec).status
     assert run(st, t=10, h="green", spec=spec).status["activeHash"] == "blue"
     assert run(st, t=21, h="green", spec=spec).status["activeHash"] == "green"
+
+
+def test_blue_green_promotes_when_ready_unless_auto_promotion_is_off() -> None:
+    """Argo Rollouts' default (``autoPromotionEnabled`` true, no ``autoPromotionSeconds``): promoted as soon
+    as the preview is ready; ``autoPromotionEnabled: false`` is a manual gate even with seconds set."""
+    bg = {k: v for k, v in BG["strategy"]["blueGreen"].items() if k != "autoPromotionEnabled"}
+    default = {**BG, "strategy": {"blueGreen": bg}}
+    st = run({"activeHash": "blue"}, t=0, h="green", ready=False, spec=default).status
+    assert st["activeHash"] == "blue" and st["phase"] == "Progressing"
+    d = run(st, t=1, h="green", spec=default)
+    assert d.status["activeHash"] == "green" and d.status["previousHash"] == "blue"
+    gated = {**BG, "strategy": {"blueGreen": {**bg, "autoPromotionEnabled": False, "autoPromotionSeconds": 5}}}
+    st = run({"activeHash": "blue"}, t=0, h="green", spec=gated).status
+    later = run(st, t=600, h="green", spec=gated)
+    assert later.status["activeHash"] == "blue" and later.status["phase"] == "Paused"
+    assert run(st, t=601, h="green", promote=True, spec=gated).status["activeHash"] == "green"
+    assert [rp.promotion_wait(b, 3.0) for b in ({}, {"autoPromotionSeconds": 10}, {"autoPromotionEnabled": False},
+                                               {"autoPromotionEnabled": True, "autoPromotionSeconds": 2})] == \
+        [0.0, 7.0, None, -1.0]
 
 
 def test_the_status_patch_drops_what_the_plan_dropped() -> None:
