@@ -95,12 +95,16 @@ def test_two_servers_share_one_etcd(two_servers: tuple[RunningServer, RunningSer
     ips = [m["spec"]["clusterIP"] for m in made]
     ports = [m["spec"]["ports"][0]["nodePort"] for m in made]
     assert len(set(ips)) == 60 and len(set(ports)) == 60
-    # the same requested address through both at once: exactly one gets it
+    # the same requested address through both at once: exactly one gets it (an address and a port none of
+    # the 60 above was given at random: a NodePort among them would refuse both, a flake CI once hit)
+    want_ip = next(f"10.43.200.{n}" for n in range(200, 256) if f"10.43.200.{n}" not in ips)
+    want_port = next(p for p in range(31999, 30000, -1) if p not in ports)
+
     def ask(srv_s: tuple[RunningServer, requests.Session, str]) -> int:
         srv, s, name = srv_s
         body = svc(name)
-        body["spec"]["clusterIP"] = "10.43.200.200"
-        body["spec"]["ports"][0]["nodePort"] = 31999
+        body["spec"]["clusterIP"] = want_ip
+        body["spec"]["ports"][0]["nodePort"] = want_port
         return s.post(f"{srv.url}{API}/namespaces/default/services", json=body, timeout=30).status_code
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
