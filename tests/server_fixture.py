@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,16 +116,18 @@ def obj(kind: str, name: str, **rest: Any) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def simulated_agent(srv: RunningServer, root: Path, nodes: int, *, timeout: float = 30) -> Iterator[None]:
-    """A ``shoal agent --runtime simulated --simulate-nodes N`` (nodes ``hollow-0``...) joined to ``srv``,
-    yielded once its nodes registered, stopped on exit; its log is ``root/agent.log``."""
+def simulated_agent(srv: RunningServer, root: Path, nodes: int, *, timeout: float = 30,
+                    extra: Sequence[str] = ()) -> Iterator[None]:
+    """A ``shoal agent --runtime simulated --simulate-nodes N`` (nodes ``hollow-0``...) joined to ``srv``
+    (``extra``: more agent flags), yielded once its nodes registered, stopped on exit; its log is
+    ``root/agent.log``."""
     token = (srv.data_dir / "node-token").read_text().strip()
     log_path = root / "agent.log"
     with open(log_path, "ab") as log:
         agent = subprocess.Popen(
             [sys.executable, "-m", "shoal", "agent", "--server", srv.url, "--token", token, "--data-dir",
              str(root / "agent"), "--ca-file", srv.ca, "--runtime", "simulated", "--simulate-nodes", str(nodes),
-             "--node-name", "hollow", "--lease-interval", "0.5"],
+             "--node-name", "hollow", "--lease-interval", "0.5", *extra],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "SHOAL_AGENT_BACKOFF_SECONDS": "0.2"})
     try:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.server_fixture import RunningServer, start_server
+from tests.server_fixture import RunningServer, simulated_agent, start_server
 
 pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
 
@@ -61,24 +61,13 @@ def wait_for(what: str, cond: Callable[[], Any], timeout: float = 30) -> Any:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = Path(tmp_path_factory.mktemp("swarm"))
     srv = start_server(root / "server")
-    token = (srv.data_dir / "node-token").read_text().strip()
-    log = open(root / "agent.log", "ab")  # noqa: SIM115 - handed to the child
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "shoal", "agent", "--server", srv.url, "--token", token, "--data-dir",
-         str(root / "agent"), "--ca-file", srv.ca, "--runtime", "simulated", "--simulate-nodes", "2",
-         "--node-name", "hollow", "--lease-interval", "0.5"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        c = Cluster(srv, root)
-        wait_for("two nodes", lambda: len(c.kj("get", "nodes")["items"]) >= 2)
-        wait_for("the Swarm API socket", lambda: (srv.data_dir / "docker.sock").exists())
-        yield c
+        with simulated_agent(srv, root, 2):
+            c = Cluster(srv, root)
+            wait_for("two nodes", lambda: len(c.kj("get", "nodes")["items"]) >= 2)
+            wait_for("the Swarm API socket", lambda: (srv.data_dir / "docker.sock").exists())
+            yield c
     finally:
-        agent.terminate()
-        try:
-            agent.wait(10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
         srv.stop()
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.server_fixture import RunningServer, start_server
+from tests.server_fixture import RunningServer, simulated_agent, start_server
 
 AWS = str(Path(sys.executable).parent / "aws")
 pytestmark = pytest.mark.skipif(not Path(AWS).exists(), reason="the AWS CLI is not installed in the venv")
@@ -93,23 +93,12 @@ def credentials(srv: RunningServer, *extra: str) -> dict[str, str]:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = Path(tmp_path_factory.mktemp("ecs"))
     srv = start_server(root / "server", args=["--docker-socket", "none"])
-    token = (srv.data_dir / "node-token").read_text().strip()
-    log = open(root / "agent.log", "ab")  # noqa: SIM115 - handed to the child
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "shoal", "agent", "--server", srv.url, "--token", token, "--data-dir",
-         str(root / "agent"), "--ca-file", srv.ca, "--runtime", "simulated", "--simulate-nodes", "2",
-         "--node-name", "hollow", "--lease-interval", "0.5", "--labels", "topology.kubernetes.io/zone=us-east-1a"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        c = Cluster(srv, root, credentials(srv))
-        wait_for("two nodes", lambda: len(c.kj("get", "nodes")["items"]) >= 2)
-        yield c
+        with simulated_agent(srv, root, 2, extra=["--labels", "topology.kubernetes.io/zone=us-east-1a"]):
+            c = Cluster(srv, root, credentials(srv))
+            wait_for("two nodes", lambda: len(c.kj("get", "nodes")["items"]) >= 2)
+            yield c
     finally:
-        agent.terminate()
-        try:
-            agent.wait(10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
         srv.stop()
 
 

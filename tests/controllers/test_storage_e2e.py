@@ -11,9 +11,6 @@ wiped), which the agent's volume support will take over.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.server_fixture import RunningServer, start_server
+from tests.server_fixture import RunningServer, simulated_agent, start_server
 
 pytest.importorskip("shoal.agent.main", reason="the node agent has not landed")
 
@@ -46,22 +43,11 @@ spec:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root = Path(tmp_path_factory.mktemp("e2e-storage"))
     srv = start_server(root / "server")
-    token = (srv.data_dir / "node-token").read_text().strip()
-    log = open(root / "agent.log", "ab")  # noqa: SIM115 - handed to the child
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "shoal", "agent", "--server", srv.url, "--token", token, "--data-dir",
-         str(root / "agent"), "--ca-file", srv.ca, "--runtime", "simulated", "--simulate-nodes", "2",
-         "--node-name", "hollow", "--lease-interval", "0.5"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ))
     try:
-        wait(lambda: len(kj(srv, "get", "nodes")["items"]) >= 2, "agent nodes registered")
-        yield srv
+        with simulated_agent(srv, root, 2):
+            wait(lambda: len(kj(srv, "get", "nodes")["items"]) >= 2, "agent nodes registered")
+            yield srv
     finally:
-        agent.terminate()
-        try:
-            agent.wait(10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
         srv.stop()
 
 

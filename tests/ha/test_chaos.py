@@ -20,22 +20,13 @@ import requests
 
 from tests.etcd_fixture import etcd_available
 from tests.ha.chaos import CMS, Writer, bound_node, deployment, pod, start_agent, wait_until
-from tests.ha.cluster import Cluster, Member, start_cluster
+from tests.ha.cluster import Cluster, Member
 from tests.ha.linearizability import Op, linearizable
 
 pytestmark = [pytest.mark.skipif(not etcd_available(), reason="etcd is not installed"), pytest.mark.timeout(240)]
 
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
 PODS = "/api/v1/namespaces/default/pods"
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = start_cluster(tmp_path / "servers", 3)
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,21 +20,12 @@ from shoal.etcdmember.plan import CertPaths
 from shoal.etcdmember.removal import LEASE
 from shoal.etcdmember.removalplan import server_node_marks
 from tests.etcd_fixture import etcd_available
-from tests.ha.cluster import Cluster, Member, start_cluster
+from tests.ha.cluster import Cluster, Member
 
 pytestmark = [pytest.mark.skipif(not etcd_available(), reason="etcd is not installed"), pytest.mark.timeout(240)]
 
 NODES = "/api/v1/nodes"
 EVENTS = "/api/v1/namespaces/default/events"
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = start_cluster(tmp_path / "servers", 3)
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 def members_seen_by(m: Member) -> list[str]:
