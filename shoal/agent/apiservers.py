@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -56,15 +56,18 @@ async def check(t: HttpTransport, *, timeout: float = PROBE_TIMEOUT) -> tuple[st
     return None
 
 
+Checker = Callable[[HttpTransport], Awaitable[tuple[str, str] | None]]
+
+
 class ServerFollower:
     """See the module docstring. ``start`` once the client works; ``stop`` before closing it."""
 
     def __init__(self, client: ApiClient, balancer: FailoverTransport, *, configured: Sequence[str],
-                 recheck: float = RECHECK, probe_timeout: float = PROBE_TIMEOUT) -> None:
+                 recheck: float = RECHECK, checker: Checker = check) -> None:
         self.balancer = balancer
         self.configured = [u.rstrip("/") for u in configured]
         self.recheck = recheck
-        self.probe_timeout = probe_timeout
+        self.checker = checker
         self.informer = Informer(client, "endpoints", namespace=NAMESPACE, field_selector=f"metadata.name={NAME}")
         self.passed: set[str] = set()  # learned URLs whose check passed
         self.failed: dict[str, str] = {}  # learned URL -> why its last check failed
@@ -112,7 +115,7 @@ class ServerFollower:
     async def _passes(self, url: str) -> bool:
         if url in self.passed:
             return True
-        failed = await check(self.balancer.transport_for(url), timeout=self.probe_timeout)
+        failed = await self.checker(self.balancer.transport_for(url))
         if failed is None:
             self.passed.add(url)
             self.failed.pop(url, None)
