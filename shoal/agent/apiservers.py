@@ -105,23 +105,21 @@ class ServerFollower:
         if not self.informer.synced:
             return
         learned = serverlist.endpoint_urls(self.informer.get_by(NAMESPACE, NAME))
-        usable = [u for u in learned if u in self.configured or await self._passes(u)]
+        await asyncio.gather(*(self._check(u) for u in learned if u not in self.configured and u not in self.passed))
+        usable = [u for u in learned if u in self.configured or u in self.passed]
         # no await from here on: the server in use is the one the new list keeps in use
         chosen = serverlist.plan(configured=self.configured, learned=usable, current=self.balancer.server)
         if list(chosen.servers) != self.balancer.servers:
             log.info("agent: API servers %s (using %s)", ", ".join(chosen.servers), chosen.servers[chosen.current])
             self.balancer.set_servers(chosen.servers, chosen.current)
 
-    async def _passes(self, url: str) -> bool:
-        if url in self.passed:
-            return True
+    async def _check(self, url: str) -> None:
         failed = await self.checker(self.balancer.transport_for(url))
         if failed is None:
             self.passed.add(url)
             self.failed.pop(url, None)
-            return True
+            return
         why, detail = failed
-        if self.failed.get(url) != why:
+        if self.failed.get(url) != why:  # one line per address and reason, not one per pass
             log.warning("agent: API server %s (from the kubernetes endpoints) not used: %s (%s)", url, why, detail)
         self.failed[url] = why
-        return False
