@@ -146,7 +146,7 @@ def _redirect(r: Redirect) -> str:
     scheme = r.scheme or "%[ssl_fc,iif(https,http)]"
     host = r.hostname or "%[var(txn.host)]"
     port = f":{r.port}" if r.port else ""
-    path = r.path if r.path is not None else "%[capture.req.uri]"
+    path = r.path if r.path is not None else "%[pathq]"
     return f"    http-request redirect location {q(f'{scheme}://{host}{port}{path}')} code {r.status}"
 
 
@@ -205,7 +205,7 @@ def render(cfg: ProxyConfig, s: Settings) -> Rendered:
     if any(r.to_https for r in cfg.routes):
         port = "" if s.https_port == 443 else f":{s.https_port}"
         lines += [f"backend {HTTPS_REDIRECT}",
-                  f"    http-request redirect location {q(f'https://%[var(txn.host)]{port}%[capture.req.uri]')} "
+                  f"    http-request redirect location {q(f'https://%[var(txn.host)]{port}%[pathq]')} "
                   "code 308"]
     if cfg.default_backend is None:
         lines += [f"backend {DEFAULT_404}",

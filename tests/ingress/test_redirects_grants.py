@@ -74,7 +74,7 @@ def test_a_host_with_tls_in_another_ingress_redirects_that_ingress_too() -> None
         "ing_default_plain_0_0", HTTPS_REDIRECT, HTTPS_REDIRECT]
     assert HTTPS_REDIRECT not in https
     assert (f"backend {HTTPS_REDIRECT}\n    http-request redirect location "
-            "'https://%[var(txn.host)]:8443%[capture.req.uri]' code 308") in text
+            "'https://%[var(txn.host)]:8443%[pathq]' code 308") in text
 
 
 def test_no_redirect_backend_without_tls_and_no_port_on_443() -> None:
@@ -85,7 +85,7 @@ def test_no_redirect_backend_without_tls_and_no_port_on_443() -> None:
     c = Collected()
     collect_ingresses([ingress("i", [("a.example", [path("/", "a")])], tls=TLS)], [], v, c)
     text = render(finish(c), Settings(run_dir="/r")).text
-    assert "location 'https://%[var(txn.host)]%[capture.req.uri]' code 308" in text
+    assert "location 'https://%[var(txn.host)]%[pathq]' code 308" in text
 
 
 def grant(ns: str, froms: list[dict[str, str]], tos: list[dict[str, str]], name: str = "g") -> dict[str, Any]:
@@ -188,7 +188,7 @@ def test_redirect_on_the_http_listener_only() -> None:
     text = render(finish(c), SETTINGS).text
     assert "use_backend hr_apps_to-https_0 if { var(txn.host) -m str 'app.example' } !{ ssl_fc }" in text
     assert "use_backend hr_apps_app_0 if { var(txn.host) -m str 'app.example' } { ssl_fc }" in text
-    assert "http-request redirect location 'https://%[var(txn.host)]%[capture.req.uri]' code 301" in text
+    assert "http-request redirect location 'https://%[var(txn.host)]%[pathq]' code 301" in text
 
 
 @pytest.mark.parametrize(("spec", "error"), [
