@@ -8,9 +8,9 @@ is that a ReferenceGrant *in the target's namespace* lists the referrer in
 in ``spec.to`` (group and kind; ``name`` optional, none meaning every object of
 that kind there). A reference within one namespace needs no grant. The core
 group is ``""`` on both sides (``"core"`` is accepted too, as kubectl users
-write it). Here for every component that decides it (the ingress proxy, and the
-Node authorizer should it ever grant cross-namespace Secrets), so they cannot
-drift apart.
+write it). Here for every component that decides it - the ingress proxy (which
+backends and certificates it uses) and the Node authorizer (which Secrets
+every node may read for that proxy) - so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -54,3 +54,10 @@ def route_may_use_service(grants: Iterable[Body], route_namespace: str, service_
     """An HTTPRoute's backendRef to a Service."""
     return permitted(grants, from_group=GATEWAY_GROUP, from_kind="HTTPRoute", from_namespace=route_namespace,
                      to_group="", to_kind="Service", to_namespace=service_namespace, to_name=service)
+
+
+def gateway_may_use_secret(grants: Iterable[Body], gateway_namespace: str, secret_namespace: str,
+                           secret: str) -> bool:
+    """A Gateway listener's certificateRef to a Secret."""
+    return permitted(grants, from_group=GATEWAY_GROUP, from_kind="Gateway", from_namespace=gateway_namespace,
+                     to_group="", to_kind="Secret", to_namespace=secret_namespace, to_name=secret)

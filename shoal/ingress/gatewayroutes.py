@@ -25,11 +25,13 @@ only when a ReferenceGrant in that namespace permits it
 rule's other backends keep their weights) and the route's ``ResolvedRefs``
 condition is False with reason ``RefNotPermitted``, upstream's; a
 ``backendRef`` of another kind than Service is left out with ``InvalidKind``.
-A listener's ``certificateRefs`` stay same-namespace only (a grant does not
-open them): every node's proxy reads its Secrets under the Node authorizer's
-ingress edge, which grants exactly the same-namespace ones
-(``shoal.api.ingresssecrets``); a cross-namespace one is refused with an
-Event, and the host is served with the default certificate.
+A listener's ``certificateRefs`` to another namespace's Secret likewise need
+a ReferenceGrant there (from Gateways of the Gateway's namespace to that
+Secret); refused, the listener's hosts get the default certificate and the
+Gateway an Event (reason ``RefNotPermitted``). Every node's proxy reads those
+Secrets under the Node authorizer's ingress edge, which asks the very same
+functions (``shoal.api.ingresssecrets``), so a node may read exactly the
+Secrets its proxy is allowed to serve.
 """
 
 from __future__ import annotations
@@ -74,21 +76,21 @@ def _listeners(gw: Body) -> list[dict[str, Any]]:
     return [li for li in v.as_list(v.spec(gw).get("listeners")) if isinstance(li, dict)]
 
 
-def _certs(gw: Body, view: ClusterView, into: Collected) -> None:
+def _certs(gw: Body, view: ClusterView, into: Collected, grants: list[Body]) -> None:
     ns = v.namespace(gw)
     for li in _listeners(gw):
         if li.get("protocol") != "HTTPS":
             continue
         host = str(li.get("hostname") or "").lower()
-        for (sns, sname), allowed in listener_secret_refs(gw, li):
+        for (sns, sname), allowed in listener_secret_refs(gw, li, grants):
             if not allowed:
                 into.problems.append(Problem("Gateway", ns, v.name(gw), "RefNotPermitted",
-                                             f"certificateRef {sns}/{sname} of listener {li.get('name')} is in "
-                                             "another namespace, which shoal does not serve (even with a "
-                                             "ReferenceGrant): served with the default certificate"))
+                                             f"certificateRef {sns}/{sname} of listener {li.get('name')} is not "
+                                             f"permitted: no ReferenceGrant in namespace {sns} allows Gateways of "
+                                             f"namespace {ns} to refer to it; served with the default certificate"))
                 continue
             obj = view.secrets.get((sns, sname))
-            pem, why = secret_pem(obj) if obj is not None else (None, "it does not exist in the Gateway's namespace")
+            pem, why = secret_pem(obj) if obj is not None else (None, "it does not exist")
             if pem is None:
                 into.problems.append(Problem("Gateway", ns, v.name(gw), "InvalidTLSSecret",
                                              f"TLS Secret {sns}/{sname} of listener {li.get('name')} is not usable "
@@ -184,7 +186,7 @@ def collect_gateways(classes: Iterable[Body], gateways: Iterable[Body], routes: 
     grants = list(grants)
     gws = our_gateways(classes, gateways)
     for gw in gws:
-        _certs(gw, view, into)
+        _certs(gw, view, into, grants)
     by_key = {(v.namespace(g), v.name(g)): g for g in gws}
     accepted: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for route in sorted(routes, key=age_key):

@@ -147,7 +147,7 @@ class IngressNode:
     def served_secrets(self) -> frozenset[tuple[str, str]]:
         """The TLS Secrets this node's proxy serves (and, by the same rule, may read)."""
         return served_secrets(self.ingresses.list(), self.classes.list(), self.gateways.list(),
-                              self.gateway_classes.list())
+                              self.gateway_classes.list(), self.grants.list())
 
     def collect(self) -> tuple[Collected, dict[tuple[str, str], list[tuple[str, str]]]]:
         view = self.view()

@@ -7,14 +7,22 @@ from typing import Any
 import pytest
 
 from shoal.api.crd.schema import compile_schema, validate
+from shoal.api.ingresssecrets import served_secrets
 from shoal.api.referencegrants import permitted, route_may_use_service
+from shoal.apiserver.authz.ingressgraph import (
+    GATEWAY_CLASSES_PREFIX,
+    GATEWAYS_PREFIX,
+    GRANTS_PREFIX,
+)
 from shoal.ingress.backends import ClusterView
 from shoal.ingress.crds import CRDS, REFERENCE_GRANT_SCHEMA
 from shoal.ingress.gatewayroutes import collect_gateways
 from shoal.ingress.haproxycfg import HTTPS_REDIRECT, Settings, render
 from shoal.ingress.ingressroutes import collect_ingresses, parse_bool, redirects_to_https, tls_hosts
 from shoal.ingress.model import Collected, finish
-from tests.ingress.objects import endpoints, ingress, meta, path, service
+from shoal.ingress.tls import self_signed
+from tests.auth.test_node_authz_ingress import Feed
+from tests.ingress.objects import endpoints, ingress, meta, path, service, tls_secret
 
 SETTINGS = Settings(run_dir="/run/x", bind="127.0.0.1", http_port=8080, https_port=8443)
 TLS = [{"hosts": ["a.example"], "secretName": "s"}]
@@ -163,14 +171,66 @@ def test_httproute_cross_namespace_backends(grants: list[dict[str, Any]], servic
     assert ("shared/db is not permitted" in c.unresolved[("apps", "r")].message) is (not grants)
 
 
-def test_certificate_refs_stay_same_namespace_even_with_a_grant() -> None:
+GATEWAY_FROM = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "apps"}
+
+
+@pytest.mark.parametrize(("grants", "served"), [
+    ([], False),
+    ([grant("shared", [GATEWAY_FROM], [{"group": "", "kind": "Secret"}])], True),
+    ([grant("shared", [GATEWAY_FROM], [{"group": "", "kind": "Secret", "name": "theirs"}])], True),
+    ([grant("shared", [GATEWAY_FROM], [{"group": "", "kind": "Secret", "name": "other"}])], False),
+    ([grant("shared", [ROUTE_FROM], [{"group": "", "kind": "Secret"}])], False),  # for HTTPRoutes, not Gateways
+    ([grant("apps", [GATEWAY_FROM], [{"group": "", "kind": "Secret"}])], False),  # in the referrer's namespace
+])
+def test_cross_namespace_certificate_refs(grants: list[dict[str, Any]], served: bool) -> None:
     classes, gws = _gateway()
     c = Collected()
-    g = grant("shared", [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "apps"}],
-              [{"group": "", "kind": "Secret"}])
-    collect_gateways(classes, gws, [], _cluster(), c, [g])
-    assert [(p.reason, "shared/theirs" in p.message) for p in c.problems] == [
-        ("InvalidTLSSecret", False), ("RefNotPermitted", True)]
+    crt, key = self_signed("app.example", hosts=("app.example",))
+    view = ClusterView(secrets={("apps", "own"): tls_secret("own", crt, key, ns="apps"),
+                                ("shared", "theirs"): tls_secret("theirs", crt, key, ns="shared")})
+    collect_gateways(classes, gws, [], view, c, grants)
+    assert sorted(x.name for x in finish(c).certs) == (
+        ["tls_apps_own", "tls_shared_theirs"] if served else ["tls_apps_own"])
+    assert [p.reason for p in c.problems] == ([] if served else ["RefNotPermitted"])
+    # what the proxy serves is what its node may read: the agent's watch list and the Node authorizer agree
+    assert (("shared", "theirs") in served_secrets([], [], gws, classes, grants)) is served
+    f = Feed()
+    f.put(GATEWAY_CLASSES_PREFIX + "shoal", classes[0])
+    f.put(GATEWAYS_PREFIX + "apps/gw", gws[0])
+    for g in grants:
+        f.put(f"{GRANTS_PREFIX}{g['metadata']['namespace']}/{g['metadata']['name']}", g)
+    assert f.g.related("any-node", "secrets", "shared", "theirs") is served
+    assert f.g.related("any-node", "secrets", "apps", "own")
+
+
+def test_the_node_authorizer_follows_grants() -> None:
+    classes, gws = _gateway()
+    f = Feed()
+    f.put(GATEWAY_CLASSES_PREFIX + "shoal", classes[0])
+    f.put(GATEWAYS_PREFIX + "apps/gw", gws[0])
+    key = GRANTS_PREFIX + "shared/g"
+    g = grant("shared", [GATEWAY_FROM], [{"group": "", "kind": "Secret", "name": "theirs"}])
+
+    def may() -> bool:
+        return f.g.related("n", "secrets", "shared", "theirs")
+    assert not may()
+    f.put(key, g)
+    assert may()
+    f.put(key, grant("shared", [GATEWAY_FROM], [{"group": "", "kind": "Secret", "name": "else"}]), "MODIFIED")
+    assert not may()
+    f.put(key, g, "MODIFIED")
+    assert may()
+    f.put(key, {**g, "metadata": {**g["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}}, "MODIFIED")
+    assert not may()  # a grant being deleted grants nothing
+    f.put(key, g, "MODIFIED")
+    f.delete(key, g)
+    assert not may()
+    f.put(key, g)
+    f.g.forget(GRANTS_PREFIX)  # the CRD no longer served
+    assert not may()
+    f.put(key, g)
+    f.put(GATEWAY_CLASSES_PREFIX + "shoal", {**classes[0], "spec": {"controllerName": "x.io/other"}}, "MODIFIED")
+    assert not may()  # not shoal's Gateway any more: the grant alone opens nothing
 
 
 def test_redirect_on_the_http_listener_only() -> None:
