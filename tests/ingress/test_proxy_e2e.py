@@ -419,8 +419,13 @@ async def test_gateway_reference_grant_and_redirect_to_https(client: ApiClient, 
             got = _resolved_refs(rt)
             return got is not None and got[:2] == ("False", "RefNotPermitted") and "shared/db" in got[2]
         await eventually(refused)
-        code, body, _ = await asyncio.to_thread(get, sp, "/p", "gw.example", tls=True)
-        assert code == 503 and not body.startswith("b1"), (code, body)  # not routed to the other namespace
+
+        async def not_routed() -> bool:  # the route is served (a reload may still be under way), with no servers
+            return (await asyncio.to_thread(get, sp, "/p", "gw.example", tls=True))[0] == 503
+        await eventually(not_routed)
+        for _ in range(5):
+            code, body, _ = await asyncio.to_thread(get, sp, "/p", "gw.example", tls=True)
+            assert code == 503 and not body.startswith("b1"), (code, body)  # not routed to the other namespace
         evs, _ = await client.list_all("events", "default")
         assert any(e["reason"] == "RefNotPermitted" and e["involvedObject"]["name"] == "app" for e in evs)
 
@@ -779,3 +784,79 @@ async def test_an_agents_proxy_serves_the_tls_secrets_it_may_read_by_name(
     finally:
         agent.terminate()
         agent.wait(15)
+
+
+async def test_an_agents_proxy_serves_a_granted_secret_of_another_namespace(
+        server: RunningServer, client: ApiClient, node: IngressNode, tmp_path: Path) -> None:
+    """A Gateway's certificateRef to another namespace's Secret: the default certificate, and the Secret unreadable
+    by a node, until a ReferenceGrant in that namespace permits it; then the agent's proxy (under the node's own
+    credential) reads and serves it; withdrawn, both stop again."""
+    await delete_all(client)
+    with contextlib.suppress(ApiException):
+        await client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "certs"}})
+    crt, key = self_signed("far.example", hosts=("far.example",))
+    await put(client, "secrets", tls_secret("far-tls", crt, key, ns="certs"), "certs")
+    with contextlib.suppress(ApiException):
+        await client.delete(REFERENCE_GRANTS, "gateways-to-far", "certs")
+    await put(client, GATEWAYS, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                                 "metadata": {"name": "gw", "namespace": "default"},
+                                 "spec": {"gatewayClassName": "shoal", "listeners": [
+                                     {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "far.example",
+                                      "tls": {"certificateRefs": [{"name": "far-tls", "namespace": "certs"}]}}]}})
+    hp, sp = free_port(), free_port()
+    token = (server.data_dir / "node-token").read_text().strip()
+    data_dir = tmp_path / "agent"
+    with open(tmp_path / "agent.log", "ab") as log:
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "shoal", "agent", "--server", server.url, "--token", token, "--ca-file", server.ca,
+             "--data-dir", str(data_dir), "--runtime", "simulated", "--node-name", "edge-grant",
+             "--ingress-http-port", str(hp), "--ingress-https-port", str(sp)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    as_node: ApiClient | None = None
+    try:
+        async def served_cn() -> str:
+            try:
+                return common_name(await asyncio.to_thread(served_certificate, sp, "far.example"))
+            except OSError:
+                return ""
+        async def served_cn_is(want: str) -> bool:
+            return await served_cn() == want
+        await eventually(lambda: served_cn_is("shoal-ingress-default"), timeout=30)
+
+        async def event() -> bool:
+            evs, _ = await client.list_all("events", "default")
+            return any(e["reason"] == "RefNotPermitted" and e["involvedObject"]["name"] == "gw"
+                       and "certs/far-tls" in e["message"] for e in evs)
+        await eventually(event)
+        cred = (str(data_dir / CERT_FILE), str(data_dir / KEY_FILE))
+        as_node = ApiClient.http(server.url, ca_file=server.ca, client_cert=cred)
+
+        async def node_reads() -> bool:
+            assert as_node is not None
+            try:
+                await as_node.get("secrets", "far-tls", "certs")
+            except ApiException as e:
+                if e.status != 403:
+                    raise
+                return False
+            return True
+        assert not await node_reads()
+
+        await client.create(REFERENCE_GRANTS, {
+            "apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+            "metadata": {"name": "gateways-to-far", "namespace": "certs"},
+            "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "default"}],
+                     "to": [{"group": "", "kind": "Secret", "name": "far-tls"}]}}, "certs")
+        await eventually(lambda: served_cn_is("far.example"), timeout=15)
+        assert await node_reads()
+
+        await client.delete(REFERENCE_GRANTS, "gateways-to-far", "certs")
+        await eventually(lambda: served_cn_is("shoal-ingress-default"), timeout=15)
+        assert not await node_reads()
+    finally:
+        if as_node is not None:
+            await as_node.close()
+        agent.terminate()
+        agent.wait(15)
+        with contextlib.suppress(ApiException):
+            await client.delete(REFERENCE_GRANTS, "gateways-to-far", "certs")
