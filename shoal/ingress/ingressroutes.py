@@ -23,7 +23,14 @@ default one when no entry names the host or its Secret is missing or
 invalid, and redirects whenever a host has one); the route's own Ingress
 decides with ``nginx.ingress.kubernetes.io/ssl-redirect`` (default ``"true"``),
 and ``nginx.ingress.kubernetes.io/force-ssl-redirect: "true"`` redirects even
-without TLS (host-less rules too). Values are read as Go's ``ParseBool``; one
+without TLS (host-less rules too). Paths under ``/.well-known/acme-challenge``
+are never redirected, even when forced (ingress-nginx's
+``no-tls-redirect-locations`` default, checked before anything else), so
+cert-manager's HTTP-01 solver Ingress answers on plain HTTP. Unlike
+ingress-nginx, the Location keeps a trailing slash (ingress-nginx drops it
+unless ``preserve-trailing-slash``) and names the proxy's HTTPS port when it
+is not 443 (shoal's is a flag; ingress-nginx writes none unless
+``use-port-in-redirects``). Values are read as Go's ``ParseBool``; one
 that is not a boolean keeps the default, as ingress-nginx's parser does. The
 ``defaultBackend`` never redirects.
 
@@ -49,6 +56,7 @@ _PATH_KINDS: dict[str, PathKind] = {"Exact": "Exact", "Prefix": "Prefix", "Imple
 
 SSL_REDIRECT = "nginx.ingress.kubernetes.io/ssl-redirect"
 FORCE_SSL_REDIRECT = "nginx.ingress.kubernetes.io/force-ssl-redirect"
+NO_TLS_REDIRECT = "/.well-known/acme-challenge"
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
@@ -68,8 +76,10 @@ def tls_hosts(ingresses: Iterable[Body]) -> frozenset[str]:
                      for r in v.as_list(v.spec(ing).get("rules")) if isinstance(r, dict) and r.get("host"))
 
 
-def redirects_to_https(ing: Body, host: str, tls: frozenset[str]) -> bool:
-    """Whether plain HTTP to this Ingress's rule for ``host`` ("" for none) answers a redirect to https."""
+def redirects_to_https(ing: Body, host: str, path: str, tls: frozenset[str]) -> bool:
+    """Whether plain HTTP to this Ingress's ``path`` on ``host`` ("" for none) answers a redirect to https."""
+    if path.startswith(NO_TLS_REDIRECT):
+        return False
     ann = v.annotations(ing)
     if parse_bool(ann.get(FORCE_SSL_REDIRECT), False):
         return True
@@ -180,4 +190,4 @@ def collect_ingresses(ingresses: Iterable[Body], classes: Iterable[Body], view: 
                 into.backends[bname] = Backend(bname, weighted_servers(view, [ref]))
                 into.routes.append(Route(hosts=(host,) if host else (), match=Match(path, kind), backend=bname,
                                          source=source, created=created,
-                                         to_https=redirects_to_https(ing, host, tls)))
+                                         to_https=redirects_to_https(ing, host, path, tls)))

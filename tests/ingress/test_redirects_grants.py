@@ -57,7 +57,20 @@ def test_parse_bool_is_gos(value: str | None, default: bool, want: bool) -> None
 def test_redirects_to_https(ann: dict[str, str], tls: list[dict[str, Any]] | None, host: str, want: bool) -> None:
     ing = annotated(ingress("i", [("a.example", [path("/", "a")]), ("b.example", [path("/", "a")]),
                                   ("", [path("/", "a")])], tls=tls), **ann)
-    assert redirects_to_https(ing, host, tls_hosts([ing])) is want
+    assert redirects_to_https(ing, host, "/", tls_hosts([ing])) is want
+
+
+@pytest.mark.parametrize(("path_", "force", "want"), [
+    ("/.well-known/acme-challenge/tok3n", False, False),  # cert-manager's HTTP-01 solver answers on plain HTTP
+    ("/.well-known/acme-challenge", False, False),
+    ("/.well-known/acme-challenge/tok3n", True, False),  # even when forced (ingress-nginx's lua checks it first)
+    ("/.well-known/other", False, True),
+])
+def test_acme_challenges_are_not_redirected(path_: str, force: bool, want: bool) -> None:
+    ing = ingress("i", [("a.example", [path(path_, "a")])], tls=TLS)
+    if force:
+        annotated(ing, force_ssl_redirect="true")
+    assert redirects_to_https(ing, "a.example", path_, tls_hosts([ing])) is want
 
 
 def test_a_host_with_tls_in_another_ingress_redirects_that_ingress_too() -> None:
