@@ -82,19 +82,22 @@ def _certs(gw: Body, view: ClusterView, into: Collected, grants: list[Body]) -> 
         if li.get("protocol") != "HTTPS":
             continue
         host = str(li.get("hostname") or "").lower()
+        where = (ns, v.name(gw), str(li.get("name") or ""))
         for (sns, sname), allowed in listener_secret_refs(gw, li, grants):
             if not allowed:
-                into.problems.append(Problem("Gateway", ns, v.name(gw), "RefNotPermitted",
-                                             f"certificateRef {sns}/{sname} of listener {li.get('name')} is not "
-                                             f"permitted: no ReferenceGrant in namespace {sns} allows Gateways of "
-                                             f"namespace {ns} to refer to it; served with the default certificate"))
+                msg = (f"certificateRef {sns}/{sname} of listener {li.get('name')} is not permitted: no "
+                       f"ReferenceGrant in namespace {sns} allows Gateways of namespace {ns} to refer to it; "
+                       "served with the default certificate")
+                into.problems.append(Problem("Gateway", ns, v.name(gw), "RefNotPermitted", msg))
+                into.listener_refs[where] = Unresolved("RefNotPermitted", msg)
                 continue
             obj = view.secrets.get((sns, sname))
             pem, why = secret_pem(obj) if obj is not None else (None, "it does not exist")
             if pem is None:
-                into.problems.append(Problem("Gateway", ns, v.name(gw), "InvalidTLSSecret",
-                                             f"TLS Secret {sns}/{sname} of listener {li.get('name')} is not usable "
-                                             f"({why}): served with the default certificate"))
+                msg = (f"TLS Secret {sns}/{sname} of listener {li.get('name')} is not usable ({why}): served with "
+                       "the default certificate")
+                into.problems.append(Problem("Gateway", ns, v.name(gw), "InvalidTLSSecret", msg))
+                into.listener_refs.setdefault(where, Unresolved("InvalidCertificateRef", msg))
                 continue
             name = backend_name("tls", sns, sname)
             prev = into.certs.get(name)
@@ -195,6 +198,8 @@ def collect_gateways(classes: Iterable[Body], gateways: Iterable[Body], routes: 
             continue
         ns, name = v.namespace(route), v.name(route)
         accepted[(ns, name)] = [(v.namespace(g), v.name(g)) for g, _ in parents]
+        for where in {(v.namespace(g), v.name(g), str(li.get("name") or "")) for g, ls in parents for li in ls}:
+            into.attached[where] = into.attached.get(where, 0) + 1
         listeners = [li for _, ls in parents for li in ls]
         hosts = tuple(str(h).lower() for h in v.as_list(v.spec(route).get("hostnames"))
                       if isinstance(h, str) and safe(h))

@@ -117,7 +117,7 @@ class Problem:
 class Unresolved:
     """Why an HTTPRoute's references do not all resolve: its ResolvedRefs=False condition (upstream's reasons)."""
 
-    reason: str  # RefNotPermitted, InvalidKind
+    reason: str  # RefNotPermitted, InvalidKind (a route's); RefNotPermitted, InvalidCertificateRef (a listener's)
     message: str
 
 
@@ -131,6 +131,10 @@ class Collected:
     default_backend: str | None = None
     problems: list[Problem] = field(default_factory=list)
     unresolved: dict[tuple[str, str], Unresolved] = field(default_factory=dict)  # HTTPRoute (ns, name) -> why
+    # a Gateway's listeners, by (gateway namespace, gateway name, listener name): why its certificateRefs do not
+    # all resolve, and how many HTTPRoutes attach to it (its status)
+    listener_refs: dict[tuple[str, str, str], Unresolved] = field(default_factory=dict)
+    attached: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
 def _host_rank(hosts: tuple[str, ...]) -> tuple[int, int]:

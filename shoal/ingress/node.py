@@ -35,6 +35,7 @@ from shoal.api.ingresssecrets import (
     ingress_is_ours,
     served_secrets,
 )
+from shoal.api.referencegrants import GATEWAY_GROUP
 from shoal.client import ApiClient, ApiException, Informer, InformerFactory
 from shoal.client.events import EventRecorder
 from shoal.ingress import rolloutplan
@@ -43,7 +44,7 @@ from shoal.ingress.gatewayroutes import collect_gateways, our_gateways
 from shoal.ingress.haproxy import HAProxy, ProxyError
 from shoal.ingress.haproxycfg import Settings, render
 from shoal.ingress.ingressroutes import collect_ingresses
-from shoal.ingress.model import Collected, Problem, Unresolved, finish
+from shoal.ingress.model import Collected, Unresolved, finish
 from shoal.ingress.resources import (
     GATEWAY_CLASSES,
     GATEWAYS,
@@ -168,7 +169,7 @@ class IngressNode:
             self.last_action = await self.proxy.apply(render(cfg, self.settings))
         self.syncs += 1
         if self.report:
-            await self._report(c.problems, parents, c.unresolved)
+            await self._report(c, parents)
 
     # --- what users read -------------------------------------------------------------------
 
@@ -177,9 +178,8 @@ class IngressNode:
             return list(self.addresses)
         return sorted({a for n in self.nodes.list() if (a := v.node_address(n))})
 
-    async def _report(self, problems: list[Problem], parents: dict[tuple[str, str], list[tuple[str, str]]],
-                      unresolved: Mapping[tuple[str, str], Unresolved]) -> None:
-        for p in problems:
+    async def _report(self, c: Collected, parents: dict[tuple[str, str], list[tuple[str, str]]]) -> None:
+        for p in c.problems:
             key = (p.kind, p.namespace, p.name, p.reason, p.message)
             if key in self._reported:
                 continue
@@ -200,7 +200,8 @@ class IngressNode:
                 await self._patch_status(GATEWAY_CLASSES, gc, {"conditions": [_cond(gc, "Accepted", "Accepted")]})
         for gw in our_gateways(self.gateway_classes.list(), self.gateways.list()):
             want = {"addresses": [{"type": "IPAddress", "value": a} for a in addrs],
-                    "conditions": [_cond(gw, "Accepted", "Accepted"), _cond(gw, "Programmed", "Programmed")]}
+                    "conditions": [_cond(gw, "Accepted", "Accepted"), _cond(gw, "Programmed", "Programmed")],
+                    "listeners": _listener_statuses(gw, c)}
             if {k: v.status(gw).get(k) for k in want} != want:
                 await self._patch_status(GATEWAYS, gw, want)
         for (ns, name), gws in parents.items():
@@ -210,7 +211,7 @@ class IngressNode:
             want_parents = {"parents": [{"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway",
                                                        "namespace": gns, "name": gname},
                                          "controllerName": GATEWAY_CONTROLLER,
-                                         "conditions": _route_conditions(route, gns, gname, unresolved.get((ns, name)))}
+                                         "conditions": _route_conditions(route, gns, gname, c.unresolved.get((ns, name)))}
                                         for gns, gname in gws]}
             if v.status(route).get("parents") != want_parents["parents"]:
                 await self._patch_status(HTTPROUTES, route, want_parents)
@@ -234,6 +235,35 @@ class IngressNode:
         if self.named_secrets is not None:
             await self.named_secrets.stop()
         await self.factory.stop()
+
+
+def _listener_statuses(gw: Mapping[str, Any], c: Collected) -> list[dict[str, Any]]:
+    """A Gateway's ``status.listeners``, upstream's shape: a listener whose certificateRefs do not all resolve
+    is ResolvedRefs=False (RefNotPermitted, InvalidCertificateRef) and Programmed=False (Invalid), although its
+    hosts are still served, with the default certificate."""
+    ns, name = v.namespace(gw), v.name(gw)
+    before = {str(s.get("name")): s for s in v.as_list(v.status(gw).get("listeners")) if isinstance(s, dict)}
+    out = []
+    for li in v.as_list(v.spec(gw).get("listeners")):
+        if not isinstance(li, dict):
+            continue
+        lname = str(li.get("name") or "")
+        was = {"metadata": v.meta(gw), "status": {"conditions": (before.get(lname) or {}).get("conditions")}}
+        bad = c.listener_refs.get((ns, name, lname))
+        served = li.get("protocol") in ("HTTP", "HTTPS")
+        conds = [_cond(was, "Accepted", "Accepted") if served
+                 else _cond(was, "Accepted", "UnsupportedProtocol", status="False",
+                            message=f"protocol {li.get('protocol')} is not served (HTTP and HTTPS are)")]
+        if bad is None:
+            conds += [_cond(was, "Programmed", "Programmed") if served
+                      else _cond(was, "Programmed", "Invalid", status="False"),
+                      _cond(was, "ResolvedRefs", "ResolvedRefs")]
+        else:
+            conds += [_cond(was, "Programmed", "Invalid", status="False", message=bad.message),
+                      _cond(was, "ResolvedRefs", bad.reason, status="False", message=bad.message)]
+        out.append({"name": lname, "attachedRoutes": c.attached.get((ns, name, lname), 0), "conditions": conds,
+                    "supportedKinds": [{"group": GATEWAY_GROUP, "kind": "HTTPRoute"}] if served else []})
+    return out
 
 
 def _route_conditions(route: Mapping[str, Any], gns: str, gname: str, bad: Unresolved | None) -> list[dict[str, Any]]:

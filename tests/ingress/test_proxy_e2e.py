@@ -443,6 +443,11 @@ async def test_gateway_reference_grant_and_redirect_to_https(client: ApiClient, 
             got = _resolved_refs(await client.get(HTTPROUTES, "app", "default"))
             return got is not None and got[:2] == ("True", "ResolvedRefs")
         await eventually(resolved)
+        gw = await client.get(GATEWAYS, "gw", "default")
+        listeners = {x["name"]: x for x in gw["status"]["listeners"]}
+        assert {n: x["attachedRoutes"] for n, x in listeners.items()} == {"web": 1, "websecure": 1}
+        assert {c["type"]: c["status"] for c in listeners["websecure"]["conditions"]} == {
+            "Accepted": "True", "Programmed": "True", "ResolvedRefs": "True"}
         # the redirect route is on the HTTP listener only: HTTPS is not redirected (no loop)
         assert (await asyncio.to_thread(get, sp, "/p", "gw.example", tls=True))[0] == 200
 
@@ -828,6 +833,13 @@ async def test_an_agents_proxy_serves_a_granted_secret_of_another_namespace(
             return any(e["reason"] == "RefNotPermitted" and e["involvedObject"]["name"] == "gw"
                        and "certs/far-tls" in e["message"] for e in evs)
         await eventually(event)
+
+        async def listener_refs(want: tuple[str, str]) -> bool:
+            gw = await client.get(GATEWAYS, "gw", "default")
+            conds = {c["type"]: (c["status"], c["reason"])
+                     for x in gw.get("status", {}).get("listeners", []) for c in x["conditions"]}
+            return conds.get("ResolvedRefs") == want
+        await eventually(lambda: listener_refs(("False", "RefNotPermitted")))
         cred = (str(data_dir / CERT_FILE), str(data_dir / KEY_FILE))
         as_node = ApiClient.http(server.url, ca_file=server.ca, client_cert=cred)
 
@@ -849,6 +861,7 @@ async def test_an_agents_proxy_serves_a_granted_secret_of_another_namespace(
                      "to": [{"group": "", "kind": "Secret", "name": "far-tls"}]}}, "certs")
         await eventually(lambda: served_cn_is("far.example"), timeout=15)
         assert await node_reads()
+        await eventually(lambda: listener_refs(("True", "ResolvedRefs")))
 
         await client.delete(REFERENCE_GRANTS, "gateways-to-far", "certs")
         await eventually(lambda: served_cn_is("shoal-ingress-default"), timeout=15)

@@ -184,6 +184,16 @@ def test_httproute_cross_namespace_backends(grants: list[dict[str, Any]], servic
     assert ("shared/db is not permitted" in c.unresolved[("apps", "r")].message) is (not grants)
 
 
+def test_an_unusable_secret_is_an_invalid_certificate_ref() -> None:
+    classes, gws = _gateway()
+    gws[0]["spec"]["listeners"][1]["tls"]["certificateRefs"] = [{"name": "own"}]
+    c = Collected()
+    collect_gateways(classes, gws, [{"metadata": meta("r", "apps"), "spec": {"parentRefs": [{"name": "gw"}]}}],
+                     ClusterView(), c)
+    assert {k: u.reason for k, u in c.listener_refs.items()} == {("apps", "gw", "websecure"): "InvalidCertificateRef"}
+    assert c.attached == {("apps", "gw", "web"): 1, ("apps", "gw", "websecure"): 1}
+
+
 GATEWAY_FROM = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "apps"}
 
 
@@ -205,6 +215,8 @@ def test_cross_namespace_certificate_refs(grants: list[dict[str, Any]], served: 
     assert sorted(x.name for x in finish(c).certs) == (
         ["tls_apps_own", "tls_shared_theirs"] if served else ["tls_apps_own"])
     assert [p.reason for p in c.problems] == ([] if served else ["RefNotPermitted"])
+    refs = {k: u.reason for k, u in c.listener_refs.items()}
+    assert refs == ({} if served else {("apps", "gw", "websecure"): "RefNotPermitted"})
     # what the proxy serves is what its node may read: the agent's watch list and the Node authorizer agree
     assert (("shared", "theirs") in served_secrets([], [], gws, classes, grants)) is served
     f = Feed()
@@ -258,6 +270,9 @@ def test_redirect_on_the_http_listener_only() -> None:
         "rules": [{"backendRefs": [{"name": "local", "port": 80}]}]}}
     c = Collected()
     collect_gateways(classes, gws, [redirect, app], _cluster(), c)
+    assert c.attached == {("apps", "gw", "web"): 1, ("apps", "gw", "websecure"): 1}
+    # one Secret missing, one not permitted: the listener says RefNotPermitted (shoal prefers that reason)
+    assert c.listener_refs[("apps", "gw", "websecure")].reason == "RefNotPermitted"
     text = render(finish(c), SETTINGS).text
     assert "use_backend hr_apps_to-https_0 if { var(txn.host) -m str 'app.example' } !{ ssl_fc }" in text
     assert "use_backend hr_apps_app_0 if { var(txn.host) -m str 'app.example' } { ssl_fc }" in text
