@@ -644,6 +644,17 @@ async def test_bluegreen_preview_then_promotion_switches_the_active_host(client:
             b.close()
 
 
+def start_agent(server: RunningServer, data_dir: Path, node_name: str, hp: int, sp: int) -> subprocess.Popen[bytes]:
+    """A ``shoal agent`` (simulated runtime) whose ingress proxy listens on ``hp``/``sp``; its log beside its data."""
+    token = (server.data_dir / "node-token").read_text().strip()
+    with open(data_dir.parent / "agent.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "shoal", "agent", "--server", server.url, "--token", token, "--ca-file", server.ca,
+             "--data-dir", str(data_dir), "--runtime", "simulated", "--node-name", node_name,
+             "--ingress-http-port", str(hp), "--ingress-https-port", str(sp)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 async def test_an_agent_on_another_node_serves_the_same_ingresses(server: RunningServer, client: ApiClient,
                                                                   node: IngressNode, backends: dict[str, Backend],
                                                                   tmp_path: Path) -> None:
@@ -653,13 +664,7 @@ async def test_an_agent_on_another_node_serves_the_same_ingresses(server: Runnin
     await serve(client, "a", backends["a1"])
     await put(client, "ingresses", ingress("web", [("app.example", [path("/", "a")])]))
     hp, sp = free_port(), free_port()
-    token = (server.data_dir / "node-token").read_text().strip()
-    with open(tmp_path / "agent.log", "ab") as log:
-        agent = subprocess.Popen(
-            [sys.executable, "-m", "shoal", "agent", "--server", server.url, "--token", token, "--ca-file", server.ca,
-             "--data-dir", str(tmp_path / "agent"), "--runtime", "simulated", "--node-name", "edge-1",
-             "--ingress-http-port", str(hp), "--ingress-https-port", str(sp)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    agent = start_agent(server, tmp_path / "agent", "edge-1", hp, sp)
     try:
         async def both() -> bool:
             on_agent = await asyncio.to_thread(get, hp, "/", "app.example")
@@ -726,14 +731,8 @@ async def test_an_agents_proxy_serves_the_tls_secrets_it_may_read_by_name(
                                      {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "gw.example",
                                       "tls": {"certificateRefs": [{"kind": "Secret", "name": "gw-tls"}]}}]}})
     hp, sp = free_port(), free_port()
-    token = (server.data_dir / "node-token").read_text().strip()
     data_dir = tmp_path / "agent"
-    with open(tmp_path / "agent.log", "ab") as log:
-        agent = subprocess.Popen(
-            [sys.executable, "-m", "shoal", "agent", "--server", server.url, "--token", token, "--ca-file", server.ca,
-             "--data-dir", str(data_dir), "--runtime", "simulated", "--node-name", "edge-tls",
-             "--ingress-http-port", str(hp), "--ingress-https-port", str(sp)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    agent = start_agent(server, tmp_path / "agent", "edge-tls", hp, sp)
     try:
         async def serves(host: str, want: bytes) -> bool:
             try:
@@ -809,14 +808,8 @@ async def test_an_agents_proxy_serves_a_granted_secret_of_another_namespace(
                                      {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "far.example",
                                       "tls": {"certificateRefs": [{"name": "far-tls", "namespace": "certs"}]}}]}})
     hp, sp = free_port(), free_port()
-    token = (server.data_dir / "node-token").read_text().strip()
     data_dir = tmp_path / "agent"
-    with open(tmp_path / "agent.log", "ab") as log:
-        agent = subprocess.Popen(
-            [sys.executable, "-m", "shoal", "agent", "--server", server.url, "--token", token, "--ca-file", server.ca,
-             "--data-dir", str(data_dir), "--runtime", "simulated", "--node-name", "edge-grant",
-             "--ingress-http-port", str(hp), "--ingress-https-port", str(sp)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    agent = start_agent(server, tmp_path / "agent", "edge-grant", hp, sp)
     as_node: ApiClient | None = None
     try:
         async def served_cn() -> str:
