@@ -29,10 +29,10 @@ A listener's ``certificateRefs`` to another namespace's Secret likewise need
 a ReferenceGrant there (from Gateways of the Gateway's namespace to that
 Secret); refused, the listener's hosts get the default certificate, the
 Gateway an Event, and the listener ``ResolvedRefs=False`` ``RefNotPermitted``
-(``into.listener_refs``; an unusable Secret: ``InvalidCertificateRef``). Every node's proxy reads those
-Secrets under the Node authorizer's ingress edge, which asks the very same
-functions (``shoal.api.ingresssecrets``), so a node may read exactly the
-Secrets its proxy is allowed to serve.
+(``into.listener_refs``; an unusable Secret: ``InvalidCertificateRef``).
+Every node's proxy reads those Secrets under the Node authorizer's ingress
+edge, which asks the very same functions (``shoal.api.ingresssecrets``), so
+a node may read exactly the Secrets its proxy is allowed to serve.
 """
 
 from __future__ import annotations
