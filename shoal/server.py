@@ -231,9 +231,11 @@ class Server:
         admin_token = ensure_token(dd.admin_token, "shoal-admin-")
         node_token = ensure_token(dd.node_token, "shoal-node-")
         docker_listen = opts.extra.get("docker_listen")
-        advertised = opts.extra.get("advertise_address")  # the kubernetes Service's endpoint: clients verify it
+        # the kubernetes Service's endpoint (--advertise-address, else the host's address when listening on every
+        # address): agents that learn the servers from it verify it (shoal.agent.apiservers)
+        advertised = opts.extra.get("advertise_address") or _advertise_ip(host)
         crt, key = ensure_serving_cert(dd, hosts=[host] + ([split_listen(docker_listen)[0]] if docker_listen else [])
-                                       + ([advertised] if advertised else []))
+                                       + [advertised])
         tokens = TokenAuthenticator()
         tokens.add(admin_token, ADMIN)
         # the join token only bootstraps a node's own credential now (shoal.apiserver.authn.nodejoin)

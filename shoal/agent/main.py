@@ -66,6 +66,7 @@ class AgentArgs:
     metrics_listen: str | None = None  # HOST:PORT of this agent's Prometheus /metrics (None: not served)
     ingress_http_port: int = 80  # this node's ingress proxy (shoal.ingress), as on the server; 0: none
     ingress_https_port: int = 443
+    follow_servers: bool = True  # learn the API servers from the kubernetes endpoints (shoal.agent.apiservers)
 
 
 def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
@@ -162,7 +163,8 @@ async def start_ingress(client: ApiClient, args: AgentArgs) -> IngressNode:
 
 async def run_agent(args: AgentArgs) -> None:
     opts, ca = options(args)
-    from shoal.client.failover import split_servers
+    from shoal.agent.apiservers import ServerFollower
+    from shoal.client.failover import FailoverTransport, split_servers
 
     # several servers (--server A,B or repeated): failover in order (shoal.client.failover)
     servers = split_servers(args.server)
@@ -189,7 +191,13 @@ async def run_agent(args: AgentArgs) -> None:
         raise
     finally:
         await bootstrap.close()
-    client = ApiClient.servers(servers, ca_file=ca, client_cert=cert, user_agent=agent_name, limit=128)
+    follower: ServerFollower | None = None
+    if args.follow_servers:  # a balancer even over one URL: the servers it learns join that one
+        balancer = FailoverTransport(servers, ca_file=ca, client_cert=cert, user_agent=agent_name, limit=128)
+        client = ApiClient(balancer)
+        follower = ServerFollower(client, balancer, configured=servers)
+    else:
+        client = ApiClient.servers(servers, ca_file=ca, client_cert=cert, user_agent=agent_name, limit=128)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -199,6 +207,8 @@ async def run_agent(args: AgentArgs) -> None:
     prom: web.AppRunner | None = None
     ingress: IngressNode | None = None
     try:
+        if follower is not None:
+            await follower.start()
         opts = dataclasses.replace(opts, cluster_id=cluster_id)
         if opts.runtime != "simulated" and opts.simulate_nodes <= 0:
             # the service proxy, cluster DNS and overlay of this node (simulated nodes run no pods to serve)
@@ -244,6 +254,8 @@ async def run_agent(args: AgentArgs) -> None:
             await agent.stop()
         if network is not None:
             await network.stop()
+        if follower is not None:
+            await follower.stop()
         await client.close()
 
 

@@ -13,10 +13,11 @@ An Ingress is shoal's when its class (``spec.ingressClassName``, or the old
 shoal's or there is no default at all. Its Secrets: ``spec.tls[].secretName``,
 in its namespace. A Gateway is shoal's when its GatewayClass's
 ``controllerName`` is ``shoal.io/gateway-controller``; its Secrets: the
-``certificateRefs`` of kind Secret (core group) of its HTTPS listeners, in its
-own namespace only (shoal does not implement ReferenceGrant, so a reference to
-another namespace is refused by the proxy and grants nothing). An object being
-deleted serves nothing and grants nothing.
+``certificateRefs`` of kind Secret (core group) of its HTTPS listeners: in its
+own namespace, or in another one whose ReferenceGrant lets Gateways of the
+Gateway's namespace refer to that Secret (``shoal.api.referencegrants``; a
+reference no grant permits is refused by the proxy and grants nothing). An
+object being deleted serves nothing and grants nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shoal.api import views as v
+from shoal.api.referencegrants import gateway_may_use_secret
 
 Body = Mapping[str, Any]
 SecretRef = tuple[str, str]  # (namespace, name)
@@ -67,33 +69,38 @@ def ingress_secret_names(ing: Body) -> frozenset[str]:
                      if isinstance(t, dict) and t.get("secretName"))
 
 
-def listener_secret_refs(gw: Body, listener: Mapping[str, Any]) -> list[tuple[SecretRef, bool]]:
+def listener_secret_refs(gw: Body, listener: Mapping[str, Any], grants: Iterable[Body] = ()
+                         ) -> list[tuple[SecretRef, bool]]:
     """A listener's Secret ``certificateRefs`` as ((namespace, name), allowed): a reference to another
-    namespace is not allowed (no ReferenceGrant here). Other kinds are not Secrets and are left out."""
+    namespace is allowed when one of ``grants`` (ReferenceGrants) permits it. Other kinds are not Secrets and
+    are left out."""
     if listener.get("protocol") != "HTTPS":
         return []
     ns = v.namespace(gw)
+    grants = list(grants)
     out = []
     for ref in v.as_list((listener.get("tls") or {}).get("certificateRefs")):
         if not isinstance(ref, dict) or ref.get("kind", "Secret") != "Secret" or (ref.get("group") or "") != "":
             continue
-        sns = str(ref.get("namespace") or ns)
-        out.append(((sns, str(ref.get("name") or "")), sns == ns))
+        sns, name = str(ref.get("namespace") or ns), str(ref.get("name") or "")
+        out.append(((sns, name), gateway_may_use_secret(grants, ns, sns, name)))
     return out
 
 
-def gateway_secret_names(gw: Body) -> frozenset[str]:
-    """The Secrets (of the Gateway's namespace) its HTTPS listeners may use; none while it is being deleted."""
+def gateway_secret_refs(gw: Body) -> frozenset[SecretRef]:
+    """Every Secret its HTTPS listeners name, whichever namespace (whether a grant permits the ones in another
+    namespace is the caller's question: ``gateway_may_use_secret``); none while it is being deleted."""
     if v.is_terminating(gw):
         return frozenset()
-    return frozenset(name for li in v.as_list(v.spec(gw).get("listeners")) if isinstance(li, dict)
-                     for (_, name), allowed in listener_secret_refs(gw, li) if allowed and name)
+    return frozenset(ref for li in v.as_list(v.spec(gw).get("listeners")) if isinstance(li, dict)
+                     for ref, _ in listener_secret_refs(gw, li) if ref[1])
 
 
 def served_secrets(ingresses: Iterable[Body], ingress_classes: Iterable[Body], gateways: Iterable[Body],
-                   gateway_classes: Iterable[Body]) -> frozenset[SecretRef]:
+                   gateway_classes: Iterable[Body], grants: Iterable[Body] = ()) -> frozenset[SecretRef]:
     """Every Secret shoal's proxy serves a certificate from: what each node may read, and what it watches."""
     iclasses = list(ingress_classes)
+    grants = list(grants)
     ours = {v.name(c) for c in gateway_classes if gateway_class_is_ours(c)}
     out: set[SecretRef] = set()
     for ing in ingresses:
@@ -101,5 +108,6 @@ def served_secrets(ingresses: Iterable[Body], ingress_classes: Iterable[Body], g
             out.update((v.namespace(ing), s) for s in ingress_secret_names(ing))
     for gw in gateways:
         if v.spec(gw).get("gatewayClassName") in ours:
-            out.update((v.namespace(gw), s) for s in gateway_secret_names(gw))
+            out.update(ref for ref in gateway_secret_refs(gw)
+                       if gateway_may_use_secret(grants, v.namespace(gw), ref[0], ref[1]))
     return frozenset(out)

@@ -265,7 +265,7 @@ class ApiServer:
             prefix = ck.info.storage_prefix
             if prefix not in self.broadcasters:
                 b = Broadcaster(self.store, ck.info)
-                if prefix in GRAPH_CUSTOM_PREFIXES:  # Gateways and their classes: the Node authorizer's graph
+                if prefix in GRAPH_CUSTOM_PREFIXES:  # Gateways, their classes, ReferenceGrants: the Node authorizer's graph
                     b.listeners.append(self.node_graph.observe_event)
                 await b.start()
                 self.broadcasters[prefix] = b

@@ -232,13 +232,16 @@ def server(ctx: click.Context, /, data_dir: str | None, listen: str, store: str,
               help="Port of this node's ingress proxy for HTTP (0: run no ingress proxy).")
 @click.option("--ingress-https-port", type=click.IntRange(min=1, max=65535), default=443, show_default=True,
               help="Port of this node's ingress proxy for HTTPS.")
+@click.option("--follow-servers/--no-follow-servers", default=True, show_default=True,
+              help="Learn the cluster's API servers from the kubernetes Service's endpoints and fail over to them "
+                   "too (the --server URLs stay as the fallback).")
 @click.option("-v", "--verbose", is_flag=True)
 def agent(server_url: tuple[str, ...], token: str, data_dir: str | None, node_name: str | None, runtime: str,
           docker_host: str | None, simulate_nodes: int, labels: str, capacity: str, ca_file: str | None,
           lease_interval: float, simulate_start_delay: float, simulate_complete_after: float | None,
           simulate_probe_result: str, node_ip: str | None, network_backend: str | None, metrics_interval: float,
           simulate_cpu_usage: str, simulate_memory_usage: str, metrics_listen: str | None, ingress_http_port: int,
-          ingress_https_port: int, verbose: bool) -> None:
+          ingress_https_port: int, follow_servers: bool, verbose: bool) -> None:
     """Join a machine to a cluster as a node: run the pods bound to it."""
     from shoal.agent.main import AgentArgs, BadArgument, run_agent
 
@@ -251,7 +254,8 @@ def agent(server_url: tuple[str, ...], token: str, data_dir: str | None, node_na
                      sim_probe_result=simulate_probe_result, node_ip=node_ip, network_backend=network_backend,
                      metrics_interval=metrics_interval, sim_cpu_usage=simulate_cpu_usage,
                      sim_memory_usage=simulate_memory_usage, metrics_listen=metrics_listen,
-                     ingress_http_port=ingress_http_port, ingress_https_port=ingress_https_port)
+                     ingress_http_port=ingress_http_port, ingress_https_port=ingress_https_port,
+                     follow_servers=follow_servers)
     try:
         eventloop.run(run_agent(args))
     except BadArgument as e:

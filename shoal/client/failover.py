@@ -18,7 +18,12 @@ server with the same rule as a read; a stream that breaks later ends, and the
 caller's informer re-lists and re-watches, on the next server.
 
 The order is fixed (the first URL first), and the balancer stays on a server
-that works: no spreading of load, only failover.
+that works: no spreading of load, only failover. The list can be replaced while
+requests run (``set_servers``: an agent learning the servers from the
+``kubernetes`` endpoints, ``shoal.agent.apiservers``): a request in flight
+finishes on the transport it started on, which is never closed before the
+balancer is (a dropped server's idle connections time out on their own), and
+a failure on a server no longer current moves nothing.
 """
 
 from __future__ import annotations
@@ -63,7 +68,9 @@ class FailoverTransport:
     def __init__(self, servers: Sequence[str], **kw: Any) -> None:
         if not servers:
             raise ValueError("no server given")
-        self.transports = [HttpTransport(s, **kw) for s in servers]
+        self._kw = kw
+        self._made: dict[str, HttpTransport] = {}  # every transport made, by URL: closed by ``close``
+        self.transports = [self.transport_for(s) for s in servers]
         self.current = 0
         self.failovers = 0
 
@@ -71,13 +78,32 @@ class FailoverTransport:
     def server(self) -> str:
         return self.transports[self.current].server
 
-    def _advance(self, failed: int, why: BaseException | str) -> None:
-        if self.current != failed:
-            return  # another request moved on already
-        self.current = (failed + 1) % len(self.transports)
+    @property
+    def servers(self) -> list[str]:
+        return [t.server for t in self.transports]
+
+    def transport_for(self, server: str) -> HttpTransport:
+        """A transport to ``server`` with this balancer's credentials and CA (one per URL, kept until
+        ``close``)."""
+        server = server.rstrip("/")
+        t = self._made.get(server)
+        if t is None:
+            t = self._made[server] = HttpTransport(server, **self._kw)
+        return t
+
+    def set_servers(self, servers: Sequence[str], current: int) -> None:
+        """Fail over between ``servers`` from now on, using ``servers[current]`` now."""
+        if not servers or not 0 <= current < len(servers):
+            raise ValueError(f"no server {current} among {list(servers)}")
+        self.transports = [self.transport_for(s) for s in servers]
+        self.current = current
+
+    def _advance(self, failed: HttpTransport, why: BaseException | str) -> None:
+        if self.transports[self.current] is not failed:
+            return  # another request moved on already (or the list was replaced)
+        self.current = (self.current + 1) % len(self.transports)
         self.failovers += 1
-        log.warning("API server %s failed (%s): using %s", self.transports[failed].server, why,
-                    self.transports[self.current].server)
+        log.warning("API server %s failed (%s): using %s", failed.server, why, self.transports[self.current].server)
 
     async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
                       body: bytes | None = None, content_type: str = JSON,
@@ -85,18 +111,18 @@ class FailoverTransport:
         read = method in _READS
         last: BaseException | None = None
         for _ in range(len(self.transports)):
-            index = self.current
+            t = self.transports[self.current]
             try:
-                status, raw = await self.transports[index].request(
+                status, raw = await t.request(
                     method, path, params=params, body=body, content_type=content_type, timeout=timeout)
             except _FAILURES as e:
                 last = e
-                self._advance(index, e)
+                self._advance(t, e)
                 if read or _never_sent(e):
                     continue
                 raise
             if status == 503 and len(self.transports) > 1:
-                self._advance(index, "503")
+                self._advance(t, "503")
                 if read:
                     last = None
                     continue
@@ -120,13 +146,13 @@ class FailoverTransport:
         it is open is the caller's: what was sent may have been acted on)."""
         last: BaseException | None = None
         for _ in range(len(self.transports)):
-            index = self.current
-            cm = open_on(self.transports[index])
+            t = self.transports[self.current]
+            cm = open_on(t)
             try:
                 opened = await cm.__aenter__()
             except _FAILURES as e:
                 last = e
-                self._advance(index, e)
+                self._advance(t, e)
                 continue
             try:
                 yield opened
@@ -140,5 +166,5 @@ class FailoverTransport:
         raise last
 
     async def close(self) -> None:
-        for t in self.transports:
+        for t in self._made.values():
             await t.close()

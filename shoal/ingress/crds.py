@@ -2,8 +2,9 @@
 
 Installed by ``shoal server`` when it starts, created if absent (a CRD the
 user replaced, say with the full upstream one, is left as it is): the
-Gateway API's GatewayClass, Gateway and HTTPRoute (``gateway.networking.k8s.io/v1``)
-and shoal's Rollout (``shoal.io/v1alpha1``), plus the IngressClass ``shoal``
+Gateway API's GatewayClass, Gateway and HTTPRoute (``gateway.networking.k8s.io/v1``),
+ReferenceGrant (``v1beta1``, upstream's storage version; its ``v1alpha2`` is not
+served) and shoal's Rollout (``shoal.io/v1alpha1``), plus the IngressClass ``shoal``
 (the default class) and the GatewayClass ``shoal``.
 
 The Gateway API schemas are trimmed but faithful: every field shoal reads is
@@ -87,6 +88,23 @@ _LISTENER = _obj({
                  "options": OPEN}),
     "allowedRoutes": OPEN}, required=["name", "port", "protocol"])
 
+# ReferenceGrant: upstream's field validation (group and kind patterns and lengths, 1-16 entries each side,
+# every from field required) is all schema, no CEL, so it is carried whole: a from kind "HTTP Route" or a
+# from without a namespace is refused at admission as upstream refuses it
+_GROUP: Schema = {"type": "string", "maxLength": 253,
+                  "pattern": r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"}
+_KIND: Schema = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"}
+_NAME: Schema = {"type": "string", "minLength": 1, "maxLength": 253}
+_NAMESPACE: Schema = {"type": "string", "minLength": 1, "maxLength": 63,
+                      "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
+REFERENCE_GRANT_SCHEMA = _obj({
+    "spec": _obj({
+        "from": {**_arr(_obj({"group": _GROUP, "kind": _KIND, "namespace": _NAMESPACE},
+                             required=["group", "kind", "namespace"]), 16), "minItems": 1},
+        "to": {**_arr(_obj({"group": _GROUP, "kind": _KIND, "name": _NAME}, required=["group", "kind"]), 16),
+               "minItems": 1}},
+        required=["from", "to"])})
+
 GATEWAY_CLASS_SCHEMA = _obj({
     "spec": _obj({"controllerName": STR, "description": STR, "parametersRef": OPEN}, required=["controllerName"]),
     "status": _obj({"conditions": _CONDITIONS}, open_=True)}, required=["spec"])
@@ -125,9 +143,11 @@ ROLLOUT_SCHEMA = _obj({
 
 def _crd(group: str, version: str, kind: str, plural: str, *, schema: Schema, namespaced: bool = True,
          short: list[str] | None = None, columns: list[dict[str, Any]] | None = None,
-         categories: list[str] | None = None) -> dict[str, Any]:
+         categories: list[str] | None = None, status: bool = True) -> dict[str, Any]:
     ver: dict[str, Any] = {"name": version, "served": True, "storage": True,
-                           "schema": {"openAPIV3Schema": schema}, "subresources": {"status": {}}}
+                           "schema": {"openAPIV3Schema": schema}}
+    if status:
+        ver["subresources"] = {"status": {}}
     if columns:
         ver["additionalPrinterColumns"] = columns
     names: dict[str, Any] = {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"}
@@ -156,6 +176,8 @@ CRDS: tuple[dict[str, Any], ...] = (
                   _col("Programmed", '.status.conditions[?(@.type=="Programmed")].status')]),
     _crd(GATEWAY_GROUP, "v1", "HTTPRoute", "httproutes", schema=HTTPROUTE_SCHEMA, categories=["gateway-api"],
          columns=[_col("Hostnames", ".spec.hostnames")]),
+    _crd(GATEWAY_GROUP, "v1beta1", "ReferenceGrant", "referencegrants", schema=REFERENCE_GRANT_SCHEMA,
+         short=["refgrant"], categories=["gateway-api"], status=False),
     _crd(ROLLOUT_GROUP, "v1alpha1", "Rollout", "rollouts", schema=ROLLOUT_SCHEMA, short=["ro"],
          columns=[_col("Phase", ".status.phase"), _col("Step", ".status.currentStepIndex", "integer"),
                   _col("Weight", ".status.canaryWeight", "integer"), _col("Message", ".status.message")]),

@@ -11,10 +11,28 @@ route per match of each rule; the rule's backend carries its
 ``backendRefs`` with their weights and its ``RequestHeaderModifier`` /
 ``ResponseHeaderModifier`` filters, and a ``RequestRedirect`` filter makes
 the rule a redirect. Hostnames: the route's, else its listeners', else any.
+A route attached only to HTTP listeners (or only to HTTPS ones) is served
+on that port alone, so the usual pair - a ``RequestRedirect`` with
+``scheme: https`` on the HTTP listener, the backends on the HTTPS one - does
+not redirect the HTTPS requests too.
 Served here: path ``Exact`` / ``PathPrefix`` / ``RegularExpression``, header
 and query ``Exact`` / ``RegularExpression``, method; not served (yet):
-URLRewrite, RequestMirror, cross-namespace refs without a ReferenceGrant
-(refused, as upstream does by default).
+URLRewrite, RequestMirror.
+
+References to another namespace: a ``backendRef`` to a Service there is used
+only when a ReferenceGrant in that namespace permits it
+(``shoal.api.referencegrants``); otherwise that backend is left out (the
+rule's other backends keep their weights) and the route's ``ResolvedRefs``
+condition is False with reason ``RefNotPermitted``, upstream's; a
+``backendRef`` of another kind than Service is left out with ``InvalidKind``.
+A listener's ``certificateRefs`` to another namespace's Secret likewise need
+a ReferenceGrant there (from Gateways of the Gateway's namespace to that
+Secret); refused, the listener's hosts get the default certificate, the
+Gateway an Event, and the listener ``ResolvedRefs=False`` ``RefNotPermitted``
+(``into.listener_refs``; an unusable Secret: ``InvalidCertificateRef``).
+Every node's proxy reads those Secrets under the Node authorizer's ingress
+edge, which asks the very same functions (``shoal.api.ingresssecrets``), so
+a node may read exactly the Secrets its proxy is allowed to serve.
 """
 
 from __future__ import annotations
@@ -24,6 +42,7 @@ from typing import Any
 
 from shoal.api import views as v
 from shoal.api.ingresssecrets import gateway_class_is_ours, listener_secret_refs
+from shoal.api.referencegrants import route_may_use_service
 from shoal.ingress.backends import Body, ClusterView, Ref, backend_name, weighted_servers
 from shoal.ingress.ingressroutes import age_key, normalize_prefix, safe
 from shoal.ingress.model import (
@@ -36,6 +55,7 @@ from shoal.ingress.model import (
     Problem,
     Redirect,
     Route,
+    Unresolved,
     ValueKind,
 )
 from shoal.ingress.tls import secret_pem
@@ -57,19 +77,28 @@ def _listeners(gw: Body) -> list[dict[str, Any]]:
     return [li for li in v.as_list(v.spec(gw).get("listeners")) if isinstance(li, dict)]
 
 
-def _certs(gw: Body, view: ClusterView, into: Collected) -> None:
+def _certs(gw: Body, view: ClusterView, into: Collected, grants: list[Body]) -> None:
     ns = v.namespace(gw)
     for li in _listeners(gw):
         if li.get("protocol") != "HTTPS":
             continue
         host = str(li.get("hostname") or "").lower()
-        for (sns, sname), allowed in listener_secret_refs(gw, li):
-            obj = view.secrets.get((sns, sname)) if allowed else None
-            pem, why = secret_pem(obj) if obj is not None else (None, "it does not exist in the Gateway's namespace")
+        where = (ns, v.name(gw), str(li.get("name") or ""))
+        for (sns, sname), allowed in listener_secret_refs(gw, li, grants):
+            if not allowed:
+                msg = (f"certificateRef {sns}/{sname} of listener {li.get('name')} is not permitted: no "
+                       f"ReferenceGrant in namespace {sns} allows Gateways of namespace {ns} to refer to it; "
+                       "served with the default certificate")
+                into.problems.append(Problem("Gateway", ns, v.name(gw), "RefNotPermitted", msg))
+                into.listener_refs[where] = Unresolved("RefNotPermitted", msg)
+                continue
+            obj = view.secrets.get((sns, sname))
+            pem, why = secret_pem(obj) if obj is not None else (None, "it does not exist")
             if pem is None:
-                into.problems.append(Problem("Gateway", ns, v.name(gw), "InvalidTLSSecret",
-                                             f"TLS Secret {sns}/{sname} of listener {li.get('name')} is not usable "
-                                             f"({why}): served with the default certificate"))
+                msg = (f"TLS Secret {sns}/{sname} of listener {li.get('name')} is not usable ({why}): served with "
+                       "the default certificate")
+                into.problems.append(Problem("Gateway", ns, v.name(gw), "InvalidTLSSecret", msg))
+                into.listener_refs.setdefault(where, Unresolved("InvalidCertificateRef", msg))
                 continue
             name = backend_name("tls", sns, sname)
             prev = into.certs.get(name)
@@ -128,13 +157,40 @@ def _parents(route: Body, gateways: Mapping[tuple[str, str], Body]) -> list[tupl
     return out
 
 
+def backend_refs(route: Body, rule: Mapping[str, Any], grants: Iterable[Body]
+                 ) -> tuple[list[Ref], list[Unresolved]]:
+    """A rule's usable Service references, and why each other one is not used (upstream's reasons)."""
+    ns = v.namespace(route)
+    refs: list[Ref] = []
+    bad: list[Unresolved] = []
+    for b in v.as_list(rule.get("backendRefs")):
+        if not isinstance(b, dict):
+            continue
+        sns, sname = str(b.get("namespace") or ns), str(b.get("name") or "")
+        if b.get("kind", "Service") != "Service" or (b.get("group") or "") not in ("", "core"):
+            bad.append(Unresolved("InvalidKind", f"backendRef {sns}/{sname}: kind {b.get('group') or 'core'}/"
+                                                 f"{b.get('kind')} is not served (only Services are)"))
+            continue
+        if not route_may_use_service(grants, ns, sns, sname):
+            bad.append(Unresolved("RefNotPermitted", f"backendRef to Service {sns}/{sname} is not permitted: no "
+                                                     f"ReferenceGrant in namespace {sns} allows HTTPRoutes of "
+                                                     f"namespace {ns} to refer to it"))
+            continue
+        port = b.get("port")
+        refs.append(Ref(sns, sname, int(port) if port else None, int(b.get("weight", 1))))
+    return refs, bad
+
+
 def collect_gateways(classes: Iterable[Body], gateways: Iterable[Body], routes: Iterable[Body],
-                     view: ClusterView, into: Collected) -> dict[tuple[str, str], list[tuple[str, str]]]:
-    """Add the HTTPRoutes of shoal's Gateways to ``into``; returns each accepted route's parents
-    ((namespace, name) -> [(gateway namespace, gateway name)]), for status."""
+                     view: ClusterView, into: Collected, grants: Iterable[Body] = ()
+                     ) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """Add the HTTPRoutes of shoal's Gateways to ``into`` (with ``into.unresolved`` for the routes whose
+    references do not all resolve); returns each accepted route's parents ((namespace, name) ->
+    [(gateway namespace, gateway name)]), for status. ``grants``: the cluster's ReferenceGrants."""
+    grants = list(grants)
     gws = our_gateways(classes, gateways)
     for gw in gws:
-        _certs(gw, view, into)
+        _certs(gw, view, into, grants)
     by_key = {(v.namespace(g), v.name(g)): g for g in gws}
     accepted: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for route in sorted(routes, key=age_key):
@@ -143,12 +199,16 @@ def collect_gateways(classes: Iterable[Body], gateways: Iterable[Body], routes: 
             continue
         ns, name = v.namespace(route), v.name(route)
         accepted[(ns, name)] = [(v.namespace(g), v.name(g)) for g, _ in parents]
+        for where in {(v.namespace(g), v.name(g), str(li.get("name") or "")) for g, ls in parents for li in ls}:
+            into.attached[where] = into.attached.get(where, 0) + 1
         listeners = [li for _, ls in parents for li in ls]
         hosts = tuple(str(h).lower() for h in v.as_list(v.spec(route).get("hostnames"))
                       if isinstance(h, str) and safe(h))
         if not hosts and all(li.get("hostname") for li in listeners):
             hosts = tuple(sorted({str(li["hostname"]).lower() for li in listeners}))
         https_only = all(li.get("protocol") == "HTTPS" for li in listeners)
+        http_only = all(li.get("protocol") == "HTTP" for li in listeners)
+        unresolved: list[Unresolved] = []
         for i, rule in enumerate(v.as_list(v.spec(route).get("rules"))):
             if not isinstance(rule, dict):
                 continue
@@ -159,17 +219,9 @@ def collect_gateways(classes: Iterable[Body], gateways: Iterable[Body], routes: 
                         if f.get("type") == "RequestHeaderModifier"), HeaderMods())
             resp = next((_mods(f.get("responseHeaderModifier")) for f in filters
                          if f.get("type") == "ResponseHeaderModifier"), HeaderMods())
-            refs = []
-            for b in v.as_list(rule.get("backendRefs")):
-                if not isinstance(b, dict) or b.get("kind", "Service") != "Service":
-                    continue
-                if b.get("namespace", ns) != ns:
-                    into.problems.append(Problem("HTTPRoute", ns, name, "RefNotPermitted",
-                                                 f"backendRef {b.get('namespace')}/{b.get('name')}: cross-namespace "
-                                                 "references are not served"))
-                    continue
-                port = b.get("port")
-                refs.append(Ref(ns, str(b.get("name")), int(port) if port else None, int(b.get("weight", 1))))
+            refs, bad = backend_refs(route, rule, grants)
+            unresolved += bad
+            into.problems += [Problem("HTTPRoute", ns, name, u.reason, u.message) for u in bad]
             bname = backend_name("hr", ns, name, str(i))
             into.backends[bname] = Backend(bname, () if redirect else weighted_servers(view, refs), req, resp)
             for m in [m for m in v.as_list(rule.get("matches")) if isinstance(m, dict)] or [{}]:
@@ -180,5 +232,8 @@ def collect_gateways(classes: Iterable[Body], gateways: Iterable[Body], routes: 
                     continue
                 into.routes.append(Route(hosts=hosts, match=match, backend=bname, redirect=redirect,
                                          source=f"HTTPRoute {ns}/{name}", created=age_key(route)[0],
-                                         https_only=https_only))
+                                         https_only=https_only, http_only=http_only))
+        if unresolved:
+            first = next((u for u in unresolved if u.reason == "RefNotPermitted"), unresolved[0])
+            into.unresolved[(ns, name)] = Unresolved(first.reason, "; ".join(u.message for u in unresolved))
     return accepted

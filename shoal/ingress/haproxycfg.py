@@ -5,7 +5,16 @@ SNI from a ``crt-list``: each Secret's PEM filtered to its hosts, the proxy's
 own certificate first, so a host without a usable Secret gets it), with the
 same ``use_backend`` rules, most specific route first; every route has a
 backend of its own that carries its header modifiers or its redirect; a
-request no route takes gets the Ingress default backend, else a 404.
+request no route takes gets the Ingress default backend, else a 404. The
+two frontends differ in one thing: on plain HTTP a route marked ``to_https``
+(an Ingress's TLS host) goes to one shared backend that answers 308 to
+``https://host[:https port]`` with the request's path and query; it is a
+``use_backend`` in the route's place, not an ``http-request redirect`` ahead
+of them, so a more specific route that does not redirect (another Ingress
+with ``ssl-redirect: "false"``) still wins for its paths. A Gateway route
+attached only to HTTP (or only to HTTPS) listeners is served on that
+frontend alone (``!{ ssl_fc }`` / ``{ ssl_fc }``), so a ``RequestRedirect``
+to https on the HTTP listener never answers the HTTPS request it sends.
 
 Hot reload: ``option idle-close-on-response`` keeps the old worker from
 closing a client's idle keep-alive connection under it at a reload (it
@@ -33,6 +42,7 @@ from dataclasses import dataclass
 from shoal.ingress.model import Backend, HeaderMods, ProxyConfig, Redirect, Route
 
 DEFAULT_404 = "shoal_default_404"
+HTTPS_REDIRECT = "shoal_https_redirect"
 _WEIGHT = re.compile(r" weight \d+")
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&*+.^_`|~-]+$")
 
@@ -96,6 +106,8 @@ def conditions(route: Route) -> list[str]:
     common: list[str] = []
     if route.https_only:
         common.append("{ ssl_fc }")
+    elif route.http_only:
+        common.append("!{ ssl_fc }")
     path = _path_cond(route)
     if path:
         common.append(path)
@@ -111,13 +123,14 @@ def conditions(route: Route) -> list[str]:
     return [" ".join(c for c in (h, *common) if c) for h in hosts]
 
 
-def _frontend_rules(cfg: ProxyConfig) -> list[str]:
+def _frontend_rules(cfg: ProxyConfig, *, plain: bool) -> list[str]:
     lines = ["    http-request set-var(txn.host) req.hdr(host),field(1,:),lower"]
     for r in cfg.routes:
         if not r.backend:
             continue
+        backend = HTTPS_REDIRECT if plain and r.to_https else r.backend
         for cond in conditions(r):
-            lines.append(f"    use_backend {r.backend}" + (f" if {cond}" if cond else ""))
+            lines.append(f"    use_backend {backend}" + (f" if {cond}" if cond else ""))
     lines.append(f"    default_backend {cfg.default_backend or DEFAULT_404}")
     return lines
 
@@ -133,7 +146,7 @@ def _redirect(r: Redirect) -> str:
     scheme = r.scheme or "%[ssl_fc,iif(https,http)]"
     host = r.hostname or "%[var(txn.host)]"
     port = f":{r.port}" if r.port else ""
-    path = r.path if r.path is not None else "%[capture.req.uri]"
+    path = r.path if r.path is not None else "%[pathq]"
     return f"    http-request redirect location {q(f'{scheme}://{host}{port}{path}')} code {r.status}"
 
 
@@ -161,7 +174,6 @@ def render(cfg: ProxyConfig, s: Settings) -> Rendered:
     if crt_list:
         files["crt-list.txt"] = "\n".join(crt_list) + "\n"
         bind_ssl += f" crt-list {s.run_dir}/crt-list.txt"
-    rules = _frontend_rules(cfg)
     lines = [
         "# written by shoal (shoal.ingress); edits are overwritten",
         "global",
@@ -180,16 +192,21 @@ def render(cfg: ProxyConfig, s: Settings) -> Rendered:
         "    retries 2",
         "frontend http",
         f"    bind {_addr(s.bind)}:{s.http_port}",
-        *rules,
+        *_frontend_rules(cfg, plain=True),
         "frontend https",
         f"    bind {_addr(s.bind)}:{s.https_port} {bind_ssl}",
-        *rules,
+        *_frontend_rules(cfg, plain=False),
     ]
     redirects = {r.backend: r.redirect for r in cfg.routes if r.backend and r.redirect is not None}
     weights: dict[tuple[str, str], int] = {}
     for b in cfg.backends:
         lines += _backend(b, redirects.get(b.name))
         weights.update({(b.name, srv.name): srv.weight for srv in b.servers})
+    if any(r.to_https for r in cfg.routes):
+        port = "" if s.https_port == 443 else f":{s.https_port}"
+        lines += [f"backend {HTTPS_REDIRECT}",
+                  f"    http-request redirect location {q(f'https://%[var(txn.host)]{port}%[pathq]')} "
+                  "code 308"]
     if cfg.default_backend is None:
         lines += [f"backend {DEFAULT_404}",
                   "    http-request return status 404 content-type text/plain string 'default backend - 404'"]

@@ -15,6 +15,25 @@ the rest of its rules and gets an Event naming the winner. Only the oldest
 holds no valid key pair leaves its hosts on the default certificate, with an
 Event naming the Secret.
 
+HTTP -> HTTPS, as ingress-nginx: a plain-HTTP request whose route is on a
+TLS host answers ``308`` with ``Location: https://host[:https port]/path?query``.
+A TLS host is a rule host of any of shoal's Ingresses with a ``tls`` section
+(ingress-nginx gives every rule host of such an Ingress a certificate, the
+default one when no entry names the host or its Secret is missing or
+invalid, and redirects whenever a host has one); the route's own Ingress
+decides with ``nginx.ingress.kubernetes.io/ssl-redirect`` (default ``"true"``),
+and ``nginx.ingress.kubernetes.io/force-ssl-redirect: "true"`` redirects even
+without TLS (host-less rules too). Paths under ``/.well-known/acme-challenge``
+are never redirected, even when forced (ingress-nginx's
+``no-tls-redirect-locations`` default, checked before anything else), so
+cert-manager's HTTP-01 solver Ingress answers on plain HTTP. Unlike
+ingress-nginx, the Location keeps a trailing slash (ingress-nginx drops it
+unless ``preserve-trailing-slash``) and names the proxy's HTTPS port when it
+is not 443 (shoal's is a flag; ingress-nginx writes none unless
+``use-port-in-redirects``). Values are read as Go's ``ParseBool``; one
+that is not a boolean keeps the default, as ingress-nginx's parser does. The
+``defaultBackend`` never redirects.
+
 Path types: ``Exact`` matches the path exactly; ``Prefix`` matches whole path
 elements (``/foo`` matches ``/foo`` and ``/foo/bar``, not ``/foobar``; a
 trailing ``/`` is ignored); ``ImplementationSpecific`` is a plain string
@@ -33,6 +52,38 @@ from shoal.ingress.model import Backend, Cert, Collected, Match, PathKind, Probl
 from shoal.ingress.tls import secret_pem
 
 _PATH_KINDS: dict[str, PathKind] = {"Exact": "Exact", "Prefix": "Prefix", "ImplementationSpecific": "Begins"}
+
+
+SSL_REDIRECT = "nginx.ingress.kubernetes.io/ssl-redirect"
+FORCE_SSL_REDIRECT = "nginx.ingress.kubernetes.io/force-ssl-redirect"
+NO_TLS_REDIRECT = "/.well-known/acme-challenge"
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+def parse_bool(value: object, default: bool) -> bool:
+    """Go's ``strconv.ParseBool`` (ingress-nginx's annotation parser); anything else is ``default``."""
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    return default
+
+
+def tls_hosts(ingresses: Iterable[Body]) -> frozenset[str]:
+    """The rule hosts that have a certificate in ingress-nginx's eyes: every host of an Ingress with TLS."""
+    return frozenset(str(r["host"]).lower() for ing in ingresses if v.as_list(v.spec(ing).get("tls"))
+                     for r in v.as_list(v.spec(ing).get("rules")) if isinstance(r, dict) and r.get("host"))
+
+
+def redirects_to_https(ing: Body, host: str, path: str, tls: frozenset[str]) -> bool:
+    """Whether plain HTTP to this Ingress's ``path`` on ``host`` ("" for none) answers a redirect to https."""
+    if path.startswith(NO_TLS_REDIRECT):
+        return False
+    ann = v.annotations(ing)
+    if parse_bool(ann.get(FORCE_SSL_REDIRECT), False):
+        return True
+    return bool(host) and host in tls and parse_bool(ann.get(SSL_REDIRECT), True)
 
 
 def safe(value: str) -> bool:
@@ -86,7 +137,9 @@ def collect_ingresses(ingresses: Iterable[Body], classes: Iterable[Body], view: 
     """Add shoal's Ingresses' routes, backends, certificates and problems to ``into``."""
     classes = list(classes)
     claimed: dict[tuple[str, str, str], str] = {}
-    for ing in sorted((i for i in ingresses if ingress_is_ours(i, classes) and not v.is_terminating(i)), key=age_key):
+    ours = sorted((i for i in ingresses if ingress_is_ours(i, classes) and not v.is_terminating(i)), key=age_key)
+    tls = tls_hosts(ours)
+    for ing in ours:
         ns, name = v.namespace(ing), v.name(ing)
         source = f"Ingress {ns}/{name}"
         created = age_key(ing)[0]
@@ -136,4 +189,5 @@ def collect_ingresses(ingresses: Iterable[Body], classes: Iterable[Body], view: 
                 bname = backend_name("ing", ns, name, str(i), str(j))
                 into.backends[bname] = Backend(bname, weighted_servers(view, [ref]))
                 into.routes.append(Route(hosts=(host,) if host else (), match=Match(path, kind), backend=bname,
-                                         source=source, created=created))
+                                         source=source, created=created,
+                                         to_https=redirects_to_https(ing, host, path, tls)))

@@ -1,7 +1,8 @@
 """The proxy's configuration as typed values: what ``haproxycfg`` renders, whatever produced it.
 
 Ingresses and HTTPRoutes both become ``Route``s (a host set, a match, and
-either a backend or a redirect); every route has a ``Backend`` of its own
+either a backend or a redirect; on plain HTTP, an Ingress's TLS host's route
+is a redirect to https instead, ``to_https``); every route has a ``Backend`` of its own
 (its servers are the endpoints of the Services it names, weighted, plus the
 route's header modifiers), so a per-route rule never needs a condition the
 response phase cannot evaluate. ``ProxyConfig`` is the whole of it, in the
@@ -75,6 +76,8 @@ class Route:
     source: str = ""  # "Ingress ns/name", for messages
     created: str = ""  # the source's creationTimestamp: the older wins a tie
     https_only: bool = False  # a Gateway's HTTPS listener only
+    http_only: bool = False  # a Gateway's HTTP listener only
+    to_https: bool = False  # plain HTTP answers 308 to https (an Ingress's TLS host: ingress-nginx's ssl-redirect)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,14 @@ class Problem:
     warning: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """Why an HTTPRoute's references do not all resolve: its ResolvedRefs=False condition (upstream's reasons)."""
+
+    reason: str  # RefNotPermitted, InvalidKind (a route's); RefNotPermitted, InvalidCertificateRef (a listener's)
+    message: str
+
+
 @dataclass(slots=True)
 class Collected:
     """Routes, backends and certificates gathered from several sources, with the problems found."""
@@ -119,6 +130,11 @@ class Collected:
     certs: dict[str, Cert] = field(default_factory=dict)
     default_backend: str | None = None
     problems: list[Problem] = field(default_factory=list)
+    unresolved: dict[tuple[str, str], Unresolved] = field(default_factory=dict)  # HTTPRoute (ns, name) -> why
+    # a Gateway's listeners, by (gateway namespace, gateway name, listener name): why its certificateRefs do not
+    # all resolve, and how many HTTPRoutes attach to it (its status)
+    listener_refs: dict[tuple[str, str, str], Unresolved] = field(default_factory=dict)
+    attached: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
 def _host_rank(hosts: tuple[str, ...]) -> tuple[int, int]:

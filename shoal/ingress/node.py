@@ -35,6 +35,7 @@ from shoal.api.ingresssecrets import (
     ingress_is_ours,
     served_secrets,
 )
+from shoal.api.referencegrants import GATEWAY_GROUP
 from shoal.client import ApiClient, ApiException, Informer, InformerFactory
 from shoal.client.events import EventRecorder
 from shoal.ingress import rolloutplan
@@ -43,8 +44,14 @@ from shoal.ingress.gatewayroutes import collect_gateways, our_gateways
 from shoal.ingress.haproxy import HAProxy, ProxyError
 from shoal.ingress.haproxycfg import Settings, render
 from shoal.ingress.ingressroutes import collect_ingresses
-from shoal.ingress.model import Collected, Problem, finish
-from shoal.ingress.resources import GATEWAY_CLASSES, GATEWAYS, HTTPROUTES, ROLLOUTS
+from shoal.ingress.model import Collected, Unresolved, finish
+from shoal.ingress.resources import (
+    GATEWAY_CLASSES,
+    GATEWAYS,
+    HTTPROUTES,
+    REFERENCE_GRANTS,
+    ROLLOUTS,
+)
 from shoal.ingress.secretwatch import NamedSecrets
 
 log = logging.getLogger(__name__)
@@ -74,6 +81,7 @@ class IngressNode:
         self.nodes = f.informer("nodes")
         self.gateway_classes, self.gateways = f.informer(GATEWAY_CLASSES), f.informer(GATEWAYS)
         self.httproutes, self.rollouts = f.informer(HTTPROUTES), f.informer(ROLLOUTS)
+        self.grants = f.informer(REFERENCE_GRANTS)
         self.proxy = HAProxy(self.settings, on_exit=lambda rc: self._dirty.set())
         self.recorder = EventRecorder(client, "shoal-ingress")
         self._dirty = asyncio.Event()
@@ -82,7 +90,7 @@ class IngressNode:
         self.syncs = 0
         self.last_action = ""
         for inf in (self.ingresses, self.classes, self.services, self.endpoints, self.secrets, self.gateway_classes,
-                    self.gateways, self.httproutes, self.rollouts, self.nodes):
+                    self.gateways, self.httproutes, self.rollouts, self.nodes, self.grants):
             if inf is None:
                 continue
             inf.add_handler(on_add=self._changed, on_update=lambda o, n: self._changed(n), on_delete=self._changed)
@@ -140,13 +148,14 @@ class IngressNode:
     def served_secrets(self) -> frozenset[tuple[str, str]]:
         """The TLS Secrets this node's proxy serves (and, by the same rule, may read)."""
         return served_secrets(self.ingresses.list(), self.classes.list(), self.gateways.list(),
-                              self.gateway_classes.list())
+                              self.gateway_classes.list(), self.grants.list())
 
     def collect(self) -> tuple[Collected, dict[tuple[str, str], list[tuple[str, str]]]]:
         view = self.view()
         c = Collected()
         collect_ingresses(self.ingresses.list(), self.classes.list(), view, c)
-        parents = collect_gateways(self.gateway_classes.list(), self.gateways.list(), self.httproutes.list(), view, c)
+        parents = collect_gateways(self.gateway_classes.list(), self.gateways.list(), self.httproutes.list(), view, c,
+                                   self.grants.list())
         return c, parents
 
     async def sync(self) -> None:
@@ -160,7 +169,7 @@ class IngressNode:
             self.last_action = await self.proxy.apply(render(cfg, self.settings))
         self.syncs += 1
         if self.report:
-            await self._report(c.problems, parents)
+            await self._report(c, parents)
 
     # --- what users read -------------------------------------------------------------------
 
@@ -169,8 +178,8 @@ class IngressNode:
             return list(self.addresses)
         return sorted({a for n in self.nodes.list() if (a := v.node_address(n))})
 
-    async def _report(self, problems: list[Problem], parents: dict[tuple[str, str], list[tuple[str, str]]]) -> None:
-        for p in problems:
+    async def _report(self, c: Collected, parents: dict[tuple[str, str], list[tuple[str, str]]]) -> None:
+        for p in c.problems:
             key = (p.kind, p.namespace, p.name, p.reason, p.message)
             if key in self._reported:
                 continue
@@ -191,7 +200,8 @@ class IngressNode:
                 await self._patch_status(GATEWAY_CLASSES, gc, {"conditions": [_cond(gc, "Accepted", "Accepted")]})
         for gw in our_gateways(self.gateway_classes.list(), self.gateways.list()):
             want = {"addresses": [{"type": "IPAddress", "value": a} for a in addrs],
-                    "conditions": [_cond(gw, "Accepted", "Accepted"), _cond(gw, "Programmed", "Programmed")]}
+                    "conditions": [_cond(gw, "Accepted", "Accepted"), _cond(gw, "Programmed", "Programmed")],
+                    "listeners": _listener_statuses(gw, c)}
             if {k: v.status(gw).get(k) for k in want} != want:
                 await self._patch_status(GATEWAYS, gw, want)
         for (ns, name), gws in parents.items():
@@ -201,8 +211,7 @@ class IngressNode:
             want_parents = {"parents": [{"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway",
                                                        "namespace": gns, "name": gname},
                                          "controllerName": GATEWAY_CONTROLLER,
-                                         "conditions": [_cond(route, "Accepted", "Accepted"),
-                                                        _cond(route, "ResolvedRefs", "ResolvedRefs")]}
+                                         "conditions": _route_conditions(route, gns, gname, c.unresolved.get((ns, name)))}
                                         for gns, gname in gws]}
             if v.status(route).get("parents") != want_parents["parents"]:
                 await self._patch_status(HTTPROUTES, route, want_parents)
@@ -228,10 +237,53 @@ class IngressNode:
         await self.factory.stop()
 
 
-def _cond(obj: Mapping[str, Any], type_: str, reason: str) -> dict[str, Any]:
-    """A True condition, keeping its transition time if it was already True (so status stays equal)."""
+def _listener_statuses(gw: Mapping[str, Any], c: Collected) -> list[dict[str, Any]]:
+    """A Gateway's ``status.listeners``, upstream's shape: a listener whose certificateRefs do not all resolve
+    is ResolvedRefs=False (RefNotPermitted, InvalidCertificateRef) and Programmed=False (Invalid), although its
+    hosts are still served, with the default certificate."""
+    ns, name = v.namespace(gw), v.name(gw)
+    before = {str(s.get("name")): s for s in v.as_list(v.status(gw).get("listeners")) if isinstance(s, dict)}
+    out = []
+    for li in v.as_list(v.spec(gw).get("listeners")):
+        if not isinstance(li, dict):
+            continue
+        lname = str(li.get("name") or "")
+        was = {"metadata": v.meta(gw), "status": {"conditions": (before.get(lname) or {}).get("conditions")}}
+        bad = c.listener_refs.get((ns, name, lname))
+        served = li.get("protocol") in ("HTTP", "HTTPS")
+        conds = [_cond(was, "Accepted", "Accepted") if served
+                 else _cond(was, "Accepted", "UnsupportedProtocol", status="False",
+                            message=f"protocol {li.get('protocol')} is not served (HTTP and HTTPS are)")]
+        if bad is None:
+            conds += [_cond(was, "Programmed", "Programmed") if served
+                      else _cond(was, "Programmed", "Invalid", status="False"),
+                      _cond(was, "ResolvedRefs", "ResolvedRefs")]
+        else:
+            conds += [_cond(was, "Programmed", "Invalid", status="False", message=bad.message),
+                      _cond(was, "ResolvedRefs", bad.reason, status="False", message=bad.message)]
+        out.append({"name": lname, "attachedRoutes": c.attached.get((ns, name, lname), 0), "conditions": conds,
+                    "supportedKinds": [{"group": GATEWAY_GROUP, "kind": "HTTPRoute"}] if served else []})
+    return out
+
+
+def _route_conditions(route: Mapping[str, Any], gns: str, gname: str, bad: Unresolved | None) -> list[dict[str, Any]]:
+    """An HTTPRoute's conditions for one parent Gateway; a route's conditions are per parent (status.parents[]),
+    so that parent's earlier ones are what keep their transition times."""
+    was: Mapping[str, Any] = route
+    for p in v.as_list(v.status(route).get("parents")):
+        ref = p.get("parentRef") or {} if isinstance(p, dict) else {}
+        if (ref.get("namespace"), ref.get("name")) == (gns, gname):
+            was = {"metadata": v.meta(route), "status": {"conditions": p.get("conditions")}}
+    resolved = (_cond(was, "ResolvedRefs", "ResolvedRefs") if bad is None
+                else _cond(was, "ResolvedRefs", bad.reason, status="False", message=bad.message))
+    return [_cond(was, "Accepted", "Accepted"), resolved]
+
+
+def _cond(obj: Mapping[str, Any], type_: str, reason: str, *, status: str = "True",
+          message: str = "") -> dict[str, Any]:
+    """A condition, keeping its transition time if its status was already this one (so status stays equal)."""
     prev = v.condition(obj, type_)
-    when = prev.get("lastTransitionTime") if prev is not None and prev.get("status") == "True" else None
-    return {"type": type_, "status": "True", "reason": reason, "message": "",
+    when = prev.get("lastTransitionTime") if prev is not None and prev.get("status") == status else None
+    return {"type": type_, "status": status, "reason": reason, "message": message,
             "lastTransitionTime": when or v.format_time(v.utcnow()),
             "observedGeneration": int(v.meta(obj).get("generation") or 1)}

@@ -12,3 +12,5 @@ HTTPROUTES = ResourceInfo("gateway.networking.k8s.io", "v1", "HTTPRoute", "httpr
                           subresources=("status",), status_subresource=True)
 ROLLOUTS = ResourceInfo("shoal.io", "v1alpha1", "Rollout", "rollouts", "rollout", True, None,
                         subresources=("status",), status_subresource=True)
+REFERENCE_GRANTS = ResourceInfo("gateway.networking.k8s.io", "v1beta1", "ReferenceGrant", "referencegrants",
+                                "referencegrant", True, None)

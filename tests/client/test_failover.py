@@ -86,6 +86,28 @@ async def test_503_moves_on_reads_retry_writes_do_not(servers: tuple[list[Fake],
         assert fakes[1].seen == ["GET"] and fakes[0].seen == ["GET", "POST"]
 
 
+async def test_the_list_can_be_replaced_while_in_use(servers: tuple[list[Fake], list[str]]) -> None:
+    fakes, urls = servers
+    t = FailoverTransport([urls[1]])
+    async with ApiClient(t) as c:
+        assert (await c.request("GET", "/api"))["from"] == "b"
+        b = t.transports[0]
+        t.set_servers([urls[2], urls[1]], 1)  # c learned; b stays in use, on its own transport
+        assert t.server == urls[1] and t.transports[1] is b
+        assert (await c.request("GET", "/api"))["from"] == "b"
+        # a failure seen on a server the list no longer makes current moves nothing
+        t.set_servers([urls[0], urls[2]], 1)
+        t._advance(b, "late")
+        assert (t.server, t.failovers) == (urls[2], 0)
+        # and the new list fails over in its own order
+        t.set_servers([urls[0], urls[2]], 0)
+        assert (await c.request("GET", "/api"))["from"] == "c"
+        assert t.failovers == 1
+        with pytest.raises(ValueError):
+            t.set_servers([urls[1]], 1)
+    assert b._session is not None and b._session.closed  # dropped from the list, closed with the balancer
+
+
 async def test_every_server_down_is_a_connection_error(servers: tuple[list[Fake], list[str]]) -> None:
     async with ApiClient(FailoverTransport([f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"])
                          ) as c:

@@ -32,7 +32,7 @@ from cryptography.x509.oid import NameOID
 from shoal.agent.nodecert import CERT_FILE, KEY_FILE
 from shoal.client import ApiClient, ApiException
 from shoal.ingress.node import IngressNode
-from shoal.ingress.resources import GATEWAYS, HTTPROUTES, ROLLOUTS
+from shoal.ingress.resources import GATEWAYS, HTTPROUTES, REFERENCE_GRANTS, ROLLOUTS
 from shoal.ingress.tls import self_signed
 from tests.ingress.backends import ADDRESSES, Backend, local_addresses
 from tests.ingress.objects import endpoints, ingress, path, service, tls_secret
@@ -151,18 +151,23 @@ async def test_ingress_hosts_paths_tls_conflicts_status(client: ApiClient, node:
         tls=[{"hosts": ["app.example"], "secretName": "app-tls"},
              {"hosts": ["broken.example"], "secretName": "broken-tls"}]))
     hp, sp = node.settings.http_port, node.settings.https_port
+    # the hosts of an Ingress with TLS answer plain HTTP with a 308 to https (ingress-nginx's ssl-redirect, on by
+    # default), so the routing is checked over https; the default backend (no host) still answers plain HTTP
 
     async def routed() -> bool:
-        return (await asyncio.to_thread(get, hp, "/b/x", "app.example"))[1].startswith("b1")
+        return (await asyncio.to_thread(get, sp, "/b/x", "app.example", tls=True))[1].startswith("b1")
     await eventually(routed)
-    seen = {(await asyncio.to_thread(get, hp, "/", "app.example"))[1].split()[0] for _ in range(4)}
+    seen = {(await asyncio.to_thread(get, sp, "/", "app.example", tls=True))[1].split()[0] for _ in range(4)}
     assert seen == {"a1", "a2"}  # both endpoints, directly
-    assert (await asyncio.to_thread(get, hp, "/bx", "app.example"))[1].startswith("a")  # /b is element-wise
-    assert (await asyncio.to_thread(get, hp, "/exact", "app.example"))[1].startswith("b1")
-    assert (await asyncio.to_thread(get, hp, "/exact/x", "app.example"))[1].startswith("a")
-    assert (await asyncio.to_thread(get, hp, "/", "one.wild.example"))[1].startswith("b1")
+    assert (await asyncio.to_thread(get, sp, "/bx", "app.example", tls=True))[1].startswith("a")  # element-wise /b
+    assert (await asyncio.to_thread(get, sp, "/exact", "app.example", tls=True))[1].startswith("b1")
+    assert (await asyncio.to_thread(get, sp, "/exact/x", "app.example", tls=True))[1].startswith("a")
+    assert (await asyncio.to_thread(get, sp, "/", "one.wild.example", tls=True))[1].startswith("b1")
     assert (await asyncio.to_thread(get, hp, "/", "a.b.wild.example"))[1].startswith("b1")  # default backend
     assert (await asyncio.to_thread(get, hp, "/", "nowhere.example"))[1].startswith("b1")
+    for host in ("app.example", "one.wild.example", "broken.example"):  # broken: its Secret is not usable
+        code, _, hdrs = await asyncio.to_thread(get, hp, "/b/x?q=1", host)
+        assert (code, hdrs.get("location")) == (308, f"https://{host}:{sp}/b/x?q=1"), (host, code, hdrs)
     code, body, _ = await asyncio.to_thread(get, sp, "/", "app.example", tls=True)
     assert code == 200 and body.startswith("a")
     # SNI: app.example gets its Secret's certificate, broken.example the default one
@@ -194,10 +199,55 @@ async def test_ingress_hosts_paths_tls_conflicts_status(client: ApiClient, node:
     await eventually(conflict_reported)
 
     async def late_served() -> bool:  # the reload is under way when the event is written
-        return (await asyncio.to_thread(get, hp, "/late", "app.example"))[1].startswith("b1")
+        return (await asyncio.to_thread(get, sp, "/late", "app.example", tls=True))[1].startswith("b1")
     await eventually(late_served)
     for _ in range(4):
-        assert (await asyncio.to_thread(get, hp, "/", "app.example"))[1].startswith("a")
+        assert (await asyncio.to_thread(get, sp, "/", "app.example", tls=True))[1].startswith("a")
+    # "late" has no TLS of its own, but its host has a certificate (web's): it redirects too, as ingress-nginx
+    assert (await asyncio.to_thread(get, hp, "/late", "app.example"))[0] == 308
+
+
+async def test_http_to_https_redirect_as_ingress_nginx(client: ApiClient, node: IngressNode,
+                                                       backends: dict[str, Backend]) -> None:
+    await delete_all(client)
+    await serve(client, "a", backends["a1"])
+    crt, key = self_signed("secure.example", hosts=("secure.example",))
+    await put(client, "secrets", tls_secret("secure-tls", crt, key))
+    tls = [{"hosts": ["secure.example"], "secretName": "secure-tls"}]
+    await put(client, "ingresses", ingress("secure", [("secure.example", [path("/", "a")])], tls=tls))
+    plain = ingress("plain", [("secure.example", [path("/plain", "a")]), ("open.example", [path("/", "a")])],
+                    tls=[{"hosts": ["open.example"], "secretName": "secure-tls"}])
+    plain["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/ssl-redirect": "false"}
+    await put(client, "ingresses", plain)
+    forced = ingress("forced", [("forced.example", [path("/", "a")])])
+    forced["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}
+    await put(client, "ingresses", forced)
+    hp, sp = node.settings.http_port, node.settings.https_port
+
+    async def up() -> bool:
+        return (await asyncio.to_thread(get, hp, "/", "forced.example"))[0] == 308
+    await eventually(up)
+    code, _, hdrs = await asyncio.to_thread(get, hp, "/some/path?x=1&y=2", "secure.example")
+    assert (code, hdrs.get("location")) == (308, f"https://secure.example:{sp}/some/path?x=1&y=2")
+    # following it (curl -L, with the https port mapped) reaches the backend over TLS
+    p = subprocess.run(["curl", "-sk", "-L", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code} %{scheme}",
+                        "--resolve", f"secure.example:{hp}:127.0.0.1", "--resolve", f"secure.example:{sp}:127.0.0.1",
+                        f"http://secure.example:{hp}/"], capture_output=True, text=True, timeout=10)
+    assert p.stdout.lower() == "200 https", p.stdout
+    # ssl-redirect "false": served on plain HTTP, even on a host another Ingress gives TLS (a path of its own)
+    assert (await asyncio.to_thread(get, hp, "/", "open.example"))[:2] == (200, "a1 -")
+    assert (await asyncio.to_thread(get, hp, "/plain", "secure.example"))[0] == 200
+    code, _, hdrs = await asyncio.to_thread(get, hp, "/x", "forced.example")  # forced, without any TLS
+    assert (code, hdrs.get("location")) == (308, f"https://forced.example:{sp}/x")
+    assert (await asyncio.to_thread(get, sp, "/", "secure.example", tls=True))[0] == 200  # https itself: served
+    # the annotation is read on every change: turned off, plain HTTP is served again
+    secure = ingress("secure", [("secure.example", [path("/", "a")])], tls=tls)
+    secure["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/ssl-redirect": "false"}
+    await put(client, "ingresses", secure)
+
+    async def served_plain() -> bool:
+        return (await asyncio.to_thread(get, hp, "/", "secure.example"))[0] == 200
+    await eventually(served_plain)
 
 
 def _load(port: int, host: str, stop: threading.Event, results: list[int], errors: list[str]) -> None:
@@ -315,6 +365,111 @@ async def test_gateway_httproute(client: ApiClient, node: IngressNode, backends:
         return (conds.get("Programmed") == "True" and gw["status"]["addresses"][0]["value"] == "127.0.0.1"
                 and parents and parents[0]["conditions"][0]["status"] == "True")
     await eventually(statuses)
+
+
+def _resolved_refs(route: dict[str, Any]) -> tuple[str, str, str] | None:
+    for parent in route.get("status", {}).get("parents", []):
+        for c in parent.get("conditions", []):
+            if c["type"] == "ResolvedRefs":
+                return c["status"], c["reason"], c.get("message", "")
+    return None
+
+
+async def test_gateway_reference_grant_and_redirect_to_https(client: ApiClient, node: IngressNode,
+                                                             backends: dict[str, Backend]) -> None:
+    """A backendRef to another namespace's Service is used only with a ReferenceGrant there (ResolvedRefs False,
+    RefNotPermitted, until then); a RequestRedirect to https on the HTTP listener answers plain HTTP only."""
+    await delete_all(client)
+    with contextlib.suppress(ApiException):
+        await client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shared"}})
+    await put(client, "services", service("db", ns="shared"), "shared")
+    await put(client, "endpoints", endpoints("db", [backends["b1"].address], ns="shared"), "shared")
+    with contextlib.suppress(ApiException):
+        await client.delete(REFERENCE_GRANTS, "routes-to-db", "shared")
+    crt, key = self_signed("gw.example", hosts=("gw.example",))
+    await put(client, "secrets", tls_secret("gw-tls", crt, key))
+    gw_api = "gateway.networking.k8s.io/v1"
+    await put(client, GATEWAYS, {"apiVersion": gw_api, "kind": "Gateway", "metadata": {"name": "gw", "namespace": "default"},
+                                 "spec": {"gatewayClassName": "shoal", "listeners": [
+                                     {"name": "web", "port": 80, "protocol": "HTTP"},
+                                     {"name": "websecure", "port": 443, "protocol": "HTTPS", "hostname": "gw.example",
+                                      "tls": {"certificateRefs": [{"kind": "Secret", "name": "gw-tls"}]}}]}})
+    await put(client, HTTPROUTES, {"apiVersion": gw_api, "kind": "HTTPRoute",
+                                   "metadata": {"name": "to-https", "namespace": "default"},
+                                   "spec": {"parentRefs": [{"name": "gw", "sectionName": "web"}],
+                                            "hostnames": ["gw.example"],
+                                            "rules": [{"filters": [{"type": "RequestRedirect", "requestRedirect": {
+                                                "scheme": "https", "statusCode": 301}}]}]}})
+    await put(client, HTTPROUTES, {"apiVersion": gw_api, "kind": "HTTPRoute",
+                                   "metadata": {"name": "app", "namespace": "default"},
+                                   "spec": {"parentRefs": [{"name": "gw", "sectionName": "websecure"}],
+                                            "hostnames": ["gw.example"],
+                                            "rules": [{"backendRefs": [{"name": "db", "namespace": "shared",
+                                                                        "port": 80}]}]}})
+    hp, sp = node.settings.http_port, node.settings.https_port
+    try:
+        async def redirected() -> bool:
+            return (await asyncio.to_thread(get, hp, "/p?q=1", "gw.example"))[0] == 301
+        await eventually(redirected)
+        code, _, hdrs = await asyncio.to_thread(get, hp, "/p?q=1", "gw.example")
+        assert hdrs.get("location") == "https://gw.example/p?q=1"  # https's well-known port: none written (spec)
+
+        async def refused() -> bool:
+            rt = await client.get(HTTPROUTES, "app", "default")
+            got = _resolved_refs(rt)
+            return got is not None and got[:2] == ("False", "RefNotPermitted") and "shared/db" in got[2]
+        await eventually(refused)
+
+        async def not_routed() -> bool:  # the route is served (a reload may still be under way), with no servers
+            return (await asyncio.to_thread(get, sp, "/p", "gw.example", tls=True))[0] == 503
+        await eventually(not_routed)
+        for _ in range(5):
+            code, body, _ = await asyncio.to_thread(get, sp, "/p", "gw.example", tls=True)
+            assert code == 503 and not body.startswith("b1"), (code, body)  # not routed to the other namespace
+        evs, _ = await client.list_all("events", "default")
+        assert any(e["reason"] == "RefNotPermitted" and e["involvedObject"]["name"] == "app" for e in evs)
+
+        await client.create(REFERENCE_GRANTS, {
+            "apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+            "metadata": {"name": "routes-to-db", "namespace": "shared"},
+            "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "default"}],
+                     "to": [{"group": "", "kind": "Service", "name": "db"}]}}, "shared")
+
+        async def routed() -> bool:
+            return (await asyncio.to_thread(get, sp, "/p", "gw.example", tls=True))[:2] == (200, "b1 -")
+        await eventually(routed)
+
+        async def resolved() -> bool:
+            got = _resolved_refs(await client.get(HTTPROUTES, "app", "default"))
+            return got is not None and got[:2] == ("True", "ResolvedRefs")
+        await eventually(resolved)
+        gw = await client.get(GATEWAYS, "gw", "default")
+        listeners = {x["name"]: x for x in gw["status"]["listeners"]}
+        assert {n: x["attachedRoutes"] for n, x in listeners.items()} == {"web": 1, "websecure": 1}
+        assert {c["type"]: c["status"] for c in listeners["websecure"]["conditions"]} == {
+            "Accepted": "True", "Programmed": "True", "ResolvedRefs": "True"}
+        # the redirect route is on the HTTP listener only: HTTPS is not redirected (no loop)
+        assert (await asyncio.to_thread(get, sp, "/p", "gw.example", tls=True))[0] == 200
+
+        # a grant with a bad from kind is refused by the CRD's schema, naming the field
+        with pytest.raises(ApiException) as bad:
+            await client.create(REFERENCE_GRANTS, {
+                "apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+                "metadata": {"name": "bad", "namespace": "shared"},
+                "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTP Route", "namespace": "default"}],
+                         "to": [{"group": "", "kind": "Service"}]}}, "shared")
+        assert bad.value.status == 422 and "spec.from[0].kind" in str(bad.value), str(bad.value)
+
+        # the grant withdrawn: the backend is dropped again
+        await client.delete(REFERENCE_GRANTS, "routes-to-db", "shared")
+
+        async def dropped() -> bool:
+            return (await asyncio.to_thread(get, sp, "/p", "gw.example", tls=True))[0] == 503
+        await eventually(dropped)
+    finally:
+        for res, name in ((REFERENCE_GRANTS, "routes-to-db"), ("services", "db"), ("endpoints", "db")):
+            with contextlib.suppress(ApiException):
+                await client.delete(res, name, "shared")
 
 
 async def test_canary_aborts_on_the_proxys_5xx_counters(client: ApiClient, node: IngressNode,
@@ -489,6 +644,17 @@ async def test_bluegreen_preview_then_promotion_switches_the_active_host(client:
             b.close()
 
 
+def start_agent(server: RunningServer, data_dir: Path, node_name: str, hp: int, sp: int) -> subprocess.Popen[bytes]:
+    """A ``shoal agent`` (simulated runtime) whose ingress proxy listens on ``hp``/``sp``; its log beside its data."""
+    token = (server.data_dir / "node-token").read_text().strip()
+    with open(data_dir.parent / "agent.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "shoal", "agent", "--server", server.url, "--token", token, "--ca-file", server.ca,
+             "--data-dir", str(data_dir), "--runtime", "simulated", "--node-name", node_name,
+             "--ingress-http-port", str(hp), "--ingress-https-port", str(sp)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 async def test_an_agent_on_another_node_serves_the_same_ingresses(server: RunningServer, client: ApiClient,
                                                                   node: IngressNode, backends: dict[str, Backend],
                                                                   tmp_path: Path) -> None:
@@ -498,13 +664,7 @@ async def test_an_agent_on_another_node_serves_the_same_ingresses(server: Runnin
     await serve(client, "a", backends["a1"])
     await put(client, "ingresses", ingress("web", [("app.example", [path("/", "a")])]))
     hp, sp = free_port(), free_port()
-    token = (server.data_dir / "node-token").read_text().strip()
-    with open(tmp_path / "agent.log", "ab") as log:
-        agent = subprocess.Popen(
-            [sys.executable, "-m", "shoal", "agent", "--server", server.url, "--token", token, "--ca-file", server.ca,
-             "--data-dir", str(tmp_path / "agent"), "--runtime", "simulated", "--node-name", "edge-1",
-             "--ingress-http-port", str(hp), "--ingress-https-port", str(sp)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    agent = start_agent(server, tmp_path / "agent", "edge-1", hp, sp)
     try:
         async def both() -> bool:
             on_agent = await asyncio.to_thread(get, hp, "/", "app.example")
@@ -571,14 +731,8 @@ async def test_an_agents_proxy_serves_the_tls_secrets_it_may_read_by_name(
                                      {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "gw.example",
                                       "tls": {"certificateRefs": [{"kind": "Secret", "name": "gw-tls"}]}}]}})
     hp, sp = free_port(), free_port()
-    token = (server.data_dir / "node-token").read_text().strip()
     data_dir = tmp_path / "agent"
-    with open(tmp_path / "agent.log", "ab") as log:
-        agent = subprocess.Popen(
-            [sys.executable, "-m", "shoal", "agent", "--server", server.url, "--token", token, "--ca-file", server.ca,
-             "--data-dir", str(data_dir), "--runtime", "simulated", "--node-name", "edge-tls",
-             "--ingress-http-port", str(hp), "--ingress-https-port", str(sp)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    agent = start_agent(server, tmp_path / "agent", "edge-tls", hp, sp)
     try:
         async def serves(host: str, want: bytes) -> bool:
             try:
@@ -634,3 +788,81 @@ async def test_an_agents_proxy_serves_the_tls_secrets_it_may_read_by_name(
     finally:
         agent.terminate()
         agent.wait(15)
+
+
+async def test_an_agents_proxy_serves_a_granted_secret_of_another_namespace(
+        server: RunningServer, client: ApiClient, node: IngressNode, tmp_path: Path) -> None:
+    """A Gateway's certificateRef to another namespace's Secret: the default certificate, and the Secret unreadable
+    by a node, until a ReferenceGrant in that namespace permits it; then the agent's proxy (under the node's own
+    credential) reads and serves it; withdrawn, both stop again."""
+    await delete_all(client)
+    with contextlib.suppress(ApiException):
+        await client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "certs"}})
+    crt, key = self_signed("far.example", hosts=("far.example",))
+    await put(client, "secrets", tls_secret("far-tls", crt, key, ns="certs"), "certs")
+    with contextlib.suppress(ApiException):
+        await client.delete(REFERENCE_GRANTS, "gateways-to-far", "certs")
+    await put(client, GATEWAYS, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                                 "metadata": {"name": "gw", "namespace": "default"},
+                                 "spec": {"gatewayClassName": "shoal", "listeners": [
+                                     {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "far.example",
+                                      "tls": {"certificateRefs": [{"name": "far-tls", "namespace": "certs"}]}}]}})
+    hp, sp = free_port(), free_port()
+    data_dir = tmp_path / "agent"
+    agent = start_agent(server, tmp_path / "agent", "edge-grant", hp, sp)
+    as_node: ApiClient | None = None
+    try:
+        async def served_cn() -> str:
+            try:
+                return common_name(await asyncio.to_thread(served_certificate, sp, "far.example"))
+            except OSError:
+                return ""
+        async def served_cn_is(want: str) -> bool:
+            return await served_cn() == want
+        await eventually(lambda: served_cn_is("shoal-ingress-default"), timeout=30)
+
+        async def event() -> bool:
+            evs, _ = await client.list_all("events", "default")
+            return any(e["reason"] == "RefNotPermitted" and e["involvedObject"]["name"] == "gw"
+                       and "certs/far-tls" in e["message"] for e in evs)
+        await eventually(event)
+
+        async def listener_refs(want: tuple[str, str]) -> bool:
+            gw = await client.get(GATEWAYS, "gw", "default")
+            conds = {c["type"]: (c["status"], c["reason"])
+                     for x in gw.get("status", {}).get("listeners", []) for c in x["conditions"]}
+            return conds.get("ResolvedRefs") == want
+        await eventually(lambda: listener_refs(("False", "RefNotPermitted")))
+        cred = (str(data_dir / CERT_FILE), str(data_dir / KEY_FILE))
+        as_node = ApiClient.http(server.url, ca_file=server.ca, client_cert=cred)
+
+        async def node_reads() -> bool:
+            assert as_node is not None
+            try:
+                await as_node.get("secrets", "far-tls", "certs")
+            except ApiException as e:
+                if e.status != 403:
+                    raise
+                return False
+            return True
+        assert not await node_reads()
+
+        await client.create(REFERENCE_GRANTS, {
+            "apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+            "metadata": {"name": "gateways-to-far", "namespace": "certs"},
+            "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "default"}],
+                     "to": [{"group": "", "kind": "Secret", "name": "far-tls"}]}}, "certs")
+        await eventually(lambda: served_cn_is("far.example"), timeout=15)
+        assert await node_reads()
+        await eventually(lambda: listener_refs(("True", "ResolvedRefs")))
+
+        await client.delete(REFERENCE_GRANTS, "gateways-to-far", "certs")
+        await eventually(lambda: served_cn_is("shoal-ingress-default"), timeout=15)
+        assert not await node_reads()
+    finally:
+        if as_node is not None:
+            await as_node.close()
+        agent.terminate()
+        agent.wait(15)
+        with contextlib.suppress(ApiException):
+            await client.delete(REFERENCE_GRANTS, "gateways-to-far", "certs")

@@ -207,7 +207,7 @@ _ROLES: dict[str, tuple[list[dict[str, Any]], str, str]] = {
         _r("get", "core", "configmaps", "shoal-network"),
         # its ingress proxy (shoal.ingress.node) renders every node's configuration from these
         _r("list watch", "networking.k8s.io", "ingresses ingressclasses"),
-        _r("list watch", "gateway.networking.k8s.io", "gatewayclasses gateways httproutes"),
+        _r("list watch", "gateway.networking.k8s.io", "gatewayclasses gateways httproutes referencegrants"),
         _r("list watch", "shoal.io", "rollouts"),
     ], "", ""),
     # shoal runs every controller as one user, system:kube-controller-manager (upstream gives each its own
@@ -238,7 +238,7 @@ _ROLES: dict[str, tuple[list[dict[str, Any]], str, str]] = {
         _r(_READ, "networking.k8s.io", "ingresses ingressclasses"),
         _r("patch update", "networking.k8s.io", "ingresses/status"),
         _r(_READ, "core", "services endpoints secrets nodes pods"),
-        _r(_READ, "gateway.networking.k8s.io", "gatewayclasses gateways httproutes"),
+        _r(_READ, "gateway.networking.k8s.io", "gatewayclasses gateways httproutes referencegrants"),
         _r("patch update", "gateway.networking.k8s.io", "gatewayclasses/status gateways/status httproutes/status"),
         _r(_READ + " patch update", "shoal.io", "rollouts rollouts/status"),
         _r(_READ + " create delete patch update", "apps", "replicasets"),
