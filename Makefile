@@ -40,6 +40,7 @@ bench: setup
 	$(PY) bench/ingress_config_bench.py
 	$(PY) bench/marathon_bench.py
 	$(PY) bench/etcd_write_bench.py $(ARGS)
+	$(PY) bench/etcd_client_micro.py
 	$(PY) bench/ui_bench.py $(ARGS)
 	$(PY) bench/ha_bench.py $(ARGS)
 	$(PY) bench/audit_bench.py
