@@ -74,6 +74,24 @@ def shared(r: Request) -> tuple[bytes, bytes, bytes]:
     return parts
 
 
+_DECISIONS: dict[tuple[bool | None, str], bytes] = {}  # (allowed, reason) -> its "annotations" member
+_DECISIONS_KEPT = 256
+
+
+def _decision(allowed: bool | None, reason: str) -> bytes:
+    """``,"annotations":{...}`` of a request whose only annotations are the authorizer's decision: the same
+    few (allowed, reason) pairs recur on every request, so each is encoded once (at most ``_DECISIONS_KEPT``
+    kept; the reasons name bindings, which are few)."""
+    made = _DECISIONS.get((allowed, reason))
+    if made is None:
+        made = b',"annotations":' + _encode(annotations_of(Request(
+            audit_id="", received=0.0, request_uri="", verb="", remote=None, forwarded_for=None, user_agent="",
+            allowed=allowed, reason=reason)))
+        if len(_DECISIONS) < _DECISIONS_KEPT:
+            _DECISIONS[(allowed, reason)] = made
+    return made
+
+
 def line(r: Request, stage: str, now: float) -> bytes:
     """The Event of ``r`` at ``stage`` (at Unix time ``now``) as one JSON line (see the module's docstring)."""
     head, who, received_at = shared(r)
@@ -91,8 +109,8 @@ def line(r: Request, stage: str, now: float) -> bytes:
             if body is not None:
                 parts += (b',"responseObject":', _encode(body))
     parts += (received_at, timestamp(now).encode(), b'"')
-    added = None if received else annotations_of(r)
-    if added is not None:
-        parts += (b',"annotations":', _encode(added))
+    if not received and (r.allowed is not None or r.added):
+        parts.append(_decision(r.allowed, r.reason) if not r.added else
+                     b',"annotations":' + _encode(annotations_of(r)))
     parts.append(b"}\n")
     return b"".join(parts)
