@@ -50,6 +50,32 @@ _HEADS = {level: b'{"kind":"Event","apiVersion":' + _encode(API_VERSION) + b',"l
 _STAGES = {stage: b',"stage":' + _encode(stage) + b"," for stage in STAGES}
 
 
+_WHO: dict[tuple[object, ...], bytes] = {}
+WHO_KEPT = 4096
+
+
+def _who(r: Request) -> bytes:
+    """``"requestURI":...`` to ``objectRef``'s end: the same for every request a client repeats (each create
+    of a kind in a namespace by one client is one), so kept by what it is made of (at ``WHO_KEPT`` the cache
+    starts over: requests that never repeat cost one insert each, not a growing dict)."""
+    key = (r.request_uri, r.verb, r.user, r.impersonated, r.attrs, r.forwarded_for, r.remote, r.user_agent)
+    who = _WHO.get(key)
+    if who is None:
+        encoded = _encode(Event(
+            kind="", api_version="", level="", audit_id="", stage="",
+            request_uri=r.request_uri, verb=r.attrs.verb if r.attrs else r.verb,
+            user=user_info(r.user) if r.user is not None else UserInfo(),
+            impersonated_user=user_info(r.impersonated) if r.impersonated is not None else None,
+            source_ips=source_ips(r.forwarded_for, r.remote), user_agent=r.user_agent,
+            object_ref=object_ref(r.attrs) if r.attrs is not None else None))
+        assert encoded.startswith(_BLANK)
+        who = encoded[len(_BLANK):-1]
+        if len(_WHO) >= WHO_KEPT:
+            _WHO.clear()
+        _WHO[key] = who
+    return who
+
+
 def shared(r: Request) -> tuple[bytes, bytes, bytes]:
     """What every stage's line of ``r`` has: its start to ``"auditID"``'s value; ``"requestURI":...`` to
     ``objectRef``'s end; and ``,"requestReceivedTimestamp":"...","stageTimestamp":"``.
@@ -60,15 +86,7 @@ def shared(r: Request) -> tuple[bytes, bytes, bytes]:
     if made is not None and made[0] is r.user and made[1] is r.impersonated and made[2] is r.attrs and \
             made[3] is r.level:
         return made[4]
-    encoded = _encode(Event(
-        kind="", api_version="", level="", audit_id="", stage="",
-        request_uri=r.request_uri, verb=r.attrs.verb if r.attrs else r.verb,
-        user=user_info(r.user) if r.user is not None else UserInfo(),
-        impersonated_user=user_info(r.impersonated) if r.impersonated is not None else None,
-        source_ips=source_ips(r.forwarded_for, r.remote), user_agent=r.user_agent,
-        object_ref=object_ref(r.attrs) if r.attrs is not None else None))
-    assert encoded.startswith(_BLANK)
-    parts = (_HEADS[r.level] + _encode(r.audit_id), encoded[len(_BLANK):-1],
+    parts = (_HEADS[r.level] + _encode(r.audit_id), _who(r),
              b',"requestReceivedTimestamp":"' + timestamp(r.received).encode() + b'","stageTimestamp":"')
     r.encoded = (r.user, r.impersonated, r.attrs, r.level, parts)
     return parts
