@@ -41,6 +41,7 @@ removed. ``-`` as the path writes to standard output, never rotated.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import contextlib
 import logging
 import os
@@ -57,6 +58,9 @@ from shoal.apiserver.audit.line import line
 
 log = logging.getLogger(__name__)
 
+_write_holding_gil = ctypes.PyDLL(None, use_errno=True).write
+_write_holding_gil.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+_write_holding_gil.restype = ctypes.c_ssize_t
 MODES = ("blocking", "batch")
 DEFAULT_MAX_SIZE_MB = 100
 _STOP = object()
@@ -106,7 +110,9 @@ class RotatingFile:
         if not self.stdout and self._size and self._size + len(data) > self.max_size:
             self.rotate()
             fd = self._open()
-        n = os.write(fd, data)
+        n = _write_holding_gil(fd, data, len(data))
+        if n < 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
         while n < len(data):  # a regular file takes it all at once; a pipe (standard output) may take part
             n += os.write(fd, memoryview(data)[n:])
         self._size += len(data)
