@@ -29,7 +29,9 @@ How an event reaches the file is upstream's ``--audit-log-mode``:
 Both write from the event loop, not a thread: a write lands in the page
 cache, and a thread hop per batch cost ~80 us of server CPU per audited
 create (GIL hand-offs; measured in docs/benchmarks.md), more than the whole
-audit path otherwise costs.
+audit path otherwise costs. For the same reason a write to a file keeps the
+GIL (``append``): the store's writer thread would otherwise take it at every
+audit write and the loop wait to have it back.
 
 Rotation is lumberjack's (which upstream uses): before a write would take
 the file past ``max_size_mb`` (0: lumberjack's 100 MB), it is renamed to
@@ -41,8 +43,9 @@ removed. ``-`` as the path writes to standard output, never rotated.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import contextlib
+import ctypes
+import errno
 import logging
 import os
 import sys
@@ -58,9 +61,27 @@ from shoal.apiserver.audit.line import line
 
 log = logging.getLogger(__name__)
 
-_write_holding_gil = ctypes.PyDLL(None, use_errno=True).write
-_write_holding_gil.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
-_write_holding_gil.restype = ctypes.c_ssize_t
+_libc_write = ctypes.PyDLL(None, use_errno=True).write  # PyDLL: the call keeps the GIL (see ``append``)
+_libc_write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+_libc_write.restype = ctypes.c_ssize_t
+
+
+def append(fd: int, data: bytes) -> int:
+    """``os.write(fd, data)`` to a regular file, without letting go of the GIL while the kernel copies it.
+
+    Why: ``os.write`` releases the GIL around the system call, and the store's writer thread (SQLite's
+    commits) is usually waiting for it; it takes the GIL then, and the event loop, back from its ~5 us
+    write, waits until the writer lets go again, a hand-off in each direction for each audit write. A
+    write to a regular file lands in the page cache and does not wait on a peer, so holding the GIL
+    through it costs the other thread those microseconds only (measured in docs/benchmarks.md: the
+    audited server ~10 us less CPU per create). Not for pipes or terminals (``-``), which may block."""
+    while True:
+        n = _libc_write(fd, data, len(data))
+        if n >= 0:
+            return int(n)
+        err = ctypes.get_errno()
+        if err != errno.EINTR:
+            raise OSError(err, os.strerror(err))
 MODES = ("blocking", "batch")
 DEFAULT_MAX_SIZE_MB = 100
 _STOP = object()
@@ -110,9 +131,7 @@ class RotatingFile:
         if not self.stdout and self._size and self._size + len(data) > self.max_size:
             self.rotate()
             fd = self._open()
-        n = _write_holding_gil(fd, data, len(data))
-        if n < 0:
-            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        n = os.write(fd, data) if self.stdout else append(fd, data)
         while n < len(data):  # a regular file takes it all at once; a pipe (standard output) may take part
             n += os.write(fd, memoryview(data)[n:])
         self._size += len(data)
