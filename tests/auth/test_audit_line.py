@@ -70,6 +70,29 @@ def test_the_shared_part_follows_the_record() -> None:
     assert b'"alice"' not in line(r, "ResponseComplete", T0)
 
 
+@pytest.mark.parametrize("change", [
+    {"request_uri": "/api/v1/namespaces/b/pods"}, {"verb": "put"}, {"user": User("carol")},
+    {"impersonated": User("dave")}, {"attrs": request_attributes(ALICE, "POST", "/api/v1/namespaces/b/pods")},
+    {"forwarded_for": "9.9.9.9"}, {"remote": "10.0.0.6"}, {"user_agent": "curl"}])
+def test_requests_that_differ_in_one_part_do_not_share_it(change: dict[str, object]) -> None:
+    """What every stage shares is kept across requests (``line._who``): two requests alike but for one of
+    the things it is made of must each get their own."""
+    attrs = None if "verb" in change else request_attributes(ALICE, "POST", "/api/v1/namespaces/a/pods")
+    alike: dict[str, object] = {"user": ALICE, "attrs": attrs, "code": 201}  # (the verb shows without attributes)
+    first = _request(**alike)
+    assert line(first, "ResponseComplete", T0) == _reference(first, "ResponseComplete", T0)  # now kept
+    other = _request(**{**alike, **change})
+    assert line(other, "ResponseComplete", T0) == _reference(other, "ResponseComplete", T0)
+    assert line(first, "RequestReceived", T0) == _reference(first, "RequestReceived", T0)
+
+
+def test_the_decision_annotations_follow_the_record() -> None:
+    """The authorizer's decision's annotations are kept per (allowed, reason): each record gets its own."""
+    for allowed, reason in ((True, ""), (False, "no"), (True, 'RBAC: allowed by "x"'), (None, ""), (True, "")):
+        r = _request(allowed=allowed, reason=reason, code=200)
+        assert line(r, "ResponseComplete", T0) == _reference(r, "ResponseComplete", T0)
+
+
 _text = st.text(max_size=12)
 _users = st.none() | st.builds(User, _text, st.tuples(_text) | st.just(()), _text)
 

@@ -174,6 +174,33 @@ def test_timestamps_are_microtime() -> None:
     assert timestamp(t) == "2026-12-01T10:00:05.120034Z"
 
 
+def test_timestamps_of_other_seconds_between() -> None:
+    """The text of the last second is kept: going to another second and back gives each its own."""
+    a = datetime(2026, 12, 1, 10, 0, 5, 999999, tzinfo=UTC).timestamp()
+    b = datetime(2027, 1, 2, 3, 4, 6, 7, tzinfo=UTC).timestamp()
+    assert [timestamp(t) for t in (a, b, a, a + 1e-6)] == [
+        "2026-12-01T10:00:05.999999Z", "2027-01-02T03:04:06.000007Z", "2026-12-01T10:00:05.999999Z",
+        "2026-12-01T10:00:06.000000Z"]
+
+
+def test_append_writes_all_of_it_and_says_why_it_could_not(tmp_path: Path) -> None:
+    import errno
+    import os
+
+    from shoal.apiserver.audit.logfile import append
+
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    assert append(fd, b"one\n") == 4 and append(fd, b"two\n" * 5000) == 20_000
+    os.close(fd)
+    assert (tmp_path / "f").read_bytes() == b"one\n" + b"two\n" * 5000
+    try:
+        append(fd, b"x")
+    except OSError as e:
+        assert e.errno == errno.EBADF
+    else:
+        raise AssertionError("a write to a closed descriptor succeeded")
+
+
 def test_audit_ids_are_distinct_v4_uuids() -> None:
     import uuid
 

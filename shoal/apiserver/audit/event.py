@@ -31,13 +31,19 @@ def _second(s: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s))
 
 
+_last: tuple[int, str] = (-1, "")  # the second last formatted, and its text (every event of a second shares it)
+
+
 def timestamp(t: float) -> str:
     """``2026-12-01T10:00:00.123456Z`` (upstream's MicroTime) of a Unix time."""
+    global _last
     s = int(t)
     us = round((t - s) * 1e6)
     if us >= 1_000_000:
         s, us = s + 1, 0
-    return f"{_second(s)}.{us:06d}Z"
+    if _last[0] != s:
+        _last = (s, _second(s))
+    return f"{_last[1]}.{us:06d}Z"
 
 
 class UserInfo(msgspec.Struct, omit_defaults=True):

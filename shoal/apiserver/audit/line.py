@@ -50,6 +50,32 @@ _HEADS = {level: b'{"kind":"Event","apiVersion":' + _encode(API_VERSION) + b',"l
 _STAGES = {stage: b',"stage":' + _encode(stage) + b"," for stage in STAGES}
 
 
+_WHO: dict[tuple[object, ...], bytes] = {}
+WHO_KEPT = 4096
+
+
+def _who(r: Request) -> bytes:
+    """``"requestURI":...`` to ``objectRef``'s end: the same for every request a client repeats (each create
+    of a kind in a namespace by one client is one), so kept by what it is made of (at ``WHO_KEPT`` the cache
+    starts over: requests that never repeat cost one insert each, not a growing dict)."""
+    key = (r.request_uri, r.verb, r.user, r.impersonated, r.attrs, r.forwarded_for, r.remote, r.user_agent)
+    who = _WHO.get(key)
+    if who is None:
+        encoded = _encode(Event(
+            kind="", api_version="", level="", audit_id="", stage="",
+            request_uri=r.request_uri, verb=r.attrs.verb if r.attrs else r.verb,
+            user=user_info(r.user) if r.user is not None else UserInfo(),
+            impersonated_user=user_info(r.impersonated) if r.impersonated is not None else None,
+            source_ips=source_ips(r.forwarded_for, r.remote), user_agent=r.user_agent,
+            object_ref=object_ref(r.attrs) if r.attrs is not None else None))
+        assert encoded.startswith(_BLANK)
+        who = encoded[len(_BLANK):-1]
+        if len(_WHO) >= WHO_KEPT:
+            _WHO.clear()
+        _WHO[key] = who
+    return who
+
+
 def shared(r: Request) -> tuple[bytes, bytes, bytes]:
     """What every stage's line of ``r`` has: its start to ``"auditID"``'s value; ``"requestURI":...`` to
     ``objectRef``'s end; and ``,"requestReceivedTimestamp":"...","stageTimestamp":"``.
@@ -60,18 +86,28 @@ def shared(r: Request) -> tuple[bytes, bytes, bytes]:
     if made is not None and made[0] is r.user and made[1] is r.impersonated and made[2] is r.attrs and \
             made[3] is r.level:
         return made[4]
-    encoded = _encode(Event(
-        kind="", api_version="", level="", audit_id="", stage="",
-        request_uri=r.request_uri, verb=r.attrs.verb if r.attrs else r.verb,
-        user=user_info(r.user) if r.user is not None else UserInfo(),
-        impersonated_user=user_info(r.impersonated) if r.impersonated is not None else None,
-        source_ips=source_ips(r.forwarded_for, r.remote), user_agent=r.user_agent,
-        object_ref=object_ref(r.attrs) if r.attrs is not None else None))
-    assert encoded.startswith(_BLANK)
-    parts = (_HEADS[r.level] + _encode(r.audit_id), encoded[len(_BLANK):-1],
+    parts = (_HEADS[r.level] + _encode(r.audit_id), _who(r),
              b',"requestReceivedTimestamp":"' + timestamp(r.received).encode() + b'","stageTimestamp":"')
     r.encoded = (r.user, r.impersonated, r.attrs, r.level, parts)
     return parts
+
+
+_DECISIONS: dict[tuple[bool | None, str], bytes] = {}  # (allowed, reason) -> its "annotations" member
+_DECISIONS_KEPT = 256
+
+
+def _decision(allowed: bool | None, reason: str) -> bytes:
+    """``,"annotations":{...}`` of a request whose only annotations are the authorizer's decision: the same
+    few (allowed, reason) pairs recur on every request, so each is encoded once (at most ``_DECISIONS_KEPT``
+    kept; the reasons name bindings, which are few)."""
+    made = _DECISIONS.get((allowed, reason))
+    if made is None:
+        made = b',"annotations":' + _encode(annotations_of(Request(
+            audit_id="", received=0.0, request_uri="", verb="", remote=None, forwarded_for=None, user_agent="",
+            allowed=allowed, reason=reason)))
+        if len(_DECISIONS) < _DECISIONS_KEPT:
+            _DECISIONS[(allowed, reason)] = made
+    return made
 
 
 def line(r: Request, stage: str, now: float) -> bytes:
@@ -91,8 +127,8 @@ def line(r: Request, stage: str, now: float) -> bytes:
             if body is not None:
                 parts += (b',"responseObject":', _encode(body))
     parts += (received_at, timestamp(now).encode(), b'"')
-    added = None if received else annotations_of(r)
-    if added is not None:
-        parts += (b',"annotations":', _encode(added))
+    if not received and (r.allowed is not None or r.added):
+        parts.append(_decision(r.allowed, r.reason) if not r.added else
+                     b',"annotations":' + _encode(annotations_of(r)))
     parts.append(b"}\n")
     return b"".join(parts)

@@ -2,9 +2,13 @@
 
 How an event reaches the file is upstream's ``--audit-log-mode``:
 
-- ``blocking`` (upstream's default for the log backend): each event is
-  made into its line when it is emitted, and the lines of one turn of the
-  event loop are written together, in one ``write``, when that turn ends.
+- ``blocking`` (upstream's default for the log backend): the events of one
+  turn of the event loop are made into their lines and written together, in
+  one ``write``, when that turn ends (made there, one after another, rather
+  than each as it is emitted amid its request's work: the server spent
+  10-35 us less CPU per audited create, docs/benchmarks.md; a record's
+  fields a later stage sets are left out of an earlier stage's line, as in
+  batch mode, ``event.event``).
   A RequestReceived is in the file before the request is handled; a
   ResponseComplete as soon as the turn that handed its response to the
   socket ends (upstream's blocking backend writes each event from the
@@ -25,7 +29,9 @@ How an event reaches the file is upstream's ``--audit-log-mode``:
 Both write from the event loop, not a thread: a write lands in the page
 cache, and a thread hop per batch cost ~80 us of server CPU per audited
 create (GIL hand-offs; measured in docs/benchmarks.md), more than the whole
-audit path otherwise costs.
+audit path otherwise costs. For the same reason a write to a file keeps the
+GIL (``append``): the store's writer thread would otherwise take it at every
+audit write and the loop wait to have it back.
 
 Rotation is lumberjack's (which upstream uses): before a write would take
 the file past ``max_size_mb`` (0: lumberjack's 100 MB), it is renamed to
@@ -38,6 +44,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import errno
 import logging
 import os
 import sys
@@ -53,6 +61,27 @@ from shoal.apiserver.audit.line import line
 
 log = logging.getLogger(__name__)
 
+_libc_write = ctypes.PyDLL(None, use_errno=True).write  # PyDLL: the call keeps the GIL (see ``append``)
+_libc_write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+_libc_write.restype = ctypes.c_ssize_t
+
+
+def append(fd: int, data: bytes) -> int:
+    """``os.write(fd, data)`` to a regular file, without letting go of the GIL while the kernel copies it.
+
+    Why: ``os.write`` releases the GIL around the system call, and the store's writer thread (SQLite's
+    commits) is usually waiting for it; it takes the GIL then, and the event loop, back from its ~5 us
+    write, waits until the writer lets go again, a hand-off in each direction for each audit write. A
+    write to a regular file lands in the page cache and does not wait on a peer, so holding the GIL
+    through it costs the other thread those microseconds only (measured in docs/benchmarks.md: the
+    audited server ~10 us less CPU per create). Not for pipes or terminals (``-``), which may block."""
+    while True:
+        n = _libc_write(fd, data, len(data))
+        if n >= 0:
+            return int(n)
+        err = ctypes.get_errno()
+        if err != errno.EINTR:
+            raise OSError(err, os.strerror(err))
 MODES = ("blocking", "batch")
 DEFAULT_MAX_SIZE_MB = 100
 _STOP = object()
@@ -102,7 +131,7 @@ class RotatingFile:
         if not self.stdout and self._size and self._size + len(data) > self.max_size:
             self.rotate()
             fd = self._open()
-        n = os.write(fd, data)
+        n = os.write(fd, data) if self.stdout else append(fd, data)
         while n < len(data):  # a regular file takes it all at once; a pipe (standard output) may take part
             n += os.write(fd, memoryview(data)[n:])
         self._size += len(data)
@@ -152,7 +181,7 @@ class LogBackend:
         self.failed = 0  # events a write error lost
         self._warned = 0.0
         self._task: asyncio.Task[None] | None = None
-        self._turn: list[bytes] = []  # blocking mode: the lines of this loop turn, written at its end
+        self._turn: list[Any] = []  # blocking mode: the events of this loop turn, written at its end
 
     async def start(self) -> None:
         if not self.blocking:
@@ -163,7 +192,7 @@ class LogBackend:
         if self.blocking:  # in the file at the end of this loop turn (see the module's docstring)
             if not self._turn:
                 asyncio.get_running_loop().call_soon(self._write_turn)
-            self._turn.append(line(*ev) if type(ev) is tuple else encode(ev))
+            self._turn.append(ev)  # made into its line with the turn's others, when the turn ends
             return
         try:
             self.queue.put_nowait(ev)
@@ -176,9 +205,9 @@ class LogBackend:
                 log.error("audit buffer queue blocked: %d events dropped so far", self.dropped)
 
     def _write_turn(self) -> None:
-        lines, self._turn = self._turn, []
-        if lines:
-            self._write(b"".join(lines), len(lines))
+        events, self._turn = self._turn, []
+        if events:
+            self._write(b"".join([line(*ev) if type(ev) is tuple else encode(ev) for ev in events]), len(events))
 
     def _write(self, data: bytes, events: int) -> None:
         try:

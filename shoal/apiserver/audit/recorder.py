@@ -42,6 +42,7 @@ AuditRequest = event.Request
 NOBODY = User("")
 _LONG_RUNNING_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward", "proxy"})
 _WRITES = frozenset({"POST", "PUT", "PATCH"})
+_VERBS = {m: m.lower() for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")}
 DECISIONS_KEPT = 4096  # (user, method, path, watch) -> (attributes, decision) kept (see ``Auditor.decide``)
 
 
@@ -115,11 +116,12 @@ class Auditor:
 
     def begin(self, *, method: str, path: str, query_string: str, headers: Mapping[str, str],
               remote: str | None) -> AuditRequest:
-        return AuditRequest(
-            audit_id=headers.get("Audit-ID") or new_id(), received=self.clock(),
-            request_uri=f"{path}?{query_string}" if query_string else path, verb=method.lower(),
-            remote=remote, forwarded_for=headers.get("X-Forwarded-For"), user_agent=headers.get("User-Agent", ""),
-            level=Level.NONE)
+        get = headers.get
+        # positional: audit_id, received, request_uri, verb, remote, forwarded_for, user_agent, level
+        return AuditRequest(get("Audit-ID") or new_id(), self.clock(),
+                            f"{path}?{query_string}" if query_string else path,
+                            _VERBS.get(method) or method.lower(), remote, get("X-Forwarded-For"),
+                            get("User-Agent", ""), Level.NONE)
 
 
     def decide(self, user: User, method: str, path: str, watch: str) -> tuple[Attributes, Decision]:
