@@ -230,3 +230,14 @@ async def test_admission_annotates_the_current_requests_event() -> None:
     (ev,) = sink.events
     assert ev["annotations"] == {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": "",
                                  "pod-security.kubernetes.io/enforce-policy": "baseline:latest"}
+
+
+def test_request_meta_takes_strings_from_an_objects_metadata_only() -> None:
+    from shoal.apiserver.audit.event import request_meta
+
+    assert request_meta({"metadata": {"name": "a", "namespace": "n", "uid": "u", "resourceVersion": "7"}}) == \
+        ("n", "a", "u", "7")
+    assert request_meta({"metadata": {"generateName": "a-"}}) is None  # nothing to complete with
+    assert request_meta({"metadata": {"name": 5, "namespace": ["x"], "uid": "u"}}) == ("", "", "u", "")
+    for body in (None, [], "x", {"metadata": "m"}, {"kind": "Pod"}):
+        assert request_meta(body) is None

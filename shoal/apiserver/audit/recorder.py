@@ -65,6 +65,14 @@ def annotate(annotations: Mapping[str, str]) -> None:
     r.added.update(annotations)
 
 
+def log_request_object(body: Any) -> None:
+    """upstream's ``audit.LogRequestObject``, for the reference: a create or update names in its body what its
+    path may not (a create's name), and its events after RequestReceived name it too (``event.object_ref``)."""
+    r = CURRENT.get()
+    if r is not None and r.level is not Level.NONE:
+        r.sent = event.request_meta(body)
+
+
 # an event to write: the request's record, the stage and its Unix time (the writer builds the Event)
 Pending = tuple[event.Request, str, float]
 
