@@ -46,11 +46,11 @@ async def creates(auditor: Auditor, n: int) -> AuditRequest:
     ar = None
     for i in range(n):
         ar = auditor.begin(method="POST", path=PATH, query_string="", headers=HEADERS, remote="127.0.0.1")
-        await auditor.received(ar, ADMIN, method="POST", path=PATH, watch="")
+        auditor.received(ar, ADMIN, method="POST", path=PATH, watch="")
         auditor.authorized(ar, True, "")
         CURRENT.set(ar)  # as the server does, and its create handler with the body it decoded
         log_request_object(BODY)
-        await auditor.finish(ar, 201, None, method="POST", request_body=b"{}", response_body=b"{}")
+        auditor.finish(ar, 201, None, method="POST", request_body=b"{}", response_body=b"{}")
         if i % 8 == 7:
             await asyncio.sleep(0)
     assert ar is not None
