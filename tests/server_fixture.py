@@ -69,14 +69,19 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
+        return stop_process(self.proc, sig, grace=15)
+
+
+def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, *, grace: float = 10) -> int:
+    """Send ``sig`` to a process still running, wait ``grace`` seconds for it, then kill it; its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
 
 
 def start_server(data_dir: Path, *, port: int | None = None, args: list[str] | None = None,
@@ -139,8 +144,4 @@ def simulated_agent(srv: RunningServer, root: Path, nodes: int, *, timeout: floa
             time.sleep(0.2)
         yield
     finally:
-        agent.terminate()
-        try:
-            agent.wait(10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
+        stop_process(agent)

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.etcd_fixture import etcd_available, start_etcd
-from tests.server_fixture import RunningServer, free_port, start_server
+from tests.server_fixture import RunningServer, free_port, start_server, stop_process
 
 pytestmark = pytest.mark.skipif(not etcd_available() or os.geteuid() != 0 or shutil.which("ip") is None,
                                 reason="needs etcd, root and iproute2")
@@ -127,9 +127,4 @@ def test_an_agent_given_one_server_learns_the_other_and_carries_on_through_it(
             20, log)
         assert f"API server {url_a} failed" in log.read_text()
     finally:
-        agent.terminate()
-        try:
-            agent.wait(10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait(5)
+        stop_process(agent)
