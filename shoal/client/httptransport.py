@@ -12,6 +12,7 @@ nothing in between.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -100,7 +101,28 @@ class HttpTransport(_AiohttpStreams):
         self._client_cert = client_cert  # (certificate file, key file): a TLS client certificate
         self._insecure = insecure
         self._limit = limit
+        self._retired: set[asyncio.Task[None]] = set()  # sessions closing after renew_connections' grace
         self._init_session(self.server, self._tcp_connector, default_headers(token=token, user_agent=user_agent))
+
+    def renew_connections(self, grace: float = 30.0) -> None:
+        """Open new connections from now on with the client certificate's files read again (a node whose
+        certificate was renewed, ``shoal.agent.certrenewal``); the connections open now, watches among
+        them, keep going for ``grace`` seconds and are then closed, as the kubelet closes its connections
+        after a rotation so that the server sees the new certificate (a watch cut so re-lists and
+        re-watches on a new connection)."""
+        old, self._session = self._session, None
+        if old is None or old.closed:
+            return
+
+        async def close_later() -> None:
+            try:
+                await asyncio.sleep(grace)
+            finally:
+                await old.close()
+
+        task = asyncio.get_running_loop().create_task(close_later(), name=f"retire-session-{self.server}")
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
 
     def _tcp_connector(self) -> aiohttp.BaseConnector:
         ssl_ctx: ssl.SSLContext | bool = True
@@ -128,6 +150,10 @@ class HttpTransport(_AiohttpStreams):
             return resp.status, await resp.read()
 
     async def close(self) -> None:
+        for task in list(self._retired):
+            task.cancel()  # its finally closes its session at once
+        if self._retired:
+            await asyncio.gather(*self._retired, return_exceptions=True)
         await self._close_session()
 
 
