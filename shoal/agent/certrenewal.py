@@ -9,7 +9,10 @@ for its own name; any other name is the ``nodeclient`` case, which a node may
 not create: 403, nothing signed; ``shoal.apiserver.authn.nodejoin``). The new
 pair replaces the old in the data dir (``nodecert.store``), and the API
 client's transports open their next connections with it (``renew_connections``:
-the connections open now end after a grace period) -- no restart.
+the connections open now end after a grace period: 30 s, or less if the old
+certificate expires sooner, so that no connection outlives the certificate
+it was opened with, which is why the kubelet closes its connections after a
+rotation) -- no restart.
 
 A failed attempt is retried with upstream's backoff (2 s doubling to 32 s,
 then every 32 s) while the old certificate stays in use; once it has expired
@@ -40,6 +43,7 @@ from shoal.client import ApiClient, ApiException
 log = logging.getLogger(__name__)
 
 LONGEST_SLEEP = 600.0  # seconds: a long wait is cut so a suspended machine or a changed file is noticed
+GRACE = 30.0  # seconds the connections opened with the old certificate may finish what they do
 
 
 class RenewalRefused(Exception):
@@ -54,12 +58,20 @@ def _read(path: Path) -> tuple[Validity, int] | None:
     return Validity(cert.not_valid_before_utc, cert.not_valid_after_utc), cert.serial_number
 
 
+def grace(old: Validity | None, now: dt.datetime) -> float:
+    """Seconds the connections made with the old certificate are kept after a renewal."""
+    if old is None:
+        return 0.0
+    return max(0.0, min(GRACE, (old.not_after - now).total_seconds()))
+
+
 class CertRenewer:
-    """Renews ``data_dir``'s node certificate while the agent runs; ``on_renewed`` is called after each new
-    pair is in place (the agent's transports reconnect with it)."""
+    """Renews ``data_dir``'s node certificate while the agent runs; ``on_renewed(grace)`` is called after each
+    new pair is in place (the agent's transports reconnect with it and drop their old connections after
+    ``grace`` seconds)."""
 
     def __init__(self, *, servers: list[str], ca_file: str | None, data_dir: Path, want: nodecert.Subject,
-                 token: str, user_agent: str, on_renewed: Callable[[], None],
+                 token: str, user_agent: str, on_renewed: Callable[[float], None],
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
         self.servers = servers
         self.ca_file = ca_file
@@ -120,7 +132,7 @@ class CertRenewer:
             failures = 0
             self.renewals += 1
             log.info("agent: node certificate renewed (serial %x); new connections use it", serial)
-            self.on_renewed()
+            self.on_renewed(grace(held[0] if held else None, self.clock()))
 
     async def renew_once(self, *, with_token: bool = False) -> int:
         """Ask for and store a new certificate (authenticated by the current one, or the join token);

@@ -60,6 +60,7 @@ class _AiohttpStreams:
         self._connector = connector  # called inside the running loop, which a connector binds
         self._headers = headers
         self._session: aiohttp.ClientSession | None = None
+        self._streams: dict[aiohttp.ClientResponse, aiohttp.ClientSession] = {}  # open streams, by session
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -77,9 +78,30 @@ class _AiohttpStreams:
 
     @asynccontextmanager
     async def _stream(self, method: str, path: str, params: Mapping[str, str] | None) -> AsyncIterator[_AiohttpStream]:
-        async with self.session.request(method, self._base + path, params=params,
-                                        timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
-            yield _AiohttpStream(resp)
+        session = self.session
+        async with session.request(method, self._base + path, params=params,
+                                   timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
+            self._streams[resp] = session
+            try:
+                yield _AiohttpStream(resp)
+            finally:
+                self._streams.pop(resp, None)
+
+    async def _end_streams(self, session: aiohttp.ClientSession) -> None:
+        """Cut the streams open on ``session`` so that their readers see an error (a watch re-lists and
+        re-watches): closing the session alone leaves a pending read waiting for ever, as aiohttp lets go of
+        the payload before the connection is lost."""
+        lost: list[asyncio.Future[None]] = []
+        for resp, on in list(self._streams.items()):
+            conn = resp.connection
+            if on is not session or conn is None or conn.transport is None:
+                continue
+            closed = getattr(conn.protocol, "closed", None)  # set once the connection is lost
+            conn.transport.abort()
+            if isinstance(closed, asyncio.Future):
+                lost.append(closed)
+        if lost:
+            await asyncio.wait(lost, timeout=1.0)
 
     def ws_connect(self, path: str, **kw: Any) -> AbstractAsyncContextManager[aiohttp.ClientWebSocketResponse]:
         """aiohttp's ``ws_connect`` to ``path`` (the node agent's tunnel)."""
@@ -101,7 +123,8 @@ class HttpTransport(_AiohttpStreams):
         self._client_cert = client_cert  # (certificate file, key file): a TLS client certificate
         self._insecure = insecure
         self._limit = limit
-        self._retired: set[asyncio.Task[None]] = set()  # sessions closing after renew_connections' grace
+        # sessions renew_connections retired, each closed by its task after the grace period (or by ``close``)
+        self._retired: dict[aiohttp.ClientSession, asyncio.Task[None]] = {}
         self._init_session(self.server, self._tcp_connector, default_headers(token=token, user_agent=user_agent))
 
     def renew_connections(self, grace: float = 30.0) -> None:
@@ -115,14 +138,13 @@ class HttpTransport(_AiohttpStreams):
             return
 
         async def close_later() -> None:
-            try:
-                await asyncio.sleep(grace)
-            finally:
-                await old.close()
+            await asyncio.sleep(grace)
+            del self._retired[old]
+            await self._end_streams(old)
+            await _cut(old)
 
-        task = asyncio.get_running_loop().create_task(close_later(), name=f"retire-session-{self.server}")
-        self._retired.add(task)
-        task.add_done_callback(self._retired.discard)
+        self._retired[old] = asyncio.get_running_loop().create_task(close_later(),
+                                                                    name=f"retire-session-{self.server}")
 
     def _tcp_connector(self) -> aiohttp.BaseConnector:
         ssl_ctx: ssl.SSLContext | bool = True
@@ -150,11 +172,24 @@ class HttpTransport(_AiohttpStreams):
             return resp.status, await resp.read()
 
     async def close(self) -> None:
-        for task in list(self._retired):
-            task.cancel()  # its finally closes its session at once
-        if self._retired:
-            await asyncio.gather(*self._retired, return_exceptions=True)
+        retired, self._retired = self._retired, {}
+        for session, task in retired.items():
+            task.cancel()
+            await self._end_streams(session)
+            await _cut(session)
         await self._close_session()
+
+
+async def _cut(session: aiohttp.ClientSession) -> None:
+    """Close ``session`` and its connections at once, those in use too (a watch on one ends): TLS ones are
+    aborted, not shut down, since a peer busy streaming would hold a graceful shutdown for up to 30 s."""
+    connector = session.connector
+    if connector is not None:
+        try:
+            await connector.close(abort_ssl=True)  # type: ignore[call-arg,unused-ignore]
+        except TypeError:  # aiohttp before abort_ssl (3.12): a graceful close
+            pass
+    await session.close()
 
 
 class UnixSocketTransport(UnixHttpPool, _AiohttpStreams):
