@@ -13,6 +13,7 @@ nothing in between.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -185,10 +186,8 @@ async def _cut(session: aiohttp.ClientSession) -> None:
     aborted, not shut down, since a peer busy streaming would hold a graceful shutdown for up to 30 s."""
     connector = session.connector
     if connector is not None:
-        try:
+        with contextlib.suppress(TypeError):  # aiohttp before abort_ssl (3.12): the graceful close below
             await connector.close(abort_ssl=True)  # type: ignore[call-arg,unused-ignore]
-        except TypeError:  # aiohttp before abort_ssl (3.12): a graceful close
-            pass
     await session.close()
 
 

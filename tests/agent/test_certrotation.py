@@ -7,7 +7,15 @@ import datetime as dt
 import pytest
 
 from shoal.agent.certrenewal import grace
-from shoal.agent.certrotation import Renew, Validity, Wait, jitter_of, plan, retry_delay, rotation_deadline
+from shoal.agent.certrotation import (
+    Renew,
+    Validity,
+    Wait,
+    jitter_of,
+    plan,
+    retry_delay,
+    rotation_deadline,
+)
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 YEAR = Validity(T0, T0 + dt.timedelta(days=365))
