@@ -5,7 +5,9 @@ buys another node's."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 import os
 import shutil
 import subprocess
@@ -21,7 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from shoal.agent.nodecert import key_matches
+from shoal.agent.certrenewal import CertRenewer
+from shoal.agent.nodecert import key_matches, store, subject
 from tests.server_fixture import RunningServer, start_server
 
 LIFETIME = 10.0  # seconds: rotations at 7-9 s (a tenth backdated), two within ~20 s
@@ -184,3 +187,65 @@ def test_a_node_cannot_renew_into_another_nodes_name(srv: RunningServer, tmp_pat
         assert again is not None and again.serial_number == first.serial_number
     finally:
         stop(agent)
+
+
+def expired_pair(srv: RunningServer, data_dir: Path, name: str) -> int:
+    """A certificate for node ``name`` from the cluster CA that expired a minute ago, and its key, in
+    ``data_dir``; its serial."""
+    ca_key = serialization.load_pem_private_key((srv.data_dir / "ca.key").read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    ca = x509.load_pem_x509_certificate((srv.data_dir / "ca.crt").read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
+                                     x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{name}")]))
+            .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now - dt.timedelta(minutes=1))
+            .sign(ca_key, hashes.SHA256()))
+    store(data_dir, key, cert.public_bytes(serialization.Encoding.PEM).decode())
+    return cert.serial_number
+
+
+async def test_an_expired_certificate_is_renewed_with_the_join_token(
+        srv: RunningServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="shoal.agent.certrenewal")
+    old = expired_pair(srv, tmp_path, "rot-c")
+    graces: list[float] = []
+    renewer = CertRenewer(servers=[srv.url], ca_file=srv.ca, data_dir=tmp_path, want=subject("rot-c", simulated=False),
+                          token=(srv.data_dir / "node-token").read_text().strip(), user_agent="test",
+                          on_renewed=graces.append)
+    await renewer.start()
+    try:
+        async with asyncio.timeout(20):
+            while not graces:
+                await asyncio.sleep(0.05)
+    finally:
+        await renewer.stop()
+    assert graces == [0.0]  # the connections the expired certificate opened are cut at once
+    cert = cert_of(tmp_path)
+    assert cert is not None and cert.serial_number != old and cert.not_valid_after_utc > dt.datetime.now(dt.UTC)
+    assert key_matches((tmp_path / "node.crt").read_bytes(), (tmp_path / "node.key").read_bytes())
+    assert "it expired at" in caplog.text and "node certificate renewed" in caplog.text
+
+
+async def test_a_failed_renewal_keeps_the_old_pair_and_retries(
+        srv: RunningServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="shoal.agent.certrenewal")
+    old = expired_pair(srv, tmp_path, "rot-d")
+    before = (tmp_path / "node.key").read_bytes()
+    renewer = CertRenewer(servers=[srv.url], ca_file=srv.ca, data_dir=tmp_path, want=subject("rot-d", simulated=False),
+                          token="shoal-node-not-the-token", user_agent="test", on_renewed=lambda _g: None)
+    await renewer.start()
+    try:
+        async with asyncio.timeout(20):
+            while caplog.text.count("renewing the node certificate failed") < 2:  # at once, then after 2 s
+                await asyncio.sleep(0.05)
+    finally:
+        await renewer.stop()
+    assert "attempt 1: 401 Unauthorized" in caplog.text and "trying again in 2s" in caplog.text
+    assert "attempt 2: 401 Unauthorized" in caplog.text and "trying again in 4s" in caplog.text
+    assert "the current one no longer authenticates" in caplog.text
+    cert = cert_of(tmp_path)
+    assert cert is not None and cert.serial_number == old and (tmp_path / "node.key").read_bytes() == before
+    assert renewer.renewals == 0
