@@ -452,16 +452,16 @@ class ApiServer:
         try:
             resp = await handler(request)
         except errors.ApiError as e:
-            await auditor.finish(ar, e.code, e.status())
+            auditor.finish(ar, e.code, e.status())
             raise
         except web.HTTPException as e:
-            await auditor.finish(ar, e.status, {"status": "Failure", "message": e.reason})
+            auditor.finish(ar, e.status, {"status": "Failure", "message": e.reason})
             raise
         except Exception as e:
-            await auditor.finish(ar, 500, {"status": "Failure", "message": f"APIServer panic'd: {e!r}"}, panic=True)
+            auditor.finish(ar, 500, {"status": "Failure", "message": f"APIServer panic'd: {e!r}"}, panic=True)
             raise
         status, body = self._audited_answer(ar, resp)
-        await auditor.finish(ar, resp.status, status, method=request.method, request_body=request.get(BODY_KEY),
+        auditor.finish(ar, resp.status, status, method=request.method, request_body=request.get(BODY_KEY),
                              response_body=body)
         return resp
 
@@ -481,7 +481,7 @@ class ApiServer:
             return
         response.headers["Audit-ID"] = ar.audit_id
         if long_running(ar.attrs) and response.status < 300:
-            await self.auditor.started(ar, response.status)
+            self.auditor.started(ar, response.status)
 
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -516,7 +516,7 @@ class ApiServer:
                 raise TokenRefused("no credentials (anonymous requests are not allowed here)")
         except errors.ApiError as e:
             if ar is not None and self.auditor is not None:
-                await self.auditor.refused(ar, method=request.method, path=request.path, watch=self._watch(request),
+                self.auditor.refused(ar, method=request.method, path=request.path, watch=self._watch(request),
                                            why=e.why if isinstance(e, TokenRefused) else e.message)
             raise
         authenticated = user
@@ -525,12 +525,12 @@ class ApiServer:
             for check in plan.checks:
                 if not self.authorizer.allowed(check):
                     if ar is not None:
-                        await self._audit_received(ar, request, authenticated, None)
+                        self._audit_received(ar, request, authenticated, None)
                         self._audit_decision(ar, False, why_denied(check))
                     raise denied(check)  # users "alice" is forbidden: User "bob" cannot impersonate ...
             user = plan.user
         if ar is not None:
-            await self._audit_received(ar, request, authenticated, None if user is authenticated else user)
+            self._audit_received(ar, request, authenticated, None if user is authenticated else user)
         if not is_master(user):  # system:masters may do anything: not even the path is parsed
             attrs = request_attributes(user, request.method, request.path, self._watch(request),
                                        request.query.get("fieldSelector", "") if request.query_string else "")
@@ -551,10 +551,10 @@ class ApiServer:
     def _watch(request: web.Request | leanhttp.Request) -> str:
         return request.query.get("watch", "") if request.query_string else ""
 
-    async def _audit_received(self, ar: AuditRequest, request: web.Request | leanhttp.Request, user: User,
+    def _audit_received(self, ar: AuditRequest, request: web.Request | leanhttp.Request, user: User,
                               impersonated: User | None) -> None:
         assert self.auditor is not None
-        await self.auditor.received(ar, user, method=request.method, path=request.path, watch=self._watch(request),
+        self.auditor.received(ar, user, method=request.method, path=request.path, watch=self._watch(request),
                                     impersonated=impersonated)
 
     def _audit_decision(self, ar: AuditRequest, allowed: bool, reason: str) -> None:
@@ -627,7 +627,7 @@ class ApiServer:
         if ar is not None and auditor is not None:
             resp.headers["Audit-ID"] = ar.audit_id
             status, body = self._audited_answer(ar, resp)
-            await auditor.finish(ar, resp.status, status, method=request.method, request_body=request.body,
+            auditor.finish(ar, resp.status, status, method=request.method, request_body=request.body,
                                  response_body=body, panic=panic)
         return resp
 

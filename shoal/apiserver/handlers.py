@@ -23,6 +23,7 @@ from shoal.api.crd.kind import custom_of
 from shoal.api.registry import ResourceInfo
 from shoal.api.served import ServedKinds
 from shoal.apiserver import admission, errors, fieldmanager, leanhttp, rawobj, routing, tables
+from shoal.apiserver.audit import recorder as audit_recorder
 from shoal.apiserver.prefilter import label_needles
 from shoal.apiserver.resource import Resource, Result
 from shoal.apiserver.strategies import Strategy
@@ -369,6 +370,7 @@ class Handlers:
                 return await self._list(request, res, ns)
             if m == "POST":
                 body = parse_body(await read_body(request), request.content_type)
+                audit_recorder.log_request_object(body)
                 r = await res.create(ns, body, dry_run=_dry_run(request), field_validation=_field_validation(request),
                                      shape_checked=True, json_body=is_json(request.content_type),
                                      manager=_manager(request, "CreateOptions"))
@@ -380,6 +382,7 @@ class Handlers:
             return self._object_response(request, res, await res.get(ns, name))
         if m == "PUT":
             body = parse_body(await read_body(request), request.content_type)
+            audit_recorder.log_request_object(body)
             r = await res.update(ns, name, body, subresource=sub, dry_run=_dry_run(request),
                                  field_validation=_field_validation(request),
                                  manager=_manager(request, "UpdateOptions"))

@@ -51,7 +51,29 @@ CASES = {
     "odd strings": _request(audit_id='q"uote\\', request_uri="/api/v1/pods?labelSelector=a%3Db&x=\u2603",
                             user_agent="agent\t\u0001", user=User("\u00fcser")),
     "a 204 without a body": _request(code=204, status={"status": "Success"}),
+    "a create naming its object in the body": _request(
+        user=ALICE, attrs=request_attributes(ALICE, "POST", "/api/v1/namespaces/a/pods"), allowed=True, code=201,
+        sent=("a", "web-0", "", "")),
+    "an update sending uid and resourceVersion": _request(
+        user=ALICE, attrs=request_attributes(ALICE, "PUT", "/api/v1/namespaces/a/pods/web-0"), allowed=True,
+        code=200, sent=("other", "ignored", "u-9", "41")),
+    "a non-resource request with a body": _request(
+        user=ALICE, attrs=request_attributes(ALICE, "POST", "/shoal/v1/x"), code=200, sent=("a", "b", "", "")),
 }
+
+
+def test_the_sent_object_completes_the_reference_after_the_request_is_received() -> None:
+    """upstream's LogRequestObject runs in the handler: RequestReceived has the path's reference, later stages
+    the path's fields with the rest from the object sent (the path wins where it names one)."""
+    import json
+
+    create, update = CASES["a create naming its object in the body"], CASES["an update sending uid and resourceVersion"]
+    ref = {s: json.loads(line(create, s, T0))["objectRef"] for s in ("RequestReceived", "ResponseComplete")}
+    assert ref["RequestReceived"] == {"resource": "pods", "namespace": "a", "apiVersion": "v1"}
+    assert ref["ResponseComplete"] == {"resource": "pods", "namespace": "a", "name": "web-0", "apiVersion": "v1"}
+    assert json.loads(line(update, "ResponseComplete", T0))["objectRef"] == {
+        "resource": "pods", "namespace": "a", "name": "web-0", "uid": "u-9", "apiVersion": "v1",
+        "resourceVersion": "41"}
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -107,13 +129,16 @@ _users = st.none() | st.builds(User, _text, st.tuples(_text) | st.just(()), _tex
        allowed=st.none() | st.booleans(), reason=_text, added=st.none() | st.dictionaries(_text, _text, max_size=2),
        agent=_text, audit_id=_text, forwarded=st.none() | _text, remote=st.none() | _text,
        body=st.none() | st.binary(max_size=8) | st.just(b'{"a": [1, "\\u00e9"]}'), stage=st.sampled_from(STAGES),
-       now=st.floats(min_value=0, max_value=4e9))
+       now=st.floats(min_value=0, max_value=4e9),
+       sent=st.none() | st.tuples(_text, _text, _text, _text))
 def test_line_is_the_encoded_event_for_any_record(
         user: User | None, impersonated: User | None, method: str, path: str, level: Level, code: int,
         status: dict[str, object] | None, allowed: bool | None, reason: str, added: dict[str, str] | None, agent: str,
-        audit_id: str, forwarded: str | None, remote: str | None, body: bytes | None, stage: str, now: float) -> None:
+        audit_id: str, forwarded: str | None, remote: str | None, body: bytes | None, stage: str, now: float,
+        sent: tuple[str, str, str, str] | None) -> None:
     attrs = request_attributes(user, method, path) if user is not None else None
     r = _request(user=user, impersonated=impersonated, attrs=attrs, level=level, code=code, status=status,
                  allowed=allowed, reason=reason, added=added, user_agent=agent, audit_id=audit_id,
-                 forwarded_for=forwarded, remote=remote, request_object=body, response_object=body, received=now)
+                 forwarded_for=forwarded, remote=remote, request_object=body, response_object=body, received=now,
+                 sent=sent)
     assert line(r, stage, now) == _reference(r, stage, now)

@@ -57,7 +57,8 @@ def _ev(i: int) -> dict[str, Any]:
 async def test_blocking_mode_waits_and_loses_nothing(tmp_path: Path) -> None:
     backend = LogBackend(RotatingFile(str(tmp_path / "a.log")), mode="blocking", buffer_size=5, batch_max=2)
     await backend.start()
-    await asyncio.gather(*(backend.emit(_ev(i)) for i in range(200)))
+    for i in range(200):
+        backend.emit(_ev(i))
     await backend.stop()
     lines = (tmp_path / "a.log").read_text().splitlines()
     assert [json.loads(x)["n"] for x in lines] == list(range(200))
@@ -75,7 +76,7 @@ async def test_blocking_mode_writes_a_loop_turns_events_when_it_ends(tmp_path: P
     await backend.start()
     for turn in range(2):
         for i in range(3):
-            await backend.emit(_ev(3 * turn + i))
+            backend.emit(_ev(3 * turn + i))
         await asyncio.sleep(0)  # the turn ends
         assert [json.loads(x)["n"] for x in (tmp_path / "a.log").read_text().splitlines()] == list(range(3 * turn + 3))
     assert len(writes) == 2
@@ -85,7 +86,7 @@ async def test_blocking_mode_writes_a_loop_turns_events_when_it_ends(tmp_path: P
 async def test_batch_mode_drops_when_full(tmp_path: Path) -> None:
     backend = LogBackend(RotatingFile(str(tmp_path / "a.log")), mode="batch", buffer_size=5)
     for i in range(8):  # the writer is not running: the buffer fills
-        await backend.emit(_ev(i))
+        backend.emit(_ev(i))
     assert backend.dropped == 3
     await backend.start()
     await backend.flush()
@@ -114,7 +115,7 @@ class _Collect:
 
     async def stop(self) -> None: ...
 
-    async def emit(self, pending: Any) -> None:
+    def emit(self, pending: Any) -> None:
         self.pending.append(pending)
 
     @property
@@ -131,12 +132,12 @@ async def test_auditor_stages_and_event_fields() -> None:
     r = auditor.begin(method="POST", path="/api/v1/namespaces/a/configmaps", query_string="fieldManager=x",
                       headers={"User-Agent": "kubectl/v1.31", "Audit-ID": "abc"}, remote="10.1.1.1")
     bob = User("bob", ("dev",))
-    await auditor.received(r, User("alice", ("system:masters",)), method="POST",
+    auditor.received(r, User("alice", ("system:masters",)), method="POST",
                            path="/api/v1/namespaces/a/configmaps", watch="", impersonated=bob)
     auditor.authorized(r, True, "")
-    await auditor.finish(r, 201, None, method="POST", request_body=b'{"kind":"ConfigMap"}',
+    auditor.finish(r, 201, None, method="POST", request_body=b'{"kind":"ConfigMap"}',
                          response_body=b'{"kind":"ConfigMap","metadata":{"uid":"u"}}')
-    await auditor.finish(r, 201, None)  # a second finish (the middleware after dispatch's) logs nothing
+    auditor.finish(r, 201, None)  # a second finish (the middleware after dispatch's) logs nothing
     received, complete = sink.events
     assert received["stage"] == "RequestReceived" and "responseStatus" not in received
     # not decided yet when it arrived, nor read: though built after the request ended
@@ -161,7 +162,7 @@ async def test_refused_request_says_why() -> None:
     auditor = Auditor(parse({"apiVersion": "audit.k8s.io/v1", "kind": "Policy",
                              "rules": [{"level": "Metadata", "omitStages": ["RequestReceived"]}]}), sink)
     r = auditor.begin(method="GET", path="/api/v1/pods", query_string="", headers={}, remote=None)
-    await auditor.refused(r, method="GET", path="/api/v1/pods", watch="", why="token is expired")
+    auditor.refused(r, method="GET", path="/api/v1/pods", watch="", why="token is expired")
     (ev,) = sink.events
     assert ev["user"] == {} and ev["responseStatus"]["code"] == 401
     assert ev["responseStatus"]["message"] == "Authentication failed, reason: token is expired"
@@ -218,7 +219,7 @@ async def test_admission_annotates_the_current_requests_event() -> None:
     annotate({"x/not-served": "1"})  # no request being served: nothing to annotate, nothing fails
     for path, logged in (("/api/v1/namespaces/a/pods", True), ("/api/v1/namespaces/a/configmaps", False)):
         r = auditor.begin(method="POST", path=path, query_string="", headers={}, remote=None)
-        await auditor.received(r, User("alice"), method="POST", path=path, watch="")
+        auditor.received(r, User("alice"), method="POST", path=path, watch="")
         token = CURRENT.set(r)
         try:
             assert logged_now() is logged
@@ -226,7 +227,18 @@ async def test_admission_annotates_the_current_requests_event() -> None:
             auditor.authorized(r, True, "")
         finally:
             CURRENT.reset(token)
-        await auditor.finish(r, 201, None)
+        auditor.finish(r, 201, None)
     (ev,) = sink.events
     assert ev["annotations"] == {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": "",
                                  "pod-security.kubernetes.io/enforce-policy": "baseline:latest"}
+
+
+def test_request_meta_takes_strings_from_an_objects_metadata_only() -> None:
+    from shoal.apiserver.audit.event import request_meta
+
+    assert request_meta({"metadata": {"name": "a", "namespace": "n", "uid": "u", "resourceVersion": "7"}}) == \
+        ("n", "a", "u", "7")
+    assert request_meta({"metadata": {"generateName": "a-"}}) is None  # nothing to complete with
+    assert request_meta({"metadata": {"name": 5, "namespace": ["x"], "uid": "u"}}) == ("", "", "u", "")
+    for body in (None, [], "x", {"metadata": "m"}, {"kind": "Pod"}):
+        assert request_meta(body) is None

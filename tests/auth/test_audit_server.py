@@ -71,7 +71,8 @@ def test_a_create_is_logged_with_its_bodies_and_audit_id(srv: RunningServer) -> 
     assert ev["stage"] == "ResponseComplete" and ev["level"] == "RequestResponse" and ev["verb"] == "create"
     assert ev["user"] == {"username": "admin", "groups": ["system:masters", "system:authenticated"]}
     assert ev["sourceIPs"] == ["127.0.0.1"] and ev["userAgent"] == "audit-test/1"
-    assert ev["objectRef"] == {"resource": "configmaps", "namespace": "default", "apiVersion": "v1"}
+    # the name is only in the body: completed from it, as upstream's LogRequestObject does
+    assert ev["objectRef"] == {"resource": "configmaps", "namespace": "default", "name": "cm1", "apiVersion": "v1"}
     assert ev["responseStatus"] == {"metadata": {}, "code": 201}
     assert ev["requestObject"]["data"] == {"k": "v"}
     assert ev["responseObject"]["metadata"]["uid"] == r.json()["metadata"]["uid"]

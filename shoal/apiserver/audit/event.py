@@ -53,13 +53,15 @@ class UserInfo(msgspec.Struct, omit_defaults=True):
     extra: dict[str, list[str]] = {}
 
 
-class ObjectReference(msgspec.Struct, omit_defaults=True, rename={"api_group": "apiGroup",
-                                                                   "api_version": "apiVersion"}):
+class ObjectReference(msgspec.Struct, omit_defaults=True, rename={
+        "api_group": "apiGroup", "api_version": "apiVersion", "resource_version": "resourceVersion"}):
     resource: str = ""
     namespace: str = ""
     name: str = ""
+    uid: str = ""
     api_group: str = ""
     api_version: str = ""
+    resource_version: str = ""
     subresource: str = ""
 
 
@@ -105,11 +107,35 @@ def user_info(user: User) -> UserInfo:
                     extra={k: list(v) for k, v in user.extra})
 
 
-def object_ref(a: Attributes) -> ObjectReference | None:
+RequestMeta = tuple[str, str, str, str]  # (namespace, name, uid, resourceVersion) of the object a request sent
+
+
+def object_ref(a: Attributes, sent: RequestMeta | None = None) -> ObjectReference | None:
+    """The request's object reference from its path; completed, where the path leaves them out, with the
+    namespace, name, uid and resourceVersion of the object the request sent (``sent``), as upstream's
+    ``LogRequestObject`` does for a create or an update (a create's name is only in its body)."""
     if not a.resource_request:
         return None
-    return ObjectReference(resource=a.resource, namespace=a.namespace, name=a.name, api_group=a.group,
-                           api_version=a.version, subresource=a.subresource)
+    if sent is None:
+        return ObjectReference(resource=a.resource, namespace=a.namespace, name=a.name, api_group=a.group,
+                               api_version=a.version, subresource=a.subresource)
+    return ObjectReference(resource=a.resource, namespace=a.namespace or sent[0], name=a.name or sent[1],
+                           uid=sent[2], api_group=a.group, api_version=a.version, resource_version=sent[3],
+                           subresource=a.subresource)
+
+
+def request_meta(body: Any) -> RequestMeta | None:
+    """What ``object_ref`` completes the reference with, from a decoded request body (None if it has none)."""
+    meta = body.get("metadata") if isinstance(body, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    ns, name, uid, rv = meta.get("namespace"), meta.get("name"), meta.get("uid"), meta.get("resourceVersion")
+    got = (ns if isinstance(ns, str) else "", name if isinstance(name, str) else "",
+           uid if isinstance(uid, str) else "", rv if isinstance(rv, str) else "")
+    return None if got == _NOTHING_SENT else got
+
+
+_NOTHING_SENT = ("", "", "", "")
 
 
 def response_status(code: int, status: dict[str, Any] | None) -> ResponseStatus:
@@ -163,9 +189,11 @@ class Request:
     omit: frozenset[str] = frozenset()
     done: bool = False  # ResponseComplete or Panic was emitted
     added: dict[str, str] | None = None  # annotations admission added (Pod Security's audit mode, ...)
+    sent: RequestMeta | None = None  # of the object a create or update sent (``object_ref``; not in RequestReceived)
     # the encoded parts every stage's line shares, with the user, impersonated user, attributes and level
     # they were made from (``line.shared``)
-    encoded: tuple[User | None, User | None, Attributes | None, Level, tuple[bytes, bytes, bytes]] | None = None
+    encoded: tuple[User | None, User | None, Attributes | None, Level,
+                   tuple[bytes, bytes, bytes, tuple[bytes, bytes] | None, bytes]] | None = None
 
 
 def event(r: Request, stage: str, now: float) -> Event:
@@ -181,7 +209,7 @@ def event(r: Request, stage: str, now: float) -> Event:
         user=user_info(r.user) if r.user is not None else UserInfo(),
         impersonated_user=user_info(r.impersonated) if r.impersonated is not None else None,
         source_ips=source_ips(r.forwarded_for, r.remote), user_agent=r.user_agent,
-        object_ref=object_ref(r.attrs) if r.attrs is not None else None,
+        object_ref=object_ref(r.attrs, None if received else r.sent) if r.attrs is not None else None,
         response_status=response_status(r.code, r.status) if r.code and not received else None,
         request_object=json_body(r.request_object) if complete and r.level >= Level.REQUEST else None,
         response_object=json_body(r.response_object) if complete and r.level >= Level.REQUEST_RESPONSE else None,

@@ -50,14 +50,17 @@ _HEADS = {level: b'{"kind":"Event","apiVersion":' + _encode(API_VERSION) + b',"l
 _STAGES = {stage: b',"stage":' + _encode(stage) + b"," for stage in STAGES}
 
 
-_WHO: dict[tuple[object, ...], bytes] = {}
+_WHO: dict[tuple[object, ...], tuple[bytes, bytes, tuple[bytes, bytes] | None]] = {}
 WHO_KEPT = 4096
+_NAMED = "\x00shoal-name\x00"  # a name no object has, where a create's name goes in its reference (``_who``)
 
 
-def _who(r: Request) -> bytes:
-    """``"requestURI":...`` to ``objectRef``'s end: the same for every request a client repeats (each create
-    of a kind in a namespace by one client is one), so kept by what it is made of (at ``WHO_KEPT`` the cache
-    starts over: requests that never repeat cost one insert each, not a growing dict)."""
+def _who(r: Request) -> tuple[bytes, bytes, tuple[bytes, bytes] | None]:
+    """``"requestURI":...`` to ``userAgent``'s end; ``,"objectRef":{...}`` of the path (or nothing); and, for a
+    path that names no object (a create), that reference cut where the name of the object sent goes. The
+    same for every request a client repeats (each create of a kind in a namespace by one client is one), so
+    kept by what they are made of (at ``WHO_KEPT`` the cache starts over: requests that never repeat cost
+    one insert each, not a growing dict)."""
     key = (r.request_uri, r.verb, r.user, r.impersonated, r.attrs, r.forwarded_for, r.remote, r.user_agent)
     who = _WHO.get(key)
     if who is None:
@@ -66,19 +69,24 @@ def _who(r: Request) -> bytes:
             request_uri=r.request_uri, verb=r.attrs.verb if r.attrs else r.verb,
             user=user_info(r.user) if r.user is not None else UserInfo(),
             impersonated_user=user_info(r.impersonated) if r.impersonated is not None else None,
-            source_ips=source_ips(r.forwarded_for, r.remote), user_agent=r.user_agent,
-            object_ref=object_ref(r.attrs) if r.attrs is not None else None))
+            source_ips=source_ips(r.forwarded_for, r.remote), user_agent=r.user_agent))
         assert encoded.startswith(_BLANK)
-        who = encoded[len(_BLANK):-1]
+        ref = object_ref(r.attrs) if r.attrs is not None else None
+        cut = None
+        if ref is not None and r.attrs is not None and not r.attrs.name:
+            head, _, tail = _encode(object_ref(r.attrs, ("", _NAMED, "", ""))).partition(_encode(_NAMED))
+            cut = (b',"objectRef":' + head, tail)
+        who = (encoded[len(_BLANK):-1], b"" if ref is None else b',"objectRef":' + _encode(ref), cut)
         if len(_WHO) >= WHO_KEPT:
             _WHO.clear()
         _WHO[key] = who
     return who
 
 
-def shared(r: Request) -> tuple[bytes, bytes, bytes]:
+def shared(r: Request) -> tuple[bytes, bytes, bytes, tuple[bytes, bytes] | None, bytes]:
     """What every stage's line of ``r`` has: its start to ``"auditID"``'s value; ``"requestURI":...`` to
-    ``objectRef``'s end; and ``,"requestReceivedTimestamp":"...","stageTimestamp":"``.
+    ``userAgent``'s end; the path's ``objectRef`` (and it cut for a name, ``_who``); and
+    ``,"requestReceivedTimestamp":"...","stageTimestamp":"``.
 
     Kept on ``r`` with the user, impersonated user, attributes and level they were made from, and made again
     if any of them changed since (a refused request's user is dropped after its RequestReceived)."""
@@ -86,7 +94,8 @@ def shared(r: Request) -> tuple[bytes, bytes, bytes]:
     if made is not None and made[0] is r.user and made[1] is r.impersonated and made[2] is r.attrs and \
             made[3] is r.level:
         return made[4]
-    parts = (_HEADS[r.level] + _encode(r.audit_id), _who(r),
+    who, ref, cut = _who(r)
+    parts = (_HEADS[r.level] + _encode(r.audit_id), who, ref, cut,
              b',"requestReceivedTimestamp":"' + timestamp(r.received).encode() + b'","stageTimestamp":"')
     r.encoded = (r.user, r.impersonated, r.attrs, r.level, parts)
     return parts
@@ -112,9 +121,17 @@ def _decision(allowed: bool | None, reason: str) -> bytes:
 
 def line(r: Request, stage: str, now: float) -> bytes:
     """The Event of ``r`` at ``stage`` (at Unix time ``now``) as one JSON line (see the module's docstring)."""
-    head, who, received_at = shared(r)
+    head, who, ref, cut, received_at = shared(r)
     received = stage == "RequestReceived"
-    parts = [head, _STAGES[stage], who]
+    sent = r.sent
+    if sent is not None and not received and r.attrs is not None and r.attrs.resource_request:
+        # the reference completed with what the request sent: a create's name goes into the cut one
+        if cut is not None and not sent[2] and not sent[3] and (r.attrs.namespace or not sent[0]):
+            if sent[1]:
+                ref = cut[0] + _encode(sent[1]) + cut[1]
+        else:
+            ref = b',"objectRef":' + _encode(object_ref(r.attrs, sent))
+    parts = [head, _STAGES[stage], who, ref]
     if r.code and not received:
         parts.append(b',"responseStatus":{"metadata":{},"code":%d}' % r.code if r.code < 300 or not r.status
                      else b',"responseStatus":' + _encode(response_status(r.code, r.status)))

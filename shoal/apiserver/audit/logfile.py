@@ -187,7 +187,7 @@ class LogBackend:
         if not self.blocking:
             self._task = asyncio.create_task(self._run(), name="audit-log-writer")
 
-    async def emit(self, ev: Any) -> None:
+    def emit(self, ev: Any) -> None:
         self.accepted += 1
         if self.blocking:  # in the file at the end of this loop turn (see the module's docstring)
             if not self._turn:

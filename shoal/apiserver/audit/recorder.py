@@ -65,6 +65,14 @@ def annotate(annotations: Mapping[str, str]) -> None:
     r.added.update(annotations)
 
 
+def log_request_object(body: Any) -> None:
+    """upstream's ``audit.LogRequestObject``, for the reference: a create or update names in its body what its
+    path may not (a create's name), and its events after RequestReceived name it too (``event.object_ref``)."""
+    r = CURRENT.get()
+    if r is not None and r.level is not Level.NONE:
+        r.sent = event.request_meta(body)
+
+
 # an event to write: the request's record, the stage and its Unix time (the writer builds the Event)
 Pending = tuple[event.Request, str, float]
 
@@ -72,7 +80,7 @@ Pending = tuple[event.Request, str, float]
 class Backend(Protocol):
     async def start(self) -> None: ...
 
-    async def emit(self, ev: Pending) -> None: ...
+    def emit(self, ev: Pending) -> None: ...  # hands the event on; never waits (the log backend's modes)
 
     async def stop(self) -> None: ...
 
@@ -142,31 +150,31 @@ class Auditor:
             self._decisions[key] = hit
         return hit
 
-    async def received(self, r: AuditRequest, user: User, *, method: str, path: str, watch: str,
+    def received(self, r: AuditRequest, user: User, *, method: str, path: str, watch: str,
                        impersonated: User | None = None) -> None:
         attrs, decision = self.decide(user, method, path, watch)
         r.user, r.attrs, r.impersonated, r.level = user, attrs, impersonated, decision.level
         r.omit = decision.omit_stages
         if r.level is not Level.NONE and "RequestReceived" not in r.omit:
-            await self.backend.emit((r, "RequestReceived", self.clock()))
+            self.backend.emit((r, "RequestReceived", self.clock()))
 
     def authorized(self, r: AuditRequest, allowed: bool, reason: str = "") -> None:
         r.allowed, r.reason = allowed, reason
 
-    async def refused(self, r: AuditRequest, *, method: str, path: str, watch: str, why: str) -> None:
-        await self.received(r, NOBODY, method=method, path=path, watch=watch)
+    def refused(self, r: AuditRequest, *, method: str, path: str, watch: str, why: str) -> None:
+        self.received(r, NOBODY, method=method, path=path, watch=watch)
         r.user = None
-        await self.finish(r, 401, {"status": "Failure", "reason": "Unauthorized",
+        self.finish(r, 401, {"status": "Failure", "reason": "Unauthorized",
                                    "message": f"Authentication failed, reason: {why}" if why else
                                    "Authentication failed"})
 
-    async def started(self, r: AuditRequest, code: int) -> None:
+    def started(self, r: AuditRequest, code: int) -> None:
         if long_running(r.attrs):
             r.code = code
             if r.level is not Level.NONE and "ResponseStarted" not in r.omit:
-                await self.backend.emit((r, "ResponseStarted", self.clock()))
+                self.backend.emit((r, "ResponseStarted", self.clock()))
 
-    async def finish(self, r: AuditRequest, code: int, status: dict[str, Any] | None = None, *,
+    def finish(self, r: AuditRequest, code: int, status: dict[str, Any] | None = None, *,
                      method: str = "", request_body: bytes | None = None, response_body: bytes | None = None,
                      panic: bool = False) -> None:
         if r.level is Level.NONE or r.done:
@@ -180,7 +188,7 @@ class Auditor:
             r.response_object = response_body
         stage = "Panic" if panic else "ResponseComplete"
         if stage not in r.omit:
-            await self.backend.emit((r, stage, self.clock()))
+            self.backend.emit((r, stage, self.clock()))
 
 
 def status_of(code: int, body: bytes | None, content_type: str | None) -> dict[str, Any] | None:
