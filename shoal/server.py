@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import secrets
@@ -116,6 +117,7 @@ class ComponentOptions(TypedDict, total=False):
     advertise_address: str
     identity_lease_duration_seconds: float
     identity_lease_renew_interval_seconds: float
+    node_cert_lifetime: float  # seconds: the node client certificates /shoal/v1/node-join issues (tests: short)
 
 
 def component_options(values: Mapping[str, object]) -> ComponentOptions:
@@ -284,8 +286,9 @@ class Server:
         from shoal.apiserver.authn import nodejoin
 
         # a node's own certificate for its join token (shoal.apiserver.authn.nodejoin)
-        self.api.extra_routes += nodejoin.routes(lambda: (dd.ca_crt.read_bytes(), dd.ca_key.read_bytes()),
-                                                 self._may_sign_node)
+        self.api.extra_routes += nodejoin.routes(
+            lambda: (dd.ca_crt.read_bytes(), dd.ca_key.read_bytes()), self._may_sign_node,
+            lifetime=dt.timedelta(seconds=opts.extra.get("node_cert_lifetime", nodejoin.LIFETIME.total_seconds())))
         self.api.extra_routes.append(self._apply_route())
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(crt, key)

@@ -67,6 +67,7 @@ class AgentArgs:
     ingress_http_port: int = 80  # this node's ingress proxy (shoal.ingress), as on the server; 0: none
     ingress_https_port: int = 443
     follow_servers: bool = True  # learn the API servers from the kubernetes endpoints (shoal.agent.apiservers)
+    rotate_certificates: bool = True  # renew the node certificate while running (shoal.agent.certrenewal)
 
 
 def options(args: AgentArgs) -> tuple[AgentOptions, str | None]:
@@ -164,7 +165,9 @@ async def start_ingress(client: ApiClient, args: AgentArgs) -> IngressNode:
 async def run_agent(args: AgentArgs) -> None:
     opts, ca = options(args)
     from shoal.agent.apiservers import ServerFollower
+    from shoal.agent.certrenewal import CertRenewer
     from shoal.client.failover import FailoverTransport, split_servers
+    from shoal.client.httptransport import HttpTransport
 
     # several servers (--server A,B or repeated): failover in order (shoal.client.failover)
     servers = split_servers(args.server)
@@ -182,8 +185,8 @@ async def run_agent(args: AgentArgs) -> None:
         await bootstrap.request("GET", "/api", timeout=15)  # fail fast on a wrong URL, CA or token
         cluster_id = await clusterid.fetch(bootstrap)
         _check_data_dir(args, cluster_id)
-        cert = await nodecert.ensure(bootstrap, args.data_dir, nodecert.subject(
-            opts.node_name, simulated=opts.simulate_nodes > 0), ca)
+        want = nodecert.subject(opts.node_name, simulated=opts.simulate_nodes > 0)
+        cert = await nodecert.ensure(bootstrap, args.data_dir, want, ca)
     except Exception as e:
         why = join.explain(e, server=args.server, ca_file=ca)
         if why is not None:
@@ -198,6 +201,12 @@ async def run_agent(args: AgentArgs) -> None:
         follower = ServerFollower(client, balancer, configured=servers)
     else:
         client = ApiClient.servers(servers, ca_file=ca, client_cert=cert, user_agent=agent_name, limit=128)
+    renewer: CertRenewer | None = None
+    transport = client.transport
+    if args.rotate_certificates and isinstance(transport, HttpTransport | FailoverTransport):
+        # the certificate is renewed with itself before it expires; new connections use the new one
+        renewer = CertRenewer(servers=servers, ca_file=ca, data_dir=args.data_dir, want=want, token=args.token,
+                              user_agent=agent_name, on_renewed=transport.renew_connections)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -207,6 +216,8 @@ async def run_agent(args: AgentArgs) -> None:
     prom: web.AppRunner | None = None
     ingress: IngressNode | None = None
     try:
+        if renewer is not None:
+            await renewer.start()
         if follower is not None:
             await follower.start()
         opts = dataclasses.replace(opts, cluster_id=cluster_id)
@@ -256,6 +267,8 @@ async def run_agent(args: AgentArgs) -> None:
             await network.stop()
         if follower is not None:
             await follower.stop()
+        if renewer is not None:
+            await renewer.stop()
         await client.close()
 
 

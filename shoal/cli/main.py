@@ -135,6 +135,10 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
                    "(default 15; upstream's endpoint reconciler TTL).")
 @click.option("--identity-lease-renew-interval-seconds", type=click.FloatRange(min=0.1),
               help="How often this server renews its Lease and rewrites those endpoints (default 5).")
+@click.option("--node-cert-lifetime", callback=_duration, metavar="DURATION", hidden=True,
+              help="Lifetime of the client certificates nodes get at /shoal/v1/node-join (default 8760h, a year: "
+                   "kube-controller-manager's --cluster-signing-duration); short ones let tests see agents "
+                   "renew theirs.")
 @click.pass_context
 def server(ctx: click.Context, /, data_dir: str | None, listen: str, store: str, runtime: str, docker_host: str | None,
            no_agent: bool, node_name: str | None, verbose: bool, **extra: object) -> None:
@@ -235,13 +239,16 @@ def server(ctx: click.Context, /, data_dir: str | None, listen: str, store: str,
 @click.option("--follow-servers/--no-follow-servers", default=True, show_default=True,
               help="Learn the cluster's API servers from the kubernetes Service's endpoints and fail over to them "
                    "too (the --server URLs stay as the fallback).")
+@click.option("--rotate-certificates/--no-rotate-certificates", default=True, show_default=True,
+              help="Renew this node's client certificate while running, at 70-90%% of its lifetime, with the "
+                   "certificate itself (the kubelet's rotateCertificates).")
 @click.option("-v", "--verbose", is_flag=True)
 def agent(server_url: tuple[str, ...], token: str, data_dir: str | None, node_name: str | None, runtime: str,
           docker_host: str | None, simulate_nodes: int, labels: str, capacity: str, ca_file: str | None,
           lease_interval: float, simulate_start_delay: float, simulate_complete_after: float | None,
           simulate_probe_result: str, node_ip: str | None, network_backend: str | None, metrics_interval: float,
           simulate_cpu_usage: str, simulate_memory_usage: str, metrics_listen: str | None, ingress_http_port: int,
-          ingress_https_port: int, follow_servers: bool, verbose: bool) -> None:
+          ingress_https_port: int, follow_servers: bool, rotate_certificates: bool, verbose: bool) -> None:
     """Join a machine to a cluster as a node: run the pods bound to it."""
     from shoal.agent.main import AgentArgs, BadArgument, run_agent
 
@@ -255,7 +262,7 @@ def agent(server_url: tuple[str, ...], token: str, data_dir: str | None, node_na
                      metrics_interval=metrics_interval, sim_cpu_usage=simulate_cpu_usage,
                      sim_memory_usage=simulate_memory_usage, metrics_listen=metrics_listen,
                      ingress_http_port=ingress_http_port, ingress_https_port=ingress_https_port,
-                     follow_servers=follow_servers)
+                     follow_servers=follow_servers, rotate_certificates=rotate_certificates)
     try:
         eventloop.run(run_agent(args))
     except BadArgument as e:

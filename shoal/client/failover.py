@@ -98,6 +98,11 @@ class FailoverTransport:
         self.transports = [self.transport_for(s) for s in servers]
         self.current = current
 
+    def renew_connections(self, grace: float = 30.0) -> None:
+        """Every server's new connections with the client certificate read again (``HttpTransport``'s)."""
+        for t in self._made.values():
+            t.renew_connections(grace)
+
     def _advance(self, failed: HttpTransport, why: BaseException | str) -> None:
         if self.transports[self.current] is not failed:
             return  # another request moved on already (or the list was replaced)

@@ -12,6 +12,8 @@ nothing in between.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -59,6 +61,7 @@ class _AiohttpStreams:
         self._connector = connector  # called inside the running loop, which a connector binds
         self._headers = headers
         self._session: aiohttp.ClientSession | None = None
+        self._streams: dict[aiohttp.ClientResponse, aiohttp.ClientSession] = {}  # open streams, by session
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -76,9 +79,30 @@ class _AiohttpStreams:
 
     @asynccontextmanager
     async def _stream(self, method: str, path: str, params: Mapping[str, str] | None) -> AsyncIterator[_AiohttpStream]:
-        async with self.session.request(method, self._base + path, params=params,
-                                        timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
-            yield _AiohttpStream(resp)
+        session = self.session
+        async with session.request(method, self._base + path, params=params,
+                                   timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
+            self._streams[resp] = session
+            try:
+                yield _AiohttpStream(resp)
+            finally:
+                self._streams.pop(resp, None)
+
+    async def _end_streams(self, session: aiohttp.ClientSession) -> None:
+        """Cut the streams open on ``session`` so that their readers see an error (a watch re-lists and
+        re-watches): closing the session alone leaves a pending read waiting for ever, as aiohttp lets go of
+        the payload before the connection is lost."""
+        lost: list[asyncio.Future[None]] = []
+        for resp, on in list(self._streams.items()):
+            conn = resp.connection
+            if on is not session or conn is None or conn.transport is None:
+                continue
+            closed = getattr(conn.protocol, "closed", None)  # set once the connection is lost
+            conn.transport.abort()
+            if isinstance(closed, asyncio.Future):
+                lost.append(closed)
+        if lost:
+            await asyncio.wait(lost, timeout=1.0)
 
     def ws_connect(self, path: str, **kw: Any) -> AbstractAsyncContextManager[aiohttp.ClientWebSocketResponse]:
         """aiohttp's ``ws_connect`` to ``path`` (the node agent's tunnel)."""
@@ -100,7 +124,28 @@ class HttpTransport(_AiohttpStreams):
         self._client_cert = client_cert  # (certificate file, key file): a TLS client certificate
         self._insecure = insecure
         self._limit = limit
+        # sessions renew_connections retired, each closed by its task after the grace period (or by ``close``)
+        self._retired: dict[aiohttp.ClientSession, asyncio.Task[None]] = {}
         self._init_session(self.server, self._tcp_connector, default_headers(token=token, user_agent=user_agent))
+
+    def renew_connections(self, grace: float = 30.0) -> None:
+        """Open new connections from now on with the client certificate's files read again (a node whose
+        certificate was renewed, ``shoal.agent.certrenewal``); the connections open now, watches among
+        them, keep going for ``grace`` seconds and are then closed, as the kubelet closes its connections
+        after a rotation so that the server sees the new certificate (a watch cut so re-lists and
+        re-watches on a new connection)."""
+        old, self._session = self._session, None
+        if old is None or old.closed:
+            return
+
+        async def close_later() -> None:
+            await asyncio.sleep(grace)
+            del self._retired[old]
+            await self._end_streams(old)
+            await _cut(old)
+
+        self._retired[old] = asyncio.get_running_loop().create_task(close_later(),
+                                                                    name=f"retire-session-{self.server}")
 
     def _tcp_connector(self) -> aiohttp.BaseConnector:
         ssl_ctx: ssl.SSLContext | bool = True
@@ -128,7 +173,22 @@ class HttpTransport(_AiohttpStreams):
             return resp.status, await resp.read()
 
     async def close(self) -> None:
+        retired, self._retired = self._retired, {}
+        for session, task in retired.items():
+            task.cancel()
+            await self._end_streams(session)
+            await _cut(session)
         await self._close_session()
+
+
+async def _cut(session: aiohttp.ClientSession) -> None:
+    """Close ``session`` and its connections at once, those in use too (a watch on one ends): TLS ones are
+    aborted, not shut down, since a peer busy streaming would hold a graceful shutdown for up to 30 s."""
+    connector = session.connector
+    if connector is not None:
+        with contextlib.suppress(TypeError):  # aiohttp before abort_ssl (3.12): the graceful close below
+            await connector.close(abort_ssl=True)  # type: ignore[call-arg,unused-ignore]
+    await session.close()
 
 
 class UnixSocketTransport(UnixHttpPool, _AiohttpStreams):

@@ -18,6 +18,15 @@ one identity for all its hollow nodes, bound by RBAC to the node roles and not
 restricted by the Node authorizer (a scale-test tool; its join token could
 mint any node's certificate anyway, as a bootstrap token can upstream).
 
+The same endpoint renews: a running agent posts a new request authenticated
+by its current certificate (``shoal.agent.certrenewal``), which is the
+``selfnodeclient`` case; a node asking for another node's name is the
+``nodeclient`` case, which ``system:nodes`` may not create (403, nothing
+signed). Certificates last a year (``LIFETIME``); ``shoal server
+--node-cert-lifetime`` (hidden, for tests) makes them short, and a short one
+is backdated by at most a tenth of its lifetime so that the agent's rotation
+point (70-90 % from notBefore) still lies ahead of its issue.
+
 ``check_request`` is pure: the parsed request, or a 403/400 naming why.
 """
 
@@ -43,7 +52,7 @@ PATH = "/shoal/v1/node-join"
 CACERT_PATH = "/shoal/v1/cacert"  # public (shoal.apiserver.auth): the CA a K10 token pins
 SIMULATED_PREFIX = "system:shoal:simulated-nodes:"
 SIMULATED_GROUP = "system:shoal:simulated-nodes"
-CERT_DAYS = 365  # kube-controller-manager's --cluster-signing-duration
+LIFETIME = dt.timedelta(days=365)  # kube-controller-manager's --cluster-signing-duration
 BACKDATE = dt.timedelta(minutes=5)
 
 # may(user, subresource): whether ``user`` may create certificatesigningrequests/<subresource>
@@ -83,16 +92,16 @@ def check_request(pem: str, user: User, may: May) -> x509.CertificateSigningRequ
 
 
 def sign(csr: x509.CertificateSigningRequest, ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey,
-         now: dt.datetime, *, days: int = CERT_DAYS) -> bytes:
+         now: dt.datetime, *, lifetime: dt.timedelta = LIFETIME) -> bytes:
     """The client certificate for ``csr`` (its subject as asked; client auth only), PEM."""
-    not_after = min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
+    not_after = min(now + lifetime, ca_cert.not_valid_after_utc)
     cert = (
         x509.CertificateBuilder()
         .subject_name(csr.subject)
         .issuer_name(ca_cert.subject)
         .public_key(csr.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
+        .not_valid_before(now - min(BACKDATE, lifetime / 10))
         .not_valid_after(not_after)
         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=True,
                                      data_encipherment=False, key_agreement=False, key_cert_sign=False,
@@ -104,9 +113,11 @@ def sign(csr: x509.CertificateSigningRequest, ca_cert: x509.Certificate, ca_key:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def routes(ca: Callable[[], tuple[bytes, bytes]], may: May) -> list[tuple[str, str, Callable[[web.Request], Any]]]:
+def routes(ca: Callable[[], tuple[bytes, bytes]], may: May, *, lifetime: dt.timedelta = LIFETIME
+           ) -> list[tuple[str, str, Callable[[web.Request], Any]]]:
     """``POST /shoal/v1/node-join``: ``{"csr": PEM}`` in, ``{"certificate": PEM, "caCert": PEM}`` out.
-    ``ca``: the cluster CA's certificate and key, PEM (read when a node joins)."""
+    ``ca``: the cluster CA's certificate and key, PEM (read when a node joins); ``lifetime``: the
+    certificates'."""
 
     async def join(request: web.Request) -> web.Response:
         user = request.get(USER_KEY)
@@ -122,7 +133,7 @@ def routes(ca: Callable[[], tuple[bytes, bytes]], may: May) -> list[tuple[str, s
         ca_key = serialization.load_pem_private_key(key_pem, password=None)
         if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
             raise errors.ApiError(500, "InternalError", "the cluster CA key is not an EC key")
-        cert = sign(csr, ca_cert, ca_key, dt.datetime.now(dt.UTC))
+        cert = sign(csr, ca_cert, ca_key, dt.datetime.now(dt.UTC), lifetime=lifetime)
         out = {"certificate": cert.decode(), "caCert": ca_pem.decode()}
         return web.Response(body=msgspec.json.encode(out), content_type="application/json")
 

@@ -291,8 +291,10 @@ _BINDINGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "system:shoal:node-autoapprove-bootstrap": ("system:certificates.k8s.io:certificatesigningrequests:nodeclient",
                                                 ("Group:system:bootstrappers",)),
     "system:shoal:node-autoapprove-certificate-rotation": (
-        "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", ("Group:system:nodes",)),
-    "system:shoal:node-join": ("system:shoal:node-join", ("Group:system:bootstrappers", "Group:system:nodes")),
+        "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+        ("Group:system:nodes", "Group:system:shoal:simulated-nodes")),  # an agent renews its own (certrenewal)
+    "system:shoal:node-join": ("system:shoal:node-join", ("Group:system:bootstrappers", "Group:system:nodes",
+                                                          "Group:system:shoal:simulated-nodes")),
     # an agent simulating many nodes acts for all of them as one user (shoal.apiserver.authn.nodejoin)
     "system:shoal:simulated-nodes": ("system:node", ("Group:system:shoal:simulated-nodes",)),
     "system:shoal:simulated-nodes-agent": ("system:shoal:node-agent", ("Group:system:shoal:simulated-nodes",)),
