@@ -8,7 +8,9 @@ so every create is two events, RequestReceived and ResponseComplete) and
 ``--audit-log-path``, one without. After a warm-up round on each (not
 counted), rounds alternate off, on, then on, off (neither side always runs second), each creating ``--pods`` pods
 with 32 clients in 2 load processes as the admin; the figures are each side's
-median rate, client-side create latency (p50/p99) and server CPU per create.
+median rate, client-side create latency (p50/p99) and server CPU per create, and the median of each
+round's audited rate over the unaudited one measured beside it (``paired_ratio``: on a shared machine
+whose speed drifts within a run, the steadier of the two).
 Target (issue 20): audited >= 0.9 x creates/s without audit. Prints a JSON line.
 """
 
@@ -86,8 +88,11 @@ def main() -> None:
             for srv in servers.values():
                 srv.stop()
     off, on = statistics.median(rates["off"]), statistics.median(rates["metadata"])
+    # each round's audited rate over the unaudited one measured next to it (the rounds alternate): a drift
+    # of the machine's speed over the run moves both sides of a pair alike
+    paired = statistics.median(m / o for m, o in zip(rates["metadata"], rates["off"], strict=True))
     out = {"pods_per_round": pods, "rounds": rounds, "off_create_per_s": round(off),
-           "metadata_create_per_s": round(on), "ratio": round(on / off, 3),
+           "metadata_create_per_s": round(on), "ratio": round(on / off, 3), "paired_ratio": round(paired, 3),
            "off_p50_ms": round(pct(lats["off"], 0.5), 2), "metadata_p50_ms": round(pct(lats["metadata"], 0.5), 2),
            "off_p99_ms": round(pct(lats["off"], 0.99), 2), "metadata_p99_ms": round(pct(lats["metadata"], 0.99), 2),
            "off_server_cpu_us": round(statistics.median(cpus["off"])),
