@@ -462,7 +462,7 @@ class ApiServer:
             raise
         status, body = self._audited_answer(ar, resp)
         auditor.finish(ar, resp.status, status, method=request.method, request_body=request.get(BODY_KEY),
-                             response_body=body)
+                       response_body=body)
         return resp
 
     @staticmethod
@@ -517,7 +517,7 @@ class ApiServer:
         except errors.ApiError as e:
             if ar is not None and self.auditor is not None:
                 self.auditor.refused(ar, method=request.method, path=request.path, watch=self._watch(request),
-                                           why=e.why if isinstance(e, TokenRefused) else e.message)
+                                     why=e.why if isinstance(e, TokenRefused) else e.message)
             raise
         authenticated = user
         if any(h in headers for h in _IMPERSONATE):
@@ -552,10 +552,10 @@ class ApiServer:
         return request.query.get("watch", "") if request.query_string else ""
 
     def _audit_received(self, ar: AuditRequest, request: web.Request | leanhttp.Request, user: User,
-                              impersonated: User | None) -> None:
+                        impersonated: User | None) -> None:
         assert self.auditor is not None
         self.auditor.received(ar, user, method=request.method, path=request.path, watch=self._watch(request),
-                                    impersonated=impersonated)
+                              impersonated=impersonated)
 
     def _audit_decision(self, ar: AuditRequest, allowed: bool, reason: str) -> None:
         assert self.auditor is not None
@@ -628,7 +628,7 @@ class ApiServer:
             resp.headers["Audit-ID"] = ar.audit_id
             status, body = self._audited_answer(ar, resp)
             auditor.finish(ar, resp.status, status, method=request.method, request_body=request.body,
-                                 response_body=body, panic=panic)
+                           response_body=body, panic=panic)
         return resp
 
     # ---- simple endpoints ------------------------------------------------------------------

@@ -133,10 +133,10 @@ async def test_auditor_stages_and_event_fields() -> None:
                       headers={"User-Agent": "kubectl/v1.31", "Audit-ID": "abc"}, remote="10.1.1.1")
     bob = User("bob", ("dev",))
     auditor.received(r, User("alice", ("system:masters",)), method="POST",
-                           path="/api/v1/namespaces/a/configmaps", watch="", impersonated=bob)
+                     path="/api/v1/namespaces/a/configmaps", watch="", impersonated=bob)
     auditor.authorized(r, True, "")
     auditor.finish(r, 201, None, method="POST", request_body=b'{"kind":"ConfigMap"}',
-                         response_body=b'{"kind":"ConfigMap","metadata":{"uid":"u"}}')
+                   response_body=b'{"kind":"ConfigMap","metadata":{"uid":"u"}}')
     auditor.finish(r, 201, None)  # a second finish (the middleware after dispatch's) logs nothing
     received, complete = sink.events
     assert received["stage"] == "RequestReceived" and "responseStatus" not in received

@@ -1,7 +1,8 @@
 """The ``kubernetes`` Service's endpoints name every live API server (shoal.apiserver.serverlease).
 
 Three servers on one etcd, each listening on its own loopback address with one port, each advertising a
-documentation address (192.0.2.x: nothing is sent there; loopback addresses are never published). Short
+documentation address (203.0.113.x, TEST-NET-3: nothing is sent there, and unlike 192.0.2.x none is this
+machine's own; loopback addresses are never published). Short
 leases (2 s, renewed every 0.4 s) keep the test quick.
 """
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.skipif(not etcd_available(), reason="etcd is not instal
 EPS = "/api/v1/namespaces/default/endpoints/kubernetes"
 SLICE = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes"
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
-ADVERTISED = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+ADVERTISED = ["203.0.113.1", "203.0.113.2", "203.0.113.3"]
 LEASE_ARGS = ["--identity-lease-duration-seconds", "2", "--identity-lease-renew-interval-seconds", "0.4"]
 
 

@@ -151,7 +151,7 @@ class Auditor:
         return hit
 
     def received(self, r: AuditRequest, user: User, *, method: str, path: str, watch: str,
-                       impersonated: User | None = None) -> None:
+                 impersonated: User | None = None) -> None:
         attrs, decision = self.decide(user, method, path, watch)
         r.user, r.attrs, r.impersonated, r.level = user, attrs, impersonated, decision.level
         r.omit = decision.omit_stages
@@ -165,8 +165,8 @@ class Auditor:
         self.received(r, NOBODY, method=method, path=path, watch=watch)
         r.user = None
         self.finish(r, 401, {"status": "Failure", "reason": "Unauthorized",
-                                   "message": f"Authentication failed, reason: {why}" if why else
-                                   "Authentication failed"})
+                             "message": f"Authentication failed, reason: {why}" if why else
+                             "Authentication failed"})
 
     def started(self, r: AuditRequest, code: int) -> None:
         if long_running(r.attrs):
@@ -175,8 +175,8 @@ class Auditor:
                 self.backend.emit((r, "ResponseStarted", self.clock()))
 
     def finish(self, r: AuditRequest, code: int, status: dict[str, Any] | None = None, *,
-                     method: str = "", request_body: bytes | None = None, response_body: bytes | None = None,
-                     panic: bool = False) -> None:
+               method: str = "", request_body: bytes | None = None, response_body: bytes | None = None,
+               panic: bool = False) -> None:
         if r.level is Level.NONE or r.done:
             return
         r.done = True
