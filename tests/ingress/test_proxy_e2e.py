@@ -581,11 +581,14 @@ async def test_bluegreen_preview_then_promotion_switches_the_active_host(client:
         await put(client, ROLLOUTS, ro)
         hp = node.settings.http_port
 
+        seen: dict[str, set[str]] = {}  # what each host answered last (said when a wait runs out)
+
         async def names(host: str, n: int = 8) -> set[str]:
             out = set()
             for _ in range(n):
                 code, body, _ = await asyncio.to_thread(get, hp, "/", host)
                 out.add(body.split()[0] if code == 200 and body else f"status {code}")
+            seen[host] = out
             return out
 
         async def answers(host: str, want: set[str]) -> bool:
@@ -606,7 +609,12 @@ async def test_bluegreen_preview_then_promotion_switches_the_active_host(client:
         st = await eventually(lambda: status(phase="Paused"), timeout=30)
         new = st["previewHash"]
         assert new != old and st["activeHash"] == old, st
-        await eventually(lambda: answers("preview.bg.example", greens), timeout=30)
+        try:  # the new pods, their endpoints and a reload of the proxy: slow on a loaded machine
+            await eventually(lambda: answers("preview.bg.example", greens), timeout=60)
+        except AssertionError:
+            eps = await client.get("endpoints", "bg-preview", "default")
+            raise AssertionError(f"the preview answered {seen.get('preview.bg.example')}; its endpoints: "
+                                 f"{eps.get('subsets')}; the rollout: {await status()}") from None
         assert await names("bg.example", 12) == blues  # the active host still only the old version
         assert (await client.get(ROLLOUTS, "bg", "default"))["status"]["phase"] == "Paused"  # not promoted by itself
 
