@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from shoal.agent.certrenewal import CertRenewer
 from shoal.agent.nodecert import key_matches, store, subject
-from tests.server_fixture import RunningServer, start_server
+from tests.server_fixture import RunningServer, start_server, stop_process
 
 LIFETIME = 10.0  # seconds: rotations at 7-9 s (a tenth backdated), two within ~20 s
 
@@ -48,15 +48,6 @@ def start_agent(srv: RunningServer, data_dir: Path, name: str, *extra: str) -> s
              str(data_dir), "--ca-file", srv.ca, "--runtime", "simulated", "--node-name", name,
              "--lease-interval", "0.5", "--metrics-interval", "0", "--ingress-http-port", "0", *extra],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ))
-
-
-def stop(p: subprocess.Popen[bytes]) -> None:
-    p.terminate()
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait(5)
 
 
 def cert_of(data_dir: Path) -> x509.Certificate | None:
@@ -128,7 +119,7 @@ def test_an_agent_renews_its_certificate_while_running(srv: RunningServer, tmp_p
             assert time.monotonic() < limit, (tmp_path / "rot-a.log").read_text()
             time.sleep(0.2)
     finally:
-        stop(agent)
+        stop_process(agent)
 
 
 def test_an_agent_of_simulated_nodes_renews_its_own_too(srv: RunningServer, tmp_path: Path) -> None:
@@ -137,7 +128,7 @@ def test_an_agent_of_simulated_nodes_renews_its_own_too(srv: RunningServer, tmp_
     try:
         rotations(srv, data_dir, "rot-sim-0", agent, tmp_path / "rot-sim.log")
     finally:
-        stop(agent)
+        stop_process(agent)
 
 
 def csr_pem(cn: str) -> str:
@@ -186,7 +177,7 @@ def test_a_node_cannot_renew_into_another_nodes_name(srv: RunningServer, tmp_pat
         again = cert_of(data_dir)
         assert again is not None and again.serial_number == first.serial_number
     finally:
-        stop(agent)
+        stop_process(agent)
 
 
 def expired_pair(srv: RunningServer, data_dir: Path, name: str) -> int:

@@ -49,6 +49,9 @@ def addresses() -> Iterator[None]:
             _ip("addr", "add", f"{addr}/32", "dev", LINK)
         _ip("link", "set", LINK, "up")
         _ip("link", "set", PEER, "up")
+        for addr in (ADDR_A, ADDR_B):  # before anything is sent there: this machine's own, never routed out
+            route = subprocess.run(["ip", "route", "get", addr], capture_output=True, text=True, timeout=10).stdout
+            assert route.startswith("local "), route
         yield
     finally:
         _ip("link", "del", LINK, check=False)
